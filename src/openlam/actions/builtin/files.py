@@ -1,0 +1,77 @@
+"""files: read and write text files inside the run's workspace, and nowhere else."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from typing_extensions import TypedDict
+
+from openlam.actions.spec import ActionContext, Risk, action
+from openlam.errors import ActionError
+
+MAX_READ_BYTES = 2_000_000
+
+
+class Written(TypedDict):
+    path: str
+    bytes: int
+    sha256: str
+
+
+class ReadResult(TypedDict):
+    path: str
+    text: str
+    bytes: int
+
+
+def confine(workspace: Path, path: str) -> Path:
+    """Resolve ``path`` inside ``workspace``; refuse anything that escapes it."""
+    root = workspace.resolve()
+    target = (root / path).resolve()
+    if not target.is_relative_to(root):
+        raise ActionError(f"path {path!r} is outside the workspace {root}; use a relative path")
+    return target
+
+
+def _verify_written(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:
+    target = confine(ctx.workspace, args["path"])
+    if not target.is_file():
+        return f"{args['path']} does not exist after writing"
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    return None if digest == output.get("sha256") else f"{args['path']} does not hold what was written"
+
+
+@action("files.write", risk=Risk.write, idempotent=True, verify=_verify_written)
+def write(ctx: ActionContext, path: str, content: str) -> Written:
+    """Write text to a file in the workspace (created or replaced).
+
+    Args:
+        path: File path relative to the workspace, e.g. notes.md.
+        content: The full text to write.
+    """
+    target = confine(ctx.workspace, path)
+    data = content.encode("utf-8")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{ctx.step_id}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(target)  # atomic: a reader never sees half a file
+    return {"path": str(target.relative_to(ctx.workspace.resolve())), "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest()}
+
+
+@action("files.read", risk=Risk.read, idempotent=True)
+def read(ctx: ActionContext, path: str) -> ReadResult:
+    """Read a text file from the workspace.
+
+    Args:
+        path: File path relative to the workspace.
+    """
+    target = confine(ctx.workspace, path)
+    if not target.is_file():
+        raise ActionError(f"no file {path!r} in the workspace")
+    data = target.read_bytes()
+    if len(data) > MAX_READ_BYTES:
+        raise ActionError(f"{path} is {len(data)} bytes; files.read reads at most {MAX_READ_BYTES}")
+    return {"path": path, "text": data.decode("utf-8", errors="replace"), "bytes": len(data)}

@@ -1,0 +1,97 @@
+"""One registry over every source of actions.
+
+Built-ins and third-party plugins arrive the same way: a module named by an entry
+point in the group ``openlam.plugins``. The module either defines ``@action``
+functions at top level or a ``register(registry)`` function for dynamic sources.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import logging
+from collections.abc import Iterable, Iterator
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any
+
+from openlam.actions.spec import ActionSpec
+from openlam.errors import UserError
+
+PLUGIN_GROUP = "openlam.plugins"
+log = logging.getLogger(__name__)
+
+
+class ActionRegistry:
+    def __init__(self, specs: Iterable[ActionSpec] = ()) -> None:
+        self._specs: dict[str, ActionSpec] = {}
+        self.load_errors: list[str] = []
+        for spec in specs:
+            self.add(spec)
+
+    def add(self, spec: ActionSpec, *, replace: bool = False) -> ActionSpec:
+        existing = self._specs.get(spec.name)
+        if existing is not None and not replace and existing is not spec:
+            # A collision keeps the first; the newcomer is reachable under its source prefix.
+            prefixed = f"{spec.source}.{spec.name}"
+            if prefixed in self._specs:
+                raise UserError(
+                    f"action {spec.name} from {spec.source} collides with {existing.source}",
+                    "rename the plugin's action or remove one of the plugins",
+                )
+            log.warning("action %s from %s renamed %s (name taken by %s)",
+                        spec.name, spec.source, prefixed, existing.source)
+            spec.name = prefixed
+        self._specs[spec.name] = spec
+        return spec
+
+    def add_module(self, module: ModuleType, source: str | None = None) -> None:
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(self)
+            return
+        for value in vars(module).values():
+            spec = getattr(value, "__openlam_action__", None)
+            if isinstance(spec, ActionSpec):
+                if source:
+                    spec.source = source
+                self.add(spec)
+
+    def get(self, name: str) -> ActionSpec | None:
+        return self._specs.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __iter__(self) -> Iterator[ActionSpec]:
+        return iter(sorted(self._specs.values(), key=lambda s: s.name))
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def matching(self, patterns: Iterable[str]) -> list[ActionSpec]:
+        pats = list(patterns)
+        return [s for s in self if any(fnmatch.fnmatchcase(s.name, p) for p in pats)]
+
+    def subset(self, patterns: Iterable[str]) -> ActionRegistry:
+        sub = ActionRegistry()
+        sub._specs = {s.name: s for s in self.matching(patterns)}
+        return sub
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [{"name": s.name, "risk": s.risk.value, "source": s.source,
+                 "description": s.description} for s in self]
+
+
+def load_plugins(registry: ActionRegistry | None = None) -> ActionRegistry:
+    """Load every installed plugin. A broken plugin is reported, never fatal."""
+    registry = registry or ActionRegistry()
+    for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        try:
+            module = importlib.import_module(ep.value.split(":")[0])
+            registry.add_module(module, source=ep.name)
+        except Exception as exc:  # a plugin's bug must not take the workforce down
+            message = f"plugin {ep.name} ({ep.value}) failed to load: {exc}"
+            registry.load_errors.append(message)
+            log.warning(message)
+    return registry

@@ -1,0 +1,194 @@
+"""Open Action Protocol: what an action is, and the ``@action`` decorator.
+
+An action's input schema comes from its type hints, its descriptions from its
+docstring; arguments are validated by pydantic before the action ever runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import docstring_parser
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+
+from openlam.errors import UserError
+
+
+class Risk(StrEnum):
+    read = "read"
+    write = "write"
+    external = "external"
+    financial = "financial"
+    destructive = "destructive"
+
+
+@dataclass
+class ActionContext:
+    """What an action may know about the run that calls it."""
+
+    run_id: str
+    step_id: str
+    idempotency_key: str
+    workspace: Path
+    secrets: Callable[[str], str | None] = lambda _name: None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+Verify = Callable[[dict[str, Any], Any, ActionContext], str | None]
+"""Checks an action's effect after it ran: returns None if verified, else what is wrong."""
+
+
+@dataclass
+class ActionSpec:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    risk: Risk
+    func: Callable[..., Any] | None = None
+    idempotent: bool = False
+    secrets: tuple[str, ...] = ()
+    source: str = "builtin"
+    verify: Verify | None = None
+    timeout: float | None = None
+    args_model: type[BaseModel] | None = None
+    wants_context: bool = False
+
+    def validate_args(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Return the arguments coerced to the schema; raises ``ValidationError``."""
+        if self.args_model is None:
+            return dict(args)
+        return self.args_model.model_validate(args).model_dump(exclude_unset=True)
+
+    def arg_errors(self, args: dict[str, Any]) -> list[str]:
+        try:
+            self.validate_args(args)
+        except ValidationError as exc:
+            return [_describe(err) for err in exc.errors()]
+        return []
+
+    async def call(self, ctx: ActionContext, args: dict[str, Any]) -> Any:
+        if self.func is None:
+            raise UserError(f"action {self.name} has no implementation")
+        kwargs = self.validate_args(args)
+        if self.wants_context:
+            kwargs["ctx"] = ctx
+        if inspect.iscoroutinefunction(self.func):
+            return await self.func(**kwargs)
+        import asyncio
+
+        return await asyncio.to_thread(self.func, **kwargs)
+
+    def signature(self) -> str:
+        """A compact one-line form for prompts: ``name(a: str, b?: int) -> {x, y}: what``."""
+        props = self.input_schema.get("properties", {})
+        required = set(self.input_schema.get("required", []))
+        params = ", ".join(
+            f"{n}{'' if n in required else '?'}: {_type_name(p)}" for n, p in props.items()
+        )
+        out = self.output_schema.get("properties")
+        returns = " -> {" + ", ".join(out) + "}" if out else ""
+        return f"{self.name}({params}){returns}: {self.description}"
+
+
+def action(
+    name: str,
+    *,
+    risk: Risk | str = Risk.read,
+    idempotent: bool = False,
+    secrets: tuple[str, ...] = (),
+    verify: Verify | None = None,
+    timeout: float | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a function as an OpenLAM action.
+
+    A parameter named ``ctx`` receives the :class:`ActionContext`; every other parameter
+    is an argument the planner supplies, typed by its annotation.
+    """
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        func.__openlam_action__ = spec_from_function(  # type: ignore[attr-defined]
+            func, name, risk=Risk(risk), idempotent=idempotent, secrets=secrets,
+            verify=verify, timeout=timeout,
+        )
+        return func
+
+    return decorate
+
+
+def spec_from_function(
+    func: Callable[..., Any] | Callable[..., Awaitable[Any]],
+    name: str,
+    *,
+    risk: Risk,
+    idempotent: bool = False,
+    secrets: tuple[str, ...] = (),
+    verify: Verify | None = None,
+    timeout: float | None = None,
+    source: str = "builtin",
+) -> ActionSpec:
+    doc = docstring_parser.parse(inspect.getdoc(func) or "")
+    param_docs = {p.arg_name: p.description or "" for p in doc.params}
+    hints = get_type_hints(func)
+    fields: dict[str, Any] = {}
+    wants_context = False
+    for pname, param in inspect.signature(func).parameters.items():
+        if pname == "ctx":
+            wants_context = True
+            continue
+        annotation = hints.get(pname, Any)
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        from pydantic import Field
+
+        fields[pname] = (annotation, Field(default, description=param_docs.get(pname) or None))
+    model = create_model(  # type: ignore[call-overload]
+        f"{name.replace('.', '_')}_args", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    output_schema: dict[str, Any] = {}
+    if "return" in hints and hints["return"] is not None:
+        try:
+            output_schema = TypeAdapter(hints["return"]).json_schema()
+        except Exception as exc:
+            raise UserError(f"action {name}: its return type has no JSON schema ({exc})",
+                            "return a TypedDict (typing_extensions), a pydantic model, "
+                            "or plain JSON types") from None
+    description = " ".join(filter(None, [doc.short_description, doc.long_description]))
+    return ActionSpec(
+        name=name,
+        description=description.strip() or name,
+        input_schema=model.model_json_schema(),
+        output_schema=output_schema,
+        risk=risk,
+        func=func,
+        idempotent=idempotent,
+        secrets=secrets,
+        source=source,
+        verify=verify,
+        timeout=timeout,
+        args_model=model,
+        wants_context=wants_context,
+    )
+
+
+def _type_name(prop: dict[str, Any]) -> str:
+    if "type" in prop:
+        kind = prop["type"]
+        if kind == "array" and "items" in prop:
+            return f"list[{_type_name(prop['items'])}]"
+        return {"string": "str", "integer": "int", "number": "float", "boolean": "bool",
+                "object": "dict"}.get(kind, str(kind))
+    if "anyOf" in prop:
+        return " | ".join(_type_name(p) for p in prop["anyOf"])
+    if "enum" in prop:
+        return "|".join(map(str, prop["enum"]))
+    return "any"
+
+
+def _describe(err: Any) -> str:
+    where = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
+    return f"{where}: {err.get('msg', 'invalid')}"

@@ -1,0 +1,99 @@
+"""Settings: environment variables override ``openlam.toml`` in the workspace.
+
+A workspace is a directory holding a run's files, the SQLite databases and the
+configuration. Everything has a default so a fresh install works with no setup.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from openlam.errors import UserError
+
+CONFIG_FILE = "openlam.toml"
+STATE_DIR = ".openlam"
+
+
+@dataclass(frozen=True)
+class Settings:
+    workspace: Path
+    model: str | None = None
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    ollama_url: str = "http://127.0.0.1:11434"
+    database_url: str | None = None
+    max_steps: int = 20
+    max_replans: int = 2
+    max_plan_repairs: int = 2
+    step_timeout: float = 60.0
+    step_retries: int = 2
+    model_timeout: float = 120.0
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.workspace / STATE_DIR
+
+    @property
+    def app_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_dir / 'openlam.db'}"
+
+    @property
+    def system_database_url(self) -> str:
+        """DBOS's own database: the same PostgreSQL, or a second SQLite file."""
+        return self.database_url or f"sqlite:///{self.state_dir / 'dbos.sqlite'}"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_ENV = {
+    "model": "OPENLAM_MODEL",
+    "openai_base_url": "OPENLAM_OPENAI_BASE_URL",
+    "openai_api_key": "OPENAI_API_KEY",
+    "ollama_url": "OPENLAM_OLLAMA_URL",
+    "database_url": "OPENLAM_DATABASE_URL",
+}
+_NUMBERS = {"max_steps": int, "max_replans": int, "max_plan_repairs": int,
+            "step_timeout": float, "step_retries": int, "model_timeout": float}
+
+
+def load_settings(workspace: str | Path | None = None) -> Settings:
+    ws = Path(workspace or os.environ.get("OPENLAM_WORKSPACE") or Path.cwd()).resolve()
+    raw = _read_toml(ws / CONFIG_FILE)
+    values: dict[str, Any] = {}
+    section = raw.get("openlam", raw)
+    for key in (*_ENV, *_NUMBERS):
+        if key in section:
+            values[key] = section[key]
+    for key, env in _ENV.items():
+        if os.environ.get(env):
+            values[key] = os.environ[env]
+    for key, kind in _NUMBERS.items():
+        env = f"OPENLAM_{key.upper()}"
+        if os.environ.get(env):
+            values[key] = os.environ[env]
+        if key in values:
+            try:
+                values[key] = kind(values[key])
+            except (TypeError, ValueError):
+                raise UserError(
+                    f"setting {key} must be a number, got {values[key]!r}",
+                    f"fix {env} or [openlam] {key} in {ws / CONFIG_FILE}",
+                ) from None
+    if os.environ.get("OPENLAM_OPENAI_BASE_URL") is None and os.environ.get("OPENAI_BASE_URL"):
+        values["openai_base_url"] = os.environ["OPENAI_BASE_URL"]
+    return Settings(workspace=ws, raw=raw, **values)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path} is not valid TOML: {exc}", "correct the file or remove it") from None

@@ -1,0 +1,1 @@
+"""The LAM core loop: perceive → plan → validate → (act → observe)* → learn → outcome."""

@@ -1,0 +1,84 @@
+"""Plan: ask the planner for a typed plan, validate it, repair it within bounds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from openlam.loop.perceive import Perception
+from openlam.loop.state import PLAN_SCHEMA, Plan, RunState, StepStatus
+from openlam.loop.validate import parse_plan, validate_plan
+
+ModelCall = Callable[[list[dict[str, str]], dict[str, Any]], Awaitable[dict[str, Any]]]
+"""Sends chat messages with the plan schema; returns {text, input_tokens, output_tokens}
+or {error}. In a durable run it is a checkpointed step."""
+
+RULES = (
+    'Reply with one JSON object only: {"steps":[{"id":"s1","action":"NAME","args":{},'
+    '"depends_on":[],"expect":"..."}]}. '
+    "Use only the actions listed. Pass a step's output to a later step with "
+    "${ID.output.FIELD}. Steps with no dependency between them run in parallel. "
+    "Special actions: delegate(agent, goal), ask_human(question), "
+    "request_capability(capability, reason) when no listed action can do a part of the goal. "
+    "Never pretend: a step that no action can do is a request_capability."
+)
+
+
+@dataclass
+class PlanResult:
+    plan: Plan | None
+    errors: list[str] = field(default_factory=list)
+    declined: str | None = None
+
+
+def system_prompt(p: Perception) -> str:
+    actions = "\n".join(f"- {spec.signature()}" for spec in p.actions)
+    context = ("\nKnown context:\n" + "\n".join(f"- {c}" for c in p.context)) if p.context else ""
+    return (f"You are {p.agent.name}, {p.agent.title}. {p.agent.instructions}\n"
+            f"{RULES}\nActions:\n{actions}{context}")
+
+
+def replan_prompt(p: Perception, state: RunState) -> str:
+    lines = []
+    for r in state.records.values():
+        if r.status is StepStatus.succeeded:
+            lines.append(f"- {r.id} {r.action} done, output {_brief(r.output)}")
+        elif r.error != "superseded by a new plan":
+            lines.append(f"- {r.id} {r.action} {r.status.value}: {r.error}")
+    return (f"Goal: {p.goal}\nSo far:\n" + "\n".join(lines) +
+            "\nPlan only the remaining work, with new step ids. Give each step that redoes a "
+            'failed or skipped step "replaces":"<its id>". You may reference finished steps. '
+            'If nothing else can be done, reply {"steps":[],"note":"why"}.')
+
+
+async def make_plan(p: Perception, call_model: ModelCall, state: RunState, *,
+                    replanning: bool, max_repairs: int, max_steps: int) -> PlanResult:
+    """Ask for a plan; feed validation errors back until it is valid or repairs run out."""
+    done = {i: r.action for i, r in state.records.items()}
+    messages = [{"role": "system", "content": system_prompt(p)},
+                {"role": "user", "content": replan_prompt(p, state) if replanning
+                 else f"Goal: {p.goal}"}]
+    errors: list[str] = []
+    for _ in range(max_repairs + 1):
+        reply = await call_model(messages, PLAN_SCHEMA)
+        state.usage.model_requests += 1
+        state.usage.input_tokens += reply.get("input_tokens", 0)
+        state.usage.output_tokens += reply.get("output_tokens", 0)
+        if "error" in reply:
+            return PlanResult(None, [reply["error"]], declined=reply.get("declined"))
+        plan, errors = parse_plan(reply["text"])
+        if plan is not None:
+            errors = validate_plan(plan, p.actions, done=done, max_steps=max_steps)
+            if not errors:
+                return PlanResult(plan)
+        messages += [{"role": "assistant", "content": reply["text"][:2000]},
+                     {"role": "user", "content": "Your plan cannot run:\n- " + "\n- ".join(errors)
+                      + "\nSend the corrected JSON plan."}]
+    return PlanResult(None, errors)
+
+
+def _brief(value: Any, limit: int = 160) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,251 @@
+"""One run: one agent pursuing one goal, top to bottom.
+
+    perceive → plan → validate → (act → observe)* → learn → outcome
+
+Everything nondeterministic (model calls, actions) goes through ``env.call_model`` and
+``env.call_action``; in a durable run those are checkpointed steps, so replaying this
+function after a crash rebuilds the same state without repeating any side effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from openlam.actions.registry import ActionRegistry
+from openlam.loop.act import execute
+from openlam.loop.learn import learn
+from openlam.loop.observe import observe
+from openlam.loop.perceive import AgentProfile, Perception, perceive
+from openlam.loop.plan import ModelCall, PlanResult, make_plan
+from openlam.loop.references import ReferenceError_, resolve
+from openlam.loop.state import (
+    SPECIAL_ACTIONS,
+    Gap,
+    GapKind,
+    Outcome,
+    RunState,
+    RunStatus,
+    StepRecord,
+    StepStatus,
+)
+
+OFFLINE = "offline"
+
+
+class RunRequest(BaseModel):
+    run_id: str
+    goal: str
+    model: str = OFFLINE
+    agent: dict[str, Any] = Field(default_factory=dict)
+    workspace: str = "."
+    max_steps: int = 20
+    max_replans: int = 2
+    max_plan_repairs: int = 2
+    step_timeout: float = 60.0
+    step_retries: int = 2
+    parent_id: str | None = None
+    context: list[str] = Field(default_factory=list)
+    started_at: float = Field(default_factory=time.time)
+
+
+ActionCall = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+SpecialHandler = Callable[["Runner", StepRecord, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class RunEnv:
+    registry: ActionRegistry
+    call_model: ModelCall
+    call_action: ActionCall
+    emit: Callable[[dict[str, Any]], None] = lambda _event: None
+    save: Callable[[RunRequest, RunState, Outcome | None], None] = lambda *_: None
+    specials: dict[str, SpecialHandler] = field(default_factory=dict)
+
+
+class Runner:
+    def __init__(self, request: RunRequest, env: RunEnv) -> None:
+        self.request = request
+        self.env = env
+        self.state = RunState()
+
+    async def run(self) -> Outcome:
+        p = perceive(self.request.goal, AgentProfile(**self.request.agent), self.env.registry,
+                     self.request.context)
+        self.emit("run.started", goal=p.goal, agent=p.agent.id, model=self.request.model)
+        result = await self.plan(p, replanning=False)
+        while result.plan is not None and result.plan.steps:
+            self.state.adopt(result.plan)
+            self.emit("plan", version=self.state.plan_version,
+                      steps=[s.model_dump(exclude_defaults=True) for s in result.plan.steps])
+            while (next_step := self.observe()).kind == "continue":
+                await asyncio.gather(*(self.act(self.state.records[i]) for i in next_step.ready))
+                self.env.save(self.request, self.state, None)
+            if next_step.kind != "replan":
+                break
+            self.state.replans += 1
+            self.emit("replan", reason=next_step.reason)
+            result = await self.plan(p, replanning=True)
+        self.note_plan_problems(result)
+        outcome = self.conclude()
+        self.env.save(self.request, self.state, outcome)
+        await learn(outcome, {"request": self.request.model_dump(), "notes": self.state.notes})
+        self.emit("run.finished", status=outcome.status.value, summary=outcome.summary)
+        return outcome
+
+    # -- phases ---------------------------------------------------------------------
+
+    async def plan(self, p: Perception, *, replanning: bool) -> PlanResult:
+        budget = self.request.max_steps - len(self.state.records)
+        if self.request.model == OFFLINE:
+            return self.offline_plan(p, replanning)
+        result = await make_plan(p, self.env.call_model, self.state, replanning=replanning,
+                                 max_repairs=self.request.max_plan_repairs,
+                                 max_steps=max(budget, 0))
+        if result.plan is not None and not result.plan.steps and result.plan.note:
+            self.state.notes.append(result.plan.note)
+        return result
+
+    def offline_plan(self, p: Perception, replanning: bool) -> PlanResult:
+        from openlam.errors import PlannerDeclined
+        from openlam.models.offline import OfflinePlanner
+
+        if replanning:  # templates cannot think of another way; the failure stands
+            return PlanResult(None)
+        try:
+            return PlanResult(OfflinePlanner().plan(p.goal, p.actions))
+        except PlannerDeclined as exc:
+            return PlanResult(None, [exc.reason], declined=exc.hint)
+
+    async def act(self, record: StepRecord) -> None:
+        record.idempotency_key = f"{self.request.run_id}:{record.id}"
+        self.emit("step.started", step=record.id, action=record.action)
+        try:
+            args = resolve(record.args, self.state.outputs)
+        except ReferenceError_ as exc:
+            result = {"status": "failed", "error": f"bad reference: {exc}", "attempts": 0}
+        else:
+            if record.action in SPECIAL_ACTIONS:
+                handler = self.env.specials.get(record.action, _unavailable_special)
+                result = await handler(self, record, args)
+            else:
+                result = await self.env.call_action({
+                    "run_id": self.request.run_id, "step_id": record.id,
+                    "action": record.action, "args": args,
+                    "idempotency_key": record.idempotency_key,
+                    "workspace": self.request.workspace,
+                    "timeout": self.request.step_timeout, "retries": self.request.step_retries,
+                })
+        record.status = StepStatus(result["status"])
+        record.output = result.get("output")
+        record.error = result.get("error")
+        record.attempts = result.get("attempts", 1)
+        record.duration_ms = result.get("duration_ms", 0.0)
+        self.emit("step.finished", step=record.id, action=record.action,
+                  status=record.status.value, error=record.error)
+
+    def observe(self):
+        return observe(self.state, replans_left=self.request.max_replans - self.state.replans)
+
+    # -- outcome --------------------------------------------------------------------
+
+    def note_plan_problems(self, result: PlanResult) -> None:
+        if result.declined:
+            self.state.gaps.append(Gap(kind=GapKind.model, what="a language model",
+                                       why=f"{result.errors[0]}. {result.declined}"))
+        elif result.plan is None and result.errors:
+            unknown = [e for e in result.errors if ": unknown action " in e]
+            for error in unknown:
+                what = error.split(": unknown action ", 1)[1].split(";")[0]
+                self.state.gaps.append(Gap(kind=GapKind.capability, what=what,
+                                           why=f"the plan needs {what}, which no installed "
+                                               "action provides"))
+            if len(unknown) < len(result.errors):
+                self.state.notes.append("planning failed: " + "; ".join(result.errors[:6]))
+
+    def conclude(self) -> Outcome:
+        records = list(self.state.records.values())
+        done = [r for r in records if r.status is StepStatus.succeeded]
+        missing = self.state.unrecovered()
+        failed = [r for r in missing if r.status is not StepStatus.blocked]
+        if done and not missing and not self.state.gaps:
+            status = RunStatus.completed
+        elif done:
+            status = RunStatus.partial
+        elif self.state.gaps and not failed:
+            status = RunStatus.blocked
+        else:
+            status = RunStatus.failed
+        self.state.usage.wall_seconds = round(time.time() - self.request.started_at, 3)
+        return Outcome(
+            run_id=self.request.run_id, goal=self.request.goal,
+            agent=self.request.agent.get("id", "operator"), model=self.request.model,
+            status=status, summary=_summary(status, done, records, missing, self.state),
+            steps=records, deliverables=_deliverables(done, self.env.registry), gaps=self.state.gaps,
+            usage=self.state.usage, plan_versions=self.state.plan_version,
+            parent_id=self.request.parent_id,
+        )
+
+    def emit(self, kind: str, **data: Any) -> None:
+        self.env.emit({"run_id": self.request.run_id, "kind": kind, **data})
+
+
+async def _unavailable_special(runner: Runner, record: StepRecord,
+                               args: dict[str, Any]) -> dict[str, Any]:
+    """Special steps end as honest gaps until a handler for them is installed."""
+    kind, what, why = {
+        "request_capability": (GapKind.capability, args.get("capability", "?"),
+                               args.get("reason", "")),
+        "ask_human": (GapKind.human, "an answer from a person", args.get("question", "")),
+        "delegate": (GapKind.delegation, f"delegation to {args.get('agent', '?')}",
+                     f"delegation is not available here; sub-goal: {args.get('goal', '')}"),
+    }[record.action]
+    runner.state.gaps.append(Gap(kind=kind, what=str(what), why=str(why), step=record.id))
+    return {"status": "blocked", "error": f"{record.action}: {why}", "attempts": 0}
+
+
+def _summary(status: RunStatus, done: list[StepRecord], records: list[StepRecord],
+             missing: list[StepRecord], state: RunState) -> str:
+    counted = [r for r in records if r.error != "superseded by a new plan"]
+    head = f"{len(done)} of {len(counted)} steps succeeded"
+    problems = [f"{r.id} {r.action} {r.status.value}: {r.error}" for r in missing][:5]
+    problems += [f"missing {g.what}: {g.why}" for g in state.gaps if g.step is None]
+    problems += state.notes[-2:] if status is not RunStatus.completed else []
+    text = f"{status.value.capitalize()}: {head}."
+    return text + (" " + " | ".join(problems) if problems else "")
+
+
+def _deliverables(done: list[StepRecord], registry: ActionRegistry) -> list[str]:
+    """Files that write-tier actions report having made (their output's ``path``)."""
+    from openlam.actions.spec import Risk
+
+    paths: list[str] = []
+    for r in done:
+        spec = registry.get(r.action)
+        path = r.output.get("path") if isinstance(r.output, dict) else None
+        if spec is not None and spec.risk is Risk.write and isinstance(path, str) \
+                and path not in paths:
+            paths.append(path)
+    return paths
+
+
+def local_action_call(registry: ActionRegistry) -> ActionCall:
+    """Run actions in-process (no checkpoint): for the non-durable path and tests of it."""
+    from pathlib import Path
+
+    from openlam.actions.spec import ActionContext
+
+    async def call(c: dict[str, Any]) -> dict[str, Any]:
+        spec = registry.get(c["action"])
+        if spec is None:
+            return {"status": "failed", "error": f"unknown action {c['action']}", "attempts": 0}
+        ctx = ActionContext(run_id=c["run_id"], step_id=c["step_id"],
+                            idempotency_key=c["idempotency_key"], workspace=Path(c["workspace"]))
+        return await execute(spec, ctx, c["args"], timeout=c["timeout"], retries=c["retries"])
+
+    return call

@@ -1,0 +1,187 @@
+"""The typed values the loop passes between phases."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+SPECIAL_ACTIONS = ("delegate", "ask_human", "request_capability")
+
+
+class Step(BaseModel):
+    """One step of a plan. ``args`` may hold references like ``${s1.output.text}``."""
+
+    id: str
+    action: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    depends_on: list[str] = Field(default_factory=list)
+    expect: str | None = None
+    replaces: str | None = None
+
+
+class Plan(BaseModel):
+    steps: list[Step] = Field(default_factory=list)
+    note: str | None = None
+
+
+# Hand-written rather than Plan.model_json_schema(): it is sent to the model on every
+# request, and pydantic's titles and $defs would double its size.
+PLAN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "steps": {"type": "array", "items": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "action": {"type": "string"},
+                "args": {"type": "object"},
+                "depends_on": {"type": "array", "items": {"type": "string"}},
+                "expect": {"type": "string"},
+                "replaces": {"type": "string"},
+            },
+            "required": ["id", "action", "args"],
+        }},
+        "note": {"type": "string"},
+    },
+    "required": ["steps"],
+}
+
+
+class StepStatus(StrEnum):
+    pending = "pending"
+    succeeded = "succeeded"
+    failed = "failed"
+    skipped = "skipped"
+    blocked = "blocked"
+
+
+class StepRecord(BaseModel):
+    id: str
+    action: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    depends_on: list[str] = Field(default_factory=list)
+    expect: str | None = None
+    replaces: str | None = None
+    status: StepStatus = StepStatus.pending
+    output: Any = None
+    error: str | None = None
+    attempts: int = 0
+    idempotency_key: str = ""
+    duration_ms: float = 0.0
+    recovered_by: str | None = None
+    plan_version: int = 1
+
+
+class GapKind(StrEnum):
+    capability = "capability"
+    model = "model"
+    human = "human"
+    delegation = "delegation"
+    plan = "plan"
+
+
+class Gap(BaseModel):
+    kind: GapKind
+    what: str
+    why: str
+    step: str | None = None
+
+
+class Usage(BaseModel):
+    model_requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    wall_seconds: float = 0.0
+
+    def add(self, other: Usage) -> None:
+        self.model_requests += other.model_requests
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+
+
+class RunStatus(StrEnum):
+    running = "running"
+    completed = "completed"
+    partial = "partial"
+    blocked = "blocked"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+EXIT_CODES = {RunStatus.completed: 0, RunStatus.partial: 3, RunStatus.blocked: 4,
+              RunStatus.failed: 1, RunStatus.cancelled: 5, RunStatus.running: 6}
+
+
+class Outcome(BaseModel):
+    run_id: str
+    goal: str
+    agent: str = "operator"
+    model: str = ""
+    status: RunStatus
+    summary: str
+    steps: list[StepRecord] = Field(default_factory=list)
+    deliverables: list[str] = Field(default_factory=list)
+    gaps: list[Gap] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    plan_versions: int = 0
+    parent_id: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+
+class NextStep(BaseModel):
+    """What the loop does next, decided by observe."""
+
+    kind: Literal["continue", "replan", "done", "blocked", "failed"]
+    reason: str = ""
+    ready: list[str] = Field(default_factory=list)
+
+
+class RunState:
+    """Everything a run has learned so far; rebuilt identically when a run is replayed."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, StepRecord] = {}
+        self.gaps: list[Gap] = []
+        self.usage = Usage()
+        self.plan_version = 0
+        self.replans = 0
+        self.notes: list[str] = []
+
+    def adopt(self, plan: Plan) -> None:
+        """Make ``plan`` current: earlier unfinished steps are superseded by it."""
+        self.plan_version += 1
+        for record in self.records.values():
+            if record.status is StepStatus.pending:
+                record.status, record.error = StepStatus.skipped, "superseded by a new plan"
+        for step in plan.steps:
+            self.records[step.id] = StepRecord(**step.model_dump(),
+                                               plan_version=self.plan_version)
+            for old in _ids(step.replaces):
+                if old in self.records and self.records[old].status is not StepStatus.succeeded:
+                    self.records[old].recovered_by = step.id  # confirmed only if step succeeds
+        if plan.note:
+            self.notes.append(plan.note)
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return {i: r.output for i, r in self.records.items() if r.status is StepStatus.succeeded}
+
+    def unrecovered(self) -> list[StepRecord]:
+        """Steps that did not happen and were not done another way."""
+        out = []
+        for r in self.records.values():
+            if r.status is StepStatus.succeeded or r.error == "superseded by a new plan":
+                continue
+            fixer = self.records.get(r.recovered_by or "")
+            if fixer is None or fixer.status is not StepStatus.succeeded:
+                out.append(r)
+        return out
+
+
+def _ids(value: str | None) -> list[str]:
+    return [v for v in (value or "").replace(",", " ").split() if v]

@@ -1,0 +1,94 @@
+"""The offline planner: serves goals that match a shipped plan template, with no model.
+
+A template is a pattern over the goal and a plan whose ``{placeholders}`` take the
+pattern's named groups. The learning issue adds learned plans as more templates.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from openlam.actions.registry import ActionRegistry
+from openlam.errors import PlannerDeclined
+from openlam.loop.state import Plan
+from openlam.models.resolve import CONNECT_HINT
+
+_URL = r"(?P<url>https?://[^\s'\"]+?)"
+_PATH = r"(?P<path>[\w./-]+?)"
+_END = r"[.!]?\s*$"
+
+
+@dataclass(frozen=True)
+class PlanTemplate:
+    name: str
+    pattern: re.Pattern[str]
+    steps: tuple[dict[str, Any], ...]
+    example: str
+
+    def instantiate(self, params: dict[str, str]) -> Plan:
+        return Plan.model_validate({"steps": [_fill(s, params) for s in self.steps],
+                                    "note": f"offline template {self.name}"})
+
+
+def _t(name: str, pattern: str, example: str, *steps: dict[str, Any]) -> PlanTemplate:
+    return PlanTemplate(name, re.compile(pattern, re.I), steps, example)
+
+
+TEMPLATES: tuple[PlanTemplate, ...] = (
+    _t("save-page",
+       rf"^(?:save|download|store|keep)\s+(?:the\s+)?(?:web\s*)?(?:page|site|url)?\s*(?:at|from)?"
+       rf"\s*{_URL}\s+(?:as|to|into|in)\s+{_PATH}{_END}",
+       "save the page at https://example.org as notes.md",
+       {"id": "s1", "action": "http.get", "args": {"url": "{url}"}},
+       {"id": "s2", "action": "files.write",
+        "args": {"path": "{path}", "content": "${s1.output.text}"}}),
+    _t("write-file",
+       rf"^(?:write|put|save)\s+(?P<q>['\"])(?P<text>.+?)(?P=q)\s+(?:to|into|in|as)\s+{_PATH}{_END}",
+       "write 'hello' to hello.md",
+       {"id": "s1", "action": "files.write", "args": {"path": "{path}", "content": "{text}"}},
+       {"id": "s2", "action": "files.read", "args": {"path": "{path}"},
+        "expect": "the file holds the text"}),
+    _t("copy-file",
+       rf"^copy\s+(?:the\s+file\s+)?(?P<src>[\w./-]+)\s+to\s+{_PATH}{_END}",
+       "copy notes.md to backup/notes.md",
+       {"id": "s1", "action": "files.read", "args": {"path": "{src}"}},
+       {"id": "s2", "action": "files.write",
+        "args": {"path": "{path}", "content": "${s1.output.text}"}}),
+    _t("fetch-page",
+       rf"^(?:fetch|get|read|open)\s+(?:the\s+page\s+(?:at\s+)?)?{_URL}{_END}",
+       "fetch https://example.org",
+       {"id": "s1", "action": "http.get", "args": {"url": "{url}"}}),
+)
+
+
+class OfflinePlanner:
+    name = "offline"
+
+    def __init__(self, templates: tuple[PlanTemplate, ...] = TEMPLATES) -> None:
+        self.templates = templates
+
+    def plan(self, goal: str, registry: ActionRegistry) -> Plan:
+        for template in self.templates:
+            match = template.pattern.match(goal.strip())
+            if match and all(s["action"] in registry for s in template.steps):
+                return template.instantiate(match.groupdict())
+        examples = "; ".join(f'"{t.example}"' for t in self.templates)
+        raise PlannerDeclined(
+            "no model is connected, and the offline planner knows no plan for this goal",
+            f"{CONNECT_HINT}. Offline, these goal shapes work: {examples}",
+        )
+
+
+def _fill(value: Any, params: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        for key, val in params.items():
+            if val is not None:
+                value = value.replace("{" + key + "}", val)
+        return value
+    if isinstance(value, dict):
+        return {k: _fill(v, params) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, params) for v in value]
+    return value
