@@ -1,0 +1,1 @@
+"""The ``openlam`` command line: one module per command group."""
