@@ -27,15 +27,26 @@ class Risk(StrEnum):
     destructive = "destructive"
 
 
+def _env_secret(name: str) -> str | None:
+    import os
+
+    return os.environ.get(name)
+
+
 @dataclass
 class ActionContext:
-    """What an action may know about the run that calls it."""
+    """What an action may know about the run that calls it.
+
+    ``secret(NAME)`` returns a credential (environment first, then the encrypted store)
+    or None; ``settings`` is the workspace's :class:`openlam.config.Settings`.
+    """
 
     run_id: str
     step_id: str
     idempotency_key: str
     workspace: Path
-    secrets: Callable[[str], str | None] = lambda _name: None
+    settings: Any = None
+    secret: Callable[[str], str | None] = _env_secret
     extras: dict[str, Any] = field(default_factory=dict)
 
 
