@@ -56,6 +56,13 @@ class RunRequest(BaseModel):
 
 ActionCall = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 SpecialHandler = Callable[["Runner", StepRecord, dict[str, Any]], Awaitable[dict[str, Any]]]
+Gate = Callable[["Runner", StepRecord, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+"""Governance's hook before every action: None lets the step run; a result dict
+({status: blocked|failed, error}) stops it. It may also edit the args in place."""
+
+
+async def _allow(_runner: Runner, _record: StepRecord, _args: dict[str, Any]) -> None:
+    return None
 
 
 @dataclass
@@ -66,6 +73,7 @@ class RunEnv:
     emit: Callable[[dict[str, Any]], None] = lambda _event: None
     save: Callable[[RunRequest, RunState, Outcome | None], None] = lambda *_: None
     specials: dict[str, SpecialHandler] = field(default_factory=dict)
+    gate: Gate = _allow
 
 
 class Runner:
@@ -133,6 +141,8 @@ class Runner:
             if record.action in SPECIAL_ACTIONS:
                 handler = self.env.specials.get(record.action, _unavailable_special)
                 result = await handler(self, record, args)
+            elif (stopped := await self.env.gate(self, record, args)) is not None:
+                result = stopped
             else:
                 result = await self.env.call_action({
                     "run_id": self.request.run_id, "step_id": record.id,
