@@ -1,0 +1,1 @@
+"""Memory: the project database (runs, steps, experience) and recall."""

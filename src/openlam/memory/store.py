@@ -1,0 +1,144 @@
+"""The project database: runs, their steps and outcomes, and experience.
+
+SQLite in the workspace by default; PostgreSQL with ``OPENLAM_DATABASE_URL``. The schema
+is created and upgraded by Alembic on open.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from openlam.errors import UserError
+from openlam.memory.tables import experiences, runs, steps
+
+if TYPE_CHECKING:
+    from openlam.loop.runner import RunRequest
+    from openlam.loop.state import Outcome, RunState
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = _engine(url)
+            with self.engine.connect():
+                pass
+        except Exception as exc:
+            raise UserError(f"cannot open the database {_safe(url)}: {exc}",
+                            "check OPENLAM_DATABASE_URL (or unset it to use SQLite)") from None
+        self.migrate()
+
+    def migrate(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writes ---------------------------------------------------------------------
+
+    def save_run(self, request: RunRequest, state: RunState, outcome: Outcome | None) -> None:
+        now = time.time()
+        row = {"id": request.run_id, "parent_id": request.parent_id, "goal": request.goal,
+               "agent": request.agent.get("id", "operator"), "model": request.model,
+               "status": outcome.status.value if outcome else "running",
+               "summary": outcome.summary if outcome else "",
+               "outcome": outcome.model_dump(mode="json") if outcome else None,
+               "request": request.model_dump(mode="json"),
+               "created_at": request.started_at, "updated_at": now}
+        step_rows = [{"run_id": request.run_id, "step_id": r.id, "plan_version": r.plan_version,
+                      "action": r.action, "args": r.args, "status": r.status.value,
+                      "output": r.output, "error": r.error, "attempts": r.attempts,
+                      "idempotency_key": r.idempotency_key, "duration_ms": r.duration_ms}
+                     for r in state.records.values()]
+        with self.engine.begin() as conn:
+            self._upsert(conn, runs, [row], ["id"])
+            if step_rows:
+                self._upsert(conn, steps, step_rows, ["run_id", "step_id"])
+
+    def record_experience(self, outcome: Outcome, plan: list[dict[str, Any]]) -> None:
+        with self.engine.begin() as conn:
+            self._upsert(conn, experiences, [{
+                "run_id": outcome.run_id, "goal": outcome.goal, "agent": outcome.agent,
+                "status": outcome.status.value, "plan": plan, "created_at": time.time()}],
+                ["run_id"])
+
+    def _upsert(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]],
+                keys: list[str]) -> None:
+        insert = (postgresql.insert if self.engine.dialect.name == "postgresql"
+                  else sqlite.insert)(table)
+        update = {c.name: insert.excluded[c.name] for c in table.columns if c.name not in keys}
+        conn.execute(insert.on_conflict_do_update(index_elements=keys, set_=update), rows)
+
+    # -- reads ----------------------------------------------------------------------
+
+    def list_runs(self, limit: int = 20, status: str | None = None) -> list[dict[str, Any]]:
+        query = sa.select(runs.c.id, runs.c.parent_id, runs.c.goal, runs.c.agent,
+                          runs.c.status, runs.c.summary, runs.c.created_at)
+        if status:
+            query = query.where(runs.c.status == status)
+        query = query.order_by(runs.c.created_at.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+            if row is None:
+                matches = conn.execute(sa.select(runs.c.id).where(
+                    runs.c.id.like(f"{run_id}%")).limit(2)).scalars().all()
+                if len(matches) != 1:
+                    return None
+                row = conn.execute(sa.select(runs).where(runs.c.id == matches[0])).first()
+                assert row is not None
+            run = dict(row._mapping)
+            run["steps"] = [dict(s._mapping) for s in conn.execute(
+                sa.select(steps).where(steps.c.run_id == run["id"])
+                .order_by(steps.c.plan_version, steps.c.step_id))]
+            run["children"] = [dict(c._mapping) for c in conn.execute(
+                sa.select(runs.c.id, runs.c.agent, runs.c.status, runs.c.goal)
+                .where(runs.c.parent_id == run["id"]).order_by(runs.c.created_at))]
+        return run
+
+    def unfinished_runs(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(runs.c.id).where(runs.c.status == "running"))
+                        .scalars())
+
+
+def _engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _safe(url: str) -> str:
+    return sa.make_url(url).render_as_string(hide_password=True) if "://" in url else url

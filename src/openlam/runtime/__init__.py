@@ -1,0 +1,1 @@
+"""Durable execution of runs (DBOS) and the process-wide runtime they use."""

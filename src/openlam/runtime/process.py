@@ -1,0 +1,103 @@
+"""The process-wide runtime: settings, database, action registry, DBOS, event listeners.
+
+DBOS is a process singleton, so one process serves one workspace at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from openlam.actions.registry import ActionRegistry, load_plugins
+from openlam.config import Settings
+from openlam.memory.store import Store
+
+Listener = Callable[[dict[str, Any]], None]
+log = logging.getLogger("openlam")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    registry: ActionRegistry
+    listeners: list[Listener] = field(default_factory=list)
+    specials: dict[str, Any] = field(default_factory=dict)
+    gate: Any = None
+    secret: Callable[[str], str | None] = lambda _n: None
+    redact: Callable[[Any], Any] = lambda v: v
+
+    def emit(self, event: dict[str, Any]) -> None:
+        event = self.redact(event)
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not break a run
+                log.exception("event listener failed")
+
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("the OpenLAM runtime is not started; use Workforce(...) first")
+    return _current
+
+
+def start(settings: Settings) -> Runtime:
+    """Open the database, load plugins and launch DBOS (recovering interrupted runs)."""
+    global _current
+    if _current is not None:
+        if _current.settings.workspace == settings.workspace:
+            return _current
+        stop()
+    from dbos import DBOS
+
+    from openlam.loop.learn import add_learn_hook
+    from openlam.loop.runner import _allow
+    from openlam.runtime.durable import WORKFLOW_VERSION
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.app_database_url)
+    registry = load_plugins()
+    rt = Runtime(settings=settings, store=store, registry=registry, gate=_allow)
+    rt.secret, rt.redact = _secrets(settings)
+    _current = rt
+
+    async def remember(outcome: Any, experience: dict[str, Any]) -> None:
+        plan = [s.model_dump(mode="json", include={"id", "action", "args", "depends_on"})
+                for s in outcome.steps]
+        store.record_experience(outcome, plan)
+
+    add_learn_hook(remember)
+    logging.getLogger("dbos").setLevel(logging.WARNING)
+    DBOS(config={"name": "openlam", "system_database_url": settings.system_database_url,
+                 "application_version": WORKFLOW_VERSION, "log_level": "WARNING"})
+    DBOS.launch()
+    return rt
+
+
+def stop() -> None:
+    global _current
+    from dbos import DBOS
+
+    if _current is None:
+        return
+    DBOS.destroy()
+    _current.store.close()
+    _current = None
+
+
+def _secrets(settings: Settings) -> tuple[Callable[[str], str | None], Callable[[Any], Any]]:
+    """The secret lookup and redactor from the secrets module, once it is installed."""
+    try:
+        from openlam.actions import secrets  # type: ignore[attr-defined]
+    except ImportError:
+        import os
+
+        return os.environ.get, lambda v: v
+    lookup = secrets.secret_lookup(settings)
+    return lookup, secrets.redactor(settings)

@@ -1,0 +1,141 @@
+"""The Python API: ``Workforce`` runs goals durably in a workspace.
+
+    async with Workforce(workspace="work", model="ollama:qwen3") as wf:
+        outcome = await wf.run("save the page at https://example.org as notes.md")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from openlam.config import Settings, load_settings
+from openlam.loop.runner import RunRequest
+from openlam.loop.state import Outcome
+from openlam.runtime import process
+
+
+class Workforce:
+    def __init__(self, workspace: str | Path | None = None, *, model: str | None = None,
+                 settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings(workspace)
+        self.model_flag = model
+        self._rt: process.Runtime | None = None
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def open(self) -> Workforce:
+        self._rt = process.start(self.settings)
+        return self
+
+    def close(self) -> None:
+        process.stop()
+        self._rt = None
+
+    async def __aenter__(self) -> Workforce:
+        return await asyncio.to_thread(self.open)
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> Workforce:
+        return self.open()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def runtime(self) -> process.Runtime:
+        if self._rt is None:
+            self.open()
+        assert self._rt is not None
+        return self._rt
+
+    # -- runs -----------------------------------------------------------------------
+
+    def request(self, goal: str, *, model: str | None = None, agent: dict[str, Any] | None = None,
+                max_steps: int | None = None, run_id: str | None = None,
+                parent_id: str | None = None, context: list[str] | None = None) -> RunRequest:
+        from openlam.models.resolve import choose_model
+
+        s = self.settings
+        return RunRequest(
+            run_id=run_id or new_run_id(), goal=goal,
+            model=choose_model(s, model or self.model_flag).spec,
+            agent=agent or {}, workspace=str(s.workspace),
+            max_steps=max_steps or s.max_steps, max_replans=s.max_replans,
+            max_plan_repairs=s.max_plan_repairs, step_timeout=s.step_timeout,
+            step_retries=s.step_retries, parent_id=parent_id, context=context or [],
+            started_at=time.time(),
+        )
+
+    async def run(self, goal: str, *, on_event: Callable[[dict[str, Any]], None] | None = None,
+                  **options: Any) -> Outcome:
+        """Run a goal to its outcome (durably: a crash resumes it on the next start)."""
+        return await self.submit_and_wait(self.request(goal, **options), on_event)
+
+    async def submit_and_wait(self, request: RunRequest,
+                              on_event: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
+        from dbos import DBOS, SetWorkflowID
+
+        from openlam.runtime.durable import run_workflow
+
+        rt = self.runtime
+        listener = _only(request.run_id, on_event) if on_event else None
+        if listener:
+            rt.listeners.append(listener)
+        try:
+            with SetWorkflowID(request.run_id):
+                handle = await DBOS.start_workflow_async(run_workflow,
+                                                         request.model_dump(mode="json"))
+            return Outcome.model_validate(await handle.get_result())
+        finally:
+            if listener:
+                rt.listeners.remove(listener)
+
+    def run_sync(self, goal: str, **options: Any) -> Outcome:
+        return asyncio.run(self.run(goal, **options))
+
+    async def wait(self, run_id: str) -> Outcome:
+        """Wait for a run already started (e.g. one being recovered after a crash)."""
+        from dbos import DBOS
+
+        handle = await DBOS.retrieve_workflow_async(run_id)
+        return Outcome.model_validate(await handle.get_result())
+
+    async def resume(self, run_id: str) -> Outcome:
+        """Finish an interrupted run from its last finished step."""
+        from dbos import DBOS
+
+        status = await DBOS.get_workflow_status_async(run_id)
+        if status is None:
+            from openlam.errors import UserError
+
+            raise UserError(f"no run {run_id}", "list runs with `openlam runs list`")
+        if status.status in ("PENDING", "ENQUEUED", "SUCCESS"):
+            return await self.wait(run_id)
+        handle = await DBOS.resume_workflow_async(run_id)
+        return Outcome.model_validate(await handle.get_result())
+
+    def interrupted_runs(self) -> list[str]:
+        """Runs that were pending when their process died; DBOS resumes them at launch."""
+        from dbos import DBOS
+
+        return [w.workflow_id for w in DBOS.list_workflows(status="PENDING",
+                                                            name="openlam.run")]
+
+
+def new_run_id() -> str:
+    return f"run-{uuid.uuid4().hex[:12]}"
+
+
+def _only(run_id: str, callback: Callable[[dict[str, Any]], None]):
+    def listener(event: dict[str, Any]) -> None:
+        if event.get("run_id") == run_id or event.get("root_id") == run_id:
+            callback(event)
+
+    return listener
