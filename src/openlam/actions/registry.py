@@ -2,13 +2,16 @@
 
 Built-ins and third-party plugins arrive the same way: a module named by an entry
 point in the group ``openlam.plugins``. The module either defines ``@action``
-functions at top level or a ``register(registry)`` function for dynamic sources.
+functions at top level or a ``register(registry)`` function for dynamic sources;
+``register(registry, settings)`` also receives the workspace's settings (None when the
+caller gave none: the plugin then loads them itself).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import importlib
+import inspect
 import logging
 from collections.abc import Iterable, Iterator
 from importlib.metadata import entry_points
@@ -45,10 +48,14 @@ class ActionRegistry:
         self._specs[spec.name] = spec
         return spec
 
-    def add_module(self, module: ModuleType, source: str | None = None) -> None:
+    def add_module(self, module: ModuleType, source: str | None = None,
+                   settings: Any = None) -> None:
         register = getattr(module, "register", None)
         if callable(register):
-            register(self)
+            if _takes_settings(register):
+                register(self, settings)
+            else:
+                register(self)
             return
         for value in vars(module).values():
             spec = getattr(value, "__openlam_action__", None)
@@ -83,15 +90,28 @@ class ActionRegistry:
                  "description": s.description} for s in self]
 
 
-def load_plugins(registry: ActionRegistry | None = None) -> ActionRegistry:
-    """Load every installed plugin. A broken plugin is reported, never fatal."""
-    registry = registry or ActionRegistry()
+def load_plugins(registry: ActionRegistry | None = None, settings: Any = None) -> ActionRegistry:
+    """Load every installed plugin. A broken plugin is reported, never fatal.
+
+    ``settings`` (:class:`openlam.config.Settings`) reaches plugins whose ``register``
+    takes a second parameter.
+    """
+    registry = registry if registry is not None else ActionRegistry()
     for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
         try:
             module = importlib.import_module(ep.value.split(":")[0])
-            registry.add_module(module, source=ep.name)
+            registry.add_module(module, source=ep.name, settings=settings)
         except Exception as exc:  # a plugin's bug must not take the workforce down
             message = f"plugin {ep.name} ({ep.value}) failed to load: {exc}"
             registry.load_errors.append(message)
             log.warning(message)
     return registry
+
+
+def _takes_settings(register: Any) -> bool:
+    try:
+        params = list(inspect.signature(register).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)

@@ -69,10 +69,16 @@ class ActionSpec:
     timeout: float | None = None
     args_model: type[BaseModel] | None = None
     wants_context: bool = False
+    validator: Callable[[dict[str, Any]], None] | None = None
+    """For specs without ``args_model`` (MCP tools, OpenAPI operations): checks the
+    arguments against ``input_schema``, raising pydantic's ``ValidationError``; see
+    :func:`json_schema_validator`."""
 
     def validate_args(self, args: dict[str, Any]) -> dict[str, Any]:
         """Return the arguments coerced to the schema; raises ``ValidationError``."""
         if self.args_model is None:
+            if self.validator is not None:
+                self.validator(args)
             return dict(args)
         return self.args_model.model_validate(args).model_dump(exclude_unset=True)
 
@@ -184,6 +190,52 @@ def spec_from_function(
         args_model=model,
         wants_context=wants_context,
     )
+
+
+def json_schema_validator(schema: dict[str, Any], title: str = "arguments"
+                          ) -> Callable[[dict[str, Any]], None] | None:
+    """A validator for :attr:`ActionSpec.validator` checking arguments against a JSON
+    schema (the draft named by its ``$schema``, else 2020-12).
+
+    Violations are raised as pydantic's ``ValidationError`` so that plan validation and
+    the act phase report them like any other argument error. Returns None when the
+    schema itself is not valid JSON Schema (the action's owner validates then).
+    """
+    import jsonschema
+    from jsonschema.exceptions import SchemaError
+
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except SchemaError:
+        return None
+    checker = cls(schema)
+
+    def validate(args: dict[str, Any]) -> None:
+        errors = list(checker.iter_errors(args))
+        if errors:
+            from pydantic_core import InitErrorDetails, PydanticCustomError
+
+            details: list[InitErrorDetails] = []
+            for err in errors:
+                loc: tuple[str | int, ...] = tuple(err.absolute_path)
+                if err.validator in ("required", "additionalProperties") \
+                        and isinstance(err.instance, dict):
+                    loc += tuple(_offending_keys(err))[:1]
+                details.append(InitErrorDetails(
+                    type=PydanticCustomError("json_schema", "{reason}",
+                                             {"reason": err.message}),
+                    loc=loc, input=err.instance))
+            raise ValidationError.from_exception_data(title, details)
+
+    return validate
+
+
+def _offending_keys(err: Any) -> list[str]:
+    if err.validator == "required":
+        return [k for k in err.validator_value if k not in err.instance]
+    allowed = set(err.schema.get("properties", {}))
+    return [k for k in err.instance if k not in allowed]
 
 
 def _type_name(prop: dict[str, Any]) -> str:
