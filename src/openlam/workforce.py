@@ -121,12 +121,12 @@ class Workforce:
         handle = await DBOS.resume_workflow_async(run_id)
         return Outcome.model_validate(await handle.get_result())
 
-    def interrupted_runs(self) -> list[str]:
+    async def interrupted_runs(self) -> list[str]:
         """Runs that were pending when their process died; DBOS resumes them at launch."""
         from dbos import DBOS
 
-        return [w.workflow_id for w in DBOS.list_workflows(status="PENDING",
-                                                            name="openlam.run")]
+        found = await DBOS.list_workflows_async(status="PENDING", name="openlam.run")
+        return [w.workflow_id for w in found]
 
 
 def new_run_id() -> str:

@@ -11,6 +11,7 @@ import typer
 from openlam.errors import UserError
 
 app = typer.Typer(name="openlam", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False,
                   help="OpenLAM: a workforce of agents that plans, acts, verifies and reports.")
 
 # (module, attribute): a typer app added as a group, or a function that registers commands.
@@ -42,9 +43,23 @@ def _install() -> None:
 
 
 def main() -> None:
+    import logging
+    import os
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     _install()
     try:
-        app()
+        app(standalone_mode=True)
     except UserError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        typer.secho("interrupted; a started run resumes on the next `openlam run`", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("OPENLAM_DEBUG"):
+            raise
+        typer.secho(f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in OpenLAM; "
+                    "set OPENLAM_DEBUG=1 to see the traceback and please report it",
+                    fg="red", err=True)
+        sys.exit(70)

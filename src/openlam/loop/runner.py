@@ -222,9 +222,9 @@ async def _unavailable_special(runner: Runner, record: StepRecord,
 def _summary(status: RunStatus, done: list[StepRecord], records: list[StepRecord],
              missing: list[StepRecord], state: RunState) -> str:
     counted = [r for r in records if r.error != "superseded by a new plan"]
-    head = f"{len(done)} of {len(counted)} steps succeeded"
+    head = f"{len(done)} of {len(counted)} steps succeeded" if counted else "nothing was done"
     problems = [f"{r.id} {r.action} {r.status.value}: {r.error}" for r in missing][:5]
-    problems += [f"missing {g.what}: {g.why}" for g in state.gaps if g.step is None]
+    problems += [f"missing {g.what}" for g in state.gaps if g.step is None]
     problems += state.notes[-2:] if status is not RunStatus.completed else []
     text = f"{status.value.capitalize()}: {head}."
     return text + (" " + " | ".join(problems) if problems else "")

@@ -28,8 +28,7 @@ class PlanTemplate:
     example: str
 
     def instantiate(self, params: dict[str, str]) -> Plan:
-        return Plan.model_validate({"steps": [_fill(s, params) for s in self.steps],
-                                    "note": f"offline template {self.name}"})
+        return Plan.model_validate({"steps": [_fill(s, params) for s in self.steps]})
 
 
 def _t(name: str, pattern: str, example: str, *steps: dict[str, Any]) -> PlanTemplate:
@@ -48,7 +47,7 @@ TEMPLATES: tuple[PlanTemplate, ...] = (
        rf"^(?:write|put|save)\s+(?P<q>['\"])(?P<text>.+?)(?P=q)\s+(?:to|into|in|as)\s+{_PATH}{_END}",
        "write 'hello' to hello.md",
        {"id": "s1", "action": "files.write", "args": {"path": "{path}", "content": "{text}"}},
-       {"id": "s2", "action": "files.read", "args": {"path": "{path}"},
+       {"id": "s2", "action": "files.read", "args": {"path": "{path}"}, "depends_on": ["s1"],
         "expect": "the file holds the text"}),
     _t("copy-file",
        rf"^copy\s+(?:the\s+file\s+)?(?P<src>[\w./-]+)\s+to\s+{_PATH}{_END}",

@@ -93,11 +93,7 @@ def stop() -> None:
 
 def _secrets(settings: Settings) -> tuple[Callable[[str], str | None], Callable[[Any], Any]]:
     """The secret lookup and redactor from the secrets module, once it is installed."""
-    try:
-        from openlam.actions import secrets  # type: ignore[attr-defined]
-    except ImportError:
-        import os
+    from openlam.actions.secrets import Redactor, secret_lookup
 
-        return os.environ.get, lambda v: v
-    lookup = secrets.secret_lookup(settings)
-    return lookup, secrets.redactor(settings)
+    redactor = Redactor.for_settings(settings)
+    return secret_lookup(settings, redactor), redactor

@@ -1,0 +1,33 @@
+"""``openlam run "goal"``: plan, act, verify and report, with live progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def install(app: typer.Typer) -> None:
+    app.command("run")(run)
+
+
+def run(
+    goal: Annotated[str, typer.Argument(help="What to get done, in plain language.")],
+    model: Annotated[str | None, typer.Option(help="PROVIDER:NAME, e.g. ollama:qwen3, "
+                                              "openai:gpt-4.1-mini, or offline.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="Most steps the run may take.")] = None,
+    workspace: Annotated[Path | None, typer.Option(help="Directory for files and state "
+                                                   "(default: current directory).")] = None,
+    agent: Annotated[str | None, typer.Option(help="Agent id to run the goal.")] = None,
+    department: Annotated[str | None, typer.Option(help="Department to route the goal to.")] = None,
+) -> None:
+    """Run a goal to a verified outcome. Exit code: 0 completed, 3 partial, 4 blocked, 1 failed."""
+    import asyncio
+
+    from openlam.cli.session import run_goal
+
+    code = asyncio.run(run_goal(goal, model=model, json_output=json_output, max_steps=max_steps,
+                                workspace=workspace, agent=agent, department=department))
+    raise typer.Exit(code)

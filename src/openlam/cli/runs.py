@@ -1,0 +1,112 @@
+"""``openlam runs list|show|resume``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+runs_app = typer.Typer(help="Inspect and resume runs.", no_args_is_help=True)
+Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
+
+
+def install(app: typer.Typer) -> None:
+    app.add_typer(runs_app, name="runs")
+
+
+def _store(workspace: Path | None):
+    from openlam.config import load_settings
+    from openlam.memory.store import Store
+
+    return Store(load_settings(workspace).app_database_url)
+
+
+@runs_app.command("list")
+def list_runs(workspace: Workspace = None,
+              status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+              limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
+    """The most recent runs, newest first."""
+    import datetime
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from openlam.cli.report import STYLE, short
+
+    rows = _store(workspace).list_runs(limit=limit, status=status)
+    console = Console(highlight=False)
+    if not rows:
+        console.print("No runs yet. Start one with: openlam run \"your goal\"")
+        return
+    table = Table(box=None)
+    for col in ("run", "started", "status", "agent", "goal"):
+        table.add_column(col)
+    for r in rows:
+        when = datetime.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(r["id"], when, f"[{STYLE.get(r['status'], 'white')}]{r['status']}[/]",
+                      r["agent"], short(r["goal"], 60))
+    console.print(table)
+
+
+@runs_app.command("show")
+def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+         workspace: Workspace = None,
+         json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """A run's steps, results, deliverables, gaps and delegation tree."""
+    import json
+
+    from rich.console import Console
+
+    from openlam.cli.report import print_outcome, run_tree
+    from openlam.errors import UserError
+    from openlam.loop.state import Outcome
+
+    store = _store(workspace)
+    run = store.get_run(run_id)
+    if run is None:
+        raise UserError(f"no run {run_id!r} in this workspace", "list runs with `openlam runs list`")
+    if json_output:
+        typer.echo(json.dumps(run, indent=2, default=str))
+        return
+    console = Console(highlight=False)
+    if run.get("children"):
+        console.print(run_tree(run, store.get_run))
+    if run["outcome"]:
+        print_outcome(console, Outcome.model_validate(run["outcome"]))
+    else:
+        console.print(f"Run {run['id']} is {run['status']}: {run['goal']}")
+        for s in run["steps"]:
+            console.print(f"  {s['step_id']} {s['action']} {s['status']} {s['error'] or ''}")
+        console.print("Interrupted runs resume on the next `openlam run`, or now with "
+                      f"`openlam runs resume {run['id']}`.")
+
+
+@runs_app.command("resume")
+def resume(run_id: Annotated[str, typer.Argument(help="Run id.")],
+           workspace: Workspace = None,
+           json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Finish an interrupted run from its last finished step (no action is repeated)."""
+    import asyncio
+    import sys
+
+    from rich.console import Console
+
+    from openlam.cli.report import print_outcome
+    from openlam.workforce import Workforce
+
+    async def go():
+        wf = Workforce(workspace)
+        await asyncio.to_thread(wf.open)
+        try:
+            stored = wf.runtime.store.get_run(run_id)
+            return await wf.resume(stored["id"] if stored else run_id)
+        finally:
+            await asyncio.to_thread(wf.close)
+
+    outcome = asyncio.run(go())
+    if json_output:
+        sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")
+    else:
+        print_outcome(Console(highlight=False), outcome)
+    raise typer.Exit(outcome.exit_code)

@@ -1,0 +1,69 @@
+"""What ``openlam run`` does, separated from argument parsing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from openlam.cli.report import Progress, print_outcome
+
+
+async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps: int | None,
+                   workspace: Path | None, agent: str | None = None,
+                   department: str | None = None) -> int:
+    from openlam.workforce import Workforce
+
+    console = Console(stderr=json_output, highlight=False)
+    wf = Workforce(workspace, model=model)
+    await _open(wf)
+    try:
+        pending = await wf.interrupted_runs()
+        if pending:
+            console.print(f"[yellow]Resuming {len(pending)} interrupted run(s)[/]: "
+                          + ", ".join(pending))
+        profile = _agent(wf, goal, agent, department, console)
+        outcome = await wf.run(goal, max_steps=max_steps, agent=profile,
+                               on_event=None if json_output else Progress(console))
+        for run_id in pending:
+            resumed = await wf.wait(run_id)
+            console.print(f"Resumed run {run_id}: [bold]{resumed.status.value}[/]")
+    finally:
+        await _close(wf)
+    if json_output:
+        sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")
+    else:
+        print_outcome(console, outcome)
+    return outcome.exit_code
+
+
+def _agent(wf: Any, goal: str, agent: str | None, department: str | None,
+           console: Console) -> dict[str, Any] | None:
+    """The agent profile for this run: chosen by id, or routed within the org catalog."""
+    try:
+        from openlam.org.select import select_agent
+    except ImportError:  # the org catalog is not part of this install
+        if agent or department:
+            from openlam.errors import UserError
+
+            raise UserError("--agent and --department need the agent catalog (openlam.org)",
+                            "reinstall OpenLAM") from None
+        return None
+
+    profile, reason = select_agent(wf.settings, goal, agent=agent, department=department)
+    console.print(f"[dim]Routed to {profile['id']}: {reason}[/]")
+    return profile
+
+
+async def _open(wf: Any) -> None:
+    import asyncio
+
+    await asyncio.to_thread(wf.open)
+
+
+async def _close(wf: Any) -> None:
+    import asyncio
+
+    await asyncio.to_thread(wf.close)
