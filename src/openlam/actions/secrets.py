@@ -132,6 +132,13 @@ def _load_key(*, create: bool) -> _Key | None:
     return _Key(path.read_bytes().strip(), str(path))
 
 
+def _key_fix(key: _Key) -> str:
+    if key.source == f"${KEY_ENV}":
+        return (f"set {KEY_ENV} to the key the secrets were stored with (or unset it to use "
+                f"the key file {key_file_path()})")
+    return f"restore {key.source}, or set {KEY_ENV} to the key the secrets were stored with"
+
+
 # -------------------------------------------------------------------------- the store
 
 
@@ -216,7 +223,7 @@ class SecretStore:
             raise UserError(
                 f"cannot decrypt {self.path}: it was encrypted with {found}, but the key "
                 f"from {key.source} is {'a Fernet key' if key.is_fernet_key else 'a passphrase'}",
-                f"set {KEY_ENV} to the key the secrets were stored with",
+                _key_fix(key),
             )
         try:
             plain = key.fernet(salt).decrypt(token)
@@ -224,8 +231,7 @@ class SecretStore:
             raise UserError(
                 f"cannot decrypt {self.path} with the key from {key.source}: it is not the key "
                 "the secrets were stored with",
-                f"set {KEY_ENV} (or restore {key_file_path()}) to the original key, or remove "
-                f"{self.path} and store the secrets again",
+                f"{_key_fix(key)}, or remove {self.path} and store the secrets again",
             ) from None
         data = json.loads(plain)
         return {str(k): str(v) for k, v in data.items()}, salt
@@ -346,7 +352,8 @@ def _encodings(value: str) -> set[str]:
     base64 (standard and URL-safe, with and without padding)."""
     raw = value.encode("utf-8")
     forms = {value, quote(value, safe=""), quote_plus(value), quote(value),
-             json.dumps(value)[1:-1], raw.hex(), raw.hex().upper()}
+             json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
+             raw.hex(), raw.hex().upper()}
     for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
         text = encoded.decode("ascii")
         forms.update({text, text.rstrip("=")})
@@ -394,8 +401,14 @@ class Redactor:
         pattern = self._pattern
         if pattern is None or not text:
             return text
-        text = pattern.sub(self.mask, text)
-        return _BASE64_TOKEN.sub(self._base64_blob, text)
+        # Until nothing changes: masking can join the pieces of an overlapping occurrence.
+        # Every replacement shortens the text (a mask is shorter than any masked form),
+        # so this ends.
+        while True:
+            masked = _BASE64_TOKEN.sub(self._base64_blob, pattern.sub(self.mask, text))
+            if masked == text:
+                return masked
+            text = masked
 
     def _base64_blob(self, match: re.Match[str]) -> str:
         """A base64 token whose decoding contains a secret (``user:password`` in basic

@@ -44,19 +44,23 @@ def set_secret(
 
     check_name(name)
     if value is None:
-        if sys.stdin.isatty():
-            value = typer.prompt(f"value of {name}", hide_input=True,
-                                 confirmation_prompt=True)
-        else:
-            value = sys.stdin.read()
-            value = value[:-1] if value.endswith("\n") else value
-            value = value[:-1] if value.endswith("\r") else value
+        value = _read_value(name)
     store = _store(workspace)
     store.set(name, value)
     typer.echo(f"stored {name} in {store.path}")
     if len(value) < MIN_REDACT_LENGTH:
         typer.secho(f"warning: values shorter than {MIN_REDACT_LENGTH} characters are not "
                     "redacted from logs and reports", fg="yellow", err=True)
+
+
+def _read_value(name: str) -> str:
+    """Prompt (hidden, twice) on a terminal; otherwise read standard input, less one
+    trailing newline (``echo VALUE | openlam secrets set NAME``)."""
+    if sys.stdin.isatty():
+        return str(typer.prompt(f"value of {name}", hide_input=True, confirmation_prompt=True))
+    text = sys.stdin.read()
+    text = text[:-1] if text.endswith("\n") else text
+    return text[:-1] if text.endswith("\r") else text
 
 
 @secrets_app.command("list")

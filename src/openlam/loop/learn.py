@@ -1,6 +1,7 @@
 """Learn: hand the finished run's experience to whoever learns from it.
 
-Hooks are called in order after the outcome is known; the memory store is the first.
+Hooks are called in order after the outcome is known: first the run's own (the runtime
+passes the memory store's), then those added process-wide with ``add_learn_hook``.
 The learning issue adds plan libraries, lessons and tool statistics as more hooks.
 """
 
@@ -20,10 +21,11 @@ def add_learn_hook(hook: LearnHook) -> None:
         _hooks.append(hook)
 
 
-async def learn(outcome: Outcome, experience: dict[str, Any]) -> None:
+async def learn(outcome: Outcome, experience: dict[str, Any],
+                hooks: list[LearnHook] | None = None) -> None:
     import inspect
 
-    for hook in list(_hooks):
+    for hook in [*(hooks or []), *_hooks]:
         result = hook(outcome, experience)
         if inspect.isawaitable(result):
             await result

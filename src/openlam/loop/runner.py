@@ -74,6 +74,7 @@ class RunEnv:
     save: Callable[[RunRequest, RunState, Outcome | None], None] = lambda *_: None
     specials: dict[str, SpecialHandler] = field(default_factory=dict)
     gate: Gate = _allow
+    learn_hooks: list[Any] = field(default_factory=list)
 
 
 class Runner:
@@ -102,7 +103,8 @@ class Runner:
         self.note_plan_problems(result)
         outcome = self.conclude()
         self.env.save(self.request, self.state, outcome)
-        await learn(outcome, {"request": self.request.model_dump(), "notes": self.state.notes})
+        await learn(outcome, {"request": self.request.model_dump(), "notes": self.state.notes},
+                    self.env.learn_hooks)
         self.emit("run.finished", status=outcome.status.value, summary=outcome.summary)
         return outcome
 
@@ -115,8 +117,10 @@ class Runner:
         result = await make_plan(p, self.env.call_model, self.state, replanning=replanning,
                                  max_repairs=self.request.max_plan_repairs,
                                  max_steps=max(budget, 0))
-        if result.plan is not None and not result.plan.steps and result.plan.note:
-            self.state.notes.append(result.plan.note)
+        if result.plan is not None and not result.plan.steps:
+            why = f": {result.plan.note}" if result.plan.note else ""
+            self.state.notes.append(("the planner has nothing more to do" if replanning
+                                     else "the planner proposed no steps") + why)
         return result
 
     def offline_plan(self, p: Perception, replanning: bool) -> PlanResult:

@@ -79,6 +79,7 @@ def _build(spec: str, ollama_url: str, openai_base_url: str | None, openai_key: 
 
         return OllamaChatModel(name, ollama_url, timeout=timeout)
     if provider == "openai":
+        from openai import AsyncOpenAI
         from pydantic_ai.models.openai import OpenAIChatModel
         from pydantic_ai.providers.openai import OpenAIProvider
 
@@ -86,8 +87,10 @@ def _build(spec: str, ollama_url: str, openai_base_url: str | None, openai_key: 
             raise UserError(f"model {spec} needs an API key or a server",
                             "set OPENAI_API_KEY, or OPENLAM_OPENAI_BASE_URL for an "
                             "OpenAI-compatible server")
-        return OpenAIChatModel(name, provider=OpenAIProvider(
-            base_url=openai_base_url, api_key=openai_key or "not-needed"))
+        # Retries are ours (models.request): the SDK's own would multiply them.
+        client = AsyncOpenAI(base_url=openai_base_url, api_key=openai_key or "not-needed",
+                             max_retries=0, timeout=timeout)
+        return OpenAIChatModel(name, provider=OpenAIProvider(openai_client=client))
     if provider == "anthropic":
         if not os.environ.get("ANTHROPIC_API_KEY"):
             raise UserError(f"model {spec} needs ANTHROPIC_API_KEY", "export ANTHROPIC_API_KEY=...")

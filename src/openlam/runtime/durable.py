@@ -63,6 +63,7 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
         return await model_step(req.model, messages, schema)
 
     env = RunEnv(registry=rt.registry, call_model=call_model, call_action=action_step,
-                 emit=rt.emit, save=rt.store.save_run, specials=rt.specials, gate=rt.gate)
+                 emit=rt.emit, save=rt.store.save_run, specials=rt.specials, gate=rt.gate,
+                 learn_hooks=rt.learn_hooks)
     outcome = await Runner(req, env).run()
     return outcome.model_dump(mode="json")

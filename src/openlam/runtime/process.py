@@ -26,6 +26,7 @@ class Runtime:
     listeners: list[Listener] = field(default_factory=list)
     specials: dict[str, Any] = field(default_factory=dict)
     gate: Any = None
+    learn_hooks: list[Any] = field(default_factory=list)
     secret: Callable[[str], str | None] = lambda _n: None
     redact: Callable[[Any], Any] = lambda v: v
 
@@ -56,7 +57,6 @@ def start(settings: Settings) -> Runtime:
         stop()
     from dbos import DBOS
 
-    from openlam.loop.learn import add_learn_hook
     from openlam.loop.runner import _allow
     from openlam.runtime.durable import WORKFLOW_VERSION
 
@@ -72,7 +72,7 @@ def start(settings: Settings) -> Runtime:
                 for s in outcome.steps]
         store.record_experience(outcome, plan)
 
-    add_learn_hook(remember)
+    rt.learn_hooks.append(remember)
     logging.getLogger("dbos").setLevel(logging.WARNING)
     DBOS(config={"name": "openlam", "system_database_url": settings.system_database_url,
                  "application_version": WORKFLOW_VERSION, "log_level": "WARNING"})

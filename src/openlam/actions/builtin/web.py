@@ -1,0 +1,337 @@
+"""web: fetch a web page and return its readable content, title and links.
+
+Limits come from ``[web]`` in openlam.toml: ``max_bytes`` (body size after
+decompression), ``timeout`` (seconds for the whole fetch, redirects included) and
+``max_redirects``.
+
+SSRF protection: before every hop (the first request and each redirect) the host is
+resolved and every address it resolves to is checked; loopback, private, link-local,
+multicast and other non-public addresses are refused unless ``[web] allow_private =
+true`` or the address lies in ``[web] allow_networks`` (CIDRs). The connection then
+goes to the very address that was checked (Host header and TLS SNI keep the name), so a
+DNS answer that changes between check and connect cannot slip through. Proxies from the
+environment are ignored for the same reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urldefrag, urljoin
+
+import httpx
+from bs4 import BeautifulSoup, Tag
+from markdownify import MarkdownConverter
+from typing_extensions import TypedDict
+
+from openlam.actions import httpkit
+from openlam.actions.spec import ActionContext, Risk, action
+from openlam.errors import ActionError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+TEXT_TYPES = ("application/json", "application/xml", "application/javascript",
+              "application/x-yaml", "application/yaml")
+DROPPED_TAGS = ["script", "style", "noscript", "template", "svg", "canvas", "iframe",
+                "object", "embed", "head"]
+BOILERPLATE_TAGS = ["nav", "footer", "aside"]
+BLOCK_TAGS = ["p", "div", "section", "article", "main", "header", "h1", "h2", "h3", "h4",
+              "h5", "h6", "li", "dt", "dd", "tr", "pre", "blockquote", "br", "hr", "table",
+              "ul", "ol", "dl", "figure", "figcaption", "form", "fieldset", "address"]
+MAX_LINKS = 200
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+ALLOW_HINT = ("to allow it, set allow_private = true under [web] in openlam.toml, or add "
+              "its network to [web] allow_networks (e.g. \"10.0.0.0/8\")")
+
+
+class Link(TypedDict):
+    text: str
+    url: str
+
+
+class WebPage(TypedDict):
+    url: str
+    requested_url: str
+    redirects: list[str]
+    status: int
+    content_type: str
+    title: str
+    format: str
+    content: str
+    truncated: bool
+    links: list[Link]
+
+
+@dataclass(frozen=True)
+class WebPolicy:
+    """The ``[web]`` table of openlam.toml."""
+
+    allow_private: bool = False
+    allow_networks: tuple[IPNetwork, ...] = ()
+    max_bytes: int = 5_000_000
+    timeout: float = 20.0
+    max_redirects: int = 5
+    user_agent: str = "OpenLAM/0.1 (web.fetch)"
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> WebPolicy:
+        raw = getattr(settings, "raw", None) or {}
+        section = raw.get("web", {})
+        if not isinstance(section, dict):
+            raise ActionError("[web] in openlam.toml must be a table")
+        values: dict[str, Any] = {}
+        try:
+            if "allow_private" in section:
+                values["allow_private"] = _boolean(section["allow_private"])
+            if "allow_networks" in section:
+                values["allow_networks"] = tuple(
+                    ipaddress.ip_network(str(n), strict=False) for n in section["allow_networks"])
+            for key, kind in (("max_bytes", int), ("timeout", float), ("max_redirects", int)):
+                if key in section:
+                    values[key] = kind(section[key])
+                    if values[key] <= 0 and key != "max_redirects":
+                        raise ValueError(f"{key} must be positive")
+            if "user_agent" in section:
+                values["user_agent"] = str(section["user_agent"])
+        except (TypeError, ValueError) as exc:
+            raise ActionError(f"[web] in openlam.toml is invalid: {exc}; allow_private is "
+                              "true/false, allow_networks a list of CIDRs, max_bytes and "
+                              "max_redirects whole numbers, timeout seconds") from None
+        return cls(**values)
+
+    def refusal(self, address: IPAddress) -> str | None:
+        """None if ``address`` may be fetched, else the kind of address it is."""
+        if self.allow_private or any(address in net for net in self.allow_networks):
+            return None
+        return non_public_kind(address)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"allow_private must be true or false, not {value!r}")
+
+
+def non_public_kind(address: IPAddress) -> str | None:
+    """What kind of non-public address this is (``"loopback"``…), or None if public.
+
+    IPv6 forms that carry an IPv4 address (mapped, 6to4, Teredo, NAT64) are judged by
+    the IPv4 address inside them.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address.teredo:
+            embedded = address.teredo[1]
+        if embedded is None and address in NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None and (kind := non_public_kind(embedded)):
+            return kind
+    checks = (("loopback", address.is_loopback), ("link-local", address.is_link_local),
+              ("multicast", address.is_multicast), ("unspecified", address.is_unspecified),
+              ("private", address.is_private), ("reserved", not address.is_global))
+    return next((kind for kind, hit in checks if hit), None)
+
+
+@action("web.fetch", risk=Risk.read, idempotent=True)
+async def fetch(
+    ctx: ActionContext,
+    url: str,
+    format: Literal["markdown", "text"] = "markdown",
+    max_chars: int = 20_000,
+    include_links: bool = True,
+) -> WebPage:
+    """Fetch a web page and return its readable content (Markdown or plain text), title and links.
+
+    Scripts, styles and navigation are left out; links are absolute. Pages on private or
+    loopback addresses are refused unless [web] allow_private is set.
+
+    Args:
+        url: The http:// or https:// address of the page.
+        format: "markdown" keeps headings, lists, links and tables; "text" is plain text.
+        max_chars: Cut the content after this many characters (truncated is then true).
+        include_links: Also return the page's links (up to 200).
+    """
+    if not 1 <= max_chars <= 1_000_000:
+        raise ActionError("max_chars must be between 1 and 1000000")
+    policy = WebPolicy.from_settings(ctx.settings)
+    try:
+        async with asyncio.timeout(policy.timeout):
+            return await _fetch(url, policy, format, max_chars, include_links)
+    except TimeoutError:
+        raise ActionError(f"{url} did not finish loading within {policy.timeout:g}s "
+                          "([web] timeout)", transient=True) from None
+
+
+async def _fetch(url: str, policy: WebPolicy, fmt: str, max_chars: int,
+                 include_links: bool) -> WebPage:
+    current = _parse_url(url)
+    hops: list[str] = []
+    reply: httpkit.Reply | None = None
+    headers = {"User-Agent": policy.user_agent,
+               "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5"}
+    async with httpx.AsyncClient(timeout=httpkit.timeout(policy.timeout), headers=headers,
+                                 follow_redirects=False, trust_env=False) as client:
+        for _ in range(policy.max_redirects + 1):
+            reply, location = await _get(client, current, policy)
+            if location is None:
+                break
+            hops.append(str(current))
+            current = _parse_url(urljoin(str(current), location), redirected_from=str(current))
+        else:
+            raise ActionError(f"{url} redirected more than {policy.max_redirects} times "
+                              "([web] max_redirects)")
+    assert reply is not None
+    final = str(current)
+    if reply.status >= 400:
+        raise httpkit.status_error(final, reply.status)
+    content_type = reply.headers.get("content-type", "").split(";")[0].strip().lower()
+    title, links = "", []
+    if content_type in HTML_TYPES or (not content_type and reply.body.lstrip()[:1] == b"<"):
+        title, content, links = read_html(reply.body, reply.encoding, final, fmt)
+    elif _is_text(content_type):
+        content = reply.text()
+    else:
+        raise ActionError(f"{final} is {content_type or 'of unknown type'}, not a web page or "
+                          "text; web.fetch reads HTML and text only")
+    return {"url": final, "requested_url": url, "redirects": hops, "status": reply.status,
+            "content_type": content_type, "title": title, "format": fmt,
+            "content": content[:max_chars], "truncated": len(content) > max_chars,
+            "links": links if include_links else []}
+
+
+def _parse_url(url: str, redirected_from: str | None = None) -> httpx.URL:
+    where = f" (redirect from {redirected_from})" if redirected_from else ""
+    try:
+        parsed = httpx.URL(url.strip())
+    except httpx.InvalidURL as exc:
+        raise ActionError(f"{url!r} is not a valid URL{where}: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ActionError(f"{url!r} is not an http(s) URL with a host{where}")
+    return parsed
+
+
+def _is_text(content_type: str) -> bool:
+    return (content_type.startswith("text/") or content_type in TEXT_TYPES
+            or content_type.endswith(("+json", "+xml")))
+
+
+async def _get(client: httpx.AsyncClient, url: httpx.URL,
+               policy: WebPolicy) -> tuple[httpkit.Reply | None, str | None]:
+    """One hop: returns (reply, None) for a final answer or (None, location) for a redirect."""
+    host = url.raw_host.decode("ascii")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    addresses = await _resolve(host, port)
+    for address in addresses:
+        kind = policy.refusal(address)
+        if kind:
+            what = (f"{host} is a {kind} address" if host.strip("[]") == str(address)
+                    else f"{host} resolves to {address}, a {kind} address")
+            raise ActionError(f"refused to fetch {url}: {what} (SSRF protection); {ALLOW_HINT}")
+    last_error: httpx.HTTPError | None = None
+    for address in addresses:  # connect to the checked address, in resolver order
+        target = url.copy_with(host=str(address))
+        tls = url.scheme == "https" and host != str(address)
+        extensions = {"sni_hostname": host} if tls else {}
+        try:
+            async with client.stream("GET", target, headers={"Host": url.netloc.decode("ascii")},
+                                     extensions=extensions) as response:
+                location = response.headers.get("location")
+                if response.status_code in REDIRECTS and location:
+                    return None, location
+                body = await httpkit.read_body(response, max_bytes=policy.max_bytes,
+                                               what=str(url))
+                return httpkit.Reply(response.status_code, response.headers, body, str(url),
+                                     response.charset_encoding), None
+        except httpx.ConnectError as exc:
+            last_error = exc
+        except httpx.HTTPError as exc:
+            raise httpkit.transport_error(exc, str(url), idempotent=True) from None
+    assert last_error is not None
+    raise httpkit.transport_error(last_error, str(url), idempotent=True)
+
+
+async def _resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        return [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
+                                                             type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ActionError(f"cannot resolve the host {host!r} ({exc.strerror})",
+                          transient=exc.errno == socket.EAI_AGAIN) from None
+    addresses: list[IPAddress] = []
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise ActionError(f"the host {host!r} has no address")
+    return addresses
+
+
+def read_html(body: bytes, charset: str | None, base: str,
+              fmt: str) -> tuple[str, str, list[Link]]:
+    """Title, readable content and absolute links of an HTML document."""
+    soup = BeautifulSoup(body, "html.parser", from_encoding=charset)
+    base_tag = soup.find("base", href=True)
+    if isinstance(base_tag, Tag):
+        base = urljoin(base, str(base_tag.get("href")))
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    for tag in soup(DROPPED_TAGS):
+        tag.decompose()
+    links: list[Link] = []
+    seen: set[str] = set()
+    for anchor in soup.find_all("a", href=True):
+        if not isinstance(anchor, Tag):
+            continue
+        href = urldefrag(urljoin(base, str(anchor.get("href")).strip())).url
+        if not href.startswith(("http://", "https://")):
+            continue
+        anchor["href"] = href
+        if href not in seen and len(links) < MAX_LINKS:
+            seen.add(href)
+            links.append({"text": anchor.get_text(" ", strip=True)[:200], "url": href})
+    main = _main_part(soup)
+    if fmt == "markdown":
+        content = MarkdownConverter(heading_style="ATX", bullets="-", strip=["img"],
+                                    escape_underscores=False).convert_soup(main)
+    else:
+        content = plain_text(main)
+    content = re.sub(r"[ \t]+\n", "\n", content)
+    content = re.sub(r"\n{3,}", "\n\n", content).strip()
+    if not title:
+        heading = soup.find("h1")
+        title = heading.get_text(" ", strip=True) if heading else ""
+    return title, content, links
+
+
+def plain_text(root: Tag) -> str:
+    """Text with one line per block (paragraph, heading, list item, row), inline
+    elements kept within their line."""
+    for block in root.find_all(BLOCK_TAGS):
+        if isinstance(block, Tag):
+            block.insert_before("\n")
+            block.append("\n")
+    lines = (" ".join(line.split()) for line in root.get_text().splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _main_part(soup: BeautifulSoup) -> Tag:
+    """The page's main content: <main>, role=main or <article>; else the body without
+    its navigation, footer and asides."""
+    for found in (soup.find("main"), soup.find(role="main"), soup.find("article")):
+        if isinstance(found, Tag):
+            return found
+    body = soup.body if soup.body is not None else soup
+    for tag in body(BOILERPLATE_TAGS):
+        tag.decompose()
+    return body

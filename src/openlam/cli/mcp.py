@@ -1,0 +1,204 @@
+"""``openlam mcp add|list|rm|test``: MCP servers whose tools become actions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+mcp_app = typer.Typer(help="MCP servers whose tools become actions (NAME.tool).",
+                      no_args_is_help=True)
+Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
+
+
+def install(app: typer.Typer) -> None:
+    app.add_typer(mcp_app, name="mcp")
+
+
+@mcp_app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="Server name: the prefix of its actions.")],
+    command: Annotated[list[str] | None, typer.Argument(
+        help="After --: the command that starts a stdio server, with its arguments.")] = None,
+    url: Annotated[str | None, typer.Option(help="Streamable HTTP endpoint, e.g. "
+                                            "http://127.0.0.1:8000/mcp.")] = None,
+    env: Annotated[list[str] | None, typer.Option(
+        help="KEY=VALUE environment variable for a stdio server (repeatable).")] = None,
+    env_secret: Annotated[list[str] | None, typer.Option(
+        help="KEY=SECRET_NAME: environment variable filled from a secret when the server "
+             "starts (repeatable).")] = None,
+    bearer: Annotated[str | None, typer.Option(
+        help="SECRET_NAME of a bearer token for an HTTP server.")] = None,
+    header_secret: Annotated[list[str] | None, typer.Option(
+        help="HEADER=SECRET_NAME: HTTP header filled from a secret (repeatable).")] = None,
+    risk: Annotated[list[str] | None, typer.Option(
+        help="TOOL=TIER overriding the risk from the tool's annotations (repeatable).")] = None,
+    timeout: Annotated[float | None, typer.Option(min=0.1, help="Seconds a tool call may take.")
+                       ] = None,
+    cwd: Annotated[str | None, typer.Option(help="Working directory of a stdio server, "
+                                            "relative to the workspace.")] = None,
+    connect: Annotated[bool, typer.Option(help="Start the server now and cache its tools "
+                                          "(--no-connect: save only).")] = True,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a server of that name.")
+                       ] = False,
+    workspace: Workspace = None,
+) -> None:
+    """Add an MCP server: `openlam mcp add NAME -- COMMAND ARGS…` or `--url URL`.
+
+    The server is started once to list its tools (cached in the workspace), then stopped;
+    during runs it starts on first use.
+    """
+    import asyncio
+
+    from openlam.actions import mcp
+    from openlam.config import load_settings
+    from openlam.errors import UserError
+
+    settings = load_settings(workspace)
+    mcp.check_name(name)
+    if bool(command) == bool(url):
+        raise UserError("give either a command (after --) or --url, not both and not neither",
+                        f"openlam mcp add {name} -- mcp-server-time   or   "
+                        f"openlam mcp add {name} --url http://127.0.0.1:8000/mcp")
+    existing = mcp.load_servers(settings)
+    if name in existing and not replace:
+        raise UserError(f"an MCP server named {name} is already configured "
+                        f"({existing[name].describe()})",
+                        "pass --replace, or remove it first with `openlam mcp rm`")
+    if url and not url.startswith(("http://", "https://")):
+        raise UserError(f"{url!r} is not an http(s) URL", "e.g. --url http://127.0.0.1:8000/mcp")
+    if url and (env or env_secret or cwd):
+        raise UserError("--env, --env-secret and --cwd apply to stdio servers only",
+                        "drop them, or start the server with a command instead of --url")
+    if command and (bearer or header_secret):
+        raise UserError("--bearer and --header-secret apply to HTTP servers only",
+                        "pass secrets to a stdio server with --env-secret KEY=SECRET_NAME")
+    server = mcp.ServerConfig(
+        name=name, transport="http" if url else "stdio",
+        command=command[0] if command else None, args=list(command[1:]) if command else [],
+        env=_pairs(env, "--env"), env_secrets=_pairs(env_secret, "--env-secret"),
+        cwd=cwd, url=url, bearer_secret=bearer,
+        header_secrets=_pairs(header_secret, "--header-secret"),
+        risk=_pairs(risk, "--risk"), timeout=timeout,
+    )
+    if connect:
+        cache = asyncio.run(_refresh(settings, server))
+        mcp.save_server(settings, server)
+        _print_tools(name, server, cache)
+    else:
+        mcp.save_server(settings, server)
+        mcp.cache_path(settings, name).unlink(missing_ok=True)
+        typer.echo(f"Saved MCP server {name}; run `openlam mcp test {name}` to list its tools.")
+
+
+@mcp_app.command("list")
+def list_servers(workspace: Workspace = None) -> None:
+    """The configured servers, with their cached tools."""
+    import datetime
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from openlam.actions import mcp
+    from openlam.config import load_settings
+
+    settings = load_settings(workspace)
+    servers = mcp.load_servers(settings)
+    console = Console(highlight=False)
+    if not servers:
+        console.print("No MCP servers. Add one: openlam mcp add NAME -- COMMAND ARGS… "
+                      "or openlam mcp add NAME --url URL")
+        return
+    table = Table("name", "transport", "command / URL", "tools", "listed at")
+    for name, server in servers.items():
+        cache = mcp.read_cache(settings, name)
+        if cache is None:
+            tools, when = "[yellow]not listed[/]", f"run `openlam mcp test {name}`"
+        else:
+            tools = str(len(cache["tools"]))
+            when = datetime.datetime.fromtimestamp(cache.get("fetched_at", 0)).strftime(
+                "%Y-%m-%d %H:%M")
+            if cache.get("server") != server.fingerprint():
+                when += " [yellow](config changed since)[/]"
+        table.add_row(name, server.transport, server.describe(), tools, when)
+    console.print(table)
+
+
+@mcp_app.command("rm")
+def remove(name: Annotated[str, typer.Argument(help="Server name.")],
+           workspace: Workspace = None) -> None:
+    """Remove a server (its actions disappear)."""
+    from openlam.actions import mcp
+    from openlam.config import load_settings
+    from openlam.errors import UserError
+
+    settings = load_settings(workspace)
+    if not mcp.remove_server(settings, name):
+        raise UserError(f"no MCP server named {name}", "see `openlam mcp list`")
+    typer.echo(f"Removed MCP server {name}.")
+
+
+@mcp_app.command("test")
+def test(name: Annotated[str, typer.Argument(help="Server name.")],
+         workspace: Workspace = None) -> None:
+    """Start a server, list its tools (refreshing the cache) and stop it again."""
+    import asyncio
+
+    from openlam.actions import mcp
+    from openlam.config import load_settings
+    from openlam.errors import UserError
+
+    settings = load_settings(workspace)
+    servers = mcp.load_servers(settings)
+    if name not in servers:
+        raise UserError(f"no MCP server named {name}",
+                        f"configured: {', '.join(servers) or 'none'}")
+    cache = asyncio.run(_refresh(settings, servers[name]))
+    _print_tools(name, servers[name], cache)
+
+
+async def _refresh(settings: Any, server: Any) -> dict[str, Any]:
+    import time
+
+    from openlam.actions import mcp
+
+    started = time.perf_counter()
+    try:
+        cache = await mcp.refresh_server(settings, server)
+    finally:
+        await mcp.aclose_all()
+    cache["_seconds"] = time.perf_counter() - started
+    return cache
+
+
+def _print_tools(name: str, server: Any, cache: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from openlam.actions import mcp
+
+    console = Console(highlight=False)
+    info = cache.get("server_info") or {}
+    console.print(f"[green]MCP server {name}[/] ({info.get('name', '?')} "
+                  f"{info.get('version', '')}, protocol {cache.get('protocol_version', '?')}) "
+                  f"answered in {cache.get('_seconds', 0):.2f}s with {len(cache['tools'])} tools:")
+    table = Table("action", "risk", "description")
+    for tool in cache["tools"]:
+        risk = mcp.risk_of(tool.get("annotations"), server.risk.get(tool["name"]))
+        description = " ".join(str(tool.get("description") or "").split())
+        table.add_row(mcp.action_name(name, tool["name"]), risk.value,
+                      description[:90] + ("…" if len(description) > 90 else ""))
+    console.print(table)
+
+
+def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    from openlam.errors import UserError
+
+    pairs: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{option} {item!r} is not KEY=VALUE", f"e.g. {option} NAME=VALUE")
+        pairs[key.strip()] = value.strip()
+    return pairs
