@@ -1,0 +1,459 @@
+"""Load the organisation: the shipped catalog plus the workspace's ``agents/*.yaml``.
+
+Layers, in order: the catalog shipped in the package (one YAML file per department),
+then the workspace's ``agents/*.yaml`` and ``agents/*.yml`` (sorted by name). A
+workspace entry whose id already exists overrides it field by field; ``remove: true``
+drops an agent. Every problem is reported with the file, the line, the agent or
+department and the field, as one :class:`~openlam.errors.UserError` listing them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from openlam.errors import UserError
+from openlam.loop.perceive import AgentProfile
+from openlam.org.model import Agent, Department
+
+WORKSPACE_DIR = "agents"
+ROUTER_ID = "chief_of_staff"
+DOCS_HINT = "see docs/agents.md for the catalog format"
+_FILE_KEYS = {"department", "agents"}
+_MAX_LISTED = 25
+
+
+# -- YAML with line numbers -----------------------------------------------------------
+
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Mapping(dict):
+    """A YAML mapping that remembers its line and each key's line (1-based)."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class _LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    pass
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Iterator[_Mapping]:
+    data = _Mapping()
+    data.line = node.start_mark.line + 1
+    data.key_lines = {}
+    yield data
+    loader.flatten_mapping(node)
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)  # type: ignore[arg-type]
+        if key in data:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping", node.start_mark,
+                f"found the key {key!r} twice", key_node.start_mark)
+        data[key] = loader.construct_object(value_node, deep=True)  # type: ignore[arg-type]
+        data.key_lines[str(key)] = key_node.start_mark.line + 1
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
+# -- raw entries --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Source:
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass
+class _Entry:
+    """One agent or department as written, possibly merged over an earlier layer."""
+
+    kind: str  # "agent" | "department"
+    id: str
+    data: dict[str, Any]
+    source: Source
+    layer: int
+    origin: dict[str, Source] = field(default_factory=dict)  # field → where it was set
+
+    def where(self, field_name: str | None) -> Source:
+        return self.origin.get(field_name or "", self.source)
+
+
+@dataclass
+class _Parsed:
+    department: _Entry | None
+    agents: list[_Entry]
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, where: Source | str, what: str) -> None:
+        self.items.append(f"{where}: {what}")
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        shown = self.items[:_MAX_LISTED]
+        more = len(self.items) - len(shown)
+        head = ("the agent catalog has a problem" if len(self.items) == 1
+                else f"the agent catalog has {len(self.items)} problems")
+        body = "\n  ".join(shown) + (f"\n  … and {more} more" if more > 0 else "")
+        raise UserError(f"{head}:\n  {body}",
+                        f"fix the file and field named above; {DOCS_HINT}")
+
+
+def _parse_file(display: str, text: str, layer: int, problems: _Problems) -> _Parsed:
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        problem = " ".join(str(exc.problem or exc).split())
+        problems.add(Source(display, line), f"could not parse YAML: {problem}")
+        return _Parsed(None, [])
+    except yaml.YAMLError as exc:
+        problems.add(Source(display, 0), f"could not parse YAML: {exc}")
+        return _Parsed(None, [])
+    if doc is None:
+        return _Parsed(None, [])
+    if not isinstance(doc, _Mapping):
+        problems.add(Source(display, 1), "expected a mapping with 'department' and/or "
+                     f"'agents', found {type(doc).__name__}")
+        return _Parsed(None, [])
+    for key in doc:
+        if key not in _FILE_KEYS:
+            problems.add(Source(display, doc.key_lines.get(str(key), doc.line)),
+                         f"unknown top-level key {key!r} (expected 'department' and 'agents')")
+    department = None
+    file_department: str | None = None
+    raw_dept = doc.get("department")
+    if raw_dept is not None:
+        department = _entry("department", display, raw_dept, layer, problems)
+        if department is not None:
+            file_department = department.id
+    agents: list[_Entry] = []
+    raw_agents = doc.get("agents")
+    if raw_agents is None:
+        raw_agents = []
+    if not isinstance(raw_agents, list):
+        problems.add(Source(display, doc.key_lines.get("agents", doc.line)),
+                     "'agents' must be a list of agents (each item starting with '- id:')")
+        raw_agents = []
+    for raw in raw_agents:
+        agent = _entry("agent", display, raw, layer, problems)
+        if agent is None:
+            continue
+        given = agent.data.get("department")
+        if file_department is not None:
+            if given is None:
+                agent.data["department"] = file_department
+                agent.origin["department"] = department.source if department else agent.source
+            elif given != file_department:
+                problems.add(agent.where("department"),
+                             f"agent {agent.id!r}, field 'department': {given!r} differs from "
+                             f"this file's department {file_department!r}; move the agent to "
+                             "a file of its own department or drop the field")
+        agents.append(agent)
+    return _Parsed(department, agents)
+
+
+def _entry(kind: str, display: str, raw: Any, layer: int, problems: _Problems) -> _Entry | None:
+    if not isinstance(raw, _Mapping):
+        line = getattr(raw, "line", 0)
+        problems.add(Source(display, line), f"each {kind} must be a mapping of fields, "
+                     f"found {type(raw).__name__}: {str(raw)[:60]!r}")
+        return None
+    source = Source(display, raw.line)
+    ident = raw.get("id")
+    if not isinstance(ident, str) or not ident:
+        problems.add(source, f"{kind} without an 'id' (every {kind} needs a unique id)")
+        return None
+    origin = {str(k): Source(display, raw.key_lines.get(str(k), raw.line)) for k in raw}
+    return _Entry(kind, ident, dict(raw), source, layer, origin)
+
+
+# -- layers -------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def _builtin_texts() -> tuple[tuple[str, str], ...]:
+    root = resources.files("openlam.org") / "catalog"
+    files = sorted((p for p in root.iterdir() if p.name.endswith((".yaml", ".yml"))),
+                   key=lambda p: p.name)
+    return tuple((f"openlam/org/catalog/{p.name}", p.read_text(encoding="utf-8"))
+                 for p in files)
+
+
+def _workspace_texts(workspace: Path, problems: _Problems) -> list[tuple[str, str]]:
+    folder = workspace / WORKSPACE_DIR
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        display = f"{WORKSPACE_DIR}/{path.name}"
+        try:
+            out.append((display, path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.add(Source(display, 0), f"could not read the file: {exc}")
+    return out
+
+
+def _merge(table: dict[str, _Entry], entry: _Entry, problems: _Problems) -> None:
+    old = table.get(entry.id)
+    if old is None:
+        table[entry.id] = entry
+    elif old.layer == entry.layer:
+        problems.add(entry.source, f"duplicate {entry.kind} id {entry.id!r}: already defined "
+                     f"at {old.source}; ids must be unique (to change it, edit one place)")
+    else:  # a later layer overrides field by field
+        table[entry.id] = _Entry(entry.kind, entry.id, {**old.data, **entry.data},
+                                 entry.source, entry.layer, {**old.origin, **entry.origin})
+
+
+def _validate(entry: _Entry, model: type[BaseModel], problems: _Problems) -> Any:
+    try:
+        return model.model_validate(entry.data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            name = loc[0] if loc else None
+            path = ".".join(loc) or "(entry)"
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(model.model_fields)
+                message = (f"unknown field{_suggest(name or '', model.model_fields)} "
+                           f"(allowed: {allowed})")
+            elif err["type"] == "missing":
+                message = "required field is missing"
+            problems.add(entry.where(name),
+                         f"{entry.kind} {entry.id!r}, field {path!r}: {message}")
+        return None
+
+
+def load_catalog(workspace: str | Path | None = None, *, builtin: bool = True) -> Catalog:
+    """The shipped catalog overlaid with ``<workspace>/agents/*.yaml``.
+
+    ``workspace=None`` loads the shipped catalog only; ``builtin=False`` loads the
+    workspace's files alone (a fully custom organisation).
+    """
+    problems = _Problems()
+    texts: list[tuple[int, str, str]] = []
+    if builtin:
+        texts += [(0, name, text) for name, text in _builtin_texts()]
+    if workspace is not None:
+        texts += [(1, name, text) for name, text in _workspace_texts(Path(workspace), problems)]
+
+    departments: dict[str, _Entry] = {}
+    agents: dict[str, _Entry] = {}
+    removed: set[str] = set()
+    for layer, name, text in texts:
+        parsed = _parse_file(name, text, layer, problems)
+        if parsed.department is not None:
+            _merge(departments, parsed.department, problems)
+        for agent in parsed.agents:
+            if agent.data.get("remove") is True:
+                agents.pop(agent.id, None)
+                removed.add(agent.id)
+                continue
+            agent.data.pop("remove", None)
+            agent.origin.pop("remove", None)
+            removed.discard(agent.id)
+            _merge(agents, agent, problems)
+    problems.raise_if_any()
+
+    valid_depts: dict[str, Department] = {}
+    for entry in departments.values():
+        dept = _validate(entry, Department, problems)
+        if dept is not None:
+            valid_depts[dept.id] = dept
+    valid_agents: dict[str, Agent] = {}
+    for entry in agents.values():
+        agent = _validate(entry, Agent, problems)
+        if agent is not None:
+            valid_agents[agent.id] = agent
+    # Reference checks run even when some entries failed, so one pass shows every problem.
+    _check_structure(valid_agents, set(departments), agents, removed, problems)
+    sources = {k: e.source for k, e in agents.items()}
+    problems.raise_if_any()
+    return Catalog(valid_depts, valid_agents, sources)
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_structure(agents: dict[str, Agent], departments: set[str],
+                     entries: dict[str, _Entry], removed: set[str], problems: _Problems) -> None:
+    """``agents`` are the valid ones; ``entries`` and ``departments`` every id written."""
+    for agent in agents.values():
+        entry = entries[agent.id]
+        if agent.department not in departments:
+            problems.add(entry.where("department"),
+                         f"agent {agent.id!r}, field 'department': no department "
+                         f"{agent.department!r}{_suggest(agent.department, departments)}")
+        if agent.manager is not None and agent.manager not in entries:
+            why = (" (it was removed with 'remove: true'; give its reports a new manager)"
+                   if agent.manager in removed else _suggest(agent.manager, agents))
+            problems.add(entry.where("manager"), f"agent {agent.id!r}, field 'manager': "
+                         f"unknown manager {agent.manager!r}{why}")
+    if problems.items:
+        return
+
+    for cycle in _cycles(agents):
+        entry = entries[cycle[0]]
+        path = " → ".join([*cycle, cycle[0]])
+        problems.add(entry.where("manager"), f"agent {cycle[0]!r}, field 'manager': "
+                     f"management cycle {path}; the org chart must be a tree")
+    if problems.items:
+        return
+
+    roots = [a for a in agents.values() if a.manager is None]
+    if not roots:
+        problems.add("catalog", "no chief executive: exactly one agent must have "
+                     "'manager: null'")
+        return
+    chief = next((a for a in roots if a.id == "ceo"), roots[0])
+    for other in roots:
+        if other is not chief:
+            problems.add(entries[other.id].where("manager"),
+                         f"agent {other.id!r}, field 'manager': has no manager, so it and its "
+                         f"reports are unreachable from the chief executive {chief.id!r}; "
+                         "set a manager")
+
+
+def _cycles(agents: dict[str, Agent]) -> list[list[str]]:
+    """Every management cycle once, each starting at its smallest id."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    found: list[list[str]] = []
+    for start in agents:
+        path: list[str] = []
+        node: str | None = start
+        while node is not None and node in agents and state.get(node) is None:
+            state[node] = 1
+            path.append(node)
+            node = agents[node].manager
+        if node is not None and state.get(node) == 1:
+            cycle = path[path.index(node):]
+            i = cycle.index(min(cycle))
+            found.append(cycle[i:] + cycle[:i])
+        for visited in path:
+            state[visited] = 2
+    return found
+
+
+# -- the loaded organisation ------------------------------------------------------------------
+
+class Catalog:
+    """A validated organisation: one tree of agents rooted at the chief executive."""
+
+    def __init__(self, departments: dict[str, Department], agents: dict[str, Agent],
+                 sources: dict[str, Source] | None = None) -> None:
+        self.departments = departments
+        self.agents = agents
+        self.sources = sources or {}
+        self._reports: dict[str, list[Agent]] = {a: [] for a in agents}
+        for agent in agents.values():
+            if agent.manager is not None and agent.manager in self._reports:
+                self._reports[agent.manager].append(agent)
+        roots = [a for a in agents.values() if a.manager is None]
+        if len(roots) != 1:
+            raise UserError(f"the catalog needs exactly one chief executive, found {len(roots)}",
+                            DOCS_HINT)
+        self.root = roots[0]
+
+    def __len__(self) -> int:
+        return len(self.agents)
+
+    def __iter__(self) -> Iterator[Agent]:
+        return iter(self.agents.values())
+
+    def __contains__(self, agent_id: object) -> bool:
+        return agent_id in self.agents
+
+    @property
+    def router(self) -> Agent:
+        """The agent that receives goals without an owner: the chief of staff."""
+        return self.agents.get(ROUTER_ID, self.root)
+
+    def agent(self, agent_id: str) -> Agent:
+        found = self.agents.get(agent_id)
+        if found is None:
+            raise UserError(f"no agent {agent_id!r}{_suggest(agent_id, self.agents)}",
+                            "list the agents with `openlam agents list`")
+        return found
+
+    def department(self, key: str) -> Department:
+        """A department by id or by name, case-insensitively ("Sales", "people")."""
+        wanted = key.strip().lower()
+        for dept in self.departments.values():
+            if wanted in (dept.id, dept.name.lower()):
+                return dept
+        names = [d.id for d in self.departments.values()]
+        raise UserError(f"no department {key!r}{_suggest(wanted, names)}",
+                        f"departments: {', '.join(names)}")
+
+    def members(self, department_id: str) -> list[Agent]:
+        return [a for a in self.agents.values() if a.department == department_id]
+
+    def head(self, department_id: str) -> Agent | None:
+        """The most senior member of a department (its manager is outside it)."""
+        members = self.members(department_id)
+        return min(members, key=lambda a: len(self.chain(a.id)), default=None)
+
+    def reports(self, agent_id: str) -> list[Agent]:
+        return list(self._reports.get(agent_id, []))
+
+    def chain(self, agent_id: str) -> list[Agent]:
+        """The agent, its manager, … up to the chief executive."""
+        out = [self.agent(agent_id)]
+        while out[-1].manager is not None:
+            out.append(self.agents[out[-1].manager])
+        return out
+
+    def source(self, agent_id: str) -> str:
+        src = self.sources.get(agent_id)
+        return str(src) if src else "(built in code)"
+
+    def unmatched_patterns(self, action_names: Iterable[str]) -> dict[str, list[str]]:
+        """Agent id → permitted-action patterns that match none of ``action_names``."""
+        import fnmatch
+
+        names = list(action_names)
+        out: dict[str, list[str]] = {}
+        for agent in self.agents.values():
+            bad = [p for p in agent.actions if not any(fnmatch.fnmatchcase(n, p) for n in names)]
+            if bad:
+                out[agent.id] = bad
+        return out
+
+    def profile(self, agent_id: str) -> AgentProfile:
+        """The core loop's view of an agent (:class:`openlam.loop.perceive.AgentProfile`):
+        its instructions followed by its place in the organisation, so a plan can name
+        whom to delegate to."""
+        agent = self.agent(agent_id)
+        dept = self.departments[agent.department]
+        lines = [f"You are {agent.name}, {agent.title} ({dept.name}).", agent.instructions]
+        if agent.manager is not None:
+            boss = self.agents[agent.manager]
+            lines.append(f"You report to {boss.name}, {boss.title} (agent id {boss.id}).")
+        reports = self.reports(agent.id)
+        if reports:
+            listed = "; ".join(f"{r.id} ({r.title})" for r in reports)
+            lines.append(f"Your direct reports, who can take delegated sub-goals: {listed}.")
+        return AgentProfile(id=agent.id, name=agent.name, title=agent.title,
+                            instructions=" ".join(lines), actions=tuple(agent.actions))
