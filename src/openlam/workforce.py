@@ -121,12 +121,9 @@ class Workforce:
         handle = await DBOS.resume_workflow_async(run_id)
         return Outcome.model_validate(await handle.get_result())
 
-    async def interrupted_runs(self) -> list[str]:
-        """Runs that were pending when their process died; DBOS resumes them at launch."""
-        from dbos import DBOS
-
-        found = await DBOS.list_workflows_async(status="PENDING", name="openlam.run")
-        return [w.workflow_id for w in found]
+    def interrupted_runs(self) -> list[str]:
+        """Runs left unfinished by a dead process that this process resumed at start."""
+        return list(self.runtime.recovering)
 
 
 def new_run_id() -> str:

@@ -450,15 +450,32 @@ def running_servers() -> list[str]:
     return sorted({c.server.name for c in pool.connections.values() if not c.dead}) if pool else []
 
 
-@atexit.register
-def _close_at_exit() -> None:
-    """Servers of event loops that were left open (not run by asyncio.run) at exit."""
+def shutdown(timeout: float = 15.0) -> None:
+    """Shut down the servers of every event loop, from synchronous code (e.g. when a
+    Workforce closes, or at exit). A loop running in another thread is asked to close its
+    servers; a stopped loop is run until they are closed; a closed loop closed them when
+    its tasks were cancelled. The loop running in this thread, if any, is skipped: use
+    ``await aclose_all()`` there."""
+    import concurrent.futures
+
+    try:
+        here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
     for loop, pool in list(_pools.items()):
-        if pool.connections and not loop.is_closed() and not loop.is_running():
-            try:
+        if loop is here or not pool.connections or loop.is_closed():
+            continue
+        _pools.pop(loop, None)
+        try:
+            if loop.is_running():
+                asyncio.run_coroutine_threadsafe(pool.aclose(), loop).result(timeout)
+            else:
                 loop.run_until_complete(pool.aclose())
-            except Exception as exc:  # exiting anyway; say why a server may linger
-                log.debug("closing MCP servers at exit failed: %r", exc)
+        except (concurrent.futures.TimeoutError, RuntimeError) as exc:
+            log.warning("MCP servers of an event loop did not shut down: %r", exc)
+
+
+atexit.register(shutdown)
 
 
 # -------------------------------------------------------------------------- calls

@@ -360,6 +360,7 @@ def _encodings(value: str) -> set[str]:
     return {f for f in forms if len(f) >= MIN_REDACT_LENGTH}
 
 
+_MAX_PASSES = 8
 _BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
 
 
@@ -401,14 +402,14 @@ class Redactor:
         pattern = self._pattern
         if pattern is None or not text:
             return text
-        # Until nothing changes: masking can join the pieces of an overlapping occurrence.
-        # Every replacement shortens the text (a mask is shorter than any masked form),
-        # so this ends.
-        while True:
-            masked = _BASE64_TOKEN.sub(self._base64_blob, pattern.sub(self.mask, text))
+        # Until nothing changes: masking can join the pieces of overlapping occurrences.
+        # (Bounded, in case a custom mask itself contains a secret.)
+        for _ in range(_MAX_PASSES):
+            masked = pattern.sub(self.mask, _BASE64_TOKEN.sub(self._base64_blob, text))
             if masked == text:
-                return masked
+                break
             text = masked
+        return text
 
     def _base64_blob(self, match: re.Match[str]) -> str:
         """A base64 token whose decoding contains a secret (``user:password`` in basic

@@ -20,7 +20,7 @@ async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps
     wf = Workforce(workspace, model=model)
     await _open(wf)
     try:
-        pending = await wf.interrupted_runs()
+        pending = wf.interrupted_runs()
         if pending:
             console.print(f"[yellow]Resuming {len(pending)} interrupted run(s)[/]: "
                           + ", ".join(pending))

@@ -80,6 +80,7 @@ usage = Table(
     Column("output_tokens", Integer, nullable=False, default=0),
     Column("cost", Float, nullable=False, default=0.0),
     Column("actions", Integer, nullable=False, default=0),
+    Column("key", String(400), unique=True),
 )
 
 gaps = Table(

@@ -27,6 +27,7 @@ class Runtime:
     specials: dict[str, Any] = field(default_factory=dict)
     gate: Any = None
     learn_hooks: list[Any] = field(default_factory=list)
+    recovering: list[str] = field(default_factory=list)
     secret: Callable[[str], str | None] = lambda _n: None
     redact: Callable[[Any], Any] = lambda v: v
 
@@ -76,8 +77,22 @@ def start(settings: Settings) -> Runtime:
     logging.getLogger("dbos").setLevel(logging.WARNING)
     DBOS(config={"name": "openlam", "system_database_url": settings.system_database_url,
                  "application_version": WORKFLOW_VERSION, "log_level": "WARNING"})
+    unfinished = store.unfinished_runs()  # read before launch starts recovering them
     DBOS.launch()
+    rt.recovering = _ours(unfinished)
     return rt
+
+
+def _ours(run_ids: list[str]) -> list[str]:
+    """Of the runs left unfinished, those this process's executor is now recovering."""
+    from dbos import DBOS
+
+    if not run_ids:
+        return []
+    executor = DBOS.executor_id
+    found = DBOS.list_workflows(workflow_ids=run_ids)
+    return [w.workflow_id for w in found if w.executor_id == executor
+            and w.status in ("PENDING", "ENQUEUED", "SUCCESS")]
 
 
 def stop() -> None:

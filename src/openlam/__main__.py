@@ -1,0 +1,3 @@
+from openlam.cli.main import main
+
+main()

@@ -1,0 +1,96 @@
+"""The governance operations as plain functions of a workspace's settings — what the
+CLI calls and what the HTTP server exposes. Each takes ``settings`` first
+(:func:`openlam.config.load_settings`); deciding functions take the acting principal
+(see :func:`~openlam.governance.approvals.current_principal`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TextIO
+
+from openlam.governance.approvals import Approval, ApprovalStore, Roles, current_principal
+from openlam.governance.audit import AuditLog, Verification
+from openlam.governance.gaps import GapStore, StoredGap
+from openlam.governance.policy import PolicySet, configured_paths, load_policies
+
+
+def audit_log(settings: Any) -> AuditLog:
+    from openlam.governance.gate import _redactor
+
+    return AuditLog(settings.app_database_url, redact=_redactor(settings))
+
+
+def approval_store(settings: Any) -> ApprovalStore:
+    return ApprovalStore(settings.app_database_url, roles=Roles.from_settings(settings),
+                         audit=audit_log(settings))
+
+
+def list_approvals(settings: Any, *, status: str | None = None,
+                   run_id: str | None = None) -> list[Approval]:
+    return approval_store(settings).list(status=status, run_id=run_id)
+
+
+def show_approval(settings: Any, approval_id: str) -> Approval:
+    return approval_store(settings).get(approval_id)
+
+
+def approve(settings: Any, approval_id: str, *, principal: str | None = None,
+            comment: str = "") -> Approval:
+    return approval_store(settings).approve(approval_id, current_principal(principal), comment)
+
+
+def deny(settings: Any, approval_id: str, *, principal: str | None = None,
+         comment: str = "") -> Approval:
+    return approval_store(settings).deny(approval_id, current_principal(principal), comment)
+
+
+def edit(settings: Any, approval_id: str, args: dict[str, Any], *,
+         principal: str | None = None, comment: str = "") -> Approval:
+    return approval_store(settings).edit(approval_id, current_principal(principal), args,
+                                         comment)
+
+
+def verify_audit(settings: Any) -> Verification:
+    return audit_log(settings).verify()
+
+
+def export_audit(settings: Any, out: TextIO) -> int:
+    return audit_log(settings).export(out)
+
+
+def list_gaps(settings: Any, limit: int | None = None) -> list[StoredGap]:
+    return GapStore(settings.app_database_url).list(limit)
+
+
+def check_policies(settings: Any, files: list[Path] | None = None) -> PolicySet:
+    """Load and validate policy files (default: the configured ones); raises PolicyError."""
+    return load_policies(files if files else configured_paths(settings))
+
+
+def explain(settings: Any, run_id: str, step_id: str) -> dict[str, Any]:
+    """The policy decision recorded for a step, with the deciding rule as configured now."""
+    from openlam.errors import UserError
+
+    log = audit_log(settings)
+    decisions = log.records(run_id=run_id, kind="policy", step_id=step_id)
+    if not decisions:
+        steps = sorted({r["step_id"] for r in log.records(run_id=run_id, kind="policy")})
+        raise UserError(f"no policy decision recorded for step {step_id} of run {run_id}",
+                        f"steps with decisions in that run: {', '.join(steps)}" if steps
+                        else "is the run id right? governance records decisions only for "
+                             "runs that went through the gate")
+    decision = decisions[-1]
+    body = decision["body"]
+    related = [r for r in log.records(run_id=run_id, step_id=step_id)
+               if r["kind"] in ("approval.requested", "approval.decided", "action", "result")]
+    rule = None
+    try:
+        policies = check_policies(settings)
+        found = policies.rule(body.get("rule_id", ""))
+        if found is not None:
+            rule = {"id": found.id, "effect": found.effect.value, "level": found.level,
+                    "source": found.source, "reason": found.reason}
+    except UserError:
+        rule = None
+    return {"run_id": run_id, "step_id": step_id, "recorded": decision, "rule_now": rule,
+            "then": related}

@@ -1,0 +1,180 @@
+"""The audit log: append-only, hash-chained, in the project database (``gov_audit``).
+
+Every record holds who (``actor``), what (``kind`` and ``body``), when (``ts``), for
+which run and step, and why (in the body: the deciding rule, the approver's comment).
+Record *n* stores ``prev_hash`` = the hash of record *n-1* and ``hash`` = SHA-256 of the
+canonical JSON of its own fields including ``prev_hash``; sequence numbers are
+contiguous from 1 and a head row keeps the last (seq, hash). So:
+
+* an edited record no longer matches its hash;
+* a deleted record leaves a hole in the sequence (or, at the end, disagrees with the head);
+* reordered records break the chain of ``prev_hash``.
+
+``verify`` walks the chain and names the first bad record. (Someone who can rewrite the
+whole table *and* recompute every hash can forge history; export the log, or its head
+hash, somewhere they cannot reach to guard against that.)
+
+Appends are safe across processes: a record is inserted only if the head has not
+moved since it was read, else the append retries. An optional ``key`` makes an append
+idempotent (a durable run replaying its gate writes each record once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from openlam.governance.db import audit_head, audit_log, engine_for
+
+GENESIS = "0" * 64
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+
+
+def record_hash(rec: dict[str, Any]) -> str:
+    fields = {k: rec[k] for k in ("seq", "ts", "kind", "run_id", "step_id", "actor", "body",
+                                  "prev_hash")}
+    return hashlib.sha256(canonical(fields).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Verification:
+    ok: bool
+    count: int
+    first_bad: int | None = None
+    problem: str = ""
+    head: str = GENESIS
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"audit log intact: {self.count} records, head {self.head[:16]}"
+        return f"audit log TAMPERED at record {self.first_bad}: {self.problem}"
+
+
+class AuditLog:
+    def __init__(self, url: str, redact: Callable[[Any], Any] | None = None) -> None:
+        self.engine = engine_for(url)
+        self.redact = redact
+
+    def append(self, kind: str, *, run_id: str = "", step_id: str = "", actor: str = "",
+               key: str | None = None, **body: Any) -> dict[str, Any]:
+        """Add one record; ``body`` is any JSON-able detail (secrets redacted first)."""
+        if key is not None:
+            body["key"] = key
+        if self.redact is not None:
+            body = self.redact(body)
+        body_text = canonical(body)
+        for _ in range(200):
+            try:
+                with self.engine.begin() as conn:
+                    if key is not None:
+                        existing = self._by_key(conn, run_id, key)
+                        if existing is not None:
+                            return existing
+                    head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).first()
+                    seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+                    rec = {"seq": seq + 1, "ts": round(time.time(), 6), "kind": kind,
+                           "run_id": run_id, "step_id": step_id, "actor": actor,
+                           "body": body_text, "prev_hash": prev}
+                    rec["hash"] = record_hash(rec)
+                    conn.execute(insert(audit_log).values(**rec))
+                    if head is None:
+                        conn.execute(insert(audit_head).values(id=1, seq=rec["seq"],
+                                                               hash=rec["hash"]))
+                    else:
+                        moved = conn.execute(
+                            update(audit_head)
+                            .where(audit_head.c.id == 1, audit_head.c.seq == seq)
+                            .values(seq=rec["seq"], hash=rec["hash"])).rowcount != 1
+                        if moved:
+                            raise _Moved
+                return rec
+            except (_Moved, IntegrityError, OperationalError):
+                time.sleep(0.005)
+        raise RuntimeError("could not append to the audit log: it is busy")
+
+    @staticmethod
+    def _by_key(conn: Any, run_id: str, key: str) -> dict[str, Any] | None:
+        # Keys are per run; the body is canonical JSON, so the key appears verbatim.
+        needle = f'"key":{json.dumps(key, ensure_ascii=False)}'
+        for row in conn.execute(select(audit_log).where(audit_log.c.run_id == run_id,
+                                                        audit_log.c.body.contains(needle, autoescape=True))):
+            return dict(row._mapping)
+        return None
+
+    def records(self, *, run_id: str | None = None, kind: str | None = None,
+                step_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(audit_log).order_by(audit_log.c.seq)
+        if run_id is not None:
+            query = query.where(audit_log.c.run_id == run_id)
+        if kind is not None:
+            query = query.where(audit_log.c.kind == kind)
+        if step_id is not None:
+            query = query.where(audit_log.c.step_id == step_id)
+        with self.engine.connect() as conn:
+            return [_decoded(dict(r._mapping)) for r in conn.execute(query)]
+
+    def _raw(self) -> Iterator[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(audit_log).order_by(audit_log.c.seq)):
+                yield dict(row._mapping)
+
+    def verify(self) -> Verification:
+        prev = GENESIS
+        count = 0
+        for expected, rec in enumerate(self._raw(), start=1):
+            count = expected
+            if rec["seq"] != expected:
+                return Verification(False, count, expected,
+                                    f"record {expected} is missing (deleted); the next one "
+                                    f"is {rec['seq']}")
+            if rec["prev_hash"] != prev:
+                return Verification(False, count, expected,
+                                    "it does not follow the record before it (records were "
+                                    "reordered, or one before it was replaced)")
+            if record_hash(rec) != rec["hash"]:
+                return Verification(False, count, expected,
+                                    f"its content does not match its hash (edited: "
+                                    f"{rec['kind']} of run {rec['run_id'] or '-'})")
+            prev = rec["hash"]
+        with self.engine.connect() as conn:
+            head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).first()
+        head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
+        if head_seq != count or head_hash != prev:
+            first = min(count, head_seq) + 1 if head_seq > count else count
+            return Verification(False, count, first,
+                                f"the log ends at record {count} but its head says "
+                                f"{head_seq} (records at the end were deleted or the head "
+                                "was altered)")
+        return Verification(True, count, head=prev)
+
+    def export(self, out: TextIO) -> int:
+        """Write every record as one JSON line (body decoded); returns the count."""
+        n = 0
+        for rec in self._raw():
+            out.write(canonical(_decoded(rec)) + "\n")
+            n += 1
+        return n
+
+
+class _Moved(Exception):
+    """Another writer appended first."""
+
+
+def _decoded(rec: dict[str, Any]) -> dict[str, Any]:
+    out = dict(rec)
+    try:
+        out["body"] = json.loads(rec["body"])
+    except (TypeError, ValueError):
+        pass
+    return out

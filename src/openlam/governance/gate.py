@@ -1,0 +1,234 @@
+"""The governance gate: policy, provenance, budgets, rate limits, approvals and audit
+combined into the one hook the runner calls before every action.
+
+Wiring (the runtime does this once per process)::
+
+    gov = build_gate(settings, wait=...)          # wait: see approvals.py
+    env = RunEnv(..., gate=gov,                   # Governance is a Gate
+                 emit=gov.audit_events(rt.emit),  # plans, results, run start/finish → audit
+                 call_model=gov.govern_model(request, call_model),  # budget before a model call
+                 learn_hooks=[gov.learn_hook])    # capability gaps + final usage
+
+For one step the gate, in order: records the run's model usage so far; blocks if a
+budget or the action's rate limit is exhausted; works out the step's provenance; asks
+the policies (the deciding rule and the reason go to the audit log, which
+``openlam policy explain RUN STEP`` reads); on ``deny`` blocks; on
+``require_approval`` files a request and waits for the decision (approved, edited — the
+args are changed in place — denied or expired); finally counts the action and audits
+the arguments it will run with. A stopped step comes back ``blocked`` with an error
+starting ``[governance]`` and a gap saying what a person would have to do, so the run
+ends ``blocked`` or ``partial`` and says why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from openlam.actions.spec import Risk
+from openlam.governance.approvals import (
+    ApprovalStore,
+    Roles,
+    WaitForDecision,
+    polling_wait,
+)
+from openlam.governance.audit import AuditLog
+from openlam.governance.budget import BudgetConfig, Budgets
+from openlam.governance.gaps import GapStore
+from openlam.governance.policy import (
+    Effect,
+    PolicySet,
+    Query,
+    configured_paths,
+    load_policies,
+)
+from openlam.governance.taint import GOVERNANCE_MARK, Taint, assess
+from openlam.loop.state import Gap, GapKind, Outcome, StepRecord
+
+if TYPE_CHECKING:
+    from openlam.loop.plan import ModelCall
+    from openlam.loop.runner import Runner, RunRequest
+
+
+class Governance:
+    """A :data:`~openlam.loop.runner.Gate` (call it) with the stores it uses."""
+
+    def __init__(self, *, policies: PolicySet, audit: AuditLog, approvals: ApprovalStore,
+                 budgets: Budgets, gaps: GapStore, wait: WaitForDecision,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.policies = policies
+        self.audit = audit
+        self.approvals = approvals
+        self.budgets = budgets
+        self.gaps = gaps
+        self.wait = wait
+        self.clock = clock
+
+    # -- the gate ------------------------------------------------------------------
+
+    async def __call__(self, runner: Runner, record: StepRecord,
+                       args: dict[str, Any]) -> dict[str, Any] | None:
+        req = runner.request
+        run_id, step = req.run_id, record.id
+        agent = str(req.agent.get("id", "operator"))
+        department = str(req.agent.get("department", "") or "")
+        spec = runner.env.registry.get(record.action)
+        risk = spec.risk if spec is not None else Risk.destructive
+        usage = runner.state.usage
+        self.budgets.sync_model_usage(run_id, agent, department, req.model,
+                                      usage.model_requests, usage.input_tokens,
+                                      usage.output_tokens)
+        if (over := self.budgets.exceeded(run_id, agent, department)) is not None:
+            return self._stop(runner, record, "budget", over, f"more budget ({over.split(':')[0]})")
+        if (limited := self.budgets.rate_limited(record.action)) is not None:
+            return self._stop(runner, record, "rate_limit", limited,
+                              f"a later retry of {record.action} (rate limit)")
+        taint = assess(record, runner.state.records, self.policies.trusted_output)
+        decision = self.policies.decide(Query(
+            action=record.action, risk=risk, args=args, agent=agent, department=department,
+            tainted_origin=taint.tainted_origin, tainted_args=taint.tainted_args,
+            now=datetime.fromtimestamp(self.clock(), UTC)))
+        self.audit.append("policy", run_id=run_id, step_id=step, actor="policy",
+                          key=f"policy:{step}", action=record.action, risk=risk.value,
+                          args=args, plan_version=record.plan_version,
+                          provenance=taint.to_dict(), provenance_text=taint.describe(),
+                          **decision.to_dict())
+        approval_id = None
+        if decision.effect is Effect.deny:
+            return self._stop(runner, record, None,
+                              f"denied by policy rule {decision.rule_id}: {decision.reason}",
+                              f"permission to run {record.action}")
+        if decision.effect is Effect.require_approval:
+            approval = self.approvals.request(
+                run_id, step, record.action, args, expires_in=decision.expires_in,
+                risk=risk.value, agent=agent, department=department, goal=req.goal,
+                reason=decision.reason, rule_id=decision.rule_id)
+            runner.emit("approval.requested", step=step, approval=approval.id,
+                        action=record.action, reason=decision.reason)
+            approval = await self.wait(approval)
+            runner.emit("approval.decided", step=step, approval=approval.id,
+                        status=approval.status, by=approval.decided_by)
+            if not approval.granted:
+                who = f" by {approval.decided_by}" if approval.status != "expired" else ""
+                why = f": {approval.comment}" if approval.comment else ""
+                return self._stop(runner, record, None,
+                                  f"approval {approval.id} {approval.status}{who}{why} "
+                                  f"(asked because {decision.reason})",
+                                  f"approval to run {record.action}", audit=False)
+            approval_id = approval.id
+            if approval.edited_args is not None:
+                args.clear()
+                args.update(approval.edited_args)
+        self.budgets.record_action(run_id, agent, department, record.action,
+                                   key=f"{run_id}:{step}")
+        self.audit.append("action", run_id=run_id, step_id=step, actor=agent,
+                          key=f"action:{step}", action=record.action, risk=risk.value,
+                          args=args, approval=approval_id, rule_id=decision.rule_id)
+        return None
+
+    def _stop(self, runner: Runner, record: StepRecord, kind: str | None, why: str,
+              needs: str, audit: bool = True) -> dict[str, Any]:
+        if audit and kind is not None:
+            self.audit.append(kind, run_id=runner.request.run_id, step_id=record.id,
+                              actor="governance", key=f"{kind}:{record.id}",
+                              action=record.action, reason=why)
+        runner.state.gaps.append(Gap(kind=GapKind.human, what=needs, why=why, step=record.id))
+        return {"status": "blocked", "error": f"{GOVERNANCE_MARK} {why}", "attempts": 0}
+
+    # -- around the gate -----------------------------------------------------------
+
+    def audit_events(self, inner: Callable[[dict[str, Any]], None] = lambda _e: None
+                     ) -> Callable[[dict[str, Any]], None]:
+        """An ``emit`` that writes plans, step results and run start/finish to the audit
+        log, then passes every event on to ``inner``."""
+
+        def emit(event: dict[str, Any]) -> None:
+            kind, run_id = event.get("kind"), str(event.get("run_id", ""))
+            if kind == "plan":
+                self.audit.append("plan", run_id=run_id, actor="planner",
+                                  key=f"plan:{event.get('version')}",
+                                  version=event.get("version"), steps=event.get("steps"))
+            elif kind == "step.finished":
+                step = str(event.get("step", ""))
+                self.audit.append("result", run_id=run_id, step_id=step, actor="runtime",
+                                  key=f"result:{step}", action=event.get("action"),
+                                  status=event.get("status"), error=event.get("error"))
+            elif kind in ("run.started", "run.finished"):
+                self.audit.append(kind, run_id=run_id, actor=str(event.get("agent", "")),
+                                  key=kind, **{k: v for k, v in event.items()
+                                               if k not in ("kind", "run_id")})
+            inner(event)
+
+        return emit
+
+    def govern_model(self, request: RunRequest, call_model: ModelCall) -> ModelCall:
+        """Wrap a run's model call: refuse it when a budget is exhausted, count it."""
+        agent = str(request.agent.get("id", "operator"))
+        department = str(request.agent.get("department", "") or "")
+        calls = 0
+
+        async def call(messages: list[dict[str, str]], schema: dict[str, Any]) -> dict[str, Any]:
+            nonlocal calls
+            calls += 1
+            over = self.budgets.exceeded(request.run_id, agent, department, adding_action=False)
+            if over is not None:
+                self.audit.append("budget", run_id=request.run_id, actor="governance",
+                                  key=f"budget:model:{calls}", reason=over)
+                return {"error": f"{GOVERNANCE_MARK} {over}"}
+            reply = await call_model(messages, schema)
+            if "error" not in reply:
+                seen = self.budgets.totals(run_id=request.run_id)
+                self.budgets.sync_model_usage(
+                    request.run_id, agent, department, request.model,
+                    int(seen["model_requests"]) + 1,
+                    int(seen["input_tokens"]) + int(reply.get("input_tokens", 0)),
+                    int(seen["output_tokens"]) + int(reply.get("output_tokens", 0)))
+            return reply
+
+        return call
+
+    async def learn_hook(self, outcome: Outcome, experience: dict[str, Any]) -> None:
+        """Store the run's capability gaps and its final model usage."""
+        self.gaps.record_outcome(outcome)
+        request = experience.get("request", {}) if isinstance(experience, dict) else {}
+        agent = request.get("agent", {}) if isinstance(request, dict) else {}
+        u = outcome.usage
+        self.budgets.sync_model_usage(outcome.run_id, outcome.agent,
+                                      str(agent.get("department", "") or ""), outcome.model,
+                                      u.model_requests, u.input_tokens, u.output_tokens)
+
+
+def build_gate(settings: Any, *, wait: WaitForDecision | None = None,
+               policies: PolicySet | None = None, roles: Roles | None = None,
+               budgets: BudgetConfig | None = None, clock: Callable[[], float] = time.time,
+               poll_interval: float = 1.0) -> Governance:
+    """Governance for a workspace: policies from ``[governance] policies`` (or
+    ``<workspace>/policies``), roles and budgets from openlam.toml, every store in the
+    project database. ``wait`` defaults to polling the store (non-durable runs)."""
+    url = settings.app_database_url
+    audit = AuditLog(url, redact=_redactor(settings))
+    approvals = ApprovalStore(url, roles=roles or Roles.from_settings(settings), audit=audit,
+                              clock=clock)
+    return Governance(
+        policies=policies if policies is not None else load_policies(configured_paths(settings)),
+        audit=audit, approvals=approvals,
+        budgets=Budgets(url, budgets or BudgetConfig.from_settings(settings), clock=clock),
+        gaps=GapStore(url, clock=clock), wait=wait or polling_wait(approvals, poll_interval),
+        clock=clock)
+
+
+def _redactor(settings: Any) -> Callable[[Any], Any] | None:
+    """Secret redaction for audit records, from the secrets module when it is installed."""
+    import importlib
+
+    try:
+        secrets = importlib.import_module("openlam.actions.secrets")
+    except ModuleNotFoundError:
+        return None
+    redactor = secrets.Redactor.for_settings(settings)
+    return redactor.value
+
+
+__all__ = ["Governance", "Taint", "build_gate"]

@@ -1,0 +1,413 @@
+"""Routing: which department and which agent should own a goal.
+
+Two ways, one answer type (:class:`Route`):
+
+* :func:`route` — deterministic scoring, no model. BM25 over each department's name,
+  description, keywords and job titles, and over each agent's title and instructions;
+  plus whether the agent's permitted actions cover the actions the goal implies
+  ("refund" → ``payments.refund_create``). Microseconds to milliseconds per goal.
+* :func:`route_with_model` — the chief of staff asks a model to pick from a compact
+  shortlist (the scoring's top candidates) and falls back to scoring on any bad answer.
+
+Either way the reason says who was chosen and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import math
+import re
+import weakref
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from openlam.org.loader import Catalog
+from openlam.org.model import Agent, Department
+
+# -- text ---------------------------------------------------------------------------------
+
+STOPWORDS = frozenset("""
+a about above after again all also am an and any are as at be been before being below
+between both but by can could did do does doing done down during each etc few for from
+further get gets got had has have having he her here hers him his how i if in into is it
+its itself just let me more most my need needs no nor not now of off on once only or other
+our ours out over own please same she should so some such than that the their them then
+there these they this those through to too under until up us very via want wants was we
+were what when where which while who whom why will with would you your yours
+help make sure kindly asap today tomorrow
+""".split())
+
+_WORD = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?")
+_SUFFIXES = ("izations", "ization", "ations", "ation", "ments", "ment", "ances", "ance",
+             "ences", "ence", "ities", "ity", "ings", "ing", "ers", "er", "ies", "ied",
+             "ed", "es", "ly", "s")
+_DOUBLE_KEEP = frozenset("lsfz")
+
+
+def stem(word: str) -> str:
+    """A light, deterministic suffix stripper: invoice/invoices/invoicing/invoiced →
+    ``invoic``; recruit/recruiting/recruiter → ``recruit``; planning → ``plan``."""
+    if len(word) <= 3 or word.isdigit():
+        return word
+    base = word
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if suffix == "s" and word.endswith(("ss", "us", "is")):
+                break
+            base = word[: -len(suffix)]
+            if suffix in ("ies", "ied", "ities", "ity") and len(base) >= 3:
+                base = base + ("i" if suffix in ("ies", "ied") else "")
+            break
+    if (len(base) > 3 and base[-1] == base[-2] and base[-1] not in "aeiou"
+            and base[-1] not in _DOUBLE_KEEP):
+        base = base[:-1]
+    if base.endswith("e") and len(base) > 3:
+        base = base[:-1]
+    if base.endswith("y") and len(base) > 3:
+        base = base[:-1] + "i"
+    return base
+
+
+def words(text: str) -> list[tuple[str, str]]:
+    """(surface word, stem) for each meaningful word. An all-capitals acronym (IT, PR,
+    HR) survives even when its lower-case form is a stop word."""
+    out = []
+    for match in _WORD.finditer(text):
+        raw = match.group(0)
+        raw = raw[:-2] if raw.lower().endswith("'s") else raw
+        lower = raw.lower()
+        acronym = raw.isupper() and 2 <= len(raw) <= 4 and raw.isalpha()
+        if not acronym and (lower in STOPWORDS or len(lower) < 2):
+            continue
+        out.append((raw, stem(lower)))
+    return out
+
+
+def tokens(text: str) -> list[str]:
+    return [s for _, s in words(text)]
+
+
+# -- actions a goal implies -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ActionHint:
+    label: str
+    triggers: frozenset[str]  # stems
+    actions: tuple[str, ...]  # any of these names satisfies the hint
+
+
+def _hint(label: str, triggers: str, actions: str) -> ActionHint:
+    return ActionHint(label, frozenset(stem(w) for w in triggers.split()), tuple(actions.split()))
+
+
+ACTION_HINTS: tuple[ActionHint, ...] = (
+    _hint("email", "email emails mail inbox newsletter", "email.send email.read email.list "
+          "email.search"),
+    _hint("invoice", "invoice invoices invoicing", "payments.invoice_create"),
+    _hint("refund", "refund refunds refunded", "payments.refund_create"),
+    _hint("payment link", "checkout paylink", "payments.payment_link_create"),
+    _hint("CRM", "crm contact contacts lead leads deal deals opportunity pipeline prospect "
+          "prospects", "crm.contact_upsert crm.deal_create crm.deal_update_stage crm.search"),
+    _hint("Slack", "slack", "social.slack"),
+    _hint("Discord", "discord", "social.discord"),
+    _hint("Mattermost", "mattermost", "social.mattermost"),
+    _hint("Mastodon", "mastodon toot toots fediverse", "social.mastodon"),
+    _hint("PDF", "pdf", "documents.pdf"),
+    _hint("CSV", "csv spreadsheet spreadsheets", "documents.csv"),
+    _hint("web search", "google online internet", "search.web"),
+    _hint("web page", "website webpage url urls", "web.fetch browser.open"),
+    _hint("browser", "screenshot screenshots browser", "browser.screenshot browser.open"),
+)
+
+
+def implied_actions(goal_stems: Iterable[str]) -> list[ActionHint]:
+    present = set(goal_stems)
+    return [h for h in ACTION_HINTS if h.triggers & present]
+
+
+def permits(agent: Agent, action_names: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(n, p) for n in action_names for p in agent.actions)
+
+
+# -- BM25 -----------------------------------------------------------------------------------
+
+class _BM25:
+    K1 = 1.2
+    B = 0.75
+
+    def __init__(self, docs: Sequence[list[str]]) -> None:
+        self.tf = [Counter(d) for d in docs]
+        self.length = [len(d) for d in docs]
+        self.avg = (sum(self.length) / len(docs)) if docs else 1.0
+        df: Counter[str] = Counter()
+        for counts in self.tf:
+            df.update(counts.keys())
+        n = len(docs)
+        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+
+    def scores(self, query: Iterable[str]) -> list[float]:
+        terms = [t for t in set(query) if t in self.idf]
+        out = []
+        for counts, length in zip(self.tf, self.length, strict=True):
+            total = 0.0
+            norm = self.K1 * (1 - self.B + self.B * length / self.avg)
+            for t in terms:
+                f = counts.get(t)
+                if f:
+                    total += self.idf[t] * f * (self.K1 + 1) / (f + norm)
+            out.append(total)
+        return out
+
+    def matched(self, index: int, query: Iterable[str]) -> list[str]:
+        """The query terms found in one document, most distinctive first."""
+        counts = self.tf[index]
+        return sorted({t for t in query if t in counts}, key=lambda t: -self.idf[t])
+
+
+# -- the router -------------------------------------------------------------------------------
+
+WEIGHT_DEPARTMENT = 1.0
+WEIGHT_ROLE = 0.7
+WEIGHT_ACTIONS = 0.4
+
+
+@dataclass(frozen=True)
+class Candidate:
+    agent: Agent
+    department: Department
+    score: float
+    department_score: float  # 0..1, relative to the best department
+    role_score: float  # 0..1, relative to the best agent
+    action_cover: float  # share of the implied actions this agent may use
+    department_words: tuple[str, ...] = ()
+    role_words: tuple[str, ...] = ()
+    covered: tuple[str, ...] = ()  # labels of implied actions it may use
+    missing: tuple[str, ...] = ()  # labels of implied actions it may not use
+
+
+@dataclass(frozen=True)
+class Route:
+    agent: Agent
+    department: Department
+    score: float
+    reason: str
+    method: str = "scoring"  # scoring | model | fallback
+    candidates: tuple[Candidate, ...] = field(default=(), repr=False)
+
+
+class Router:
+    """A scoring index over one catalog; build once, route many goals."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.departments = [d for d in catalog.departments.values() if catalog.members(d.id)]
+        self._dept_index = {d.id: i for i, d in enumerate(self.departments)}
+        dept_docs = []
+        for dept in self.departments:
+            titles = " ".join(a.title for a in catalog.members(dept.id))
+            dept_docs.append(tokens(dept.name) * 3 + tokens(dept.description)
+                             + tokens(" ".join(dept.keywords)) * 2 + tokens(titles))
+        self._dept_bm25 = _BM25(dept_docs)
+        self.agents = list(catalog.agents.values())
+        self._agent_bm25 = _BM25([tokens(a.title) * 3 + tokens(a.instructions)
+                                  for a in self.agents])
+        self._depth = {a.id: len(catalog.chain(a.id)) for a in self.agents}
+
+    def rank(self, goal: str, department: str | None = None) -> list[Candidate]:
+        """Every agent (of ``department``, if given) with its score, best first."""
+        surface = words(goal)
+        query = [s for _, s in surface]
+        word_of: dict[str, str] = {}
+        for raw, s in surface:
+            word_of.setdefault(s, raw)
+        hints = implied_actions(query)
+
+        dept_raw = self._dept_bm25.scores(query)
+        agent_raw = self._agent_bm25.scores(query)
+        dept_top = max(dept_raw, default=0.0) or 1.0
+        agent_top = max(agent_raw, default=0.0) or 1.0
+        only = self.catalog.department(department).id if department else None
+
+        out = []
+        for i, agent in enumerate(self.agents):
+            if only is not None and agent.department != only:
+                continue
+            d = self._dept_index.get(agent.department)
+            d_score = dept_raw[d] / dept_top if d is not None else 0.0
+            r_score = agent_raw[i] / agent_top
+            covered = tuple(h.label for h in hints if permits(agent, h.actions))
+            missing = tuple(h.label for h in hints if h.label not in covered)
+            cover = len(covered) / len(hints) if hints else 0.0
+            score = (WEIGHT_DEPARTMENT * d_score + WEIGHT_ROLE * r_score
+                     + WEIGHT_ACTIONS * cover)
+            dept = self.catalog.departments[agent.department]
+            out.append(Candidate(
+                agent=agent, department=dept, score=round(score, 6),
+                department_score=d_score, role_score=r_score, action_cover=cover,
+                department_words=tuple(word_of[t] for t in self._dept_bm25.matched(d, query))
+                if d is not None else (),
+                role_words=tuple(word_of[t] for t in self._agent_bm25.matched(i, query)),
+                covered=covered, missing=missing))
+        # Best score first; on a tie the more senior agent (who can delegate), then by id.
+        out.sort(key=lambda c: (-c.score, self._depth[c.agent.id], c.agent.id))
+        return out
+
+    def route(self, goal: str, department: str | None = None) -> Route:
+        ranked = self.rank(goal, department)
+        if not ranked:
+            raise ValueError("the catalog has no agents to route to")
+        given = self.catalog.department(department) if department else None
+        best = ranked[0]
+        if best.score <= 0:
+            keeper = (self.catalog.head(given.id) if given else None) or self.catalog.router
+            dept = self.catalog.departments[keeper.department]
+            where = f"in {given.name} " if given else ""
+            reason = (f"{_who(keeper, dept)} keeps the goal: no role {where}matched its words, "
+                      "so it needs to be clarified or split before anyone can own it.")
+            return Route(keeper, dept, 0.0, reason, "scoring", tuple(ranked))
+        return Route(best.agent, best.department, best.score,
+                     _reason(best, ranked, given), "scoring", tuple(ranked))
+
+    def shortlist(self, goal: str, k: int = 6, department: str | None = None) -> list[Candidate]:
+        """The top ``k`` candidates; with no signal at all, every department's head."""
+        ranked = self.rank(goal, department)
+        if ranked and ranked[0].score > 0:
+            return ranked[:k]
+        heads = {self.catalog.head(d.id) for d in self.departments}
+        return [c for c in ranked if c.agent in heads or c.agent.id == self.catalog.router.id]
+
+
+def _who(agent: Agent, dept: Department) -> str:
+    return f"{agent.name} ({agent.id}, {agent.title}, {dept.name})"
+
+
+def _quoted(items: Sequence[str], limit: int = 4) -> str:
+    shown = [f"“{w}”" for w in items[:limit]]
+    if len(shown) <= 1:
+        return "".join(shown)
+    return ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def _reason(best: Candidate, ranked: list[Candidate], given: Department | None) -> str:
+    parts = []
+    if given is not None:
+        parts.append(f"the department {given.name} was given")
+    elif best.department_words:
+        parts.append(f"the goal's words {_quoted(best.department_words)} match "
+                     f"{best.department.name}'s remit")
+    if best.role_words:
+        parts.append(f"{_quoted(best.role_words, 3)} match this role")
+    if best.covered:
+        parts.append(f"it may use the actions the goal implies ({', '.join(best.covered)})")
+    if best.missing:
+        parts.append(f"it is not permitted {', '.join(best.missing)}, which the goal implies, "
+                     "so it will need to delegate that part")
+    text = f"Chose {_who(best.agent, best.department)}: " + "; ".join(parts or ["best match"])
+    runner = next((c for c in ranked[1:] if c.department.id != best.department.id), None)
+    if given is None and runner is not None and runner.score > 0:
+        text += (f". Next best department: {runner.department.name} "
+                 f"({runner.agent.id}, score {runner.score:.2f} against {best.score:.2f})")
+    return text + "."
+
+
+_ROUTERS: weakref.WeakKeyDictionary[Catalog, Router] = weakref.WeakKeyDictionary()
+
+
+def router_for(catalog: Catalog) -> Router:
+    router = _ROUTERS.get(catalog)
+    if router is None:
+        router = _ROUTERS[catalog] = Router(catalog)
+    return router
+
+
+def route(goal: str, catalog: Catalog, *, department: str | None = None) -> Route:
+    """Deterministic routing: the best-scoring agent (within ``department`` if given)."""
+    return router_for(catalog).route(goal, department)
+
+
+# -- model-assisted ---------------------------------------------------------------------------
+
+Ask = Callable[[str], Awaitable[str]]
+
+
+def shortlist_prompt(goal: str, shortlist: Sequence[Candidate]) -> str:
+    lines = [
+        "You are the chief of staff of a company's workforce of agents. Choose the ONE "
+        "agent who should own the goal below: the person whose job it most clearly is.",
+        "",
+        f"Goal: {' '.join(goal.split())}",
+        "",
+        "Candidates (id | title | department | remit):",
+    ]
+    for c in shortlist:
+        remit = c.agent.instructions.split(". ")[0].rstrip(".")
+        lines.append(f"- {c.agent.id} | {c.agent.title} | {c.department.name} | {remit[:160]}")
+    lines += ["", 'Answer with JSON only: {"agent": "<one id from the list>", '
+              '"reason": "<one sentence: why this agent>"}']
+    return "\n".join(lines)
+
+
+_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def parse_choice(answer: str, ids: Iterable[str]) -> tuple[str | None, str]:
+    """(chosen id or None, the model's reason) from a model's answer."""
+    allowed = set(ids)
+    text = answer.strip()
+    match = _JSON_OBJECT.search(text)
+    if match:
+        try:
+            data = json.loads(match.group(0))
+        except json.JSONDecodeError:
+            data = None
+        if isinstance(data, dict):
+            pick = data.get("agent") or data.get("id")
+            why = data.get("reason")
+            if isinstance(pick, str) and pick.strip() in allowed:
+                return pick.strip(), " ".join(str(why or "").split())[:240]
+            return None, ""
+    named = {w for w in re.findall(r"[a-z][a-z0-9_]*", text) if w in allowed}
+    if len(named) == 1:
+        return named.pop(), ""
+    return None, ""
+
+
+async def route_with_model(goal: str, catalog: Catalog, ask: Ask, *, k: int = 6,
+                           department: str | None = None,
+                           timeout: float | None = None) -> Route:
+    """Ask a model to pick from the scoring's shortlist; fall back to scoring when the
+    model fails, times out, or names no agent from the shortlist."""
+    router = router_for(catalog)
+    scored = router.route(goal, department)
+    shortlist = router.shortlist(goal, k, department)
+    if not shortlist:
+        return scored
+    try:
+        pending = ask(shortlist_prompt(goal, shortlist))
+        answer = await (asyncio.wait_for(pending, timeout) if timeout else pending)
+    except Exception as exc:  # any failure of the model means: use the scoring
+        problem = " ".join(str(exc).split())[:160] or type(exc).__name__
+        return replace(scored, method="fallback",
+                       reason=f"The model could not be asked ({problem}); scoring decided. "
+                              f"{scored.reason}")
+    if not isinstance(answer, str):
+        answer = str(answer)
+    choice, why = parse_choice(answer, (c.agent.id for c in shortlist))
+    if choice is None:
+        return replace(scored, method="fallback",
+                       reason="The model's answer named no agent from the shortlist; scoring "
+                              f"decided. {scored.reason}")
+    picked = next(c for c in shortlist if c.agent.id == choice)
+    reason = (f"Chose {_who(picked.agent, picked.department)} — picked by the model from a "
+              f"shortlist of {len(shortlist)}")
+    reason += f": {why.rstrip('.')}." if why else "."
+    if picked.agent.id == scored.agent.id:
+        reason += " The scoring agrees."
+    else:
+        reason += (f" The scoring alone would have chosen {scored.agent.name} "
+                   f"({scored.agent.id}, {scored.department.name}).")
+    return Route(picked.agent, picked.department, picked.score, reason, "model",
+                 scored.candidates)
