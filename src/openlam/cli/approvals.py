@@ -60,7 +60,7 @@ def _print(approval: Any) -> None:
 @approvals_app.command("list")
 def list_cmd(workspace: Workspace = None,
              status: Annotated[str | None, typer.Option(
-                 help="pending, approved, edited, denied, expired (default: pending).")] = "pending",
+                 help="pending, approved, edited, denied, expired.")] = "pending",
              all_: Annotated[bool, typer.Option("--all", help="Every status.")] = False,
              run: Annotated[str | None, typer.Option(help="Only this run.")] = None) -> None:
     """Approvals, oldest first (expired ones are marked expired as they are listed)."""

@@ -77,5 +77,6 @@ def explain(run_id: Annotated[str, typer.Argument(help="Run id.")],
     for rec in info["then"]:
         b = rec["body"]
         detail = b.get("status") or b.get("approval") or ""
-        console.print(f"  then {rec['kind']}: {detail} {('by ' + rec['actor']) if rec['actor'] else ''}"
+        by = f"by {rec['actor']}" if rec["actor"] else ""
+        console.print(f"  then {rec['kind']}: {detail} {by}"
                       + (f" — {b['comment']}" if b.get("comment") else ""))

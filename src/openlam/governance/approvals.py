@@ -215,7 +215,7 @@ class ApprovalStore:
     def _row(self, ident: str) -> Approval | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(table).where(table.c.id == ident)).first()
-        return Approval.from_row(row._mapping) if row else None
+        return Approval.from_row(dict(row._mapping)) if row else None
 
     def get(self, ident: str) -> Approval:
         """The approval with this id (or unique prefix), expired first if it is due."""
@@ -228,7 +228,7 @@ class ApprovalStore:
                 raise UserError(f"no approval {ident}" if not rows else
                                 f"{ident} matches {len(rows)} approvals",
                                 "see `openlam approvals list` for the ids")
-            approval = Approval.from_row(rows[0]._mapping)
+            approval = Approval.from_row(dict(rows[0]._mapping))
         if approval.status == PENDING and approval.expires_at <= self.clock():
             self._expire(approval)
             approval = self._row(approval.id) or approval
@@ -242,13 +242,13 @@ class ApprovalStore:
         if run_id:
             query = query.where(table.c.run_id == run_id)
         with self.engine.connect() as conn:
-            return [Approval.from_row(r._mapping) for r in conn.execute(query)]
+            return [Approval.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     def expire_due(self) -> list[Approval]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(table).where(table.c.status == PENDING,
                                                     table.c.expires_at <= self.clock())).fetchall()
-        due = [Approval.from_row(r._mapping) for r in rows]
+        due = [Approval.from_row(dict(r._mapping)) for r in rows]
         for approval in due:
             self._expire(approval)
         return due
@@ -276,9 +276,9 @@ class ApprovalStore:
                             "only pending approvals can be decided")
         if check_role and not self.roles.can_approve(principal, approval.department):
             where = approval.department or "this workspace"
+            who = ", ".join(self.roles.approvers_for(approval.department)) or "none configured"
             raise UserError(f"{principal} does not have the approver role for {where}",
-                            f"approvers: {', '.join(self.roles.approvers_for(approval.department)) or 'none configured'}; "
-                            "act as one with --as NAME or OPENLAM_PRINCIPAL")
+                            f"approvers: {who}; act as one with --as NAME or OPENLAM_PRINCIPAL")
         edited = {**approval.args, **args} if status == EDITED and args is not None else None
         values: dict[str, Any] = {"status": status, "decided_at": self.clock(),
                                   "decided_by": principal, "comment": comment or None,

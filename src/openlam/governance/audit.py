@@ -21,6 +21,7 @@ idempotent (a durable run replaying its gate writes each record once).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -107,8 +108,9 @@ class AuditLog:
     def _by_key(conn: Any, run_id: str, key: str) -> dict[str, Any] | None:
         # Keys are per run; the body is canonical JSON, so the key appears verbatim.
         needle = f'"key":{json.dumps(key, ensure_ascii=False)}'
-        for row in conn.execute(select(audit_log).where(audit_log.c.run_id == run_id,
-                                                        audit_log.c.body.contains(needle, autoescape=True))):
+        query = select(audit_log).where(audit_log.c.run_id == run_id,
+                                        audit_log.c.body.contains(needle, autoescape=True))
+        for row in conn.execute(query):
             return dict(row._mapping)
         return None
 
@@ -173,8 +175,6 @@ class _Moved(Exception):
 
 def _decoded(rec: dict[str, Any]) -> dict[str, Any]:
     out = dict(rec)
-    try:
+    with contextlib.suppress(TypeError, ValueError):
         out["body"] = json.loads(rec["body"])
-    except (TypeError, ValueError):
-        pass
     return out

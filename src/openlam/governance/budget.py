@@ -120,7 +120,7 @@ class Budgets:
     def _day(self) -> str:
         return datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")
 
-    def price(self, model: str, input_tokens: int, output_tokens: int) -> float:
+    def price(self, model: str, input_tokens: float, output_tokens: float) -> float:
         for glob, (p_in, p_out) in self.config.prices.items():
             if fnmatch.fnmatchcase(model, glob):
                 return (input_tokens * p_in + output_tokens * p_out) / 1_000_000

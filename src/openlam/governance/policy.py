@@ -574,7 +574,7 @@ def _parse_rule(raw: Any, index: int, path: Path, scope: tuple[str, str | None, 
     if "expires" in raw:
         parsed = parse_duration(raw["expires"])
         if parsed is None:
-            problems.add(_line(raw, "expires"), f"expires must be a duration like 30m, 2h, 7d")
+            problems.add(_line(raw, "expires"), "expires must be a duration like 30m, 2h, 7d")
         else:
             expires = parsed
     trust = raw.get("trust_tool_output", False)
@@ -605,7 +605,8 @@ def parse_policy(text: str, path: Path, into: PolicySet, problems: _Problems) ->
         problems.add(1, "a policy file is a mapping with a rules list")
         return
     for key in sorted(set(data) - _FILE_KEYS, key=str):
-        problems.add(_line(data, key), f"unknown key {key!r}; known: {', '.join(sorted(_FILE_KEYS))}")
+        problems.add(_line(data, key),
+                     f"unknown key {key!r}; known: {', '.join(sorted(_FILE_KEYS))}")
     scope = _scope(data.get("scope"), _line(data, "scope"), problems)
     level, department, agent = scope
     for pattern in _strings(data.get("allow_external", [])) or ():
