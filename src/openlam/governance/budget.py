@@ -169,8 +169,9 @@ class Budgets:
         return out
 
     def exceeded(self, run_id: str, agent: str, department: str, *,
-                 adding_action: bool = True) -> str | None:
-        """The first budget this run is over (or would go over with one more action)."""
+                 adding_action: bool = True, adding_model_request: bool = False) -> str | None:
+        """The first budget this run is over, or would go over with one more action (or
+        model request)."""
         day = self._day()
         scopes: list[tuple[str, Limits, dict[str, Any]]] = [
             ("run", self.config.run, {"run_id": run_id})]
@@ -192,11 +193,12 @@ class Budgets:
                 limit = getattr(limits, metric)
                 if limit is None:
                     continue
-                value = used[metric] + (1 if metric == "actions" and adding_action else 0)
-                if value > limit:
+                adding = (metric == "actions" and adding_action) or (
+                    metric == "model_requests" and adding_model_request)
+                if used[metric] + adding > limit:
                     shown = f"{used[metric]:.4g}" if metric == "cost" else str(int(used[metric]))
                     return (f"budget {name.split(' ')[0]}.{metric} exceeded: {shown} used"
-                            f"{' (+1 this action)' if metric == 'actions' else ''}, limit "
+                            f"{' (+1 now)' if adding else ''}, limit "
                             f"{limit:g}{' per day' if 'per day' in name or name == 'day' else ''}")
         return None
 

@@ -172,7 +172,8 @@ class Governance:
         async def call(messages: list[dict[str, str]], schema: dict[str, Any]) -> dict[str, Any]:
             nonlocal calls
             calls += 1
-            over = self.budgets.exceeded(request.run_id, agent, department, adding_action=False)
+            over = self.budgets.exceeded(request.run_id, agent, department, adding_action=False,
+                                         adding_model_request=True)
             if over is not None:
                 self.audit.append("budget", run_id=request.run_id, actor="governance",
                                   key=f"budget:model:{calls}", reason=over)

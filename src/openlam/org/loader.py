@@ -9,6 +9,7 @@ department and the field, as one :class:`~openlam.errors.UserError` listing them
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 from collections.abc import Iterable, Iterator
@@ -455,5 +456,10 @@ class Catalog:
         if reports:
             listed = "; ".join(f"{r.id} ({r.title})" for r in reports)
             lines.append(f"Your direct reports, who can take delegated sub-goals: {listed}.")
+        extra: dict[str, Any] = {}
+        known = {f.name for f in dataclasses.fields(AgentProfile)}
+        for name in ("department", "manager", "model"):  # if the profile carries them
+            if name in known:
+                extra[name] = getattr(agent, name)
         return AgentProfile(id=agent.id, name=agent.name, title=agent.title,
-                            instructions=" ".join(lines), actions=tuple(agent.actions))
+                            instructions=" ".join(lines), actions=tuple(agent.actions), **extra)

@@ -38,12 +38,13 @@ our ours out over own please same she should so some such than that the their th
 there these they this those through to too under until up us very via want wants was we
 were what when where which while who whom why will with would you your yours
 help make sure kindly asap today tomorrow
+one two three four five six seven eight nine ten
 """.split())
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?")
 _SUFFIXES = ("izations", "ization", "ations", "ation", "ments", "ment", "ances", "ance",
-             "ences", "ence", "ities", "ity", "ings", "ing", "ers", "er", "ies", "ied",
-             "ed", "es", "ly", "s")
+             "ities", "ity", "ating", "ings", "ing", "ates", "ated", "ate", "ers", "er",
+             "ies", "ied", "ed", "es", "ly", "s")
 _DOUBLE_KEEP = frozenset("lsfz")
 
 
@@ -139,32 +140,34 @@ class _BM25:
     B = 0.75
 
     def __init__(self, docs: Sequence[list[str]]) -> None:
-        self.tf = [Counter(d) for d in docs]
-        self.length = [len(d) for d in docs]
-        self.avg = (sum(self.length) / len(docs)) if docs else 1.0
-        df: Counter[str] = Counter()
-        for counts in self.tf:
-            df.update(counts.keys())
+        self.size = len(docs)
+        avg = (sum(len(d) for d in docs) / len(docs)) if docs else 1.0
+        self.postings: dict[str, list[tuple[int, float]]] = {}
+        for i, doc in enumerate(docs):
+            norm = self.K1 * (1 - self.B + self.B * len(doc) / avg)
+            for term, f in Counter(doc).items():
+                self.postings.setdefault(term, []).append((i, f * (self.K1 + 1) / (f + norm)))
         n = len(docs)
-        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+        self.idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5))
+                    for t, p in self.postings.items()}
 
     def scores(self, query: Iterable[str]) -> list[float]:
-        terms = [t for t in set(query) if t in self.idf]
-        out = []
-        for counts, length in zip(self.tf, self.length, strict=True):
-            total = 0.0
-            norm = self.K1 * (1 - self.B + self.B * length / self.avg)
-            for t in terms:
-                f = counts.get(t)
-                if f:
-                    total += self.idf[t] * f * (self.K1 + 1) / (f + norm)
-            out.append(total)
+        out = [0.0] * self.size
+        for term in set(query):
+            idf = self.idf.get(term)
+            if idf is None:
+                continue
+            for i, weight in self.postings[term]:
+                out[i] += idf * weight
         return out
 
-    def matched(self, index: int, query: Iterable[str]) -> list[str]:
-        """The query terms found in one document, most distinctive first."""
-        counts = self.tf[index]
-        return sorted({t for t in query if t in counts}, key=lambda t: -self.idf[t])
+    def matched(self, query: Iterable[str]) -> dict[int, list[str]]:
+        """Document → the query terms found in it, most distinctive first."""
+        found: dict[int, list[str]] = {}
+        for term in sorted(set(query) & self.idf.keys(), key=lambda t: (-self.idf[t], t)):
+            for i, _ in self.postings[term]:
+                found.setdefault(i, []).append(term)
+        return found
 
 
 # -- the router -------------------------------------------------------------------------------
@@ -215,6 +218,8 @@ class Router:
         self._agent_bm25 = _BM25([tokens(a.title) * 3 + tokens(a.instructions)
                                   for a in self.agents])
         self._depth = {a.id: len(catalog.chain(a.id)) for a in self.agents}
+        self._permits = {h.label: frozenset(a.id for a in self.agents if permits(a, h.actions))
+                         for h in ACTION_HINTS}
 
     def rank(self, goal: str, department: str | None = None) -> list[Candidate]:
         """Every agent (of ``department``, if given) with its score, best first."""
@@ -227,6 +232,8 @@ class Router:
 
         dept_raw = self._dept_bm25.scores(query)
         agent_raw = self._agent_bm25.scores(query)
+        dept_terms = self._dept_bm25.matched(query)
+        agent_terms = self._agent_bm25.matched(query)
         dept_top = max(dept_raw, default=0.0) or 1.0
         agent_top = max(agent_raw, default=0.0) or 1.0
         only = self.catalog.department(department).id if department else None
@@ -238,18 +245,18 @@ class Router:
             d = self._dept_index.get(agent.department)
             d_score = dept_raw[d] / dept_top if d is not None else 0.0
             r_score = agent_raw[i] / agent_top
-            covered = tuple(h.label for h in hints if permits(agent, h.actions))
-            missing = tuple(h.label for h in hints if h.label not in covered)
+            covered = tuple(h.label for h in hints if agent.id in self._permits[h.label])
+            missing = tuple(h.label for h in hints if agent.id not in self._permits[h.label])
             cover = len(covered) / len(hints) if hints else 0.0
             score = (WEIGHT_DEPARTMENT * d_score + WEIGHT_ROLE * r_score
                      + WEIGHT_ACTIONS * cover)
-            dept = self.catalog.departments[agent.department]
             out.append(Candidate(
-                agent=agent, department=dept, score=round(score, 6),
-                department_score=d_score, role_score=r_score, action_cover=cover,
-                department_words=tuple(word_of[t] for t in self._dept_bm25.matched(d, query))
+                agent=agent, department=self.catalog.departments[agent.department],
+                score=round(score, 6), department_score=d_score, role_score=r_score,
+                action_cover=cover,
+                department_words=tuple(word_of[t] for t in dept_terms.get(d, ()))
                 if d is not None else (),
-                role_words=tuple(word_of[t] for t in self._agent_bm25.matched(i, query)),
+                role_words=tuple(word_of[t] for t in agent_terms.get(i, ())),
                 covered=covered, missing=missing))
         # Best score first; on a tie the more senior agent (who can delegate), then by id.
         out.sort(key=lambda c: (-c.score, self._depth[c.agent.id], c.agent.id))

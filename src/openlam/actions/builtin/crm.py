@@ -441,13 +441,19 @@ def _upsert_company(conn: Connection, name: str, domain: str | None = None,
         changes: dict[str, Any] = {k: v for k, v in {
             "domain": domain_key, "industry": industry, "website": website}.items()
             if v is not None}
-        if name != row.name:
+        if name.lower() != row.name_key:  # a case-only difference keeps the stored spelling
             changes.update(name=name, name_key=name.lower())
         if changes:
             conn.execute(update(crm_companies).where(crm_companies.c.id == row.id)
                          .values(**changes, updated_at=now))
         new_id, created = row.id, False
     return conn.execute(select(crm_companies).where(crm_companies.c.id == new_id)).one(), created
+
+
+def _company_id_for(conn: Connection, name: str) -> int:
+    """The company a contact or deal names (by name or domain), created if new."""
+    row = _find_company(conn, name)
+    return row.id if row is not None else _upsert_company(conn, name)[0].id
 
 
 def _targets(conn: Connection, contact_email: str | None, company: str | None,
@@ -522,7 +528,7 @@ def contact_upsert(ctx: ActionContext, email: str, name: str | None = None,
 
     def run() -> ContactUpserted:
         with _tx(ctx) as conn:
-            company_id = _upsert_company(conn, company)[0].id if company else None
+            company_id = _company_id_for(conn, company) if company else None
             row = conn.execute(select(crm_contacts)
                                .where(crm_contacts.c.email_key == key)).first()
             now = _now()
@@ -677,7 +683,7 @@ def deal_create(ctx: ActionContext, title: str, company: str | None = None,
             if done is not None:
                 return _deal(conn, done)
             contact = _require_contact(conn, contact_email) if contact_email else None
-            company_id = _upsert_company(conn, company)[0].id if company else None
+            company_id = _company_id_for(conn, company) if company else None
             if company_id is None and contact is not None:
                 company_id = contact.company_id
             now = _now()

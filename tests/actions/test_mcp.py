@@ -1,0 +1,337 @@
+"""MCP servers as actions, against the real reference servers: mcp-server-time and
+mcp-server-fetch (PyPI), @modelcontextprotocol/server-filesystem (npm, installed by
+scripts/install-test-deps.sh), and an SDK server over streamable HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from openlam.actions import mcp
+from openlam.actions.registry import ActionRegistry
+from openlam.actions.spec import ActionContext, Risk
+from openlam.config import Settings
+from openlam.errors import UserError
+from openlam.loop.act import execute
+
+ROOT = Path(__file__).resolve().parents[2]
+NPM_FS = ROOT / ".cache" / "npm" / "node_modules" / ".bin" / "mcp-server-filesystem"
+
+
+@pytest.fixture(autouse=True)
+async def close_servers() -> AsyncIterator[None]:
+    yield
+    await mcp.aclose_all()
+
+
+def ctx_for(settings: Settings, secrets: dict[str, str] | None = None) -> ActionContext:
+    return ActionContext(run_id="run-1", step_id="s1", idempotency_key="run-1:s1",
+                         workspace=settings.workspace, settings=settings,
+                         secret=dict(secrets or {}).get)
+
+
+async def add_server(settings: Settings, name: str, command: list[str] | None = None,
+                     url: str | None = None, **options) -> ActionRegistry:
+    """What `openlam mcp add` does, then a registry loaded from the workspace."""
+    server = mcp.ServerConfig(name=name, transport="http" if url else "stdio",
+                              command=command[0] if command else None,
+                              args=command[1:] if command else [], url=url, **options)
+    mcp.save_server(settings, server)
+    await mcp.refresh(settings, name, secret=lambda _n: None)
+    await mcp.aclose_all()  # as after the CLI command: nothing keeps running
+    registry = ActionRegistry()
+    mcp.register(registry, settings)
+    return registry
+
+
+async def call(registry: ActionRegistry, settings: Settings, action: str, **args):
+    spec = registry.get(action)
+    assert spec is not None, f"{action} not in {[s.name for s in registry]}"
+    return await execute(spec, ctx_for(settings), args, timeout=20, retries=0)
+
+
+# ------------------------------------------------------------------------ time (PyPI)
+
+
+async def test_time_server_tools_are_actions_with_schema_and_risk(settings):
+    registry = await add_server(settings, "time", ["mcp-server-time"])
+    names = [s.name for s in registry]
+    assert names == ["time.convert_time", "time.get_current_time"]
+    spec = registry.get("time.get_current_time")
+    assert spec is not None
+    assert spec.risk is Risk.read and spec.idempotent and spec.source == "mcp:time"
+    assert spec.input_schema["required"] == ["timezone"]
+    cache = json.loads(mcp.cache_path(settings, "time").read_text())
+    assert cache["server_info"]["name"] == "mcp-time"
+
+
+async def test_time_server_call_succeeds_and_its_refusal_is_a_failed_step(settings):
+    registry = await add_server(settings, "time", ["mcp-server-time"])
+    ok = await call(registry, settings, "time.get_current_time", timezone="Asia/Tokyo")
+    assert ok["status"] == "succeeded", ok
+    assert ok["output"]["timezone"] == "Asia/Tokyo" and "T" in ok["output"]["datetime"]
+
+    refused = await call(registry, settings, "time.get_current_time", timezone="Mars/Olympus")
+    assert refused["status"] == "failed"
+    assert "time.get_current_time failed" in refused["error"]
+    assert "Invalid timezone" in refused["error"] and "Mars/Olympus" in refused["error"]
+
+    invalid = await call(registry, settings, "time.convert_time", time="10:00")
+    assert invalid["status"] == "failed" and invalid["error"].startswith("invalid arguments")
+    assert "source_timezone" in invalid["error"]
+
+
+async def test_loading_starts_nothing_then_one_session_is_started_lazily_and_reused(settings):
+    registry = await add_server(settings, "time", ["mcp-server-time"])
+    assert mcp.running_servers() == []  # loading the registry read the cache only
+    results = await asyncio.gather(*(
+        call(registry, settings, "time.get_current_time", timezone=tz)
+        for tz in ("Europe/Paris", "America/New_York", "Etc/UTC")))
+    assert [r["status"] for r in results] == ["succeeded"] * 3
+    pool = mcp._pool()
+    assert len(pool.connections) == 1
+    conn = next(iter(pool.connections.values()))
+    again = await call(registry, settings, "time.get_current_time", timezone="Etc/UTC")
+    assert again["status"] == "succeeded"
+    assert next(iter(mcp._pool().connections.values())) is conn
+    assert mcp.running_servers() == ["time"]
+
+    await mcp.aclose_all()
+    assert mcp.running_servers() == [] and conn.dead
+    assert conn._task is not None and conn._task.done()
+    # and a later call starts it again
+    assert (await call(registry, settings, "time.get_current_time",
+                       timezone="Etc/UTC"))["status"] == "succeeded"
+
+
+async def test_a_stale_tool_list_is_named_in_the_error(settings):
+    registry = await add_server(settings, "time", ["mcp-server-time"])
+    cache_file = mcp.cache_path(settings, "time")
+    cache = json.loads(cache_file.read_text())
+    cache["tools"].append({**cache["tools"][0], "name": "get_moon_phase"})
+    cache_file.write_text(json.dumps(cache))
+    registry = ActionRegistry()
+    mcp.register(registry, settings)
+    result = await call(registry, settings, "time.get_moon_phase", timezone="Etc/UTC")
+    assert result["status"] == "failed"
+    assert "get_moon_phase" in result["error"] and "openlam mcp test time" in result["error"]
+
+
+async def test_a_server_that_cannot_start_is_a_clear_error(settings):
+    with pytest.raises(UserError, match="command 'no-such-mcp-server' not found"):
+        await add_server(settings, "ghost", ["no-such-mcp-server"])
+    # cached earlier but its command has gone: the step fails and names it
+    server = mcp.ServerConfig(name="ghost", transport="stdio", command="no-such-mcp-server")
+    spec = mcp.tool_specs(server, [{"name": "boo", "input_schema": {"type": "object"}}],
+                          settings.workspace)[0]
+    result = await execute(spec, ctx_for(settings), {}, timeout=10, retries=0)
+    assert result["status"] == "failed" and "not found" in result["error"]
+
+
+async def test_a_server_without_a_cached_tool_list_is_reported_not_started(settings):
+    mcp.save_server(settings, mcp.ServerConfig(name="time", transport="stdio",
+                                               command="mcp-server-time"))
+    registry = ActionRegistry()
+    mcp.register(registry, settings)
+    assert len(registry) == 0
+    assert any("openlam mcp test time" in e for e in registry.load_errors)
+    assert mcp.running_servers() == []
+
+
+# ----------------------------------------------------------------------- fetch (PyPI)
+
+
+async def test_fetch_server_reads_a_local_page_when_private_addresses_are_allowed(
+        settings, site):
+    registry = await add_server(settings, "fetch", ["mcp-server-fetch", "--allow-private-ips"])
+    spec = registry.get("fetch.fetch")
+    assert spec is not None and spec.risk is Risk.read
+    result = await call(registry, settings, "fetch.fetch", url=f"{site.url}/page.html")
+    assert result["status"] == "succeeded", result
+    assert "Acme sells anvils" in result["output"]["text"]
+
+
+async def test_fetch_server_refusing_loopback_is_a_failed_step_with_its_message(settings, site):
+    registry = await add_server(settings, "fetch", ["mcp-server-fetch"])
+    result = await call(registry, settings, "fetch.fetch", url=f"{site.url}/page.html")
+    assert result["status"] == "failed"
+    assert "not a public address" in result["error"]
+    assert site.hits("/page") == 0
+
+
+# ------------------------------------------------------------------ filesystem (npm)
+
+
+@pytest.fixture(scope="module")
+def filesystem_server() -> Path:
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed: cannot install @modelcontextprotocol/server-filesystem")
+    if not NPM_FS.exists():
+        subprocess.run(["bash", str(ROOT / "scripts" / "install-test-deps.sh")], check=True,
+                       timeout=300)
+    assert NPM_FS.exists(), "scripts/install-test-deps.sh did not install server-filesystem"
+    return NPM_FS
+
+
+async def test_filesystem_server_reads_writes_and_refuses_paths_outside_its_root(
+        settings, filesystem_server, tmp_path):
+    root = tmp_path / "shared"
+    root.mkdir()
+    (root / "brief.txt").write_text("quarterly numbers\n")
+    registry = await add_server(settings, "fs", [str(filesystem_server), str(root)])
+    assert registry.get("fs.read_text_file").risk is Risk.read  # type: ignore[union-attr]
+    assert registry.get("fs.write_file").risk is Risk.destructive  # type: ignore[union-attr]
+    assert registry.get("fs.create_directory").risk is Risk.external  # type: ignore[union-attr]
+
+    read = await call(registry, settings, "fs.read_text_file", path=str(root / "brief.txt"))
+    assert read["status"] == "succeeded", read
+    assert read["output"]["content"] == "quarterly numbers\n"
+
+    wrote = await call(registry, settings, "fs.write_file", path=str(root / "out.md"),
+                       content="# done\n")
+    assert wrote["status"] == "succeeded", wrote
+    assert (root / "out.md").read_text() == "# done\n"
+
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not for the server")
+    refused = await call(registry, settings, "fs.read_text_file", path=str(outside))
+    assert refused["status"] == "failed"
+    assert "outside allowed directories" in refused["error"]
+
+
+# ------------------------------------------------------------ streamable HTTP server
+
+HTTP_SERVER = textwrap.dedent('''
+    import sys
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+    from mcp.types import ToolAnnotations
+
+    server = MCPServer("openlam-test-http")
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    @server.tool(annotations=ToolAnnotations(destructive_hint=True))
+    def wipe(what: str) -> str:
+        """Pretend to delete something."""
+        return f"wiped {what}"
+
+    @server.tool()
+    def shout(text: str) -> str:
+        """Upper-case a text."""
+        return text.upper()
+
+    @server.tool()
+    def fail(reason: str) -> str:
+        """Always fails."""
+        raise ToolError(reason)
+
+    server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[1]))
+''')
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[str]:
+    script = tmp_path / "http_server.py"
+    script.write_text(HTTP_SERVER)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, str(script), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("the streamable HTTP test server did not start")
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_streamable_http_server_tools_risks_calls_and_errors(settings, http_server):
+    registry = await add_server(settings, "calc", url=http_server, risk={"shout": "write"})
+    risks = {s.name: s.risk for s in registry}
+    assert risks == {"calc.add": Risk.read, "calc.wipe": Risk.destructive,
+                     "calc.shout": Risk.write,  # overridden in the configuration
+                     "calc.fail": Risk.external}
+    added = await call(registry, settings, "calc.add", a=2, b=40)
+    assert added["status"] == "succeeded" and added["output"] == {"result": 42}
+    shouted = await call(registry, settings, "calc.shout", text="hi")
+    assert shouted["output"] == {"result": "HI"}
+    failed = await call(registry, settings, "calc.fail", reason="the disk is full")
+    assert failed["status"] == "failed" and "the disk is full" in failed["error"]
+    wrong = await call(registry, settings, "calc.add", a="two", b=1)
+    assert wrong["status"] == "failed" and "invalid arguments: a:" in wrong["error"]
+
+
+async def test_http_server_needing_a_missing_secret_names_it(settings, http_server):
+    registry = await add_server(settings, "calc", url=http_server)
+    server = mcp.load_servers(settings)["calc"]
+    server.bearer_secret = "CALC_TOKEN"
+    spec = mcp.tool_specs(server, [{"name": "add", "input_schema": {"type": "object"}}],
+                          settings.workspace)[0]
+    assert spec.secrets == ("CALC_TOKEN",)
+    result = await execute(spec, ctx_for(settings), {"a": 1, "b": 2}, timeout=10, retries=0)
+    assert result["status"] == "failed" and "CALC_TOKEN" in result["error"]
+    assert len(registry) == 4
+
+
+async def test_an_unreachable_http_server_fails_fast_with_the_url(settings):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(UserError, match=f"127.0.0.1:{port}"):
+        await add_server(settings, "gone", url=f"http://127.0.0.1:{port}/mcp")
+
+
+# ----------------------------------------------------------------- inside a goal
+
+
+async def test_mcp_tools_inside_a_goal_with_a_refusal_reported_as_a_failed_step(
+        settings, site, tmp_path):
+    from openlam import Workforce
+    from openlam.testing import scripted_model
+
+    registry = await add_server(settings, "time", ["mcp-server-time"])
+    for spec in (await add_server(settings, "fetch", ["mcp-server-fetch",
+                                                      "--allow-private-ips"])):
+        registry.add(spec)
+    plan = {"steps": [
+        {"id": "now", "action": "time.get_current_time", "args": {"timezone": "Europe/Berlin"}},
+        {"id": "page", "action": "fetch.fetch", "args": {"url": f"{site.url}/page.html"}},
+        {"id": "bad", "action": "time.get_current_time", "args": {"timezone": "Nowhere/Land"}},
+    ]}
+    name = f"test:mcp-goal-{id(plan)}"
+    scripted_model(name, [plan, {"steps": [], "note": "the timezone does not exist"}])
+    async with Workforce(settings=settings, model=name) as wf:
+        for spec in registry:
+            wf.runtime.registry.add(spec, replace=True)
+        outcome = await wf.run("what time is it in Berlin, and what does Acme sell?")
+    steps = {s.id: s for s in outcome.steps}
+    assert steps["now"].status.value == "succeeded"
+    assert steps["now"].output["timezone"] == "Europe/Berlin"
+    assert steps["page"].status.value == "succeeded"
+    assert "Acme sells anvils" in steps["page"].output["text"]
+    assert steps["bad"].status.value == "failed"
+    assert "Invalid timezone" in steps["bad"].error
+    assert outcome.status.value == "partial"
