@@ -61,7 +61,7 @@ def create_app() -> FastAPI:
     app.state.stopping = threading.Event()  # ends slow answers when the server stops
     bearer = HTTPBearer(auto_error=False, description="Bearer token")
 
-    def authorized(request: Request, _creds=Depends(bearer)) -> None:  # noqa: B008
+    def authorized(request: Request, _creds=Depends(bearer)) -> None:
         auth = request.headers.get("authorization", "")
         ok = auth == f"Bearer {TOKEN}" or request.headers.get("x-api-key") == API_KEY
         if auth.startswith("Basic "):

@@ -337,9 +337,11 @@ class _Connection:
             import httpx2
             from mcp.client.streamable_http import streamable_http_client
 
-            headers = {h: _need_secret(secret, s, server) for h, s in server.header_secrets.items()}
+            headers = {h: _need_secret(secret, s, server)
+                       for h, s in server.header_secrets.items()}
             if server.bearer_secret:
-                headers["Authorization"] = f"Bearer {_need_secret(secret, server.bearer_secret, server)}"
+                token = _need_secret(secret, server.bearer_secret, server)
+                headers["Authorization"] = f"Bearer {token}"
             http = httpx2.AsyncClient(headers=headers, follow_redirects=True,
                                       timeout=httpx2.Timeout(30.0, connect=5.0))
             return streamable_http_client(str(server.url), http_client=http)
@@ -531,7 +533,8 @@ def result_output(server: str, tool: str, result: Any) -> Any:
             other.append({"type": "resource_link", "uri": str(block.uri), "name": block.name})
     text = "\n".join(text_parts)
     if result.is_error:
-        raise ActionError(f"{server}.{tool} failed: {text.strip() or 'the server reported an error'}")
+        message = text.strip() or "the server reported an error"
+        raise ActionError(f"{server}.{tool} failed: {message}")
     if result.structured_content is not None:
         return result.structured_content
     output: dict[str, Any] = {"text": text}

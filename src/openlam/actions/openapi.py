@@ -307,9 +307,8 @@ class _Resolver:
             elif "enum" in schema and None not in schema["enum"]:
                 schema["enum"] = [*schema["enum"], None]
         for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
-            if isinstance(schema.get(bound), bool):
-                if schema.pop(bound) and limit in schema:
-                    schema[bound] = schema.pop(limit)
+            if isinstance(schema.get(bound), bool) and schema.pop(bound) and limit in schema:
+                schema[bound] = schema.pop(limit)
         return schema
 
 
@@ -347,7 +346,8 @@ def compile_spec(doc: dict[str, Any], spec_url: str | None = None) -> dict[str, 
             operations.append(_operation(method, path, op, shared, where, used))
     if not operations:
         raise UserError("the spec's paths hold no operations", "check the spec")
-    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    info = doc.get("info")
+    info = info if isinstance(info, dict) else {}
     return {"format": COMPILED_FORMAT, "title": info.get("title"), "version": info.get("version"),
             "base_url": _server_url(doc, spec_url), "operations": operations}
 

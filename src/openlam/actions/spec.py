@@ -201,10 +201,11 @@ def json_schema_validator(schema: dict[str, Any], title: str = "arguments"
     the act phase report them like any other argument error. Returns None when the
     schema itself is not valid JSON Schema (the action's owner validates then).
     """
-    import jsonschema
+    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
 
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    cls = validator_for(schema, default=Draft202012Validator)
     try:
         cls.check_schema(schema)
     except SchemaError:
