@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +56,12 @@ def write(ctx: ActionContext, path: str, content: str) -> Written:
     target = confine(ctx.workspace, path)
     data = content.encode("utf-8")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{ctx.step_id}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(target)  # atomic: a reader never sees half a file
+    # A unique temporary file, then an atomic rename: a reader never sees half a file,
+    # and concurrent runs writing the same path cannot trip over each other's temp files.
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, target)
     return {"path": str(target.relative_to(ctx.workspace.resolve())), "bytes": len(data),
             "sha256": hashlib.sha256(data).hexdigest()}
 
