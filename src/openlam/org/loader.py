@@ -125,6 +125,9 @@ def _parse_file(display: str, text: str, layer: int, problems: _Problems) -> _Pa
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 0
         problem = " ".join(str(exc.problem or exc).split())
+        context = exc.context_mark
+        if exc.context and context is not None and mark is not None and context.line != mark.line:
+            problem += f" ({exc.context} that starts at line {context.line + 1})"
         problems.add(Source(display, line), f"could not parse YAML: {problem}")
         return _Parsed(None, [])
     except yaml.YAMLError as exc:
