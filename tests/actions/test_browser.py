@@ -31,12 +31,16 @@ FORM = """<!doctype html><html><head><title>Sign up</title></head><body>
 <a id="next" href="/other">other page</a>
 </body></html>"""
 
+BARE = """<!doctype html><html><head><title>Bare</title></head><body>
+<form id="bare" action="/greet" method="post"><input id="name" name="name"></form>
+</body></html>"""
+
 OTHER = "<!doctype html><html><head><title>Other</title></head><body><p>page two</p></body></html>"
 
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        pages = {"/": FORM, "/other": OTHER}
+        pages = {"/": FORM, "/other": OTHER, "/bare": BARE}
         if self.path in pages:
             self._send(200, pages[self.path])
         else:
@@ -147,6 +151,39 @@ async def test_fill_from_a_secret_never_returns_it(registry: ActionRegistry, ctx
     assert "no secret 'NOPE'" in unknown["error"]
 
 
+async def test_submit_a_form_without_a_button(registry: ActionRegistry, ctx: ActionContext,
+                                              site: str) -> None:
+    await call(registry, ctx, "browser.open", url=f"{site}/bare")
+    await call(registry, ctx, "browser.fill", selector="#name", value="Grace")
+    submitted = await call(registry, ctx, "browser.submit", selector="#bare")
+    assert submitted["status"] == "succeeded", submitted["error"]
+    assert submitted["output"]["title"] == "Welcome"
+    read = await call(registry, ctx, "browser.text", selector="#result")
+    assert read["output"]["text"] == "Hello, Grace!"
+
+
+async def test_concurrent_steps_of_one_run_share_one_browser(
+        registry: ActionRegistry, ctx: ActionContext, site: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    launches: list[str] = []
+    real_launch = browser._launch
+
+    async def counting_launch(run_id: str, config: browser.BrowserConfig) -> Any:
+        launches.append(run_id)
+        return await real_launch(run_id, config)
+
+    monkeypatch.setattr(browser, "_launch", counting_launch)
+    first, second = await asyncio.gather(
+        call(registry, ctx, "browser.open", url=f"{site}/other"),
+        call(registry, ctx, "browser.text"))
+    assert first["status"] == second["status"] == "succeeded", (first, second)
+    assert launches == [ctx.run_id]
+    after = await call(registry, ctx, "browser.text")
+    assert after["output"]["text"] == "page two"
+
+
 async def test_click_follows_a_link_and_page_text(registry: ActionRegistry, ctx: ActionContext,
                                                   site: str) -> None:
     await call(registry, ctx, "browser.open", url=f"{site}/")
@@ -240,3 +277,50 @@ async def test_missing_chromium_says_how_to_install_it(registry: ActionRegistry,
     assert "apt-get install chromium" in result["error"]
     assert "executable_path" in result["error"]
     assert browser.open_runs() == [] or ctx.run_id not in browser.open_runs()
+
+
+def _processes_using(marker: str) -> list[int]:
+    """Ids of this machine's processes whose command line mentions ``marker``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if marker.encode() in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+async def test_a_run_whose_browser_died_gets_a_fresh_one(
+        registry: ActionRegistry, ctx: ActionContext, site: str) -> None:
+    import asyncio
+    import contextlib
+    import os
+    import signal
+
+    await call(registry, ctx, "browser.open", url=f"{site}/other")
+    profile = browser._sessions[ctx.run_id].profile_dir
+    chromium = _processes_using(profile)  # the Chromium this test started, by its profile
+    assert chromium
+    for pid in chromium:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for _ in range(400):  # bounded wait until the kernel has ended them
+        if not any(_alive(pid) for pid in chromium):
+            break
+        await asyncio.sleep(0.05)
+
+    after = await call(registry, ctx, "browser.text", retries=1)
+    assert after["status"] == "succeeded", after["error"]
+    assert after["output"]["url"] == "about:blank"  # a fresh browser, not the dead page
+    assert browser._sessions[ctx.run_id].profile_dir != profile
+    assert not Path(profile).exists()  # the dead browser's profile was removed
