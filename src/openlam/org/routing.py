@@ -307,10 +307,13 @@ def _reason(best: Candidate, ranked: list[Candidate], given: Department | None) 
     if given is not None:
         parts.append(f"the department {given.name} was given")
     elif best.department_words:
-        parts.append(f"the goal's words {_quoted(best.department_words)} match "
+        many = len(best.department_words) > 1
+        parts.append(f"the goal's {'words' if many else 'word'} "
+                     f"{_quoted(best.department_words)} {'match' if many else 'matches'} "
                      f"{best.department.name}'s remit")
     if best.role_words:
-        parts.append(f"{_quoted(best.role_words, 3)} match this role")
+        verb = "match" if len(best.role_words) > 1 else "matches"
+        parts.append(f"{_quoted(best.role_words, 3)} {verb} this role")
     if best.covered:
         parts.append(f"it may use the actions the goal implies ({', '.join(best.covered)})")
     if best.missing:
