@@ -44,7 +44,7 @@ async def test_fake_ollama_drives_a_goal_to_completed(settings, workspace: Path,
     body = server.chat_bodies[0]
     assert body["format"]["properties"]["steps"]["type"] == "array"
     assert body["messages"][0]["role"] == "system"
-    assert "http.get(" in body["messages"][0]["content"]
+    assert "http.get" in body["messages"][0]["content"]
     assert outcome.usage.model_requests == 1 == server.chat_requests
     assert outcome.usage.input_tokens == server.prompt_tokens > 0
 

@@ -7,6 +7,7 @@ docstring; arguments are validated by pydantic before the action ever runs.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -108,9 +109,16 @@ class ActionSpec:
         params = ", ".join(
             f"{n}{'' if n in required else '?'}: {_type_name(p)}" for n, p in props.items()
         )
-        out = self.output_schema.get("properties")
-        returns = " -> {" + ", ".join(out) + "}" if out else ""
-        return f"{self.name}({params}){returns}: {self.description}"
+        out = list(self.output_schema.get("properties") or ())
+        fields = ", ".join(out[:6]) + (", …" if len(out) > 6 else "")
+        returns = " -> {" + fields + "}" if out else ""
+        return f"{self.name}({params}){returns}: {self.summary}"
+
+    @property
+    def summary(self) -> str:
+        """The description's first sentence."""
+        first = re.split(r"(?<=[.!?])\s", self.description.strip(), maxsplit=1)[0]
+        return first
 
 
 def action(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from openlam.actions.registry import ActionRegistry
+from openlam.actions.spec import ActionSpec
+
+DETAILED_ACTIONS = 10
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,25 @@ class Perception:
     actions: ActionRegistry
     context: list[str] = field(default_factory=list)
 
+    def shortlist(self, limit: int = DETAILED_ACTIONS) -> tuple[list[ActionSpec], list[str]]:
+        """The actions to describe in full, and the names of the rest.
+
+        With many actions (plugins, MCP servers) describing them all costs thousands of
+        prompt tokens and confuses small models; those most related to the goal get a
+        full signature, the others are listed by name and remain usable."""
+        specs = list(self.actions)
+        if len(specs) <= limit:
+            return specs, []
+        goal = _words(self.goal)
+
+        def score(spec: ActionSpec) -> int:  # a word of the name counts more than the prose
+            return 3 * len(goal & _words(spec.name)) + len(goal & _words(spec.summary))
+
+        ranked = sorted(specs, key=score, reverse=True)
+        chosen = [s for s in ranked[:limit] if score(s) > 0]
+        names = [s.name for s in specs if s not in chosen]
+        return chosen, names
+
 
 def perceive(goal: str, agent: AgentProfile, registry: ActionRegistry,
              context: list[str] | None = None) -> Perception:
@@ -30,3 +53,7 @@ def perceive(goal: str, agent: AgentProfile, registry: ActionRegistry,
     (recalled experience, a parent's notes) that fits in a few lines."""
     return Perception(goal=goal.strip(), agent=agent, actions=registry.subset(agent.actions),
                       context=list(context or []))
+
+
+def _words(text: str) -> set[str]:
+    return {w.rstrip("s") for w in re.findall(r"[a-z]{3,}", text.lower())}

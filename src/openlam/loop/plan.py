@@ -34,10 +34,23 @@ class PlanResult:
 
 
 def system_prompt(p: Perception) -> str:
-    actions = "\n".join(f"- {spec.signature()}" for spec in p.actions)
+    detailed, others = p.shortlist()
+    actions = "\n".join(f"- {spec.signature()}" for spec in detailed)
+    if others:
+        actions += "\nAlso available (by name): " + _grouped(others)
     context = ("\nKnown context:\n" + "\n".join(f"- {c}" for c in p.context)) if p.context else ""
     return (f"You are {p.agent.name}, {p.agent.title}. {p.agent.instructions}\n"
             f"{RULES}\nActions:\n{actions}{context}")
+
+
+def _grouped(names: list[str]) -> str:
+    """email.send, email.read → email.{send,read}"""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        prefix, _, rest = name.rpartition(".")
+        groups.setdefault(prefix, []).append(rest)
+    return ", ".join(f"{k}.{{{','.join(v)}}}" if k and len(v) > 1 else
+                     (f"{k}.{v[0]}" if k else v[0]) for k, v in groups.items())
 
 
 def replan_prompt(p: Perception, state: RunState) -> str:

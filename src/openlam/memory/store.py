@@ -26,6 +26,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
+        self._upserts: dict[str, Any] = {}
         try:
             self.engine = _engine(url)
             with self.engine.connect():
@@ -78,10 +79,15 @@ class Store:
 
     def _upsert(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]],
                 keys: list[str]) -> None:
-        insert = (postgresql.insert if self.engine.dialect.name == "postgresql"
-                  else sqlite.insert)(table)
-        update = {c.name: insert.excluded[c.name] for c in table.columns if c.name not in keys}
-        conn.execute(insert.on_conflict_do_update(index_elements=keys, set_=update), rows)
+        statement = self._upserts.get(table.name)
+        if statement is None:  # built once: constructing it costs more than running it
+            insert = (postgresql.insert if self.engine.dialect.name == "postgresql"
+                      else sqlite.insert)(table)
+            update = {c.name: insert.excluded[c.name] for c in table.columns
+                      if c.name not in keys}
+            statement = insert.on_conflict_do_update(index_elements=keys, set_=update)
+            self._upserts[table.name] = statement
+        conn.execute(statement, rows)
 
     # -- reads ----------------------------------------------------------------------
 
