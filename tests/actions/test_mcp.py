@@ -47,8 +47,7 @@ async def add_server(settings: Settings, name: str, command: list[str] | None = 
                               command=command[0] if command else None,
                               args=command[1:] if command else [], url=url, **options)
     mcp.save_server(settings, server)
-    await mcp.refresh(settings, name, secret=lambda _n: None)
-    await mcp.aclose_all()  # as after the CLI command: nothing keeps running
+    await mcp.refresh(settings, name, secret=lambda _n: None)  # the session stays open
     registry = ActionRegistry()
     mcp.register(registry, settings)
     return registry
@@ -93,6 +92,9 @@ async def test_time_server_call_succeeds_and_its_refusal_is_a_failed_step(settin
 
 async def test_loading_starts_nothing_then_one_session_is_started_lazily_and_reused(settings):
     registry = await add_server(settings, "time", ["mcp-server-time"])
+    await mcp.aclose_all()  # as after `openlam mcp add`: nothing keeps running
+    registry = ActionRegistry()
+    mcp.register(registry, settings)
     assert mcp.running_servers() == []  # loading the registry read the cache only
     results = await asyncio.gather(*(
         call(registry, settings, "time.get_current_time", timezone=tz)
@@ -334,4 +336,31 @@ async def test_mcp_tools_inside_a_goal_with_a_refusal_reported_as_a_failed_step(
     assert "Acme sells anvils" in steps["page"].output["text"]
     assert steps["bad"].status.value == "failed"
     assert "Invalid timezone" in steps["bad"].error
+    assert outcome.status.value == "partial"
+
+
+async def test_filesystem_tools_inside_a_goal_refusal_is_a_failed_step(
+        settings, filesystem_server, tmp_path):
+    from openlam import Workforce
+    from openlam.testing import scripted_model
+
+    root = tmp_path / "shared"
+    root.mkdir()
+    (root / "notes.txt").write_text("ship on friday\n")
+    registry = await add_server(settings, "fs", [str(filesystem_server), str(root)])
+    plan = {"steps": [
+        {"id": "read", "action": "fs.read_text_file", "args": {"path": str(root / "notes.txt")}},
+        {"id": "escape", "action": "fs.read_text_file", "args": {"path": "/etc/hostname"}},
+    ]}
+    name = f"test:mcp-fs-goal-{id(plan)}"
+    scripted_model(name, [plan, {"steps": [], "note": "that file is outside the share"}])
+    async with Workforce(settings=settings, model=name) as wf:
+        for spec in registry:
+            wf.runtime.registry.add(spec, replace=True)
+        outcome = await wf.run("read the notes and the host name")
+    steps = {s.id: s for s in outcome.steps}
+    assert steps["read"].status.value == "succeeded"
+    assert steps["read"].output["content"] == "ship on friday\n"
+    assert steps["escape"].status.value == "failed"
+    assert "outside allowed directories" in steps["escape"].error
     assert outcome.status.value == "partial"

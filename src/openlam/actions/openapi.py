@@ -131,13 +131,22 @@ def parse_auth(text: str | None) -> dict[str, str] | None:
     return auth
 
 
+def reserved_names() -> set[str]:
+    """Prefixes taken by installed plugins (entry points) and the planner's special steps."""
+    from importlib.metadata import entry_points
+
+    from openlam.actions.registry import PLUGIN_GROUP
+
+    return set(RESERVED_NAMES) | {ep.name for ep in entry_points(group=PLUGIN_GROUP)}
+
+
 def check_name(name: str) -> str:
     if not NAME_PATTERN.match(name):
         raise UserError(f"{name!r} is not a usable service name",
                         "use lower-case letters, digits, - and _, starting with a letter "
                         "(it becomes the prefix of the actions: NAME.operation)")
-    if name in RESERVED_NAMES:
-        raise UserError(f"{name!r} is the name of a built-in plugin",
+    if name in reserved_names():
+        raise UserError(f"{name!r} is the name of an installed plugin",
                         "choose another name, so that its actions do not collide")
     return name
 

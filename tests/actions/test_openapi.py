@@ -1,0 +1,322 @@
+"""OpenAPI services as actions, against a real local FastAPI service imported from its
+generated /openapi.json: auth, path/query/header/body parameters, error responses, and
+the ways it goes wrong (wrong credentials, unreachable, invalid spec, slow answers)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.fakes.crm_api import API_KEY, PASSWORD, TOKEN, USER, create_app, serve
+
+from openlam.actions import openapi
+from openlam.actions.registry import ActionRegistry
+from openlam.actions.spec import ActionContext, Risk
+from openlam.config import Settings
+from openlam.errors import UserError
+from openlam.loop.act import execute
+
+SECRETS = {"CRM_TOKEN": TOKEN, "CRM_KEY": API_KEY, "CRM_USER": USER, "CRM_PASS": PASSWORD}
+
+
+class Crm:
+    def __init__(self, app: Any, url: str) -> None:
+        self.app, self.url = app, url
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        return self.app.state.requests
+
+
+@pytest.fixture
+def crm() -> Iterator[Crm]:
+    app = create_app()
+    with serve(app) as url:
+        yield Crm(app, url)
+
+
+@pytest.fixture(autouse=True)
+async def close_clients() -> AsyncIterator[None]:
+    yield
+    await openapi.aclose_all()
+
+
+def add_service(settings: Settings, spec: str, name: str = "acme", **options: Any
+                ) -> ActionRegistry:
+    """What `openlam openapi add` does, then a registry loaded from the workspace."""
+    service = openapi.ServiceConfig(name=name, spec=spec, **options)
+    openapi.save_service(settings, service, openapi.prepare(service))
+    registry = ActionRegistry()
+    openapi.register(registry, settings)
+    return registry
+
+
+async def call(registry: ActionRegistry, settings: Settings, action: str,
+               secrets: dict[str, str] | None = None, retries: int = 0, **args: Any):
+    spec = registry.get(action)
+    assert spec is not None, f"{action} not in {[s.name for s in registry]}"
+    ctx = ActionContext(run_id="run-1", step_id="s1", idempotency_key="run-1:s1",
+                        workspace=settings.workspace, settings=settings,
+                        secret=dict(SECRETS if secrets is None else secrets).get)
+    return await execute(spec, ctx, args, timeout=20, retries=retries)
+
+
+# ---------------------------------------------------------------------- importing
+
+
+def test_operations_become_actions_with_resolved_schemas_and_risks(settings, crm):
+    registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN",
+                           risk={"delete_contact": "write"})
+    risks = {s.name: s.risk for s in registry}
+    assert risks == {
+        "acme.list_contacts": Risk.read, "acme.get_contact": Risk.read,
+        "acme.create_contact": Risk.write, "acme.update_contact": Risk.write,
+        "acme.delete_contact": Risk.write,  # overridden (the method says destructive)
+        "acme.add_note_contacts_contact_id_notes_post": Risk.write,  # no operationId
+        "acme.slow_report": Risk.read, "acme.maintenance": Risk.read,
+    }
+    create = registry.get("acme.create_contact")
+    assert create is not None
+    assert create.source == "openapi:acme" and create.secrets == ("CRM_TOKEN",)
+    assert not create.idempotent and registry.get("acme.get_contact").idempotent  # type: ignore[union-attr]
+    assert "$ref" not in json.dumps(create.input_schema)
+    body = create.input_schema["properties"]["body"]
+    assert body["required"] == ["name", "email"] and "pattern" in body["properties"]["email"]
+    assert create.input_schema["required"] == ["body"]
+    assert set(create.output_schema["properties"]) == {"id", "name", "email", "company", "tags"}
+    get = registry.get("acme.get_contact")
+    assert get is not None and get.input_schema["required"] == ["contact_id"]
+    compiled = openapi.read_compiled(settings, "acme")
+    assert compiled is not None and compiled["base_url"] == f"{crm.url}/"
+
+
+async def test_calls_send_path_query_header_and_body_parameters(settings, crm):
+    registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
+    made = await call(registry, settings, "acme.create_contact",
+                      body={"name": "Ann Lee", "email": "ann@acme.io", "tags": ["vip", "eu"]})
+    assert made["status"] == "succeeded", made
+    assert made["output"]["id"] == 1 and made["output"]["tags"] == ["vip", "eu"]
+    assert crm.requests[-1]["idempotency_key"] == "run-1:s1"  # POST carries the step's key
+
+    found = await call(registry, settings, "acme.list_contacts", q="ann", tag=["vip", "eu"])
+    assert found["status"] == "succeeded" and [c["email"] for c in found["output"]] == \
+        ["ann@acme.io"]
+    assert crm.requests[-1]["query"] == "q=ann&tag=vip&tag=eu"
+
+    one = await call(registry, settings, "acme.get_contact", contact_id=1)
+    assert one["output"]["name"] == "Ann Lee" and crm.requests[-1]["path"] == "/contacts/1"
+
+    note = await call(registry, settings, "acme.add_note_contacts_contact_id_notes_post",
+                      contact_id=1, body={"text": "met at the fair"},
+                      **{"x-request-id": "req-42"})
+    assert note["status"] == "succeeded", note
+    assert note["output"]["request_id"] == "req-42"
+
+    patched = await call(registry, settings, "acme.update_contact", contact_id=1,
+                         body={"company": "Acme"})
+    assert patched["output"]["company"] == "Acme"
+    gone = await call(registry, settings, "acme.delete_contact", contact_id=1)
+    assert gone == {**gone, "status": "succeeded", "output": {"status": 204}}
+    assert crm.app.state.contacts == {}
+
+
+async def test_error_responses_carry_the_status_and_the_service_message(settings, crm):
+    registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
+    missing = await call(registry, settings, "acme.get_contact", contact_id=99)
+    assert missing["status"] == "failed"
+    assert "HTTP 404: contact 99 not found" in missing["error"]
+
+    await call(registry, settings, "acme.create_contact", body={"name": "A", "email": "a@b.io"})
+    dup = await call(registry, settings, "acme.create_contact",
+                     body={"name": "A", "email": "a@b.io"})
+    assert "HTTP 409: a contact with email a@b.io exists" in dup["error"]
+    assert dup["attempts"] == 1  # a 4xx is not retried
+
+    down = await call(registry, settings, "acme.maintenance", retries=1)
+    assert down["status"] == "failed" and "HTTP 503: down for maintenance" in down["error"]
+    assert down["attempts"] == 2  # a 5xx is transient: retried
+
+    invalid = await call(registry, settings, "acme.create_contact",
+                         body={"name": "B", "email": "not-an-address"})
+    assert invalid["status"] == "failed" and invalid["error"].startswith("invalid arguments")
+    assert "body.email" in invalid["error"]
+    assert len([r for r in crm.requests if r["method"] == "POST"]) == 2  # never sent
+
+
+async def test_wrong_or_missing_credentials_are_named(settings, crm):
+    registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
+    wrong = await call(registry, settings, "acme.list_contacts", secrets={"CRM_TOKEN": "nope1"})
+    assert wrong["status"] == "failed"
+    assert "HTTP 401" in wrong["error"] and "CRM_TOKEN" in wrong["error"]
+    assert "nope1" not in wrong["error"]
+    sent = len(crm.requests)
+    missing = await call(registry, settings, "acme.list_contacts", secrets={})
+    assert missing["status"] == "failed" and "secret CRM_TOKEN is not set" in missing["error"]
+    assert len(crm.requests) == sent
+
+
+@pytest.mark.parametrize("auth", ["header:X-API-Key:CRM_KEY", "basic:CRM_USER:CRM_PASS"])
+async def test_api_key_header_and_basic_auth(settings, crm, auth):
+    registry = add_service(settings, f"{crm.url}/openapi.json", auth=auth)
+    ok = await call(registry, settings, "acme.list_contacts")
+    assert ok["status"] == "succeeded", ok
+    refused = await call(registry, settings, "acme.list_contacts",
+                         secrets={**SECRETS, "CRM_KEY": "bad", "CRM_PASS": "bad"})
+    assert "HTTP 401" in refused["error"]
+
+
+async def test_unreachable_service_is_transient_and_named(settings, crm):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN",
+                           base_url=dead)
+    result = await call(registry, settings, "acme.list_contacts", retries=1)
+    assert result["status"] == "failed" and result["attempts"] == 2
+    assert f"cannot reach acme at {dead}" in result["error"]
+
+
+async def test_slow_response_times_out_with_a_clear_error(settings, crm):
+    registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN",
+                           timeout=0.5)
+    result = await call(registry, settings, "acme.slow_report", seconds=30)
+    assert result["status"] == "failed"
+    assert "acme.slow_report (GET /slow) did not answer within 0.5s" in result["error"]
+
+
+async def test_operations_inside_a_goal(settings, crm, monkeypatch):
+    from openlam import Workforce
+    from openlam.testing import scripted_model
+
+    monkeypatch.setenv("CRM_TOKEN", TOKEN)
+    registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
+    plan = {"steps": [
+        {"id": "add", "action": "acme.create_contact",
+         "args": {"body": {"name": "Dana Ruiz", "email": "dana@ruiz.io", "company": "Ruiz"}}},
+        {"id": "note", "action": "acme.add_note_contacts_contact_id_notes_post",
+         "args": {"contact_id": "${add.output.id}", "body": {"text": "wants a demo"}}},
+        {"id": "ghost", "action": "acme.get_contact", "args": {"contact_id": 404}},
+    ]}
+    name = f"test:openapi-goal-{id(plan)}"
+    scripted_model(name, [plan, {"steps": [], "note": "contact 404 does not exist"}])
+    async with Workforce(settings=settings, model=name) as wf:
+        for spec in registry:
+            wf.runtime.registry.add(spec, replace=True)
+        outcome = await wf.run("add Dana Ruiz to the CRM with a note")
+    steps = {s.id: s for s in outcome.steps}
+    assert steps["add"].status.value == "succeeded" and steps["add"].output["id"] == 1
+    assert steps["note"].status.value == "succeeded"
+    assert crm.app.state.notes[0].text == "wants a demo"
+    assert steps["ghost"].status.value == "failed"
+    assert "HTTP 404: contact 404 not found" in steps["ghost"].error
+    assert outcome.status.value == "partial"
+    assert TOKEN not in outcome.model_dump_json()
+
+
+# ------------------------------------------------------------------- invalid specs
+
+
+def write(tmp_path: Path, doc: Any, name: str = "spec.json") -> str:
+    path = tmp_path / name
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    return str(path)
+
+
+MINIMAL_OP = {"get": {"operationId": "ping", "responses": {"200": {"description": "ok"}}}}
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    ({"swagger": "2.0", "paths": {}}, "Swagger 2.0 document"),
+    ({"openapi": "3.0.3", "info": {}}, "the spec has no paths"),
+    ({"info": {"title": "x"}}, "not an OpenAPI 3 document"),
+    ({"openapi": "3.1.0", "paths": {"/a": {"get": {"operationId": "a", "parameters": [
+        {"$ref": "#/components/parameters/Missing"}]}}}},
+     "$ref '#/components/parameters/Missing' points to nothing"),
+    ({"openapi": "3.1.0", "paths": {"/a/{id}": MINIMAL_OP}},
+     "path parameter {id} is not declared"),
+    ({"openapi": "3.1.0", "paths": {"/a": {"get": {"parameters": [{"name": "q"}]}}}},
+     "a parameter lacks \"name\" or \"in\""),
+    ({"openapi": "3.1.0", "paths": {"/a": {"get": {"requestBody": {"content": {
+        "application/json": {"schema": {"$ref": "other.yaml#/Thing"}}}}}}}},
+     "external $ref 'other.yaml#/Thing' is not supported"),
+    ("openapi: [unclosed", "neither JSON nor YAML"),
+])
+def test_invalid_specs_are_user_errors_naming_the_problem(settings, tmp_path, doc, message):
+    spec = write(tmp_path, doc)
+    with pytest.raises(UserError, match=r"invalid OpenAPI spec|neither JSON") as err:
+        add_service(settings, spec, base_url="http://127.0.0.1:9")
+    assert message in str(err.value)
+    assert openapi.load_services(settings) == {}  # nothing saved
+
+
+def test_other_bad_inputs_are_user_errors(settings, tmp_path, crm):
+    with pytest.raises(UserError, match="no spec file"):
+        add_service(settings, str(tmp_path / "nope.json"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(UserError, match=f"cannot fetch the spec http://127.0.0.1:{port}"):
+        add_service(settings, f"http://127.0.0.1:{port}/openapi.json")
+    with pytest.raises(UserError, match="names no server URL"):
+        add_service(settings, write(tmp_path, {"openapi": "3.1.0",
+                                               "paths": {"/ping": MINIMAL_OP}}))
+    with pytest.raises(UserError, match="risk overrides name unknown operations: nuke"):
+        add_service(settings, f"{crm.url}/openapi.json", risk={"nuke": "read"})
+    with pytest.raises(UserError, match="auth 'token:X' is not understood"):
+        openapi.ServiceConfig(name="acme", spec="x", auth="token:X")
+    with pytest.raises(UserError, match="is not a secret name"):
+        openapi.ServiceConfig(name="acme", spec="x", auth="bearer:sk-live-123")
+
+
+def test_yaml_spec_with_openapi_30_nullable_and_recursive_schemas(settings, tmp_path):
+    spec = write(tmp_path, """
+openapi: 3.0.3
+info: {title: Tree, version: "1"}
+servers: [{url: "https://{host}/v1", variables: {host: {default: api.example.test}}}]
+paths:
+  /nodes/{nodeId}:
+    parameters:
+      - {name: nodeId, in: path, required: true, schema: {type: string}}
+    put:
+      operationId: replaceNode
+      parameters:
+        - {name: dryRun, in: query, schema: {type: boolean}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Node"}
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Node"}
+components:
+  schemas:
+    Node:
+      type: object
+      properties:
+        label: {type: string, nullable: true}
+        weight: {type: number, minimum: 0, exclusiveMinimum: true}
+        children:
+          type: array
+          items: {$ref: "#/components/schemas/Node"}
+""", "tree.yaml")
+    registry = add_service(settings, spec, name="tree")
+    replace = registry.get("tree.replace_node")
+    assert replace is not None and replace.risk is Risk.write and replace.idempotent
+    props = replace.input_schema["properties"]
+    assert set(props) == {"nodeId", "dryRun", "body"}
+    node = props["body"]
+    assert node["properties"]["label"]["type"] == ["string", "null"]
+    assert node["properties"]["weight"] == {"type": "number", "exclusiveMinimum": 0}
+    assert "recursive" in node["properties"]["children"]["items"]["description"]
+    assert replace.arg_errors({"nodeId": "n1", "body": {"label": None, "weight": 2}}) == []
+    assert replace.arg_errors({"nodeId": "n1", "body": {"weight": 0}}) != []
+    compiled = openapi.read_compiled(settings, "tree")
+    assert compiled is not None and compiled["base_url"] == "https://api.example.test/v1"
