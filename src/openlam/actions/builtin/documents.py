@@ -450,10 +450,20 @@ def _new_pdf(fonts: _Fonts, title: str | None, author: str | None) -> FPDF:
 def _layout_html(pdf: FPDF, body: str, fonts: _Fonts) -> None:
     family = "body" if fonts.unicode else "helvetica"
     mono = "mono" if fonts.mono is not None else ("body" if fonts.unicode else "courier")
+    ink = "#1f2328"
     pdf.write_html(
         body, font_family=family, warn_on_tags_not_matching=False,
-        tag_styles={"code": FontFace(family=mono),
-                    "pre": TextStyle(font_family=mono, font_size_pt=9, t_margin=3, b_margin=3)})
+        li_prefix_color=(90, 90, 90), table_line_separators=True,
+        tag_styles={
+            "h1": TextStyle(color=ink, font_style="B", font_size_pt=20, t_margin=4, b_margin=2),
+            "h2": TextStyle(color=ink, font_style="B", font_size_pt=15, t_margin=5, b_margin=1),
+            "h3": TextStyle(color=ink, font_style="B", font_size_pt=12.5, t_margin=4,
+                            b_margin=1),
+            "h4": TextStyle(color=ink, font_style="B", font_size_pt=11, t_margin=3, b_margin=1),
+            "blockquote": TextStyle(color="#57606a", l_margin=6, t_margin=2, b_margin=2),
+            "code": FontFace(family=mono),
+            "pre": TextStyle(font_family=mono, font_size_pt=9, t_margin=3, b_margin=3),
+        })
 
 
 def _layout_plain(pdf: FPDF, text: str, title: str | None) -> None:
