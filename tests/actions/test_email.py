@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import socket
 import ssl
 import threading
@@ -395,11 +394,12 @@ class IMAPPeer:
 
 @pytest.fixture(scope="module")
 def imap() -> Iterator[IMAPPeer]:
-    os.environ.setdefault("FQDN", "imap.openlam.test")  # pymap's greeting; skips a DNS lookup
-    peer = IMAPPeer()
-    peer.start()
-    yield peer
-    peer.stop()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FQDN", "imap.openlam.test")  # read for each greeting; spares DNS lookups
+        peer = IMAPPeer()
+        peer.start()
+        yield peer
+        peer.stop()
 
 
 def imap_ctx(workspace: Path, peer: IMAPPeer, password: str = PASSWORD,
