@@ -8,14 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.fakes.action_ctx import action_context
+from tests.fakes.fake_searxng import FakeSearXNG
 
 from openlam.actions.builtin import search
 from openlam.actions.registry import load_plugins
 from openlam.actions.spec import ActionContext, Risk
 from openlam.errors import ActionError, CapabilityGap
 from openlam.loop.act import execute
-from tests.fakes.action_ctx import action_context
-from tests.fakes.fake_searxng import FakeSearXNG
 
 WEB = search.web_search.__openlam_action__  # type: ignore[attr-defined]
 DOCS = search.documents.__openlam_action__  # type: ignore[attr-defined]

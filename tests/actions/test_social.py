@@ -7,12 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from openlam.actions.builtin import social
-from openlam.actions.registry import load_plugins
-from openlam.actions.spec import ActionContext, Risk
-from openlam.errors import ActionError
-from openlam.loop.act import execute
 from tests.fakes.action_ctx import action_context
 from tests.fakes.fake_mastodon import FakeMastodon
 from tests.fakes.fake_webhooks import (
@@ -23,6 +17,12 @@ from tests.fakes.fake_webhooks import (
     SLACK_SALES_HOOK,
     FakeWebhooks,
 )
+
+from openlam.actions.builtin import social
+from openlam.actions.registry import load_plugins
+from openlam.actions.spec import ActionContext, Risk
+from openlam.errors import ActionError
+from openlam.loop.act import execute
 
 SLACK = social.slack_post.__openlam_action__  # type: ignore[attr-defined]
 DISCORD = social.discord_post.__openlam_action__  # type: ignore[attr-defined]
@@ -152,7 +152,7 @@ async def test_discord_post_waits_for_the_message_and_blocks_mentions(hooks: Fak
 
 async def test_discord_length_limit_is_checked_before_sending(hooks: FakeWebhooks,
                                                               workspace: Path) -> None:
-    with pytest.raises(ActionError, match="at most 2000 characters.*has 2001"):
+    with pytest.raises(ActionError, match=r"at most 2000 characters.*has 2001"):
         await DISCORD.call(hook_ctx(workspace, hooks), {"content": "x" * 2001})
     assert hooks.received == []
 
@@ -226,7 +226,7 @@ async def test_mastodon_server_error_is_retried_with_the_same_key(mastodon: Fake
 
 
 async def test_mastodon_refusals_name_the_fix(mastodon: FakeMastodon, workspace: Path) -> None:
-    with pytest.raises(ActionError, match="refused the access token.*MASTODON_TOKEN") as bad:
+    with pytest.raises(ActionError, match=r"refused the access token.*MASTODON_TOKEN") as bad:
         await MASTODON.call(mastodon_ctx(workspace, mastodon, token="wrong-token"),
                             {"status": "hi"})
     assert not bad.value.transient

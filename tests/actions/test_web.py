@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from tests.fakes.action_ctx import action_context
 from tests.fakes.http import FakeHTTPServer, Response
+from tests.fakes.tls_certs import TestCA
 
 from openlam.actions.builtin import web
 from openlam.actions.registry import load_plugins
@@ -192,6 +193,42 @@ async def test_connection_goes_to_the_address_that_was_checked(
     page = await fetch(ctx, url=f"http://anvils.test:{site.port}/host")
     assert page["content"] == f"anvils.test:{site.port}"
     assert page["url"] == f"http://anvils.test:{site.port}/host"
+
+
+@pytest.fixture(scope="module")
+def https_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestCA, int]]:
+    """A TLS server on 127.0.0.1 whose certificate names anvils.test, from a private CA."""
+    ca = TestCA(tmp_path_factory.mktemp("tls"))
+    server = FakeHTTPServer(lambda _m, _p, headers, _b: (
+        200, {"Content-Type": "text/plain"}, headers.get("host", "").encode()))
+    server.server.socket = ca.server_context("anvils.test").wrap_socket(
+        server.server.socket, server_side=True)
+    with server:
+        yield ca, int(server.server.server_address[1])
+
+
+async def test_https_to_the_checked_address_verifies_the_name(
+        https_site: tuple[TestCA, int], workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ca, port = https_site
+
+    async def resolve(host: str, port: int) -> list[web.IPAddress]:
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    monkeypatch.setattr(web, "_resolve", resolve)
+    (workspace / "ca.pem").write_bytes(ca.pem.read_bytes())
+    trusted = ctx_with(workspace, 'allow_networks = ["127.0.0.1/32"]\nca_file = "ca.pem"')
+    page = await fetch(trusted, url=f"https://anvils.test:{port}/host")
+    assert page["content"] == f"anvils.test:{port}"
+    # The same server under another name: its certificate does not cover that name.
+    with pytest.raises(ActionError, match=r"TLS connection to https://other\.test") as wrong:
+        await fetch(trusted, url=f"https://other.test:{port}/host")
+    assert "Hostname mismatch" in str(wrong.value)
+    assert not wrong.value.transient
+    # Without the private CA the certificate is not trusted at all.
+    untrusted = ctx_with(workspace, 'allow_networks = ["127.0.0.1/32"]')
+    with pytest.raises(ActionError, match="certificate") as unknown:
+        await fetch(untrusted, url=f"https://anvils.test:{port}/host")
+    assert not unknown.value.transient
 
 
 async def test_oversized_response_fails_with_the_limit(site: Site, workspace: Path) -> None:

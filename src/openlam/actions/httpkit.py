@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -111,6 +112,12 @@ def transport_error(exc: httpx.HTTPError, what: str, *, idempotent: bool,
                     redact: Iterable[str] = ()) -> ActionError:
     """Map an httpx exception to an ActionError that says what happened."""
     detail = scrub(str(exc) or type(exc).__name__, redact)
+    tls = tls_failure(exc)
+    if tls is not None:
+        reason = getattr(tls, "verify_message", "") or getattr(tls, "reason", "") or str(tls)
+        reason = scrub(str(reason), redact).rstrip(". ")
+        return ActionError(f"the TLS connection to {what} failed: {reason} (its certificate is "
+                           "not valid for this name, or not from a trusted authority)")
     if isinstance(exc, httpx.ConnectTimeout):
         return ActionError(f"cannot connect to {what}: no answer within the connect "
                            "timeout", transient=True)
@@ -127,6 +134,18 @@ def transport_error(exc: httpx.HTTPError, what: str, *, idempotent: bool,
     if isinstance(exc, httpx.TransportError):
         return _after_sending(f"the connection to {what} failed ({detail})", idempotent)
     return ActionError(f"request to {what} failed: {detail}")
+
+
+def tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind an httpx exception (a bad or untrusted certificate), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _after_sending(message: str, idempotent: bool) -> ActionError:

@@ -19,7 +19,9 @@ import asyncio
 import ipaddress
 import re
 import socket
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urldefrag, urljoin
 
@@ -79,6 +81,7 @@ class WebPolicy:
     timeout: float = 20.0
     max_redirects: int = 5
     user_agent: str = "OpenLAM/0.1 (web.fetch)"
+    ca_file: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Any) -> WebPolicy:
@@ -100,11 +103,25 @@ class WebPolicy:
                         raise ValueError(f"{key} must be positive")
             if "user_agent" in section:
                 values["user_agent"] = str(section["user_agent"])
+            if section.get("ca_file"):
+                workspace = Path(getattr(settings, "workspace", None) or ".")
+                values["ca_file"] = (workspace / str(section["ca_file"])).resolve()
+                if not values["ca_file"].is_file():
+                    raise ValueError(f"ca_file {values['ca_file']} does not exist")
         except (TypeError, ValueError) as exc:
             raise ActionError(f"[web] in openlam.toml is invalid: {exc}; allow_private is "
                               "true/false, allow_networks a list of CIDRs, max_bytes and "
-                              "max_redirects whole numbers, timeout seconds") from None
+                              "max_redirects whole numbers, timeout seconds, ca_file a PEM "
+                              "file") from None
         return cls(**values)
+
+    def tls(self) -> ssl.SSLContext | bool:
+        """Certificate verification: the system's CAs, plus ``ca_file`` if set."""
+        if self.ca_file is None:
+            return True
+        context = ssl.create_default_context()
+        context.load_verify_locations(cafile=str(self.ca_file))
+        return context
 
     def refusal(self, address: IPAddress) -> str | None:
         """None if ``address`` may be fetched, else the kind of address it is."""
@@ -174,19 +191,15 @@ async def _fetch(url: str, policy: WebPolicy, fmt: str, max_chars: int,
     current = _parse_url(url)
     hops: list[str] = []
     reply: httpkit.Reply | None = None
-    headers = {"User-Agent": policy.user_agent,
-               "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5"}
-    async with httpx.AsyncClient(timeout=httpkit.timeout(policy.timeout), headers=headers,
-                                 follow_redirects=False, trust_env=False) as client:
-        for _ in range(policy.max_redirects + 1):
-            reply, location = await _get(client, current, policy)
-            if location is None:
-                break
-            hops.append(str(current))
-            current = _parse_url(urljoin(str(current), location), redirected_from=str(current))
-        else:
-            raise ActionError(f"{url} redirected more than {policy.max_redirects} times "
-                              "([web] max_redirects)")
+    for _ in range(policy.max_redirects + 1):
+        reply, location = await _get(current, policy)
+        if location is None:
+            break
+        hops.append(str(current))
+        current = _parse_url(urljoin(str(current), location), redirected_from=str(current))
+    else:
+        raise ActionError(f"{url} redirected more than {policy.max_redirects} times "
+                          "([web] max_redirects)")
     assert reply is not None
     final = str(current)
     if reply.status >= 400:
@@ -222,9 +235,11 @@ def _is_text(content_type: str) -> bool:
             or content_type.endswith(("+json", "+xml")))
 
 
-async def _get(client: httpx.AsyncClient, url: httpx.URL,
-               policy: WebPolicy) -> tuple[httpkit.Reply | None, str | None]:
-    """One hop: returns (reply, None) for a final answer or (None, location) for a redirect."""
+async def _get(url: httpx.URL, policy: WebPolicy) -> tuple[httpkit.Reply | None, str | None]:
+    """One hop: returns (reply, None) for a final answer or (None, location) for a redirect.
+
+    Each hop has its own client, so a connection (and its TLS session, verified for one
+    host name) is never reused for another host that shares the address."""
     host = url.raw_host.decode("ascii")
     port = url.port or (443 if url.scheme == "https" else 80)
     addresses = await _resolve(host, port)
@@ -234,25 +249,31 @@ async def _get(client: httpx.AsyncClient, url: httpx.URL,
             what = (f"{host} is a {kind} address" if host.strip("[]") == str(address)
                     else f"{host} resolves to {address}, a {kind} address")
             raise ActionError(f"refused to fetch {url}: {what} (SSRF protection); {ALLOW_HINT}")
+    headers = {"User-Agent": policy.user_agent, "Host": url.netloc.decode("ascii"),
+               "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5"}
     last_error: httpx.HTTPError | None = None
-    for address in addresses:  # connect to the checked address, in resolver order
-        target = url.copy_with(host=str(address))
-        tls = url.scheme == "https" and host != str(address)
-        extensions = {"sni_hostname": host} if tls else {}
-        try:
-            async with client.stream("GET", target, headers={"Host": url.netloc.decode("ascii")},
-                                     extensions=extensions) as response:
-                location = response.headers.get("location")
-                if response.status_code in REDIRECTS and location:
-                    return None, location
-                body = await httpkit.read_body(response, max_bytes=policy.max_bytes,
-                                               what=str(url))
-                return httpkit.Reply(response.status_code, response.headers, body, str(url),
-                                     response.charset_encoding), None
-        except httpx.ConnectError as exc:
-            last_error = exc
-        except httpx.HTTPError as exc:
-            raise httpkit.transport_error(exc, str(url), idempotent=True) from None
+    async with httpx.AsyncClient(timeout=httpkit.timeout(policy.timeout), verify=policy.tls(),
+                                 follow_redirects=False, trust_env=False) as client:
+        for address in addresses:  # connect to the checked address, in resolver order
+            target = url.copy_with(host=str(address))
+            tls = url.scheme == "https" and host != str(address)
+            extensions = {"sni_hostname": host} if tls else {}
+            try:
+                async with client.stream("GET", target, headers=headers,
+                                         extensions=extensions) as response:
+                    location = response.headers.get("location")
+                    if response.status_code in REDIRECTS and location:
+                        return None, location
+                    body = await httpkit.read_body(response, max_bytes=policy.max_bytes,
+                                                   what=str(url))
+                    return httpkit.Reply(response.status_code, response.headers, body,
+                                         str(url), response.charset_encoding), None
+            except httpx.ConnectError as exc:
+                last_error = exc
+                if httpkit.tls_failure(exc):
+                    break  # another address of the host will not have a better certificate
+            except httpx.HTTPError as exc:
+                raise httpkit.transport_error(exc, str(url), idempotent=True) from None
     assert last_error is not None
     raise httpkit.transport_error(last_error, str(url), idempotent=True)
 
