@@ -364,3 +364,41 @@ async def test_filesystem_tools_inside_a_goal_refusal_is_a_failed_step(
     assert steps["escape"].status.value == "failed"
     assert "outside allowed directories" in steps["escape"].error
     assert outcome.status.value == "partial"
+
+
+def _children_running(name: str) -> list[int]:
+    """Pids of this process's children whose command line mentions ``name``."""
+    import os
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() and name in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the server")
+async def test_a_server_that_dies_is_restarted_by_the_retry_of_the_next_step(settings):
+    import os
+    import signal
+
+    registry = await add_server(settings, "time", ["mcp-server-time"])
+    assert (await call(registry, settings, "time.get_current_time",
+                       timezone="Etc/UTC"))["status"] == "succeeded"
+    [pid] = _children_running("mcp-server-time")
+    os.kill(pid, signal.SIGKILL)
+    spec = registry.get("time.get_current_time")
+    assert spec is not None
+    result = await execute(spec, ctx_for(settings), {"timezone": "Etc/UTC"}, timeout=20,
+                           retries=1)
+    assert result["status"] == "succeeded" and result["attempts"] == 2
+    assert _children_running("mcp-server-time") not in ([], [pid])
+    await mcp.aclose_all()
+    assert _children_running("mcp-server-time") == []  # shut down, not left behind

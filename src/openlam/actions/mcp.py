@@ -497,6 +497,7 @@ async def call_tool(server: ServerConfig, tool: str, arguments: dict[str, Any], 
                     read_timeout: float | None = None) -> Any:
     """Call one tool; its result as JSON-like data, or ActionError naming the cause."""
     from mcp import MCPError
+    from mcp_types import CONNECTION_CLOSED
 
     pool = _pool()
     conn = await pool.get(server, workspace, secret)
@@ -507,6 +508,11 @@ async def call_tool(server: ServerConfig, tool: str, arguments: dict[str, Any], 
     try:
         result = await client.call_tool(tool, arguments, read_timeout_seconds=read_timeout)
     except MCPError as exc:
+        if exc.code == CONNECTION_CLOSED:  # the server went away: start afresh next time
+            await pool.drop(conn)
+            raise ActionError(f"MCP server {server.name} closed the connection during "
+                              f"{tool}; see .openlam/{LOG_DIR}/mcp-{server.name}.log",
+                              transient=True) from None
         hint = ""
         if "unknown tool" in str(exc).lower():
             hint = f" (the cached tool list may be stale: run `openlam mcp test {server.name}`)"
