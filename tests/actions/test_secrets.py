@@ -340,3 +340,51 @@ def test_logging_filter_masks_messages_arguments_and_tracebacks() -> None:
     assert "connecting with *** to smtp.example.test" in out
     assert "inline ***" in out
     assert "RuntimeError: login failed for password ***" in out
+
+
+def test_set_prompts_hidden_on_a_terminal(workspace: Path, tmp_path: Path) -> None:
+    """On a terminal the value is asked twice, not echoed, and stored."""
+    import pty
+    import select
+
+    env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
+    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), OPENLAM_WORKSPACE=str(workspace),
+               TERM="dumb")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: `openlam secrets set TYPED_SECRET` on the new terminal
+        os.execve(sys.executable, [sys.executable, "-c",
+                                   "from openlam.cli.main import main; main()",
+                                   "secrets", "set", "TYPED_SECRET"], env)
+
+    seen = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal seen
+        while marker not in seen:
+            ready, _, _ = select.select([fd], [], [], 30)
+            assert ready, f"no {marker!r} on the terminal; saw {seen!r}"
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:  # the child closed the terminal
+                chunk = b""
+            assert chunk, f"terminal closed before {marker!r}; saw {seen!r}"
+            seen += chunk
+
+    try:
+        # getpass writes the prompt's last space once it has turned echo off: type after it.
+        read_until(b"value of TYPED_SECRET: ")
+        os.write(fd, VALUE.encode() + b"\n")
+        read_until(b"Repeat for confirmation: ")
+        os.write(fd, VALUE.encode() + b"\n")
+        read_until(b"stored TYPED_SECRET")
+    except BaseException:
+        import signal
+
+        os.kill(pid, signal.SIGKILL)  # the child this test started, stuck: end it
+        raise
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert VALUE.encode() not in seen  # never echoed
+    assert store_of(workspace).get("TYPED_SECRET") == VALUE
