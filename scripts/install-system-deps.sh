@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages OpenLAM's built-in actions need, from Debian's archive.
 #
+#   - fonts-dejavu-core: Unicode text in PDF documents.
 #   - chromium: driven by Playwright for the browser.* actions (Playwright's own
 #     `playwright install` downloads a browser build, which is not always possible;
 #     Debian's Chromium works the same and is updated with the system).
@@ -19,6 +20,13 @@ if [ -x "$CHROMIUM" ]; then
     say "chromium present at $CHROMIUM"
 else
     missing+=(chromium)
+fi
+# DejaVu: a Unicode font for PDF documents (documents.write_pdf); without it, text that
+# Latin-1 cannot hold is transliterated.
+if [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+    say "DejaVu fonts present"
+else
+    missing+=(fonts-dejavu-core)
 fi
 
 if [ "${#missing[@]}" -eq 0 ]; then

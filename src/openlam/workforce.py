@@ -41,6 +41,11 @@ class Workforce:
 
     async def __aexit__(self, *_exc: object) -> None:
         await asyncio.to_thread(self.close)
+        # DBOS makes its own pool the loop's default executor and shuts it down on close;
+        # give the loop a fresh one so asyncio.to_thread keeps working afterwards.
+        from concurrent.futures import ThreadPoolExecutor
+
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
 
     def __enter__(self) -> Workforce:
         return self.open()

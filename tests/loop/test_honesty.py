@@ -118,8 +118,14 @@ async def test_plan_with_only_unknown_actions_is_blocked_with_gaps(settings):
     assert not outcome.steps  # nothing ran
 
 
-async def test_ask_human_and_delegate_end_as_honest_gaps(settings):
-    plan = {"steps": [{"id": "q", "action": "ask_human", "args": {"question": "Which city?"}}]}
+async def test_unanswered_question_and_impossible_delegation_are_honest_gaps(settings):
+    plan = {"steps": [
+        {"id": "q", "action": "ask_human",
+         "args": {"question": "Which city?", "timeout_seconds": 0.5}},
+        {"id": "d", "action": "delegate", "args": {"agent": "chief_wizard", "goal": "magic"}},
+    ]}
     outcome, _ = await run(settings, [plan])
     assert outcome.status.value == "blocked"
-    assert outcome.gaps[0].kind.value == "human" and "Which city?" in outcome.gaps[0].why
+    gaps = {g.kind.value: g.why for g in outcome.gaps}
+    assert "nobody answered 'Which city?' within 0.5 s" in gaps["human"]
+    assert "there is no agent 'chief_wizard'" in gaps["delegation"]

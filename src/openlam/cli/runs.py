@@ -110,3 +110,33 @@ def resume(run_id: Annotated[str, typer.Argument(help="Run id.")],
     else:
         print_outcome(Console(highlight=False), outcome)
     raise typer.Exit(outcome.exit_code)
+
+
+@runs_app.command("answer")
+def answer(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+           step: Annotated[str, typer.Argument(help="The asking step's id.")],
+           text: Annotated[str, typer.Argument(help="Your answer.")],
+           workspace: Workspace = None,
+           principal: Annotated[str | None, typer.Option("--as", help="Who answers.")] = None
+           ) -> None:
+    """Answer a question a run asked (ask_human / human.ask); the run continues."""
+    import getpass
+
+    from openlam.config import load_settings
+    from openlam.errors import UserError
+    from openlam.runtime.human import answer as deliver
+
+    settings = load_settings(workspace)
+    run = _store(workspace).get_run(run_id)
+    if run is None:
+        raise UserError(f"no run {run_id!r} in this workspace", "list runs with `openlam runs list`")
+    asking = [s for s in run["steps"] if s["step_id"] == step]
+    if not asking or asking[0]["action"] not in ("ask_human", "human.ask"):
+        questions = [s["step_id"] for s in run["steps"]
+                     if s["action"] in ("ask_human", "human.ask") and s["status"] == "pending"]
+        raise UserError(f"run {run['id']} has no question at step {step!r}",
+                        f"questions waiting: {', '.join(questions) or 'none'}")
+    if asking[0]["status"] != "pending":
+        raise UserError(f"the question at step {step} is already {asking[0]['status']}")
+    deliver(settings, run["id"], step, text, principal or getpass.getuser())
+    typer.echo(f"Answered {run['id']} step {step}; the run continues.")

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from openlam.actions.spec import ActionContext, ActionSpec
-from openlam.errors import ActionError
+from openlam.errors import ActionError, CapabilityGap
 
 BACKOFF_SECONDS = 0.25
 
@@ -37,6 +37,9 @@ async def execute(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
             return _result("failed", None, f"invalid arguments: {errs}", attempts, started)
         except TimeoutError:
             error, transient = f"timed out after {limit:g}s", True
+        except CapabilityGap as exc:  # not a failure: something the workforce lacks
+            return {**_result("blocked", None, str(exc), attempts, started),
+                    "gap": {"what": exc.what, "why": exc.why}}
         except ActionError as exc:
             error, transient = str(exc), exc.transient
         except Exception as exc:  # a plugin's bug is this step's failure, not the run's crash

@@ -18,6 +18,9 @@ class AgentProfile:
     title: str = "general operator"
     instructions: str = "Do exactly what the goal asks, with as few steps as possible."
     actions: tuple[str, ...] = ("*",)
+    department: str = ""
+    manager: str | None = None
+    model: str | None = None
 
 
 @dataclass

@@ -50,7 +50,10 @@ class RunRequest(BaseModel):
     step_timeout: float = 60.0
     step_retries: int = 2
     parent_id: str | None = None
+    root_id: str = ""  # the run at the top of a delegation tree ("" = this run)
+    lineage: list[str] = Field(default_factory=list)  # agent ids of the delegating ancestors
     context: list[str] = Field(default_factory=list)
+    routing: dict[str, Any] = Field(default_factory=dict)  # who was chosen, why, at what cost
     started_at: float = Field(default_factory=time.time)
 
 
@@ -82,6 +85,10 @@ class Runner:
         self.request = request
         self.env = env
         self.state = RunState()
+        routed = request.routing
+        self.state.usage.model_requests += routed.get("model_requests", 0)
+        self.state.usage.input_tokens += routed.get("input_tokens", 0)
+        self.state.usage.output_tokens += routed.get("output_tokens", 0)
 
     async def run(self) -> Outcome:
         p = perceive(self.request.goal, AgentProfile(**self.request.agent), self.env.registry,
@@ -142,7 +149,7 @@ class Runner:
         except ReferenceError_ as exc:
             result = {"status": "failed", "error": f"bad reference: {exc}", "attempts": 0}
         else:
-            if record.action in SPECIAL_ACTIONS:
+            if record.action in SPECIAL_ACTIONS or record.action in self.env.specials:
                 handler = self.env.specials.get(record.action, _unavailable_special)
                 result = await handler(self, record, args)
             elif (stopped := await self.env.gate(self, record, args)) is not None:
@@ -153,9 +160,13 @@ class Runner:
                     "action": record.action, "args": args,
                     "idempotency_key": record.idempotency_key,
                     "workspace": self.request.workspace,
+                    "root_id": self.request.root_id or self.request.run_id,
                     "timeout": self.request.step_timeout, "retries": self.request.step_retries,
                 })
         record.status = StepStatus(result["status"])
+        if result.get("gap"):
+            self.state.gaps.append(Gap(kind=GapKind.capability, what=result["gap"]["what"],
+                                       why=result["gap"]["why"], step=record.id))
         record.output = result.get("output")
         record.error = result.get("error")
         record.attempts = result.get("attempts", 1)
@@ -202,7 +213,9 @@ class Runner:
             status=status, summary=_summary(status, done, records, missing, self.state),
             steps=records, deliverables=_deliverables(done, self.env.registry), gaps=self.state.gaps,
             usage=self.state.usage, plan_versions=self.state.plan_version,
-            parent_id=self.request.parent_id,
+            parent_id=self.request.parent_id, routing=self.request.routing.get("reason"),
+            children=[r.output["run_id"] for r in records
+                      if isinstance(r.output, dict) and r.output.get("child")],
         )
 
     def emit(self, kind: str, **data: Any) -> None:
@@ -235,31 +248,43 @@ def _summary(status: RunStatus, done: list[StepRecord], records: list[StepRecord
 
 
 def _deliverables(done: list[StepRecord], registry: ActionRegistry) -> list[str]:
-    """Files that write-tier actions report having made (their output's ``path``)."""
+    """Files that write-tier actions report having made (their output's ``path``), and
+    those of delegated child runs."""
     from openlam.actions.spec import Risk
 
     paths: list[str] = []
     for r in done:
         spec = registry.get(r.action)
-        path = r.output.get("path") if isinstance(r.output, dict) else None
-        if spec is not None and spec.risk is Risk.write and isinstance(path, str) \
-                and path not in paths:
-            paths.append(path)
+        output = r.output if isinstance(r.output, dict) else {}
+        found = output.get("deliverables", []) if output.get("child") else \
+            [output.get("path")] if spec is not None and spec.risk is Risk.write else []
+        paths += [p for p in found if isinstance(p, str) and p not in paths]
     return paths
 
 
-def local_action_call(registry: ActionRegistry) -> ActionCall:
+def local_action_call(registry: ActionRegistry, settings: Any = None,
+                      secret: Callable[[str], str | None] | None = None) -> ActionCall:
     """Run actions in-process (no checkpoint): for the non-durable path and tests of it."""
+    return action_caller(lambda name: registry.get(name), lambda: settings, secret)
+
+
+def action_caller(lookup: Callable[[str], Any], settings: Callable[[], Any],
+                  secret: Callable[[str], str | None] | None = None) -> ActionCall:
+    """Turns an action call (a plain dict, so a durable step can record it) into a result."""
     from pathlib import Path
 
     from openlam.actions.spec import ActionContext
 
     async def call(c: dict[str, Any]) -> dict[str, Any]:
-        spec = registry.get(c["action"])
+        spec = lookup(c["action"])
         if spec is None:
-            return {"status": "failed", "error": f"unknown action {c['action']}", "attempts": 0}
+            return {"status": "failed", "error": f"action {c['action']} is not installed here",
+                    "attempts": 0}
         ctx = ActionContext(run_id=c["run_id"], step_id=c["step_id"],
-                            idempotency_key=c["idempotency_key"], workspace=Path(c["workspace"]))
+                            idempotency_key=c["idempotency_key"], workspace=Path(c["workspace"]),
+                            settings=settings(), extras={"root_id": c.get("root_id")})
+        if secret is not None:
+            ctx.secret = secret
         return await execute(spec, ctx, c["args"], timeout=c["timeout"], retries=c["retries"])
 
     return call

@@ -127,6 +127,8 @@ class Outcome(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     plan_versions: int = 0
     parent_id: str | None = None
+    routing: str | None = None
+    children: list[str] = Field(default_factory=list)
 
     @property
     def exit_code(self) -> int:

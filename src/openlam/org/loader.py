@@ -451,7 +451,7 @@ class Catalog:
         whom to delegate to."""
         agent = self.agent(agent_id)
         dept = self.departments[agent.department]
-        lines = [f"You are {agent.name}, {agent.title} ({dept.name}).", agent.instructions]
+        lines = [agent.instructions]
         if agent.manager is not None:
             boss = self.agents[agent.manager]
             lines.append(f"You report to {boss.name}, {boss.title} (agent id {boss.id}).")
@@ -464,5 +464,5 @@ class Catalog:
         for name in ("department", "manager", "model"):  # if the profile carries them
             if name in known:
                 extra[name] = getattr(agent, name)
-        return AgentProfile(id=agent.id, name=agent.name, title=agent.title,
+        return AgentProfile(id=agent.id, name=agent.name, title=f"{agent.title} ({dept.name})",
                             instructions=" ".join(lines), actions=tuple(agent.actions), **extra)

@@ -6,15 +6,13 @@ results instead of running again, so no action is repeated and no model is re-as
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from dbos import DBOS
 
-from openlam.actions.spec import ActionContext
 from openlam.errors import ModelError, UserError
-from openlam.loop.act import execute
 from openlam.loop.runner import RunEnv, Runner, RunRequest
+from openlam.loop.state import Outcome, RunState
 from openlam.runtime.process import current
 
 # Bump only when the sequence of steps a run takes changes incompatibly: DBOS recovers
@@ -41,17 +39,7 @@ async def model_step(model_spec: str, messages: list[dict[str, str]],
 @DBOS.step(name="openlam.action")
 async def action_step(call: dict[str, Any]) -> dict[str, Any]:
     rt = current()
-    spec = rt.registry.get(call["action"])
-    if spec is None:
-        return {"status": "failed", "error": f"action {call['action']} is not installed here",
-                "attempts": 0}
-    ctx = ActionContext(run_id=call["run_id"], step_id=call["step_id"],
-                        idempotency_key=call["idempotency_key"],
-                        workspace=Path(call["workspace"]), settings=rt.settings,
-                        secret=rt.secret)
-    result = await execute(spec, ctx, call["args"], timeout=call["timeout"],
-                           retries=call["retries"])
-    return rt.redact(result)
+    return rt.redact(await rt.call_action(call))
 
 
 @DBOS.workflow(name="openlam.run")
@@ -67,3 +55,17 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
                  learn_hooks=rt.learn_hooks)
     outcome = await Runner(req, env).run()
     return outcome.model_dump(mode="json")
+
+
+async def start_child(request: RunRequest) -> Outcome:
+    """Run a delegated sub-goal as a child workflow of the current run.
+
+    Its id is derived from the parent's run and step, so after a crash the replayed
+    parent finds the same child (finished or still running) instead of starting another.
+    """
+    from dbos import SetWorkflowID
+
+    current().store.save_run(request, RunState(), None)  # visible in the tree at once
+    with SetWorkflowID(request.run_id):
+        handle = await DBOS.start_workflow_async(run_workflow, request.model_dump(mode="json"))
+    return Outcome.model_validate(await handle.get_result())

@@ -30,6 +30,7 @@ class Runtime:
     recovering: list[str] = field(default_factory=list)
     secret: Callable[[str], str | None] = lambda _n: None
     redact: Callable[[Any], Any] = lambda v: v
+    call_action: Any = None
 
     def emit(self, event: dict[str, Any]) -> None:
         event = self.redact(event)
@@ -58,7 +59,7 @@ def start(settings: Settings) -> Runtime:
         stop()
     from dbos import DBOS
 
-    from openlam.loop.runner import _allow
+    from openlam.loop.runner import _allow, action_caller
     from openlam.runtime.durable import WORKFLOW_VERSION
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -66,6 +67,8 @@ def start(settings: Settings) -> Runtime:
     registry = load_plugins()
     rt = Runtime(settings=settings, store=store, registry=registry, gate=_allow)
     rt.secret, rt.redact = _secrets(settings)
+    rt.call_action = action_caller(registry.get, lambda: settings, rt.secret)
+    rt.specials = _specials(settings)
     _current = rt
 
     async def remember(outcome: Any, experience: dict[str, Any]) -> None:
@@ -112,3 +115,25 @@ def _secrets(settings: Settings) -> tuple[Callable[[str], str | None], Callable[
 
     redactor = Redactor.for_settings(settings)
     return secret_lookup(settings, redactor), redactor
+
+
+def _specials(settings: Settings) -> dict[str, Any]:
+    """Handlers for the steps the loop cannot run as plain actions."""
+    from openlam.runtime import human
+
+    specials: dict[str, Any] = {"ask_human": human.ask, "human.ask": human.ask}
+    try:
+        from openlam.org.delegation import delegate_handler
+        from openlam.org.loader import load_catalog
+    except ImportError:  # no org catalog: delegation stays an honest gap
+        return specials
+    from openlam.actions.builtin.notes import read_board
+    from openlam.runtime.durable import start_child
+
+    def notes(root_id: str) -> list[str]:
+        return [f"note from {n['run_id']}: {n['text']}" for n in
+                read_board(settings.workspace, root_id)][-10:]
+
+    specials["delegate"] = delegate_handler(load_catalog(settings.workspace), start_child,
+                                            notes=notes)
+    return specials

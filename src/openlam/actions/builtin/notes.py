@@ -1,0 +1,78 @@
+"""notes: the notes board a delegation tree shares (a parent, its children, theirs).
+
+Kept as one JSON-lines file per tree in the workspace's state directory, next to the
+files the tree shares. Every agent may use it: the board is how collaborators talk.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from typing_extensions import TypedDict
+
+from openlam.actions.spec import ActionContext, Risk, action
+
+MAX_NOTE = 4000
+
+
+class Posted(TypedDict):
+    board: str
+    count: int
+
+
+class Note(TypedDict):
+    run_id: str
+    step: str
+    text: str
+    at: float
+
+
+class Board(TypedDict):
+    board: str
+    notes: list[Note]
+
+
+def board_path(workspace: Path, root_id: str) -> Path:
+    return workspace / ".openlam" / "notes" / f"{root_id}.jsonl"
+
+
+def read_board(workspace: Path, root_id: str) -> list[Note]:
+    path = board_path(workspace, root_id)
+    if not path.exists():
+        return []
+    notes: list[Note] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            notes.append(json.loads(line))
+        except ValueError:  # a torn last line from a crash is skipped, not fatal
+            continue
+    return notes
+
+
+def _root(ctx: ActionContext) -> str:
+    return str(ctx.extras.get("root_id") or ctx.run_id)
+
+
+@action("notes.post", risk=Risk.write, idempotent=False)
+def post(ctx: ActionContext, text: str) -> Posted:
+    """Post a note to the board shared with the runs that delegated to you and yours.
+
+    Args:
+        text: The note (findings, decisions, where a file is).
+    """
+    path = board_path(ctx.workspace, _root(ctx))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    note = {"run_id": ctx.run_id, "step": ctx.step_id, "text": text[:MAX_NOTE],
+            "at": time.time()}
+    with path.open("a", encoding="utf-8") as handle:  # one append per note: atomic enough
+        handle.write(json.dumps(note, ensure_ascii=False) + "\n")
+    return {"board": path.name, "count": len(read_board(ctx.workspace, _root(ctx)))}
+
+
+@action("notes.read", risk=Risk.read, idempotent=True)
+def read(ctx: ActionContext) -> Board:
+    """Read every note on the shared board, oldest first."""
+    root = _root(ctx)
+    return {"board": root, "notes": read_board(ctx.workspace, root)}

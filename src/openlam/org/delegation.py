@@ -1,0 +1,80 @@
+"""Delegation: a ``delegate`` step runs a sub-goal as a child run of another agent.
+
+The child acts with its own permissions only (its catalog profile), shares the parent's
+workspace and notes board, and is durable like any run. Limits: depth, fan-out per run,
+steps; cycles are refused. Refusals are honest ``blocked`` steps, never crashes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from difflib import get_close_matches
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from openlam.loop.runner import Runner, RunRequest
+    from openlam.loop.state import Outcome, StepRecord
+    from openlam.org.loader import Catalog
+
+StartChild = Callable[["RunRequest"], Awaitable["Outcome"]]
+
+
+@dataclass(frozen=True)
+class DelegationLimits:
+    max_depth: int = 3  # a child of a child of a child, at most
+    max_fanout: int = 12  # delegate steps one run may take
+    max_child_steps: int = 15
+
+
+def delegate_handler(catalog: Catalog, start_child: StartChild,
+                     limits: DelegationLimits = DelegationLimits(),
+                     notes: Callable[[str], list[str]] = lambda _root: []):
+    async def delegate(runner: Runner, record: StepRecord, args: dict[str, Any]) -> dict[str, Any]:
+        from openlam.loop.state import Gap, GapKind
+
+        req = runner.request
+        target = str(args.get("agent", "")).strip()
+        me = req.agent.get("id", "operator")
+        problem = None
+        if target not in catalog:
+            close = get_close_matches(target, [a.id for a in catalog], n=3)
+            problem = f"there is no agent {target!r}" + (
+                f"; did you mean {', '.join(close)}?" if close else "")
+        elif target == me or target in req.lineage:
+            problem = "delegation cycle " + " → ".join([*req.lineage, me, target])
+        elif len(req.lineage) + 1 > limits.max_depth:
+            problem = f"delegation depth limit ({limits.max_depth}) reached"
+        elif sum(r.action == "delegate" for r in runner.state.records.values()) > \
+                limits.max_fanout:
+            problem = f"fan-out limit ({limits.max_fanout} delegations per run) reached"
+        if problem:
+            runner.state.gaps.append(Gap(kind=GapKind.delegation, what=f"delegate to {target}",
+                                         why=problem, step=record.id))
+            return {"status": "blocked", "error": problem, "attempts": 0}
+
+        agent = catalog.agent(target)
+        profile = asdict(catalog.profile(target))
+        profile["actions"] = list(profile["actions"])
+        budget = agent.budget.max_steps if agent.budget and agent.budget.max_steps else None
+        child = req.model_copy(update={
+            "run_id": f"{req.run_id}.{record.id}", "goal": str(args["goal"]),
+            "root_id": req.root_id or req.run_id,
+            "agent": profile, "parent_id": req.run_id, "lineage": [*req.lineage, me],
+            "model": agent.model or req.model, "routing": {},
+            "max_steps": min(budget or limits.max_child_steps, limits.max_child_steps),
+            "context": [f"Delegated by {me} ({req.agent.get('title', '')}) as part of: "
+                        f"{req.goal}", *notes(req.root_id or req.run_id)],
+        })
+        outcome = await start_child(child)
+        output = {"child": True, "run_id": outcome.run_id, "agent": target,
+                  "status": outcome.status.value, "summary": outcome.summary,
+                  "deliverables": outcome.deliverables,
+                  "outputs": {s.id: s.output for s in outcome.steps
+                              if s.status.value == "succeeded"}}
+        if outcome.status.value == "completed":
+            return {"status": "succeeded", "output": output, "attempts": 1}
+        return {"status": "failed", "output": output, "attempts": 1,
+                "error": f"{target} ended {outcome.status.value}: {outcome.summary}"}
+
+    return delegate

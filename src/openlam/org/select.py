@@ -1,0 +1,74 @@
+"""Who runs a goal: the agent named, the best agent of a department, or the chief of
+staff's choice across the whole organisation (model-assisted when a model is connected,
+deterministic scoring otherwise)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from openlam.config import Settings
+from openlam.errors import UserError
+
+ROUTINE_AGENT = "operator"
+
+
+async def select_agent(settings: Settings, goal: str, *, agent: str | None = None,
+                       department: str | None = None, model: str | None = None
+                       ) -> dict[str, Any]:
+    """A run request's ``agent`` and ``routing`` fields: {"agent": profile, "routing": {...}}."""
+    from openlam.org.loader import load_catalog
+    from openlam.org.routing import route, route_with_model
+
+    catalog = load_catalog(settings.workspace)
+    if agent:
+        if agent not in catalog:
+            from difflib import get_close_matches
+
+            close = get_close_matches(agent, [a.id for a in catalog], n=3)
+            raise UserError(f"no agent {agent!r} in the catalog",
+                            f"did you mean {', '.join(close)}?" if close else
+                            "list agents with `openlam agents list`")
+        return _chosen(catalog, agent, f"{agent} was named by the user", "named")
+    if department is None and ROUTINE_AGENT in catalog and _routine(goal):
+        return _chosen(catalog, ROUTINE_AGENT, "a routine task with a known plan shape; "
+                       "the operator takes it without a specialist", "routine")
+    if model and model != "offline":
+        usage = {"model_requests": 0, "input_tokens": 0, "output_tokens": 0}
+        chosen = await route_with_model(goal, catalog, _asker(settings, model, usage),
+                                        department=department, timeout=settings.model_timeout)
+        return _chosen(catalog, chosen.agent.id, chosen.reason, chosen.method, usage)
+    try:
+        chosen = route(goal, catalog, department=department)
+    except (KeyError, ValueError) as exc:
+        raise UserError(str(exc), "list departments with `openlam departments`") from None
+    return _chosen(catalog, chosen.agent.id, chosen.reason, chosen.method)
+
+
+def _chosen(catalog: Any, agent_id: str, reason: str, method: str,
+            usage: dict[str, int] | None = None) -> dict[str, Any]:
+    profile = asdict(catalog.profile(agent_id))
+    profile["actions"] = list(profile["actions"])
+    return {"agent": profile, "routing": {"agent": agent_id, "reason": reason,
+                                          "method": method, **(usage or {})}}
+
+
+def _routine(goal: str) -> bool:
+    from openlam.models.offline import TEMPLATES
+
+    return any(t.pattern.match(goal.strip()) for t in TEMPLATES)
+
+
+def _asker(settings: Settings, model_spec: str, usage: dict[str, int]):
+    async def ask(prompt: str) -> str:
+        from openlam import models
+        from openlam.models.resolve import build_model
+
+        reply = await models.request(build_model(model_spec, settings),
+                                     [{"role": "user", "content": prompt}])
+        usage["model_requests"] += 1
+        usage["input_tokens"] += reply.input_tokens
+        usage["output_tokens"] += reply.output_tokens
+        return reply.text
+
+    return ask
