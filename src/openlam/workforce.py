@@ -40,6 +40,7 @@ class Workforce:
         return await asyncio.to_thread(self.open)
 
     async def __aexit__(self, *_exc: object) -> None:
+        await process.close_plugins()
         await asyncio.to_thread(self.close)
         # DBOS makes its own pool the loop's default executor and shuts it down on close;
         # give the loop a fresh one so asyncio.to_thread keeps working afterwards.

@@ -29,6 +29,7 @@ class ActionRegistry:
     def __init__(self, specs: Iterable[ActionSpec] = ()) -> None:
         self._specs: dict[str, ActionSpec] = {}
         self.load_errors: list[str] = []
+        self.modules: list[ModuleType] = []  # for lifecycle hooks: close_run, close_all
         for spec in specs:
             self.add(spec)
 
@@ -50,6 +51,9 @@ class ActionRegistry:
 
     def add_module(self, module: ModuleType, source: str | None = None,
                    settings: Any = None) -> None:
+        """Add a plugin module's actions. A module may also define ``async close_run(run_id)``
+        (called when a run ends) and ``async close_all()`` (called at shutdown)."""
+        self.modules.append(module)
         register = getattr(module, "register", None)
         if callable(register):
             if _takes_settings(register):

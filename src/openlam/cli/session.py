@@ -66,4 +66,7 @@ async def _open(wf: Any) -> None:
 async def _close(wf: Any) -> None:
     import asyncio
 
+    from openlam.runtime.process import close_plugins
+
+    await close_plugins()
     await asyncio.to_thread(wf.close)

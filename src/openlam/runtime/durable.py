@@ -13,7 +13,7 @@ from dbos import DBOS
 from openlam.errors import ModelError, UserError
 from openlam.loop.runner import RunEnv, Runner, RunRequest
 from openlam.loop.state import Outcome, RunState
-from openlam.runtime.process import current
+from openlam.runtime.process import current, end_of_run
 
 # Bump only when the sequence of steps a run takes changes incompatibly: DBOS recovers
 # a pending run only under the version it started with, so an unpinned (code-hash)
@@ -54,6 +54,7 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
                  emit=rt.emit, save=rt.store.save_run, specials=rt.specials, gate=rt.gate,
                  learn_hooks=rt.learn_hooks)
     outcome = await Runner(req, env).run()
+    await end_of_run(req.run_id)
     return outcome.model_dump(mode="json")
 
 

@@ -66,7 +66,7 @@ def start(settings: Settings) -> Runtime:
     store = Store(settings.app_database_url)
     registry = load_plugins()
     rt = Runtime(settings=settings, store=store, registry=registry, gate=_allow)
-    rt.secret, rt.redact = _secrets(settings)
+    rt.secret, rt.redact = _secrets(settings, registry)
     rt.call_action = action_caller(registry.get, lambda: settings, rt.secret)
     rt.specials = _specials(settings)
     _current = rt
@@ -109,12 +109,39 @@ def stop() -> None:
     _current = None
 
 
-def _secrets(settings: Settings) -> tuple[Callable[[str], str | None], Callable[[Any], Any]]:
-    """The secret lookup and redactor from the secrets module, once it is installed."""
-    from openlam.actions.secrets import Redactor, secret_lookup
+def _secrets(settings: Settings, registry: ActionRegistry
+             ) -> tuple[Callable[[str], str | None], Callable[[Any], Any]]:
+    """The secret lookup, and a redactor that masks every secret an action declares or
+    the lookup hands out — in step results, events, reports and log lines."""
+    from openlam.actions.secrets import Redactor, redact_logging, secret_lookup
 
-    redactor = Redactor.for_settings(settings)
+    redactor = Redactor.for_settings(settings, names=[n for s in registry for n in s.secrets])
+    redact_logging(redactor)
     return secret_lookup(settings, redactor), redactor
+
+
+async def end_of_run(run_id: str) -> None:
+    """Let plugins release what they hold for a run (a browser, say)."""
+    for module in current().registry.modules:
+        close_run = getattr(module, "close_run", None)
+        if close_run is not None:
+            try:
+                await close_run(run_id)
+            except Exception:  # cleanup must not change a run's outcome
+                log.exception("plugin %s failed to clean up run %s", module.__name__, run_id)
+
+
+async def close_plugins() -> None:
+    """At shutdown, on the event loop the plugins ran on."""
+    if _current is None:
+        return
+    for module in _current.registry.modules:
+        close_all = getattr(module, "close_all", None) or getattr(module, "aclose_all", None)
+        if close_all is not None:
+            try:
+                await close_all()
+            except Exception:
+                log.exception("plugin %s failed to shut down", module.__name__)
 
 
 def _specials(settings: Settings) -> dict[str, Any]:
