@@ -400,5 +400,5 @@ async def test_a_server_that_dies_is_restarted_by_the_retry_of_the_next_step(set
                            retries=1)
     assert result["status"] == "succeeded" and result["attempts"] == 2
     assert _children_running("mcp-server-time") not in ([], [pid])
-    await mcp.aclose_all()
+    await mcp.close_all()  # the runtime's shutdown hook
     assert _children_running("mcp-server-time") == []  # shut down, not left behind

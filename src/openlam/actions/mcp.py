@@ -455,6 +455,15 @@ async def aclose_all() -> None:
         await pool.aclose()
 
 
+async def close_all() -> None:
+    """Plugin lifecycle hook (called by the runtime at shutdown): every MCP server this
+    process started, on this event loop and on any other. Servers are deliberately not
+    closed per run — concurrent runs in one process share them."""
+    await aclose_all()
+    if any(pool.connections for pool in _pools.values()):
+        await asyncio.to_thread(shutdown)
+
+
 def running_servers() -> list[str]:
     """Names of the servers with a live session on the current event loop."""
     pool = _pools.get(asyncio.get_running_loop())

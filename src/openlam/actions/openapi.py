@@ -570,6 +570,10 @@ async def aclose_all() -> None:
         await client.aclose()
 
 
+close_all = aclose_all
+"""Plugin lifecycle hook (called by the runtime at shutdown)."""
+
+
 async def call_operation(service: ServiceConfig, op: dict[str, Any], args: dict[str, Any], *,
                          base_url: str | None, secret: Callable[[str], str | None],
                          idempotency_key: str | None = None) -> Any:
