@@ -78,3 +78,18 @@ async def test_rate_limit_per_action(harness: Harness) -> None:
     one = {"steps": [{"id": "s1", "action": "notes.write", "args": {"text": "d"}}]}
     assert (await harness.run(gov, [one])).status.value == "completed"
     assert parse_rate("100/d") == (100, 86400.0)
+
+
+async def test_a_replayed_run_gets_the_same_answers(harness: Harness) -> None:
+    """A durable run replays its workflow after a crash: the gate must answer each step
+    as it did the first time, although the run's own usage now counts against it."""
+    gov = harness.governance(budgets=BudgetConfig(run=Limits(actions=2, model_requests=1)))
+    first = await harness.run(gov, [NOTE], run_id="r-replay")
+    assert [s.status.value for s in first.steps] == ["succeeded", "succeeded", "blocked"]
+    records = len(gov.audit.records())
+    again = await harness.run(gov, [NOTE], run_id="r-replay")
+    assert [s.status.value for s in again.steps] == ["succeeded", "succeeded", "blocked"]
+    assert again.summary == first.summary
+    assert len(gov.audit.records()) == records  # nothing decided or recorded twice
+    assert gov.budgets.totals(run_id="r-replay")["actions"] == 2
+    assert gov.audit.verify().ok

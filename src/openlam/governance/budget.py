@@ -148,6 +148,18 @@ class Budgets:
                       "model_requests": dr, "input_tokens": di, "output_tokens": do,
                       "cost": self.price(model, di, do), "actions": 0})
 
+    def record_model_call(self, run_id: str, agent: str, department: str, model: str,
+                          input_tokens: int, output_tokens: int, key: str) -> None:
+        self._insert({"run_id": run_id, "agent": agent, "department": department,
+                      "model_requests": 1, "input_tokens": input_tokens,
+                      "output_tokens": output_tokens,
+                      "cost": self.price(model, input_tokens, output_tokens), "actions": 0,
+                      "key": key})
+
+    def recorded(self, key: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(table.c.id).where(table.c.key == key)).first() is not None
+
     def record_action(self, run_id: str, agent: str, department: str, action: str,
                       key: str | None = None) -> None:
         self._insert({"run_id": run_id, "agent": agent, "department": department,

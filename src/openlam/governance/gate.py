@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from openlam.actions.spec import Risk
 from openlam.governance.approvals import (
@@ -38,6 +38,7 @@ from openlam.governance.audit import AuditLog
 from openlam.governance.budget import BudgetConfig, Budgets
 from openlam.governance.gaps import GapStore
 from openlam.governance.policy import (
+    Decision,
     Effect,
     PolicySet,
     Query,
@@ -76,25 +77,25 @@ class Governance:
         department = str(req.agent.get("department", "") or "")
         spec = runner.env.registry.get(record.action)
         risk = spec.risk if spec is not None else Risk.destructive
-        usage = runner.state.usage
-        self.budgets.sync_model_usage(run_id, agent, department, req.model,
-                                      usage.model_requests, usage.input_tokens,
-                                      usage.output_tokens)
-        if (over := self.budgets.exceeded(run_id, agent, department)) is not None:
-            return self._stop(runner, record, "budget", over, f"more budget ({over.split(':')[0]})")
-        if (limited := self.budgets.rate_limited(record.action)) is not None:
-            return self._stop(runner, record, "rate_limit", limited,
-                              f"a later retry of {record.action} (rate limit)")
-        taint = assess(record, runner.state.records, self.policies.trusted_output)
-        decision = self.policies.decide(Query(
-            action=record.action, risk=risk, args=args, agent=agent, department=department,
-            tainted_origin=taint.tainted_origin, tainted_args=taint.tainted_args,
-            now=datetime.fromtimestamp(self.clock(), UTC)))
-        self.audit.append("policy", run_id=run_id, step_id=step, actor="policy",
-                          key=f"policy:{step}", action=record.action, risk=risk.value,
-                          args=args, plan_version=record.plan_version,
-                          provenance=taint.to_dict(), provenance_text=taint.describe(),
-                          **decision.to_dict())
+        replayed = self._replay(runner, record, args)
+        if isinstance(replayed, Decision):
+            decision = replayed
+        elif replayed is not False:
+            return replayed
+        else:
+            stopped = self._check_budgets(runner, record, agent, department)
+            if stopped is not None:
+                return stopped
+            taint = assess(record, runner.state.records, self.policies.trusted_output)
+            decision = self.policies.decide(Query(
+                action=record.action, risk=risk, args=args, agent=agent,
+                department=department, tainted_origin=taint.tainted_origin,
+                tainted_args=taint.tainted_args, now=datetime.fromtimestamp(self.clock(), UTC)))
+            self.audit.append("policy", run_id=run_id, step_id=step, actor="policy",
+                              key=f"policy:{step}", action=record.action, risk=risk.value,
+                              args=args, plan_version=record.plan_version,
+                              provenance=taint.to_dict(), provenance_text=taint.describe(),
+                              **decision.to_dict())
         approval_id = None
         if decision.effect is Effect.deny:
             return self._stop(runner, record, None,
@@ -127,6 +128,43 @@ class Governance:
                           key=f"action:{step}", action=record.action, risk=risk.value,
                           args=args, approval=approval_id, rule_id=decision.rule_id)
         return None
+
+    def _check_budgets(self, runner: Runner, record: StepRecord, agent: str,
+                       department: str) -> dict[str, Any] | None:
+        req, usage = runner.request, runner.state.usage
+        self.budgets.sync_model_usage(req.run_id, agent, department, req.model,
+                                      usage.model_requests, usage.input_tokens,
+                                      usage.output_tokens)
+        if (over := self.budgets.exceeded(req.run_id, agent, department)) is not None:
+            return self._stop(runner, record, "budget", over, f"more budget ({over.split(':')[0]})")
+        if (limited := self.budgets.rate_limited(record.action)) is not None:
+            return self._stop(runner, record, "rate_limit", limited,
+                              f"a later retry of {record.action} (rate limit)")
+        return None
+
+    def _replay(self, runner: Runner, record: StepRecord,
+                args: dict[str, Any]) -> dict[str, Any] | Decision | Literal[False] | None:
+        """A durable run replayed after a crash asks again about steps already decided:
+        answer as the first time — usage, clocks and policy files may have changed since,
+        and the replay must take the same path. Returns the earlier result (None: it ran),
+        the earlier decision to carry on from (it was waiting for an approval), or False
+        when the step was never decided."""
+        earlier = {r["kind"]: r for r in self.audit.records(run_id=runner.request.run_id,
+                                                             step_id=record.id)}
+        if "action" in earlier:
+            args.clear()
+            args.update(earlier["action"]["body"]["args"])  # as approved (or edited)
+            return None
+        for kind in ("budget", "rate_limit"):
+            if kind in earlier:
+                why = earlier[kind]["body"]["reason"]
+                return self._stop(runner, record, None, why, f"more budget or time ({kind})")
+        if "policy" not in earlier:
+            return False
+        body = earlier["policy"]["body"]
+        return Decision(Effect(body["effect"]), body["rule_id"], body["reason"],
+                        body.get("source", ""), body.get("guardrail"),
+                        expires_in=float(body.get("expires_in", 0) or 0))
 
     def _stop(self, runner: Runner, record: StepRecord, kind: str | None, why: str,
               needs: str, audit: bool = True) -> dict[str, Any]:
@@ -172,20 +210,20 @@ class Governance:
         async def call(messages: list[dict[str, str]], schema: dict[str, Any]) -> dict[str, Any]:
             nonlocal calls
             calls += 1
-            over = self.budgets.exceeded(request.run_id, agent, department, adding_action=False,
-                                         adding_model_request=True)
-            if over is not None:
-                self.audit.append("budget", run_id=request.run_id, actor="governance",
-                                  key=f"budget:model:{calls}", reason=over)
-                return {"error": f"{GOVERNANCE_MARK} {over}"}
+            key = f"{request.run_id}:model:{calls}"
+            # A replayed durable run re-asks calls it made before: they are checkpointed,
+            # already counted, and must not be refused now.
+            if not self.budgets.recorded(key):
+                over = self.budgets.exceeded(request.run_id, agent, department,
+                                             adding_action=False, adding_model_request=True)
+                if over is not None:
+                    self.audit.append("budget", run_id=request.run_id, actor="governance",
+                                      key=f"budget:model:{calls}", reason=over)
+                    return {"error": f"{GOVERNANCE_MARK} {over}"}
             reply = await call_model(messages, schema)
-            if "error" not in reply:
-                seen = self.budgets.totals(run_id=request.run_id)
-                self.budgets.sync_model_usage(
-                    request.run_id, agent, department, request.model,
-                    int(seen["model_requests"]) + 1,
-                    int(seen["input_tokens"]) + int(reply.get("input_tokens", 0)),
-                    int(seen["output_tokens"]) + int(reply.get("output_tokens", 0)))
+            self.budgets.record_model_call(request.run_id, agent, department, request.model,
+                                           int(reply.get("input_tokens", 0)),
+                                           int(reply.get("output_tokens", 0)), key=key)
             return reply
 
         return call

@@ -114,7 +114,7 @@ class Decision:
     def to_dict(self) -> dict[str, Any]:
         return {"effect": self.effect.value, "rule_id": self.rule_id, "reason": self.reason,
                 "source": self.source, "guardrail": self.guardrail,
-                "considered": self.considered}
+                "expires_in": self.expires_in, "considered": self.considered}
 
 
 # -- conditions ----------------------------------------------------------------------
