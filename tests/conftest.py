@@ -30,11 +30,19 @@ def settings(workspace: Path) -> Settings:
 
 
 class Site:
-    """A local web site: /page.html, /data.json, /error500, /slow?s=N, /hits/<name>."""
+    """A local web site: /page.html, /data.json, /error500, /slow?s=N, /hits/<name>, and
+    /together/<name>?n=N, which answers only when N requests are waiting at once (a test
+    that the requests really ran concurrently)."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
         self.server = FakeHTTPServer(self.handle)
+        self._barriers: dict[int, threading.Barrier] = {}
+        self._lock = threading.Lock()
+
+    def barrier(self, n: int) -> threading.Barrier:
+        with self._lock:
+            return self._barriers.setdefault(n, threading.Barrier(n))
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
         if path.startswith("/page"):
@@ -50,6 +58,16 @@ class Site:
             seconds = float(path.split("s=", 1)[1]) if "s=" in path else 10.0
             self.release.wait(seconds)
             return 200, {"Content-Type": "text/plain"}, b"slow answer"
+        if path.startswith("/together/"):  # answers only when n requests wait at once
+            name, _, query = path.removeprefix("/together/").partition("?n=")
+            barrier = self.barrier(int(query or 2))
+            try:
+                barrier.wait(timeout=10)
+            except threading.BrokenBarrierError:
+                return 503, {"Content-Type": "text/plain"}, b"requests did not arrive together"
+            page = f"<html><head><title>{name}</title></head><body><h1>{name.title()}</h1>" \
+                   f"<p>{name.title()} sells widgets at low prices.</p></body></html>"
+            return 200, {"Content-Type": "text/html"}, page.encode()
         if path.startswith("/hits/"):
             return 200, {"Content-Type": "text/plain"}, f"hit {path}".encode()
         return 404, {"Content-Type": "text/plain"}, b"not found"

@@ -32,6 +32,8 @@ class Settings:
     step_timeout: float = 60.0
     step_retries: int = 2
     model_timeout: float = 120.0
+    max_delegations: int = 12
+    max_delegation_depth: int = 3
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -59,7 +61,8 @@ _ENV = {
     "database_url": "OPENLAM_DATABASE_URL",
 }
 _NUMBERS = {"max_steps": int, "max_replans": int, "max_plan_repairs": int,
-            "step_timeout": float, "step_retries": int, "model_timeout": float}
+            "step_timeout": float, "step_retries": int, "model_timeout": float,
+            "max_delegations": int, "max_delegation_depth": int}
 
 
 def load_settings(workspace: str | Path | None = None) -> Settings:

@@ -63,7 +63,7 @@ class Workforce:
 
     # -- runs -----------------------------------------------------------------------
 
-    def request(self, goal: str, *, model: str | None = None, agent: dict[str, Any] | None = None,
+    def request(self, goal: str, *, model: str | None = None,
                 max_steps: int | None = None, run_id: str | None = None,
                 parent_id: str | None = None, context: list[str] | None = None) -> RunRequest:
         from openlam.models.resolve import choose_model
@@ -72,7 +72,7 @@ class Workforce:
         return RunRequest(
             run_id=run_id or new_run_id(), goal=goal,
             model=choose_model(s, model or self.model_flag).spec,
-            agent=agent or {}, workspace=str(s.workspace),
+            workspace=str(s.workspace),
             max_steps=max_steps or s.max_steps, max_replans=s.max_replans,
             max_plan_repairs=s.max_plan_repairs, step_timeout=s.step_timeout,
             step_retries=s.step_retries, parent_id=parent_id, context=context or [],
@@ -80,9 +80,26 @@ class Workforce:
         )
 
     async def run(self, goal: str, *, on_event: Callable[[dict[str, Any]], None] | None = None,
-                  **options: Any) -> Outcome:
-        """Run a goal to its outcome (durably: a crash resumes it on the next start)."""
-        return await self.submit_and_wait(self.request(goal, **options), on_event)
+                  agent: str | dict[str, Any] | None = None, department: str | None = None,
+                  route: bool = False, **options: Any) -> Outcome:
+        """Run a goal to its outcome (durably: a crash resumes it on the next start).
+
+        ``agent``: an agent id from the catalog (or a profile dict); ``department``: route
+        within it; ``route=True``: the chief of staff picks across the organisation. With
+        none of them the goal runs as the general operator with every action.
+        """
+        request = self.request(goal, **options)
+        if isinstance(agent, str) or department or route:
+            from openlam.org.select import select_agent
+
+            chosen = await select_agent(self.settings, goal, agent=agent,
+                                        department=department, model=request.model)
+            request.agent, request.routing = chosen["agent"], chosen["routing"]
+            if request.agent.get("model") and not (options.get("model") or self.model_flag):
+                request.model = request.agent["model"]
+        elif isinstance(agent, dict):
+            request.agent = agent
+        return await self.submit_and_wait(request, on_event)
 
     async def submit_and_wait(self, request: RunRequest,
                               on_event: Callable[[dict[str, Any]], None] | None = None) -> Outcome:

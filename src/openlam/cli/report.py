@@ -28,12 +28,19 @@ class Progress:
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        self.agents: dict[str, str] = {}
 
     def __call__(self, e: dict[str, Any]) -> None:
         kind, c = e["kind"], self.console
         if kind == "run.started":
+            self.agents[e["run_id"]] = e["agent"]
+        if e.get("root_id", e["run_id"]) != e["run_id"]:  # a delegated child run
+            self.child(e)
+        elif kind == "run.started":
             c.print(f"[bold]Goal[/]: {e['goal']}  [dim](agent {e['agent']}, model {e['model']},"
                     f" run {e['run_id']})[/]")
+            if e.get("routing"):
+                c.print(f"[dim]Routed: {e['routing']}[/]")
         elif kind == "plan":
             c.print(f"[bold]Plan v{e['version']}[/]")
             for s in e["steps"]:
@@ -48,12 +55,30 @@ class Progress:
                     f"{short(err, 160)}[/]")
         elif kind == "replan":
             c.print(f"[yellow]Replanning[/]: {short(e['reason'], 160)}")
+        elif kind == "question":
+            c.print(f"[bold yellow]Question[/] ({e['step']}): {e['question']}\n"
+                    f"  answer with: {e['answer_with']}")
+
+    def child(self, e: dict[str, Any]) -> None:
+        """One line per notable event of a delegated run, indented under the parent."""
+        who = f"    ↳ [magenta]{self.agents.get(e['run_id'], e['run_id'])}[/]"
+        if e["kind"] == "run.started":
+            self.console.print(f"{who} takes: {short(e['goal'], 90)}")
+        elif e["kind"] == "step.finished":
+            st = e["status"]
+            err = f": {e['error']}" if e.get("error") else ""
+            self.console.print(f"{who} [{STYLE.get(st, 'white')}]{MARK.get(st, '?')} "
+                               f"{e['action']}{short(err, 120)}[/]")
+        elif e["kind"] == "run.finished":
+            self.console.print(f"{who} finished: {e['status']}")
 
 
 def print_outcome(console: Console, outcome: Outcome) -> None:
     color = STYLE.get(outcome.status.value, "white")
     console.rule(f"[{color}]{outcome.status.value.upper()}[/]")
     console.print(outcome.summary)
+    if outcome.routing:
+        console.print(f"[dim]Routed to {outcome.agent}: {outcome.routing}[/]")
     if outcome.steps:
         table = Table(show_lines=False, box=None, pad_edge=False)
         for col in ("step", "action", "status", "result"):

@@ -24,8 +24,8 @@ async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps
         if pending:
             console.print(f"[yellow]Resuming {len(pending)} interrupted run(s)[/]: "
                           + ", ".join(pending))
-        profile = _agent(wf, goal, agent, department, console)
-        outcome = await wf.run(goal, max_steps=max_steps, agent=profile,
+        outcome = await wf.run(goal, max_steps=max_steps, agent=agent, department=department,
+                               route=_org_installed(),
                                on_event=None if json_output else Progress(console))
         for run_id in pending:
             resumed = await wf.wait(run_id)
@@ -39,22 +39,11 @@ async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps
     return outcome.exit_code
 
 
-def _agent(wf: Any, goal: str, agent: str | None, department: str | None,
-           console: Console) -> dict[str, Any] | None:
-    """The agent profile for this run: chosen by id, or routed within the org catalog."""
-    try:
-        from openlam.org.select import select_agent
-    except ImportError:  # the org catalog is not part of this install
-        if agent or department:
-            from openlam.errors import UserError
+def _org_installed() -> bool:
+    """`openlam run` routes through the chief of staff when the org catalog is present."""
+    import importlib.util
 
-            raise UserError("--agent and --department need the agent catalog (openlam.org)",
-                            "reinstall OpenLAM") from None
-        return None
-
-    profile, reason = select_agent(wf.settings, goal, agent=agent, department=department)
-    console.print(f"[dim]Routed to {profile['id']}: {reason}[/]")
-    return profile
+    return importlib.util.find_spec("openlam.org.select") is not None
 
 
 async def _open(wf: Any) -> None:

@@ -9,6 +9,7 @@ from openlam.actions.registry import ActionRegistry
 from openlam.actions.spec import ActionSpec
 
 DETAILED_ACTIONS = 10
+SHARED_ACTIONS = ("notes.*",)  # the board of a delegation tree is every member's to use
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ def perceive(goal: str, agent: AgentProfile, registry: ActionRegistry,
              context: list[str] | None = None) -> Perception:
     """The agent sees only the actions it is permitted; context is prior knowledge
     (recalled experience, a parent's notes) that fits in a few lines."""
-    return Perception(goal=goal.strip(), agent=agent, actions=registry.subset(agent.actions),
+    permitted = (*agent.actions, *SHARED_ACTIONS)
+    return Perception(goal=goal.strip(), agent=agent, actions=registry.subset(permitted),
                       context=list(context or []))
 
 

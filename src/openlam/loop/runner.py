@@ -93,7 +93,9 @@ class Runner:
     async def run(self) -> Outcome:
         p = perceive(self.request.goal, AgentProfile(**self.request.agent), self.env.registry,
                      self.request.context)
-        self.emit("run.started", goal=p.goal, agent=p.agent.id, model=self.request.model)
+        self.env.save(self.request, self.state, None)  # listed (and a parent) from the start
+        self.emit("run.started", goal=p.goal, agent=p.agent.id, model=self.request.model,
+                  routing=self.request.routing.get("reason"), parent_id=self.request.parent_id)
         result = await self.plan(p, replanning=False)
         while result.plan is not None and result.plan.steps:
             self.state.adopt(result.plan)
@@ -219,7 +221,9 @@ class Runner:
         )
 
     def emit(self, kind: str, **data: Any) -> None:
-        self.env.emit({"run_id": self.request.run_id, "kind": kind, **data})
+        self.env.emit({"run_id": self.request.run_id,
+                       "root_id": self.request.root_id or self.request.run_id,
+                       "kind": kind, **data})
 
 
 async def _unavailable_special(runner: Runner, record: StepRecord,

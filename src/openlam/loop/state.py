@@ -152,6 +152,7 @@ class RunState:
         self.usage = Usage()
         self.plan_version = 0
         self.replans = 0
+        self.delegations = 0
         self.notes: list[str] = []
 
     def adopt(self, plan: Plan) -> None:

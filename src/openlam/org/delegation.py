@@ -45,14 +45,14 @@ def delegate_handler(catalog: Catalog, start_child: StartChild,
             problem = "delegation cycle " + " → ".join([*req.lineage, me, target])
         elif len(req.lineage) + 1 > limits.max_depth:
             problem = f"delegation depth limit ({limits.max_depth}) reached"
-        elif sum(r.action == "delegate" for r in runner.state.records.values()) > \
-                limits.max_fanout:
+        elif runner.state.delegations >= limits.max_fanout:
             problem = f"fan-out limit ({limits.max_fanout} delegations per run) reached"
         if problem:
             runner.state.gaps.append(Gap(kind=GapKind.delegation, what=f"delegate to {target}",
                                          why=problem, step=record.id))
             return {"status": "blocked", "error": problem, "attempts": 0}
 
+        runner.state.delegations += 1  # counted before any await: replays count alike
         agent = catalog.agent(target)
         profile = asdict(catalog.profile(target))
         profile["actions"] = list(profile["actions"])

@@ -12,7 +12,7 @@ from dbos import DBOS
 
 from openlam.errors import ModelError, UserError
 from openlam.loop.runner import RunEnv, Runner, RunRequest
-from openlam.loop.state import Outcome, RunState
+from openlam.loop.state import Outcome
 from openlam.runtime.process import current, end_of_run
 
 # Bump only when the sequence of steps a run takes changes incompatibly: DBOS recovers
@@ -66,7 +66,6 @@ async def start_child(request: RunRequest) -> Outcome:
     """
     from dbos import SetWorkflowID
 
-    current().store.save_run(request, RunState(), None)  # visible in the tree at once
     with SetWorkflowID(request.run_id):
         handle = await DBOS.start_workflow_async(run_workflow, request.model_dump(mode="json"))
     return Outcome.model_validate(await handle.get_result())

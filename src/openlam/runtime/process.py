@@ -64,7 +64,7 @@ def start(settings: Settings) -> Runtime:
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.app_database_url)
-    registry = load_plugins()
+    registry = load_plugins(settings=settings)
     rt = Runtime(settings=settings, store=store, registry=registry, gate=_allow)
     rt.secret, rt.redact = _secrets(settings, registry)
     rt.call_action = action_caller(registry.get, lambda: settings, rt.secret)
@@ -150,7 +150,7 @@ def _specials(settings: Settings) -> dict[str, Any]:
 
     specials: dict[str, Any] = {"ask_human": human.ask, "human.ask": human.ask}
     try:
-        from openlam.org.delegation import delegate_handler
+        from openlam.org.delegation import DelegationLimits, delegate_handler
         from openlam.org.loader import load_catalog
     except ImportError:  # no org catalog: delegation stays an honest gap
         return specials
@@ -161,6 +161,8 @@ def _specials(settings: Settings) -> dict[str, Any]:
         return [f"note from {n['run_id']}: {n['text']}" for n in
                 read_board(settings.workspace, root_id)][-10:]
 
+    limits = DelegationLimits(max_depth=settings.max_delegation_depth,
+                              max_fanout=settings.max_delegations)
     specials["delegate"] = delegate_handler(load_catalog(settings.workspace), start_child,
-                                            notes=notes)
+                                            limits, notes=notes)
     return specials
