@@ -67,6 +67,7 @@ def delegate_handler(catalog: Catalog, start_child: StartChild,
                         f"{req.goal}", *notes(req.root_id or req.run_id)],
         })
         outcome = await start_child(child)
+        runner.state.usage.add(outcome.usage)  # a tree's cost is its parent's cost
         output = {"child": True, "run_id": outcome.run_id, "agent": target,
                   "status": outcome.status.value, "summary": outcome.summary,
                   "deliverables": outcome.deliverables,
