@@ -45,7 +45,8 @@ def test_json_outcome_exit_codes_and_runs_commands(workspace: Path, site):
     with FakeOpenAI([plan, {"steps": [], "note": "the server keeps failing"}]) as server:
         env = {"OPENLAM_OPENAI_BASE_URL": f"{server.url}/v1", "OPENLAM_STEP_RETRIES": "0"}
         done = openlam(workspace, "run", "copy the page and check the status",
-                       "--model", "openai:fake", "--json", "--max-steps", "5", env=env)
+                       "--model", "openai:fake", "--agent", "operator", "--json",
+                       "--max-steps", "5", env=env)
     assert done.returncode == 3, done.stderr  # partial
     outcome = json.loads(done.stdout)
     assert outcome["status"] == "partial"

@@ -36,7 +36,7 @@ def openlam(workspace: Path, env: dict, *args: str, **kw) -> subprocess.Popen:
 def start_and_kill(workspace: Path, site, server) -> str:
     env = {**os.environ, "OPENLAM_OPENAI_BASE_URL": f"{server.url}/v1"}
     proc = openlam(workspace, env, "run", "fetch both and combine",
-                   "--model", "openai:fake-planner", "--json")
+                   "--model", "openai:fake-planner", "--agent", "operator", "--json")
     try:
         assert wait_for(lambda: site.hits("/slow") >= 1, timeout=30), proc.stderr
         os.kill(proc.pid, signal.SIGKILL)  # between s1 (done) and s2 (in flight)
