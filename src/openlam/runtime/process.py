@@ -12,7 +12,7 @@ from typing import Any
 
 from openlam.actions.registry import ActionRegistry, load_plugins
 from openlam.config import Settings
-from openlam.memory.store import Store
+from openlam.memory.store import Store, sqlite_engine
 
 Listener = Callable[[dict[str, Any]], None]
 log = logging.getLogger("openlam")
@@ -78,8 +78,11 @@ def start(settings: Settings) -> Runtime:
 
     rt.learn_hooks.append(remember)
     logging.getLogger("dbos").setLevel(logging.WARNING)
-    DBOS(config={"name": "openlam", "system_database_url": settings.system_database_url,
-                 "application_version": WORKFLOW_VERSION, "log_level": "WARNING"})
+    config: Any = {"name": "openlam", "system_database_url": settings.system_database_url,
+                   "application_version": WORKFLOW_VERSION, "log_level": "WARNING"}
+    if settings.system_database_url.startswith("sqlite"):
+        config["system_database_engine"] = sqlite_engine(settings.system_database_url)
+    DBOS(config=config)
     unfinished = store.unfinished_runs()  # read before launch starts recovering them
     DBOS.launch()
     rt.recovering = _ours(unfinished)

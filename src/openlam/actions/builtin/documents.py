@@ -20,16 +20,17 @@ import unicodedata
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fpdf import FPDF
-from fpdf.fonts import FontFace, TextStyle
-from markdown_it import MarkdownIt
 from typing_extensions import TypedDict
 
 from openlam.actions.builtin.files import confine
 from openlam.actions.spec import ActionContext, Risk, action
 from openlam.config import Settings, load_settings
+
+if TYPE_CHECKING:  # fpdf and markdown-it load only when a document is written (start-up, memory)
+    from fpdf import FPDF
+    from markdown_it import MarkdownIt
 from openlam.errors import ActionError
 
 log = logging.getLogger(__name__)
@@ -237,6 +238,8 @@ def write_csv(ctx: ActionContext, path: str, rows: list[dict[str, Any]] | list[l
 
 def _markdown() -> MarkdownIt:
     # Raw HTML inside Markdown is shown as text: content may come from untrusted pages.
+    from markdown_it import MarkdownIt
+
     return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
 
@@ -423,6 +426,8 @@ def _local_images(body: str, ctx: ActionContext) -> tuple[str, list[str]]:
 
 
 def _new_pdf(fonts: _Fonts, title: str | None, author: str | None) -> FPDF:
+    from fpdf import FPDF
+
     pdf = FPDF(format="A4")
     pdf.set_margins(20, 18, 20)
     pdf.set_auto_page_break(True, margin=18)
@@ -448,6 +453,8 @@ def _new_pdf(fonts: _Fonts, title: str | None, author: str | None) -> FPDF:
 
 
 def _layout_html(pdf: FPDF, body: str, fonts: _Fonts) -> None:
+    from fpdf.fonts import FontFace, TextStyle
+
     family = "body" if fonts.unicode else "helvetica"
     mono = "mono" if fonts.mono is not None else ("body" if fonts.unicode else "courier")
     ink = "#1f2328"
