@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 from openlam.actions.registry import ActionRegistry
@@ -60,5 +61,6 @@ def perceive(goal: str, agent: AgentProfile, registry: ActionRegistry,
                       context=list(context or []))
 
 
-def _words(text: str) -> set[str]:
-    return {w.rstrip("s") for w in re.findall(r"[a-z]{3,}", text.lower())}
+@lru_cache(maxsize=4096)  # action names and summaries repeat on every run
+def _words(text: str) -> frozenset[str]:
+    return frozenset(w.rstrip("s") for w in re.findall(r"[a-z]{3,}", text.lower()))

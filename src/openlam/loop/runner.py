@@ -36,6 +36,7 @@ from openlam.loop.state import (
 )
 
 OFFLINE = "offline"
+PROGRESS_AFTER_SECONDS = 1.0
 
 
 class RunRequest(BaseModel):
@@ -85,6 +86,7 @@ class Runner:
         self.request = request
         self.env = env
         self.state = RunState()
+        self.started = time.monotonic()
         routed = request.routing
         self.state.usage.model_requests += routed.get("model_requests", 0)
         self.state.usage.input_tokens += routed.get("input_tokens", 0)
@@ -103,7 +105,7 @@ class Runner:
                       steps=[s.model_dump(exclude_defaults=True) for s in result.plan.steps])
             while (next_step := self.observe()).kind == "continue":
                 await asyncio.gather(*(self.act(self.state.records[i]) for i in next_step.ready))
-                self.env.save(self.request, self.state, None)
+                self.save_progress()
             if next_step.kind != "replan":
                 break
             self.state.replans += 1
@@ -175,6 +177,11 @@ class Runner:
         record.duration_ms = result.get("duration_ms", 0.0)
         self.emit("step.finished", step=record.id, action=record.action,
                   status=record.status.value, error=record.error)
+
+    def save_progress(self) -> None:
+        """Store the steps so far — for runs long enough for someone to look meanwhile."""
+        if time.monotonic() - self.started > PROGRESS_AFTER_SECONDS:
+            self.env.save(self.request, self.state, None)
 
     def observe(self):
         return observe(self.state, replans_left=self.request.max_replans - self.state.replans)

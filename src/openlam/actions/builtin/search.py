@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from bs4 import BeautifulSoup
 from typing_extensions import TypedDict
 
 from openlam.actions import httpkit
@@ -325,6 +324,8 @@ def _extract(path: Path) -> tuple[str, str] | None:
     suffix = path.suffix.lower()
     title = ""
     if suffix in (".html", ".htm"):
+        from bs4 import BeautifulSoup
+
         soup = BeautifulSoup(data, "html.parser")
         title = soup.title.get_text(" ", strip=True) if soup.title else ""
         for tag in soup(["script", "style", "noscript", "template", "head"]):

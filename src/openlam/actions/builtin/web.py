@@ -22,17 +22,18 @@ import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urldefrag, urljoin
 
 import httpx
-from bs4 import BeautifulSoup, Tag
-from markdownify import MarkdownConverter
 from typing_extensions import TypedDict
 
 from openlam.actions import httpkit
 from openlam.actions.spec import ActionContext, Risk, action
 from openlam.errors import ActionError
+
+if TYPE_CHECKING:  # bs4 and markdownify load on the first page read (start-up, memory)
+    from bs4 import BeautifulSoup, Tag
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -302,6 +303,9 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
 def read_html(body: bytes, charset: str | None, base: str,
               fmt: str) -> tuple[str, str, list[Link]]:
     """Title, readable content and absolute links of an HTML document."""
+    from bs4 import BeautifulSoup, Tag
+    from markdownify import MarkdownConverter
+
     soup = BeautifulSoup(body, "html.parser", from_encoding=charset)
     base_tag = soup.find("base", href=True)
     if isinstance(base_tag, Tag):
@@ -336,6 +340,8 @@ def read_html(body: bytes, charset: str | None, base: str,
 
 
 def plain_text(root: Tag) -> str:
+    from bs4 import Tag
+
     """Text with one line per block (paragraph, heading, list item, row), inline
     elements kept within their line."""
     for block in root.find_all(BLOCK_TAGS):
@@ -347,6 +353,8 @@ def plain_text(root: Tag) -> str:
 
 
 def _main_part(soup: BeautifulSoup) -> Tag:
+    from bs4 import Tag
+
     """The page's main content: <main>, role=main or <article>; else the body without
     its navigation, footer and asides."""
     for found in (soup.find("main"), soup.find(role="main"), soup.find("article")):
