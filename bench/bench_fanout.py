@@ -74,9 +74,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     a = parser.parse_args()
 
-    from openlam.org.loader import load_catalog
-
     import fnmatch
+
+    from openlam.org.loader import load_catalog
 
     writers = [x.id for x in load_catalog() if x.id != PARENT and any(
         fnmatch.fnmatchcase("files.write", p) for p in x.actions)]  # the children's task

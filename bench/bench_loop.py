@@ -31,7 +31,8 @@ PLAN = {"steps": [
     {"id": "s4", "action": "files.write",
      "args": {"path": "c.md", "content": "${s3.output.text} and beta"}, "depends_on": ["s2"]},
 ]}
-GOAL = "write alpha to a.md and beta to b.md, then read a.md and combine its text with beta into c.md"
+GOAL = ("write alpha to a.md and beta to b.md, then read a.md and combine its text with "
+        "beta into c.md")
 
 
 def serve(latency: float, port_queue: mp.Queue) -> None:

@@ -99,4 +99,5 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path} is not valid TOML: {exc}", "correct the file or remove it") from None
+        raise UserError(f"{path} is not valid TOML: {exc}",
+                        "correct the file or remove it") from None

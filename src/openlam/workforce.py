@@ -92,7 +92,8 @@ class Workforce:
         if isinstance(agent, str) or department or route:
             from openlam.org.select import select_agent
 
-            chosen = await select_agent(self.settings, goal, agent=agent,
+            chosen = await select_agent(self.settings, goal,
+                                        agent=agent if isinstance(agent, str) else None,
                                         department=department, model=request.model)
             request.agent, request.routing = chosen["agent"], chosen["routing"]
             if request.agent.get("model") and not (options.get("model") or self.model_flag):

@@ -6,11 +6,13 @@ import asyncio
 import json
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from openlam import Workforce
 from openlam.actions.registry import load_plugins
-from openlam.loop.runner import Runner, RunEnv, RunRequest, local_action_call
+from openlam.loop.runner import RunEnv, Runner, RunRequest, local_action_call
 from openlam.testing import scripted_model
 
 GOOD = {"steps": [{"id": "s1", "action": "files.write",

@@ -14,7 +14,7 @@ from openlam.loop.state import Outcome
 STYLE = {"completed": "green", "succeeded": "green", "partial": "yellow", "blocked": "yellow",
          "skipped": "dim", "failed": "red", "cancelled": "red", "running": "cyan",
          "pending": "dim"}
-MARK = {"succeeded": "✓", "failed": "✗", "blocked": "■", "skipped": "–"}
+MARK = {"succeeded": "✓", "failed": "✗", "blocked": "■", "skipped": "-"}
 
 
 def short(value: Any, limit: int = 70) -> str:

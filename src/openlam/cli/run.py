@@ -16,8 +16,10 @@ def run(
     goal: Annotated[str, typer.Argument(help="What to get done, in plain language.")],
     model: Annotated[str | None, typer.Option(help="PROVIDER:NAME, e.g. ollama:qwen3, "
                                               "openai:gpt-4.1-mini, or offline.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
-    max_steps: Annotated[int | None, typer.Option(min=1, help="Most steps the run may take.")] = None,
+    json_output: Annotated[bool, typer.Option("--json",
+                                              help="Print the outcome as JSON.")] = False,
+    max_steps: Annotated[int | None,
+                         typer.Option(min=1, help="Most steps the run may take.")] = None,
     workspace: Annotated[Path | None, typer.Option(help="Directory for files and state "
                                                    "(default: current directory).")] = None,
     agent: Annotated[str | None, typer.Option(help="Agent id to run the goal.")] = None,

@@ -24,7 +24,8 @@ def _store(workspace: Path | None):
 
 @runs_app.command("list")
 def list_runs(workspace: Workspace = None,
-              status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+              status: Annotated[str | None,
+                                typer.Option(help="Only runs with this status.")] = None,
               limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
     """The most recent runs, newest first."""
     import datetime
@@ -65,7 +66,8 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is 
     store = _store(workspace)
     run = store.get_run(run_id)
     if run is None:
-        raise UserError(f"no run {run_id!r} in this workspace", "list runs with `openlam runs list`")
+        raise UserError(f"no run {run_id!r} in this workspace",
+                        "list runs with `openlam runs list`")
     if json_output:
         typer.echo(json.dumps(run, indent=2, default=str))
         return
@@ -129,7 +131,8 @@ def answer(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix i
     settings = load_settings(workspace)
     run = _store(workspace).get_run(run_id)
     if run is None:
-        raise UserError(f"no run {run_id!r} in this workspace", "list runs with `openlam runs list`")
+        raise UserError(f"no run {run_id!r} in this workspace",
+                        "list runs with `openlam runs list`")
     asking = [s for s in run["steps"] if s["step_id"] == step]
     if not asking or asking[0]["action"] not in ("ask_human", "human.ask"):
         questions = [s["step_id"] for s in run["steps"]

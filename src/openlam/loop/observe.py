@@ -20,7 +20,8 @@ def observe(state: RunState, *, replans_left: int) -> NextStep:
             broken = [d for d in r.depends_on if records[d].status in
                       (StepStatus.failed, StepStatus.skipped, StepStatus.blocked)]
             if broken:
-                r.status, r.error = StepStatus.skipped, f"not run: {', '.join(broken)} did not succeed"
+                r.status = StepStatus.skipped
+                r.error = f"not run: {', '.join(broken)} did not succeed"
                 changed = True
     ready = [r.id for r in records.values() if r.status is StepStatus.pending and
              all(records[d].status is StepStatus.succeeded for d in r.depends_on)]

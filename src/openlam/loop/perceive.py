@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from openlam.actions.registry import ActionRegistry
 from openlam.actions.spec import ActionSpec

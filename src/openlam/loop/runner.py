@@ -220,7 +220,8 @@ class Runner:
             run_id=self.request.run_id, goal=self.request.goal,
             agent=self.request.agent.get("id", "operator"), model=self.request.model,
             status=status, summary=_summary(status, done, records, missing, self.state),
-            steps=records, deliverables=_deliverables(done, self.env.registry), gaps=self.state.gaps,
+            steps=records, deliverables=_deliverables(done, self.env.registry),
+            gaps=self.state.gaps,
             usage=self.state.usage, plan_versions=self.state.plan_version,
             parent_id=self.request.parent_id, routing=self.request.routing.get("reason"),
             children=[r.output["run_id"] for r in records

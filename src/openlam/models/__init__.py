@@ -49,10 +49,10 @@ async def request(model: Model, messages: list[dict[str, str]],
             output_object=OutputObjectDefinition(json_schema=schema, name="plan", strict=False),
         )
     history = _to_messages(messages)
+    response: ModelResponse | None = None
     for attempt in range(1, attempts + 1):
         try:
-            response: ModelResponse = await model_request(model, history,
-                                                          model_request_parameters=params)
+            response = await model_request(model, history, model_request_parameters=params)
             break
         except ModelError:
             raise
@@ -60,6 +60,7 @@ async def request(model: Model, messages: list[dict[str, str]],
             if attempt == attempts or not _transient(exc):
                 raise ModelError(_explain(exc)) from exc
             await asyncio.sleep(0.2 * 2 ** attempt)
+    assert response is not None  # the loop either broke with a response or raised
     text = "".join(p.content for p in response.parts if isinstance(p, TextPart))
     if not text:  # some backends answer a structured request with a tool call
         import json

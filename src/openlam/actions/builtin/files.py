@@ -42,7 +42,9 @@ def _verify_written(args: dict[str, Any], output: Any, ctx: ActionContext) -> st
     if not target.is_file():
         return f"{args['path']} does not exist after writing"
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
-    return None if digest == output.get("sha256") else f"{args['path']} does not hold what was written"
+    if digest != output.get("sha256"):
+        return f"{args['path']} does not hold what was written"
+    return None
 
 
 @action("files.write", risk=Risk.write, idempotent=True, verify=_verify_written)

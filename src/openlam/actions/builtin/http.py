@@ -32,13 +32,13 @@ async def get(url: str, max_bytes: int = MAX_BYTES) -> Page:
         raise ActionError(f"{url!r} is not an http(s) URL")
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=True,
-                                     max_redirects=5) as client:
-            async with client.stream("GET", url) as response:
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body.extend(chunk)
-                    if len(body) > max_bytes:
-                        raise ActionError(f"{url} is larger than {max_bytes} bytes")
+                                     max_redirects=5) as client, \
+                client.stream("GET", url) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body.extend(chunk)
+                if len(body) > max_bytes:
+                    raise ActionError(f"{url} is larger than {max_bytes} bytes")
     except httpx.TimeoutException:
         raise ActionError(f"{url} did not answer in time", transient=True) from None
     except httpx.TransportError as exc:
