@@ -101,3 +101,28 @@ class FakeOpenAI(FakeModelServer):
                           "total_tokens": n_in + len(content) // 4},
             })
         return json_response({"error": {"message": f"no route {method} {path}"}}, 404)
+
+
+class FakeAnthropic(FakeModelServer):
+    """Anthropic's Messages API: ``POST /v1/messages``."""
+
+    def _handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Response:
+        if method == "POST" and path.startswith("/v1/messages"):
+            body = json.loads(raw)
+            if "test-key" not in (headers.get("x-api-key"), headers.get("authorization", "")[7:]):
+                return json_response({"type": "error", "error": {
+                    "type": "authentication_error", "message": "invalid x-api-key"}}, 401)
+            reply = self.next_reply(body)
+            time.sleep(self.latency)
+            content = _text(reply)
+            n_in = self.tokens_in({"messages": [body.get("system"), body.get("messages")],
+                                   "tools": body.get("tools")})
+            return json_response({
+                "id": f"msg_{len(self.chat_bodies)}", "type": "message", "role": "assistant",
+                "model": body.get("model", self.model),
+                "content": [{"type": "text", "text": content}],
+                "stop_reason": "end_turn", "stop_sequence": None,
+                "usage": {"input_tokens": n_in, "output_tokens": len(content) // 4},
+            })
+        return json_response({"type": "error", "error": {"type": "not_found_error",
+                                                         "message": path}}, 404)

@@ -103,3 +103,18 @@ async def test_empty_plan_is_not_success(settings):
         outcome = await run(s, "openai:fake-planner", "do something")
     assert outcome.status.value == "failed"
     assert "proposed no steps: I am not sure" in outcome.summary
+
+
+async def test_fake_anthropic_drives_a_goal_to_completed(settings, workspace, site, monkeypatch):
+    from tests.fakes.model_servers import FakeAnthropic
+
+    with FakeAnthropic([three_actions(site.url)]) as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        outcome = await run(settings, "anthropic:claude-test", "save the data and summarize it")
+    assert outcome.status.value == "completed", outcome.summary
+    assert (workspace / "summary.md").read_text().startswith("Fetched 47 bytes")
+    assert server.chat_requests == 1 and outcome.usage.input_tokens == server.prompt_tokens
+    assert "http.get" in server.chat_bodies[0]["system"][0]["text"] \
+        if isinstance(server.chat_bodies[0]["system"], list) \
+        else "http.get" in server.chat_bodies[0]["system"]
