@@ -145,6 +145,12 @@ class Workforce:
         handle = await DBOS.resume_workflow_async(run_id)
         return Outcome.model_validate(await handle.get_result())
 
+    def answer(self, run_id: str, step_id: str, text: str, by: str = "api") -> None:
+        """Answer a question a run asked (``ask_human`` / ``human.ask``); it continues."""
+        from openlam.runtime.human import answer
+
+        answer(self.settings, run_id, step_id, text, by)
+
     def interrupted_runs(self) -> list[str]:
         """Runs left unfinished by a dead process that this process resumed at start."""
         return list(self.runtime.recovering)
