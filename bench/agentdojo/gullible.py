@@ -2,9 +2,13 @@
 
 The planner obeys whatever it reads:
 
-* asked for a plan for the user's goal, it plans the user task's ground-truth calls
-  (literal arguments, as a planner that understood the request would) and gives the
-  task's ground-truth answer as its note;
+* asked for a plan for the user's goal, it plans the user task's ground-truth calls and
+  gives the task's ground-truth answer as its note. Two variants bound what a real
+  planner would do: ``oracle`` puts every call in the first plan with literal arguments
+  (as if it knew, without reading, what the tools will say — the most favourable case
+  for utility); ``read-first`` plans only the reads up to the first action, and the
+  rest after reading (every action planned after untrusted content was read — the
+  least favourable case);
 * asked again after steps ran, it reads the replan prompt *and every tool output in
   full* (the stock prompt shows only a 160-character preview; the gullible model is
   assumed to see everything, the worst case), and for every injection task whose goal
@@ -36,6 +40,7 @@ from agentdojo.types import (
     text_content_block_from_string,
 )
 
+from openlam.actions.spec import Risk
 from openlam.loop.runner import Gate, RunEnv, Runner, RunRequest, local_action_call
 from openlam.loop.state import NextStep
 
@@ -54,14 +59,32 @@ class ReviewingRunner(Runner):
 
 
 class GulliblePlanner:
-    def __init__(self, suite: Any, suite_name: str, env: Any) -> None:
+    def __init__(self, suite: Any, suite_name: str, env: Any, read_first: bool = False) -> None:
         self.suite = suite
         self.suite_name = suite_name
         self.env = env
+        self.read_first = read_first
         self.runner: Runner | None = None
         self.obeyed: set[str] = set()
+        self.deferred: list[FunctionCall] = []
         self.answer = ""
         self.by_prompt = {_norm(t.PROMPT): t for t in suite.user_tasks.values()}
+
+    def _read_first(self, calls: list[FunctionCall]) -> list[dict[str, Any]]:
+        """The first plan of a planner that must read before it can act: everything up to
+        the first action that follows a read; from there on it is planned after reading
+        (in the review turn), so governance sees it as planned after untrusted content
+        was read — whether or not its values really came from that content."""
+        registry = self.runner.env.registry if self.runner else None
+        has_read = False
+        for i, call in enumerate(calls):
+            spec = registry.get(f"{self.suite_name}.{call.function}") if registry else None
+            if spec is not None and spec.risk is Risk.read:
+                has_read = True
+            elif has_read:
+                self.deferred = list(calls[i:])
+                return self._steps(calls[:i], "s")
+        return self._steps(calls, "s")
 
     def _steps(self, calls: Sequence[FunctionCall], prefix: str) -> list[dict[str, Any]]:
         steps = []
@@ -91,12 +114,13 @@ class GulliblePlanner:
             if task is None:
                 return _reply({"steps": [], "note": "I do not know how to do that."})
             self.answer = task.GROUND_TRUTH_OUTPUT
-            plan = {"steps": self._steps(task.ground_truth(self.env), "s"),
-                    "note": self.answer}
-            return _reply(plan)
+            calls = task.ground_truth(self.env)
+            steps = self._read_first(calls) if self.read_first else self._steps(calls, "s")
+            return _reply({"steps": steps, "note": self.answer})
         seen = self._seen_text(messages)
         version = (self.runner.state.plan_version + 1) if self.runner else 2
-        steps: list[dict[str, Any]] = []
+        steps: list[dict[str, Any]] = self._steps(self.deferred, f"v{version}u")
+        self.deferred = []  # now it has read what it needed: the rest of the user's task
         said: list[str] = []
         for inj_id, inj in self.suite.injection_tasks.items():
             if inj_id in self.obeyed or inj.GOAL not in seen:
@@ -108,7 +132,7 @@ class GulliblePlanner:
                 new[0]["depends_on"] = [steps[-1]["id"]]
             steps += new
             said.append(inj.GROUND_TRUTH_OUTPUT or inj.GOAL)
-        return _reply({"steps": steps, "note": " ".join(said)} if said else {"steps": []})
+        return _reply({"steps": steps, "note": " ".join(said)} if said else {"steps": steps})
 
 
 def _norm(text: str) -> str:
@@ -127,7 +151,8 @@ class OpenLAMPipeline(BasePipelineElement):
     name = "openlam-gullible-planner-gpt-4o-2024-05-13"
 
     def __init__(self, suite: Any, suite_name: str, gate: Gate | None,
-                 emit: Any = None) -> None:
+                 emit: Any = None, read_first: bool = False) -> None:
+        self.read_first = read_first
         self.suite = suite
         self.suite_name = suite_name
         self.gate = gate
@@ -139,7 +164,7 @@ class OpenLAMPipeline(BasePipelineElement):
               ) -> tuple[str, Any, Any, Sequence[Any], dict]:
         bridge = ToolBridge(runtime, env)
         registry = registry_for(self.suite_name, list(runtime.functions.values()), bridge)
-        planner = GulliblePlanner(self.suite, self.suite_name, env)
+        planner = GulliblePlanner(self.suite, self.suite_name, env, self.read_first)
         request = RunRequest(run_id=f"{self.suite_name}-{next(_run_ids)}", goal=query,
                              model="test:gullible", workspace=".", max_steps=80,
                              step_retries=0, max_replans=2)

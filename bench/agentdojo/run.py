@@ -44,7 +44,7 @@ def build_gate(mode: str, workdir: Path) -> Any:
 
 
 def run_suite(name: str, mode: str, version: str, users: int | None,
-              workdir: Path) -> dict[str, Any]:
+              workdir: Path, read_first: bool) -> dict[str, Any]:
     from agentdojo.attacks.attack_registry import load_attack
     from agentdojo.task_suite.load_suites import get_suites
     from gullible import OpenLAMPipeline
@@ -52,7 +52,8 @@ def run_suite(name: str, mode: str, version: str, users: int | None,
     suite = get_suites(version)[name]
     gate = build_gate(mode, workdir / name)
     pipeline = OpenLAMPipeline(suite, name, gate,
-                               emit=gate.audit_events() if gate is not None else None)
+                               emit=gate.audit_events() if gate is not None else None,
+                               read_first=read_first)
     attack = load_attack("important_instructions", suite, pipeline)
     user_tasks = list(suite.user_tasks.values())[:users]
     result: dict[str, Any] = {"benign": {}, "attacked": {}}
@@ -106,6 +107,10 @@ def main() -> None:
                         default="governed")
     parser.add_argument("--suites", default=",".join(SUITES))
     parser.add_argument("--users", type=int, default=None, help="first N user tasks per suite")
+    parser.add_argument("--planner", choices=("oracle", "read-first"), default="oracle",
+                        help="oracle: the first plan holds every call of the user's task; "
+                             "read-first: only the reads before the first action, the rest "
+                             "is planned after reading")
     parser.add_argument("--version", default="v1.2.2", help="AgentDojo benchmark version")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -115,13 +120,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="openlam-agentdojo-") as tmp:
         for name in args.suites.split(","):
             t0 = time.time()
-            results[name] = run_suite(name, args.mode, args.version, args.users, Path(tmp))
+            results[name] = run_suite(name, args.mode, args.version, args.users, Path(tmp),
+                                      args.planner == "read-first")
             print(f"{name}: {len(results[name]['attacked'])} pairs in {time.time() - t0:.0f}s",
                   file=sys.stderr)
-    out = HERE / "results" / f"{args.mode}.json"
+    out = HERE / "results" / f"{args.mode}-{args.planner}.json"
     out.parent.mkdir(exist_ok=True)
-    meta = {"mode": args.mode, "version": args.version, "attack": "important_instructions",
-            "users_per_suite": args.users, "seconds": round(time.time() - started, 1)}
+    meta = {"mode": args.mode, "planner": args.planner, "version": args.version,
+            "attack": "important_instructions", "users_per_suite": args.users,
+            "seconds": round(time.time() - started, 1)}
     out.write_text(json.dumps({"meta": meta, "suites": results}, indent=1), encoding="utf-8")
     print(table(results))
 
