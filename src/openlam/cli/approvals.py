@@ -20,15 +20,8 @@ def install(app: typer.Typer) -> None:
 
 
 def _settings(workspace: Path | None) -> Any:
-    import importlib
-
     from openlam.config import load_settings
 
-    try:  # the runtime registers a listener that wakes a waiting durable run at once
-        importlib.import_module("openlam.runtime.approvals")
-    except ModuleNotFoundError as exc:
-        if exc.name != "openlam.runtime.approvals":
-            raise
     return load_settings(workspace)
 
 

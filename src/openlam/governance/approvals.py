@@ -13,27 +13,15 @@ How a run waits is pluggable — a :data:`WaitForDecision` the runtime supplies:
   store every ``interval`` seconds until the approval is decided or expires;
 * benchmarks and unattended pipelines: :func:`auto_decider` decides at once as a system
   principal (e.g. deny everything), recorded like any other decision;
-* durable runs (DBOS) — wiring for ``openlam.runtime``::
-
-      async def dbos_wait(approval: Approval) -> Approval:
-          # called inside the workflow, so DBOS.recv is checkpointed: a process that
-          # dies while waiting resumes waiting (or finds the decision) after recovery
-          while True:
-              current = store.get(approval.id)          # expires it if due
-              if current.status != "pending":
-                  return current
-              await DBOS.recv_async(f"approval:{approval.id}",
-                                    timeout_seconds=min(60, current.seconds_left()))
-
-      add_decision_listener(lambda a: DBOSClient(db_url).send(
-          a.run_id, a.status, topic=f"approval:{a.id}"))  # wake the run at once
-
-  ``build_gate(settings, wait=dbos_wait)``. The ``store.get`` reads must run as DBOS
-  steps (or the whole gate call as one step up to the wait), so a replayed workflow sees
-  the same answers; ``ApprovalStore.request`` is idempotent per (run, step), so a
-  replay never files a second request. A listener registered in the process that
-  decides (``openlam approvals`` imports ``openlam.runtime.approvals`` when it exists)
-  only shortens the wait; without it the run notices within one recv timeout.
+* durable runs (DBOS): the wait reads the approval in a DBOS step and sleeps in
+  ``DBOS.recv`` on topic ``approval:<id>``, re-reading at least every minute; a
+  decision listener sends that topic to the run's workflow to wake it at once.
+  :mod:`openlam.governance.durable` implements exactly this (``dbos_wait``,
+  ``dbos_notifier``). The ``store.get`` reads run as DBOS steps, so a replayed workflow
+  sees the same answers; ``ApprovalStore.request`` is idempotent per (run, step), so a
+  replay never files a second request. The notifier (registered by
+  ``openlam.governance.api`` whenever the workspace has a DBOS system database) only
+  shortens the wait; without it the run notices within one recv timeout.
 """
 
 from __future__ import annotations
