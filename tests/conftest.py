@@ -107,6 +107,13 @@ def pg_url() -> Iterator[str]:
     admin.dispose()
 
 
+def allow_policy(workspace: Path, text: str) -> None:
+    """A workspace policy file (governance reads <workspace>/policies/*.yaml)."""
+    policies = workspace / "policies"
+    policies.mkdir(exist_ok=True)
+    (policies / "test.yaml").write_text(text)
+
+
 def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

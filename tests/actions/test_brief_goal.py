@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from tests.fakes.action_ctx import action_context
 
 from openlam.actions.builtin import crm
 from openlam.loop.state import RunStatus
 from openlam.testing import run_goal
+from tests.conftest import allow_policy
+from tests.fakes.action_ctx import action_context
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Requiring AUTH while not requiring TLS:UserWarning")
@@ -65,6 +66,8 @@ async def test_brief_goal_emails_one_pdf_and_records_the_activity(
     toml = ("[email]\nfrom = \"OpenLAM <agent@openlam.test>\"\n"
             f"[email.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n"
             "username = \"agent\"\n")
+    # the user who asks for the email to jane@acme.test allows this workspace to send it
+    allow_policy(workspace, "scope: org\nallow_external: [email.send]\n")
     seed = action_context(workspace, toml)
     crm.contact_upsert(seed, email="jane@acme.test", name="Jane Roe", title="CTO",
                        company="Acme")

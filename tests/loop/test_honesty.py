@@ -7,6 +7,7 @@ from pathlib import Path
 from openlam import Workforce, action
 from openlam.actions.spec import ActionContext, Risk
 from openlam.testing import scripted_model
+from tests.conftest import allow_policy
 
 
 @action("test.explode", risk=Risk.write)
@@ -87,6 +88,8 @@ async def test_model_saying_done_after_a_failure_cannot_make_it_completed(settin
 
 
 async def test_a_replacement_step_that_succeeds_recovers_the_failure(settings, workspace):
+    # About recovery, not approvals: a replan (made after reading) may write files here.
+    allow_policy(workspace, "scope: org\nguardrails: {tainted_origin: external}\n")
     plan = {"steps": [step("s1", "test.explode", reason="primary store down"),
                       {"id": "s2", "action": "files.write", "depends_on": ["s1"],
                        "args": {"path": "report.md", "content": "from primary"}}]}

@@ -12,6 +12,7 @@ from openlam.actions.secrets import SecretStore
 from openlam.actions.spec import ActionContext, Risk
 from openlam.errors import ActionError
 from openlam.testing import scripted_model
+from tests.conftest import allow_policy
 
 STORED = "st0red-Secret-9f3e2a"
 FROM_ENV = "env-Secret-77c1d0b"
@@ -39,6 +40,7 @@ async def test_secrets_are_redacted_everywhere(settings, workspace, monkeypatch,
     monkeypatch.setenv("OPENLAM_SECRET_KEY", "a passphrase for the test store")
     monkeypatch.setenv("MAIL_PASSWORD", FROM_ENV)
     SecretStore.for_settings(settings).set("CRM_TOKEN", STORED)
+    allow_policy(workspace, "scope: org\nallow_external: [test.*]\n")
     plan = {"steps": [
         {"id": "s1", "action": "test.use_token", "args": {"note": "hello"}},
         {"id": "s2", "action": "test.fail_with_token", "args": {}},

@@ -129,7 +129,9 @@ class Runner:
                                  max_repairs=self.request.max_plan_repairs,
                                  max_steps=max(budget, 0))
         if result.plan is not None and not result.plan.steps:
-            why = f": {result.plan.note}" if result.plan.note else ""
+            # A replan has read tool output: its free text is not repeated in the report,
+            # where an injected instruction could pose as the workforce's own words.
+            why = f": {result.plan.note}" if result.plan.note and not replanning else ""
             self.state.notes.append(("the planner has nothing more to do" if replanning
                                      else "the planner proposed no steps") + why)
         return result
@@ -206,7 +208,7 @@ class Runner:
         records = list(self.state.records.values())
         done = [r for r in records if r.status is StepStatus.succeeded]
         missing = self.state.unrecovered()
-        failed = [r for r in missing if r.status is not StepStatus.blocked]
+        failed = [r for r in missing if r.status is StepStatus.failed]
         if done and not missing and not self.state.gaps:
             status = RunStatus.completed
         elif done:

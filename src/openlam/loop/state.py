@@ -167,7 +167,7 @@ class RunState:
             for old in _ids(step.replaces):
                 if old in self.records and self.records[old].status is not StepStatus.succeeded:
                     self.records[old].recovered_by = step.id  # confirmed only if step succeeds
-        if plan.note:
+        if plan.note and self.plan_version == 1:  # later plans have read tool output
             self.notes.append(plan.note)
 
     @property

@@ -50,6 +50,9 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
     async def call_model(messages: list[dict[str, str]], schema: dict[str, Any]) -> dict[str, Any]:
         return await model_step(req.model, messages, schema)
 
+    if hasattr(rt.gate, "govern_model"):  # budgets are checked before each model call
+        call_model = rt.gate.govern_model(req, call_model)
+
     env = RunEnv(registry=rt.registry, call_model=call_model, call_action=action_step,
                  emit=rt.emit, save=rt.store.save_run, specials=rt.specials, gate=rt.gate,
                  learn_hooks=rt.learn_hooks)

@@ -12,7 +12,8 @@ from typing import Any
 
 from openlam.actions.registry import ActionRegistry, load_plugins
 from openlam.config import Settings
-from openlam.memory.store import Store, sqlite_engine
+from openlam.memory.engines import sqlite_engine
+from openlam.memory.store import Store
 
 Listener = Callable[[dict[str, Any]], None]
 log = logging.getLogger("openlam")
@@ -69,6 +70,7 @@ def start(settings: Settings) -> Runtime:
     rt.secret, rt.redact = _secrets(settings, registry)
     rt.call_action = action_caller(registry.get, lambda: settings, rt.secret)
     rt.specials = _specials(settings)
+    _govern(rt)  # before launch: runs recovered at launch must be governed too
     _current = rt
 
     async def remember(outcome: Any, experience: dict[str, Any]) -> None:
@@ -169,3 +171,26 @@ def _specials(settings: Settings) -> dict[str, Any]:
     specials["delegate"] = delegate_handler(load_catalog(settings.workspace), start_child,
                                             limits, notes=notes)
     return specials
+
+
+def _govern(rt: Runtime) -> None:
+    """Governance wraps actions and model calls: policies, provenance, approvals that
+    wait durably (DBOS.recv), budgets, rate limits, audit, capability gaps."""
+    from openlam.governance.approvals import add_decision_listener
+    from openlam.governance.durable import dbos_wait
+    from openlam.governance.gate import build_gate
+
+    gov = build_gate(rt.settings)
+    gov.wait = dbos_wait(gov.approvals)
+    rt.gate = gov
+    rt.learn_hooks.append(gov.learn_hook)
+    rt.listeners.append(gov.audit_events())
+    add_decision_listener(_wake_waiting_run)
+
+
+def _wake_waiting_run(approval: Any) -> None:
+    """A decision made in this process wakes the run waiting for it at once."""
+    from openlam.governance.durable import dbos_notifier
+
+    if _current is not None:
+        dbos_notifier(_current.settings)(approval)
