@@ -55,6 +55,13 @@ class Progress:
                     f"{short(err, 160)}[/]")
         elif kind == "replan":
             c.print(f"[yellow]Replanning[/]: {short(e['reason'], 160)}")
+        elif kind == "approval.requested":
+            c.print(f"[bold yellow]Waiting for approval[/] of {e['step']} {e['action']}: "
+                    f"{e['reason']}\n  decide with: openlam approvals approve|deny|edit "
+                    f"{e['approval']}")
+        elif kind == "approval.decided":
+            c.print(f"  approval {e['approval']}: {e['status']}"
+                    + (f" by {e['by']}" if e.get("by") else ""))
         elif kind == "question":
             c.print(f"[bold yellow]Question[/] ({e['step']}): {e['question']}\n"
                     f"  answer with: {e['answer_with']}")
