@@ -3,37 +3,24 @@ authentication, idempotency and error mapping."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes.action_ctx import action_context
-from tests.fakes.fake_stripe import API_KEY, FakeStripe
 
 from openlam.actions.builtin import payments
 from openlam.actions.registry import load_plugins
 from openlam.actions.spec import ActionContext, Risk
 from openlam.errors import ActionError
 from openlam.loop.act import execute
+from tests.fakes.action_ctx import action_context
+from tests.fakes.fake_stripe import API_KEY, FakeStripe
 
 CUSTOMER = payments.create_customer.__openlam_action__  # type: ignore[attr-defined]
 FIND = payments.find_customers.__openlam_action__  # type: ignore[attr-defined]
 LINK = payments.create_payment_link.__openlam_action__  # type: ignore[attr-defined]
 INVOICE = payments.create_invoice.__openlam_action__  # type: ignore[attr-defined]
 REFUND = payments.refund.__openlam_action__  # type: ignore[attr-defined]
-
-
-@pytest.fixture(scope="module")
-def stripe_server() -> Iterator[FakeStripe]:
-    with FakeStripe() as fake:
-        yield fake
-
-
-@pytest.fixture
-def stripe(stripe_server: FakeStripe) -> FakeStripe:
-    stripe_server.reset()
-    return stripe_server
 
 
 def ctx_for(workspace: Path, stripe: FakeStripe, *, key: str | None = API_KEY,

@@ -4,35 +4,20 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.fakes.action_ctx import action_context
-from tests.fakes.fake_searxng import FakeSearXNG
 
 from openlam.actions.builtin import search
 from openlam.actions.registry import load_plugins
 from openlam.actions.spec import ActionContext, Risk
 from openlam.errors import ActionError, CapabilityGap
 from openlam.loop.act import execute
+from tests.fakes.action_ctx import action_context
+from tests.fakes.fake_searxng import FakeSearXNG
 
 WEB = search.web_search.__openlam_action__  # type: ignore[attr-defined]
 DOCS = search.documents.__openlam_action__  # type: ignore[attr-defined]
-
-
-@pytest.fixture(scope="module")
-def searxng_server() -> Iterator[FakeSearXNG]:
-    with FakeSearXNG() as fake:
-        yield fake
-
-
-@pytest.fixture
-def searxng(searxng_server: FakeSearXNG) -> FakeSearXNG:
-    searxng_server.json_enabled, searxng_server.engines_down = True, False
-    searxng_server.delay = 0.0
-    searxng_server.queries.clear()
-    return searxng_server
 
 
 def searx_ctx(workspace: Path, url: str, extra: str = "") -> ActionContext:

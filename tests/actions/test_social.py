@@ -3,10 +3,15 @@ Mastodon."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from openlam.actions.builtin import social
+from openlam.actions.registry import load_plugins
+from openlam.actions.spec import ActionContext, Risk
+from openlam.errors import ActionError
+from openlam.loop.act import execute
 from tests.fakes.action_ctx import action_context
 from tests.fakes.fake_mastodon import FakeMastodon
 from tests.fakes.fake_webhooks import (
@@ -18,46 +23,10 @@ from tests.fakes.fake_webhooks import (
     FakeWebhooks,
 )
 
-from openlam.actions.builtin import social
-from openlam.actions.registry import load_plugins
-from openlam.actions.spec import ActionContext, Risk
-from openlam.errors import ActionError
-from openlam.loop.act import execute
-
 SLACK = social.slack_post.__openlam_action__  # type: ignore[attr-defined]
 DISCORD = social.discord_post.__openlam_action__  # type: ignore[attr-defined]
 MATTERMOST = social.mattermost_post.__openlam_action__  # type: ignore[attr-defined]
 MASTODON = social.mastodon_post.__openlam_action__  # type: ignore[attr-defined]
-
-
-@pytest.fixture(scope="module")
-def hooks_server() -> Iterator[FakeWebhooks]:
-    with FakeWebhooks() as fake:
-        yield fake
-
-
-@pytest.fixture
-def hooks(hooks_server: FakeWebhooks) -> FakeWebhooks:
-    hooks_server.received.clear()
-    hooks_server.delay = 0.0
-    hooks_server.discord_rate_limited = 0
-    return hooks_server
-
-
-@pytest.fixture(scope="module")
-def mastodon_server() -> Iterator[FakeMastodon]:
-    with FakeMastodon({"token-write": {"write:statuses"}, "token-read": {"read"}}) as fake:
-        yield fake
-
-
-@pytest.fixture
-def mastodon(mastodon_server: FakeMastodon) -> FakeMastodon:
-    mastodon_server.statuses.clear()
-    mastodon_server.by_key.clear()
-    mastodon_server.requests.clear()
-    mastodon_server.fail_next.clear()
-    mastodon_server.delay = 0.0
-    return mastodon_server
 
 
 def hook_ctx(workspace: Path, hooks: FakeWebhooks, toml: str = "") -> ActionContext:

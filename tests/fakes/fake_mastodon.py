@@ -15,44 +15,36 @@ import threading
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.http import FakeHTTPServer, Response, json_response
+from tests.fakes.http import FakeService, Response, json_response
 
 CHARACTER_LIMIT = 500
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 
 
-class FakeMastodon:
+class FakeMastodon(FakeService):
     def __init__(self, tokens: dict[str, set[str]] | None = None) -> None:
         self.tokens = tokens if tokens is not None else {"token-write": {"write:statuses"}}
         self.statuses: dict[str, dict[str, Any]] = {}
         self.by_key: dict[tuple[str, str], str] = {}
         self.fail_next: list[int] = []
-        self.delay = 0.0
-        self.release = threading.Event()
         self.requests: list[dict[str, Any]] = []
         self._ids = itertools.count(109_000_000_000_000_001)
         self._lock = threading.Lock()
-        self.server = FakeHTTPServer(self.handle)
+        super().__init__()
 
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def __enter__(self) -> FakeMastodon:
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self.server.__exit__(*exc)
+    def reset(self) -> None:
+        super().reset()
+        self.statuses.clear()
+        self.by_key.clear()
+        self.requests.clear()
+        self.fail_next.clear()
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
         route = urlsplit(path).path
         if route != "/api/v1/statuses" or method != "POST":
             return json_response({"error": "Record not found"}, 404)
         self.requests.append({"headers": headers, "body": body})
-        if self.delay:
-            self.release.wait(self.delay)
+        self.hold()
         if self.fail_next:
             return json_response({"error": "Service Unavailable"}, self.fail_next.pop(0))
         auth = headers.get("authorization", "")

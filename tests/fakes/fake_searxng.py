@@ -8,11 +8,10 @@ settings, and HTML otherwise.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.http import FakeHTTPServer, Response, json_response
+from tests.fakes.http import FakeService, Response, json_response
 
 PAGE_SIZE = 10
 
@@ -29,35 +28,25 @@ CORPUS: list[dict[str, Any]] = [
 ]
 
 
-class FakeSearXNG:
+class FakeSearXNG(FakeService):
     def __init__(self, corpus: list[dict[str, Any]] | None = None) -> None:
         self.corpus = corpus if corpus is not None else CORPUS
         self.json_enabled = True
         self.engines_down = False
-        self.delay = 0.0
-        self.release = threading.Event()
         self.queries: list[dict[str, str]] = []
-        self.server = FakeHTTPServer(self.handle)
+        super().__init__()
 
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def __enter__(self) -> FakeSearXNG:
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self.server.__exit__(*exc)
+    def reset(self) -> None:
+        super().reset()
+        self.json_enabled, self.engines_down = True, False
+        self.queries.clear()
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
         parts = urlsplit(path)
         if parts.path != "/search" or method != "GET":
             return 404, {"Content-Type": "text/html"}, b"<h1>Not Found</h1>"
         params = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        if self.delay:
-            self.release.wait(self.delay)
+        self.hold()
         if params.get("format") != "json":
             return 200, {"Content-Type": "text/html"}, b"<html><body>results</body></html>"
         if not self.json_enabled:

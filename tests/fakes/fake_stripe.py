@@ -27,7 +27,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.http import FakeHTTPServer, Response
+from tests.fakes.http import FakeService, Response
 
 API_KEY = "sk_test_51FakeOpenLAMkey000000000000"
 
@@ -82,38 +82,24 @@ def nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return lists(root)
 
 
-class FakeStripe:
+class FakeStripe(FakeService):
     def __init__(self, api_key: str = API_KEY) -> None:
         self.api_key = api_key
         self.objects: dict[str, dict[str, dict[str, Any]]] = {}
         self.saved: dict[str, tuple[tuple[str, str, tuple[tuple[str, str], ...]], Response]] = {}
         self.requests: list[dict[str, Any]] = []
         self.fail_next: list[tuple[int, dict[str, Any], dict[str, str]]] = []
-        self.delay = 0.0
-        self.release = threading.Event()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self.server = FakeHTTPServer(self.handle)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def __enter__(self) -> FakeStripe:
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self.server.__exit__(*exc)
+        super().__init__()
 
     def reset(self) -> None:
+        super().reset()
         with self._lock:
             self.objects.clear()
             self.saved.clear()
             self.requests.clear()
             self.fail_next.clear()
-            self.delay = 0.0
 
     def all(self, kind: str) -> list[dict[str, Any]]:
         return list(self.objects.get(kind, {}).values())
@@ -144,8 +130,7 @@ class FakeStripe:
                           keep_blank_values=True)
         self.requests.append({"method": method, "path": parts.path, "headers": headers,
                               "pairs": pairs, "params": nest(pairs)})
-        if self.delay:
-            self.release.wait(self.delay)
+        self.hold()
         with self._lock:
             request_id = f"req_{next(self._ids):08d}"
             if self.fail_next:

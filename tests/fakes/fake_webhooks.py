@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.http import FakeHTTPServer, Response, json_response
+from tests.fakes.http import FakeService, Response, json_response
 
 SLACK_HOOK = "/services/T0001/B0001/slacksecret123"
 SLACK_SALES_HOOK = "/services/T0001/B0002/salessecret456"
@@ -30,26 +29,17 @@ def _text(body: str, status: int) -> Response:
     return status, {"Content-Type": "text/plain; charset=utf-8"}, body.encode()
 
 
-class FakeWebhooks:
+class FakeWebhooks(FakeService):
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.discord_rate_limited = 0
-        self.delay = 0.0
-        self.release = threading.Event()
         self._ids = itertools.count(1_200_000_000_000_000_001)
-        self.server = FakeHTTPServer(self.handle)
+        super().__init__()
 
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def __enter__(self) -> FakeWebhooks:
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self.server.__exit__(*exc)
+    def reset(self) -> None:
+        super().reset()
+        self.received.clear()
+        self.discord_rate_limited = 0
 
     def posts(self, service: str) -> list[dict[str, Any]]:
         return [r for r in self.received if r["service"] == service]
@@ -58,8 +48,7 @@ class FakeWebhooks:
         parts = urlsplit(path)
         if method != "POST":
             return _text("method not allowed", 405)
-        if self.delay:
-            self.release.wait(self.delay)
+        self.hold()
         try:
             payload = json.loads(body) if headers.get("content-type", "").startswith(
                 "application/json") else None

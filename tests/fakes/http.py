@@ -1,4 +1,5 @@
-"""A small threaded HTTP server for tests: handlers are plain functions.
+"""A small threaded HTTP server for tests: handlers are plain functions; and
+:class:`FakeService`, the base of the fakes that answer like a real service.
 
 Each response goes out in one write with TCP_NODELAY (a stdlib server otherwise stalls
 ~40 ms per response, which distorts anything timed).
@@ -11,7 +12,7 @@ import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 Response = tuple[int, dict[str, str], bytes]
 Handler = Callable[[str, str, dict[str, str], bytes], Response]
@@ -52,7 +53,7 @@ class FakeHTTPServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-            def log_message(self, *_args: Any) -> None:
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = _Server((host, port), RequestHandler)
@@ -73,3 +74,38 @@ class FakeHTTPServer:
 
     def count(self, path_prefix: str) -> int:
         return sum(1 for _m, p, _b in self.requests if p.startswith(path_prefix))
+
+
+class FakeService:
+    """A local service that answers like a real one (Stripe, Mastodon…): a subclass
+    answers in ``handle`` and forgets what a test did in ``reset``, so one server can
+    serve a whole test module. ``delay`` holds each answer back (see :meth:`hold`) until
+    the service stops, so tests see timeouts without waiting them out."""
+
+    def __init__(self) -> None:
+        self.delay = 0.0
+        self.release = threading.Event()
+        self.server = FakeHTTPServer(self.handle)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def __enter__(self) -> Self:
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.server.__exit__(*exc)
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
+        raise NotImplementedError
+
+    def hold(self) -> None:
+        """Wait ``delay`` seconds before answering, or until the service stops."""
+        if self.delay:
+            self.release.wait(self.delay)
+
+    def reset(self) -> None:
+        self.delay = 0.0

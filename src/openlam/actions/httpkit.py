@@ -102,8 +102,8 @@ async def request(
                 return Reply(response.status_code, response.headers, body,
                              str(response.url), response.charset_encoding)
     except TimeoutError:
-        raise _after_sending(f"{what} did not answer within {deadline:g}s",
-                             idempotent) from None
+        raise after_sending(f"{what} did not answer within {deadline:g}s",
+                            idempotent) from None
     except httpx.HTTPError as exc:
         raise transport_error(exc, what, idempotent=idempotent, redact=redact) from None
 
@@ -125,14 +125,14 @@ def transport_error(exc: httpx.HTTPError, what: str, *, idempotent: bool,
         return ActionError(f"cannot connect to {what} ({detail}); check that it is running "
                            "and its address is right", transient=True)
     if isinstance(exc, httpx.TimeoutException):
-        return _after_sending(f"{what} did not answer in time ({type(exc).__name__})",
-                              idempotent)
+        return after_sending(f"{what} did not answer in time ({type(exc).__name__})",
+                             idempotent)
     if isinstance(exc, httpx.TooManyRedirects):
         return ActionError(f"{what} redirected too many times")
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return ActionError(f"{what} has an unusable address: {detail}")
     if isinstance(exc, httpx.TransportError):
-        return _after_sending(f"the connection to {what} failed ({detail})", idempotent)
+        return after_sending(f"the connection to {what} failed ({detail})", idempotent)
     return ActionError(f"request to {what} failed: {detail}")
 
 
@@ -148,7 +148,9 @@ def tls_failure(exc: BaseException) -> ssl.SSLError | None:
     return None
 
 
-def _after_sending(message: str, idempotent: bool) -> ActionError:
+def after_sending(message: str, idempotent: bool) -> ActionError:
+    """A failure once the request may have reached the peer: transient only when
+    repeating it is harmless."""
     if idempotent:
         return ActionError(message, transient=True)
     return ActionError(f"{message}; the request may have been delivered, so it is not "
@@ -156,12 +158,14 @@ def _after_sending(message: str, idempotent: bool) -> ActionError:
 
 
 def status_error(what: str, status: int, detail: str = "", *,
-                 transient: bool | None = None) -> ActionError:
-    """An ActionError for an HTTP error status, with a hint for the common ones."""
+                 transient: bool | None = None, secrets: Iterable[str] = ()) -> ActionError:
+    """An ActionError for an HTTP error status, with a hint for the common ones;
+    ``secrets`` names the secrets that hold the credentials (never their values)."""
     if transient is None:
         transient = status in TRANSIENT_STATUSES or status >= 500
+    names = ", ".join(secrets)
     hints = {
-        401: "the credentials were refused; check the secret",
+        401: f"the credentials were refused; check the secret {names}".rstrip(),
         403: "the credentials lack permission for this",
         404: "the address or the object does not exist",
         413: "the request is too large",

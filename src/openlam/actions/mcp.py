@@ -40,17 +40,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from openlam.actions.sources import Sources
 from openlam.actions.spec import ActionContext, ActionSpec, Risk, json_schema_validator
 from openlam.errors import ActionError, UserError
 
-CONFIG_FILE = "mcp.json"
-CACHE_DIR = Path("cache") / "mcp"
 LOG_DIR = "logs"
 STARTUP_TIMEOUT = 30.0
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-RESERVED_NAMES = frozenset({"files", "http", "email", "crm", "web", "search", "browser",
-                            "documents", "social", "payments", "human", "mcp", "openapi",
-                            "delegate", "ask_human", "request_capability"})
 log = logging.getLogger(__name__)
 
 SecretLookup = Callable[[str], str | None]
@@ -117,20 +112,6 @@ class ServerConfig:
                 if v is not None and (k in ("transport", "command", "url")
                                       or v != getattr(defaults, k))}
 
-    @classmethod
-    def from_dict(cls, name: str, data: Mapping[str, Any], where: Path) -> ServerConfig:
-        known = set(cls.__dataclass_fields__) - {"name"}
-        unknown = set(data) - known
-        if unknown:
-            raise UserError(f"{where}: MCP server {name} has unknown keys {sorted(unknown)}",
-                            f"allowed keys: {', '.join(sorted(known))}")
-        try:
-            return cls(name=name, **dict(data))
-        except TypeError as exc:
-            raise UserError(f"{where}: MCP server {name} is malformed: {exc}",
-                            "fix the file or add the server again with `openlam mcp add`"
-                            ) from None
-
     def fingerprint(self) -> str:
         """Identifies this configuration; computed once (it keys every call's connection,
         and a configuration is not changed after it is loaded)."""
@@ -141,89 +122,20 @@ class ServerConfig:
         return cached
 
 
-def reserved_names() -> set[str]:
-    """Prefixes taken by installed plugins (entry points) and the planner's special steps."""
-    from importlib.metadata import entry_points
-
-    from openlam.actions.registry import PLUGIN_GROUP
-
-    return set(RESERVED_NAMES) | {ep.name for ep in entry_points(group=PLUGIN_GROUP)}
-
-
-def check_name(name: str) -> str:
-    if not NAME_PATTERN.match(name):
-        raise UserError(f"{name!r} is not a usable MCP server name",
-                        "use lower-case letters, digits, - and _, starting with a letter "
-                        "(it becomes the prefix of the actions: NAME.tool)")
-    if name in reserved_names():
-        raise UserError(f"{name!r} is the name of an installed plugin",
-                        "choose another name, so that its actions do not collide")
-    return name
-
-
-def config_path(settings: Any) -> Path:
-    return Path(settings.state_dir) / CONFIG_FILE
+SERVERS = Sources("mcp", ServerConfig, key="servers", what="MCP server", member="tool",
+                  refresh="test", valid=lambda cache: isinstance(cache.get("tools"), list),
+                  indent=2)
+"""``.openlam/mcp.json`` and the tool lists cached in ``.openlam/cache/mcp/``."""
+cache_path = SERVERS.cache_path
+read_cache = SERVERS.read_cache
 
 
 def load_servers(settings: Any) -> dict[str, ServerConfig]:
-    path = config_path(settings)
-    data = _read_json(path, default={"servers": {}})
-    servers = data.get("servers")
-    if not isinstance(servers, dict):
-        raise UserError(f"{path} has no \"servers\" object", "fix the file or remove it")
-    return {name: ServerConfig.from_dict(name, entry, path)
-            for name, entry in sorted(servers.items())}
+    return SERVERS.load(settings)
 
 
 def save_server(settings: Any, server: ServerConfig) -> None:
-    path = config_path(settings)
-    data = _read_json(path, default={"servers": {}})
-    data.setdefault("servers", {})[server.name] = server.to_dict()
-    _write_json(path, data)
-
-
-def remove_server(settings: Any, name: str) -> bool:
-    path = config_path(settings)
-    data = _read_json(path, default={"servers": {}})
-    found = data.get("servers", {}).pop(name, None) is not None
-    if found:
-        _write_json(path, data)
-    cache_path(settings, name).unlink(missing_ok=True)
-    return found
-
-
-def cache_path(settings: Any, name: str) -> Path:
-    return Path(settings.state_dir) / CACHE_DIR / f"{name}.json"
-
-
-def read_cache(settings: Any, name: str) -> dict[str, Any] | None:
-    path = cache_path(settings, name)
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("tools"), list) else None
-
-
-def _read_json(path: Path, default: dict[str, Any]) -> dict[str, Any]:
-    if not path.exists():
-        return default
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise UserError(f"{path} is not valid JSON: {exc}", "fix the file or remove it") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a JSON object", "fix the file or remove it")
-    return data
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    SERVERS.save(settings, server.name, server.to_dict())
 
 
 # -------------------------------------------------------------------- tools → actions
@@ -288,19 +200,8 @@ def _tool_caller(server: ServerConfig, tool: str, workspace: Path) -> Callable[.
 
 def register(registry: Any, settings: Any = None) -> None:
     """Entry point ``openlam.plugins: mcp``: the cached tools of every configured server."""
-    if settings is None:
-        from openlam.config import load_settings
-
-        settings = load_settings()
-    for name, server in load_servers(settings).items():
-        cache = read_cache(settings, name)
-        if cache is None:
-            registry.load_errors.append(
-                f"MCP server {name}: its tool list is not cached yet; run `openlam mcp test "
-                f"{name}` to start it once and list its tools")
-            continue
-        for spec in tool_specs(server, cache["tools"], Path(settings.workspace)):
-            registry.add(spec)
+    SERVERS.register(registry, settings, lambda loaded, server, cache: tool_specs(
+        server, cache["tools"], Path(loaded.workspace)))
 
 
 # ------------------------------------------------------------------------ connections
@@ -599,12 +500,7 @@ def _tool_dict(tool: Any) -> dict[str, Any]:
 async def refresh(settings: Any, name: str, secret: SecretLookup | None = None
                   ) -> dict[str, Any]:
     """Start the server, list its tools and store them as the cache. Raises UserError."""
-    servers = load_servers(settings)
-    if name not in servers:
-        raise UserError(f"no MCP server named {name}",
-                        f"configured: {', '.join(servers) or 'none'}; add one with "
-                        "`openlam mcp add`")
-    return await refresh_server(settings, servers[name], secret)
+    return await refresh_server(settings, SERVERS.get(settings, name), secret)
 
 
 async def refresh_server(settings: Any, server: ServerConfig,
@@ -614,7 +510,7 @@ async def refresh_server(settings: Any, server: ServerConfig,
         cache = await list_tools(server, workspace=Path(settings.workspace), secret=secret)
     except ActionError as exc:
         raise UserError(str(exc), _start_hint(server)) from None
-    _write_json(cache_path(settings, server.name), cache)
+    SERVERS.write_cache(settings, server.name, cache)
     return cache
 
 

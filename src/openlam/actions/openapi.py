@@ -28,20 +28,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin
 
+from openlam.actions.sources import Sources
 from openlam.actions.spec import ActionContext, ActionSpec, Risk, json_schema_validator
 from openlam.errors import ActionError, UserError
 
-CONFIG_FILE = "openapi.json"
-CACHE_DIR = Path("cache") / "openapi"
 COMPILED_FORMAT = 1
 DEFAULT_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 5.0
@@ -52,12 +50,7 @@ METHOD_RISK = {"get": Risk.read, "head": Risk.read, "options": Risk.read, "trace
                "post": Risk.write, "put": Risk.write, "patch": Risk.write,
                "delete": Risk.destructive}
 IDEMPOTENT_METHODS = frozenset({"get", "head", "options", "trace", "put", "delete"})
-TRANSIENT_STATUSES = frozenset({408, 425, 429})
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 SECRET_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-RESERVED_NAMES = frozenset({"files", "http", "email", "crm", "web", "search", "browser",
-                            "documents", "social", "payments", "human", "mcp", "openapi",
-                            "delegate", "ask_human", "request_capability"})
 log = logging.getLogger(__name__)
 
 
@@ -84,6 +77,9 @@ class ServiceConfig:
             raise UserError(f"OpenAPI service {self.name}: base URL {self.base_url!r} is not "
                             "an http(s) URL", "e.g. --base-url https://api.example.com/v1")
 
+    def describe(self) -> str:
+        return self.spec
+
     @property
     def secrets(self) -> tuple[str, ...]:
         auth = parse_auth(self.auth)
@@ -94,19 +90,6 @@ class ServiceConfig:
         data.pop("name")
         defaults = ServiceConfig(name=self.name, spec=self.spec)
         return {k: v for k, v in data.items() if k == "spec" or v != getattr(defaults, k)}
-
-    @classmethod
-    def from_dict(cls, name: str, data: Mapping[str, Any], where: Path) -> ServiceConfig:
-        known = set(cls.__dataclass_fields__) - {"name"}
-        unknown = set(data) - known
-        if unknown:
-            raise UserError(f"{where}: OpenAPI service {name} has unknown keys {sorted(unknown)}",
-                            f"allowed keys: {', '.join(sorted(known))}")
-        try:
-            return cls(name=name, **dict(data))
-        except TypeError as exc:
-            raise UserError(f"{where}: OpenAPI service {name} is malformed: {exc}",
-                            "fix the file or add the service again") from None
 
 
 def parse_auth(text: str | None) -> dict[str, str] | None:
@@ -131,89 +114,21 @@ def parse_auth(text: str | None) -> dict[str, str] | None:
     return auth
 
 
-def reserved_names() -> set[str]:
-    """Prefixes taken by installed plugins (entry points) and the planner's special steps."""
-    from importlib.metadata import entry_points
-
-    from openlam.actions.registry import PLUGIN_GROUP
-
-    return set(RESERVED_NAMES) | {ep.name for ep in entry_points(group=PLUGIN_GROUP)}
-
-
-def check_name(name: str) -> str:
-    if not NAME_PATTERN.match(name):
-        raise UserError(f"{name!r} is not a usable service name",
-                        "use lower-case letters, digits, - and _, starting with a letter "
-                        "(it becomes the prefix of the actions: NAME.operation)")
-    if name in reserved_names():
-        raise UserError(f"{name!r} is the name of an installed plugin",
-                        "choose another name, so that its actions do not collide")
-    return name
-
-
-def config_path(settings: Any) -> Path:
-    return Path(settings.state_dir) / CONFIG_FILE
-
-
-def cache_path(settings: Any, name: str) -> Path:
-    return Path(settings.state_dir) / CACHE_DIR / f"{name}.json"
+SERVICES = Sources("openapi", ServiceConfig, key="services", what="OpenAPI service",
+                   member="operation", refresh="refresh", indent=1,
+                   valid=lambda compiled: compiled.get("format") == COMPILED_FORMAT
+                   and isinstance(compiled.get("operations"), list))
+"""``.openlam/openapi.json`` and the operations compiled into ``.openlam/cache/openapi/``."""
+read_compiled = SERVICES.read_cache
 
 
 def load_services(settings: Any) -> dict[str, ServiceConfig]:
-    path = config_path(settings)
-    data = _read_json(path, default={"services": {}})
-    services = data.get("services")
-    if not isinstance(services, dict):
-        raise UserError(f"{path} has no \"services\" object", "fix the file or remove it")
-    return {name: ServiceConfig.from_dict(name, entry, path)
-            for name, entry in sorted(services.items())}
+    return SERVICES.load(settings)
 
 
 def save_service(settings: Any, service: ServiceConfig, compiled: dict[str, Any]) -> None:
-    path = config_path(settings)
-    data = _read_json(path, default={"services": {}})
-    data.setdefault("services", {})[service.name] = service.to_dict()
-    _write_json(cache_path(settings, service.name), compiled)
-    _write_json(path, data)
-
-
-def remove_service(settings: Any, name: str) -> bool:
-    path = config_path(settings)
-    data = _read_json(path, default={"services": {}})
-    found = data.get("services", {}).pop(name, None) is not None
-    if found:
-        _write_json(path, data)
-    cache_path(settings, name).unlink(missing_ok=True)
-    return found
-
-
-def read_compiled(settings: Any, name: str) -> dict[str, Any] | None:
-    path = cache_path(settings, name)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    ok = isinstance(data, dict) and data.get("format") == COMPILED_FORMAT
-    return data if ok and isinstance(data.get("operations"), list) else None
-
-
-def _read_json(path: Path, default: dict[str, Any]) -> dict[str, Any]:
-    if not path.exists():
-        return default
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise UserError(f"{path} is not valid JSON: {exc}", "fix the file or remove it") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a JSON object", "fix the file or remove it")
-    return data
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    SERVICES.write_cache(settings, service.name, compiled)
+    SERVICES.save(settings, service.name, service.to_dict())
 
 
 # ---------------------------------------------------------------------- reading a spec
@@ -533,19 +448,8 @@ def _operation_caller(service: ServiceConfig, op: dict[str, Any], base_url: str 
 
 def register(registry: Any, settings: Any = None) -> None:
     """Entry point ``openlam.plugins: openapi``: the compiled operations of every service."""
-    if settings is None:
-        from openlam.config import load_settings
-
-        settings = load_settings()
-    for name, service in load_services(settings).items():
-        compiled = read_compiled(settings, name)
-        if compiled is None:
-            registry.load_errors.append(
-                f"OpenAPI service {name}: its operations are not compiled; run "
-                f"`openlam openapi refresh {name}`")
-            continue
-        for spec in operation_specs(service, compiled):
-            registry.add(spec)
+    SERVICES.register(registry, settings,
+                      lambda _settings, service, compiled: operation_specs(service, compiled))
 
 
 # ------------------------------------------------------------------------------ calls
@@ -578,6 +482,8 @@ async def call_operation(service: ServiceConfig, op: dict[str, Any], args: dict[
                          base_url: str | None, secret: Callable[[str], str | None],
                          idempotency_key: str | None = None) -> Any:
     import httpx
+
+    from openlam.actions import httpkit  # imports httpx: only when a service is called
 
     what = f"{service.name}.{op['action']} ({op['method']} {op['path']})"
     if not base_url:
@@ -622,30 +528,23 @@ async def call_operation(service: ServiceConfig, op: dict[str, Any], args: dict[
         async with asyncio.timeout(service.timeout):
             async with _client().stream(op["method"], url, params=query, headers=headers,
                                         timeout=timeout, **request) as response:
-                data = await _read(response, service.max_bytes, what)
-    except TimeoutError:
-        raise _maybe_delivered(f"{what} did not answer within {service.timeout:g}s",
-                               idempotent) from None
+                data = await httpkit.read_body(response, max_bytes=service.max_bytes,
+                                               what=what)
+    except (TimeoutError, httpx.TimeoutException):
+        raise httpkit.after_sending(f"{what} did not answer within {service.timeout:g}s",
+                                    idempotent) from None
     except httpx.ConnectError as exc:
         raise ActionError(f"cannot reach {service.name} at {base_url}: "
-                          f"{_scrub(str(exc), secret_values) or 'connection failed'}",
+                          f"{httpkit.scrub(str(exc), secret_values) or 'connection failed'}",
                           transient=True) from None
-    except httpx.TimeoutException:
-        raise _maybe_delivered(f"{what} did not answer within {service.timeout:g}s",
-                               idempotent) from None
     except httpx.HTTPError as exc:
-        raise _maybe_delivered(f"{what} failed: {_scrub(str(exc), secret_values)}",
-                               idempotent) from None
+        raise httpkit.after_sending(f"{what} failed: {httpkit.scrub(str(exc), secret_values)}",
+                                    idempotent) from None
     status = response.status_code
     content_type = response.headers.get("content-type", "")
     if status >= 400 or status < 200:
-        message = _scrub(_error_message(data, response.encoding), secret_values)
-        hint = {401: " (the credentials were refused: check the secret "
-                     f"{', '.join(service.secrets) or 'configured with --auth'})",
-                403: " (the credentials lack permission for this)",
-                404: " (no such object or address)"}.get(status, "")
-        raise ActionError(f"{what} answered HTTP {status}: {message}{hint}",
-                          transient=status >= 500 or status in TRANSIENT_STATUSES)
+        message = httpkit.scrub(_error_message(data, response.encoding), secret_values)
+        raise httpkit.status_error(what, status, message, secrets=service.secrets)
     if not data:
         return {"status": status}
     if "json" in content_type or content_type == "":
@@ -690,19 +589,6 @@ def _apply_auth(service: ServiceConfig, headers: dict[str, str], query: list[tup
 
     request["auth"] = httpx.BasicAuth(user, password)
     return [user, password]
-
-
-async def _read(response: Any, max_bytes: int, what: str) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise ActionError(f"{what} answered with {declared} bytes, more than the limit of "
-                          f"{max_bytes}")
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body.extend(chunk)
-        if len(body) > max_bytes:
-            raise ActionError(f"{what} answered with more than the limit of {max_bytes} bytes")
-    return bytes(body)
 
 
 def _error_message(data: bytes, encoding: str | None) -> str:
@@ -760,20 +646,6 @@ def _scalar(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value)
     return str(value)
-
-
-def _maybe_delivered(message: str, idempotent: bool) -> ActionError:
-    if idempotent:
-        return ActionError(message, transient=True)
-    return ActionError(f"{message}; the request may have been delivered, so it is not repeated "
-                       "automatically: check the result before running it again")
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for value in secrets:
-        if value:
-            text = text.replace(value, "***")
-    return text
 
 
 def describe(compiled: dict[str, Any]) -> str:

@@ -7,6 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
+from openlam.cli.sources import check_new, pairs, show
+from openlam.cli.sources import remove as remove_source
+
 mcp_app = typer.Typer(help="MCP servers whose tools become actions (NAME.tool).",
                       no_args_is_help=True)
 Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
@@ -56,16 +59,11 @@ def add(
     from openlam.errors import UserError
 
     settings = load_settings(workspace)
-    mcp.check_name(name)
+    check_new(mcp.SERVERS, settings, name, replace=replace)
     if bool(command) == bool(url):
         raise UserError("give either a command (after --) or --url, not both and not neither",
                         f"openlam mcp add {name} -- mcp-server-time   or   "
                         f"openlam mcp add {name} --url http://127.0.0.1:8000/mcp")
-    existing = mcp.load_servers(settings)
-    if name in existing and not replace:
-        raise UserError(f"an MCP server named {name} is already configured "
-                        f"({existing[name].describe()})",
-                        "pass --replace, or remove it first with `openlam mcp rm`")
     if url and not url.startswith(("http://", "https://")):
         raise UserError(f"{url!r} is not an http(s) URL", "e.g. --url http://127.0.0.1:8000/mcp")
     if url and (env or env_secret or cwd):
@@ -77,10 +75,10 @@ def add(
     server = mcp.ServerConfig(
         name=name, transport="http" if url else "stdio",
         command=command[0] if command else None, args=list(command[1:]) if command else [],
-        env=_pairs(env, "--env"), env_secrets=_pairs(env_secret, "--env-secret"),
+        env=pairs(env, "--env"), env_secrets=pairs(env_secret, "--env-secret"),
         cwd=cwd, url=url, bearer_secret=bearer,
-        header_secrets=_pairs(header_secret, "--header-secret"),
-        risk=_pairs(risk, "--risk"), timeout=timeout,
+        header_secrets=pairs(header_secret, "--header-secret"),
+        risk=pairs(risk, "--risk"), timeout=timeout,
     )
     if connect:
         cache = asyncio.run(_refresh(settings, server))
@@ -97,32 +95,20 @@ def list_servers(workspace: Workspace = None) -> None:
     """The configured servers, with their cached tools."""
     import datetime
 
-    from rich.console import Console
-    from rich.table import Table
-
     from openlam.actions import mcp
-    from openlam.config import load_settings
 
-    settings = load_settings(workspace)
-    servers = mcp.load_servers(settings)
-    console = Console(highlight=False)
-    if not servers:
-        console.print("No MCP servers. Add one: openlam mcp add NAME -- COMMAND ARGS… "
-                      "or openlam mcp add NAME --url URL")
-        return
-    table = Table("name", "transport", "command / URL", "tools", "listed at")
-    for name, server in servers.items():
-        cache = mcp.read_cache(settings, name)
+    def row(name: str, server: Any, cache: dict[str, Any] | None) -> list[str]:
+        known = [name, server.transport, server.describe()]
         if cache is None:
-            tools, when = "[yellow]not listed[/]", f"run `openlam mcp test {name}`"
-        else:
-            tools = str(len(cache["tools"]))
-            when = datetime.datetime.fromtimestamp(cache.get("fetched_at", 0)).strftime(
-                "%Y-%m-%d %H:%M")
-            if cache.get("server") != server.fingerprint():
-                when += " [yellow](config changed since)[/]"
-        table.add_row(name, server.transport, server.describe(), tools, when)
-    console.print(table)
+            return [*known, "[yellow]not listed[/]", f"run `openlam mcp test {name}`"]
+        when = datetime.datetime.fromtimestamp(cache.get("fetched_at", 0)).strftime(
+            "%Y-%m-%d %H:%M")
+        if cache.get("server") != server.fingerprint():
+            when += " [yellow](config changed since)[/]"
+        return [*known, str(len(cache["tools"])), when]
+
+    show(mcp.SERVERS, workspace, ("name", "transport", "command / URL", "tools", "listed at"),
+         row, "openlam mcp add NAME -- COMMAND ARGS… or openlam mcp add NAME --url URL")
 
 
 @mcp_app.command("rm")
@@ -130,13 +116,8 @@ def remove(name: Annotated[str, typer.Argument(help="Server name.")],
            workspace: Workspace = None) -> None:
     """Remove a server (its actions disappear)."""
     from openlam.actions import mcp
-    from openlam.config import load_settings
-    from openlam.errors import UserError
 
-    settings = load_settings(workspace)
-    if not mcp.remove_server(settings, name):
-        raise UserError(f"no MCP server named {name}", "see `openlam mcp list`")
-    typer.echo(f"Removed MCP server {name}.")
+    remove_source(mcp.SERVERS, name, workspace)
 
 
 @mcp_app.command("test")
@@ -147,15 +128,11 @@ def test(name: Annotated[str, typer.Argument(help="Server name.")],
 
     from openlam.actions import mcp
     from openlam.config import load_settings
-    from openlam.errors import UserError
 
     settings = load_settings(workspace)
-    servers = mcp.load_servers(settings)
-    if name not in servers:
-        raise UserError(f"no MCP server named {name}",
-                        f"configured: {', '.join(servers) or 'none'}")
-    cache = asyncio.run(_refresh(settings, servers[name]))
-    _print_tools(name, servers[name], cache)
+    server = mcp.SERVERS.get(settings, name)
+    cache = asyncio.run(_refresh(settings, server))
+    _print_tools(name, server, cache)
 
 
 async def _refresh(settings: Any, server: Any) -> dict[str, Any]:
@@ -191,14 +168,3 @@ def _print_tools(name: str, server: Any, cache: dict[str, Any]) -> None:
                       description[:90] + ("…" if len(description) > 90 else ""))
     console.print(table)
 
-
-def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
-    from openlam.errors import UserError
-
-    pairs: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"{option} {item!r} is not KEY=VALUE", f"e.g. {option} NAME=VALUE")
-        pairs[key.strip()] = value.strip()
-    return pairs

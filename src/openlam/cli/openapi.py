@@ -7,6 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
+from openlam.cli.sources import check_new, pairs, show
+from openlam.cli.sources import remove as remove_source
+
 openapi_app = typer.Typer(help="OpenAPI 3 services whose operations become actions "
                                "(NAME.operation).", no_args_is_help=True)
 Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
@@ -38,19 +41,15 @@ def add(
     """Add a REST service from its OpenAPI spec; each operation becomes an action."""
     from openlam.actions import openapi
     from openlam.config import load_settings
-    from openlam.errors import UserError
 
     settings = load_settings(workspace)
-    openapi.check_name(name)
-    existing = openapi.load_services(settings)
-    if name in existing and not replace:
-        raise UserError(f"an OpenAPI service named {name} is already configured "
-                        f"({existing[name].spec})",
-                        "pass --replace, or remove it first with `openlam openapi rm`")
+    check_new(openapi.SERVICES, settings, name, replace=replace)
     source = spec
     if not spec.startswith(("http://", "https://")):
         source = str(Path(spec).expanduser().resolve())
-    options: dict[str, Any] = {"base_url": base_url, "auth": auth, "risk": _pairs(risk)}
+    risks = pairs(risk, "--risk", shape="OPERATION=TIER", example="delete_contact=destructive",
+                  need_value=True)
+    options: dict[str, Any] = {"base_url": base_url, "auth": auth, "risk": risks}
     if timeout is not None:
         options["timeout"] = timeout
     service = openapi.ServiceConfig(name=name, spec=source, **options)
@@ -67,7 +66,7 @@ def refresh(name: Annotated[str, typer.Argument(help="Service name.")],
     from openlam.config import load_settings
 
     settings = load_settings(workspace)
-    service = _service(settings, name)
+    service = openapi.SERVICES.get(settings, name)
     compiled = openapi.prepare(service)
     openapi.save_service(settings, service, compiled)
     _print_operations(service, compiled)
@@ -76,29 +75,18 @@ def refresh(name: Annotated[str, typer.Argument(help="Service name.")],
 @openapi_app.command("list")
 def list_services(workspace: Workspace = None) -> None:
     """The configured services."""
-    from rich.console import Console
-    from rich.table import Table
-
     from openlam.actions import openapi
-    from openlam.config import load_settings
 
-    settings = load_settings(workspace)
-    services = openapi.load_services(settings)
-    console = Console(highlight=False)
-    if not services:
-        console.print("No OpenAPI services. Add one: openlam openapi add NAME SPEC "
-                      "[--base-url URL] [--auth bearer:SECRET]")
-        return
-    table = Table("name", "API", "base URL", "auth", "operations")
-    for name, service in services.items():
-        compiled = openapi.read_compiled(settings, name)
+    def row(name: str, service: Any, compiled: dict[str, Any] | None) -> list[str]:
         if compiled is None:
             api, count = "[yellow]not compiled[/]", f"run `openlam openapi refresh {name}`"
         else:
             api, count = openapi.describe(compiled), str(len(compiled["operations"]))
         base = service.base_url or (compiled or {}).get("base_url") or "?"
-        table.add_row(name, api, base, service.auth or "none", count)
-    console.print(table)
+        return [name, api, base, service.auth or "none", count]
+
+    show(openapi.SERVICES, workspace, ("name", "API", "base URL", "auth", "operations"), row,
+         "openlam openapi add NAME SPEC [--base-url URL] [--auth bearer:SECRET]")
 
 
 @openapi_app.command("rm")
@@ -106,24 +94,8 @@ def remove(name: Annotated[str, typer.Argument(help="Service name.")],
            workspace: Workspace = None) -> None:
     """Remove a service (its actions disappear)."""
     from openlam.actions import openapi
-    from openlam.config import load_settings
-    from openlam.errors import UserError
 
-    settings = load_settings(workspace)
-    if not openapi.remove_service(settings, name):
-        raise UserError(f"no OpenAPI service named {name}", "see `openlam openapi list`")
-    typer.echo(f"Removed OpenAPI service {name}.")
-
-
-def _service(settings: Any, name: str) -> Any:
-    from openlam.actions import openapi
-    from openlam.errors import UserError
-
-    services = openapi.load_services(settings)
-    if name not in services:
-        raise UserError(f"no OpenAPI service named {name}",
-                        f"configured: {', '.join(services) or 'none'}")
-    return services[name]
+    remove_source(openapi.SERVICES, name, workspace)
 
 
 def _print_operations(service: Any, compiled: dict[str, Any]) -> None:
@@ -142,15 +114,3 @@ def _print_operations(service: Any, compiled: dict[str, Any]) -> None:
         table.add_row(spec.name, spec.risk.value, op["method"], op["path"])
     console.print(table)
 
-
-def _pairs(items: list[str] | None) -> dict[str, str]:
-    from openlam.errors import UserError
-
-    pairs: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise UserError(f"--risk {item!r} is not OPERATION=TIER",
-                            "e.g. --risk delete_contact=destructive")
-        pairs[key.strip()] = value.strip()
-    return pairs

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openlam.errors import UserError
+from openlam.memory.engines import engine_for
 from openlam.memory.tables import experiences, runs, steps
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ class Store:
         self.url = url
         self._upserts: dict[str, Any] = {}
         try:
-            self.engine = _engine(url)
+            self.engine = engine_for(url)
             with self.engine.connect():
                 pass
         except Exception as exc:
@@ -48,6 +48,8 @@ class Store:
             command.upgrade(config, "head")
 
     def close(self) -> None:
+        # the engine is shared (engines.engine_for): disposing closes its idle connections
+        # (releasing the database file), and whoever uses it next simply reconnects
         self.engine.dispose()
 
     # -- writes ---------------------------------------------------------------------
@@ -124,35 +126,6 @@ class Store:
         with self.engine.connect() as conn:
             return list(conn.execute(sa.select(runs.c.id).where(runs.c.status == "running"))
                         .scalars())
-
-
-def sqlite_engine(url: str) -> sa.Engine:
-    """SQLite in WAL mode with synchronous=NORMAL: a commit survives the process being
-    killed (what durable runs need) without an fsync per commit; the last commits may be
-    lost only if the machine itself loses power. Used for DBOS's database too."""
-    path = url.split(":///", 1)[-1]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
-
-    return engine
-
-
-def _engine(url: str) -> sa.Engine:
-    if url.startswith("sqlite"):
-        return sqlite_engine(url)
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return sa.create_engine(url, pool_pre_ping=True)
 
 
 def _safe(url: str) -> str:

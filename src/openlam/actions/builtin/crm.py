@@ -11,7 +11,6 @@ retried or recovered step returns the row it already made instead of adding a se
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,7 +22,6 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
-    Engine,
     ForeignKey,
     Integer,
     MetaData,
@@ -31,7 +29,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     func,
     insert,
     or_,
@@ -45,6 +42,7 @@ from typing_extensions import TypedDict
 from openlam.actions.spec import ActionContext, Risk, action
 from openlam.config import Settings, load_settings
 from openlam.errors import ActionError
+from openlam.memory.engines import engine_for
 
 DEFAULT_STAGES = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
 CLOSED_STAGES = ("won", "lost")
@@ -120,46 +118,6 @@ crm_activities = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
-_engines: dict[str, Engine] = {}
-_created: set[tuple[str, int]] = set()
-_lock = threading.Lock()
-
-
-def engine_for(url: str, meta: MetaData | None = None) -> Engine:
-    """One engine per database URL for the process; ``meta``'s tables are created once.
-
-    ``postgresql://`` URLs use the psycopg 3 driver; a SQLite file's directory is created.
-    """
-    meta = metadata if meta is None else meta
-    with _lock:
-        engine = _engines.get(url)
-        if engine is None:
-            engine = _engines[url] = _create_engine(url)
-        if (url, id(meta)) not in _created:
-            try:
-                meta.create_all(engine)
-            except IntegrityError:  # another process created them at the same moment
-                meta.create_all(engine)
-            except OperationalError as exc:
-                raise ActionError(f"cannot open the project database {_safe(url)}: "
-                                  f"{exc.orig or exc}; check OPENLAM_DATABASE_URL",
-                                  transient=True) from None
-            _created.add((url, id(meta)))
-    return engine
-
-
-def _create_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.drivername.startswith("sqlite"):
-        if parsed.database and parsed.database != ":memory:":
-            from pathlib import Path
-
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        return create_engine(parsed, connect_args={"timeout": 30})
-    return create_engine(parsed, pool_pre_ping=True)
-
 
 def _safe(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
@@ -174,7 +132,7 @@ def _tx(ctx: ActionContext) -> Iterator[Connection]:
     """A transaction on the project database; database trouble becomes an ActionError."""
     url = _settings(ctx).app_database_url
     try:
-        with engine_for(url).begin() as conn:
+        with engine_for(url, metadata).begin() as conn:
             yield conn
     except OperationalError as exc:
         raise ActionError(f"the project database {_safe(url)} failed: {exc.orig or exc}",

@@ -48,11 +48,11 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, insert, 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from typing_extensions import TypedDict
 
-from openlam.actions.builtin.crm import engine_for
 from openlam.actions.builtin.files import confine
 from openlam.actions.spec import ActionContext, Risk, action
 from openlam.config import Settings, load_settings
 from openlam.errors import ActionError
+from openlam.memory.engines import engine_for
 
 MAX_ATTACHMENT_BYTES = 25_000_000
 MAX_RECIPIENTS = 100

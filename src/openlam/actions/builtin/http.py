@@ -5,11 +5,13 @@ from __future__ import annotations
 import httpx
 from typing_extensions import TypedDict
 
+from openlam.actions import httpkit
 from openlam.actions.spec import Risk, action
 from openlam.errors import ActionError
 
 MAX_BYTES = 5_000_000
-TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+TIMEOUT = 20.0  # seconds for the whole exchange; connecting may take 5 of them
+MAX_REDIRECTS = 5
 
 
 class Page(TypedDict):
@@ -30,24 +32,13 @@ async def get(url: str, max_bytes: int = MAX_BYTES) -> Page:
     """
     if not url.startswith(("http://", "https://")):
         raise ActionError(f"{url!r} is not an http(s) URL")
-    try:
-        async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=True,
-                                     max_redirects=5) as client, \
-                client.stream("GET", url) as response:
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body.extend(chunk)
-                if len(body) > max_bytes:
-                    raise ActionError(f"{url} is larger than {max_bytes} bytes")
-    except httpx.TimeoutException:
-        raise ActionError(f"{url} did not answer in time", transient=True) from None
-    except httpx.TransportError as exc:
-        raise ActionError(f"cannot reach {url}: {exc}", transient=True) from None
-    if response.status_code >= 500:
-        raise ActionError(f"{url} answered HTTP {response.status_code}", transient=True)
-    if response.status_code >= 400:
-        raise ActionError(f"{url} answered HTTP {response.status_code}")
-    return {"url": str(response.url), "status": response.status_code,
-            "content_type": response.headers.get("content-type", ""),
-            "text": body.decode(response.encoding or "utf-8", errors="replace"),
-            "bytes": len(body)}
+    async with httpx.AsyncClient(timeout=httpkit.timeout(TIMEOUT), follow_redirects=True,
+                                 max_redirects=MAX_REDIRECTS) as client:
+        reply = await httpkit.request(client, "GET", url, what=url, idempotent=True,
+                                      max_bytes=max_bytes, deadline=TIMEOUT)
+    if reply.status >= 400:
+        # a 5xx is retried; a 4xx (429 included) fails the step, as http.get always did
+        raise httpkit.status_error(url, reply.status, transient=reply.status >= 500)
+    return {"url": reply.url, "status": reply.status,
+            "content_type": reply.headers.get("content-type", ""),
+            "text": reply.text(), "bytes": len(reply.body)}

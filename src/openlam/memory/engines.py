@@ -1,0 +1,70 @@
+"""One SQLAlchemy engine per database URL for the whole process.
+
+Runs, the CRM, sent mail and governance all keep their tables in the project database;
+sharing one engine per URL gives them one connection pool instead of one each.
+
+SQLite runs in WAL mode with synchronous=NORMAL: a commit survives the process being
+killed (what durable runs need) without an fsync per commit; only the last commits may
+be lost, and only if the machine itself loses power. ``postgresql://`` URLs use the
+psycopg 3 driver (SQLAlchemy would otherwise look for psycopg2).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, event, make_url
+from sqlalchemy.exc import IntegrityError
+
+_engines: dict[str, Engine] = {}
+_created: set[tuple[str, int]] = set()
+_lock = threading.Lock()
+
+
+def engine_for(url: str, metadata: MetaData | None = None) -> Engine:
+    """The process's engine for ``url``, made on first use; ``metadata``'s tables are
+    created the first time it is passed for this URL. Safe to call from any thread."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = _new_engine(url)
+        if metadata is not None and (url, id(metadata)) not in _created:
+            try:
+                metadata.create_all(engine)
+            except IntegrityError:  # another process created them at the same moment
+                metadata.create_all(engine)
+            _created.add((url, id(metadata)))
+    return engine
+
+
+def _new_engine(url: str) -> Engine:
+    """An engine of its own, not shared: SQLite as above, PostgreSQL through psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite"):
+        return sqlite_engine(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def sqlite_engine(url: str) -> Engine:
+    """A SQLite engine of its own, in WAL mode, its file's directory created. DBOS gets
+    a fresh one for its system database at every launch: it is DBOS's alone, not shared
+    through :func:`engine_for`."""
+    path = make_url(url).database
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
