@@ -6,9 +6,6 @@ cached per URL so every store in a process shares one connection pool.
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-
 from sqlalchemy import (
     Column,
     Engine,
@@ -18,9 +15,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
-    event,
 )
+
+from openlam.memory import engines
 
 metadata = MetaData()
 
@@ -97,28 +94,6 @@ gaps = Table(
     Column("last_run", String(200), nullable=False, default=""),
 )
 
-_engines: dict[str, Engine] = {}
-_lock = threading.Lock()
-
-
 def engine_for(url: str) -> Engine:
-    """A shared engine for ``url`` with the governance tables created."""
-    with _lock:
-        engine = _engines.get(url)
-        if engine is None:
-            if url.startswith("sqlite:///"):
-                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-                engine = create_engine(url, connect_args={"timeout": 30})
-                event.listen(engine, "connect", _sqlite_pragmas)
-            else:
-                engine = create_engine(url, pool_pre_ping=True)
-            metadata.create_all(engine)
-            _engines[url] = engine
-        return engine
-
-
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
+    """The shared engine for ``url`` with the governance tables created."""
+    return engines.engine_for(url, metadata)
