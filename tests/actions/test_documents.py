@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes.action_ctx import action_context
 
 from openlam.actions.builtin import documents
 from openlam.actions.registry import load_plugins
 from openlam.actions.spec import ActionContext
 from openlam.errors import ActionError
+from tests.fakes.action_ctx import action_context
 
 REGISTRY = load_plugins()
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")

@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from tests.fakes.action_ctx import action_context
 
 from openlam.actions.builtin.email import message_id_for
 from openlam.actions.registry import load_plugins
 from openlam.actions.spec import ActionContext
 from openlam.errors import ActionError
+from tests.fakes.action_ctx import action_context
 
 REGISTRY = load_plugins()
 pytestmark = pytest.mark.filterwarnings(  # the "none" and "ssl" peers allow AUTH without STARTTLS

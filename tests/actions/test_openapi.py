@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes.crm_api import API_KEY, PASSWORD, TOKEN, USER, create_app, serve
 
 from openlam.actions import openapi
 from openlam.actions.registry import ActionRegistry
@@ -19,6 +18,7 @@ from openlam.actions.spec import ActionContext, Risk
 from openlam.config import Settings
 from openlam.errors import UserError
 from openlam.loop.act import execute
+from tests.fakes.crm_api import API_KEY, PASSWORD, TOKEN, USER, create_app, serve
 
 SECRETS = {"CRM_TOKEN": TOKEN, "CRM_KEY": API_KEY, "CRM_USER": USER, "CRM_PASS": PASSWORD}
 

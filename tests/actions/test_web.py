@@ -9,15 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.fakes.action_ctx import action_context
-from tests.fakes.http import FakeHTTPServer, Response
-from tests.fakes.tls_certs import TestCA
 
 from openlam.actions.builtin import web
 from openlam.actions.registry import load_plugins
 from openlam.actions.spec import ActionContext, Risk
 from openlam.errors import ActionError
 from openlam.loop.act import execute
+from tests.fakes.action_ctx import action_context
+from tests.fakes.http import FakeHTTPServer, Response
+from tests.fakes.tls_certs import TestCA
 
 SPEC = web.fetch.__openlam_action__  # type: ignore[attr-defined]
 

@@ -57,13 +57,9 @@ class StepStatus(StrEnum):
     blocked = "blocked"
 
 
-class StepRecord(BaseModel):
-    id: str
-    action: str
-    args: dict[str, Any] = Field(default_factory=dict)
-    depends_on: list[str] = Field(default_factory=list)
-    expect: str | None = None
-    replaces: str | None = None
+class StepRecord(Step):
+    """A step as it happened: the plan's step plus its status and result."""
+
     status: StepStatus = StepStatus.pending
     output: Any = None
     error: str | None = None
