@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from openlam.governance.db import audit_head, audit_log, engine_for
@@ -62,6 +62,14 @@ class Verification:
         return f"audit log TAMPERED at record {self.first_bad}: {self.problem}"
 
 
+# Built once: constructing a statement costs more than running it on SQLite.
+_READ_HEAD = select(audit_head).where(audit_head.c.id == 1)
+_INSERT = insert(audit_log)
+_NEW_HEAD = insert(audit_head).values(id=1, seq=bindparam("seq"), hash=bindparam("hash"))
+_MOVE_HEAD = (update(audit_head).where(audit_head.c.id == 1, audit_head.c.seq == bindparam("old"))
+              .values(seq=bindparam("seq"), hash=bindparam("hash")))
+
+
 class AuditLog:
     def __init__(self, url: str, redact: Callable[[Any], Any] | None = None) -> None:
         self.engine = engine_for(url)
@@ -78,40 +86,38 @@ class AuditLog:
         for _ in range(200):
             try:
                 with self.engine.begin() as conn:
-                    if key is not None:
-                        existing = self._by_key(conn, run_id, key)
-                        if existing is not None:
-                            return existing
-                    head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).first()
+                    head = conn.execute(_READ_HEAD).first()
                     seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
                     rec = {"seq": seq + 1, "ts": round(time.time(), 6), "kind": kind,
                            "run_id": run_id, "step_id": step_id, "actor": actor,
                            "body": body_text, "prev_hash": prev}
                     rec["hash"] = record_hash(rec)
-                    conn.execute(insert(audit_log).values(**rec))
+                    conn.execute(_INSERT, {**rec, "key": key})
                     if head is None:
-                        conn.execute(insert(audit_head).values(id=1, seq=rec["seq"],
-                                                               hash=rec["hash"]))
-                    else:
-                        moved = conn.execute(
-                            update(audit_head)
-                            .where(audit_head.c.id == 1, audit_head.c.seq == seq)
-                            .values(seq=rec["seq"], hash=rec["hash"])).rowcount != 1
-                        if moved:
-                            raise _Moved
+                        conn.execute(_NEW_HEAD, {"seq": rec["seq"], "hash": rec["hash"]})
+                    elif conn.execute(_MOVE_HEAD, {"old": seq, "seq": rec["seq"],
+                                                   "hash": rec["hash"]}).rowcount != 1:
+                        raise _Moved
                 return rec
             except (_Moved, IntegrityError, OperationalError):
+                # Either another writer appended first, or (unique run+key) this record
+                # was written before — by the same run, replayed after a crash.
+                if key is not None:
+                    with self.engine.connect() as conn:
+                        existing = self._by_key(conn, run_id, key)
+                    if existing is not None:
+                        return existing
                 time.sleep(0.005)
         raise RuntimeError("could not append to the audit log: it is busy")
 
     @staticmethod
     def _by_key(conn: Any, run_id: str, key: str) -> dict[str, Any] | None:
-        # Keys are per run; the body is canonical JSON, so the key appears verbatim.
+        # Keys are per run; the indexed column finds the record, the hashed body confirms it.
         needle = f'"key":{json.dumps(key, ensure_ascii=False)}'
-        query = select(audit_log).where(audit_log.c.run_id == run_id,
-                                        audit_log.c.body.contains(needle, autoescape=True))
+        query = select(audit_log).where(audit_log.c.run_id == run_id, audit_log.c.key == key)
         for row in conn.execute(query):
-            return dict(row._mapping)
+            if needle in row.body:
+                return {k: v for k, v in row._mapping.items() if k != "key"}
         return None
 
     def records(self, *, run_id: str | None = None, kind: str | None = None,

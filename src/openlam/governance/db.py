@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Engine,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -32,6 +33,10 @@ audit_log = Table(
     Column("body", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # The record's idempotency key (also inside the hashed body): a lookup aid, so that
+    # a replayed run finds its earlier record without scanning the run's records.
+    Column("key", String(200), nullable=True),
+    Index("ix_gov_audit_run_key", "run_id", "key", unique=True),
 )
 
 audit_head = Table(
