@@ -70,6 +70,13 @@ _MOVE_HEAD = (update(audit_head).where(audit_head.c.id == 1, audit_head.c.seq ==
               .values(seq=bindparam("seq"), hash=bindparam("hash")))
 
 
+def entry(kind: str, *, run_id: str = "", step_id: str = "", actor: str = "",
+          key: str | None = None, **body: Any) -> dict[str, Any]:
+    """One record to append (see :meth:`AuditLog.append_many`)."""
+    return {"kind": kind, "run_id": run_id, "step_id": step_id, "actor": actor, "key": key,
+            "body": body}
+
+
 class AuditLog:
     def __init__(self, url: str, redact: Callable[[Any], Any] | None = None) -> None:
         self.engine = engine_for(url)
@@ -78,35 +85,46 @@ class AuditLog:
     def append(self, kind: str, *, run_id: str = "", step_id: str = "", actor: str = "",
                key: str | None = None, **body: Any) -> dict[str, Any]:
         """Add one record; ``body`` is any JSON-able detail (secrets redacted first)."""
-        if key is not None:
-            body["key"] = key
-        if self.redact is not None:
-            body = self.redact(body)
-        body_text = canonical(body)
+        return self.append_many([entry(kind, run_id=run_id, step_id=step_id, actor=actor,
+                                       key=key, **body)])[0]
+
+    def append_many(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Add records (made with :func:`entry`) in order, in one transaction."""
+        texts = []
+        for e in entries:
+            body = dict(e["body"], key=e["key"]) if e["key"] is not None else dict(e["body"])
+            texts.append(canonical(self.redact(body) if self.redact is not None else body))
         for _ in range(200):
             try:
                 with self.engine.begin() as conn:
                     head = conn.execute(_READ_HEAD).first()
                     seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
-                    rec = {"seq": seq + 1, "ts": round(time.time(), 6), "kind": kind,
-                           "run_id": run_id, "step_id": step_id, "actor": actor,
-                           "body": body_text, "prev_hash": prev}
-                    rec["hash"] = record_hash(rec)
-                    conn.execute(_INSERT, {**rec, "key": key})
+                    written = []
+                    for e, text in zip(entries, texts, strict=True):
+                        rec = {"seq": seq + len(written) + 1, "ts": round(time.time(), 6),
+                               "kind": e["kind"], "run_id": e["run_id"],
+                               "step_id": e["step_id"], "actor": e["actor"], "body": text,
+                               "prev_hash": prev}
+                        rec["hash"] = prev = record_hash(rec)
+                        conn.execute(_INSERT, {**rec, "key": e["key"]})
+                        written.append(rec)
+                    new = {"seq": written[-1]["seq"], "hash": written[-1]["hash"]}
                     if head is None:
-                        conn.execute(_NEW_HEAD, {"seq": rec["seq"], "hash": rec["hash"]})
-                    elif conn.execute(_MOVE_HEAD, {"old": seq, "seq": rec["seq"],
-                                                   "hash": rec["hash"]}).rowcount != 1:
+                        conn.execute(_NEW_HEAD, new)
+                    elif conn.execute(_MOVE_HEAD, {"old": seq, **new}).rowcount != 1:
                         raise _Moved
-                return rec
+                return written
             except (_Moved, IntegrityError, OperationalError):
-                # Either another writer appended first, or (unique run+key) this record
-                # was written before — by the same run, replayed after a crash.
-                if key is not None:
+                # Either another writer appended first, or (unique run+key) a record was
+                # written before — by the same run, replayed after a crash.
+                keyed = [e for e in entries if e["key"] is not None]
+                if keyed:
                     with self.engine.connect() as conn:
-                        existing = self._by_key(conn, run_id, key)
-                    if existing is not None:
-                        return existing
+                        found = [self._by_key(conn, e["run_id"], e["key"]) for e in keyed]
+                    if all(found):
+                        return [f for f in found if f is not None]
+                    if any(found) and len(entries) > 1:  # some were written: one at a time
+                        return [self.append_many([e])[0] for e in entries]
                 time.sleep(0.005)
         raise RuntimeError("could not append to the audit log: it is busy")
 

@@ -34,7 +34,7 @@ from openlam.governance.approvals import (
     WaitForDecision,
     polling_wait,
 )
-from openlam.governance.audit import AuditLog
+from openlam.governance.audit import AuditLog, entry
 from openlam.governance.budget import BudgetConfig, Budgets
 from openlam.governance.gaps import GapStore
 from openlam.governance.policy import (
@@ -77,6 +77,7 @@ class Governance:
         department = str(req.agent.get("department", "") or "")
         spec = runner.env.registry.get(record.action)
         risk = spec.risk if spec is not None else Risk.destructive
+        decided: list[dict[str, Any]] = []
         replayed = self._replay(runner, record, args)
         if isinstance(replayed, Decision):
             decision = replayed
@@ -91,11 +92,15 @@ class Governance:
                 action=record.action, risk=risk, args=args, agent=agent,
                 department=department, tainted_origin=taint.tainted_origin,
                 tainted_args=taint.tainted_args, now=datetime.fromtimestamp(self.clock(), UTC)))
-            self.audit.append("policy", run_id=run_id, step_id=step, actor="policy",
-                              key=f"policy:{step}", action=record.action, risk=risk.value,
-                              args=args, plan_version=record.plan_version,
-                              provenance=taint.to_dict(), provenance_text=taint.describe(),
-                              **decision.to_dict())
+            policy = entry("policy", run_id=run_id, step_id=step, actor="policy",
+                           key=f"policy:{step}", action=record.action, risk=risk.value,
+                           args=dict(args), plan_version=record.plan_version,
+                           provenance=taint.to_dict(), provenance_text=taint.describe(),
+                           **decision.to_dict())
+            if decision.effect is Effect.allow:  # written with the action, in one go
+                decided.append(policy)
+            else:  # on record before anyone waits or the step stops
+                self.audit.append_many([policy])
         approval_id = None
         if decision.effect is Effect.deny:
             return self._stop(runner, record, None,
@@ -124,9 +129,10 @@ class Governance:
                 args.update(approval.edited_args)
         self.budgets.record_action(run_id, agent, department, record.action,
                                    key=f"{run_id}:{step}")
-        self.audit.append("action", run_id=run_id, step_id=step, actor=agent,
-                          key=f"action:{step}", action=record.action, risk=risk.value,
-                          args=args, approval=approval_id, rule_id=decision.rule_id)
+        self.audit.append_many([*decided, entry(
+            "action", run_id=run_id, step_id=step, actor=agent, key=f"action:{step}",
+            action=record.action, risk=risk.value, args=args, approval=approval_id,
+            rule_id=decision.rule_id)])
         return None
 
     def _check_budgets(self, runner: Runner, record: StepRecord, agent: str,
