@@ -98,13 +98,9 @@ def resume(run_id: Annotated[str, typer.Argument(help="Run id.")],
     from openlam.workforce import Workforce
 
     async def go():
-        wf = Workforce(workspace)
-        await asyncio.to_thread(wf.open)
-        try:
+        async with Workforce(workspace) as wf:
             stored = wf.runtime.store.get_run(run_id)
             return await wf.resume(stored["id"] if stored else run_id)
-        finally:
-            await asyncio.to_thread(wf.close)
 
     outcome = asyncio.run(go())
     if json_output:
