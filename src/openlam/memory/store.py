@@ -73,7 +73,10 @@ class Store:
             if step_rows:
                 self._upsert(conn, steps, step_rows, ["run_id", "step_id"])
 
-    def record_experience(self, outcome: Outcome, plan: list[dict[str, Any]]) -> None:
+    def remember(self, outcome: Outcome, _experience: dict[str, Any]) -> None:
+        """The learn hook: keep the goal and the plan that was carried out, with its status."""
+        plan = [s.model_dump(mode="json", include={"id", "action", "args", "depends_on"})
+                for s in outcome.steps]
         with self.engine.begin() as conn:
             self._upsert(conn, experiences, [{
                 "run_id": outcome.run_id, "goal": outcome.goal, "agent": outcome.agent,

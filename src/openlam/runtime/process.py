@@ -32,6 +32,7 @@ class Runtime:
     secret: Callable[[str], str | None] = lambda _n: None
     redact: Callable[[Any], Any] = lambda v: v
     call_action: Any = None
+    log_filter: logging.Filter | None = None
 
     def emit(self, event: dict[str, Any]) -> None:
         event = self.redact(event)
@@ -67,18 +68,13 @@ def start(settings: Settings) -> Runtime:
     store = Store(settings.app_database_url)
     registry = load_plugins(settings=settings)
     rt = Runtime(settings=settings, store=store, registry=registry, gate=_allow)
-    rt.secret, rt.redact = _secrets(settings, registry)
+    rt.secret, rt.redact, rt.log_filter = _secrets(settings, registry)
     rt.call_action = action_caller(registry.get, lambda: settings, rt.secret)
     rt.specials = _specials(settings)
     _govern(rt)  # before launch: runs recovered at launch must be governed too
     _current = rt
 
-    async def remember(outcome: Any, experience: dict[str, Any]) -> None:
-        plan = [s.model_dump(mode="json", include={"id", "action", "args", "depends_on"})
-                for s in outcome.steps]
-        store.record_experience(outcome, plan)
-
-    rt.learn_hooks.append(remember)
+    rt.learn_hooks.append(store.remember)
     logging.getLogger("dbos").setLevel(logging.WARNING)
     config: Any = {"name": "openlam", "system_database_url": settings.system_database_url,
                    "application_version": WORKFLOW_VERSION, "log_level": "WARNING"}
@@ -110,19 +106,21 @@ def stop() -> None:
     if _current is None:
         return
     DBOS.destroy()
+    if _current.log_filter is not None:  # the next workspace brings its own secrets
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(_current.log_filter)
     _current.store.close()
     _current = None
 
 
 def _secrets(settings: Settings, registry: ActionRegistry
-             ) -> tuple[Callable[[str], str | None], Callable[[Any], Any]]:
-    """The secret lookup, and a redactor that masks every secret an action declares or
-    the lookup hands out — in step results, events, reports and log lines."""
+             ) -> tuple[Callable[[str], str | None], Callable[[Any], Any], logging.Filter]:
+    """The secret lookup, a redactor that masks every secret an action declares or the
+    lookup hands out (in step results, events and reports), and its filter on log lines."""
     from openlam.actions.secrets import Redactor, redact_logging, secret_lookup
 
     redactor = Redactor.for_settings(settings, names=[n for s in registry for n in s.secrets])
-    redact_logging(redactor)
-    return secret_lookup(settings, redactor), redactor
+    return secret_lookup(settings, redactor), redactor, redact_logging(redactor)
 
 
 async def end_of_run(run_id: str) -> None:
@@ -141,7 +139,7 @@ async def close_plugins() -> None:
     if _current is None:
         return
     for module in _current.registry.modules:
-        close_all = getattr(module, "close_all", None) or getattr(module, "aclose_all", None)
+        close_all = getattr(module, "close_all", None)
         if close_all is not None:
             try:
                 await close_all()
@@ -151,16 +149,13 @@ async def close_plugins() -> None:
 
 def _specials(settings: Settings) -> dict[str, Any]:
     """Handlers for the steps the loop cannot run as plain actions."""
+    from openlam.actions.builtin.notes import read_board
+    from openlam.org.delegation import DelegationLimits, delegate_handler
+    from openlam.org.loader import load_catalog
     from openlam.runtime import human
+    from openlam.runtime.durable import start_child
 
     specials: dict[str, Any] = {"ask_human": human.ask, "human.ask": human.ask}
-    try:
-        from openlam.org.delegation import DelegationLimits, delegate_handler
-        from openlam.org.loader import load_catalog
-    except ImportError:  # no org catalog: delegation stays an honest gap
-        return specials
-    from openlam.actions.builtin.notes import read_board
-    from openlam.runtime.durable import start_child
 
     def notes(root_id: str) -> list[str]:
         return [f"note from {n['run_id']}: {n['text']}" for n in
