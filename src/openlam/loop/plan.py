@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openlam.loop.perceive import Perception
-from openlam.loop.state import PLAN_SCHEMA, Plan, RunState, StepStatus
+from openlam.loop.state import PLAN_SCHEMA, SUPERSEDED, Plan, RunState, StepStatus
 from openlam.loop.validate import parse_plan, validate_plan
 
 ModelCall = Callable[[list[dict[str, str]], dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -58,7 +58,7 @@ def replan_prompt(p: Perception, state: RunState) -> str:
     for r in state.records.values():
         if r.status is StepStatus.succeeded:
             lines.append(f"- {r.id} {r.action} done, output {_brief(r.output)}")
-        elif r.error != "superseded by a new plan":
+        elif r.error != SUPERSEDED:
             lines.append(f"- {r.id} {r.action} {r.status.value}: {r.error}")
     return (f"Goal: {p.goal}\nSo far:\n" + "\n".join(lines) +
             "\nPlan only the remaining work, with new step ids. Give each step that redoes a "
@@ -80,7 +80,7 @@ async def make_plan(p: Perception, call_model: ModelCall, state: RunState, *,
         state.usage.input_tokens += reply.get("input_tokens", 0)
         state.usage.output_tokens += reply.get("output_tokens", 0)
         if "error" in reply:
-            return PlanResult(None, [reply["error"]], declined=reply.get("declined"))
+            return PlanResult(None, [reply["error"]])
         plan, errors = parse_plan(reply["text"])
         if plan is not None:
             errors = validate_plan(plan, p.actions, done=done, max_steps=max_steps)

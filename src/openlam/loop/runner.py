@@ -26,6 +26,7 @@ from openlam.loop.plan import ModelCall, PlanResult, make_plan
 from openlam.loop.references import ReferenceError_, resolve
 from openlam.loop.state import (
     SPECIAL_ACTIONS,
+    SUPERSEDED,
     Gap,
     GapKind,
     Outcome,
@@ -252,7 +253,7 @@ async def _unavailable_special(runner: Runner, record: StepRecord,
 
 def _summary(status: RunStatus, done: list[StepRecord], records: list[StepRecord],
              missing: list[StepRecord], state: RunState) -> str:
-    counted = [r for r in records if r.error != "superseded by a new plan"]
+    counted = [r for r in records if r.error != SUPERSEDED]
     head = f"{len(done)} of {len(counted)} steps succeeded" if counted else "nothing was done"
     problems = [f"{r.id} {r.action} {r.status.value}: {r.error}" for r in missing][:5]
     problems += [f"missing {g.what}" for g in state.gaps if g.step is None]

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 SPECIAL_ACTIONS = ("delegate", "ask_human", "request_capability")
+SUPERSEDED = "superseded by a new plan"  # a pending step a replan took over: not a failure
 
 
 class Step(BaseModel):
@@ -156,7 +157,7 @@ class RunState:
         self.plan_version += 1
         for record in self.records.values():
             if record.status is StepStatus.pending:
-                record.status, record.error = StepStatus.skipped, "superseded by a new plan"
+                record.status, record.error = StepStatus.skipped, SUPERSEDED
         for step in plan.steps:
             self.records[step.id] = StepRecord(**step.model_dump(),
                                                plan_version=self.plan_version)
@@ -174,7 +175,7 @@ class RunState:
         """Steps that did not happen and were not done another way."""
         out = []
         for r in self.records.values():
-            if r.status is StepStatus.succeeded or r.error == "superseded by a new plan":
+            if r.status is StepStatus.succeeded or r.error == SUPERSEDED:
                 continue
             fixer = self.records.get(r.recovered_by or "")
             if fixer is None or fixer.status is not StepStatus.succeeded:
