@@ -55,6 +55,10 @@ class RunRequest(BaseModel):
     root_id: str = ""  # the run at the top of a delegation tree ("" = this run)
     lineage: list[str] = Field(default_factory=list)  # agent ids of the delegating ancestors
     context: list[str] = Field(default_factory=list)
+    tainted_by: list[str] = Field(default_factory=list)
+    """Why this run's own goal is untrusted: a child delegated with text derived from
+    tool output carries its parent's untrusted sources ("run-x:s1"); empty = the
+    goal came from a person."""
     routing: dict[str, Any] = Field(default_factory=dict)  # who was chosen, why, at what cost
     started_at: float = Field(default_factory=time.time)
 
