@@ -23,6 +23,8 @@ class AgentProfile:
     department: str = ""
     manager: str | None = None
     model: str | None = None
+    max_steps: int | None = None  # the catalog's per-run budget for this agent
+    max_model_requests: int | None = None
 
 
 @dataclass

@@ -464,5 +464,8 @@ class Catalog:
         for name in ("department", "manager", "model"):  # if the profile carries them
             if name in known:
                 extra[name] = getattr(agent, name)
+        if agent.budget is not None:
+            extra["max_steps"] = agent.budget.max_steps
+            extra["max_model_requests"] = agent.budget.max_model_requests
         return AgentProfile(id=agent.id, name=agent.name, title=f"{agent.title} ({dept.name})",
                             instructions=" ".join(lines), actions=tuple(agent.actions), **extra)
