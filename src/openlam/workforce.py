@@ -160,6 +160,24 @@ class Workforce:
         handle = await DBOS.resume_workflow_async(run_id)
         return Outcome.model_validate(await handle.get_result())
 
+    async def finish_adopted(self, run_id: str, poll: float = 0.2) -> str:
+        """Wait for a run taken over from a dead process while it makes progress; stop
+        waiting once it waits for a person (it waits as well without this process).
+        Returns its final status, or where it stands."""
+        from dbos import DBOS
+
+        rt = self.runtime
+        while True:
+            status = await DBOS.get_workflow_status_async(run_id)
+            if status is None or status.status not in ("PENDING", "ENQUEUED"):
+                stored = await asyncio.to_thread(rt.store.get_run, run_id)
+                return stored["status"] if stored else "unknown"
+            if status.status == "PENDING" and status.executor_id != rt.executor_id:
+                return "being resumed by another OpenLAM process"
+            if run_id in rt.waiting:
+                return "waiting for a person (it continues when they decide)"
+            await asyncio.sleep(poll)
+
     def answer(self, run_id: str, step_id: str, text: str, by: str = "api") -> None:
         """Answer a question a run asked (``ask_human`` / ``human.ask``); it continues."""
         from openlam.runtime.human import answer

@@ -35,10 +35,8 @@ async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps
                                    department=department, route=True, run_id=run_id,
                                    on_event=None if json_output else Progress(console))
             for adopted in [*pending, *await wf.adopted_runs({run_id, *pending})]:
-                if adopted in wf.runtime.waiting:
-                    continue  # waiting for a person: another process resumes it later
-                resumed = await wf.wait(adopted)
-                console.print(f"Resumed run {esc(adopted)}: [bold]{resumed.status.value}[/]")
+                status = await wf.finish_adopted(adopted)
+                console.print(f"Resumed run {esc(adopted)}: [bold]{esc(status)}[/]")
         except asyncio.CancelledError:  # Ctrl-C: the run is saved; it resumes later
             await _interrupted(wf, run_id)
             raise typer.Exit(INTERRUPTED_EXIT) from None

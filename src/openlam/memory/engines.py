@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event, make_url
-from sqlalchemy.exc import IntegrityError
 
 POOL_SIZE, MAX_OVERFLOW = 3, 1  # per process: 20 processes stay within 100 connections
 _pool = {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW}
@@ -33,12 +32,22 @@ def engine_for(url: str, metadata: MetaData | None = None) -> Engine:
         if engine is None:
             engine = _engines[url] = _new_engine(url)
         if metadata is not None and (url, id(metadata)) not in _created:
-            try:
-                metadata.create_all(engine)
-            except IntegrityError:  # another process created them at the same moment
-                metadata.create_all(engine)
+            with engine.begin() as conn:
+                schema_lock(conn)
+                metadata.create_all(conn)
             _created.add((url, id(metadata)))
     return engine
+
+
+SCHEMA_LOCK = 0x0E1A3  # any constant: the PostgreSQL advisory lock for schema changes
+
+
+def schema_lock(conn: Any) -> None:
+    """Serialize schema changes of processes starting at once on a fresh database: on
+    PostgreSQL an advisory lock held until the transaction ends (SQLite's own write lock
+    already does this)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
 
 
 def configure_pool(settings: Any) -> None:

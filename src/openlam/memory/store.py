@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openlam.errors import UserError
-from openlam.memory.engines import engine_for
+from openlam.memory.engines import engine_for, schema_lock
 from openlam.memory.tables import experiences, questions, runs, steps
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ class Store:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
+            schema_lock(conn)
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 

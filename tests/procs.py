@@ -1,0 +1,28 @@
+"""Running the real ``openlam`` command in subprocesses, as users do."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def openlam(workspace: Path, *args: str, env: dict[str, str] | None = None,
+            **kwargs) -> subprocess.Popen[str]:
+    """Start ``openlam ARGS --workspace WORKSPACE`` with text pipes."""
+    return subprocess.Popen([sys.executable, "-m", "openlam", *args, "--workspace",
+                             str(workspace)], env={**os.environ, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def model_env(server_url: str, **extra: str) -> dict[str, str]:
+    """Environment that points openai:* models at a fake OpenAI-compatible server."""
+    return {"OPENLAM_OPENAI_BASE_URL": f"{server_url}/v1", **extra}
+
+
+def allow_local_network(workspace: Path, extra: str = "") -> None:
+    """Let actions reach the tests' local servers (loopback is refused by default)."""
+    (workspace / "openlam.toml").write_text(
+        '[web]\nallow_private = true\n[network]\nallow_private = true\n' + extra,
+        encoding="utf-8")

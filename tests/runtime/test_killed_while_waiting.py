@@ -1,0 +1,109 @@
+"""A run killed while steps wait for approval never breaks another process's run, and
+resumes deterministically: each step gets its own recorded result back, whatever order
+its approvals were given in."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from openlam.config import load_settings
+from openlam.governance.approvals import ApprovalStore, Roles
+from tests.conftest import allow_policy, wait_for
+from tests.fakes.model_servers import FakeOpenAI
+from tests.procs import allow_local_network, model_env, openlam
+
+ME = getpass.getuser()
+POLICY = """
+rules:
+  - {id: ask-before-writing, action: files.write, decision: require_approval}
+"""
+
+
+def two_writes_then_slow(site_url: str) -> dict:
+    return {"steps": [
+        {"id": "a", "action": "files.write", "args": {"path": "a.txt", "content": "A"}},
+        {"id": "b", "action": "files.write", "args": {"path": "b.txt", "content": "B"}},
+        {"id": "slow", "action": "http.get", "args": {"url": f"{site_url}/slow?s=60"},
+         "depends_on": ["a", "b"]},
+    ]}
+
+
+def approvals(workspace: Path) -> ApprovalStore:
+    return ApprovalStore(load_settings(workspace).app_database_url, roles=Roles({"*": [ME]}))
+
+
+def setup(workspace: Path) -> None:
+    allow_local_network(workspace, f'[governance.approvers]\n"*" = ["{ME}"]\n')
+    allow_policy(workspace, POLICY)
+
+
+def kill_while_waiting(workspace: Path, server_url: str, waiting: int, sig: int) -> str:
+    proc = openlam(workspace, "run", "write both files", "--model", "openai:fake",
+                   "--agent", "operator", env=model_env(server_url))
+    try:
+        assert wait_for(lambda: len(approvals(workspace).list(status="pending")) == waiting,
+                        timeout=60), proc.stderr
+        proc.send_signal(sig)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return approvals(workspace).list(status="pending")[0].run_id
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.timeout(180)
+def test_an_unrelated_run_is_not_poisoned_by_a_killed_waiting_run(workspace: Path, site,
+                                                                   sig: int) -> None:
+    setup(workspace)
+    with FakeOpenAI([two_writes_then_slow(site.url)]) as server:
+        run_id = kill_while_waiting(workspace, server.url, 2, sig)
+        nxt = openlam(workspace, "run", f"fetch {site.url}/hits/next", "--model", "offline",
+                      env=model_env(server.url))
+        out, err = nxt.communicate(timeout=90)
+        assert nxt.returncode == 0, out + err
+        assert "Traceback" not in err and "DBOS" not in err
+        assert site.hits("/hits/next") == 1
+        # the killed run is still waiting for its two approvals, not broken
+        assert len(approvals(workspace).list(status="pending", run_id=run_id)) == 2
+
+
+@pytest.mark.timeout(240)
+def test_approvals_given_in_reverse_order_replay_to_the_right_steps(workspace: Path,
+                                                                    site) -> None:
+    setup(workspace)
+    with FakeOpenAI([two_writes_then_slow(site.url)]) as server:
+        env = model_env(server.url)
+        proc = openlam(workspace, "run", "write both files", "--model", "openai:fake",
+                       "--agent", "operator", "--json", env=env)
+        try:
+            assert wait_for(lambda: len(approvals(workspace).list(status="pending")) == 2,
+                            timeout=60)
+            waiting = {a.step_id: a for a in approvals(workspace).list(status="pending")}
+            for step in ("b", "a"):  # b is decided (and runs) first
+                decided = openlam(workspace, "approvals", "approve", waiting[step].id)
+                out, err = decided.communicate(timeout=60)
+                assert decided.returncode == 0, out + err
+                assert wait_for(lambda s=step: (workspace / f"{s}.txt").exists(), timeout=30)
+            assert wait_for(lambda: site.hits("/slow") == 1, timeout=30)
+            proc.kill()  # both writes done, the fetch in flight
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        site.release.set()
+        resumed = openlam(workspace, "runs", "resume", waiting["a"].run_id, "--json", env=env)
+        out, err = resumed.communicate(timeout=90)
+        assert resumed.returncode == 0, out + err
+        outcome = json.loads(out)
+        assert server.chat_requests == 1
+    steps = {s["id"]: s for s in outcome["steps"]}
+    assert outcome["status"] == "completed", outcome["summary"]
+    assert steps["a"]["output"]["path"] == "a.txt"
+    assert steps["b"]["output"]["path"] == "b.txt"
+    assert site.hits("/slow") == 2  # only the step in flight ran again
