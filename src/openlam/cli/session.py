@@ -22,6 +22,7 @@ async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps
     from openlam.workforce import Workforce, check_goal, new_run_id
 
     goal = check_goal(goal)
+    _stop_on_sigterm()
     console = make_console(stderr=json_output)
     run_id = new_run_id()
     async with Workforce(workspace, model=model) as wf:
@@ -45,6 +46,15 @@ async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps
     else:
         print_outcome(console, outcome)
     return outcome.exit_code
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager stopping us) stops the run like Ctrl-C: saved, resumable."""
+    import signal
+
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
 
 async def _interrupted(wf, run_id: str) -> None:

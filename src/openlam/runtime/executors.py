@@ -119,9 +119,14 @@ class Executors:
     def heartbeat(self, executor_id: str) -> bool:
         """Renew the lease; False when this executor has been declared dead meanwhile."""
         with self.engine.begin() as conn:
-            done = conn.execute(sa.update(table).where(table.c.id == executor_id,
-                                                       table.c.state == ALIVE)
-                                .values(heartbeat_at=self.now))
+            return self.renew(conn, executor_id)
+
+    def renew(self, conn: sa.Connection, executor_id: str) -> bool:
+        """Renew the lease inside ``conn``'s transaction (a checkpoint write does this, so
+        a process declared dead cannot record another step)."""
+        done = conn.execute(sa.update(table).where(table.c.id == executor_id,
+                                                   table.c.state == ALIVE)
+                            .values(heartbeat_at=self.now))
         return done.rowcount == 1
 
     def stop(self, executor_id: str) -> None:
@@ -176,7 +181,7 @@ class Heartbeat:
                  on_fenced: Callable[[], None] | None = None) -> None:
         self.executors = executors
         self.executor_id = executor_id
-        self.on_fenced = on_fenced or _exit_fenced
+        self.on_fenced = on_fenced or exit_fenced
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="openlam-heartbeat",
                                         daemon=True)
@@ -203,7 +208,7 @@ class Heartbeat:
                 return
 
 
-def _exit_fenced() -> None:
+def exit_fenced() -> None:
     log.error("this process was declared dead by another OpenLAM process (its heartbeat "
               "stopped for too long) and its runs were taken over; exiting so that no step "
               "runs twice")

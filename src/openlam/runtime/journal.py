@@ -33,6 +33,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openlam.memory.tables import checkpoints as table
+from openlam.runtime.executors import Executors
+from openlam.runtime.executors import exit_fenced as fenced
 
 STARTED, DONE = "started", "done"
 INLINE_LIMIT = 256 * 1024  # bytes of JSON kept in the row; more goes to a file
@@ -73,10 +75,17 @@ class Journal:
 
 
 class JournalStore:
-    def __init__(self, engine: sa.Engine, executor_id: str, outputs_dir: Path) -> None:
+    """Checkpoints in the project database. Every write also renews this executor's
+    lease in the same transaction and is refused if the executor was declared dead: a
+    process that was cut off and comes back cannot record — or go on from — a step that
+    another process has taken over."""
+
+    def __init__(self, engine: sa.Engine, executor_id: str, outputs_dir: Path,
+                 executors: Executors) -> None:
         self.engine = engine
         self.executor_id = executor_id
         self.outputs_dir = outputs_dir
+        self.executors = executors
         insert = (postgresql.insert if engine.dialect.name == "postgresql"
                   else sqlite.insert)(table)
         self._upsert_done = insert.on_conflict_do_update(
@@ -102,6 +111,7 @@ class JournalStore:
     def begin(self, run_id: str, key: str, *, again: bool) -> None:
         now = time.time()
         with self.engine.begin() as conn:
+            self._fence(conn)
             if again:
                 conn.execute(sa.update(table).where(table.c.run_id == run_id,
                                                     table.c.key == key)
@@ -116,10 +126,15 @@ class JournalStore:
     def finish(self, run_id: str, key: str, result: Any) -> None:
         now = time.time()
         with self.engine.begin() as conn:
+            self._fence(conn)
             conn.execute(self._upsert_done, {
                 "run_id": run_id, "key": key, "state": DONE,
                 "result": self._dump(run_id, key, result), "executor": self.executor_id,
                 "interruptions": 0, "started_at": now, "finished_at": now})
+
+    def _fence(self, conn: sa.Connection) -> None:
+        if not self.executors.renew(conn, self.executor_id):
+            fenced()
 
     # -- large results live in files ------------------------------------------------
 

@@ -116,7 +116,7 @@ def start(settings: Settings, kind: str = "run") -> Runtime:
     rt = Runtime(settings=settings, store=store, registry=registry, executor_id=executor_id,
                  executors=executors, gate=_allow,
                  journals=JournalStore(store.engine, executor_id,
-                                       settings.state_dir / "outputs"))
+                                       settings.state_dir / "outputs", executors))
     rt.secret, rt.redact, rt.log_filter = _secrets(settings, registry)
     rt.call_action = action_caller(registry.get, lambda: settings, rt.secret)
     rt.specials = _specials(settings)
