@@ -16,6 +16,7 @@ from typing import Any
 from openlam.config import Settings, load_settings
 from openlam.loop.runner import RunRequest
 from openlam.loop.state import Outcome
+from openlam.memory.store import Store
 from openlam.runtime import process
 
 
@@ -25,6 +26,15 @@ class Workforce:
         self.settings = settings or load_settings(workspace)
         self.model_flag = model
         self._rt: process.Runtime | None = None
+        self._store: Store | None = None
+
+    @classmethod
+    def attached(cls, rt: process.Runtime) -> Workforce:
+        """A Workforce over this process's runtime, already started (workers, the server
+        and scheduled workflows use it)."""
+        wf = cls(settings=rt.settings)
+        wf._rt = rt
+        return wf
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -67,10 +77,16 @@ class Workforce:
 
     def request(self, goal: str, *, model: str | None = None,
                 max_steps: int | None = None, run_id: str | None = None,
-                parent_id: str | None = None, context: list[str] | None = None) -> RunRequest:
+                parent_id: str | None = None, context: list[str] | None = None,
+                deadline: float | str | None = None,
+                tainted_by: list[str] | None = None) -> RunRequest:
+        """A run request for ``goal`` with this workspace's settings. ``deadline``: seconds
+        from now, or a duration like "10m"; past it no step starts and the run ends
+        ``cancelled``."""
         from openlam.models.resolve import choose_model
 
         s = self.settings
+        now = time.time()
         return RunRequest(
             run_id=run_id or new_run_id(), goal=check_goal(goal),
             model=choose_model(s, model or self.model_flag).spec,
@@ -78,18 +94,14 @@ class Workforce:
             max_steps=max_steps or s.max_steps, max_replans=s.max_replans,
             max_plan_repairs=s.max_plan_repairs, step_timeout=s.step_timeout,
             step_retries=s.step_retries, parent_id=parent_id, context=context or [],
-            started_at=time.time(),
+            started_at=now, deadline_at=now + seconds(deadline) if deadline else None,
+            tainted_by=tainted_by or [],
         )
 
-    async def run(self, goal: str, *, on_event: Callable[[dict[str, Any]], None] | None = None,
-                  agent: str | dict[str, Any] | None = None, department: str | None = None,
-                  route: bool = False, **options: Any) -> Outcome:
-        """Run a goal to its outcome (durably: a crash resumes it on the next start).
-
-        ``agent``: an agent id from the catalog (or a profile dict); ``department``: route
-        within it; ``route=True``: the chief of staff picks across the organisation. With
-        none of them the goal runs as the general operator with every action.
-        """
+    async def prepare(self, goal: str, *, agent: str | dict[str, Any] | None = None,
+                      department: str | None = None, route: bool = False,
+                      **options: Any) -> RunRequest:
+        """The request for a goal with its agent chosen (see :meth:`run`)."""
         request = self.request(goal, **options)
         if isinstance(agent, str) or department or route:
             from openlam.org.select import select_agent
@@ -102,26 +114,46 @@ class Workforce:
                 request.model = request.agent["model"]
         elif isinstance(agent, dict):
             request.agent = agent
+        return request
+
+    async def run(self, goal: str, *, on_event: Callable[[dict[str, Any]], None] | None = None,
+                  agent: str | dict[str, Any] | None = None, department: str | None = None,
+                  route: bool = False, **options: Any) -> Outcome:
+        """Run a goal to its outcome in this process (durably: a crash resumes it).
+
+        ``agent``: an agent id from the catalog (or a profile dict); ``department``: route
+        within it; ``route=True``: the chief of staff picks across the organisation. With
+        none of them the goal runs as the general operator with every action.
+        """
+        request = await self.prepare(goal, agent=agent, department=department, route=route,
+                                     **options)
         return await self.submit_and_wait(request, on_event)
 
-    async def submit_and_wait(self, request: RunRequest,
-                              on_event: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
-        from dbos import DBOS, SetWorkflowID
+    async def submit(self, goal: str, *, agent: str | None = None,
+                     department: str | None = None, route: bool = True,
+                     priority: int | None = None, **options: Any) -> RunRequest:
+        """Queue a goal for the workers (``openlam worker``) and return its request at
+        once; ``await wf.wait(request.run_id)`` waits for the outcome."""
+        request = await self.prepare(goal, agent=agent, department=department, route=route,
+                                     **options)
+        await self.enqueue(request, priority=priority)
+        return request
 
-        from openlam.runtime.durable import run_workflow
+    async def enqueue(self, request: RunRequest, *, priority: int | None = None) -> bool:
+        """Put a prepared request on its queue; False if a run with its id exists."""
+        from openlam.runtime import admin
 
-        rt = self.runtime
-        listener = _only(request.run_id, on_event) if on_event else None
-        if listener:
-            rt.listeners.append(listener)
-        try:
-            with SetWorkflowID(request.run_id):
-                handle = await DBOS.start_workflow_async(run_workflow,
-                                                         request.model_dump(mode="json"))
-            return Outcome.model_validate(await handle.get_result())
-        finally:
-            if listener:
-                rt.listeners.remove(listener)
+        return await asyncio.to_thread(admin.submit, self.settings, self.store, request,
+                                       priority)
+
+    @property
+    def store(self) -> Store:
+        """The project database (runs, steps, questions), opened without the runtime."""
+        if self._rt is not None:
+            return self._rt.store
+        if self._store is None:
+            self._store = Store(self.settings.app_database_url)
+        return self._store
 
     def run_sync(self, goal: str, **options: Any) -> Outcome:
         return asyncio.run(self.run(goal, **options))
@@ -201,6 +233,19 @@ class Workforce:
         return [w.workflow_id for w in mine if w.workflow_id not in own
                 and not any(w.workflow_id.startswith(o + ".") for o in own)
                 and w.workflow_id not in rt.waiting]
+
+
+def seconds(value: float | str) -> float:
+    """A duration: a number of seconds, or text like "90s", "10m", "2h", "1d"."""
+    from openlam.errors import UserError
+    from openlam.governance.policy import parse_duration
+
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    parsed = parse_duration(str(value).strip()) if isinstance(value, str) else None
+    if not parsed or parsed <= 0:
+        raise UserError(f"{value!r} is not a duration", 'use e.g. "90s", "10m", "2h" or "1d"')
+    return parsed
 
 
 def check_goal(goal: str) -> str:

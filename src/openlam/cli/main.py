@@ -28,6 +28,8 @@ COMMAND_MODULES = (
     "openlam.cli.approvals",
     "openlam.cli.audit",
     "openlam.cli.gaps",
+    "openlam.cli.worker",
+    "openlam.cli.schedule",
 )
 
 

@@ -110,6 +110,21 @@ def resume(run_id: Annotated[str, typer.Argument(help="Run id.")],
     raise typer.Exit(outcome.exit_code)
 
 
+@runs_app.command("cancel")
+def cancel(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+           workspace: Workspace = None,
+           reason: Annotated[str, typer.Option(help="Why (kept with the run).")] = "cancelled"
+           ) -> None:
+    """Stop a run and its delegated children: no further step starts; it ends cancelled."""
+    from openlam.config import load_settings
+    from openlam.governance.approvals import current_principal
+    from openlam.runtime import admin
+
+    settings = load_settings(workspace)
+    typer.echo(admin.cancel(settings, _store(workspace), run_id, by=current_principal(),
+                            reason=reason))
+
+
 @runs_app.command("answer")
 def answer(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
            step: Annotated[str, typer.Argument(help="The asking step's id.")],

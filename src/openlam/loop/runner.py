@@ -66,6 +66,7 @@ class RunRequest(BaseModel):
     goal came from a person."""
     routing: dict[str, Any] = Field(default_factory=dict)  # who was chosen, why, at what cost
     started_at: float = Field(default_factory=time.time)
+    deadline_at: float | None = None  # epoch seconds; past it no step starts
 
 
 SpecialHandler = Callable[["Runner", StepRecord, dict[str, Any]],
@@ -77,6 +78,10 @@ run; a result stops it. It may also edit the args in place."""
 
 
 async def _allow(_runner: Runner, _record: StepRecord, _args: dict[str, Any]) -> None:
+    return None
+
+
+async def _no_stop() -> str | None:
     return None
 
 
@@ -95,6 +100,9 @@ class RunEnv:
     gate: Gate = _allow
     learn_hooks: list[Any] = field(default_factory=list)
     resumed: bool = False  # replaying a run that an earlier process started
+    stopped: Callable[[], Awaitable[str | None]] = lambda: _no_stop()
+    """Why the run must stop now (cancelled, past its deadline), or None; asked before
+    each batch of steps and each plan, so no step starts after a cancel."""
 
 
 class Runner:
@@ -124,10 +132,10 @@ class Runner:
             self.state.adopt(result.plan)
             self.emit("plan", version=self.state.plan_version,
                       steps=[s.model_dump(exclude_defaults=True) for s in result.plan.steps])
-            while (next_step := self.observe()).kind == "continue":
+            while (next_step := self.observe()).kind == "continue" and not await self.halted():
                 await asyncio.gather(*(self.act(self.state.records[i]) for i in next_step.ready))
                 self.save_progress()
-            if next_step.kind != "replan":
+            if next_step.kind != "replan" or await self.halted():
                 break
             self.state.replans += 1
             self.emit("replan", reason=next_step.reason)
@@ -142,7 +150,21 @@ class Runner:
 
     # -- phases ---------------------------------------------------------------------
 
+    async def halted(self) -> bool:
+        """Stop here if the run was cancelled or is past its deadline: steps not started
+        are skipped with the reason, and the run ends ``cancelled``."""
+        if self.state.stopped is None:
+            self.state.stopped = await self.env.stopped()
+            if self.state.stopped is not None:
+                for record in self.state.records.values():
+                    if record.status is StepStatus.pending:
+                        record.status = StepStatus.skipped
+                        record.error = f"not run: {self.state.stopped}"
+        return self.state.stopped is not None
+
     async def plan(self, p: Perception, *, replanning: bool) -> PlanResult:
+        if await self.halted():
+            return PlanResult(None)
         if self.request.model == OFFLINE:
             return self.offline_plan(p, replanning)
         budget = self.request.max_steps - len(self.state.records)
@@ -249,7 +271,9 @@ class Runner:
         done = [r for r in records if r.status is StepStatus.succeeded]
         missing = self.state.unrecovered()
         failed = [r for r in missing if r.status is StepStatus.failed]
-        if done and not missing and not self.state.gaps:
+        if self.state.stopped is not None:
+            status = RunStatus.cancelled
+        elif done and not missing and not self.state.gaps:
             status = RunStatus.completed
         elif done:
             status = RunStatus.partial
@@ -295,7 +319,9 @@ def _summary(status: RunStatus, done: list[StepRecord], records: list[StepRecord
              missing: list[StepRecord], state: RunState) -> str:
     counted = [r for r in records if r.error != SUPERSEDED]
     head = f"{len(done)} of {len(counted)} steps succeeded" if counted else "nothing was done"
-    problems = [f"{r.id} {r.action} {r.status.value}: {r.error}" for r in missing][:5]
+    problems = [f"stopped: {state.stopped}"] if state.stopped else []
+    problems += [f"{r.id} {r.action} {r.status.value}: {r.error}" for r in missing
+                 if not (state.stopped and r.status is StepStatus.skipped)][:5]
     problems += [f"missing {g.what}" for g in state.gaps if g.step is None]
     problems += state.notes[-2:] if status is not RunStatus.completed else []
     repeats = [r.id for r in done if r.note and "at least once" in r.note]

@@ -180,6 +180,7 @@ class RunState:
         self.replans = 0
         self.delegations = 0
         self.notes: list[str] = []
+        self.stopped: str | None = None  # why the run was stopped (cancel, deadline)
 
     def adopt(self, plan: Plan) -> None:
         """Make ``plan`` current: earlier unfinished steps are superseded by it."""

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from openlam.errors import UserError
 from openlam.memory.engines import engine_for, schema_lock
-from openlam.memory.tables import experiences, questions, runs, steps
+from openlam.memory.tables import cancellations, experiences, questions, runs, steps
 
 if TYPE_CHECKING:
     from openlam.loop.runner import RunRequest
@@ -89,6 +89,25 @@ class Store:
             if step_rows:
                 self._upsert(conn, steps, step_rows, ["run_id", "step_id"])
 
+    def claim_queued(self, request: RunRequest, queue: str) -> bool:
+        """List a submitted run as waiting in ``queue``; False if a run with its id exists
+        already (the same event or schedule firing seen twice)."""
+        now = time.time()
+        row = {"id": request.run_id, "parent_id": request.parent_id, "goal": request.goal,
+               "agent": request.agent.get("id", "operator"), "model": request.model,
+               "status": "queued", "summary": f"waiting in queue {queue}", "outcome": None,
+               "request": request.model_dump(mode="json"), "created_at": request.started_at,
+               "updated_at": now}
+        insert = (postgresql.insert if self.engine.dialect.name == "postgresql"
+                  else sqlite.insert)(runs).on_conflict_do_nothing(index_elements=["id"])
+        with self.engine.begin() as conn:
+            return conn.execute(insert, [row]).rowcount == 1
+
+    def forget(self, run_id: str) -> None:
+        """Remove a run that never started (its submission failed)."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(runs).where(runs.c.id == run_id, runs.c.status == "queued"))
+
     @staticmethod
     def stored_outcome(outcome: Outcome) -> dict[str, Any]:
         """The outcome as JSON, with step outputs too large to store inline capped."""
@@ -160,6 +179,37 @@ class Store:
             conn.execute(sa.update(runs).where(runs.c.id.in_(run_ids),
                                                runs.c.status == "running")
                          .values(status="interrupted", updated_at=time.time()))
+
+    # -- stopping runs ---------------------------------------------------------------
+
+    def request_cancel(self, run_id: str, reason: str, by: str) -> None:
+        """Ask a run — and so its delegated children — to stop (idempotent)."""
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(cancellations.c.run_id).where(
+                    cancellations.c.run_id == run_id)).first() is None:
+                conn.execute(sa.insert(cancellations).values(
+                    run_id=run_id, reason=reason, requested_by=by, requested_at=time.time()))
+
+    def cancel_reason(self, run_id: str) -> str | None:
+        """Why this run must stop, if it or a run above it in its tree was cancelled."""
+        parts = run_id.split(".")
+        tree = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(cancellations.c.reason, cancellations.c.requested_by)
+                               .where(cancellations.c.run_id.in_(tree))
+                               .order_by(cancellations.c.requested_at).limit(1)).first()
+        return f"{row.reason} (by {row.requested_by})" if row else None
+
+    def mark_cancelled(self, run_id: str, summary: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(runs).where(runs.c.id == run_id).values(
+                status="cancelled", summary=summary, updated_at=time.time()))
+
+    def count_by_status(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(runs.c.status, sa.func.count())
+                                .group_by(runs.c.status)).all()
+        return {status: count for status, count in rows}
 
     # -- questions a run asks a person ------------------------------------------------
 

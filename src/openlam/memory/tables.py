@@ -83,3 +83,23 @@ questions = sa.Table(  # ask_human / human.ask: asked by a run, answered by a pe
     sa.Column("answered_by", sa.String(128), nullable=True),
     sa.Column("answered_at", sa.Float, nullable=True),
 )
+
+cancellations = sa.Table(  # a run (and its delegation tree) asked to stop
+    "cancellations", metadata,
+    sa.Column("run_id", sa.String(RUN_ID), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("requested_by", sa.String(128), nullable=False),
+    sa.Column("requested_at", sa.Float, nullable=False),
+)
+
+triggers = sa.Table(  # events that start a goal: webhook, imap, folder
+    "triggers", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("goal", sa.Text, nullable=False),
+    sa.Column("agent", sa.String(128), nullable=True),
+    sa.Column("department", sa.String(128), nullable=True),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)

@@ -35,11 +35,20 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
     call_model = _model_call(rt, req, journal)
     if hasattr(rt.gate, "govern_model"):  # budgets are checked before each model call
         call_model = rt.gate.govern_model(req, call_model)
+    if req.deadline_at is not None:
+        rt.deadlines[req.run_id] = req.deadline_at
+
+    async def stopped() -> str | None:
+        return await asyncio.to_thread(rt.stop_reason, req.run_id)
+
     env = RunEnv(registry=rt.registry, call_model=call_model,
                  call_action=_action_call(rt, journal), emit=rt.emit, save=rt.store.save_run,
                  specials=rt.specials, gate=rt.gate, learn_hooks=rt.learn_hooks,
-                 resumed=bool(journal.done or journal.interrupted))
-    outcome = await Runner(req, env).run()
+                 resumed=bool(journal.done or journal.interrupted), stopped=stopped)
+    try:
+        outcome = await Runner(req, env).run()
+    finally:
+        rt.deadlines.pop(req.run_id, None)
     await end_of_run(req.run_id)
     return rt.store.stored_outcome(outcome)
 
@@ -55,10 +64,11 @@ def _model_call(rt: Runtime, req: RunRequest, journal: Journal):
         if journal.replayed(key):
             return journal.done[key]
         lost = journal.interrupted.get(key, 0)  # sent before a crash, never answered
-        await asyncio.to_thread(journal.begin, key)
-        reply = await _ask(rt, req.model, messages, schema)
-        reply["requests"] = 1 + lost
-        await asyncio.to_thread(journal.finish, key, reply)
+        async with rt.step_slot():
+            await asyncio.to_thread(journal.begin, key)
+            reply = await _ask(rt, req.model, messages, schema)
+            reply["requests"] = 1 + lost
+            await asyncio.to_thread(journal.finish, key, reply)
         return reply
 
     return call
@@ -84,10 +94,11 @@ def _action_call(rt: Runtime, journal: Journal):
             return StepResult.model_validate(journal.done[key])
         spec = rt.registry.get(c.action)
         resumed = journal.interrupted.get(key, 0)
-        if spec is None or not spec.idempotent:  # a repeat could matter: mark it in flight
-            await asyncio.to_thread(journal.begin, key)
-        result = await rt.act(c, resumed)
-        await asyncio.to_thread(journal.finish, key, result.model_dump(mode="json"))
+        async with rt.step_slot():
+            if spec is None or not spec.idempotent:  # a repeat could matter: mark in flight
+                await asyncio.to_thread(journal.begin, key)
+            result = await rt.act(c, resumed)
+            await asyncio.to_thread(journal.finish, key, result.model_dump(mode="json"))
         return result
 
     return call

@@ -8,10 +8,12 @@ that are provably dead — never a live process's run.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ from openlam.memory.engines import configure_pool, engine_for, sqlite_engine
 from openlam.memory.store import Store
 from openlam.runtime.executors import Executors, Heartbeat, Lease, new_executor_id
 from openlam.runtime.journal import JournalStore
+from openlam.runtime.queues import configured
 from openlam.runtime.waiting import Wakeups, approval_key
 
 if TYPE_CHECKING:
@@ -53,6 +56,9 @@ class Runtime:
     call_action: Callable[[ActionCall, int], Any] | None = None
     log_filter: logging.Filter | None = None
     heartbeat: Heartbeat | None = None
+    deadlines: dict[str, float] = field(default_factory=dict)  # run → epoch deadline
+    inflight: int = 0  # model requests and actions running now
+    draining: bool = False  # stopping: no new step starts (they resume elsewhere)
 
     def emit(self, event: dict[str, Any]) -> None:
         event = self.redact(event)
@@ -71,6 +77,26 @@ class Runtime:
             self.waiting[run_id] -= 1
             if self.waiting[run_id] <= 0:
                 del self.waiting[run_id]
+
+    @contextlib.asynccontextmanager
+    async def step_slot(self) -> AsyncIterator[None]:
+        """Around each model request and action: counted while in flight; while the
+        process drains, a new one never starts (its run is resumed by another process)."""
+        if self.draining:
+            await asyncio.Event().wait()  # until the drain cancels this run
+        self.inflight += 1
+        try:
+            yield
+        finally:
+            self.inflight -= 1
+
+    def stop_reason(self, run_id: str) -> str | None:
+        """Why ``run_id`` must stop now: cancelled (itself or a run above it in its
+        delegation tree), or past its deadline. Blocking (reads the database)."""
+        deadline = self.deadlines.get(run_id)
+        if deadline is not None and time.time() >= deadline:
+            return f"its deadline passed at {time.strftime('%H:%M:%S', time.localtime(deadline))}"
+        return self.store.cancel_reason(run_id)
 
     async def act(self, call: ActionCall, resumed: int = 0) -> StepResult:
         from openlam.loop.state import StepResult
@@ -93,9 +119,12 @@ def current() -> Runtime:
     return _current
 
 
-def start(settings: Settings, kind: str = "run") -> Runtime:
+def start(settings: Settings, kind: str = "run", listen: list[str] | None = None,
+          worker_concurrency: int | None = None) -> Runtime:
     """Open the database, load plugins, launch DBOS as a new executor, and recover the
-    runs of dead executors. ``kind`` (run | worker | serve) labels the executor."""
+    runs of dead executors. ``kind`` (run | worker | serve) labels the executor; an
+    interactive ``run`` process takes no queued work (it would leave it half done when
+    its goal is finished), a worker takes the queues in ``listen`` (default: all)."""
     global _current
     if _current is not None:
         if _current.settings.workspace == settings.workspace:
@@ -105,7 +134,10 @@ def start(settings: Settings, kind: str = "run") -> Runtime:
 
     from openlam.loop.act import action_caller
     from openlam.loop.runner import _allow
+    from openlam.runtime import schedules  # registers its workflow before launch
     from openlam.runtime.durable import WORKFLOW_VERSION
+
+    del schedules
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     configure_pool(settings)
@@ -126,8 +158,11 @@ def start(settings: Settings, kind: str = "run") -> Runtime:
     rt.learn_hooks.append(store.remember)
     logging.getLogger("dbos").setLevel(logging.WARNING)
     DBOS(config=_dbos_config(settings, executor_id, WORKFLOW_VERSION))
+    queues = configured(settings)
+    DBOS.listen_queues([] if kind == "run" else listen or [q.name for q in queues])
     executors.register(executor_id, kind)
     DBOS.launch()  # with a unique executor id, launch itself recovers nothing
+    _off_loop(_register_queues, queues, worker_concurrency)
     rt.heartbeat = Heartbeat(executors, executor_id).start()
     rt.recovering = _off_loop(recover_dead, rt)
     return rt
@@ -140,6 +175,11 @@ def _off_loop(func: Callable[..., Any], *args: Any) -> Any:
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(func, *args).result()
+
+
+def _register_queues(queues: list[Any], worker_concurrency: int | None) -> None:
+    for queue in queues:
+        queue.register(worker_concurrency)
 
 
 def _dbos_config(settings: Settings, executor_id: str, version: str) -> Any:
@@ -268,7 +308,8 @@ def _govern(rt: Runtime) -> None:
     from openlam.runtime.waiting import approval_wait
 
     gov = build_gate(rt.settings)
-    gov.wait = approval_wait(gov.approvals, rt.wakeups, rt.waiting_for_person)
+    gov.wait = approval_wait(gov.approvals, rt.wakeups, rt.waiting_for_person,
+                             rt.stop_reason)
     rt.gate = gov
     rt.learn_hooks.append(gov.learn_hook)
     rt.listeners.append(gov.audit_events())

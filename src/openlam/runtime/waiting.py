@@ -68,8 +68,11 @@ async def until(read: Callable[[], T | None], *, key: str, wakeups: Wakeups,
 
 def approval_wait(store: Any, wakeups: Wakeups,
                   waiting: Callable[[str], contextlib.AbstractContextManager[None]],
+                  stop_reason: Callable[[str], str | None] = lambda _run: None,
                   poll_seconds: float = POLL_SECONDS):
-    """The gate's wait for an approval decision (the store expires it when it is due)."""
+    """The gate's wait for an approval decision (the store expires it when it is due).
+    A run that is cancelled or passes its deadline stops waiting: the approval is
+    returned still pending (not granted), so the step does not run."""
     from openlam.governance.approvals import PENDING, Approval
 
     async def wait(approval: Approval) -> Approval:
@@ -77,6 +80,8 @@ def approval_wait(store: Any, wakeups: Wakeups,
             while True:
                 current = await asyncio.to_thread(store.get, approval.id)
                 if current.status != PENDING:
+                    return current
+                if await asyncio.to_thread(stop_reason, approval.run_id):
                     return current
                 left = max(current.seconds_left(store.clock()), 0.01)
                 await wakeups.sleep(approval_key(approval.id), min(poll_seconds, left))

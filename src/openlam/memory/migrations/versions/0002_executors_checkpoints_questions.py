@@ -1,4 +1,5 @@
-"""executors (leases), checkpoints keyed by step, stored questions; longer run ids
+"""executors (leases), checkpoints keyed by step, stored questions, cancellations,
+triggers; longer run ids
 
 Revision ID: 0002
 Revises: 0001
@@ -50,6 +51,24 @@ def upgrade() -> None:
         sa.Column("answered_by", sa.String(128), nullable=True),
         sa.Column("answered_at", sa.Float, nullable=True),
     )
+    op.create_table(
+        "cancellations",
+        sa.Column("run_id", sa.String(RUN_ID), primary_key=True),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("requested_by", sa.String(128), nullable=False),
+        sa.Column("requested_at", sa.Float, nullable=False),
+    )
+    op.create_table(
+        "triggers",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("goal", sa.Text, nullable=False),
+        sa.Column("agent", sa.String(128), nullable=True),
+        sa.Column("department", sa.String(128), nullable=True),
+        sa.Column("config", sa.JSON, nullable=False),
+        sa.Column("state", sa.JSON, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+    )
     # Delegated children's ids grow with depth (run-….s1.s2): 64 characters were too few.
     # SQLite does not enforce a VARCHAR length (and rebuilding a referenced table there
     # would trip its foreign keys), so only other databases are altered.
@@ -62,6 +81,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("triggers")
+    op.drop_table("cancellations")
     op.drop_table("questions")
     op.drop_table("checkpoints")
     op.drop_table("executors")

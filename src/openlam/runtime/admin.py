@@ -1,0 +1,117 @@
+"""Operating the workforce from outside a run: submit, cancel, schedules, status.
+
+These talk to the DBOS system database through a ``DBOSClient`` — no executor is
+registered and nothing is recovered — so ``openlam submit``, ``openlam runs cancel``,
+``openlam schedule`` and ``openlam status`` are quick, and the server and the triggers
+use the very same functions.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from openlam.config import Settings
+from openlam.memory.store import Store
+
+if TYPE_CHECKING:
+    from dbos import DBOSClient
+
+    from openlam.loop.runner import RunRequest
+
+RUN_WORKFLOW = "openlam.run"
+_clients: dict[str, DBOSClient] = {}
+_lock = threading.Lock()
+
+
+def client(settings: Settings) -> DBOSClient:
+    """This process's client for the workspace's system database (made once)."""
+    from dbos import DBOSClient
+
+    from openlam.memory.engines import engine_for, sqlite_engine
+
+    url = settings.system_database_url
+    with _lock:
+        if url not in _clients:
+            from dbos import DBOS
+
+            DBOS.migrate(url)  # a workspace whose first act is a submit has no tables yet
+            engine = sqlite_engine(url) if url.startswith("sqlite") else engine_for(url)
+            _clients[url] = DBOSClient(system_database_engine=engine,
+                                       application_name="openlam")
+        return _clients[url]
+
+
+def submit(settings: Settings, store: Store, request: RunRequest,
+           priority: int | None = None) -> bool:
+    """Queue a prepared run for the workers; False if a run with its id exists already."""
+    from dbos import EnqueueOptions
+
+    from openlam.runtime.durable import WORKFLOW_VERSION
+    from openlam.runtime.queues import configured, queue_for
+
+    name = queue_for(settings, str(request.agent.get("id", "operator")),
+                     str(request.agent.get("department", "") or ""))
+    dbos = client(settings)
+    if not store.claim_queued(request, name):
+        return False
+    try:
+        if dbos.retrieve_queue(name) is None:  # no worker has registered it yet
+            next(q for q in configured(settings) if q.name == name).register_with(dbos)
+        options: EnqueueOptions = {"workflow_name": RUN_WORKFLOW, "queue_name": name,
+                                   "workflow_id": request.run_id,
+                                   "app_version": WORKFLOW_VERSION}
+        if priority is not None:
+            options["priority"] = priority
+        dbos.enqueue(options, request.model_dump(mode="json"))
+    except BaseException:
+        store.forget(request.run_id)  # not queued after all: no phantom "queued" run
+        raise
+    return True
+
+
+def cancel(settings: Settings, store: Store, run_id: str, *, by: str,
+           reason: str = "cancelled") -> str:
+    """Stop a run and its delegated children: a queued run never starts; a running one
+    starts no further step and ends ``cancelled`` with what it did so far. Returns what
+    happened, in words."""
+    from openlam.errors import UserError
+
+    run = store.get_run(run_id)
+    if run is None:
+        raise UserError(f"no run {run_id!r} in this workspace",
+                        "list runs with `openlam runs list`")
+    run_id = run["id"]
+    if run["status"] not in ("queued", "running", "interrupted"):
+        raise UserError(f"run {run_id} has already ended ({run['status']})")
+    store.request_cancel(run_id, reason, by)
+    status = client(settings).retrieve_workflow(run_id).get_status().status
+    if status in ("ENQUEUED", "DELAYED"):
+        client(settings).cancel_workflow(run_id)
+        store.mark_cancelled(run_id, f"Cancelled before it started: {reason} (by {by})")
+        return f"run {run_id} was waiting in its queue and will not start"
+    return f"run {run_id} starts no further step; it ends cancelled with what it did so far"
+
+
+def status(settings: Settings, store: Store) -> dict[str, Any]:
+    """Workers alive, queue depths, runs by state, the oldest waiting approval."""
+    from openlam.governance.api import list_approvals
+    from openlam.runtime.executors import ALIVE, Executors
+
+    executors = Executors(store.engine)
+    alive = [e for e in executors.list(states=(ALIVE,)) if not executors.is_dead(e)]
+    queued = client(settings).list_workflows(status=["ENQUEUED"], load_input=False,
+                                             load_output=False)
+    waiting = list_approvals(settings, status="pending")
+    oldest = min(waiting, key=lambda a: a.requested_at) if waiting else None
+    return {
+        "processes": [{"id": e.id, "kind": e.kind, "host": e.host, "pid": e.pid,
+                       "seen_seconds_ago": round(e.age, 1)} for e in alive],
+        "queues": dict(Counter(w.queue_name or "?" for w in queued)),
+        "runs": store.count_by_status(),
+        "oldest_approval": None if oldest is None else {
+            "id": oldest.id, "run_id": oldest.run_id, "action": oldest.action,
+            "waiting_seconds": round(time.time() - oldest.requested_at)},
+    }

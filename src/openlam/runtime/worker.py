@@ -1,0 +1,200 @@
+"""``openlam worker``: a long-lived process that runs queued goals.
+
+A worker is a DBOS executor that listens to the OpenLAM queues (all, or those named),
+and besides running what it dequeues it:
+
+* sweeps every ``heartbeat_seconds`` for executors that are provably dead and hands
+  their runs back to the queues, so a SIGKILLed worker's runs are taken over within
+  about ``lease_seconds`` (at once when it ran on this machine);
+* polls the IMAP and folder triggers, and serves ``GET /health`` and webhook triggers
+  (``POST /hooks/NAME``) on ``--port`` (127.0.0.1 by default);
+* on SIGTERM or Ctrl-C drains: takes no new run, lets the steps in flight finish for up
+  to ``drain_seconds``, then leaves the rest to recovery — no step runs twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from openlam.config import Settings
+from openlam.runtime import process
+from openlam.runtime.triggers import Trigger, Triggers
+
+log = logging.getLogger("openlam.worker")
+DRAIN_SECONDS = 30.0
+
+
+class Worker:
+    def __init__(self, settings: Settings, *, queues: list[str] | None = None,
+                 concurrency: int | None = None, port: int | None = None,
+                 host: str = "127.0.0.1", say: Callable[[str], None] = print) -> None:
+        self.settings = settings
+        self.queues = queues
+        self.concurrency = concurrency
+        self.port = port
+        self.host = host
+        self.say = say
+        self.stopping = asyncio.Event()
+        self.rt: process.Runtime | None = None
+        self.http: ThreadingHTTPServer | None = None
+        self.started = time.time()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        rt = self.rt = process.start(self.settings, kind="worker", listen=self.queues,
+                                     worker_concurrency=self.concurrency)
+        self.say(f"worker {rt.executor_id} listening to "
+                 f"{', '.join(self.queues) if self.queues else 'every queue'}")
+        if rt.recovering:
+            self.say(f"took over {len(rt.recovering)} run(s) of stopped processes")
+        if self.port is not None:
+            self.http = self.serve_http(loop)
+        tasks = [asyncio.create_task(self.sweep()), asyncio.create_task(self.poll_triggers())]
+        await self.stopping.wait()
+        self.say("stopping: finishing the steps in flight")
+        for task in tasks:
+            task.cancel()
+        await self.drain()
+
+    async def sweep(self) -> None:
+        rt = self.rt
+        assert rt is not None
+        while True:
+            await asyncio.sleep(rt.executors.lease.heartbeat_seconds)
+            try:
+                taken = await asyncio.to_thread(process.recover_dead, rt)
+            except Exception as exc:  # the database is briefly away: next time
+                log.warning("sweep failed: %s", exc)
+                continue
+            if taken:
+                self.say(f"took over {len(taken)} run(s) of a stopped process: "
+                         + ", ".join(taken))
+
+    async def poll_triggers(self) -> None:
+        from openlam.runtime.triggers import folder_events, imap_events, start_run
+
+        rt = self.rt
+        assert rt is not None
+        store = Triggers(rt.store.engine)
+        due: dict[str, float] = {}
+        while True:
+            await asyncio.sleep(0.5)
+            for trigger in await asyncio.to_thread(store.list):
+                if trigger.kind == "webhook" or due.get(trigger.name, 0) > time.time():
+                    continue
+                due[trigger.name] = time.time() + trigger.poll_seconds
+                try:
+                    events = (folder_events(trigger, rt.settings.workspace)
+                              if trigger.kind == "folder" else await imap_events(trigger, rt))
+                    for event in events:
+                        if await start_run(rt, trigger, event):
+                            self.say(f"trigger {trigger.name}: started a run")
+                    if trigger.kind == "imap":
+                        await asyncio.to_thread(store.save_state, trigger)
+                except Exception as exc:  # a broken mailbox must not stop the worker
+                    log.warning("trigger %s failed: %s", trigger.name, exc)
+
+    async def drain(self) -> None:
+        """Take no new run or step; wait for steps in flight (bounded); stop."""
+        rt = self.rt
+        assert rt is not None
+        rt.draining = True
+        limit = float((self.settings.raw or {}).get("runtime", {}).get("drain_seconds",
+                                                                        DRAIN_SECONDS))
+        deadline = time.monotonic() + limit
+        while rt.inflight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if rt.inflight:
+            self.say(f"{rt.inflight} step(s) still running after {limit:g} s: left to "
+                     "recovery (they run again on another worker)")
+        if self.http is not None:
+            self.http.shutdown()
+        current = asyncio.current_task()
+        running = [t for t in asyncio.all_tasks() if t is not current]
+        for task in running:
+            task.cancel()  # a cancelled run stays PENDING: another worker resumes it
+        await asyncio.gather(*running, return_exceptions=True)
+        await process.close_plugins()
+        await asyncio.to_thread(process.stop)
+        self.say("stopped")
+
+    # -- HTTP: health and webhooks ----------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        rt = self.rt
+        assert rt is not None
+        return {"status": "draining" if rt.draining else "ok", "executor": rt.executor_id,
+                "steps_in_flight": rt.inflight, "waiting_for_people": len(rt.waiting),
+                "uptime_seconds": round(time.time() - self.started, 1)}
+
+    def serve_http(self, loop: asyncio.AbstractEventLoop) -> ThreadingHTTPServer:
+        worker = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") in ("/health", "/healthz"):
+                    self.reply(200, worker.health())
+                else:
+                    self.reply(404, {"error": "not found; try GET /health"})
+
+            def do_POST(self) -> None:
+                if not self.path.startswith("/hooks/"):
+                    self.reply(404, {"error": "webhooks are at POST /hooks/NAME"})
+                    return
+                size = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(min(size, 1 << 20))
+                code, answer = asyncio.run_coroutine_threadsafe(
+                    fire_webhook(worker.rt, self.path[len("/hooks/"):], dict(self.headers),
+                                 body), loop).result(timeout=60)
+                self.reply(code, answer)
+
+            def reply(self, code: int, data: dict[str, Any]) -> None:
+                payload = json.dumps(data).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer((self.host, self.port or 0), Handler)
+        self.port = server.server_address[1]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.say(f"health and webhooks at http://{self.host}:{self.port}/ "
+                 "(GET /health, POST /hooks/NAME)")
+        return server
+
+
+async def fire_webhook(rt: Any, name: str, headers: dict[str, str],
+                       body: bytes) -> tuple[int, dict[str, Any]]:
+    """Handle ``POST /hooks/NAME``: check the secret, start the trigger's goal."""
+    from openlam.runtime.triggers import start_run, webhook_event
+
+    trigger: Trigger | None = await asyncio.to_thread(Triggers(rt.store.engine).get, name)
+    if trigger is None or trigger.kind != "webhook":
+        return 404, {"error": f"no webhook trigger named {name}"}
+    lowered = {k.lower(): v for k, v in headers.items()}
+    token = lowered.get("x-openlam-token") or lowered.get("authorization", "").removeprefix(
+        "Bearer ").strip()
+    try:
+        event = webhook_event(trigger, token, body, headers)
+    except PermissionError as exc:
+        return 401, {"error": str(exc)}
+    except ValueError as exc:
+        return 413, {"error": str(exc)}
+    run_id = await start_run(rt, trigger, event)
+    if run_id is None:
+        return 200, {"status": "duplicate", "detail": "this event started a run already"}
+    return 202, {"status": "queued", "run_id": run_id}
