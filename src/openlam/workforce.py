@@ -155,6 +155,26 @@ class Workforce:
             self._store = Store(self.settings.app_database_url)
         return self._store
 
+    async def submit_and_wait(self, request: RunRequest,
+                              on_event: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
+        """Start a prepared run in this process and wait for its outcome."""
+        from dbos import DBOS, SetWorkflowID
+
+        from openlam.runtime.durable import run_workflow
+
+        rt = self.runtime
+        listener = _only(request.run_id, on_event) if on_event else None
+        if listener:
+            rt.listeners.append(listener)
+        try:
+            with SetWorkflowID(request.run_id):
+                handle = await DBOS.start_workflow_async(run_workflow,
+                                                         request.model_dump(mode="json"))
+            return Outcome.model_validate(await handle.get_result())
+        finally:
+            if listener:
+                rt.listeners.remove(listener)
+
     def run_sync(self, goal: str, **options: Any) -> Outcome:
         return asyncio.run(self.run(goal, **options))
 

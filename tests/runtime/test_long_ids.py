@@ -15,12 +15,13 @@ LONG = "x" * 24
 
 
 def org(chat: list[dict[str, str]]) -> dict:
-    me = chat[0]["content"]
-    if me.startswith("You are") and "(Data and Analytics)" in me.split(".")[0]:
-        if "Head of Data" in me.split(".")[0]:
+    system = chat[0]["content"]
+    me = system[: system.find(")") + 1]  # "You are NAME, TITLE (DEPARTMENT)"
+    if "(Data and Analytics)" in me:
+        if "Head of Data" in me:
             return {"steps": [{"id": f"a{LONG[1:]}", "action": "delegate",
                                "args": {"agent": "analytics_lead", "goal": "size the market"}}]}
-        if "Analytics Lead" in me.split(".")[0]:
+        if "Analytics Lead" in me:
             return {"steps": [{"id": f"b{LONG[1:]}", "action": "delegate",
                                "args": {"agent": "data_analyst", "goal": "count customers"}}]}
     return {"steps": [{"id": f"c{LONG[1:]}", "action": "files.write",
@@ -40,6 +41,7 @@ async def test_two_level_delegation_with_long_step_ids_on_postgresql(workspace: 
     assert len(grandchild) > 64
     assert stored is not None and stored["status"] == "completed"
     assert (workspace / "count.txt").read_text() == "42"
+    assert outcome.children == [f"{outcome.run_id}.a{LONG[1:]}"]
 
 
 def test_a_step_id_longer_than_24_characters_is_refused() -> None:
