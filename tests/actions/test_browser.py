@@ -83,10 +83,16 @@ def registry() -> ActionRegistry:
     return reg
 
 
+LOCAL_NETWORK = {"allow_networks": ["127.0.0.0/8", "::1/128"]}
+
+
 def make_ctx(workspace: Path, run_id: str | None = None, **settings_raw: Any) -> ActionContext:
+    """A context whose browser may reach the loopback test site (unless ``network`` is
+    given)."""
+    raw = {"network": LOCAL_NETWORK, **settings_raw}
     return ActionContext(run_id=run_id or f"run-{uuid.uuid4().hex[:8]}", step_id="s1",
                          idempotency_key="k1", workspace=workspace,
-                         settings=Settings(workspace=workspace, raw=settings_raw),
+                         settings=Settings(workspace=workspace, raw=raw),
                          secret=lambda name: {"SITE_PASSWORD": "pw-0123456789"}.get(name))
 
 
@@ -118,7 +124,7 @@ async def test_fill_submit_read_back_and_screenshot(registry: ActionRegistry, ct
 
     submitted = await call(registry, ctx, "browser.submit", selector="#name")
     assert submitted["status"] == "succeeded", submitted["error"]
-    assert submitted["output"] == {"url": f"{site}/greet", "title": "Welcome"}
+    assert submitted["output"] == {"url": f"{site}/greet", "title": "Welcome", "status": 200}
 
     read = await call(registry, ctx, "browser.text", selector="#result")
     assert read["status"] == "succeeded", read["error"]
@@ -235,7 +241,7 @@ async def test_refusals_and_unreachable_pages(registry: ActionRegistry, ctx: Act
         port = s.getsockname()[1]
     refused = await call(registry, ctx, "browser.open", url=f"http://127.0.0.1:{port}/")
     assert refused["status"] == "failed"
-    assert "ERR_CONNECTION_REFUSED" in refused["error"]
+    assert f"cannot connect to 127.0.0.1:{port}" in refused["error"]
 
     for path in ("../outside.png", "/tmp/abs.png"):
         outside = await call(registry, ctx, "browser.screenshot", path=path)

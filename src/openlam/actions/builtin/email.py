@@ -48,8 +48,8 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, insert, 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from typing_extensions import TypedDict
 
-from openlam.actions.builtin.files import confine
 from openlam.actions.spec import ActionContext, Risk, action
+from openlam.actions.workspace import relative, resolve
 from openlam.config import Settings, load_settings
 from openlam.errors import ActionError
 from openlam.memory.engines import engine_for
@@ -285,7 +285,7 @@ def _attach(ctx: ActionContext, msg: EmailMessage, paths: list[str]) -> list[str
     names: list[str] = []
     total = 0
     for path in paths:
-        file = confine(ctx.workspace, path)
+        file = resolve(ctx, path, for_write=False)
         if not file.is_file():
             raise ActionError(f"attachment {path!r} is not a file in the workspace; write it "
                               "first (e.g. documents.write_pdf) or fix the path")
@@ -300,7 +300,7 @@ def _attach(ctx: ActionContext, msg: EmailMessage, paths: list[str]) -> list[str
         maintype, subtype = kind.split("/", 1)
         msg.add_attachment(file.read_bytes(), maintype=maintype, subtype=subtype,
                            filename=file.name)
-        names.append(file.relative_to(ctx.workspace.resolve()).as_posix())
+        names.append(relative(ctx, file))
     return names
 
 

@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from typing import Any, Literal, NotRequired
 from urllib.parse import urlencode
 
-import httpx
 from typing_extensions import TypedDict
 
 from openlam.actions import httpkit
@@ -159,11 +158,10 @@ class Stripe:
         return await self._send("GET", path, params=query, headers=self.headers)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=httpkit.timeout(self.timeout)) as client:
-            reply = await httpkit.request(client, method, f"{self.base}{path}", what="Stripe",
-                                          idempotent=True, deadline=self.timeout,
-                                          max_bytes=MAX_REPLY_BYTES, redact=(self.key,),
-                                          **kwargs)
+        reply = await httpkit.send(self.ctx.settings, method, f"{self.base}{path}",
+                                   what="Stripe", idempotent=True, deadline=self.timeout,
+                                   max_bytes=MAX_REPLY_BYTES, redact=(self.key,),
+                                   configured=[self.base], **kwargs)
         if not reply.ok:
             raise stripe_error(reply, self.key)
         data = reply.json("Stripe")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-import httpx
 from typing_extensions import TypedDict
 
 from openlam.actions import httpkit
@@ -85,10 +84,9 @@ async def _post(ctx: ActionContext, service: str, name: str, url: str, payload: 
                 params: dict[str, str] | None = None) -> httpkit.Reply:
     what = f"the {service} webhook ({name})"
     deadline = _timeout(_social_config(ctx), "[social]")
-    async with httpx.AsyncClient(timeout=httpkit.timeout(deadline)) as client:
-        reply = await httpkit.request(client, "POST", url, json=payload, params=params,
-                                      what=what, idempotent=False, deadline=deadline,
-                                      max_bytes=MAX_REPLY_BYTES, redact=(url,))
+    reply = await httpkit.send(ctx.settings, "POST", url, json=payload, params=params,
+                               what=what, idempotent=False, deadline=deadline,
+                               max_bytes=MAX_REPLY_BYTES, redact=(url,), configured=[url])
     if not reply.ok:
         raise httpkit.status_error(what, reply.status,
                                    httpkit.scrub(_error_detail(reply), (url,)))
@@ -231,11 +229,10 @@ async def mastodon_post(
     what = f"Mastodon at {base}"
     deadline = _timeout(section, "[social.mastodon]")
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": ctx.idempotency_key}
-    async with httpx.AsyncClient(timeout=httpkit.timeout(deadline)) as client:
-        reply = await httpkit.request(client, "POST", f"{base}/api/v1/statuses", json=body,
-                                      headers=headers, what=what, idempotent=True,
-                                      deadline=deadline, max_bytes=MAX_REPLY_BYTES,
-                                      redact=(token,))
+    reply = await httpkit.send(ctx.settings, "POST", f"{base}/api/v1/statuses", json=body,
+                               headers=headers, what=what, idempotent=True,
+                               deadline=deadline, max_bytes=MAX_REPLY_BYTES, redact=(token,),
+                               configured=[base])
     if reply.status == 401:
         raise ActionError(f"{what} refused the access token (HTTP 401: "
                           f"{_error_detail(reply)}); check the secret MASTODON_TOKEN")
