@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 
 from typing_extensions import TypedDict
 
+from openlam.actions import effects
 from openlam.actions.network import NetworkRules
 from openlam.actions.proxy import PROXY_HEADER, GuardProxy
 from openlam.actions.spec import ActionContext, Risk, action
@@ -426,7 +427,8 @@ async def open_page(ctx: ActionContext, url: str) -> Opened:
         return {"url": page.url, "title": await page.title(), "status": status}
 
 
-@action("browser.click", risk=Risk.external, egress=True)
+@action("browser.click", risk=Risk.external, egress=True,
+        find_effect=effects.recorded("browser.click"))
 async def click(ctx: ActionContext, selector: str, timeout: float | None = None) -> PageState:
     """Click the element a selector names, and wait for any page it opens to load.
 
@@ -435,16 +437,19 @@ async def click(ctx: ActionContext, selector: str, timeout: float | None = None)
             ``button#save``.
         timeout: Seconds to wait for the element (default from [browser] timeout).
     """
-    async with _page(ctx) as (session, page):
-        ms = _ms(timeout, session.config.timeout)
-        locator = await _one(page, selector, ms)
-        await locator.click(timeout=ms)
-        page = session.current_page()
-        await _wait_settled(page, session)
-        return await _state(page)
+    async def deliver() -> PageState:
+        async with _page(ctx) as (session, page):
+            ms = _ms(timeout, session.config.timeout)
+            locator = await _one(page, selector, ms)
+            await locator.click(timeout=ms)
+            page = session.current_page()
+            await _wait_settled(page, session)
+            return await _state(page)
+
+    return await effects.once(ctx, "browser.click", deliver)
 
 
-@action("browser.fill", risk=Risk.write)
+@action("browser.fill", risk=Risk.write, idempotent=True)
 async def fill(ctx: ActionContext, selector: str, value: str | None = None,
                secret: str | None = None, timeout: float | None = None) -> Filled:
     """Type a value into a form field (replacing what it holds). Give either ``value``, or
@@ -482,7 +487,8 @@ def _verify_submitted(args: dict[str, Any], output: Any, ctx: ActionContext) -> 
     return None
 
 
-@action("browser.submit", risk=Risk.external, egress=True, verify=_verify_submitted)
+@action("browser.submit", risk=Risk.external, egress=True, verify=_verify_submitted,
+        find_effect=effects.recorded("browser.submit"))
 async def submit(ctx: ActionContext, selector: str = "form",
                  timeout: float | None = None) -> Submitted:
     """Submit a form — named by ``selector``, or the form around the element it names —
@@ -494,6 +500,11 @@ async def submit(ctx: ActionContext, selector: str = "form",
         selector: The form, or any element inside it (default: the page's only form).
         timeout: Seconds to wait for the element (default from [browser] timeout).
     """
+    return await effects.once(ctx, "browser.submit",
+                              lambda: _submit(ctx, selector, timeout))
+
+
+async def _submit(ctx: ActionContext, selector: str, timeout: float | None) -> Submitted:
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
     async with _page(ctx) as (session, page):
@@ -562,7 +573,7 @@ def _verify_screenshot(args: dict[str, Any], output: Any, ctx: ActionContext) ->
     return None if digest == output.get("sha256") else f"{args['path']} changed after writing"
 
 
-@action("browser.screenshot", risk=Risk.write, verify=_verify_screenshot)
+@action("browser.screenshot", risk=Risk.write, idempotent=True, verify=_verify_screenshot)
 async def screenshot(ctx: ActionContext, path: str, full_page: bool = True,
                      selector: str | None = None) -> Screenshot:
     """Save a screenshot of the page (or of one element) into the workspace.
