@@ -161,9 +161,8 @@ def _guarded_class(lib: ModuleType) -> type:
             if pool is None:
                 pool = self.pools[(url.scheme, host, port)] = self.lib.AsyncHTTPTransport(
                     verify=self.verify)
-            literal = host.strip("[]") == str(addresses[0])
             extensions = dict(request.extensions)
-            if url.scheme == "https" and not literal:
+            if url.scheme == "https" and network.literal(host) is None:
                 extensions["sni_hostname"] = host
             error: Exception | None = None
             for address in addresses:  # in the resolver's order; the next if one is down
@@ -232,11 +231,11 @@ async def request(
     except TimeoutError:
         raise after_sending(f"{what} did not answer within {deadline:g}s",
                             idempotent) from None
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL is no HTTPError
         raise transport_error(exc, what, idempotent=idempotent, redact=redact) from None
 
 
-def transport_error(exc: httpx.HTTPError, what: str, *, idempotent: bool,
+def transport_error(exc: httpx.HTTPError | httpx.InvalidURL, what: str, *, idempotent: bool,
                     redact: Iterable[str] = ()) -> ActionError:
     """Map an httpx exception to an ActionError that says what happened."""
     detail = scrub(str(exc) or type(exc).__name__, redact)

@@ -142,13 +142,19 @@ def non_public_kind(address: IPAddress) -> str | None:
     return next((kind for kind, hit in checks if hit), None)
 
 
+def literal(host: str) -> IPAddress | None:
+    """The address ``host`` is, when it is an IP literal (``[::1]`` too), else None."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
 async def resolve(host: str, port: int) -> list[IPAddress]:
     """Every address ``host`` resolves to, in the resolver's order (an IP literal is
     itself). Tests replace this function to stand in for DNS."""
-    try:
-        return [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        pass
+    if (address := literal(host)) is not None:
+        return [address]
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port,
                                                              type=socket.SOCK_STREAM)
@@ -183,9 +189,10 @@ async def checked_addresses(rules: NetworkRules, host: str, port: int,
 
 def refusal_message(host: str, address: IPAddress, kind: str, what: str) -> str:
     bare = host.strip("[]")
-    which = (f"{bare} is a {kind} address" if bare == str(address)
-             else f"{bare} resolves to {address}, a {kind} address")
-    also = "" if bare == str(address) else f", or \"{bare}\" to [{TABLE}] allow_hosts"
+    named = literal(host) is None
+    which = (f"{bare} resolves to {address}, a {kind} address" if named
+             else f"{bare} is a {kind} address")
+    also = f", or \"{bare}\" to [{TABLE}] allow_hosts" if named else ""
     return (f"refused to connect to {what}: {which} (SSRF protection); to allow it, add "
             f"\"{ipaddress.ip_network(address)}\" to [{TABLE}] allow_networks in openlam.toml"
             f"{also}, or set [{TABLE}] allow_private = true")

@@ -109,7 +109,7 @@ class WebPolicy:
         return context
 
 
-@action("web.fetch", risk=Risk.read, idempotent=True)
+@action("web.fetch", risk=Risk.read, idempotent=True, egress=True)
 async def fetch(
     ctx: ActionContext,
     url: str,
