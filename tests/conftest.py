@@ -126,6 +126,14 @@ def allow_local_network(workspace: Path) -> None:
     config.write_text(existing + LOCAL_NETWORK, encoding="utf-8")
 
 
+@pytest.fixture
+def local_network(workspace: Path) -> None:
+    """The workspace's actions may reach loopback servers. Request it with
+    ``@pytest.mark.usefixtures("local_network")`` (set up before ``settings`` reads the
+    configuration)."""
+    allow_local_network(workspace)
+
+
 def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
