@@ -10,7 +10,9 @@ checked address itself, so the browser's own DNS never decides where a request g
 * ``CONNECT host:port`` (https, wss): checked, then a byte tunnel; TLS stays end to end
   between the browser and the site (the proxy sees no content).
 * ``GET http://host/path`` (plain http, ws): checked, forwarded with ``Connection:
-  close``, so one proxy connection carries exactly one checked request.
+  close`` both ways (the site's answer is rewritten to say so too), so one proxy
+  connection carries exactly one checked request: the browser never sends a second
+  request, for another host, down a connection to the first.
 
 A refused request is answered ``403`` with the header ``X-OpenLAM-Proxy: refused`` and
 the reason as its body (also passed to ``on_refused``); a site that cannot be reached,
@@ -115,6 +117,8 @@ class GuardProxy:
             up_writer.write(rest.encode("latin-1"))
         sending = asyncio.create_task(_pipe(reader, up_writer))
         try:
+            if method != "CONNECT":
+                writer.write(_closing(await up_reader.readuntil(b"\r\n\r\n")))
             await _pipe(up_reader, writer)  # the exchange ends when the site stops answering
         finally:
             sending.cancel()
@@ -140,6 +144,17 @@ class GuardProxy:
                 error = OSError(str(exc) or "connect timeout")
         await _answer(writer, 502, f"cannot connect to {where}: {error}")
         return None
+
+
+def _closing(head: bytes) -> bytes:
+    """A response head that tells the browser the connection ends with this answer
+    (a protocol switch, 101, keeps it: the connection becomes the WebSocket)."""
+    status, *lines = head.decode("latin-1").split("\r\n")
+    if " 101 " in f"{status} ":
+        return head
+    kept = [line for line in lines if line
+            and line.split(":", 1)[0].strip().lower() not in HOP_HEADERS]
+    return "\r\n".join([status, *kept, "Connection: close", "", ""]).encode("latin-1")
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

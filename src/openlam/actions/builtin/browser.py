@@ -65,6 +65,8 @@ CHROMIUM_ARGS = (
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # WebRTC's UDP does not go through the proxy: keep it from reaching other addresses
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
 ALLOWED_SCHEMES = ("http", "https")
 MAX_TEXT_CHARS = 50_000
