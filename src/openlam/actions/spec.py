@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_type_hints
 
 import docstring_parser
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
@@ -61,7 +61,8 @@ same ``idempotency_key`` as the attempt that may have delivered it), returns tha
 attempt's output if the effect is found, else None. The runtime asks before running
 again a step that was in flight when its process died."""
 
-DELIVERIES = ("idempotent", "keyed", "checked", "at least once")
+Delivery = Literal["idempotent", "keyed", "checked", "at least once"]
+"""What a repeated step does at the peer; see :attr:`ActionSpec.delivery`."""
 
 
 @dataclass
@@ -90,6 +91,7 @@ class ActionSpec:
     """The peer deduplicates by the step's idempotency key (Stripe, Mastodon…): a repeat
     of the step returns the first attempt's effect instead of making a second."""
     find_effect: FindEffect | None = None
+    """Finds an earlier delivery of the step (see :data:`FindEffect`)."""
     verify_async: Verify | None = field(default=None, repr=False)
     """The coroutine behind ``verify`` when it asks the peer asynchronously."""
 
@@ -98,7 +100,7 @@ class ActionSpec:
             self.verify_async, self.verify = self.verify, _blocking(self.verify)
 
     @property
-    def delivery(self) -> str:
+    def delivery(self) -> Delivery:
         """What a repeat of a step (a retry, a recovery after a crash) does to the peer:
         ``idempotent`` (harmless), ``keyed`` (the peer deduplicates by the idempotency
         key), ``checked`` (``find_effect`` finds an earlier delivery before repeating),
