@@ -114,6 +114,26 @@ def allow_policy(workspace: Path, text: str) -> None:
     (policies / "test.yaml").write_text(text)
 
 
+LOCAL_NETWORK = '\n[network]\nallow_networks = ["127.0.0.0/8", "::1/128"]\n'
+"""openlam.toml lines that let actions reach this machine's test servers (loopback is
+refused by default); append them to a workspace's configuration."""
+
+
+def allow_local_network(workspace: Path) -> None:
+    """Let the workspace's actions reach servers on loopback (the test's fakes)."""
+    config = workspace / "openlam.toml"
+    existing = config.read_text(encoding="utf-8") if config.exists() else ""
+    config.write_text(existing + LOCAL_NETWORK, encoding="utf-8")
+
+
+@pytest.fixture
+def local_network(workspace: Path) -> None:
+    """The workspace's actions may reach loopback servers. Request it with
+    ``@pytest.mark.usefixtures("local_network")`` (set up before ``settings`` reads the
+    configuration)."""
+    allow_local_network(workspace)
+
+
 def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

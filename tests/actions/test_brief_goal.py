@@ -20,7 +20,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from openlam.actions.builtin import crm
 from openlam.loop.state import RunStatus
 from openlam.testing import run_goal
-from tests.conftest import allow_policy
+from tests.conftest import LOCAL_NETWORK, allow_policy
 from tests.fakes.action_ctx import action_context
 
 pytestmark = pytest.mark.filterwarnings(
@@ -65,7 +65,7 @@ async def test_brief_goal_emails_one_pdf_and_records_the_activity(
     monkeypatch.setenv("SMTP_PASSWORD", PASSWORD)
     toml = ("[email]\nfrom = \"OpenLAM <agent@openlam.test>\"\n"
             f"[email.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n"
-            "username = \"agent\"\n")
+            "username = \"agent\"\n" + LOCAL_NETWORK)  # the page is on loopback
     # the user who asks for the email to jane@acme.test allows this workspace to send it
     allow_policy(workspace, "scope: org\nallow_external: [email.send]\n")
     seed = action_context(workspace, toml)

@@ -38,16 +38,37 @@ BARE = """<!doctype html><html><head><title>Bare</title></head><body>
 OTHER = "<!doctype html><html><head><title>Other</title></head><body><p>page two</p></body></html>"
 
 
+BROKEN = """<!doctype html><html><head><title>Broken</title></head><body>
+<form action="/broken" method="post"><input name="x"><button>Send</button></form>
+</body></html>"""
+
+HITS: list[str] = []  # paths the site was asked for
+
+
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        pages = {"/": FORM, "/other": OTHER, "/bare": BARE}
-        if self.path in pages:
+        HITS.append(self.path)
+        port = self.server.server_address[1]
+        pages = {"/": FORM, "/other": OTHER, "/bare": BARE, "/broken-form": BROKEN,
+                 # an image from this machine, spelled as an IPv4-mapped IPv6 address
+                 "/pixel-page": f"<html><head><title>Pixel</title></head><body><p>hi</p>"
+                                f"<img src='http://[::ffff:127.0.0.1]:{port}/pixel'></body>"
+                                f"</html>"}
+        if self.path == "/to-metadata":
+            head = (b"HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/latest/meta-data/"
+                    b"\r\nContent-Length: 0\r\n\r\n")
+            self.wfile.write(head)
+        elif self.path in pages:
             self._send(200, pages[self.path])
         else:
             self._send(404, "<html><body>not found</body></html>")
 
     def do_POST(self) -> None:
+        HITS.append(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+        if self.path == "/broken":  # acknowledges nothing: the submission failed
+            self._send(500, "<html><head><title>Oops</title></head><body>error</body></html>")
+            return
         form = parse_qs(body)
         name = html.escape(form.get("name", [""])[0])
         chars = len(form.get("password", [""])[0])
@@ -83,10 +104,16 @@ def registry() -> ActionRegistry:
     return reg
 
 
+LOCAL_NETWORK = {"allow_networks": ["127.0.0.0/8", "::1/128"]}
+
+
 def make_ctx(workspace: Path, run_id: str | None = None, **settings_raw: Any) -> ActionContext:
+    """A context whose browser may reach the loopback test site (unless ``network`` is
+    given)."""
+    raw = {"network": LOCAL_NETWORK, **settings_raw}
     return ActionContext(run_id=run_id or f"run-{uuid.uuid4().hex[:8]}", step_id="s1",
                          idempotency_key="k1", workspace=workspace,
-                         settings=Settings(workspace=workspace, raw=settings_raw),
+                         settings=Settings(workspace=workspace, raw=raw),
                          secret=lambda name: {"SITE_PASSWORD": "pw-0123456789"}.get(name))
 
 
@@ -118,7 +145,7 @@ async def test_fill_submit_read_back_and_screenshot(registry: ActionRegistry, ct
 
     submitted = await call(registry, ctx, "browser.submit", selector="#name")
     assert submitted["status"] == "succeeded", submitted["error"]
-    assert submitted["output"] == {"url": f"{site}/greet", "title": "Welcome"}
+    assert submitted["output"] == {"url": f"{site}/greet", "title": "Welcome", "status": 200}
 
     read = await call(registry, ctx, "browser.text", selector="#result")
     assert read["status"] == "succeeded", read["error"]
@@ -235,7 +262,7 @@ async def test_refusals_and_unreachable_pages(registry: ActionRegistry, ctx: Act
         port = s.getsockname()[1]
     refused = await call(registry, ctx, "browser.open", url=f"http://127.0.0.1:{port}/")
     assert refused["status"] == "failed"
-    assert "ERR_CONNECTION_REFUSED" in refused["error"]
+    assert f"cannot connect to 127.0.0.1:{port}" in refused["error"]
 
     for path in ("../outside.png", "/tmp/abs.png"):
         outside = await call(registry, ctx, "browser.screenshot", path=path)
@@ -324,3 +351,64 @@ async def test_a_run_whose_browser_died_gets_a_fresh_one(
     assert after["output"]["url"] == "about:blank"  # a fresh browser, not the dead page
     assert browser._sessions[ctx.run_id].profile_dir != profile
     assert not Path(profile).exists()  # the dead browser's profile was removed
+
+
+# ------------------------------------------------------------- the network rules
+
+
+async def test_pages_on_this_machine_are_refused_by_default(registry: ActionRegistry,
+                                                            tmp_path: Path, site: str) -> None:
+    ctx = make_ctx(tmp_path, network={})
+    before = len(HITS)
+    try:
+        refused = await call(registry, ctx, "browser.open", url=f"{site}/")
+        assert refused["status"] == "failed"
+        assert "127.0.0.1 is a loopback address (SSRF protection)" in refused["error"]
+        assert "[network] allow_networks" in refused["error"]
+        assert len(HITS) == before  # the browser never reached the site
+    finally:
+        await browser.close_run(ctx.run_id)
+
+
+async def test_a_redirect_to_the_metadata_address_is_refused(registry: ActionRegistry,
+                                                             ctx: ActionContext,
+                                                             site: str) -> None:
+    result = await call(registry, ctx, "browser.open", url=f"{site}/to-metadata")
+    assert result["status"] == "failed"
+    assert "169.254.169.254 is a link-local address" in result["error"]
+
+
+async def test_a_sub_request_to_a_refused_address_is_left_out(registry: ActionRegistry,
+                                                              tmp_path: Path, site: str) -> None:
+    ctx = make_ctx(tmp_path, network={"allow_networks": ["127.0.0.1/32"]})
+    try:
+        opened = await call(registry, ctx, "browser.open", url=f"{site}/pixel-page")
+        assert opened["status"] == "succeeded", opened["error"]
+        assert opened["output"]["title"] == "Pixel"
+        assert "/pixel" not in HITS  # [::ffff:127.0.0.1] is loopback, not 127.0.0.1/32
+    finally:
+        await browser.close_run(ctx.run_id)
+
+
+async def test_a_failed_submission_is_not_verified(registry: ActionRegistry, ctx: ActionContext,
+                                                   site: str) -> None:
+    assert (await call(registry, ctx, "browser.open", url=f"{site}/broken-form"))[
+        "status"] == "succeeded"
+    result = await call(registry, ctx, "browser.submit")
+    assert result["status"] == "failed"
+    assert "not verified: the site answered the submission with HTTP 500" in result["error"]
+
+
+async def test_a_recovered_submit_does_not_submit_again(registry: ActionRegistry,
+                                                        ctx: ActionContext, site: str) -> None:
+    spec = registry.get("browser.submit")
+    assert spec is not None and spec.delivery == "checked"
+    await call(registry, ctx, "browser.open", url=f"{site}/")
+    await call(registry, ctx, "browser.fill", selector="#name", value="Ada")
+    first = await call(registry, ctx, "browser.submit")
+    assert first["status"] == "succeeded", first["error"]
+    posts = HITS.count("/greet")
+    assert spec.find_effect is not None
+    assert await spec.find_effect({}, ctx) == first["output"]
+    again = await call(registry, ctx, "browser.submit")  # same idempotency key
+    assert again["output"] == first["output"] and HITS.count("/greet") == posts

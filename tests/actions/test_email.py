@@ -25,6 +25,7 @@ from openlam.actions.builtin.email import message_id_for
 from openlam.actions.registry import load_plugins
 from openlam.actions.spec import ActionContext
 from openlam.errors import ActionError
+from openlam.loop.act import execute
 from tests.fakes.action_ctx import action_context
 
 REGISTRY = load_plugins()
@@ -381,6 +382,7 @@ class IMAPPeer:
                 await inbox.append(AppendMessage(raw, when, frozenset(Flag(f.encode())
                                                                       for f in flags)))
             await session.mailbox_set.add_mailbox("Archive")
+            await session.mailbox_set.add_mailbox("Sent")
         server = IMAPServer(backend.login, config)
         listener = await asyncio.start_server(
             ProxyProtocolReader(config.proxy_protocol).get_callback(server),
@@ -478,3 +480,99 @@ async def test_imap_failures_name_the_server_and_cause(workspace: Path, imap: IM
         await call("email.list", imap_ctx(workspace, imap), mailbox="Nowhere")
     with pytest.raises(ActionError, match=r"no IMAP server is configured; add \[email\.imap\]"):
         await call("email.list", action_context(workspace, ""))
+
+
+# --- exactly once and verified ------------------------------------------------------
+
+SEND = REGISTRY.get("email.send")
+
+
+async def test_find_effect_finds_a_sent_message(workspace: Path, smtp: dict[str, SMTPPeer],
+                                                cert: tuple[Path, Path]) -> None:
+    assert SEND is not None and SEND.find_effect is not None
+    assert SEND.delivery == "checked" and SEND.egress
+    peer = smtp["starttls"]
+    args = {"to": ["jane@example.com"], "subject": "Once", "body": "only once"}
+    assert await SEND.find_effect(args, smtp_ctx(workspace, peer, cert)) is None
+    sent = await call("email.send", smtp_ctx(workspace, peer, cert), **args)
+    # The process died before the step's result was saved: recovery asks first.
+    found = await SEND.find_effect(args, smtp_ctx(workspace, peer, cert))
+    assert found is not None and found["already_sent"] is True
+    assert (found["message_id"], found["recipients"]) == (sent["message_id"],
+                                                           sent["recipients"])
+    assert await SEND.find_effect(args, smtp_ctx(workspace, peer, cert, step="other")) is None
+    assert len(peer.inbox.envelopes) == 1
+
+
+class FilingInbox(Inbox):
+    """An SMTP server that files what it accepts in the sender's Sent mailbox (as Gmail
+    does), on the IMAP server at ``imap_port``."""
+
+    def __init__(self, imap_port: int) -> None:
+        super().__init__()
+        self.imap_port = imap_port
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import imaplib
+
+        answer = await super().handle_DATA(server, session, envelope)
+        client = imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=10)
+        client.login(USER, PASSWORD)
+        client.append("Sent", "(\\Seen)", None, self.envelopes[-1][2])
+        client.logout()
+        return answer
+
+
+def sent_mailbox_toml(smtp_port: int, imap_port: int) -> str:
+    return ('[email]\nfrom = "OpenLAM Agent <agent@openlam.test>"\n'
+            f'[email.smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\n'
+            f'[email.imap]\nhost = "127.0.0.1"\nport = {imap_port}\nsecurity = "none"\n'
+            f'username = "{USER}"\nsent_mailbox = "Sent"\n')
+
+
+async def test_the_sent_mailbox_verifies_and_remembers_a_send(
+        tmp_path: Path, imap: IMAPPeer) -> None:
+    filing = FilingInbox(imap.port)
+    controller = Controller(filing, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        toml = sent_mailbox_toml(controller.port, imap.port)
+        args = {"to": ["jane@example.com"], "subject": "Filed", "body": "kept in Sent"}
+        first = tmp_path / "first"
+        first.mkdir()
+        ctx = action_context(first, toml, {"IMAP_PASSWORD": PASSWORD}, step_id="filed")
+        assert SEND is not None and SEND.find_effect is not None
+        result = await execute(SEND, ctx, args, timeout=30, retries=0)
+        assert result["status"] == "succeeded", result["error"]
+        # Another machine (no sent log of its own) recovering the same step finds the
+        # message in the Sent mailbox and does not send it again.
+        second = tmp_path / "second"
+        second.mkdir()
+        elsewhere = action_context(second, toml, {"IMAP_PASSWORD": PASSWORD},
+                                   step_id="filed")
+        found = await SEND.find_effect(args, elsewhere)
+        assert found is not None and found["message_id"] == result["output"]["message_id"]
+        assert found["recipients"] == ["jane@example.com"]
+        again = await call("email.send", elsewhere, **args)
+        assert again["already_sent"] is True and len(filing.envelopes) == 1
+    finally:
+        controller.stop()
+
+
+async def test_a_server_that_accepts_but_does_not_file_is_caught(
+        workspace: Path, imap: IMAPPeer) -> None:
+    inbox = Inbox()  # answers 250, files nothing
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        ctx = action_context(workspace, sent_mailbox_toml(controller.port, imap.port),
+                             {"IMAP_PASSWORD": PASSWORD}, step_id="unfiled")
+        assert SEND is not None
+        result = await execute(SEND, ctx, {"to": ["jane@example.com"], "subject": "Lost",
+                                           "body": "x"}, timeout=30, retries=0)
+        assert result["status"] == "failed"
+        assert "not verified" in result["error"]
+        assert "is not in the mailbox 'Sent'" in result["error"]
+        assert len(inbox.envelopes) == 1
+    finally:
+        controller.stop()

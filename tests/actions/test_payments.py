@@ -353,3 +353,43 @@ def test_registered_with_financial_risk() -> None:
         "payments.create_payment_link": Risk.financial,
         "payments.create_invoice": Risk.financial, "payments.refund": Risk.financial}
     assert all(s is not None and s.secrets == ("STRIPE_API_KEY",) for s in risks.values())
+    assert {n: s.delivery for n, s in risks.items() if s} == {
+        "payments.create_customer": "keyed", "payments.find_customers": "idempotent",
+        "payments.create_payment_link": "keyed", "payments.create_invoice": "keyed",
+        "payments.refund": "keyed"}
+    assert [n for n, s in risks.items() if s and s.egress] == ["payments.create_invoice"]
+
+
+# ---------------------------------------------------------------- verified by Stripe
+
+
+async def test_every_created_object_is_retrieved_back(stripe: FakeStripe,
+                                                      workspace: Path) -> None:
+    pi, _ = stripe.seed_payment(5000)
+    customer = await execute(CUSTOMER, ctx_for(workspace, stripe), {"email": "a@b.test"},
+                             timeout=10, retries=0)
+    assert customer["status"] == "succeeded", customer["error"]
+    calls = [(LINK, {"product_name": "Anvil", "amount": 1999}),
+             (INVOICE, {"customer": customer["output"]["id"],
+                        "items": [{"description": "Anvil", "amount": 1999}]}),
+             (REFUND, {"payment_intent": pi, "amount": 100})]
+    for n, (spec, args) in enumerate(calls, start=2):
+        result = await execute(spec, ctx_for(workspace, stripe, step_id=f"s{n}"), args,
+                               timeout=10, retries=0)
+        assert result["status"] == "succeeded", (spec.name, result["error"])
+    gets = [r["path"] for r in stripe.requests if r["method"] == "GET"]
+    assert {p.split("/")[2] for p in gets} >= {"customers", "payment_links", "invoices",
+                                               "refunds"}
+
+
+async def test_a_stripe_that_acknowledges_but_keeps_nothing_is_caught(
+        stripe: FakeStripe, workspace: Path) -> None:
+    pi, _ = stripe.seed_payment(5000)
+    stripe.lose_writes = True  # answers with an id, stores nothing
+    for n, (spec, args) in enumerate([(CUSTOMER, {"email": "a@b.test"}),
+                                      (REFUND, {"payment_intent": pi, "amount": 100})]):
+        result = await execute(spec, ctx_for(workspace, stripe, step_id=f"s{n}"), args,
+                               timeout=10, retries=0)
+        assert result["status"] == "failed", spec.name
+        assert "not verified: Stripe cannot show" in result["error"]
+        assert "No such" in result["error"]

@@ -4,6 +4,7 @@ Mastodon."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,8 +30,9 @@ MATTERMOST = social.mattermost_post.__openlam_action__  # type: ignore[attr-defi
 MASTODON = social.mastodon_post.__openlam_action__  # type: ignore[attr-defined]
 
 
-def hook_ctx(workspace: Path, hooks: FakeWebhooks, toml: str = "") -> ActionContext:
-    return action_context(workspace, toml, {
+def hook_ctx(workspace: Path, hooks: FakeWebhooks, toml: str = "",
+             step_id: str = "s1") -> ActionContext:
+    return action_context(workspace, toml, step_id=step_id, secrets={
         "SLACK_WEBHOOK_URL": hooks.url + SLACK_HOOK,
         "SLACK_WEBHOOK_URL_SALES": hooks.url + SLACK_SALES_HOOK,
         "SLACK_WEBHOOK_URL_OLD": hooks.url + SLACK_ARCHIVED_HOOK,
@@ -149,7 +151,8 @@ async def test_mattermost_post_with_channel_and_username(hooks: FakeWebhooks,
                                "username": "openlam"}
     with pytest.raises(ActionError, match="HTTP 403: This webhook is not permitted to post to "
                                           "the requested channel"):
-        await MATTERMOST.call(ctx, {"text": "x", "channel": "locked"})
+        await MATTERMOST.call(hook_ctx(workspace, hooks, step_id="s2"),
+                              {"text": "x", "channel": "locked"})
 
 
 # ------------------------------------------------------------------------- Mastodon
@@ -230,15 +233,63 @@ async def test_mastodon_slow_server_times_out(mastodon: FakeMastodon, workspace:
     assert "did not answer within 0.5s" in result["error"]
 
 
-def test_registered_with_risk_and_secrets() -> None:
+def test_registered_with_risk_secrets_and_delivery() -> None:
     registry = load_plugins()
-    expected = {"social.slack_post": ("SLACK_WEBHOOK_URL", False),
-                "social.discord_post": ("DISCORD_WEBHOOK_URL", False),
-                "social.mattermost_post": ("MATTERMOST_WEBHOOK_URL", False),
-                "social.mastodon_post": ("MASTODON_TOKEN", True)}
-    for name, (secret, idempotent) in expected.items():
+    expected = {"social.slack_post": ("SLACK_WEBHOOK_URL", "checked", False),
+                "social.discord_post": ("DISCORD_WEBHOOK_URL", "checked", True),
+                "social.mattermost_post": ("MATTERMOST_WEBHOOK_URL", "checked", False),
+                "social.mastodon_post": ("MASTODON_TOKEN", "keyed", True)}
+    for name, (secret, delivery, verified) in expected.items():
         spec = registry.get(name)
         assert spec is not None, name
         assert spec.risk is Risk.external
+        assert spec.egress  # the plan chooses what leaves for the channel
         assert spec.secrets == (secret,)
-        assert spec.idempotent is idempotent
+        assert spec.delivery == delivery
+        assert (spec.verify is not None) is verified
+
+
+# ------------------------------------------------------------ exactly once, verified
+
+
+@pytest.mark.parametrize("spec", [SLACK, DISCORD, MATTERMOST],
+                         ids=["slack", "discord", "mattermost"])
+async def test_a_repeated_step_posts_once(spec: Any, hooks: FakeWebhooks,
+                                          workspace: Path) -> None:
+    # A recovery runs the step again with the same idempotency key: the webhook, which
+    # cannot deduplicate, still sees one post, and find_effect finds the first one.
+    args = {"content": "deploy done"} if spec is DISCORD else {"text": "deploy done"}
+    ctx = hook_ctx(workspace, hooks, step_id="post-1")
+    assert await spec.find_effect(args, ctx) is None
+    first = await spec.call(ctx, args)
+    again = await spec.call(hook_ctx(workspace, hooks, step_id="post-1"), args)
+    assert again == first
+    assert await spec.find_effect(args, hook_ctx(workspace, hooks, step_id="post-1")) == first
+    assert len(hooks.received) == 1
+    assert hooks.received[0]["headers"]["idempotency-key"] == "run-1:post-1"
+    other = await spec.call(hook_ctx(workspace, hooks, step_id="post-2"), args)
+    assert other["chars"] == first["chars"] and len(hooks.received) == 2
+
+
+async def test_discord_verify_fetches_the_message_back(hooks: FakeWebhooks,
+                                                      workspace: Path) -> None:
+    result = await execute(DISCORD, hook_ctx(workspace, hooks), {"content": "kept"},
+                           timeout=10, retries=0)
+    assert result["status"] == "succeeded", result["error"]
+    hooks.lose_writes = True  # acknowledges with an id, keeps nothing
+    lost = await execute(DISCORD, hook_ctx(workspace, hooks, step_id="s2"),
+                         {"content": "lost"}, timeout=10, retries=0)
+    assert lost["status"] == "failed"
+    assert "not verified: Discord has no message" in lost["error"]
+
+
+async def test_mastodon_verify_fetches_the_status_back(mastodon: FakeMastodon,
+                                                      workspace: Path) -> None:
+    ctx = mastodon_ctx(workspace, mastodon)
+    kept = await execute(MASTODON, ctx, {"status": "kept"}, timeout=10, retries=0)
+    assert kept["status"] == "succeeded", kept["error"]
+    mastodon.lose_writes = True
+    lost = await execute(MASTODON, mastodon_ctx(workspace, mastodon, step_id="s2"),
+                         {"status": "lost"}, timeout=10, retries=0)
+    assert lost["status"] == "failed"
+    assert "not verified: Mastodon at" in lost["error"] and "has no status" in lost["error"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from openlam.actions import network
 from openlam.actions.builtin import web
 from openlam.actions.registry import load_plugins
 from openlam.actions.spec import ActionContext, Risk
@@ -158,7 +159,7 @@ async def test_loopback_is_refused_without_allow_private(site: Site, workspace: 
         await fetch(ctx_with(workspace, ""), url=site.url + "/page")
     message = str(caught.value)
     assert "127.0.0.1 is a loopback address (SSRF protection)" in message
-    assert "allow_private = true under [web]" in message
+    assert 'add "127.0.0.1/32" to [network] allow_networks in openlam.toml' in message
     assert caught.value.transient is False
     assert site.hits() == before  # refused before any connection
 
@@ -184,11 +185,11 @@ async def test_connection_goes_to_the_address_that_was_checked(
         site: Site, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # anvils.test exists in no DNS: the fetch can only succeed if it connects to the
     # address the check approved instead of resolving the name a second time.
-    async def resolve(host: str, port: int) -> list[web.IPAddress]:
+    async def resolve(host: str, port: int) -> list[network.IPAddress]:
         assert (host, port) == ("anvils.test", site.port)
         return [ipaddress.ip_address("127.0.0.1")]
 
-    monkeypatch.setattr(web, "_resolve", resolve)
+    monkeypatch.setattr(network, "resolve", resolve)
     ctx = ctx_with(workspace, 'allow_networks = ["127.0.0.1/32"]')
     page = await fetch(ctx, url=f"http://anvils.test:{site.port}/host")
     assert page["content"] == f"anvils.test:{site.port}"
@@ -211,10 +212,10 @@ async def test_https_to_the_checked_address_verifies_the_name(
         https_site: tuple[TestCA, int], workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ca, port = https_site
 
-    async def resolve(host: str, port: int) -> list[web.IPAddress]:
+    async def resolve(host: str, port: int) -> list[network.IPAddress]:
         return [ipaddress.ip_address("127.0.0.1")]
 
-    monkeypatch.setattr(web, "_resolve", resolve)
+    monkeypatch.setattr(network, "resolve", resolve)
     (workspace / "ca.pem").write_bytes(ca.pem.read_bytes())
     trusted = ctx_with(workspace, 'allow_networks = ["127.0.0.1/32"]\nca_file = "ca.pem"')
     page = await fetch(trusted, url=f"https://anvils.test:{port}/host")
@@ -290,7 +291,7 @@ async def test_invalid_web_table_names_the_setting(workspace: Path) -> None:
     ("93.184.215.14", None), ("2606:4700:4700::1111", None),
 ])
 def test_address_classes(address: str, kind: str | None) -> None:
-    assert web.non_public_kind(ipaddress.ip_address(address)) == kind
+    assert network.non_public_kind(ipaddress.ip_address(address)) == kind
 
 
 def test_registered_through_the_entry_point() -> None:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fakes.model_servers import FakeOpenAI
 
 
@@ -35,6 +37,7 @@ def test_offline_declines_other_goals_and_says_how_to_connect_a_model(workspace:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.usefixtures("local_network")  # the test site is on loopback
 def test_json_outcome_exit_codes_and_runs_commands(workspace: Path, site):
     plan = {"steps": [
         {"id": "s1", "action": "http.get", "args": {"url": f"{site.url}/page.html"}},

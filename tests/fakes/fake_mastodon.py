@@ -1,9 +1,13 @@
-"""A local service that answers ``POST /api/v1/statuses`` like a Mastodon server.
+"""A local service that answers ``POST /api/v1/statuses`` and ``GET
+/api/v1/statuses/<id>`` like a Mastodon server.
 
 It checks what a real server checks: the bearer token and its scope, the body (JSON or
 form-encoded), the character limit and the visibility; it honours ``Idempotency-Key``
 (the same key from the same account returns the status already created, as Mastodon
 does for an hour) and answers with Mastodon's Status entity or ``{"error": …}``.
+
+``lose_writes`` makes it a server that acknowledges a post (an id and all) but keeps
+nothing: fetching the status back then answers 404.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class FakeMastodon(FakeService):
         self.statuses: dict[str, dict[str, Any]] = {}
         self.by_key: dict[tuple[str, str], str] = {}
         self.fail_next: list[int] = []
+        self.lose_writes = False
         self.requests: list[dict[str, Any]] = []
         self._ids = itertools.count(109_000_000_000_000_001)
         self._lock = threading.Lock()
@@ -38,9 +43,14 @@ class FakeMastodon(FakeService):
         self.by_key.clear()
         self.requests.clear()
         self.fail_next.clear()
+        self.lose_writes = False
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
         route = urlsplit(path).path
+        if method == "GET" and route.startswith("/api/v1/statuses/"):
+            found = self.statuses.get(route.rsplit("/", 1)[1])
+            return json_response(found) if found else json_response(
+                {"error": "Record not found"}, 404)
         if route != "/api/v1/statuses" or method != "POST":
             return json_response({"error": "Record not found"}, 404)
         self.requests.append({"headers": headers, "body": body})
@@ -71,6 +81,8 @@ class FakeMastodon(FakeService):
                 return json_response({"error": f"'{visibility}' is not a valid visibility"},
                                      422)
             status = self._status(text, visibility, params)
+            if self.lose_writes:
+                return json_response(status)
             self.statuses[status["id"]] = status
             if key:
                 self.by_key[(token, key)] = status["id"]

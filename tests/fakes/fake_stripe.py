@@ -89,6 +89,7 @@ class FakeStripe(FakeService):
         self.saved: dict[str, tuple[tuple[str, str, tuple[tuple[str, str], ...]], Response]] = {}
         self.requests: list[dict[str, Any]] = []
         self.fail_next: list[tuple[int, dict[str, Any], dict[str, str]]] = []
+        self.lose_writes = False  # acknowledge what is created, keep nothing of it
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         super().__init__()
@@ -100,6 +101,7 @@ class FakeStripe(FakeService):
             self.saved.clear()
             self.requests.clear()
             self.fail_next.clear()
+            self.lose_writes = False
 
     def all(self, kind: str) -> list[dict[str, Any]]:
         return list(self.objects.get(kind, {}).values())
@@ -244,7 +246,8 @@ class FakeStripe(FakeService):
     def _new(self, kind: str, prefix: str, fields: dict[str, Any]) -> dict[str, Any]:
         obj = {"id": f"{prefix}_Fk{next(self._ids):010d}", "created": int(time.time()),
                "livemode": False, "metadata": {}, **fields}
-        self.objects.setdefault(kind, {})[obj["id"]] = obj
+        if not self.lose_writes:
+            self.objects.setdefault(kind, {})[obj["id"]] = obj
         return obj
 
     # -------------------------------------------------------------------- endpoints

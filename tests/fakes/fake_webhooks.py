@@ -4,9 +4,12 @@
   ``400 no_text``, ``404 no_service`` for an unknown hook, ``410 channel_is_archived``.
 * Discord ``POST /api/webhooks/<id>/<token>[?wait=true]``: JSON ``{"content"}`` → the
   message object with ``wait=true``, else 204; 2000-character limit, 404 Unknown
-  Webhook, 429 with ``retry_after`` when rate limited.
+  Webhook, 429 with ``retry_after`` when rate limited. ``GET …/messages/<message id>``
+  answers the message, or 404 Unknown Message.
 * Mattermost ``POST /hooks/<key>``: JSON ``{"text", "channel", "username"}`` → ``200
   ok``; errors as Mattermost's AppError JSON.
+
+``lose_writes`` makes the services acknowledge a post (with an id) but keep nothing.
 """
 
 from __future__ import annotations
@@ -32,20 +35,28 @@ def _text(body: str, status: int) -> Response:
 class FakeWebhooks(FakeService):
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
+        self.discord_messages: dict[str, dict[str, Any]] = {}
         self.discord_rate_limited = 0
+        self.lose_writes = False
         self._ids = itertools.count(1_200_000_000_000_000_001)
         super().__init__()
 
     def reset(self) -> None:
         super().reset()
         self.received.clear()
+        self.discord_messages.clear()
         self.discord_rate_limited = 0
+        self.lose_writes = False
 
     def posts(self, service: str) -> list[dict[str, Any]]:
         return [r for r in self.received if r["service"] == service]
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
         parts = urlsplit(path)
+        if method == "GET" and parts.path.startswith(DISCORD_HOOK + "/messages/"):
+            found = self.discord_messages.get(parts.path.rsplit("/", 1)[1])
+            return json_response(found) if found else json_response(
+                {"message": "Unknown Message", "code": 10008}, 404)
         if method != "POST":
             return _text("method not allowed", 405)
         self.hold()
@@ -73,7 +84,8 @@ class FakeWebhooks(FakeService):
             return _text("invalid_payload", 400)
         if not str(payload.get("text") or "").strip() and not payload.get("blocks"):
             return _text("no_text", 400)
-        self.received.append({"service": "slack", **record})
+        if not self.lose_writes:
+            self.received.append({"service": "slack", **record})
         return _text("ok", 200)
 
     def _discord(self, path: str, query: dict[str, list[str]], payload: Any,
@@ -93,18 +105,22 @@ class FakeWebhooks(FakeService):
                 "content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH",
                                          "message": "Must be 2000 or fewer in length."}]}}},
                                  400)
-        self.received.append({"service": "discord", **record})
+        if not self.lose_writes:
+            self.received.append({"service": "discord", **record})
         if query.get("wait") != ["true"]:
             return 204, {}, b""
         mentions_allowed = payload.get("allowed_mentions", {"parse": ["everyone"]})
         pings_everyone = "@everyone" in content and "everyone" in mentions_allowed.get(
             "parse", [])
-        return json_response({
+        message = {
             "id": str(next(self._ids)), "type": 0, "channel_id": "1099", "content": content,
             "author": {"id": "1100", "username": payload.get("username") or "Captain Hook",
                        "bot": True},
             "mention_everyone": pings_everyone, "mentions": [], "webhook_id": "1100",
-            "timestamp": "2026-11-28T10:00:00.000000+00:00"})
+            "timestamp": "2026-11-28T10:00:00.000000+00:00"}
+        if not self.lose_writes:
+            self.discord_messages[message["id"]] = message
+        return json_response(message)
 
     def _mattermost(self, path: str, payload: Any, record: dict[str, Any]) -> Response:
         def app_error(error_id: str, message: str, status: int) -> Response:
@@ -122,5 +138,6 @@ class FakeWebhooks(FakeService):
             return app_error("web.incoming_webhook.channel_locked.app_error",
                              "This webhook is not permitted to post to the requested channel",
                              403)
-        self.received.append({"service": "mattermost", **record})
+        if not self.lose_writes:
+            self.received.append({"service": "mattermost", **record})
         return _text("ok", 200)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from openlam import Workforce, action
 from openlam.actions.spec import ActionContext, Risk
 from openlam.testing import scripted_model
@@ -54,6 +56,7 @@ async def test_exception_in_an_action_fails_the_run_with_its_cause(settings, wor
     assert (workspace / "ok.txt").read_text() == "fine"
 
 
+@pytest.mark.usefixtures("local_network")  # the test site is on loopback
 async def test_http_500_is_retried_then_reported(settings, site):
     plan = {"steps": [step("s1", "http.get", url=f"{site.url}/error500")]}
     outcome, _ = await run(settings.with_overrides(step_retries=2), [plan])
@@ -62,6 +65,7 @@ async def test_http_500_is_retried_then_reported(settings, site):
     assert site.hits("/error500") == 3
 
 
+@pytest.mark.usefixtures("local_network")  # the test site is on loopback
 async def test_timeout_is_reported_and_nothing_hangs(settings, site):
     plan = {"steps": [step("s1", "http.get", url=f"{site.url}/slow?s=5")]}
     outcome, _ = await run(settings.with_overrides(step_timeout=0.3, step_retries=0), [plan])

@@ -29,6 +29,7 @@ async def run(settings: Settings, model: str, goal: str):
         return await wf.run(goal)
 
 
+@pytest.mark.usefixtures("local_network")  # the test site is on loopback
 async def test_fake_ollama_drives_a_goal_to_completed(settings, workspace: Path, site):
     with FakeOllama([three_actions(site.url)], model="qwen3:latest") as server:
         s = settings.with_overrides(ollama_url=server.url)
@@ -49,6 +50,7 @@ async def test_fake_ollama_drives_a_goal_to_completed(settings, workspace: Path,
     assert outcome.usage.input_tokens == server.prompt_tokens > 0
 
 
+@pytest.mark.usefixtures("local_network")  # the test site is on loopback
 async def test_fake_openai_drives_a_goal_to_completed(settings, workspace: Path, site):
     with FakeOpenAI([three_actions(site.url)]) as server:
         s = settings.with_overrides(openai_base_url=f"{server.url}/v1")
@@ -62,6 +64,7 @@ async def test_fake_openai_drives_a_goal_to_completed(settings, workspace: Path,
     assert outcome.usage.input_tokens == server.prompt_tokens
 
 
+@pytest.mark.usefixtures("local_network")  # the test site is on loopback
 async def test_four_action_goal_costs_at_most_two_model_requests(settings, workspace, site):
     plan = {"steps": [
         {"id": "a", "action": "http.get", "args": {"url": f"{site.url}/page.html"}},
@@ -105,6 +108,7 @@ async def test_empty_plan_is_not_success(settings):
     assert "proposed no steps: I am not sure" in outcome.summary
 
 
+@pytest.mark.usefixtures("local_network")  # the test site is on loopback
 async def test_fake_anthropic_drives_a_goal_to_completed(settings, workspace, site, monkeypatch):
     from tests.fakes.model_servers import FakeAnthropic
 

@@ -53,6 +53,7 @@ def start_and_kill(workspace: Path, site, server) -> str:
     return runs[0]["id"]
 
 
+@pytest.mark.usefixtures("local_network")  # the test site is on loopback
 @pytest.mark.timeout(120)
 def test_killed_run_resumes_without_repeating_an_action(workspace: Path, site):
     with FakeOpenAI([plan(site.url)]) as server:
@@ -68,6 +69,7 @@ def test_killed_run_resumes_without_repeating_an_action(workspace: Path, site):
         assert (workspace / "result.txt").read_text() == "hit /hits/first + slow answer"
 
 
+@pytest.mark.usefixtures("local_network")  # the test site is on loopback
 @pytest.mark.timeout(120)
 def test_killed_run_resumes_automatically_on_next_start(workspace: Path, site):
     with FakeOpenAI([plan(site.url)]) as server:

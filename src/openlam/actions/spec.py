@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_type_hints
 
 import docstring_parser
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
@@ -51,8 +51,18 @@ class ActionContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-Verify = Callable[[dict[str, Any], Any, ActionContext], str | None]
-"""Checks an action's effect after it ran: returns None if verified, else what is wrong."""
+Verify = Callable[[dict[str, Any], Any, ActionContext], str | Awaitable[str | None] | None]
+"""Checks an action's effect after it ran, asking the peer where it can (a function or a
+coroutine function): returns None if verified, else what is wrong."""
+
+FindEffect = Callable[[dict[str, Any], ActionContext], Awaitable[Any]]
+"""Has this step's effect already happened? Given the step's arguments and context (the
+same ``idempotency_key`` as the attempt that may have delivered it), returns that
+attempt's output if the effect is found, else None. The runtime asks before running
+again a step that was in flight when its process died."""
+
+Delivery = Literal["idempotent", "keyed", "checked", "at least once"]
+"""What a repeated step does at the peer; see :attr:`ActionSpec.delivery`."""
 
 
 @dataclass
@@ -74,6 +84,44 @@ class ActionSpec:
     """For specs without ``args_model`` (MCP tools, OpenAPI operations): checks the
     arguments against ``input_schema``, raising pydantic's ``ValidationError``; see
     :func:`json_schema_validator`."""
+    egress: bool = False
+    """The action sends data to a host or recipient the plan chooses (a URL, an address,
+    a channel): tainted arguments to it need approval whatever its risk tier."""
+    keyed: bool = False
+    """The peer deduplicates by the step's idempotency key (Stripe, Mastodon…): a repeat
+    of the step returns the first attempt's effect instead of making a second."""
+    find_effect: FindEffect | None = None
+    """Finds an earlier delivery of the step (see :data:`FindEffect`)."""
+    verify_async: Verify | None = field(default=None, repr=False)
+    """The coroutine behind ``verify`` when it asks the peer asynchronously."""
+
+    def __post_init__(self) -> None:
+        if self.verify is not None and inspect.iscoroutinefunction(self.verify):
+            self.verify_async, self.verify = self.verify, _blocking(self.verify)
+
+    @property
+    def delivery(self) -> Delivery:
+        """What a repeat of a step (a retry, a recovery after a crash) does to the peer:
+        ``idempotent`` (harmless), ``keyed`` (the peer deduplicates by the idempotency
+        key), ``checked`` (``find_effect`` finds an earlier delivery before repeating),
+        else ``at least once`` (the effect may happen twice)."""
+        if self.idempotent:
+            return "idempotent"
+        if self.keyed:
+            return "keyed"
+        return "checked" if self.find_effect is not None else "at least once"
+
+    async def check_effect(self, args: dict[str, Any], output: Any,
+                           ctx: ActionContext) -> str | None:
+        """Run the effect check (None when there is none or it passed; else the problem),
+        awaiting it when it asks the peer asynchronously."""
+        if self.verify_async is not None:
+            result = self.verify_async(args, output, ctx)
+        elif self.verify is not None:
+            result = self.verify(args, output, ctx)
+        else:
+            return None
+        return await result if inspect.isawaitable(result) else result
 
     def validate_args(self, args: dict[str, Any]) -> dict[str, Any]:
         """Return the arguments coerced to the schema; raises ``ValidationError``."""
@@ -121,6 +169,20 @@ class ActionSpec:
         return first
 
 
+def _blocking(check: Callable[..., Coroutine[Any, Any, str | None]]) -> Verify:
+    """A synchronous face for an asynchronous effect check, for callers that do not await
+    (:meth:`ActionSpec.check_effect` awaits the coroutine itself): it runs on its own
+    event loop in a worker thread while the caller waits."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    def verify(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:
+        with ThreadPoolExecutor(1, thread_name_prefix="openlam-verify") as pool:
+            return pool.submit(asyncio.run, check(args, output, ctx)).result()
+
+    return verify
+
+
 def action(
     name: str,
     *,
@@ -129,17 +191,22 @@ def action(
     secrets: tuple[str, ...] = (),
     verify: Verify | None = None,
     timeout: float | None = None,
+    egress: bool = False,
+    keyed: bool = False,
+    find_effect: FindEffect | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a function as an OpenLAM action.
 
     A parameter named ``ctx`` receives the :class:`ActionContext`; every other parameter
-    is an argument the planner supplies, typed by its annotation.
+    is an argument the planner supplies, typed by its annotation. ``egress``, ``keyed``
+    and ``find_effect`` are described on :class:`ActionSpec`.
     """
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         func.__openlam_action__ = spec_from_function(  # type: ignore[attr-defined]
             func, name, risk=Risk(risk), idempotent=idempotent, secrets=secrets,
-            verify=verify, timeout=timeout,
+            verify=verify, timeout=timeout, egress=egress, keyed=keyed,
+            find_effect=find_effect,
         )
         return func
 
@@ -156,6 +223,9 @@ def spec_from_function(
     verify: Verify | None = None,
     timeout: float | None = None,
     source: str = "builtin",
+    egress: bool = False,
+    keyed: bool = False,
+    find_effect: FindEffect | None = None,
 ) -> ActionSpec:
     doc = docstring_parser.parse(inspect.getdoc(func) or "")
     param_docs = {p.arg_name: p.description or "" for p in doc.params}
@@ -197,6 +267,9 @@ def spec_from_function(
         timeout=timeout,
         args_model=model,
         wants_context=wants_context,
+        egress=egress,
+        keyed=keyed,
+        find_effect=find_effect,
     )
 
 

@@ -17,6 +17,14 @@ Configuration (``openlam.toml``)::
 
 Debian's Chromium is used rather than Playwright's downloaded builds
 (``apt-get install chromium``; ``scripts/install-system-deps.sh`` does it).
+
+Every request the browser makes — page loads, each redirect hop, images, scripts,
+XHR, WebSockets — goes through a local proxy (:mod:`openlam.actions.proxy`) that
+applies the ``[network]`` address rules of openlam.toml and connects to the checked
+address itself: a page cannot make the browser reach loopback, the local network or
+the cloud metadata address unless the user allowed it. A refused page load fails the
+action with the reason; a refused sub-request (an image, a script) is left out of the
+page.
 """
 
 from __future__ import annotations
@@ -36,12 +44,15 @@ from urllib.parse import urlsplit
 
 from typing_extensions import TypedDict
 
-from openlam.actions.builtin.files import confine
+from openlam.actions import effects
+from openlam.actions.network import NetworkRules
+from openlam.actions.proxy import PROXY_HEADER, GuardProxy
 from openlam.actions.spec import ActionContext, Risk, action
+from openlam.actions.workspace import relative, resolve
 from openlam.errors import ActionError
 
 if TYPE_CHECKING:
-    from playwright.async_api import BrowserContext, Locator, Page, Playwright
+    from playwright.async_api import BrowserContext, Locator, Page, Playwright, Request, Response
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +65,8 @@ CHROMIUM_ARGS = (
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # WebRTC's UDP does not go through the proxy: keep it from reaching other addresses
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
 ALLOWED_SCHEMES = ("http", "https")
 MAX_TEXT_CHARS = 50_000
@@ -74,6 +87,10 @@ class Opened(TypedDict):
 class PageState(TypedDict):
     url: str
     title: str
+
+
+class Submitted(PageState):
+    status: int | None
 
 
 class Filled(TypedDict):
@@ -105,6 +122,7 @@ class BrowserConfig:
     timeout: float = 10.0
     navigation_timeout: float = 30.0
     args: tuple[str, ...] = ()
+    network: NetworkRules = field(default_factory=NetworkRules)
 
     @classmethod
     def from_settings(cls, settings: Any) -> BrowserConfig:
@@ -116,7 +134,8 @@ class BrowserConfig:
                    timeout=float(section.get("timeout", cls.timeout)),
                    navigation_timeout=float(section.get("navigation_timeout",
                                                         cls.navigation_timeout)),
-                   args=tuple(str(a) for a in section.get("args", ())))
+                   args=tuple(str(a) for a in section.get("args", ())),
+                   network=NetworkRules.from_settings(settings))
 
     def chromium_args(self) -> list[str]:
         return [*CHROMIUM_ARGS, *(["--headless"] if self.headless else []), *self.args]
@@ -135,6 +154,17 @@ def _config(ctx: ActionContext) -> BrowserConfig:
 
 
 @dataclass
+class _Seen:
+    """A response (or failure) the page got during the current action."""
+
+    method: str
+    status: int | None
+    url: str
+    main_navigation: bool
+    refused: bool
+
+
+@dataclass
 class _Session:
     run_id: str
     config: BrowserConfig
@@ -143,7 +173,25 @@ class _Session:
     page: Page
     profile_dir: str
     loop: asyncio.AbstractEventLoop
+    proxy: GuardProxy
+    refusals: list[str]
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    seen: list[_Seen] = field(default_factory=list)
+
+    def start_action(self) -> None:
+        self.seen.clear()
+        self.refusals.clear()
+
+    def refused_load(self) -> str | None:
+        """Why the proxy refused a page load of the current action, if it did."""
+        if any(s.refused and s.main_navigation for s in self.seen):
+            return self.refusals[-1] if self.refusals else "the address was refused"
+        return None
+
+    def submission(self) -> _Seen | None:
+        """The answer to a form submission: the first page load or the first request that
+        is not a GET (a script's POST) after it."""
+        return next((s for s in self.seen if s.main_navigation or s.method != "GET"), None)
 
     def current_page(self) -> Page:
         if self.page.is_closed():
@@ -161,6 +209,7 @@ class _Session:
             await self.playwright.stop()
         except Exception as exc:
             log.debug("stopping Playwright of run %s: %s", self.run_id, exc)
+        await self.proxy.close()
         shutil.rmtree(self.profile_dir, ignore_errors=True)
 
 
@@ -238,27 +287,53 @@ async def _launch(run_id: str, config: BrowserConfig) -> _Session:
     from playwright.async_api import async_playwright
 
     profile_dir = tempfile.mkdtemp(prefix=f"openlam-browser-{_safe(run_id)}-")
+    refusals: list[str] = []
+    proxy = await GuardProxy(config.network, on_refused=refusals.append).start()
     playwright = await async_playwright().start()
     try:
+        # "<-loopback>" sends loopback through the proxy too (Chromium bypasses it by default)
         context = await playwright.chromium.launch_persistent_context(
             profile_dir, executable_path=str(exe), headless=config.headless,
             args=config.chromium_args(), accept_downloads=False,
+            proxy={"server": proxy.url, "bypass": "<-loopback>"},
             timeout=config.navigation_timeout * 1000)
     except Exception as exc:
         await playwright.stop()
+        await proxy.close()
         shutil.rmtree(profile_dir, ignore_errors=True)
         raise ActionError(f"cannot start Chromium ({exe}): {_first_line(exc)}") from None
     context.set_default_timeout(config.timeout * 1000)
     context.set_default_navigation_timeout(config.navigation_timeout * 1000)
     page = context.pages[0] if context.pages else await context.new_page()
     session = _Session(run_id=run_id, config=config, playwright=playwright, context=context,
-                       page=page, profile_dir=profile_dir, loop=asyncio.get_running_loop())
+                       page=page, profile_dir=profile_dir, loop=asyncio.get_running_loop(),
+                       proxy=proxy, refusals=refusals)
 
     def follow(new_page: Page) -> None:  # a link or script opened a tab: it becomes current
         session.page = new_page
 
+    def answered(response: Response) -> None:
+        session.seen.append(_Seen(response.request.method, response.status, response.url,
+                                  _main_navigation(response.request),
+                                  response.headers.get(PROXY_HEADER.lower()) == "refused"))
+
+    def failed(request: Request) -> None:
+        main = _main_navigation(request)
+        refused = main and "ERR_TUNNEL_CONNECTION_FAILED" in (request.failure or "")
+        session.seen.append(_Seen(request.method, None, request.url, main, refused))
+
     context.on("page", follow)
+    context.on("response", answered)
+    context.on("requestfailed", failed)
     return session
+
+
+def _main_navigation(request: Request) -> bool:
+    """Whether ``request`` loads a page's main frame (not an image, a frame or XHR)."""
+    try:
+        return request.is_navigation_request() and request.frame.parent_frame is None
+    except Exception:  # a service worker's request has no frame
+        return False
 
 
 @contextlib.asynccontextmanager
@@ -270,6 +345,7 @@ async def _page(ctx: ActionContext) -> AsyncIterator[tuple[_Session, Page]]:
     session = await _session(ctx)
     async with session.lock:
         page = session.current_page()
+        session.start_action()
         try:
             yield session, page
         except PlaywrightTimeout as exc:
@@ -280,8 +356,16 @@ async def _page(ctx: ActionContext) -> AsyncIterator[tuple[_Session, Page]]:
                 _sessions.pop(ctx.run_id, None)
                 await _close_session(session)
                 raise ActionError(f"the browser closed: {message}", transient=True) from None
+            _raise_if_refused(session)
             transient = "net::ERR_" in message
             raise ActionError(message, transient=transient) from None
+        _raise_if_refused(session)
+
+
+def _raise_if_refused(session: _Session) -> None:
+    reason = session.refused_load()
+    if reason is not None:
+        raise ActionError(f"the browser was not let load the page: {reason}")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -323,7 +407,7 @@ async def _one(page: Page, selector: str, timeout_ms: float) -> Locator:
 # ----------------------------------------------------------------------- actions
 
 
-@action("browser.open", risk=Risk.read, idempotent=True)
+@action("browser.open", risk=Risk.read, idempotent=True, egress=True)
 async def open_page(ctx: ActionContext, url: str) -> Opened:
     """Open a web page (http or https) in the run's browser and wait for it to load.
 
@@ -334,15 +418,19 @@ async def open_page(ctx: ActionContext, url: str) -> Opened:
     if scheme not in ALLOWED_SCHEMES:
         raise ActionError(f"browser.open refuses {url!r}: only http and https pages are "
                           "opened (no file://, data: or browser-internal URLs)")
-    async with _page(ctx) as (_, page):
+    async with _page(ctx) as (session, page):
         response = await page.goto(url, wait_until="load")
+        _raise_if_refused(session)
+        if response is not None and response.headers.get(PROXY_HEADER.lower()):
+            raise ActionError(await response.text(), transient=True)  # e.g. nothing listens
         status = response.status if response is not None else None
         if status is not None and status >= 400:
             raise ActionError(f"{url} answered HTTP {status}", transient=status >= 500)
         return {"url": page.url, "title": await page.title(), "status": status}
 
 
-@action("browser.click", risk=Risk.external)
+@action("browser.click", risk=Risk.external, egress=True,
+        find_effect=effects.recorded("browser.click"))
 async def click(ctx: ActionContext, selector: str, timeout: float | None = None) -> PageState:
     """Click the element a selector names, and wait for any page it opens to load.
 
@@ -351,16 +439,19 @@ async def click(ctx: ActionContext, selector: str, timeout: float | None = None)
             ``button#save``.
         timeout: Seconds to wait for the element (default from [browser] timeout).
     """
-    async with _page(ctx) as (session, page):
-        ms = _ms(timeout, session.config.timeout)
-        locator = await _one(page, selector, ms)
-        await locator.click(timeout=ms)
-        page = session.current_page()
-        await _wait_settled(page, session)
-        return await _state(page)
+    async def deliver() -> PageState:
+        async with _page(ctx) as (session, page):
+            ms = _ms(timeout, session.config.timeout)
+            locator = await _one(page, selector, ms)
+            await locator.click(timeout=ms)
+            page = session.current_page()
+            await _wait_settled(page, session)
+            return await _state(page)
+
+    return await effects.once(ctx, "browser.click", deliver)
 
 
-@action("browser.fill", risk=Risk.write)
+@action("browser.fill", risk=Risk.write, idempotent=True)
 async def fill(ctx: ActionContext, selector: str, value: str | None = None,
                secret: str | None = None, timeout: float | None = None) -> Filled:
     """Type a value into a form field (replacing what it holds). Give either ``value``, or
@@ -388,17 +479,34 @@ async def fill(ctx: ActionContext, selector: str, value: str | None = None,
         return {"selector": selector, "chars": len(text)}
 
 
-@action("browser.submit", risk=Risk.external)
+def _verify_submitted(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:
+    status = output.get("status")
+    if status is None:
+        return ("no answer to the submission was seen (the page sent nothing, or handled it "
+                "without loading a page or sending a request)")
+    if status >= 400:
+        return f"the site answered the submission with HTTP {status}"
+    return None
+
+
+@action("browser.submit", risk=Risk.external, egress=True, verify=_verify_submitted,
+        find_effect=effects.recorded("browser.submit"))
 async def submit(ctx: ActionContext, selector: str = "form",
-                 timeout: float | None = None) -> PageState:
+                 timeout: float | None = None) -> Submitted:
     """Submit a form — named by ``selector``, or the form around the element it names —
     by clicking its submit button (or submitting it directly if it has none), and wait
-    for the resulting page to load.
+    for the resulting page to load. ``status`` is the HTTP status the site answered the
+    submission with (None if nothing was sent).
 
     Args:
         selector: The form, or any element inside it (default: the page's only form).
         timeout: Seconds to wait for the element (default from [browser] timeout).
     """
+    return await effects.once(ctx, "browser.submit",
+                              lambda: _submit(ctx, selector, timeout))
+
+
+async def _submit(ctx: ActionContext, selector: str, timeout: float | None) -> Submitted:
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
     async with _page(ctx) as (session, page):
@@ -419,7 +527,11 @@ async def submit(ctx: ActionContext, selector: str = "form",
                 pass  # the page handled the submission itself, without navigating
         page = session.current_page()
         await _wait_settled(page, session)
-        return await _state(page)
+        if session.submission() is None:  # a script may still be sending it
+            with contextlib.suppress(PlaywrightTimeout):
+                await page.wait_for_load_state("networkidle", timeout=ms)
+        answer = session.submission()
+        return {**await _state(page), "status": answer.status if answer else None}
 
 
 @action("browser.text", risk=Risk.read, idempotent=True)
@@ -456,14 +568,14 @@ async def _any(page: Page, locator: Locator, selector: str, timeout_ms: float) -
 
 
 def _verify_screenshot(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:
-    target = confine(ctx.workspace, args["path"])
+    target = resolve(ctx, output.get("path") or args["path"], for_write=False)
     if not target.is_file():
         return f"{args['path']} does not exist after the screenshot"
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     return None if digest == output.get("sha256") else f"{args['path']} changed after writing"
 
 
-@action("browser.screenshot", risk=Risk.write, verify=_verify_screenshot)
+@action("browser.screenshot", risk=Risk.write, idempotent=True, verify=_verify_screenshot)
 async def screenshot(ctx: ActionContext, path: str, full_page: bool = True,
                      selector: str | None = None) -> Screenshot:
     """Save a screenshot of the page (or of one element) into the workspace.
@@ -473,7 +585,7 @@ async def screenshot(ctx: ActionContext, path: str, full_page: bool = True,
         full_page: Capture the whole scrollable page, not only the viewport.
         selector: Capture only the element this selector names.
     """
-    target = confine(ctx.workspace, path)
+    target = resolve(ctx, path, for_write=True)
     kind: Literal["png", "jpeg", "webp"] | None = SCREENSHOT_TYPES.get(  # type: ignore[assignment]
         target.suffix.lower())
     if kind is None:
@@ -489,5 +601,5 @@ async def screenshot(ctx: ActionContext, path: str, full_page: bool = True,
     tmp = target.with_name(f".{target.name}.{ctx.step_id}.tmp")
     tmp.write_bytes(data)
     tmp.replace(target)
-    return {"path": str(target.relative_to(ctx.workspace.resolve())), "bytes": len(data),
+    return {"path": relative(ctx, target), "bytes": len(data),
             "sha256": hashlib.sha256(data).hexdigest()}

@@ -1,7 +1,8 @@
 """documents: write deliverables into the run's workspace as Markdown, CSV, HTML and PDF.
 
-Every file lands inside the workspace (paths are confined to it) and is written
-atomically. PDFs are laid out by fpdf2 from Markdown; text outside Latin-1 is drawn with a
+Every file lands inside the workspace and is written atomically; paths go through
+:func:`openlam.actions.workspace.resolve` (no writes to openlam.toml, policies/, agents/
+or .openlam/). PDFs are laid out by fpdf2 from Markdown; text outside Latin-1 is drawn with a
 Unicode TrueType font (DejaVu Sans when installed, or the font named in ``[documents]``);
 with no such font, characters the built-in PDF fonts lack are transliterated or replaced,
 and the result says how many.
@@ -24,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import TypedDict
 
-from openlam.actions.builtin.files import confine
 from openlam.actions.spec import ActionContext, Risk, action
+from openlam.actions.workspace import relative, resolve
 from openlam.config import Settings, load_settings
 
 if TYPE_CHECKING:  # fpdf and markdown-it load only when a document is written (start-up, memory)
@@ -66,19 +67,15 @@ class PdfWritten(Written):
 # --- writing files ---------------------------------------------------------------------
 
 def _target(ctx: ActionContext, path: str, suffixes: tuple[str, ...]) -> Path:
-    """The confined path; a name without an extension gets the format's own."""
+    """The checked path to write; a name without an extension gets the format's own."""
     if not path.strip():
         raise ActionError("give the file's path relative to the workspace, e.g. report"
                           f"{suffixes[0]}")
-    target = confine(ctx.workspace, path)
-    if target == ctx.workspace.resolve() or path.endswith(("/", "\\")):
-        raise ActionError(f"{path!r} is a directory; give a file name such as report"
-                          f"{suffixes[0]}")
-    if not target.suffix:
-        target = target.with_name(target.name + suffixes[0])
-    if target.is_dir():
-        raise ActionError(f"{path!r} is a directory in the workspace; give a file name")
-    return target
+    named = path.strip()
+    if not named.endswith(("/", "\\")) and Path(named).name not in ("", ".", "..") \
+            and not Path(named).suffix:
+        named += suffixes[0]
+    return resolve(ctx, named, for_write=True)
 
 
 def _write(ctx: ActionContext, target: Path, data: bytes) -> Written:
@@ -86,8 +83,8 @@ def _write(ctx: ActionContext, target: Path, data: bytes) -> Written:
     tmp = target.with_name(f".{target.name}.{ctx.step_id or 'step'}.tmp")
     tmp.write_bytes(data)
     tmp.replace(target)  # atomic: a reader never sees half a file
-    return {"path": target.relative_to(ctx.workspace.resolve()).as_posix(),
-            "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return {"path": relative(ctx, target), "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _check_size(content: str) -> None:
@@ -99,7 +96,7 @@ def _check_size(content: str) -> None:
 def _written_file(output: Any, ctx: ActionContext) -> tuple[Path | None, bytes, str | None]:
     """The file an action reported writing, or what is wrong with it."""
     try:
-        target = confine(ctx.workspace, output["path"])
+        target = resolve(ctx, output["path"], for_write=False)
     except (ActionError, KeyError, TypeError):
         return None, b"", "the action reported no file path inside the workspace"
     if not target.is_file():
@@ -412,7 +409,7 @@ def _local_images(body: str, ctx: ActionContext) -> tuple[str, list[str]]:
         src, alt = html.unescape(match.group(1)), match.group(2)
         if not re.match(r"^[a-z][a-z0-9+.-]*:", src, re.IGNORECASE):
             try:
-                file = confine(ctx.workspace, src)
+                file = resolve(ctx, src, for_write=False)
             except ActionError:
                 file = None
             if file is not None and file.is_file() and file.suffix.lower() in (

@@ -16,14 +16,23 @@ Servers are configured in ``openlam.toml``; passwords come from the secrets
     host = "imap.example.com"
     security = "ssl"          # port 993; starttls and none use 143
     username = "assistant@example.com"
+    sent_mailbox = "Sent"     # optional: where the server files what you send (Gmail does)
 
-A sent message's Message-ID is derived from the step's idempotency key, and every send is
-recorded in the project database: a retried or recovered step finds its message already
-sent and does not send it twice.
+Exactly once: a sent message's Message-ID is derived from the step's idempotency key, and
+every send is recorded in the project database (the sent log). Before sending, and when
+the runtime recovers a step that was in flight (``find_effect``), the sent log — and the
+IMAP ``sent_mailbox`` when one is configured — is searched for that Message-ID: a message
+already sent is not sent again, and the earlier result is returned. Only a crash between
+the SMTP server's acceptance and the sent log's commit (milliseconds) can repeat a send
+when no ``sent_mailbox`` is configured.
+
+Verification: the server must have accepted every recipient, and the message must be in
+the sent log — and, with ``sent_mailbox``, in that mailbox on the IMAP server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import imaplib
 import json
@@ -48,8 +57,8 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, insert, 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from typing_extensions import TypedDict
 
-from openlam.actions.builtin.files import confine
 from openlam.actions.spec import ActionContext, Risk, action
+from openlam.actions.workspace import relative, resolve
 from openlam.config import Settings, load_settings
 from openlam.errors import ActionError
 from openlam.memory.engines import engine_for
@@ -63,6 +72,7 @@ DEFAULT_PORTS = {"smtp": {"ssl": 465, "starttls": 587, "none": 25},
 DEFAULT_SECURITY = {"smtp": "starttls", "imap": "ssl"}
 PASSWORD_SECRET = {"smtp": "SMTP_PASSWORD", "imap": "IMAP_PASSWORD"}
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+SENT_MAILBOX_WAIT = (0.0, 0.5, 1.0, 2.0)  # seconds before each look: servers file with a delay
 
 # --- configuration -------------------------------------------------------------------
 
@@ -285,7 +295,7 @@ def _attach(ctx: ActionContext, msg: EmailMessage, paths: list[str]) -> list[str
     names: list[str] = []
     total = 0
     for path in paths:
-        file = confine(ctx.workspace, path)
+        file = resolve(ctx, path, for_write=False)
         if not file.is_file():
             raise ActionError(f"attachment {path!r} is not a file in the workspace; write it "
                               "first (e.g. documents.write_pdf) or fix the path")
@@ -300,27 +310,92 @@ def _attach(ctx: ActionContext, msg: EmailMessage, paths: list[str]) -> list[str
         maintype, subtype = kind.split("/", 1)
         msg.add_attachment(file.read_bytes(), maintype=maintype, subtype=subtype,
                            filename=file.name)
-        names.append(file.relative_to(ctx.workspace.resolve()).as_posix())
+        names.append(relative(ctx, file))
     return names
 
 
-def _verify_sent(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:
+def _sender(ctx: ActionContext) -> str:
+    config = _email_config(ctx)
+    smtp_conf = config.get("smtp", {}) if isinstance(config.get("smtp"), dict) else {}
+    sender_raw = config.get("from") or smtp_conf.get("from") or smtp_conf.get("username")
+    if not sender_raw:
+        raise ActionError("no sender address: set [email] from = \"Name <you@example.com>\" "
+                          "in openlam.toml")
+    return _address(str(sender_raw), "[email] from")
+
+
+def _message_id(ctx: ActionContext, sender: str) -> str:
+    return message_id_for(ctx.idempotency_key or f"{ctx.run_id}/{ctx.step_id}", sender)
+
+
+def _sent_mailbox(ctx: ActionContext) -> str | None:
+    imap = _email_config(ctx).get("imap", {})
+    name = imap.get("sent_mailbox") if isinstance(imap, dict) else None
+    return str(name) if name else None
+
+
+def _filed(ctx: ActionContext, mailbox: str, message_id: str) -> MessageSummary | None:
+    """The message with this Message-ID in ``mailbox`` on the IMAP server, if it is there."""
+    with _imap(ctx, mailbox) as client:
+        uids = _uids(client, ["HEADER", *_term("Message-ID", message_id)])
+        found = _summaries(client, uids[-1:], mailbox)
+    return found[0] if found else None
+
+
+def _earlier(ctx: ActionContext, message_id: str, attachments: list[str]) -> Sent | None:
+    """What an earlier attempt of this step sent: from the sent log, else from the IMAP
+    ``sent_mailbox`` (when configured); None if neither has the message."""
+    logged = _already_sent(ctx, message_id)
+    if logged is not None:
+        return {"message_id": message_id, "recipients": json.loads(logged.recipients),
+                "refused": json.loads(logged.refused), "subject": logged.subject,
+                "attachments": list(attachments), "already_sent": True}
+    mailbox = _sent_mailbox(ctx)
+    filed = _filed(ctx, mailbox, message_id) if mailbox else None
+    if filed is None:
+        return None
+    return {"message_id": message_id, "recipients": [_bare(a) for a in filed["to"]],
+            "refused": {}, "subject": filed["subject"], "attachments": list(attachments),
+            "already_sent": True}
+
+
+async def _find_sent(args: dict[str, Any], ctx: ActionContext) -> Sent | None:
+    message_id = _message_id(ctx, _sender(ctx))
+    return await asyncio.to_thread(_earlier, ctx, message_id, args.get("attachments") or [])
+
+
+async def _verify_sent(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:
     refused = output.get("refused") or {}
     if refused:
         return "the server refused " + "; ".join(f"{a} ({why})" for a, why in refused.items())
-    return None if output.get("recipients") else "no recipient accepted the message"
+    if not output.get("recipients"):
+        return "no recipient accepted the message"
+    message_id = output["message_id"]
+    mailbox = _sent_mailbox(ctx)
+    if mailbox is None:
+        logged = await asyncio.to_thread(_already_sent, ctx, message_id)
+        return None if logged is not None else f"{message_id} is not in the sent log"
+    try:
+        for wait in SENT_MAILBOX_WAIT:
+            await asyncio.sleep(wait)
+            if await asyncio.to_thread(_filed, ctx, mailbox, message_id) is not None:
+                return None
+    except ActionError as exc:
+        return f"cannot look for {message_id} in the mailbox {mailbox!r}: {exc}"
+    return (f"{message_id} is not in the mailbox {mailbox!r} ([email.imap] sent_mailbox): "
+            "the SMTP server accepted it, but it was not filed as sent")
 
 
-@action("email.send", risk=Risk.external, idempotent=True, secrets=("SMTP_PASSWORD",),
-        verify=_verify_sent)
+@action("email.send", risk=Risk.external, egress=True, secrets=("SMTP_PASSWORD",),
+        verify=_verify_sent, find_effect=_find_sent)
 def send(ctx: ActionContext, to: list[str], subject: str, body: str,
          cc: list[str] | None = None, bcc: list[str] | None = None,
          attachments: list[str] | None = None, html: str | None = None,
          reply_to: str | None = None, in_reply_to: str | None = None) -> Sent:
     """Send an email over SMTP, with files from the workspace attached.
 
-    Sending is idempotent per step: the Message-ID comes from the step's idempotency key
-    and a message already sent by an earlier attempt is not sent again.
+    Sent exactly once per step: the Message-ID comes from the step's idempotency key and
+    a message already sent by an earlier attempt is not sent again.
 
     Args:
         to: Recipient addresses, e.g. ["jane@example.com"] or ["Jane Roe <jane@example.com>"].
@@ -343,21 +418,13 @@ def send(ctx: ActionContext, to: list[str], subject: str, body: str,
                           f"{MAX_RECIPIENTS} — split the list")
     if "\n" in subject or "\r" in subject:
         raise ActionError("subject: a subject is one line; remove the line breaks")
-    config = _email_config(ctx)
-    smtp_conf = config.get("smtp", {}) if isinstance(config.get("smtp"), dict) else {}
-    sender_raw = config.get("from") or smtp_conf.get("from") or smtp_conf.get("username")
-    if not sender_raw:
-        raise ActionError("no sender address: set [email] from = \"Name <you@example.com>\" "
-                          "in openlam.toml")
-    sender = _address(str(sender_raw), "[email] from")
+    sender = _sender(ctx)
     reply = _address(reply_to, "reply_to") if reply_to else None
-    message_id = message_id_for(ctx.idempotency_key or f"{ctx.run_id}/{ctx.step_id}", sender)
+    message_id = _message_id(ctx, sender)
 
-    earlier = _already_sent(ctx, message_id)
+    earlier = _earlier(ctx, message_id, attachments or [])
     if earlier is not None:
-        return {"message_id": message_id, "recipients": json.loads(earlier.recipients),
-                "refused": json.loads(earlier.refused), "subject": earlier.subject,
-                "attachments": list(attachments or []), "already_sent": True}
+        return earlier
 
     server = _server(ctx, "smtp")
     msg = EmailMessage()

@@ -1,16 +1,21 @@
-"""files: read and write text files inside the run's workspace, and nowhere else."""
+"""files: read and write text files inside the run's workspace, and nowhere else.
+
+Paths go through :func:`openlam.actions.workspace.resolve`: nothing outside the
+workspace, no writes to the files the workforce acts under (openlam.toml, policies/,
+agents/, .openlam/), no reads of .openlam/.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
-from pathlib import Path
 from typing import Any
 
 from typing_extensions import TypedDict
 
 from openlam.actions.spec import ActionContext, Risk, action
+from openlam.actions.workspace import relative, resolve
 from openlam.errors import ActionError
 
 MAX_READ_BYTES = 2_000_000
@@ -28,17 +33,8 @@ class ReadResult(TypedDict):
     bytes: int
 
 
-def confine(workspace: Path, path: str) -> Path:
-    """Resolve ``path`` inside ``workspace``; refuse anything that escapes it."""
-    root = workspace.resolve()
-    target = (root / path).resolve()
-    if not target.is_relative_to(root):
-        raise ActionError(f"path {path!r} is outside the workspace {root}; use a relative path")
-    return target
-
-
 def _verify_written(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:
-    target = confine(ctx.workspace, args["path"])
+    target = resolve(ctx, output.get("path", args["path"]), for_write=False)
     if not target.is_file():
         return f"{args['path']} does not exist after writing"
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
@@ -55,7 +51,7 @@ def write(ctx: ActionContext, path: str, content: str) -> Written:
         path: File path relative to the workspace, e.g. notes.md.
         content: The full text to write.
     """
-    target = confine(ctx.workspace, path)
+    target = resolve(ctx, path, for_write=True)
     data = content.encode("utf-8")
     target.parent.mkdir(parents=True, exist_ok=True)
     # A unique temporary file, then an atomic rename: a reader never sees half a file,
@@ -64,7 +60,7 @@ def write(ctx: ActionContext, path: str, content: str) -> Written:
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     os.replace(tmp, target)
-    return {"path": str(target.relative_to(ctx.workspace.resolve())), "bytes": len(data),
+    return {"path": relative(ctx, target), "bytes": len(data),
             "sha256": hashlib.sha256(data).hexdigest()}
 
 
@@ -75,7 +71,7 @@ def read(ctx: ActionContext, path: str) -> ReadResult:
     Args:
         path: File path relative to the workspace.
     """
-    target = confine(ctx.workspace, path)
+    target = resolve(ctx, path, for_write=False)
     if not target.is_file():
         raise ActionError(f"no file {path!r} in the workspace")
     data = target.read_bytes()

@@ -19,7 +19,7 @@ class Answer(TypedDict):
     by: str
 
 
-@action("human.ask", risk=Risk.read)
+@action("human.ask", risk=Risk.read, idempotent=True)  # asking again waits for the same answer
 def ask(question: str, timeout_seconds: float = 86_400) -> Answer:
     """Ask a person a question and wait for the answer (answered with `openlam runs answer`).
 

@@ -55,20 +55,25 @@ def _root(ctx: ActionContext) -> str:
     return str(ctx.extras.get("root_id") or ctx.run_id)
 
 
-@action("notes.post", risk=Risk.write, idempotent=False)
+@action("notes.post", risk=Risk.write, idempotent=True)
 def post(ctx: ActionContext, text: str) -> Posted:
     """Post a note to the board shared with the runs that delegated to you and yours.
+
+    A step posts one note: run again (a retry, a recovery), it finds its note there.
 
     Args:
         text: The note (findings, decisions, where a file is).
     """
     path = board_path(ctx.workspace, _root(ctx))
     path.parent.mkdir(parents=True, exist_ok=True)
-    note = {"run_id": ctx.run_id, "step": ctx.step_id, "text": text[:MAX_NOTE],
-            "at": time.time()}
-    with path.open("a", encoding="utf-8") as handle:  # one append per note: atomic enough
-        handle.write(json.dumps(note, ensure_ascii=False) + "\n")
-    return {"board": path.name, "count": len(read_board(ctx.workspace, _root(ctx)))}
+    notes = read_board(ctx.workspace, _root(ctx))
+    if not any(n.get("run_id") == ctx.run_id and n.get("step") == ctx.step_id for n in notes):
+        note = {"run_id": ctx.run_id, "step": ctx.step_id, "text": text[:MAX_NOTE],
+                "at": time.time()}
+        with path.open("a", encoding="utf-8") as handle:  # one append per note: atomic enough
+            handle.write(json.dumps(note, ensure_ascii=False) + "\n")
+        notes.append(note)  # type: ignore[arg-type]
+    return {"board": path.name, "count": len(notes)}
 
 
 @action("notes.read", risk=Risk.read, idempotent=True)

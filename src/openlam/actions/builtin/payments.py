@@ -10,6 +10,11 @@ Idempotency: every POST carries an ``Idempotency-Key`` derived from the step's k
 the request's purpose (``<step key>/customer``, ``…/invoice-item-2``…). A retried or
 resumed step therefore gets Stripe's saved answer instead of a second customer, link,
 invoice or refund — also when an action that makes several requests stopped halfway.
+Stripe keeps keys for at least 24 hours: a step resumed later than that could create
+a second object.
+
+Verification: after creating a customer, payment link, invoice or refund, the object is
+retrieved from Stripe by its id and compared with what the action returned.
 
 Errors: Stripe's error JSON becomes one clear message. Card declines, invalid requests,
 refused keys and idempotency conflicts are not retried; rate limits, 5xx and lock
@@ -25,11 +30,10 @@ from collections.abc import Mapping
 from typing import Any, Literal, NotRequired
 from urllib.parse import urlencode
 
-import httpx
 from typing_extensions import TypedDict
 
 from openlam.actions import httpkit
-from openlam.actions.spec import ActionContext, Risk, action
+from openlam.actions.spec import ActionContext, Risk, Verify, action
 from openlam.errors import ActionError
 
 DEFAULT_BASE_URL = "https://api.stripe.com"
@@ -159,11 +163,10 @@ class Stripe:
         return await self._send("GET", path, params=query, headers=self.headers)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=httpkit.timeout(self.timeout)) as client:
-            reply = await httpkit.request(client, method, f"{self.base}{path}", what="Stripe",
-                                          idempotent=True, deadline=self.timeout,
-                                          max_bytes=MAX_REPLY_BYTES, redact=(self.key,),
-                                          **kwargs)
+        reply = await httpkit.send(self.ctx.settings, method, f"{self.base}{path}",
+                                   what="Stripe", idempotent=True, deadline=self.timeout,
+                                   max_bytes=MAX_REPLY_BYTES, redact=(self.key,),
+                                   configured=[self.base], **kwargs)
         if not reply.ok:
             raise stripe_error(reply, self.key)
         data = reply.json("Stripe")
@@ -220,6 +223,27 @@ def stripe_error(reply: httpkit.Reply, key: str = "") -> ActionError:
     return ActionError(text, transient=transient)
 
 
+def _retrieved(kind: str, *fields: str) -> Verify:
+    """An effect check: the object the action returned is retrieved from Stripe by id
+    (``GET /v1/<kind>/<id>``) and its ``fields`` must match the output."""
+
+    async def verify(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:
+        object_id = str(output.get("id") or "")
+        if not object_id:
+            return "Stripe answered without an object id"
+        try:
+            found = await Stripe(ctx).get(f"/v1/{kind}/{object_id}")
+        except ActionError as exc:
+            return f"Stripe cannot show {object_id}: {exc}"
+        for name in fields:
+            if str(found.get(name) or "") != str(output.get(name) or ""):
+                return (f"Stripe holds {object_id} with {name} {found.get(name)!r}, not "
+                        f"{output.get(name)!r} as answered")
+        return None
+
+    return verify
+
+
 def _amount(value: int, field: str) -> int:
     if value <= 0:
         raise ActionError(f"{field} must be a positive whole number of the currency's smallest "
@@ -248,7 +272,8 @@ def _customer(data: dict[str, Any]) -> Customer:
             "livemode": bool(data.get("livemode"))}
 
 
-@action("payments.create_customer", risk=Risk.financial, idempotent=True, secrets=(SECRET,))
+@action("payments.create_customer", risk=Risk.financial, keyed=True, secrets=(SECRET,),
+        verify=_retrieved("customers", "email"))
 async def create_customer(ctx: ActionContext, email: str, name: str = "", description: str = "",
                           phone: str = "", metadata: dict[str, str] | None = None) -> Customer:
     """Create a customer in Stripe.
@@ -282,7 +307,8 @@ async def find_customers(ctx: ActionContext, email: str, limit: int = 10) -> Cus
     return {"customers": [_customer(c) for c in data.get("data", [])]}
 
 
-@action("payments.create_payment_link", risk=Risk.financial, idempotent=True, secrets=(SECRET,))
+@action("payments.create_payment_link", risk=Risk.financial, keyed=True, secrets=(SECRET,),
+        verify=_retrieved("payment_links", "url", "active"))
 async def create_payment_link(
     ctx: ActionContext,
     product_name: str = "",
@@ -334,7 +360,8 @@ async def create_payment_link(
             "active": bool(link.get("active", True))}
 
 
-@action("payments.create_invoice", risk=Risk.financial, idempotent=True, secrets=(SECRET,))
+@action("payments.create_invoice", risk=Risk.financial, keyed=True, egress=True,
+        secrets=(SECRET,), verify=_retrieved("invoices", "status", "amount_due"))
 async def create_invoice(
     ctx: ActionContext,
     customer: str,
@@ -401,7 +428,8 @@ async def create_invoice(
             "invoice_pdf": str(invoice.get("invoice_pdf") or "")}
 
 
-@action("payments.refund", risk=Risk.financial, idempotent=True, secrets=(SECRET,))
+@action("payments.refund", risk=Risk.financial, keyed=True, secrets=(SECRET,),
+        verify=_retrieved("refunds", "amount", "status"))
 async def refund(
     ctx: ActionContext,
     payment_intent: str = "",

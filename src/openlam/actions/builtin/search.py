@@ -20,13 +20,12 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 from typing_extensions import TypedDict
 
 from openlam.actions import httpkit
-from openlam.actions.builtin.files import confine
 from openlam.actions.builtin.web import plain_text
 from openlam.actions.spec import ActionContext, Risk, action
+from openlam.actions.workspace import relative, resolve
 from openlam.config import CONFIG_FILE, STATE_DIR
 from openlam.errors import ActionError, CapabilityGap
 
@@ -131,10 +130,9 @@ async def web_search(
         params["safesearch"] = str(section["safesearch"])
     deadline = float(section.get("timeout", 15.0))
     what = f"SearXNG at {base}"
-    async with httpx.AsyncClient(timeout=httpkit.timeout(deadline),
-                                 headers={"Accept": "application/json"}) as client:
-        reply = await httpkit.request(client, "GET", f"{base}/search", params=params,
-                                      what=what, idempotent=True, deadline=deadline)
+    reply = await httpkit.send(ctx.settings, "GET", f"{base}/search", params=params,
+                               headers={"Accept": "application/json"}, what=what,
+                               idempotent=True, deadline=deadline, configured=[base])
     if reply.status == 403:
         raise ActionError(f"{what} refused the JSON format (HTTP 403); enable it by adding "
                           "json to search.formats in the instance's settings.yml")
@@ -184,8 +182,8 @@ def documents(ctx: ActionContext, query: str, limit: int = 10, folder: str = "")
     root = ctx.workspace.resolve()
     prefix = ""
     if folder.strip() not in ("", ".", "./"):
-        rel = confine(root, folder.strip()).relative_to(root).as_posix()
-        prefix = "" if rel == "." else rel + "/"
+        rel = relative(root, resolve(ctx, folder.strip(), for_write=False))
+        prefix = rel + "/" if rel else ""
     section = _section(ctx)
     max_bytes = int(section.get("max_file_bytes", MAX_FILE_BYTES))
     index = DocumentIndex(root / STATE_DIR / INDEX_FILE)

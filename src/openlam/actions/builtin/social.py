@@ -5,10 +5,22 @@ Webhook URLs are credentials (whoever knows one can post): they come from secret
 ``SLACK_WEBHOOK_URL``, ``DISCORD_WEBHOOK_URL``, ``MATTERMOST_WEBHOOK_URL``, or
 ``<NAME>_<TARGET>`` for a named ``target`` — and never appear in messages.
 
-Webhooks have no idempotency keys, so a post whose answer was lost is not repeated
-automatically (the failure says to check the channel); a refused connection or an
-HTTP 429/5xx answer is retried. Mastodon posts carry ``Idempotency-Key`` (the step's
-key): a retried step returns the status it already created instead of a second one.
+Every post is an egress (content the plan chose leaves for a channel) and goes through
+:mod:`openlam.actions.httpkit` (the webhook's or server's host is the user's choice; a
+redirect elsewhere is checked against ``[network]``).
+
+Delivery. Mastodon deduplicates by ``Idempotency-Key`` (the step's key, for an hour):
+a repeated step gets the status it already created. Webhooks deduplicate nothing; each
+post also carries ``Idempotency-Key`` (for a relay that honours it), and is recorded in
+the effects journal (:mod:`openlam.actions.effects`) the moment the service accepted it,
+so a repeated or recovered step returns the recorded post instead of posting again —
+exactly once, except a crash between the service's answer and the journal's commit. A
+post whose answer was lost is not repeated automatically (the failure says to check the
+channel); a refused connection or an HTTP 429/5xx answer is retried.
+
+Verification: a Discord post and a Mastodon status are fetched back by their id; Slack
+and Mattermost webhooks offer no way to ask, so their posts are acknowledged, not
+verified.
 """
 
 from __future__ import annotations
@@ -16,10 +28,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-import httpx
 from typing_extensions import TypedDict
 
-from openlam.actions import httpkit
+from openlam.actions import effects, httpkit
 from openlam.actions.spec import ActionContext, Risk, action
 from openlam.errors import ActionError
 
@@ -85,10 +96,10 @@ async def _post(ctx: ActionContext, service: str, name: str, url: str, payload: 
                 params: dict[str, str] | None = None) -> httpkit.Reply:
     what = f"the {service} webhook ({name})"
     deadline = _timeout(_social_config(ctx), "[social]")
-    async with httpx.AsyncClient(timeout=httpkit.timeout(deadline)) as client:
-        reply = await httpkit.request(client, "POST", url, json=payload, params=params,
-                                      what=what, idempotent=False, deadline=deadline,
-                                      max_bytes=MAX_REPLY_BYTES, redact=(url,))
+    reply = await httpkit.send(ctx.settings, "POST", url, json=payload, params=params,
+                               headers={"Idempotency-Key": ctx.idempotency_key},
+                               what=what, idempotent=False, deadline=deadline,
+                               max_bytes=MAX_REPLY_BYTES, redact=(url,), configured=[url])
     if not reply.ok:
         raise httpkit.status_error(what, reply.status,
                                    httpkit.scrub(_error_detail(reply), (url,)))
@@ -123,7 +134,8 @@ def _non_empty(text: str, field: str) -> str:
     return text
 
 
-@action("social.slack_post", risk=Risk.external, secrets=("SLACK_WEBHOOK_URL",))
+@action("social.slack_post", risk=Risk.external, egress=True, secrets=("SLACK_WEBHOOK_URL",),
+        find_effect=effects.recorded("social.slack_post"))
 async def slack_post(ctx: ActionContext, text: str, target: str = "") -> WebhookPost:
     """Post a message to a Slack channel through an incoming webhook.
 
@@ -132,11 +144,37 @@ async def slack_post(ctx: ActionContext, text: str, target: str = "") -> Webhook
         target: Which webhook: empty for SLACK_WEBHOOK_URL, "sales" for SLACK_WEBHOOK_URL_SALES.
     """
     name, url = _webhook(ctx, "SLACK_WEBHOOK_URL", "Slack", target)
-    await _post(ctx, "Slack", name, url, {"text": _non_empty(text, "text")})
-    return {"service": "slack", "webhook": name, "message_id": "", "chars": len(text)}
+
+    async def post() -> WebhookPost:
+        await _post(ctx, "Slack", name, url, {"text": _non_empty(text, "text")})
+        return {"service": "slack", "webhook": name, "message_id": "", "chars": len(text)}
+
+    return await effects.once(ctx, "social.slack_post", post)
 
 
-@action("social.discord_post", risk=Risk.external, secrets=("DISCORD_WEBHOOK_URL",))
+async def _verify_discord(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:
+    """Fetch the message back through the webhook (GET …/messages/<id>)."""
+    name, url = _webhook(ctx, "DISCORD_WEBHOOK_URL", "Discord", args.get("target") or "")
+    if not output.get("message_id"):
+        return "Discord answered without a message id"
+    what = f"the Discord webhook ({name})"
+    try:
+        reply = await httpkit.send(ctx.settings, "GET", f"{url}/messages/{output['message_id']}",
+                                   what=what, idempotent=True, max_bytes=MAX_REPLY_BYTES,
+                                   deadline=_timeout(_social_config(ctx), "[social]"),
+                                   redact=(url,), configured=[url])
+    except ActionError as exc:
+        return f"cannot fetch the posted message back: {exc}"
+    if reply.status == 404:
+        return f"Discord has no message {output['message_id']} in the webhook's channel"
+    if not reply.ok:
+        return f"fetching the posted message back answered HTTP {reply.status}"
+    return None
+
+
+@action("social.discord_post", risk=Risk.external, egress=True,
+        secrets=("DISCORD_WEBHOOK_URL",), verify=_verify_discord,
+        find_effect=effects.recorded("social.discord_post"))
 async def discord_post(ctx: ActionContext, content: str, username: str = "",
                        target: str = "", allow_mentions: bool = False) -> WebhookPost:
     """Post a message to a Discord channel through a webhook.
@@ -159,14 +197,20 @@ async def discord_post(ctx: ActionContext, content: str, username: str = "",
         payload["allowed_mentions"] = {"parse": []}
     if username:
         payload["username"] = username
-    reply = await _post(ctx, "Discord", name, url, payload, params={"wait": "true"})
-    message = reply.json("the Discord webhook") if reply.body.strip() else {}
-    message_id = str(message.get("id", "")) if isinstance(message, dict) else ""
-    return {"service": "discord", "webhook": name, "message_id": message_id,
-            "chars": len(content)}
+
+    async def post() -> WebhookPost:
+        reply = await _post(ctx, "Discord", name, url, payload, params={"wait": "true"})
+        message = reply.json("the Discord webhook") if reply.body.strip() else {}
+        message_id = str(message.get("id", "")) if isinstance(message, dict) else ""
+        return {"service": "discord", "webhook": name, "message_id": message_id,
+                "chars": len(content)}
+
+    return await effects.once(ctx, "social.discord_post", post)
 
 
-@action("social.mattermost_post", risk=Risk.external, secrets=("MATTERMOST_WEBHOOK_URL",))
+@action("social.mattermost_post", risk=Risk.external, egress=True,
+        secrets=("MATTERMOST_WEBHOOK_URL",),
+        find_effect=effects.recorded("social.mattermost_post"))
 async def mattermost_post(ctx: ActionContext, text: str, channel: str = "", username: str = "",
                           target: str = "") -> WebhookPost:
     """Post a message to Mattermost through an incoming webhook.
@@ -185,11 +229,51 @@ async def mattermost_post(ctx: ActionContext, text: str, channel: str = "", user
         payload["channel"] = channel
     if username:
         payload["username"] = username
-    await _post(ctx, "Mattermost", name, url, payload)
-    return {"service": "mattermost", "webhook": name, "message_id": "", "chars": len(text)}
+
+    async def post() -> WebhookPost:
+        await _post(ctx, "Mattermost", name, url, payload)
+        return {"service": "mattermost", "webhook": name, "message_id": "", "chars": len(text)}
+
+    return await effects.once(ctx, "social.mattermost_post", post)
 
 
-@action("social.mastodon_post", risk=Risk.external, idempotent=True, secrets=("MASTODON_TOKEN",))
+def _mastodon(ctx: ActionContext) -> tuple[str, str, float]:
+    """(server base URL, access token, timeout) from [social.mastodon] and the secrets."""
+    section = _mastodon_config(ctx)
+    base = str(section.get("base_url") or "").strip().rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise ActionError("no Mastodon server is configured: set base_url under "
+                          "[social.mastodon] in openlam.toml, e.g. base_url = "
+                          "\"https://mastodon.social\"")
+    token = (ctx.secret("MASTODON_TOKEN") or "").strip()
+    if not token:
+        raise ActionError("no Mastodon access token: create an application with the "
+                          "write:statuses scope in your Mastodon preferences (Development) "
+                          "and set its token as the secret MASTODON_TOKEN "
+                          "(openlam secrets set MASTODON_TOKEN)")
+    return base, token, _timeout(section, "[social.mastodon]")
+
+
+async def _verify_status(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:
+    """Fetch the status back by its id (GET /api/v1/statuses/<id>)."""
+    base, token, deadline = _mastodon(ctx)
+    try:
+        reply = await httpkit.send(ctx.settings, "GET", f"{base}/api/v1/statuses/{output['id']}",
+                                   headers={"Authorization": f"Bearer {token}"},
+                                   what=f"Mastodon at {base}", idempotent=True,
+                                   deadline=deadline, max_bytes=MAX_REPLY_BYTES,
+                                   redact=(token,), configured=[base])
+    except ActionError as exc:
+        return f"cannot fetch status {output['id']} back: {exc}"
+    if reply.status == 404:
+        return f"Mastodon at {base} has no status {output['id']}"
+    if not reply.ok:
+        return f"fetching status {output['id']} back answered HTTP {reply.status}"
+    return None
+
+
+@action("social.mastodon_post", risk=Risk.external, egress=True, keyed=True,
+        secrets=("MASTODON_TOKEN",), verify=_verify_status)
 async def mastodon_post(
     ctx: ActionContext,
     status: str,
@@ -210,18 +294,7 @@ async def mastodon_post(
         language: ISO 639 language code of the text, e.g. "en".
         in_reply_to_id: Post as a reply to this status ID.
     """
-    section = _mastodon_config(ctx)
-    base = str(section.get("base_url") or "").strip().rstrip("/")
-    if not base.startswith(("http://", "https://")):
-        raise ActionError("no Mastodon server is configured: set base_url under "
-                          "[social.mastodon] in openlam.toml, e.g. base_url = "
-                          "\"https://mastodon.social\"")
-    token = (ctx.secret("MASTODON_TOKEN") or "").strip()
-    if not token:
-        raise ActionError("no Mastodon access token: create an application with the "
-                          "write:statuses scope in your Mastodon preferences (Development) "
-                          "and set its token as the secret MASTODON_TOKEN "
-                          "(openlam secrets set MASTODON_TOKEN)")
+    base, token, deadline = _mastodon(ctx)
     body: dict[str, Any] = {"status": _non_empty(status, "status"), "visibility": visibility,
                             "sensitive": sensitive}
     for key, value in (("spoiler_text", spoiler_text), ("language", language),
@@ -229,13 +302,11 @@ async def mastodon_post(
         if value:
             body[key] = value
     what = f"Mastodon at {base}"
-    deadline = _timeout(section, "[social.mastodon]")
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": ctx.idempotency_key}
-    async with httpx.AsyncClient(timeout=httpkit.timeout(deadline)) as client:
-        reply = await httpkit.request(client, "POST", f"{base}/api/v1/statuses", json=body,
-                                      headers=headers, what=what, idempotent=True,
-                                      deadline=deadline, max_bytes=MAX_REPLY_BYTES,
-                                      redact=(token,))
+    reply = await httpkit.send(ctx.settings, "POST", f"{base}/api/v1/statuses", json=body,
+                               headers=headers, what=what, idempotent=True,
+                               deadline=deadline, max_bytes=MAX_REPLY_BYTES, redact=(token,),
+                               configured=[base])
     if reply.status == 401:
         raise ActionError(f"{what} refused the access token (HTTP 401: "
                           f"{_error_detail(reply)}); check the secret MASTODON_TOKEN")

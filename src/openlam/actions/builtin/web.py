@@ -1,26 +1,22 @@
 """web: fetch a web page and return its readable content, title and links.
 
 Limits come from ``[web]`` in openlam.toml: ``max_bytes`` (body size after
-decompression), ``timeout`` (seconds for the whole fetch, redirects included) and
-``max_redirects``.
+decompression), ``timeout`` (seconds for the whole fetch, redirects included),
+``max_redirects``, ``user_agent`` and ``ca_file`` (a PEM file of extra certificate
+authorities).
 
-SSRF protection: before every hop (the first request and each redirect) the host is
-resolved and every address it resolves to is checked; loopback, private, link-local,
-multicast and other non-public addresses are refused unless ``[web] allow_private =
-true`` or the address lies in ``[web] allow_networks`` (CIDRs). The connection then
-goes to the very address that was checked (Host header and TLS SNI keep the name), so a
-DNS answer that changes between check and connect cannot slip through. Proxies from the
-environment are ignored for the same reason.
+Which addresses may be fetched is decided by ``[network]`` (see
+:mod:`openlam.actions.network`): every hop — the first request and each redirect — goes
+through :func:`openlam.actions.httpkit.client`, which resolves the host, checks every
+address and connects to the checked one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
-import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urldefrag, urljoin
@@ -29,14 +25,12 @@ import httpx
 from typing_extensions import TypedDict
 
 from openlam.actions import httpkit
+from openlam.actions.network import NetworkRules
 from openlam.actions.spec import ActionContext, Risk, action
 from openlam.errors import ActionError
 
 if TYPE_CHECKING:  # bs4 and markdownify load on the first page read (start-up, memory)
     from bs4 import BeautifulSoup, Tag
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -49,9 +43,6 @@ BLOCK_TAGS = ["p", "div", "section", "article", "main", "header", "h1", "h2", "h
               "h5", "h6", "li", "dt", "dd", "tr", "pre", "blockquote", "br", "hr", "table",
               "ul", "ol", "dl", "figure", "figcaption", "form", "fieldset", "address"]
 MAX_LINKS = 200
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
-ALLOW_HINT = ("to allow it, set allow_private = true under [web] in openlam.toml, or add "
-              "its network to [web] allow_networks (e.g. \"10.0.0.0/8\")")
 
 
 class Link(TypedDict):
@@ -74,10 +65,9 @@ class WebPage(TypedDict):
 
 @dataclass(frozen=True)
 class WebPolicy:
-    """The ``[web]`` table of openlam.toml."""
+    """The ``[web]`` table of openlam.toml, and the workspace's address rules."""
 
-    allow_private: bool = False
-    allow_networks: tuple[IPNetwork, ...] = ()
+    network: NetworkRules = field(default_factory=NetworkRules)
     max_bytes: int = 5_000_000
     timeout: float = 20.0
     max_redirects: int = 5
@@ -90,13 +80,8 @@ class WebPolicy:
         section = raw.get("web", {})
         if not isinstance(section, dict):
             raise ActionError("[web] in openlam.toml must be a table")
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {"network": NetworkRules.from_settings(settings)}
         try:
-            if "allow_private" in section:
-                values["allow_private"] = _boolean(section["allow_private"])
-            if "allow_networks" in section:
-                values["allow_networks"] = tuple(
-                    ipaddress.ip_network(str(n), strict=False) for n in section["allow_networks"])
             for key, kind in (("max_bytes", int), ("timeout", float), ("max_redirects", int)):
                 if key in section:
                     values[key] = kind(section[key])
@@ -110,10 +95,9 @@ class WebPolicy:
                 if not values["ca_file"].is_file():
                     raise ValueError(f"ca_file {values['ca_file']} does not exist")
         except (TypeError, ValueError) as exc:
-            raise ActionError(f"[web] in openlam.toml is invalid: {exc}; allow_private is "
-                              "true/false, allow_networks a list of CIDRs, max_bytes and "
-                              "max_redirects whole numbers, timeout seconds, ca_file a PEM "
-                              "file") from None
+            raise ActionError(f"[web] in openlam.toml is invalid: {exc}; max_bytes and "
+                              "max_redirects are whole numbers, timeout seconds, ca_file a "
+                              "PEM file") from None
         return cls(**values)
 
     def tls(self) -> ssl.SSLContext | bool:
@@ -124,40 +108,8 @@ class WebPolicy:
         context.load_verify_locations(cafile=str(self.ca_file))
         return context
 
-    def refusal(self, address: IPAddress) -> str | None:
-        """None if ``address`` may be fetched, else the kind of address it is."""
-        if self.allow_private or any(address in net for net in self.allow_networks):
-            return None
-        return non_public_kind(address)
 
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise ValueError(f"allow_private must be true or false, not {value!r}")
-
-
-def non_public_kind(address: IPAddress) -> str | None:
-    """What kind of non-public address this is (``"loopback"``…), or None if public.
-
-    IPv6 forms that carry an IPv4 address (mapped, 6to4, Teredo, NAT64) are judged by
-    the IPv4 address inside them.
-    """
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address.teredo:
-            embedded = address.teredo[1]
-        if embedded is None and address in NAT64:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None and (kind := non_public_kind(embedded)):
-            return kind
-    checks = (("loopback", address.is_loopback), ("link-local", address.is_link_local),
-              ("multicast", address.is_multicast), ("unspecified", address.is_unspecified),
-              ("private", address.is_private), ("reserved", not address.is_global))
-    return next((kind for kind, hit in checks if hit), None)
-
-
-@action("web.fetch", risk=Risk.read, idempotent=True)
+@action("web.fetch", risk=Risk.read, idempotent=True, egress=True)
 async def fetch(
     ctx: ActionContext,
     url: str,
@@ -168,7 +120,7 @@ async def fetch(
     """Fetch a web page and return its readable content (Markdown or plain text), title and links.
 
     Scripts, styles and navigation are left out; links are absolute. Pages on private or
-    loopback addresses are refused unless [web] allow_private is set.
+    loopback addresses are refused unless [network] in openlam.toml allows them.
 
     Args:
         url: The http:// or https:// address of the page.
@@ -192,15 +144,17 @@ async def _fetch(url: str, policy: WebPolicy, fmt: str, max_chars: int,
     current = _parse_url(url)
     hops: list[str] = []
     reply: httpkit.Reply | None = None
-    for _ in range(policy.max_redirects + 1):
-        reply, location = await _get(current, policy)
-        if location is None:
-            break
-        hops.append(str(current))
-        current = _parse_url(urljoin(str(current), location), redirected_from=str(current))
-    else:
-        raise ActionError(f"{url} redirected more than {policy.max_redirects} times "
-                          "([web] max_redirects)")
+    async with httpkit.client(rules=policy.network, timeout=policy.timeout,
+                              verify=policy.tls(), follow_redirects=False) as client:
+        for _ in range(policy.max_redirects + 1):
+            reply, location = await _get(client, current, policy)
+            if location is None:
+                break
+            hops.append(str(current))
+            current = _parse_url(urljoin(str(current), location), redirected_from=str(current))
+        else:
+            raise ActionError(f"{url} redirected more than {policy.max_redirects} times "
+                              "([web] max_redirects)")
     assert reply is not None
     final = str(current)
     if reply.status >= 400:
@@ -236,68 +190,21 @@ def _is_text(content_type: str) -> bool:
             or content_type.endswith(("+json", "+xml")))
 
 
-async def _get(url: httpx.URL, policy: WebPolicy) -> tuple[httpkit.Reply | None, str | None]:
-    """One hop: returns (reply, None) for a final answer or (None, location) for a redirect.
-
-    Each hop has its own client, so a connection (and its TLS session, verified for one
-    host name) is never reused for another host that shares the address."""
-    host = url.raw_host.decode("ascii")
-    port = url.port or (443 if url.scheme == "https" else 80)
-    addresses = await _resolve(host, port)
-    for address in addresses:
-        kind = policy.refusal(address)
-        if kind:
-            what = (f"{host} is a {kind} address" if host.strip("[]") == str(address)
-                    else f"{host} resolves to {address}, a {kind} address")
-            raise ActionError(f"refused to fetch {url}: {what} (SSRF protection); {ALLOW_HINT}")
-    headers = {"User-Agent": policy.user_agent, "Host": url.netloc.decode("ascii"),
+async def _get(client: httpx.AsyncClient, url: httpx.URL,
+               policy: WebPolicy) -> tuple[httpkit.Reply | None, str | None]:
+    """One hop: returns (reply, None) for a final answer or (None, location) for a redirect."""
+    headers = {"User-Agent": policy.user_agent,
                "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5"}
-    last_error: httpx.HTTPError | None = None
-    async with httpx.AsyncClient(timeout=httpkit.timeout(policy.timeout), verify=policy.tls(),
-                                 follow_redirects=False, trust_env=False) as client:
-        for address in addresses:  # connect to the checked address, in resolver order
-            target = url.copy_with(host=str(address))
-            tls = url.scheme == "https" and host != str(address)
-            extensions = {"sni_hostname": host} if tls else {}
-            try:
-                async with client.stream("GET", target, headers=headers,
-                                         extensions=extensions) as response:
-                    location = response.headers.get("location")
-                    if response.status_code in REDIRECTS and location:
-                        return None, location
-                    body = await httpkit.read_body(response, max_bytes=policy.max_bytes,
-                                                   what=str(url))
-                    return httpkit.Reply(response.status_code, response.headers, body,
-                                         str(url), response.charset_encoding), None
-            except httpx.ConnectError as exc:
-                last_error = exc
-                if httpkit.tls_failure(exc):
-                    break  # another address of the host will not have a better certificate
-            except httpx.HTTPError as exc:
-                raise httpkit.transport_error(exc, str(url), idempotent=True) from None
-    assert last_error is not None
-    raise httpkit.transport_error(last_error, str(url), idempotent=True)
-
-
-async def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
-        return [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        pass
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
-                                                             type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise ActionError(f"cannot resolve the host {host!r} ({exc.strerror})",
-                          transient=exc.errno == socket.EAI_AGAIN) from None
-    addresses: list[IPAddress] = []
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if address not in addresses:
-            addresses.append(address)
-    if not addresses:
-        raise ActionError(f"the host {host!r} has no address")
-    return addresses
+        async with client.stream("GET", url, headers=headers) as response:
+            location = response.headers.get("location")
+            if response.status_code in REDIRECTS and location:
+                return None, location
+            body = await httpkit.read_body(response, max_bytes=policy.max_bytes, what=str(url))
+            return httpkit.Reply(response.status_code, response.headers, body, str(url),
+                                 response.charset_encoding), None
+    except httpx.HTTPError as exc:
+        raise httpkit.transport_error(exc, str(url), idempotent=True) from None
 
 
 def read_html(body: bytes, charset: str | None, base: str,
