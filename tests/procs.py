@@ -22,7 +22,7 @@ def model_env(server_url: str, **extra: str) -> dict[str, str]:
 
 
 def allow_local_network(workspace: Path, extra: str = "") -> None:
-    """Let actions reach the tests' local servers (loopback is refused by default)."""
-    (workspace / "openlam.toml").write_text(
-        '[web]\nallow_private = true\n[network]\nallow_private = true\n' + extra,
-        encoding="utf-8")
+    """A fresh openlam.toml: actions may reach the tests' loopback servers, plus ``extra``."""
+    from tests.conftest import LOCAL_NETWORK
+
+    (workspace / "openlam.toml").write_text(extra + LOCAL_NETWORK, encoding="utf-8")

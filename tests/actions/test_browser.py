@@ -136,28 +136,28 @@ async def call(registry: ActionRegistry, ctx: ActionContext, name: str,
 async def test_fill_submit_read_back_and_screenshot(registry: ActionRegistry, ctx: ActionContext,
                                                     site: str) -> None:
     opened = await call(registry, ctx, "browser.open", url=f"{site}/")
-    assert opened["status"] == "succeeded", opened["error"]
-    assert opened["output"] == {"url": f"{site}/", "title": "Sign up", "status": 200}
+    assert opened.status == "succeeded", opened.error
+    assert opened.output == {"url": f"{site}/", "title": "Sign up", "status": 200}
 
     filled = await call(registry, ctx, "browser.fill", selector="#name", value="Ada Lovelace")
-    assert filled["status"] == "succeeded", filled["error"]
-    assert filled["output"] == {"selector": "#name", "chars": 12}
+    assert filled.status == "succeeded", filled.error
+    assert filled.output == {"selector": "#name", "chars": 12}
 
     submitted = await call(registry, ctx, "browser.submit", selector="#name")
-    assert submitted["status"] == "succeeded", submitted["error"]
-    assert submitted["output"] == {"url": f"{site}/greet", "title": "Welcome", "status": 200}
+    assert submitted.status == "succeeded", submitted.error
+    assert submitted.output == {"url": f"{site}/greet", "title": "Welcome", "status": 200}
 
     read = await call(registry, ctx, "browser.text", selector="#result")
-    assert read["status"] == "succeeded", read["error"]
-    assert read["output"]["text"] == "Hello, Ada Lovelace!"
-    assert read["output"]["matches"] == 1
+    assert read.status == "succeeded", read.error
+    assert read.output["text"] == "Hello, Ada Lovelace!"
+    assert read.output["matches"] == 1
 
     shot = await call(registry, ctx, "browser.screenshot", path="shots/welcome.png")
-    assert shot["status"] == "succeeded", shot["error"]  # includes its effect check
+    assert shot.status == "succeeded", shot.error  # includes its effect check
     image = ctx.workspace / "shots" / "welcome.png"
     data = image.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
-    assert shot["output"] == {"path": "shots/welcome.png", "bytes": len(data),
+    assert shot.output == {"path": "shots/welcome.png", "bytes": len(data),
                               "sha256": hashlib.sha256(data).hexdigest()}
 
 
@@ -166,16 +166,16 @@ async def test_fill_from_a_secret_never_returns_it(registry: ActionRegistry, ctx
     await call(registry, ctx, "browser.open", url=f"{site}/")
     filled = await call(registry, ctx, "browser.fill", selector="#password",
                         secret="SITE_PASSWORD")
-    assert filled["status"] == "succeeded", filled["error"]
+    assert filled.status == "succeeded", filled.error
     assert "pw-0123456789" not in repr(filled)
     clicked = await call(registry, ctx, "browser.click", selector="button[type=submit]")
-    assert clicked["output"]["title"] == "Welcome"
+    assert clicked.output["title"] == "Welcome"
     read = await call(registry, ctx, "browser.text", selector="#pw")
-    assert read["output"]["text"] == "password: 13 chars"
+    assert read.output["text"] == "password: 13 chars"
 
     unknown = await call(registry, ctx, "browser.fill", selector="#password", secret="NOPE")
-    assert unknown["status"] == "failed"
-    assert "no secret 'NOPE'" in unknown["error"]
+    assert unknown.status == "failed"
+    assert "no secret 'NOPE'" in unknown.error
 
 
 async def test_submit_a_form_without_a_button(registry: ActionRegistry, ctx: ActionContext,
@@ -183,10 +183,10 @@ async def test_submit_a_form_without_a_button(registry: ActionRegistry, ctx: Act
     await call(registry, ctx, "browser.open", url=f"{site}/bare")
     await call(registry, ctx, "browser.fill", selector="#name", value="Grace")
     submitted = await call(registry, ctx, "browser.submit", selector="#bare")
-    assert submitted["status"] == "succeeded", submitted["error"]
-    assert submitted["output"]["title"] == "Welcome"
+    assert submitted.status == "succeeded", submitted.error
+    assert submitted.output["title"] == "Welcome"
     read = await call(registry, ctx, "browser.text", selector="#result")
-    assert read["output"]["text"] == "Hello, Grace!"
+    assert read.output["text"] == "Hello, Grace!"
 
 
 async def test_concurrent_steps_of_one_run_share_one_browser(
@@ -205,21 +205,21 @@ async def test_concurrent_steps_of_one_run_share_one_browser(
     first, second = await asyncio.gather(
         call(registry, ctx, "browser.open", url=f"{site}/other"),
         call(registry, ctx, "browser.text"))
-    assert first["status"] == second["status"] == "succeeded", (first, second)
+    assert first.status == second.status == "succeeded", (first, second)
     assert launches == [ctx.run_id]
     after = await call(registry, ctx, "browser.text")
-    assert after["output"]["text"] == "page two"
+    assert after.output["text"] == "page two"
 
 
 async def test_click_follows_a_link_and_page_text(registry: ActionRegistry, ctx: ActionContext,
                                                   site: str) -> None:
     await call(registry, ctx, "browser.open", url=f"{site}/")
     clicked = await call(registry, ctx, "browser.click", selector="#next")
-    assert clicked["output"] == {"url": f"{site}/other", "title": "Other"}
+    assert clicked.output == {"url": f"{site}/other", "title": "Other"}
     whole = await call(registry, ctx, "browser.text")
-    assert whole["output"]["text"] == "page two"
+    assert whole.output["text"] == "page two"
     cut = await call(registry, ctx, "browser.text", max_chars=4)
-    assert cut["output"]["text"] == "page" and cut["output"]["truncated"] is True
+    assert cut.output["text"] == "page" and cut.output["truncated"] is True
 
 
 async def test_bad_selector_fails_with_its_cause(registry: ActionRegistry, ctx: ActionContext,
@@ -230,17 +230,17 @@ async def test_bad_selector_fails_with_its_cause(registry: ActionRegistry, ctx: 
                        ("browser.text", {"selector": "#missing"}),
                        ("browser.submit", {"selector": "#missing"})):
         result = await call(registry, ctx, name, retries=2, timeout=0.5, **args)
-        assert result["status"] == "failed", name
-        assert "no element matches '#missing'" in result["error"], result["error"]
-        assert result["attempts"] == 1  # not retried: waiting longer would not help
+        assert result.status == "failed", name
+        assert "no element matches '#missing'" in result.error, result.error
+        assert result.attempts == 1  # not retried: waiting longer would not help
 
     ambiguous = await call(registry, ctx, "browser.click", selector="input", timeout=0.5)
-    assert ambiguous["status"] == "failed"
-    assert "strict mode violation" in ambiguous["error"]
+    assert ambiguous.status == "failed"
+    assert "strict mode violation" in ambiguous.error
 
     no_form = await call(registry, ctx, "browser.submit", selector="h1", timeout=0.5)
-    assert no_form["status"] == "failed"
-    assert "neither a form nor inside one" in no_form["error"]
+    assert no_form.status == "failed"
+    assert "neither a form nor inside one" in no_form.error
 
 
 async def test_refusals_and_unreachable_pages(registry: ActionRegistry, ctx: ActionContext,
@@ -249,27 +249,27 @@ async def test_refusals_and_unreachable_pages(registry: ActionRegistry, ctx: Act
     for url in (f"file://{tmp_path / 'local.html'}", "data:text/html,<p>x</p>",
                 "chrome://settings", "javascript:alert(1)"):
         refused = await call(registry, ctx, "browser.open", url=url)
-        assert refused["status"] == "failed"
-        assert "only http and https" in refused["error"]
+        assert refused.status == "failed"
+        assert "only http and https" in refused.error
     assert ctx.run_id not in browser.open_runs()  # refused before any browser started
 
     missing = await call(registry, ctx, "browser.open", url=f"{site}/missing")
-    assert missing["status"] == "failed"
-    assert "answered HTTP 404" in missing["error"]
+    assert missing.status == "failed"
+    assert "answered HTTP 404" in missing.error
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     refused = await call(registry, ctx, "browser.open", url=f"http://127.0.0.1:{port}/")
-    assert refused["status"] == "failed"
-    assert f"cannot connect to 127.0.0.1:{port}" in refused["error"]
+    assert refused.status == "failed"
+    assert f"cannot connect to 127.0.0.1:{port}" in refused.error
 
     for path in ("../outside.png", "/tmp/abs.png"):
         outside = await call(registry, ctx, "browser.screenshot", path=path)
-        assert outside["status"] == "failed"
-        assert "outside the workspace" in outside["error"]
+        assert outside.status == "failed"
+        assert "outside the workspace" in outside.error
     wrong_type = await call(registry, ctx, "browser.screenshot", path="shot.gif")
-    assert wrong_type["status"] == "failed" and ".png" in wrong_type["error"]
+    assert wrong_type.status == "failed" and ".png" in wrong_type.error
 
 
 async def test_each_run_has_its_own_browser(registry: ActionRegistry, tmp_path: Path,
@@ -279,16 +279,16 @@ async def test_each_run_has_its_own_browser(registry: ActionRegistry, tmp_path: 
         await call(registry, first, "browser.open", url=f"{site}/")
         await call(registry, second, "browser.open", url=f"{site}/other")
         assert {first.run_id, second.run_id} <= set(browser.open_runs())
-        assert (await call(registry, first, "browser.text", selector="h1"))["output"]["text"] \
+        assert (await call(registry, first, "browser.text", selector="h1")).output["text"] \
             == "Sign up"
-        assert (await call(registry, second, "browser.text"))["output"]["text"] == "page two"
+        assert (await call(registry, second, "browser.text")).output["text"] == "page two"
 
         await browser.close_run(first.run_id)
         assert first.run_id not in browser.open_runs()
         assert second.run_id in browser.open_runs()
         # A later action of a closed run starts a fresh browser, on a blank page.
         fresh = await call(registry, first, "browser.text")
-        assert fresh["output"]["url"] == "about:blank"
+        assert fresh.output["url"] == "about:blank"
     finally:
         await browser.close_all()
     assert browser.open_runs() == []
@@ -300,9 +300,9 @@ async def test_missing_chromium_says_how_to_install_it(registry: ActionRegistry,
     monkeypatch.delenv(browser.EXECUTABLE_ENV, raising=False)
     ctx = make_ctx(tmp_path, browser={"executable_path": str(tmp_path / "no-chromium")})
     result = await call(registry, ctx, "browser.open", url=f"{site}/")
-    assert result["status"] == "failed"
-    assert "apt-get install chromium" in result["error"]
-    assert "executable_path" in result["error"]
+    assert result.status == "failed"
+    assert "apt-get install chromium" in result.error
+    assert "executable_path" in result.error
     assert browser.open_runs() == [] or ctx.run_id not in browser.open_runs()
 
 
@@ -347,8 +347,8 @@ async def test_a_run_whose_browser_died_gets_a_fresh_one(
         await asyncio.sleep(0.05)
 
     after = await call(registry, ctx, "browser.text", retries=1)
-    assert after["status"] == "succeeded", after["error"]
-    assert after["output"]["url"] == "about:blank"  # a fresh browser, not the dead page
+    assert after.status == "succeeded", after.error
+    assert after.output["url"] == "about:blank"  # a fresh browser, not the dead page
     assert browser._sessions[ctx.run_id].profile_dir != profile
     assert not Path(profile).exists()  # the dead browser's profile was removed
 
@@ -362,9 +362,9 @@ async def test_pages_on_this_machine_are_refused_by_default(registry: ActionRegi
     before = len(HITS)
     try:
         refused = await call(registry, ctx, "browser.open", url=f"{site}/")
-        assert refused["status"] == "failed"
-        assert "127.0.0.1 is a loopback address (SSRF protection)" in refused["error"]
-        assert "[network] allow_networks" in refused["error"]
+        assert refused.status == "failed"
+        assert "127.0.0.1 is a loopback address (SSRF protection)" in refused.error
+        assert "[network] allow_networks" in refused.error
         assert len(HITS) == before  # the browser never reached the site
     finally:
         await browser.close_run(ctx.run_id)
@@ -374,8 +374,8 @@ async def test_a_redirect_to_the_metadata_address_is_refused(registry: ActionReg
                                                              ctx: ActionContext,
                                                              site: str) -> None:
     result = await call(registry, ctx, "browser.open", url=f"{site}/to-metadata")
-    assert result["status"] == "failed"
-    assert "169.254.169.254 is a link-local address" in result["error"]
+    assert result.status == "failed"
+    assert "169.254.169.254 is a link-local address" in result.error
 
 
 async def test_a_sub_request_to_a_refused_address_is_left_out(registry: ActionRegistry,
@@ -383,8 +383,8 @@ async def test_a_sub_request_to_a_refused_address_is_left_out(registry: ActionRe
     ctx = make_ctx(tmp_path, network={"allow_networks": ["127.0.0.1/32"]})
     try:
         opened = await call(registry, ctx, "browser.open", url=f"{site}/pixel-page")
-        assert opened["status"] == "succeeded", opened["error"]
-        assert opened["output"]["title"] == "Pixel"
+        assert opened.status == "succeeded", opened.error
+        assert opened.output["title"] == "Pixel"
         assert "/pixel" not in HITS  # [::ffff:127.0.0.1] is loopback, not 127.0.0.1/32
     finally:
         await browser.close_run(ctx.run_id)
@@ -392,11 +392,11 @@ async def test_a_sub_request_to_a_refused_address_is_left_out(registry: ActionRe
 
 async def test_a_failed_submission_is_not_verified(registry: ActionRegistry, ctx: ActionContext,
                                                    site: str) -> None:
-    assert (await call(registry, ctx, "browser.open", url=f"{site}/broken-form"))[
-        "status"] == "succeeded"
+    opened = await call(registry, ctx, "browser.open", url=f"{site}/broken-form")
+    assert opened.status == "succeeded"
     result = await call(registry, ctx, "browser.submit")
-    assert result["status"] == "failed"
-    assert "not verified: the site answered the submission with HTTP 500" in result["error"]
+    assert result.status == "failed"
+    assert "not verified: the site answered the submission with HTTP 500" in result.error
 
 
 async def test_a_recovered_submit_does_not_submit_again(registry: ActionRegistry,
@@ -406,9 +406,9 @@ async def test_a_recovered_submit_does_not_submit_again(registry: ActionRegistry
     await call(registry, ctx, "browser.open", url=f"{site}/")
     await call(registry, ctx, "browser.fill", selector="#name", value="Ada")
     first = await call(registry, ctx, "browser.submit")
-    assert first["status"] == "succeeded", first["error"]
+    assert first.status == "succeeded", first.error
     posts = HITS.count("/greet")
     assert spec.find_effect is not None
-    assert await spec.find_effect({}, ctx) == first["output"]
+    assert await spec.find_effect({}, ctx) == first.output
     again = await call(registry, ctx, "browser.submit")  # same idempotency key
-    assert again["output"] == first["output"] and HITS.count("/greet") == posts
+    assert again.output == first.output and HITS.count("/greet") == posts

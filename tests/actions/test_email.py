@@ -543,7 +543,7 @@ async def test_the_sent_mailbox_verifies_and_remembers_a_send(
         ctx = action_context(first, toml, {"IMAP_PASSWORD": PASSWORD}, step_id="filed")
         assert SEND is not None and SEND.find_effect is not None
         result = await execute(SEND, ctx, args, timeout=30, retries=0)
-        assert result["status"] == "succeeded", result["error"]
+        assert result.status == "succeeded", result.error
         # Another machine (no sent log of its own) recovering the same step finds the
         # message in the Sent mailbox and does not send it again.
         second = tmp_path / "second"
@@ -551,7 +551,7 @@ async def test_the_sent_mailbox_verifies_and_remembers_a_send(
         elsewhere = action_context(second, toml, {"IMAP_PASSWORD": PASSWORD},
                                    step_id="filed")
         found = await SEND.find_effect(args, elsewhere)
-        assert found is not None and found["message_id"] == result["output"]["message_id"]
+        assert found is not None and found["message_id"] == result.output["message_id"]
         assert found["recipients"] == ["jane@example.com"]
         again = await call("email.send", elsewhere, **args)
         assert again["already_sent"] is True and len(filing.envelopes) == 1
@@ -570,9 +570,9 @@ async def test_a_server_that_accepts_but_does_not_file_is_caught(
         assert SEND is not None
         result = await execute(SEND, ctx, {"to": ["jane@example.com"], "subject": "Lost",
                                            "body": "x"}, timeout=30, retries=0)
-        assert result["status"] == "failed"
-        assert "not verified" in result["error"]
-        assert "is not in the mailbox 'Sent'" in result["error"]
+        assert result.status == "failed"
+        assert "not verified" in result.error
+        assert "is not in the mailbox 'Sent'" in result.error
         assert len(inbox.envelopes) == 1
     finally:
         controller.stop()

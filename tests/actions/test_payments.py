@@ -180,11 +180,11 @@ async def test_invoice_interrupted_halfway_resumes_without_duplicates(
                                retries=2)
     finally:
         stripe.server.handler = original
-    assert result["status"] == "succeeded", result["error"]
-    assert result["attempts"] == 2
+    assert result.status == "succeeded", result.error
+    assert result.attempts == 2
     assert len(stripe.all("invoices")) == 1
     assert [i["amount"] for i in stripe.all("invoiceitems")] == [100, 200]
-    assert result["output"]["amount_due"] == 300
+    assert result.output["amount_due"] == 300
     replayed = [r for r in stripe.requests[before:]
                 if r["headers"].get("idempotency-key") == "run-1:s1/invoice"]
     assert len(replayed) == 2  # sent twice, created once
@@ -251,11 +251,11 @@ async def test_wrong_key_is_a_clear_permanent_failure(stripe: FakeStripe,
     wrong = "sk_test_thisIsNotTheRightKey1234"
     result = await execute(CUSTOMER, ctx_for(workspace, stripe, key=wrong),
                            {"email": "a@b.test"}, timeout=10, retries=2)
-    assert result["status"] == "failed"
-    assert result["attempts"] == 1
-    assert "Stripe refused the API key" in result["error"]
-    assert "check the secret STRIPE_API_KEY" in result["error"]
-    assert wrong not in result["error"]
+    assert result.status == "failed"
+    assert result.attempts == 1
+    assert "Stripe refused the API key" in result.error
+    assert "check the secret STRIPE_API_KEY" in result.error
+    assert wrong not in result.error
     assert stripe.all("customers") == []
 
 
@@ -271,10 +271,10 @@ async def test_card_error_is_not_retried(stripe: FakeStripe, workspace: Path) ->
                                "message": "Your card has insufficient funds."}, {})]
     result = await execute(REFUND, ctx_for(workspace, stripe), {"charge": "ch_1"},
                            timeout=10, retries=2)
-    assert result["attempts"] == 1
-    assert result["error"].startswith("Stripe declined the payment: Your card has "
+    assert result.attempts == 1
+    assert result.error.startswith("Stripe declined the payment: Your card has "
                                       "insufficient funds. (insufficient_funds) [card_declined]")
-    assert "(Stripe request req_" in result["error"]
+    assert "(Stripe request req_" in result.error
 
 
 async def test_rate_limit_is_retried_with_the_same_key(stripe: FakeStripe,
@@ -283,8 +283,8 @@ async def test_rate_limit_is_retried_with_the_same_key(stripe: FakeStripe,
                                "message": "Too many requests hit the API too quickly."}, {})]
     result = await execute(CUSTOMER, ctx_for(workspace, stripe), {"email": "a@b.test"},
                            timeout=10, retries=2)
-    assert result["status"] == "succeeded", result["error"]
-    assert result["attempts"] == 2
+    assert result.status == "succeeded", result.error
+    assert result.attempts == 2
     assert {r["headers"]["idempotency-key"] for r in stripe.posts()} == {"run-1:s1/customer"}
     assert len(stripe.all("customers")) == 1
 
@@ -306,8 +306,8 @@ async def test_slow_stripe_times_out(stripe: FakeStripe, workspace: Path) -> Non
     stripe.delay = 20
     result = await execute(CUSTOMER, ctx_for(workspace, stripe, extra="timeout = 0.5\n"),
                            {"email": "a@b.test"}, timeout=10, retries=0)
-    assert result["status"] == "failed"
-    assert "Stripe did not answer within 0.5s" in result["error"]
+    assert result.status == "failed"
+    assert "Stripe did not answer within 0.5s" in result.error
 
 
 async def test_unreachable_stripe_is_transient(workspace: Path) -> None:
@@ -368,15 +368,15 @@ async def test_every_created_object_is_retrieved_back(stripe: FakeStripe,
     pi, _ = stripe.seed_payment(5000)
     customer = await execute(CUSTOMER, ctx_for(workspace, stripe), {"email": "a@b.test"},
                              timeout=10, retries=0)
-    assert customer["status"] == "succeeded", customer["error"]
+    assert customer.status == "succeeded", customer.error
     calls = [(LINK, {"product_name": "Anvil", "amount": 1999}),
-             (INVOICE, {"customer": customer["output"]["id"],
+             (INVOICE, {"customer": customer.output["id"],
                         "items": [{"description": "Anvil", "amount": 1999}]}),
              (REFUND, {"payment_intent": pi, "amount": 100})]
     for n, (spec, args) in enumerate(calls, start=2):
         result = await execute(spec, ctx_for(workspace, stripe, step_id=f"s{n}"), args,
                                timeout=10, retries=0)
-        assert result["status"] == "succeeded", (spec.name, result["error"])
+        assert result.status == "succeeded", (spec.name, result.error)
     gets = [r["path"] for r in stripe.requests if r["method"] == "GET"]
     assert {p.split("/")[2] for p in gets} >= {"customers", "payment_links", "invoices",
                                                "refunds"}
@@ -390,6 +390,6 @@ async def test_a_stripe_that_acknowledges_but_keeps_nothing_is_caught(
                                       (REFUND, {"payment_intent": pi, "amount": 100})]):
         result = await execute(spec, ctx_for(workspace, stripe, step_id=f"s{n}"), args,
                                timeout=10, retries=0)
-        assert result["status"] == "failed", spec.name
-        assert "not verified: Stripe cannot show" in result["error"]
-        assert "No such" in result["error"]
+        assert result.status == "failed", spec.name
+        assert "not verified: Stripe cannot show" in result.error
+        assert "No such" in result.error

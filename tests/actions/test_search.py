@@ -94,13 +94,13 @@ async def test_unreachable_and_slow_backends_fail_naming_the_cause(searxng: Fake
         port = probe.getsockname()[1]
     down = await execute(WEB, searx_ctx(workspace, f"http://127.0.0.1:{port}"),
                          {"query": "anvil"}, timeout=10, retries=0)
-    assert down["status"] == "failed"
-    assert f"cannot connect to SearXNG at http://127.0.0.1:{port}" in down["error"]
+    assert down.status == "failed"
+    assert f"cannot connect to SearXNG at http://127.0.0.1:{port}" in down.error
     searxng.delay = 20
     slow = await execute(WEB, searx_ctx(workspace, searxng.url, "timeout = 0.5"),
                          {"query": "anvil"}, timeout=10, retries=0)
-    assert slow["status"] == "failed"
-    assert "did not answer within 0.5s" in slow["error"]
+    assert slow.status == "failed"
+    assert "did not answer within 0.5s" in slow.error
 
 
 async def test_bad_arguments(searxng: FakeSearXNG, workspace: Path) -> None:

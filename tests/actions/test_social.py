@@ -90,9 +90,9 @@ async def test_slack_errors_name_the_cause_and_hide_the_url(hooks: FakeWebhooks,
 async def test_missing_webhook_secret(workspace: Path) -> None:
     result = await execute(SLACK, action_context(workspace), {"text": "hi"}, timeout=5,
                            retries=2)
-    assert result["status"] == "failed"
-    assert result["attempts"] == 1
-    assert "no Slack webhook is configured: set the secret SLACK_WEBHOOK_URL" in result["error"]
+    assert result.status == "failed"
+    assert result.attempts == 1
+    assert "no Slack webhook is configured: set the secret SLACK_WEBHOOK_URL" in result.error
 
 
 async def test_a_post_whose_answer_is_lost_is_not_repeated(hooks: FakeWebhooks,
@@ -100,10 +100,10 @@ async def test_a_post_whose_answer_is_lost_is_not_repeated(hooks: FakeWebhooks,
     hooks.delay = 20
     ctx = hook_ctx(workspace, hooks, "[social]\ntimeout = 0.5\n")
     result = await execute(SLACK, ctx, {"text": "deploy done"}, timeout=10, retries=2)
-    assert result["status"] == "failed"
-    assert result["attempts"] == 1
-    assert "did not answer within 0.5s" in result["error"]
-    assert "may have been delivered" in result["error"]
+    assert result.status == "failed"
+    assert result.attempts == 1
+    assert "did not answer within 0.5s" in result.error
+    assert "may have been delivered" in result.error
 
 
 # -------------------------------------------------------------------------- Discord
@@ -132,8 +132,8 @@ async def test_discord_rate_limit_is_retried(hooks: FakeWebhooks, workspace: Pat
     hooks.discord_rate_limited = 1
     result = await execute(DISCORD, hook_ctx(workspace, hooks), {"content": "hello"},
                            timeout=10, retries=2)
-    assert result["status"] == "succeeded", result["error"]
-    assert result["attempts"] == 2
+    assert result.status == "succeeded", result.error
+    assert result.attempts == 2
     assert len(hooks.posts("discord")) == 1
 
 
@@ -190,8 +190,8 @@ async def test_mastodon_server_error_is_retried_with_the_same_key(mastodon: Fake
     mastodon.fail_next = [503]
     result = await execute(MASTODON, mastodon_ctx(workspace, mastodon), {"status": "retry me"},
                            timeout=10, retries=2)
-    assert result["status"] == "succeeded", result["error"]
-    assert result["attempts"] == 2
+    assert result.status == "succeeded", result.error
+    assert result.attempts == 2
     keys = {r["headers"]["idempotency-key"] for r in mastodon.requests}
     assert keys == {"run-1:s1"}
     assert len(mastodon.statuses) == 1
@@ -228,9 +228,9 @@ async def test_mastodon_slow_server_times_out(mastodon: FakeMastodon, workspace:
     mastodon.delay = 20
     ctx = mastodon_ctx(workspace, mastodon, extra="timeout = 0.5\n")
     result = await execute(MASTODON, ctx, {"status": "hi"}, timeout=10, retries=0)
-    assert result["status"] == "failed"
-    assert "Mastodon at http://127.0.0.1" in result["error"]
-    assert "did not answer within 0.5s" in result["error"]
+    assert result.status == "failed"
+    assert "Mastodon at http://127.0.0.1" in result.error
+    assert "did not answer within 0.5s" in result.error
 
 
 def test_registered_with_risk_secrets_and_delivery() -> None:
@@ -275,21 +275,21 @@ async def test_discord_verify_fetches_the_message_back(hooks: FakeWebhooks,
                                                       workspace: Path) -> None:
     result = await execute(DISCORD, hook_ctx(workspace, hooks), {"content": "kept"},
                            timeout=10, retries=0)
-    assert result["status"] == "succeeded", result["error"]
+    assert result.status == "succeeded", result.error
     hooks.lose_writes = True  # acknowledges with an id, keeps nothing
     lost = await execute(DISCORD, hook_ctx(workspace, hooks, step_id="s2"),
                          {"content": "lost"}, timeout=10, retries=0)
-    assert lost["status"] == "failed"
-    assert "not verified: Discord has no message" in lost["error"]
+    assert lost.status == "failed"
+    assert "not verified: Discord has no message" in lost.error
 
 
 async def test_mastodon_verify_fetches_the_status_back(mastodon: FakeMastodon,
                                                       workspace: Path) -> None:
     ctx = mastodon_ctx(workspace, mastodon)
     kept = await execute(MASTODON, ctx, {"status": "kept"}, timeout=10, retries=0)
-    assert kept["status"] == "succeeded", kept["error"]
+    assert kept.status == "succeeded", kept.error
     mastodon.lose_writes = True
     lost = await execute(MASTODON, mastodon_ctx(workspace, mastodon, step_id="s2"),
                          {"status": "lost"}, timeout=10, retries=0)
-    assert lost["status"] == "failed"
-    assert "not verified: Mastodon at" in lost["error"] and "has no status" in lost["error"]
+    assert lost.status == "failed"
+    assert "not verified: Mastodon at" in lost.error and "has no status" in lost.error

@@ -248,8 +248,8 @@ async def test_slow_page_is_a_failed_step_naming_the_timeout(site: Site,
                                                             workspace: Path) -> None:
     ctx = ctx_with(workspace, "allow_private = true\ntimeout = 0.5")
     result = await execute(SPEC, ctx, {"url": site.url + "/slow"}, timeout=10, retries=0)
-    assert result["status"] == "failed"
-    assert "did not finish loading within 0.5s ([web] timeout)" in result["error"]
+    assert result.status == "failed"
+    assert "did not finish loading within 0.5s ([web] timeout)" in result.error
 
 
 async def test_http_errors_and_non_text_are_failures(site: Site, workspace: Path) -> None:

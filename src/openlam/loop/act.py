@@ -43,14 +43,6 @@ class ActionCall(BaseModel):
 ActionCaller = Callable[[ActionCall], Awaitable[StepResult]]
 
 
-def delivery(spec: ActionSpec) -> str:
-    """idempotent | keyed | checked | at least once (see actions/spec.py)."""
-    declared = getattr(spec, "delivery", None)
-    if isinstance(declared, str):
-        return declared
-    return "idempotent" if spec.idempotent else "at least once"
-
-
 async def execute(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
                   timeout: float, retries: int, resumed: int = 0) -> StepResult:
     if resumed:
@@ -64,7 +56,7 @@ async def execute(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
         try:
             output = await asyncio.wait_for(spec.call(ctx, args), limit)
             output = to_jsonable_python(output, fallback=str)
-            problem = spec.verify(args, output, ctx) if spec.verify else None
+            problem = await spec.check_effect(args, output, ctx)
             if problem:
                 return _result(StepStatus.failed, None, f"not verified: {problem}", attempts,
                                started)
@@ -95,8 +87,8 @@ async def execute(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
 
 async def _resume(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
                   timeout: float, retries: int) -> StepResult:
-    how = delivery(spec)
-    find_effect = getattr(spec, "find_effect", None)
+    how = spec.delivery
+    find_effect = spec.find_effect
     if find_effect is not None:
         try:
             found = await asyncio.wait_for(find_effect(args, ctx), spec.timeout or timeout)

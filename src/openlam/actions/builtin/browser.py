@@ -184,9 +184,15 @@ class _Session:
 
     def refused_load(self) -> str | None:
         """Why the proxy refused a page load of the current action, if it did."""
-        if any(s.refused and s.main_navigation for s in self.seen):
-            return self.refusals[-1] if self.refusals else "the address was refused"
-        return None
+        from urllib.parse import urlsplit
+
+        page = next((s for s in self.seen if s.refused and s.main_navigation), None)
+        if page is None:
+            return None
+        host = urlsplit(page.url).hostname or ""
+        # Chromium's own background requests may be refused meanwhile: name the page's
+        mine = [r for r in self.refusals if host and host in r]
+        return (mine or self.refusals or ["the address was refused"])[-1]
 
     def submission(self) -> _Seen | None:
         """The answer to a form submission: the first page load or the first request that
