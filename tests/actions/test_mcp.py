@@ -19,6 +19,7 @@ import pytest
 
 from openlam.actions import mcp
 from openlam.actions.registry import ActionRegistry
+from openlam.actions.risk import reason_of
 from openlam.actions.spec import ActionContext, Risk
 from openlam.config import Settings
 from openlam.errors import UserError
@@ -63,15 +64,45 @@ async def call(registry: ActionRegistry, settings: Settings, action: str, **args
 
 
 async def test_time_server_tools_are_actions_with_schema_and_risk(settings):
-    registry = await add_server(settings, "time", ["mcp-server-time"])
+    registry = await add_server(settings, "time", ["mcp-server-time"], trusted=True)
     names = [s.name for s in registry]
     assert names == ["time.convert_time", "time.get_current_time"]
     spec = registry.get("time.get_current_time")
     assert spec is not None
     assert spec.risk is Risk.read and spec.idempotent and spec.source == "mcp:time"
+    assert reason_of(spec) == "readOnlyHint (server vouched for by you)"
     assert spec.input_schema["required"] == ["timezone"]
     cache = json.loads(mcp.cache_path(settings, "time").read_text())
     assert cache["server_info"]["name"] == "mcp-time"
+
+
+async def test_an_unvouched_server_cannot_lower_its_tools_below_external(settings):
+    """An MCP tool that claims read-only could post data out: the claim of a server the
+    user has not vouched for is not believed (issue 8 §5)."""
+    registry = await add_server(settings, "time", ["mcp-server-time"])
+    spec = registry.get("time.get_current_time")
+    assert spec is not None and spec.risk is Risk.external and not spec.idempotent
+    assert reason_of(spec) == ("default for a tool of an unvouched MCP server (its "
+                               "readOnlyHint is not believed)")
+    # the user's word per tool, and vouching for the whole server later
+    mcp.SERVERS.update(settings, "time", risk={"convert_time": "read"})
+    registry = ActionRegistry()
+    mcp.register(registry, settings)
+    assert registry.get("time.convert_time").risk is Risk.read  # type: ignore[union-attr]
+    assert reason_of(registry.get("time.convert_time")) == "set by you (--risk)"  # type: ignore[arg-type]
+    assert registry.get("time.get_current_time").risk is Risk.external  # type: ignore[union-attr]
+    mcp.SERVERS.update(settings, "time", trusted=True)
+    registry = ActionRegistry()
+    mcp.register(registry, settings)
+    assert registry.get("time.get_current_time").risk is Risk.read  # type: ignore[union-attr]
+
+
+async def test_a_risk_for_a_tool_that_does_not_exist_is_reported_with_close_matches(settings):
+    await add_server(settings, "time", ["mcp-server-time"], risk={"convert_tmie": "read"})
+    registry = ActionRegistry()
+    mcp.register(registry, settings)
+    assert any("convert_tmie names no tool (did you mean convert_time?)" in e
+               for e in registry.load_errors), registry.load_errors
 
 
 async def test_time_server_call_succeeds_and_its_refusal_is_a_failed_step(settings):
@@ -91,7 +122,7 @@ async def test_time_server_call_succeeds_and_its_refusal_is_a_failed_step(settin
 
 
 async def test_loading_starts_nothing_then_one_session_is_started_lazily_and_reused(settings):
-    registry = await add_server(settings, "time", ["mcp-server-time"])
+    registry = await add_server(settings, "time", ["mcp-server-time"], trusted=True)
     await mcp.aclose_all()  # as after `openlam mcp add`: nothing keeps running
     registry = ActionRegistry()
     mcp.register(registry, settings)
@@ -110,7 +141,7 @@ async def test_loading_starts_nothing_then_one_session_is_started_lazily_and_reu
 
     await mcp.aclose_all()
     assert mcp.running_servers() == [] and conn.dead
-    assert conn._task is not None and conn._task.done()
+    assert conn.task is not None and conn.task.done()
     # and a later call starts it again
     assert (await call(registry, settings, "time.get_current_time",
                        timezone="Etc/UTC"))["status"] == "succeeded"
@@ -155,9 +186,11 @@ async def test_a_server_without_a_cached_tool_list_is_reported_not_started(setti
 
 async def test_fetch_server_reads_a_local_page_when_private_addresses_are_allowed(
         settings, site):
-    registry = await add_server(settings, "fetch", ["mcp-server-fetch", "--allow-private-ips"])
+    registry = await add_server(settings, "fetch", ["mcp-server-fetch", "--allow-private-ips"],
+                                trusted=True)
     spec = registry.get("fetch.fetch")
     assert spec is not None and spec.risk is Risk.read
+    assert getattr(spec, "egress", None) is True  # a URL argument: the plan picks the host
     result = await call(registry, settings, "fetch.fetch", url=f"{site.url}/page.html")
     assert result["status"] == "succeeded", result
     assert "Acme sells anvils" in result["output"]["text"]
@@ -191,6 +224,10 @@ async def test_filesystem_server_reads_writes_and_refuses_paths_outside_its_root
     root.mkdir()
     (root / "brief.txt").write_text("quarterly numbers\n")
     registry = await add_server(settings, "fs", [str(filesystem_server), str(root)])
+    assert registry.get("fs.read_text_file").risk is Risk.external  # type: ignore[union-attr]
+    assert registry.get("fs.write_file").risk is Risk.destructive  # type: ignore[union-attr]
+    registry = await add_server(settings, "fs", [str(filesystem_server), str(root)],
+                                trusted=True)
     assert registry.get("fs.read_text_file").risk is Risk.read  # type: ignore[union-attr]
     assert registry.get("fs.write_file").risk is Risk.destructive  # type: ignore[union-attr]
     assert registry.get("fs.create_directory").risk is Risk.external  # type: ignore[union-attr]
@@ -271,7 +308,8 @@ def http_server(tmp_path: Path) -> Iterator[str]:
 
 
 async def test_streamable_http_server_tools_risks_calls_and_errors(settings, http_server):
-    registry = await add_server(settings, "calc", url=http_server, risk={"shout": "write"})
+    registry = await add_server(settings, "calc", url=http_server, risk={"shout": "write"},
+                                trusted=True)
     risks = {s.name: s.risk for s in registry}
     assert risks == {"calc.add": Risk.read, "calc.wipe": Risk.destructive,
                      "calc.shout": Risk.write,  # overridden in the configuration
@@ -314,9 +352,9 @@ async def test_mcp_tools_inside_a_goal_with_a_refusal_reported_as_a_failed_step(
     from openlam import Workforce
     from openlam.testing import scripted_model
 
-    registry = await add_server(settings, "time", ["mcp-server-time"])
+    registry = await add_server(settings, "time", ["mcp-server-time"], trusted=True)
     for spec in (await add_server(settings, "fetch", ["mcp-server-fetch",
-                                                      "--allow-private-ips"])):
+                                                      "--allow-private-ips"], trusted=True)):
         registry.add(spec)
     plan = {"steps": [
         {"id": "now", "action": "time.get_current_time", "args": {"timezone": "Europe/Berlin"}},
@@ -347,7 +385,8 @@ async def test_filesystem_tools_inside_a_goal_refusal_is_a_failed_step(
     root = tmp_path / "shared"
     root.mkdir()
     (root / "notes.txt").write_text("ship on friday\n")
-    registry = await add_server(settings, "fs", [str(filesystem_server), str(root)])
+    registry = await add_server(settings, "fs", [str(filesystem_server), str(root)],
+                                trusted=True)
     plan = {"steps": [
         {"id": "read", "action": "fs.read_text_file", "args": {"path": str(root / "notes.txt")}},
         {"id": "escape", "action": "fs.read_text_file", "args": {"path": "/etc/hostname"}},
@@ -389,7 +428,7 @@ async def test_a_server_that_dies_is_restarted_by_the_retry_of_the_next_step(set
     import os
     import signal
 
-    registry = await add_server(settings, "time", ["mcp-server-time"])
+    registry = await add_server(settings, "time", ["mcp-server-time"], trusted=True)
     assert (await call(registry, settings, "time.get_current_time",
                        timezone="Etc/UTC"))["status"] == "succeeded"
     [pid] = _children_running("mcp-server-time")
