@@ -6,8 +6,9 @@ Two ways, one answer type (:class:`Route`):
   description, keywords and job titles, and over each agent's title and instructions;
   plus whether the agent's permitted actions cover the actions the goal implies
   ("refund" → the installed actions matching ``payments.*refund*``; "commit" → the actions
-  of a configured git server). A goal that names a configured source ("… with git")
-  goes to an agent that may use its actions. Microseconds to milliseconds per goal.
+  of a configured git server). A goal that needs a configured source — it names the
+  source, or a word only that source's actions have — goes to an agent that may use it.
+  Microseconds to milliseconds per goal.
 * :func:`route_with_model` — the chief of staff asks a model to pick from a compact
   shortlist (the scoring's top candidates) and falls back to scoring on any bad answer.
 
@@ -102,7 +103,7 @@ class ActionHint:
     label: str
     triggers: frozenset[str]  # stems
     actions: tuple[str, ...]  # installed action names; any of them satisfies the hint
-    names_source: frozenset[str] = frozenset()  # stems that name a source: the goal needs it
+    source: bool = False  # a configured source's: only agents it is granted to can do it
 
 
 @dataclass(frozen=True)
@@ -136,17 +137,22 @@ WANTED: tuple[_Wanted, ...] = (
 GENERIC_ACTION_WORDS = frozenset(stem(w) for w in """
 get list show create add update delete remove set read write find search send post put
 patch make new run call fetch do check view open close start stop info data item items
-record records value values by all one current use user users id ids name names
+record records value values by all one current use user users id ids name names status
+state type types detail details
 """.split())  # noqa: SIM905 - a wrapped word list reads better than quoted strings
 
 
 def action_hints(installed: Iterable[str], access: Iterable[SourceAccess] = ()
                  ) -> tuple[ActionHint, ...]:
     """The hints for a workspace: built-in ones resolved against the installed actions
-    (dropped when nothing matches), and one per configured source whose actions are known
-    — triggered by its name (which makes it needed) or by the distinctive words of its
-    action names."""
+    (dropped when nothing matches), and one per configured source whose actions are known,
+    triggered by its name or by the words of its action names that no other installed
+    action has (``commit`` for a git server; not ``get``, not ``log`` if the CRM logs)."""
     names = sorted(set(installed))
+    access = list(access)
+    theirs = {n for source in access for n, _ in source.actions}
+    elsewhere = frozenset(s for n in names if n not in theirs
+                          for _, s in words(n.replace("_", " ").replace(".", " ")))
     hints = []
     for wanted in WANTED:
         matched = tuple(n for n in names
@@ -159,9 +165,9 @@ def action_hints(installed: Iterable[str], access: Iterable[SourceAccess] = ()
             continue
         named = frozenset(s for _, s in words(source.name.replace("-", " ")))
         local = " ".join(n.split(".", 1)[1] for n, _ in source.actions).replace("_", " ")
-        distinctive = frozenset(s for _, s in words(local)) - GENERIC_ACTION_WORDS - named
+        distinctive = frozenset(s for _, s in words(local)) - GENERIC_ACTION_WORDS - elsewhere
         hints.append(ActionHint(source.name, named | distinctive,
-                                tuple(n for n, _ in source.actions), named))
+                                tuple(n for n, _ in source.actions), source=True))
     return tuple(hints)
 
 
@@ -294,7 +300,7 @@ class Router:
         for raw, s in surface:
             word_of.setdefault(s, raw)
         hints = implied_actions(query, self.hints)
-        needed = [h for h in hints if h.names_source & set(query)]
+        needed = [h for h in hints if h.source]
 
         dept_raw = self._dept_bm25.scores(query)
         agent_raw = self._agent_bm25.scores(query)
@@ -384,7 +390,7 @@ def _reason(best: Candidate, ranked: list[Candidate], given: Department | None) 
     if best.covered:
         parts.append(f"it may use the actions the goal implies ({', '.join(best.covered)})")
     if not best.lacks_needed and any(c.lacks_needed for c in ranked):
-        parts.append("the goal names a source of actions that only some agents may use, "
+        parts.append("the goal needs a source of actions that only some agents may use, "
                      "and this agent may")
     if best.missing:
         parts.append(f"it is not permitted {', '.join(best.missing)}, which the goal implies, "
