@@ -282,10 +282,87 @@ HTTP_SERVER = textwrap.dedent('''
 ''')
 
 
+# A server of the handshake era (it does not know `server/discover`), so the SDK answers
+# over server-sent events, where its client caps one message at 1 MiB; with resources and
+# a prompt.
+LEGACY_HTTP_SERVER = textwrap.dedent('''
+    import asyncio, json, sys
+    import uvicorn
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer("openlam-test-legacy")
+
+    @server.tool()
+    async def big(n: int) -> str:
+        """A text of n characters."""
+        return "x" * n
+
+    @server.tool()
+    async def slow_add(a: int, b: int) -> int:
+        """Add, slowly."""
+        await asyncio.sleep(1.0)
+        return a + b
+
+    @server.resource("notes://today", name="today", mime_type="text/plain")
+    def today() -> str:
+        """Today's notes."""
+        return "ship on friday"
+
+    @server.prompt()
+    def summarize(topic: str) -> str:
+        """Ask for a summary."""
+        return f"Summarize {topic} in three bullet points."
+
+    app = server.streamable_http_app()
+
+    async def handshake_era(scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await app(scope, receive, send)
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and data.get("method") == "server/discover":
+            error = {"jsonrpc": "2.0", "id": data.get("id"),
+                     "error": {"code": -32601, "message": "Method not found"}}
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": json.dumps(error).encode()})
+            return
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await app(scope, replay, send)
+
+    uvicorn.run(handshake_era, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+''')
+
+
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[str]:
+    yield from _serve_script(tmp_path, HTTP_SERVER)
+
+
+@pytest.fixture
+def legacy_http_server(tmp_path: Path) -> Iterator[str]:
+    yield from _serve_script(tmp_path, LEGACY_HTTP_SERVER)
+
+
+def _serve_script(tmp_path: Path, text: str) -> Iterator[str]:
     script = tmp_path / "http_server.py"
-    script.write_text(HTTP_SERVER)
+    script.write_text(text)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -334,6 +411,62 @@ async def test_http_server_needing_a_missing_secret_names_it(settings, http_serv
     result = await execute(spec, ctx_for(settings), {"a": 1, "b": 2}, timeout=10, retries=0)
     assert result["status"] == "failed" and "CALC_TOKEN" in result["error"]
     assert len(registry) == 4
+
+
+async def test_a_result_over_the_message_limit_names_the_limit_and_spares_other_calls(
+        settings, legacy_http_server):
+    """Issue 8 §8: over streamable HTTP a result above the SDK's 1 MiB cap failed as
+    "closed the connection… see a log" (there is no log for an HTTP server) and took the
+    concurrent calls to the same server with it."""
+    registry = await add_server(settings, "legacy", url=legacy_http_server, trusted=True)
+    big, slow_a, slow_b = await asyncio.gather(
+        call(registry, settings, "legacy.big", n=2_000_000),
+        call(registry, settings, "legacy.slow_add", a=1, b=2),
+        call(registry, settings, "legacy.slow_add", a=3, b=4))
+    assert big["status"] == "failed"
+    assert ("the MCP server legacy's result for big is larger than the 1 MiB message limit "
+            "of the MCP HTTP transport") in big["error"]
+    assert "--max-message-mb" in big["error"] and ".log" not in big["error"]
+    assert slow_a["status"] == slow_b["status"] == "succeeded", (slow_a, slow_b)
+    assert (slow_a["output"], slow_b["output"]) == ({"result": 3}, {"result": 7})
+    # the shared session was kept, and a larger limit lets the result through
+    assert mcp.running_servers() == ["legacy"]
+    registry = await add_server(settings, "legacy", url=legacy_http_server, trusted=True,
+                                max_message_bytes=4 * 1024 * 1024)
+    bigger = await call(registry, settings, "legacy.big", n=2_000_000)
+    assert bigger["status"] == "succeeded" and len(bigger["output"]["result"]) == 2_000_000
+
+
+async def test_resources_and_prompts_are_read_actions(settings, legacy_http_server):
+    registry = await add_server(settings, "legacy", url=legacy_http_server)
+    read = registry.get("legacy.read_resource")
+    assert read is not None and read.risk is Risk.read  # even for an unvouched server
+    assert "notes://today" in read.description
+    assert registry.get("legacy.big").risk is Risk.external  # type: ignore[union-attr]
+    listed = await call(registry, settings, "legacy.list_resources")
+    assert listed["status"] == "succeeded", listed
+    assert [r["uri"] for r in listed["output"]["resources"]] == ["notes://today"]
+    got = await call(registry, settings, "legacy.read_resource", uri="notes://today")
+    assert got["status"] == "succeeded" and got["output"]["text"] == "ship on friday"
+    missing = await call(registry, settings, "legacy.read_resource", uri="notes://nope")
+    assert missing["status"] == "failed" and "notes://nope" in missing["error"]
+    prompt = registry.get("legacy.get_prompt")
+    assert prompt is not None and "summarize(topic)" in prompt.description
+    filled = await call(registry, settings, "legacy.get_prompt", name="summarize",
+                        arguments={"topic": "the launch"})
+    assert filled["status"] == "succeeded", filled
+    assert filled["output"]["text"] == "Summarize the launch in three bullet points."
+
+
+def test_tools_that_only_run_as_tasks_are_not_offered(settings):
+    server = mcp.ServerConfig(name="jobs", transport="stdio", command="jobs-server")
+    tools = [{"name": "quick", "input_schema": {"type": "object"}},
+             {"name": "research", "input_schema": {"type": "object"},
+              "task_support": "required"},
+             {"name": "either", "input_schema": {"type": "object"}, "task_support": "optional"}]
+    specs = mcp.tool_specs(server, tools, settings.workspace)
+    assert [s.name for s in specs] == ["jobs.quick", "jobs.either"]
+    assert mcp.unusable_tools({"tools": tools}) == ["research"]
 
 
 async def test_an_unreachable_http_server_fails_fast_with_the_url(settings):

@@ -252,7 +252,7 @@ def test_one_broken_override_file_does_not_take_the_workspace_down(workspace: Pa
     assert [e.split(" ", 1)[0] for e in catalog.load_errors] == \
         ["agents/b_broken.yaml", "agents/c_orphans.yaml"]
     assert "agents/b_broken.yaml:4: could not parse YAML" in catalog.load_errors[0]
-    with pytest.raises(UserError, match="b_broken.yaml:4"):  # a custom org has no fallback
+    with pytest.raises(UserError, match=r"b_broken\.yaml:4"):  # a custom org has no fallback
         load_catalog(workspace, builtin=False)
 
 

@@ -33,7 +33,7 @@ RESERVED_NAMES = frozenset({"files", "http", "email", "crm", "web", "search", "b
                             "documents", "social", "payments", "human", "mcp", "openapi",
                             "delegate", "ask_human", "request_capability"})
 
-DEFAULT_GRANTS = ("operator",)
+DEFAULT_GRANTS: tuple[str, ...] = ("operator",)
 """Who may use a new source's actions unless the user says otherwise: the operator, the
 generalist the chief of staff hands routine work to."""
 GRANT_PATTERN = re.compile(r"^(all|department:[a-z][a-z0-9_]{0,63}|[a-z][a-z0-9_]{0,63})$")

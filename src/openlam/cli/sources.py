@@ -37,7 +37,7 @@ def resolve_grants(settings: Any, given: list[str] | None, *, default: bool = Tr
     every ``--grant``; agent ids and departments are checked against the catalog."""
     from openlam.actions.sources import DEFAULT_GRANTS, check_grant
 
-    grants = list(DEFAULT_GRANTS) if default else []
+    grants: list[str] = list(DEFAULT_GRANTS) if default else []
     for grant in given or []:
         grant = check_grant(grant)
         if grant not in grants:
