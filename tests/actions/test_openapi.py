@@ -375,3 +375,32 @@ components:
     assert replace.arg_errors({"nodeId": "n1", "weight": 0}) != []
     compiled = openapi.read_compiled(settings, "tree")
     assert compiled is not None and compiled["base_url"] == "https://api.example.test/v1"
+
+
+def test_body_fields_become_arguments_and_a_clash_with_a_parameter_is_prefixed(
+        settings, tmp_path):
+    spec = write(tmp_path, {"openapi": "3.1.0", "servers": [{"url": "http://127.0.0.1:9"}],
+                            "paths": {"/items/{id}": {"put": {
+                                "operationId": "putItem",
+                                "parameters": [{"name": "id", "in": "path",
+                                                "schema": {"type": "string"}}],
+                                "requestBody": {"required": True, "content": {
+                                    "application/json": {"schema": {
+                                        "type": "object", "required": ["id", "kind"],
+                                        "properties": {
+                                            "kind": {"enum": ["a", "b"]},
+                                            "id": {"type": "integer"},
+                                            "tags": {"type": "array", "items": {
+                                                "type": "object",
+                                                "properties": {"k": {"type": "string"}}}}}}}}},
+                                "responses": {"200": {"description": "ok"}}}}}})
+    registry = add_service(settings, spec, name="svc")
+    put = registry.get("svc.put_item")
+    assert put is not None
+    assert list(put.input_schema["properties"]) == ["id", "kind", "body_id", "tags"]
+    assert put.input_schema["required"] == ["id", "kind", "body_id"]
+    compiled = openapi.read_compiled(settings, "svc")
+    assert compiled is not None
+    assert compiled["operations"][0]["body"]["fields"] == {"kind": "kind", "body_id": "id",
+                                                           "tags": "tags"}
+    assert "kind: a|b; tags: list[{k?: str}]" in put.signature()
