@@ -67,8 +67,8 @@ __all__ = ["LOG_DIR", "SERVERS", "ServerConfig", "_pool", "aclose_all", "action_
            "cache_path", "call_tool", "close_all", "default_secret_lookup", "describe_server",
            "get_prompt", "list_resources", "list_tools", "load_servers", "read_cache",
            "read_resource", "refresh", "refresh_server", "register", "result_output",
-           "running_servers", "save_server", "server_specs", "shutdown", "tool_specs",
-           "tool_tier", "unusable_tools"]
+           "running_servers", "save_server", "server_specs", "shutdown", "tool_names",
+           "tool_specs", "tool_tier", "unusable_tools"]
 
 TEXT_OUTPUT = {"type": "object", "properties": {
     "text": {"type": "string", "description": "the tool's text content"},
@@ -91,6 +91,10 @@ def tool_tier(server: ServerConfig, tool: dict[str, Any]) -> risk.Tier:
     if chosen:
         return risk.chosen_by_user(chosen)
     return risk.tool_tier(tool.get("annotations"), trusted=server.trusted)
+
+
+def tool_names(cache: dict[str, Any]) -> list[str]:
+    return [str(t["name"]) for t in cache.get("tools", [])]
 
 
 def unusable_tools(cache: dict[str, Any]) -> list[str]:
@@ -227,7 +231,7 @@ def register(registry: Any, settings: Any = None) -> None:
     """Entry point ``openlam.plugins: mcp``: the cached tools of every configured server."""
 
     def specs(loaded: Any, server: ServerConfig, cache: dict[str, Any]) -> list[ActionSpec]:
-        names = [str(t["name"]) for t in cache["tools"]]
+        names = tool_names(cache)
         for tool in sorted(set(server.risk) - set(names)):
             close = difflib.get_close_matches(tool, names, n=2, cutoff=0.6)
             registry.load_errors.append(

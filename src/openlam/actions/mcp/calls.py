@@ -17,7 +17,7 @@ from openlam.errors import ActionError, UserError
 
 MAX_PAGES = 100  # a paginator that never ends must not hang us
 SESSION_END_GRACE = 0.3  # seconds for a session whose transport broke to notice it
-PING_TIMEOUT = 3.0
+PING_TIMEOUT = 3.0  # seconds a live session takes to answer a check
 _TOO_LARGE = re.compile(r"exceeded the (\d+) byte limit")
 
 
@@ -106,7 +106,7 @@ async def _request(server: ServerConfig, what: str, workspace: Path, secret: Sec
 async def _lost(pool: Any, conn: _Connection, server: ServerConfig, what: str, detail: str
                 ) -> ActionError:
     """The answer to one request did not arrive. If the session itself has ended (the
-    server exited, the connection broke, it no longer answers a ping), drop it so the next
+    server exited, the connection broke, it no longer answers a request), drop it so the next
     call starts afresh; otherwise keep it for the calls still running on it."""
     if not await _alive(conn):
         await pool.drop(conn)
@@ -125,9 +125,9 @@ async def _alive(conn: _Connection) -> bool:
     client = conn.client
     if conn.dead or client is None:
         return False
-    try:
+    try:  # a cheap request every protocol version has (ping is gone as of 2026-07-28)
         async with asyncio.timeout(PING_TIMEOUT):
-            await client.send_ping()
+            await client.list_tools(cache_mode="bypass")
     except Exception:
         return False
     return True
