@@ -404,3 +404,18 @@ def test_body_fields_become_arguments_and_a_clash_with_a_parameter_is_prefixed(
     assert compiled["operations"][0]["body"]["fields"] == {"kind": "kind", "body_id": "id",
                                                            "tags": "tags"}
     assert "kind: a|b; tags: list[{k?: str}]" in put.signature()
+
+
+def test_an_operation_taking_a_url_is_an_egress(settings, tmp_path, crm):
+    spec = write(tmp_path, {"openapi": "3.1.0", "servers": [{"url": "http://127.0.0.1:9"}],
+                            "paths": {"/hooks": {"post": {
+                                "operationId": "addHook",
+                                "requestBody": {"content": {"application/json": {"schema": {
+                                    "type": "object", "properties": {
+                                        "callback_url": {"type": "string"},
+                                        "event": {"type": "string"}}}}}},
+                                "responses": {"200": {"description": "ok"}}}}}})
+    hooks = add_service(settings, spec, name="hooks")
+    assert getattr(hooks.get("hooks.add_hook"), "egress", None) is True
+    acme = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
+    assert getattr(acme.get("acme.create_contact"), "egress", None) is False
