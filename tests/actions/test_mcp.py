@@ -19,6 +19,7 @@ import pytest
 
 from openlam.actions import mcp
 from openlam.actions.registry import ActionRegistry
+from openlam.actions.risk import reason_of
 from openlam.actions.spec import ActionContext, Risk
 from openlam.config import Settings
 from openlam.errors import UserError
@@ -63,15 +64,45 @@ async def call(registry: ActionRegistry, settings: Settings, action: str, **args
 
 
 async def test_time_server_tools_are_actions_with_schema_and_risk(settings):
-    registry = await add_server(settings, "time", ["mcp-server-time"])
+    registry = await add_server(settings, "time", ["mcp-server-time"], trusted=True)
     names = [s.name for s in registry]
     assert names == ["time.convert_time", "time.get_current_time"]
     spec = registry.get("time.get_current_time")
     assert spec is not None
     assert spec.risk is Risk.read and spec.idempotent and spec.source == "mcp:time"
+    assert reason_of(spec) == "readOnlyHint (server vouched for by you)"
     assert spec.input_schema["required"] == ["timezone"]
     cache = json.loads(mcp.cache_path(settings, "time").read_text())
     assert cache["server_info"]["name"] == "mcp-time"
+
+
+async def test_an_unvouched_server_cannot_lower_its_tools_below_external(settings):
+    """An MCP tool that claims read-only could post data out: the claim of a server the
+    user has not vouched for is not believed (issue 8 §5)."""
+    registry = await add_server(settings, "time", ["mcp-server-time"])
+    spec = registry.get("time.get_current_time")
+    assert spec is not None and spec.risk is Risk.external and not spec.idempotent
+    assert reason_of(spec) == ("default for a tool of an unvouched MCP server (its "
+                               "readOnlyHint is not believed)")
+    # the user's word per tool, and vouching for the whole server later
+    mcp.SERVERS.update(settings, "time", risk={"convert_time": "read"})
+    registry = ActionRegistry()
+    mcp.register(registry, settings)
+    assert registry.get("time.convert_time").risk is Risk.read  # type: ignore[union-attr]
+    assert reason_of(registry.get("time.convert_time")) == "set by you (--risk)"  # type: ignore[arg-type]
+    assert registry.get("time.get_current_time").risk is Risk.external  # type: ignore[union-attr]
+    mcp.SERVERS.update(settings, "time", trusted=True)
+    registry = ActionRegistry()
+    mcp.register(registry, settings)
+    assert registry.get("time.get_current_time").risk is Risk.read  # type: ignore[union-attr]
+
+
+async def test_a_risk_for_a_tool_that_does_not_exist_is_reported_with_close_matches(settings):
+    await add_server(settings, "time", ["mcp-server-time"], risk={"convert_tmie": "read"})
+    registry = ActionRegistry()
+    mcp.register(registry, settings)
+    assert any("convert_tmie names no tool (did you mean convert_time?)" in e
+               for e in registry.load_errors), registry.load_errors
 
 
 async def test_time_server_call_succeeds_and_its_refusal_is_a_failed_step(settings):
@@ -91,7 +122,7 @@ async def test_time_server_call_succeeds_and_its_refusal_is_a_failed_step(settin
 
 
 async def test_loading_starts_nothing_then_one_session_is_started_lazily_and_reused(settings):
-    registry = await add_server(settings, "time", ["mcp-server-time"])
+    registry = await add_server(settings, "time", ["mcp-server-time"], trusted=True)
     await mcp.aclose_all()  # as after `openlam mcp add`: nothing keeps running
     registry = ActionRegistry()
     mcp.register(registry, settings)
@@ -110,7 +141,7 @@ async def test_loading_starts_nothing_then_one_session_is_started_lazily_and_reu
 
     await mcp.aclose_all()
     assert mcp.running_servers() == [] and conn.dead
-    assert conn._task is not None and conn._task.done()
+    assert conn.task is not None and conn.task.done()
     # and a later call starts it again
     assert (await call(registry, settings, "time.get_current_time",
                        timezone="Etc/UTC"))["status"] == "succeeded"
@@ -155,9 +186,11 @@ async def test_a_server_without_a_cached_tool_list_is_reported_not_started(setti
 
 async def test_fetch_server_reads_a_local_page_when_private_addresses_are_allowed(
         settings, site):
-    registry = await add_server(settings, "fetch", ["mcp-server-fetch", "--allow-private-ips"])
+    registry = await add_server(settings, "fetch", ["mcp-server-fetch", "--allow-private-ips"],
+                                trusted=True)
     spec = registry.get("fetch.fetch")
     assert spec is not None and spec.risk is Risk.read
+    assert getattr(spec, "egress", None) is True  # a URL argument: the plan picks the host
     result = await call(registry, settings, "fetch.fetch", url=f"{site.url}/page.html")
     assert result["status"] == "succeeded", result
     assert "Acme sells anvils" in result["output"]["text"]
@@ -191,6 +224,10 @@ async def test_filesystem_server_reads_writes_and_refuses_paths_outside_its_root
     root.mkdir()
     (root / "brief.txt").write_text("quarterly numbers\n")
     registry = await add_server(settings, "fs", [str(filesystem_server), str(root)])
+    assert registry.get("fs.read_text_file").risk is Risk.external  # type: ignore[union-attr]
+    assert registry.get("fs.write_file").risk is Risk.destructive  # type: ignore[union-attr]
+    registry = await add_server(settings, "fs", [str(filesystem_server), str(root)],
+                                trusted=True)
     assert registry.get("fs.read_text_file").risk is Risk.read  # type: ignore[union-attr]
     assert registry.get("fs.write_file").risk is Risk.destructive  # type: ignore[union-attr]
     assert registry.get("fs.create_directory").risk is Risk.external  # type: ignore[union-attr]
@@ -245,10 +282,87 @@ HTTP_SERVER = textwrap.dedent('''
 ''')
 
 
+# A server of the handshake era (it does not know `server/discover`), so the SDK answers
+# over server-sent events, where its client caps one message at 1 MiB; with resources and
+# a prompt.
+LEGACY_HTTP_SERVER = textwrap.dedent('''
+    import asyncio, json, sys
+    import uvicorn
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer("openlam-test-legacy")
+
+    @server.tool()
+    async def big(n: int) -> str:
+        """A text of n characters."""
+        return "x" * n
+
+    @server.tool()
+    async def slow_add(a: int, b: int) -> int:
+        """Add, slowly."""
+        await asyncio.sleep(1.0)
+        return a + b
+
+    @server.resource("notes://today", name="today", mime_type="text/plain")
+    def today() -> str:
+        """Today's notes."""
+        return "ship on friday"
+
+    @server.prompt()
+    def summarize(topic: str) -> str:
+        """Ask for a summary."""
+        return f"Summarize {topic} in three bullet points."
+
+    app = server.streamable_http_app()
+
+    async def handshake_era(scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await app(scope, receive, send)
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and data.get("method") == "server/discover":
+            error = {"jsonrpc": "2.0", "id": data.get("id"),
+                     "error": {"code": -32601, "message": "Method not found"}}
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": json.dumps(error).encode()})
+            return
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await app(scope, replay, send)
+
+    uvicorn.run(handshake_era, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+''')
+
+
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[str]:
+    yield from _serve_script(tmp_path, HTTP_SERVER)
+
+
+@pytest.fixture
+def legacy_http_server(tmp_path: Path) -> Iterator[str]:
+    yield from _serve_script(tmp_path, LEGACY_HTTP_SERVER)
+
+
+def _serve_script(tmp_path: Path, text: str) -> Iterator[str]:
     script = tmp_path / "http_server.py"
-    script.write_text(HTTP_SERVER)
+    script.write_text(text)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -271,7 +385,8 @@ def http_server(tmp_path: Path) -> Iterator[str]:
 
 
 async def test_streamable_http_server_tools_risks_calls_and_errors(settings, http_server):
-    registry = await add_server(settings, "calc", url=http_server, risk={"shout": "write"})
+    registry = await add_server(settings, "calc", url=http_server, risk={"shout": "write"},
+                                trusted=True)
     risks = {s.name: s.risk for s in registry}
     assert risks == {"calc.add": Risk.read, "calc.wipe": Risk.destructive,
                      "calc.shout": Risk.write,  # overridden in the configuration
@@ -298,6 +413,62 @@ async def test_http_server_needing_a_missing_secret_names_it(settings, http_serv
     assert len(registry) == 4
 
 
+async def test_a_result_over_the_message_limit_names_the_limit_and_spares_other_calls(
+        settings, legacy_http_server):
+    """Issue 8 §8: over streamable HTTP a result above the SDK's 1 MiB cap failed as
+    "closed the connection… see a log" (there is no log for an HTTP server) and took the
+    concurrent calls to the same server with it."""
+    registry = await add_server(settings, "legacy", url=legacy_http_server, trusted=True)
+    big, slow_a, slow_b = await asyncio.gather(
+        call(registry, settings, "legacy.big", n=2_000_000),
+        call(registry, settings, "legacy.slow_add", a=1, b=2),
+        call(registry, settings, "legacy.slow_add", a=3, b=4))
+    assert big["status"] == "failed"
+    assert ("the MCP server legacy's result for big is larger than the 1 MiB message limit "
+            "of the MCP HTTP transport") in big["error"]
+    assert "--max-message-mb" in big["error"] and ".log" not in big["error"]
+    assert slow_a["status"] == slow_b["status"] == "succeeded", (slow_a, slow_b)
+    assert (slow_a["output"], slow_b["output"]) == ({"result": 3}, {"result": 7})
+    # the shared session was kept, and a larger limit lets the result through
+    assert mcp.running_servers() == ["legacy"]
+    registry = await add_server(settings, "legacy", url=legacy_http_server, trusted=True,
+                                max_message_bytes=4 * 1024 * 1024)
+    bigger = await call(registry, settings, "legacy.big", n=2_000_000)
+    assert bigger["status"] == "succeeded" and len(bigger["output"]["result"]) == 2_000_000
+
+
+async def test_resources_and_prompts_are_read_actions(settings, legacy_http_server):
+    registry = await add_server(settings, "legacy", url=legacy_http_server)
+    read = registry.get("legacy.read_resource")
+    assert read is not None and read.risk is Risk.read  # even for an unvouched server
+    assert "notes://today" in read.description
+    assert registry.get("legacy.big").risk is Risk.external  # type: ignore[union-attr]
+    listed = await call(registry, settings, "legacy.list_resources")
+    assert listed["status"] == "succeeded", listed
+    assert [r["uri"] for r in listed["output"]["resources"]] == ["notes://today"]
+    got = await call(registry, settings, "legacy.read_resource", uri="notes://today")
+    assert got["status"] == "succeeded" and got["output"]["text"] == "ship on friday"
+    missing = await call(registry, settings, "legacy.read_resource", uri="notes://nope")
+    assert missing["status"] == "failed" and "notes://nope" in missing["error"]
+    prompt = registry.get("legacy.get_prompt")
+    assert prompt is not None and "summarize(topic)" in prompt.description
+    filled = await call(registry, settings, "legacy.get_prompt", name="summarize",
+                        arguments={"topic": "the launch"})
+    assert filled["status"] == "succeeded", filled
+    assert filled["output"]["text"] == "Summarize the launch in three bullet points."
+
+
+def test_tools_that_only_run_as_tasks_are_not_offered(settings):
+    server = mcp.ServerConfig(name="jobs", transport="stdio", command="jobs-server")
+    tools = [{"name": "quick", "input_schema": {"type": "object"}},
+             {"name": "research", "input_schema": {"type": "object"},
+              "task_support": "required"},
+             {"name": "either", "input_schema": {"type": "object"}, "task_support": "optional"}]
+    specs = mcp.tool_specs(server, tools, settings.workspace)
+    assert [s.name for s in specs] == ["jobs.quick", "jobs.either"]
+    assert mcp.unusable_tools({"tools": tools}) == ["research"]
+
+
 async def test_an_unreachable_http_server_fails_fast_with_the_url(settings):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -314,9 +485,9 @@ async def test_mcp_tools_inside_a_goal_with_a_refusal_reported_as_a_failed_step(
     from openlam import Workforce
     from openlam.testing import scripted_model
 
-    registry = await add_server(settings, "time", ["mcp-server-time"])
+    registry = await add_server(settings, "time", ["mcp-server-time"], trusted=True)
     for spec in (await add_server(settings, "fetch", ["mcp-server-fetch",
-                                                      "--allow-private-ips"])):
+                                                      "--allow-private-ips"], trusted=True)):
         registry.add(spec)
     plan = {"steps": [
         {"id": "now", "action": "time.get_current_time", "args": {"timezone": "Europe/Berlin"}},
@@ -332,7 +503,7 @@ async def test_mcp_tools_inside_a_goal_with_a_refusal_reported_as_a_failed_step(
     steps = {s.id: s for s in outcome.steps}
     assert steps["now"].status.value == "succeeded"
     assert steps["now"].output["timezone"] == "Europe/Berlin"
-    assert steps["page"].status.value == "succeeded"
+    assert steps["page"].status.value == "succeeded", steps["page"].error
     assert "Acme sells anvils" in steps["page"].output["text"]
     assert steps["bad"].status.value == "failed"
     assert "Invalid timezone" in steps["bad"].error
@@ -347,7 +518,8 @@ async def test_filesystem_tools_inside_a_goal_refusal_is_a_failed_step(
     root = tmp_path / "shared"
     root.mkdir()
     (root / "notes.txt").write_text("ship on friday\n")
-    registry = await add_server(settings, "fs", [str(filesystem_server), str(root)])
+    registry = await add_server(settings, "fs", [str(filesystem_server), str(root)],
+                                trusted=True)
     plan = {"steps": [
         {"id": "read", "action": "fs.read_text_file", "args": {"path": str(root / "notes.txt")}},
         {"id": "escape", "action": "fs.read_text_file", "args": {"path": "/etc/hostname"}},
@@ -389,7 +561,7 @@ async def test_a_server_that_dies_is_restarted_by_the_retry_of_the_next_step(set
     import os
     import signal
 
-    registry = await add_server(settings, "time", ["mcp-server-time"])
+    registry = await add_server(settings, "time", ["mcp-server-time"], trusted=True)
     assert (await call(registry, settings, "time.get_current_time",
                        timezone="Etc/UTC"))["status"] == "succeeded"
     [pid] = _children_running("mcp-server-time")

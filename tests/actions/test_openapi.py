@@ -14,6 +14,7 @@ import pytest
 
 from openlam.actions import openapi
 from openlam.actions.registry import ActionRegistry
+from openlam.actions.risk import reason_of
 from openlam.actions.spec import ActionContext, Risk
 from openlam.config import Settings
 from openlam.errors import UserError
@@ -70,7 +71,7 @@ async def call(registry: ActionRegistry, settings: Settings, action: str,
 
 def test_operations_become_actions_with_resolved_schemas_and_risks(settings, crm):
     registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN",
-                           risk={"delete_contact": "write"})
+                           risk={"delete_contact": "write"}, trusted=True)
     risks = {s.name: s.risk for s in registry}
     assert risks == {
         "acme.list_contacts": Risk.read, "acme.get_contact": Risk.read,
@@ -79,14 +80,18 @@ def test_operations_become_actions_with_resolved_schemas_and_risks(settings, crm
         "acme.add_note_contacts_contact_id_notes_post": Risk.write,  # no operationId
         "acme.slow_report": Risk.read, "acme.maintenance": Risk.read,
     }
+    assert reason_of(registry.get("acme.create_contact")) == \
+        "a POST, source vouched for by you"  # type: ignore[arg-type]
+    assert reason_of(registry.get("acme.delete_contact")) == "set by you (--risk)"  # type: ignore[arg-type]
     create = registry.get("acme.create_contact")
     assert create is not None
     assert create.source == "openapi:acme" and create.secrets == ("CRM_TOKEN",)
     assert not create.idempotent and registry.get("acme.get_contact").idempotent  # type: ignore[union-attr]
     assert "$ref" not in json.dumps(create.input_schema)
-    body = create.input_schema["properties"]["body"]
-    assert body["required"] == ["name", "email"] and "pattern" in body["properties"]["email"]
-    assert create.input_schema["required"] == ["body"]
+    # the body's fields are arguments of their own, in the spec's order
+    assert list(create.input_schema["properties"]) == ["name", "email", "company", "tags"]
+    assert create.input_schema["required"] == ["name", "email"]
+    assert "pattern" in create.input_schema["properties"]["email"]
     assert set(create.output_schema["properties"]) == {"id", "name", "email", "company", "tags"}
     get = registry.get("acme.get_contact")
     assert get is not None and get.input_schema["required"] == ["contact_id"]
@@ -94,10 +99,60 @@ def test_operations_become_actions_with_resolved_schemas_and_risks(settings, crm
     assert compiled is not None and compiled["base_url"] == f"{crm.url}/"
 
 
+def test_an_unvouched_service_defaults_every_body_to_external_and_delete_to_destructive(
+        settings, crm):
+    """A POST "send a message" must not be `write` for a service nobody vouched for
+    (issue 8 §5): every method with a body defaults to external; only safe methods read."""
+    registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
+    tiers = {s.name: (s.risk, reason_of(s)) for s in registry}
+    assert tiers["acme.create_contact"] == (Risk.external, "default for an unvouched POST")
+    assert tiers["acme.update_contact"] == (Risk.external, "default for an unvouched PATCH")
+    assert tiers["acme.delete_contact"] == (Risk.destructive,
+                                            "default for an unvouched DELETE")
+    assert tiers["acme.get_contact"] == (Risk.read,
+                                         "default for an unvouched GET (a safe method)")
+    # vouching for the whole service later: what its methods say is believed
+    openapi.SERVICES.update(settings, "acme", trusted=True)
+    registry = ActionRegistry()
+    openapi.register(registry, settings)
+    assert registry.get("acme.create_contact").risk is Risk.write  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("trusted", "expected"), [
+    (True, {"send_sms": (Risk.external, "x-openlam-risk in the spec (source vouched for by you)"),
+            "lookup": (Risk.read, "x-tool-type: read in the spec (source vouched for by you)"),
+            "book": (Risk.write, "x-tau2-tool-type: write in the spec (source vouched for by you)"),
+            "refund": (Risk.financial,
+                       "x-openlam-risk in the spec (source vouched for by you)")}),
+    (False, {"send_sms": (Risk.external, "default for an unvouched POST"),
+             "lookup": (Risk.external, "default for an unvouched POST"),
+             "book": (Risk.external, "default for an unvouched POST"),
+             "refund": (Risk.financial,
+                        "x-openlam-risk in the spec (raises the unvouched default)")}),
+])
+def test_what_the_spec_says_about_risk_is_believed_only_when_vouched_for(
+        settings, tmp_path, trusted, expected):
+    def op(op_id: str, **extra: str) -> dict:
+        return {"post": {"operationId": op_id, **extra, "requestBody": {"content": {
+            "application/json": {"schema": {"type": "object", "properties": {
+                "to": {"type": "string"}}}}}}, "responses": {"200": {"description": "ok"}}}}
+
+    spec = write(tmp_path, {"openapi": "3.1.0", "servers": [{"url": "http://127.0.0.1:9"}],
+                            "paths": {"/sms": op("send_sms", **{"x-openlam-risk": "read"}),
+                                      "/lookup": op("lookup", **{"x-tool-type": "read"}),
+                                      "/book": op("book", **{"x-tau2-tool-type": "write"}),
+                                      "/refund": op("refund", **{"x-openlam-risk":
+                                                                 "financial"})}})
+    if trusted:  # a spec that marks SMS read is believed only from a vouched-for source
+        expected = {**expected, "send_sms": (Risk.read, expected["send_sms"][1])}
+    registry = add_service(settings, spec, name="svc", trusted=trusted)
+    assert {s.name.split(".")[1]: (s.risk, reason_of(s)) for s in registry} == expected
+
+
 async def test_calls_send_path_query_header_and_body_parameters(settings, crm):
     registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
     made = await call(registry, settings, "acme.create_contact",
-                      body={"name": "Ann Lee", "email": "ann@acme.io", "tags": ["vip", "eu"]})
+                      name="Ann Lee", email="ann@acme.io", tags=["vip", "eu"])
     assert made["status"] == "succeeded", made
     assert made["output"]["id"] == 1 and made["output"]["tags"] == ["vip", "eu"]
     assert crm.requests[-1]["idempotency_key"] == "run-1:s1"  # POST carries the step's key
@@ -111,13 +166,12 @@ async def test_calls_send_path_query_header_and_body_parameters(settings, crm):
     assert one["output"]["name"] == "Ann Lee" and crm.requests[-1]["path"] == "/contacts/1"
 
     note = await call(registry, settings, "acme.add_note_contacts_contact_id_notes_post",
-                      contact_id=1, body={"text": "met at the fair"},
-                      **{"x-request-id": "req-42"})
+                      contact_id=1, text="met at the fair", **{"x-request-id": "req-42"})
     assert note["status"] == "succeeded", note
     assert note["output"]["request_id"] == "req-42"
 
     patched = await call(registry, settings, "acme.update_contact", contact_id=1,
-                         body={"company": "Acme"})
+                         company="Acme")
     assert patched["output"]["company"] == "Acme"
     gone = await call(registry, settings, "acme.delete_contact", contact_id=1)
     assert gone == {**gone, "status": "succeeded", "output": {"status": 204}}
@@ -130,9 +184,8 @@ async def test_error_responses_carry_the_status_and_the_service_message(settings
     assert missing["status"] == "failed"
     assert "HTTP 404: contact 99 not found" in missing["error"]
 
-    await call(registry, settings, "acme.create_contact", body={"name": "A", "email": "a@b.io"})
-    dup = await call(registry, settings, "acme.create_contact",
-                     body={"name": "A", "email": "a@b.io"})
+    await call(registry, settings, "acme.create_contact", name="A", email="a@b.io")
+    dup = await call(registry, settings, "acme.create_contact", name="A", email="a@b.io")
     assert "HTTP 409: a contact with email a@b.io exists" in dup["error"]
     assert dup["attempts"] == 1  # a 4xx is not retried
 
@@ -141,9 +194,9 @@ async def test_error_responses_carry_the_status_and_the_service_message(settings
     assert down["attempts"] == 2  # a 5xx is transient: retried
 
     invalid = await call(registry, settings, "acme.create_contact",
-                         body={"name": "B", "email": "not-an-address"})
+                         name="B", email="not-an-address")
     assert invalid["status"] == "failed" and invalid["error"].startswith("invalid arguments")
-    assert "body.email" in invalid["error"]
+    assert "email:" in invalid["error"]
     assert len([r for r in crm.requests if r["method"] == "POST"]) == 2  # never sent
 
 
@@ -193,12 +246,13 @@ async def test_operations_inside_a_goal(settings, crm, monkeypatch):
     from openlam.testing import scripted_model
 
     monkeypatch.setenv("CRM_TOKEN", TOKEN)
-    registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
+    registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN",
+                           trusted=True)
     plan = {"steps": [
         {"id": "add", "action": "acme.create_contact",
-         "args": {"body": {"name": "Dana Ruiz", "email": "dana@ruiz.io", "company": "Ruiz"}}},
+         "args": {"name": "Dana Ruiz", "email": "dana@ruiz.io", "company": "Ruiz"}},
         {"id": "note", "action": "acme.add_note_contacts_contact_id_notes_post",
-         "args": {"contact_id": "${add.output.id}", "body": {"text": "wants a demo"}}},
+         "args": {"contact_id": "${add.output.id}", "text": "wants a demo"}},
         {"id": "ghost", "action": "acme.get_contact", "args": {"contact_id": 404}},
     ]}
     name = f"test:openapi-goal-{id(plan)}"
@@ -264,8 +318,10 @@ def test_other_bad_inputs_are_user_errors(settings, tmp_path, crm):
     with pytest.raises(UserError, match="names no server URL"):
         add_service(settings, write(tmp_path, {"openapi": "3.1.0",
                                                "paths": {"/ping": MINIMAL_OP}}))
-    with pytest.raises(UserError, match="risk overrides name unknown operations: nuke"):
+    with pytest.raises(UserError, match="--risk names no operation of the service: nuke"):
         add_service(settings, f"{crm.url}/openapi.json", risk={"nuke": "read"})
+    with pytest.raises(UserError, match=r"creat_contact \(did you mean create_contact"):
+        add_service(settings, f"{crm.url}/openapi.json", risk={"creat_contact": "read"})
     with pytest.raises(UserError, match="auth 'token:X' is not understood"):
         openapi.ServiceConfig(name="acme", spec="x", auth="token:X")
     with pytest.raises(UserError, match="is not a secret name"):
@@ -307,16 +363,59 @@ components:
           type: array
           items: {$ref: "#/components/schemas/Node"}
 """, "tree.yaml")
-    registry = add_service(settings, spec, name="tree")
+    registry = add_service(settings, spec, name="tree", trusted=True)
     replace = registry.get("tree.replace_node")
     assert replace is not None and replace.risk is Risk.write and replace.idempotent
     props = replace.input_schema["properties"]
-    assert set(props) == {"nodeId", "dryRun", "body"}
-    node = props["body"]
-    assert node["properties"]["label"]["type"] == ["string", "null"]
-    assert node["properties"]["weight"] == {"type": "number", "exclusiveMinimum": 0}
-    assert "recursive" in node["properties"]["children"]["items"]["description"]
-    assert replace.arg_errors({"nodeId": "n1", "body": {"label": None, "weight": 2}}) == []
-    assert replace.arg_errors({"nodeId": "n1", "body": {"weight": 0}}) != []
+    assert list(props) == ["nodeId", "dryRun", "label", "weight", "children"]
+    assert props["label"]["type"] == ["string", "null"]
+    assert props["weight"] == {"type": "number", "exclusiveMinimum": 0}
+    assert "recursive" in props["children"]["items"]["description"]
+    assert replace.arg_errors({"nodeId": "n1", "label": None, "weight": 2}) == []
+    assert replace.arg_errors({"nodeId": "n1", "weight": 0}) != []
     compiled = openapi.read_compiled(settings, "tree")
     assert compiled is not None and compiled["base_url"] == "https://api.example.test/v1"
+
+
+def test_body_fields_become_arguments_and_a_clash_with_a_parameter_is_prefixed(
+        settings, tmp_path):
+    spec = write(tmp_path, {"openapi": "3.1.0", "servers": [{"url": "http://127.0.0.1:9"}],
+                            "paths": {"/items/{id}": {"put": {
+                                "operationId": "putItem",
+                                "parameters": [{"name": "id", "in": "path",
+                                                "schema": {"type": "string"}}],
+                                "requestBody": {"required": True, "content": {
+                                    "application/json": {"schema": {
+                                        "type": "object", "required": ["id", "kind"],
+                                        "properties": {
+                                            "kind": {"enum": ["a", "b"]},
+                                            "id": {"type": "integer"},
+                                            "tags": {"type": "array", "items": {
+                                                "type": "object",
+                                                "properties": {"k": {"type": "string"}}}}}}}}},
+                                "responses": {"200": {"description": "ok"}}}}}})
+    registry = add_service(settings, spec, name="svc")
+    put = registry.get("svc.put_item")
+    assert put is not None
+    assert list(put.input_schema["properties"]) == ["id", "kind", "body_id", "tags"]
+    assert put.input_schema["required"] == ["id", "kind", "body_id"]
+    compiled = openapi.read_compiled(settings, "svc")
+    assert compiled is not None
+    assert compiled["operations"][0]["body"]["fields"] == {"kind": "kind", "body_id": "id",
+                                                           "tags": "tags"}
+    assert "kind: a|b; tags: list[{k?: str}]" in put.signature()
+
+
+def test_an_operation_taking_a_url_is_an_egress(settings, tmp_path, crm):
+    spec = write(tmp_path, {"openapi": "3.1.0", "servers": [{"url": "http://127.0.0.1:9"}],
+                            "paths": {"/hooks": {"post": {
+                                "operationId": "addHook",
+                                "requestBody": {"content": {"application/json": {"schema": {
+                                    "type": "object", "properties": {
+                                        "callback_url": {"type": "string"},
+                                        "event": {"type": "string"}}}}}},
+                                "responses": {"200": {"description": "ok"}}}}}})
+    hooks = add_service(settings, spec, name="hooks")
+    assert getattr(hooks.get("hooks.add_hook"), "egress", None) is True
+    acme = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
+    assert getattr(acme.get("acme.create_contact"), "egress", None) is False

@@ -56,17 +56,53 @@ def test_mcp_add_list_actions_show_and_rm(cli):
     actions = cli("actions", "list", "--source", "mcp", "--json")
     assert actions.exit_code == 0, actions.output
     rows = json.loads(actions.stdout)
-    assert [(r["name"], r["risk"], r["source"]) for r in rows] == [
-        ("time.convert_time", "read", "mcp:time"), ("time.get_current_time", "read", "mcp:time")]
+    unvouched = "default for a tool of an unvouched MCP server (its readOnlyHint is not believed)"
+    assert [(r["name"], r["risk"], r["risk_reason"], r["source"]) for r in rows] == [
+        ("time.convert_time", "external", unvouched, "mcp:time"),
+        ("time.get_current_time", "external", unvouched, "mcp:time")]
 
+    trusted = cli("actions", "trust", "time")
+    assert trusted.exit_code == 0 and "Vouching for MCP server time" in trusted.output
     shown = cli("actions", "show", "time.get_current_time")
     assert shown.exit_code == 0, shown.output
-    for expected in ("mcp:time", "read", "timezone", "secrets", "none"):
+    for expected in ("mcp:time", "read: readOnlyHint (server vouched for by you)", "timezone",
+                     "secrets", "none", "may be used by", "operator"):
         assert expected in shown.output
+    assert "readOnlyHint" in cli("actions", "list", "--source", "mcp:time").output
 
     removed = cli("mcp", "rm", "time")
     assert removed.exit_code == 0
     assert json.loads(cli("actions", "list", "--source", "mcp", "--json").stdout) == []
+
+
+def test_mcp_add_trust_risk_and_grants(cli):
+    typo = cli("mcp", "add", "time", "--risk", "get_curent_time=read", "--",
+               "mcp-server-time")
+    assert "--risk names no tool of the server: get_curent_time (did you mean " \
+        "get_current_time?)" in user_error(typo)  # a typo is not saved silently
+    assert "No MCP servers" in cli("mcp", "list").output
+    assert "no agent 'nobody'" in user_error(cli("mcp", "add", "time", "--grant", "nobody",
+                                                 "--", "mcp-server-time"))
+    added = cli("mcp", "add", "time", "--trust", "--grant", "department:data",
+                "--risk", "convert_time=write", "--", "mcp-server-time")
+    assert added.exit_code == 0, added.output
+    assert "Agents that may use time.*: operator, department data" in added.output
+    assert "readOnlyHint (server vouched for by you)" in added.output
+    assert "set by you (--risk)" in added.output
+    rows = {r["name"]: r for r in json.loads(cli("actions", "list", "--source", "mcp:time",
+                                                 "--json").stdout)}
+    assert rows["time.convert_time"]["risk"] == "write"
+    assert rows["time.get_current_time"]["risk"] == "read"
+
+    assert "not granted to department:sales" in user_error(cli("actions", "revoke", "time",
+                                                     "department:sales"))
+    assert cli("actions", "revoke", "time", "operator").exit_code == 0
+    shown = json.loads(cli("actions", "show", "time.convert_time", "--json").stdout)
+    assert shown["grants"] == ["department:data"]
+    assert "did you mean time" in user_error(cli("actions", "grant", "tme", "all"))
+    assert cli("actions", "trust", "mcp:time", "--undo").exit_code == 0
+    assert json.loads(cli("actions", "show", "time.get_current_time", "--json").stdout
+                      )["risk"] == "external"
 
 
 def test_mcp_add_refuses_bad_input(cli):
@@ -83,7 +119,7 @@ def test_openapi_add_then_actions_filtered_and_shown_with_their_secrets(cli, crm
     assert "installed plugin" in user_error(cli("openapi", "add", "crm",
                                                 f"{crm_url}/openapi.json"))
     added = cli("openapi", "add", "acme", f"{crm_url}/openapi.json", "--auth", "bearer:CRM_TOKEN",
-                "--risk", "delete_contact=write")
+                "--risk", "delete_contact=write", "--trust")
     assert added.exit_code == 0, added.output
     assert "acme.create_contact" in added.output and "8 operations" in added.output
 
@@ -124,6 +160,11 @@ def test_openapi_add_refuses_bad_input(cli, tmp_path, crm_url):
                                                   f"{crm_url}/openapi.json", "--risk", "x"))
     assert "unknown risk" in user_error(cli("openapi", "add", "svc", f"{crm_url}/openapi.json",
                                             "--risk", "get_contact=scary"))
+    assert "(did you mean get_contact" in user_error(cli(
+        "openapi", "add", "svc", f"{crm_url}/openapi.json", "--risk", "get_contct=read"))
+    assert cli("openapi", "add", "svc", f"{crm_url}/openapi.json").exit_code == 0
+    assert "already the name of an OpenAPI service" in user_error(
+        cli("mcp", "add", "svc", "--", "mcp-server-time"))
 
 
 def test_actions_list_filters_and_show_suggests(cli):

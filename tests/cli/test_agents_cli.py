@@ -143,7 +143,19 @@ def test_the_real_command_reports_bad_catalogs_without_a_traceback(workspace: Pa
     (workspace / "agents").mkdir()
     (workspace / "agents" / "bad.yaml").write_text("agents:\n  - id: x\n    name: [oops\n")
     broken = _openlam(workspace, "departments")
-    assert broken.returncode == 2
+    assert broken.returncode == 0  # the workspace goes on without the broken file…
+    assert "agents/bad.yaml was skipped" in broken.stderr  # …and says so
     assert "agents/bad.yaml:4: could not parse YAML: did not find expected ',' or ']' " \
         "(while parsing a flow sequence that starts at line 3)" in broken.stderr
-    assert "Traceback" not in broken.stderr
+    assert "Traceback" not in broken.stderr and "Engineering" in broken.stdout
+
+
+def test_a_run_goes_on_without_a_broken_agent_file_and_says_so(workspace: Path):
+    """Issue 8 §8: one broken agents/*.yaml stopped every run in the workspace."""
+    (workspace / "agents").mkdir()
+    (workspace / "agents" / "bad.yaml").write_text("agents:\n  - id: x\n    name: [oops\n")
+    done = _openlam(workspace, "run", "write 'Hello' to hello.md")
+    assert done.returncode == 0, done.stderr
+    assert (workspace / "hello.md").read_text() == "Hello"
+    assert "agents/bad.yaml was skipped" in done.stderr
+    assert "agents/bad.yaml:4: could not parse YAML" in done.stderr

@@ -49,9 +49,12 @@ def write(ws: Path, name: str, text: str) -> Path:
 
 
 def problem(ws: Path) -> str:
-    with pytest.raises(UserError) as err:
-        load_catalog(ws)
-    return str(err.value)
+    """What is wrong with the workspace's agent files: a file with a problem is left out
+    and named, and the rest of the workspace loads (issue 8 §8)."""
+    catalog = load_catalog(ws)
+    assert catalog.load_errors, "the broken file was not reported"
+    assert len(catalog) >= 100  # the shipped catalog is still there
+    return "\n".join(catalog.load_errors)
 
 
 # -- the shipped catalog -----------------------------------------------------------------
@@ -225,6 +228,34 @@ def test_workspace_can_remove_an_agent_but_not_orphan_its_reports(workspace: Pat
     assert "removed with 'remove: true'" in text
 
 
+def test_one_broken_override_file_does_not_take_the_workspace_down(workspace: Path):
+    """Issue 8 §8: a broken agents/*.yaml stopped every run in the workspace. It is left
+    out and named; the other workspace files still apply."""
+    write(workspace, "a_good.yaml", """
+        agents:
+          - id: copywriter
+            model: ollama:qwen3
+    """)
+    write(workspace, "b_broken.yaml", """
+        agents:
+          - id: helper
+            name: [unclosed
+    """)
+    write(workspace, "c_orphans.yaml", """
+        agents:
+          - id: controller
+            remove: true
+    """)
+    catalog = load_catalog(workspace)
+    assert catalog.agent("copywriter").model == "ollama:qwen3"  # the good file applies
+    assert "controller" in catalog  # the file that would orphan its reports is left out
+    assert [e.split(" ", 1)[0] for e in catalog.load_errors] == \
+        ["agents/b_broken.yaml", "agents/c_orphans.yaml"]
+    assert "agents/b_broken.yaml:4: could not parse YAML" in catalog.load_errors[0]
+    with pytest.raises(UserError, match=r"b_broken\.yaml:4"):  # a custom org has no fallback
+        load_catalog(workspace, builtin=False)
+
+
 def test_malformed_yaml_names_file_and_line(workspace: Path):
     write(workspace, "broken.yaml", """
         agents:
@@ -234,7 +265,7 @@ def test_malformed_yaml_names_file_and_line(workspace: Path):
     """)
     text = problem(workspace)
     assert "agents/broken.yaml:4: could not parse YAML" in text
-    assert "fix:" in text
+    assert "agents/broken.yaml was skipped (the workspace runs without it" in text
 
 
 def test_duplicate_key_in_yaml_is_an_error(workspace: Path):
@@ -309,7 +340,7 @@ def test_field_errors_name_file_line_agent_and_field(workspace: Path):
             instrutions: Help the sales team with whatever they need every day.
     """)
     text = problem(workspace)
-    assert "the agent catalog has 3 problems" in text
+    assert text.startswith("agents/bad.yaml was skipped") and text.count("agents/bad.yaml:") == 3
     assert "agents/bad.yaml:3: agent 'copywriter', field 'budget.max_steps': " \
         "Input should be greater than or equal to 1" in text
     assert "agents/bad.yaml:10: agent 'newbie', field 'instrutions': unknown field " \

@@ -136,7 +136,7 @@ def _twins(workspace: Path, refund_actions: str) -> Catalog:
 def test_permitted_actions_decide_between_otherwise_equal_agents(workspace: Path):
     goal = "Refund the customer for order 7 and email them a confirmation"
     assert implied_actions(tokens(goal))  # the goal implies refund and email actions
-    with_refund = route(goal, _twins(workspace, "payments.refund_create, email.send"))
+    with_refund = route(goal, _twins(workspace, "payments.refund, email.send"))
     assert with_refund.agent.id == "clerk_b"
     without = route(goal, _twins(workspace, "files.read"))
     assert without.agent.id == "clerk_a"  # clerk_a at least may email

@@ -4,22 +4,27 @@ Each kind keeps its configuration in ``.openlam/<kind>.json`` (``{"<key>": {NAME
 and, per source, what was learned from it (a server's tool list, a service's compiled
 operations) in ``.openlam/cache/<kind>/NAME.json``. Loading the registry reads only these
 files, so no server is started and no spec fetched just because ``openlam`` ran.
+
+Every source carries what the user said about it (:class:`SourceConfig`): whether they
+vouch for it (``trusted``: its own risk hints are believed), per-action risk tiers
+(``risk``), and which agents may use its actions (``grants``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from openlam.errors import UserError
 
 if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
     from openlam.actions.spec import ActionSpec
 
@@ -28,7 +33,75 @@ RESERVED_NAMES = frozenset({"files", "http", "email", "crm", "web", "search", "b
                             "documents", "social", "payments", "human", "mcp", "openapi",
                             "delegate", "ask_human", "request_capability"})
 
-Config = TypeVar("Config", bound="DataclassInstance")
+DEFAULT_GRANTS: tuple[str, ...] = ("operator",)
+"""Who may use a new source's actions unless the user says otherwise: the operator, the
+generalist the chief of staff hands routine work to."""
+GRANT_PATTERN = re.compile(r"^(all|department:[a-z][a-z0-9_]{0,63}|[a-z][a-z0-9_]{0,63})$")
+RISK_TIERS = ("read", "write", "external", "financial", "destructive")
+
+Config = TypeVar("Config", bound="SourceConfig")
+
+
+@dataclass
+class SourceConfig:
+    """What every source's configuration holds besides how to reach it."""
+
+    name: str
+    risk: dict[str, str] = field(default_factory=dict, kw_only=True)
+    """Action (tool or operation) → risk tier the user set (``--risk NAME=TIER``)."""
+    trusted: bool = field(default=False, kw_only=True)
+    """The user vouches for the source, so its own risk hints are believed."""
+    grants: list[str] = field(default_factory=lambda: list(DEFAULT_GRANTS), kw_only=True)
+    """Who may use its actions: agent ids, ``department:ID`` or ``all``."""
+
+    def __post_init__(self) -> None:
+        for action, tier in self.risk.items():
+            if tier not in RISK_TIERS:
+                raise UserError(f"{self.name}: {action} has unknown risk {tier!r}",
+                                f"use one of {', '.join(RISK_TIERS)}")
+        self.grants = [check_grant(g) for g in self.grants]
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry written to the configuration file: what differs from the defaults,
+        plus what the user decided about trust and access (always written, so the file
+        says it)."""
+        data = dataclasses.asdict(self)
+        data.pop("name")
+        defaults = {f.name: f.default if f.default is not dataclasses.MISSING
+                    else f.default_factory()  # type: ignore[misc]
+                    for f in dataclasses.fields(self)
+                    if f.default is not dataclasses.MISSING
+                    or f.default_factory is not dataclasses.MISSING}
+        return {k: v for k, v in data.items()
+                if k in ("trusted", "grants") or k not in defaults or v != defaults[k]}
+
+
+def check_grant(text: str) -> str:
+    """``AGENT_ID``, ``department:ID`` or ``all`` (syntax only; the catalog checks ids)."""
+    grant = text.strip()
+    if not GRANT_PATTERN.match(grant):
+        raise UserError(f"{text!r} is not a grant",
+                        "grant to an agent id (operator), a department (department:data) "
+                        "or everyone (all)")
+    return grant
+
+
+def check_overrides(what: str, overrides: Iterable[str], known: Iterable[str]) -> None:
+    """Refuse per-action settings (``--risk NAME=TIER``) naming no action of the source,
+    naming the close matches (a typo must not be saved silently)."""
+    names = sorted(set(known))
+    unknown = [o for o in overrides if o not in names]
+    if not unknown:
+        return
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+        parts.append(f"{name} (did you mean {', '.join(close)}?)" if close else name)
+    raise UserError(f"--risk names no {what}: {'; '.join(parts)}",
+                    f"its names are: {', '.join(names[:30])}{' …' if len(names) > 30 else ''}")
 
 
 def reserved_names() -> set[str]:
@@ -50,10 +123,14 @@ class Sources(Generic[Config]):
     """
 
     def __init__(self, kind: str, config: type[Config], *, key: str, what: str, member: str,
-                 refresh: str, valid: Callable[[dict[str, Any]], bool], indent: int) -> None:
+                 refresh: str, valid: Callable[[dict[str, Any]], bool], indent: int,
+                 members: Callable[[dict[str, Any]], list[tuple[str, str]]]) -> None:
         self.kind, self.config, self.key = kind, config, key
         self.what, self.member, self.refresh = what, member, refresh
         self.valid, self.indent = valid, indent
+        self.members = members
+        """(name, description) of each action a cache describes, by its name in the
+        source (a tool's name, an operation's action name)."""
 
     def check_name(self, name: str) -> str:
         """A usable name: it becomes the prefix of the source's actions."""
@@ -89,6 +166,12 @@ class Sources(Generic[Config]):
                             f"`openlam {self.kind} add`")
         return configured[name]
 
+    def update(self, settings: Any, name: str, **changes: Any) -> Config:
+        """Change fields of a configured source (``trusted``, ``grants``…) and save it."""
+        updated = dataclasses.replace(self.get(settings, name), **changes)
+        self.save(settings, name, updated.to_dict())
+        return updated
+
     def save(self, settings: Any, name: str, entry: dict[str, Any]) -> None:
         path = self.config_path(settings)
         data = _read_json(path, default={self.key: {}})
@@ -113,6 +196,8 @@ class Sources(Generic[Config]):
                             f"allowed keys: {', '.join(sorted(known))}")
         try:
             return self.config(**{**entry, "name": name})
+        except UserError as exc:
+            raise UserError(f"{where}: {self.what} {exc.args[0]}", exc.hint) from None
         except TypeError as exc:
             raise UserError(f"{where}: {self.what} {name} is malformed: {exc}",
                             f"fix the file or add it again with `openlam {self.kind} add`"
@@ -132,7 +217,8 @@ class Sources(Generic[Config]):
         return data if isinstance(data, dict) and self.valid(data) else None
 
     def write_cache(self, settings: Any, name: str, data: dict[str, Any]) -> None:
-        _write_json(self.cache_path(settings, name), data, self.indent)
+        # Keys keep their order: a schema's properties are listed as the source wrote them.
+        _write_json(self.cache_path(settings, name), data, self.indent, sort_keys=False)
 
     def register(self, registry: Any, settings: Any,
                  specs: Callable[[Any, Config, dict[str, Any]], Iterable[ActionSpec]]) -> None:
@@ -154,6 +240,34 @@ class Sources(Generic[Config]):
                 registry.add(spec)
 
 
+def all_kinds() -> tuple[Sources[Any], ...]:
+    """Every kind of configurable source (imported here, not at the top: they import us)."""
+    from openlam.actions.mcp.config import SERVERS
+    from openlam.actions.openapi.config import SERVICES
+
+    return (SERVERS, SERVICES)
+
+
+def configured(settings: Any) -> dict[str, tuple[Sources[Any], SourceConfig]]:
+    """Every configured source of every kind, by name."""
+    return {name: (kind, config) for kind in all_kinds()
+            for name, config in kind.load(settings).items()}
+
+
+def find(settings: Any, name: str) -> tuple[Sources[Any], SourceConfig]:
+    """The source called ``name`` (``git``, or ``mcp:git`` naming its kind too)."""
+    kind_name, _, bare = name.rpartition(":")
+    found = configured(settings)
+    hit = found.get(bare)
+    if hit is None or (kind_name and hit[0].kind != kind_name):
+        close = difflib.get_close_matches(bare, list(found), n=3)
+        raise UserError(f"no MCP server or OpenAPI service named {bare}",
+                        f"did you mean {', '.join(close)}?" if close else
+                        f"configured: {', '.join(found) or 'none'} (see `openlam mcp list`, "
+                        "`openlam openapi list`)")
+    return hit
+
+
 def _read_json(path: Path, default: dict[str, Any]) -> dict[str, Any]:
     if not path.exists():
         return default
@@ -166,9 +280,10 @@ def _read_json(path: Path, default: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _write_json(path: Path, data: Any, indent: int) -> None:
+def _write_json(path: Path, data: Any, indent: int, *, sort_keys: bool = True) -> None:
     """Write through a temporary file, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=indent, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(data, indent=indent, sort_keys=sort_keys) + "\n",
+                   encoding="utf-8")
     tmp.replace(path)

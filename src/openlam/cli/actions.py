@@ -1,5 +1,6 @@
-"""``openlam actions list|show``: the action surface of this workspace, from every source
-(built-ins, plugins, MCP servers, OpenAPI services)."""
+"""``openlam actions list|show|trust|grant|revoke``: the action surface of this workspace,
+from every source (built-ins, plugins, MCP servers, OpenAPI services), and what the user
+decides about a configured source: whether they vouch for it, who may use it."""
 
 from __future__ import annotations
 
@@ -49,9 +50,10 @@ def list_actions(
     """Every action, with its risk tier and source."""
     import json
 
-    from rich.console import Console
     from rich.table import Table
 
+    from openlam.actions.risk import reason_of
+    from openlam.cli.console import console, esc
     from openlam.errors import UserError
 
     for tier in risk or []:
@@ -61,20 +63,23 @@ def list_actions(
     specs = [s for s in registry if (not risk or s.risk.value in risk)
              and (source is None or _from(s.source, source))]
     if json_output:
-        typer.echo(json.dumps([{"name": s.name, "risk": s.risk.value, "source": s.source,
+        typer.echo(json.dumps([{"name": s.name, "risk": s.risk.value,
+                                "risk_reason": reason_of(s), "source": s.source,
+                                "egress": bool(getattr(s, "egress", False)),
                                 "description": s.description} for s in specs], indent=2))
         return
-    console = Console(highlight=False)
+    out = console()
     if not specs:
         sources = sorted({s.source for s in registry})
-        console.print("No actions match." + (f" Sources: {', '.join(sources)}" if sources else ""))
+        out.print("No actions match." + (f" Sources: {esc(', '.join(sources))}"
+                                         if sources else ""))
     else:
-        table = Table("action", "risk", "source", "description")
+        table = Table("action", "risk", "why", "source", "description")
         for spec in specs:
-            table.add_row(spec.name, _risk_text(spec.risk.value), spec.source,
-                          _first_sentence(spec.description))
-        console.print(table)
-        console.print(f"[dim]{len(specs)} of {len(registry)} actions[/]")
+            table.add_row(esc(spec.name), _risk_text(spec.risk.value), esc(reason_of(spec)),
+                          esc(spec.source), esc(_first_sentence(spec.description)))
+        out.print(table)
+        out.print(f"[dim]{len(specs)} of {len(registry)} actions[/]")
     _warn(registry.load_errors)
 
 
@@ -86,10 +91,11 @@ def show(name: Annotated[str, typer.Argument(help="Action name, e.g. files.write
     import difflib
     import json
 
-    from rich.console import Console
     from rich.syntax import Syntax
     from rich.table import Table
 
+    from openlam.actions.risk import reason_of
+    from openlam.cli.console import console, esc
     from openlam.errors import UserError
 
     registry = load_registry(workspace)
@@ -99,32 +105,111 @@ def show(name: Annotated[str, typer.Argument(help="Action name, e.g. files.write
         raise UserError(f"no action named {name}",
                         f"did you mean {', '.join(close)}?" if close
                         else "see `openlam actions list`")
+    grants = _grants_of(spec.source, workspace)
     info = {"name": spec.name, "description": spec.description, "risk": spec.risk.value,
-            "source": spec.source, "idempotent": spec.idempotent,
+            "risk_reason": reason_of(spec), "egress": bool(getattr(spec, "egress", False)),
+            "grants": grants, "source": spec.source, "idempotent": spec.idempotent,
             "secrets": list(spec.secrets), "timeout": spec.timeout,
             "verified": spec.verify is not None, "input_schema": spec.input_schema,
             "output_schema": spec.output_schema}
     if json_output:
         typer.echo(json.dumps(info, indent=2))
         return
-    console = Console(highlight=False)
+    from openlam.actions.grants import describe_grants
+
+    out = console()
     table = Table.grid(padding=(0, 2))
-    table.add_row("[bold]action[/]", spec.name)
-    table.add_row("[bold]description[/]", spec.description)
-    table.add_row("[bold]risk[/]", _risk_text(spec.risk.value))
-    table.add_row("[bold]source[/]", spec.source)
+    table.add_row("[bold]action[/]", esc(spec.name))
+    table.add_row("[bold]description[/]", esc(spec.description))
+    table.add_row("[bold]risk[/]", f"{_risk_text(spec.risk.value)}: {esc(reason_of(spec))}")
+    if getattr(spec, "egress", False):
+        table.add_row("[bold]egress[/]", "yes: it sends data to a host its arguments name")
+    table.add_row("[bold]source[/]", esc(spec.source))
+    if grants is not None:
+        table.add_row("[bold]may be used by[/]", esc(describe_grants(grants)) + " (and agents "
+                      "whose own actions name it)")
     table.add_row("[bold]idempotent[/]", "yes" if spec.idempotent else "no")
     table.add_row("[bold]effect check[/]", "yes" if spec.verify else "no")
     if spec.timeout:
         table.add_row("[bold]timeout[/]", f"{spec.timeout:g}s")
     table.add_row("[bold]secrets[/]", _secrets_text(spec.secrets, workspace))
-    table.add_row("[bold]call[/]", spec.signature())
-    console.print(table)
-    console.print("\n[bold]input schema[/]")
-    console.print(Syntax(json.dumps(spec.input_schema, indent=2), "json", word_wrap=True))
+    table.add_row("[bold]call[/]", esc(spec.signature()))
+    out.print(table)
+    out.print("\n[bold]input schema[/]")
+    out.print(Syntax(json.dumps(spec.input_schema, indent=2), "json", word_wrap=True))
     if spec.output_schema:
-        console.print("[bold]output schema[/]")
-        console.print(Syntax(json.dumps(spec.output_schema, indent=2), "json", word_wrap=True))
+        out.print("[bold]output schema[/]")
+        out.print(Syntax(json.dumps(spec.output_schema, indent=2), "json", word_wrap=True))
+
+
+@actions_app.command("trust")
+def trust(source: Annotated[str, typer.Argument(help="An MCP server or OpenAPI service.")],
+          undo: Annotated[bool, typer.Option("--undo", help="Stop vouching for it.")] = False,
+          workspace: Workspace = None) -> None:
+    """Vouch for a source: believe what it says about its actions' risk."""
+    from openlam.actions.sources import find
+    from openlam.config import load_settings
+
+    settings = load_settings(workspace)
+    kind, config = find(settings, source)
+    kind.update(settings, config.name, trusted=not undo)
+    typer.echo(f"{'No longer vouching' if undo else 'Vouching'} for {kind.what} {config.name}: "
+               + ("its actions take the method's or the unvouched default tiers again."
+                  if undo else "its own risk hints now set its actions' tiers.")
+               + f" See them with `openlam actions list --source {kind.kind}:{config.name}`.")
+
+
+@actions_app.command("grant")
+def grant(source: Annotated[str, typer.Argument(help="An MCP server or OpenAPI service.")],
+          who: Annotated[list[str], typer.Argument(help="AGENT, department:NAME or all.")],
+          workspace: Workspace = None) -> None:
+    """Let agents use a source's actions."""
+    _change_grants(source, who, workspace, add=True)
+
+
+@actions_app.command("revoke")
+def revoke(source: Annotated[str, typer.Argument(help="An MCP server or OpenAPI service.")],
+           who: Annotated[list[str], typer.Argument(help="AGENT, department:NAME or all.")],
+           workspace: Workspace = None) -> None:
+    """Stop agents from using a source's actions."""
+    _change_grants(source, who, workspace, add=False)
+
+
+def _change_grants(source: str, who: list[str], workspace: Path | None, *, add: bool) -> None:
+    from openlam.actions.grants import describe_grants
+    from openlam.actions.sources import check_grant, find
+    from openlam.cli.sources import check_grantees
+    from openlam.config import load_settings
+    from openlam.errors import UserError
+
+    settings = load_settings(workspace)
+    kind, config = find(settings, source)
+    given = [check_grant(w) for w in who]
+    grants = list(config.grants)
+    if add:
+        check_grantees(settings, given)
+        grants += [g for g in given if g not in grants]
+    else:
+        missing = [g for g in given if g not in grants]
+        if missing:
+            raise UserError(f"{config.name} is not granted to {', '.join(missing)}",
+                            f"it is granted to: {describe_grants(grants)}")
+        grants = [g for g in grants if g not in given]
+    kind.update(settings, config.name, grants=grants)
+    typer.echo(f"Agents that may use {config.name}.*: {describe_grants(grants)}.")
+
+
+def _grants_of(source: str, workspace: Path | None) -> list[str] | None:
+    """The grants of a configured source (``mcp:git``); None for built-ins and plugins."""
+    from openlam.actions.sources import all_kinds
+    from openlam.config import load_settings
+
+    kind_name, _, name = source.partition(":")
+    for kind in all_kinds():
+        if kind.kind == kind_name and name:
+            config = kind.load(load_settings(workspace)).get(name)
+            return list(config.grants) if config is not None else None
+    return None
 
 
 def _from(spec_source: str, wanted: str) -> bool:
@@ -174,9 +259,9 @@ def _secret_lookup(workspace: Path | None) -> Any:
 
 
 def _warn(errors: list[str]) -> None:
-    from rich.console import Console
+    from openlam.cli.console import console, esc
 
     if errors:
-        console = Console(stderr=True, highlight=False)
+        out = console(stderr=True)
         for error in errors:
-            console.print(f"[yellow]warning:[/] {error}")
+            out.print(f"[yellow]warning:[/] {esc(error)}")

@@ -25,16 +25,22 @@ def install(app: typer.Typer) -> None:
 
 
 def _catalog(workspace: Path | None) -> Catalog:
+    """The workspace's catalog; workspace files it had to leave out are warned about."""
+    from openlam.cli.console import console, esc
     from openlam.config import load_settings
     from openlam.org.loader import load_catalog
 
-    return load_catalog(load_settings(workspace).workspace)
+    catalog = load_catalog(load_settings(workspace).workspace)
+    err = console(stderr=True)
+    for problem in catalog.load_errors:
+        err.print(f"[yellow]warning:[/] {esc(problem)}")
+    return catalog
 
 
 def _console() -> Any:
-    from rich.console import Console
+    from openlam.cli.console import console
 
-    return Console(highlight=False)
+    return console()
 
 
 def _ordered_departments(catalog: Catalog) -> list[str]:
@@ -49,6 +55,8 @@ def _agent_json(catalog: Catalog, agent: Agent) -> dict[str, Any]:
     data = agent.model_dump(mode="json")
     data["reports"] = [r.id for r in catalog.reports(agent.id)]
     data["source"] = catalog.source(agent.id)
+    data["granted"] = [{"source": s.name, "kind": s.kind, "pattern": s.pattern}
+                       for s in catalog.granted(agent.id)]
     return data
 
 
@@ -64,6 +72,8 @@ def list_agents(
 
     from rich.table import Table
 
+    from openlam.cli.console import esc
+
     catalog = _catalog(workspace)
     dept_ids = [catalog.department(department).id] if department else \
         _ordered_departments(catalog)
@@ -78,8 +88,8 @@ def list_agents(
     table.add_column("department")
     table.add_column("manager", no_wrap=True)
     for a in rows:
-        table.add_row(a.id, a.name, a.title, catalog.departments[a.department].name,
-                      a.manager or "—")
+        table.add_row(a.id, esc(a.name), esc(a.title),
+                      esc(catalog.departments[a.department].name), a.manager or "—")
     console = _console()
     console.print(table)
     where = f" in {catalog.departments[dept_ids[0]].name}" if department else \
@@ -101,36 +111,43 @@ def show(agent_id: Annotated[str, typer.Argument(help="Agent id, e.g. chief_of_s
         return
     from rich.markup import escape
 
+    from openlam.actions.grants import describe_grants
     from openlam.actions.registry import load_plugins
+    from openlam.config import load_settings
 
-    registry = load_plugins()
+    registry = load_plugins(settings=load_settings(workspace))  # the workspace's sources too
     names = [s.name for s in registry]
     dept = catalog.departments[agent.department]
     console = _console()
     console.print(f"[bold]{escape(agent.name)}[/] — {escape(agent.title)}  ({agent.id})")
-    console.print(f"department  {dept.name} ({dept.id})")
+    console.print(f"department  {escape(dept.name)} ({dept.id})")
     chain = " → ".join(f"{a.title} ({a.id})" for a in catalog.chain(agent.id)[1:])
     console.print(f"reports to  {escape(chain) or '— (chief executive)'}")
     reports = catalog.reports(agent.id)
     if reports:
         console.print("reports     " + ", ".join(f"{r.id}" for r in reports))
-    console.print(f"model       {agent.model or '(workspace default)'}")
+    console.print(f"model       {escape(agent.model or '(workspace default)')}")
     budget = agent.budget
     limits = [f"{k}={v}" for k, v in (budget.model_dump() if budget else {}).items()
               if v is not None]
     console.print(f"budget      {', '.join(limits) or '(workspace defaults)'}")
-    console.print(f"defined in  {catalog.source(agent.id)}")
+    console.print(f"defined in  {escape(catalog.source(agent.id))}")
     console.print(f"\n[bold]Instructions[/]\n{escape(agent.instructions)}\n")
     console.print("[bold]Permitted actions[/]")
-    if not agent.actions:
+    granted = {s.pattern: s for s in catalog.granted(agent.id)}
+    patterns = catalog.permitted_patterns(agent.id)
+    if not patterns:
         console.print("  none (it can only delegate or answer in text)")
-    for pattern in agent.actions:
+    for pattern in patterns:
         matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        source = granted.get(pattern)
+        why = (f" [dim](granted by {source.kind} source {escape(source.name)} to "
+               f"{escape(describe_grants(source.grants))})[/]" if source else "")
         if matched:
             shown = ", ".join(matched[:8]) + (f", … ({len(matched)})" if len(matched) > 8 else "")
-            console.print(f"  {escape(pattern):<28} {escape(shown)}")
+            console.print(f"  {escape(pattern):<28} {escape(shown)}{why}")
         else:
-            console.print(f"  {escape(pattern):<28} [yellow]matches no installed action[/]")
+            console.print(f"  {escape(pattern):<28} [yellow]matches no installed action[/]{why}")
 
 
 @agents_app.command("tree")
@@ -182,10 +199,13 @@ def route_goal(
     from rich.markup import escape
     from rich.table import Table
 
+    from openlam.actions.registry import load_plugins
+    from openlam.config import load_settings
     from openlam.org.routing import route
 
     catalog = _catalog(workspace)
-    chosen = route(goal, catalog, department=department)
+    installed = [s.name for s in load_plugins(settings=load_settings(workspace))]
+    chosen = route(goal, catalog, department=department, installed=installed)
     if json_output:
         typer.echo(json.dumps({
             "agent": chosen.agent.id, "department": chosen.department.id,

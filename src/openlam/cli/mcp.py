@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from openlam.cli.sources import check_new, pairs, show
+from openlam.cli.sources import check_new, pairs, print_access, resolve_grants, show
 from openlam.cli.sources import remove as remove_source
 
 mcp_app = typer.Typer(help="MCP servers whose tools become actions (NAME.tool).",
@@ -36,7 +36,16 @@ def add(
     header_secret: Annotated[list[str] | None, typer.Option(
         help="HEADER=SECRET_NAME: HTTP header filled from a secret (repeatable).")] = None,
     risk: Annotated[list[str] | None, typer.Option(
-        help="TOOL=TIER overriding the risk from the tool's annotations (repeatable).")] = None,
+        help="TOOL=TIER: the risk tier of one tool, whatever the server says (repeatable).")
+    ] = None,
+    trust: Annotated[bool, typer.Option(
+        "--trust", help="Vouch for the server: believe its tools' read-only/destructive "
+                        "hints (otherwise every tool is external).")] = False,
+    grant: Annotated[list[str] | None, typer.Option(
+        help="AGENT | department:NAME | all: who may use its tools, besides the operator "
+             "(repeatable).")] = None,
+    max_message_mb: Annotated[float | None, typer.Option(
+        min=0.1, help="Largest result an HTTP server may send, in MiB (default 1).")] = None,
     timeout: Annotated[float | None, typer.Option(min=0.1, help="Seconds a tool call may take.")
                        ] = None,
     cwd: Annotated[str | None, typer.Option(help="Working directory of a stdio server, "
@@ -55,6 +64,7 @@ def add(
     import asyncio
 
     from openlam.actions import mcp
+    from openlam.actions.sources import check_overrides
     from openlam.config import load_settings
     from openlam.errors import UserError
 
@@ -72,22 +82,32 @@ def add(
     if command and (bearer or header_secret):
         raise UserError("--bearer and --header-secret apply to HTTP servers only",
                         "pass secrets to a stdio server with --env-secret KEY=SECRET_NAME")
+    if max_message_mb is not None and not url:
+        raise UserError("--max-message-mb applies to HTTP servers only",
+                        "drop it: a stdio server's messages have no such limit")
+    options: dict[str, Any] = {}
+    if max_message_mb is not None:
+        options["max_message_bytes"] = int(max_message_mb * 1024 * 1024)
     server = mcp.ServerConfig(
         name=name, transport="http" if url else "stdio",
         command=command[0] if command else None, args=list(command[1:]) if command else [],
         env=pairs(env, "--env"), env_secrets=pairs(env_secret, "--env-secret"),
         cwd=cwd, url=url, bearer_secret=bearer,
         header_secrets=pairs(header_secret, "--header-secret"),
-        risk=pairs(risk, "--risk"), timeout=timeout,
+        risk=pairs(risk, "--risk", shape="TOOL=TIER", example="git_log=read",
+                   need_value=True),
+        timeout=timeout, trusted=trust, grants=resolve_grants(settings, grant), **options,
     )
     if connect:
         cache = asyncio.run(_refresh(settings, server))
+        check_overrides("tool of the server", server.risk, mcp.tool_names(cache))
         mcp.save_server(settings, server)
         _print_tools(name, server, cache)
     else:
         mcp.save_server(settings, server)
         mcp.cache_path(settings, name).unlink(missing_ok=True)
         typer.echo(f"Saved MCP server {name}; run `openlam mcp test {name}` to list its tools.")
+    print_access(server, "MCP server")
 
 
 @mcp_app.command("list")
@@ -96,9 +116,10 @@ def list_servers(workspace: Workspace = None) -> None:
     import datetime
 
     from openlam.actions import mcp
+    from openlam.cli.console import esc
 
     def row(name: str, server: Any, cache: dict[str, Any] | None) -> list[str]:
-        known = [name, server.transport, server.describe()]
+        known = [name, server.transport, esc(server.describe())]
         if cache is None:
             return [*known, "[yellow]not listed[/]", f"run `openlam mcp test {name}`"]
         when = datetime.datetime.fromtimestamp(cache.get("fetched_at", 0)).strftime(
@@ -127,12 +148,17 @@ def test(name: Annotated[str, typer.Argument(help="Server name.")],
     import asyncio
 
     from openlam.actions import mcp
+    from openlam.actions.registry import ActionRegistry
     from openlam.config import load_settings
 
     settings = load_settings(workspace)
     server = mcp.SERVERS.get(settings, name)
     cache = asyncio.run(_refresh(settings, server))
     _print_tools(name, server, cache)
+    registry = ActionRegistry()
+    mcp.register(registry, settings)  # reports --risk names the server no longer has
+    for problem in registry.load_errors:
+        typer.secho(f"warning: {problem}", fg="yellow", err=True)
 
 
 async def _refresh(settings: Any, server: Any) -> dict[str, Any]:
@@ -150,21 +176,28 @@ async def _refresh(settings: Any, server: Any) -> dict[str, Any]:
 
 
 def _print_tools(name: str, server: Any, cache: dict[str, Any]) -> None:
-    from rich.console import Console
+    from pathlib import Path
+
     from rich.table import Table
 
     from openlam.actions import mcp
+    from openlam.actions.risk import reason_of
+    from openlam.cli.console import console, esc
 
-    console = Console(highlight=False)
+    out = console()
     info = cache.get("server_info") or {}
-    console.print(f"[green]MCP server {name}[/] ({info.get('name', '?')} "
-                  f"{info.get('version', '')}, protocol {cache.get('protocol_version', '?')}) "
-                  f"answered in {cache.get('_seconds', 0):.2f}s with {len(cache['tools'])} tools:")
-    table = Table("action", "risk", "description")
-    for tool in cache["tools"]:
-        risk = mcp.risk_of(tool.get("annotations"), server.risk.get(tool["name"]))
-        description = " ".join(str(tool.get("description") or "").split())
-        table.add_row(mcp.action_name(name, tool["name"]), risk.value,
-                      description[:90] + ("…" if len(description) > 90 else ""))
-    console.print(table)
-
+    specs = mcp.server_specs(server, cache, Path("."))
+    out.print(f"[green]MCP server {esc(name)}[/] ({esc(info.get('name', '?'))} "
+              f"{esc(info.get('version', ''))}, protocol "
+              f"{esc(cache.get('protocol_version', '?'))}) answered in "
+              f"{cache.get('_seconds', 0):.2f}s with {len(cache['tools'])} tools:")
+    table = Table("action", "risk", "why", "description")
+    for spec in specs:
+        description = " ".join(spec.description.split())
+        table.add_row(esc(spec.name), spec.risk.value, esc(reason_of(spec)),
+                      esc(description[:90] + ("…" if len(description) > 90 else "")))
+    out.print(table)
+    unusable = mcp.unusable_tools(cache)
+    if unusable:
+        out.print(f"[yellow]Not offered[/] (they run only as MCP tasks, which OpenLAM does "
+                  f"not use): {esc(', '.join(unusable))}")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from openlam.cli.sources import check_new, pairs, show
+from openlam.cli.sources import check_new, pairs, print_access, resolve_grants, show
 from openlam.cli.sources import remove as remove_source
 
 openapi_app = typer.Typer(help="OpenAPI 3 services whose operations become actions "
@@ -31,7 +31,15 @@ def add(
              "query:PARAM:SECRET — names of secrets, read when an operation is called.")
     ] = None,
     risk: Annotated[list[str] | None, typer.Option(
-        help="OPERATION=TIER overriding the risk from the method (repeatable).")] = None,
+        help="OPERATION=TIER: the risk tier of one operation, whatever the spec says "
+             "(repeatable).")] = None,
+    trust: Annotated[bool, typer.Option(
+        "--trust", help="Vouch for the service: believe its spec (x-openlam-risk, tool-type "
+                        "hints, the methods); otherwise every operation with a body is "
+                        "external.")] = False,
+    grant: Annotated[list[str] | None, typer.Option(
+        help="AGENT | department:NAME | all: who may use its operations, besides the "
+             "operator (repeatable).")] = None,
     timeout: Annotated[float | None, typer.Option(min=0.1, help="Seconds one request may "
                                                   "take in total (default 30).")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Replace a service of that name.")
@@ -52,10 +60,12 @@ def add(
     options: dict[str, Any] = {"base_url": base_url, "auth": auth, "risk": risks}
     if timeout is not None:
         options["timeout"] = timeout
-    service = openapi.ServiceConfig(name=name, spec=source, **options)
+    service = openapi.ServiceConfig(name=name, spec=source, trusted=trust,
+                                    grants=resolve_grants(settings, grant), **options)
     compiled = openapi.prepare(service)
     openapi.save_service(settings, service, compiled)
     _print_operations(service, compiled)
+    print_access(service, "OpenAPI service")
 
 
 @openapi_app.command("refresh")
@@ -76,14 +86,15 @@ def refresh(name: Annotated[str, typer.Argument(help="Service name.")],
 def list_services(workspace: Workspace = None) -> None:
     """The configured services."""
     from openlam.actions import openapi
+    from openlam.cli.console import esc
 
     def row(name: str, service: Any, compiled: dict[str, Any] | None) -> list[str]:
         if compiled is None:
             api, count = "[yellow]not compiled[/]", f"run `openlam openapi refresh {name}`"
         else:
-            api, count = openapi.describe(compiled), str(len(compiled["operations"]))
+            api, count = esc(openapi.describe(compiled)), str(len(compiled["operations"]))
         base = service.base_url or (compiled or {}).get("base_url") or "?"
-        return [name, api, base, service.auth or "none", count]
+        return [name, api, esc(base), esc(service.auth or "none"), count]
 
     show(openapi.SERVICES, workspace, ("name", "API", "base URL", "auth", "operations"), row,
          "openlam openapi add NAME SPEC [--base-url URL] [--auth bearer:SECRET]")
@@ -99,18 +110,19 @@ def remove(name: Annotated[str, typer.Argument(help="Service name.")],
 
 
 def _print_operations(service: Any, compiled: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from openlam.actions import openapi
+    from openlam.actions.risk import reason_of
+    from openlam.cli.console import console, esc
 
-    console = Console(highlight=False)
+    out = console()
     specs = openapi.operation_specs(service, compiled)
     base = service.base_url or compiled.get("base_url")
-    console.print(f"[green]OpenAPI service {service.name}[/]: {openapi.describe(compiled)} at "
-                  f"{base}, {len(specs)} operations:")
-    table = Table("action", "risk", "method", "path")
+    out.print(f"[green]OpenAPI service {esc(service.name)}[/]: "
+              f"{esc(openapi.describe(compiled))} at {esc(base)}, {len(specs)} operations:")
+    table = Table("action", "risk", "why", "method", "path")
     for spec, op in zip(specs, compiled["operations"], strict=True):
-        table.add_row(spec.name, spec.risk.value, op["method"], op["path"])
-    console.print(table)
-
+        table.add_row(esc(spec.name), spec.risk.value, esc(reason_of(spec)), op["method"],
+                      esc(op["path"]))
+    out.print(table)

@@ -4,7 +4,13 @@ Layers, in order: the catalog shipped in the package (one YAML file per departme
 then the workspace's ``agents/*.yaml`` and ``agents/*.yml`` (sorted by name). A
 workspace entry whose id already exists overrides it field by field; ``remove: true``
 drops an agent. Every problem is reported with the file, the line, the agent or
-department and the field, as one :class:`~openlam.errors.UserError` listing them all.
+department and the field. A workspace file with a problem is left out — the workspace
+goes on with the rest — and the problem is kept in :attr:`Catalog.load_errors`, which
+the commands print; a problem in the shipped catalog (or in a workspace that replaces
+it, ``builtin=False``) is one :class:`~openlam.errors.UserError` listing them all.
+
+The workspace's configured sources (MCP servers, OpenAPI services) grant their actions
+to agents: :meth:`Catalog.profile` adds ``SOURCE.*`` to every granted agent's actions.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from openlam.actions.grants import SourceAccess
 from openlam.errors import UserError
 from openlam.loop.perceive import AgentProfile
 from openlam.org.model import Agent, Department
@@ -105,6 +112,9 @@ class _Problems:
 
     def add(self, where: Source | str, what: str) -> None:
         self.items.append(f"{where}: {what}")
+
+    def extend(self, other: _Problems) -> None:
+        self.items += other.items
 
     def raise_if_any(self) -> None:
         if not self.items:
@@ -248,36 +258,97 @@ def _validate(entry: _Entry, model: type[BaseModel], problems: _Problems) -> Any
         return None
 
 
+@dataclass
+class _File:
+    layer: int
+    name: str
+    parsed: _Parsed
+    problems: _Problems
+
+
 def load_catalog(workspace: str | Path | None = None, *, builtin: bool = True) -> Catalog:
     """The shipped catalog overlaid with ``<workspace>/agents/*.yaml``.
 
     ``workspace=None`` loads the shipped catalog only; ``builtin=False`` loads the
-    workspace's files alone (a fully custom organisation).
+    workspace's files alone (a fully custom organisation). A workspace file that cannot
+    be used (it does not parse, an entry is invalid, it breaks the org chart) is left
+    out and named in ``load_errors``; the rest of the workspace loads.
     """
-    problems = _Problems()
+    unreadable = _Problems()
     texts: list[tuple[int, str, str]] = []
     if builtin:
         texts += [(0, name, text) for name, text in _builtin_texts()]
     if workspace is not None:
-        texts += [(1, name, text) for name, text in _workspace_texts(Path(workspace), problems)]
+        texts += [(1, name, text) for name, text in
+                  _workspace_texts(Path(workspace), unreadable)]
+    files = []
+    for layer, name, text in texts:
+        problems = _Problems()
+        files.append(_File(layer, name, _parse_file(name, text, layer, problems), problems))
+    load_errors = [f"{p.split(': ', 1)[0]} was skipped: {p}" for p in unreadable.items]
+    if not builtin or workspace is None:
+        catalog, problems = _assemble(files)
+        problems.raise_if_any()
+        assert catalog is not None
+    else:
+        catalog, skipped = _assemble_skipping(files)
+        load_errors += skipped
+    if workspace is not None:
+        catalog.access, problems_reading = _source_access(Path(workspace))
+        load_errors += problems_reading
+    catalog.load_errors = load_errors
+    return catalog
 
+
+def _assemble_skipping(files: list[_File]) -> tuple[Catalog, list[str]]:
+    """The catalog from every usable file: the shipped ones must be; each workspace file
+    that brings a problem is left out (tried one at a time, in order, only when the whole
+    set has a problem)."""
+    shipped = [f for f in files if f.layer == 0]
+    catalog, problems = _assemble(files)
+    if not problems.items:
+        assert catalog is not None
+        return catalog, []
+    _, shipped_problems = _assemble(shipped)
+    shipped_problems.raise_if_any()
+    accepted, skipped = list(shipped), []
+    for candidate in (f for f in files if f.layer > 0):
+        _, problems = _assemble([*accepted, candidate])
+        if problems.items:
+            shown = "; ".join(problems.items[:3]) + (" …" if len(problems.items) > 3 else "")
+            skipped.append(f"{candidate.name} was skipped (the workspace runs without it "
+                           f"until it is fixed; {DOCS_HINT}): {shown}")
+        else:
+            accepted.append(candidate)
+    catalog, problems = _assemble(accepted)
+    problems.raise_if_any()
+    assert catalog is not None
+    return catalog, skipped
+
+
+def _assemble(files: list[_File]) -> tuple[Catalog | None, _Problems]:
+    """Merge parsed files in order and validate the result; None with the problems if
+    it is not a valid organisation."""
+    problems = _Problems()
+    for file in files:
+        problems.extend(file.problems)
     departments: dict[str, _Entry] = {}
     agents: dict[str, _Entry] = {}
     removed: set[str] = set()
-    for layer, name, text in texts:
-        parsed = _parse_file(name, text, layer, problems)
-        if parsed.department is not None:
-            _merge(departments, parsed.department, problems)
-        for agent in parsed.agents:
+    for file in files:
+        if file.parsed.department is not None:
+            _merge(departments, file.parsed.department, problems)
+        for agent in file.parsed.agents:
             if agent.data.get("remove") is True:
                 agents.pop(agent.id, None)
                 removed.add(agent.id)
                 continue
-            agent.data.pop("remove", None)
-            agent.origin.pop("remove", None)
+            data = {k: v for k, v in agent.data.items() if k != "remove"}
+            origin = {k: v for k, v in agent.origin.items() if k != "remove"}
             removed.discard(agent.id)
-            _merge(agents, agent, problems)
-    problems.raise_if_any()
+            _merge(agents, dataclasses.replace(agent, data=data, origin=origin), problems)
+    if problems.items:
+        return None, problems
 
     valid_depts: dict[str, Department] = {}
     for entry in departments.values():
@@ -291,9 +362,17 @@ def load_catalog(workspace: str | Path | None = None, *, builtin: bool = True) -
             valid_agents[agent.id] = agent
     # Reference checks run even when some entries failed, so one pass shows every problem.
     _check_structure(valid_agents, set(departments), agents, removed, problems)
-    sources = {k: e.source for k, e in agents.items()}
-    problems.raise_if_any()
-    return Catalog(valid_depts, valid_agents, sources)
+    if problems.items:
+        return None, problems
+    return Catalog(valid_depts, valid_agents, {k: e.source for k, e in agents.items()}), problems
+
+
+def _source_access(workspace: Path) -> tuple[list[SourceAccess], list[str]]:
+    """The workspace's configured sources and whom they grant their actions to."""
+    from openlam.actions.grants import source_access
+    from openlam.config import load_settings
+
+    return source_access(load_settings(workspace))
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -366,10 +445,15 @@ class Catalog:
     """A validated organisation: one tree of agents rooted at the chief executive."""
 
     def __init__(self, departments: dict[str, Department], agents: dict[str, Agent],
-                 sources: dict[str, Source] | None = None) -> None:
+                 sources: dict[str, Source] | None = None,
+                 access: list[SourceAccess] | None = None) -> None:
         self.departments = departments
         self.agents = agents
         self.sources = sources or {}
+        self.access: list[SourceAccess] = access or []
+        """The workspace's configured sources of actions, with their grants."""
+        self.load_errors: list[str] = []
+        """Workspace files left out, and sources that could not be read (for warnings)."""
         self._reports: dict[str, list[Agent]] = {a: [] for a in agents}
         for agent in agents.values():
             if agent.manager is not None and agent.manager in self._reports:
@@ -440,10 +524,21 @@ class Catalog:
         names = list(action_names)
         out: dict[str, list[str]] = {}
         for agent in self.agents.values():
-            bad = [p for p in agent.actions if not any(fnmatch.fnmatchcase(n, p) for n in names)]
+            bad = [p for p in self.permitted_patterns(agent.id)
+                   if not any(fnmatch.fnmatchcase(n, p) for n in names)]
             if bad:
                 out[agent.id] = bad
         return out
+
+    def granted(self, agent_id: str) -> list[SourceAccess]:
+        """The configured sources whose actions ``agent_id`` may use by their grants."""
+        agent = self.agent(agent_id)
+        return [s for s in self.access if s.grants_to(agent.id, agent.department)]
+
+    def permitted_patterns(self, agent_id: str) -> tuple[str, ...]:
+        """The agent's own action patterns plus ``SOURCE.*`` of every source granted to it."""
+        own = self.agent(agent_id).actions
+        return (*own, *(s.pattern for s in self.granted(agent_id) if s.pattern not in own))
 
     def profile(self, agent_id: str) -> AgentProfile:
         """The core loop's view of an agent (:class:`openlam.loop.perceive.AgentProfile`):
@@ -468,4 +563,5 @@ class Catalog:
             extra["max_steps"] = agent.budget.max_steps
             extra["max_model_requests"] = agent.budget.max_model_requests
         return AgentProfile(id=agent.id, name=agent.name, title=f"{agent.title} ({dept.name})",
-                            instructions=" ".join(lines), actions=tuple(agent.actions), **extra)
+                            instructions=" ".join(lines),
+                            actions=self.permitted_patterns(agent.id), **extra)

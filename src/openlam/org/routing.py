@@ -5,7 +5,10 @@ Two ways, one answer type (:class:`Route`):
 * :func:`route` — deterministic scoring, no model. BM25 over each department's name,
   description, keywords and job titles, and over each agent's title and instructions;
   plus whether the agent's permitted actions cover the actions the goal implies
-  ("refund" → ``payments.refund_create``). Microseconds to milliseconds per goal.
+  ("refund" → the installed actions matching ``payments.*refund*``; "commit" → the actions
+  of a configured git server). A goal that needs a configured source — it names the
+  source, or a word only that source's actions have — goes to an agent that may use it.
+  Microseconds to milliseconds per goal.
 * :func:`route_with_model` — the chief of staff asks a model to pick from a compact
   shortlist (the scoring's top candidates) and falls back to scoring on any bad answer.
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 import json
 import math
 import re
@@ -24,6 +28,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from openlam.actions.grants import SourceAccess
 from openlam.org.loader import Catalog
 from openlam.org.model import Agent, Department
 
@@ -97,43 +102,99 @@ def tokens(text: str) -> list[str]:
 class ActionHint:
     label: str
     triggers: frozenset[str]  # stems
-    actions: tuple[str, ...]  # any of these names satisfies the hint
+    actions: tuple[str, ...]  # installed action names; any of them satisfies the hint
+    source: bool = False  # a configured source's: only agents it is granted to can do it
 
 
-def _hint(label: str, triggers: str, actions: str) -> ActionHint:
-    return ActionHint(label, frozenset(stem(w) for w in triggers.split()), tuple(actions.split()))
+@dataclass(frozen=True)
+class _Wanted:
+    label: str
+    triggers: str
+    patterns: str  # globs over action names, resolved against the installed ones
 
 
-# Action names as announced and as built (either satisfies a hint).
-ACTION_HINTS: tuple[ActionHint, ...] = (
-    _hint("email", "email emails mail inbox newsletter", "email.send email.read email.list "
-          "email.search"),
-    _hint("invoice", "invoice invoices invoicing",
-          "payments.invoice_create payments.create_invoice"),
-    _hint("refund", "refund refunds refunded", "payments.refund_create payments.refund"),
-    _hint("payment link", "checkout paylink", "payments.payment_link_create "
-          "payments.create_payment_link"),
-    _hint("CRM", "crm contact contacts lead leads deal deals opportunity pipeline prospect "
-          "prospects", "crm.contact_upsert crm.deal_create crm.deal_update_stage crm.search"),
-    _hint("Slack", "slack", "social.slack social.slack_post"),
-    _hint("Discord", "discord", "social.discord social.discord_post"),
-    _hint("Mattermost", "mattermost", "social.mattermost social.mattermost_post"),
-    _hint("Mastodon", "mastodon toot toots fediverse", "social.mastodon social.mastodon_post"),
-    _hint("PDF", "pdf", "documents.pdf documents.write_pdf"),
-    _hint("CSV", "csv spreadsheet spreadsheets", "documents.csv documents.write_csv"),
-    _hint("web search", "google online internet", "search.web"),
-    _hint("web page", "website webpage url urls", "web.fetch browser.open"),
-    _hint("browser", "screenshot screenshots browser", "browser.screenshot browser.open"),
+# What goal words imply, over the built-in plugins' actions. The globs are matched
+# against the installed actions, so a hint never names an action that does not exist.
+WANTED: tuple[_Wanted, ...] = (
+    _Wanted("email", "email emails mail inbox newsletter", "email.*"),
+    _Wanted("invoice", "invoice invoices invoicing", "payments.*invoice*"),
+    _Wanted("refund", "refund refunds refunded", "payments.*refund*"),
+    _Wanted("payment link", "checkout paylink", "payments.*payment_link*"),
+    _Wanted("CRM", "crm contact contacts lead leads deal deals opportunity pipeline prospect "
+            "prospects", "crm.*"),
+    _Wanted("Slack", "slack", "social.slack*"),
+    _Wanted("Discord", "discord", "social.discord*"),
+    _Wanted("Mattermost", "mattermost", "social.mattermost*"),
+    _Wanted("Mastodon", "mastodon toot toots fediverse", "social.mastodon*"),
+    _Wanted("PDF", "pdf", "documents.*pdf*"),
+    _Wanted("CSV", "csv spreadsheet spreadsheets", "documents.*csv*"),
+    _Wanted("web search", "google online internet", "search.web"),
+    _Wanted("web page", "website webpage url urls", "web.fetch browser.open"),
+    _Wanted("browser", "screenshot screenshots browser", "browser.*"),
 )
 
+# Words of action names too common to say which source a goal needs.
+GENERIC_ACTION_WORDS = frozenset(stem(w) for w in """
+get list show create add update delete remove set read write find search send post put
+patch make new run call fetch do check view open close start stop info data item items
+record records value values by all one current use user users id ids name names status
+state type types detail details
+""".split())  # noqa: SIM905 - a wrapped word list reads better than quoted strings
 
-def implied_actions(goal_stems: Iterable[str]) -> list[ActionHint]:
+
+def action_hints(installed: Iterable[str], access: Iterable[SourceAccess] = ()
+                 ) -> tuple[ActionHint, ...]:
+    """The hints for a workspace: built-in ones resolved against the installed actions
+    (dropped when nothing matches), and one per configured source whose actions are known,
+    triggered by its name or by the words of its action names that no other installed
+    action has (``commit`` for a git server; not ``get``, not ``log`` if the CRM logs)."""
+    names = sorted(set(installed))
+    access = list(access)
+    theirs = {n for source in access for n, _ in source.actions}
+    elsewhere = frozenset(s for n in names if n not in theirs
+                          for _, s in words(n.replace("_", " ").replace(".", " ")))
+    hints = []
+    for wanted in WANTED:
+        matched = tuple(n for n in names
+                        if any(fnmatch.fnmatchcase(n, p) for p in wanted.patterns.split()))
+        if matched:
+            hints.append(ActionHint(wanted.label, frozenset(stem(w) for w in
+                                                            wanted.triggers.split()), matched))
+    for source in access:
+        if not source.actions:
+            continue
+        named = frozenset(s for _, s in words(source.name.replace("-", " ")))
+        local = " ".join(n.split(".", 1)[1] for n, _ in source.actions).replace("_", " ")
+        distinctive = frozenset(s for _, s in words(local)) - GENERIC_ACTION_WORDS - elsewhere
+        hints.append(ActionHint(source.name, named | distinctive,
+                                tuple(n for n, _ in source.actions), source=True))
+    return tuple(hints)
+
+
+@functools.cache
+def shipped_action_names() -> tuple[str, ...]:
+    """The actions of the installed plugins (for routing without a workspace's registry)."""
+    import tempfile
+
+    from openlam.actions.registry import ActionRegistry, load_plugins
+    from openlam.config import load_settings
+
+    with tempfile.TemporaryDirectory() as empty:  # no workspace: no configured sources
+        registry = load_plugins(ActionRegistry(), settings=load_settings(empty))
+    return tuple(s.name for s in registry)
+
+
+def implied_actions(goal_stems: Iterable[str], hints: Iterable[ActionHint] | None = None
+                    ) -> list[ActionHint]:
     present = set(goal_stems)
-    return [h for h in ACTION_HINTS if h.triggers & present]
+    chosen = action_hints(shipped_action_names()) if hints is None else hints
+    return [h for h in chosen if h.triggers & present]
 
 
-def permits(agent: Agent, action_names: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatchcase(n, p) for n in action_names for p in agent.actions)
+def permits(agent: Agent, action_names: Iterable[str],
+            patterns: Iterable[str] | None = None) -> bool:
+    allowed = tuple(agent.actions if patterns is None else patterns)
+    return any(fnmatch.fnmatchcase(n, p) for n in action_names for p in allowed)
 
 
 # -- BM25 -----------------------------------------------------------------------------------
@@ -192,6 +253,7 @@ class Candidate:
     role_words: tuple[str, ...] = ()
     covered: tuple[str, ...] = ()  # labels of implied actions it may use
     missing: tuple[str, ...] = ()  # labels of implied actions it may not use
+    lacks_needed: bool = False  # the goal names a source whose actions it may not use
 
 
 @dataclass(frozen=True)
@@ -205,10 +267,14 @@ class Route:
 
 
 class Router:
-    """A scoring index over one catalog; build once, route many goals."""
+    """A scoring index over one catalog; build once, route many goals. ``installed``: the
+    names of the workspace's actions (default: the installed plugins' and the configured
+    sources' known actions)."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, installed: Iterable[str] | None = None) -> None:
         self.catalog = catalog
+        names = list(shipped_action_names() if installed is None else installed)
+        self.hints = action_hints(names, catalog.access)
         self.departments = [d for d in catalog.departments.values() if catalog.members(d.id)]
         self._dept_index = {d.id: i for i, d in enumerate(self.departments)}
         dept_docs = []
@@ -221,8 +287,10 @@ class Router:
         self._agent_bm25 = _BM25([tokens(a.title) * 3 + tokens(a.instructions)
                                   for a in self.agents])
         self._depth = {a.id: len(catalog.chain(a.id)) for a in self.agents}
-        self._permits = {h.label: frozenset(a.id for a in self.agents if permits(a, h.actions))
-                         for h in ACTION_HINTS}
+        self._permits = {
+            h.label: frozenset(a.id for a in self.agents
+                               if permits(a, h.actions, catalog.permitted_patterns(a.id)))
+            for h in self.hints}
 
     def rank(self, goal: str, department: str | None = None) -> list[Candidate]:
         """Every agent (of ``department``, if given) with its score, best first."""
@@ -231,7 +299,8 @@ class Router:
         word_of: dict[str, str] = {}
         for raw, s in surface:
             word_of.setdefault(s, raw)
-        hints = implied_actions(query)
+        hints = implied_actions(query, self.hints)
+        needed = [h for h in hints if h.source]
 
         dept_raw = self._dept_bm25.scores(query)
         agent_raw = self._agent_bm25.scores(query)
@@ -250,6 +319,7 @@ class Router:
             r_score = agent_raw[i] / agent_top
             covered = tuple(h.label for h in hints if agent.id in self._permits[h.label])
             missing = tuple(h.label for h in hints if agent.id not in self._permits[h.label])
+            lacks = any(agent.id not in self._permits[h.label] for h in needed)
             cover = len(covered) / len(hints) if hints else 0.0
             score = (WEIGHT_DEPARTMENT * d_score + WEIGHT_ROLE * r_score
                      + WEIGHT_ACTIONS * cover)
@@ -260,9 +330,10 @@ class Router:
                 department_words=tuple(word_of[t] for t in dept_terms.get(d, ()))
                 if d is not None else (),
                 role_words=tuple(word_of[t] for t in agent_terms.get(i, ())),
-                covered=covered, missing=missing))
-        # Best score first; on a tie the more senior agent (who can delegate), then by id.
-        out.sort(key=lambda c: (-c.score, self._depth[c.agent.id], c.agent.id))
+                covered=covered, missing=missing, lacks_needed=lacks))
+        # Agents that may use a source the goal names first; then best score; on a tie
+        # the more senior agent (who can delegate), then by id.
+        out.sort(key=lambda c: (c.lacks_needed, -c.score, self._depth[c.agent.id], c.agent.id))
         return out
 
     def route(self, goal: str, department: str | None = None) -> Route:
@@ -284,6 +355,8 @@ class Router:
     def shortlist(self, goal: str, k: int = 6, department: str | None = None) -> list[Candidate]:
         """The top ``k`` candidates; with no signal at all, every department's head."""
         ranked = self.rank(goal, department)
+        if ranked and not ranked[0].lacks_needed and any(c.lacks_needed for c in ranked):
+            return [c for c in ranked if not c.lacks_needed][:k]  # only who may do the work
         if ranked and ranked[0].score > 0:
             return ranked[:k]
         heads = {h.id for d in self.departments if (h := self.catalog.head(d.id)) is not None}
@@ -316,6 +389,9 @@ def _reason(best: Candidate, ranked: list[Candidate], given: Department | None) 
         parts.append(f"{_quoted(best.role_words, 3)} {verb} this role")
     if best.covered:
         parts.append(f"it may use the actions the goal implies ({', '.join(best.covered)})")
+    if not best.lacks_needed and any(c.lacks_needed for c in ranked):
+        parts.append("the goal needs a source of actions that only some agents may use, "
+                     "and this agent may")
     if best.missing:
         parts.append(f"it is not permitted {', '.join(best.missing)}, which the goal implies, "
                      "so it will need to delegate that part")
@@ -330,16 +406,17 @@ def _reason(best: Candidate, ranked: list[Candidate], given: Department | None) 
 _ROUTERS: weakref.WeakKeyDictionary[Catalog, Router] = weakref.WeakKeyDictionary()
 
 
-def router_for(catalog: Catalog) -> Router:
+def router_for(catalog: Catalog, installed: Iterable[str] | None = None) -> Router:
     router = _ROUTERS.get(catalog)
-    if router is None:
-        router = _ROUTERS[catalog] = Router(catalog)
+    if router is None or installed is not None:
+        router = _ROUTERS[catalog] = Router(catalog, installed)
     return router
 
 
-def route(goal: str, catalog: Catalog, *, department: str | None = None) -> Route:
+def route(goal: str, catalog: Catalog, *, department: str | None = None,
+          installed: Iterable[str] | None = None) -> Route:
     """Deterministic routing: the best-scoring agent (within ``department`` if given)."""
-    return router_for(catalog).route(goal, department)
+    return router_for(catalog, installed).route(goal, department)
 
 
 # -- model-assisted ---------------------------------------------------------------------------
@@ -391,13 +468,15 @@ def parse_choice(answer: str, ids: Iterable[str]) -> tuple[str | None, str]:
 
 async def route_with_model(goal: str, catalog: Catalog, ask: Ask, *, k: int = 6,
                            department: str | None = None,
-                           timeout: float | None = None) -> Route:
+                           timeout: float | None = None,
+                           installed: Iterable[str] | None = None) -> Route:
     """Ask a model to pick from the scoring's shortlist; fall back to scoring when the
-    model fails, times out, or names no agent from the shortlist."""
-    router = router_for(catalog)
+    model fails, times out, or names no agent from the shortlist. With one candidate
+    there is nothing to ask."""
+    router = router_for(catalog, installed)
     scored = router.route(goal, department)
     shortlist = router.shortlist(goal, k, department)
-    if not shortlist:
+    if len(shortlist) <= 1:
         return scored
     try:
         pending = ask(shortlist_prompt(goal, shortlist))

@@ -4,6 +4,7 @@ deterministic scoring otherwise)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from typing import Any
 
@@ -11,6 +12,7 @@ from openlam.config import Settings
 from openlam.errors import UserError
 
 ROUTINE_AGENT = "operator"
+log = logging.getLogger("openlam.org")
 
 
 async def select_agent(settings: Settings, goal: str, *, agent: str | None = None,
@@ -21,6 +23,10 @@ async def select_agent(settings: Settings, goal: str, *, agent: str | None = Non
     from openlam.org.routing import route, route_with_model
 
     catalog = load_catalog(settings.workspace)
+    for problem in catalog.load_errors:  # shown by `openlam run`; never silently dropped
+        log.warning(problem)
+    warnings = {"warnings": list(catalog.load_errors)} if catalog.load_errors else {}
+    installed = _installed(settings)
     if agent:
         if agent not in catalog:
             from difflib import get_close_matches
@@ -29,28 +35,37 @@ async def select_agent(settings: Settings, goal: str, *, agent: str | None = Non
             raise UserError(f"no agent {agent!r} in the catalog",
                             f"did you mean {', '.join(close)}?" if close else
                             "list agents with `openlam agents list`")
-        return _chosen(catalog, agent, f"{agent} was named by the user", "named")
+        return _chosen(catalog, agent, f"{agent} was named by the user", "named", warnings)
     if department is None and ROUTINE_AGENT in catalog and _routine(goal):
         return _chosen(catalog, ROUTINE_AGENT, "a routine task with a known plan shape; "
-                       "the operator takes it without a specialist", "routine")
+                       "the operator takes it without a specialist", "routine", warnings)
     if model and model != "offline":
         usage = {"model_requests": 0, "input_tokens": 0, "output_tokens": 0}
         chosen = await route_with_model(goal, catalog, _asker(settings, model, usage),
-                                        department=department, timeout=settings.model_timeout)
-        return _chosen(catalog, chosen.agent.id, chosen.reason, chosen.method, usage)
+                                        department=department, timeout=settings.model_timeout,
+                                        installed=installed)
+        return _chosen(catalog, chosen.agent.id, chosen.reason, chosen.method,
+                       {**usage, **warnings})
     try:
-        chosen = route(goal, catalog, department=department)
+        chosen = route(goal, catalog, department=department, installed=installed)
     except (KeyError, ValueError) as exc:
         raise UserError(str(exc), "list departments with `openlam departments`") from None
-    return _chosen(catalog, chosen.agent.id, chosen.reason, chosen.method)
+    return _chosen(catalog, chosen.agent.id, chosen.reason, chosen.method, warnings)
+
+
+def _installed(settings: Settings) -> list[str]:
+    """The names of the workspace's actions (plugins and configured sources)."""
+    from openlam.actions.registry import load_plugins
+
+    return [s.name for s in load_plugins(settings=settings)]
 
 
 def _chosen(catalog: Any, agent_id: str, reason: str, method: str,
-            usage: dict[str, int] | None = None) -> dict[str, Any]:
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
     profile = asdict(catalog.profile(agent_id))
     profile["actions"] = list(profile["actions"])
     return {"agent": profile, "routing": {"agent": agent_id, "reason": reason,
-                                          "method": method, **(usage or {})}}
+                                          "method": method, **(extra or {})}}
 
 
 def _routine(goal: str) -> bool:
