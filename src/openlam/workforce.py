@@ -37,7 +37,9 @@ class Workforce:
         self._rt = None
 
     async def __aenter__(self) -> Workforce:
-        return await asyncio.to_thread(self.open)
+        # Opened on this loop's thread: DBOS then runs the runs it dequeues or recovers
+        # on this same loop, so every run of the process shares one event loop.
+        return self.open()
 
     async def __aexit__(self, *_exc: object) -> None:
         await process.close_plugins()
@@ -70,7 +72,7 @@ class Workforce:
 
         s = self.settings
         return RunRequest(
-            run_id=run_id or new_run_id(), goal=goal,
+            run_id=run_id or new_run_id(), goal=check_goal(goal),
             model=choose_model(s, model or self.model_flag).spec,
             workspace=str(s.workspace),
             max_steps=max_steps or s.max_steps, max_replans=s.max_replans,
@@ -132,14 +134,27 @@ class Workforce:
         return Outcome.model_validate(await handle.get_result())
 
     async def resume(self, run_id: str) -> Outcome:
-        """Finish an interrupted run from its last finished step."""
+        """Finish an interrupted run from its last finished step.
+
+        A run that a live process is executing is refused: resuming it here would run its
+        in-flight step a second time."""
         from dbos import DBOS
 
+        from openlam.errors import UserError
+
+        rt = self.runtime
         status = await DBOS.get_workflow_status_async(run_id)
         if status is None:
-            from openlam.errors import UserError
-
             raise UserError(f"no run {run_id}", "list runs with `openlam runs list`")
+        if status.status == "PENDING" and status.executor_id != rt.executor_id:
+            owner = rt.executors.get(status.executor_id or "")
+            if owner is not None and not rt.executors.is_dead(owner):
+                raise UserError(
+                    f"run {run_id} is being executed by a live OpenLAM process ({owner.kind}, "
+                    f"pid {owner.pid} on {owner.host})",
+                    "wait for it to finish (`openlam runs show` shows its progress), or stop "
+                    "that process; its runs are then resumed without repeating a step")
+            await asyncio.to_thread(process.recover_dead, rt)
         if status.status in ("PENDING", "ENQUEUED", "SUCCESS"):
             return await self.wait(run_id)
         handle = await DBOS.resume_workflow_async(run_id)
@@ -152,8 +167,38 @@ class Workforce:
         answer(self.settings, run_id, step_id, text, by)
 
     def interrupted_runs(self) -> list[str]:
-        """Runs left unfinished by a dead process that this process resumed at start."""
+        """Runs left unfinished by dead processes, handed back to the queue at start (this
+        process or another live one resumes them)."""
         return list(self.runtime.recovering)
+
+    async def adopted_runs(self, own: set[str]) -> list[str]:
+        """Runs this process is executing besides ``own``: ones it took over from dead
+        processes. Those waiting for a person are left out (they wait as well after this
+        process stops, and another process resumes them)."""
+        from dbos import DBOS
+
+        rt = self.runtime
+        mine = await DBOS.list_workflows_async(status="PENDING", executor_id=rt.executor_id,
+                                               load_input=False, load_output=False)
+        return [w.workflow_id for w in mine if w.workflow_id not in own
+                and not any(w.workflow_id.startswith(o + ".") for o in own)
+                and w.workflow_id not in rt.waiting]
+
+
+def check_goal(goal: str) -> str:
+    """The goal, stripped; a clear error for an empty one or one that is not valid text
+    (a command line can carry bytes that are not UTF-8)."""
+    from openlam.errors import UserError
+
+    text = goal.strip() if isinstance(goal, str) else ""
+    if not text:
+        raise UserError("the goal is empty", 'say what to get done, e.g. openlam run '
+                        '"write \'hello\' to hello.md"')
+    bad = next((i for i, ch in enumerate(text) if 0xD800 <= ord(ch) <= 0xDFFF), None)
+    if bad is not None:
+        raise UserError(f"the goal contains bytes that are not valid UTF-8 (at character "
+                        f"{bad + 1})", "check the terminal's encoding, or retype the goal")
+    return text
 
 
 def new_run_id() -> str:

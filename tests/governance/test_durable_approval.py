@@ -1,4 +1,4 @@
-"""A durable run waits for an approval in DBOS; another process approves; the run goes on."""
+"""A durable run waits for an approval; another process approves; the run goes on."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from pathlib import Path
 
 from openlam import Workforce
 from openlam.config import load_settings
-from openlam.governance.durable import dbos_wait
-from openlam.governance.gate import build_gate
 from openlam.testing import scripted_model
 
 POLICY = """
@@ -30,9 +28,7 @@ async def test_durable_run_resumes_after_approval_from_another_process(workspace
                        "args": {"path": "memo.md", "content": "approved memo"}}]}
     scripted_model("test:gov-durable", [plan])
     async with Workforce(settings=settings, model="test:gov-durable") as wf:
-        gov = build_gate(settings)
-        gov.wait = dbos_wait(gov.approvals, poll_seconds=30)
-        wf.runtime.gate = gov
+        gov = wf.runtime.gate
         task = asyncio.create_task(wf.run("write the memo"))
         while not (pending := gov.approvals.list(status="pending")):
             assert not task.done(), task.result()

@@ -98,9 +98,9 @@ def test_files_are_confined_to_the_workspace(tmp_path):
     for path in ("../escape.txt", "/etc/passwd", "a/../../b"):
         result = asyncio.run(execute(spec, ctx, {"path": path, "content": "x"}, timeout=5,
                                      retries=0))
-        assert result["status"] == "failed" and "outside the workspace" in result["error"]
+        assert result.status == "failed" and "outside the workspace" in (result.error or "")
     (tmp_path / "link").symlink_to("/tmp")
     result = asyncio.run(execute(spec, ctx, {"path": "link/x.txt", "content": "x"}, timeout=5,
                                  retries=0))
-    assert result["status"] == "failed"
+    assert result.status == "failed"
     assert not (tmp_path.parent / "escape.txt").exists()

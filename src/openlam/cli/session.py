@@ -2,34 +2,67 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sys
 from pathlib import Path
 
-from rich.console import Console
+import typer
 
+from openlam.cli.console import console as make_console
+from openlam.cli.console import esc
 from openlam.cli.report import Progress, print_outcome
+
+INTERRUPTED_EXIT = 130
 
 
 async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps: int | None,
                    workspace: Path | None, agent: str | None = None,
                    department: str | None = None) -> int:
-    from openlam.workforce import Workforce
+    from openlam.workforce import Workforce, check_goal, new_run_id
 
-    console = Console(stderr=json_output, highlight=False)
+    goal = check_goal(goal)
+    console = make_console(stderr=json_output)
+    run_id = new_run_id()
     async with Workforce(workspace, model=model) as wf:
         pending = wf.interrupted_runs()
         if pending:
             console.print(f"[yellow]Resuming {len(pending)} interrupted run(s)[/]: "
-                          + ", ".join(pending))
-        # Without --agent the chief of staff routes the goal through the organisation.
-        outcome = await wf.run(goal, max_steps=max_steps, agent=agent, department=department,
-                               route=True, on_event=None if json_output else Progress(console))
-        for run_id in pending:
-            resumed = await wf.wait(run_id)
-            console.print(f"Resumed run {run_id}: [bold]{resumed.status.value}[/]")
+                          + esc(", ".join(pending)))
+        try:
+            # Without --agent the chief of staff routes the goal through the organisation.
+            outcome = await wf.run(goal, max_steps=max_steps, agent=agent,
+                                   department=department, route=True, run_id=run_id,
+                                   on_event=None if json_output else Progress(console))
+            for adopted in [*pending, *await wf.adopted_runs({run_id, *pending})]:
+                if adopted in wf.runtime.waiting:
+                    continue  # waiting for a person: another process resumes it later
+                resumed = await wf.wait(adopted)
+                console.print(f"Resumed run {esc(adopted)}: [bold]{resumed.status.value}[/]")
+        except asyncio.CancelledError:  # Ctrl-C: the run is saved; it resumes later
+            await _interrupted(wf, run_id)
+            raise typer.Exit(INTERRUPTED_EXIT) from None
     if json_output:
         sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")
     else:
         print_outcome(console, outcome)
     return outcome.exit_code
 
+
+async def _interrupted(wf, run_id: str) -> None:
+    """Stop quietly: mark what this process was running as interrupted and say, in one
+    line, how it continues."""
+    from dbos import DBOS
+
+    logging.getLogger("dbos").setLevel(logging.CRITICAL)
+    unfinished = [w.workflow_id for w in await DBOS.list_workflows_async(
+        status="PENDING", executor_id=wf.runtime.executor_id, load_input=False,
+        load_output=False)]
+    wf.runtime.store.mark_interrupted(unfinished or [run_id])
+    current = asyncio.current_task()
+    others = [t for t in asyncio.all_tasks() if t is not current]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    typer.echo(f"interrupted; run {run_id} is saved and resumes with `openlam runs resume "
+               f"{run_id}` (or on the next `openlam run`)", err=True)

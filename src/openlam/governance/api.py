@@ -21,12 +21,7 @@ def audit_log(settings: Any) -> AuditLog:
 
 
 def approval_store(settings: Any) -> ApprovalStore:
-    """The workspace's approvals; decisions also wake runs waiting durably (DBOS)."""
-    if settings.database_url or (settings.state_dir / "dbos.sqlite").exists():
-        from openlam.governance.approvals import add_decision_listener
-        from openlam.governance.durable import dbos_notifier
-
-        add_decision_listener(dbos_notifier(settings))
+    """The workspace's approvals (a waiting run sees a decision within a second)."""
     return ApprovalStore(settings.app_database_url, roles=Roles.from_settings(settings),
                          audit=audit_log(settings))
 

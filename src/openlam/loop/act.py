@@ -1,24 +1,60 @@
 """Act: run one step's action with a timeout, retries for transient errors, and a check
-of its effect. Never raises: every outcome comes back as a result to observe."""
+of its effect. Never raises: every outcome comes back as a :class:`StepResult`.
+
+A step that was in flight when its process died (``resumed`` > 0) is handled by the
+action's delivery guarantee: if the action can tell whether its effect already happened
+(``find_effect``), it is asked first and the step is not repeated when it did; otherwise
+it runs again and the result says what that means (harmless, deduplicated by the peer
+through the idempotency key, or at least once).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 
 from openlam.actions.spec import ActionContext, ActionSpec
 from openlam.errors import ActionError, CapabilityGap
+from openlam.loop.state import Gap, GapKind, StepResult, StepStatus
 
 BACKOFF_SECONDS = 0.25
 
 
+class ActionCall(BaseModel):
+    """One action to run for a step: plain data, so a journal can record it."""
+
+    run_id: str
+    step_id: str
+    action: str
+    args: dict[str, Any]
+    idempotency_key: str
+    workspace: str
+    root_id: str
+    timeout: float
+    retries: int
+
+
+ActionCaller = Callable[[ActionCall], Awaitable[StepResult]]
+
+
+def delivery(spec: ActionSpec) -> str:
+    """idempotent | keyed | checked | at least once (see actions/spec.py)."""
+    declared = getattr(spec, "delivery", None)
+    if isinstance(declared, str):
+        return declared
+    return "idempotent" if spec.idempotent else "at least once"
+
+
 async def execute(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
-                  timeout: float, retries: int) -> dict[str, Any]:
-    """Returns {status: succeeded|failed, output, error, attempts, duration_ms}."""
+                  timeout: float, retries: int, resumed: int = 0) -> StepResult:
+    if resumed:
+        return await _resume(spec, ctx, args, timeout=timeout, retries=retries)
     started = time.perf_counter()
     attempts = 0
     error = ""
@@ -30,16 +66,20 @@ async def execute(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
             output = to_jsonable_python(output, fallback=str)
             problem = spec.verify(args, output, ctx) if spec.verify else None
             if problem:
-                return _result("failed", None, f"not verified: {problem}", attempts, started)
-            return _result("succeeded", output, None, attempts, started)
+                return _result(StepStatus.failed, None, f"not verified: {problem}", attempts,
+                               started)
+            return _result(StepStatus.succeeded, output, None, attempts, started,
+                           verified=spec.verify is not None)
         except ValidationError as exc:
             errs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            return _result("failed", None, f"invalid arguments: {errs}", attempts, started)
+            return _result(StepStatus.failed, None, f"invalid arguments: {errs}", attempts,
+                           started)
         except TimeoutError:
             error, transient = f"timed out after {limit:g}s", True
         except CapabilityGap as exc:  # not a failure: something the workforce lacks
-            return {**_result("blocked", None, str(exc), attempts, started),
-                    "gap": {"what": exc.what, "why": exc.why}}
+            result = _result(StepStatus.blocked, None, str(exc), attempts, started)
+            result.gap = Gap(kind=GapKind.capability, what=exc.what, why=exc.why)
+            return result
         except ActionError as exc:
             error, transient = str(exc), exc.transient
         except Exception as exc:  # a plugin's bug is this step's failure, not the run's crash
@@ -50,10 +90,81 @@ async def execute(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
             await asyncio.sleep(BACKOFF_SECONDS * 2 ** (attempts - 1))
     if attempts > 1:
         error = f"{error} (after {attempts} attempts)"
-    return _result("failed", None, error, attempts, started)
+    return _result(StepStatus.failed, None, error, attempts, started)
 
 
-def _result(status: str, output: Any, error: str | None, attempts: int,
-            started: float) -> dict[str, Any]:
-    return {"status": status, "output": output, "error": error, "attempts": attempts,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2)}
+async def _resume(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
+                  timeout: float, retries: int) -> StepResult:
+    how = delivery(spec)
+    find_effect = getattr(spec, "find_effect", None)
+    if find_effect is not None:
+        try:
+            found = await asyncio.wait_for(find_effect(args, ctx), spec.timeout or timeout)
+        except Exception as exc:  # cannot tell: running again is at least once
+            found, how = None, "at least once"
+            note = f"could not check whether it already happened ({exc}); "
+        else:
+            note = ""
+        if found is not None:
+            return StepResult(status=StepStatus.succeeded,
+                              output=to_jsonable_python(found, fallback=str),
+                              verified=True, note=resume_note("checked", found=True))
+        result = await execute(spec, ctx, args, timeout=timeout, retries=retries)
+        result.note = note + resume_note(how, found=False)
+        return result
+    result = await execute(spec, ctx, args, timeout=timeout, retries=retries)
+    result.note = resume_note(how)
+    return result
+
+
+def resume_note(delivery: str, found: bool | None = None) -> str:
+    """What the report says about a step that was in flight when its process died."""
+    if delivery == "idempotent":
+        return "interrupted and run again (repeating it is harmless)"
+    if delivery == "keyed":
+        return ("interrupted and sent again with the same idempotency key (the receiver "
+                "ignores a repeat): exactly once")
+    if delivery == "checked":
+        return ("interrupted after it took effect: the effect was found, not repeated"
+                if found else "interrupted before it took effect (checked): done once")
+    return ("interrupted mid-flight and run again: it may have happened twice "
+            "(at least once)")
+
+
+def _result(status: StepStatus, output: Any, error: str | None, attempts: int,
+            started: float, *, verified: bool = False) -> StepResult:
+    return StepResult(status=status, output=output, error=error, attempts=attempts,
+                      duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                      verified=verified)
+
+
+def action_caller(lookup: Callable[[str], ActionSpec | None], settings: Callable[[], Any],
+                  secret: Callable[[str], str | None] | None = None
+                  ) -> Callable[[ActionCall, int], Awaitable[StepResult]]:
+    """Turns an :class:`ActionCall` into a result; ``resumed`` > 0 when the step was in
+    flight when an earlier process died."""
+
+    async def call(c: ActionCall, resumed: int = 0) -> StepResult:
+        spec = lookup(c.action)
+        if spec is None:
+            return StepResult.failed(f"action {c.action} is not installed here")
+        ctx = ActionContext(run_id=c.run_id, step_id=c.step_id,
+                            idempotency_key=c.idempotency_key, workspace=Path(c.workspace),
+                            settings=settings(), extras={"root_id": c.root_id})
+        if secret is not None:
+            ctx.secret = secret
+        return await execute(spec, ctx, c.args, timeout=c.timeout, retries=c.retries,
+                             resumed=resumed)
+
+    return call
+
+
+def local_action_call(registry: Any, settings: Any = None,
+                      secret: Callable[[str], str | None] | None = None) -> ActionCaller:
+    """Run actions in-process with no checkpoint: for the non-durable path and its tests."""
+    call = action_caller(registry.get, lambda: settings, secret)
+
+    async def once(c: ActionCall) -> StepResult:
+        return await call(c)
+
+    return once

@@ -17,7 +17,7 @@ or {error}. In a durable run it is a checkpointed step."""
 
 RULES = (
     'Reply with one JSON object only: {"steps":[{"id":"s1","action":"NAME","args":{},'
-    '"depends_on":[],"expect":"..."}]}. '
+    '"depends_on":[]}]}. Step ids: letters, digits, _ or -, at most 24 characters. '
     "Use only the actions listed. Pass a step's output to a later step with "
     "${ID.output.FIELD}. Steps with no dependency between them run in parallel. "
     "Special actions: delegate(agent, goal), ask_human(question), "
@@ -31,6 +31,7 @@ class PlanResult:
     plan: Plan | None
     errors: list[str] = field(default_factory=list)
     declined: str | None = None
+    model_failed: bool = False  # the model could not be reached or answered an error
 
 
 def system_prompt(p: Perception) -> str:
@@ -76,11 +77,11 @@ async def make_plan(p: Perception, call_model: ModelCall, state: RunState, *,
     errors: list[str] = []
     for _ in range(max_repairs + 1):
         reply = await call_model(messages, PLAN_SCHEMA)
-        state.usage.model_requests += 1
+        state.usage.model_requests += reply.get("requests", 1)  # + ones lost in a crash
         state.usage.input_tokens += reply.get("input_tokens", 0)
         state.usage.output_tokens += reply.get("output_tokens", 0)
         if "error" in reply:
-            return PlanResult(None, [reply["error"]])
+            return PlanResult(None, [reply["error"]], model_failed=True)
         plan, errors = parse_plan(reply["text"])
         if plan is not None:
             errors = validate_plan(plan, p.actions, done=done, max_steps=max_steps)

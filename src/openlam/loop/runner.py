@@ -18,7 +18,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from openlam.actions.registry import ActionRegistry
-from openlam.loop.act import execute
+from openlam.loop.act import ActionCall, ActionCaller, local_action_call
+from openlam.loop.events import make_event
 from openlam.loop.learn import learn
 from openlam.loop.observe import observe
 from openlam.loop.perceive import AgentProfile, Perception, perceive
@@ -33,8 +34,12 @@ from openlam.loop.state import (
     RunState,
     RunStatus,
     StepRecord,
+    StepResult,
     StepStatus,
 )
+from openlam.loop.validate import validate_plan
+
+__all__ = ["ActionCall", "RunEnv", "RunRequest", "Runner", "local_action_call"]
 
 OFFLINE = "offline"
 PROGRESS_AFTER_SECONDS = 1.0
@@ -63,11 +68,12 @@ class RunRequest(BaseModel):
     started_at: float = Field(default_factory=time.time)
 
 
-ActionCall = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
-SpecialHandler = Callable[["Runner", StepRecord, dict[str, Any]], Awaitable[dict[str, Any]]]
-Gate = Callable[["Runner", StepRecord, dict[str, Any]], Awaitable[dict[str, Any] | None]]
-"""Governance's hook before every action: None lets the step run; a result dict
-({status: blocked|failed, error}) stops it. It may also edit the args in place."""
+SpecialHandler = Callable[["Runner", StepRecord, dict[str, Any]],
+                          Awaitable[StepResult | dict[str, Any]]]
+Gate = Callable[["Runner", StepRecord, dict[str, Any]],
+                Awaitable[StepResult | dict[str, Any] | None]]
+"""Governance's hook before every step (special steps included): None lets the step
+run; a result stops it. It may also edit the args in place."""
 
 
 async def _allow(_runner: Runner, _record: StepRecord, _args: dict[str, Any]) -> None:
@@ -76,22 +82,31 @@ async def _allow(_runner: Runner, _record: StepRecord, _args: dict[str, Any]) ->
 
 @dataclass
 class RunEnv:
+    """What a run is given by whoever runs it: the actions it may call, how to reach the
+    model and the actions (checkpointed in a durable run), where its events and progress
+    go, the special-step handlers, the governance gate and the learn hooks."""
+
     registry: ActionRegistry
     call_model: ModelCall
-    call_action: ActionCall
+    call_action: ActionCaller
     emit: Callable[[dict[str, Any]], None] = lambda _event: None
     save: Callable[[RunRequest, RunState, Outcome | None], None] = lambda *_: None
     specials: dict[str, SpecialHandler] = field(default_factory=dict)
     gate: Gate = _allow
     learn_hooks: list[Any] = field(default_factory=list)
+    resumed: bool = False  # replaying a run that an earlier process started
 
 
 class Runner:
+    """Runs one :class:`RunRequest` to its :class:`Outcome` with what :class:`RunEnv`
+    provides; the phases live in their own modules, this class only sequences them."""
+
     def __init__(self, request: RunRequest, env: RunEnv) -> None:
         self.request = request
         self.env = env
         self.state = RunState()
         self.started = time.monotonic()
+        self.model_requests = 0
         routed = request.routing
         self.state.usage.model_requests += routed.get("model_requests", 0)
         self.state.usage.input_tokens += routed.get("input_tokens", 0)
@@ -102,7 +117,8 @@ class Runner:
                      self.request.context)
         self.env.save(self.request, self.state, None)  # listed (and a parent) from the start
         self.emit("run.started", goal=p.goal, agent=p.agent.id, model=self.request.model,
-                  routing=self.request.routing.get("reason"), parent_id=self.request.parent_id)
+                  routing=self.request.routing.get("reason"), parent_id=self.request.parent_id,
+                  resumed=self.env.resumed)
         result = await self.plan(p, replanning=False)
         while result.plan is not None and result.plan.steps:
             self.state.adopt(result.plan)
@@ -127,12 +143,19 @@ class Runner:
     # -- phases ---------------------------------------------------------------------
 
     async def plan(self, p: Perception, *, replanning: bool) -> PlanResult:
-        budget = self.request.max_steps - len(self.state.records)
         if self.request.model == OFFLINE:
             return self.offline_plan(p, replanning)
-        result = await make_plan(p, self.env.call_model, self.state, replanning=replanning,
+        budget = self.request.max_steps - len(self.state.records)
+        result = await make_plan(p, self.ask_model, self.state, replanning=replanning,
                                  max_repairs=self.request.max_plan_repairs,
                                  max_steps=max(budget, 0))
+        if result.model_failed and not replanning:
+            # The model is down or broken; the offline planner may still know this goal.
+            fallback = self.offline_plan(p, replanning)
+            if fallback.plan is not None:
+                self.state.notes.append(f"the model failed ({result.errors[0]}); the offline "
+                                        "planner served this goal")
+                return fallback
         if result.plan is not None and not result.plan.steps:
             # A replan has read tool output: its free text is not repeated in the report,
             # where an injected instruction could pose as the workforce's own words.
@@ -142,15 +165,30 @@ class Runner:
         return result
 
     def offline_plan(self, p: Perception, replanning: bool) -> PlanResult:
+        """A shipped (or learned) plan for the goal — validated like any model's plan."""
         from openlam.errors import PlannerDeclined
         from openlam.models.offline import OfflinePlanner
 
         if replanning:  # templates cannot think of another way; the failure stands
             return PlanResult(None)
         try:
-            return PlanResult(OfflinePlanner().plan(p.goal, p.actions))
+            plan = OfflinePlanner().plan(p.goal, p.actions)
         except PlannerDeclined as exc:
             return PlanResult(None, [exc.reason], declined=exc.hint)
+        errors = validate_plan(plan, p.actions, max_steps=self.request.max_steps)
+        return PlanResult(None, errors) if errors else PlanResult(plan)
+
+    async def ask_model(self, messages: list[dict[str, str]],
+                        schema: dict[str, Any]) -> dict[str, Any]:
+        """The model call, announced: someone watching sees that the run is waiting."""
+        self.model_requests += 1
+        n = self.model_requests
+        self.emit("model.requested", n=n)
+        reply = await self.env.call_model(messages, schema)
+        self.emit("model.answered", n=n, error=reply.get("error"),
+                  input_tokens=reply.get("input_tokens", 0),
+                  output_tokens=reply.get("output_tokens", 0))
+        return reply
 
     async def act(self, record: StepRecord) -> None:
         record.idempotency_key = f"{self.request.run_id}:{record.id}"
@@ -158,32 +196,29 @@ class Runner:
         try:
             args = resolve(record.args, self.state.outputs)
         except ReferenceError_ as exc:
-            result = {"status": "failed", "error": f"bad reference: {exc}", "attempts": 0}
+            result: StepResult | dict[str, Any] = StepResult.failed(f"bad reference: {exc}")
         else:
-            if record.action in SPECIAL_ACTIONS or record.action in self.env.specials:
+            special = record.action in SPECIAL_ACTIONS or record.action in self.env.specials
+            stopped = None if special else await self.env.gate(self, record, args)
+            if stopped is not None:
+                result = stopped
+            elif special:
                 handler = self.env.specials.get(record.action, _unavailable_special)
                 result = await handler(self, record, args)
-            elif (stopped := await self.env.gate(self, record, args)) is not None:
-                result = stopped
             else:
-                result = await self.env.call_action({
-                    "run_id": self.request.run_id, "step_id": record.id,
-                    "action": record.action, "args": args,
-                    "idempotency_key": record.idempotency_key,
-                    "workspace": self.request.workspace,
-                    "root_id": self.request.root_id or self.request.run_id,
-                    "timeout": self.request.step_timeout, "retries": self.request.step_retries,
-                })
-        record.status = StepStatus(result["status"])
-        if result.get("gap"):
-            self.state.gaps.append(Gap(kind=GapKind.capability, what=result["gap"]["what"],
-                                       why=result["gap"]["why"], step=record.id))
-        record.output = result.get("output")
-        record.error = result.get("error")
-        record.attempts = result.get("attempts", 1)
-        record.duration_ms = result.get("duration_ms", 0.0)
+                result = await self.env.call_action(ActionCall(
+                    run_id=self.request.run_id, step_id=record.id, action=record.action,
+                    args=args, idempotency_key=record.idempotency_key,
+                    workspace=self.request.workspace,
+                    root_id=self.request.root_id or self.request.run_id,
+                    timeout=self.request.step_timeout, retries=self.request.step_retries))
+        result = result if isinstance(result, StepResult) else StepResult.model_validate(result)
+        record.apply(result)
+        if result.gap is not None:
+            self.state.gaps.append(result.gap.model_copy(update={"step": record.id}))
         self.emit("step.finished", step=record.id, action=record.action,
-                  status=record.status.value, error=record.error)
+                  status=record.status.value, error=record.error, verified=record.verified,
+                  note=record.note)
 
     def save_progress(self) -> None:
         """Store the steps so far — for runs long enough for someone to look meanwhile."""
@@ -236,9 +271,10 @@ class Runner:
         )
 
     def emit(self, kind: str, **data: Any) -> None:
-        self.env.emit({"run_id": self.request.run_id,
-                       "root_id": self.request.root_id or self.request.run_id,
-                       "kind": kind, **data})
+        event = make_event({"run_id": self.request.run_id,
+                            "root_id": self.request.root_id or self.request.run_id,
+                            "kind": kind, **data})
+        self.env.emit(event.model_dump())
 
 
 async def _unavailable_special(runner: Runner, record: StepRecord,
@@ -252,7 +288,7 @@ async def _unavailable_special(runner: Runner, record: StepRecord,
                      f"delegation is not available here; sub-goal: {args.get('goal', '')}"),
     }[record.action]
     runner.state.gaps.append(Gap(kind=kind, what=str(what), why=str(why), step=record.id))
-    return {"status": "blocked", "error": f"{record.action}: {why}", "attempts": 0}
+    return StepResult.blocked(f"{record.action}: {why}")
 
 
 def _summary(status: RunStatus, done: list[StepRecord], records: list[StepRecord],
@@ -262,6 +298,10 @@ def _summary(status: RunStatus, done: list[StepRecord], records: list[StepRecord
     problems = [f"{r.id} {r.action} {r.status.value}: {r.error}" for r in missing][:5]
     problems += [f"missing {g.what}" for g in state.gaps if g.step is None]
     problems += state.notes[-2:] if status is not RunStatus.completed else []
+    repeats = [r.id for r in done if r.note and "at least once" in r.note]
+    if repeats:  # never claim exactly once for what may have happened twice
+        problems.append(f"{', '.join(repeats)} ran again after an interruption and may have "
+                        "happened twice")
     text = f"{status.value.capitalize()}: {head}."
     return text + (" " + " | ".join(problems) if problems else "")
 
@@ -279,31 +319,3 @@ def _deliverables(done: list[StepRecord], registry: ActionRegistry) -> list[str]
             [output.get("path")] if spec is not None and spec.risk is Risk.write else []
         paths += [p for p in found if isinstance(p, str) and p not in paths]
     return paths
-
-
-def local_action_call(registry: ActionRegistry, settings: Any = None,
-                      secret: Callable[[str], str | None] | None = None) -> ActionCall:
-    """Run actions in-process (no checkpoint): for the non-durable path and tests of it."""
-    return action_caller(lambda name: registry.get(name), lambda: settings, secret)
-
-
-def action_caller(lookup: Callable[[str], Any], settings: Callable[[], Any],
-                  secret: Callable[[str], str | None] | None = None) -> ActionCall:
-    """Turns an action call (a plain dict, so a durable step can record it) into a result."""
-    from pathlib import Path
-
-    from openlam.actions.spec import ActionContext
-
-    async def call(c: dict[str, Any]) -> dict[str, Any]:
-        spec = lookup(c["action"])
-        if spec is None:
-            return {"status": "failed", "error": f"action {c['action']} is not installed here",
-                    "attempts": 0}
-        ctx = ActionContext(run_id=c["run_id"], step_id=c["step_id"],
-                            idempotency_key=c["idempotency_key"], workspace=Path(c["workspace"]),
-                            settings=settings(), extras={"root_id": c.get("root_id")})
-        if secret is not None:
-            ctx.secret = secret
-        return await execute(spec, ctx, c["args"], timeout=c["timeout"], retries=c["retries"])
-
-    return call

@@ -18,7 +18,6 @@ class Step(BaseModel):
     action: str
     args: dict[str, Any] = Field(default_factory=dict)
     depends_on: list[str] = Field(default_factory=list)
-    expect: str | None = None
     replaces: str | None = None
 
 
@@ -39,7 +38,6 @@ PLAN_SCHEMA: dict[str, Any] = {
                 "action": {"type": "string"},
                 "args": {"type": "object"},
                 "depends_on": {"type": "array", "items": {"type": "string"}},
-                "expect": {"type": "string"},
                 "replaces": {"type": "string"},
             },
             "required": ["id", "action", "args"],
@@ -58,19 +56,6 @@ class StepStatus(StrEnum):
     blocked = "blocked"
 
 
-class StepRecord(Step):
-    """A step as it happened: the plan's step plus its status and result."""
-
-    status: StepStatus = StepStatus.pending
-    output: Any = None
-    error: str | None = None
-    attempts: int = 0
-    idempotency_key: str = ""
-    duration_ms: float = 0.0
-    recovered_by: str | None = None
-    plan_version: int = 1
-
-
 class GapKind(StrEnum):
     capability = "capability"
     model = "model"
@@ -84,6 +69,48 @@ class Gap(BaseModel):
     what: str
     why: str
     step: str | None = None
+
+
+class StepResult(BaseModel):
+    """What running one step produced: the act phase, the governance gate, special
+    steps and a replayed checkpoint all return this."""
+
+    status: StepStatus
+    output: Any = None
+    error: str | None = None
+    attempts: int = 1
+    duration_ms: float = 0.0
+    verified: bool = False  # the action's effect was checked after it ran
+    note: str | None = None  # e.g. what happened to a step interrupted by a crash
+    gap: Gap | None = None  # something the workforce lacks (it is recorded as a run gap)
+
+    @classmethod
+    def failed(cls, error: str, attempts: int = 0) -> StepResult:
+        return cls(status=StepStatus.failed, error=error, attempts=attempts)
+
+    @classmethod
+    def blocked(cls, error: str, attempts: int = 0) -> StepResult:
+        return cls(status=StepStatus.blocked, error=error, attempts=attempts)
+
+
+class StepRecord(Step):
+    """A step as it happened: the plan's step plus its status and result."""
+
+    status: StepStatus = StepStatus.pending
+    output: Any = None
+    error: str | None = None
+    attempts: int = 0
+    idempotency_key: str = ""
+    duration_ms: float = 0.0
+    verified: bool = False
+    note: str | None = None
+    recovered_by: str | None = None
+    plan_version: int = 1
+
+    def apply(self, result: StepResult) -> None:
+        self.status, self.output, self.error = result.status, result.output, result.error
+        self.attempts, self.duration_ms = result.attempts, result.duration_ms
+        self.verified, self.note = result.verified, result.note
 
 
 class Usage(BaseModel):
@@ -105,10 +132,12 @@ class RunStatus(StrEnum):
     blocked = "blocked"
     failed = "failed"
     cancelled = "cancelled"
+    interrupted = "interrupted"  # its process stopped; it resumes from its last step
 
 
 EXIT_CODES = {RunStatus.completed: 0, RunStatus.partial: 3, RunStatus.blocked: 4,
-              RunStatus.failed: 1, RunStatus.cancelled: 5, RunStatus.running: 6}
+              RunStatus.failed: 1, RunStatus.cancelled: 5, RunStatus.running: 6,
+              RunStatus.interrupted: 130}
 
 
 class Outcome(BaseModel):

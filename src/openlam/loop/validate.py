@@ -21,6 +21,9 @@ from openlam.loop.state import SPECIAL_ACTIONS, Plan
 SPECIAL_ARGS = {"delegate": ("agent", "goal"), "ask_human": ("question",),
                 "request_capability": ("capability", "reason")}
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+STEP_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
+"""Step ids become part of idempotency keys and of delegated children's run ids
+(``run-….s1.s2``), so they are short and plain."""
 
 
 def parse_plan(text: str) -> tuple[Plan | None, list[str]]:
@@ -66,7 +69,10 @@ def validate_plan(plan: Plan, registry: ActionRegistry, *, done: dict[str, str] 
     for dup in sorted(set(ids) & set(done)):
         errors.append(f"step id {dup} is already taken by a finished step; choose a new id")
     for step in plan.steps:
-        where = f"step {step.id} ({step.action})"
+        where = f"step {step.id[:40]} ({step.action})"
+        if not STEP_ID.fullmatch(step.id):
+            errors.append(f"step id {step.id[:40]!r} is not allowed; use letters, digits, _ "
+                          "or -, at most 24 characters (e.g. s1)")
         if step.action in SPECIAL_ACTIONS:
             for arg in SPECIAL_ARGS[step.action]:
                 if not isinstance(step.args.get(arg), str) or not step.args[arg].strip():

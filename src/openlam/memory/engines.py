@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.exc import IntegrityError
 
+POOL_SIZE, MAX_OVERFLOW = 3, 1  # per process: 20 processes stay within 100 connections
+_pool = {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW}
 _engines: dict[str, Engine] = {}
 _created: set[tuple[str, int]] = set()
 _lock = threading.Lock()
@@ -39,6 +41,20 @@ def engine_for(url: str, metadata: MetaData | None = None) -> Engine:
     return engine
 
 
+def configure_pool(settings: Any) -> None:
+    """``[database] pool_size`` and ``max_overflow`` in openlam.toml bound the connections
+    this process opens to a server database (DBOS shares the same pool)."""
+    from openlam.errors import UserError
+
+    section = (getattr(settings, "raw", {}) or {}).get("database", {})
+    for key, default in (("pool_size", POOL_SIZE), ("max_overflow", MAX_OVERFLOW)):
+        value = section.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < (key == "pool_size"):
+            raise UserError(f"[database] {key} must be a whole number (got {value!r})",
+                            f"e.g. {key} = {default} in openlam.toml")
+        _pool[key] = value
+
+
 def _new_engine(url: str) -> Engine:
     """An engine of its own, not shared: SQLite as above, PostgreSQL through psycopg 3."""
     parsed = make_url(url)
@@ -46,7 +62,7 @@ def _new_engine(url: str) -> Engine:
         return sqlite_engine(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True)
+    return create_engine(parsed, pool_pre_ping=True, pool_timeout=60, **_pool)
 
 
 def sqlite_engine(url: str) -> Engine:

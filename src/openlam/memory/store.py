@@ -6,6 +6,7 @@ is created and upgraded by Alembic on open.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,13 +16,27 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from openlam.errors import UserError
 from openlam.memory.engines import engine_for
-from openlam.memory.tables import experiences, runs, steps
+from openlam.memory.tables import experiences, questions, runs, steps
 
 if TYPE_CHECKING:
     from openlam.loop.runner import RunRequest
     from openlam.loop.state import Outcome, RunState
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+STORED_OUTPUT_LIMIT = 64 * 1024  # characters of JSON kept per step output in runs/steps rows
+PREVIEW = 2000
+
+
+def capped(output: Any) -> Any:
+    """A step output as stored in the runs and steps tables: whole when small, else a
+    preview (the full output stays in the run's journal, under .openlam/outputs/)."""
+    if output is None or isinstance(output, bool | int | float):
+        return output
+    text = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False,
+                                                              default=str)
+    if len(text) <= STORED_OUTPUT_LIMIT:
+        return output
+    return {"truncated": True, "chars": len(text), "preview": text[:PREVIEW]}
 
 
 class Store:
@@ -60,18 +75,26 @@ class Store:
                "agent": request.agent.get("id", "operator"), "model": request.model,
                "status": outcome.status.value if outcome else "running",
                "summary": outcome.summary if outcome else "",
-               "outcome": outcome.model_dump(mode="json") if outcome else None,
+               "outcome": self.stored_outcome(outcome) if outcome else None,
                "request": request.model_dump(mode="json"),
                "created_at": request.started_at, "updated_at": now}
         step_rows = [{"run_id": request.run_id, "step_id": r.id, "plan_version": r.plan_version,
                       "action": r.action, "args": r.args, "status": r.status.value,
-                      "output": r.output, "error": r.error, "attempts": r.attempts,
+                      "output": capped(r.output), "error": r.error, "attempts": r.attempts,
                       "idempotency_key": r.idempotency_key, "duration_ms": r.duration_ms}
                      for r in state.records.values()]
         with self.engine.begin() as conn:
             self._upsert(conn, runs, [row], ["id"])
             if step_rows:
                 self._upsert(conn, steps, step_rows, ["run_id", "step_id"])
+
+    @staticmethod
+    def stored_outcome(outcome: Outcome) -> dict[str, Any]:
+        """The outcome as JSON, with step outputs too large to store inline capped."""
+        data = outcome.model_dump(mode="json")
+        for step in data["steps"]:
+            step["output"] = capped(step["output"])
+        return data
 
     def remember(self, outcome: Outcome, _experience: dict[str, Any]) -> None:
         """The learn hook: keep the goal and the plan that was carried out, with its status."""
@@ -127,8 +150,44 @@ class Store:
 
     def unfinished_runs(self) -> list[str]:
         with self.engine.connect() as conn:
-            return list(conn.execute(sa.select(runs.c.id).where(runs.c.status == "running"))
-                        .scalars())
+            return list(conn.execute(sa.select(runs.c.id).where(
+                runs.c.status.in_(("running", "interrupted")))).scalars())
+
+    def mark_interrupted(self, run_ids: list[str]) -> None:
+        """Runs whose process stopped before they finished (they resume later)."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(runs).where(runs.c.id.in_(run_ids),
+                                               runs.c.status == "running")
+                         .values(status="interrupted", updated_at=time.time()))
+
+    # -- questions a run asks a person ------------------------------------------------
+
+    def ask(self, run_id: str, step_id: str, question: str) -> float:
+        """Record a question (once: a replay keeps the first); returns when it was asked."""
+        with self.engine.begin() as conn:
+            asked = conn.execute(sa.select(questions.c.asked_at).where(
+                questions.c.run_id == run_id, questions.c.step_id == step_id)).scalar()
+            if asked is None:
+                asked = time.time()
+                conn.execute(sa.insert(questions).values(run_id=run_id, step_id=step_id,
+                                                         question=question, asked_at=asked))
+        return asked
+
+    def answer_of(self, run_id: str, step_id: str) -> dict[str, str] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(questions.c.answer, questions.c.answered_by).where(
+                questions.c.run_id == run_id, questions.c.step_id == step_id,
+                questions.c.answer.is_not(None))).first()
+        return {"answer": row.answer, "by": row.answered_by or ""} if row else None
+
+    def answer(self, run_id: str, step_id: str, text: str, by: str) -> bool:
+        """Answer a waiting question; False if there is none or it is answered already."""
+        with self.engine.begin() as conn:
+            done = conn.execute(sa.update(questions).where(
+                questions.c.run_id == run_id, questions.c.step_id == step_id,
+                questions.c.answer.is_(None)).values(answer=text, answered_by=by,
+                                                    answered_at=time.time()))
+        return done.rowcount == 1
 
 
 def _safe(url: str) -> str:

@@ -6,10 +6,12 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+RUN_ID = 255  # a delegated child's id is its parent's plus ".step": validation bounds both
+
 runs = sa.Table(
     "runs", metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("parent_id", sa.String(64), sa.ForeignKey("runs.id"), nullable=True, index=True),
+    sa.Column("id", sa.String(RUN_ID), primary_key=True),
+    sa.Column("parent_id", sa.String(RUN_ID), sa.ForeignKey("runs.id"), nullable=True, index=True),
     sa.Column("goal", sa.Text, nullable=False),
     sa.Column("agent", sa.String(128), nullable=False),
     sa.Column("model", sa.String(256), nullable=False),
@@ -23,7 +25,7 @@ runs = sa.Table(
 
 steps = sa.Table(
     "steps", metadata,
-    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("run_id", sa.String(RUN_ID), sa.ForeignKey("runs.id"), primary_key=True),
     sa.Column("step_id", sa.String(64), primary_key=True),
     sa.Column("plan_version", sa.Integer, nullable=False),
     sa.Column("action", sa.String(256), nullable=False),
@@ -32,16 +34,52 @@ steps = sa.Table(
     sa.Column("output", sa.JSON, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("idempotency_key", sa.String(160), nullable=False, default=""),
+    sa.Column("idempotency_key", sa.String(RUN_ID + 65), nullable=False, default=""),
     sa.Column("duration_ms", sa.Float, nullable=False, default=0.0),
 )
 
 experiences = sa.Table(
     "experiences", metadata,
-    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("run_id", sa.String(RUN_ID), sa.ForeignKey("runs.id"), primary_key=True),
     sa.Column("goal", sa.Text, nullable=False),
     sa.Column("agent", sa.String(128), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("plan", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+)
+
+executors = sa.Table(
+    "executors", metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("pid_start", sa.String(32), nullable=False, default=""),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
+    sa.Column("recovered_by", sa.String(128), nullable=True),
+)
+
+checkpoints = sa.Table(  # a run's finished model calls and actions, keyed by name
+    "checkpoints", metadata,
+    sa.Column("run_id", sa.String(RUN_ID), primary_key=True),
+    sa.Column("key", sa.String(96), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),  # started | done
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Column("executor", sa.String(128), nullable=False),
+    sa.Column("interruptions", sa.Integer, nullable=False, default=0),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float, nullable=True),
+)
+
+questions = sa.Table(  # ask_human / human.ask: asked by a run, answered by a person
+    "questions", metadata,
+    sa.Column("run_id", sa.String(RUN_ID), primary_key=True),
+    sa.Column("step_id", sa.String(64), primary_key=True),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("asked_at", sa.Float, nullable=False),
+    sa.Column("answer", sa.Text, nullable=True),
+    sa.Column("answered_by", sa.String(128), nullable=True),
+    sa.Column("answered_at", sa.Float, nullable=True),
 )

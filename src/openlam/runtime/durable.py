@@ -1,33 +1,74 @@
-"""Runs as DBOS workflows: every model call and every action is a checkpointed step.
+"""Runs as DBOS workflows whose model calls and actions are journaled by name.
 
-After a crash the workflow function is replayed: finished steps return their recorded
-results instead of running again, so no action is repeated and no model is re-asked.
+DBOS gives a run its durability — a workflow recovered after a crash, queues,
+executors. Inside it, every model request and every action is a checkpoint of the run's
+:class:`~openlam.runtime.journal.Journal`, keyed by the plan's step id (or the model
+request's number), so a replayed run gets each step's own recorded result back whatever
+order its concurrent steps finished in, and nothing that finished runs again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from typing import Any
 
 from dbos import DBOS
 
 from openlam.errors import ModelError, UserError
-from openlam.loop.runner import RunEnv, Runner, RunRequest
-from openlam.loop.state import Outcome
-from openlam.runtime.process import current, end_of_run
+from openlam.loop.runner import ActionCall, RunEnv, Runner, RunRequest
+from openlam.loop.state import Outcome, StepResult
+from openlam.runtime.journal import Journal
+from openlam.runtime.process import Runtime, current, end_of_run
 
-# Bump only when the sequence of steps a run takes changes incompatibly: DBOS recovers
-# a pending run only under the version it started with, so an unpinned (code-hash)
-# version would strand every interrupted run after an upgrade.
-WORKFLOW_VERSION = "openlam-run-1"
+# Bump only when the sequence of a run's work changes incompatibly: DBOS recovers a
+# pending run only under the version it started with, so an unpinned (code-hash)
+# version would strand every interrupted run after an upgrade. (2: journaled steps.)
+WORKFLOW_VERSION = "openlam-run-2"
 
 
-@DBOS.step(name="openlam.model")
-async def model_step(model_spec: str, messages: list[dict[str, str]],
-                     schema: dict[str, Any] | None) -> dict[str, Any]:
+@DBOS.workflow(name="openlam.run")
+async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
+    rt = current()
+    req = RunRequest.model_validate(request)
+    journal = await asyncio.to_thread(rt.journals.journal, req.run_id)
+    call_model = _model_call(rt, req, journal)
+    if hasattr(rt.gate, "govern_model"):  # budgets are checked before each model call
+        call_model = rt.gate.govern_model(req, call_model)
+    env = RunEnv(registry=rt.registry, call_model=call_model,
+                 call_action=_action_call(rt, journal), emit=rt.emit, save=rt.store.save_run,
+                 specials=rt.specials, gate=rt.gate, learn_hooks=rt.learn_hooks,
+                 resumed=bool(journal.done or journal.interrupted))
+    outcome = await Runner(req, env).run()
+    await end_of_run(req.run_id)
+    return rt.store.stored_outcome(outcome)
+
+
+def _model_call(rt: Runtime, req: RunRequest, journal: Journal):
+    asked = 0
+
+    async def call(messages: list[dict[str, str]], schema: dict[str, Any] | None
+                   ) -> dict[str, Any]:
+        nonlocal asked
+        asked += 1
+        key = f"model:{asked}"
+        if journal.replayed(key):
+            return journal.done[key]
+        lost = journal.interrupted.get(key, 0)  # sent before a crash, never answered
+        await asyncio.to_thread(journal.begin, key)
+        reply = await _ask(rt, req.model, messages, schema)
+        reply["requests"] = 1 + lost
+        await asyncio.to_thread(journal.finish, key, reply)
+        return reply
+
+    return call
+
+
+async def _ask(rt: Runtime, model_spec: str, messages: list[dict[str, str]],
+               schema: dict[str, Any] | None) -> dict[str, Any]:
     from openlam import models
     from openlam.models.resolve import build_model
 
-    rt = current()
     try:
         reply = await models.request(build_model(model_spec, rt.settings), messages, schema)
     except (ModelError, UserError) as exc:
@@ -36,37 +77,35 @@ async def model_step(model_spec: str, messages: list[dict[str, str]],
             "output_tokens": reply.output_tokens}
 
 
-@DBOS.step(name="openlam.action")
-async def action_step(call: dict[str, Any]) -> dict[str, Any]:
-    rt = current()
-    return rt.redact(await rt.call_action(call))
+def _action_call(rt: Runtime, journal: Journal):
+    async def call(c: ActionCall) -> StepResult:
+        key = f"step:{c.step_id}"
+        if journal.replayed(key):
+            return StepResult.model_validate(journal.done[key])
+        spec = rt.registry.get(c.action)
+        resumed = journal.interrupted.get(key, 0)
+        if spec is None or not spec.idempotent:  # a repeat could matter: mark it in flight
+            await asyncio.to_thread(journal.begin, key)
+        result = await rt.act(c, resumed)
+        await asyncio.to_thread(journal.finish, key, result.model_dump(mode="json"))
+        return result
 
-
-@DBOS.workflow(name="openlam.run")
-async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
-    rt = current()
-    req = RunRequest.model_validate(request)
-
-    async def call_model(messages: list[dict[str, str]], schema: dict[str, Any]) -> dict[str, Any]:
-        return await model_step(req.model, messages, schema)
-
-    if hasattr(rt.gate, "govern_model"):  # budgets are checked before each model call
-        call_model = rt.gate.govern_model(req, call_model)
-
-    env = RunEnv(registry=rt.registry, call_model=call_model, call_action=action_step,
-                 emit=rt.emit, save=rt.store.save_run, specials=rt.specials, gate=rt.gate,
-                 learn_hooks=rt.learn_hooks)
-    outcome = await Runner(req, env).run()
-    await end_of_run(req.run_id)
-    return outcome.model_dump(mode="json")
+    return call
 
 
 async def start_child(request: RunRequest) -> Outcome:
-    """Run a delegated sub-goal as a child workflow of the current run.
+    """Run a delegated sub-goal as a run of its own and wait for its outcome.
 
     Its id is derived from the parent's run and step, so after a crash the replayed
-    parent finds the same child (finished or still running) instead of starting another.
+    parent finds the same child (finished, or recovered and still running) instead of
+    starting another. It is started outside the parent's DBOS context: DBOS would record
+    the start by call order, which depends on timing when delegations wait for approval.
     """
+    loop = asyncio.get_running_loop()
+    return await loop.create_task(_start_and_wait(request), context=contextvars.Context())
+
+
+async def _start_and_wait(request: RunRequest) -> Outcome:
     from dbos import SetWorkflowID
 
     with SetWorkflowID(request.run_id):

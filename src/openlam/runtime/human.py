@@ -1,16 +1,19 @@
 """Waiting for people inside a durable run: questions (``ask_human``, ``human.ask``).
 
-The run records the question, then waits on ``DBOS.recv`` — checkpointed, so a process
-that dies while waiting resumes waiting (or finds the answer) after recovery. Anyone can
-answer from another process: ``openlam runs answer RUN STEP "text"`` sends the message
-through the DBOS system database.
+The run records the question in the project database and waits for its answer there
+(see :mod:`openlam.runtime.waiting`): a process that dies while waiting resumes
+waiting — or finds the answer — after recovery. Anyone can answer from another
+process: ``openlam runs answer RUN STEP "text"``.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from openlam.config import Settings
+from openlam.loop.state import Gap, GapKind, StepResult, StepStatus
+from openlam.runtime.waiting import question_key, until
 
 if TYPE_CHECKING:
     from openlam.loop.runner import Runner
@@ -19,37 +22,39 @@ if TYPE_CHECKING:
 DEFAULT_WAIT = 86_400.0
 
 
-def topic(step_id: str) -> str:
-    return f"answer:{step_id}"
+async def ask(runner: Runner, record: StepRecord, args: dict[str, Any]) -> StepResult:
+    from openlam.runtime.process import current
 
-
-async def ask(runner: Runner, record: StepRecord, args: dict[str, Any]) -> dict[str, Any]:
-    from dbos import DBOS
-
-    from openlam.loop.state import Gap, GapKind
-
+    rt = current()
+    run_id = runner.request.run_id
     question = str(args.get("question", "")).strip()
     wait = float(args.get("timeout_seconds") or DEFAULT_WAIT)
+    asked_at = rt.store.ask(run_id, record.id, question)
     runner.env.save(runner.request, runner.state, None)  # the question is visible now
     runner.emit("question", step=record.id, question=question,
-                answer_with=f'openlam runs answer {runner.request.run_id} {record.id} "..."')
-    message = await DBOS.recv_async(topic(record.id), timeout_seconds=wait)
-    if not isinstance(message, dict) or not str(message.get("answer", "")).strip():
+                answer_with=f'openlam runs answer {run_id} {record.id} "..."')
+    with rt.waiting_for_person(run_id):
+        reply = await until(lambda: rt.store.answer_of(run_id, record.id),
+                            key=question_key(run_id, record.id), wakeups=rt.wakeups,
+                            deadline=lambda: asked_at + wait - time.time())
+    if reply is None or not reply["answer"].strip():
         why = f"nobody answered {question!r} within {wait:g} s"
         runner.state.gaps.append(Gap(kind=GapKind.human, what="an answer from a person",
                                      why=why, step=record.id))
-        return {"status": "blocked", "error": why, "attempts": 1}
-    return {"status": "succeeded", "attempts": 1,
-            "output": {"question": question, "answer": str(message["answer"]),
-                       "by": str(message.get("by", ""))}}
+        return StepResult.blocked(why, attempts=1)
+    return StepResult(status=StepStatus.succeeded, attempts=1,
+                      output={"question": question, "answer": reply["answer"],
+                              "by": reply["by"]})
 
 
-def answer(settings: Settings, run_id: str, step_id: str, text: str, by: str) -> None:
-    """Deliver an answer to a waiting run, from any process."""
-    from dbos import DBOSClient
+def answer(settings: Settings, run_id: str, step_id: str, text: str, by: str) -> bool:
+    """Deliver an answer to a waiting run, from any process (it notices within a second;
+    at once when it runs in this process)."""
+    from openlam.memory.store import Store
+    from openlam.runtime import process
 
-    client = DBOSClient(system_database_url=settings.system_database_url)
-    try:
-        client.send(run_id, {"answer": text, "by": by}, topic=topic(step_id))
-    finally:
-        client.destroy()
+    answered = Store(settings.app_database_url).answer(run_id, step_id, text, by)
+    rt = process.current_or_none()
+    if answered and rt is not None:
+        rt.wakeups.wake(question_key(run_id, step_id))
+    return answered

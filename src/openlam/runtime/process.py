@@ -1,19 +1,31 @@
 """The process-wide runtime: settings, database, action registry, DBOS, event listeners.
 
-DBOS is a process singleton, so one process serves one workspace at a time.
+DBOS is a process singleton, so one process serves one workspace at a time. Each
+process is its own DBOS executor with a unique id and a lease (see
+:mod:`openlam.runtime.executors`); at start it recovers only the runs of executors
+that are provably dead — never a live process's run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openlam.actions.registry import ActionRegistry, load_plugins
 from openlam.config import Settings
-from openlam.memory.engines import sqlite_engine
+from openlam.memory.engines import configure_pool, engine_for, sqlite_engine
 from openlam.memory.store import Store
+from openlam.runtime.executors import Executors, Heartbeat, Lease, new_executor_id
+from openlam.runtime.journal import JournalStore
+from openlam.runtime.waiting import Wakeups, approval_key
+
+if TYPE_CHECKING:
+    from openlam.loop.act import ActionCall
+    from openlam.loop.state import StepResult
 
 Listener = Callable[[dict[str, Any]], None]
 log = logging.getLogger("openlam")
@@ -21,18 +33,26 @@ log = logging.getLogger("openlam")
 
 @dataclass
 class Runtime:
+    """Everything this process holds for its workspace; made by :func:`start`."""
+
     settings: Settings
     store: Store
     registry: ActionRegistry
+    executor_id: str
+    executors: Executors
+    journals: JournalStore
     listeners: list[Listener] = field(default_factory=list)
     specials: dict[str, Any] = field(default_factory=dict)
     gate: Any = None
     learn_hooks: list[Any] = field(default_factory=list)
     recovering: list[str] = field(default_factory=list)
+    waiting: Counter[str] = field(default_factory=Counter)  # run → its waits for a person
+    wakeups: Wakeups = field(default_factory=Wakeups)
     secret: Callable[[str], str | None] = lambda _n: None
     redact: Callable[[Any], Any] = lambda v: v
-    call_action: Any = None
+    call_action: Callable[[ActionCall, int], Any] | None = None
     log_filter: logging.Filter | None = None
+    heartbeat: Heartbeat | None = None
 
     def emit(self, event: dict[str, Any]) -> None:
         event = self.redact(event)
@@ -42,8 +62,29 @@ class Runtime:
             except Exception:  # a broken listener must not break a run
                 log.exception("event listener failed")
 
+    @contextlib.contextmanager
+    def waiting_for_person(self, run_id: str) -> Iterator[None]:
+        self.waiting[run_id] += 1
+        try:
+            yield
+        finally:
+            self.waiting[run_id] -= 1
+            if self.waiting[run_id] <= 0:
+                del self.waiting[run_id]
+
+    async def act(self, call: ActionCall, resumed: int = 0) -> StepResult:
+        from openlam.loop.state import StepResult
+
+        assert self.call_action is not None
+        result = await self.call_action(call, resumed)
+        return StepResult.model_validate(self.redact(result.model_dump(mode="json")))
+
 
 _current: Runtime | None = None
+
+
+def current_or_none() -> Runtime | None:
+    return _current
 
 
 def current() -> Runtime:
@@ -52,8 +93,9 @@ def current() -> Runtime:
     return _current
 
 
-def start(settings: Settings) -> Runtime:
-    """Open the database, load plugins and launch DBOS (recovering interrupted runs)."""
+def start(settings: Settings, kind: str = "run") -> Runtime:
+    """Open the database, load plugins, launch DBOS as a new executor, and recover the
+    runs of dead executors. ``kind`` (run | worker | serve) labels the executor."""
     global _current
     if _current is not None:
         if _current.settings.workspace == settings.workspace:
@@ -61,13 +103,20 @@ def start(settings: Settings) -> Runtime:
         stop()
     from dbos import DBOS
 
-    from openlam.loop.runner import _allow, action_caller
+    from openlam.loop.act import action_caller
+    from openlam.loop.runner import _allow
     from openlam.runtime.durable import WORKFLOW_VERSION
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    configure_pool(settings)
     store = Store(settings.app_database_url)
     registry = load_plugins(settings=settings)
-    rt = Runtime(settings=settings, store=store, registry=registry, gate=_allow)
+    executor_id = new_executor_id(kind)
+    executors = Executors(store.engine, Lease.from_settings(settings))
+    rt = Runtime(settings=settings, store=store, registry=registry, executor_id=executor_id,
+                 executors=executors, gate=_allow,
+                 journals=JournalStore(store.engine, executor_id,
+                                       settings.state_dir / "outputs"))
     rt.secret, rt.redact, rt.log_filter = _secrets(settings, registry)
     rt.call_action = action_caller(registry.get, lambda: settings, rt.secret)
     rt.specials = _specials(settings)
@@ -76,27 +125,63 @@ def start(settings: Settings) -> Runtime:
 
     rt.learn_hooks.append(store.remember)
     logging.getLogger("dbos").setLevel(logging.WARNING)
-    config: Any = {"name": "openlam", "system_database_url": settings.system_database_url,
-                   "application_version": WORKFLOW_VERSION, "log_level": "WARNING"}
-    if settings.system_database_url.startswith("sqlite"):
-        config["system_database_engine"] = sqlite_engine(settings.system_database_url)
-    DBOS(config=config)
-    unfinished = store.unfinished_runs()  # read before launch starts recovering them
-    DBOS.launch()
-    rt.recovering = _ours(unfinished)
+    DBOS(config=_dbos_config(settings, executor_id, WORKFLOW_VERSION))
+    executors.register(executor_id, kind)
+    DBOS.launch()  # with a unique executor id, launch itself recovers nothing
+    rt.heartbeat = Heartbeat(executors, executor_id).start()
+    rt.recovering = _off_loop(recover_dead, rt)
     return rt
 
 
-def _ours(run_ids: list[str]) -> list[str]:
-    """Of the runs left unfinished, those this process's executor is now recovering."""
+def _off_loop(func: Callable[..., Any], *args: Any) -> Any:
+    """Run ``func`` on a thread of its own: DBOS's synchronous calls refuse to run on a
+    thread whose event loop is running (``start`` may be called from one)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(func, *args).result()
+
+
+def _dbos_config(settings: Settings, executor_id: str, version: str) -> Any:
+    config: Any = {"name": "openlam", "system_database_url": settings.system_database_url,
+                   "application_version": version, "executor_id": executor_id,
+                   "log_level": "WARNING"}
+    if settings.system_database_url.startswith("sqlite"):
+        config["system_database_engine"] = sqlite_engine(settings.system_database_url)
+    else:
+        # One bounded pool per process for DBOS and OpenLAM together (20 processes on a
+        # PostgreSQL with max_connections=100 must not run out); polling instead of a
+        # LISTEN connection held open per process.
+        config["system_database_engine"] = engine_for(settings.system_database_url)
+        config["use_listen_notify"] = False
+    return config
+
+
+def recover_dead(rt: Runtime) -> list[str]:
+    """Runs left PENDING by executors that are provably dead, handed back to the queue
+    so that a live process (this one, or any other) resumes them; returns their ids."""
     from dbos import DBOS
 
-    if not run_ids:
+    pending = DBOS.list_workflows(status="PENDING", load_input=False, load_output=False)
+    owners = {w.executor_id for w in pending if w.executor_id and
+              w.executor_id != rt.executor_id}
+    if not owners:
         return []
-    executor = DBOS.executor_id
-    found = DBOS.list_workflows(workflow_ids=run_ids)
-    return [w.workflow_id for w in found if w.executor_id == executor
-            and w.status in ("PENDING", "ENQUEUED", "SUCCESS")]
+    known = {e.id: e for e in rt.executors.list(ids=sorted(owners))}
+    dead = []
+    for owner in sorted(owners):
+        info = known.get(owner)
+        if not rt.executors.is_dead(info):
+            continue
+        if info is not None and info.state == "alive" \
+                and not rt.executors.declare_dead(info, rt.executor_id):
+            continue  # it heartbeated meanwhile, or another process took it over
+        dead.append(owner)
+    if not dead:
+        return []
+    # DBOS's own recovery of other executors' workflows (3.4 names it with an underscore):
+    # each is re-enqueued atomically, so two sweepers cannot both run it.
+    return [h.workflow_id for h in DBOS._recover_pending_workflows(dead)]
 
 
 def stop() -> None:
@@ -105,7 +190,13 @@ def stop() -> None:
 
     if _current is None:
         return
+    if _current.heartbeat is not None:
+        _current.heartbeat.stop()
     DBOS.destroy()
+    try:  # its unfinished runs (if any) may now be taken over at once
+        _current.executors.stop(_current.executor_id)
+    except Exception:
+        log.warning("could not mark executor %s stopped", _current.executor_id)
     if _current.log_filter is not None:  # the next workspace brings its own secrets
         for handler in logging.getLogger().handlers:
             handler.removeFilter(_current.log_filter)
@@ -170,13 +261,14 @@ def _specials(settings: Settings) -> dict[str, Any]:
 
 def _govern(rt: Runtime) -> None:
     """Governance wraps actions and model calls: policies, provenance, approvals that
-    wait durably (DBOS.recv), budgets, rate limits, audit, capability gaps."""
+    wait durably (the decision is stored; see runtime/waiting.py), budgets, rate limits,
+    audit, capability gaps."""
     from openlam.governance.approvals import add_decision_listener
-    from openlam.governance.durable import dbos_wait
     from openlam.governance.gate import build_gate
+    from openlam.runtime.waiting import approval_wait
 
     gov = build_gate(rt.settings)
-    gov.wait = dbos_wait(gov.approvals)
+    gov.wait = approval_wait(gov.approvals, rt.wakeups, rt.waiting_for_person)
     rt.gate = gov
     rt.learn_hooks.append(gov.learn_hook)
     rt.listeners.append(gov.audit_events())
@@ -185,7 +277,5 @@ def _govern(rt: Runtime) -> None:
 
 def _wake_waiting_run(approval: Any) -> None:
     """A decision made in this process wakes the run waiting for it at once."""
-    from openlam.governance.durable import dbos_notifier
-
     if _current is not None:
-        dbos_notifier(_current.settings)(approval)
+        _current.wakeups.wake(approval_key(approval.id))
