@@ -28,7 +28,11 @@ RULE_WIDTH = 72
 
 
 def esc(value: Any) -> str:
-    """``value`` as text that rich prints literally inside a markup string."""
+    """``value`` as text that rich prints literally inside a markup string.
+
+    (rich doubles a trailing backslash so that a tag right after it still works; before
+    plain text such a backslash shows twice — cosmetic, and the only exception.)
+    """
     return escape(value if isinstance(value, str) else str(value))
 
 

@@ -26,6 +26,7 @@ STYLE = {"completed": "green", "succeeded": "green", "partial": "yellow", "block
          "pending": "dim"}
 MARK = {"succeeded": "✓", "failed": "✗", "blocked": "■", "skipped": "-"}
 REMIND_EVERY = 15.0  # seconds between "still waiting" lines off a terminal
+NARROW = 60  # columns below which the steps are listed, not tabled
 
 
 def short(value: Any, limit: int = 70) -> str:
@@ -37,6 +38,11 @@ def short(value: Any, limit: int = 70) -> str:
 def styled(status: str, text: str) -> str:
     """``text`` (already markup) in the colour of ``status``."""
     return f"[{STYLE.get(status, 'white')}]{text}[/]"
+
+
+def _delegated(e: dict[str, Any]) -> bool:
+    """Whether an event comes from a child run (a delegated sub-goal)."""
+    return e.get("root_id", e["run_id"]) != e["run_id"]
 
 
 class Waiting:
@@ -59,8 +65,8 @@ class Waiting:
             console.print(f"{indent}[dim]{esc(label)}[/]")
             threading.Thread(target=self._remind, daemon=True, name="openlam-waiting").start()
 
-    def __rich__(self) -> Text:  # the live line, redrawn by the status spinner
-        return Text(f"{self.indent}{self.label} {self.elapsed():.0f} s", style="dim")
+    def __rich__(self) -> Text:  # the live line after the spinner, redrawn as it turns
+        return Text(f"{self.label} {self.elapsed():.0f} s", style="dim")
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -106,7 +112,10 @@ class Progress:
             self.agents[e["run_id"]] = e["agent"]
         if kind == "model.requested":
             self.ask(e)
-        elif e.get("root_id", e["run_id"]) != e["run_id"]:  # a delegated child run
+        elif kind == "model.answered" and e.get("error"):
+            indent = "    ↳ " if _delegated(e) else "  "
+            c.print(f"{indent}[red]✗ the model failed: {esc(short(e['error'], 300))}[/]")
+        elif _delegated(e):
             self.child(e)
         elif kind == "run.started":
             c.print(f"[bold]Goal[/]: {esc(e['goal'])}  [dim](agent {esc(e['agent'])}, model "
@@ -142,7 +151,7 @@ class Progress:
 
     def ask(self, e: dict[str, Any]) -> None:
         """A model request went out: show it, and how long it has been waiting."""
-        if e.get("root_id", e["run_id"]) != e["run_id"]:
+        if _delegated(e):
             agent = self.agents.get(e["run_id"], e["run_id"])
             self.waiting = Waiting(self.console, f"{agent} is asking the model…", "    ↳ ")
         else:
@@ -169,14 +178,7 @@ def print_outcome(console: Console, outcome: Outcome) -> None:
     if outcome.routing:
         console.print(f"[dim]Routed to {esc(outcome.agent)}: {esc(outcome.routing)}[/]")
     if outcome.steps:
-        table = Table(show_lines=False, box=None, pad_edge=False)
-        for col in ("step", "action", "status", "result"):
-            table.add_column(col)
-        for s in outcome.steps:
-            result = s.error if s.error else short(s.output, 80)
-            table.add_row(esc(s.id), esc(s.action), styled(s.status.value, s.status.value),
-                          esc(short(result or "", 100)))
-        console.print(table)
+        _print_steps(console, outcome)
     if outcome.deliverables:
         console.print("[bold]Deliverables[/]: " + esc(", ".join(outcome.deliverables)))
     for gap in outcome.gaps:
@@ -185,6 +187,24 @@ def print_outcome(console: Console, outcome: Outcome) -> None:
     u = outcome.usage
     console.print(f"[dim]{u.model_requests} model requests, {u.input_tokens} tokens in, "
                   f"{u.output_tokens} out, {u.wall_seconds:.2f} s[/]")
+
+
+def _print_steps(console: Console, outcome: Outcome) -> None:
+    """A table of the steps; on a narrow terminal, where its columns would be a few
+    letters wide, one line per step instead."""
+    rows = [(s.id, s.action, s.status.value, short(s.error or s.output or "", 100))
+            for s in outcome.steps]
+    if console.width < NARROW:
+        for step, action, status, result in rows:
+            mark = styled(status, f"{MARK.get(status, '?')} {esc(step)}")
+            console.print(f"  {mark} {esc(action)} {styled(status, status)}: {esc(result)}")
+        return
+    table = Table(show_lines=False, box=None, pad_edge=False)
+    for col in ("step", "action", "status", "result"):
+        table.add_column(col)
+    for step, action, status, result in rows:
+        table.add_row(esc(step), esc(action), styled(status, status), esc(result))
+    console.print(table)
 
 
 def run_tree(run: dict[str, Any], load: Any) -> Tree:
