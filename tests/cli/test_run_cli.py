@@ -144,6 +144,20 @@ def test_a_hung_model_fails_within_model_timeout_and_says_so(workspace: Path):
     assert took < 45  # bounded by the setting (plus start-up), not by minutes of retries
 
 
+def test_a_broken_local_ollama_still_serves_the_quickstart_goal(workspace: Path):
+    """Ollama answers /api/tags (so it is chosen) but every /api/chat is a 500."""
+    broken = {"http_status": 500, "message": "llama runner process has terminated"}
+    with FakeOllama(lambda _body: broken) as ollama:
+        done = openlam(workspace, "run", "write 'Hello from OpenLAM' to hello.md",
+                       env={"OPENLAM_OLLAMA_URL": ollama.url, "OPENLAM_MODEL": ""})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (workspace / "hello.md").read_text() == "Hello from OpenLAM"
+    assert "model ollama:fake-planner" in done.stdout  # the broken server was chosen…
+    assert "the model failed: the model ollama:fake-planner at " in done.stdout  # …and it
+    assert "answered HTTP 500: llama runner process has terminated" in done.stdout  # shows
+    assert ollama.chat_requests == 3  # retried quickly, then the offline plan served
+
+
 def test_ctrl_c_prints_one_line_and_no_traceback(workspace: Path):
     with FakeOpenAI([{"steps": []}], latency=3600) as server:  # the run waits for its model
         process = subprocess.Popen(

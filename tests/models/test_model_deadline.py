@@ -11,7 +11,6 @@ import pytest
 from openlam import models
 from openlam.config import load_settings
 from openlam.errors import ModelError
-from openlam.models.offline import can_plan
 from openlam.models.resolve import build_model
 from tests.fakes.model_servers import FakeOllama, FakeOpenAI
 
@@ -90,13 +89,3 @@ def test_model_timeout_is_a_setting(workspace, monkeypatch):
     settings = load_settings(workspace)
     assert settings.model_timeout == 7.5
     assert models.timeout_of(build_model("ollama:qwen3", settings)) == 7.5
-
-
-def test_can_plan_tells_which_goals_the_offline_planner_serves(settings):
-    from openlam.actions.registry import ActionRegistry, load_plugins
-
-    registry = load_plugins(settings=settings)
-    assert can_plan("write 'hi' to hi.md", registry)
-    assert can_plan("copy notes.md to backup/notes.md", registry)
-    assert not can_plan("research our competitors", registry)
-    assert not can_plan("write 'hi' to hi.md", ActionRegistry())  # its actions are missing

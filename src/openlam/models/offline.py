@@ -68,32 +68,16 @@ class OfflinePlanner:
     def __init__(self, templates: tuple[PlanTemplate, ...] = TEMPLATES) -> None:
         self.templates = templates
 
-    def match(self, goal: str,
-              registry: ActionRegistry) -> tuple[PlanTemplate, dict[str, str]] | None:
-        """The first template that fits ``goal`` and whose actions are all in ``registry``,
-        with the parameters taken from the goal."""
-        for template in self.templates:
-            found = template.pattern.match(goal.strip())
-            if found and all(s["action"] in registry for s in template.steps):
-                return template, found.groupdict()
-        return None
-
     def plan(self, goal: str, registry: ActionRegistry) -> Plan:
-        matched = self.match(goal, registry)
-        if matched is not None:
-            template, params = matched
-            return template.instantiate(params)
+        for template in self.templates:
+            match = template.pattern.match(goal.strip())
+            if match and all(s["action"] in registry for s in template.steps):
+                return template.instantiate(match.groupdict())
         examples = "; ".join(f'"{t.example}"' for t in self.templates)
         raise PlannerDeclined(
             "no model is connected, and the offline planner knows no plan for this goal",
             f"{CONNECT_HINT}. Offline, these goal shapes work: {examples}",
         )
-
-
-def can_plan(goal: str, registry: ActionRegistry) -> bool:
-    """Whether the offline planner has a plan for ``goal`` — so that a run whose model
-    fails can still be served, saying so."""
-    return OfflinePlanner().match(goal, registry) is not None
 
 
 def _fill(value: Any, params: dict[str, str]) -> Any:
