@@ -86,7 +86,7 @@ def test_help_lists_the_commands(workspace: Path):
 
 # -- text that looks like markup, narrow terminals, hung models, Ctrl-C (issue 8) -----------
 
-MARKUP_GOAL = "check [/] the [bold]notes[/bold] under [search] in openlam.toml"
+MARKUP_GOAL = "check [/] [bold]notes[/bold] under [search] in openlam.toml"
 
 
 def _markup_run(workspace: Path, site, env: dict | None = None) -> subprocess.CompletedProcess:
