@@ -150,6 +150,9 @@ def _explain(model: Model, exc: Exception) -> str:
         body = getattr(exc, "body", None) or exc
         return (f"{_where(model)} answered HTTP {status}: {str(body)[:300]}; check the server, "
                 f"{CHOOSE_ANOTHER}")
+    cause = f"{type(exc).__name__}: {str(exc)[:300]}"
+    if not _transient(exc):
+        return f"{_where(model)} failed ({cause}); {CHOOSE_ANOTHER.removeprefix('or ')}"
     setting = SERVER_SETTING.get(model.system, "its address")
-    return (f"{_where(model)} could not be reached ({type(exc).__name__}: {str(exc)[:300]}); "
-            f"check that the server runs and {setting}, {CHOOSE_ANOTHER}")
+    return (f"{_where(model)} could not be reached ({cause}); check that the server runs "
+            f"and {setting}, {CHOOSE_ANOTHER}")
