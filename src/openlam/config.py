@@ -16,6 +16,7 @@ from openlam.errors import UserError
 
 CONFIG_FILE = "openlam.toml"
 STATE_DIR = ".openlam"
+DEFAULT_MODEL_TIMEOUT = 60.0  # seconds one model request may take, retries included
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Settings:
     max_plan_repairs: int = 2
     step_timeout: float = 60.0
     step_retries: int = 2
-    model_timeout: float = 120.0
+    model_timeout: float = DEFAULT_MODEL_TIMEOUT
     max_delegations: int = 12
     max_delegation_depth: int = 3
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -65,8 +66,27 @@ _NUMBERS = {"max_steps": int, "max_replans": int, "max_plan_repairs": int,
             "max_delegations": int, "max_delegation_depth": int}
 
 
-def load_settings(workspace: str | Path | None = None) -> Settings:
+_refuse_missing = False  # the CLI's rule, set once per process by refuse_missing_workspaces()
+
+
+def refuse_missing_workspaces() -> None:
+    """From now on :func:`load_settings` refuses a workspace directory that does not exist.
+
+    The CLI calls this at its start: a mistyped ``--workspace`` or ``OPENLAM_WORKSPACE``
+    must not silently start a new, empty workspace. The Python API creates the directory.
+    """
+    global _refuse_missing
+    _refuse_missing = True
+
+
+def load_settings(workspace: str | Path | None = None, *,
+                  must_exist: bool | None = None) -> Settings:
+    """The settings of ``workspace`` (default ``$OPENLAM_WORKSPACE``, else the current
+    directory). ``must_exist`` refuses a directory that does not exist; by default the
+    process's rule applies (see :func:`refuse_missing_workspaces`)."""
     ws = Path(workspace or os.environ.get("OPENLAM_WORKSPACE") or Path.cwd()).resolve()
+    if _refuse_missing if must_exist is None else must_exist:
+        _check_exists(ws)
     raw = _read_toml(ws / CONFIG_FILE)
     values: dict[str, Any] = {}
     section = raw.get("openlam", raw)
@@ -91,6 +111,18 @@ def load_settings(workspace: str | Path | None = None) -> Settings:
     if os.environ.get("OPENLAM_OPENAI_BASE_URL") is None and os.environ.get("OPENAI_BASE_URL"):
         values["openai_base_url"] = os.environ["OPENAI_BASE_URL"]
     return Settings(workspace=ws, raw=raw, **values)
+
+
+def _check_exists(ws: Path) -> None:
+    if ws.is_dir():
+        return
+    import shlex
+
+    problem = "is not a directory" if ws.exists() else "does not exist"
+    raise UserError(f"the workspace {ws} {problem}",
+                    f"create it with `openlam init {shlex.quote(str(ws))}` (a directory made "
+                    "with mkdir works too), or pass an existing one with --workspace or "
+                    "OPENLAM_WORKSPACE")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.model_servers import FakeOpenAI
+from tests.fakes.model_servers import FakeOllama, FakeOpenAI
 
 
 def openlam(workspace: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -83,3 +85,97 @@ def test_help_lists_the_commands(workspace: Path):
     assert done.returncode == 0
     for command in ("run", "runs", "init"):
         assert command in done.stdout
+
+
+# -- text that looks like markup, narrow terminals, hung models, Ctrl-C (issue 8) -----------
+
+MARKUP_GOAL = "check [/] [bold]notes[/bold] under [search] in openlam.toml"
+
+
+def _markup_run(workspace: Path, site, env: dict | None = None) -> subprocess.CompletedProcess:
+    """A run whose goal, tool output and error all look like rich markup."""
+    (workspace / "notes.md").write_text("see [/] and [bold]x[/bold] under [search]")
+    plan = {"steps": [
+        {"id": "s1", "action": "files.read", "args": {"path": "notes.md"}},
+        {"id": "s2", "action": "files.read", "args": {"path": "missing[/]x.md"}},
+    ]}
+    with FakeOpenAI([plan, {"steps": [], "note": "nothing [/] more"}]) as server:
+        return openlam(workspace, "run", MARKUP_GOAL, "--model", "openai:fake", "--agent",
+                       "operator", env={"OPENLAM_OPENAI_BASE_URL": f"{server.url}/v1",
+                                        **(env or {})})
+
+
+def test_markup_in_goal_tool_output_and_errors_is_printed_literally(workspace: Path, site):
+    done = _markup_run(workspace, site)
+    assert done.returncode == 3, done.stdout + done.stderr  # partial: s2 failed
+    assert "Traceback" not in done.stderr and "MarkupError" not in done.stderr
+    assert f"Goal: {MARKUP_GOAL}" in done.stdout
+    assert "see [/] and [bold]x[/bold] under [search]" in done.stdout  # the tool's output
+    assert "missing[/]x.md" in done.stdout  # in the plan, the step line and the error
+    run_id = done.stdout.split(", run ", 1)[1].split(")", 1)[0]
+    shown = openlam(workspace, "runs", "show", run_id)
+    assert shown.returncode == 0, shown.stderr
+    for literal in ("see [/] and", "[bold]x[/bold]", "under [search]", "missing[/]x.md"):
+        assert literal in shown.stdout, literal
+
+
+def test_runs_list_prints_markup_in_goals_literally_at_any_width(workspace: Path, site):
+    done = _markup_run(workspace, site, env={"COLUMNS": "30"})
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"Goal: {MARKUP_GOAL}" in done.stdout  # one line, not wrapped at 30 columns
+    rule = next(line for line in done.stdout.splitlines() if "PARTIAL" in line)
+    assert len(rule) < 100
+    for columns in ("30", "200"):
+        listed = openlam(workspace, "runs", "list", env={"COLUMNS": columns})
+        assert listed.returncode == 0, listed.stderr
+        row = next(line for line in listed.stdout.splitlines() if "partial" in line)
+        assert MARKUP_GOAL in row  # literal, and on the run's one line
+
+
+def test_a_hung_model_fails_within_model_timeout_and_says_so(workspace: Path):
+    with FakeOllama([{"steps": []}], latency=3600) as ollama:  # accepts, never answers
+        env = {"OPENLAM_OLLAMA_URL": ollama.url, "OPENLAM_MODEL_TIMEOUT": "2"}
+        done = openlam(workspace, "run", "research our competitors", "--agent",
+                       "competitive_intelligence_analyst", env=env)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "asking the model…" in done.stdout  # said at once, before the wait
+    assert f"ollama:fake-planner at {ollama.url} did not answer within 2 s" in done.stdout
+    assert "OPENLAM_MODEL_TIMEOUT" in done.stdout
+    assert ollama.chat_requests == 1  # no second attempt past the deadline
+
+
+def test_a_broken_local_ollama_still_serves_the_quickstart_goal(workspace: Path):
+    """Ollama answers /api/tags (so it is chosen) but every /api/chat is a 500."""
+    broken = {"http_status": 500, "message": "llama runner process has terminated"}
+    with FakeOllama(lambda _body: broken) as ollama:
+        done = openlam(workspace, "run", "write 'Hello from OpenLAM' to hello.md",
+                       env={"OPENLAM_OLLAMA_URL": ollama.url, "OPENLAM_MODEL": ""})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (workspace / "hello.md").read_text() == "Hello from OpenLAM"
+    assert "model ollama:fake-planner" in done.stdout  # the broken server was chosen…
+    assert "the model failed: the model ollama:fake-planner at " in done.stdout  # …and it
+    assert "answered HTTP 500: llama runner process has terminated" in done.stdout  # shows
+    assert ollama.chat_requests == 3  # retried quickly, then the offline plan served
+
+
+def test_ctrl_c_prints_one_line_and_no_traceback(workspace: Path):
+    with FakeOpenAI([{"steps": []}], latency=3600) as server:  # the run waits for its model
+        process = subprocess.Popen(
+            [sys.executable, "-m", "openlam", "run", "research our competitors", "--model",
+             "openai:fake", "--agent", "operator"], cwd=workspace, text=True,
+            env={**os.environ, "OPENLAM_WORKSPACE": str(workspace),
+                 "OPENLAM_OPENAI_BASE_URL": f"{server.url}/v1"},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not server.chat_requests:  # interrupt while the model is being asked
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    lines = err.strip().splitlines()
+    assert 1 <= len(lines) <= 2, err  # one line (two while session.py prints its own too)
+    assert all(line.startswith("interrupted; ") for line in lines), err
+    assert "Traceback" not in err and "WARNING" not in err
+    run_id = out.split(", run ", 1)[1].split(")", 1)[0]
+    assert any(run_id in line for line in lines)

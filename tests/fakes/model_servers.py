@@ -4,7 +4,10 @@
 * OpenAI-compatible: ``GET /v1/models``, ``POST /v1/chat/completions``.
 
 A script decides each reply: a list of replies in order, or a function of the request
-body. A reply is a plan dict (sent as JSON text), raw text, or ``{"tool_call": {...}}``.
+body. A reply is a plan dict (sent as JSON text), raw text, ``{"tool_call": {...}}``, or
+``{"http_status": 500, "message": "..."}`` for an error in the server's own format.
+``latency`` holds each reply back that many seconds, or until the server stops: a large
+one makes a server that accepts requests and never answers them.
 Token usage is estimated as characters / 4 of what the request carries (messages,
 plus the schema and tools), and reported the way each server reports it.
 """
@@ -12,6 +15,7 @@ plus the schema and tools), and reported the way each server reports it.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,7 +32,16 @@ class FakeModelServer(FakeHTTPServer):
         self.model = model
         self.chat_bodies: list[dict[str, Any]] = []
         self.prompt_tokens = 0
+        self.stopping = threading.Event()
         super().__init__(self._handle)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()  # let held replies go, so the server can stop
+        super().__exit__(*exc)
+
+    def hold(self) -> None:
+        if self.latency:
+            self.stopping.wait(self.latency)
 
     def next_reply(self, body: dict[str, Any]) -> Any:
         self.chat_bodies.append(body)
@@ -63,7 +76,10 @@ class FakeOllama(FakeModelServer):
         if method == "POST" and path == "/api/chat":
             body = json.loads(raw)
             reply = self.next_reply(body)
-            time.sleep(self.latency)
+            self.hold()
+            if isinstance(reply, dict) and "http_status" in reply:
+                return json_response({"error": reply.get("message", "boom")},
+                                     reply["http_status"])
             message: dict[str, Any] = {"role": "assistant", "content": ""}
             if isinstance(reply, dict) and "tool_call" in reply:
                 message["tool_calls"] = [{"function": reply["tool_call"]}]
@@ -86,7 +102,7 @@ class FakeOpenAI(FakeModelServer):
         if method == "POST" and path == "/v1/chat/completions":
             body = json.loads(raw)
             reply = self.next_reply(body)
-            time.sleep(self.latency)
+            self.hold()
             if isinstance(reply, dict) and "http_status" in reply:
                 return json_response({"error": {"message": reply.get("message", "boom"),
                                                 "type": "server_error"}}, reply["http_status"])
@@ -113,7 +129,7 @@ class FakeAnthropic(FakeModelServer):
                 return json_response({"type": "error", "error": {
                     "type": "authentication_error", "message": "invalid x-api-key"}}, 401)
             reply = self.next_reply(body)
-            time.sleep(self.latency)
+            self.hold()
             content = _text(reply)
             n_in = self.tokens_in({"messages": [body.get("system"), body.get("messages")],
                                    "tools": body.get("tools")})

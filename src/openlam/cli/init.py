@@ -18,6 +18,7 @@ TEMPLATE = """\
 # max_replans = 2
 # step_timeout = 60
 # step_retries = 2
+# model_timeout = 60    # seconds one model request may take, retries included
 """
 
 
@@ -29,7 +30,11 @@ def init(workspace: Annotated[Path, typer.Argument(help="Workspace directory.")]
          ) -> None:
     """Create a workspace: openlam.toml with commented defaults."""
     from openlam.config import CONFIG_FILE
+    from openlam.errors import UserError
 
+    if workspace.exists() and not workspace.is_dir():
+        raise UserError(f"{workspace} is a file, not a directory",
+                        "give `openlam init` a directory (it is created if missing)")
     workspace.mkdir(parents=True, exist_ok=True)
     target = workspace / CONFIG_FILE
     if target.exists():

@@ -1,5 +1,11 @@
 """Entry point of ``openlam``. Command modules import only typer at top level so that
-``openlam --help`` stays fast; heavy imports happen inside the commands."""
+``openlam --help`` stays fast; heavy imports happen inside the commands.
+
+:func:`main` is the one place that turns what went wrong into what the user reads:
+usage errors and :class:`UserError` as plain lines (never wrapped, never read as markup),
+Ctrl-C as one line, anything else as one "internal error" line — never a traceback
+unless ``OPENLAM_DEBUG`` is set.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +38,41 @@ COMMAND_MODULES = (
     "openlam.cli.schedule",
 )
 
+INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
+DEFAULT_INTERRUPTED_HINT = ("any run already started is saved and resumes on the next "
+                            "`openlam run`")
+_interrupted_hint = DEFAULT_INTERRUPTED_HINT
+
+
+def set_interrupted_hint(text: str | None) -> None:
+    """What the line printed on Ctrl-C says after "interrupted; ". A command that starts a
+    run sets it to name the run and how to resume it; ``None`` restores the default."""
+    global _interrupted_hint
+    _interrupted_hint = text or DEFAULT_INTERRUPTED_HINT
+
+
+def check_text(value: str, what: str) -> str:
+    """``value``, unless it holds bytes that are not valid UTF-8.
+
+    Python decodes such bytes on the command line as lone surrogates, which crash later,
+    when the text is printed or stored; refuse them at the door instead.
+    """
+    for i, char in enumerate(value):
+        if "\ud800" <= char <= "\udfff":
+            raise UserError(
+                f"{what} contains bytes that are not valid UTF-8 at position "
+                f"{len(value[:i].encode())}: {_readable(value)}",
+                "pass the text in UTF-8 (check the encoding of your terminal or script)")
+    return value
+
+
+def _readable(value: str) -> str:
+    """``value`` with its undecodable bytes shown as ``\\xNN``."""
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that did not come from a byte
+        return ascii(value)
+
 
 def _install() -> None:
     for name in COMMAND_MODULES:
@@ -44,20 +85,52 @@ def _install() -> None:
         module.install(app)
 
 
-def main() -> None:
+def _configure_logging() -> None:
     import logging
-    import os
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    # DBOS warns for every task cancelled by Ctrl-C or a step timeout, quoting the whole
+    # prompt or arguments; OpenLAM reports both itself.
+    logging.getLogger("dbos").addFilter(
+        lambda record: not record.getMessage().startswith("Asyncio task cancelled"))
+
+
+def _interrupted() -> None:
+    """Ctrl-C: one line, and nothing after it from threads or libraries shutting down."""
+    import logging
+    import threading
+
+    logging.disable(logging.CRITICAL)
+    threading.excepthook = lambda _args: None
+    sys.unraisablehook = lambda _args: None
+    typer.secho(f"interrupted; {_interrupted_hint}", fg="yellow", err=True)
+
+
+def main() -> None:
+    import os
+
+    from openlam.cli.console import console
+    from openlam.config import refuse_missing_workspaces
+
+    _configure_logging()
+    refuse_missing_workspaces()
     _install()
+    if not console(stderr=True).is_terminal:
+        app.rich_markup_mode = None  # click's plain usage errors: rich's panel wraps at 80
     try:
-        app(standalone_mode=True)
+        for i, arg in enumerate(sys.argv[1:], start=1):
+            check_text(arg, f"command-line argument {i}")
+        app(standalone_mode=True)  # prints usage errors itself and exits
+    except SystemExit as exc:
+        if exc.code == INTERRUPTED:  # typer turns KeyboardInterrupt into exit code 130
+            _interrupted()
+        raise
     except UserError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        typer.secho("interrupted; a started run resumes on the next `openlam run`", err=True)
-        sys.exit(130)
+        _interrupted()
+        sys.exit(INTERRUPTED)
     except Exception as exc:
         if os.environ.get("OPENLAM_DEBUG"):
             raise

@@ -6,11 +6,13 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from openlam.config import DEFAULT_MODEL_TIMEOUT
 from openlam.errors import ModelError
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
 
+MAX_ATTEMPTS = 3  # per request, and only while its deadline allows
 _registered: dict[str, Model] = {}
 
 
@@ -31,14 +33,18 @@ def registered_model(name: str) -> Model | None:
 
 
 async def request(model: Model, messages: list[dict[str, str]],
-                  schema: dict[str, Any] | None = None, *, attempts: int = 3) -> ModelReply:
+                  schema: dict[str, Any] | None = None, *,
+                  timeout: float | None = None) -> ModelReply:
     """Send chat ``messages`` ({role, content}) and return the text of the reply.
 
     With ``schema``, a backend that supports it constrains its output to the schema
-    (OpenAI ``response_format``, Ollama ``format``). Transient failures are retried.
+    (OpenAI ``response_format``, Ollama ``format``). The whole request — every attempt and
+    the pauses between them — ends within ``timeout`` seconds (default: the model's
+    ``request_timeout`` setting, which :func:`~openlam.models.resolve.build_model` takes
+    from ``model_timeout``); transient failures are retried only while time remains.
+    Every failure is a :class:`ModelError` that names the model, its server and the
+    setting to change.
     """
-    from pydantic_ai.direct import model_request
-    from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
     from pydantic_ai.models import ModelRequestParameters
     from pydantic_ai.output import OutputObjectDefinition
 
@@ -48,19 +54,41 @@ async def request(model: Model, messages: list[dict[str, str]],
             output_mode="native", allow_text_output=True,
             output_object=OutputObjectDefinition(json_schema=schema, name="plan", strict=False),
         )
-    history = _to_messages(messages)
-    response: ModelResponse | None = None
-    for attempt in range(1, attempts + 1):
+    limit = timeout or timeout_of(model)
+    try:
+        async with asyncio.timeout(limit):
+            response = await _with_retries(model, _to_messages(messages), params)
+    except TimeoutError:
+        raise ModelError(f"{_where(model)} did not answer within {limit:g} s; a slow model "
+                         "needs a larger model_timeout ([openlam] model_timeout in "
+                         "openlam.toml, or OPENLAM_MODEL_TIMEOUT)") from None
+    return _reply(response)
+
+
+def timeout_of(model: Model) -> float:
+    """The seconds one request to ``model`` may take, retries included."""
+    value = (model.settings or {}).get("request_timeout")
+    return float(value) if value else DEFAULT_MODEL_TIMEOUT
+
+
+async def _with_retries(model: Model, history: list[Any], params: Any) -> Any:
+    from pydantic_ai.direct import model_request
+
+    for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            response = await model_request(model, history, model_request_parameters=params)
-            break
+            return await model_request(model, history, model_request_parameters=params)
         except ModelError:
             raise
         except Exception as exc:  # every provider has its own exception types
-            if attempt == attempts or not _transient(exc):
-                raise ModelError(_explain(exc)) from exc
+            if attempt == MAX_ATTEMPTS or not _transient(exc):
+                raise ModelError(_explain(model, exc)) from exc
             await asyncio.sleep(0.2 * 2 ** attempt)
-    assert response is not None  # the loop either broke with a response or raised
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _reply(response: Any) -> ModelReply:
+    from pydantic_ai.messages import TextPart, ToolCallPart
+
     text = "".join(p.content for p in response.parts if isinstance(p, TextPart))
     if not text:  # some backends answer a structured request with a tool call
         import json
@@ -105,9 +133,26 @@ def _transient(exc: Exception) -> bool:
     return any(word in name for word in ("timeout", "connect", "network", "transport"))
 
 
-def _explain(exc: Exception) -> str:
+# The setting that says where each kind of model server is, for error messages.
+SERVER_SETTING = {"ollama": "the ollama_url setting (OPENLAM_OLLAMA_URL)",
+                  "openai": "the openai_base_url setting (OPENLAM_OPENAI_BASE_URL)"}
+CHOOSE_ANOTHER = "or choose another model with --model or OPENLAM_MODEL (--model offline uses none)"
+
+
+def _where(model: Model) -> str:
+    at = f" at {model.base_url}" if model.base_url else ""
+    return f"the model {model.system}:{model.model_name}{at}"
+
+
+def _explain(model: Model, exc: Exception) -> str:
     status = getattr(exc, "status_code", None)
-    body = getattr(exc, "body", None)
     if status:
-        return f"the model server answered HTTP {status}: {str(body or exc)[:300]}"
-    return f"the model could not be reached: {type(exc).__name__}: {str(exc)[:300]}"
+        body = getattr(exc, "body", None) or exc
+        return (f"{_where(model)} answered HTTP {status}: {str(body)[:300]}; check the server, "
+                f"{CHOOSE_ANOTHER}")
+    cause = f"{type(exc).__name__}: {str(exc)[:300]}"
+    if not _transient(exc):
+        return f"{_where(model)} failed ({cause}); {CHOOSE_ANOTHER.removeprefix('or ')}"
+    setting = SERVER_SETTING.get(model.system, "its address")
+    return (f"{_where(model)} could not be reached ({cause}); check that the server runs "
+            f"and {setting}, {CHOOSE_ANOTHER}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
@@ -28,6 +29,7 @@ from pydantic_ai.profiles import ModelProfile
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RequestUsage
 
+from openlam.config import DEFAULT_MODEL_TIMEOUT
 from openlam.errors import ModelError
 
 OLLAMA_PROFILE = ModelProfile(
@@ -39,9 +41,11 @@ OLLAMA_PROFILE = ModelProfile(
 
 
 class OllamaChatModel(Model):
+    """``timeout``: seconds for one request, retries included (:func:`openlam.models.request`)."""
+
     def __init__(self, model_name: str, base_url: str = "http://127.0.0.1:11434",
-                 timeout: float = 120.0) -> None:
-        super().__init__(profile=OLLAMA_PROFILE)
+                 timeout: float = DEFAULT_MODEL_TIMEOUT) -> None:
+        super().__init__(settings=ModelSettings(request_timeout=timeout), profile=OLLAMA_PROFILE)
         self._model_name = model_name
         self._base_url = base_url.rstrip("/")
         self._client = httpx.AsyncClient(base_url=self._base_url,
@@ -79,12 +83,11 @@ class OllamaChatModel(Model):
                    if k in ("temperature", "top_p", "seed")}
         if options:
             body["options"] = options
-        try:
-            response = await self._client.post("/api/chat", json=body)
-        except httpx.HTTPError as exc:
-            raise ModelError(f"Ollama at {self._base_url} is unreachable: {exc}") from exc
+        # Transport errors and HTTP statuses go to models.request, which retries the
+        # transient ones within the request's deadline and names the server.
+        response = await self._client.post("/api/chat", json=body)
         if response.status_code != 200:
-            raise ModelError(f"Ollama answered HTTP {response.status_code}: {response.text[:300]}")
+            raise ModelHTTPError(response.status_code, self._model_name, _error_text(response))
         try:
             data = response.json()
             message = data["message"]
@@ -103,6 +106,14 @@ class OllamaChatModel(Model):
                                output_tokens=int(data.get("eval_count") or 0)),
             model_name=data.get("model", self._model_name),
         )
+
+
+def _error_text(response: httpx.Response) -> str:
+    """Ollama's ``{"error": "..."}``, or the start of whatever else it sent."""
+    try:
+        return str(response.json()["error"])[:300]
+    except (ValueError, KeyError, TypeError):
+        return response.text[:300]
 
 
 def _to_ollama(messages: list[ModelMessage]) -> list[dict[str, Any]]:

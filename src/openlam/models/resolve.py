@@ -73,11 +73,16 @@ def _build(spec: str, ollama_url: str, openai_base_url: str | None, openai_key: 
     found = registered_model(spec)
     if found is not None:
         return found
+    from pydantic_ai.settings import ModelSettings
+
     provider, _, name = spec.partition(":")
     if provider == "ollama":
         from openlam.models.ollama import OllamaChatModel
 
         return OllamaChatModel(name, ollama_url, timeout=timeout)
+    # request_timeout bounds a whole request, retries included (models.request);
+    # each HTTP attempt gets the same bound.
+    bounded = ModelSettings(request_timeout=timeout)
     if provider == "openai":
         from openai import AsyncOpenAI
         from pydantic_ai.models.openai import OpenAIChatModel
@@ -90,11 +95,13 @@ def _build(spec: str, ollama_url: str, openai_base_url: str | None, openai_key: 
         # Retries are ours (models.request): the SDK's own would multiply them.
         client = AsyncOpenAI(base_url=openai_base_url, api_key=openai_key or "not-needed",
                              max_retries=0, timeout=timeout)
-        return OpenAIChatModel(name, provider=OpenAIProvider(openai_client=client))
+        return OpenAIChatModel(name, provider=OpenAIProvider(openai_client=client),
+                               settings=bounded)
     if provider == "anthropic":
         if not os.environ.get("ANTHROPIC_API_KEY"):
             raise UserError(f"model {spec} needs ANTHROPIC_API_KEY", "export ANTHROPIC_API_KEY=...")
         from pydantic_ai.models.anthropic import AnthropicModel
 
-        return AnthropicModel(name)
+        return AnthropicModel(name, settings=ModelSettings(request_timeout=timeout,
+                                                           timeout=timeout))
     raise UserError(f"model {spec!r} is not known", "register it or use a PROVIDER:NAME spec")
