@@ -108,17 +108,17 @@ async def test_a_risk_for_a_tool_that_does_not_exist_is_reported_with_close_matc
 async def test_time_server_call_succeeds_and_its_refusal_is_a_failed_step(settings):
     registry = await add_server(settings, "time", ["mcp-server-time"])
     ok = await call(registry, settings, "time.get_current_time", timezone="Asia/Tokyo")
-    assert ok["status"] == "succeeded", ok
-    assert ok["output"]["timezone"] == "Asia/Tokyo" and "T" in ok["output"]["datetime"]
+    assert ok.status == "succeeded", ok
+    assert ok.output["timezone"] == "Asia/Tokyo" and "T" in ok.output["datetime"]
 
     refused = await call(registry, settings, "time.get_current_time", timezone="Mars/Olympus")
-    assert refused["status"] == "failed"
-    assert "time.get_current_time failed" in refused["error"]
-    assert "Invalid timezone" in refused["error"] and "Mars/Olympus" in refused["error"]
+    assert refused.status == "failed"
+    assert "time.get_current_time failed" in refused.error
+    assert "Invalid timezone" in refused.error and "Mars/Olympus" in refused.error
 
     invalid = await call(registry, settings, "time.convert_time", time="10:00")
-    assert invalid["status"] == "failed" and invalid["error"].startswith("invalid arguments")
-    assert "source_timezone" in invalid["error"]
+    assert invalid.status == "failed" and invalid.error.startswith("invalid arguments")
+    assert "source_timezone" in invalid.error
 
 
 async def test_loading_starts_nothing_then_one_session_is_started_lazily_and_reused(settings):
@@ -130,12 +130,12 @@ async def test_loading_starts_nothing_then_one_session_is_started_lazily_and_reu
     results = await asyncio.gather(*(
         call(registry, settings, "time.get_current_time", timezone=tz)
         for tz in ("Europe/Paris", "America/New_York", "Etc/UTC")))
-    assert [r["status"] for r in results] == ["succeeded"] * 3
+    assert [r.status for r in results] == ["succeeded"] * 3
     pool = mcp._pool()
     assert len(pool.connections) == 1
     conn = next(iter(pool.connections.values()))
     again = await call(registry, settings, "time.get_current_time", timezone="Etc/UTC")
-    assert again["status"] == "succeeded"
+    assert again.status == "succeeded"
     assert next(iter(mcp._pool().connections.values())) is conn
     assert mcp.running_servers() == ["time"]
 
@@ -144,7 +144,7 @@ async def test_loading_starts_nothing_then_one_session_is_started_lazily_and_reu
     assert conn.task is not None and conn.task.done()
     # and a later call starts it again
     assert (await call(registry, settings, "time.get_current_time",
-                       timezone="Etc/UTC"))["status"] == "succeeded"
+                       timezone="Etc/UTC")).status == "succeeded"
 
 
 async def test_a_stale_tool_list_is_named_in_the_error(settings):
@@ -156,8 +156,8 @@ async def test_a_stale_tool_list_is_named_in_the_error(settings):
     registry = ActionRegistry()
     mcp.register(registry, settings)
     result = await call(registry, settings, "time.get_moon_phase", timezone="Etc/UTC")
-    assert result["status"] == "failed"
-    assert "get_moon_phase" in result["error"] and "openlam mcp test time" in result["error"]
+    assert result.status == "failed"
+    assert "get_moon_phase" in result.error and "openlam mcp test time" in result.error
 
 
 async def test_a_server_that_cannot_start_is_a_clear_error(settings):
@@ -168,7 +168,7 @@ async def test_a_server_that_cannot_start_is_a_clear_error(settings):
     spec = mcp.tool_specs(server, [{"name": "boo", "input_schema": {"type": "object"}}],
                           settings.workspace)[0]
     result = await execute(spec, ctx_for(settings), {}, timeout=10, retries=0)
-    assert result["status"] == "failed" and "not found" in result["error"]
+    assert result.status == "failed" and "not found" in result.error
 
 
 async def test_a_server_without_a_cached_tool_list_is_reported_not_started(settings):
@@ -192,15 +192,15 @@ async def test_fetch_server_reads_a_local_page_when_private_addresses_are_allowe
     assert spec is not None and spec.risk is Risk.read
     assert getattr(spec, "egress", None) is True  # a URL argument: the plan picks the host
     result = await call(registry, settings, "fetch.fetch", url=f"{site.url}/page.html")
-    assert result["status"] == "succeeded", result
-    assert "Acme sells anvils" in result["output"]["text"]
+    assert result.status == "succeeded", result
+    assert "Acme sells anvils" in result.output["text"]
 
 
 async def test_fetch_server_refusing_loopback_is_a_failed_step_with_its_message(settings, site):
     registry = await add_server(settings, "fetch", ["mcp-server-fetch"])
     result = await call(registry, settings, "fetch.fetch", url=f"{site.url}/page.html")
-    assert result["status"] == "failed"
-    assert "not a public address" in result["error"]
+    assert result.status == "failed"
+    assert "not a public address" in result.error
     assert site.hits("/page") == 0
 
 
@@ -233,19 +233,19 @@ async def test_filesystem_server_reads_writes_and_refuses_paths_outside_its_root
     assert registry.get("fs.create_directory").risk is Risk.external  # type: ignore[union-attr]
 
     read = await call(registry, settings, "fs.read_text_file", path=str(root / "brief.txt"))
-    assert read["status"] == "succeeded", read
-    assert read["output"]["content"] == "quarterly numbers\n"
+    assert read.status == "succeeded", read
+    assert read.output["content"] == "quarterly numbers\n"
 
     wrote = await call(registry, settings, "fs.write_file", path=str(root / "out.md"),
                        content="# done\n")
-    assert wrote["status"] == "succeeded", wrote
+    assert wrote.status == "succeeded", wrote
     assert (root / "out.md").read_text() == "# done\n"
 
     outside = tmp_path / "secret.txt"
     outside.write_text("not for the server")
     refused = await call(registry, settings, "fs.read_text_file", path=str(outside))
-    assert refused["status"] == "failed"
-    assert "outside allowed directories" in refused["error"]
+    assert refused.status == "failed"
+    assert "outside allowed directories" in refused.error
 
 
 # ------------------------------------------------------------ streamable HTTP server
@@ -392,13 +392,13 @@ async def test_streamable_http_server_tools_risks_calls_and_errors(settings, htt
                      "calc.shout": Risk.write,  # overridden in the configuration
                      "calc.fail": Risk.external}
     added = await call(registry, settings, "calc.add", a=2, b=40)
-    assert added["status"] == "succeeded" and added["output"] == {"result": 42}
+    assert added.status == "succeeded" and added.output == {"result": 42}
     shouted = await call(registry, settings, "calc.shout", text="hi")
-    assert shouted["output"] == {"result": "HI"}
+    assert shouted.output == {"result": "HI"}
     failed = await call(registry, settings, "calc.fail", reason="the disk is full")
-    assert failed["status"] == "failed" and "the disk is full" in failed["error"]
+    assert failed.status == "failed" and "the disk is full" in failed.error
     wrong = await call(registry, settings, "calc.add", a="two", b=1)
-    assert wrong["status"] == "failed" and "invalid arguments: a:" in wrong["error"]
+    assert wrong.status == "failed" and "invalid arguments: a:" in wrong.error
 
 
 async def test_http_server_needing_a_missing_secret_names_it(settings, http_server):
@@ -409,7 +409,7 @@ async def test_http_server_needing_a_missing_secret_names_it(settings, http_serv
                           settings.workspace)[0]
     assert spec.secrets == ("CALC_TOKEN",)
     result = await execute(spec, ctx_for(settings), {"a": 1, "b": 2}, timeout=10, retries=0)
-    assert result["status"] == "failed" and "CALC_TOKEN" in result["error"]
+    assert result.status == "failed" and "CALC_TOKEN" in result.error
     assert len(registry) == 4
 
 
@@ -423,18 +423,18 @@ async def test_a_result_over_the_message_limit_names_the_limit_and_spares_other_
         call(registry, settings, "legacy.big", n=2_000_000),
         call(registry, settings, "legacy.slow_add", a=1, b=2),
         call(registry, settings, "legacy.slow_add", a=3, b=4))
-    assert big["status"] == "failed"
+    assert big.status == "failed"
     assert ("the MCP server legacy's result for big is larger than the 1 MiB message limit "
-            "of the MCP HTTP transport") in big["error"]
-    assert "--max-message-mb" in big["error"] and ".log" not in big["error"]
-    assert slow_a["status"] == slow_b["status"] == "succeeded", (slow_a, slow_b)
-    assert (slow_a["output"], slow_b["output"]) == ({"result": 3}, {"result": 7})
+            "of the MCP HTTP transport") in big.error
+    assert "--max-message-mb" in big.error and ".log" not in big.error
+    assert slow_a.status == slow_b.status == "succeeded", (slow_a, slow_b)
+    assert (slow_a.output, slow_b.output) == ({"result": 3}, {"result": 7})
     # the shared session was kept, and a larger limit lets the result through
     assert mcp.running_servers() == ["legacy"]
     registry = await add_server(settings, "legacy", url=legacy_http_server, trusted=True,
                                 max_message_bytes=4 * 1024 * 1024)
     bigger = await call(registry, settings, "legacy.big", n=2_000_000)
-    assert bigger["status"] == "succeeded" and len(bigger["output"]["result"]) == 2_000_000
+    assert bigger.status == "succeeded" and len(bigger.output["result"]) == 2_000_000
 
 
 async def test_resources_and_prompts_are_read_actions(settings, legacy_http_server):
@@ -444,18 +444,18 @@ async def test_resources_and_prompts_are_read_actions(settings, legacy_http_serv
     assert "notes://today" in read.description
     assert registry.get("legacy.big").risk is Risk.external  # type: ignore[union-attr]
     listed = await call(registry, settings, "legacy.list_resources")
-    assert listed["status"] == "succeeded", listed
-    assert [r["uri"] for r in listed["output"]["resources"]] == ["notes://today"]
+    assert listed.status == "succeeded", listed
+    assert [r["uri"] for r in listed.output["resources"]] == ["notes://today"]
     got = await call(registry, settings, "legacy.read_resource", uri="notes://today")
-    assert got["status"] == "succeeded" and got["output"]["text"] == "ship on friday"
+    assert got.status == "succeeded" and got.output["text"] == "ship on friday"
     missing = await call(registry, settings, "legacy.read_resource", uri="notes://nope")
-    assert missing["status"] == "failed" and "notes://nope" in missing["error"]
+    assert missing.status == "failed" and "notes://nope" in missing.error
     prompt = registry.get("legacy.get_prompt")
     assert prompt is not None and "summarize(topic)" in prompt.description
     filled = await call(registry, settings, "legacy.get_prompt", name="summarize",
                         arguments={"topic": "the launch"})
-    assert filled["status"] == "succeeded", filled
-    assert filled["output"]["text"] == "Summarize the launch in three bullet points."
+    assert filled.status == "succeeded", filled
+    assert filled.output["text"] == "Summarize the launch in three bullet points."
 
 
 def test_tools_that_only_run_as_tasks_are_not_offered(settings):
@@ -563,14 +563,14 @@ async def test_a_server_that_dies_is_restarted_by_the_retry_of_the_next_step(set
 
     registry = await add_server(settings, "time", ["mcp-server-time"], trusted=True)
     assert (await call(registry, settings, "time.get_current_time",
-                       timezone="Etc/UTC"))["status"] == "succeeded"
+                       timezone="Etc/UTC")).status == "succeeded"
     [pid] = _children_running("mcp-server-time")
     os.kill(pid, signal.SIGKILL)
     spec = registry.get("time.get_current_time")
     assert spec is not None
     result = await execute(spec, ctx_for(settings), {"timezone": "Etc/UTC"}, timeout=20,
                            retries=1)
-    assert result["status"] == "succeeded" and result["attempts"] == 2
+    assert result.status == "succeeded" and result.attempts == 2
     assert _children_running("mcp-server-time") not in ([], [pid])
     await mcp.close_all()  # the runtime's shutdown hook
     assert _children_running("mcp-server-time") == []  # shut down, not left behind

@@ -153,62 +153,62 @@ async def test_calls_send_path_query_header_and_body_parameters(settings, crm):
     registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
     made = await call(registry, settings, "acme.create_contact",
                       name="Ann Lee", email="ann@acme.io", tags=["vip", "eu"])
-    assert made["status"] == "succeeded", made
-    assert made["output"]["id"] == 1 and made["output"]["tags"] == ["vip", "eu"]
+    assert made.status == "succeeded", made
+    assert made.output["id"] == 1 and made.output["tags"] == ["vip", "eu"]
     assert crm.requests[-1]["idempotency_key"] == "run-1:s1"  # POST carries the step's key
 
     found = await call(registry, settings, "acme.list_contacts", q="ann", tag=["vip", "eu"])
-    assert found["status"] == "succeeded" and [c["email"] for c in found["output"]] == \
+    assert found.status == "succeeded" and [c["email"] for c in found.output] == \
         ["ann@acme.io"]
     assert crm.requests[-1]["query"] == "q=ann&tag=vip&tag=eu"
 
     one = await call(registry, settings, "acme.get_contact", contact_id=1)
-    assert one["output"]["name"] == "Ann Lee" and crm.requests[-1]["path"] == "/contacts/1"
+    assert one.output["name"] == "Ann Lee" and crm.requests[-1]["path"] == "/contacts/1"
 
     note = await call(registry, settings, "acme.add_note_contacts_contact_id_notes_post",
                       contact_id=1, text="met at the fair", **{"x-request-id": "req-42"})
-    assert note["status"] == "succeeded", note
-    assert note["output"]["request_id"] == "req-42"
+    assert note.status == "succeeded", note
+    assert note.output["request_id"] == "req-42"
 
     patched = await call(registry, settings, "acme.update_contact", contact_id=1,
                          company="Acme")
-    assert patched["output"]["company"] == "Acme"
+    assert patched.output["company"] == "Acme"
     gone = await call(registry, settings, "acme.delete_contact", contact_id=1)
-    assert gone == {**gone, "status": "succeeded", "output": {"status": 204}}
+    assert (gone.status, gone.output) == ("succeeded", {"status": 204})
     assert crm.app.state.contacts == {}
 
 
 async def test_error_responses_carry_the_status_and_the_service_message(settings, crm):
     registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
     missing = await call(registry, settings, "acme.get_contact", contact_id=99)
-    assert missing["status"] == "failed"
-    assert "HTTP 404: contact 99 not found" in missing["error"]
+    assert missing.status == "failed"
+    assert "HTTP 404: contact 99 not found" in missing.error
 
     await call(registry, settings, "acme.create_contact", name="A", email="a@b.io")
     dup = await call(registry, settings, "acme.create_contact", name="A", email="a@b.io")
-    assert "HTTP 409: a contact with email a@b.io exists" in dup["error"]
-    assert dup["attempts"] == 1  # a 4xx is not retried
+    assert "HTTP 409: a contact with email a@b.io exists" in dup.error
+    assert dup.attempts == 1  # a 4xx is not retried
 
     down = await call(registry, settings, "acme.maintenance", retries=1)
-    assert down["status"] == "failed" and "HTTP 503: down for maintenance" in down["error"]
-    assert down["attempts"] == 2  # a 5xx is transient: retried
+    assert down.status == "failed" and "HTTP 503: down for maintenance" in down.error
+    assert down.attempts == 2  # a 5xx is transient: retried
 
     invalid = await call(registry, settings, "acme.create_contact",
                          name="B", email="not-an-address")
-    assert invalid["status"] == "failed" and invalid["error"].startswith("invalid arguments")
-    assert "email:" in invalid["error"]
+    assert invalid.status == "failed" and invalid.error.startswith("invalid arguments")
+    assert "email:" in invalid.error
     assert len([r for r in crm.requests if r["method"] == "POST"]) == 2  # never sent
 
 
 async def test_wrong_or_missing_credentials_are_named(settings, crm):
     registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
     wrong = await call(registry, settings, "acme.list_contacts", secrets={"CRM_TOKEN": "nope1"})
-    assert wrong["status"] == "failed"
-    assert "HTTP 401" in wrong["error"] and "CRM_TOKEN" in wrong["error"]
-    assert "nope1" not in wrong["error"]
+    assert wrong.status == "failed"
+    assert "HTTP 401" in wrong.error and "CRM_TOKEN" in wrong.error
+    assert "nope1" not in wrong.error
     sent = len(crm.requests)
     missing = await call(registry, settings, "acme.list_contacts", secrets={})
-    assert missing["status"] == "failed" and "secret CRM_TOKEN is not set" in missing["error"]
+    assert missing.status == "failed" and "secret CRM_TOKEN is not set" in missing.error
     assert len(crm.requests) == sent
 
 
@@ -216,10 +216,10 @@ async def test_wrong_or_missing_credentials_are_named(settings, crm):
 async def test_api_key_header_and_basic_auth(settings, crm, auth):
     registry = add_service(settings, f"{crm.url}/openapi.json", auth=auth)
     ok = await call(registry, settings, "acme.list_contacts")
-    assert ok["status"] == "succeeded", ok
+    assert ok.status == "succeeded", ok
     refused = await call(registry, settings, "acme.list_contacts",
                          secrets={**SECRETS, "CRM_KEY": "bad", "CRM_PASS": "bad"})
-    assert "HTTP 401" in refused["error"]
+    assert "HTTP 401" in refused.error
 
 
 async def test_unreachable_service_is_transient_and_named(settings, crm):
@@ -229,16 +229,16 @@ async def test_unreachable_service_is_transient_and_named(settings, crm):
     registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN",
                            base_url=dead)
     result = await call(registry, settings, "acme.list_contacts", retries=1)
-    assert result["status"] == "failed" and result["attempts"] == 2
-    assert f"cannot reach acme at {dead}" in result["error"]
+    assert result.status == "failed" and result.attempts == 2
+    assert f"cannot reach acme at {dead}" in result.error
 
 
 async def test_slow_response_times_out_with_a_clear_error(settings, crm):
     registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN",
                            timeout=0.5)
     result = await call(registry, settings, "acme.slow_report", seconds=30)
-    assert result["status"] == "failed"
-    assert "acme.slow_report (GET /slow) did not answer within 0.5s" in result["error"]
+    assert result.status == "failed"
+    assert "acme.slow_report (GET /slow) did not answer within 0.5s" in result.error
 
 
 async def test_operations_inside_a_goal(settings, crm, monkeypatch):

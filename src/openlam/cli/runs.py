@@ -30,13 +30,14 @@ def list_runs(workspace: Workspace = None,
     """The most recent runs, newest first."""
     import datetime
 
-    from rich.console import Console
     from rich.table import Table
 
-    from openlam.cli.report import STYLE, short
+    from openlam.cli.console import console as make_console
+    from openlam.cli.console import esc
+    from openlam.cli.report import short, styled
 
     rows = _store(workspace).list_runs(limit=limit, status=status)
-    console = Console(highlight=False)
+    console = make_console()
     if not rows:
         console.print("No runs yet. Start one with: openlam run \"your goal\"")
         return
@@ -45,8 +46,8 @@ def list_runs(workspace: Workspace = None,
         table.add_column(col)
     for r in rows:
         when = datetime.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(r["id"], when, f"[{STYLE.get(r['status'], 'white')}]{r['status']}[/]",
-                      r["agent"], short(r["goal"], 60))
+        table.add_row(esc(r["id"]), when, styled(r["status"], esc(r["status"])),
+                      esc(r["agent"]), esc(short(r["goal"], 60)))
     console.print(table)
 
 
@@ -57,8 +58,8 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is 
     """A run's steps, results, deliverables, gaps and delegation tree."""
     import json
 
-    from rich.console import Console
-
+    from openlam.cli.console import console as make_console
+    from openlam.cli.console import esc
     from openlam.cli.report import print_outcome, run_tree
     from openlam.errors import UserError
     from openlam.loop.state import Outcome
@@ -71,17 +72,19 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is 
     if json_output:
         typer.echo(json.dumps(run, indent=2, default=str))
         return
-    console = Console(highlight=False)
+    console = make_console()
     if run.get("children"):
         console.print(run_tree(run, store.get_run))
     if run["outcome"]:
         print_outcome(console, Outcome.model_validate(run["outcome"]))
     else:
-        console.print(f"Run {run['id']} is {run['status']}: {run['goal']}")
+        console.print(f"Run {esc(run['id'])} is {esc(run['status'])}: {esc(run['goal'])}")
         for s in run["steps"]:
-            console.print(f"  {s['step_id']} {s['action']} {s['status']} {s['error'] or ''}")
-        console.print("Interrupted runs resume on the next `openlam run`, or now with "
-                      f"`openlam runs resume {run['id']}`.")
+            console.print(f"  {esc(s['step_id'])} {esc(s['action'])} {esc(s['status'])} "
+                          f"{esc(s['error'] or '')}")
+        if run["status"] in ("running", "interrupted"):
+            console.print("Interrupted runs resume on the next `openlam run`, or now with "
+                          f"`openlam runs resume {esc(run['id'])}`.")
 
 
 @runs_app.command("resume")
@@ -92,8 +95,7 @@ def resume(run_id: Annotated[str, typer.Argument(help="Run id.")],
     import asyncio
     import sys
 
-    from rich.console import Console
-
+    from openlam.cli.console import console as make_console
     from openlam.cli.report import print_outcome
     from openlam.workforce import Workforce
 
@@ -106,7 +108,7 @@ def resume(run_id: Annotated[str, typer.Argument(help="Run id.")],
     if json_output:
         sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")
     else:
-        print_outcome(Console(highlight=False), outcome)
+        print_outcome(make_console(), outcome)
     raise typer.Exit(outcome.exit_code)
 
 

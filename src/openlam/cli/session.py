@@ -32,9 +32,12 @@ async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps
                           + esc(", ".join(pending)))
         try:
             # Without --agent the chief of staff routes the goal through the organisation.
-            outcome = await wf.run(goal, max_steps=max_steps, agent=agent,
-                                   department=department, route=True, run_id=run_id,
-                                   on_event=None if json_output else Progress(console))
+            request = await wf.prepare(goal, max_steps=max_steps, agent=agent,
+                                       department=department, route=True, run_id=run_id)
+            for warning in request.routing.get("warnings", []):
+                console.print(f"[yellow]warning[/]: {esc(warning)}")
+            with Progress(console) as progress:
+                outcome = await wf.submit_and_wait(request, None if json_output else progress)
             for adopted in [*pending, *await wf.adopted_runs({run_id, *pending})]:
                 status = await wf.finish_adopted(adopted)
                 console.print(f"Resumed run {esc(adopted)}: [bold]{esc(status)}[/]")
@@ -72,5 +75,7 @@ async def _interrupted(wf, run_id: str) -> None:
     for task in others:
         task.cancel()
     await asyncio.gather(*others, return_exceptions=True)
-    typer.echo(f"interrupted; run {run_id} is saved and resumes with `openlam runs resume "
-               f"{run_id}` (or on the next `openlam run`)", err=True)
+    from openlam.cli.main import set_interrupted_hint
+
+    set_interrupted_hint(f"run {run_id} is saved and resumes with `openlam runs resume "
+                         f"{run_id}` (or on the next `openlam run`)")

@@ -41,6 +41,8 @@ class ActionCall(BaseModel):
 
 
 ActionCaller = Callable[[ActionCall], Awaitable[StepResult]]
+ResumableCaller = Callable[[ActionCall, int], Awaitable[StepResult]]
+"""An action caller told how often the step was interrupted in flight before (0: never)."""
 
 
 async def execute(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
@@ -131,8 +133,7 @@ def _result(status: StepStatus, output: Any, error: str | None, attempts: int,
 
 
 def action_caller(lookup: Callable[[str], ActionSpec | None], settings: Callable[[], Any],
-                  secret: Callable[[str], str | None] | None = None
-                  ) -> Callable[[ActionCall, int], Awaitable[StepResult]]:
+                  secret: Callable[[str], str | None] | None = None) -> ResumableCaller:
     """Turns an :class:`ActionCall` into a result; ``resumed`` > 0 when the step was in
     flight when an earlier process died."""
 
@@ -157,6 +158,6 @@ def local_action_call(registry: Any, settings: Any = None,
     call = action_caller(registry.get, lambda: settings, secret)
 
     async def once(c: ActionCall) -> StepResult:
-        return await call(c)
+        return await call(c, 0)
 
     return once

@@ -100,6 +100,9 @@ class RunEnv:
     gate: Gate = _allow
     learn_hooks: list[Any] = field(default_factory=list)
     resumed: bool = False  # replaying a run that an earlier process started
+    explain_missing: Callable[[str, str], str | None] = lambda _action, _agent: None
+    """Why an action the plan needs cannot be used by the agent although it exists
+    (installed but not permitted, and how to grant it); None: it does not exist."""
     stopped: Callable[[], Awaitable[str | None]] = lambda: _no_stop()
     """Why the run must stop now (cancelled, past its deadline), or None; asked before
     each batch of steps and each plan, so no step starts after a cancel."""
@@ -175,8 +178,8 @@ class Runner:
             # The model is down or broken; the offline planner may still know this goal.
             fallback = self.offline_plan(p, replanning)
             if fallback.plan is not None:
-                self.state.notes.append(f"the model failed ({result.errors[0]}); the offline "
-                                        "planner served this goal")
+                self.state.remarks.append(f"the model failed ({result.errors[0]}); the "
+                                          "offline planner served this goal")
                 return fallback
         if result.plan is not None and not result.plan.steps:
             # A replan has read tool output: its free text is not repeated in the report,
@@ -258,11 +261,13 @@ class Runner:
                                        why=f"{result.errors[0]}. {result.declined}"))
         elif result.plan is None and result.errors:
             unknown = [e for e in result.errors if ": unknown action " in e]
+            agent = str(self.request.agent.get("id", "operator"))
             for error in unknown:
                 what = error.split(": unknown action ", 1)[1].split(";")[0]
-                self.state.gaps.append(Gap(kind=GapKind.capability, what=what,
-                                           why=f"the plan needs {what}, which no installed "
-                                               "action provides"))
+                why = self.env.explain_missing(what, agent) if what in self.env.registry \
+                    else None
+                self.state.gaps.append(Gap(kind=GapKind.capability, what=what, why=why or (
+                    f"the plan needs {what}, which no installed action provides")))
             if len(unknown) < len(result.errors):
                 self.state.notes.append("planning failed: " + "; ".join(result.errors[:6]))
 
@@ -302,7 +307,7 @@ class Runner:
 
 
 async def _unavailable_special(runner: Runner, record: StepRecord,
-                               args: dict[str, Any]) -> dict[str, Any]:
+                               args: dict[str, Any]) -> StepResult:
     """Special steps end as honest gaps until a handler for them is installed."""
     kind, what, why = {
         "request_capability": (GapKind.capability, args.get("capability", "?"),
@@ -324,6 +329,7 @@ def _summary(status: RunStatus, done: list[StepRecord], records: list[StepRecord
                  if not (state.stopped and r.status is StepStatus.skipped)][:5]
     problems += [f"missing {g.what}" for g in state.gaps if g.step is None]
     problems += state.notes[-2:] if status is not RunStatus.completed else []
+    problems += state.remarks
     repeats = [r.id for r in done if r.note and "at least once" in r.note]
     if repeats:  # never claim exactly once for what may have happened twice
         problems.append(f"{', '.join(repeats)} ran again after an interruption and may have "

@@ -179,7 +179,8 @@ class RunState:
         self.plan_version = 0
         self.replans = 0
         self.delegations = 0
-        self.notes: list[str] = []
+        self.notes: list[str] = []  # the planner's, shown when a run did not complete
+        self.remarks: list[str] = []  # OpenLAM's own, always in the summary
         self.stopped: str | None = None  # why the run was stopped (cancel, deadline)
 
     def adopt(self, plan: Plan) -> None:

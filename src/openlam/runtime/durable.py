@@ -44,7 +44,8 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
     env = RunEnv(registry=rt.registry, call_model=call_model,
                  call_action=_action_call(rt, journal), emit=rt.emit, save=rt.store.save_run,
                  specials=rt.specials, gate=rt.gate, learn_hooks=rt.learn_hooks,
-                 resumed=bool(journal.done or journal.interrupted), stopped=stopped)
+                 resumed=bool(journal.done or journal.interrupted), stopped=stopped,
+                 explain_missing=rt.explain_missing)
     try:
         outcome = await Runner(req, env).run()
     finally:

@@ -27,7 +27,7 @@ from openlam.runtime.queues import configured
 from openlam.runtime.waiting import Wakeups, approval_key
 
 if TYPE_CHECKING:
-    from openlam.loop.act import ActionCall
+    from openlam.loop.act import ActionCall, ResumableCaller
     from openlam.loop.state import StepResult
 
 Listener = Callable[[dict[str, Any]], None]
@@ -53,7 +53,7 @@ class Runtime:
     wakeups: Wakeups = field(default_factory=Wakeups)
     secret: Callable[[str], str | None] = lambda _n: None
     redact: Callable[[Any], Any] = lambda v: v
-    call_action: Callable[[ActionCall, int], Any] | None = None
+    call_action: ResumableCaller | None = None
     log_filter: logging.Filter | None = None
     heartbeat: Heartbeat | None = None
     deadlines: dict[str, float] = field(default_factory=dict)  # run → epoch deadline
@@ -89,6 +89,11 @@ class Runtime:
             yield
         finally:
             self.inflight -= 1
+
+    def explain_missing(self, action: str, agent: str) -> str | None:
+        from openlam.actions.grants import permission_hint
+
+        return permission_hint(self.settings, action, agent, (s.name for s in self.registry))
 
     def stop_reason(self, run_id: str) -> str | None:
         """Why ``run_id`` must stop now: cancelled (itself or a run above it in its

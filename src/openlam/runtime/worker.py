@@ -166,8 +166,8 @@ class Worker:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, *_args: Any) -> None:
-                pass
+            def log_message(self, format: str, *args: Any) -> None:
+                del format, args  # quiet: the worker reports what matters itself
 
         server = ThreadingHTTPServer((self.host, self.port or 0), Handler)
         self.port = server.server_address[1]

@@ -66,8 +66,13 @@ class _Connection:
             if server.bearer_secret:
                 token = _need_secret(secret, server.bearer_secret, server)
                 headers["Authorization"] = f"Bearer {token}"
-            http = httpx2.AsyncClient(headers=headers, follow_redirects=True,
-                                      timeout=httpx2.Timeout(30.0, connect=5.0))
+            from openlam.actions import httpkit
+            from openlam.config import load_settings
+
+            # the outbound-HTTP chokepoint: the server's address was configured by the
+            # user; any redirect elsewhere is checked like every other request
+            http = httpkit.client(load_settings(self.workspace), configured=[str(server.url)],
+                                  library=httpx2, headers=headers, timeout=30.0)
             return streamable_http_client(str(server.url), http_client=http,
                                           max_sse_event_size=server.max_message_bytes)
         env = dict(server.env)

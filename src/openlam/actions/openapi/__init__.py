@@ -88,7 +88,8 @@ def _operation_caller(service: ServiceConfig, op: dict[str, Any], base_url: str 
                       ) -> Callable[..., Any]:
     async def call(ctx: ActionContext, **arguments: Any) -> Any:
         return await call_operation(service, op, arguments, base_url=base_url,
-                                    secret=ctx.secret, idempotency_key=ctx.idempotency_key)
+                                    secret=ctx.secret, idempotency_key=ctx.idempotency_key,
+                                    settings=ctx.settings)
 
     call.__name__ = f"openapi_{service.name}_{op['action']}"
     return call

@@ -17,33 +17,32 @@ CONNECT_TIMEOUT = 5.0
 IDEMPOTENT_METHODS = frozenset({"get", "head", "options", "trace", "put", "delete"})
 
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = \
+    weakref.WeakKeyDictionary()
 
 
-def new_http_client() -> Any:
-    """THE place where the HTTP client for imported operations is made.
+def new_http_client(settings: Any, base_url: str) -> Any:
+    """THE place where the HTTP client for imported operations is made: the workforce's
+    outbound-HTTP chokepoint (:func:`openlam.actions.httpkit.client`), so every request
+    and redirect hop passes the address rules. The service's base URL was configured by
+    the user (``openlam openapi add``), so its host is reachable wherever it is."""
+    from openlam.actions import httpkit
 
-    Every request an OpenAPI action sends goes through the client this returns, so the
-    workforce's outbound-HTTP rules (address checks on every hop) apply to all of them
-    by making it with the shared chokepoint of :mod:`openlam.actions.httpkit`.
-    """
-    import httpx
-
-    return httpx.AsyncClient(follow_redirects=True, max_redirects=5)
+    return httpkit.client(settings, configured=[base_url])
 
 
-def _client() -> Any:
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
+def _client(settings: Any, base_url: str) -> Any:
+    """One client per event loop and service address (connections are reused)."""
+    clients = _clients.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get(base_url)
     if client is None or client.is_closed:
-        client = _clients[loop] = new_http_client()
+        client = clients[base_url] = new_http_client(settings, base_url)
     return client
 
 
 async def aclose_all() -> None:
     """Close this event loop's HTTP connections to OpenAPI services."""
-    client = _clients.pop(asyncio.get_running_loop(), None)
-    if client is not None:
+    for client in _clients.pop(asyncio.get_running_loop(), {}).values():
         await client.aclose()
 
 
@@ -53,7 +52,7 @@ close_all = aclose_all
 
 async def call_operation(service: ServiceConfig, op: dict[str, Any], args: dict[str, Any], *,
                          base_url: str | None, secret: Callable[[str], str | None],
-                         idempotency_key: str | None = None) -> Any:
+                         idempotency_key: str | None = None, settings: Any = None) -> Any:
     import httpx
 
     from openlam.actions import httpkit  # imports httpx: only when a service is called
@@ -100,8 +99,9 @@ async def call_operation(service: ServiceConfig, op: dict[str, Any], args: dict[
     timeout = httpx.Timeout(service.timeout, connect=min(CONNECT_TIMEOUT, service.timeout))
     try:
         async with asyncio.timeout(service.timeout):
-            async with _client().stream(op["method"], url, params=query, headers=headers,
-                                        timeout=timeout, **request) as response:
+            http = _client(settings, base_url)
+            async with http.stream(op["method"], url, params=query, headers=headers,
+                                   timeout=timeout, **request) as response:
                 data = await httpkit.read_body(response, max_bytes=service.max_bytes,
                                                what=what)
     except (TimeoutError, httpx.TimeoutException):
