@@ -100,8 +100,9 @@ class Store:
                "updated_at": now}
         insert = (postgresql.insert if self.engine.dialect.name == "postgresql"
                   else sqlite.insert)(runs).on_conflict_do_nothing(index_elements=["id"])
+        # RETURNING, not rowcount: psycopg reports -1 for this statement
         with self.engine.begin() as conn:
-            return conn.execute(insert, [row]).rowcount == 1
+            return conn.execute(insert.values(**row).returning(runs.c.id)).first() is not None
 
     def forget(self, run_id: str) -> None:
         """Remove a run that never started (its submission failed)."""

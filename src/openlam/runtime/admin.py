@@ -37,8 +37,9 @@ def client(settings: Settings) -> DBOSClient:
         if url not in _clients:
             from dbos import DBOS
 
-            DBOS.migrate(url)  # a workspace whose first act is a submit has no tables yet
+            # the engine first: for SQLite it makes the database's directory
             engine = sqlite_engine(url) if url.startswith("sqlite") else engine_for(url)
+            DBOS.migrate(url)  # a workspace whose first act is a submit has no tables yet
             _clients[url] = DBOSClient(system_database_engine=engine,
                                        application_name="openlam")
         return _clients[url]
