@@ -153,7 +153,14 @@ async def imap_events(trigger: Trigger, rt: Any) -> list[Event]:
                         settings=rt.settings, secret=rt.secret)
     mailbox = trigger.config.get("mailbox", "INBOX")
     listed = await rt.registry.get("email.list").call(ctx, {"mailbox": mailbox, "limit": 50})
-    last = int(trigger.state.get("last_uid", 0))
+    uids = [int(m["uid"]) for m in listed["messages"]]
+    validity = str(listed.get("uidvalidity", ""))
+    if "last_uid" not in trigger.state or trigger.state.get("uidvalidity") != validity:
+        # The first poll (or a mailbox whose UIDs were reset) sets the baseline: a trigger
+        # answers mail that arrives after it is added, not the years already in the box.
+        trigger.state.update(last_uid=max(uids, default=0), uidvalidity=validity)
+        return []
+    last = int(trigger.state["last_uid"])
     events = []
     for message in sorted(listed["messages"], key=lambda m: m["uid"]):
         if message["uid"] <= last:
