@@ -12,7 +12,6 @@ nothing of the loop or the organisation, so either may call it.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -105,4 +104,6 @@ def permission_hint(settings: Any, action_name: str, agent_id: str,
 
 
 def permitted(patterns: Iterable[str], action_name: str) -> bool:
-    return any(fnmatch.fnmatchcase(action_name, p) for p in patterns)
+    from openlam.actions.registry import permitted_by
+
+    return permitted_by(patterns, action_name)
