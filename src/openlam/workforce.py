@@ -10,6 +10,7 @@ and :class:`openlam.Agent` objects need no plugin packaging; see README "From Py
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -162,6 +163,9 @@ class Workforce:
             request.agent = agent
         else:
             request.agent = self.general_operator()
+            warnings = self.workspace_warnings()
+            if warnings:  # shown by `openlam run`, as routing's are
+                request.routing = {"warnings": warnings}
         if request.agent.get("model") and not (options.get("model") or self.model_flag):
             request.model = request.agent["model"]
         return request
@@ -180,6 +184,20 @@ class Workforce:
         profile = asdict(AgentProfile(actions=("*", *hidden)))
         profile["actions"] = list(profile["actions"])
         return profile
+
+    def workspace_warnings(self) -> list[str]:
+        """Problems with the workspace's agent files and source configurations that a run
+        goes on without (each names the file and what is wrong)."""
+        from openlam.actions.grants import source_access
+        from openlam.org.loader import load_catalog
+
+        if (self.settings.workspace / "agents").is_dir():  # the catalog's own check
+            problems = list(load_catalog(self.settings.workspace).load_errors)
+        else:
+            problems = source_access(self.settings)[1]
+        for problem in problems:  # logged as routing logs them: never silently dropped
+            logging.getLogger("openlam.org").warning(problem)
+        return problems
 
     async def run(self, goal: str, *, on_event: Callable[[dict[str, Any]], None] | None = None,
                   agent: str | Agent | dict[str, Any] | None = None,

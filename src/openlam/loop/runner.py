@@ -46,6 +46,11 @@ PROGRESS_AFTER_SECONDS = 1.0
 
 
 class RunRequest(BaseModel):
+    """Everything one run needs to start (plain data: it is the durable workflow's input,
+    so a recovered run restarts from exactly this). ``agent`` is the agent's profile
+    (:class:`openlam.loop.perceive.AgentProfile` as a dict; empty: the general operator
+    with every action)."""
+
     run_id: str
     goal: str
     model: str = OFFLINE
@@ -110,7 +115,16 @@ class RunEnv:
 
 class Runner:
     """Runs one :class:`RunRequest` to its :class:`Outcome` with what :class:`RunEnv`
-    provides; the phases live in their own modules, this class only sequences them."""
+    provides; the phases live in their own modules, this class only sequences them.
+
+    ``await Runner(request, env).run()`` perceives (the agent's permitted actions), asks
+    for a plan and validates it (repairs within ``max_plan_repairs``), acts on the ready
+    steps concurrently through ``env.gate`` and ``env.call_action``, observes, replans
+    within ``max_replans``, and concludes: the status, a summary that hides nothing, the
+    rendered answer, deliverables, gaps and usage. It never raises for a run's failure;
+    the outcome says what happened. ``Workforce`` builds the request and a durable env
+    (``openlam.runtime.durable``); tests may pass a plain one with
+    :func:`local_action_call`."""
 
     def __init__(self, request: RunRequest, env: RunEnv) -> None:
         self.request = request
