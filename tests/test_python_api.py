@@ -4,6 +4,7 @@ step outputs, and the general operator honouring the grants of configured source
 
 from __future__ import annotations
 
+import json
 import types
 from typing import Any
 
@@ -18,7 +19,7 @@ from openlam.testing import ScriptedModel
 
 def lookup_order(order_id: str) -> str:
     """Look up an order; returns it as JSON text."""
-    return '{"id": "%s", "status": "shipped", "total": 42.5}' % order_id
+    return json.dumps({"id": order_id, "status": "shipped", "total": 42.5})
 
 
 @action("shop.price", risk=Risk.read)

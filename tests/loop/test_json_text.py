@@ -4,6 +4,8 @@ annotation declares the fields, so a plan naming a wrong one is sent back."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import BaseModel, Json
 
@@ -49,7 +51,7 @@ class Order(BaseModel):
 
 def get_order(order_id: str) -> Json[Order]:
     """Get an order as JSON text."""
-    return '{"id": "%s", "status": "shipped"}' % order_id
+    return json.dumps({"id": order_id, "status": "shipped"})
 
 
 def test_a_json_return_annotation_declares_the_output_fields():

@@ -280,10 +280,11 @@ def _is_json_text(annotation: Any) -> bool:
     """Whether a return annotation is pydantic's ``Json[T]`` (``Annotated[T, Json]``)."""
     from typing import Annotated, get_args, get_origin
 
-    from pydantic import Json
+    from pydantic import types as pydantic_types
 
+    marker: Any = pydantic_types.Json  # Json[T] is Annotated[T, Json()]
     return get_origin(annotation) is Annotated and any(
-        m is Json or isinstance(m, Json) for m in get_args(annotation)[1:])
+        isinstance(m, marker) for m in get_args(annotation)[1:])
 
 
 def json_schema_validator(schema: dict[str, Any], title: str = "arguments"
