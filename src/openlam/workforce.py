@@ -146,7 +146,11 @@ class Workforce:
         from openlam.agent import Agent
 
         request = self.request(goal, **options)
-        if isinstance(agent, str) or department or route:
+        if isinstance(agent, Agent):  # given in code: no routing
+            request.agent = agent.profile(self.add_actions(*agent.in_process))
+            if agent.max_steps and not options.get("max_steps"):
+                request.max_steps = agent.max_steps
+        elif isinstance(agent, str) or department or route:
             from openlam.org.select import select_agent
 
             installed = [s.name for s in self.runtime.registry] if self._rt else None
@@ -155,10 +159,6 @@ class Workforce:
                                         department=department, model=request.model,
                                         installed=installed)
             request.agent, request.routing = chosen["agent"], chosen["routing"]
-        elif isinstance(agent, Agent):
-            request.agent = agent.profile(self.add_actions(*agent.in_process))
-            if agent.max_steps and not options.get("max_steps"):
-                request.max_steps = agent.max_steps
         elif isinstance(agent, dict):
             request.agent = agent
         else:
