@@ -99,7 +99,8 @@ def permission_hint(settings: Any, action_name: str, agent_id: str,
     if installed is not None and action_name in set(installed):
         return (f"{action_name} is installed but not permitted for agent {agent_id}; run the "
                 "goal with an agent that may use it (`openlam agents list`, `--agent ID`) "
-                f"or add it to the agent's actions in agents/*.yaml")
+                "or add it to the agent's actions (agents/*.yaml; in Python, "
+                "Agent(actions=[…]))")
     return None
 
 
