@@ -57,3 +57,21 @@ def test_without_a_named_or_given_source_word_overlap_decides_and_stays_short():
     assert "files.write" in shown and len(shown) <= 10
     assert not any(name.startswith("tau2.") for name in shown)
     assert "tau2.{" in system_prompt(p)  # the rest stay usable, listed by name
+
+
+def test_a_goal_naming_a_service_by_its_title_gets_its_signatures(settings):
+    """The issue's case: a service added as `tau2` whose spec is titled for the airline."""
+    from openlam.actions import openapi
+    from tests.test_python_api import OPERATION
+
+    compiled = {"format": 2, "title": "τ²-bench airline API",
+                "operations": [{**OPERATION, "action": op} for op in OPERATIONS]}
+    openapi.save_service(settings, openapi.ServiceConfig(
+        name="tau2", spec="tau2.json", base_url="http://127.0.0.1:9"), compiled)
+    registry = load_plugins(ActionRegistry(), settings=settings)
+    assert registry.titles["tau2"] == "τ²-bench airline API"
+    p = perceive("Handle airline task 14", AgentProfile(), registry)
+    assert {f"tau2.{op}" for op in OPERATIONS} <= detailed(system_prompt(p))
+    # "API" in a title is no name: a goal about some API does not pull the service in
+    p = perceive("Document our public API", AgentProfile(), registry)
+    assert not any(n.startswith("tau2.") for n in detailed(system_prompt(p)))

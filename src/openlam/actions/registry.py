@@ -39,6 +39,9 @@ class ActionRegistry:
         self._specs: dict[str, ActionSpec] = {}
         self.load_errors: list[str] = []
         self.modules: list[ModuleType] = []  # for lifecycle hooks: close_run, close_all
+        self.titles: dict[str, str] = {}
+        """Prefix of a configured source's actions → what the source calls itself (an
+        OpenAPI spec's title, an MCP server's name): a goal naming it names the source."""
         for spec in specs:
             self.add(spec)
 
@@ -134,6 +137,7 @@ class ActionRegistry:
     def subset(self, patterns: Iterable[str]) -> ActionRegistry:
         sub = ActionRegistry()
         sub._specs = {s.name: s for s in self.matching(patterns)}
+        sub.titles = self.titles
         return sub
 
     def describe(self) -> list[dict[str, Any]]:

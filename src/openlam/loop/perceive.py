@@ -13,6 +13,9 @@ DETAILED_ACTIONS = 10
 MAX_DETAILED_ACTIONS = 32  # when the goal names a source, or the agent is given one
 SHARED_ACTIONS = ("notes.*",)  # the board of a delegation tree is every member's to use
 IMPORTED = ("mcp:", "openapi:", "python")  # sources a user added: MCP, OpenAPI, in-process
+GENERIC_TITLE_WORDS = frozenset({"api", "apis", "service", "server", "mcp", "openapi", "rest",
+                                 "the", "and", "for", "tool", "tools", "bench", "http",
+                                 "json", "version", "spec"})
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,8 @@ class Perception:
         With many actions (plugins, MCP servers) describing them all costs thousands of
         prompt tokens and confuses small models; those most related to the goal get a
         full signature, the others are listed by name and remain usable. First every
-        action of a source the goal names ("the airline service" → ``airline.*``), then
+        action of a source the goal names by its name or title ("the airline service" →
+        ``airline.*``, or ``tau2.*`` titled "τ²-bench airline"), then
         those of sources the agent was given by name (its own patterns, not ``*``) that
         the user added (MCP, OpenAPI, Python), then by the words the goal shares with an
         action's name (3 each) and summary (1 each); up to ``limit``, or up to
@@ -52,8 +56,14 @@ class Perception:
         if len(specs) <= limit:
             return specs, []
         goal = _words(self.goal)
+        titles = self.actions.titles
+
+        def names(prefix: str) -> frozenset[str]:  # the words that name a source
+            title = _words(titles.get(prefix, "")) - GENERIC_TITLE_WORDS
+            return _words(prefix.replace("_", " ").replace("-", " ")) | title
+
         named = {prefix for prefix in {s.name.partition(".")[0] for s in specs}
-                 if _words(prefix.replace("_", " ").replace("-", " ")) & goal}
+                 if names(prefix) & goal}
         specific = [p for p in self.agent.actions if p != "*" and not p.startswith("!")]
         given = {s.name for s in self.actions.matching(specific)
                  if s.source.startswith(IMPORTED)} if specific else set()
