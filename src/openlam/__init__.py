@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Workforce": "openlam.workforce",
+    "Agent": "openlam.agent",
     "action": "openlam.actions.spec",
     "ActionContext": "openlam.actions.spec",
     "Risk": "openlam.actions.spec",
@@ -23,11 +24,12 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from openlam.actions.spec import ActionContext, Risk, action
+    from openlam.agent import Agent
     from openlam.loop.perceive import AgentProfile
     from openlam.loop.state import Outcome, Plan, RunStatus, Step
     from openlam.workforce import Workforce
 
-__all__ = ["ActionContext", "AgentProfile", "Outcome", "Plan", "Risk", "RunStatus", "Step",
+__all__ = ["ActionContext", "Agent", "AgentProfile", "Outcome", "Plan", "Risk", "RunStatus", "Step",
            "Workforce", "action"]
 
 

@@ -2,16 +2,20 @@
 
     async with Workforce(workspace="work", model="ollama:qwen3") as wf:
         outcome = await wf.run("save the page at https://example.org as notes.md")
+
+In-process actions (``Workforce(actions=[func, module])``, :meth:`Workforce.add_actions`)
+and :class:`openlam.Agent` objects need no plugin packaging; see README "From Python".
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openlam.config import Settings, load_settings
 from openlam.loop.runner import RunRequest
@@ -19,14 +23,36 @@ from openlam.loop.state import Outcome
 from openlam.memory.store import Store
 from openlam.runtime import process
 
+if TYPE_CHECKING:
+    from openlam.agent import Agent
+
 
 class Workforce:
-    def __init__(self, workspace: str | Path | None = None, *, model: str | None = None,
-                 settings: Settings | None = None) -> None:
+    """A workspace's workforce: runs goals to verified outcomes, durably.
+
+    ``workspace``: the directory of files, state and configuration (created if missing;
+    default ``$OPENLAM_WORKSPACE``, else the current directory). ``model``: a spec such
+    as ``"openai:gpt-4.1-mini"`` or ``"ollama:qwen3"`` (default: the resolution order
+    of the settings), or a pydantic-ai ``Model`` object. ``base_url`` / ``api_key``:
+    where that model's server is (an OpenAI-compatible ``…/v1`` for ``openai:``, the
+    Ollama address for ``ollama:``) and its key, overriding the settings.
+    ``actions``: in-process actions — functions (plain or ``@action``), modules — added
+    to every installed one (see :meth:`add_actions`).
+
+    Use it as ``async with Workforce(...) as wf`` (or ``with`` for :meth:`run_sync`):
+    one process serves one workspace at a time.
+    """
+
+    def __init__(self, workspace: str | Path | None = None, *, model: Any = None,
+                 base_url: str | None = None, api_key: str | None = None,
+                 actions: Sequence[Any] = (), settings: Settings | None = None) -> None:
         self.settings = settings or load_settings(workspace)
-        self.model_flag = model
+        self.model_flag = _model_spec(model)
+        if base_url or api_key:
+            self.settings = _model_server(self.settings, self.model_flag, base_url, api_key)
         self._rt: process.Runtime | None = None
         self._store: Store | None = None
+        self._actions: list[Any] = list(actions)
 
     @classmethod
     def attached(cls, rt: process.Runtime) -> Workforce:
@@ -40,7 +66,22 @@ class Workforce:
 
     def open(self) -> Workforce:
         self._rt = process.start(self.settings)
+        self._rt.registry.add_actions(self._actions)
         return self
+
+    def add_actions(self, *actions: Any) -> list[str]:
+        """Make in-process actions available to this workforce's runs; returns their
+        names. Each is a function decorated with ``@action`` (its name and risk as
+        declared), a plain function (``local.FUNCTION_NAME``, risk ``write``: its input
+        schema from its type hints, its description from its docstring), or a module of
+        ``@action`` functions. The general operator may use them; give them to an
+        :class:`openlam.Agent` to narrow who may. A run that uses them can only be
+        resumed by a process that added them too."""
+        from openlam.actions.registry import ActionRegistry
+
+        self._actions += [a for a in actions if a not in self._actions]
+        registry = self._rt.registry if self._rt is not None else ActionRegistry()
+        return registry.add_actions(actions)
 
     def close(self) -> None:
         process.stop()
@@ -98,32 +139,80 @@ class Workforce:
             tainted_by=tainted_by or [],
         )
 
-    async def prepare(self, goal: str, *, agent: str | dict[str, Any] | None = None,
+    async def prepare(self, goal: str, *, agent: str | Agent | dict[str, Any] | None = None,
                       department: str | None = None, route: bool = False,
                       **options: Any) -> RunRequest:
         """The request for a goal with its agent chosen (see :meth:`run`)."""
+        from openlam.agent import Agent
+
         request = self.request(goal, **options)
-        if isinstance(agent, str) or department or route:
+        if isinstance(agent, Agent):  # given in code: no routing
+            request.agent = agent.profile(self.add_actions(*agent.in_process))
+            if agent.max_steps and not options.get("max_steps"):
+                request.max_steps = agent.max_steps
+        elif isinstance(agent, str) or department or route:
             from openlam.org.select import select_agent
 
+            installed = [s.name for s in self.runtime.registry] if self._rt else None
             chosen = await select_agent(self.settings, goal,
                                         agent=agent if isinstance(agent, str) else None,
-                                        department=department, model=request.model)
+                                        department=department, model=request.model,
+                                        installed=installed)
             request.agent, request.routing = chosen["agent"], chosen["routing"]
-            if request.agent.get("model") and not (options.get("model") or self.model_flag):
-                request.model = request.agent["model"]
         elif isinstance(agent, dict):
             request.agent = agent
+        else:
+            request.agent = self.general_operator()
+            warnings = self.workspace_warnings()
+            if warnings:  # shown by `openlam run`, as routing's are
+                request.routing = {"warnings": warnings}
+        if request.agent.get("model") and not (options.get("model") or self.model_flag):
+            request.model = request.agent["model"]
         return request
 
+    def general_operator(self) -> dict[str, Any]:
+        """The agent of a goal given no agent and not routed: every installed action,
+        except those of configured sources (MCP, OpenAPI) not granted to ``operator``
+        (``openlam actions grant SOURCE operator``)."""
+        from dataclasses import asdict
+
+        from openlam.actions.grants import source_access
+        from openlam.loop.perceive import AgentProfile
+
+        sources, _problems = source_access(self.settings)  # a broken file: no exclusion
+        hidden = [f"!{s.pattern}" for s in sources if not s.grants_to("operator")]
+        profile = asdict(AgentProfile(actions=("*", *hidden)))
+        profile["actions"] = list(profile["actions"])
+        return profile
+
+    def workspace_warnings(self) -> list[str]:
+        """Problems with the workspace's agent files and source configurations that a run
+        goes on without (each names the file and what is wrong)."""
+        from openlam.actions.grants import source_access
+        from openlam.org.loader import load_catalog
+
+        if (self.settings.workspace / "agents").is_dir():  # the catalog's own check
+            problems = list(load_catalog(self.settings.workspace).load_errors)
+        else:
+            problems = source_access(self.settings)[1]
+        for problem in problems:  # logged as routing logs them: never silently dropped
+            logging.getLogger("openlam.org").warning(problem)
+        return problems
+
     async def run(self, goal: str, *, on_event: Callable[[dict[str, Any]], None] | None = None,
-                  agent: str | dict[str, Any] | None = None, department: str | None = None,
-                  route: bool = False, **options: Any) -> Outcome:
+                  agent: str | Agent | dict[str, Any] | None = None,
+                  department: str | None = None, route: bool = False,
+                  **options: Any) -> Outcome:
         """Run a goal to its outcome in this process (durably: a crash resumes it).
 
-        ``agent``: an agent id from the catalog (or a profile dict); ``department``: route
-        within it; ``route=True``: the chief of staff picks across the organisation. With
-        none of them the goal runs as the general operator with every action.
+        ``agent``: an :class:`openlam.Agent`, or the id of a catalog agent;
+        ``department``: the best agent of that department takes it; ``route=True``: the
+        chief of staff picks across the organisation (asking the model when one is
+        connected: one more model request). With none of them — the default, as for
+        ``openlam run`` without ``--route`` — the goal runs as the general operator with
+        every action (see :meth:`general_operator`).
+
+        ``outcome.answer`` holds the answer to a question, built from the steps' outputs.
         """
         request = await self.prepare(goal, agent=agent, department=department, route=route,
                                      **options)
@@ -253,6 +342,44 @@ class Workforce:
         return [w.workflow_id for w in mine if w.workflow_id not in own
                 and not any(w.workflow_id.startswith(o + ".") for o in own)
                 and w.workflow_id not in rt.waiting]
+
+
+def _model_spec(model: Any) -> str | None:
+    """A model spec for a spec or a pydantic-ai ``Model`` object (registered by name)."""
+    if model is None or isinstance(model, str):
+        return model
+    from pydantic_ai.models import Model
+
+    from openlam.errors import UserError
+    from openlam.models import register_model
+
+    if not isinstance(model, Model):
+        raise UserError(f"model {model!r} is neither a spec nor a pydantic-ai Model",
+                        'give e.g. model="openai:gpt-4.1-mini" or model="ollama:qwen3"')
+    name = f"python:{model.model_name}-{id(model):x}"
+    register_model(name, model)
+    return name
+
+
+def _model_server(settings: Settings, spec: str | None, base_url: str | None,
+                  api_key: str | None) -> Settings:
+    """The settings with the model's server address and key set (by its provider)."""
+    from openlam.errors import UserError
+
+    provider = (spec or "").partition(":")[0]
+    if provider not in ("openai", "ollama"):
+        raise UserError(f"base_url and api_key need an openai: or ollama: model, not "
+                        f"{spec or 'none'}",
+                        'e.g. Workforce(model="openai:NAME", base_url="http://127.0.0.1:8000'
+                        '/v1", api_key=...)')
+    if base_url and not base_url.startswith(("http://", "https://")):
+        raise UserError(f"base_url {base_url!r} is not an http(s) URL",
+                        'e.g. base_url="http://127.0.0.1:8000/v1"')
+    if provider == "ollama":
+        if api_key:
+            raise UserError("an Ollama server takes no api_key", "drop api_key")
+        return settings.with_overrides(ollama_url=base_url)
+    return settings.with_overrides(openai_base_url=base_url, openai_api_key=api_key)
 
 
 def seconds(value: float | str) -> float:

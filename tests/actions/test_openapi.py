@@ -149,6 +149,16 @@ def test_what_the_spec_says_about_risk_is_believed_only_when_vouched_for(
     assert {s.name.split(".")[1]: (s.risk, reason_of(s)) for s in registry} == expected
 
 
+def test_an_unvouched_spec_marking_a_get_write_raises_its_tier():
+    from openlam.actions.risk import operation_tier
+
+    raised = operation_tier("GET", tool_type=("x-tau2-tool-type", "write"), trusted=False)
+    assert raised.risk is Risk.write
+    assert raised.reason == "x-tau2-tool-type: write in the spec (raises the unvouched default)"
+    kept = operation_tier("POST", tool_type=("x-tool-type", "read"), trusted=False)
+    assert kept.risk is Risk.external  # a hint never lowers an unvouched tier
+
+
 async def test_calls_send_path_query_header_and_body_parameters(settings, crm):
     registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
     made = await call(registry, settings, "acme.create_contact",

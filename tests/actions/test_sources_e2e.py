@@ -67,7 +67,8 @@ def test_an_added_mcp_server_is_used_by_a_run_without_editing_an_agent(workspace
         if "git.git_log" not in prompt:
             return {"steps": [], "note": "no git action is permitted"}
         return {"steps": [{"id": "log", "action": "git.git_log",
-                           "args": {"repo_path": str(repo), "max_count": 1}}]}
+                           "args": {"repo_path": str(repo), "max_count": 1}}],
+                "answer": "The last commit: ${log.output.text}"}
 
     with FakeOpenAI(planner) as model:
         done = openlam(workspace, "run", f"show the last commit of {repo}", "--model",
@@ -79,6 +80,9 @@ def test_an_added_mcp_server_is_used_by_a_run_without_editing_an_agent(workspace
     [step] = outcome["steps"]
     assert step["action"] == "git.git_log" and step["status"] == "succeeded"
     assert "Write down the release notes" in json.dumps(step["output"])
+    assert outcome["answer"].startswith("The last commit: ") and \
+        "Write down the release notes" in outcome["answer"]
+    assert len(seen) == 1  # no routing request, and the answer needed no second one
     assert not (workspace / "agents").exists()  # no agent file was written or edited
 
 

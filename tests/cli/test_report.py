@@ -76,6 +76,7 @@ def _outcome(goal: str) -> Outcome:
                    "error": "HTTP 500 [/]"}],
         "deliverables": ["notes[1].md"],
         "gaps": [{"kind": "capability", "what": "crm.[x]", "why": "none under [search]"}],
+        "answer": "The file says [/] [bold]out[/bold]",
     })
 
 
@@ -90,7 +91,8 @@ def test_print_outcome_and_run_tree_print_data_literally():
     text = out.getvalue()
     for literal in ("see [search] in openlam.toml", "chosen by [bold]rules", "HTTP 500 [/]",
                     "[/] [bold]out[/bold] [search]", "notes[1].md", "crm.[x]",
-                    "none under [search]", "op[/]", "[/] goal [search]", "sub [bold]"):
+                    "none under [search]", "op[/]", "[/] goal [search]", "sub [bold]",
+                    "Answer: The file says [/] [bold]out[/bold]"):
         assert literal in text, literal
 
 

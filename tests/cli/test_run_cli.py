@@ -179,3 +179,30 @@ def test_ctrl_c_prints_one_line_and_no_traceback(workspace: Path):
     assert "Traceback" not in err and "WARNING" not in err
     run_id = out.split(", run ", 1)[1].split(")", 1)[0]
     assert any(run_id in line for line in lines)
+
+
+def test_run_and_workforce_choose_alike_and_route_only_when_asked(workspace: Path):
+    """Issue 10: `openlam run` asked the chief of staff's model first while Workforce.run
+    did not. Both run the general operator now; --route is the one switch."""
+    (workspace / "facts.txt").write_text("the sky is blue")
+
+    def planner(body: dict) -> dict:
+        prompt = body["messages"][-1]["content"]
+        if "chief of staff" in prompt:  # the routing request
+            return {"agent": "research_analyst", "reason": "research"}
+        return {"steps": [{"id": "r", "action": "files.read", "args": {"path": "facts.txt"}}],
+                "answer": "It says: ${r.output.text}"}
+
+    with FakeOpenAI(planner) as server:
+        env = {"OPENLAM_OPENAI_BASE_URL": f"{server.url}/v1"}
+        plain = openlam(workspace, "run", "research what facts.txt says", "--model",
+                        "openai:fake", env=env)
+        assert server.chat_requests == 1, plain.stdout  # no routing request
+        routed = openlam(workspace, "run", "research what facts.txt says", "--model",
+                         "openai:fake", "--route", "--json", env=env)
+        assert server.chat_requests == 3  # the chief of staff's request, then the plan
+    assert plain.returncode == 0, plain.stderr
+    assert "Answer: It says: the sky is blue" in plain.stdout
+    outcome = json.loads(routed.stdout)
+    assert outcome["agent"] != "operator" and outcome["routing"]
+    assert outcome["usage"]["model_requests"] == 2

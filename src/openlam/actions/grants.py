@@ -12,7 +12,6 @@ nothing of the loop or the organisation, so either may call it.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -100,9 +99,12 @@ def permission_hint(settings: Any, action_name: str, agent_id: str,
     if installed is not None and action_name in set(installed):
         return (f"{action_name} is installed but not permitted for agent {agent_id}; run the "
                 "goal with an agent that may use it (`openlam agents list`, `--agent ID`) "
-                f"or add it to the agent's actions in agents/*.yaml")
+                "or add it to the agent's actions (agents/*.yaml; in Python, "
+                "Agent(actions=[…]))")
     return None
 
 
 def permitted(patterns: Iterable[str], action_name: str) -> bool:
-    return any(fnmatch.fnmatchcase(action_name, p) for p in patterns)
+    from openlam.actions.registry import permitted_by
+
+    return permitted_by(patterns, action_name)

@@ -26,10 +26,22 @@ log = logging.getLogger(__name__)
 
 
 class ActionRegistry:
+    """Every action a workspace offers, by name: built-ins, plugins, MCP tools, OpenAPI
+    operations and in-process Python functions (:meth:`add_actions`).
+
+    Names are unique: a plugin whose action name is taken is added under its source's
+    prefix (``source.name``). Iteration is in name order. :meth:`subset` gives an agent's
+    view (glob patterns; ``!pattern`` excludes); ``load_errors`` holds what could not be
+    loaded, for the CLI to warn about.
+    """
+
     def __init__(self, specs: Iterable[ActionSpec] = ()) -> None:
         self._specs: dict[str, ActionSpec] = {}
         self.load_errors: list[str] = []
         self.modules: list[ModuleType] = []  # for lifecycle hooks: close_run, close_all
+        self.titles: dict[str, str] = {}
+        """Prefix of a configured source's actions → what the source calls itself (an
+        OpenAPI spec's title, an MCP server's name): a goal naming it names the source."""
         for spec in specs:
             self.add(spec)
 
@@ -53,6 +65,8 @@ class ActionRegistry:
                    settings: Any = None) -> None:
         """Add a plugin module's actions. A module may also define ``async close_run(run_id)``
         (called when a run ends) and ``async close_all()`` (called at shutdown)."""
+        if module in self.modules:  # added before (a Workforce and its Agent both name it)
+            return
         self.modules.append(module)
         register = getattr(module, "register", None)
         if callable(register):
@@ -68,6 +82,42 @@ class ActionRegistry:
                     spec.source = source
                 self.add(spec)
 
+    def add_actions(self, items: Iterable[Any], *, source: str = "python") -> list[str]:
+        """Add in-process actions; returns their names. Each item is a function decorated
+        with ``@action``, a plain function (it becomes ``local.FUNCTION_NAME``, risk
+        ``write``: nothing says it only reads), a module of ``@action`` functions (or with a
+        ``register(registry)``), or an :class:`ActionSpec`. Adding the same item again is
+        harmless."""
+        from openlam.actions.spec import Risk, spec_from_function
+
+        names: list[str] = []
+        for item in items:
+            if isinstance(item, ModuleType):
+                before = set(self._specs)
+                self.add_module(item, source=f"{source}:{item.__name__}")
+                names += sorted(set(self._specs) - before) or [
+                    s.name for s in self if s.source == f"{source}:{item.__name__}"]
+                continue
+            spec = item if isinstance(item, ActionSpec) else \
+                getattr(item, "__openlam_action__", None)
+            if spec is None and callable(item):
+                name = f"local.{getattr(item, '__name__', '')}"
+                known = self._specs.get(name)
+                if known is not None and known.func is item:
+                    names.append(name)
+                    continue
+                spec = spec_from_function(item, name, risk=Risk.write, source=source)
+            if not isinstance(spec, ActionSpec):
+                raise UserError(f"{item!r} is not an action",
+                                "give a function (plain or decorated with @action), a module "
+                                "of @action functions, or an ActionSpec")
+            if self._specs.get(spec.name) is not spec:
+                if spec.source == "builtin":
+                    spec.source = source
+                self.add(spec)
+            names.append(spec.name)
+        return names
+
     def get(self, name: str) -> ActionSpec | None:
         return self._specs.get(name)
 
@@ -82,16 +132,26 @@ class ActionRegistry:
 
     def matching(self, patterns: Iterable[str]) -> list[ActionSpec]:
         pats = list(patterns)
-        return [s for s in self if any(fnmatch.fnmatchcase(s.name, p) for p in pats)]
+        return [s for s in self if permitted_by(pats, s.name)]
 
     def subset(self, patterns: Iterable[str]) -> ActionRegistry:
         sub = ActionRegistry()
         sub._specs = {s.name: s for s in self.matching(patterns)}
+        sub.titles = self.titles
         return sub
 
     def describe(self) -> list[dict[str, Any]]:
         return [{"name": s.name, "risk": s.risk.value, "source": s.source,
                  "description": s.description} for s in self]
+
+
+def permitted_by(patterns: Iterable[str], name: str) -> bool:
+    """Whether glob ``patterns`` permit the action ``name``: some pattern matches it and
+    no ``!pattern`` does (``["*", "!payments.*"]``: everything but payments)."""
+    pats = list(patterns)
+    if any(p.startswith("!") and fnmatch.fnmatchcase(name, p[1:]) for p in pats):
+        return False
+    return any(not p.startswith("!") and fnmatch.fnmatchcase(name, p) for p in pats)
 
 
 def load_plugins(registry: ActionRegistry | None = None, settings: Any = None) -> ActionRegistry:

@@ -8,7 +8,8 @@ An imported action's tier is only as good as whoever wrote its description. So:
   operation, the HTTP method's safety, an MCP tool's ``readOnlyHint``/``destructiveHint``;
 * for any other source, everything that can carry data out defaults to ``external``
   (every MCP tool, every operation with a request body), DELETE to ``destructive``; only
-  GET, HEAD and OPTIONS are ``read``. Its hints may raise a tier, never lower it.
+  GET, HEAD and OPTIONS are ``read``. Its hints (``x-openlam-risk``, a tool-type of
+  ``write`` on a GET) may raise a tier, never lower it.
 
 Each tier comes with its reason ("external: default for an unvouched POST"), shown by
 ``openlam actions list|show``. An action whose arguments include a URL sends data to a
@@ -79,6 +80,10 @@ def operation_tier(method: str, *, declared: str | None = None,
         base = Tier(Risk.external, f"default for an unvouched {method}")
     if stated is not None and higher(stated, base.risk) is not base.risk:
         return Tier(stated, "x-openlam-risk in the spec (raises the unvouched default)")
+    hinted = TOOL_TYPES.get(tool_type[1].lower()) if tool_type else None
+    if tool_type and hinted is not None and higher(hinted, base.risk) is not base.risk:
+        return Tier(hinted, f"{tool_type[0]}: {tool_type[1]} in the spec (raises the "
+                            "unvouched default)")
     return base
 
 

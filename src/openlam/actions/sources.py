@@ -238,6 +238,14 @@ class Sources(Generic[Config]):
                 continue
             for spec in specs(settings, config, cache):
                 registry.add(spec)
+            registry.titles[name] = _title(cache)
+
+
+def _title(cache: dict[str, Any]) -> str:
+    """What a source calls itself: an OpenAPI spec's title, an MCP server's name."""
+    info = cache.get("server_info")
+    return str(cache.get("title") or (info.get("name") if isinstance(info, dict) else "")
+               or "")
 
 
 def all_kinds() -> tuple[Sources[Any], ...]:

@@ -247,7 +247,10 @@ def spec_from_function(
     output_schema: dict[str, Any] = {}
     if "return" in hints and hints["return"] is not None:
         try:
-            output_schema = TypeAdapter(hints["return"]).json_schema()
+            # ``-> Json[Order]``: the function returns JSON text; the schema is Order's
+            # (references reach into the text, see openlam.loop.references).
+            output_schema = TypeAdapter(hints["return"]).json_schema(
+                mode="serialization" if _is_json_text(hints["return"]) else "validation")
         except Exception as exc:
             raise UserError(f"action {name}: its return type has no JSON schema ({exc})",
                             "return a TypedDict (typing_extensions), a pydantic model, "
@@ -271,6 +274,17 @@ def spec_from_function(
         keyed=keyed,
         find_effect=find_effect,
     )
+
+
+def _is_json_text(annotation: Any) -> bool:
+    """Whether a return annotation is pydantic's ``Json[T]`` (``Annotated[T, Json]``)."""
+    from typing import Annotated, get_args, get_origin
+
+    from pydantic import types as pydantic_types
+
+    marker: Any = pydantic_types.Json  # Json[T] is Annotated[T, Json()]
+    return get_origin(annotation) is Annotated and any(
+        isinstance(m, marker) for m in get_args(annotation)[1:])
 
 
 def json_schema_validator(schema: dict[str, Any], title: str = "arguments"

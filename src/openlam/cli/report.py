@@ -175,6 +175,8 @@ def print_outcome(console: Console, outcome: Outcome) -> None:
     status = outcome.status.value
     console.rule(styled(status, status.upper()))
     console.print(esc(outcome.summary))
+    if outcome.answer:
+        console.print(f"[bold]Answer[/]: {esc(outcome.answer)}")
     if outcome.routing:
         console.print(f"[dim]Routed to {esc(outcome.agent)}: {esc(outcome.routing)}[/]")
     if outcome.steps:

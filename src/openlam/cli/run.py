@@ -24,6 +24,10 @@ def run(
                                                    "(default: current directory).")] = None,
     agent: Annotated[str | None, typer.Option(help="Agent id to run the goal.")] = None,
     department: Annotated[str | None, typer.Option(help="Department to route the goal to.")] = None,
+    route: Annotated[bool, typer.Option(
+        "--route", help="Let the chief of staff pick the agent across the organisation "
+                        "(asks the model when one is connected). Default: the general "
+                        "operator runs the goal, as Workforce.run does.")] = False,
 ) -> None:
     """Run a goal to a verified outcome. Exit code: 0 completed, 3 partial, 4 blocked, 1 failed."""
     import asyncio
@@ -31,5 +35,6 @@ def run(
     from openlam.cli.session import run_goal
 
     code = asyncio.run(run_goal(goal, model=model, json_output=json_output, max_steps=max_steps,
-                                workspace=workspace, agent=agent, department=department))
+                                workspace=workspace, agent=agent, department=department,
+                                route=route))
     raise typer.Exit(code)

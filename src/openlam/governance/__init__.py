@@ -1,4 +1,4 @@
-"""Governance: a layer around actions (ARCHITECTURE §5).
+"""Governance: a layer around actions (docs/governance.md).
 
 * :mod:`policy` — YAML policies, org → department → agent → action, most specific wins
 * :mod:`taint` — provenance of arguments and of plans (tool output is untrusted)

@@ -96,6 +96,7 @@ class RunFinished(_Event):
     kind: Literal["run.finished"] = "run.finished"
     status: str
     summary: str
+    answer: str | None = None  # the plan's answer, rendered with the steps' outputs
 
 
 Event = Annotated[RunStarted | PlanMade | StepStarted | StepFinished | Replanning

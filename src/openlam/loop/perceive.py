@@ -10,7 +10,12 @@ from openlam.actions.registry import ActionRegistry
 from openlam.actions.spec import ActionSpec
 
 DETAILED_ACTIONS = 10
+MAX_DETAILED_ACTIONS = 32  # when the goal names a source, or the agent is given one
 SHARED_ACTIONS = ("notes.*",)  # the board of a delegation tree is every member's to use
+IMPORTED = ("mcp:", "openapi:", "python")  # sources a user added: MCP, OpenAPI, in-process
+GENERIC_TITLE_WORDS = frozenset({"api", "apis", "service", "server", "mcp", "openapi", "rest",
+                                 "the", "and", "for", "tool", "tools", "bench", "http",
+                                 "json", "version", "spec"})
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,7 @@ class AgentProfile:
     model: str | None = None
     max_steps: int | None = None  # the catalog's per-run budget for this agent
     max_model_requests: int | None = None
+    shared_board: bool = True  # offered the delegation tree's notes board (notes.*)
 
 
 @dataclass
@@ -39,17 +45,39 @@ class Perception:
 
         With many actions (plugins, MCP servers) describing them all costs thousands of
         prompt tokens and confuses small models; those most related to the goal get a
-        full signature, the others are listed by name and remain usable."""
+        full signature, the others are listed by name and remain usable. First every
+        action of a source the goal names by its name or title ("the airline service" →
+        ``airline.*``, or ``tau2.*`` titled "τ²-bench airline"), then
+        those of sources the agent was given by name (its own patterns, not ``*``) that
+        the user added (MCP, OpenAPI, Python), then by the words the goal shares with an
+        action's name (3 each) and summary (1 each); up to ``limit``, or up to
+        :data:`MAX_DETAILED_ACTIONS` for a named or given source."""
         specs = list(self.actions)
         if len(specs) <= limit:
             return specs, []
         goal = _words(self.goal)
+        titles = self.actions.titles
 
-        def score(spec: ActionSpec) -> int:  # a word of the name counts more than the prose
+        def names(prefix: str) -> frozenset[str]:  # the words that name a source
+            title = _words(titles.get(prefix, "")) - GENERIC_TITLE_WORDS
+            return _words(prefix.replace("_", " ").replace("-", " ")) | title
+
+        named = {prefix for prefix in {s.name.partition(".")[0] for s in specs}
+                 if names(prefix) & goal}
+        specific = [p for p in self.agent.actions if p != "*" and not p.startswith("!")]
+        given = {s.name for s in self.actions.matching(specific)
+                 if s.source.startswith(IMPORTED)} if specific else set()
+
+        def words(spec: ActionSpec) -> int:  # a word of the name counts more than the prose
             return 3 * len(goal & _words(spec.name)) + len(goal & _words(spec.summary))
 
-        ranked = sorted(specs, key=score, reverse=True)
-        chosen = [s for s in ranked[:limit] if score(s) > 0]
+        def rank(spec: ActionSpec) -> tuple[int, int, int]:
+            return (spec.name.partition(".")[0] in named, spec.name in given, words(spec))
+
+        ranked = sorted(specs, key=rank, reverse=True)
+        wide = sum(1 for s in specs if any(rank(s)[:2]))
+        cap = max(limit, min(wide, MAX_DETAILED_ACTIONS))
+        chosen = [s for s in ranked[:cap] if any(rank(s))]
         names = [s.name for s in specs if s not in chosen]
         return chosen, names
 
@@ -58,7 +86,7 @@ def perceive(goal: str, agent: AgentProfile, registry: ActionRegistry,
              context: list[str] | None = None) -> Perception:
     """The agent sees only the actions it is permitted; context is prior knowledge
     (recalled experience, a parent's notes) that fits in a few lines."""
-    permitted = (*agent.actions, *SHARED_ACTIONS)
+    permitted = (*agent.actions, *(SHARED_ACTIONS if agent.shared_board else ()))
     return Perception(goal=goal.strip(), agent=agent, actions=registry.subset(permitted),
                       context=list(context or []))
 

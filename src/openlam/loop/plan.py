@@ -22,7 +22,10 @@ RULES = (
     "${ID.output.FIELD}. Steps with no dependency between them run in parallel. "
     "Special actions: delegate(agent, goal), ask_human(question), "
     "request_capability(capability, reason) when no listed action can do a part of the goal. "
-    "Never pretend: a step that no action can do is a request_capability."
+    "Never pretend: a step that no action can do is a request_capability. "
+    'When the goal asks a question, add "answer": a sentence built from step outputs, '
+    'e.g. "answer":"Order ${s1.output.status}, total ${s1.output.total}" (filled in after '
+    "the steps run)."
 )
 
 

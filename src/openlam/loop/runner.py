@@ -24,7 +24,7 @@ from openlam.loop.learn import learn
 from openlam.loop.observe import observe
 from openlam.loop.perceive import AgentProfile, Perception, perceive
 from openlam.loop.plan import ModelCall, PlanResult, make_plan
-from openlam.loop.references import ReferenceError_, resolve
+from openlam.loop.references import ReferenceError_, render, resolve
 from openlam.loop.state import (
     SPECIAL_ACTIONS,
     SUPERSEDED,
@@ -46,6 +46,11 @@ PROGRESS_AFTER_SECONDS = 1.0
 
 
 class RunRequest(BaseModel):
+    """Everything one run needs to start (plain data: it is the durable workflow's input,
+    so a recovered run restarts from exactly this). ``agent`` is the agent's profile
+    (:class:`openlam.loop.perceive.AgentProfile` as a dict; empty: the general operator
+    with every action)."""
+
     run_id: str
     goal: str
     model: str = OFFLINE
@@ -110,7 +115,16 @@ class RunEnv:
 
 class Runner:
     """Runs one :class:`RunRequest` to its :class:`Outcome` with what :class:`RunEnv`
-    provides; the phases live in their own modules, this class only sequences them."""
+    provides; the phases live in their own modules, this class only sequences them.
+
+    ``await Runner(request, env).run()`` perceives (the agent's permitted actions), asks
+    for a plan and validates it (repairs within ``max_plan_repairs``), acts on the ready
+    steps concurrently through ``env.gate`` and ``env.call_action``, observes, replans
+    within ``max_replans``, and concludes: the status, a summary that hides nothing, the
+    rendered answer, deliverables, gaps and usage. It never raises for a run's failure;
+    the outcome says what happened. ``Workforce`` builds the request and a durable env
+    (``openlam.runtime.durable``); tests may pass a plain one with
+    :func:`local_action_call`."""
 
     def __init__(self, request: RunRequest, env: RunEnv) -> None:
         self.request = request
@@ -148,7 +162,8 @@ class Runner:
         self.env.save(self.request, self.state, outcome)
         await learn(outcome, {"request": self.request.model_dump(), "notes": self.state.notes},
                     self.env.learn_hooks)
-        self.emit("run.finished", status=outcome.status.value, summary=outcome.summary)
+        self.emit("run.finished", status=outcome.status.value, summary=outcome.summary,
+                  answer=outcome.answer)
         return outcome
 
     # -- phases ---------------------------------------------------------------------
@@ -271,7 +286,20 @@ class Runner:
             if len(unknown) < len(result.errors):
                 self.state.notes.append("planning failed: " + "; ".join(result.errors[:6]))
 
+    def answer(self) -> str | None:
+        """The first plan's answer template filled with the real outputs of the steps it
+        names (or of the steps that redid them): no model request. None, with a remark,
+        when a step it names did not succeed — an answer is never made up."""
+        if not self.state.answer or self.state.stopped is not None:
+            return None
+        try:
+            return render(self.state.answer, self.state.output_of)
+        except ReferenceError_ as exc:
+            self.state.remarks.append(f"no answer: {exc}")
+            return None
+
     def conclude(self) -> Outcome:
+        answer = self.answer()
         records = list(self.state.records.values())
         done = [r for r in records if r.status is StepStatus.succeeded]
         missing = self.state.unrecovered()
@@ -297,6 +325,7 @@ class Runner:
             parent_id=self.request.parent_id, routing=self.request.routing.get("reason"),
             children=[r.output["run_id"] for r in records
                       if isinstance(r.output, dict) and r.output.get("child")],
+            answer=answer,
         )
 
     def emit(self, kind: str, **data: Any) -> None:

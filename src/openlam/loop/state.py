@@ -24,6 +24,9 @@ class Step(BaseModel):
 class Plan(BaseModel):
     steps: list[Step] = Field(default_factory=list)
     note: str | None = None
+    answer: str | None = None
+    """The answer to the goal as a template over step outputs (``"Order
+    ${s2.output.status}"``), rendered after the steps without asking the model again."""
 
 
 # Hand-written rather than Plan.model_json_schema(): it is sent to the model on every
@@ -43,6 +46,7 @@ PLAN_SCHEMA: dict[str, Any] = {
             "required": ["id", "action", "args"],
         }},
         "note": {"type": "string"},
+        "answer": {"type": "string"},
     },
     "required": ["steps"],
 }
@@ -155,6 +159,9 @@ class Outcome(BaseModel):
     parent_id: str | None = None
     routing: str | None = None
     children: list[str] = Field(default_factory=list)
+    answer: str | None = None
+    """The plan's answer template rendered with the steps' real outputs (None when the plan
+    gave none, or a step it names did not succeed)."""
 
     @property
     def exit_code(self) -> int:
@@ -182,6 +189,7 @@ class RunState:
         self.notes: list[str] = []  # the planner's, shown when a run did not complete
         self.remarks: list[str] = []  # OpenLAM's own, always in the summary
         self.stopped: str | None = None  # why the run was stopped (cancel, deadline)
+        self.answer: str | None = None  # the first plan's answer template
 
     def adopt(self, plan: Plan) -> None:
         """Make ``plan`` current: earlier unfinished steps are superseded by it."""
@@ -195,12 +203,27 @@ class RunState:
             for old in _ids(step.replaces):
                 if old in self.records and self.records[old].status is not StepStatus.succeeded:
                     self.records[old].recovered_by = step.id  # confirmed only if step succeeds
-        if plan.note and self.plan_version == 1:  # later plans have read tool output
-            self.notes.append(plan.note)
+        if self.plan_version == 1:  # later plans have read tool output: their text is not
+            if plan.note:            # repeated to the user as the workforce's own words
+                self.notes.append(plan.note)
+            self.answer = plan.answer
 
     @property
     def outputs(self) -> dict[str, Any]:
         return {i: r.output for i, r in self.records.items() if r.status is StepStatus.succeeded}
+
+    def output_of(self, step_id: str) -> Any:
+        """A succeeded step's output, or that of the step that redid it after a replan
+        (KeyError when neither succeeded)."""
+        record = self.records.get(step_id)
+        seen: set[str] = set()
+        while record is not None and record.status is not StepStatus.succeeded \
+                and record.recovered_by and record.id not in seen:
+            seen.add(record.id)
+            record = self.records.get(record.recovered_by)
+        if record is None or record.status is not StepStatus.succeeded:
+            raise KeyError(step_id)
+        return record.output
 
     def unrecovered(self) -> list[StepRecord]:
         """Steps that did not happen and were not done another way."""

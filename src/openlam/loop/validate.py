@@ -100,6 +100,13 @@ def validate_plan(plan: Plan, registry: ActionRegistry, *, done: dict[str, str] 
             if ref_step not in done and ref_step not in step.depends_on:
                 step.depends_on.append(ref_step)  # a reference implies the dependency
             errors += _field_errors(where, ref_step, fields, registry.get(actions[ref_step]))
+    for ref_step, fields in find_refs(plan.answer or ""):
+        if ref_step not in actions:
+            errors.append(f"the answer references ${{{ref_step}.output}} but there is no step "
+                          f"{ref_step}")
+        else:
+            errors += _field_errors("the answer", ref_step, fields,
+                                    registry.get(actions[ref_step]))
     graph = {s.id: [d for d in s.depends_on if d in ids] for s in plan.steps}
     try:
         TopologicalSorter(graph).prepare()

@@ -1,6 +1,6 @@
 """Which model serves a run.
 
-Order (ARCHITECTURE §8): explicit flag → ``openlam.toml`` → ``OPENLAM_MODEL`` → a local
+Order (README, "Connect a model"): explicit flag → ``openlam.toml`` → ``OPENLAM_MODEL`` → a local
 Ollama answering on 127.0.0.1:11434 → the offline planner.
 """
 

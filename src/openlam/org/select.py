@@ -16,9 +16,11 @@ log = logging.getLogger("openlam.org")
 
 
 async def select_agent(settings: Settings, goal: str, *, agent: str | None = None,
-                       department: str | None = None, model: str | None = None
-                       ) -> dict[str, Any]:
-    """A run request's ``agent`` and ``routing`` fields: {"agent": profile, "routing": {...}}."""
+                       department: str | None = None, model: str | None = None,
+                       installed: list[str] | None = None) -> dict[str, Any]:
+    """A run request's ``agent`` and ``routing`` fields: {"agent": profile, "routing": {...}}.
+    ``installed``: the names of the workspace's actions when the caller has its registry
+    (with in-process actions); by default the plugins' and configured sources'."""
     from openlam.org.loader import load_catalog
     from openlam.org.routing import route, route_with_model
 
@@ -26,7 +28,7 @@ async def select_agent(settings: Settings, goal: str, *, agent: str | None = Non
     for problem in catalog.load_errors:  # shown by `openlam run`; never silently dropped
         log.warning(problem)
     warnings = {"warnings": list(catalog.load_errors)} if catalog.load_errors else {}
-    installed = _installed(settings)
+    installed = installed if installed is not None else _installed(settings)
     if agent:
         if agent not in catalog:
             from difflib import get_close_matches
