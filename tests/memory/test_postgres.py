@@ -1,4 +1,5 @@
-"""Runs, steps and outcomes persist on PostgreSQL (the machine's server), DBOS included."""
+"""Runs, steps, checkpoints and outcomes persist on PostgreSQL (the machine's server),
+DBOS included."""
 
 from __future__ import annotations
 
@@ -29,9 +30,13 @@ async def test_durable_run_on_postgresql(settings, workspace, pg_url):
         [("s1", "succeeded"), ("s2", "succeeded")]
     assert stored["steps"][1]["output"]["text"] == "A"
     assert stored["outcome"]["usage"]["model_requests"] == 1
-    with store.engine.connect() as conn:  # DBOS checkpointed the run's steps in PostgreSQL
-        names = conn.execute(sa.text(
-            "SELECT function_name FROM dbos.operation_outputs WHERE workflow_uuid = :w"),
+    with store.engine.connect() as conn:  # the run's journal and DBOS's record are there
+        keys = conn.execute(sa.text(
+            "SELECT key FROM checkpoints WHERE run_id = :w AND state = 'done'"),
             {"w": outcome.run_id}).scalars().all()
-    assert names.count("openlam.action") == 2 and names.count("openlam.model") == 1
+        status = conn.execute(sa.text(
+            "SELECT status FROM dbos.workflow_status WHERE workflow_uuid = :w"),
+            {"w": outcome.run_id}).scalar()
+    assert sorted(keys) == ["model:1", "step:s1", "step:s2"]
+    assert status == "SUCCESS"
     store.close()
