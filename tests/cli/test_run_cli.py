@@ -171,7 +171,7 @@ def test_ctrl_c_prints_one_line_and_no_traceback(workspace: Path):
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.1)
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
+        out, err = process.communicate(timeout=180)  # slow when the machine is loaded
     assert process.returncode == 130
     lines = err.strip().splitlines()
     assert 1 <= len(lines) <= 2, err  # one line (two while session.py prints its own too)
