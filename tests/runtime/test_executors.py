@@ -45,6 +45,17 @@ def test_liveness_by_pid_state_and_lease(workspace: Path) -> None:
     with ex.engine.begin() as conn:  # a row for a process that has exited
         conn.execute(sa.update(table).where(table.c.id == gone).values(pid=child.pid))
     assert ex.is_dead(ex.get(gone))
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    killed.send_signal(signal.SIGKILL)  # and not reaped: a zombie, as under a busy parent
+    wait_for(lambda: open(f"/proc/{killed.pid}/stat").read().rsplit(")", 1)[1].split()[0]
+             == "Z", timeout=10)
+    zombie = new_executor_id("test")
+    ex.register(zombie, "test")
+    with ex.engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.id == zombie).values(pid=killed.pid,
+                                                                         pid_start=""))
+    assert ex.is_dead(ex.get(zombie))
+    killed.wait()
     reused = new_executor_id("test")
     ex.register(reused, "test")
     with ex.engine.begin() as conn:  # same pid as a live process, but another start time

@@ -75,12 +75,17 @@ def new_executor_id(kind: str) -> str:
 
 def process_start_time(pid: int) -> str:
     """A token that tells a process from a later one that reuses its pid ("" if unknown)."""
+    fields = _proc_stat(pid)
+    return fields[19] if len(fields) > 19 else ""  # field 22: start time in clock ticks
+
+
+def _proc_stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (empty off Linux)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            stat = handle.read()
-        return stat.rsplit(")", 1)[1].split()[19]  # field 22: start time in clock ticks
+            return handle.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return ""
+        return []
 
 
 def _pid_alive(pid: int, start: str) -> bool:
@@ -90,6 +95,9 @@ def _pid_alive(pid: int, start: str) -> bool:
         return False
     except PermissionError:
         return True  # someone else's process: it exists
+    fields = _proc_stat(pid)
+    if fields[:1] == ["Z"]:
+        return False  # killed, and not yet reaped by its parent: it will never run again
     return not start or process_start_time(pid) in ("", start)
 
 
