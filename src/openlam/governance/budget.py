@@ -162,6 +162,16 @@ class Budgets:
                       "cost": self.price(model, input_tokens, output_tokens), "actions": 0,
                       "key": key})
 
+    def record_model_tokens(self, run_id: str, agent: str, department: str, model: str,
+                            input_tokens: int, output_tokens: int, key: str) -> None:
+        """The tokens of a model request already counted under ``key``."""
+        if input_tokens or output_tokens:
+            self._insert({"run_id": run_id, "agent": agent, "department": department,
+                          "model_requests": 0, "input_tokens": input_tokens,
+                          "output_tokens": output_tokens, "actions": 0,
+                          "cost": self.price(model, input_tokens, output_tokens),
+                          "key": f"{key}:tokens"})
+
     def recorded(self, key: str) -> bool:
         with self.engine.connect() as conn:
             return conn.execute(select(table.c.id).where(table.c.key == key)).first() is not None
