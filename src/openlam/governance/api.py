@@ -9,15 +9,39 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from openlam.governance.approvals import Approval, ApprovalStore, Roles, current_principal
-from openlam.governance.audit import AuditLog, Verification
+from openlam.governance.audit import AuditLog, Verification, file_anchor, last_anchor
 from openlam.governance.gaps import GapStore, StoredGap
 from openlam.governance.policy import PolicySet, configured_paths, load_policies
 
 
 def audit_log(settings: Any) -> AuditLog:
+    """The workspace's audit log, redacting secrets, appending each head to the
+    ``[audit] anchor_file`` when one is configured."""
     from openlam.governance.gate import _redactor
 
-    return AuditLog(settings.app_database_url, redact=_redactor(settings))
+    path = anchor_file(settings)
+    return AuditLog(settings.app_database_url, redact=_redactor(settings),
+                    anchor=file_anchor(path) if path is not None else None)
+
+
+def anchor_file(settings: Any) -> Path | None:
+    """``[audit] anchor_file`` (relative to the workspace), or None."""
+    from openlam.errors import UserError
+
+    value = ((getattr(settings, "raw", {}) or {}).get("audit") or {}).get("anchor_file")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise UserError(f"[audit] anchor_file must be a path, got {value!r}",
+                        'e.g. anchor_file = "/var/backups/openlam-audit-heads.txt"')
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(settings.workspace) / path
+
+
+def audit_head(settings: Any) -> str:
+    """The log's head as ``SEQ:HASH`` — keep it where the database's writers cannot."""
+    seq, digest = audit_log(settings).head()
+    return f"{seq}:{digest}"
 
 
 def approval_store(settings: Any) -> ApprovalStore:
@@ -51,8 +75,13 @@ def edit(settings: Any, approval_id: str, args: dict[str, Any], *,
                                          comment)
 
 
-def verify_audit(settings: Any) -> Verification:
-    return audit_log(settings).verify()
+def verify_audit(settings: Any, expect: str | None = None) -> Verification:
+    """Verify the chain; against ``expect`` (``SEQ:HASH``), else against the last head
+    in the configured anchor file, if any."""
+    path = anchor_file(settings)
+    if expect is None and path is not None:
+        expect = last_anchor(path)
+    return audit_log(settings).verify(expect)
 
 
 def export_audit(settings: Any, out: TextIO) -> int:

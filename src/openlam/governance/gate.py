@@ -264,8 +264,10 @@ def build_gate(settings: Any, *, wait: WaitForDecision | None = None,
     """Governance for a workspace: policies from ``[governance] policies`` (or
     ``<workspace>/policies``), roles and budgets from openlam.toml, every store in the
     project database. ``wait`` defaults to polling the store (non-durable runs)."""
+    from openlam.governance.api import audit_log
+
     url = settings.app_database_url
-    audit = AuditLog(url, redact=_redactor(settings))
+    audit = audit_log(settings)
     approvals = ApprovalStore(url, roles=roles or Roles.from_settings(settings), audit=audit,
                               clock=clock)
     return Governance(
