@@ -123,6 +123,12 @@ class Budgets:
         self.config = config or BudgetConfig()
         self.clock = clock
 
+    def limits(self, metric: str) -> bool:
+        """Whether any budget limits ``metric``."""
+        scopes = [self.config.run, self.config.day, *self.config.agent.values(),
+                  *self.config.department.values()]
+        return any(getattr(limits, metric) is not None for limits in scopes)
+
     def _day(self) -> str:
         return datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")
 

@@ -234,14 +234,20 @@ class Governance:
                     self.audit.append("budget", run_id=request.run_id, actor="governance",
                                       key=f"budget:model:{calls}", reason=over)
                     return {"error": f"{GOVERNANCE_MARK} {over}", "requests": 0}  # not sent
-                # Counted as it is sent, before the await: concurrent runs of one tree
-                # cannot all take the budget's last request.
+            # Under a model-request budget the request is counted as it is sent, before
+            # the await: concurrent runs of one tree cannot all take the last one.
+            reserve = self.budgets.limits("model_requests")
+            if reserve:
                 self.budgets.record_model_call(request.run_id, agent, department,
                                                request.model, 0, 0, key=key)
             reply = await call_model(messages, schema)
-            self.budgets.record_model_tokens(request.run_id, agent, department, request.model,
-                                             int(reply.get("input_tokens", 0)),
-                                             int(reply.get("output_tokens", 0)), key=key)
+            tokens = int(reply.get("input_tokens", 0)), int(reply.get("output_tokens", 0))
+            if reserve:
+                self.budgets.record_model_tokens(request.run_id, agent, department,
+                                                 request.model, *tokens, key=key)
+            else:
+                self.budgets.record_model_call(request.run_id, agent, department,
+                                               request.model, *tokens, key=key)
             return reply
 
         return call
