@@ -247,3 +247,23 @@ async def test_catalog_budget_max_steps_bounds_a_plan(settings, workspace: Path)
     assert not (workspace / "f1.md").exists()
     assert outcome.status.value != "completed"
     assert "at most 2 are allowed" in outcome.summary
+
+
+def test_egress_guardrail_in_the_policy_and_its_deliberate_override(tmp_path: Path) -> None:
+    from openlam.actions.spec import Risk
+    from openlam.governance.policy import PolicySet, Query, load_policies
+
+    def decide(policies: PolicySet, **taint: Any):
+        return policies.decide(Query(action="http.get", risk=Risk.read,
+                                     args={"url": "https://api.example/x"}, egress=True,
+                                     **taint))
+
+    plain = PolicySet()
+    assert decide(plain).effect.value == "allow"
+    assert decide(plain, tainted_origin=True).guardrail == "tainted-egress"
+    assert decide(plain, tainted_args=frozenset({"url"})).effect.value == "require_approval"
+    path = tmp_path / "trust.yaml"
+    path.write_text("rules:\n  - {id: our-api, action: http.get, when: {args: {url: "
+                    "{matches: '^https://api[.]example/'}}}, decision: allow, "
+                    "trust_tool_output: true}\n")
+    assert decide(load_policies([path]), tainted_origin=True).effect.value == "allow"
