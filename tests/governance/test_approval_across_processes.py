@@ -4,7 +4,6 @@ resumes and completes. Expiry denies; a non-approver is refused. All with real p
 from __future__ import annotations
 
 import getpass
-
 import json
 import os
 import signal

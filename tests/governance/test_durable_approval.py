@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import getpass
-
 import asyncio
+import getpass
 import os
 import subprocess
 import sys
