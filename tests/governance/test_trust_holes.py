@@ -4,6 +4,7 @@ budgets hold — through the real Workforce (durable runs, the runtime's gate)."
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +268,26 @@ def test_egress_guardrail_in_the_policy_and_its_deliberate_override(tmp_path: Pa
                     "{matches: '^https://api[.]example/'}}}, decision: allow, "
                     "trust_tool_output: true}\n")
     assert decide(load_policies([path]), tainted_origin=True).effect.value == "allow"
+
+
+async def test_a_budget_still_holds_after_a_wait_for_approval(harness: Harness) -> None:
+    """Two payments wait for approval at once under actions = 1: both were within budget
+    when they asked, only the first approved one may run."""
+    from openlam.governance.approvals import APPROVED
+    from openlam.governance.budget import BudgetConfig, Limits
+
+    gov = harness.governance(budgets=BudgetConfig(run=Limits(actions=1)))
+    approve = auto_decider(gov.approvals, APPROVED)
+
+    async def after_a_while(approval):  # a person takes time: both steps wait together
+        await asyncio.sleep(0.1)
+        return await approve(approval)
+
+    gov.wait = after_a_while
+    plan = {"steps": [
+        {"id": "p1", "action": "pay.transfer", "args": {"to": "a@acme.example", "amount": 5}},
+        {"id": "p2", "action": "pay.transfer", "args": {"to": "b@acme.example", "amount": 5}}]}
+    outcome = await harness.run(gov, [plan], run_id="run-approved-twice")
+    assert len(harness.world.paid) == 1
+    assert outcome.status.value == "partial"
+    assert "budget run.actions exceeded" in outcome.summary

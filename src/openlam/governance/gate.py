@@ -130,6 +130,11 @@ class Governance:
                                   f"(asked because {decision.reason})",
                                   f"approval to run {record.action}", audit=False)
             approval_id = approval.id
+            # The wait may have been long and other steps of the tree ran meanwhile: the
+            # budget checked before asking must still hold now.
+            stopped = self._check_budgets(runner, record, agent, department)
+            if stopped is not None:
+                return stopped
             if approval.edited_args is not None:
                 args.clear()
                 args.update(approval.edited_args)
