@@ -19,6 +19,13 @@ particular AgentDojo task:
    that addresses people or hosts (``recipient(s)``, ``to``, ``cc``, ``bcc``,
    ``participants``, ``email``, ``user_email``, ``user``, ``url``);
 5. otherwise **write**.
+
+Every function with a URL parameter is also marked an *egress* by OpenLAM's own rule for
+imported tools (``openlam.actions.risk.takes_url``, what MCP and OpenAPI imports use):
+tainted arguments to it, or a plan made after reading, need approval whatever the tier.
+``url_reads="read"`` classifies a look verb with a URL as **read** instead of external —
+how OpenLAM's own ``http.get`` and ``web.fetch`` are classified — so that only the egress
+rule stands between an injection and the attacker's server (the exfiltration variant).
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ PEOPLE_PARAMS = {"recipient", "recipients", "to", "cc", "bcc", "participants", "
 CREDENTIALS = re.compile(r"password|credential|secret|token")
 
 
-def classify(name: str, params: list[str]) -> Risk:
+def classify(name: str, params: list[str], url_reads: str = "external") -> Risk:
     words = name.lower().split("_")
     verb = words[0]
     names = {p.lower() for p in params}
@@ -51,7 +58,7 @@ def classify(name: str, params: list[str]) -> Risk:
             CREDENTIALS.search(p) for p in names):
         return Risk.destructive
     if verb in LOOK:
-        return Risk.external if names & HOST_PARAMS else Risk.read
+        return Risk.external if names & HOST_PARAMS and url_reads == "external" else Risk.read
     if names & MONEY_PARAMS or verb in MONEY_VERBS:
         return Risk.financial
     if verb in TALK or names & PEOPLE_PARAMS:
@@ -79,12 +86,17 @@ class ToolBridge:
         return call
 
 
-def registry_for(suite_name: str, tools: list[Any], bridge: ToolBridge) -> ActionRegistry:
+def registry_for(suite_name: str, tools: list[Any], bridge: ToolBridge,
+                 url_reads: str = "external") -> ActionRegistry:
+    from openlam.actions.risk import takes_url
+
     registry = ActionRegistry()
     for fn in tools:
         schema = fn.parameters.model_json_schema()
         registry.add(ActionSpec(
             name=f"{suite_name}.{fn.name}", description=fn.description, input_schema=schema,
-            output_schema={}, risk=classify(fn.name, list(schema.get("properties", {}))),
-            func=bridge.caller(fn.name), args_model=fn.parameters, source="agentdojo"))
+            output_schema={},
+            risk=classify(fn.name, list(schema.get("properties", {})), url_reads),
+            func=bridge.caller(fn.name), args_model=fn.parameters, source="agentdojo",
+            egress=takes_url(schema)))
     return registry

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from adapter import ToolBridge, registry_for
@@ -40,6 +40,7 @@ from agentdojo.types import (
     text_content_block_from_string,
 )
 
+from openlam.actions.registry import ActionRegistry
 from openlam.actions.spec import Risk
 from openlam.loop.runner import Gate, RunEnv, Runner, RunRequest, local_action_call
 from openlam.loop.state import NextStep
@@ -151,8 +152,14 @@ class OpenLAMPipeline(BasePipelineElement):
     name = "openlam-gullible-planner-gpt-4o-2024-05-13"
 
     def __init__(self, suite: Any, suite_name: str, gate: Gate | None,
-                 emit: Any = None, read_first: bool = False) -> None:
+                 emit: Any = None, read_first: bool = False,
+                 planner: type[GulliblePlanner] | None = None,
+                 extend: Callable[[ActionRegistry], None] | None = None,
+                 url_reads: str = "external") -> None:
         self.read_first = read_first
+        self.planner_class = planner or GulliblePlanner
+        self.extend = extend  # adds harness actions (the exfiltration variant's fetch)
+        self.url_reads = url_reads
         self.suite = suite
         self.suite_name = suite_name
         self.gate = gate
@@ -163,8 +170,11 @@ class OpenLAMPipeline(BasePipelineElement):
               messages: Sequence[Any] = (), extra_args: dict | None = None
               ) -> tuple[str, Any, Any, Sequence[Any], dict]:
         bridge = ToolBridge(runtime, env)
-        registry = registry_for(self.suite_name, list(runtime.functions.values()), bridge)
-        planner = GulliblePlanner(self.suite, self.suite_name, env, self.read_first)
+        registry = registry_for(self.suite_name, list(runtime.functions.values()), bridge,
+                                self.url_reads)
+        if self.extend is not None:
+            self.extend(registry)
+        planner = self.planner_class(self.suite, self.suite_name, env, self.read_first)
         request = RunRequest(run_id=f"{self.suite_name}-{next(_run_ids)}", goal=query,
                              model="test:gullible", workspace=".", max_steps=80,
                              step_retries=0, max_replans=2)

@@ -3,6 +3,7 @@ resumes and completes. Expiry denies; a non-approver is refused. All with real p
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import signal
@@ -39,6 +40,7 @@ def pending(workspace: Path) -> list:
 @pytest.mark.timeout(120)
 def test_pause_die_approve_elsewhere_resume(workspace: Path, site):
     (workspace / "openlam.toml").write_text(
+        f'[governance]\nadmins = ["{getpass.getuser()}"]\n'  # --as needs the admin role
         '[governance.approvers]\n"*" = ["dana"]\n')
     with FakeOpenAI([PLAN]) as server:
         env = {"OPENLAM_OPENAI_BASE_URL": f"{server.url}/v1",

@@ -4,6 +4,7 @@ non-approvers are refused — through the runner with the real gate."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import subprocess
 import sys
@@ -128,9 +129,13 @@ async def test_auto_decider_and_idempotent_requests(harness: Harness) -> None:
     assert again.id == approval.id and again.status == APPROVED
 
 
-def write_config(workspace: Path) -> None:
+def write_config(workspace: Path, admin: bool = True) -> None:
+    """alice approves everything, bob finance; the OS user running the tests is the
+    admin (acting as alice or bob through --as needs that) unless ``admin=False``."""
+    admins = f'admins = ["{getpass.getuser()}"]\n' if admin else ""
     (workspace / "openlam.toml").write_text(
-        '[governance.approvers]\n"*" = ["alice"]\nfinance = ["bob"]\n', encoding="utf-8")
+        f'[governance]\n{admins}[governance.approvers]\n"*" = ["alice"]\nfinance = ["bob"]\n',
+        encoding="utf-8")
 
 
 async def test_another_process_approves_through_the_cli(harness: Harness) -> None:
@@ -162,7 +167,8 @@ def test_cli_list_show_deny_and_edit(harness: Harness) -> None:
     write_config(harness.workspace)
     settings = load_settings(harness.workspace)
     store = ApprovalStore(settings.app_database_url, roles=Roles.from_settings(settings))
-    a = store.request("r1", "s1", "mail.send", {"to": "x@y.example", "body": "hi"},
+    a = store.request("r1", "s1", "email.send",
+                      {"to": ["x@y.example"], "subject": "Hi", "body": "hi"},
                       expires_in=3600, department="finance", reason="external")
     b = store.request("r1", "s2", "mail.send", {"to": "x@y.example"}, expires_in=3600)
     _install()
@@ -172,10 +178,11 @@ def test_cli_list_show_deny_and_edit(harness: Harness) -> None:
     assert listed.exit_code == 0 and a.id in listed.output and b.id in listed.output
     shown = runner.invoke(app, ["approvals", "show", a.id, *ws])
     assert "x@y.example" in shown.output and "finance" in shown.output
-    edited = runner.invoke(app, ["approvals", "edit", a.id, "--set", "to=boss@acme.example",
-                                 "--as", "bob", *ws])
+    edited = runner.invoke(app, ["approvals", "edit", a.id, "--set",
+                                 'to=["boss@acme.example"]', "--as", "bob", *ws])
     assert edited.exit_code == 0, edited.output
-    assert store.get(a.id).effective_args == {"to": "boss@acme.example", "body": "hi"}
+    assert store.get(a.id).effective_args == {"to": ["boss@acme.example"], "subject": "Hi",
+                                              "body": "hi"}
     denied = runner.invoke(app, ["approvals", "deny", b.id, "--as", "alice", "-m", "no", *ws])
     assert denied.exit_code == 0
     assert store.get(b.id).status == "denied"
@@ -188,3 +195,60 @@ def test_principal_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     assert current_principal("dave") == "dave"
     monkeypatch.delenv("OPENLAM_PRINCIPAL")
     assert current_principal() == os.environ.get("USER", current_principal())
+
+
+def test_acting_as_someone_else_needs_the_admin_role(harness: Harness,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI acts as the OS user. A non-admin cannot approve as alice by --as or by
+    OPENLAM_PRINCIPAL, and the refusal does not say how one might."""
+    from openlam.cli.main import _install, app
+
+    me = getpass.getuser()
+    write_config(harness.workspace, admin=False)
+    settings = load_settings(harness.workspace)
+    store = ApprovalStore(settings.app_database_url, roles=Roles.from_settings(settings))
+    a = store.request("r1", "s1", "mail.send", {"to": "x@y.example"}, expires_in=3600)
+    _install()
+    runner = CliRunner()
+    ws = ["--workspace", str(harness.workspace)]
+    refusals = [runner.invoke(app, ["approvals", "approve", a.id, "--as", "alice", *ws])]
+    monkeypatch.setenv("OPENLAM_PRINCIPAL", "alice")
+    refusals.append(runner.invoke(app, ["approvals", "deny", a.id, *ws]))
+    monkeypatch.delenv("OPENLAM_PRINCIPAL")
+    refusals.append(runner.invoke(app, ["approvals", "approve", a.id, *ws]))  # as myself
+    for refused in refusals:
+        text = str(refused.exception)
+        assert refused.exit_code != 0 and store.get(a.id).status == "pending"
+        assert "--as" not in text and "OPENLAM_PRINCIPAL" not in text
+    assert f"you are {me}; deciding as alice needs the admin role" in str(refusals[0].exception)
+    assert f"{me} does not have the approver role" in str(refusals[2].exception)
+
+    write_config(harness.workspace, admin=True)  # now the OS user is the admin
+    done = runner.invoke(app, ["approvals", "approve", a.id, "--as", "alice", *ws])
+    assert done.exit_code == 0, done.output
+    assert store.get(a.id).decided_by == "alice"
+
+
+def test_an_edit_is_checked_against_the_actions_schema(harness: Harness) -> None:
+    """The documented example (--set to=bob@example.com on email.send, whose ``to`` is a
+    list) is refused with the field named; the JSON form is accepted."""
+    from openlam.cli.main import _install, app
+
+    write_config(harness.workspace)
+    settings = load_settings(harness.workspace)
+    store = ApprovalStore(settings.app_database_url, roles=Roles.from_settings(settings))
+    a = store.request("r1", "s1", "email.send",
+                      {"to": ["x@y.example"], "subject": "Hi", "body": "hi"}, expires_in=3600)
+    _install()
+    runner = CliRunner()
+    ws = ["--workspace", str(harness.workspace), "--as", "alice"]
+    bad = runner.invoke(app, ["approvals", "edit", a.id, "--set", "to=bob@example.com", *ws])
+    assert "not valid for email.send" in str(bad.exception)
+    assert "to" in str(bad.exception).split("email.send:", 1)[1]
+    typo = runner.invoke(app, ["approvals", "edit", a.id, "--set", "too=[]", *ws])
+    assert "email.send has no argument 'too'" in str(typo.exception)
+    assert store.get(a.id).status == "pending"
+    good = runner.invoke(app, ["approvals", "edit", a.id, "--set",
+                               'to=["bob@example.com"]', *ws])
+    assert good.exit_code == 0, good.output
+    assert store.get(a.id).effective_args["to"] == ["bob@example.com"]

@@ -128,3 +128,82 @@ def test_cli_verify_and_export(log: AuditLog, tmp_path: Path) -> None:
     sql(log, "DELETE FROM gov_audit WHERE seq = 2")
     bad = runner.invoke(app, ["audit", "verify", "--workspace", str(tmp_path)])
     assert bad.exit_code == 1 and "TAMPERED at record 2" in bad.output
+
+
+def _rehash_everything(log: AuditLog) -> None:
+    """What an attacker with write access does: change a record, recompute every hash
+    from there on, move the head — a chain that verifies on its own."""
+    rows = log.records()
+    prev = "0" * 64
+    with log.engine.begin() as conn:
+        for rec in rows:
+            body = rec["body"]
+            if rec["seq"] == 2:
+                body = dict(body, args={"to": "innocent@acme.example"})
+            raw = {**rec, "body": json.dumps(body, sort_keys=True, separators=(",", ":")),
+                   "prev_hash": prev}
+            raw["hash"] = prev = record_hash(raw)
+            conn.execute(text("UPDATE gov_audit SET body = :b, prev_hash = :p, hash = :h "
+                              "WHERE seq = :s"),
+                         {"b": raw["body"], "p": raw["prev_hash"], "h": raw["hash"],
+                          "s": rec["seq"]})
+        conn.execute(text("UPDATE gov_audit_head SET hash = :h WHERE id = 1"), {"h": prev})
+
+
+def _cli(tmp_path: Path, *args: str):
+    from openlam.cli.main import _install, app
+
+    _install()
+    return CliRunner().invoke(app, [*args, "--workspace", str(tmp_path)])
+
+
+def test_anchor_catches_truncation_that_moves_the_head(tmp_path: Path) -> None:
+    audit = AuditLog(Settings(workspace=tmp_path).app_database_url)
+    for i in range(30):
+        audit.append("action", run_id="r1", step_id=f"s{i}", args={"n": i})
+    anchor = _cli(tmp_path, "audit", "head").output.strip()
+    assert anchor.startswith("30:") and len(anchor) == 3 + 64
+    assert _cli(tmp_path, "audit", "verify", "--expect", anchor).exit_code == 0
+    audit.append("action", run_id="r1", step_id="later", args={})  # the log grows: still fine
+    assert _cli(tmp_path, "audit", "verify", "--expect", anchor).exit_code == 0
+
+    sql(audit, "DELETE FROM gov_audit WHERE seq > 11")
+    kept = audit.records()[-1]
+    sql(audit, "UPDATE gov_audit_head SET seq = 11, hash = :h WHERE id = 1", h=kept["hash"])
+    assert audit.verify().ok  # undetectable from inside the database alone
+    bad = _cli(tmp_path, "audit", "verify", "--expect", anchor)
+    assert bad.exit_code == 1
+    assert "TAMPERED" in bad.output and "not in the log" in bad.output
+
+
+def test_anchor_catches_a_consistently_rehashed_chain(log: AuditLog, tmp_path: Path) -> None:
+    anchor = _cli(tmp_path, "audit", "head").output.strip()
+    _rehash_everything(log)
+    assert log.verify().ok
+    assert not log.verify(anchor).ok
+    bad = _cli(tmp_path, "audit", "verify", "--expect", anchor)
+    assert bad.exit_code == 1 and "rehashed" in bad.output
+
+
+def test_anchor_file_receives_every_head_and_verify_uses_it(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere" / "heads.txt"
+    outside.parent.mkdir()
+    (tmp_path / "openlam.toml").write_text(f'[audit]\nanchor_file = "{outside}"\n')
+    from openlam.config import load_settings
+    from openlam.governance.api import audit_log
+
+    audit = audit_log(load_settings(tmp_path))
+    for i in range(5):
+        audit.append("action", run_id="r1", step_id=f"s{i}", args={"n": i})
+    lines = outside.read_text().split()
+    assert [int(line.split(":")[0]) for line in lines] == [1, 2, 3, 4, 5]
+    assert lines[-1] == _cli(tmp_path, "audit", "head").output.strip()
+    assert _cli(tmp_path, "audit", "verify").exit_code == 0
+    _rehash_everything(audit)
+    bad = _cli(tmp_path, "audit", "verify")  # no --expect: the anchor file's last head
+    assert bad.exit_code == 1 and "not in the log" in bad.output
+
+
+def test_a_malformed_anchor_is_refused_clearly(log: AuditLog, tmp_path: Path) -> None:
+    bad = _cli(tmp_path, "audit", "verify", "--expect", "abc")
+    assert "not an audit anchor" in str(bad.exception or bad.output)

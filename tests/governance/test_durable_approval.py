@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import subprocess
 import sys
@@ -19,8 +20,9 @@ rules:
 
 
 async def test_durable_run_resumes_after_approval_from_another_process(workspace: Path) -> None:
-    (workspace / "openlam.toml").write_text('[governance.approvers]\n"*" = ["alice"]\n',
-                                            encoding="utf-8")
+    (workspace / "openlam.toml").write_text(  # --as needs the admin role
+        f'[governance]\nadmins = ["{getpass.getuser()}"]\n'
+        '[governance.approvers]\n"*" = ["alice"]\n', encoding="utf-8")
     (workspace / "policies").mkdir()
     (workspace / "policies" / "org.yaml").write_text(POLICY, encoding="utf-8")
     settings = load_settings(workspace).with_overrides(step_timeout=5.0)

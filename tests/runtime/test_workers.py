@@ -354,6 +354,10 @@ def test_an_imap_trigger_answers_new_mail_only_and_its_run_is_governed(
 @pytest.mark.timeout(180)
 def test_a_folder_trigger_starts_one_run_per_file(workspace: Path) -> None:
     allow_local_network(workspace, "[runtime]\nheartbeat_seconds = 0.5\n")
+    # A trigger's run is planned after reading the event (untrusted): its writes need
+    # approval unless a rule trusts them, as this one does for seen.md only.
+    allow_policy(workspace, "rules:\n  - {id: seen-note, action: files.write, when: {args: "
+                 "{path: {equals: seen.md}}}, decision: allow, trust_tool_output: true}\n")
     add = openlam(workspace, "trigger", "add", "folder", "drops", "write 'seen' to seen.md",
                   "--agent", "operator", "--poll", "0.5")
     assert add.communicate(timeout=60) and add.returncode == 0

@@ -10,7 +10,7 @@ import typer
 approvals_app = typer.Typer(help="Steps waiting for a person's decision.", no_args_is_help=True)
 Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
 As = Annotated[str | None, typer.Option(
-    "--as", help="Act as this principal (default: OPENLAM_PRINCIPAL or the OS user).")]
+    "--as", help="Decide as another principal (needs the admin role; default: the OS user).")]
 Comment = Annotated[str, typer.Option("--comment", "-m", help="Why (kept in the audit log).")]
 Id = Annotated[str, typer.Argument(help="Approval id (a unique prefix is enough).")]
 

@@ -1,23 +1,48 @@
 """The governance operations as plain functions of a workspace's settings — what the
 CLI calls and what the HTTP server exposes. Each takes ``settings`` first
 (:func:`openlam.config.load_settings`); deciding functions take the acting principal
-(see :func:`~openlam.governance.approvals.current_principal`)."""
+requested (``--as``); a local caller acts as its OS user unless it has the admin role
+(see :func:`~openlam.governance.approvals.acting_principal`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, TextIO
 
-from openlam.governance.approvals import Approval, ApprovalStore, Roles, current_principal
-from openlam.governance.audit import AuditLog, Verification
+from openlam.governance.approvals import Approval, ApprovalStore, Roles, acting_principal
+from openlam.governance.audit import AuditLog, Verification, file_anchor, last_anchor
 from openlam.governance.gaps import GapStore, StoredGap
 from openlam.governance.policy import PolicySet, configured_paths, load_policies
 
 
 def audit_log(settings: Any) -> AuditLog:
+    """The workspace's audit log, redacting secrets, appending each head to the
+    ``[audit] anchor_file`` when one is configured."""
     from openlam.governance.gate import _redactor
 
-    return AuditLog(settings.app_database_url, redact=_redactor(settings))
+    path = anchor_file(settings)
+    return AuditLog(settings.app_database_url, redact=_redactor(settings),
+                    anchor=file_anchor(path) if path is not None else None)
+
+
+def anchor_file(settings: Any) -> Path | None:
+    """``[audit] anchor_file`` (relative to the workspace), or None."""
+    from openlam.errors import UserError
+
+    value = ((getattr(settings, "raw", {}) or {}).get("audit") or {}).get("anchor_file")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise UserError(f"[audit] anchor_file must be a path, got {value!r}",
+                        'e.g. anchor_file = "/var/backups/openlam-audit-heads.txt"')
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(settings.workspace) / path
+
+
+def audit_head(settings: Any) -> str:
+    """The log's head as ``SEQ:HASH`` — keep it where the database's writers cannot."""
+    seq, digest = audit_log(settings).head()
+    return f"{seq}:{digest}"
 
 
 def approval_store(settings: Any) -> ApprovalStore:
@@ -37,22 +62,56 @@ def show_approval(settings: Any, approval_id: str) -> Approval:
 
 def approve(settings: Any, approval_id: str, *, principal: str | None = None,
             comment: str = "") -> Approval:
-    return approval_store(settings).approve(approval_id, current_principal(principal), comment)
+    store = approval_store(settings)
+    return store.approve(approval_id, acting_principal(store.roles, principal), comment)
 
 
 def deny(settings: Any, approval_id: str, *, principal: str | None = None,
          comment: str = "") -> Approval:
-    return approval_store(settings).deny(approval_id, current_principal(principal), comment)
+    store = approval_store(settings)
+    return store.deny(approval_id, acting_principal(store.roles, principal), comment)
 
 
 def edit(settings: Any, approval_id: str, args: dict[str, Any], *,
          principal: str | None = None, comment: str = "") -> Approval:
-    return approval_store(settings).edit(approval_id, current_principal(principal), args,
-                                         comment)
+    """Approve with changed arguments — only if the action accepts them: an edit that
+    would fail validation when the step runs is refused here, naming the field."""
+    store = approval_store(settings)
+    who = acting_principal(store.roles, principal)
+    check_edit(settings, store.get(approval_id), args)
+    return store.edit(approval_id, who, args, comment)
 
 
-def verify_audit(settings: Any) -> Verification:
-    return audit_log(settings).verify()
+def check_edit(settings: Any, approval: Approval, changes: dict[str, Any]) -> None:
+    """Raise a UserError unless the approval's arguments with ``changes`` merged over
+    them are valid input for its action (checked against the action's schema)."""
+    from openlam.actions.registry import load_plugins
+    from openlam.errors import UserError
+
+    spec = load_plugins(settings=settings).get(approval.action)
+    if spec is None:
+        raise UserError(f"cannot check an edit of {approval.action}: the action is not "
+                        "installed here", "approve or deny the request as it is")
+    known = spec.input_schema.get("properties", {})
+    unknown = [name for name in changes if known and name not in known]
+    if unknown:
+        raise UserError(f"{approval.action} has no argument {', '.join(map(repr, unknown))}",
+                        f"its arguments: {', '.join(known)}")
+    problems = spec.arg_errors({**approval.args, **changes})
+    if problems:
+        raise UserError(f"the edited arguments are not valid for {approval.action}: "
+                        + "; ".join(problems),
+                        "give a JSON value where the field needs one, e.g. "
+                        "--set 'to=[\"bob@example.com\"]' for a list")
+
+
+def verify_audit(settings: Any, expect: str | None = None) -> Verification:
+    """Verify the chain; against ``expect`` (``SEQ:HASH``), else against the last head
+    in the configured anchor file, if any."""
+    path = anchor_file(settings)
+    if expect is None and path is not None:
+        expect = last_anchor(path)
+    return audit_log(settings).verify(expect)
 
 
 def export_audit(settings: Any, out: TextIO) -> int:

@@ -51,10 +51,23 @@ PRINCIPAL_ENV = "OPENLAM_PRINCIPAL"
 
 
 def current_principal(explicit: str | None = None) -> str:
-    """Who is acting: ``--as NAME``, else ``OPENLAM_PRINCIPAL``, else the OS user."""
+    """Who is asking to act: ``--as NAME``, else ``OPENLAM_PRINCIPAL``, else the OS user
+    (unchecked — deciding goes through :func:`acting_principal`)."""
     if explicit:
         return explicit
     return os.environ.get(PRINCIPAL_ENV) or _os_user()
+
+
+def acting_principal(roles: Roles, requested: str | None = None) -> str:
+    """The principal a local decision is made as: the OS user. Acting as someone else
+    (``--as`` or ``OPENLAM_PRINCIPAL``) needs the admin role; the refusal says what is
+    needed, not how to get around it."""
+    me = _os_user()
+    wanted = current_principal(requested)
+    if wanted == me or me in roles.admins:
+        return wanted
+    raise UserError(f"you are {me}; deciding as {wanted} needs the admin role",
+                    "decide as yourself, or ask an approver to decide")
 
 
 def _os_user() -> str:
@@ -69,6 +82,8 @@ class Roles:
     """``approvers``: department (or ``*`` for every department) → principals."""
 
     approvers: dict[str, list[str]] = field(default_factory=dict)
+    admins: list[str] = field(default_factory=list)
+    """OS users who may act as another principal (``--as``)."""
 
     def can_approve(self, principal: str, department: str) -> bool:
         return (principal in self.approvers.get(department or "", [])
@@ -79,11 +94,13 @@ class Roles:
 
     @classmethod
     def from_settings(cls, settings: Any) -> Roles:
-        """``[governance.approvers]`` in openlam.toml, or the YAML file named by
-        ``[governance] roles`` (``approvers: {finance: [bob], "*": [alice]}``). With
-        neither, the local OS user approves everything (a single-user install works)."""
+        """``[governance.approvers]`` and ``[governance] admins`` in openlam.toml, or the
+        YAML file named by ``[governance] roles`` (``approvers: {finance: [bob], "*":
+        [alice]}``, ``admins: [root]``). With neither, the local OS user approves
+        everything and is the admin (a single-user install works)."""
         section = (getattr(settings, "raw", {}) or {}).get("governance", {})
         approvers: Any = section.get("approvers")
+        admins: Any = section.get("admins")
         source = "[governance.approvers] in openlam.toml"
         if approvers is None and section.get("roles"):
             path = Path(section["roles"])
@@ -95,14 +112,20 @@ class Roles:
                                 "fix [governance] roles in openlam.toml") from None
             approvers, source = (data.get("approvers") if isinstance(data, dict) else None,
                                  str(path))
+            if admins is None and isinstance(data, dict):
+                admins = data.get("admins")
+        if admins is not None and not (isinstance(admins, list)
+                                       and all(isinstance(a, str) for a in admins)):
+            raise UserError(f"admins in {source} must be a list of names",
+                            'e.g. admins = ["root"]')
         if approvers is None:
-            return cls({"*": [_os_user()]})
+            return cls({"*": [_os_user()]}, admins if admins is not None else [_os_user()])
         if not isinstance(approvers, Mapping) or not all(
                 isinstance(v, list) and all(isinstance(p, str) for p in v)
                 for v in approvers.values()):
             raise UserError(f"approvers in {source} must map departments to lists of names",
                             'e.g. approvers = { "*" = ["alice"], finance = ["bob"] }')
-        return cls({str(k): list(v) for k, v in approvers.items()})
+        return cls({str(k): list(v) for k, v in approvers.items()}, list(admins or []))
 
 
 @dataclass
@@ -266,7 +289,7 @@ class ApprovalStore:
             where = approval.department or "this workspace"
             who = ", ".join(self.roles.approvers_for(approval.department)) or "none configured"
             raise UserError(f"{principal} does not have the approver role for {where}",
-                            f"approvers: {who}; act as one with --as NAME or OPENLAM_PRINCIPAL")
+                            f"approvers: {who}; ask one of them to decide")
         edited = {**approval.args, **args} if status == EDITED and args is not None else None
         values: dict[str, Any] = {"status": status, "decided_at": self.clock(),
                                   "decided_by": principal, "comment": comment or None,

@@ -10,9 +10,12 @@ contiguous from 1 and a head row keeps the last (seq, hash). So:
 * a deleted record leaves a hole in the sequence (or, at the end, disagrees with the head);
 * reordered records break the chain of ``prev_hash``.
 
-``verify`` walks the chain and names the first bad record. (Someone who can rewrite the
-whole table *and* recompute every hash can forge history; export the log, or its head
-hash, somewhere they cannot reach to guard against that.)
+``verify`` walks the chain and names the first bad record. Someone who can rewrite the
+whole table *and* recompute every hash (or delete the last records and move the head
+back) can forge history that verifies on its own; an *anchor* kept outside the database
+catches that: ``audit head`` prints ``SEQ:HASH`` to keep elsewhere, ``verify(expect=…)``
+fails unless record SEQ still has HASH, and ``[audit] anchor_file`` appends every new
+head to a file as it is written.
 
 Appends are safe across processes: a record is inserted only if the head has not
 moved since it was read, else the append retries. An optional ``key`` makes an append
@@ -27,6 +30,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import bindparam, insert, select, update
@@ -78,9 +82,11 @@ def entry(kind: str, *, run_id: str = "", step_id: str = "", actor: str = "",
 
 
 class AuditLog:
-    def __init__(self, url: str, redact: Callable[[Any], Any] | None = None) -> None:
+    def __init__(self, url: str, redact: Callable[[Any], Any] | None = None,
+                 anchor: Callable[[int, str], None] | None = None) -> None:
         self.engine = engine_for(url)
         self.redact = redact
+        self.anchor = anchor  # told each new head (seq, hash) once it is committed
 
     def append(self, kind: str, *, run_id: str = "", step_id: str = "", actor: str = "",
                key: str | None = None, **body: Any) -> dict[str, Any]:
@@ -113,6 +119,8 @@ class AuditLog:
                         conn.execute(_NEW_HEAD, new)
                     elif conn.execute(_MOVE_HEAD, {"old": seq, **new}).rowcount != 1:
                         raise _Moved
+                if self.anchor is not None:
+                    self.anchor(new["seq"], new["hash"])
                 return written
             except (_Moved, IntegrityError, OperationalError):
                 # Either another writer appended first, or (unique run+key) a record was
@@ -155,11 +163,23 @@ class AuditLog:
             for row in conn.execute(select(audit_log).order_by(audit_log.c.seq)):
                 yield dict(row._mapping)
 
-    def verify(self) -> Verification:
+    def head(self) -> tuple[int, str]:
+        """The last record's (seq, hash) as the head row holds it."""
+        with self.engine.connect() as conn:
+            head = conn.execute(_READ_HEAD).first()
+        return (head.seq, head.hash) if head else (0, GENESIS)
+
+    def verify(self, expect: str | None = None) -> Verification:
+        """Walk the chain; with ``expect`` (an anchor ``SEQ:HASH`` kept from ``head()``,
+        or a bare hash) also require that record to be in it, unchanged."""
+        anchor = parse_anchor(expect) if expect else None
         prev = GENESIS
         count = 0
+        anchored = anchor is None
         for expected, rec in enumerate(self._raw(), start=1):
             count = expected
+            if anchor is not None and rec["hash"] == anchor[1] and anchor[0] in (None, expected):
+                anchored = True
             if rec["seq"] != expected:
                 return Verification(False, count, expected,
                                     f"record {expected} is missing (deleted); the next one "
@@ -173,15 +193,20 @@ class AuditLog:
                                     f"its content does not match its hash (edited: "
                                     f"{rec['kind']} of run {rec['run_id'] or '-'})")
             prev = rec["hash"]
-        with self.engine.connect() as conn:
-            head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).first()
-        head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
+        head_seq, head_hash = self.head()
         if head_seq != count or head_hash != prev:
             first = min(count, head_seq) + 1 if head_seq > count else count
             return Verification(False, count, first,
                                 f"the log ends at record {count} but its head says "
                                 f"{head_seq} (records at the end were deleted or the head "
                                 "was altered)")
+        if not anchored and anchor is not None:
+            seq, digest = anchor
+            where = f"record {seq}" if seq is not None else "a record"
+            return Verification(False, count, seq if seq is not None and seq <= count else None,
+                                f"the anchor says {where} has hash {digest[:16]}…, which is "
+                                "not in the log: records were deleted from its end or the "
+                                "chain was rewritten and rehashed", head=prev)
         return Verification(True, count, head=prev)
 
     def export(self, out: TextIO) -> int:
@@ -191,6 +216,42 @@ class AuditLog:
             out.write(canonical(_decoded(rec)) + "\n")
             n += 1
         return n
+
+
+def parse_anchor(text: str) -> tuple[int | None, str]:
+    """``SEQ:HASH`` (what ``audit head`` prints) or a bare 64-hex ``HASH``."""
+    from openlam.errors import UserError
+
+    seq, _, digest = text.strip().rpartition(":")
+    digest = digest.lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest) or (
+            seq and not seq.isdigit()):
+        raise UserError(f"not an audit anchor: {text!r}",
+                        "pass what `openlam audit head` printed: SEQ:HASH (64 hex digits)")
+    return (int(seq) if seq else None), digest
+
+
+def file_anchor(path: str | Path) -> Callable[[int, str], None]:
+    """Append each head to ``path`` as ``SEQ:HASH`` lines (one write per line, so
+    processes appending together do not interleave within a line)."""
+    target = Path(path)
+
+    def anchor(seq: int, digest: str) -> None:
+        with target.open("a", encoding="utf-8") as fh:
+            fh.write(f"{seq}:{digest}\n")
+
+    return anchor
+
+
+def last_anchor(path: str | Path) -> str | None:
+    """The highest ``SEQ:HASH`` in an anchor file, or None when it has none."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").split()
+    except FileNotFoundError:
+        return None
+    found = [(int(s), line) for line in lines
+             if (s := line.partition(":")[0]).isdigit()]
+    return max(found)[1] if found else None
 
 
 class _Moved(Exception):

@@ -19,6 +19,12 @@ hold across processes and workers. Limits, in openlam.toml::
     [governance.rate_limits]            # per action, by glob: COUNT/PERIOD
     "email.send" = "10/1h"
 
+A run budget binds the run's whole delegation tree: a child's run id is its parent's id
+followed by ``.step`` (``org/delegation.py``), so the tree of ``R`` is ``R`` and every id
+starting with ``R.``. Each run records only its own usage; a parent's usage counters,
+which include its children's for reporting, are synced against the tree's recorded
+usage, so a child is never counted twice.
+
 Model usage is already spent when it is seen, so a model budget blocks the *next*
 action once usage is over the limit; an action budget blocks the action that would go
 over it. The block names the budget (``budget run.tokens exceeded: …``).
@@ -117,6 +123,12 @@ class Budgets:
         self.config = config or BudgetConfig()
         self.clock = clock
 
+    def limits(self, metric: str) -> bool:
+        """Whether any budget limits ``metric``."""
+        scopes = [self.config.run, self.config.day, *self.config.agent.values(),
+                  *self.config.department.values()]
+        return any(getattr(limits, metric) is not None for limits in scopes)
+
     def _day(self) -> str:
         return datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")
 
@@ -138,7 +150,7 @@ class Budgets:
                          model_requests: int, input_tokens: int, output_tokens: int) -> None:
         """Record what the run has used beyond what is already recorded for it (the
         run's usage counters are cumulative, so this is idempotent)."""
-        seen = self.totals(run_id=run_id)
+        seen = self.totals(tree=run_id)  # the run's counters include its children's
         delta = (model_requests - seen["model_requests"],
                  input_tokens - seen["input_tokens"], output_tokens - seen["output_tokens"])
         if not any(d > 0 for d in delta):
@@ -156,6 +168,16 @@ class Budgets:
                       "cost": self.price(model, input_tokens, output_tokens), "actions": 0,
                       "key": key})
 
+    def record_model_tokens(self, run_id: str, agent: str, department: str, model: str,
+                            input_tokens: int, output_tokens: int, key: str) -> None:
+        """The tokens of a model request already counted under ``key``."""
+        if input_tokens or output_tokens:
+            self._insert({"run_id": run_id, "agent": agent, "department": department,
+                          "model_requests": 0, "input_tokens": input_tokens,
+                          "output_tokens": output_tokens, "actions": 0,
+                          "cost": self.price(model, input_tokens, output_tokens),
+                          "key": f"{key}:tokens"})
+
     def recorded(self, key: str) -> bool:
         with self.engine.connect() as conn:
             return conn.execute(select(table.c.id).where(table.c.key == key)).first() is not None
@@ -166,10 +188,16 @@ class Budgets:
                       "action": action, "actions": 1, "key": key})
 
     def totals(self, *, run_id: str | None = None, agent: str | None = None,
-               department: str | None = None, day: str | None = None) -> dict[str, float]:
+               department: str | None = None, day: str | None = None,
+               tree: str | None = None) -> dict[str, float]:
+        """Usage summed over rows matching every filter given; ``tree``: the run of that
+        id and all its descendants."""
         cols = [func.coalesce(func.sum(getattr(table.c, c)), 0).label(c)
                 for c in ("model_requests", "input_tokens", "output_tokens", "cost", "actions")]
         query = select(*cols)
+        if tree is not None:  # "R" or ids in ["R.", "R/"): "/" follows "." — an index range
+            run = table.c.run_id
+            query = query.where((run == tree) | ((run >= f"{tree}.") & (run < f"{tree}/")))
         for column, value in (("run_id", run_id), ("agent", agent),
                               ("department", department), ("day", day)):
             if value is not None:
@@ -181,12 +209,13 @@ class Budgets:
         return out
 
     def exceeded(self, run_id: str, agent: str, department: str, *,
-                 adding_action: bool = True, adding_model_request: bool = False) -> str | None:
+                 adding_action: bool = True, adding_model_request: bool = False,
+                 root_id: str | None = None) -> str | None:
         """The first budget this run is over, or would go over with one more action (or
-        model request)."""
+        model request). The run budget counts the delegation tree under ``root_id``."""
         day = self._day()
         scopes: list[tuple[str, Limits, dict[str, Any]]] = [
-            ("run", self.config.run, {"run_id": run_id})]
+            ("run", self.config.run, {"tree": root_id or run_id})]
         agent_limits = self.config.agent.get(agent) or self.config.agent.get("*")
         if agent_limits:
             scopes.append((f"agent[{agent}] per day", agent_limits, {"agent": agent, "day": day}))

@@ -46,7 +46,7 @@ from openlam.governance.policy import (
     load_policies,
 )
 from openlam.governance.taint import GOVERNANCE_MARK, Taint, assess
-from openlam.loop.state import Gap, GapKind, Outcome, StepRecord
+from openlam.loop.state import SPECIAL_ACTIONS, Gap, GapKind, Outcome, StepRecord
 
 if TYPE_CHECKING:
     from openlam.loop.plan import ModelCall
@@ -76,7 +76,11 @@ class Governance:
         agent = str(req.agent.get("id", "operator"))
         department = str(req.agent.get("department", "") or "")
         spec = runner.env.registry.get(record.action)
-        risk = spec.risk if spec is not None else Risk.destructive
+        special = record.action in SPECIAL_ACTIONS or record.action in runner.env.specials
+        # A special step (delegate, ask_human…) has no effect of its own: what a child run
+        # does is gated in the child, which inherits this step's taint. A rule naming the
+        # special action (``action: delegate``) still decides about it.
+        risk = spec.risk if spec is not None else Risk.read if special else Risk.destructive
         decided: list[dict[str, Any]] = []
         replayed = self._replay(runner, record, args)
         if isinstance(replayed, Decision):
@@ -87,11 +91,13 @@ class Governance:
             stopped = self._check_budgets(runner, record, agent, department)
             if stopped is not None:
                 return stopped
-            taint = assess(record, runner.state.records, self.policies.trusted_output)
+            taint = assess(record, runner.state.records, self.policies.trusted_output,
+                           req.tainted_by)
             decision = self.policies.decide(Query(
                 action=record.action, risk=risk, args=args, agent=agent,
                 department=department, tainted_origin=taint.tainted_origin,
-                tainted_args=taint.tainted_args, now=datetime.fromtimestamp(self.clock(), UTC)))
+                tainted_args=taint.tainted_args, egress=bool(getattr(spec, "egress", False)),
+                now=datetime.fromtimestamp(self.clock(), UTC)))
             policy = entry("policy", run_id=run_id, step_id=step, actor="policy",
                            key=f"policy:{step}", action=record.action, risk=risk.value,
                            args=dict(args), plan_version=record.plan_version,
@@ -124,6 +130,11 @@ class Governance:
                                   f"(asked because {decision.reason})",
                                   f"approval to run {record.action}", audit=False)
             approval_id = approval.id
+            # The wait may have been long and other steps of the tree ran meanwhile: the
+            # budget checked before asking must still hold now.
+            stopped = self._check_budgets(runner, record, agent, department)
+            if stopped is not None:
+                return stopped
             if approval.edited_args is not None:
                 args.clear()
                 args.update(approval.edited_args)
@@ -141,7 +152,8 @@ class Governance:
         self.budgets.sync_model_usage(req.run_id, agent, department, req.model,
                                       usage.model_requests, usage.input_tokens,
                                       usage.output_tokens)
-        if (over := self.budgets.exceeded(req.run_id, agent, department)) is not None:
+        if (over := self.budgets.exceeded(req.run_id, agent, department,
+                                          root_id=req.root_id or req.run_id)) is not None:
             return self._stop(runner, record, "budget", over, f"more budget ({over.split(':')[0]})")
         if (limited := self.budgets.rate_limited(record.action)) is not None:
             return self._stop(runner, record, "rate_limit", limited,
@@ -221,15 +233,26 @@ class Governance:
             # already counted, and must not be refused now.
             if not self.budgets.recorded(key):
                 over = self.budgets.exceeded(request.run_id, agent, department,
-                                             adding_action=False, adding_model_request=True)
+                                             adding_action=False, adding_model_request=True,
+                                             root_id=request.root_id or request.run_id)
                 if over is not None:
                     self.audit.append("budget", run_id=request.run_id, actor="governance",
                                       key=f"budget:model:{calls}", reason=over)
-                    return {"error": f"{GOVERNANCE_MARK} {over}"}
+                    return {"error": f"{GOVERNANCE_MARK} {over}", "requests": 0}  # not sent
+            # Under a model-request budget the request is counted as it is sent, before
+            # the await: concurrent runs of one tree cannot all take the last one.
+            reserve = self.budgets.limits("model_requests")
+            if reserve:
+                self.budgets.record_model_call(request.run_id, agent, department,
+                                               request.model, 0, 0, key=key)
             reply = await call_model(messages, schema)
-            self.budgets.record_model_call(request.run_id, agent, department, request.model,
-                                           int(reply.get("input_tokens", 0)),
-                                           int(reply.get("output_tokens", 0)), key=key)
+            tokens = int(reply.get("input_tokens", 0)), int(reply.get("output_tokens", 0))
+            if reserve:
+                self.budgets.record_model_tokens(request.run_id, agent, department,
+                                                 request.model, *tokens, key=key)
+            else:
+                self.budgets.record_model_call(request.run_id, agent, department,
+                                               request.model, *tokens, key=key)
             return reply
 
         return call
@@ -252,8 +275,10 @@ def build_gate(settings: Any, *, wait: WaitForDecision | None = None,
     """Governance for a workspace: policies from ``[governance] policies`` (or
     ``<workspace>/policies``), roles and budgets from openlam.toml, every store in the
     project database. ``wait`` defaults to polling the store (non-durable runs)."""
+    from openlam.governance.api import audit_log
+
     url = settings.app_database_url
-    audit = AuditLog(url, redact=_redactor(settings))
+    audit = audit_log(settings)
     approvals = ApprovalStore(url, roles=roles or Roles.from_settings(settings), audit=audit,
                               clock=clock)
     return Governance(

@@ -34,7 +34,10 @@ approval unless allow-listed, financial and destructive need approval.
 The taint guardrail applies after the deciding rule: an *allowed* step whose plan was
 made after untrusted content was read (risk ≥ ``tainted_origin``) or whose arguments
 derive from tool output (risk ≥ ``tainted_args``) needs approval instead, unless the
-deciding rule says ``trust_tool_output: true``.
+deciding rule says ``trust_tool_output: true``. An *egress* (an action that sends data
+to a host its arguments name: ``http.get``, ``web.fetch``, ``social.*``…) that is tainted
+in either way needs approval whatever its tier — a read-tier fetch of
+``https://x/?d=<secret>`` is how data leaves.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ class Query:
     department: str = ""
     tainted_origin: bool = False
     tainted_args: frozenset[str] = frozenset()
+    egress: bool = False  # the action sends data to a host its arguments name
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -336,7 +340,13 @@ class PolicySet:
                             expires_in=winner.expires_in, considered=len(matching))
         if decision.effect is Effect.allow and not winner.trust_tool_output:
             rank = RISK_ORDER[q.risk]
-            if q.tainted_args and rank >= RISK_ORDER[self.tainted_args]:
+            if q.egress and q.tainted:
+                decision.effect, decision.guardrail = Effect.require_approval, "tainted-egress"
+                why = (f"arguments derived from tool output ({', '.join(sorted(q.tainted_args))})"
+                       if q.tainted_args else "planned after untrusted content was read")
+                decision.reason = (f"{q.action} sends data to a host its arguments name, "
+                                   f"{why}; rule {winner.id} would allow it")
+            elif q.tainted_args and rank >= RISK_ORDER[self.tainted_args]:
                 decision.effect, decision.guardrail = Effect.require_approval, "tainted-args"
                 decision.reason = (f"{q.risk.value} action with arguments derived from tool "
                                    f"output ({', '.join(sorted(q.tainted_args))}); "

@@ -12,7 +12,12 @@ step:
   itself may look innocent, but the planner that wrote it had read attacker-controlled
   text.
 
-Only the plan made from the user's goal (version 1) is trusted; a policy may also name
+A run's goal can itself be untrusted (``RunRequest.tainted_by``): a child delegated with
+text derived from tool output, or a run a trigger started from an email or a webhook.
+Then every step of the run counts as planned after reading untrusted content (origin),
+whatever its plan version — the planner may have copied the goal's text anywhere.
+
+Only the plan made from a person's goal (version 1) is trusted; a policy may also name
 actions whose outputs are trusted (``trusted_outputs``, e.g. an internal directory).
 Results a governance decision produced (blocked, denied) are OpenLAM's own words, not
 tool output, and taint nothing.
@@ -20,7 +25,7 @@ tool output, and taint nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from openlam.loop.references import find_refs
@@ -36,6 +41,8 @@ class Taint:
     """argument name → the untrusted steps its value derives from"""
     origin: list[str] = field(default_factory=list)
     """steps whose output or error the planner had read before planning this step"""
+    goal: list[str] = field(default_factory=list)
+    """why the run's goal itself is untrusted ("trigger:inbox", "run-1:s1")"""
 
     @property
     def tainted_args(self) -> frozenset[str]:
@@ -43,7 +50,7 @@ class Taint:
 
     @property
     def tainted_origin(self) -> bool:
-        return bool(self.origin)
+        return bool(self.origin or self.goal)
 
     @property
     def tainted(self) -> bool:
@@ -53,16 +60,26 @@ class Taint:
         parts = [f"{a} ← {', '.join(src)}" for a, src in sorted(self.args.items())]
         if self.origin:
             parts.append(f"planned after reading {', '.join(self.origin)}")
+        if self.goal:
+            parts.append(f"the run's goal is untrusted ({', '.join(self.goal)})")
         return "; ".join(parts) or "trusted (from the user's goal)"
 
+    @property
+    def sources(self) -> list[str]:
+        """Every untrusted source this step derives from, each once."""
+        found = [s for src in self.args.values() for s in src] + self.origin
+        return list(dict.fromkeys(found))
+
     def to_dict(self) -> dict[str, object]:
-        return {"args": self.args, "origin": self.origin}
+        return {"args": self.args, "origin": self.origin, "goal": self.goal}
 
 
 def assess(record: StepRecord, records: Mapping[str, StepRecord],
-           trusted_output: Callable[[str], bool] = lambda _action: False) -> Taint:
-    """The provenance of ``record`` (whose ``args`` still hold references)."""
-    taint = Taint()
+           trusted_output: Callable[[str], bool] = lambda _action: False,
+           untrusted_goal: Sequence[str] = ()) -> Taint:
+    """The provenance of ``record`` (whose ``args`` still hold references) in a run whose
+    goal is untrusted for the reasons in ``untrusted_goal`` (empty: a person's goal)."""
+    taint = Taint(goal=list(untrusted_goal))
     for name, value in record.args.items():
         sources = sorted({s for ref, _ in find_refs(value)
                           for s in _untrusted_sources(ref, records, trusted_output, set())})

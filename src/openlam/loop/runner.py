@@ -127,6 +127,9 @@ class Runner:
     :func:`local_action_call`."""
 
     def __init__(self, request: RunRequest, env: RunEnv) -> None:
+        steps_cap = request.agent.get("max_steps")  # the agent's catalog budget, per run
+        if isinstance(steps_cap, int) and steps_cap < request.max_steps:
+            request = request.model_copy(update={"max_steps": steps_cap})
         self.request = request
         self.env = env
         self.state = RunState()
@@ -220,7 +223,14 @@ class Runner:
 
     async def ask_model(self, messages: list[dict[str, str]],
                         schema: dict[str, Any]) -> dict[str, Any]:
-        """The model call, announced: someone watching sees that the run is waiting."""
+        """The model call, announced: someone watching sees that the run is waiting.
+        The agent's catalog budget (``max_model_requests`` per run) is kept here, where
+        every model request of the run passes."""
+        cap = self.request.agent.get("max_model_requests")
+        if isinstance(cap, int) and self.model_requests >= cap:
+            agent = self.request.agent.get("id", "operator")
+            return {"error": f"budget agent[{agent}].max_model_requests exhausted: {cap} "
+                             "model requests per run (its catalog budget)", "requests": 0}
         self.model_requests += 1
         n = self.model_requests
         self.emit("model.requested", n=n)
@@ -239,7 +249,7 @@ class Runner:
             result: StepResult | dict[str, Any] = StepResult.failed(f"bad reference: {exc}")
         else:
             special = record.action in SPECIAL_ACTIONS or record.action in self.env.specials
-            stopped = None if special else await self.env.gate(self, record, args)
+            stopped = await self.env.gate(self, record, args)  # special steps included
             if stopped is not None:
                 result = stopped
             elif special:

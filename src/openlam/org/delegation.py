@@ -31,6 +31,7 @@ def delegate_handler(catalog: Catalog, start_child: StartChild,
                      limits: DelegationLimits = DelegationLimits(),
                      notes: Callable[[str], list[str]] = lambda _root: []):
     async def delegate(runner: Runner, record: StepRecord, args: dict[str, Any]) -> dict[str, Any]:
+        from openlam.governance.taint import assess
         from openlam.loop.state import Gap, GapKind
 
         req = runner.request
@@ -53,6 +54,10 @@ def delegate_handler(catalog: Catalog, start_child: StartChild,
             return {"status": "blocked", "error": problem, "attempts": 0}
 
         runner.state.delegations += 1  # counted before any await: replays count alike
+        # A goal derived from tool output (or written after reading it, or by a run whose
+        # own goal was untrusted) makes an untrusted child: its plan carries that taint.
+        taint = assess(record, runner.state.records, untrusted_goal=req.tainted_by)
+        tainted_by = [*req.tainted_by, *(f"{req.run_id}:{s}" for s in taint.sources)]
         agent = catalog.agent(target)
         profile = asdict(catalog.profile(target))
         profile["actions"] = list(profile["actions"])
@@ -60,6 +65,7 @@ def delegate_handler(catalog: Catalog, start_child: StartChild,
         child = req.model_copy(update={
             "run_id": f"{req.run_id}.{record.id}", "goal": str(args["goal"]),
             "root_id": req.root_id or req.run_id,
+            "tainted_by": list(dict.fromkeys(tainted_by)),
             "agent": profile, "parent_id": req.run_id, "lineage": [*req.lineage, me],
             "model": agent.model or req.model, "routing": {},
             "max_steps": min(budget or limits.max_child_steps, limits.max_child_steps),
