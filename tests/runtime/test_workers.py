@@ -249,7 +249,7 @@ def test_a_webhook_trigger_starts_a_governed_run(workspace: Path, smtp_peer: SMT
     plan = {"steps": [{"id": "mail", "action": "email.send", "args": {
         "to": ["ops@example.test"], "subject": "new order", "body": "see the order"}}]}
     with FakeOpenAI(lambda _body: plan) as server:
-        env = model_env(server.url, SMTP_PASSWORD=PASSWORD)
+        env = model_env(server.url, SMTP_PASSWORD=PASSWORD, OPENLAM_MODEL="openai:fake")
         add = openlam(workspace, "trigger", "add", "webhook", "orders",
                       "tell ops about the new order", "--agent", "head_of_data",
                       "--secret", "s3cret", env=env)
@@ -273,9 +273,10 @@ def test_a_webhook_trigger_starts_a_governed_run(workspace: Path, smtp_peer: SMT
             store = ApprovalStore(load_settings(workspace).app_database_url,
                                   roles=Roles({"*": [ME]}))
             # the payload is untrusted: allow_external does not let its email go unasked
+            runs = Store(load_settings(workspace).app_database_url)
             assert wait_for(lambda: bool(store.list(status="pending", run_id=run_id)),
-                            timeout=60)
-            run = Store(load_settings(workspace).app_database_url).get_run(run_id)
+                            timeout=60), {k: v for k, v in (runs.get_run(run_id) or {}).items() if k in ("status", "summary", "outcome")}
+            run = runs.get_run(run_id)
             assert "order" in json.dumps(run["request"]["context"])
             assert run["request"]["tainted_by"] == ["trigger:orders"]
         finally:
