@@ -114,3 +114,14 @@ def test_the_python_api_still_creates_a_workspace(tmp_path: Path):
     assert load_settings(missing).workspace == missing  # the API's default: no check
     with pytest.raises(UserError, match="does not exist"):
         load_settings(missing, must_exist=True)
+
+
+def test_answering_as_someone_else_needs_the_admin_role(workspace: Path):
+    """Issue 8 §7: a person's answer steers a run like an approval does; `--as` is not a
+    way around the OS user."""
+    (workspace / "openlam.toml").write_text('[governance]\nadmins = ["somebody-else"]\n')
+    done = openlam(workspace, "runs", "answer", "run-x", "s1", "yes", "--as", "mallory",
+                   "--workspace", str(workspace))
+    err = done.stderr.decode()
+    assert done.returncode == 2 and "deciding as mallory needs the admin role" in err, err
+    assert "--as" not in err

@@ -135,13 +135,13 @@ def answer(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix i
            principal: Annotated[str | None, typer.Option("--as", help="Who answers.")] = None
            ) -> None:
     """Answer a question a run asked (ask_human / human.ask); the run continues."""
-    import getpass
-
     from openlam.config import load_settings
     from openlam.errors import UserError
+    from openlam.governance.approvals import Roles, acting_principal
     from openlam.runtime.human import answer as deliver
 
     settings = load_settings(workspace)
+    who = acting_principal(Roles.from_settings(settings), principal)  # --as needs admin
     run = _store(workspace).get_run(run_id)
     if run is None:
         raise UserError(f"no run {run_id!r} in this workspace",
@@ -154,5 +154,5 @@ def answer(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix i
                         f"questions waiting: {', '.join(questions) or 'none'}")
     if asking[0]["status"] != "pending":
         raise UserError(f"the question at step {step} is already {asking[0]['status']}")
-    deliver(settings, run["id"], step, text, principal or getpass.getuser())
+    deliver(settings, run["id"], step, text, who)
     typer.echo(f"Answered {run['id']} step {step}; the run continues.")
