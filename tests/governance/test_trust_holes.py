@@ -118,6 +118,40 @@ async def test_a_child_delegated_with_tool_output_is_tainted(
     assert "action" in parent
 
 
+@pytest.mark.parametrize("note, tainted", [("${s1.output.content}", True),
+                                           ("the launch is on Friday", False)])
+async def test_a_note_from_tool_output_taints_the_children_who_read_it(
+        settings, workspace: Path, site, monkeypatch: pytest.MonkeyPatch, note: str,
+        tainted: bool) -> None:
+    """The notes board is handed to every delegated child's first plan: a note posted
+    from a page's text makes the child untrusted, a note from the user's own plan not."""
+    allow_local_network(workspace)
+    allow_policy(workspace, 'allow_external: ["social.slack_post"]\n')
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", f"{site.url}/hits/slack")
+
+    def model(chat: list[dict[str, str]]) -> dict[str, Any]:
+        system, user = chat[0]["content"], chat[-1]["content"]
+        if "So far:" in user:
+            return {"steps": []}
+        if "Chief Marketing Officer" in system:
+            return {"steps": [{"id": "p1", "action": "social.slack_post",
+                               "args": {"text": "Announcing the launch"}}]}
+        return {"steps": [
+            {"id": "s1", "action": "web.fetch", "args": {"url": f"{site.url}/page.html"}},
+            {"id": "s2", "action": "notes.post", "args": {"text": note}},
+            {"id": "s3", "action": "delegate", "args": {
+                "agent": "chief_marketing_officer", "goal": "Announce the launch on Slack",
+            }, "depends_on": ["s2"]}]}
+
+    scripted_model(f"test:taint-notes-{tainted}", model)
+    seen: list[dict[str, Any]] = []
+    async with Workforce(workspace, model=f"test:taint-notes-{tainted}") as wf:
+        outcome = await wf.run("Tell the team about the launch",
+                     on_event=denier(wf.settings, seen))
+    assert [e["action"] for e in seen] == (["social.slack_post"] if tainted else [])
+    assert site.hits("/hits/slack") == (0 if tainted else 1), outcome.model_dump_json()
+
+
 # -- §4 egress ---------------------------------------------------------------------
 
 

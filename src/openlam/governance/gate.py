@@ -93,6 +93,7 @@ class Governance:
                 return stopped
             taint = assess(record, runner.state.records, self.policies.trusted_output,
                            req.tainted_by)
+            record.tainted = bool(taint.sources or taint.goal)  # e.g. a note keeps it
             decision = self.policies.decide(Query(
                 action=record.action, risk=risk, args=args, agent=agent,
                 department=department, tainted_origin=taint.tainted_origin,

@@ -38,6 +38,7 @@ class ActionCall(BaseModel):
     root_id: str
     timeout: float
     retries: int
+    tainted: bool = False  # derived from untrusted content (what it writes stays so)
 
 
 ActionCaller = Callable[[ActionCall], Awaitable[StepResult]]
@@ -143,7 +144,7 @@ def action_caller(lookup: Callable[[str], ActionSpec | None], settings: Callable
             return StepResult.failed(f"action {c.action} is not installed here")
         ctx = ActionContext(run_id=c.run_id, step_id=c.step_id,
                             idempotency_key=c.idempotency_key, workspace=Path(c.workspace),
-                            settings=settings(), extras={"root_id": c.root_id})
+                            settings=settings(), extras={"root_id": c.root_id, "tainted": c.tainted})
         if secret is not None:
             ctx.secret = secret
         return await execute(spec, ctx, c.args, timeout=c.timeout, retries=c.retries,

@@ -261,7 +261,8 @@ class Runner:
                     args=args, idempotency_key=record.idempotency_key,
                     workspace=self.request.workspace,
                     root_id=self.request.root_id or self.request.run_id,
-                    timeout=self.request.step_timeout, retries=self.request.step_retries))
+                    timeout=self.request.step_timeout, retries=self.request.step_retries,
+                    tainted=record.tainted))
         result = result if isinstance(result, StepResult) else StepResult.model_validate(result)
         record.apply(result)
         if result.gap is not None:

@@ -110,6 +110,7 @@ class StepRecord(Step):
     note: str | None = None
     recovered_by: str | None = None
     plan_version: int = 1
+    tainted: bool = False  # set by governance: its arguments or plan derive from outside
 
     def apply(self, result: StepResult) -> None:
         self.status, self.output, self.error = result.status, result.output, result.error

@@ -29,7 +29,7 @@ class DelegationLimits:
 
 def delegate_handler(catalog: Catalog, start_child: StartChild,
                      limits: DelegationLimits = DelegationLimits(),
-                     notes: Callable[[str], list[str]] = lambda _root: []):
+                     notes: Callable[[str], list[tuple[str, bool]]] = lambda _root: []):
     async def delegate(runner: Runner, record: StepRecord, args: dict[str, Any]) -> dict[str, Any]:
         from openlam.governance.taint import assess
         from openlam.loop.state import Gap, GapKind
@@ -58,6 +58,9 @@ def delegate_handler(catalog: Catalog, start_child: StartChild,
         # own goal was untrusted) makes an untrusted child: its plan carries that taint.
         taint = assess(record, runner.state.records, untrusted_goal=req.tainted_by)
         tainted_by = [*req.tainted_by, *(f"{req.run_id}:{s}" for s in taint.sources)]
+        board = notes(req.root_id or req.run_id)
+        if any(tainted for _, tainted in board):  # the child's first plan reads them too
+            tainted_by.append(f"notes:{req.root_id or req.run_id}")
         agent = catalog.agent(target)
         profile = asdict(catalog.profile(target))
         profile["actions"] = list(profile["actions"])
@@ -70,7 +73,7 @@ def delegate_handler(catalog: Catalog, start_child: StartChild,
             "model": agent.model or req.model, "routing": {},
             "max_steps": min(budget or limits.max_child_steps, limits.max_child_steps),
             "context": [f"Delegated by {me} ({req.agent.get('title', '')}) as part of: "
-                        f"{req.goal}", *notes(req.root_id or req.run_id)],
+                        f"{req.goal}", *(text for text, _ in board)],
         })
         outcome = await start_child(child)
         runner.state.usage.add(outcome.usage)  # a tree's cost is its parent's cost

@@ -293,9 +293,10 @@ def _specials(settings: Settings) -> dict[str, Any]:
 
     specials: dict[str, Any] = {"ask_human": human.ask, "human.ask": human.ask}
 
-    def notes(root_id: str) -> list[str]:
-        return [f"note from {n['run_id']}: {n['text']}" for n in
-                read_board(settings.workspace, root_id)][-10:]
+    def notes(root_id: str) -> list[tuple[str, bool]]:
+        """The board's last notes, each with whether it derives from untrusted content."""
+        return [(f"note from {n['run_id']}: {n['text']}", bool(n.get("tainted", True)))
+                for n in read_board(settings.workspace, root_id)][-10:]
 
     limits = DelegationLimits(max_depth=settings.max_delegation_depth,
                               max_fanout=settings.max_delegations)

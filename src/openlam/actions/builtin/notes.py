@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 from openlam.actions.spec import ActionContext, Risk, action
 
@@ -27,6 +27,7 @@ class Note(TypedDict):
     step: str
     text: str
     at: float
+    tainted: NotRequired[bool]  # posted by a step that derives from untrusted content
 
 
 class Board(TypedDict):
@@ -69,7 +70,7 @@ def post(ctx: ActionContext, text: str) -> Posted:
     notes = read_board(ctx.workspace, _root(ctx))
     if not any(n.get("run_id") == ctx.run_id and n.get("step") == ctx.step_id for n in notes):
         note = {"run_id": ctx.run_id, "step": ctx.step_id, "text": text[:MAX_NOTE],
-                "at": time.time()}
+                "at": time.time(), "tainted": bool(ctx.extras.get("tainted"))}
         with path.open("a", encoding="utf-8") as handle:  # one append per note: atomic enough
             handle.write(json.dumps(note, ensure_ascii=False) + "\n")
         notes.append(note)  # type: ignore[arg-type]
