@@ -149,7 +149,7 @@ def start_server(latency: float) -> tuple[mp.Process, str]:
 def server_stats(url: str) -> dict[str, int]:
     import urllib.request
 
-    with urllib.request.urlopen(f"{url}/stats") as r:  # noqa: S310 (loopback)
+    with urllib.request.urlopen(f"{url}/stats") as r:
         return json.loads(r.read())
 
 
@@ -264,8 +264,8 @@ def import_time(modules: list[str], runs: int = 5) -> float:
         [sys.executable, "-c", "import sys, json; print(json.dumps(list(sys.modules)))"],
         capture_output=True, text=True, check=True).stdout))
     wanted = [m for m in modules if m not in baseline and m not in ("__main__", "bench_support")]
-    code = ("import importlib\nfor m in %r:\n    try: importlib.import_module(m)\n"
-            "    except Exception: pass\n" % wanted)
+    code = (f"import importlib\nfor m in {wanted!r}:\n    try: importlib.import_module(m)\n"
+            "    except Exception: pass\n")
     times = []
     for _ in range(runs):
         t = time.perf_counter()
@@ -294,9 +294,11 @@ def main() -> None:
         for _ in range(a.rounds):  # alternate the sides, so load on the machine hits both
             for side in sides:
                 seq = run_child(side, fast_url, a.tasks, 0)
-                conc = run_child(side, slow_url, 0, a.concurrent)
-                results[side].append({**seq, "concurrent_wall_s": conc["concurrent_wall_s"],
-                                      "peak_rss_mb": conc["peak_rss_mb"]})
+                if a.concurrent:  # its own process: the peak RSS is that workload's
+                    conc = run_child(side, slow_url, 0, a.concurrent)
+                    seq.update(concurrent_wall_s=conc["concurrent_wall_s"],
+                               peak_rss_mb=conc["peak_rss_mb"])
+                results[side].append(seq)
     finally:
         fast.terminate()
         slow.terminate()

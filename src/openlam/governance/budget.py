@@ -99,6 +99,11 @@ class BudgetConfig:
             config.rate_limits[glob] = parse_rate(rate, glob)
         return config
 
+    def limits_anything(self) -> bool:
+        """Whether any budget or rate limit is set. Without one nothing needs counting
+        step by step: a run's usage is recorded once, when it ends."""
+        return any(bool(getattr(self, f.name)) for f in fields(self) if f.name != "prices")
+
 
 def parse_rate(text: Any, name: str = "rate") -> tuple[int, float]:
     """``"10/1h"``, ``"10/h"``, ``"3/30s"`` → (count, seconds)."""
@@ -161,9 +166,9 @@ class Budgets:
             return conn.execute(select(table.c.id).where(table.c.key == key)).first() is not None
 
     def record_action(self, run_id: str, agent: str, department: str, action: str,
-                      key: str | None = None) -> None:
+                      key: str | None = None, count: int = 1) -> None:
         self._insert({"run_id": run_id, "agent": agent, "department": department,
-                      "action": action, "actions": 1, "key": key})
+                      "action": action, "actions": count, "key": key})
 
     def totals(self, *, run_id: str | None = None, agent: str | None = None,
                department: str | None = None, day: str | None = None) -> dict[str, float]:

@@ -238,6 +238,12 @@ def stop() -> None:
     if _current.heartbeat is not None:
         _current.heartbeat.stop()
     DBOS.destroy()
+    audit = getattr(_current.gate, "audit", None)
+    if audit is not None:  # records of runs that stopped without finishing
+        try:
+            audit.flush()
+        except Exception:
+            log.warning("could not write the last audit records")
     try:  # its unfinished runs (if any) may now be taken over at once
         _current.executors.stop(_current.executor_id)
     except Exception:
