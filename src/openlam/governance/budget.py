@@ -161,6 +161,17 @@ class Budgets:
                       "cost": self.price(model, input_tokens, output_tokens), "actions": 0,
                       "key": key})
 
+    def record_run_usage(self, run_id: str, agent: str, department: str, model: str,
+                         model_requests: int, input_tokens: int, output_tokens: int,
+                         actions: int) -> None:
+        """A whole run's usage in one row, once (keyed by the run): for a run none of
+        whose usage was recorded step by step."""
+        self._insert({"run_id": run_id, "agent": agent, "department": department,
+                      "model_requests": model_requests, "input_tokens": input_tokens,
+                      "output_tokens": output_tokens,
+                      "cost": self.price(model, input_tokens, output_tokens),
+                      "actions": actions, "key": f"{run_id}:usage"})
+
     def recorded(self, key: str) -> bool:
         with self.engine.connect() as conn:
             return conn.execute(select(table.c.id).where(table.c.key == key)).first() is not None

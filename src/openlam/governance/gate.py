@@ -71,6 +71,7 @@ class Governance:
         # run (learn_hook) instead of a database row per action.
         self._unrecorded_actions: Counter[str] = Counter()
         self._gated: dict[str, set[str]] = {}  # run → steps this process has gated
+        self._fresh: set[str] = set()  # runs started in this process (not resumed)
     # -- the gate ------------------------------------------------------------------
 
     async def __call__(self, runner: Runner, record: StepRecord,
@@ -168,6 +169,8 @@ class Governance:
         the earlier decision to carry on from (it was waiting for an approval), or False
         when the step was never decided."""
         gated = self._gated.setdefault(runner.request.run_id, set())
+        if not runner.env.resumed:
+            self._fresh.add(runner.request.run_id)
         if not runner.env.resumed and record.id not in gated:
             gated.add(record.id)  # a run this process started: nothing decided before
             return False
@@ -262,9 +265,17 @@ class Governance:
         agent = request.get("agent", {}) if isinstance(request, dict) else {}
         u = outcome.usage
         department = str(agent.get("department", "") or "")
+        self._gated.pop(outcome.run_id, None)
+        fresh = outcome.run_id in self._fresh
+        self._fresh.discard(outcome.run_id)
+        if fresh and not self.budgets.config.limits_anything():
+            # Started here, no budget: nothing of it is recorded yet. One keyed row.
+            self.budgets.record_run_usage(
+                outcome.run_id, outcome.agent, department, outcome.model, u.model_requests,
+                u.input_tokens, u.output_tokens, self._unrecorded_actions.pop(outcome.run_id, 0))
+            return
         self.budgets.sync_model_usage(outcome.run_id, outcome.agent, department, outcome.model,
                                       u.model_requests, u.input_tokens, u.output_tokens)
-        self._gated.pop(outcome.run_id, None)
         if actions := self._unrecorded_actions.pop(outcome.run_id, 0):
             self.budgets.record_action(outcome.run_id, outcome.agent, department, "*",
                                        key=f"{outcome.run_id}:actions", count=actions)
