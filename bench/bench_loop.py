@@ -4,6 +4,10 @@ A fake OpenAI-compatible server runs in a separate process (so its CPU is not co
 and answers every planning request with the same 4-action plan over files. Durable
 checkpoints (DBOS on SQLite) are included in every figure.
 
+The four actions are built-ins declared idempotent, which skip the in-flight checkpoint
+a user's own (non-idempotent) action pays: this is a lower bound. ``bench_cost.py``
+measures a user's own tools, side by side with a plain SDK loop (issue 11).
+
     python bench/bench_loop.py [--tasks 30] [--concurrent 50] [--latency 0.2]
 """
 
@@ -121,7 +125,8 @@ def main() -> None:
     figures = {
         "model requests per 4-action task": seq["requests_per_task"],
         "prompt tokens sent per task": seq["prompt_tokens_per_task"],
-        "CPU per task at zero model latency (ms)": round(seq["cpu_ms_per_task"], 1),
+        "CPU per task at zero model latency (ms), idempotent built-ins":
+            round(seq["cpu_ms_per_task"], 1),
         "wall per task at zero model latency (ms)": round(seq["wall_ms_per_task"], 1),
         f"{a.concurrent} concurrent tasks at {a.latency * 1000:.0f} ms latency, wall (s)":
             round(conc["concurrent_wall_s"], 2),

@@ -24,6 +24,7 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # benchmarks open 50+ connections at once (default: 5)
     allow_reuse_address = True
 
 

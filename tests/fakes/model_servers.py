@@ -4,7 +4,8 @@
 * OpenAI-compatible: ``GET /v1/models``, ``POST /v1/chat/completions``.
 
 A script decides each reply: a list of replies in order, or a function of the request
-body. A reply is a plan dict (sent as JSON text), raw text, ``{"tool_call": {...}}``, or
+body. A reply is a plan dict (sent as JSON text), raw text, ``{"tool_call": {"name": ...,
+"arguments": {...}}}`` (a function call, in either protocol's form), or
 ``{"http_status": 500, "message": "..."}`` for an error in the server's own format.
 ``latency`` holds each reply back that many seconds, or until the server stops: a large
 one makes a server that accepts requests and never answers them.
@@ -106,13 +107,22 @@ class FakeOpenAI(FakeModelServer):
             if isinstance(reply, dict) and "http_status" in reply:
                 return json_response({"error": {"message": reply.get("message", "boom"),
                                                 "type": "server_error"}}, reply["http_status"])
-            content = _text(reply)
+            message: dict[str, Any] = {"role": "assistant", "content": None}
+            finish = "stop"
+            if isinstance(reply, dict) and "tool_call" in reply:
+                call = reply["tool_call"]
+                message["tool_calls"] = [{
+                    "id": f"call_{len(self.chat_bodies)}", "type": "function",
+                    "function": {"name": call["name"],
+                                 "arguments": json.dumps(call.get("arguments", {}))}}]
+                finish, content = "tool_calls", ""
+            else:
+                content = message["content"] = _text(reply)
             n_in = self.tokens_in(body)
             return json_response({
                 "id": f"chatcmpl-{len(self.chat_bodies)}", "object": "chat.completion",
                 "created": int(time.time()), "model": body.get("model", self.model),
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": content}}],
+                "choices": [{"index": 0, "finish_reason": finish, "message": message}],
                 "usage": {"prompt_tokens": n_in, "completion_tokens": len(content) // 4,
                           "total_tokens": n_in + len(content) // 4},
             })

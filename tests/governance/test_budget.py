@@ -93,3 +93,17 @@ async def test_a_replayed_run_gets_the_same_answers(harness: Harness) -> None:
     assert len(gov.audit.records()) == records  # nothing decided or recorded twice
     assert gov.budgets.totals(run_id="r-replay")["actions"] == 2
     assert gov.audit.verify().ok
+
+
+async def test_without_budgets_a_runs_usage_is_recorded_once_when_it_ends(
+        harness: Harness) -> None:
+    gov = harness.governance()  # no budget, no rate limit: nothing is counted per step
+    outcome = await harness.run(gov, [NOTE])
+    assert outcome.status.value == "completed"
+    assert gov.budgets.totals(run_id=outcome.run_id)["actions"] == 0  # not yet
+    for _ in range(2):  # a replayed end of run must not count it twice
+        await gov.learn_hook(outcome, {"request": {"agent": {}}})
+    used = gov.budgets.totals(run_id=outcome.run_id)
+    assert used["actions"] == 3
+    assert used["model_requests"] == outcome.usage.model_requests >= 1
+    assert used["tokens"] == outcome.usage.input_tokens + outcome.usage.output_tokens

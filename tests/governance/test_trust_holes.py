@@ -244,6 +244,26 @@ async def test_run_budgets_bind_the_whole_delegation_tree(settings, workspace: P
     assert outcome.usage.model_requests <= 2
 
 
+async def test_without_budgets_a_tree_is_recorded_once(settings, workspace: Path) -> None:
+    """With no budget, usage is written when each run ends; a parent's counters include
+    its children's, and the day's totals must still count every request once."""
+    asked: list[int] = []
+
+    def model(chat: list[dict[str, str]]) -> dict[str, Any]:
+        asked.append(1)
+        return three_delegations(chat)
+
+    scripted_model("test:tree-free", model)
+    async with Workforce(workspace, model="test:tree-free") as wf:
+        outcome = await wf.run("Do three parts")
+        tree = wf.runtime.gate.budgets.totals(tree=outcome.run_id)
+        everything = wf.runtime.gate.budgets.totals()
+    assert outcome.status.value == "completed", outcome.summary
+    assert outcome.usage.model_requests == len(asked)
+    assert tree["model_requests"] == everything["model_requests"] == len(asked)
+    assert tree["actions"] == 6  # three delegate steps and three writes
+
+
 async def test_catalog_budget_max_model_requests_is_enforced(settings, workspace: Path,
                                                               ) -> None:
     """An agent whose catalog budget allows 2 model requests per run gets no third: its

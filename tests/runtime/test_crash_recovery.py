@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from openlam.governance.audit import AuditLog
 from openlam.memory.store import Store
 from tests.conftest import wait_for
 from tests.fakes.model_servers import FakeOpenAI
@@ -67,6 +68,15 @@ def test_killed_run_resumes_without_repeating_an_action(workspace: Path, site):
         assert site.hits("/slow") == 2  # the interrupted step ran again, once
         assert server.chat_requests == 1  # the plan was checkpointed too
         assert (workspace / "result.txt").read_text() == "hit /hits/first + slow answer"
+        # The audit log survived the kill: intact, every record once (replayed records
+        # are keyed), the results of steps finished before the kill included.
+        audit = AuditLog(f"sqlite:///{workspace / '.openlam' / 'openlam.db'}")
+        assert audit.verify().ok
+        kinds = [r["kind"] for r in audit.records(run_id=run_id)]
+        assert {k: kinds.count(k) for k in ("run.started", "plan", "policy", "action",
+                                            "result", "run.finished")} == {
+            "run.started": 1, "plan": 1, "policy": 3, "action": 3, "result": 3,
+            "run.finished": 1}
 
 
 @pytest.mark.usefixtures("local_network")  # the test site is on loopback

@@ -188,7 +188,9 @@ def print_outcome(console: Console, outcome: Outcome) -> None:
                       f"{esc(gap.why)}")
     u = outcome.usage
     console.print(f"[dim]{u.model_requests} model requests, {u.input_tokens} tokens in, "
-                  f"{u.output_tokens} out, {u.wall_seconds:.2f} s[/]")
+                  f"{u.output_tokens} out, {u.wall_seconds:.2f} s; overhead "
+                  f"{u.overhead_wall_seconds:.2f} s wall, {u.overhead_cpu_seconds:.2f} s CPU "
+                  "(outside the model and the actions)[/]")
 
 
 def _print_steps(console: Console, outcome: Outcome) -> None:

@@ -20,6 +20,14 @@ head to a file as it is written.
 Appends are safe across processes: a record is inserted only if the head has not
 moved since it was read, else the append retries. An optional ``key`` makes an append
 idempotent (a durable run replaying its gate writes each record once).
+
+Cost: the head last written by this process is remembered (a stale one fails the
+primary key or the head's compare-and-set, and is re-read), and records that decide
+nothing — a plan, a step's result, a run's start — may be *deferred*: they are written,
+in order, in the same transaction as the next record appended (a policy decision and
+its action, before that action runs) or when the run finishes. A process that dies
+before the flush loses only records its run re-emits when it is replayed (keyed, so
+each is written once).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -87,6 +96,22 @@ class AuditLog:
         self.engine = engine_for(url)
         self.redact = redact
         self.anchor = anchor  # told each new head (seq, hash) once it is committed
+        self._head: tuple[int, str] | None = None  # (seq, hash) this process last wrote
+        self._deferred: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def defer(self, kind: str, *, run_id: str = "", step_id: str = "", actor: str = "",
+              key: str | None = None, **body: Any) -> None:
+        """Queue a record that decides nothing; it is written before the next append
+        (or :meth:`flush`), in the order it was queued."""
+        e = entry(kind, run_id=run_id, step_id=step_id, actor=actor, key=key, **body)
+        e["ts"] = round(time.time(), 6)
+        with self._lock:
+            self._deferred.append(e)
+
+    def flush(self) -> None:
+        """Write the deferred records now."""
+        self.append_many([])
 
     def append(self, kind: str, *, run_id: str = "", step_id: str = "", actor: str = "",
                key: str | None = None, **body: Any) -> dict[str, Any]:
@@ -95,19 +120,38 @@ class AuditLog:
                                        key=key, **body)])[0]
 
     def append_many(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Add records (made with :func:`entry`) in order, in one transaction."""
+        """Add records (made with :func:`entry`) in order, in one transaction, after the
+        deferred ones."""
+        with self._lock:
+            pending, self._deferred = self._deferred, []
+        if not pending and not entries:
+            return []
+        try:
+            written = self._write([*pending, *entries])
+        except BaseException:
+            with self._lock:  # not written: they go out with the next append
+                self._deferred[:0] = pending
+            raise
+        return written[len(pending):]
+
+    def _write(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         texts = []
         for e in entries:
             body = dict(e["body"], key=e["key"]) if e["key"] is not None else dict(e["body"])
             texts.append(canonical(self.redact(body) if self.redact is not None else body))
         for _ in range(200):
             try:
+                cached = self._head
                 with self.engine.begin() as conn:
-                    head = conn.execute(_READ_HEAD).first()
-                    seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+                    if cached is None:
+                        head = conn.execute(_READ_HEAD).first()
+                        seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+                    else:
+                        seq, prev = cached
                     written = []
                     for e, text in zip(entries, texts, strict=True):
-                        rec = {"seq": seq + len(written) + 1, "ts": round(time.time(), 6),
+                        rec = {"seq": seq + len(written) + 1,
+                               "ts": e.get("ts") or round(time.time(), 6),
                                "kind": e["kind"], "run_id": e["run_id"],
                                "step_id": e["step_id"], "actor": e["actor"], "body": text,
                                "prev_hash": prev}
@@ -115,24 +159,28 @@ class AuditLog:
                         conn.execute(_INSERT, {**rec, "key": e["key"]})
                         written.append(rec)
                     new = {"seq": written[-1]["seq"], "hash": written[-1]["hash"]}
-                    if head is None:
+                    if seq == 0:
                         conn.execute(_NEW_HEAD, new)
                     elif conn.execute(_MOVE_HEAD, {"old": seq, **new}).rowcount != 1:
                         raise _Moved
                 if self.anchor is not None:
                     self.anchor(new["seq"], new["hash"])
+                self._head = (new["seq"], new["hash"])
                 return written
             except (_Moved, IntegrityError, OperationalError):
+                self._head = None  # another writer moved the head: read it again
+                if cached is not None:
+                    continue
                 # Either another writer appended first, or (unique run+key) a record was
                 # written before — by the same run, replayed after a crash.
                 keyed = [e for e in entries if e["key"] is not None]
                 if keyed:
                     with self.engine.connect() as conn:
                         found = [self._by_key(conn, e["run_id"], e["key"]) for e in keyed]
-                    if all(found):
+                    if all(found) and len(keyed) == len(entries):
                         return [f for f in found if f is not None]
                     if any(found) and len(entries) > 1:  # some were written: one at a time
-                        return [self.append_many([e])[0] for e in entries]
+                        return [self._write([e])[0] for e in entries]
                 time.sleep(0.005)
         raise RuntimeError("could not append to the audit log: it is busy")
 
@@ -148,6 +196,7 @@ class AuditLog:
 
     def records(self, *, run_id: str | None = None, kind: str | None = None,
                 step_id: str | None = None) -> list[dict[str, Any]]:
+        self.flush()
         query = select(audit_log).order_by(audit_log.c.seq)
         if run_id is not None:
             query = query.where(audit_log.c.run_id == run_id)
@@ -159,6 +208,7 @@ class AuditLog:
             return [_decoded(dict(r._mapping)) for r in conn.execute(query)]
 
     def _raw(self) -> Iterator[dict[str, Any]]:
+        self.flush()
         with self.engine.connect() as conn:
             for row in conn.execute(select(audit_log).order_by(audit_log.c.seq)):
                 yield dict(row._mapping)

@@ -105,6 +105,11 @@ class BudgetConfig:
             config.rate_limits[glob] = parse_rate(rate, glob)
         return config
 
+    def limits_anything(self) -> bool:
+        """Whether any budget or rate limit is set. Without one nothing needs counting
+        step by step: a run's usage is recorded once, when it ends."""
+        return any(bool(getattr(self, f.name)) for f in fields(self) if f.name != "prices")
+
 
 def parse_rate(text: Any, name: str = "rate") -> tuple[int, float]:
     """``"10/1h"``, ``"10/h"``, ``"3/30s"`` → (count, seconds)."""
@@ -178,14 +183,30 @@ class Budgets:
                           "cost": self.price(model, input_tokens, output_tokens),
                           "key": f"{key}:tokens"})
 
+    def record_run_usage(self, run_id: str, agent: str, department: str, model: str,
+                         model_requests: int, input_tokens: int, output_tokens: int,
+                         actions: int) -> None:
+        """A whole run's usage in one row, once (keyed by the run): for a run none of
+        whose usage was recorded step by step. A parent's counters include its children's,
+        which recorded their own rows already: only the rest is the parent's."""
+        seen = self.totals(tree=run_id)
+        requests, tokens_in, tokens_out = (max(0, int(mine - seen[name])) for mine, name in (
+            (model_requests, "model_requests"), (input_tokens, "input_tokens"),
+            (output_tokens, "output_tokens")))
+        self._insert({"run_id": run_id, "agent": agent, "department": department,
+                      "model_requests": requests, "input_tokens": tokens_in,
+                      "output_tokens": tokens_out,
+                      "cost": self.price(model, tokens_in, tokens_out),
+                      "actions": actions, "key": f"{run_id}:usage"})
+
     def recorded(self, key: str) -> bool:
         with self.engine.connect() as conn:
             return conn.execute(select(table.c.id).where(table.c.key == key)).first() is not None
 
     def record_action(self, run_id: str, agent: str, department: str, action: str,
-                      key: str | None = None) -> None:
+                      key: str | None = None, count: int = 1) -> None:
         self._insert({"run_id": run_id, "agent": agent, "department": department,
-                      "action": action, "actions": 1, "key": key})
+                      "action": action, "actions": count, "key": key})
 
     def totals(self, *, run_id: str | None = None, agent: str | None = None,
                department: str | None = None, day: str | None = None,

@@ -23,6 +23,7 @@ ends ``blocked`` or ``partial`` and says why.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -66,7 +67,11 @@ class Governance:
         self.gaps = gaps
         self.wait = wait
         self.clock = clock
-
+        # Without a budget or rate limit, actions are counted here and recorded once per
+        # run (learn_hook) instead of a database row per action.
+        self._unrecorded_actions: Counter[str] = Counter()
+        self._gated: dict[str, set[str]] = {}  # run → steps this process has gated
+        self._fresh: set[str] = set()  # runs started in this process (not resumed)
     # -- the gate ------------------------------------------------------------------
 
     async def __call__(self, runner: Runner, record: StepRecord,
@@ -82,10 +87,13 @@ class Governance:
         # special action (``action: delegate``) still decides about it.
         risk = spec.risk if spec is not None else Risk.read if special else Risk.destructive
         decided: list[dict[str, Any]] = []
+        limited = self.budgets.config.limits_anything()
         replayed = self._replay(runner, record, args)
         if isinstance(replayed, Decision):
             decision = replayed
         elif replayed is not False:
+            if replayed is None and not limited:  # it ran, before a crash: still counted
+                self._unrecorded_actions[run_id] += 1
             return replayed
         else:
             stopped = self._check_budgets(runner, record, agent, department)
@@ -139,8 +147,11 @@ class Governance:
             if approval.edited_args is not None:
                 args.clear()
                 args.update(approval.edited_args)
-        self.budgets.record_action(run_id, agent, department, record.action,
-                                   key=f"{run_id}:{step}")
+        if limited:
+            self.budgets.record_action(run_id, agent, department, record.action,
+                                       key=f"{run_id}:{step}")
+        else:
+            self._unrecorded_actions[run_id] += 1
         self.audit.append_many([*decided, entry(
             "action", run_id=run_id, step_id=step, actor=agent, key=f"action:{step}",
             action=record.action, risk=risk.value, args=args, approval=approval_id,
@@ -149,6 +160,8 @@ class Governance:
 
     def _check_budgets(self, runner: Runner, record: StepRecord, agent: str,
                        department: str) -> dict[str, Any] | None:
+        if not self.budgets.config.limits_anything():
+            return None  # nothing to check: usage is recorded when the run ends
         req, usage = runner.request, runner.state.usage
         self.budgets.sync_model_usage(req.run_id, agent, department, req.model,
                                       usage.model_requests, usage.input_tokens,
@@ -168,6 +181,12 @@ class Governance:
         and the replay must take the same path. Returns the earlier result (None: it ran),
         the earlier decision to carry on from (it was waiting for an approval), or False
         when the step was never decided."""
+        gated = self._gated.setdefault(runner.request.run_id, set())
+        if not runner.env.resumed:
+            self._fresh.add(runner.request.run_id)
+        if not runner.env.resumed and record.id not in gated:
+            gated.add(record.id)  # a run this process started: nothing decided before
+            return False
         earlier = {r["kind"]: r for r in self.audit.records(run_id=runner.request.run_id,
                                                              step_id=record.id)}
         if "action" in earlier:
@@ -199,29 +218,34 @@ class Governance:
     def audit_events(self, inner: Callable[[dict[str, Any]], None] = lambda _e: None
                      ) -> Callable[[dict[str, Any]], None]:
         """An ``emit`` that writes plans, step results and run start/finish to the audit
-        log, then passes every event on to ``inner``."""
+        log, then passes every event on to ``inner``. Plans, results and a run's start
+        decide nothing: they are deferred to the next record's transaction (a step's
+        policy decision, before it runs) or the run's end, saving a commit each."""
 
         def emit(event: dict[str, Any]) -> None:
             kind, run_id = event.get("kind"), str(event.get("run_id", ""))
             if kind == "plan":
-                self.audit.append("plan", run_id=run_id, actor="planner",
-                                  key=f"plan:{event.get('version')}",
-                                  version=event.get("version"), steps=event.get("steps"))
+                self.audit.defer("plan", run_id=run_id, actor="planner",
+                                 key=f"plan:{event.get('version')}",
+                                 version=event.get("version"), steps=event.get("steps"))
             elif kind == "step.finished":
                 step = str(event.get("step", ""))
-                self.audit.append("result", run_id=run_id, step_id=step, actor="runtime",
-                                  key=f"result:{step}", action=event.get("action"),
-                                  status=event.get("status"), error=event.get("error"))
+                self.audit.defer("result", run_id=run_id, step_id=step, actor="runtime",
+                                 key=f"result:{step}", action=event.get("action"),
+                                 status=event.get("status"), error=event.get("error"))
             elif kind in ("run.started", "run.finished"):
-                self.audit.append(kind, run_id=run_id, actor=str(event.get("agent", "")),
-                                  key=kind, **{k: v for k, v in event.items()
-                                               if k not in ("kind", "run_id")})
+                write = self.audit.append if kind == "run.finished" else self.audit.defer
+                write(kind, run_id=run_id, actor=str(event.get("agent", "")), key=kind,
+                      **{k: v for k, v in event.items() if k not in ("kind", "run_id")})
             inner(event)
 
         return emit
 
     def govern_model(self, request: RunRequest, call_model: ModelCall) -> ModelCall:
-        """Wrap a run's model call: refuse it when a budget is exhausted, count it."""
+        """Wrap a run's model call: refuse it when a budget is exhausted, count it.
+        Without any budget the call is left as it is (its usage is recorded at the end)."""
+        if not self.budgets.config.limits_anything():
+            return call_model
         agent = str(request.agent.get("id", "operator"))
         department = str(request.agent.get("department", "") or "")
         calls = 0
@@ -264,9 +288,21 @@ class Governance:
         request = experience.get("request", {}) if isinstance(experience, dict) else {}
         agent = request.get("agent", {}) if isinstance(request, dict) else {}
         u = outcome.usage
-        self.budgets.sync_model_usage(outcome.run_id, outcome.agent,
-                                      str(agent.get("department", "") or ""), outcome.model,
+        department = str(agent.get("department", "") or "")
+        self._gated.pop(outcome.run_id, None)
+        fresh = outcome.run_id in self._fresh
+        self._fresh.discard(outcome.run_id)
+        if fresh and not self.budgets.config.limits_anything():
+            # Started here, no budget: nothing of it is recorded yet. One keyed row.
+            self.budgets.record_run_usage(
+                outcome.run_id, outcome.agent, department, outcome.model, u.model_requests,
+                u.input_tokens, u.output_tokens, self._unrecorded_actions.pop(outcome.run_id, 0))
+            return
+        self.budgets.sync_model_usage(outcome.run_id, outcome.agent, department, outcome.model,
                                       u.model_requests, u.input_tokens, u.output_tokens)
+        if actions := self._unrecorded_actions.pop(outcome.run_id, 0):
+            self.budgets.record_action(outcome.run_id, outcome.agent, department, "*",
+                                       key=f"{outcome.run_id}:actions", count=actions)
 
 
 def build_gate(settings: Any, *, wait: WaitForDecision | None = None,

@@ -21,6 +21,7 @@ from pydantic_core import to_jsonable_python
 
 from openlam.actions.spec import ActionContext, ActionSpec
 from openlam.errors import ActionError, CapabilityGap
+from openlam.loop.overhead import working
 from openlam.loop.state import Gap, GapKind, StepResult, StepStatus
 
 BACKOFF_SECONDS = 0.25
@@ -48,6 +49,13 @@ ResumableCaller = Callable[[ActionCall, int], Awaitable[StepResult]]
 
 async def execute(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
                   timeout: float, retries: int, resumed: int = 0) -> StepResult:
+    with working():  # the action's own time, not the run's overhead
+        return await _execute(spec, ctx, args, timeout=timeout, retries=retries,
+                              resumed=resumed)
+
+
+async def _execute(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
+                   timeout: float, retries: int, resumed: int = 0) -> StepResult:
     if resumed:
         return await _resume(spec, ctx, args, timeout=timeout, retries=retries)
     started = time.perf_counter()

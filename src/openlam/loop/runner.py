@@ -22,6 +22,7 @@ from openlam.loop.act import ActionCall, ActionCaller, local_action_call
 from openlam.loop.events import make_event
 from openlam.loop.learn import learn
 from openlam.loop.observe import observe
+from openlam.loop.overhead import OverheadClock, run_clock
 from openlam.loop.perceive import AgentProfile, Perception, perceive
 from openlam.loop.plan import ModelCall, PlanResult, make_plan
 from openlam.loop.references import ReferenceError_, render, resolve
@@ -134,6 +135,7 @@ class Runner:
         self.env = env
         self.state = RunState()
         self.started = time.monotonic()
+        self.overhead = OverheadClock()  # replaced by the running task's own in run()
         self.model_requests = 0
         routed = request.routing
         self.state.usage.model_requests += routed.get("model_requests", 0)
@@ -141,6 +143,7 @@ class Runner:
         self.state.usage.output_tokens += routed.get("output_tokens", 0)
 
     async def run(self) -> Outcome:
+        self.overhead = run_clock()
         p = perceive(self.request.goal, AgentProfile(**self.request.agent), self.env.registry,
                      self.request.context)
         self.env.save(self.request, self.state, None)  # listed (and a parent) from the start
@@ -254,7 +257,8 @@ class Runner:
                 result = stopped
             elif special:
                 handler = self.env.specials.get(record.action, _unavailable_special)
-                result = await handler(self, record, args)
+                with self.overhead.working():  # a person's answer, a delegated child's run
+                    result = await handler(self, record, args)
             else:
                 result = await self.env.call_action(ActionCall(
                     run_id=self.request.run_id, step_id=record.id, action=record.action,
@@ -326,6 +330,9 @@ class Runner:
         else:
             status = RunStatus.failed
         self.state.usage.wall_seconds = round(time.time() - self.request.started_at, 3)
+        own_wall, own_cpu = self.overhead.measure()  # plus the delegated children's
+        self.state.usage.overhead_wall_seconds += own_wall
+        self.state.usage.overhead_cpu_seconds += own_cpu
         return Outcome(
             run_id=self.request.run_id, goal=self.request.goal,
             agent=self.request.agent.get("id", "operator"), model=self.request.model,
@@ -340,6 +347,10 @@ class Runner:
         )
 
     def emit(self, kind: str, **data: Any) -> None:
+        if kind == "approval.requested":  # waiting for a person is not overhead
+            self.overhead.enter()
+        elif kind == "approval.decided":
+            self.overhead.leave()
         event = make_event({"run_id": self.request.run_id,
                             "root_id": self.request.root_id or self.request.run_id,
                             "kind": kind, **data})

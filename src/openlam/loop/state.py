@@ -123,11 +123,18 @@ class Usage(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     wall_seconds: float = 0.0
+    overhead_wall_seconds: float = 0.0
+    """Wall this process spent on the run outside model requests, actions and waiting
+    for a person: planning, governance, checkpoints, audit, databases (see loop/overhead.py)."""
+    overhead_cpu_seconds: float = 0.0
+    """CPU of the same (the process's CPU: shared when runs go side by side)."""
 
     def add(self, other: Usage) -> None:
         self.model_requests += other.model_requests
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
+        self.overhead_wall_seconds += other.overhead_wall_seconds
+        self.overhead_cpu_seconds += other.overhead_cpu_seconds
 
 
 class RunStatus(StrEnum):

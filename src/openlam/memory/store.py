@@ -7,6 +7,7 @@ is created and upgraded by Alembic on open.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from openlam.loop.state import Outcome, RunState
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_REVISION = re.compile(r'^(down_revision|revision)\s*=\s*["\']([^"\']+)["\']', re.M)
 STORED_OUTPUT_LIMIT = 64 * 1024  # characters of JSON kept per step output in runs/steps rows
 PREVIEW = 2000
 
@@ -53,6 +55,8 @@ class Store:
         self.migrate()
 
     def migrate(self) -> None:
+        if _at_head(self.engine):  # the usual case: no need to load alembic (~0.2 s)
+            return
         from alembic import command
         from alembic.config import Config
 
@@ -244,3 +248,26 @@ class Store:
 
 def _safe(url: str) -> str:
     return sa.make_url(url).render_as_string(hide_password=True) if "://" in url else url
+
+
+def head_revision() -> str | None:
+    """The newest migration's revision, read from the scripts (the one no other revises)."""
+    revisions, revised = set(), set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        for kind, value in _REVISION.findall(script.read_text(encoding="utf-8")):
+            (revisions if kind == "revision" else revised).add(value)
+    heads = revisions - revised
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_head(engine: sa.Engine) -> bool:
+    """Whether the database's schema is already at the newest migration."""
+    head = head_revision()
+    if head is None:
+        return False
+    try:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    except sa.exc.DBAPIError:  # a new database: no version table yet
+        return False
+    return [row[0] for row in found] == [head]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from openlam.config import DEFAULT_MODEL_TIMEOUT
 from openlam.errors import ModelError
+from openlam.loop.overhead import working
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
@@ -57,7 +58,8 @@ async def request(model: Model, messages: list[dict[str, str]],
     limit = timeout or timeout_of(model)
     try:
         async with asyncio.timeout(limit):
-            response = await _with_retries(model, _to_messages(messages), params)
+            with working():  # the model's time, not the run's overhead
+                response = await _with_retries(model, _to_messages(messages), params)
     except TimeoutError:
         raise ModelError(f"{_where(model)} did not answer within {limit:g} s; a slow model "
                          "needs a larger model_timeout ([openlam] model_timeout in "

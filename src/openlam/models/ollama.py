@@ -31,6 +31,7 @@ from pydantic_ai.usage import RequestUsage
 
 from openlam.config import DEFAULT_MODEL_TIMEOUT
 from openlam.errors import ModelError
+from openlam.models.ollama_probe import ollama_reachable  # noqa: F401 (its old home)
 
 OLLAMA_PROFILE = ModelProfile(
     supports_tools=True,
@@ -145,11 +146,3 @@ def _to_ollama(messages: list[ModelMessage]) -> list[dict[str, Any]]:
     return out
 
 
-def ollama_reachable(base_url: str, timeout: float = 0.3) -> list[str] | None:
-    """Names of the models a local Ollama serves, or None when none answers quickly."""
-    try:
-        response = httpx.get(f"{base_url.rstrip('/')}/api/tags", timeout=timeout)
-        response.raise_for_status()
-        return [m["name"] for m in response.json().get("models", []) if "name" in m]
-    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
-        return None

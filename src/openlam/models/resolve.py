@@ -41,7 +41,7 @@ def choose_model(settings: Settings, flag: str | None = None) -> ModelChoice:
         return ModelChoice(_check(str(configured), "openlam.toml"), "config")
     if os.environ.get("OPENLAM_MODEL"):
         return ModelChoice(_check(os.environ["OPENLAM_MODEL"], "OPENLAM_MODEL"), "env")
-    from openlam.models.ollama import ollama_reachable
+    from openlam.models.ollama_probe import ollama_reachable
 
     names = ollama_reachable(settings.ollama_url)
     if names:

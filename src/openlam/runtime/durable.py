@@ -16,6 +16,7 @@ from typing import Any
 from dbos import DBOS
 
 from openlam.errors import ModelError, UserError
+from openlam.loop.overhead import start_clock
 from openlam.loop.runner import ActionCall, RunEnv, Runner, RunRequest
 from openlam.loop.state import Outcome, StepResult
 from openlam.runtime.journal import Journal
@@ -29,6 +30,7 @@ WORKFLOW_VERSION = "openlam-run-2"
 
 @DBOS.workflow(name="openlam.run")
 async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
+    start_clock()  # the run's overhead counts from here (loop/overhead.py)
     rt = current()
     req = RunRequest.model_validate(request)
     journal = await asyncio.to_thread(rt.journals.journal, req.run_id)

@@ -190,7 +190,10 @@ def _register_queues(queues: list[Any], worker_concurrency: int | None) -> None:
 def _dbos_config(settings: Settings, executor_id: str, version: str) -> Any:
     config: Any = {"name": "openlam", "system_database_url": settings.system_database_url,
                    "application_version": version, "executor_id": executor_id,
-                   "log_level": "WARNING"}
+                   "log_level": "WARNING",
+                   # DBOS's listener thread sleeps this long between polls and shutdown
+                   # joins it: at DBOS's 1 s default every CLI command waited ~1 s at exit.
+                   "notification_listener_polling_interval_sec": 0.05}
     if settings.system_database_url.startswith("sqlite"):
         config["system_database_engine"] = sqlite_engine(settings.system_database_url)
     else:
@@ -238,6 +241,12 @@ def stop() -> None:
     if _current.heartbeat is not None:
         _current.heartbeat.stop()
     DBOS.destroy()
+    audit = getattr(_current.gate, "audit", None)
+    if audit is not None:  # records of runs that stopped without finishing
+        try:
+            audit.flush()
+        except Exception:
+            log.warning("could not write the last audit records")
     try:  # its unfinished runs (if any) may now be taken over at once
         _current.executors.stop(_current.executor_id)
     except Exception:

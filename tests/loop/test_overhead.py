@@ -1,0 +1,45 @@
+"""Every outcome says what the run cost besides its work: wall and CPU outside the model
+and the actions (the bookkeeping), shown in the CLI report."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+from rich.console import Console
+
+from openlam import Workforce, action
+from openlam.actions.spec import Risk
+from openlam.cli.report import print_outcome
+from openlam.testing import scripted_model
+
+NAP = 0.4
+
+
+@action("test.nap", risk=Risk.read, idempotent=True)
+async def nap(seconds: float) -> dict:
+    """Waits, like a slow API.
+
+    Args:
+        seconds: How long.
+    """
+    await asyncio.sleep(seconds)
+    return {"slept": seconds}
+
+
+async def test_overhead_excludes_the_actions_time_and_is_reported(settings):
+    plan = {"steps": [{"id": "s1", "action": "test.nap", "args": {"seconds": NAP}},
+                      {"id": "s2", "action": "test.nap", "args": {"seconds": NAP}}]}
+    model = scripted_model("test:overhead", [plan])
+    async with Workforce(settings=settings, model="test:overhead") as wf:
+        wf.runtime.registry.add(nap.__openlam_action__, replace=True)
+        outcome = await wf.run("nap twice")
+    del model
+    u = outcome.usage
+    assert outcome.status.value == "completed"
+    assert u.wall_seconds >= NAP  # the two naps overlap: at least one nap long
+    assert 0 < u.overhead_wall_seconds < u.wall_seconds - NAP + 0.05
+    assert u.overhead_cpu_seconds > 0
+    out = io.StringIO()
+    print_outcome(Console(file=out, width=200), outcome)
+    assert f"overhead {u.overhead_wall_seconds:.2f} s wall" in out.getvalue()
