@@ -91,7 +91,6 @@ def show(name: Annotated[str, typer.Argument(help="Action name, e.g. files.write
     import difflib
     import json
 
-    from rich.syntax import Syntax
     from rich.table import Table
 
     from openlam.actions.risk import reason_of
@@ -136,10 +135,22 @@ def show(name: Annotated[str, typer.Argument(help="Action name, e.g. files.write
     table.add_row("[bold]call[/]", esc(spec.signature()))
     out.print(table)
     out.print("\n[bold]input schema[/]")
-    out.print(Syntax(json.dumps(spec.input_schema, indent=2), "json", word_wrap=True))
+    _print_json(out, spec.input_schema)
     if spec.output_schema:
         out.print("[bold]output schema[/]")
-        out.print(Syntax(json.dumps(spec.output_schema, indent=2), "json", word_wrap=True))
+        _print_json(out, spec.output_schema)
+
+
+def _print_json(out: Any, value: Any) -> None:
+    """Highlighted on a terminal; plain text elsewhere (a Syntax block would pad every
+    line to the unwrapped console's width)."""
+    import json
+
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    text = json.dumps(value, indent=2)
+    out.print(Syntax(text, "json", word_wrap=True) if out.is_terminal else Text(text))
 
 
 @actions_app.command("trust")
