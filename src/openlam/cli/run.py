@@ -24,6 +24,8 @@ def run(
                                                    "(default: current directory).")] = None,
     agent: Annotated[str | None, typer.Option(help="Agent id to run the goal.")] = None,
     department: Annotated[str | None, typer.Option(help="Department to route the goal to.")] = None,
+    no_learn: Annotated[bool, typer.Option("--no-learn", help="Neither replay learned "
+                                           "playbooks nor learn from this run.")] = False,
 ) -> None:
     """Run a goal to a verified outcome. Exit code: 0 completed, 3 partial, 4 blocked, 1 failed."""
     import asyncio
@@ -31,5 +33,6 @@ def run(
     from openlam.cli.session import run_goal
 
     code = asyncio.run(run_goal(goal, model=model, json_output=json_output, max_steps=max_steps,
-                                workspace=workspace, agent=agent, department=department))
+                                workspace=workspace, agent=agent, department=department,
+                                learn=not no_learn))
     raise typer.Exit(code)

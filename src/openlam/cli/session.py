@@ -18,7 +18,7 @@ INTERRUPTED_EXIT = 130
 
 async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps: int | None,
                    workspace: Path | None, agent: str | None = None,
-                   department: str | None = None) -> int:
+                   department: str | None = None, learn: bool = True) -> int:
     from openlam.workforce import Workforce, check_goal, new_run_id
 
     goal = check_goal(goal)
@@ -33,7 +33,8 @@ async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps
         try:
             # Without --agent the chief of staff routes the goal through the organisation.
             request = await wf.prepare(goal, max_steps=max_steps, agent=agent,
-                                       department=department, route=True, run_id=run_id)
+                                       department=department, route=True, run_id=run_id,
+                                       learn=learn)
             for warning in request.routing.get("warnings", []):
                 console.print(f"[yellow]warning[/]: {esc(warning)}")
             with Progress(console) as progress:
