@@ -39,6 +39,7 @@ ADVICE_CHARS = 2400  # ≈ 600 tokens of the planning prompt at most
 UNRELIABLE_BELOW = 0.8  # success rate under which the planner is warned …
 UNRELIABLE_AFTER = 5  # … once an action has been called this many times
 RECALLED = 2  # closest successful plans shown to the model
+RECALL_SCAN = 100  # recall looks among this many most recently used playbooks (bounded cost)
 LESSONS_SHOWN = 6
 _EMAIL = re.compile(TYPES["email"])
 
@@ -108,7 +109,7 @@ class Learner:
         demoted ones with why they failed."""
         words = set(re.findall(r"[a-z<>]{3,}", goal_shape))
         scored = []
-        for pb in self.store.playbooks():
+        for pb in self.store.playbooks(limit=RECALL_SCAN):
             if not set(pb.actions) <= permitted | set(SPECIAL_ACTIONS):
                 continue
             theirs = set(re.findall(r"[a-z<>]{3,}", pb.shape))

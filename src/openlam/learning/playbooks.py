@@ -89,7 +89,7 @@ def generalise(goal: str, steps: list[dict[str, Any]], *,
     if EMAIL.search(REFERENCE.sub("", pattern.replace("\\", ""))):
         return None, "the goal holds an email address that the plan does not use"
     key = shape(goal, found)
-    ident = "pb-" + hashlib.sha256(f"{key}\0{text}".encode()).hexdigest()[:10]
+    ident = "pb-" + hashlib.sha256(f"{pattern}\0{text}".encode()).hexdigest()[:10]
     return Playbook(id=ident, shape=key, pattern=pattern, params=params, steps=general,
                     example=example), ""
 

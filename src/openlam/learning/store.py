@@ -41,10 +41,12 @@ class LearningStore:
                 .order_by(learn_playbooks.c.successes.desc())).all()
         return [_playbook(r._mapping) for r in rows]
 
-    def playbooks(self) -> list[Playbook]:
+    def playbooks(self, limit: int | None = None) -> list[Playbook]:
+        """Every playbook (or the ``limit`` most recently used), newest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(learn_playbooks)
-                                .order_by(learn_playbooks.c.updated_at.desc())).all()
+                                .order_by(learn_playbooks.c.updated_at.desc())
+                                .limit(limit)).all()
         return [_playbook(r._mapping) for r in rows]
 
     def get_playbook(self, ident: str) -> Playbook | None:
