@@ -123,7 +123,7 @@ learn_playbooks = sa.Table(
     sa.Column("failing", sa.Integer, nullable=False),
     sa.Column("last_failure", sa.Text, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False, index=True),  # recall: the latest used
 )
 
 learn_lessons = sa.Table(

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.Float, nullable=False),
     )
     op.create_index("ix_learn_playbooks_shape_key", "learn_playbooks", ["shape_key"])
+    op.create_index("ix_learn_playbooks_updated_at", "learn_playbooks", ["updated_at"])
     op.create_table(
         "learn_lessons",
         sa.Column("id", sa.String(32), primary_key=True),
