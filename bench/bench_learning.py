@@ -57,9 +57,10 @@ def goals(count: int, seed: int = 7) -> list[tuple[int, str]]:
 
 
 async def sequence(count: int) -> None:
+    from tests.fakes.model_servers import FakeOpenAI
+
     from openlam import Workforce
     from openlam.config import load_settings
-    from tests.fakes.model_servers import FakeOpenAI
 
     seen: set[int] = set()
     first: list[tuple[int, int]] = []

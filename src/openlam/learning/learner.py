@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from openlam.learning.literals import TYPES, literals, shape
-from openlam.learning.playbooks import Playbook, generalise
+from openlam.learning.playbooks import generalise
 from openlam.learning.store import DEMOTE_AFTER, LearningStore
 from openlam.loop.state import SPECIAL_ACTIONS, Outcome, RunStatus, StepStatus
 
@@ -172,10 +172,10 @@ class Learner:
     def _people(self, outcome: Outcome) -> list[str]:
         """Lessons from the run's denied and edited approvals and answered questions;
         returns the kinds of decisions that changed the plan."""
-        from openlam.governance.approvals import DENIED, EDITED, EXPIRED, ApprovalStore
+        from openlam.governance.approvals import DENIED, EDITED, EXPIRED
 
         changed = []
-        for ap in ApprovalStore(self.url).list(run_id=outcome.run_id):
+        for ap in self.store.approvals_of(outcome.run_id):
             if ap.status not in (DENIED, EDITED, EXPIRED):
                 continue
             changed.append(ap.status)

@@ -28,6 +28,7 @@ def shape_key(shape: str) -> str:
 
 class LearningStore:
     def __init__(self, url: str) -> None:
+        self.url = url
         self.engine = engine_for(url)
 
     # -- playbooks ------------------------------------------------------------------
@@ -121,6 +122,16 @@ class LearningStore:
             query = query.where(learn_lessons.c.agent == agent)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query.limit(limit))]
+
+    def approvals_of(self, run_id: str) -> list[Any]:
+        """The run's decided approvals (read only: expiring others' is not our job)."""
+        from openlam.governance.approvals import Approval
+        from openlam.governance.db import approvals
+        from openlam.governance.db import engine_for as governance_engine
+
+        with governance_engine(self.url).connect() as conn:  # its tables made on first use
+            rows = conn.execute(sa.select(approvals).where(approvals.c.run_id == run_id)).all()
+        return [Approval.from_row(dict(r._mapping)) for r in rows]
 
     def answer_of(self, run_id: str, step_id: str) -> dict[str, str] | None:
         """A person's answer to a question the run asked (ask_human, human.ask)."""

@@ -27,11 +27,11 @@ from openlam.loop.plan import ModelCall, PlanResult, make_plan
 from openlam.loop.references import ReferenceError_, resolve
 from openlam.loop.state import (
     SPECIAL_ACTIONS,
-    Plan,
     SUPERSEDED,
     Gap,
     GapKind,
     Outcome,
+    Plan,
     RunState,
     RunStatus,
     StepRecord,
