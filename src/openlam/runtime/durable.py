@@ -46,7 +46,8 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
     async def consult(p: Any) -> dict[str, Any]:  # checkpointed: a replay decides alike
         return await journal.once("learn:consult", lambda: learner.consult(p), mark=False)
 
-    env = RunEnv(registry=rt.registry, consult=consult if learner is not None else None, call_model=call_model,
+    env = RunEnv(registry=rt.registry, consult=consult if learner is not None else None,
+                 call_model=call_model,
                  call_action=_action_call(rt, journal), emit=rt.emit, save=rt.store.save_run,
                  specials=rt.specials, gate=rt.gate, learn_hooks=rt.learn_hooks,
                  resumed=bool(journal.done or journal.interrupted), stopped=stopped,
