@@ -143,6 +143,13 @@ async def test_a_shape_learned_once_is_replayed_without_a_model(workspace: Path,
             assert len(free) >= 9, [(o.status, o.summary, n) for o, n in replays]
             assert all("no model needed: the goal matches playbook pb-" in o.summary
                        for o in free)
+            # a replayed plan passed the governance gate like any other: every action
+            # has its policy decision and its audit record
+            audited = wf.runtime.gate.audit.records(run_id=free[0].run_id)
+            assert sorted(r["step_id"] for r in audited if r["kind"] == "action") == \
+                ["mail", "notify", "order", "who"]
+            assert {r["body"]["rule_id"] for r in audited if r["kind"] == "action"
+                    and r["step_id"] == "mail"} == {"allow_external:email.send"}
 
             # Another shape still goes to the model.
             before = server.chat_requests
