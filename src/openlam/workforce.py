@@ -120,10 +120,10 @@ class Workforce:
                 max_steps: int | None = None, run_id: str | None = None,
                 parent_id: str | None = None, context: list[str] | None = None,
                 deadline: float | str | None = None,
-                tainted_by: list[str] | None = None) -> RunRequest:
+                tainted_by: list[str] | None = None, learn: bool = True) -> RunRequest:
         """A run request for ``goal`` with this workspace's settings. ``deadline``: seconds
         from now, or a duration like "10m"; past it no step starts and the run ends
-        ``cancelled``."""
+        ``cancelled``. ``learn=False``: the run neither replays nor teaches playbooks."""
         from openlam.models.resolve import choose_model
 
         s = self.settings
@@ -136,7 +136,7 @@ class Workforce:
             max_plan_repairs=s.max_plan_repairs, step_timeout=s.step_timeout,
             step_retries=s.step_retries, parent_id=parent_id, context=context or [],
             started_at=now, deadline_at=now + seconds(deadline) if deadline else None,
-            tainted_by=tainted_by or [],
+            tainted_by=tainted_by or [], learn=learn,
         )
 
     async def prepare(self, goal: str, *, agent: str | Agent | dict[str, Any] | None = None,

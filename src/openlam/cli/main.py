@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "openlam.cli.gaps",
     "openlam.cli.worker",
     "openlam.cli.schedule",
+    "openlam.cli.learn",
 )
 
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT

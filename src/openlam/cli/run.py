@@ -28,6 +28,8 @@ def run(
         "--route", help="Let the chief of staff pick the agent across the organisation "
                         "(asks the model when one is connected). Default: the general "
                         "operator runs the goal, as Workforce.run does.")] = False,
+    no_learn: Annotated[bool, typer.Option("--no-learn", help="Neither replay learned "
+                                           "playbooks nor learn from this run.")] = False,
 ) -> None:
     """Run a goal to a verified outcome. Exit code: 0 completed, 3 partial, 4 blocked, 1 failed."""
     import asyncio
@@ -36,5 +38,5 @@ def run(
 
     code = asyncio.run(run_goal(goal, model=model, json_output=json_output, max_steps=max_steps,
                                 workspace=workspace, agent=agent, department=department,
-                                route=route))
+                                route=route, learn=not no_learn))
     raise typer.Exit(code)

@@ -18,7 +18,8 @@ INTERRUPTED_EXIT = 130
 
 async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps: int | None,
                    workspace: Path | None, agent: str | None = None,
-                   department: str | None = None, route: bool = False) -> int:
+                   department: str | None = None, route: bool = False,
+                   learn: bool = True) -> int:
     from openlam.workforce import Workforce, check_goal, new_run_id
 
     goal = check_goal(goal)
@@ -34,7 +35,8 @@ async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps
             # The same choice of agent as Workforce.run: --agent, --department, --route
             # (the chief of staff), else the general operator.
             request = await wf.prepare(goal, max_steps=max_steps, agent=agent,
-                                       department=department, route=route, run_id=run_id)
+                                       department=department, route=route, run_id=run_id,
+                                       learn=learn)
             for warning in request.routing.get("warnings", []):
                 console.print(f"[yellow]warning[/]: {esc(warning)}")
             with Progress(console) as progress:

@@ -32,6 +32,7 @@ from openlam.loop.state import (
     Gap,
     GapKind,
     Outcome,
+    Plan,
     RunState,
     RunStatus,
     StepRecord,
@@ -73,6 +74,7 @@ class RunRequest(BaseModel):
     routing: dict[str, Any] = Field(default_factory=dict)  # who was chosen, why, at what cost
     started_at: float = Field(default_factory=time.time)
     deadline_at: float | None = None  # epoch seconds; past it no step starts
+    learn: bool = True  # False (--no-learn): no playbook replay, advice or learning
 
 
 SpecialHandler = Callable[["Runner", StepRecord, dict[str, Any]],
@@ -112,6 +114,10 @@ class RunEnv:
     stopped: Callable[[], Awaitable[str | None]] = lambda: _no_stop()
     """Why the run must stop now (cancelled, past its deadline), or None; asked before
     each batch of steps and each plan, so no step starts after a cancel."""
+    consult: Callable[[Perception], Awaitable[dict[str, Any]]] | None = None
+    """Experience before the first plan (openlam.learning): {"plan", "playbook", "why"}
+    to replay a learned playbook with no model, and/or {"advice": [lines]} for the
+    planner's prompt. Checkpointed in a durable run, so a replay takes the same path."""
 
 
 class Runner:
@@ -137,6 +143,7 @@ class Runner:
         self.started = time.monotonic()
         self.overhead = OverheadClock()  # replaced by the running task's own in run()
         self.model_requests = 0
+        self.playbook: str | None = None  # the learned playbook this run replays
         routed = request.routing
         self.state.usage.model_requests += routed.get("model_requests", 0)
         self.state.usage.input_tokens += routed.get("input_tokens", 0)
@@ -166,8 +173,8 @@ class Runner:
         self.note_plan_problems(result)
         outcome = self.conclude()
         self.env.save(self.request, self.state, outcome)
-        await learn(outcome, {"request": self.request.model_dump(), "notes": self.state.notes},
-                    self.env.learn_hooks)
+        await learn(outcome, {"request": self.request.model_dump(), "notes": self.state.notes,
+                              "playbook": self.playbook}, self.env.learn_hooks)
         self.emit("run.finished", status=outcome.status.value, summary=outcome.summary,
                   answer=outcome.answer)
         return outcome
@@ -189,6 +196,10 @@ class Runner:
     async def plan(self, p: Perception, *, replanning: bool) -> PlanResult:
         if await self.halted():
             return PlanResult(None)
+        if not replanning and self.env.consult is not None and self.request.learn:
+            replay = await self.consult(p)
+            if replay is not None:
+                return replay
         if self.request.model == OFFLINE:
             return self.offline_plan(p, replanning)
         budget = self.request.max_steps - len(self.state.records)
@@ -209,6 +220,23 @@ class Runner:
             self.state.notes.append(("the planner has nothing more to do" if replanning
                                      else "the planner proposed no steps") + why)
         return result
+
+    async def consult(self, p: Perception) -> PlanResult | None:
+        """A learned playbook's plan for this goal (validated like a model's), else None;
+        advice from experience goes into the planner's context either way."""
+        found = await self.env.consult(p)  # type: ignore[misc]
+        p.context.extend(found.get("advice") or [])
+        if not found.get("plan"):
+            return None
+        plan = Plan.model_validate(found["plan"])
+        errors = validate_plan(plan, p.actions, max_steps=self.request.max_steps)
+        if errors:
+            self.state.remarks.append(f"playbook {found['playbook']} was not replayed: "
+                                      + "; ".join(errors[:3]))
+            return None
+        self.playbook = found["playbook"]
+        self.state.remarks.append(f"no model needed: {found['why']}")
+        return PlanResult(plan)
 
     def offline_plan(self, p: Perception, replanning: bool) -> PlanResult:
         """A shipped (or learned) plan for the goal — validated like any model's plan."""

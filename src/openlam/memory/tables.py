@@ -103,3 +103,47 @@ triggers = sa.Table(  # events that start a goal: webhook, imap, folder
     sa.Column("state", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
 )
+
+# -- learning (openlam.learning): playbooks, lessons from people, tool reliability ------
+
+learn_playbooks = sa.Table(
+    "learn_playbooks", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("shape_key", sa.String(64), nullable=False, index=True),  # sha256 of the shape
+    sa.Column("shape", sa.Text, nullable=False),
+    sa.Column("pattern", sa.Text, nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("steps", sa.JSON, nullable=False),
+    sa.Column("example", sa.Text, nullable=False),
+    sa.Column("agent", sa.String(128), nullable=False),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("runs", sa.JSON, nullable=False),
+    sa.Column("successes", sa.Integer, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("failing", sa.Integer, nullable=False),
+    sa.Column("last_failure", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False, index=True),  # recall: the latest used
+)
+
+learn_lessons = sa.Table(
+    "learn_lessons", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # from run, step and kind: idempotent
+    sa.Column("agent", sa.String(128), nullable=False, index=True),
+    sa.Column("action", sa.String(256), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # denied | edited | answer
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(RUN_ID), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+learn_tool_stats = sa.Table(
+    "learn_tool_stats", metadata,
+    sa.Column("action", sa.String(256), primary_key=True),
+    sa.Column("source", sa.String(256), nullable=False),
+    sa.Column("calls", sa.Integer, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("latencies", sa.JSON, nullable=False),  # the last LATENCY_WINDOW, in ms
+    sa.Column("errors", sa.JSON, nullable=False),  # error text → count (the commonest kept)
+    sa.Column("updated_at", sa.Float, nullable=False),
+)

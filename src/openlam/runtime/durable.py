@@ -43,7 +43,13 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
     async def stopped() -> str | None:
         return await asyncio.to_thread(rt.stop_reason, req.run_id)
 
-    env = RunEnv(registry=rt.registry, call_model=call_model,
+    learner = rt.learner
+
+    async def consult(p: Any) -> dict[str, Any]:  # checkpointed: a replay decides alike
+        return await journal.once("learn:consult", lambda: learner.consult(p), mark=False)
+
+    env = RunEnv(registry=rt.registry, consult=consult if learner is not None else None,
+                 call_model=call_model,
                  call_action=_action_call(rt, journal), emit=rt.emit, save=rt.store.save_run,
                  specials=rt.specials, gate=rt.gate, learn_hooks=rt.learn_hooks,
                  resumed=bool(journal.done or journal.interrupted), stopped=stopped,

@@ -59,6 +59,7 @@ class Runtime:
     deadlines: dict[str, float] = field(default_factory=dict)  # run → epoch deadline
     inflight: int = 0  # model requests and actions running now
     draining: bool = False  # stopping: no new step starts (they resume elsewhere)
+    learner: Any = None  # openlam.learning.Learner, unless [learning] enabled = false
 
     def emit(self, event: dict[str, Any]) -> None:
         event = self.redact(event)
@@ -161,6 +162,7 @@ def start(settings: Settings, kind: str = "run", listen: list[str] | None = None
     _current = rt
 
     rt.learn_hooks.append(store.remember)
+    _learning(rt)
     logging.getLogger("dbos").setLevel(logging.WARNING)
     DBOS(config=_dbos_config(settings, executor_id, WORKFLOW_VERSION))
     queues = configured(settings)
@@ -312,6 +314,17 @@ def _specials(settings: Settings) -> dict[str, Any]:
     specials["delegate"] = delegate_handler(load_catalog(settings.workspace), start_child,
                                             limits, notes=notes)
     return specials
+
+
+def _learning(rt: Runtime) -> None:
+    """Playbooks, lessons and tool reliability (openlam.learning), unless the workspace
+    turned learning off."""
+    from openlam.learning import enabled
+    from openlam.learning.learner import Learner
+
+    if enabled(rt.settings):
+        rt.learner = Learner(rt.settings.app_database_url, rt.registry, rt.redact)
+        rt.learn_hooks.append(rt.learner.learn)
 
 
 def _govern(rt: Runtime) -> None:

@@ -1,0 +1,145 @@
+"""``openlam learn``: what the workforce has learned — playbooks, lessons, tool
+reliability — to review, export or forget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from openlam.learning.store import LearningStore
+
+learn_app = typer.Typer(help="What the workforce has learned: playbooks, lessons, tools.",
+                        no_args_is_help=True)
+Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def install(app: typer.Typer) -> None:
+    app.add_typer(learn_app, name="learn")
+
+
+def _store(workspace: Path | None) -> LearningStore:
+    from openlam.config import load_settings
+    from openlam.learning.store import LearningStore
+    from openlam.memory.store import Store
+
+    url = load_settings(workspace).app_database_url
+    Store(url)  # creates or upgrades the tables
+    return LearningStore(url)
+
+
+def _out():
+    from openlam.cli.console import console
+
+    return console()
+
+
+@learn_app.command("show")
+def show(workspace: Workspace = None) -> None:
+    """A summary: how many playbooks (and which are demoted), lessons, tracked actions."""
+    from openlam.learning.store import DEMOTE_AFTER
+
+    store = _store(workspace)
+    pbs, lessons, tools = store.playbooks(), store.lessons(limit=10_000), store.tool_stats()
+    demoted = [p for p in pbs if p.failing >= DEMOTE_AFTER]
+    c = _out()
+    c.print(f"Playbooks: {len(pbs)} ({len(demoted)} demoted, not replayed); runs they "
+            f"came from or served successfully: {sum(p.successes for p in pbs)}")
+    c.print(f"Lessons from people: {len(lessons)}")
+    shaky = [t for t in tools if t["calls"] >= 5 and t["success_rate"] < 0.8]
+    c.print(f"Actions tracked: {len(tools)} ({len(shaky)} unreliable)")
+    c.print("[dim]openlam learn playbooks | lessons | tools | export | forget ID[/]")
+
+
+@learn_app.command("playbooks")
+def playbooks(workspace: Workspace = None, json_output: Json = False) -> None:
+    """Learned playbooks: the goal shape, parameters, provenance and record."""
+    from openlam.cli.console import esc
+    from openlam.learning.store import DEMOTE_AFTER
+
+    pbs = _store(workspace).playbooks()
+    if json_output:
+        typer.echo(json.dumps([p.__dict__ for p in pbs], indent=2))
+        return
+    c = _out()
+    if not pbs:
+        c.print("No playbooks yet: a run that completes with every step verified teaches one.")
+        return
+    for p in pbs:
+        state = "demoted" if p.failing >= DEMOTE_AFTER else "active"
+        c.print(f"[bold]{p.id}[/] ({state}) {esc(p.example)}")
+        c.print(f"  steps: {esc(' → '.join(p.actions))}; parameters: "
+                + esc(", ".join(f"{k}: {v}" for k, v in p.params.items()) or "none"))
+        c.print(f"  agent {esc(p.agent)}, model {esc(p.model)}; {p.successes} succeeded, "
+                f"{p.failures} failed; runs: {esc(', '.join(p.runs[-3:]))}"
+                + (f"; last failure: {esc(p.last_failure)}" if p.last_failure else ""))
+
+
+@learn_app.command("lessons")
+def lessons(workspace: Workspace = None, agent: Annotated[str | None, typer.Option(
+            help="Only this agent's lessons.")] = None, json_output: Json = False) -> None:
+    """Lessons from people (denied or edited approvals, answers), shown to the planner."""
+    from openlam.cli.console import esc
+
+    rows = _store(workspace).lessons(agent)
+    if json_output:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    c = _out()
+    if not rows:
+        c.print("No lessons yet: denied or edited approvals and answered questions teach them.")
+        return
+    for row in rows:
+        c.print(f"[bold]{row['id']}[/] {esc(row['agent'])} · {esc(row['action'])} "
+                f"({row['kind']}, run {esc(row['run_id'])})")
+        c.print(f"  {esc(row['text'])}")
+
+
+@learn_app.command("tools")
+def tools(workspace: Workspace = None, json_output: Json = False) -> None:
+    """Reliability per action: calls, success rate, latency percentiles, common errors."""
+    from rich.table import Table
+
+    from openlam.cli.console import esc
+
+    rows = _store(workspace).tool_stats()
+    if json_output:
+        typer.echo(json.dumps([{k: v for k, v in r.items() if k != "latencies"}
+                               for r in rows], indent=2))
+        return
+    c = _out()
+    if not rows:
+        c.print("No actions have run yet.")
+        return
+    table = Table(box=None)
+    for col in ("action", "source", "calls", "success", "p50 ms", "p95 ms", "commonest error"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(esc(r["action"]), esc(r["source"]), str(r["calls"]),
+                      f"{r['success_rate']:.0%}", f"{r['p50_ms']:g}", f"{r['p95_ms']:g}",
+                      esc(next(iter(r["errors"]), ""))[:60])
+    c.print(table)
+
+
+@learn_app.command("export")
+def export(workspace: Workspace = None) -> None:
+    """Everything learned, as JSON on stdout (for review or another workspace)."""
+    typer.echo(json.dumps(_store(workspace).export(), indent=2, default=str))
+
+
+@learn_app.command("forget")
+def forget(ident: Annotated[str, typer.Argument(help="A playbook (pb-…) or lesson (ls-…) "
+                                                "id, or a unique prefix.")],
+           workspace: Workspace = None) -> None:
+    """Remove a playbook or lesson: it is no longer replayed or shown to the planner."""
+    from openlam.errors import UserError
+
+    removed = _store(workspace).forget(ident)
+    if removed is None:
+        raise UserError(f"no playbook or lesson {ident!r} (or it matches more than one)",
+                        "see the ids with `openlam learn playbooks` and `openlam learn lessons`")
+    typer.echo(f"forgot {removed}")

@@ -1,0 +1,203 @@
+"""What the workforce has learned, in the project database (tables ``learn_*``, made by
+the Alembic migration 0003): playbooks, lessons from people and tool reliability."""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from openlam.learning.playbooks import Playbook
+from openlam.memory.engines import engine_for
+from openlam.memory.tables import learn_lessons, learn_playbooks, learn_tool_stats, questions
+
+DEMOTE_AFTER = 2
+"""A playbook whose replays failed this many times in a row (since its last success) is
+no longer replayed; it stays listed, with its last failure, until forgotten."""
+KEPT_RUNS = 20  # provenance: the latest runs a playbook came from or served
+LATENCY_WINDOW = 100
+KEPT_ERRORS = 5
+
+
+def shape_key(shape: str) -> str:
+    return hashlib.sha256(shape.encode()).hexdigest()
+
+
+class LearningStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = engine_for(url)
+
+    # -- playbooks ------------------------------------------------------------------
+
+    def candidates(self, shape: str) -> list[Playbook]:
+        """The playbooks of this goal shape still in use (one indexed lookup)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(learn_playbooks).where(
+                learn_playbooks.c.shape_key == shape_key(shape),
+                learn_playbooks.c.failing < DEMOTE_AFTER)
+                .order_by(learn_playbooks.c.successes.desc())).all()
+        return [_playbook(r._mapping) for r in rows]
+
+    def playbooks(self, limit: int | None = None) -> list[Playbook]:
+        """Every playbook (or the ``limit`` most recently used), newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(learn_playbooks)
+                                .order_by(learn_playbooks.c.updated_at.desc())
+                                .limit(limit)).all()
+        return [_playbook(r._mapping) for r in rows]
+
+    def get_playbook(self, ident: str) -> Playbook | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(learn_playbooks).where(
+                learn_playbooks.c.id == ident)).first()
+        return _playbook(row._mapping) if row else None
+
+    def learned(self, pb: Playbook, run_id: str) -> None:
+        """A successful run taught ``pb``: add it, or count one more success."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(learn_playbooks.c.runs).where(
+                learn_playbooks.c.id == pb.id).with_for_update()).first()
+            if row is None:
+                conn.execute(sa.insert(learn_playbooks).values(
+                    id=pb.id, shape_key=shape_key(pb.shape), shape=pb.shape,
+                    pattern=pb.pattern, params=pb.params, steps=pb.steps,
+                    example=pb.example, agent=pb.agent, model=pb.model, runs=[run_id],
+                    successes=1, failures=0, failing=0, last_failure=None,
+                    created_at=now, updated_at=now))
+            elif run_id not in row.runs:
+                conn.execute(sa.update(learn_playbooks).where(learn_playbooks.c.id == pb.id)
+                             .values(successes=learn_playbooks.c.successes + 1, failing=0,
+                                     runs=[*row.runs, run_id][-KEPT_RUNS:], updated_at=now))
+
+    def replayed(self, ident: str, run_id: str, failure: str | None) -> None:
+        """Count a replay of playbook ``ident``: a success resets its failures, a
+        failure counts towards its demotion."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(learn_playbooks.c.runs).where(
+                learn_playbooks.c.id == ident).with_for_update()).first()
+            if row is None or run_id in row.runs:  # forgotten meanwhile, or counted
+                return
+            runs = [*row.runs, run_id][-KEPT_RUNS:]
+            c = learn_playbooks.c
+            values: dict[str, Any] = {"runs": runs, "updated_at": now}
+            if failure is None:
+                values.update(successes=c.successes + 1, failing=0)
+            else:
+                values.update(failures=c.failures + 1, failing=c.failing + 1,
+                              last_failure=failure[:500])
+            conn.execute(sa.update(learn_playbooks).where(c.id == ident).values(**values))
+
+    def forget(self, ident: str) -> str | None:
+        """Remove a playbook or lesson by id (or unique prefix); what was removed."""
+        for table, what in ((learn_playbooks, "playbook"), (learn_lessons, "lesson")):
+            with self.engine.begin() as conn:
+                ids = conn.execute(sa.select(table.c.id).where(
+                    table.c.id.startswith(ident, autoescape=True))).scalars().all()
+                if len(ids) == 1:
+                    conn.execute(sa.delete(table).where(table.c.id == ids[0]))
+                    return f"{what} {ids[0]}"
+        return None
+
+    # -- lessons --------------------------------------------------------------------
+
+    def add_lesson(self, *, agent: str, action: str, kind: str, text: str, run_id: str,
+                   step_id: str) -> None:
+        ident = "ls-" + hashlib.sha256(f"{run_id}\0{step_id}\0{kind}".encode()).hexdigest()[:10]
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(learn_lessons.c.id).where(
+                    learn_lessons.c.id == ident)).first() is None:
+                conn.execute(sa.insert(learn_lessons).values(
+                    id=ident, agent=agent, action=action, kind=kind, text=text,
+                    run_id=run_id, created_at=time.time()))
+
+    def lessons(self, agent: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        query = sa.select(learn_lessons).order_by(learn_lessons.c.created_at.desc())
+        if agent is not None:
+            query = query.where(learn_lessons.c.agent == agent)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query.limit(limit))]
+
+    def approvals_of(self, run_id: str) -> list[Any]:
+        """The run's decided approvals (read only: expiring others' is not our job)."""
+        from openlam.governance.approvals import Approval
+        from openlam.governance.db import approvals
+        from openlam.governance.db import engine_for as governance_engine
+
+        with governance_engine(self.url).connect() as conn:  # its tables made on first use
+            rows = conn.execute(sa.select(approvals).where(approvals.c.run_id == run_id)).all()
+        return [Approval.from_row(dict(r._mapping)) for r in rows]
+
+    def answer_of(self, run_id: str, step_id: str) -> dict[str, str] | None:
+        """A person's answer to a question the run asked (ask_human, human.ask)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(questions.c.answer, questions.c.answered_by).where(
+                questions.c.run_id == run_id, questions.c.step_id == step_id,
+                questions.c.answer.is_not(None))).first()
+        return {"answer": row.answer, "by": row.answered_by or ""} if row else None
+
+    # -- tool reliability -----------------------------------------------------------
+
+    def record_calls(self, calls: list[tuple[str, str, bool, float, str | None]]) -> None:
+        """(action, source, succeeded, duration_ms, error) of each step a run ran."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            for action, source, ok, ms, error in calls:
+                row = conn.execute(sa.select(learn_tool_stats).where(
+                    learn_tool_stats.c.action == action).with_for_update()).first()
+                latencies = [*(row.latencies if row else []), round(ms, 1)][-LATENCY_WINDOW:]
+                errors = dict(row.errors) if row else {}
+                if error:
+                    key = error[:160]
+                    errors[key] = errors.get(key, 0) + 1
+                    errors = dict(sorted(errors.items(), key=lambda kv: -kv[1])[:KEPT_ERRORS])
+                values = {"source": source, "latencies": latencies, "errors": errors,
+                          "updated_at": now,
+                          "calls": (row.calls if row else 0) + 1,
+                          "failures": (row.failures if row else 0) + (not ok)}
+                if row is None:
+                    conn.execute(sa.insert(learn_tool_stats).values(action=action, **values))
+                else:
+                    conn.execute(sa.update(learn_tool_stats)
+                                 .where(learn_tool_stats.c.action == action).values(**values))
+
+    def tool_stats(self, actions: list[str] | None = None) -> list[dict[str, Any]]:
+        query = sa.select(learn_tool_stats).order_by(learn_tool_stats.c.action)
+        if actions is not None:
+            query = query.where(learn_tool_stats.c.action.in_(actions))
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        for row in rows:
+            row["success_rate"] = 1 - row["failures"] / row["calls"] if row["calls"] else 1.0
+            row["p50_ms"], row["p95_ms"] = _percentiles(row["latencies"])
+        return rows
+
+    # -- everything, for review -----------------------------------------------------
+
+    def export(self) -> dict[str, Any]:
+        return {"playbooks": [pb.__dict__ for pb in self.playbooks()],
+                "lessons": self.lessons(limit=10_000),
+                "tools": [{k: v for k, v in t.items() if k != "latencies"}
+                          for t in self.tool_stats()]}
+
+
+def _percentiles(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return 0.0, 0.0
+    if len(values) == 1:
+        return values[0], values[0]
+    q = statistics.quantiles(values, n=20, method="inclusive")
+    return round(statistics.median(values), 1), round(q[18], 1)
+
+
+def _playbook(row: Any) -> Playbook:
+    return Playbook(id=row["id"], shape=row["shape"], pattern=row["pattern"],
+                    params=dict(row["params"]), steps=list(row["steps"]), agent=row["agent"],
+                    model=row["model"], runs=list(row["runs"]), successes=row["successes"],
+                    failures=row["failures"], failing=row["failing"],
+                    last_failure=row["last_failure"], example=row["example"])
