@@ -37,6 +37,6 @@ async def test_durable_run_on_postgresql(settings, workspace, pg_url):
         status = conn.execute(sa.text(
             "SELECT status FROM dbos.workflow_status WHERE workflow_uuid = :w"),
             {"w": outcome.run_id}).scalar()
-    assert sorted(keys) == ["model:1", "step:s1", "step:s2"]
+    assert {"model:1", "step:s1", "step:s2"} <= set(keys)  # (and the playbook lookup)
     assert status == "SUCCESS"
     store.close()

@@ -44,10 +44,15 @@ SCHEMA_LOCK = 0x0E1A3  # any constant: the PostgreSQL advisory lock for schema c
 
 def schema_lock(conn: Any) -> None:
     """Serialize schema changes of processes starting at once on a fresh database: on
-    PostgreSQL an advisory lock held until the transaction ends (SQLite's own write lock
-    already does this)."""
+    PostgreSQL an advisory lock held until the transaction ends; on SQLite the database's
+    write lock, taken at once."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+    elif conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:
+        # The driver runs DDL outside a transaction: two processes on a new file would both
+        # find no tables and both create them. Take the write lock first (others wait for
+        # it, up to busy_timeout) so the second one sees the first one's schema.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def configure_pool(settings: Any) -> None:
