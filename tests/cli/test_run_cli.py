@@ -172,7 +172,7 @@ def test_ctrl_c_prints_one_line_and_no_traceback(workspace: Path):
             time.sleep(0.1)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=180)  # slow when the machine is loaded
-    assert process.returncode == 130
+    assert process.returncode == 130, f"stdout:\n{out}\nstderr:\n{err}"
     lines = err.strip().splitlines()
     assert 1 <= len(lines) <= 2, err  # one line (two while session.py prints its own too)
     assert all(line.startswith("interrupted; ") for line in lines), err
