@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from openlam.learning.playbooks import Playbook
 from openlam.memory.engines import engine_for
-from openlam.memory.tables import learn_lessons, learn_playbooks, learn_tool_stats, questions
+from openlam.memory.tables import learn_lessons, learn_playbooks, learn_tool_stats
 
 DEMOTE_AFTER = 2
 """A playbook whose replays failed this many times in a row (since its last success) is
@@ -135,11 +135,9 @@ class LearningStore:
 
     def answer_of(self, run_id: str, step_id: str) -> dict[str, str] | None:
         """A person's answer to a question the run asked (ask_human, human.ask)."""
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(questions.c.answer, questions.c.answered_by).where(
-                questions.c.run_id == run_id, questions.c.step_id == step_id,
-                questions.c.answer.is_not(None))).first()
-        return {"answer": row.answer, "by": row.answered_by or ""} if row else None
+        from openlam.memory.store import Store
+
+        return Store(self.url).answer_of(run_id, step_id)
 
     # -- tool reliability -----------------------------------------------------------
 
