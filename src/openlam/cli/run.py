@@ -36,7 +36,10 @@ def run(
 
     from openlam.cli.session import run_goal
 
-    code = asyncio.run(run_goal(goal, model=model, json_output=json_output, max_steps=max_steps,
-                                workspace=workspace, agent=agent, department=department,
-                                route=route, learn=not no_learn))
+    try:
+        code = asyncio.run(run_goal(goal, model=model, json_output=json_output,
+                                    max_steps=max_steps, workspace=workspace, agent=agent,
+                                    department=department, route=route, learn=not no_learn))
+    except KeyboardInterrupt:  # Ctrl-C outside the run's own handling: still 130, not
+        raise typer.Exit(130) from None  # click's "Aborted!" and exit code 1
     raise typer.Exit(code)

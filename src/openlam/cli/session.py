@@ -45,6 +45,9 @@ async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps
                 status = await wf.finish_adopted(adopted)
                 console.print(f"Resumed run {esc(adopted)}: [bold]{esc(status)}[/]")
         except asyncio.CancelledError:  # Ctrl-C: the run is saved; it resumes later
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # handled: the clean-up's own awaits and timeouts must work
             await _interrupted(wf, run_id)
             raise typer.Exit(INTERRUPTED_EXIT) from None
     if json_output:
