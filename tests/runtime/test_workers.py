@@ -74,9 +74,11 @@ async def submit_all(workspace: Path, db: str | None, goals: list[str], model: s
 @pytest.mark.timeout(420)
 def test_chaos_three_workers_sixty_emails_exactly_once(workspace: Path, smtp_peer: SMTPPeer,
                                                       pg_url: str) -> None:
-    workspace_with_mail(workspace, smtp_peer)
+    # two runs at a time per worker and a 1 s model: the queue lasts long enough for
+    # several kills, each of which catches runs mid-flight
+    workspace_with_mail(workspace, smtp_peer, "[queues]\nworker_concurrency = 2\n")
     allow_policy(workspace, "scope: org\nallow_external: [email.send]\n")
-    with FakeOpenAI(email_plans) as server:
+    with FakeOpenAI(email_plans, latency=1.0) as server:
         env = model_env(server.url, OPENLAM_DATABASE_URL=pg_url, SMTP_PASSWORD=PASSWORD)
         with pytest.MonkeyPatch.context() as mp:
             for key, value in env.items():
@@ -89,7 +91,7 @@ def test_chaos_three_workers_sixty_emails_exactly_once(workspace: Path, smtp_pee
         try:
             while statuses(workspace, pg_url).get("completed", 0) < 60:
                 assert time.monotonic() < deadline, statuses(workspace, pg_url)
-                time.sleep(random.uniform(2.0, 4.0))
+                time.sleep(random.uniform(1.0, 2.0))
                 victim = random.randrange(len(workers))
                 workers[victim].send_signal(signal.SIGKILL)
                 workers[victim].wait(10)

@@ -143,9 +143,19 @@ class LearningStore:
 
     def record_calls(self, calls: list[tuple[str, str, bool, float, str | None]]) -> None:
         """(action, source, succeeded, duration_ms, error) of each step a run ran."""
+        from sqlalchemy.dialects import postgresql, sqlite
+
         now = time.time()
+        insert = (postgresql.insert if self.engine.dialect.name == "postgresql"
+                  else sqlite.insert)(learn_tool_stats)
         with self.engine.begin() as conn:
             for action, source, ok, ms, error in calls:
+                # Runs finishing at once (a delegation tree, several workers) count the same
+                # action: create its row if absent first, so the read below is of a row
+                # that exists and is locked (on SQLite: the write lock is held from here).
+                conn.execute(insert.values(
+                    action=action, source=source, calls=0, failures=0, latencies=[],
+                    errors={}, updated_at=now).on_conflict_do_nothing(index_elements=["action"]))
                 row = conn.execute(sa.select(learn_tool_stats).where(
                     learn_tool_stats.c.action == action).with_for_update()).first()
                 latencies = [*(row.latencies if row else []), round(ms, 1)][-LATENCY_WINDOW:]
@@ -158,11 +168,8 @@ class LearningStore:
                           "updated_at": now,
                           "calls": (row.calls if row else 0) + 1,
                           "failures": (row.failures if row else 0) + (not ok)}
-                if row is None:
-                    conn.execute(sa.insert(learn_tool_stats).values(action=action, **values))
-                else:
-                    conn.execute(sa.update(learn_tool_stats)
-                                 .where(learn_tool_stats.c.action == action).values(**values))
+                conn.execute(sa.update(learn_tool_stats)
+                             .where(learn_tool_stats.c.action == action).values(**values))
 
     def tool_stats(self, actions: list[str] | None = None) -> list[dict[str, Any]]:
         query = sa.select(learn_tool_stats).order_by(learn_tool_stats.c.action)
