@@ -150,7 +150,7 @@ class Learner:
                 f"{bad.id} {bad.action} {bad.status.value}: {bad.error}")
             self.store.replayed(used, outcome.run_id, failure)
             return
-        if self._worth_a_playbook(outcome, decisions):
+        if not request_tainted(experience) and self._worth_a_playbook(outcome, decisions):
             steps = [r.model_dump(mode="json", include={"id", "action", "args", "depends_on"})
                      for r in outcome.steps]
             pb, _why = generalise(outcome.goal, steps, secret=self.redact)
@@ -162,6 +162,10 @@ class Learner:
         if outcome.status is not RunStatus.completed or decisions or not outcome.steps:
             return False
         for r in outcome.steps:
+            if r.tainted or r.plan_version > 1:
+                # Planned after reading, or fed by, untrusted content: a replay would be a
+                # first plan, trusted, and run without the approval the taint asked for.
+                return False
             spec = self.registry.get(r.action)
             if r.status is not StepStatus.succeeded or spec is None:
                 return False  # special steps (delegation, questions) are not replayed
@@ -182,7 +186,13 @@ class Learner:
             if ap.status == EXPIRED:
                 continue  # nobody decided: nothing was taught
             said = f' ("{ap.comment}")' if ap.comment else ""
-            if ap.status == DENIED:
+            step = next((r for r in outcome.steps if r.id == ap.step_id), None)
+            if step is not None and step.tainted:
+                # Its arguments came from untrusted content: the person's decision is a
+                # lesson, the arguments are not text for a future planner's prompt.
+                text = (f"{ap.decided_by} {ap.status} {ap.action} (arguments from untrusted "
+                        f'content) for the goal "{outcome.goal}"{said}')
+            elif ap.status == DENIED:
                 text = (f"{ap.decided_by} denied {ap.action} with {_brief(ap.args)} for the "
                         f'goal "{outcome.goal}"{said}; do not plan it that way again')
             else:
@@ -209,6 +219,11 @@ class Learner:
         """Secrets masked; email addresses kept to their domain."""
         return _EMAIL.sub(lambda m: "<someone>@" + m.group().split("@", 1)[1],
                           str(self.redact(text)))
+
+
+def request_tainted(experience: dict[str, Any]) -> bool:
+    """Whether the run's own goal was untrusted (a trigger's event, a tainted delegation)."""
+    return bool((experience.get("request") or {}).get("tainted_by"))
 
 
 def _brief(value: Any, limit: int = 300) -> str:
