@@ -162,37 +162,45 @@ class Workforce:
         elif isinstance(agent, dict):
             request.agent = agent
         else:
-            request.agent = self.general_operator()
-            warnings = self.workspace_warnings()
+            from openlam.actions.grants import source_access
+
+            sources, problems = source_access(self.settings)  # read once for both
+            request.agent = self.general_operator(sources)
+            warnings = self.workspace_warnings(problems)
             if warnings:  # shown by `openlam run`, as routing's are
                 request.routing = {"warnings": warnings}
         if request.agent.get("model") and not (options.get("model") or self.model_flag):
             request.model = request.agent["model"]
         return request
 
-    def general_operator(self) -> dict[str, Any]:
+    def general_operator(self, sources: Sequence[Any] | None = None) -> dict[str, Any]:
         """The agent of a goal given no agent and not routed: every installed action,
         except those of configured sources (MCP, OpenAPI) not granted to ``operator``
-        (``openlam actions grant SOURCE operator``)."""
+        (``openlam actions grant SOURCE operator``). ``sources``: as ``source_access``
+        returns them, if already read."""
         from dataclasses import asdict
 
         from openlam.actions.grants import source_access
         from openlam.loop.perceive import AgentProfile
 
-        sources, _problems = source_access(self.settings)  # a broken file: no exclusion
+        if sources is None:
+            sources = source_access(self.settings)[0]  # a broken file: no exclusion
         hidden = [f"!{s.pattern}" for s in sources if not s.grants_to("operator")]
         profile = asdict(AgentProfile(actions=("*", *hidden)))
         profile["actions"] = list(profile["actions"])
         return profile
 
-    def workspace_warnings(self) -> list[str]:
+    def workspace_warnings(self, source_problems: list[str] | None = None) -> list[str]:
         """Problems with the workspace's agent files and source configurations that a run
-        goes on without (each names the file and what is wrong)."""
+        goes on without (each names the file and what is wrong). ``source_problems``: as
+        ``source_access`` returns them, if already read."""
         from openlam.actions.grants import source_access
         from openlam.org.loader import load_catalog
 
         if (self.settings.workspace / "agents").is_dir():  # the catalog's own check
             problems = list(load_catalog(self.settings.workspace).load_errors)
+        elif source_problems is not None:
+            problems = source_problems
         else:
             problems = source_access(self.settings)[1]
         for problem in problems:  # logged as routing logs them: never silently dropped
