@@ -43,3 +43,32 @@ async def test_overhead_excludes_the_actions_time_and_is_reported(settings):
     out = io.StringIO()
     print_outcome(Console(file=out, width=200), outcome)
     assert f"overhead {u.overhead_wall_seconds:.2f} s wall" in out.getvalue()
+
+
+async def test_a_run_does_not_inherit_an_earlier_runs_clock(tmp_path):
+    """Runs driven directly (no durable workflow) one after another in one task: the
+    second one's overhead starts with it, not with the first."""
+    import json
+
+    from openlam.actions.registry import ActionRegistry
+    from openlam.loop.act import local_action_call
+    from openlam.loop.runner import RunEnv, Runner, RunRequest
+
+    registry = ActionRegistry()
+    registry.add(nap.__openlam_action__)
+    plan = json.dumps({"steps": [{"id": "s1", "action": "test.nap",
+                                  "args": {"seconds": NAP}}]})
+    async def call_model(messages, _schema):
+        replanning = "So far:" in messages[-1]["content"]
+        return {"text": '{"steps": []}' if replanning else plan, "input_tokens": 1,
+                "output_tokens": 1}
+
+    env = RunEnv(registry=registry, call_model=call_model,
+                 call_action=local_action_call(registry))
+    outcomes = []
+    for run_id in ("r1", "r2"):
+        outcomes.append(await Runner(RunRequest(run_id=run_id, goal="nap", model="test:x",
+                                                workspace=str(tmp_path)), env).run())
+        await asyncio.sleep(NAP)  # idle between runs: nobody's overhead
+    assert [o.status.value for o in outcomes] == ["completed", "completed"]
+    assert outcomes[1].usage.overhead_wall_seconds < NAP / 4  # not the idle time before it

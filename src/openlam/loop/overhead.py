@@ -21,7 +21,8 @@ from contextvars import ContextVar
 
 
 class OverheadClock:
-    def __init__(self) -> None:
+    def __init__(self, run_id: str = "") -> None:
+        self.run_id = run_id
         self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
         self.busy = 0
         self.work_wall = self.work_cpu = 0.0
@@ -56,17 +57,19 @@ class OverheadClock:
 _current: ContextVar[OverheadClock | None] = ContextVar("openlam_overhead", default=None)
 
 
-def start_clock() -> OverheadClock:
+def start_clock(run_id: str) -> OverheadClock:
     """A new clock for the run in this task (and the step tasks it starts)."""
-    clock = OverheadClock()
+    clock = OverheadClock(run_id)
     _current.set(clock)
     return clock
 
 
-def run_clock() -> OverheadClock:
-    """The clock whoever runs the run in this task started (a durable workflow starts it
-    before loading the run's journal), else a new one."""
-    return _current.get() or start_clock()
+def run_clock(run_id: str) -> OverheadClock:
+    """The clock whoever runs ``run_id`` in this task started (a durable workflow starts
+    it before loading the run's journal), else a new one — never an earlier run's clock
+    left in the same task."""
+    clock = _current.get()
+    return clock if clock is not None and clock.run_id == run_id else start_clock(run_id)
 
 
 @contextlib.contextmanager

@@ -150,7 +150,7 @@ class Runner:
         self.state.usage.output_tokens += routed.get("output_tokens", 0)
 
     async def run(self) -> Outcome:
-        self.overhead = run_clock()
+        self.overhead = run_clock(self.request.run_id)
         p = perceive(self.request.goal, AgentProfile(**self.request.agent), self.env.registry,
                      self.request.context)
         self.env.save(self.request, self.state, None)  # listed (and a parent) from the start

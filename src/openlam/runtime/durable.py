@@ -30,7 +30,7 @@ WORKFLOW_VERSION = "openlam-run-2"
 
 @DBOS.workflow(name="openlam.run")
 async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
-    start_clock()  # the run's overhead counts from here (loop/overhead.py)
+    start_clock(str(request.get("run_id", "")))  # the run's overhead counts from here
     rt = current()
     req = RunRequest.model_validate(request)
     journal = await asyncio.to_thread(rt.journals.journal, req.run_id)
