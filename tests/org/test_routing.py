@@ -230,3 +230,16 @@ def test_with_no_signal_the_model_sees_every_department_head(catalog: Catalog):
     listed = {line.split(" | ")[0][2:] for line in prompts[0].splitlines()
               if line.startswith("- ")}
     assert listed == heads | {"chief_of_staff"}
+
+
+def test_routing_honours_an_agents_exclusions():
+    """An agent given everything but payments (``["*", "!payments.*"]``, as an Agent or
+    an override may say) is not chosen for a payment: the run would refuse it later."""
+    from openlam.org.model import Agent
+    from openlam.org.routing import permits
+
+    clerk = Agent(id="clerk", name="Clerk", title="Clerk", department="operations",
+                  manager=None, instructions="Handles the paperwork of the office.",
+                  actions=("*", "!payments.*"))
+    assert permits(clerk, ["files.write"])
+    assert not permits(clerk, ["payments.create_invoice"])

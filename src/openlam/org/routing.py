@@ -193,8 +193,10 @@ def implied_actions(goal_stems: Iterable[str], hints: Iterable[ActionHint] | Non
 
 def permits(agent: Agent, action_names: Iterable[str],
             patterns: Iterable[str] | None = None) -> bool:
+    from openlam.actions.registry import permitted_by
+
     allowed = tuple(agent.actions if patterns is None else patterns)
-    return any(fnmatch.fnmatchcase(n, p) for n in action_names for p in allowed)
+    return any(permitted_by(allowed, n) for n in action_names)  # "!pattern" excludes
 
 
 # -- BM25 -----------------------------------------------------------------------------------
