@@ -1,0 +1,90 @@
+"""A run's progress as it happens, for the run page: server-sent events carrying HTML
+fragments that htmx's SSE extension appends (``event``) and, at the end, the run's
+honest report (``finished``, which also closes the stream).
+
+Events come from ``server.events.follow``: rebuilt from the project database, so a run
+executed by any process (this server's worker or a separate ``openlam worker``) shows.
+Each message has an id (its position in the run's event sequence); a browser that
+reconnects sends ``Last-Event-ID`` and gets only what it has not seen."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import StreamingResponse
+from openlam.server.auth import Role
+
+from openlam.server.web.guard import page_user, root
+from openlam.server.web.render import render
+from openlam.server.web.routes import router
+
+KEEPALIVE = 15.0  # seconds: a comment line keeps proxies from closing an idle stream
+
+
+def message(event: str, html: str, ident: int | None = None) -> str:
+    """One SSE message; every line of the HTML is its own ``data:`` line."""
+    head = f"event: {event}\n" + (f"id: {ident}\n" if ident is not None else "")
+    return head + "".join(f"data: {line}\n" for line in html.splitlines() or [""]) + "\n"
+
+
+async def stream(workforce: Any, run_id: str, prefix: str, seen: int) -> AsyncIterator[str]:
+    """The run's events after the ``seen``-th as messages, then its report."""
+    from openlam.server.events import follow
+
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    done = object()
+
+    async def produce() -> None:
+        try:
+            async for event in follow(workforce, run_id):
+                await queue.put(event)
+        finally:
+            await queue.put(done)
+
+    producer = asyncio.create_task(produce())
+    try:
+        n = 0
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), KEEPALIVE)
+            except TimeoutError:
+                yield ": still here\n\n"
+                continue
+            if item is done:
+                break
+            n += 1
+            if n > seen:
+                data = item.model_dump(mode="json")
+                yield message("event", render("_event.html", e=data, root=prefix), n)
+        yield message("finished", await asyncio.to_thread(report, workforce, run_id, prefix))
+    finally:
+        producer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await producer
+
+
+def report(workforce: Any, run_id: str, prefix: str) -> str:
+    """The finished run's report, as the run page shows it."""
+    from openlam.loop.state import Outcome
+
+    stored = workforce.store.get_run(run_id)
+    if stored is None:
+        return "<p>The run is gone from the database.</p>"
+    outcome = Outcome.model_validate(stored["outcome"]) if stored["outcome"] else None
+    return render("_report.html", outcome=outcome, run=stored, root=prefix)
+
+
+@router.get("/runs/{run_id}/live")
+async def live(request: Request, run_id: str, _me=Depends(page_user(Role.viewer)),
+               last_event_id: str | None = Header(default=None)) -> StreamingResponse:
+    workforce = request.app.state.workforce
+    stored = await asyncio.to_thread(workforce.store.get_run, run_id)
+    seen = int(last_event_id) if (last_event_id or "").isdigit() else 0
+    return StreamingResponse(
+        stream(workforce, stored["id"] if stored else run_id, root(request), seen),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
