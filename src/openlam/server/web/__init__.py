@@ -4,7 +4,16 @@ htmx files ship in the wheel, vendored from their npm packages), works in CI as-
 every page is the same data the CLI shows, rendered on the server with the same
 functions. ``router`` holds every page; ``create_app`` includes it."""
 
-from openlam.server.web import live, static  # noqa: F401  (their routes join the router)
-from openlam.server.web.routes import router
+from __future__ import annotations
 
-__all__ = ["router"]
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so the page data and templates load without the server.
+    if name == "router":
+        from openlam.server.web import live, static  # noqa: F401  (their routes join it)
+        from openlam.server.web.routes import router
+
+        return router
+    raise AttributeError(name)

@@ -33,8 +33,8 @@ def decide(settings: Any, approval_id: str, decision: str, principal: str, *,
     store = approval_store(settings)
     changes: dict[str, Any] | None = None
     if status == EDITED:
-        approval = store.get(approval_id)
         edited = parse_args(args_json)
+        approval = store.get(approval_id)
         changes = {k: v for k, v in edited.items() if approval.args.get(k, object()) != v}
         removed = [k for k in approval.args if k not in edited]
         if removed:
