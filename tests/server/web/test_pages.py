@@ -1,0 +1,153 @@
+"""The dashboard over HTTP, on the real app (``create_app``, its own queue worker, the
+offline planner): login by password and by token, the login redirect, roles, CSRF,
+queuing a goal, the live stream of a run, static files, deliverable downloads."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from openlam.config import load_settings
+from openlam.server.app import create_app
+
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture
+def app(workspace: Path):
+    settings = load_settings(workspace).with_overrides(model="offline", step_timeout=5.0)
+    app = create_app(settings=settings)
+    creds = app.state.credentials
+    for name, role in (("vic", "viewer"), ("olga", "operator"), ("alice", "approver")):
+        creds.add_user(name, role, PASSWORD)
+    return app
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+def log_in(client: TestClient, user: str) -> str:
+    """Log ``user`` in; returns the session's CSRF token (as the pages carry it)."""
+    answer = client.post("/login", data={"user": user, "password": PASSWORD, "next": "/"},
+                         follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    page = client.get("/")
+    assert page.status_code == 200
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def wait_run(client: TestClient, run_id: str, timeout: float = 60) -> dict:
+    app = client.app
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = app.state.workforce.store.get_run(run_id)
+        if run and run["status"] not in ("queued", "running", "interrupted"):
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} did not finish")
+
+
+def test_pages_need_a_login_and_the_login_page_says_what_went_wrong(client: TestClient) -> None:
+    for path in ("/", "/runs", "/approvals", "/org", "/actions", "/audit", "/gaps", "/goal"):
+        answer = client.get(path, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/login?next=")
+    wrong = client.post("/login", data={"user": "alice", "password": "nope"})
+    assert wrong.status_code == 401 and "Wrong user or password" in wrong.text
+    assert "openlam_session" not in wrong.cookies
+    empty = client.post("/login", data={})
+    assert empty.status_code == 401 and "Give a token, or a user and password" in empty.text
+    offsite = client.post("/login", data={"user": "vic", "password": PASSWORD,
+                                          "next": "//evil.example/"}, follow_redirects=False)
+    assert offsite.headers["location"] == "/"  # never sent to another site
+
+
+def test_a_token_logs_in_and_logging_out_ends_the_session(app, client: TestClient) -> None:
+    _info, token = app.state.credentials.create_token("ci-bot", "viewer")
+    answer = client.post("/login", data={"token": token, "next": "/org"},
+                         follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/org"
+    page = client.get("/org")
+    assert page.status_code == 200 and "ci-bot · viewer" in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    assert client.post("/logout", data={"csrf_token": csrf},
+                       follow_redirects=False).status_code == 303
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_every_page_renders_for_a_viewer_who_cannot_start_or_decide(client: TestClient) -> None:
+    csrf = log_in(client, "vic")
+    for path, marker in (("/", "Overview"), ("/runs", "Runs"), ("/approvals", "Approvals"),
+                         ("/org", "Org chart"), ("/actions", "Actions and sources"),
+                         ("/audit", "Audit log"), ("/gaps", "Capability gaps")):
+        page = client.get(path)
+        assert page.status_code == 200 and f"<h1>{marker}" in page.text, path
+        assert "X-CSRF-Token" in page.text  # htmx requests carry the token too
+    refused = client.get("/goal")
+    assert refused.status_code == 403 and "needs the operator role" in refused.text
+    posted = client.post("/goal", data={"goal": "write 'x' to x.md", "csrf_token": csrf})
+    assert posted.status_code == 403
+    decided = client.post("/approvals/whatever", data={"decision": "approve",
+                                                       "csrf_token": csrf})
+    assert decided.status_code == 403
+
+
+def test_a_form_without_the_csrf_token_is_refused(client: TestClient) -> None:
+    log_in(client, "olga")
+    answer = client.post("/goal", data={"goal": "write 'x' to x.md"})
+    assert answer.status_code == 403 and "CSRF" in answer.text
+    assert client.app.state.workforce.store.list_runs() == []
+
+
+def test_a_goal_is_queued_run_streamed_live_and_its_deliverable_downloaded(
+        client: TestClient) -> None:
+    csrf = log_in(client, "olga")
+    bad = client.post("/goal", data={"goal": "   ", "csrf_token": csrf})
+    assert bad.status_code == 400 and "the goal is empty" in bad.text
+    answer = client.post("/goal", data={"goal": "write 'from the web' to web.md",
+                                        "csrf_token": csrf}, follow_redirects=False)
+    assert answer.status_code == 303
+    run_id = answer.headers["location"].rsplit("/", 1)[1]
+    run = wait_run(client, run_id)
+    assert run["status"] == "completed", run["summary"]
+
+    with client.stream("GET", f"/runs/{run_id}/live") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        body = "".join(stream.iter_text())
+    messages = [m for m in body.split("\n\n") if m.strip()]
+    kinds = [re.search(r"^event: (\w+)", m, re.M).group(1) for m in messages]
+    assert kinds[-1] == "finished" and kinds.count("finished") == 1
+    assert "Plan v1" in body and "files.write" in body
+    assert f"/runs/{run_id}/files/web.md" in messages[-1]
+    ids = [int(i) for i in re.findall(r"^id: (\d+)$", body, re.M)]
+    assert ids == list(range(1, len(ids) + 1))
+
+    with client.stream("GET", f"/runs/{run_id}/live",
+                       headers={"Last-Event-ID": str(ids[-2])}) as stream:
+        again = "".join(stream.iter_text())
+    assert re.findall(r"^id: (\d+)$", again, re.M) == [str(ids[-1])]  # only what was missed
+
+    page = client.get(f"/runs/{run_id}")
+    assert "sse-connect" not in page.text and 'data-status="completed"' in page.text
+    download = client.get(f"/runs/{run_id}/files/web.md")
+    assert download.status_code == 200 and download.text == "from the web"
+    assert "attachment" in download.headers["content-disposition"]
+    assert client.get(f"/runs/{run_id}/files/openlam.toml").status_code == 404
+    assert client.get("/runs/run-nope").status_code == 404
+
+
+def test_static_files_ship_with_the_package(client: TestClient) -> None:
+    htmx = client.get("/static/htmx.min.js")
+    assert htmx.status_code == 200 and "htmx 2.0.11" in htmx.text[:200]
+    assert htmx.headers["content-type"].startswith("text/javascript")
+    assert "sse-connect" in client.get("/static/htmx-sse.min.js").text
+    assert client.get("/static/dashboard.css").status_code == 200
+    for bad in ("../app.py", ".hidden.js", "nope.js", "views.py"):
+        assert client.get(f"/static/{bad}").status_code == 404
