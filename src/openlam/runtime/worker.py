@@ -35,8 +35,15 @@ DRAIN_SECONDS = 30.0
 class Worker:
     def __init__(self, settings: Settings, *, queues: list[str] | None = None,
                  concurrency: int | None = None, port: int | None = None,
-                 host: str = "127.0.0.1", say: Callable[[str], None] = print) -> None:
+                 host: str = "127.0.0.1", say: Callable[[str], None] = print,
+                 kind: str = "worker", embedded: bool = False) -> None:
+        """``embedded``: inside another program's event loop (``openlam serve``): it
+        leaves the signals to that program (call :meth:`stop`) and, stopping, cancels
+        only its runs, not the program's own tasks."""
         self.settings = settings
+        self.kind = kind
+        self.embedded = embedded
+        self.ready = asyncio.Event()
         self.queues = queues
         self.concurrency = concurrency
         self.port = port
@@ -49,10 +56,12 @@ class Worker:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
-        rt = self.rt = process.start(self.settings, kind="worker", listen=self.queues,
+        if not self.embedded:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stopping.set)
+        rt = self.rt = process.start(self.settings, kind=self.kind, listen=self.queues,
                                      worker_concurrency=self.concurrency)
+        self.ready.set()
         self.say(f"worker {rt.executor_id} listening to "
                  f"{', '.join(self.queues) if self.queues else 'every queue'}")
         if rt.recovering:
@@ -65,6 +74,10 @@ class Worker:
         for task in tasks:
             task.cancel()
         await self.drain()
+
+    def stop(self) -> None:
+        """Drain and stop (what SIGTERM does to a standalone worker)."""
+        self.stopping.set()
 
     async def sweep(self) -> None:
         rt = self.rt
@@ -120,7 +133,8 @@ class Worker:
         if self.http is not None:
             self.http.shutdown()
         current = asyncio.current_task()
-        running = [t for t in asyncio.all_tasks() if t is not current]
+        running = [t for t in asyncio.all_tasks() if t is not current
+                   and (not self.embedded or _is_run(t))]
         for task in running:
             task.cancel()  # a cancelled run stays PENDING: another worker resumes it
         await asyncio.gather(*running, return_exceptions=True)
@@ -175,6 +189,11 @@ class Worker:
         self.say(f"health and webhooks at http://{self.host}:{self.port}/ "
                  "(GET /health, POST /hooks/NAME)")
         return server
+
+
+def _is_run(task: asyncio.Task[Any]) -> bool:
+    """Whether ``task`` executes a durable run (DBOS's workflow coroutine)."""
+    return getattr(task.get_coro(), "__name__", "") == "_execute_workflow_async"
 
 
 async def fire_webhook(rt: Any, name: str, headers: dict[str, str],
