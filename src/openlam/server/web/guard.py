@@ -11,6 +11,7 @@ from urllib.parse import quote
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
+
 from openlam.server.auth import Principal, Role, identify
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import StreamingResponse
-from openlam.server.auth import Role
 
+from openlam.server.auth import Role
 from openlam.server.web.guard import page_user, root
 from openlam.server.web.render import render
 from openlam.server.web.routes import router

@@ -10,10 +10,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from openlam.server.auth import Principal, Role
 
 from openlam.errors import UserError
 from openlam.server import auth
+from openlam.server.auth import Principal, Role
 from openlam.server.web import views
 from openlam.server.web.guard import PageRoute, page_user, root
 from openlam.server.web.render import render
