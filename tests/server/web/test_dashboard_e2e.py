@@ -117,18 +117,18 @@ def test_log_in_start_a_goal_watch_it_approve_it_and_download_its_deliverable(
         shots.take(page, "login")
         page.fill("input[name=user]", "alice")
         page.fill("input[name=password]", "not the password")
-        page.click("button[type=submit]")
+        page.click("main button[type=submit]")
         expect(page.locator(".flash.error")).to_contain_text("Wrong user or password")
         page.fill("input[name=user]", "alice")
         page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        page.click("main button[type=submit]")
         expect(page.locator("h1")).to_have_text("Overview")
         expect(page.locator("header .who")).to_contain_text("alice · approver")
 
         page.click("nav >> text=Start a goal")
         shots.take(page, "goal")
         page.fill("textarea[name=goal]", GOAL)
-        page.click("button[type=submit]")
+        page.click("main button[type=submit]")
         expect(page).to_have_url(re.compile(r"/runs/run-[0-9a-f]+$"))
         run_id = page.url.rsplit("/", 1)[1]
         page.evaluate("window.stillTheSamePage = true")  # gone if anything reloads it
@@ -137,6 +137,8 @@ def test_log_in_start_a_goal_watch_it_approve_it_and_download_its_deliverable(
         expect(events).to_contain_text("Plan v1", timeout=60_000)
         expect(events).to_contain_text("Waiting for approval", timeout=60_000)
         expect(events).to_contain_text("files.write")
+        expect(page.locator("#plan")).to_contain_text("files.write")  # updated in place
+        expect(page.locator("#run-status")).to_contain_text("running")
         shots.take(page, "run-live")
 
         inbox = context.new_page()  # the approver's tab; the run page stays open
@@ -153,6 +155,7 @@ def test_log_in_start_a_goal_watch_it_approve_it_and_download_its_deliverable(
         report = page.locator("#report [data-status]")  # arrives live, no reload
         expect(report).to_have_attribute("data-status", "completed", timeout=60_000)
         expect(events).to_contain_text("approved by alice")
+        expect(page.locator("#run-status")).to_contain_text("completed")
         assert page.evaluate("window.stillTheSamePage") is True
         shots.take(page, "run-done", full=True)
         with page.expect_download() as download:

@@ -21,6 +21,7 @@ from openlam.server.auth import Role
 from openlam.server.web.guard import page_user, root
 from openlam.server.web.render import render
 from openlam.server.web.routes import router
+from openlam.server.web.views import tree
 
 KEEPALIVE = 15.0  # seconds: a comment line keeps proxies from closing an idle stream
 
@@ -59,7 +60,9 @@ async def stream(workforce: Any, run_id: str, prefix: str, seen: int) -> AsyncIt
             n += 1
             if n > seen:
                 data = item.model_dump(mode="json")
-                yield message("event", render("_event.html", e=data, root=prefix), n)
+                html = render("_event.html", e=data, root=prefix)
+                html += await asyncio.to_thread(updates, workforce, run_id, data, prefix)
+                yield message("event", html, n)
         yield message("finished", await asyncio.to_thread(report, workforce, run_id, prefix))
     finally:
         producer.cancel()
@@ -67,15 +70,34 @@ async def stream(workforce: Any, run_id: str, prefix: str, seen: int) -> AsyncIt
             await producer
 
 
+def updates(workforce: Any, run_id: str, e: dict[str, Any], prefix: str) -> str:
+    """What else on the page an event changes, as out-of-band swaps: the plan when one
+    is made, the status when the run starts, the delegation tree when a child run
+    starts or ends."""
+    own = e["run_id"] == run_id
+    if e["kind"] == "plan" and own:
+        return render("_oob.html", plan=e["steps"], root=prefix)
+    if e["kind"] == "run.started" and own:
+        return render("_oob.html", state="running", root=prefix)
+    if e["kind"] in ("run.started", "run.finished") and not own:
+        stored = workforce.store.get_run(run_id)
+        if stored is not None:
+            return render("_oob.html", tree_root=tree(workforce.store, stored), root=prefix)
+    return ""
+
+
 def report(workforce: Any, run_id: str, prefix: str) -> str:
-    """The finished run's report, as the run page shows it."""
+    """The finished run's report as the run page shows it, with its final status and
+    delegation tree."""
     from openlam.loop.state import Outcome
 
     stored = workforce.store.get_run(run_id)
     if stored is None:
         return "<p>The run is gone from the database.</p>"
     outcome = Outcome.model_validate(stored["outcome"]) if stored["outcome"] else None
-    return render("_report.html", outcome=outcome, run=stored, root=prefix)
+    return (render("_report.html", outcome=outcome, run=stored, root=prefix)
+            + render("_oob.html", state=stored["status"], tree_root=tree(workforce.store, stored),
+                     root=prefix))
 
 
 @router.get("/runs/{run_id}/live")
