@@ -10,6 +10,7 @@ phone width) into DIR — how docs/img/ is made:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
@@ -57,6 +58,8 @@ def server(workspace: Path, tmp_path: Path) -> Iterator[str]:
     """``openlam serve`` on a free port, with an approver user and a policy that asks a
     person before any file is written."""
     allow_policy(workspace, POLICY)
+    if os.environ.get("OPENLAM_SCREENSHOTS"):
+        asyncio.run(_runs_that_find_gaps(workspace))
     openlam(workspace, "users", "add", "alice", "--role", "approver", "--password-stdin",
             stdin=PASSWORD + "\n")
     port = free_port()
@@ -86,6 +89,23 @@ def server(workspace: Path, tmp_path: Path) -> Iterator[str]:
             proc.kill()
             proc.wait(10)
         log.close()
+
+
+async def _runs_that_find_gaps(workspace: Path) -> None:
+    """Earlier runs whose plans asked for capabilities the workforce lacks (so the gaps
+    page of the screenshots has something to rank)."""
+    from openlam.testing import run_goal
+
+    for goal, capability, reason in (
+            ("book me a flight to Lisbon on Friday", "book flights",
+             "no action searches or books flights"),
+            ("book a train to Porto", "book flights",
+             "no travel booking action is installed"),
+            ("have the NDA signed by Acme", "collect e-signatures",
+             "no e-signature service is connected")):
+        plan = {"steps": [{"id": "g", "action": "request_capability",
+                           "args": {"capability": capability, "reason": reason}}]}
+        await run_goal(goal, [plan], workspace)
 
 
 class Shots:
@@ -148,7 +168,7 @@ def test_log_in_start_a_goal_watch_it_approve_it_and_download_its_deliverable(
         expect(card).to_contain_text("a person checks files before they are written")
         assert not (workspace / "report.md").exists()
         shots.take(inbox, "approvals")
-        card.locator("input[name=comment]").fill("numbers checked")
+        card.locator("textarea[name=comment]").fill("numbers checked")
         card.locator("button[value=approve]").click()
         expect(inbox.locator(".flash.notice")).to_contain_text("approved")
 
@@ -187,4 +207,4 @@ def _every_other_page(page, server: str, run_id: str, shots: Shots) -> None:
     for path, name in (("/", "phone-overview"), (f"/runs/{run_id}", "phone-run"),
                        ("/approvals?all=1", "phone-approvals")):
         page.goto(server + path)
-        shots.take(page, name)
+        shots.take(page, name, full=name == "phone-run")
