@@ -46,3 +46,26 @@ async def test_question_answered_from_another_process(settings, workspace):
     assert (workspace / "offsite.md").read_text() == "Offsite city: Lisbon"
     assert outcome.steps[0].output == {"question": "Which city is the offsite in?",
                                        "answer": "Lisbon", "by": "dana"}
+
+
+async def test_a_run_cancelled_while_it_waits_for_an_answer_stops_waiting(settings) -> None:
+    from openlam.runtime import admin
+
+    plan = {"steps": [
+        {"id": "q", "action": "human.ask", "args": {"question": "Which city?"}},
+        {"id": "w", "action": "files.write", "args": {"path": "city.md", "content": "x"},
+         "depends_on": ["q"]}]}
+    scripted_model("test:ask-cancel", [plan])
+    events: list[dict] = []
+    async with Workforce(settings=settings, model="test:ask-cancel") as wf:
+        task = asyncio.create_task(wf.run("ask then write", on_event=events.append))
+        for _ in range(200):
+            if any(e["kind"] == "question" for e in events):
+                break
+            await asyncio.sleep(0.05)
+        run_id = next(e for e in events if e["kind"] == "question")["run_id"]
+        admin.cancel(settings, wf.store, run_id, by="dana", reason="not needed")
+        outcome = await asyncio.wait_for(task, 30)  # the wait is a day long by default
+    assert outcome.status.value == "cancelled", outcome.summary
+    assert "not needed" in outcome.steps[0].error
+    assert not (settings.workspace / "city.md").exists()

@@ -33,10 +33,20 @@ async def ask(runner: Runner, record: StepRecord, args: dict[str, Any]) -> StepR
     runner.env.save(runner.request, runner.state, None)  # the question is visible now
     runner.emit("question", step=record.id, question=question,
                 answer_with=f'openlam runs answer {run_id} {record.id} "..."')
+    def answered_or_stopped() -> dict[str, str] | None:
+        # A run cancelled (or past its deadline) while it waits stops waiting, as it
+        # does for an approval; the answer wins if both are there.
+        found = rt.store.answer_of(run_id, record.id)
+        stop = None if found is not None else rt.stop_reason(run_id)
+        return found if stop is None else {"stopped": stop}
+
     with rt.waiting_for_person(run_id):
-        reply = await until(lambda: rt.store.answer_of(run_id, record.id),
+        reply = await until(answered_or_stopped,
                             key=question_key(run_id, record.id), wakeups=rt.wakeups,
                             deadline=lambda: asked_at + wait - time.time())
+    if reply is not None and "stopped" in reply:
+        return StepResult.blocked(f"stopped while waiting for an answer: {reply['stopped']}",
+                                  attempts=1)
     if reply is None or not reply["answer"].strip():
         why = f"nobody answered {question!r} within {wait:g} s"
         runner.state.gaps.append(Gap(kind=GapKind.human, what="an answer from a person",

@@ -20,7 +20,8 @@ PASSWORD = "a long enough password"
 
 @pytest.fixture
 def app(workspace: Path):
-    settings = load_settings(workspace).with_overrides(model="offline", step_timeout=5.0)
+    (workspace / "openlam.toml").write_text('[openlam]\nmodel = "offline"\n')
+    settings = load_settings(workspace).with_overrides(step_timeout=5.0)
     app = create_app(settings=settings)
     creds = app.state.credentials
     for name, role in (("vic", "viewer"), ("olga", "operator"), ("alice", "approver")):
@@ -151,3 +152,119 @@ def test_static_files_ship_with_the_package(client: TestClient) -> None:
     assert client.get("/static/dashboard.css").status_code == 200
     for bad in ("../app.py", ".hidden.js", "nope.js", "views.py"):
         assert client.get(f"/static/{bad}").status_code == 404
+
+
+POLICY = "rules:\n  - {id: ask-before-writing, action: files.write, decision: require_approval}\n"
+
+
+def pending(client: TestClient, n: int, timeout: float = 60) -> list:
+    from openlam.governance.api import list_approvals
+
+    settings = client.app.state.workforce.settings
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = list_approvals(settings, status="pending")
+        if len(found) >= n:
+            return sorted(found, key=lambda a: a.requested_at)
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {n} approvals waiting")
+
+
+def submit(client: TestClient, csrf: str, goal: str) -> str:
+    answer = client.post("/goal", data={"goal": goal, "csrf_token": csrf},
+                         follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return answer.headers["location"].rsplit("/", 1)[1]
+
+
+def test_edit_and_approve_or_deny_from_the_inbox(workspace: Path) -> None:
+    (workspace / "policies").mkdir()
+    (workspace / "policies" / "org.yaml").write_text(POLICY, encoding="utf-8")
+    (workspace / "openlam.toml").write_text('[openlam]\nmodel = "offline"\n')
+    settings = load_settings(workspace).with_overrides(step_timeout=5.0)
+    app = create_app(settings=settings)
+    app.state.credentials.add_user("alice", "approver", PASSWORD)
+    with TestClient(app) as client:
+        csrf = log_in(client, "alice")
+        edited_run = submit(client, csrf, "write 'draft' to memo.md")
+        denied_run = submit(client, csrf, "write 'secret' to leak.md")
+        first, second = pending(client, 2)
+        assert {first.run_id, second.run_id} == {edited_run, denied_run}
+        to_edit = first if first.run_id == edited_run else second
+        to_deny = second if to_edit is first else first
+
+        inbox = client.get("/approvals")
+        assert to_edit.id in inbox.text and "Edit the arguments" in inbox.text
+        bad = client.post(f"/approvals/{to_edit.id}", data={
+            "decision": "edit", "args": "{not json", "csrf_token": csrf})
+        assert bad.status_code == 400 and "not JSON" in bad.text
+        unknown = client.post(f"/approvals/{to_edit.id}", data={
+            "decision": "edit", "csrf_token": csrf,
+            "args": '{"path": "memo.md", "content": "draft", "colour": "red"}'})
+        assert unknown.status_code == 400 and "colour" in unknown.text
+        done = client.post(f"/approvals/{to_edit.id}", data={
+            "decision": "edit", "comment": "final wording", "csrf_token": csrf,
+            "args": '{"path": "memo.md", "content": "final"}'})
+        assert done.status_code == 200 and f"Approval {to_edit.id}" in done.text
+        assert ": edited." in done.text
+        refused = client.post(f"/approvals/{to_deny.id}", data={
+            "decision": "deny", "comment": "not this file", "csrf_token": csrf})
+        assert refused.status_code == 200 and ": denied." in refused.text
+        again = client.post(f"/approvals/{to_deny.id}", data={
+            "decision": "approve", "csrf_token": csrf})
+        assert again.status_code == 400 and "already denied" in again.text
+
+        assert wait_run(client, edited_run)["status"] == "completed"
+        assert wait_run(client, denied_run)["status"] != "completed"
+    assert (workspace / "memo.md").read_text() == "final"
+    assert not (workspace / "leak.md").exists()
+
+
+def test_a_question_is_answered_and_a_run_cancelled_from_the_run_page(workspace: Path) -> None:
+    from openlam.testing import scripted_model
+
+    plan = {"steps": [
+        {"id": "q", "action": "human.ask", "args": {"question": "Which city is the offsite in?"}},
+        {"id": "w", "action": "files.write",
+         "args": {"path": "offsite.md", "content": "Offsite city: ${q.output.answer}"}}]}
+    scripted_model("test:web-ask", [plan, plan])
+    (workspace / "openlam.toml").write_text('[openlam]\nmodel = "test:web-ask"\n')
+    settings = load_settings(workspace).with_overrides(step_timeout=5.0)
+    app = create_app(settings=settings)
+    app.state.credentials.add_user("olga", "operator", PASSWORD)
+    app.state.credentials.add_user("vic", "viewer", PASSWORD)
+    with TestClient(app) as client:
+        csrf = log_in(client, "olga")
+        asked = submit(client, csrf, "plan the offsite")
+        deadline = time.monotonic() + 60
+        while "The run asks you" not in (page := client.get(f"/runs/{asked}")).text:
+            assert time.monotonic() < deadline, page.text
+            time.sleep(0.1)
+        assert "Which city is the offsite in?" in page.text
+        empty = client.post(f"/runs/{asked}/answer", data={"step": "q", "text": " ",
+                                                           "csrf_token": csrf})
+        assert empty.status_code == 400 and "Write an answer first" in empty.text
+        wrong = client.post(f"/runs/{asked}/answer", data={"step": "w", "text": "Lisbon",
+                                                           "csrf_token": csrf})
+        assert wrong.status_code == 400 and "No question is waiting at step" in wrong.text
+        ok = client.post(f"/runs/{asked}/answer", data={"step": "q", "text": "Lisbon",
+                                                        "csrf_token": csrf})
+        assert ok.status_code == 200 and "the run continues" in ok.text
+        assert wait_run(client, asked)["status"] == "completed"
+
+        stopped = submit(client, csrf, "plan the next offsite")
+        while "The run asks you" not in client.get(f"/runs/{stopped}").text:
+            assert time.monotonic() < deadline + 60
+            time.sleep(0.1)
+        client.post("/logout", data={"csrf_token": csrf})
+        viewer_csrf = log_in(client, "vic")
+        assert client.post(f"/runs/{stopped}/cancel",
+                           data={"csrf_token": viewer_csrf}).status_code == 403
+        client.post("/logout", data={"csrf_token": viewer_csrf})
+        csrf = log_in(client, "olga")
+        cancelled = client.post(f"/runs/{stopped}/cancel", data={"csrf_token": csrf})
+        assert cancelled.status_code == 200 and "ends cancelled" in cancelled.text
+        assert wait_run(client, stopped)["status"] == "cancelled"
+        late = client.post(f"/runs/{stopped}/cancel", data={"csrf_token": csrf})
+        assert late.status_code == 400 and "already ended" in late.text
+    assert (workspace / "offsite.md").read_text() == "Offsite city: Lisbon"

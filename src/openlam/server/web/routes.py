@@ -119,7 +119,54 @@ async def run_page(request: Request, run_id: str, me: Viewer) -> HTMLResponse:
     except LookupError as exc:
         return _page(request, "runs.html", me, "runs", rows=[], states=views.STATES,
                      status="", error=str(exc.args[0]), status_code=404)
-    return _page(request, "run.html", me, "runs", tree_root=data.pop("tree"), **data)
+    return _page(request, "run.html", me, "runs", tree_root=data.pop("tree"),
+                 can_operate=me.role >= Role.operator, **data)
+
+
+@router.post("/runs/{run_id}/cancel")
+async def cancel_run(request: Request, run_id: str, me: Operator) -> Response:
+    """Stop a run and its delegated children (no further step starts)."""
+    from openlam.runtime import admin
+
+    wf = _workforce(request)
+    try:
+        said = await _off_loop(admin.cancel, wf.settings, wf.store, run_id, by=me.name,
+                               reason="cancelled from the dashboard")
+    except UserError as exc:
+        return await _run_again(request, run_id, me, error=str(exc))
+    return await _run_again(request, run_id, me, notice=said[:1].upper() + said[1:] + ".")
+
+
+@router.post("/runs/{run_id}/answer")
+async def answer(request: Request, run_id: str, me: Operator,
+                 step: Annotated[str, Form()] = "", text: Annotated[str, Form()] = "") -> Response:
+    """Answer a question the run asked; it continues."""
+    from openlam.runtime.human import answer as deliver
+
+    wf = _workforce(request)
+    stored = await _off_loop(wf.store.get_run, run_id)
+    asked = views.questions(stored) if stored else []
+    if not text.strip():
+        return await _run_again(request, run_id, me, error="Write an answer first.")
+    if not any(q["step"] == step for q in asked):
+        return await _run_again(request, run_id, me,
+                                error=f"No question is waiting at step {step!r}.")
+    await _off_loop(deliver, wf.settings, stored["id"], step, text.strip(), me.name)
+    return await _run_again(request, run_id, me, notice=f"Answered step {step}; the run "
+                                                        "continues.")
+
+
+async def _run_again(request: Request, run_id: str, me: Principal, **flash: str) -> Response:
+    """The run page after a change made from it, saying what happened."""
+    wf = _workforce(request)
+    try:
+        data = await _off_loop(views.run, wf.settings, wf.store, run_id)
+    except LookupError as exc:
+        return _page(request, "runs.html", me, "runs", rows=[], states=views.STATES,
+                     status="", error=str(exc.args[0]), status_code=404)
+    return _page(request, "run.html", me, "runs", tree_root=data.pop("tree"),
+                 can_operate=me.role >= Role.operator,
+                 status_code=400 if "error" in flash else 200, **data, **flash)
 
 
 @router.get("/runs/{run_id}/files/{name:path}")

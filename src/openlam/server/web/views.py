@@ -61,8 +61,16 @@ def run(settings: Settings, store: Store, run_id: str) -> dict[str, Any]:
         "plan": plan_of(stored),
         "tree": tree(store, stored),
         "approvals": list_approvals(settings, status="pending", run_id=stored["id"]),
+        "questions": questions(stored),
         "finished": stored["status"] not in ("queued", "running", "interrupted"),
     }
+
+
+def questions(stored: dict[str, Any]) -> list[dict[str, str]]:
+    """The questions the run asked a person (``ask_human``, ``human.ask``) and waits on."""
+    return [{"step": s["step_id"], "question": str((s["args"] or {}).get("question", ""))}
+            for s in stored["steps"]
+            if s["action"] in ("ask_human", "human.ask") and s["status"] == "pending"]
 
 
 def plan_of(stored: dict[str, Any]) -> list[dict[str, Any]]:
