@@ -5,7 +5,6 @@ Plain data for the templates: no HTML here, no HTTP."""
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,32 +123,26 @@ def org(settings: Settings) -> dict[str, Any]:
     from openlam.actions.registry import load_plugins
     from openlam.governance.budget import BudgetConfig
     from openlam.org.loader import load_catalog
+    from openlam.org.views import ordered_departments, permitted_actions
 
     catalog = load_catalog(settings.workspace)
     names = [s.name for s in load_plugins(settings=settings)]
     limits = BudgetConfig.from_settings(settings)
-    first = catalog.root.department
-    ids = [first, *sorted((d for d in catalog.departments if d != first),
-                          key=lambda d: catalog.departments[d].name.lower())]
     departments = []
-    for dept_id in ids:
-        dept = catalog.departments[dept_id]
-        head = catalog.head(dept_id)
+    for dept_id in ordered_departments(catalog):
         members = []
         for agent in catalog.members(dept_id):
-            patterns = catalog.permitted_patterns(agent.id)
             per_day = limits.agent.get(agent.id) or limits.agent.get("*")
             members.append({
                 "agent": agent,
-                "permissions": [{"pattern": p,
-                                 "matches": [n for n in names if fnmatch.fnmatchcase(n, p)]}
-                                for p in patterns],
+                "permissions": permitted_actions(catalog, agent.id, names),
                 "run_budget": {k: v for k, v in (agent.budget.model_dump() if agent.budget
                                                  else {}).items() if v is not None},
                 "day_budget": {k: v for k, v in dataclasses.asdict(per_day).items()
                                if v is not None} if per_day else {},
             })
-        departments.append({"dept": dept, "head": head, "members": members})
+        departments.append({"dept": catalog.departments[dept_id],
+                            "head": catalog.head(dept_id), "members": members})
     return {"departments": departments, "agents": len(catalog),
             "problems": list(catalog.load_errors)}
 
@@ -158,8 +151,7 @@ def actions(settings: Settings) -> dict[str, Any]:
     """Every installed action by source, and the configured MCP/OpenAPI sources with who
     may use them and whether they are trusted."""
     from openlam.actions.grants import describe_grants
-    from openlam.actions.registry import load_plugins
-    from openlam.actions.risk import reason_of
+    from openlam.actions.registry import action_summary, load_plugins
     from openlam.actions.sources import configured
 
     registry = load_plugins(settings=settings)
@@ -167,8 +159,7 @@ def actions(settings: Settings) -> dict[str, Any]:
     sources = [{"name": name, "kind": kind.kind, "what": config.describe(),
                 "trusted": config.trusted, "grants": describe_grants(config.grants)}
                for name, (kind, config) in sorted(configured(settings).items())]
-    return {"actions": [{"name": s.name, "risk": s.risk.value, "why": reason_of(s),
-                         "source": s.source, "description": first_sentence(s.description)}
+    return {"actions": [{**action_summary(s), "description": first_sentence(s.description)}
                         for s in specs],
             "sources": sources, "problems": list(registry.load_errors)}
 
