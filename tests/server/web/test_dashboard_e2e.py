@@ -197,7 +197,8 @@ def test_log_in_start_a_goal_watch_it_approve_it_and_download_its_deliverable(
 
 def _every_other_page(page, server: str, run_id: str, shots: Shots) -> None:
     for path, name in (("/", "overview"), ("/org", "org"), ("/actions", "actions"),
-                       ("/gaps", "gaps"), ("/runs", "runs")):
+                       ("/gaps", "gaps"), ("/runs", "runs"),
+                       ("/learning", "learning")):
         page.goto(server + path)
         shots.take(page, name)
     page.goto(f"{server}/org")

@@ -87,7 +87,8 @@ def test_every_page_renders_for_a_viewer_who_cannot_start_or_decide(client: Test
     csrf = log_in(client, "vic")
     for path, marker in (("/", "Overview"), ("/runs", "Runs"), ("/approvals", "Approvals"),
                          ("/org", "Org chart"), ("/actions", "Actions and sources"),
-                         ("/audit", "Audit log"), ("/gaps", "Capability gaps")):
+                         ("/audit", "Audit log"), ("/gaps", "Capability gaps"),
+                         ("/learning", "Learning")):
         page = client.get(path)
         assert page.status_code == 200 and f"<h1>{marker}" in page.text, path
         assert "X-CSRF-Token" in page.text  # htmx requests carry the token too

@@ -90,6 +90,10 @@ async def test_every_page_renders_what_the_workspace_holds(workspace: Path) -> N
     assert "approval.decided" in html and "hx-post=\"/audit/verify\"" in html
     html = page("gaps.html", gaps=views.gaps(settings))
     assert "No capability gaps recorded" in html
+    learned = views.learning(settings)
+    html = page("learning.html", **learned)
+    assert learned["playbooks"] and learned["playbooks"][0].id in html  # the replayed plan
+    assert "files.write" in html and "edited" in html  # the edit taught a lesson
 
 
 def test_org_chart_shows_every_agent_with_permissions_and_budgets(workspace: Path) -> None:

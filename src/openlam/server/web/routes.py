@@ -280,6 +280,12 @@ class _Verdict:
         return self.text
 
 
+@router.get("/learning", response_class=HTMLResponse)
+async def learning(request: Request, me: Viewer) -> HTMLResponse:
+    data = await _off_loop(views.learning, _workforce(request).settings)
+    return _page(request, "learning.html", me, "learning", **data)
+
+
 @router.get("/gaps", response_class=HTMLResponse)
 async def gaps(request: Request, me: Viewer) -> HTMLResponse:
     rows = await _off_loop(views.gaps, _workforce(request).settings)

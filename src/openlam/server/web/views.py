@@ -195,3 +195,13 @@ def ago(ts: float | None, now: float | None = None) -> str:
             n = int(abs(delta) // size)
             return f"{n} {unit} ago" if delta > 0 else f"in {n} {unit}"
     return "just now" if delta >= 0 else "in a moment"
+
+
+def learning(settings: Settings) -> dict[str, Any]:
+    """What the workforce has learned: playbooks (replayed without a model), lessons
+    from people's decisions and answers, each action's reliability."""
+    from openlam.learning.store import DEMOTE_AFTER, LearningStore
+
+    store = LearningStore(settings.app_database_url)
+    return {"playbooks": store.playbooks(), "demote_after": DEMOTE_AFTER,
+            "lessons": store.lessons(limit=100), "tools": store.tool_stats()}
