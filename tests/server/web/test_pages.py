@@ -105,6 +105,7 @@ def test_a_form_without_the_csrf_token_is_refused(client: TestClient) -> None:
     log_in(client, "olga")
     answer = client.post("/goal", data={"goal": "write 'x' to x.md"})
     assert answer.status_code == 403 and "CSRF" in answer.text
+    assert answer.headers["content-type"].startswith("text/html")  # a page, not JSON
     assert client.app.state.workforce.store.list_runs() == []
 
 
@@ -143,6 +144,7 @@ def test_a_goal_is_queued_run_streamed_live_and_its_deliverable_downloaded(
     assert "attachment" in download.headers["content-disposition"]
     assert client.get(f"/runs/{run_id}/files/openlam.toml").status_code == 404
     assert client.get("/runs/run-nope").status_code == 404
+    assert client.get("/runs/run-nope/live").status_code == 404  # no endless retries
 
 
 def test_static_files_ship_with_the_package(client: TestClient) -> None:

@@ -12,7 +12,9 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
-from openlam.server.auth import Principal, Role, identify
+from openlam.errors import UserError
+from openlam.server.auth import Principal, Role, csrf_token, identify
+from openlam.server.problems import Problem, from_user_error
 
 
 class _PageRefused(Exception):
@@ -21,7 +23,9 @@ class _PageRefused(Exception):
 
 
 class PageRoute(APIRoute):
-    """A dashboard route: a refusal raised by :func:`page_user` becomes its response."""
+    """A dashboard route: a refusal raised by :func:`page_user` becomes its response, and
+    an error (a wrong CSRF token, a broken configuration file) a page saying what is wrong
+    and how to fix it — a browser shows HTML, not problem JSON."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -31,8 +35,25 @@ class PageRoute(APIRoute):
                 return await handler(request)
             except _PageRefused as refused:
                 return refused.response
+            except Problem as problem:
+                return error_page(request, problem.status, problem.title, problem.detail,
+                                  problem.extra.get("fix", ""))
+            except UserError as exc:
+                problem = from_user_error(exc)
+                return error_page(request, problem.status, problem.title, problem.detail,
+                                  exc.hint or "")
 
         return guarded
+
+
+def error_page(request: Request, status: int, title: str, detail: str,
+               fix: str = "") -> HTMLResponse:
+    from openlam.server.web.render import render
+
+    me = getattr(request.state, "principal", None)
+    html = render("error.html", me=me, title=title, detail=detail, fix=fix, status=status,
+                  root=root(request), csrf=csrf_token(request) if me else "", nav="")
+    return HTMLResponse(html, status_code=status)
 
 
 def page_user(role: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:

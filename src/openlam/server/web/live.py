@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Depends, Header, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from openlam.server.auth import Role
+from openlam.server.problems import Problem
 from openlam.server.web.guard import page_user, root
 from openlam.server.web.render import render
 from openlam.server.web.routes import router
@@ -102,11 +103,14 @@ def report(workforce: Any, run_id: str, prefix: str) -> str:
 
 @router.get("/runs/{run_id}/live")
 async def live(request: Request, run_id: str, _me=Depends(page_user(Role.viewer)),
-               last_event_id: str | None = Header(default=None)) -> StreamingResponse:
+               last_event_id: str | None = Header(default=None)) -> Response:
     workforce = request.app.state.workforce
     stored = await asyncio.to_thread(workforce.store.get_run, run_id)
+    if stored is None:  # EventSource gives up on a 404 rather than retrying forever
+        raise Problem(404, "Not Found", f"no run {run_id!r} in this workspace",
+                      fix="list runs on the Runs page")
     seen = int(last_event_id) if (last_event_id or "").isdigit() else 0
     return StreamingResponse(
-        stream(workforce, stored["id"] if stored else run_id, root(request), seen),
+        stream(workforce, stored["id"], root(request), seen),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
