@@ -271,3 +271,32 @@ def test_a_question_is_answered_and_a_run_cancelled_from_the_run_page(workspace:
         late = client.post(f"/runs/{stopped}/cancel", data={"csrf_token": csrf})
         assert late.status_code == 400 and "already ended" in late.text
     assert (workspace / "offsite.md").read_text() == "Offsite city: Lisbon"
+
+
+def test_a_delegated_run_shows_in_the_tree_and_the_live_stream(workspace: Path) -> None:
+    from openlam.testing import scripted_model
+
+    parent = {"steps": [{"id": "d", "action": "delegate", "args": {
+        "agent": "competitive_intelligence_analyst", "goal": "note what Initech sells"}}]}
+    child = {"steps": [{"id": "n", "action": "files.write",
+                        "args": {"path": "initech.md", "content": "Initech sells staplers"}}]}
+    scripted_model("test:web-delegate", [parent, child])
+    (workspace / "openlam.toml").write_text('[openlam]\nmodel = "test:web-delegate"\n')
+    app = create_app(settings=load_settings(workspace).with_overrides(step_timeout=5.0))
+    app.state.credentials.add_user("olga", "operator", PASSWORD)
+    with TestClient(app) as client:
+        csrf = log_in(client, "olga")
+        answer = client.post("/goal", data={"goal": "research Initech", "agent":
+                                            "head_of_research", "csrf_token": csrf},
+                             follow_redirects=False)
+        run_id = answer.headers["location"].rsplit("/", 1)[1]
+        run = wait_run(client, run_id)
+        assert run["status"] == "completed", run["summary"]
+        with client.stream("GET", f"/runs/{run_id}/live") as stream:
+            body = "".join(stream.iter_text())
+        page = client.get(f"/runs/{run_id}").text
+    child_id = f"{run_id}.d"
+    assert 'class="ev ev-step-finished child"' in body and f"↳ {child_id}" in body
+    assert 'id="tree" hx-swap-oob="true"' in body  # the tree grew while it was watched
+    assert f'href="/runs/{child_id}"' in page and "competitive_intelligence_analyst" in page
+    assert f"/runs/{run_id}/files/initech.md" in page  # the child's deliverable, from the top
