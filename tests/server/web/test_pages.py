@@ -68,6 +68,9 @@ def test_pages_need_a_login_and_the_login_page_says_what_went_wrong(client: Test
     offsite = client.post("/login", data={"user": "vic", "password": PASSWORD,
                                           "next": "//evil.example/"}, follow_redirects=False)
     assert offsite.headers["location"] == "/"  # never sent to another site
+    forged = client.post("/login", data={"user": "vic", "password": PASSWORD},
+                         headers={"Origin": "https://evil.example"}, follow_redirects=False)
+    assert forged.status_code == 403 and "openlam_session" not in forged.cookies
 
 
 def test_a_token_logs_in_and_logging_out_ends_the_session(app, client: TestClient) -> None:

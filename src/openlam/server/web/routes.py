@@ -52,6 +52,17 @@ def _credentials(request: Request) -> Any:
     return Credentials(_workforce(request).store.engine)
 
 
+def _same_origin(request: Request) -> bool:
+    """Whether a form post comes from a page of this server (or says nothing: browsers
+    send ``Origin`` on cross-site posts)."""
+    from urllib.parse import urlsplit
+
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
 def _safe_next(target: str) -> str:
     """Only a path on this server (never another site) to go to after logging in."""
     return target if target.startswith("/") and not target.startswith("//") else "/"
@@ -66,6 +77,9 @@ async def login_page(request: Request, next: str = "/") -> HTMLResponse:
 async def login(request: Request, token: Annotated[str, Form()] = "",
                 user: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
                 next: Annotated[str, Form()] = "/") -> Response:
+    if not _same_origin(request):  # another site may not log a browser in (login CSRF)
+        return _page(request, "login.html", None, next="/", status_code=403,
+                     error="This login form was sent from another site; log in here.")
     creds = _credentials(request)
     principal = None
     if token.strip():
