@@ -195,9 +195,13 @@ class AuditLog:
         return None
 
     def records(self, *, run_id: str | None = None, kind: str | None = None,
-                step_id: str | None = None) -> list[dict[str, Any]]:
+                step_id: str | None = None, newest: int | None = None
+                ) -> list[dict[str, Any]]:
+        """Matching records in order; ``newest``: only the last that many (one indexed
+        read, not the whole log)."""
         self.flush()
-        query = select(audit_log).order_by(audit_log.c.seq)
+        query = select(audit_log).order_by(audit_log.c.seq.desc() if newest
+                                           else audit_log.c.seq).limit(newest)
         if run_id is not None:
             query = query.where(audit_log.c.run_id == run_id)
         if kind is not None:
@@ -205,7 +209,8 @@ class AuditLog:
         if step_id is not None:
             query = query.where(audit_log.c.step_id == step_id)
         with self.engine.connect() as conn:
-            return [_decoded(dict(r._mapping)) for r in conn.execute(query)]
+            found = [_decoded(dict(r._mapping)) for r in conn.execute(query)]
+        return found[::-1] if newest else found
 
     def _raw(self) -> Iterator[dict[str, Any]]:
         self.flush()

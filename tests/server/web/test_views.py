@@ -88,6 +88,11 @@ async def test_every_page_renders_what_the_workspace_holds(workspace: Path) -> N
 
     html = page("audit.html", verdict=None, **views.audit(settings))
     assert "approval.decided" in html and "hx-post=\"/audit/verify\"" in html
+    newest = views.audit(settings, limit=3)
+    seqs = [r["seq"] for r in newest["records"]]
+    assert seqs == [newest["count"], newest["count"] - 1, newest["count"] - 2]
+    one_run = views.audit(settings, outcome.run_id)["records"]
+    assert one_run and {r["run_id"] for r in one_run} == {outcome.run_id}
     html = page("gaps.html", gaps=views.gaps(settings))
     assert "No capability gaps recorded" in html
     learned = views.learning(settings)

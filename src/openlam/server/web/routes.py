@@ -265,8 +265,8 @@ async def actions(request: Request, me: Viewer) -> HTMLResponse:
 
 
 @router.get("/audit", response_class=HTMLResponse)
-async def audit(request: Request, me: Viewer) -> HTMLResponse:
-    data = await _off_loop(views.audit, _workforce(request).settings)
+async def audit(request: Request, me: Viewer, run: str = "") -> HTMLResponse:
+    data = await _off_loop(views.audit, _workforce(request).settings, run.strip())
     return _page(request, "audit.html", me, "audit", verdict=None, **data)
 
 

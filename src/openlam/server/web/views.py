@@ -169,14 +169,14 @@ def first_sentence(text: str) -> str:
     return line.split(". ", 1)[0].rstrip(".")
 
 
-def audit(settings: Settings, limit: int = 100) -> dict[str, Any]:
-    """The newest audit records and the log's head."""
+def audit(settings: Settings, run_id: str | None = None, limit: int = 100) -> dict[str, Any]:
+    """The newest audit records (of one run, if given) and the log's head."""
     from openlam.governance.api import audit_head, audit_log
 
     log = audit_log(settings)
-    records = log.records()
-    return {"records": list(reversed(records[-limit:])), "count": len(records),
-            "head": audit_head(settings)}
+    seq, _ = log.head()
+    return {"records": log.records(run_id=run_id or None, newest=limit)[::-1], "count": seq,
+            "head": audit_head(settings), "run": run_id or ""}
 
 
 def gaps(settings: Settings, limit: int = 100) -> list[Any]:
