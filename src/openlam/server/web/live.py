@@ -109,7 +109,8 @@ async def live(request: Request, run_id: str, _me=Depends(page_user(Role.viewer)
     if stored is None:  # EventSource gives up on a 404 rather than retrying forever
         raise Problem(404, "Not Found", f"no run {run_id!r} in this workspace",
                       fix="list runs on the Runs page")
-    seen = int(last_event_id) if (last_event_id or "").isdigit() else 0
+    given = (last_event_id or "").strip()
+    seen = int(given) if given.isdigit() else 0
     return StreamingResponse(
         stream(workforce, stored["id"], root(request), seen),
         media_type="text/event-stream",
