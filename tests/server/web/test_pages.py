@@ -140,6 +140,9 @@ def test_a_goal_is_queued_run_streamed_live_and_its_deliverable_downloaded(
         again = "".join(stream.iter_text())
     assert re.findall(r"^id: (\d+)$", again, re.M) == [str(ids[-1])]  # only what was missed
 
+    listed = client.get("/runs?status=completed")
+    assert run_id in listed.text and "older →" not in listed.text
+    assert client.get("/runs?status=nope").status_code == 400
     page = client.get(f"/runs/{run_id}")
     assert "sse-connect" not in page.text and 'data-status="completed"' in page.text
     download = client.get(f"/runs/{run_id}/files/web.md")

@@ -86,6 +86,12 @@ async def test_every_page_renders_what_the_workspace_holds(workspace: Path) -> N
     assert views.deliverable_path(settings, wf.store, outcome.run_id, "second.md") \
         == (workspace / "second.md").resolve()
 
+    first_page = views.runs(wf.store, None, limit=1)
+    assert first_page["older"] == 1 and first_page["newer"] is None
+    second_page = views.runs(wf.store, None, offset=1, limit=1)
+    assert second_page["rows"][0]["id"] != first_page["rows"][0]["id"]
+    html = page("runs.html", states=views.STATES, status="", top="", **second_page)
+    assert "← newer" in html and "offset=0" in html and "older →" not in html
     html = page("audit.html", verdict=None, **views.audit(settings))
     assert "approval.decided" in html and "hx-post=\"/audit/verify\"" in html
     newest = views.audit(settings, limit=3)

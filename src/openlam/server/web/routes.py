@@ -114,15 +114,16 @@ async def overview(request: Request, me: Viewer) -> HTMLResponse:
 
 
 @router.get("/runs", response_class=HTMLResponse)
-async def runs(request: Request, me: Viewer, status: str = "") -> HTMLResponse:
+async def runs(request: Request, me: Viewer, status: str = "", offset: int = 0,
+               top: str = "") -> HTMLResponse:
     wf = _workforce(request)
     try:
-        rows = await _off_loop(views.runs, wf.store, status)
+        page = await _off_loop(views.runs, wf.store, status, offset, top_level=bool(top))
     except UserError as exc:
         return _page(request, "runs.html", me, "runs", rows=[], states=views.STATES,
-                     status="", error=str(exc), status_code=400)
-    return _page(request, "runs.html", me, "runs", rows=rows, states=views.STATES,
-                 status=status)
+                     status="", top="", error=str(exc), status_code=400)
+    return _page(request, "runs.html", me, "runs", states=views.STATES, status=status,
+                 top=top, **page)
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -132,7 +133,7 @@ async def run_page(request: Request, run_id: str, me: Viewer) -> HTMLResponse:
         data = await _off_loop(views.run, wf.settings, wf.store, run_id)
     except LookupError as exc:
         return _page(request, "runs.html", me, "runs", rows=[], states=views.STATES,
-                     status="", error=str(exc.args[0]), status_code=404)
+                     status="", top="", error=str(exc.args[0]), status_code=404)
     return _page(request, "run.html", me, "runs", tree_root=data.pop("tree"),
                  can_operate=me.role >= Role.operator, **data)
 
@@ -177,7 +178,7 @@ async def _run_again(request: Request, run_id: str, me: Principal, **flash: str)
         data = await _off_loop(views.run, wf.settings, wf.store, run_id)
     except LookupError as exc:
         return _page(request, "runs.html", me, "runs", rows=[], states=views.STATES,
-                     status="", error=str(exc.args[0]), status_code=404)
+                     status="", top="", error=str(exc.args[0]), status_code=404)
     return _page(request, "run.html", me, "runs", tree_root=data.pop("tree"),
                  can_operate=me.role >= Role.operator,
                  status_code=400 if "error" in flash else 200, **data, **flash)

@@ -39,10 +39,17 @@ def overview(settings: Settings, store: Store) -> dict[str, Any]:
     }
 
 
-def runs(store: Store, status: str | None, limit: int = 50) -> list[dict[str, Any]]:
+def runs(store: Store, status: str | None, offset: int = 0, limit: int = 50,
+         top_level: bool = False) -> dict[str, Any]:
+    """One page of runs, newest first, with where the next and previous pages start."""
     if status and status not in STATES:
         raise UserError(f"unknown run status {status!r}", f"use one of {', '.join(STATES)}")
-    return store.list_runs(limit=limit, status=status or None)
+    offset = max(offset, 0)
+    rows = store.list_runs(limit=limit + 1, status=status or None, offset=offset,
+                           top_level=top_level)
+    return {"rows": rows[:limit], "offset": offset,
+            "older": offset + limit if len(rows) > limit else None,
+            "newer": max(offset - limit, 0) if offset else None}
 
 
 def run(settings: Settings, store: Store, run_id: str) -> dict[str, Any]:
