@@ -161,6 +161,7 @@ def test_log_in_start_a_goal_watch_it_approve_it_and_download_its_deliverable(
         expect(page.locator("#run-status")).to_contain_text("running")
         shots.take(page, "run-live")
 
+        expect(page.locator("#waiting")).to_have_text("1", timeout=15_000)  # the nav's badge
         inbox = context.new_page()  # the approver's tab; the run page stays open
         inbox.goto(f"{server}/approvals")
         card = inbox.locator("article.approval", has_text=run_id)

@@ -202,6 +202,7 @@ def test_edit_and_approve_or_deny_from_the_inbox(workspace: Path) -> None:
         to_edit = first if first.run_id == edited_run else second
         to_deny = second if to_edit is first else first
 
+        assert client.get("/approvals/waiting").text == '<span class="count">2</span>'
         inbox = client.get("/approvals")
         assert to_edit.id in inbox.text and "Edit the arguments" in inbox.text
         bad = client.post(f"/approvals/{to_edit.id}", data={
@@ -223,6 +224,7 @@ def test_edit_and_approve_or_deny_from_the_inbox(workspace: Path) -> None:
             "decision": "approve", "csrf_token": csrf})
         assert again.status_code == 400 and "already denied" in again.text
 
+        assert client.get("/approvals/waiting").text == ""
         assert wait_run(client, edited_run)["status"] == "completed"
         assert wait_run(client, denied_run)["status"] != "completed"
     assert (workspace / "memo.md").read_text() == "final"

@@ -233,6 +233,15 @@ async def approvals(request: Request, me: Viewer, all: str = "") -> HTMLResponse
                  can_decide=me.role >= Role.approver)
 
 
+@router.get("/approvals/waiting", response_class=HTMLResponse)
+async def waiting_count(request: Request, me: Viewer) -> HTMLResponse:
+    """The navigation's badge: how many approvals wait (polled by htmx)."""
+    from openlam.governance.api import list_approvals
+
+    rows = await _off_loop(list_approvals, _workforce(request).settings, status="pending")
+    return HTMLResponse(f'<span class="count">{len(rows)}</span>' if rows else "")
+
+
 @router.post("/approvals/{approval_id}")
 async def decide(request: Request, approval_id: str, me: Approver,
                  decision: Annotated[str, Form()] = "", comment: Annotated[str, Form()] = "",
