@@ -108,6 +108,11 @@ async def _runs_that_find_gaps(workspace: Path) -> None:
         await run_goal(goal, [plan], workspace)
 
 
+def fits_the_screen(page) -> bool:
+    """No sideways scrolling of the page itself (wide tables scroll in their own box)."""
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
 class Shots:
     """Screenshots into $OPENLAM_SCREENSHOTS, if set."""
 
@@ -162,13 +167,20 @@ def test_log_in_start_a_goal_watch_it_approve_it_and_download_its_deliverable(
         shots.take(page, "run-live")
 
         expect(page.locator("#waiting")).to_have_text("1", timeout=15_000)  # the nav's badge
-        inbox = context.new_page()  # the approver's tab; the run page stays open
+        if shots.dir is not None:  # the inbox at a laptop's width, for the docs
+            laptop = context.new_page()
+            laptop.goto(f"{server}/approvals")
+            shots.take(laptop, "approvals")
+            laptop.close()
+        inbox = context.new_page()  # the approver's phone; the run page stays open
+        inbox.set_viewport_size(PHONE)
         inbox.goto(f"{server}/approvals")
         card = inbox.locator("article.approval", has_text=run_id)
         expect(card).to_contain_text("report.md")
         expect(card).to_contain_text("a person checks files before they are written")
         assert not (workspace / "report.md").exists()
-        shots.take(inbox, "approvals")
+        assert fits_the_screen(inbox)
+        shots.take(inbox, "phone-approvals")
         card.locator("textarea[name=comment]").fill("numbers checked")
         card.locator("button[value=approve]").click()
         expect(inbox.locator(".flash.notice")).to_contain_text("approved")
@@ -191,6 +203,12 @@ def test_log_in_start_a_goal_watch_it_approve_it_and_download_its_deliverable(
         expect(page.locator("table.rows")).to_contain_text("approval.decided")
         shots.take(page, "audit")
 
+        page.set_viewport_size(PHONE)  # every page fits a phone: tables scroll inside
+        for path in ("/", f"/runs/{run_id}", "/runs", "/org", "/actions", "/audit", "/gaps",
+                     "/learning", "/goal"):
+            page.goto(server + path)
+            assert fits_the_screen(page), path
+        page.set_viewport_size(LAPTOP)
         if shots.dir is not None:
             _every_other_page(page, server, run_id, shots)
         browser.close()
@@ -206,7 +224,6 @@ def _every_other_page(page, server: str, run_id: str, shots: Shots) -> None:
     page.locator("details.agent").first.locator("summary").click()
     shots.take(page, "org-agent")
     page.set_viewport_size(PHONE)
-    for path, name in (("/", "phone-overview"), (f"/runs/{run_id}", "phone-run"),
-                       ("/approvals?all=1", "phone-approvals")):
+    for path, name in (("/", "phone-overview"), (f"/runs/{run_id}", "phone-run")):
         page.goto(server + path)
         shots.take(page, name, full=name == "phone-run")
