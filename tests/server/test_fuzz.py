@@ -24,7 +24,8 @@ from tests.server.test_processes import free_port, stop
 EXAMPLES = 6  # per operation and mode: the whole API in well under a minute
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)  # valid input, and invalid
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
-OPEN = {("GET", "/api/v1/health"), ("POST", "/api/v1/session")}
+# health; logging in; webhooks, which their trigger's own secret authenticates
+OPEN = {("GET", "/api/v1/health"), ("POST", "/api/v1/session"), ("POST", "/hooks/{name}")}
 # Adding an MCP server starts the command it names: the fuzzer must not choose one. Its
 # refusals (401, 403) are fuzzed like every endpoint; adding a source has its own test.
 NOT_AS_ADMIN = {("POST", "/api/v1/sources")}

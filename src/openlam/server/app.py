@@ -31,6 +31,7 @@ def _routers() -> list[APIRouter]:
         audit,
         goals,
         health,
+        hooks,
         learning,
         org,
         runs,
@@ -39,7 +40,8 @@ def _routers() -> list[APIRouter]:
     )
 
     return [health.router, session.router, goals.router, runs.router, approvals.router,
-            audit.router, org.router, actions.router, schedules.router, learning.router]
+            audit.router, org.router, actions.router, schedules.router, learning.router,
+            hooks.router]
 
 
 def create_app(workspace: str | Path | None = None, *, run_worker: bool = True,
