@@ -11,6 +11,7 @@ and records when each stream ends; this process meanwhile times ``GET /api/v1/ru
 on the idle server (the 50 runs stored, nothing running) for comparison.
 
     python bench/bench_server.py [--goals 50] [--watchers 200] [--step-seconds 3]
+                                 [--separate-worker]
 """
 
 from __future__ import annotations
@@ -56,10 +57,17 @@ def slow_site(seconds: float):
     return server
 
 
-def start_server(workspace: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(workspace: Path, port: int, worker: bool) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "openlam", "serve", "--port", str(port),
-                             "--log-level", "warning", "--workspace", str(workspace)],
+                             "--log-level", "warning", "--workspace", str(workspace),
+                             *([] if worker else ["--no-worker"])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def start_worker(workspace: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "openlam", "worker", "--workspace",
+                             str(workspace)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
 
 
 async def wait_healthy(base: str) -> None:
@@ -119,7 +127,7 @@ async def watch(base: str, token: str, run_ids: list[str], watchers: int) -> dic
 
 # -- the whole benchmark ----------------------------------------------------------------
 
-async def bench(goals: int, watchers: int, step_seconds: float) -> None:
+async def bench(goals: int, watchers: int, step_seconds: float, separate: bool) -> None:
     import httpx
 
     from openlam.config import load_settings
@@ -137,7 +145,8 @@ async def bench(goals: int, watchers: int, step_seconds: float) -> None:
         "bench", "operator")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start_server(workspace, port)
+    server = start_server(workspace, port, worker=not separate)
+    worker = start_worker(workspace) if separate else None
     try:
         await wait_healthy(base)
         headers = {"Authorization": f"Bearer {token}"}
@@ -171,6 +180,9 @@ async def bench(goals: int, watchers: int, step_seconds: float) -> None:
             stop.set()
             idle = await idle_task
     finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=60)
         server.terminate()
         _out, err = server.communicate(timeout=60)
         site.__exit__(None, None, None)
@@ -181,7 +193,8 @@ async def bench(goals: int, watchers: int, step_seconds: float) -> None:
             if s["run_id"] in runs]
     errors = [s["error"] for s in streams if s["error"]]
     print(f"machine: {os.cpu_count()} CPUs; {goals} goals (each a {step_seconds:g} s fetch "
-          f"and a file write), {watchers} SSE watchers")
+          f"and a file write), {watchers} SSE watchers; runs executed by "
+          + ("a separate `openlam worker`" if separate else "the server's own worker"))
     print(f"submitted {goals} goals in {submitted:.2f} s; all runs and streams ended after "
           f"{total:.1f} s; runs: {statuses}")
     print(f"SSE streams ending with run.finished: {len(ended)}/{watchers}; events per stream "
@@ -206,8 +219,10 @@ def main() -> None:
     parser.add_argument("--goals", type=int, default=50)
     parser.add_argument("--watchers", type=int, default=200)
     parser.add_argument("--step-seconds", type=float, default=3.0)
+    parser.add_argument("--separate-worker", action="store_true",
+                        help="serve with --no-worker; one `openlam worker` runs the goals")
     args = parser.parse_args()
-    asyncio.run(bench(args.goals, args.watchers, args.step_seconds))
+    asyncio.run(bench(args.goals, args.watchers, args.step_seconds, args.separate_worker))
 
 
 if __name__ == "__main__":

@@ -51,9 +51,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     admin, viewer = _token(workspace, "root", "admin"), _token(workspace, "eve", "viewer")
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "openlam", "serve", "--port", str(port),
-                             "--no-worker", "--log-level", "warning", "--workspace",
-                             str(workspace)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                             "--log-level", "warning", "--workspace", str(workspace)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

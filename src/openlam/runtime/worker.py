@@ -44,7 +44,7 @@ class Worker:
         self.settings = settings
         self.kind = kind
         self.embedded = embedded
-        self.ready = asyncio.Event()
+        self.up = threading.Event()  # set once started (or failed to start)
         self.spared: set[asyncio.Task[Any]] = set()  # embedded: the program's own tasks
         self.queues = queues
         self.concurrency = concurrency
@@ -63,9 +63,11 @@ class Worker:
         else:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stopping.set)
-        rt = self.rt = process.start(self.settings, kind=self.kind, listen=self.queues,
-                                     worker_concurrency=self.concurrency)
-        self.ready.set()
+        try:
+            rt = self.rt = process.start(self.settings, kind=self.kind, listen=self.queues,
+                                         worker_concurrency=self.concurrency)
+        finally:
+            self.up.set()
         self.say(f"worker {rt.executor_id} listening to "
                  f"{', '.join(self.queues) if self.queues else 'every queue'}")
         if rt.recovering:
@@ -201,6 +203,44 @@ class Worker:
         self.say(f"health and webhooks at http://{self.host}:{self.port}/ "
                  "(GET /health, POST /hooks/NAME)")
         return server
+
+
+class WorkerThread:
+    """A worker on a thread and event loop of its own, inside another program
+    (``openlam serve``): the synchronous parts of its runs never hold up the program's
+    loop (an API request waits a thread switch, not a run's step)."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._main, name="openlam-worker", daemon=True)
+
+    def _main(self) -> None:
+        async def run() -> None:
+            self.loop = asyncio.get_running_loop()
+            await self.worker.run()
+
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # reported by start() or stop()
+            self.error = exc
+            self.worker.up.set()
+
+    async def start(self) -> process.Runtime:
+        """Start it; its runtime once it listens (raises what stopped it starting)."""
+        self.thread.start()
+        await asyncio.to_thread(self.worker.up.wait)
+        if self.error is not None or self.worker.rt is None:
+            await asyncio.to_thread(self.thread.join, 5)
+            raise self.error or RuntimeError("the worker did not start")
+        return self.worker.rt
+
+    async def stop(self) -> None:
+        """Drain it (steps in flight finish, bounded) and wait until it has stopped."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.worker.stopping.set)
+        await asyncio.to_thread(self.thread.join)
 
 
 async def fire_webhook(rt: Any, name: str, headers: dict[str, str],
