@@ -61,7 +61,10 @@ async def test_a_run_executed_by_a_separate_worker_streams_from_the_server(
 
 
 @pytest.mark.timeout(180)
-def test_openlam_serve_on_a_real_port(workspace: Path) -> None:
+def test_openlam_serve_on_a_real_port_streams_events_as_they_happen(workspace: Path) -> None:
+    (workspace / "policies").mkdir()
+    (workspace / "policies" / "org.yaml").write_text(
+        "rules:\n  - {id: ask, action: files.write, decision: require_approval}\n")
     port = free_port()
     proc = openlam(workspace, "serve", "--port", str(port))
     base = f"http://127.0.0.1:{port}"
@@ -75,25 +78,40 @@ def test_openlam_serve_on_a_real_port(workspace: Path) -> None:
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, stop(proc)
             time.sleep(0.2)
-        made = subprocess.run(["openlam", "tokens", "create", "ci", "--role", "operator",
-                               "--workspace", str(workspace)], capture_output=True, text=True)
-        headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
-        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        op, approver = (token(workspace, "ci", "operator"), token(workspace, "amy", "approver"))
+        with httpx.Client(base_url=base, timeout=60) as client:
             assert client.get("/api/docs").status_code == 200
             spec = client.get("/api/v1/openapi.json").json()
             assert "/api/v1/runs/{run_id}/events" in spec["paths"]
-            queued = client.post("/api/v1/goals", json=GOAL)
+            queued = client.post("/api/v1/goals", json=GOAL, headers=op)
             assert queued.status_code == 202, queued.text
             run_id = queued.json()["run_id"]
             kinds = []
-            with client.stream("GET", f"/api/v1/runs/{run_id}/events") as reply:
+            with client.stream("GET", f"/api/v1/runs/{run_id}/events", headers=op) as reply:
                 for line in reply.iter_lines():
-                    if line.startswith("data:"):
-                        kinds.append(json.loads(line[5:])["kind"])
+                    if not line.startswith("data:"):
+                        continue
+                    event = json.loads(line[5:])
+                    kinds.append(event["kind"])
+                    if event["kind"] == "approval.requested":
+                        # seen live: the run is waiting for exactly this decision
+                        assert client.get(f"/api/v1/runs/{run_id}", headers=op).json()[
+                            "status"] == "running"
+                        decided = client.post(f"/api/v1/approvals/{event['approval']}/approve",
+                                              headers=approver)
+                        assert decided.status_code == 200, decided.text
             assert kinds[0] == "run.started" and kinds[-1] == "run.finished"
-            assert client.get(f"/api/v1/runs/{run_id}").json()["status"] == "completed"
+            assert kinds.index("approval.requested") < kinds.index("approval.decided")
+            assert client.get(f"/api/v1/runs/{run_id}", headers=op).json()["status"] \
+                == "completed"
     finally:
         log = stop(proc)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it as its exit status
     assert proc.returncode in (0, -15), log
     assert "Application shutdown complete" in log and "Traceback" not in log
+
+
+def token(workspace: Path, name: str, role: str) -> dict[str, str]:
+    made = subprocess.run(["openlam", "tokens", "create", name, "--role", role,
+                           "--workspace", str(workspace)], capture_output=True, text=True)
+    return {"Authorization": f"Bearer {made.stdout.strip()}"}

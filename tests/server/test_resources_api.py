@@ -138,3 +138,36 @@ async def test_cancel_a_queued_run_and_resume_refusals(no_worker_server: Server)
     assert resumed.status_code == 409 and "already ended" in resumed.json()["detail"]
     missing = await server.client.post("/api/v1/runs/run-nope/resume", headers=op)
     assert missing.status_code == 404
+
+
+async def test_a_question_is_answered_over_the_api(server: Server) -> None:
+    from openlam.testing import scripted_model
+
+    scripted_model("test:srv-ask", [{"steps": [
+        {"id": "q", "action": "human.ask", "args": {"question": "Which city?"}},
+        {"id": "w", "action": "files.write",
+         "args": {"path": "city.md", "content": "City: ${q.output.answer}"}}]}])
+    op = server.token("operator", "olivia")
+    run_id = (await server.client.post("/api/v1/goals", headers=op, json={
+        "goal": "plan the offsite", "model": "test:srv-ask"})).json()["run_id"]
+    for _ in range(600):  # (the ASGI test transport buffers a stream until it ends)
+        steps = (await server.client.get(f"/api/v1/runs/{run_id}", headers=op)).json()["steps"]
+        if steps and steps[0]["status"] == "pending":
+            break
+        await asyncio.sleep(0.05)
+    from openlam.runtime.eventlog import EventLog
+
+    logged = EventLog(server.app.state.workforce.store.engine).read(run_id)
+    question = next(data for _, data in logged if data["kind"] == "question")
+    assert question["question"] == "Which city?" and question["step"] == "q"
+    wrong = await server.client.post(f"/api/v1/runs/{run_id}/answer", headers=op,
+                                     json={"step": "w", "text": "Lisbon"})
+    assert wrong.status_code == 400 and "questions waiting: q" in wrong.json()["fix"]
+    answered = await server.client.post(f"/api/v1/runs/{run_id}/answer", headers=op,
+                                        json={"step": "q", "text": "Lisbon"})
+    assert answered.status_code == 200, answered.text
+    assert (await server.wait_run(run_id, op))["status"] == "completed"
+    assert (server.workspace / "city.md").read_text() == "City: Lisbon"
+    again = await server.client.post(f"/api/v1/runs/{run_id}/answer", headers=op,
+                                      json={"step": "q", "text": "Porto"})
+    assert again.status_code == 409
