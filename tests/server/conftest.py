@@ -52,7 +52,9 @@ class Server:
 
 async def sse_events(client: httpx.AsyncClient, path: str,
                      headers: dict[str, str] | None = None) -> list[tuple[str, dict]]:
-    """Every (event name, data) of a server-sent event stream, until it ends."""
+    """Every (event name, data) of a server-sent event stream, until it ends. (httpx's
+    ASGI transport hands the body over once the stream ends; that events arrive live is
+    tested over a real port, in test_processes.py.)"""
     events: list[tuple[str, dict]] = []
     async with client.stream("GET", path, headers=headers or {}) as reply:
         assert reply.status_code == 200, await reply.aread()

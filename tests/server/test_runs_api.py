@@ -3,6 +3,8 @@ request — and can be followed live over server-sent events."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.server.conftest import Server, sse_events
@@ -76,3 +78,21 @@ async def test_unknown_run_and_bad_input_are_problems(server: Server) -> None:
     assert bad.json()["errors"][0]["where"] == "body.goal"
     nowhere = await server.client.get("/api/v1/nothing-here", headers=op)
     assert nowhere.status_code == 404 and nowhere.json()["title"] == "Not Found"
+
+
+async def test_a_webhook_trigger_starts_its_goal_on_the_server(server: Server) -> None:
+    admin = server.token("admin")
+    made = await server.client.post("/api/v1/triggers", headers=admin, json={
+        "kind": "webhook", "name": "deploys", "goal": "write 'deployed' to deploy.md",
+        "agent": "operator"})
+    assert made.status_code == 201, made.text
+    secret = made.json()["secret"]
+    listed = (await server.client.get("/api/v1/triggers", headers=admin)).json()["triggers"]
+    assert listed[0]["name"] == "deploys" and "secret" not in json.dumps(listed)
+    wrong = await server.client.post("/hooks/deploys", content=b"{}",
+                                     headers={"X-OpenLAM-Token": "nope"})
+    assert wrong.status_code == 401
+    fired = await server.client.post("/hooks/deploys", content=b'{"v": 1}',
+                                     headers={"X-OpenLAM-Token": secret})
+    assert fired.status_code == 202, fired.text
+    assert fired.json()["status"] == "queued"

@@ -136,23 +136,10 @@ def answer(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix i
            ) -> None:
     """Answer a question a run asked (ask_human / human.ask); the run continues."""
     from openlam.config import load_settings
-    from openlam.errors import UserError
     from openlam.governance.approvals import Roles, acting_principal
-    from openlam.runtime.human import answer as deliver
+    from openlam.runtime.human import answer_question
 
     settings = load_settings(workspace)
     who = acting_principal(Roles.from_settings(settings), principal)  # --as needs admin
-    run = _store(workspace).get_run(run_id)
-    if run is None:
-        raise UserError(f"no run {run_id!r} in this workspace",
-                        "list runs with `openlam runs list`")
-    asking = [s for s in run["steps"] if s["step_id"] == step]
-    if not asking or asking[0]["action"] not in ("ask_human", "human.ask"):
-        questions = [s["step_id"] for s in run["steps"]
-                     if s["action"] in ("ask_human", "human.ask") and s["status"] == "pending"]
-        raise UserError(f"run {run['id']} has no question at step {step!r}",
-                        f"questions waiting: {', '.join(questions) or 'none'}")
-    if asking[0]["status"] != "pending":
-        raise UserError(f"the question at step {step} is already {asking[0]['status']}")
-    deliver(settings, run["id"], step, text, who)
-    typer.echo(f"Answered {run['id']} step {step}; the run continues.")
+    answered = answer_question(settings, run_id, step, text, who)
+    typer.echo(f"Answered {answered} step {step}; the run continues.")

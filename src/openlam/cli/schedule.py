@@ -97,9 +97,9 @@ def trigger_add(kind: Annotated[str, typer.Argument(help="webhook, imap or folde
     from openlam.memory.store import Store
     from openlam.runtime.triggers import Triggers, new_trigger
 
+    settings = load_settings(workspace)  # a missing workspace is the first thing to say
     trigger = new_trigger(kind, name, goal, agent=agent, department=department, path=path,
                           mailbox=mailbox, poll=poll, secret=secret)
-    settings = load_settings(workspace)
     token = Triggers(Store(settings.app_database_url).engine).add(trigger)
     out = console()
     out.print(f"trigger {esc(name)} ({esc(kind)}): {esc(goal)}")

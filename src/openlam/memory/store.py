@@ -161,7 +161,10 @@ class Store:
             query = query.where(runs.c.created_at >= since)
         if top_level:
             query = query.where(runs.c.parent_id.is_(None))
-        query = query.order_by(runs.c.created_at.desc(), runs.c.id).limit(limit).offset(offset)
+        # newest first; the id orders runs started at the same moment (a run and the
+        # children it delegated at once), so pages never overlap
+        query = query.order_by(runs.c.created_at.desc(), runs.c.id.desc())
+        query = query.limit(limit).offset(offset)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 

@@ -33,6 +33,7 @@ async def ask(runner: Runner, record: StepRecord, args: dict[str, Any]) -> StepR
     runner.env.save(runner.request, runner.state, None)  # the question is visible now
     runner.emit("question", step=record.id, question=question,
                 answer_with=f'openlam runs answer {run_id} {record.id} "..."')
+
     def answered_or_stopped() -> dict[str, str] | None:
         # A run cancelled (or past its deadline) while it waits stops waiting, as it
         # does for an approval; the answer wins if both are there.
@@ -68,3 +69,27 @@ def answer(settings: Settings, run_id: str, step_id: str, text: str, by: str) ->
     if answered and rt is not None:
         rt.wakeups.wake(question_key(run_id, step_id))
     return answered
+
+
+def answer_question(settings: Settings, run_id: str, step_id: str, text: str,
+                    by: str) -> str:
+    """Answer the question a run's step asked, after checking that it asked one and is
+    still waiting for it (``openlam runs answer`` and the server). Returns the run's id
+    (``run_id`` may be a unique prefix); a UserError names what is wrong."""
+    from openlam.errors import UserError
+    from openlam.memory.store import Store
+
+    run = Store(settings.app_database_url).get_run(run_id)
+    if run is None:
+        raise UserError(f"no run {run_id!r} in this workspace",
+                        "list runs with `openlam runs list`")
+    asking = [s for s in run["steps"] if s["step_id"] == step_id]
+    if not asking or asking[0]["action"] not in ("ask_human", "human.ask"):
+        questions = [s["step_id"] for s in run["steps"]
+                     if s["action"] in ("ask_human", "human.ask") and s["status"] == "pending"]
+        raise UserError(f"run {run['id']} has no question at step {step_id!r}",
+                        f"questions waiting: {', '.join(questions) or 'none'}")
+    if asking[0]["status"] != "pending":
+        raise UserError(f"the question at step {step_id} is already {asking[0]['status']}")
+    answer(settings, run["id"], step_id, text, by)
+    return str(run["id"])

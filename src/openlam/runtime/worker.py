@@ -30,6 +30,7 @@ from openlam.runtime.triggers import Trigger, Triggers
 
 log = logging.getLogger("openlam.worker")
 DRAIN_SECONDS = 30.0
+CANCEL_SECONDS = 10.0  # cancelled runs have this long to unwind before the process stops
 
 
 class Worker:
@@ -39,11 +40,12 @@ class Worker:
                  kind: str = "worker", embedded: bool = False) -> None:
         """``embedded``: inside another program's event loop (``openlam serve``): it
         leaves the signals to that program (call :meth:`stop`) and, stopping, cancels
-        only its runs, not the program's own tasks."""
+        only the tasks started since it started (its runs), not the program's own."""
         self.settings = settings
         self.kind = kind
         self.embedded = embedded
-        self.ready = asyncio.Event()
+        self.up = threading.Event()  # set once started (or failed to start)
+        self.spared: set[asyncio.Task[Any]] = set()  # embedded: the program's own tasks
         self.queues = queues
         self.concurrency = concurrency
         self.port = port
@@ -56,12 +58,16 @@ class Worker:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        if not self.embedded:
+        if self.embedded:
+            self.spared = set(asyncio.all_tasks())
+        else:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stopping.set)
-        rt = self.rt = process.start(self.settings, kind=self.kind, listen=self.queues,
-                                     worker_concurrency=self.concurrency)
-        self.ready.set()
+        try:
+            rt = self.rt = process.start(self.settings, kind=self.kind, listen=self.queues,
+                                         worker_concurrency=self.concurrency)
+        finally:
+            self.up.set()
         self.say(f"worker {rt.executor_id} listening to "
                  f"{', '.join(self.queues) if self.queues else 'every queue'}")
         if rt.recovering:
@@ -76,7 +82,11 @@ class Worker:
         await self.drain()
 
     def stop(self) -> None:
-        """Drain and stop (what SIGTERM does to a standalone worker)."""
+        """Drain and stop (what SIGTERM does to a standalone worker). The task calling
+        it is spared (it waits for the worker to stop)."""
+        current = asyncio.current_task()
+        if current is not None:
+            self.spared.add(current)
         self.stopping.set()
 
     async def sweep(self) -> None:
@@ -134,10 +144,14 @@ class Worker:
             self.http.shutdown()
         current = asyncio.current_task()
         running = [t for t in asyncio.all_tasks() if t is not current
-                   and (not self.embedded or _is_run(t))]
+                   and t not in self.spared]
         for task in running:
             task.cancel()  # a cancelled run stays PENDING: another worker resumes it
-        await asyncio.gather(*running, return_exceptions=True)
+        if running:
+            _done, stuck = await asyncio.wait(running, timeout=CANCEL_SECONDS)
+            if stuck:
+                log.warning("%d task(s) did not stop within %g s of being cancelled",
+                            len(stuck), CANCEL_SECONDS)
         await process.close_plugins()
         await asyncio.to_thread(process.stop)
         self.say("stopped")
@@ -191,9 +205,42 @@ class Worker:
         return server
 
 
-def _is_run(task: asyncio.Task[Any]) -> bool:
-    """Whether ``task`` executes a durable run (DBOS's workflow coroutine)."""
-    return getattr(task.get_coro(), "__name__", "") == "_execute_workflow_async"
+class WorkerThread:
+    """A worker on a thread and event loop of its own, inside another program
+    (``openlam serve``): the synchronous parts of its runs never hold up the program's
+    loop (an API request waits a thread switch, not a run's step)."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._main, name="openlam-worker", daemon=True)
+
+    def _main(self) -> None:
+        async def run() -> None:
+            self.loop = asyncio.get_running_loop()
+            await self.worker.run()
+
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # reported by start() or stop()
+            self.error = exc
+            self.worker.up.set()
+
+    async def start(self) -> process.Runtime:
+        """Start it; its runtime once it listens (raises what stopped it starting)."""
+        self.thread.start()
+        await asyncio.to_thread(self.worker.up.wait)
+        if self.error is not None or self.worker.rt is None:
+            await asyncio.to_thread(self.thread.join, 5)
+            raise self.error or RuntimeError("the worker did not start")
+        return self.worker.rt
+
+    async def stop(self) -> None:
+        """Drain it (steps in flight finish, bounded) and wait until it has stopped."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.worker.stopping.set)
+        await asyncio.to_thread(self.thread.join)
 
 
 async def fire_webhook(rt: Any, name: str, headers: dict[str, str],

@@ -8,7 +8,6 @@ run id returned at once; the process's own queue worker (``run_worker``), or any
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -32,6 +31,7 @@ def _routers() -> list[APIRouter]:
         audit,
         goals,
         health,
+        hooks,
         learning,
         org,
         runs,
@@ -41,7 +41,7 @@ def _routers() -> list[APIRouter]:
 
     return [health.router, session.router, goals.router, runs.router, approvals.router,
             audit.router, org.router, actions.router, schedules.router, learning.router,
-            web.router]
+            hooks.router, web.router]
 
 
 def create_app(workspace: str | Path | None = None, *, run_worker: bool = True,
@@ -58,29 +58,20 @@ def create_app(workspace: str | Path | None = None, *, run_worker: bool = True,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        worker_task: asyncio.Task[None] | None = None
         worker = None
-        if run_worker:
-            from openlam.runtime.worker import Worker
+        if run_worker:  # on its own thread and loop: runs never hold up a request
+            from openlam.runtime.worker import Worker, WorkerThread
 
-            worker = Worker(settings, kind="serve", embedded=True, say=log.info)
-            worker_task = asyncio.create_task(worker.run(), name="openlam-server-worker")
-            ready = asyncio.create_task(worker.ready.wait())
-            await asyncio.wait({worker_task, ready}, return_when=asyncio.FIRST_COMPLETED)
-            if worker_task.done():  # it failed to start: say why, do not serve half a server
-                ready.cancel()
-                worker_task.result()
-            assert worker.rt is not None
-            app.state.workforce = Workforce.attached(worker.rt)
+            worker = WorkerThread(Worker(settings, kind="serve", embedded=True, say=log.info))
+            app.state.workforce = Workforce.attached(await worker.start())
         else:
             app.state.workforce = Workforce(settings=settings)
-        app.state.worker = worker
+        app.state.worker = worker.worker if worker is not None else None
         try:
             yield
         finally:
-            if worker is not None and worker_task is not None:
-                worker.stop()
-                await worker_task
+            if worker is not None:
+                await worker.stop()
 
     app = FastAPI(title="OpenLAM", version=VERSION, lifespan=lifespan,
                   description="A workforce of agents that plans, acts through real tools, "

@@ -263,4 +263,5 @@ def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
         return principal
 
     dependency.__name__ = f"require_{role.name}"
+    dependency.guards_access = True  # type: ignore[attr-defined]  # see problems.py
     return dependency

@@ -143,7 +143,8 @@ async def follow(workforce: Any, run_id: str, *, poll: float = 0.2) -> AsyncIter
             if len(rows) < 1000:
                 break
         loop = asyncio.get_running_loop()
-        ended_at: float | None = None
+        # ended already, yet no final event on record: wait only the grace period
+        ended_at: float | None = loop.time() if row["status"] in FINAL else None
         while True:
             try:
                 data = await asyncio.wait_for(follower.queue.get(), STATUS_CHECK_SECONDS

@@ -66,6 +66,21 @@ def from_user_error(exc: UserError) -> Problem:
                    **({"fix": exc.hint} if exc.hint else {}))
 
 
+async def _access_refused(request: Request) -> Problem | None:
+    """The 401/403 the request's route would answer: FastAPI parses a JSON body before
+    it runs the route's dependencies, so a malformed body would otherwise tell an
+    unauthenticated caller 422 instead of 401."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    for sub in getattr(dependant, "dependencies", []):
+        if getattr(sub.call, "guards_access", False):
+            try:
+                await sub.call(request)
+            except Problem as problem:
+                return problem
+    return None
+
+
 def install(app: FastAPI) -> None:
     """Make every error answer of ``app`` problem JSON."""
 
@@ -81,7 +96,12 @@ def install(app: FastAPI) -> None:
                                 **problem.extra)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code in (400, 413, 415, 422):  # a body that could not be parsed
+            refused = await _access_refused(request)
+            if refused is not None:
+                return problem_response(refused.status, refused.title, refused.detail,
+                                        headers=refused.headers, **refused.extra)
         detail = exc.detail if isinstance(exc.detail, str) else ""
         phrase = HTTPStatus(exc.status_code).phrase
         return problem_response(exc.status_code, phrase,
@@ -89,7 +109,11 @@ def install(app: FastAPI) -> None:
                                 headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        refused = await _access_refused(request)
+        if refused is not None:  # who may ask comes before what was asked
+            return problem_response(refused.status, refused.title, refused.detail,
+                                    headers=refused.headers, **refused.extra)
         errors = [{"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg"),
                    "type": e.get("type")} for e in exc.errors()]
         return problem_response(422, "Invalid request",

@@ -257,7 +257,7 @@ def test_a_question_is_answered_and_a_run_cancelled_from_the_run_page(workspace:
         assert empty.status_code == 400 and "Write an answer first" in empty.text
         wrong = client.post(f"/runs/{asked}/answer", data={"step": "w", "text": "Lisbon",
                                                            "csrf_token": csrf})
-        assert wrong.status_code == 400 and "No question is waiting at step" in wrong.text
+        assert wrong.status_code == 400 and "has no question at step" in wrong.text
         ok = client.post(f"/runs/{asked}/answer", data={"step": "q", "text": "Lisbon",
                                                         "csrf_token": csrf})
         assert ok.status_code == 200 and "the run continues" in ok.text

@@ -139,6 +139,23 @@ async def resume_run(run_id: str, request: Request, _principal: Principal = Oper
     return {"run_id": run_id, "detail": message}
 
 
+class Answer(BaseModel):
+    step: str = Field(min_length=1, max_length=64, description="The asking step's id.")
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+@router.post("/runs/{run_id}/answer")
+async def answer_run(run_id: str, body: Answer, request: Request,
+                     principal: Principal = Operator) -> dict[str, str]:
+    """Answer a question the run asked (``ask_human`` / ``human.ask``: a ``question``
+    event); the run continues."""
+    from openlam.runtime.human import answer_question
+
+    answered = await blocking(answer_question, settings(request), run_id, body.step,
+                              body.text, principal.name)
+    return {"run_id": answered, "step": body.step, "detail": "answered; the run continues"}
+
+
 @router.get("/runs/{run_id}/events", response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "Server-sent events: `event` is the kind "

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response, StreamingResponse
 
+from openlam.server.api.common import blocking
 from openlam.server.auth import Role
 from openlam.server.problems import Problem
 from openlam.server.web.guard import page_user, root
@@ -62,9 +63,9 @@ async def stream(workforce: Any, run_id: str, prefix: str, seen: int) -> AsyncIt
             if n > seen:
                 data = item.model_dump(mode="json")
                 html = render("_event.html", e=data, root=prefix)
-                html += await asyncio.to_thread(updates, workforce, run_id, data, prefix)
+                html += await blocking(updates, workforce, run_id, data, prefix)
                 yield message("event", html, n)
-        yield message("finished", await asyncio.to_thread(report, workforce, run_id, prefix))
+        yield message("finished", await blocking(report, workforce, run_id, prefix))
     finally:
         producer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -105,7 +106,7 @@ def report(workforce: Any, run_id: str, prefix: str) -> str:
 async def live(request: Request, run_id: str, _me=Depends(page_user(Role.viewer)),
                last_event_id: str | None = Header(default=None)) -> Response:
     workforce = request.app.state.workforce
-    stored = await asyncio.to_thread(workforce.store.get_run, run_id)
+    stored = await blocking(workforce.store.get_run, run_id)
     if stored is None:  # EventSource gives up on a 404 rather than retrying forever
         raise Problem(404, "Not Found", f"no run {run_id!r} in this workspace",
                       fix="list runs on the Runs page")

@@ -4,7 +4,6 @@ checks it); a goal is only ever queued here, never run inside a request."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -13,6 +12,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from openlam.errors import UserError
 from openlam.server import auth
+from openlam.server.api.common import blocking
 from openlam.server.auth import Principal, Role
 from openlam.server.web import views
 from openlam.server.web.guard import PageRoute, page_user, root
@@ -36,8 +36,9 @@ def _page(request: Request, name: str, me: Principal | None, nav: str = "",
 
 
 async def _off_loop(func: Any, *args: Any, **kwargs: Any) -> Any:
-    """Database reads are blocking: keep them off the event loop (SSE streams share it)."""
-    return await asyncio.to_thread(func, *args, **kwargs)
+    """Database reads are blocking: keep them off the event loop (SSE streams share it),
+    on the server's API threads (runs keep the loop's default pool busy)."""
+    return await blocking(func, *args, **kwargs)
 
 
 # -- logging in and out -----------------------------------------------------------------
@@ -156,17 +157,15 @@ async def cancel_run(request: Request, run_id: str, me: Operator) -> Response:
 async def answer(request: Request, run_id: str, me: Operator,
                  step: Annotated[str, Form()] = "", text: Annotated[str, Form()] = "") -> Response:
     """Answer a question the run asked; it continues."""
-    from openlam.runtime.human import answer as deliver
+    from openlam.runtime.human import answer_question
 
-    wf = _workforce(request)
-    stored = await _off_loop(wf.store.get_run, run_id)
-    asked = views.questions(stored) if stored else []
     if not text.strip():
         return await _run_again(request, run_id, me, error="Write an answer first.")
-    if not any(q["step"] == step for q in asked):
-        return await _run_again(request, run_id, me,
-                                error=f"No question is waiting at step {step!r}.")
-    await _off_loop(deliver, wf.settings, stored["id"], step, text.strip(), me.name)
+    try:
+        await _off_loop(answer_question, _workforce(request).settings, run_id, step,
+                        text.strip(), me.name)
+    except UserError as exc:
+        return await _run_again(request, run_id, me, error=str(exc))
     return await _run_again(request, run_id, me, notice=f"Answered step {step}; the run "
                                                         "continues.")
 

@@ -1,0 +1,117 @@
+"""The server as operators run it: `openlam serve` under uvicorn on a real port, and a
+server without its own worker whose runs a separate `openlam worker` executes — their
+events still stream live from the server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.procs import openlam
+from tests.server.conftest import Server, sse_events
+
+GOAL = {"goal": "write 'from another process' to other.md", "model": "offline"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    proc.terminate()
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return out + err
+
+
+@pytest.mark.timeout(180)
+async def test_a_run_executed_by_a_separate_worker_streams_from_the_server(
+        no_worker_server: Server) -> None:
+    server = no_worker_server
+    op = server.token("operator")
+    health = (await server.client.get("/api/v1/health")).json()
+    assert health["worker"] is False
+    run_id = (await server.client.post("/api/v1/goals", json=GOAL, headers=op)).json()["run_id"]
+    await asyncio.sleep(0.5)
+    assert (await server.client.get(f"/api/v1/runs/{run_id}", headers=op)).json()["status"] \
+        == "queued"  # nobody runs it in the server
+    stream = asyncio.create_task(sse_events(server.client, f"/api/v1/runs/{run_id}/events", op))
+    worker = openlam(server.workspace, "worker")
+    try:
+        events = await asyncio.wait_for(stream, 120)
+    finally:
+        log = stop(worker)
+    kinds = [name for name, _ in events]
+    assert kinds[0] == "run.started" and kinds[-1] == "run.finished", (kinds, log)
+    assert "step.finished" in kinds
+    assert events[-1][1]["status"] == "completed"
+    assert (server.workspace / "other.md").read_text() == "from another process"
+
+
+@pytest.mark.timeout(180)
+def test_openlam_serve_on_a_real_port_streams_events_as_they_happen(workspace: Path) -> None:
+    (workspace / "policies").mkdir()
+    (workspace / "policies" / "org.yaml").write_text(
+        "rules:\n  - {id: ask, action: files.write, decision: require_approval}\n")
+    port = free_port()
+    proc = openlam(workspace, "serve", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, stop(proc)
+            time.sleep(0.2)
+        op, approver = (token(workspace, "ci", "operator"), token(workspace, "amy", "approver"))
+        with httpx.Client(base_url=base, timeout=60) as client:
+            assert client.get("/api/docs").status_code == 200
+            spec = client.get("/api/v1/openapi.json").json()
+            assert "/api/v1/runs/{run_id}/events" in spec["paths"]
+            queued = client.post("/api/v1/goals", json=GOAL, headers=op)
+            assert queued.status_code == 202, queued.text
+            run_id = queued.json()["run_id"]
+            kinds = []
+            with client.stream("GET", f"/api/v1/runs/{run_id}/events", headers=op) as reply:
+                for line in reply.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    event = json.loads(line[5:])
+                    kinds.append(event["kind"])
+                    if event["kind"] == "approval.requested":
+                        # seen live: the run is waiting for exactly this decision
+                        assert client.get(f"/api/v1/runs/{run_id}", headers=op).json()[
+                            "status"] == "running"
+                        decided = client.post(f"/api/v1/approvals/{event['approval']}/approve",
+                                              headers=approver)
+                        assert decided.status_code == 200, decided.text
+            assert kinds[0] == "run.started" and kinds[-1] == "run.finished"
+            assert kinds.index("approval.requested") < kinds.index("approval.decided")
+            assert client.get(f"/api/v1/runs/{run_id}", headers=op).json()["status"] \
+                == "completed"
+    finally:
+        log = stop(proc)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it as its exit status
+    assert proc.returncode in (0, -15), log
+    assert "Application shutdown complete" in log and "Traceback" not in log
+
+
+def token(workspace: Path, name: str, role: str) -> dict[str, str]:
+    made = subprocess.run(["openlam", "tokens", "create", name, "--role", role,
+                           "--workspace", str(workspace)], capture_output=True, text=True)
+    return {"Authorization": f"Bearer {made.stdout.strip()}"}
