@@ -158,12 +158,14 @@ def test_log_in_start_a_goal_watch_it_approve_it_and_download_its_deliverable(
         run_id = page.url.rsplit("/", 1)[1]
         page.evaluate("window.stillTheSamePage = true")  # gone if anything reloads it
 
+        expect(page.locator("#cancel")).to_be_visible()
         events = page.locator("#events")  # empty in the HTML: filled by the SSE stream
         expect(events).to_contain_text("Plan v1", timeout=60_000)
         expect(events).to_contain_text("Waiting for approval", timeout=60_000)
         expect(events).to_contain_text("files.write")
         expect(page.locator("#plan")).to_contain_text("files.write")  # updated in place
         expect(page.locator("#run-status")).to_contain_text("running")
+        expect(page.locator("#tree")).to_contain_text("running")
         shots.take(page, "run-live")
 
         expect(page.locator("#waiting")).to_have_text("1", timeout=15_000)  # the nav's badge
@@ -189,6 +191,7 @@ def test_log_in_start_a_goal_watch_it_approve_it_and_download_its_deliverable(
         expect(report).to_have_attribute("data-status", "completed", timeout=60_000)
         expect(events).to_contain_text("approved by alice")
         expect(page.locator("#run-status")).to_contain_text("completed")
+        expect(page.locator("#cancel")).to_have_count(0)  # nothing left to cancel
         assert page.evaluate("window.stillTheSamePage") is True
         shots.take(page, "run-done", full=True)
         with page.expect_download() as download:

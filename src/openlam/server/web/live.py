@@ -80,7 +80,9 @@ def updates(workforce: Any, run_id: str, e: dict[str, Any], prefix: str) -> str:
     if e["kind"] == "plan" and own:
         return render("_oob.html", plan=e["steps"], root=prefix)
     if e["kind"] == "run.started" and own:
-        return render("_oob.html", state="running", root=prefix)
+        stored = workforce.store.get_run(run_id)
+        root_node = {**tree(workforce.store, stored), "status": "running"} if stored else None
+        return render("_oob.html", state="running", tree_root=root_node, root=prefix)
     if e["kind"] in ("run.started", "run.finished") and not own:
         stored = workforce.store.get_run(run_id)
         if stored is not None:
@@ -99,7 +101,7 @@ def report(workforce: Any, run_id: str, prefix: str) -> str:
     outcome = Outcome.model_validate(stored["outcome"]) if stored["outcome"] else None
     return (render("_report.html", outcome=outcome, run=stored, root=prefix)
             + render("_oob.html", state=stored["status"], tree_root=tree(workforce.store, stored),
-                     root=prefix))
+                     finished=True, root=prefix))
 
 
 @router.get("/runs/{run_id}/live")
