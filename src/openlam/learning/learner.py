@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from openlam.learning.gist import assign
 from openlam.learning.literals import TYPES, literals, shape
 from openlam.learning.playbooks import generalise
 from openlam.learning.store import DEMOTE_AFTER, LearningStore
@@ -41,6 +42,9 @@ UNRELIABLE_AFTER = 5  # … once an action has been called this many times
 RECALLED = 2  # closest successful plans shown to the model
 RECALL_SCAN = 100  # recall looks among this many most recently used playbooks (bounded cost)
 LESSONS_SHOWN = 6
+# A run ending so counts for or against its agent on goals of its kind (partial, blocked
+# and cancelled runs say more about the goal or the person than about the agent).
+RECORDED = (RunStatus.completed, RunStatus.failed)
 _EMAIL = re.compile(TYPES["email"])
 
 
@@ -71,13 +75,15 @@ class Learner:
         found = literals(p.goal)
         goal_shape = shape(p.goal, found)
         for pb in self.store.candidates(goal_shape):
-            values = pb.extract(p.goal)
+            exact = pb.shape == goal_shape
+            values = pb.extract(p.goal) if exact else assign(pb.example, pb.params, p.goal)
             if values is None:
                 continue
             missing = [a for a in pb.actions if a not in SPECIAL_ACTIONS and a not in p.actions]
             if missing:
                 continue
-            why = (f"the goal matches playbook {pb.id} (\"{pb.example}\"), learned from "
+            how = "matches" if exact else "is a rewording (same words and typed values) of"
+            why = (f"the goal {how} playbook {pb.id} (\"{pb.example}\"), learned from "
                    f"{len(pb.runs)} run(s) with {pb.successes} success(es), "
                    f"{pb.failures} failure(s); parameters: "
                    + ", ".join(f"{k}={_masked(v)} ({pb.params[k]})" for k, v in values.items()))
@@ -137,6 +143,9 @@ class Learner:
 
     def learn_now(self, outcome: Outcome, experience: dict[str, Any]) -> None:
         decisions = self._people(outcome)
+        if outcome.status in RECORDED:  # routing prefers agents whose runs of a kind succeed
+            self.store.record_run(outcome.agent, shape(outcome.goal),
+                                  outcome.status is RunStatus.completed, outcome.run_id)
         self.store.record_calls([
             (r.action, getattr(self.registry.get(r.action), "source", "?"),
              r.status is StepStatus.succeeded, r.duration_ms, self.redact(r.error))
