@@ -104,9 +104,9 @@ def word(i: int) -> str:
 def matching(n: int) -> None:
     from openlam.actions.registry import load_plugins
     from openlam.config import load_settings
+    from openlam.learning.gist import gist_key
     from openlam.learning.learner import Learner
     from openlam.learning.playbooks import generalise
-    from openlam.learning.gist import gist_key
     from openlam.learning.store import LearningStore, shape_key
     from openlam.loop.perceive import AgentProfile, perceive
     from openlam.memory.store import Store

@@ -203,15 +203,15 @@ class LearningStore:
         with self.engine.begin() as conn:
             conn.execute(insert.values(  # as record_calls: the row first, then locked
                 agent=agent, gist_key=key, gist=gist(goal_shape), successes=0, failures=0,
-                last_run="", updated_at=now).on_conflict_do_nothing(
+                runs=[], updated_at=now).on_conflict_do_nothing(
                     index_elements=["agent", "gist_key"]))
             where = (t.c.agent == agent, t.c.gist_key == key)
-            row = conn.execute(sa.select(t.c.last_run).where(*where).with_for_update()).first()
-            if row is not None and row.last_run == run_id:
-                return  # a resumed run counted once
+            row = conn.execute(sa.select(t.c.runs).where(*where).with_for_update()).first()
+            if row is None or run_id in row.runs:
+                return  # a resumed run is counted once
             conn.execute(sa.update(t).where(*where).values(
                 successes=t.c.successes + int(succeeded), failures=t.c.failures
-                + int(not succeeded), last_run=run_id, updated_at=now))
+                + int(not succeeded), runs=[*row.runs, run_id][-KEPT_RUNS:], updated_at=now))
 
     def agent_records(self, goal_shape: str) -> dict[str, tuple[int, int]]:
         """agent → (successes, failures) of its runs on goals of this gist."""

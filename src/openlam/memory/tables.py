@@ -156,6 +156,6 @@ learn_agent_record = sa.Table(  # each agent's runs per kind of goal (its gist):
     sa.Column("gist", sa.Text, nullable=False),
     sa.Column("successes", sa.Integer, nullable=False),
     sa.Column("failures", sa.Integer, nullable=False),
-    sa.Column("last_run", sa.String(RUN_ID), nullable=False),
+    sa.Column("runs", sa.JSON, nullable=False),  # the latest, so a run counts once
     sa.Column("updated_at", sa.Float, nullable=False),
 )

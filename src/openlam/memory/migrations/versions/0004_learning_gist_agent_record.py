@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("gist", sa.Text, nullable=False),
         sa.Column("successes", sa.Integer, nullable=False),
         sa.Column("failures", sa.Integer, nullable=False),
-        sa.Column("last_run", sa.String(255), nullable=False),
+        sa.Column("runs", sa.JSON, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
     )
     op.create_index("ix_learn_agent_record_gist_key", "learn_agent_record", ["gist_key"])
