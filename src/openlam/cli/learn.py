@@ -101,28 +101,33 @@ def lessons(workspace: Workspace = None, agent: Annotated[str | None, typer.Opti
 
 @learn_app.command("tools")
 def tools(workspace: Workspace = None, json_output: Json = False) -> None:
-    """Reliability per action: calls, success rate, latency percentiles, common errors."""
+    """Reliability per action and per source (builtin, each MCP server, OpenAPI service):
+    calls, success rate, latency percentiles, commonest error."""
     from rich.table import Table
 
     from openlam.cli.console import esc
 
-    rows = _store(workspace).tool_stats()
+    store = _store(workspace)
+    rows, sources = store.tool_stats(), store.source_stats()
     if json_output:
-        typer.echo(json.dumps([{k: v for k, v in r.items() if k != "latencies"}
-                               for r in rows], indent=2))
+        typer.echo(json.dumps({"actions": [{k: v for k, v in r.items() if k != "latencies"}
+                                           for r in rows], "sources": sources}, indent=2))
         return
     c = _out()
     if not rows:
         c.print("No actions have run yet.")
         return
-    table = Table(box=None)
-    for col in ("action", "source", "calls", "success", "p50 ms", "p95 ms", "commonest error"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(esc(r["action"]), esc(r["source"]), str(r["calls"]),
-                      f"{r['success_rate']:.0%}", f"{r['p50_ms']:g}", f"{r['p95_ms']:g}",
-                      esc(next(iter(r["errors"]), ""))[:60])
-    c.print(table)
+    for title, first, items in (("By action", "action", rows), ("By source", "source", sources)):
+        table = Table(box=None, title=title, title_justify="left")
+        for col in (first, *(["source"] if first == "action" else ["actions"]), "calls",
+                    "success", "p50 ms", "p95 ms", "commonest error"):
+            table.add_column(col, overflow="fold")
+        for r in items:
+            table.add_row(esc(r[first]), esc(r["source"]) if first == "action"
+                          else str(r["actions"]), str(r["calls"]), f"{r['success_rate']:.0%}",
+                          f"{r['p50_ms']:g}", f"{r['p95_ms']:g}",
+                          esc(next(iter(r["errors"]), ""))[:60])
+        c.print(table)
 
 
 @learn_app.command("export")

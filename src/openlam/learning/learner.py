@@ -42,6 +42,7 @@ UNRELIABLE_AFTER = 5  # … once an action has been called this many times
 RECALLED = 2  # closest successful plans shown to the model
 RECALL_SCAN = 100  # recall looks among this many most recently used playbooks (bounded cost)
 LESSONS_SHOWN = 6
+SERVERS = ("mcp:", "openapi:")  # sources whose actions fail together when they are down
 # A run ending so counts for or against its agent on goals of its kind (partial, blocked
 # and cancelled runs say more about the goal or the person than about the agent).
 RECORDED = (RunStatus.completed, RunStatus.failed)
@@ -95,12 +96,17 @@ class Learner:
         lines = [f"Lesson from a person about {ls['action']}: {ls['text']}"
                  for ls in self.store.lessons(p.agent.id, limit=50)
                  if ls["action"] in permitted or ls["action"] in SPECIAL_ACTIONS][:LESSONS_SHOWN]
-        for t in self.store.tool_stats(sorted(permitted)):
-            if t["calls"] >= UNRELIABLE_AFTER and t["success_rate"] < UNRELIABLE_BELOW:
-                common = next(iter(t["errors"]), "")
+        stats = self.store.tool_stats()
+        for t in stats:
+            if t["action"] in permitted and _unreliable(t):
                 lines.append(f"Unreliable action {t['action']}: {t['calls'] - t['failures']} of "
-                             f"{t['calls']} recent calls succeeded"
-                             + (f"; common error: {common}" if common else ""))
+                             f"{t['calls']} recent calls succeeded" + _commonest(t))
+        used = {t["source"] for t in stats if t["action"] in permitted}
+        for s in self.store.source_stats(stats):  # a server that is down fails all its tools
+            if s["source"] in used and s["source"].startswith(SERVERS) and _unreliable(s):
+                lines.append(f"Unreliable source {s['source']} ({s['actions']} actions): "
+                             f"{s['calls'] - s['failures']} of {s['calls']} recent calls "
+                             "succeeded" + _commonest(s))
         lines += self.recall(goal_shape, permitted)
         kept, used = [], 0
         for line in lines:  # the budget: the most important first
@@ -148,7 +154,8 @@ class Learner:
                                   outcome.status is RunStatus.completed, outcome.run_id)
         self.store.record_calls([
             (r.action, getattr(self.registry.get(r.action), "source", "?"),
-             r.status is StepStatus.succeeded, r.duration_ms, self.redact(r.error))
+             r.status is StepStatus.succeeded, r.duration_ms,
+             self._private(r.error) if r.error else None)
             for r in outcome.steps if r.action in self.registry
             and r.status in (StepStatus.succeeded, StepStatus.failed)])
         used = experience.get("playbook")
@@ -233,6 +240,15 @@ class Learner:
 def request_tainted(experience: dict[str, Any]) -> bool:
     """Whether the run's own goal was untrusted (a trigger's event, a tainted delegation)."""
     return bool((experience.get("request") or {}).get("tainted_by"))
+
+
+def _unreliable(stats: dict[str, Any]) -> bool:
+    return stats["calls"] >= UNRELIABLE_AFTER and stats["success_rate"] < UNRELIABLE_BELOW
+
+
+def _commonest(stats: dict[str, Any]) -> str:
+    common = next(iter(stats["errors"]), "")
+    return f"; common error: {common}" if common else ""
 
 
 def _brief(value: Any, limit: int = 300) -> str:

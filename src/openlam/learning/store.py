@@ -191,6 +191,28 @@ class LearningStore:
             row["p50_ms"], row["p95_ms"] = _percentiles(row["latencies"])
         return rows
 
+    def source_stats(self, rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Reliability per source of actions (builtin, each MCP server, OpenAPI service…):
+        its actions' calls added up, latency percentiles over their recent calls
+        together, and the commonest errors across them."""
+        by: dict[str, dict[str, Any]] = {}
+        for t in self.tool_stats() if rows is None else rows:
+            s = by.setdefault(t["source"], {"source": t["source"], "actions": 0, "calls": 0,
+                                            "failures": 0, "latencies": [], "errors": {}})
+            s["actions"] += 1
+            s["calls"] += t["calls"]
+            s["failures"] += t["failures"]
+            s["latencies"] = s["latencies"] + t["latencies"]
+            for error, n in t["errors"].items():
+                s["errors"][error] = s["errors"].get(error, 0) + n
+        out = []
+        for s in sorted(by.values(), key=lambda s: s["source"]):
+            s["success_rate"] = 1 - s["failures"] / s["calls"] if s["calls"] else 1.0
+            s["p50_ms"], s["p95_ms"] = _percentiles(s.pop("latencies"))
+            s["errors"] = dict(sorted(s["errors"].items(), key=lambda kv: -kv[1])[:KEPT_ERRORS])
+            out.append(s)
+        return out
+
     # -- each agent's record per kind of goal (routing) ------------------------------
 
     def record_run(self, agent: str, goal_shape: str, succeeded: bool, run_id: str) -> None:
