@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from openlam.learning.gist import assign
 from openlam.learning.literals import TYPES, literals, shape
-from openlam.learning.playbooks import generalise
+from openlam.learning.playbooks import Playbook, generalise
 from openlam.learning.store import DEMOTE_AFTER, LearningStore
 from openlam.loop.state import SPECIAL_ACTIONS, Outcome, RunStatus, StepStatus
 
@@ -42,6 +42,8 @@ UNRELIABLE_AFTER = 5  # … once an action has been called this many times
 RECALLED = 2  # closest successful plans shown to the model
 RECALL_SCAN = 100  # recall looks among this many most recently used playbooks (bounded cost)
 LESSONS_SHOWN = 6
+CAN_DO_SHOWN = 8  # learned goal shapes named when a goal cannot be done offline
+_NAMED = re.compile(r"<p\d+:(\w+)>")
 SERVERS = ("mcp:", "openapi:")  # sources whose actions fail together when they are down
 # A run ending so counts for or against its agent on goals of its kind (partial, blocked
 # and cancelled runs say more about the goal or the person than about the agent).
@@ -55,6 +57,7 @@ class Consultation:
     playbook: str | None = None
     why: str = ""
     advice: list[str] = field(default_factory=list)
+    learned: list[str] = field(default_factory=list)  # shapes it can do with no model
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -89,9 +92,22 @@ class Learner:
                    f"{pb.failures} failure(s); parameters: "
                    + ", ".join(f"{k}={_masked(v)} ({pb.params[k]})" for k, v in values.items()))
             return Consultation(plan={"steps": pb.instantiate(values)}, playbook=pb.id, why=why)
-        return Consultation(advice=self.advice(p, goal_shape))
+        recent = self.store.playbooks(limit=RECALL_SCAN)
+        return Consultation(advice=self.advice(p, goal_shape, recent),
+                            learned=self.can_do(p, recent))
 
-    def advice(self, p: Perception, goal_shape: str) -> list[str]:
+    def can_do(self, p: Perception, recent: list[Playbook]) -> list[str]:
+        """The goal shapes the agent can do with no model (its active playbooks among
+        the latest used, most successful first), as "write <text> to <file>"."""
+        permitted = {s.name for s in p.actions} | set(SPECIAL_ACTIONS)
+        shapes: dict[str, int] = {}
+        for pb in recent:
+            if pb.failing < DEMOTE_AFTER and set(pb.actions) <= permitted:
+                shown = _NAMED.sub(r"<\1>", pb.example)
+                shapes[shown] = max(shapes.get(shown, 0), pb.successes)
+        return sorted(shapes, key=lambda k: -shapes[k])[:CAN_DO_SHOWN]
+
+    def advice(self, p: Perception, goal_shape: str, recent: list[Playbook]) -> list[str]:
         permitted = {s.name for s in p.actions}
         lines = [f"Lesson from a person about {ls['action']}: {ls['text']}"
                  for ls in self.store.lessons(p.agent.id, limit=50)
@@ -107,7 +123,7 @@ class Learner:
                 lines.append(f"Unreliable source {s['source']} ({s['actions']} actions): "
                              f"{s['calls'] - s['failures']} of {s['calls']} recent calls "
                              "succeeded" + _commonest(s))
-        lines += self.recall(goal_shape, permitted)
+        lines += self.recall(goal_shape, permitted, recent)
         kept, used = [], 0
         for line in lines:  # the budget: the most important first
             if used + len(line) > ADVICE_CHARS:
@@ -116,12 +132,12 @@ class Learner:
             used += len(line)
         return kept
 
-    def recall(self, goal_shape: str, permitted: set[str]) -> list[str]:
+    def recall(self, goal_shape: str, permitted: set[str], recent: list[Playbook]) -> list[str]:
         """The closest playbooks by shared words — successful plans as examples, and
         demoted ones with why they failed."""
         words = set(re.findall(r"[a-z<>]{3,}", goal_shape))
         scored = []
-        for pb in self.store.playbooks(limit=RECALL_SCAN):
+        for pb in recent:
             if not set(pb.actions) <= permitted | set(SPECIAL_ACTIONS):
                 continue
             theirs = set(re.findall(r"[a-z<>]{3,}", pb.shape))
