@@ -52,7 +52,7 @@ def show(workspace: Workspace = None) -> None:
     c.print(f"Lessons from people: {len(lessons)}")
     shaky = [t for t in tools if t["calls"] >= 5 and t["success_rate"] < 0.8]
     c.print(f"Actions tracked: {len(tools)} ({len(shaky)} unreliable)")
-    c.print("[dim]openlam learn playbooks | lessons | tools | export | forget ID[/]")
+    c.print("[dim]openlam learn playbooks | lessons | tools | dump | export | forget ID[/]")
 
 
 @learn_app.command("playbooks")
@@ -148,3 +148,32 @@ def forget(ident: Annotated[str, typer.Argument(help="A playbook (pb-…) or les
         raise UserError(f"no playbook or lesson {ident!r} (or it matches more than one)",
                         "see the ids with `openlam learn playbooks` and `openlam learn lessons`")
     typer.echo(f"forgot {removed}")
+
+
+@learn_app.command("dump")
+def dump(workspace: Workspace = None, output: Annotated[Path | None, typer.Option(
+         "--output", "-o", help="Write the JSON to this file (default: stdout).")] = None
+         ) -> None:
+    """Everything learned — playbooks, lessons, tool reliability per action and source,
+    agents' records — as one JSON document to review or share: secrets masked, email
+    addresses kept to their domain."""
+    from openlam.actions.registry import load_plugins
+    from openlam.actions.secrets import Redactor
+    from openlam.config import load_settings
+    from openlam.errors import UserError
+    from openlam.learning.review import learned
+
+    settings = load_settings(workspace)
+    names = [n for spec in load_plugins(settings=settings) for n in spec.secrets]
+    document = learned(_store(workspace), Redactor.for_settings(settings, names))
+    text = json.dumps(document, indent=2, default=str, ensure_ascii=False)
+    if output is None:
+        typer.echo(text)
+        return
+    if not output.parent.is_dir():
+        raise UserError(f"cannot write {output}: the folder {output.parent} does not exist",
+                        "create it first, or give --output a path in an existing folder")
+    output.write_text(text + "\n", encoding="utf-8")
+    typer.echo(f"wrote {len(document['playbooks'])} playbooks, {len(document['lessons'])} "
+               f"lessons, {len(document['tools']['actions'])} actions and "
+               f"{len(document['agents'])} agent records to {output}")

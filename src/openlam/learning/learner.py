@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from openlam.learning.gist import assign
 from openlam.learning.literals import TYPES, literals, shape
 from openlam.learning.playbooks import Playbook, generalise
+from openlam.learning.review import private
 from openlam.learning.store import DEMOTE_AFTER, LearningStore
 from openlam.loop.state import SPECIAL_ACTIONS, Outcome, RunStatus, StepStatus
 
@@ -249,8 +250,7 @@ class Learner:
 
     def _private(self, text: str) -> str:
         """Secrets masked; email addresses kept to their domain."""
-        return _EMAIL.sub(lambda m: "<someone>@" + m.group().split("@", 1)[1],
-                          str(self.redact(text)))
+        return private(str(self.redact(text)))
 
 
 def request_tainted(experience: dict[str, Any]) -> bool:
