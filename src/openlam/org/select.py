@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from openlam.config import Settings
@@ -63,15 +64,23 @@ async def select_agent(settings: Settings, goal: str, *, agent: str | None = Non
 def agent_records(settings: Settings, goal: str) -> dict[str, tuple[int, int]] | None:
     """Each agent's (successes, failures) on goals of this one's kind, learned from their
     runs (None when learning is off in the workspace)."""
+    import sqlalchemy as sa
+
     from openlam import learning
     from openlam.learning.literals import shape
     from openlam.learning.store import LearningStore
-    from openlam.memory.store import Store
+    from openlam.memory.tables import learn_agent_record
 
     if not learning.enabled(settings):
         return None
-    Store(settings.app_database_url)  # a new workspace: its tables, and no history yet
-    return LearningStore(settings.app_database_url).agent_records(shape(goal))
+    url = sa.make_url(settings.app_database_url)
+    if url.drivername.startswith("sqlite") and not (url.database and
+                                                    Path(url.database).exists()):
+        return None  # no database yet, so no history; routing creates none
+    store = LearningStore(settings.app_database_url)
+    if not sa.inspect(store.engine).has_table(learn_agent_record.name):
+        return None  # made by the first run of this version (migration 0004)
+    return store.agent_records(shape(goal))
 
 
 def _installed(settings: Settings) -> list[str]:
