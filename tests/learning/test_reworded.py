@@ -72,6 +72,10 @@ def test_words_keep_their_order_even_when_the_values_move() -> None:
     one = gist(shape("email a@x.test the status of order 1 and notify support"))
     assert one == gist(shape("send the status of order 1 to a@x.test, then notify support"))
     assert one != gist(shape("email support the status of order 1 and notify a@x.test"))
+    # "look up" is one verb ("get"); the "up" of "scale up" and the "on" of "turn on" count
+    assert gist(shape("look up customer 7")) == gist(shape("find customer 7"))
+    assert gist(shape("scale up service 7")) != gist(shape("scale service 7"))
+    assert gist(shape("turn on light 7")) != gist(shape("turn light 7"))
 
 
 def test_values_of_one_kind_are_told_apart_by_the_word_before_them() -> None:

@@ -28,7 +28,7 @@ from openlam.learning.literals import Literal, literals, type_ok
 # only makes two phrasings two gists (the model plans the second once, and it is learned).
 FILLER = frozenset("""
 a an the to of for and then also please kindly it its their them they his her him my our
-your me us this that these those up on at in as is be with via about some any
+your me us this that these those at in as is be with via about some any
 """.split())  # noqa: SIM905 - a word list reads better than quoted strings
 SAME_VERB = {
     "email": "send", "e-mail": "send", "mail": "send", "send": "send",
@@ -48,12 +48,16 @@ def gist(goal_shape: str) -> str:
     """The gist of a shape (see :func:`openlam.learning.literals.shape`)."""
     words: list[str] = []
     kinds: list[str] = []
+    previous = ""
     for m in _TOKEN.finditer(goal_shape):
         if m.group(1):
             kinds.append(m.group(1))
+            previous = ""
             continue
         w = m.group().removesuffix("'s")
-        if w in FILLER:
+        phrasal = w == "up" and previous == "look"  # "look up" is "get"; "scale up" is not
+        previous = w
+        if w in FILLER or phrasal:
             continue
         w = SAME_VERB.get(w, w)
         if not words or words[-1] != w:  # "look up … fetch" are one "get"
