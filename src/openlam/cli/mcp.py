@@ -201,3 +201,26 @@ def _print_tools(name: str, server: Any, cache: dict[str, Any]) -> None:
     if unusable:
         out.print(f"[yellow]Not offered[/] (they run only as MCP tasks, which OpenLAM does "
                   f"not use): {esc(', '.join(unusable))}")
+
+
+@mcp_app.command("serve")
+def serve(
+    workspace: Workspace = None,
+    no_worker: Annotated[bool, typer.Option(
+        "--no-worker", help="Do not run the goals here: an `openlam serve` or `openlam "
+                            "worker` sharing the workspace's database does.")] = False,
+) -> None:
+    """Serve this workspace's workforce to an MCP client over stdio (tools run_goal,
+    run_status, list_approvals, decide_approval, list_agents).
+
+    Configure it in the client as the command `openlam mcp serve --workspace DIR`. Over
+    HTTP, the same tools are at /mcp of `openlam serve` (token auth).
+    """
+    import asyncio
+    import logging
+
+    from openlam.config import load_settings
+    from openlam.server.compat.mcp import serve_stdio
+
+    logging.basicConfig(level=logging.WARNING)  # stderr: stdout carries the protocol
+    asyncio.run(serve_stdio(load_settings(workspace), run_worker=not no_worker))
