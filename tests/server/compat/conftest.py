@@ -1,5 +1,5 @@
 """A real ``openlam serve`` (uvicorn, its own queue worker, the offline planner) over a
-workspace where writing ``needs-approval.md`` waits for a person — shared by the
+workspace where writing ``needs-approval*`` waits for a person — shared by the
 OpenAI, Ollama and MCP-over-HTTP tests of this directory."""
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from openlam.memory.store import Store
 from openlam.server.credentials import Credentials
 from tests.conftest import allow_policy
 
-APPROVAL_FILE = "needs-approval.md"
+APPROVAL_PREFIX = "needs-approval"  # files named so wait for approval
 POLICY = f"""
 rules:
-  - id: ask-before-{APPROVAL_FILE}
+  - id: ask-before-{APPROVAL_PREFIX}
     action: files.write
-    when: {{args: {{path: {{equals: {APPROVAL_FILE}}}}}}}
+    when: {{args: {{path: {{matches: "^{APPROVAL_PREFIX}"}}}}}}
     decision: require_approval
     reason: this file is reviewed before it is written
 """

@@ -7,7 +7,7 @@ import httpx
 import openai
 import pytest
 
-from tests.server.compat.conftest import APPROVAL_FILE, LiveServer
+from tests.server.compat.conftest import APPROVAL_PREFIX, LiveServer
 
 
 def client(server: LiveServer, role: str = "operator") -> openai.OpenAI:
@@ -63,7 +63,7 @@ def test_a_run_waiting_for_approval_says_so_with_the_approval_id(live_server: Li
                                                                    ) -> None:
     reply = client(live_server).chat.completions.create(
         model="openlam", messages=[{"role": "user",
-                                    "content": f"write 'reviewed' to {APPROVAL_FILE}"}])
+                                    "content": f"write 'reviewed' to {APPROVAL_PREFIX}-openai.md"}])
     text = reply.choices[0].message.content or ""
     run_id = reply.id.removeprefix("chatcmpl-")
     pending = httpx.get(f"{live_server.url}/api/v1/approvals",
@@ -73,7 +73,7 @@ def test_a_run_waiting_for_approval_says_so_with_the_approval_id(live_server: Li
     assert text.startswith("**waiting**"), text
     assert f"Approval **{pending[0]['id']}**" in text and "files.write" in text
     assert f"openlam approvals approve {pending[0]['id']}" in text
-    assert not (live_server.workspace / APPROVAL_FILE).exists()
+    assert not (live_server.workspace / f"{APPROVAL_PREFIX}-openai.md").exists()
 
 
 def test_models_lists_the_workforce_and_its_agents(live_server: LiveServer) -> None:
