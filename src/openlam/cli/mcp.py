@@ -1,4 +1,5 @@
-"""``openlam mcp add|list|rm|test``: MCP servers whose tools become actions."""
+"""``openlam mcp add|list|rm|test``: MCP servers whose tools become actions;
+``openlam mcp serve``: the workforce itself as an MCP server (stdio)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import typer
 from openlam.cli.sources import check_new, pairs, print_access, resolve_grants, show
 from openlam.cli.sources import remove as remove_source
 
-mcp_app = typer.Typer(help="MCP servers whose tools become actions (NAME.tool).",
+mcp_app = typer.Typer(help="MCP servers whose tools become actions (NAME.tool); `serve`: "
+                           "this workforce as an MCP server.",
                       no_args_is_help=True)
 Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
 
