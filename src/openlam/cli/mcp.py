@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from openlam.cli.sources import check_new, pairs, print_access, resolve_grants, show
+from openlam.cli.sources import pairs, print_access, show
 from openlam.cli.sources import remove as remove_source
 
 mcp_app = typer.Typer(help="MCP servers whose tools become actions (NAME.tool); `serve`: "
@@ -65,49 +65,20 @@ def add(
     """
     import asyncio
 
-    from openlam.actions import mcp
-    from openlam.actions.sources import check_overrides
+    from openlam.actions.adding import add_mcp_server
     from openlam.config import load_settings
-    from openlam.errors import UserError
 
     settings = load_settings(workspace)
-    check_new(mcp.SERVERS, settings, name, replace=replace)
-    if bool(command) == bool(url):
-        raise UserError("give either a command (after --) or --url, not both and not neither",
-                        f"openlam mcp add {name} -- mcp-server-time   or   "
-                        f"openlam mcp add {name} --url http://127.0.0.1:8000/mcp")
-    if url and not url.startswith(("http://", "https://")):
-        raise UserError(f"{url!r} is not an http(s) URL", "e.g. --url http://127.0.0.1:8000/mcp")
-    if url and (env or env_secret or cwd):
-        raise UserError("--env, --env-secret and --cwd apply to stdio servers only",
-                        "drop them, or start the server with a command instead of --url")
-    if command and (bearer or header_secret):
-        raise UserError("--bearer and --header-secret apply to HTTP servers only",
-                        "pass secrets to a stdio server with --env-secret KEY=SECRET_NAME")
-    if max_message_mb is not None and not url:
-        raise UserError("--max-message-mb applies to HTTP servers only",
-                        "drop it: a stdio server's messages have no such limit")
-    options: dict[str, Any] = {}
-    if max_message_mb is not None:
-        options["max_message_bytes"] = int(max_message_mb * 1024 * 1024)
-    server = mcp.ServerConfig(
-        name=name, transport="http" if url else "stdio",
-        command=command[0] if command else None, args=list(command[1:]) if command else [],
-        env=pairs(env, "--env"), env_secrets=pairs(env_secret, "--env-secret"),
-        cwd=cwd, url=url, bearer_secret=bearer,
+    server, cache = asyncio.run(add_mcp_server(
+        settings, name, command=command, url=url, env=pairs(env, "--env"),
+        env_secrets=pairs(env_secret, "--env-secret"), bearer=bearer,
         header_secrets=pairs(header_secret, "--header-secret"),
-        risk=pairs(risk, "--risk", shape="TOOL=TIER", example="git_log=read",
-                   need_value=True),
-        timeout=timeout, trusted=trust, grants=resolve_grants(settings, grant), **options,
-    )
-    if connect:
-        cache = asyncio.run(_refresh(settings, server))
-        check_overrides("tool of the server", server.risk, mcp.tool_names(cache))
-        mcp.save_server(settings, server)
+        risk=pairs(risk, "--risk", shape="TOOL=TIER", example="git_log=read", need_value=True),
+        trust=trust, grants=grant, max_message_mb=max_message_mb, timeout=timeout, cwd=cwd,
+        connect=connect, replace=replace))
+    if cache is not None:
         _print_tools(name, server, cache)
     else:
-        mcp.save_server(settings, server)
-        mcp.cache_path(settings, name).unlink(missing_ok=True)
         typer.echo(f"Saved MCP server {name}; run `openlam mcp test {name}` to list its tools.")
     print_access(server, "MCP server")
 
@@ -164,17 +135,9 @@ def test(name: Annotated[str, typer.Argument(help="Server name.")],
 
 
 async def _refresh(settings: Any, server: Any) -> dict[str, Any]:
-    import time
+    from openlam.actions.adding import refresh_mcp_server
 
-    from openlam.actions import mcp
-
-    started = time.perf_counter()
-    try:
-        cache = await mcp.refresh_server(settings, server)
-    finally:
-        await mcp.aclose_all()
-    cache["_seconds"] = time.perf_counter() - started
-    return cache
+    return await refresh_mcp_server(settings, server)
 
 
 def _print_tools(name: str, server: Any, cache: dict[str, Any]) -> None:

@@ -26,10 +26,22 @@ log = logging.getLogger("openlam.server")
 def _routers() -> list[APIRouter]:
     """Every router of the app, in one place (dashboard and compat APIs add theirs)."""
     from openlam.server import compat
-    from openlam.server.api import approvals, audit, goals, health, runs, session
+    from openlam.server.api import (
+        actions,
+        approvals,
+        audit,
+        goals,
+        health,
+        learning,
+        org,
+        runs,
+        schedules,
+        session,
+    )
 
     return [health.router, session.router, goals.router, runs.router, approvals.router,
-            audit.router, *compat.routers()]
+            audit.router, org.router, actions.router, schedules.router, learning.router,
+            *compat.routers()]
 
 
 def create_app(workspace: str | Path | None = None, *, run_worker: bool = True,
