@@ -263,12 +263,28 @@ def http_router() -> APIRouter:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         server = build_server(lambda: app.state.workforce, _principal_of)
         server.streamable_http_app(stateless_http=True)  # makes its session manager
-        async with server.session_manager.run():
-            endpoint.manager = server.session_manager
-            try:
-                yield
-            finally:
-                endpoint.manager = None
+        running, stop = asyncio.Event(), asyncio.Event()
+
+        async def run() -> None:
+            # in a task of its own: the manager's task group is entered and left in one
+            # task, whichever tasks start and end the app's lifespan
+            async with server.session_manager.run():
+                endpoint.manager = server.session_manager
+                running.set()
+                await stop.wait()
+
+        task = asyncio.create_task(run(), name="openlam-mcp-sessions")
+        started = asyncio.create_task(running.wait())
+        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():  # it failed to start: say why
+            started.cancel()
+            task.result()
+        try:
+            yield
+        finally:
+            endpoint.manager = None
+            stop.set()
+            await task
 
     router = APIRouter(lifespan=lifespan)
     router.routes.append(Route("/mcp", endpoint=endpoint, methods=["GET", "POST", "DELETE"],
