@@ -14,6 +14,7 @@ from openlam.loop.state import Gap, GapKind, Outcome, RunStatus, StepRecord, Ste
 from openlam.server.compat import report, work
 from openlam.server.compat.errors import ollama_body, openai_body
 from openlam.server.problems import Problem
+from tests.server.conftest import Server
 
 
 def test_the_goal_is_the_last_user_message() -> None:
@@ -82,3 +83,15 @@ def test_errors_in_each_providers_shape() -> None:
     assert ollama_body(problem) == {"error": "model 'x' not found (use 'openlam')"}
     assert openai_body(Problem(401, "Authentication required"))["error"]["code"] == \
         "invalid_api_key"
+
+
+async def test_a_reply_without_a_worker_says_the_run_is_queued(no_worker_server: Server
+                                                               ) -> None:
+    """No worker takes the goal: after the reply's limit it says queued, not done."""
+    wf = no_worker_server.app.state.workforce
+    run_id = await work.submit(wf, "write 'later' to later.md", None)
+    items = [item async for item in work.drive(wf, run_id, reply_seconds=1.0)]
+    reply = items[-1]
+    assert isinstance(reply, work.Reply) and reply.status == "queued", items
+    assert reply.text.startswith(f"**queued** — run {run_id} has waited")
+    assert not (no_worker_server.workspace / "later.md").exists()

@@ -117,8 +117,12 @@ def waiting_report(run: dict[str, Any], approvals: Sequence[Any],
 
 def still_running_report(run: dict[str, Any], waited: float) -> str:
     """The reply when a run is still working after the longest a reply waits."""
-    lines = [f"**running** — run {run['id']} is still working after {waited:.0f} s; it "
-             "goes on without this conversation."]
+    if run.get("status") == "queued":  # no worker has taken it (yet): say so
+        lines = [f"**queued** — run {run['id']} has waited {waited:.0f} s for a worker; "
+                 "it starts when one is free (`openlam status` shows the workers)."]
+    else:
+        lines = [f"**running** — run {run['id']} is still working after {waited:.0f} s; "
+                 "it goes on without this conversation."]
     lines += _steps([s for s in run.get("steps") or [] if s.get("status") != "pending"])
     lines += ["", f"Follow it at /api/v1/runs/{run['id']} (events: "
                   f"/api/v1/runs/{run['id']}/events), or ask `openlam runs show {run['id']}`."]

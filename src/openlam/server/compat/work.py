@@ -218,7 +218,8 @@ async def _waiting_reply(workforce: Any, run_id: str) -> Reply | None:
 
 async def _running_reply(workforce: Any, run_id: str, waited: float) -> Reply:
     run = await asyncio.to_thread(workforce.store.get_run, run_id) or {"id": run_id}
-    return Reply(run_id, "running", report.still_running_report(run, waited))
+    status = "queued" if run.get("status") == "queued" else "running"
+    return Reply(run_id, status, report.still_running_report(run, waited))
 
 
 async def run_goal(workforce: Any, goal: str, agent: str | None = None, *,
