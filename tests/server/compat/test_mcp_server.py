@@ -53,9 +53,18 @@ async def test_run_goal_over_stdio(workspace: Path) -> None:
 async def test_run_goal_over_http(live_server: LiveServer) -> None:
     async with http_client(live_server, "operator") as client:
         assert {t.name for t in (await client.list_tools()).tools} == TOOLS
+        progress: list[str] = []
+
+        async def on_progress(_done: float, _total: float | None, message: str | None
+                              ) -> None:
+            progress.append(message or "")
+
         result = structured(await client.call_tool(
-            "run_goal", {"goal": "write 'hello over http' to mcp-http.md"}))
+            "run_goal", {"goal": "write 'hello over http' to mcp-http.md"},
+            progress_callback=on_progress))
     assert result["status"] == "completed", result
+    assert "… s1 files.write" in progress and progress[0].startswith("Working on it"), \
+        progress
     assert (live_server.workspace / "mcp-http.md").read_text() == "hello over http"
 
 

@@ -86,7 +86,8 @@ def build_server(workforce: Callable[[], Any], caller: Callable[[Context], Calle
         """Hand the workforce a goal in plain language ("write 'hi' to hello.md"). It is
         queued and worked on; the answer is the run's report when it ends, or — if it
         waits for an approval or an answer — what it waits for (with the approval ids),
-        or where it stands after ``wait_seconds``. ``agent``: a catalog agent id
+        or where it stands after ``wait_seconds``; each step is reported as progress
+        as it runs. ``agent``: a catalog agent id
         (list_agents); default: the general operator."""
         caller(ctx).need(Role.operator)
         wf = workforce()
@@ -95,11 +96,13 @@ def build_server(workforce: Callable[[], Any], caller: Callable[[Context], Calle
                 work.agent_of(wf.settings, f"{work.MODEL}/{agent}")
             run_id = await work.submit(wf, work.goal_of([{"role": "user", "content": goal}]),
                                        agent)
+            shown = 0
             async for item in work.drive(wf, run_id, reply_seconds=wait_seconds):
                 if isinstance(item, work.Reply):
                     return _reply(item)
+                shown += 1  # a progress notification per line (if the client asked)
                 with contextlib.suppress(Exception):  # progress is a courtesy
-                    await ctx.info(item)
+                    await ctx.report_progress(shown, message=item)
         except UserError as exc:
             raise _tool_error(exc) from None
         raise ToolError(f"run {run_id} ended without a report")  # drive always replies

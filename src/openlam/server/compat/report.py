@@ -11,15 +11,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from openlam.cli.report import MARK, short
-from openlam.loop.events import Event
+from openlam.loop.events import Event, RunStarted
 from openlam.loop.state import Outcome
 
 
 def progress_line(event: Event, agents: dict[str, str]) -> str | None:
     """One line for an event worth showing while the run works (None: not shown).
     ``agents`` maps run ids to their agents (filled from ``run.started``)."""
-    kind = event.kind
-    if kind == "run.started":
+    if isinstance(event, RunStarted):
         agents[event.run_id] = event.agent
     child = event.root_id != event.run_id
     prefix = f"  ↳ {agents.get(event.run_id, event.run_id)}: " if child else ""
