@@ -30,6 +30,7 @@ from openlam.runtime.triggers import Trigger, Triggers
 
 log = logging.getLogger("openlam.worker")
 DRAIN_SECONDS = 30.0
+CANCEL_SECONDS = 10.0  # cancelled runs have this long to unwind before the process stops
 
 
 class Worker:
@@ -39,11 +40,12 @@ class Worker:
                  kind: str = "worker", embedded: bool = False) -> None:
         """``embedded``: inside another program's event loop (``openlam serve``): it
         leaves the signals to that program (call :meth:`stop`) and, stopping, cancels
-        only its runs, not the program's own tasks."""
+        only the tasks started since it started (its runs), not the program's own."""
         self.settings = settings
         self.kind = kind
         self.embedded = embedded
         self.ready = asyncio.Event()
+        self.spared: set[asyncio.Task[Any]] = set()  # embedded: the program's own tasks
         self.queues = queues
         self.concurrency = concurrency
         self.port = port
@@ -56,7 +58,9 @@ class Worker:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        if not self.embedded:
+        if self.embedded:
+            self.spared = set(asyncio.all_tasks())
+        else:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stopping.set)
         rt = self.rt = process.start(self.settings, kind=self.kind, listen=self.queues,
@@ -76,7 +80,11 @@ class Worker:
         await self.drain()
 
     def stop(self) -> None:
-        """Drain and stop (what SIGTERM does to a standalone worker)."""
+        """Drain and stop (what SIGTERM does to a standalone worker). The task calling
+        it is spared (it waits for the worker to stop)."""
+        current = asyncio.current_task()
+        if current is not None:
+            self.spared.add(current)
         self.stopping.set()
 
     async def sweep(self) -> None:
@@ -134,10 +142,14 @@ class Worker:
             self.http.shutdown()
         current = asyncio.current_task()
         running = [t for t in asyncio.all_tasks() if t is not current
-                   and (not self.embedded or _is_run(t))]
+                   and t not in self.spared]
         for task in running:
             task.cancel()  # a cancelled run stays PENDING: another worker resumes it
-        await asyncio.gather(*running, return_exceptions=True)
+        if running:
+            _done, stuck = await asyncio.wait(running, timeout=CANCEL_SECONDS)
+            if stuck:
+                log.warning("%d task(s) did not stop within %g s of being cancelled",
+                            len(stuck), CANCEL_SECONDS)
         await process.close_plugins()
         await asyncio.to_thread(process.stop)
         self.say("stopped")
@@ -189,11 +201,6 @@ class Worker:
         self.say(f"health and webhooks at http://{self.host}:{self.port}/ "
                  "(GET /health, POST /hooks/NAME)")
         return server
-
-
-def _is_run(task: asyncio.Task[Any]) -> bool:
-    """Whether ``task`` executes a durable run (DBOS's workflow coroutine)."""
-    return getattr(task.get_coro(), "__name__", "") == "_execute_workflow_async"
 
 
 async def fire_webhook(rt: Any, name: str, headers: dict[str, str],
