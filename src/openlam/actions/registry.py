@@ -179,3 +179,12 @@ def _takes_settings(register: Any) -> bool:
         return False
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
+def action_summary(spec: Any) -> dict[str, Any]:
+    """An action as ``openlam actions list --json`` and the server show it."""
+    from openlam.actions.risk import reason_of
+
+    return {"name": spec.name, "risk": spec.risk.value, "risk_reason": reason_of(spec),
+            "source": spec.source, "egress": bool(getattr(spec, "egress", False)),
+            "description": spec.description}

@@ -63,10 +63,9 @@ def list_actions(
     specs = [s for s in registry if (not risk or s.risk.value in risk)
              and (source is None or _from(s.source, source))]
     if json_output:
-        typer.echo(json.dumps([{"name": s.name, "risk": s.risk.value,
-                                "risk_reason": reason_of(s), "source": s.source,
-                                "egress": bool(getattr(s, "egress", False)),
-                                "description": s.description} for s in specs], indent=2))
+        from openlam.actions.registry import action_summary
+
+        typer.echo(json.dumps([action_summary(s) for s in specs], indent=2))
         return
     out = console()
     if not specs:

@@ -43,23 +43,6 @@ def _console() -> Any:
     return console()
 
 
-def _ordered_departments(catalog: Catalog) -> list[str]:
-    """The chief executive's department first, then by name."""
-    first = catalog.root.department
-    rest = sorted((d for d in catalog.departments if d != first),
-                  key=lambda d: catalog.departments[d].name.lower())
-    return [first, *rest] if first in catalog.departments else rest
-
-
-def _agent_json(catalog: Catalog, agent: Agent) -> dict[str, Any]:
-    data = agent.model_dump(mode="json")
-    data["reports"] = [r.id for r in catalog.reports(agent.id)]
-    data["source"] = catalog.source(agent.id)
-    data["granted"] = [{"source": s.name, "kind": s.kind, "pattern": s.pattern}
-                       for s in catalog.granted(agent.id)]
-    return data
-
-
 @agents_app.command("list")
 def list_agents(
     department: Annotated[str | None, typer.Option(
@@ -73,13 +56,14 @@ def list_agents(
     from rich.table import Table
 
     from openlam.cli.console import esc
+    from openlam.org.views import agent_json, ordered_departments
 
     catalog = _catalog(workspace)
     dept_ids = [catalog.department(department).id] if department else \
-        _ordered_departments(catalog)
+        ordered_departments(catalog)
     rows = [a for d in dept_ids for a in catalog.members(d)]
     if json_output:
-        typer.echo(json.dumps([_agent_json(catalog, a) for a in rows], indent=2))
+        typer.echo(json.dumps([agent_json(catalog, a) for a in rows], indent=2))
         return
     table = Table(box=None, header_style="bold")
     table.add_column("id", no_wrap=True)
@@ -104,10 +88,12 @@ def show(agent_id: Annotated[str, typer.Argument(help="Agent id, e.g. chief_of_s
     import fnmatch
     import json
 
+    from openlam.org.views import agent_json
+
     catalog = _catalog(workspace)
     agent = catalog.agent(agent_id)
     if json_output:
-        typer.echo(json.dumps(_agent_json(catalog, agent), indent=2))
+        typer.echo(json.dumps(agent_json(catalog, agent), indent=2))
         return
     from rich.markup import escape
 
@@ -239,15 +225,12 @@ def departments(workspace: Workspace = None, json_output: Json = False) -> None:
 
     from rich.table import Table
 
+    from openlam.org.views import department_json, ordered_departments
+
     catalog = _catalog(workspace)
-    ids = _ordered_departments(catalog)
+    ids = ordered_departments(catalog)
     if json_output:
-        out = []
-        for d in ids:
-            head = catalog.head(d)
-            out.append({**catalog.departments[d].model_dump(mode="json"),
-                        "head": head.id if head else None, "agents": len(catalog.members(d))})
-        typer.echo(json.dumps(out, indent=2))
+        typer.echo(json.dumps([department_json(catalog, d) for d in ids], indent=2))
         return
     table = Table(box=None, header_style="bold")
     table.add_column("id", no_wrap=True)

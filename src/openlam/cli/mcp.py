@@ -1,4 +1,5 @@
-"""``openlam mcp add|list|rm|test``: MCP servers whose tools become actions."""
+"""``openlam mcp add|list|rm|test``: MCP servers whose tools become actions;
+``openlam mcp serve``: the workforce itself as an MCP server (stdio)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from openlam.cli.sources import check_new, pairs, print_access, resolve_grants, show
+from openlam.cli.sources import pairs, print_access, show
 from openlam.cli.sources import remove as remove_source
 
-mcp_app = typer.Typer(help="MCP servers whose tools become actions (NAME.tool).",
+mcp_app = typer.Typer(help="MCP servers whose tools become actions (NAME.tool); `serve`: "
+                           "this workforce as an MCP server.",
                       no_args_is_help=True)
 Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
 
@@ -63,49 +65,20 @@ def add(
     """
     import asyncio
 
-    from openlam.actions import mcp
-    from openlam.actions.sources import check_overrides
+    from openlam.actions.adding import add_mcp_server
     from openlam.config import load_settings
-    from openlam.errors import UserError
 
     settings = load_settings(workspace)
-    check_new(mcp.SERVERS, settings, name, replace=replace)
-    if bool(command) == bool(url):
-        raise UserError("give either a command (after --) or --url, not both and not neither",
-                        f"openlam mcp add {name} -- mcp-server-time   or   "
-                        f"openlam mcp add {name} --url http://127.0.0.1:8000/mcp")
-    if url and not url.startswith(("http://", "https://")):
-        raise UserError(f"{url!r} is not an http(s) URL", "e.g. --url http://127.0.0.1:8000/mcp")
-    if url and (env or env_secret or cwd):
-        raise UserError("--env, --env-secret and --cwd apply to stdio servers only",
-                        "drop them, or start the server with a command instead of --url")
-    if command and (bearer or header_secret):
-        raise UserError("--bearer and --header-secret apply to HTTP servers only",
-                        "pass secrets to a stdio server with --env-secret KEY=SECRET_NAME")
-    if max_message_mb is not None and not url:
-        raise UserError("--max-message-mb applies to HTTP servers only",
-                        "drop it: a stdio server's messages have no such limit")
-    options: dict[str, Any] = {}
-    if max_message_mb is not None:
-        options["max_message_bytes"] = int(max_message_mb * 1024 * 1024)
-    server = mcp.ServerConfig(
-        name=name, transport="http" if url else "stdio",
-        command=command[0] if command else None, args=list(command[1:]) if command else [],
-        env=pairs(env, "--env"), env_secrets=pairs(env_secret, "--env-secret"),
-        cwd=cwd, url=url, bearer_secret=bearer,
+    server, cache = asyncio.run(add_mcp_server(
+        settings, name, command=command, url=url, env=pairs(env, "--env"),
+        env_secrets=pairs(env_secret, "--env-secret"), bearer=bearer,
         header_secrets=pairs(header_secret, "--header-secret"),
-        risk=pairs(risk, "--risk", shape="TOOL=TIER", example="git_log=read",
-                   need_value=True),
-        timeout=timeout, trusted=trust, grants=resolve_grants(settings, grant), **options,
-    )
-    if connect:
-        cache = asyncio.run(_refresh(settings, server))
-        check_overrides("tool of the server", server.risk, mcp.tool_names(cache))
-        mcp.save_server(settings, server)
+        risk=pairs(risk, "--risk", shape="TOOL=TIER", example="git_log=read", need_value=True),
+        trust=trust, grants=grant, max_message_mb=max_message_mb, timeout=timeout, cwd=cwd,
+        connect=connect, replace=replace))
+    if cache is not None:
         _print_tools(name, server, cache)
     else:
-        mcp.save_server(settings, server)
-        mcp.cache_path(settings, name).unlink(missing_ok=True)
         typer.echo(f"Saved MCP server {name}; run `openlam mcp test {name}` to list its tools.")
     print_access(server, "MCP server")
 
@@ -162,17 +135,9 @@ def test(name: Annotated[str, typer.Argument(help="Server name.")],
 
 
 async def _refresh(settings: Any, server: Any) -> dict[str, Any]:
-    import time
+    from openlam.actions.adding import refresh_mcp_server
 
-    from openlam.actions import mcp
-
-    started = time.perf_counter()
-    try:
-        cache = await mcp.refresh_server(settings, server)
-    finally:
-        await mcp.aclose_all()
-    cache["_seconds"] = time.perf_counter() - started
-    return cache
+    return await refresh_mcp_server(settings, server)
 
 
 def _print_tools(name: str, server: Any, cache: dict[str, Any]) -> None:
@@ -201,3 +166,26 @@ def _print_tools(name: str, server: Any, cache: dict[str, Any]) -> None:
     if unusable:
         out.print(f"[yellow]Not offered[/] (they run only as MCP tasks, which OpenLAM does "
                   f"not use): {esc(', '.join(unusable))}")
+
+
+@mcp_app.command("serve")
+def serve(
+    workspace: Workspace = None,
+    no_worker: Annotated[bool, typer.Option(
+        "--no-worker", help="Do not run the goals here: an `openlam serve` or `openlam "
+                            "worker` sharing the workspace's database does.")] = False,
+) -> None:
+    """Serve this workspace's workforce to an MCP client over stdio (tools run_goal,
+    run_status, list_approvals, decide_approval, list_agents).
+
+    Configure it in the client as the command `openlam mcp serve --workspace DIR`. Over
+    HTTP, the same tools are at /mcp of `openlam serve` (token auth).
+    """
+    import asyncio
+    import logging
+
+    from openlam.config import load_settings
+    from openlam.server.compat.mcp import serve_stdio
+
+    logging.basicConfig(level=logging.WARNING)  # stderr: stdout carries the protocol
+    asyncio.run(serve_stdio(load_settings(workspace), run_worker=not no_worker))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from openlam.cli.sources import check_new, pairs, print_access, resolve_grants, show
+from openlam.cli.sources import pairs, print_access, show
 from openlam.cli.sources import remove as remove_source
 
 openapi_app = typer.Typer(help="OpenAPI 3 services whose operations become actions "
@@ -47,23 +47,15 @@ def add(
     workspace: Workspace = None,
 ) -> None:
     """Add a REST service from its OpenAPI spec; each operation becomes an action."""
-    from openlam.actions import openapi
+    from openlam.actions.adding import add_openapi_service
     from openlam.config import load_settings
 
     settings = load_settings(workspace)
-    check_new(openapi.SERVICES, settings, name, replace=replace)
-    source = spec
-    if not spec.startswith(("http://", "https://")):
-        source = str(Path(spec).expanduser().resolve())
     risks = pairs(risk, "--risk", shape="OPERATION=TIER", example="delete_contact=destructive",
                   need_value=True)
-    options: dict[str, Any] = {"base_url": base_url, "auth": auth, "risk": risks}
-    if timeout is not None:
-        options["timeout"] = timeout
-    service = openapi.ServiceConfig(name=name, spec=source, trusted=trust,
-                                    grants=resolve_grants(settings, grant), **options)
-    compiled = openapi.prepare(service)
-    openapi.save_service(settings, service, compiled)
+    service, compiled = add_openapi_service(settings, name, spec, base_url=base_url, auth=auth,
+                                            risk=risks, trust=trust, grants=grant,
+                                            timeout=timeout, replace=replace)
     _print_operations(service, compiled)
     print_access(service, "OpenAPI service")
 

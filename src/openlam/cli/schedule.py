@@ -92,28 +92,15 @@ def trigger_add(kind: Annotated[str, typer.Argument(help="webhook, imap or folde
                     help="webhook: the shared secret (default: a new random one).")] = None
                 ) -> None:
     """Start a goal whenever an event arrives."""
-    import re
-
     from openlam.cli.console import console, esc
     from openlam.config import load_settings
-    from openlam.errors import UserError
     from openlam.memory.store import Store
-    from openlam.runtime.triggers import Trigger, Triggers
-    from openlam.workforce import check_goal
+    from openlam.runtime.triggers import Triggers, new_trigger
 
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,47}", name):
-        raise UserError(f"trigger name {name!r} is not allowed",
-                        "use lowercase letters, digits, - and _, at most 48 characters")
-    config: dict = {"poll_seconds": poll}
-    if kind == "folder":
-        config["path"] = path
-    elif kind == "imap":
-        config["mailbox"] = mailbox
-    elif kind == "webhook" and secret:
-        config["secret"] = secret
+    trigger = new_trigger(kind, name, goal, agent=agent, department=department, path=path,
+                          mailbox=mailbox, poll=poll, secret=secret)
     settings = load_settings(workspace)
-    token = Triggers(Store(settings.app_database_url).engine).add(
-        Trigger(name, kind, check_goal(goal), agent, department, config))
+    token = Triggers(Store(settings.app_database_url).engine).add(trigger)
     out = console()
     out.print(f"trigger {esc(name)} ({esc(kind)}): {esc(goal)}")
     if kind == "webhook":

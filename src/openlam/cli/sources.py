@@ -9,57 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from openlam.actions.adding import check_grantees, check_new, resolve_grants
 from openlam.errors import UserError
+
+__all__ = ["check_grantees", "check_new", "pairs", "print_access", "remove", "resolve_grants",
+           "show"]
 
 if TYPE_CHECKING:
     from openlam.actions.sources import Sources
-
-
-def check_new(sources: Sources[Any], settings: Any, name: str, *, replace: bool) -> None:
-    """Refuse an unusable name, or one already configured unless ``--replace`` (a name
-    taken by a source of another kind is refused: their actions would collide)."""
-    from openlam.actions.sources import configured
-
-    sources.check_name(name)
-    taken = configured(settings).get(name)
-    if taken is not None and taken[0].kind != sources.kind:
-        raise UserError(f"{name} is already the name of an {taken[0].what} "
-                        f"({taken[1].describe()})", "choose another name")
-    if taken is not None and not replace:
-        raise UserError(f"an {sources.what} named {name} is already configured "
-                        f"({taken[1].describe()})",
-                        f"pass --replace, or remove it first with `openlam {sources.kind} rm`")
-
-
-def resolve_grants(settings: Any, given: list[str] | None, *, default: bool = True
-                   ) -> list[str]:
-    """Who may use a source's actions: the operator (unless ``default`` is False) plus
-    every ``--grant``; agent ids and departments are checked against the catalog."""
-    from openlam.actions.sources import DEFAULT_GRANTS, check_grant
-
-    grants: list[str] = list(DEFAULT_GRANTS) if default else []
-    for grant in given or []:
-        grant = check_grant(grant)
-        if grant not in grants:
-            grants.append(grant)
-    if any(g != "all" for g in grants):
-        check_grantees(settings, grants)
-    return grants
-
-
-def check_grantees(settings: Any, grants: list[str]) -> None:
-    """Refuse a grant naming an agent or department the workspace's catalog lacks."""
-    from openlam.actions.grants import DEPARTMENT
-    from openlam.org.loader import load_catalog
-
-    catalog = load_catalog(settings.workspace)
-    for grant in grants:
-        if grant == "all":
-            continue
-        if grant.startswith(DEPARTMENT):
-            catalog.department(grant[len(DEPARTMENT):])  # raises naming close matches
-        else:
-            catalog.agent(grant)
 
 
 def print_access(source: Any, what: str) -> None:

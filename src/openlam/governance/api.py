@@ -60,24 +60,42 @@ def show_approval(settings: Any, approval_id: str) -> Approval:
     return approval_store(settings).get(approval_id)
 
 
-def approve(settings: Any, approval_id: str, *, principal: str | None = None,
-            comment: str = "") -> Approval:
+def _deciding(settings: Any, principal: str | None, authenticated: bool
+              ) -> tuple[ApprovalStore, str]:
+    """The store and who decides. A local caller decides as its OS user (another
+    principal needs the admin role); an ``authenticated`` principal (the server checked
+    its token and its approver role) decides as itself. Either way the workspace's
+    approvers per department are checked; a workspace that names none lets the local
+    user — and, through the server, any principal with the approver role — decide."""
     store = approval_store(settings)
-    return store.approve(approval_id, acting_principal(store.roles, principal), comment)
+    if not authenticated:
+        return store, acting_principal(store.roles, principal)
+    if principal is None:
+        raise ValueError("an authenticated decision needs its principal")
+    if not Roles.configured(settings):
+        store.roles = Roles({"*": [principal, *store.roles.approvers.get("*", [])]},
+                            store.roles.admins)
+    return store, principal
+
+
+def approve(settings: Any, approval_id: str, *, principal: str | None = None,
+            comment: str = "", authenticated: bool = False) -> Approval:
+    store, who = _deciding(settings, principal, authenticated)
+    return store.approve(approval_id, who, comment)
 
 
 def deny(settings: Any, approval_id: str, *, principal: str | None = None,
-         comment: str = "") -> Approval:
-    store = approval_store(settings)
-    return store.deny(approval_id, acting_principal(store.roles, principal), comment)
+         comment: str = "", authenticated: bool = False) -> Approval:
+    store, who = _deciding(settings, principal, authenticated)
+    return store.deny(approval_id, who, comment)
 
 
 def edit(settings: Any, approval_id: str, args: dict[str, Any], *,
-         principal: str | None = None, comment: str = "") -> Approval:
+         principal: str | None = None, comment: str = "",
+         authenticated: bool = False) -> Approval:
     """Approve with changed arguments — only if the action accepts them: an edit that
     would fail validation when the step runs is refused here, naming the field."""
-    store = approval_store(settings)
-    who = acting_principal(store.roles, principal)
+    store, who = _deciding(settings, principal, authenticated)
     check_edit(settings, store.get(approval_id), args)
     return store.edit(approval_id, who, args, comment)
 

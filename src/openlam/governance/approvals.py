@@ -92,6 +92,12 @@ class Roles:
     def approvers_for(self, department: str) -> list[str]:
         return sorted({*self.approvers.get(department or "", []), *self.approvers.get("*", [])})
 
+    @staticmethod
+    def configured(settings: Any) -> bool:
+        """Whether the workspace names its approvers (else the single-user default)."""
+        section = (getattr(settings, "raw", {}) or {}).get("governance", {})
+        return section.get("approvers") is not None or bool(section.get("roles"))
+
     @classmethod
     def from_settings(cls, settings: Any) -> Roles:
         """``[governance.approvers]`` and ``[governance] admins`` in openlam.toml, or the

@@ -145,12 +145,23 @@ class Store:
 
     # -- reads ----------------------------------------------------------------------
 
-    def list_runs(self, limit: int = 20, status: str | None = None) -> list[dict[str, Any]]:
+    def list_runs(self, limit: int = 20, status: str | None = None, *,
+                  agent: str | None = None, since: float | None = None, offset: int = 0,
+                  top_level: bool = False) -> list[dict[str, Any]]:
+        """Runs, newest first: with ``status``, of ``agent``, started at or after
+        ``since`` (epoch seconds), only those no other run delegated (``top_level``),
+        skipping the first ``offset``."""
         query = sa.select(runs.c.id, runs.c.parent_id, runs.c.goal, runs.c.agent,
-                          runs.c.status, runs.c.summary, runs.c.created_at)
+                          runs.c.status, runs.c.summary, runs.c.created_at, runs.c.updated_at)
         if status:
             query = query.where(runs.c.status == status)
-        query = query.order_by(runs.c.created_at.desc()).limit(limit)
+        if agent:
+            query = query.where(runs.c.agent == agent)
+        if since is not None:
+            query = query.where(runs.c.created_at >= since)
+        if top_level:
+            query = query.where(runs.c.parent_id.is_(None))
+        query = query.order_by(runs.c.created_at.desc(), runs.c.id).limit(limit).offset(offset)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 

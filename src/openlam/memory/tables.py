@@ -159,3 +159,41 @@ learn_agent_record = sa.Table(  # each agent's runs per kind of goal (its gist):
     sa.Column("runs", sa.JSON, nullable=False),  # the latest, so a run counts once
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+
+# -- the server (openlam.server): the events runs emit, API tokens, users ---------------
+
+run_events = sa.Table(  # every event a run emits, in order, for anyone following it
+    "run_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(RUN_ID), nullable=False),
+    sa.Column("root_id", sa.String(RUN_ID), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Index("ix_run_events_run_id_id", "run_id", "id"),
+)
+
+server_tokens = sa.Table(  # API tokens: only a SHA-256 of each is kept
+    "server_tokens", metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_used_at", sa.Float, nullable=True),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+)
+
+server_users = sa.Table(  # dashboard users: a scrypt hash of each password
+    "server_users", metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+server_secrets = sa.Table(  # the key signing session cookies, shared by every server
+    "server_secrets", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(128), nullable=False),
+)

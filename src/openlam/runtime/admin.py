@@ -116,3 +116,46 @@ def status(settings: Settings, store: Store) -> dict[str, Any]:
             "id": oldest.id, "run_id": oldest.run_id, "action": oldest.action,
             "waiting_seconds": round(time.time() - oldest.requested_at)},
     }
+
+
+FINAL = ("completed", "partial", "blocked", "failed", "cancelled")
+
+
+def resume(settings: Settings, store: Store, run_id: str, rt: Any = None) -> str:
+    """Hand an interrupted run back to the workers, to finish from its last finished
+    step (no action is repeated). ``rt``: this process's runtime, if it has one (it
+    then takes over a dead process's runs at once instead of at the next sweep).
+    Returns what happened, in words; a UserError if the run cannot be resumed."""
+    from openlam.errors import UserError
+    from openlam.runtime.executors import Executors
+
+    run = store.get_run(run_id)
+    if run is None:
+        raise UserError(f"no run {run_id!r} in this workspace",
+                        "list runs with `openlam runs list`")
+    run_id = run["id"]
+    if run["status"] in FINAL:
+        raise UserError(f"run {run_id} has already ended ({run['status']})",
+                        "submit the goal again to run it anew")
+    status = client(settings).retrieve_workflow(run_id).get_status()
+    if status.status in ("ENQUEUED", "DELAYED"):
+        return f"run {run_id} is waiting in its queue; a worker starts it"
+    if status.status == "PENDING":
+        executors = Executors(store.engine)
+        owner = executors.get(status.executor_id or "")
+        if owner is not None and not executors.is_dead(owner):
+            raise UserError(f"run {run_id} is being executed by a live OpenLAM process "
+                            f"({owner.kind}, pid {owner.pid} on {owner.host})",
+                            "wait for it to finish, or stop that process; its runs are then "
+                            "resumed without repeating a step")
+        if rt is not None:
+            from openlam.runtime.process import recover_dead
+
+            recover_dead(rt)
+            return f"run {run_id} was handed back to the queue; it continues on a worker"
+        return (f"run {run_id} belonged to a stopped process; a running worker takes it "
+                "over within its lease")
+    if status.status == "SUCCESS":
+        raise UserError(f"run {run_id} has already ended")
+    client(settings).resume_workflow(run_id)
+    return f"run {run_id} resumes from its last finished step on a worker"

@@ -21,6 +21,7 @@ from openlam.actions.registry import ActionRegistry, load_plugins
 from openlam.config import Settings
 from openlam.memory.engines import configure_pool, engine_for, sqlite_engine
 from openlam.memory.store import Store
+from openlam.runtime.eventlog import EventLog
 from openlam.runtime.executors import Executors, Heartbeat, Lease, new_executor_id
 from openlam.runtime.journal import JournalStore
 from openlam.runtime.queues import configured
@@ -60,6 +61,7 @@ class Runtime:
     inflight: int = 0  # model requests and actions running now
     draining: bool = False  # stopping: no new step starts (they resume elsewhere)
     learner: Any = None  # openlam.learning.Learner, unless [learning] enabled = false
+    events: EventLog | None = None  # every event, kept for whoever follows a run
 
     def emit(self, event: dict[str, Any]) -> None:
         event = self.redact(event)
@@ -159,6 +161,8 @@ def start(settings: Settings, kind: str = "run", listen: list[str] | None = None
     rt.call_action = action_caller(registry.get, lambda: settings, rt.secret)
     rt.specials = _specials(settings)
     _govern(rt)  # before launch: runs recovered at launch must be governed too
+    rt.events = EventLog(store.engine)  # any process can follow the runs this one executes
+    rt.listeners.append(rt.events.record)
     _current = rt
 
     rt.learn_hooks.append(store.remember)
@@ -253,6 +257,8 @@ def stop() -> None:
         _current.executors.stop(_current.executor_id)
     except Exception:
         log.warning("could not mark executor %s stopped", _current.executor_id)
+    if _current.events is not None:
+        _current.events.close()
     if _current.log_filter is not None:  # the next workspace brings its own secrets
         for handler in logging.getLogger().handlers:
             handler.removeFilter(_current.log_filter)

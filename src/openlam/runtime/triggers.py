@@ -102,6 +102,31 @@ class Triggers:
                          .values(state=trigger.state))
 
 
+def new_trigger(kind: str, name: str, goal: str, *, agent: str | None = None,
+                department: str | None = None, path: str = "inbox", mailbox: str = "INBOX",
+                poll: float = 10.0, secret: str | None = None) -> Trigger:
+    """A trigger to store, checked: its name (used in URLs), kind and goal."""
+    import re
+
+    from openlam.workforce import check_goal
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,47}", name):
+        raise UserError(f"trigger name {name!r} is not allowed",
+                        "use lowercase letters, digits, - and _, at most 48 characters")
+    if kind not in KINDS:
+        raise UserError(f"unknown trigger kind {kind!r}", f"use {', '.join(KINDS)}")
+    if not 0.1 <= poll <= 86_400:
+        raise UserError(f"poll every {poll:g} s is out of range", "give 0.1 to 86400 seconds")
+    config: dict[str, Any] = {"poll_seconds": poll}
+    if kind == "folder":
+        config["path"] = path
+    elif kind == "imap":
+        config["mailbox"] = mailbox
+    elif kind == "webhook" and secret:
+        config["secret"] = secret
+    return Trigger(name, kind, check_goal(goal), agent, department, config)
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 

@@ -30,13 +30,22 @@ from openlam.runtime.triggers import Trigger, Triggers
 
 log = logging.getLogger("openlam.worker")
 DRAIN_SECONDS = 30.0
+CANCEL_SECONDS = 10.0  # cancelled runs have this long to unwind before the process stops
 
 
 class Worker:
     def __init__(self, settings: Settings, *, queues: list[str] | None = None,
                  concurrency: int | None = None, port: int | None = None,
-                 host: str = "127.0.0.1", say: Callable[[str], None] = print) -> None:
+                 host: str = "127.0.0.1", say: Callable[[str], None] = print,
+                 kind: str = "worker", embedded: bool = False) -> None:
+        """``embedded``: inside another program's event loop (``openlam serve``): it
+        leaves the signals to that program (call :meth:`stop`) and, stopping, cancels
+        only the tasks started since it started (its runs), not the program's own."""
         self.settings = settings
+        self.kind = kind
+        self.embedded = embedded
+        self.ready = asyncio.Event()
+        self.spared: set[asyncio.Task[Any]] = set()  # embedded: the program's own tasks
         self.queues = queues
         self.concurrency = concurrency
         self.port = port
@@ -49,10 +58,14 @@ class Worker:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
-        rt = self.rt = process.start(self.settings, kind="worker", listen=self.queues,
+        if self.embedded:
+            self.spared = set(asyncio.all_tasks())
+        else:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stopping.set)
+        rt = self.rt = process.start(self.settings, kind=self.kind, listen=self.queues,
                                      worker_concurrency=self.concurrency)
+        self.ready.set()
         self.say(f"worker {rt.executor_id} listening to "
                  f"{', '.join(self.queues) if self.queues else 'every queue'}")
         if rt.recovering:
@@ -65,6 +78,14 @@ class Worker:
         for task in tasks:
             task.cancel()
         await self.drain()
+
+    def stop(self) -> None:
+        """Drain and stop (what SIGTERM does to a standalone worker). The task calling
+        it is spared (it waits for the worker to stop)."""
+        current = asyncio.current_task()
+        if current is not None:
+            self.spared.add(current)
+        self.stopping.set()
 
     async def sweep(self) -> None:
         rt = self.rt
@@ -120,10 +141,15 @@ class Worker:
         if self.http is not None:
             self.http.shutdown()
         current = asyncio.current_task()
-        running = [t for t in asyncio.all_tasks() if t is not current]
+        running = [t for t in asyncio.all_tasks() if t is not current
+                   and t not in self.spared]
         for task in running:
             task.cancel()  # a cancelled run stays PENDING: another worker resumes it
-        await asyncio.gather(*running, return_exceptions=True)
+        if running:
+            _done, stuck = await asyncio.wait(running, timeout=CANCEL_SECONDS)
+            if stuck:
+                log.warning("%d task(s) did not stop within %g s of being cancelled",
+                            len(stuck), CANCEL_SECONDS)
         await process.close_plugins()
         await asyncio.to_thread(process.stop)
         self.say("stopped")
