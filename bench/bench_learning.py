@@ -7,7 +7,8 @@ governance) with a fake OpenAI-compatible server in this process that plans each
 from its text; requests and prompt tokens are counted by the server.
 Part 2 fills a project database with 10,000 playbooks of distinct shapes and times
 ``Learner.consult_now`` — the hook a run calls before planning — for goals that match
-one of them and for goals that match none (which also builds the planner's advice).
+one of them, for rewordings of them (values moved: same gist, another shape) and for
+goals that match none (which also builds the planner's advice).
 
     python bench/bench_learning.py [--goals 100] [--playbooks 10000]
 """
@@ -103,6 +104,7 @@ def word(i: int) -> str:
 def matching(n: int) -> None:
     from openlam.actions.registry import load_plugins
     from openlam.config import load_settings
+    from openlam.learning.gist import gist_key
     from openlam.learning.learner import Learner
     from openlam.learning.playbooks import generalise
     from openlam.learning.store import LearningStore, shape_key
@@ -121,7 +123,8 @@ def matching(n: int) -> None:
             pb, _ = generalise(goal, [{"id": "w", "action": "files.write",
                                        "args": {"path": f"box{i}/x.md", "content": "hello 5"}}])
             assert pb is not None
-            rows.append({"id": pb.id, "shape_key": shape_key(pb.shape), "shape": pb.shape,
+            rows.append({"id": pb.id, "shape_key": shape_key(pb.shape),
+                         "gist_key": gist_key(pb.shape), "shape": pb.shape,
                          "pattern": pb.pattern, "params": pb.params, "steps": pb.steps,
                          "example": pb.example, "agent": "operator", "model": "bench",
                          "runs": ["bench"], "successes": 1, "failures": 0, "failing": 0,
@@ -133,9 +136,14 @@ def matching(n: int) -> None:
         p_hit = [perceive(f"archive the message 'bye {j}' for ticket {j} in box{j * 37 % n}/y.md "
                           f"as {word(j * 37 % n)}", AgentProfile(), registry)
                  for j in range(200)]
+        p_reworded = [perceive(f"archive the message 'bye {j}' for ticket {j} as "
+                               f"{word(j * 37 % n)} in box{j * 37 % n}/y.md", AgentProfile(),
+                               registry)
+                      for j in range(200)]
         p_miss = [perceive(f"summarise ticket {j} for the weekly report", AgentProfile(),
                            registry) for j in range(200)]
         for label, batch, want in (("matching goal", p_hit, True),
+                                   ("reworded goal (values moved)", p_reworded, True),
                                    ("no match (advice)", p_miss, False)):
             times = []
             for p in batch:

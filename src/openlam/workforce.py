@@ -157,7 +157,7 @@ class Workforce:
             chosen = await select_agent(self.settings, goal,
                                         agent=agent if isinstance(agent, str) else None,
                                         department=department, model=request.model,
-                                        installed=installed)
+                                        installed=installed, learn=request.learn)
             request.agent, request.routing = chosen["agent"], chosen["routing"]
         elif isinstance(agent, dict):
             request.agent = agent

@@ -115,3 +115,28 @@ def token(workspace: Path, name: str, role: str) -> dict[str, str]:
     made = subprocess.run(["openlam", "tokens", "create", name, "--role", role,
                            "--workspace", str(workspace)], capture_output=True, text=True)
     return {"Authorization": f"Bearer {made.stdout.strip()}"}
+
+
+@pytest.mark.timeout(180)
+async def test_the_server_on_postgresql(workspace: Path, pg_url: str) -> None:
+    """The event log, tokens and sessions on PostgreSQL, as a team deploys it."""
+    from openlam.config import load_settings
+    from openlam.server import create_app
+    from tests.server.conftest import BASE
+
+    settings = load_settings(workspace).with_overrides(database_url=pg_url)
+    app = create_app(settings=settings)
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), \
+            httpx.AsyncClient(transport=transport, base_url=BASE, timeout=60) as client:
+        _info, made = app.state.credentials.create_token("pg", "operator")
+        op = {"Authorization": f"Bearer {made}"}
+        run_id = (await client.post("/api/v1/goals", json=GOAL, headers=op)).json()["run_id"]
+        events = await asyncio.wait_for(
+            sse_events(client, f"/api/v1/runs/{run_id}/events", op), 120)
+        kinds = [name for name, _ in events]
+        assert kinds[0] == "run.started" and kinds[-1] == "run.finished"
+        assert events[-1][1]["status"] == "completed"
+        login = await client.post("/api/v1/session", json={"token": made})
+        assert login.status_code == 201
+        assert (await client.get("/api/v1/runs")).json()["runs"][0]["id"] == run_id

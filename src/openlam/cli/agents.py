@@ -188,10 +188,13 @@ def route_goal(
     from openlam.actions.registry import load_plugins
     from openlam.config import load_settings
     from openlam.org.routing import route
+    from openlam.org.select import agent_records
 
     catalog = _catalog(workspace)
-    installed = [s.name for s in load_plugins(settings=load_settings(workspace))]
-    chosen = route(goal, catalog, department=department, installed=installed)
+    settings = load_settings(workspace)
+    installed = [s.name for s in load_plugins(settings=settings)]
+    chosen = route(goal, catalog, department=department, installed=installed,
+                   records=agent_records(settings, goal))
     if json_output:
         typer.echo(json.dumps({
             "agent": chosen.agent.id, "department": chosen.department.id,

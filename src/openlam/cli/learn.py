@@ -52,7 +52,7 @@ def show(workspace: Workspace = None) -> None:
     c.print(f"Lessons from people: {len(lessons)}")
     shaky = [t for t in tools if t["calls"] >= 5 and t["success_rate"] < 0.8]
     c.print(f"Actions tracked: {len(tools)} ({len(shaky)} unreliable)")
-    c.print("[dim]openlam learn playbooks | lessons | tools | export | forget ID[/]")
+    c.print("[dim]openlam learn playbooks | lessons | tools | dump | export | forget ID[/]")
 
 
 @learn_app.command("playbooks")
@@ -101,28 +101,33 @@ def lessons(workspace: Workspace = None, agent: Annotated[str | None, typer.Opti
 
 @learn_app.command("tools")
 def tools(workspace: Workspace = None, json_output: Json = False) -> None:
-    """Reliability per action: calls, success rate, latency percentiles, common errors."""
+    """Reliability per action and per source (builtin, each MCP server, OpenAPI service):
+    calls, success rate, latency percentiles, commonest error."""
     from rich.table import Table
 
     from openlam.cli.console import esc
 
-    rows = _store(workspace).tool_stats()
+    store = _store(workspace)
+    rows, sources = store.tool_stats(), store.source_stats()
     if json_output:
-        typer.echo(json.dumps([{k: v for k, v in r.items() if k != "latencies"}
-                               for r in rows], indent=2))
+        typer.echo(json.dumps({"actions": [{k: v for k, v in r.items() if k != "latencies"}
+                                           for r in rows], "sources": sources}, indent=2))
         return
     c = _out()
     if not rows:
         c.print("No actions have run yet.")
         return
-    table = Table(box=None)
-    for col in ("action", "source", "calls", "success", "p50 ms", "p95 ms", "commonest error"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(esc(r["action"]), esc(r["source"]), str(r["calls"]),
-                      f"{r['success_rate']:.0%}", f"{r['p50_ms']:g}", f"{r['p95_ms']:g}",
-                      esc(next(iter(r["errors"]), ""))[:60])
-    c.print(table)
+    for title, first, items in (("By action", "action", rows), ("By source", "source", sources)):
+        table = Table(box=None, title=title, title_justify="left")
+        for col in (first, *(["source"] if first == "action" else ["actions"]), "calls",
+                    "success", "p50 ms", "p95 ms", "commonest error"):
+            table.add_column(col, overflow="fold")
+        for r in items:
+            table.add_row(esc(r[first]), esc(r["source"]) if first == "action"
+                          else str(r["actions"]), str(r["calls"]), f"{r['success_rate']:.0%}",
+                          f"{r['p50_ms']:g}", f"{r['p95_ms']:g}",
+                          esc(next(iter(r["errors"]), ""))[:60])
+        c.print(table)
 
 
 @learn_app.command("export")
@@ -143,3 +148,32 @@ def forget(ident: Annotated[str, typer.Argument(help="A playbook (pb-…) or les
         raise UserError(f"no playbook or lesson {ident!r} (or it matches more than one)",
                         "see the ids with `openlam learn playbooks` and `openlam learn lessons`")
     typer.echo(f"forgot {removed}")
+
+
+@learn_app.command("dump")
+def dump(workspace: Workspace = None, output: Annotated[Path | None, typer.Option(
+         "--output", "-o", help="Write the JSON to this file (default: stdout).")] = None
+         ) -> None:
+    """Everything learned — playbooks, lessons, tool reliability per action and source,
+    agents' records — as one JSON document to review or share: secrets masked, email
+    addresses kept to their domain."""
+    from openlam.actions.registry import load_plugins
+    from openlam.actions.secrets import Redactor
+    from openlam.config import load_settings
+    from openlam.errors import UserError
+    from openlam.learning.review import learned
+
+    settings = load_settings(workspace)
+    names = [n for spec in load_plugins(settings=settings) for n in spec.secrets]
+    document = learned(_store(workspace), Redactor.for_settings(settings, names))
+    text = json.dumps(document, indent=2, default=str, ensure_ascii=False)
+    if output is None:
+        typer.echo(text)
+        return
+    if not output.parent.is_dir():
+        raise UserError(f"cannot write {output}: the folder {output.parent} does not exist",
+                        "create it first, or give --output a path in an existing folder")
+    output.write_text(text + "\n", encoding="utf-8")
+    typer.echo(f"wrote {len(document['playbooks'])} playbooks, {len(document['lessons'])} "
+               f"lessons, {len(document['tools']['actions'])} actions and "
+               f"{len(document['agents'])} agent records to {output}")

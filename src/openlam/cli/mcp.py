@@ -1,4 +1,5 @@
-"""``openlam mcp add|list|rm|test``: MCP servers whose tools become actions."""
+"""``openlam mcp add|list|rm|test``: MCP servers whose tools become actions;
+``openlam mcp serve``: the workforce itself as an MCP server (stdio)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import typer
 from openlam.cli.sources import pairs, print_access, show
 from openlam.cli.sources import remove as remove_source
 
-mcp_app = typer.Typer(help="MCP servers whose tools become actions (NAME.tool).",
+mcp_app = typer.Typer(help="MCP servers whose tools become actions (NAME.tool); `serve`: "
+                           "this workforce as an MCP server.",
                       no_args_is_help=True)
 Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
 
@@ -164,3 +166,26 @@ def _print_tools(name: str, server: Any, cache: dict[str, Any]) -> None:
     if unusable:
         out.print(f"[yellow]Not offered[/] (they run only as MCP tasks, which OpenLAM does "
                   f"not use): {esc(', '.join(unusable))}")
+
+
+@mcp_app.command("serve")
+def serve(
+    workspace: Workspace = None,
+    no_worker: Annotated[bool, typer.Option(
+        "--no-worker", help="Do not run the goals here: an `openlam serve` or `openlam "
+                            "worker` sharing the workspace's database does.")] = False,
+) -> None:
+    """Serve this workspace's workforce to an MCP client over stdio (tools run_goal,
+    run_status, list_approvals, decide_approval, list_agents).
+
+    Configure it in the client as the command `openlam mcp serve --workspace DIR`. Over
+    HTTP, the same tools are at /mcp of `openlam serve` (token auth).
+    """
+    import asyncio
+    import logging
+
+    from openlam.config import load_settings
+    from openlam.server.compat.mcp import serve_stdio
+
+    logging.basicConfig(level=logging.WARNING)  # stderr: stdout carries the protocol
+    asyncio.run(serve_stdio(load_settings(workspace), run_worker=not no_worker))

@@ -38,8 +38,9 @@ def serve(workspace: Workspace = None,
     check_listen_address(settings, host)
     app = create_app(settings=settings, run_worker=not no_worker)
     shown = f"[{host}]" if ":" in host else host
-    console().print(f"OpenLAM serving {esc(str(settings.workspace))} at "
-                    f"http://{esc(shown)}:{port}/ (API docs: /api/docs)"
+    where = f"http://{shown}:{port}/" if port else f"a free port of {shown} (see below)"
+    console().print(f"OpenLAM serving {esc(str(settings.workspace))} at {esc(where)} "
+                    "(API docs: /api/docs)"
                     + ("; queued goals run on separate workers" if no_worker else ""))
     uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False,
                 timeout_graceful_shutdown=10)

@@ -26,8 +26,10 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from openlam.learning.gist import assign
 from openlam.learning.literals import TYPES, literals, shape
-from openlam.learning.playbooks import generalise
+from openlam.learning.playbooks import Playbook, generalise
+from openlam.learning.review import private
 from openlam.learning.store import DEMOTE_AFTER, LearningStore
 from openlam.loop.state import SPECIAL_ACTIONS, Outcome, RunStatus, StepStatus
 
@@ -41,6 +43,12 @@ UNRELIABLE_AFTER = 5  # … once an action has been called this many times
 RECALLED = 2  # closest successful plans shown to the model
 RECALL_SCAN = 100  # recall looks among this many most recently used playbooks (bounded cost)
 LESSONS_SHOWN = 6
+CAN_DO_SHOWN = 8  # learned goal shapes named when a goal cannot be done offline
+_NAMED = re.compile(r"<p\d+:(\w+)>")
+SERVERS = ("mcp:", "openapi:")  # sources whose actions fail together when they are down
+# A run ending so counts for or against its agent on goals of its kind (partial, blocked
+# and cancelled runs say more about the goal or the person than about the agent).
+RECORDED = (RunStatus.completed, RunStatus.failed)
 _EMAIL = re.compile(TYPES["email"])
 
 
@@ -50,6 +58,7 @@ class Consultation:
     playbook: str | None = None
     why: str = ""
     advice: list[str] = field(default_factory=list)
+    learned: list[str] = field(default_factory=list)  # shapes it can do with no model
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -71,31 +80,51 @@ class Learner:
         found = literals(p.goal)
         goal_shape = shape(p.goal, found)
         for pb in self.store.candidates(goal_shape):
-            values = pb.extract(p.goal)
+            exact = pb.shape == goal_shape
+            values = pb.extract(p.goal) if exact else assign(pb.example, pb.params, p.goal)
             if values is None:
                 continue
             missing = [a for a in pb.actions if a not in SPECIAL_ACTIONS and a not in p.actions]
             if missing:
                 continue
-            why = (f"the goal matches playbook {pb.id} (\"{pb.example}\"), learned from "
+            how = "matches" if exact else "is a rewording (same words and typed values) of"
+            why = (f"the goal {how} playbook {pb.id} (\"{pb.example}\"), learned from "
                    f"{len(pb.runs)} run(s) with {pb.successes} success(es), "
                    f"{pb.failures} failure(s); parameters: "
                    + ", ".join(f"{k}={_masked(v)} ({pb.params[k]})" for k, v in values.items()))
             return Consultation(plan={"steps": pb.instantiate(values)}, playbook=pb.id, why=why)
-        return Consultation(advice=self.advice(p, goal_shape))
+        recent = self.store.playbooks(limit=RECALL_SCAN)
+        return Consultation(advice=self.advice(p, goal_shape, recent),
+                            learned=self.can_do(p, recent))
 
-    def advice(self, p: Perception, goal_shape: str) -> list[str]:
+    def can_do(self, p: Perception, recent: list[Playbook]) -> list[str]:
+        """The goal shapes the agent can do with no model (its active playbooks among
+        the latest used, most successful first), as "write <text> to <file>"."""
+        permitted = {s.name for s in p.actions} | set(SPECIAL_ACTIONS)
+        shapes: dict[str, int] = {}
+        for pb in recent:
+            if pb.failing < DEMOTE_AFTER and set(pb.actions) <= permitted:
+                shown = _NAMED.sub(r"<\1>", pb.example)
+                shapes[shown] = max(shapes.get(shown, 0), pb.successes)
+        return sorted(shapes, key=lambda k: -shapes[k])[:CAN_DO_SHOWN]
+
+    def advice(self, p: Perception, goal_shape: str, recent: list[Playbook]) -> list[str]:
         permitted = {s.name for s in p.actions}
         lines = [f"Lesson from a person about {ls['action']}: {ls['text']}"
                  for ls in self.store.lessons(p.agent.id, limit=50)
                  if ls["action"] in permitted or ls["action"] in SPECIAL_ACTIONS][:LESSONS_SHOWN]
-        for t in self.store.tool_stats(sorted(permitted)):
-            if t["calls"] >= UNRELIABLE_AFTER and t["success_rate"] < UNRELIABLE_BELOW:
-                common = next(iter(t["errors"]), "")
+        stats = self.store.tool_stats()
+        for t in stats:
+            if t["action"] in permitted and _unreliable(t):
                 lines.append(f"Unreliable action {t['action']}: {t['calls'] - t['failures']} of "
-                             f"{t['calls']} recent calls succeeded"
-                             + (f"; common error: {common}" if common else ""))
-        lines += self.recall(goal_shape, permitted)
+                             f"{t['calls']} recent calls succeeded" + _commonest(t))
+        used = {t["source"] for t in stats if t["action"] in permitted}
+        for s in self.store.source_stats(stats):  # a server that is down fails all its tools
+            if s["source"] in used and s["source"].startswith(SERVERS) and _unreliable(s):
+                lines.append(f"Unreliable source {s['source']} ({s['actions']} actions): "
+                             f"{s['calls'] - s['failures']} of {s['calls']} recent calls "
+                             "succeeded" + _commonest(s))
+        lines += self.recall(goal_shape, permitted, recent)
         kept, used = [], 0
         for line in lines:  # the budget: the most important first
             if used + len(line) > ADVICE_CHARS:
@@ -104,12 +133,12 @@ class Learner:
             used += len(line)
         return kept
 
-    def recall(self, goal_shape: str, permitted: set[str]) -> list[str]:
+    def recall(self, goal_shape: str, permitted: set[str], recent: list[Playbook]) -> list[str]:
         """The closest playbooks by shared words — successful plans as examples, and
         demoted ones with why they failed."""
         words = set(re.findall(r"[a-z<>]{3,}", goal_shape))
         scored = []
-        for pb in self.store.playbooks(limit=RECALL_SCAN):
+        for pb in recent:
             if not set(pb.actions) <= permitted | set(SPECIAL_ACTIONS):
                 continue
             theirs = set(re.findall(r"[a-z<>]{3,}", pb.shape))
@@ -137,9 +166,13 @@ class Learner:
 
     def learn_now(self, outcome: Outcome, experience: dict[str, Any]) -> None:
         decisions = self._people(outcome)
+        if outcome.status in RECORDED:  # routing prefers agents whose runs of a kind succeed
+            self.store.record_run(outcome.agent, shape(outcome.goal),
+                                  outcome.status is RunStatus.completed, outcome.run_id)
         self.store.record_calls([
             (r.action, getattr(self.registry.get(r.action), "source", "?"),
-             r.status is StepStatus.succeeded, r.duration_ms, self.redact(r.error))
+             r.status is StepStatus.succeeded, r.duration_ms,
+             self._private(r.error) if r.error else None)
             for r in outcome.steps if r.action in self.registry
             and r.status in (StepStatus.succeeded, StepStatus.failed)])
         used = experience.get("playbook")
@@ -217,13 +250,21 @@ class Learner:
 
     def _private(self, text: str) -> str:
         """Secrets masked; email addresses kept to their domain."""
-        return _EMAIL.sub(lambda m: "<someone>@" + m.group().split("@", 1)[1],
-                          str(self.redact(text)))
+        return private(str(self.redact(text)))
 
 
 def request_tainted(experience: dict[str, Any]) -> bool:
     """Whether the run's own goal was untrusted (a trigger's event, a tainted delegation)."""
     return bool((experience.get("request") or {}).get("tainted_by"))
+
+
+def _unreliable(stats: dict[str, Any]) -> bool:
+    return stats["calls"] >= UNRELIABLE_AFTER and stats["success_rate"] < UNRELIABLE_BELOW
+
+
+def _commonest(stats: dict[str, Any]) -> str:
+    common = next(iter(stats["errors"]), "")
+    return f"; common error: {common}" if common else ""
 
 
 def _brief(value: Any, limit: int = 300) -> str:

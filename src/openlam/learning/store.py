@@ -10,9 +10,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from openlam.learning.gist import gist, gist_key
 from openlam.learning.playbooks import Playbook
 from openlam.memory.engines import engine_for
-from openlam.memory.tables import learn_lessons, learn_playbooks, learn_tool_stats
+from openlam.memory.tables import (
+    learn_agent_record,
+    learn_lessons,
+    learn_playbooks,
+    learn_tool_stats,
+)
 
 DEMOTE_AFTER = 2
 """A playbook whose replays failed this many times in a row (since its last success) is
@@ -34,13 +40,15 @@ class LearningStore:
     # -- playbooks ------------------------------------------------------------------
 
     def candidates(self, shape: str) -> list[Playbook]:
-        """The playbooks of this goal shape still in use (one indexed lookup)."""
+        """The playbooks still in use of this goal shape, then those of a rewording of
+        it (the same gist), most successful first (one indexed lookup)."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(learn_playbooks).where(
-                learn_playbooks.c.shape_key == shape_key(shape),
+                learn_playbooks.c.gist_key == gist_key(shape),
                 learn_playbooks.c.failing < DEMOTE_AFTER)
                 .order_by(learn_playbooks.c.successes.desc())).all()
-        return [_playbook(r._mapping) for r in rows]
+        found = [_playbook(r._mapping) for r in rows]
+        return sorted(found, key=lambda pb: pb.shape != shape)  # stable: exact shape first
 
     def playbooks(self, limit: int | None = None) -> list[Playbook]:
         """Every playbook (or the ``limit`` most recently used), newest first."""
@@ -64,7 +72,8 @@ class LearningStore:
                 learn_playbooks.c.id == pb.id).with_for_update()).first()
             if row is None:
                 conn.execute(sa.insert(learn_playbooks).values(
-                    id=pb.id, shape_key=shape_key(pb.shape), shape=pb.shape,
+                    id=pb.id, shape_key=shape_key(pb.shape), gist_key=gist_key(pb.shape),
+                    shape=pb.shape,
                     pattern=pb.pattern, params=pb.params, steps=pb.steps,
                     example=pb.example, agent=pb.agent, model=pb.model, runs=[run_id],
                     successes=1, failures=0, failing=0, last_failure=None,
@@ -181,6 +190,64 @@ class LearningStore:
             row["success_rate"] = 1 - row["failures"] / row["calls"] if row["calls"] else 1.0
             row["p50_ms"], row["p95_ms"] = _percentiles(row["latencies"])
         return rows
+
+    def source_stats(self, rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Reliability per source of actions (builtin, each MCP server, OpenAPI service…):
+        its actions' calls added up, latency percentiles over their recent calls
+        together, and the commonest errors across them."""
+        by: dict[str, dict[str, Any]] = {}
+        for t in self.tool_stats() if rows is None else rows:
+            s = by.setdefault(t["source"], {"source": t["source"], "actions": 0, "calls": 0,
+                                            "failures": 0, "latencies": [], "errors": {}})
+            s["actions"] += 1
+            s["calls"] += t["calls"]
+            s["failures"] += t["failures"]
+            s["latencies"] = s["latencies"] + t["latencies"]
+            for error, n in t["errors"].items():
+                s["errors"][error] = s["errors"].get(error, 0) + n
+        out = []
+        for s in sorted(by.values(), key=lambda s: s["source"]):
+            s["success_rate"] = 1 - s["failures"] / s["calls"] if s["calls"] else 1.0
+            s["p50_ms"], s["p95_ms"] = _percentiles(s.pop("latencies"))
+            s["errors"] = dict(sorted(s["errors"].items(), key=lambda kv: -kv[1])[:KEPT_ERRORS])
+            out.append(s)
+        return out
+
+    # -- each agent's record per kind of goal (routing) ------------------------------
+
+    def record_run(self, agent: str, goal_shape: str, succeeded: bool, run_id: str) -> None:
+        """Count a finished run of ``agent`` towards its record on goals of this gist."""
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        key, now, t = gist_key(goal_shape), time.time(), learn_agent_record
+        insert = (postgresql.insert if self.engine.dialect.name == "postgresql"
+                  else sqlite.insert)(t)
+        with self.engine.begin() as conn:
+            conn.execute(insert.values(  # as record_calls: the row first, then locked
+                agent=agent, gist_key=key, gist=gist(goal_shape), successes=0, failures=0,
+                runs=[], updated_at=now).on_conflict_do_nothing(
+                    index_elements=["agent", "gist_key"]))
+            where = (t.c.agent == agent, t.c.gist_key == key)
+            row = conn.execute(sa.select(t.c.runs).where(*where).with_for_update()).first()
+            if row is None or run_id in row.runs:
+                return  # a resumed run is counted once
+            conn.execute(sa.update(t).where(*where).values(
+                successes=t.c.successes + int(succeeded), failures=t.c.failures
+                + int(not succeeded), runs=[*row.runs, run_id][-KEPT_RUNS:], updated_at=now))
+
+    def agent_records(self, goal_shape: str) -> dict[str, tuple[int, int]]:
+        """agent → (successes, failures) of its runs on goals of this gist."""
+        t = learn_agent_record
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.c.agent, t.c.successes, t.c.failures).where(
+                t.c.gist_key == gist_key(goal_shape))).all()
+        return {r.agent: (r.successes, r.failures) for r in rows}
+
+    def all_agent_records(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                sa.select(learn_agent_record).order_by(learn_agent_record.c.gist,
+                                                       learn_agent_record.c.agent))]
 
     # -- everything, for review -----------------------------------------------------
 

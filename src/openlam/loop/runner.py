@@ -144,6 +144,7 @@ class Runner:
         self.overhead = OverheadClock()  # replaced by the running task's own in run()
         self.model_requests = 0
         self.playbook: str | None = None  # the learned playbook this run replays
+        self.learned: list[str] = []  # goal shapes learned playbooks do (offline, declining)
         routed = request.routing
         self.state.usage.model_requests += routed.get("model_requests", 0)
         self.state.usage.input_tokens += routed.get("input_tokens", 0)
@@ -226,6 +227,7 @@ class Runner:
         advice from experience goes into the planner's context either way."""
         found = await self.env.consult(p)  # type: ignore[misc]
         p.context.extend(found.get("advice") or [])
+        self.learned = list(found.get("learned") or [])
         if not found.get("plan"):
             return None
         plan = Plan.model_validate(found["plan"])
@@ -246,7 +248,7 @@ class Runner:
         if replanning:  # templates cannot think of another way; the failure stands
             return PlanResult(None)
         try:
-            plan = OfflinePlanner().plan(p.goal, p.actions)
+            plan = OfflinePlanner().plan(p.goal, p.actions, learned=self.learned)
         except PlannerDeclined as exc:
             return PlanResult(None, [exc.reason], declined=exc.hint)
         errors = validate_plan(plan, p.actions, max_steps=self.request.max_steps)

@@ -110,6 +110,7 @@ learn_playbooks = sa.Table(
     "learn_playbooks", metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("shape_key", sa.String(64), nullable=False, index=True),  # sha256 of the shape
+    sa.Column("gist_key", sa.String(64), nullable=True, index=True),  # reworded goals (0004)
     sa.Column("shape", sa.Text, nullable=False),
     sa.Column("pattern", sa.Text, nullable=False),
     sa.Column("params", sa.JSON, nullable=False),
@@ -145,6 +146,17 @@ learn_tool_stats = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("latencies", sa.JSON, nullable=False),  # the last LATENCY_WINDOW, in ms
     sa.Column("errors", sa.JSON, nullable=False),  # error text → count (the commonest kept)
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+learn_agent_record = sa.Table(  # each agent's runs per kind of goal (its gist): routing
+    "learn_agent_record", metadata,
+    sa.Column("agent", sa.String(128), primary_key=True),
+    sa.Column("gist_key", sa.String(64), primary_key=True, index=True),
+    sa.Column("gist", sa.Text, nullable=False),
+    sa.Column("successes", sa.Integer, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("runs", sa.JSON, nullable=False),  # the latest, so a run counts once
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 

@@ -1,17 +1,20 @@
 """The offline planner: serves goals that match a shipped plan template, with no model.
 
 A template is a pattern over the goal and a plan whose ``{placeholders}`` take the
-pattern's named groups. The learning issue adds learned plans as more templates.
+pattern's named groups. Learned playbooks are matched before this planner is asked
+(openlam.learning); when neither serves a goal, the decline names both.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from openlam.actions.registry import ActionRegistry
 from openlam.errors import PlannerDeclined
+from openlam.learning.literals import shape
 from openlam.loop.state import Plan
 from openlam.models.resolve import CONNECT_HINT
 
@@ -68,15 +71,23 @@ class OfflinePlanner:
     def __init__(self, templates: tuple[PlanTemplate, ...] = TEMPLATES) -> None:
         self.templates = templates
 
-    def plan(self, goal: str, registry: ActionRegistry) -> Plan:
-        for template in self.templates:
+    def plan(self, goal: str, registry: ActionRegistry, learned: Sequence[str] = ()) -> Plan:
+        """A shipped template's plan for ``goal``; else declines, naming what can be done
+        offline: the goal shapes the workspace has ``learned`` (its playbooks, matched
+        before this planner is asked) and the shipped templates it has the actions for."""
+        usable = [t for t in self.templates if all(s["action"] in registry for s in t.steps)]
+        for template in usable:
             match = template.pattern.match(goal.strip())
-            if match and all(s["action"] in registry for s in template.steps):
+            if match:
                 return template.instantiate(match.groupdict())
-        examples = "; ".join(f'"{t.example}"' for t in self.templates)
+        shipped = [f'"{t.example}"' for t in usable]
+        served = {shape(t.example) for t in usable}  # a playbook learned from a template
+        learned = [s for s in learned if s.lower() not in served]
         raise PlannerDeclined(
-            "no model is connected, and the offline planner knows no plan for this goal",
-            f"{CONNECT_HINT}. Offline, these goal shapes work: {examples}",
+            "no model is connected, and nothing learned or shipped matches this goal",
+            "I can do these offline: "
+            + "; ".join([*(f'"{s}" (learned)' for s in learned), *shipped])
+            + f"; for anything else, {CONNECT_HINT}",
         )
 
 

@@ -12,7 +12,10 @@ Two ways, one answer type (:class:`Route`):
 * :func:`route_with_model` — the chief of staff asks a model to pick from a compact
   shortlist (the scoring's top candidates) and falls back to scoring on any bad answer.
 
-Either way the reason says who was chosen and why.
+Either way, an agent's learned record on goals of the same kind (its runs that
+completed or failed, :data:`WEIGHT_RECORD`) weighs its score when the caller gives the
+records: routing prefers agents whose runs of that kind succeed. The reason says who
+was chosen and why.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import math
 import re
 import weakref
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from openlam.actions.grants import SourceAccess
@@ -241,6 +244,17 @@ class _BM25:
 WEIGHT_DEPARTMENT = 1.0
 WEIGHT_ROLE = 0.7
 WEIGHT_ACTIONS = 0.4
+WEIGHT_RECORD = 0.5
+"""How much an agent's record on goals of this kind (learned: see docs/learning.md) moves
+its score: ``WEIGHT_RECORD * (2r - 1)`` with ``r = (successes + 1) / (runs + 2)``, so 0
+with no history, -0.3 after 0 of 3 runs succeeded, +0.3 after 3 of 3."""
+
+Records = Mapping[str, tuple[int, int]]  # agent id → (successes, failures) on this kind
+
+
+def record_weight(successes: int, failures: int) -> float:
+    rate = (successes + 1) / (successes + failures + 2)  # few runs say little
+    return WEIGHT_RECORD * (2 * rate - 1)
 
 
 @dataclass(frozen=True)
@@ -256,6 +270,8 @@ class Candidate:
     covered: tuple[str, ...] = ()  # labels of implied actions it may use
     missing: tuple[str, ...] = ()  # labels of implied actions it may not use
     lacks_needed: bool = False  # the goal names a source whose actions it may not use
+    record: tuple[int, int] | None = None  # its (successes, failures) on this kind of goal
+    record_score: float = 0.0  # what the record added to (or took from) the score
 
 
 @dataclass(frozen=True)
@@ -294,8 +310,11 @@ class Router:
                                if permits(a, h.actions, catalog.permitted_patterns(a.id)))
             for h in self.hints}
 
-    def rank(self, goal: str, department: str | None = None) -> list[Candidate]:
-        """Every agent (of ``department``, if given) with its score, best first."""
+    def rank(self, goal: str, department: str | None = None,
+             records: Records | None = None) -> list[Candidate]:
+        """Every agent (of ``department``, if given) with its score, best first.
+        ``records``: each agent's (successes, failures) on goals of this kind — learned
+        from its runs; an agent without history keeps its score."""
         surface = words(goal)
         query = [s for _, s in surface]
         word_of: dict[str, str] = {}
@@ -325,21 +344,26 @@ class Router:
             cover = len(covered) / len(hints) if hints else 0.0
             score = (WEIGHT_DEPARTMENT * d_score + WEIGHT_ROLE * r_score
                      + WEIGHT_ACTIONS * cover)
+            record = (records or {}).get(agent.id)
+            adjust = record_weight(*record) if record and score > 0 else 0.0
             out.append(Candidate(
                 agent=agent, department=self.catalog.departments[agent.department],
-                score=round(score, 6), department_score=d_score, role_score=r_score,
+                score=round(max(score + adjust, 0.001) if score > 0 else score, 6),
+                department_score=d_score, role_score=r_score,
                 action_cover=cover,
                 department_words=tuple(word_of[t] for t in dept_terms.get(d, ()))
                 if d is not None else (),
                 role_words=tuple(word_of[t] for t in agent_terms.get(i, ())),
-                covered=covered, missing=missing, lacks_needed=lacks))
+                covered=covered, missing=missing, lacks_needed=lacks, record=record,
+                record_score=adjust))
         # Agents that may use a source the goal names first; then best score; on a tie
         # the more senior agent (who can delegate), then by id.
         out.sort(key=lambda c: (c.lacks_needed, -c.score, self._depth[c.agent.id], c.agent.id))
         return out
 
-    def route(self, goal: str, department: str | None = None) -> Route:
-        ranked = self.rank(goal, department)
+    def route(self, goal: str, department: str | None = None,
+              records: Records | None = None) -> Route:
+        ranked = self.rank(goal, department, records)
         if not ranked:
             raise ValueError("the catalog has no agents to route to")
         given = self.catalog.department(department) if department else None
@@ -354,9 +378,10 @@ class Router:
         return Route(best.agent, best.department, best.score,
                      _reason(best, ranked, given), "scoring", tuple(ranked))
 
-    def shortlist(self, goal: str, k: int = 6, department: str | None = None) -> list[Candidate]:
+    def shortlist(self, goal: str, k: int = 6, department: str | None = None,
+                  records: Records | None = None) -> list[Candidate]:
         """The top ``k`` candidates; with no signal at all, every department's head."""
-        ranked = self.rank(goal, department)
+        ranked = self.rank(goal, department, records)
         if ranked and not ranked[0].lacks_needed and any(c.lacks_needed for c in ranked):
             return [c for c in ranked if not c.lacks_needed][:k]  # only who may do the work
         if ranked and ranked[0].score > 0:
@@ -394,6 +419,12 @@ def _reason(best: Candidate, ranked: list[Candidate], given: Department | None) 
     if not best.lacks_needed and any(c.lacks_needed for c in ranked):
         parts.append("the goal needs a source of actions that only some agents may use, "
                      "and this agent may")
+    if best.record is not None:
+        parts.append(f"its runs of this kind of goal: {_record(best.record)}")
+    unaided = min(ranked, key=lambda c: (c.lacks_needed, -(c.score - c.record_score)))
+    if unaided.agent.id != best.agent.id and unaided.record is not None:
+        parts.append(f"preferred over {unaided.agent.name} ({unaided.agent.id}), whose runs "
+                     f"of this kind went worse: {_record(unaided.record)}")
     if best.missing:
         parts.append(f"it is not permitted {', '.join(best.missing)}, which the goal implies, "
                      "so it will need to delegate that part")
@@ -403,6 +434,11 @@ def _reason(best: Candidate, ranked: list[Candidate], given: Department | None) 
         text += (f". Next best department: {runner.department.name} "
                  f"({runner.agent.id}, score {runner.score:.2f} against {best.score:.2f})")
     return text + "."
+
+
+def _record(record: tuple[int, int]) -> str:
+    successes, failures = record
+    return f"{successes} of {successes + failures} succeeded"
 
 
 _ROUTERS: weakref.WeakKeyDictionary[Catalog, Router] = weakref.WeakKeyDictionary()
@@ -416,9 +452,10 @@ def router_for(catalog: Catalog, installed: Iterable[str] | None = None) -> Rout
 
 
 def route(goal: str, catalog: Catalog, *, department: str | None = None,
-          installed: Iterable[str] | None = None) -> Route:
-    """Deterministic routing: the best-scoring agent (within ``department`` if given)."""
-    return router_for(catalog, installed).route(goal, department)
+          installed: Iterable[str] | None = None, records: Records | None = None) -> Route:
+    """Deterministic routing: the best-scoring agent (within ``department`` if given),
+    weighed by each agent's ``records`` on goals of this kind when given."""
+    return router_for(catalog, installed).route(goal, department, records)
 
 
 # -- model-assisted ---------------------------------------------------------------------------
@@ -433,11 +470,16 @@ def shortlist_prompt(goal: str, shortlist: Sequence[Candidate]) -> str:
         "",
         f"Goal: {' '.join(goal.split())}",
         "",
-        "Candidates (id | title | department | remit):",
+        "Candidates (id | title | department | remit"
+        + (" | its runs of this kind of goal" if any(c.record for c in shortlist) else "")
+        + "):",
     ]
     for c in shortlist:
         remit = c.agent.instructions.split(". ")[0].rstrip(".")
-        lines.append(f"- {c.agent.id} | {c.agent.title} | {c.department.name} | {remit[:160]}")
+        line = f"- {c.agent.id} | {c.agent.title} | {c.department.name} | {remit[:160]}"
+        if any(c.record for c in shortlist):
+            line += f" | {_record(c.record) if c.record else 'none yet'}"
+        lines.append(line)
     lines += ["", 'Answer with JSON only: {"agent": "<one id from the list>", '
               '"reason": "<one sentence: why this agent>"}']
     return "\n".join(lines)
@@ -471,13 +513,14 @@ def parse_choice(answer: str, ids: Iterable[str]) -> tuple[str | None, str]:
 async def route_with_model(goal: str, catalog: Catalog, ask: Ask, *, k: int = 6,
                            department: str | None = None,
                            timeout: float | None = None,
-                           installed: Iterable[str] | None = None) -> Route:
+                           installed: Iterable[str] | None = None,
+                           records: Records | None = None) -> Route:
     """Ask a model to pick from the scoring's shortlist; fall back to scoring when the
     model fails, times out, or names no agent from the shortlist. With one candidate
-    there is nothing to ask."""
+    there is nothing to ask. ``records`` weigh the scoring and are shown to the model."""
     router = router_for(catalog, installed)
-    scored = router.route(goal, department)
-    shortlist = router.shortlist(goal, k, department)
+    scored = router.route(goal, department, records)
+    shortlist = router.shortlist(goal, k, department, records)
     if len(shortlist) <= 1:
         return scored
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from openlam.config import Settings
@@ -17,10 +18,13 @@ log = logging.getLogger("openlam.org")
 
 async def select_agent(settings: Settings, goal: str, *, agent: str | None = None,
                        department: str | None = None, model: str | None = None,
-                       installed: list[str] | None = None) -> dict[str, Any]:
+                       installed: list[str] | None = None, learn: bool = True
+                       ) -> dict[str, Any]:
     """A run request's ``agent`` and ``routing`` fields: {"agent": profile, "routing": {...}}.
     ``installed``: the names of the workspace's actions when the caller has its registry
-    (with in-process actions); by default the plugins' and configured sources'."""
+    (with in-process actions); by default the plugins' and configured sources'. With
+    ``learn`` (and learning on in the workspace), each agent's record on goals of this
+    kind weighs the choice."""
     from openlam.org.loader import load_catalog
     from openlam.org.routing import route, route_with_model
 
@@ -41,18 +45,42 @@ async def select_agent(settings: Settings, goal: str, *, agent: str | None = Non
     if department is None and ROUTINE_AGENT in catalog and _routine(goal):
         return _chosen(catalog, ROUTINE_AGENT, "a routine task with a known plan shape; "
                        "the operator takes it without a specialist", "routine", warnings)
+    records = agent_records(settings, goal) if learn else None
     if model and model != "offline":
         usage = {"model_requests": 0, "input_tokens": 0, "output_tokens": 0}
         chosen = await route_with_model(goal, catalog, _asker(settings, model, usage),
                                         department=department, timeout=settings.model_timeout,
-                                        installed=installed)
+                                        installed=installed, records=records)
         return _chosen(catalog, chosen.agent.id, chosen.reason, chosen.method,
                        {**usage, **warnings})
     try:
-        chosen = route(goal, catalog, department=department, installed=installed)
+        chosen = route(goal, catalog, department=department, installed=installed,
+                       records=records)
     except (KeyError, ValueError) as exc:
         raise UserError(str(exc), "list departments with `openlam departments`") from None
     return _chosen(catalog, chosen.agent.id, chosen.reason, chosen.method, warnings)
+
+
+def agent_records(settings: Settings, goal: str) -> dict[str, tuple[int, int]] | None:
+    """Each agent's (successes, failures) on goals of this one's kind, learned from their
+    runs (None when learning is off in the workspace)."""
+    import sqlalchemy as sa
+
+    from openlam import learning
+    from openlam.learning.literals import shape
+    from openlam.learning.store import LearningStore
+    from openlam.memory.tables import learn_agent_record
+
+    if not learning.enabled(settings):
+        return None
+    url = sa.make_url(settings.app_database_url)
+    if url.drivername.startswith("sqlite") and not (url.database and
+                                                    Path(url.database).exists()):
+        return None  # no database yet, so no history; routing creates none
+    store = LearningStore(settings.app_database_url)
+    if not sa.inspect(store.engine).has_table(learn_agent_record.name):
+        return None  # made by the first run of this version (migration 0004)
+    return store.agent_records(shape(goal))
 
 
 def _installed(settings: Settings) -> list[str]:

@@ -44,7 +44,8 @@ class Worker:
         self.settings = settings
         self.kind = kind
         self.embedded = embedded
-        self.up = threading.Event()  # set once started (or failed to start)
+        self.up = threading.Event()  # set once started (or failed to start): any thread
+        self.ready = asyncio.Event()  # set once started, on the worker's own loop
         self.spared: set[asyncio.Task[Any]] = set()  # embedded: the program's own tasks
         self.queues = queues
         self.concurrency = concurrency
@@ -68,6 +69,7 @@ class Worker:
                                          worker_concurrency=self.concurrency)
         finally:
             self.up.set()
+        self.ready.set()
         self.say(f"worker {rt.executor_id} listening to "
                  f"{', '.join(self.queues) if self.queues else 'every queue'}")
         if rt.recovering:

@@ -24,7 +24,7 @@ log = logging.getLogger("openlam.server")
 
 def _routers() -> list[APIRouter]:
     """Every router of the app, in one place (dashboard and compat APIs add theirs)."""
-    from openlam.server import web
+    from openlam.server import compat, web
     from openlam.server.api import (
         actions,
         approvals,
@@ -41,7 +41,7 @@ def _routers() -> list[APIRouter]:
 
     return [health.router, session.router, goals.router, runs.router, approvals.router,
             audit.router, org.router, actions.router, schedules.router, learning.router,
-            hooks.router, web.router]
+            hooks.router, *compat.routers(), web.router]
 
 
 def create_app(workspace: str | Path | None = None, *, run_worker: bool = True,

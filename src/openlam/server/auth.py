@@ -72,13 +72,15 @@ def configure(store: Credentials, *, secure_cookies: bool = False) -> None:
     _State.cache = {}
 
 
-def _cached(key: str, load: Callable[[], Any]) -> Any:
+async def _remembered(key: str, load: Callable[[], Any]) -> Any:
+    """``load()`` (run on a thread: it reads the database), remembered for
+    CACHE_SECONDS: a request authenticates without a query most of the time."""
     now = time.monotonic()
     hit = _State.cache.get(key)
     if hit is not None and hit[0] > now:
         return hit[1]
-    value = load()
-    if len(_State.cache) > 10_000:
+    value = await asyncio.to_thread(load)
+    if len(_State.cache) > 10_000:  # random tokens must not grow it without bound
         _State.cache.clear()
     _State.cache[key] = (now + CACHE_SECONDS, value)
     return value
@@ -202,7 +204,7 @@ async def identify(request: Request) -> Principal | None:
             raise Problem(401, "Bad authorization header",
                           "send 'Authorization: Bearer <token>' (openlam tokens create)")
         token = token.strip()
-        principal = await _cached_async("t:" + hashlib.sha256(token.encode()).hexdigest(),
+        principal = await _remembered("t:" + hashlib.sha256(token.encode()).hexdigest(),
                                         lambda: authenticate_token(store, token))
         if principal is None:
             raise Problem(401, "Unknown or revoked token",
@@ -210,25 +212,17 @@ async def identify(request: Request) -> Principal | None:
         return principal
     data = _session(request)
     if data is not None:
-        principal = await _cached_async("s:" + str(data.get("via")),
+        principal = await _remembered("s:" + str(data.get("via")),
                                         lambda: _session_principal(store, data))
         if principal is None:
             return None
         if request.method in UNSAFE:
             await _check_csrf(request, str(data.get("csrf", "")))
         return principal
-    configured = await _cached_async("configured", store.any_configured)
+    configured = await _remembered("configured", store.any_configured)
     if not configured and _is_loopback_request(request):
         return local_principal()
     return None
-
-
-async def _cached_async(key: str, load: Callable[[], Any]) -> Any:
-    hit = _State.cache.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    value = await asyncio.to_thread(load)
-    return _cached(key, lambda: value)
 
 
 async def _check_csrf(request: Request, expected: str) -> None:

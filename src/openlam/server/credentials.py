@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from openlam.errors import UserError
 from openlam.memory.tables import server_secrets, server_tokens, server_users
@@ -209,7 +210,9 @@ class Credentials:
                     with conn.begin_nested():
                         conn.execute(sa.insert(server_secrets).values(name="session",
                                                                       value=value))
-                except sa.exc.IntegrityError:  # another server made it first
+                except IntegrityError:  # another server made it first
                     value = conn.execute(sa.select(server_secrets.c.value)
                                          .where(server_secrets.c.name == "session")).scalar()
+        if not value:
+            raise RuntimeError("the session key could not be read or made")
         return bytes.fromhex(value)

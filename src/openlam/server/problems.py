@@ -62,8 +62,10 @@ def from_user_error(exc: UserError) -> Problem:
         status = 403
     else:
         status = 400
-    return Problem(status, HTTPStatus(status).phrase, message,
-                   **({"fix": exc.hint} if exc.hint else {}))
+    problem = Problem(status, HTTPStatus(status).phrase, message)
+    if exc.hint:
+        problem.extra["fix"] = exc.hint
+    return problem
 
 
 async def _access_refused(request: Request) -> Problem | None:

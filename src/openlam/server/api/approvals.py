@@ -19,7 +19,7 @@ STATUSES = ("pending", "approved", "edited", "denied", "expired")
 
 
 class Decision(BaseModel):
-    comment: str = Field("", max_length=4000, description="Why (kept in the audit log).")
+    comment: str = Field(default="", max_length=4000, description="Why (kept in the audit log).")
 
 
 class Edit(Decision):

@@ -110,7 +110,7 @@ async def show_run(run_id: str, request: Request, _principal: Principal = Viewer
 
 
 class Cancel(BaseModel):
-    reason: str = Field("cancelled", max_length=2000)
+    reason: str = Field(default="cancelled", max_length=2000)
 
 
 @router.post("/runs/{run_id}/cancel", status_code=202)

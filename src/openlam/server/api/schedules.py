@@ -18,12 +18,12 @@ class NewSchedule(BaseModel):
     when: str = Field(min_length=1, max_length=200,
                       description='"every weekday at 9:00", "every 15 minutes", or cron.')
     goal: str = Field(min_length=1, max_length=20_000)
-    name: str | None = Field(None, max_length=48)
-    agent: str | None = Field(None, max_length=128)
-    department: str | None = Field(None, max_length=128)
-    catch_up: bool = Field(False, description="Run missed firings when a worker is back.")
-    timezone: str | None = Field(None, max_length=64, description="IANA zone.")
-    deadline: str | None = Field(None, max_length=32)
+    name: str | None = Field(default=None, max_length=48)
+    agent: str | None = Field(default=None, max_length=128)
+    department: str | None = Field(default=None, max_length=128)
+    catch_up: bool = Field(default=False, description="Run missed firings when a worker is back.")
+    timezone: str | None = Field(default=None, max_length=64, description="IANA zone.")
+    deadline: str | None = Field(default=None, max_length=32)
 
 
 @router.get("/schedules")
@@ -59,12 +59,12 @@ class NewTrigger(BaseModel):
     name: str = Field(max_length=48, description="Used in URLs: lowercase, digits, - and _.")
     goal: str = Field(min_length=1, max_length=20_000,
                       description="The event's content is handed to it as untrusted context.")
-    agent: str | None = Field(None, max_length=128)
-    department: str | None = Field(None, max_length=128)
-    path: str = Field("inbox", max_length=1024, description="folder: the folder to watch.")
-    mailbox: str = Field("INBOX", max_length=256, description="imap: the mailbox to watch.")
-    poll: float = Field(10.0, ge=0.1, le=86_400, description="Seconds between polls.")
-    secret: str | None = Field(None, max_length=256,
+    agent: str | None = Field(default=None, max_length=128)
+    department: str | None = Field(default=None, max_length=128)
+    path: str = Field(default="inbox", max_length=1024, description="folder: the folder to watch.")
+    mailbox: str = Field(default="INBOX", max_length=256, description="imap: the mailbox to watch.")
+    poll: float = Field(default=10.0, ge=0.1, le=86_400, description="Seconds between polls.")
+    secret: str | None = Field(default=None, max_length=256,
                                description="webhook: the shared secret (default: a new one).")
 
 

@@ -17,8 +17,8 @@ router = APIRouter(prefix=PREFIX, tags=["session"])
 
 
 class Login(BaseModel):
-    token: str | None = Field(None, description="An API token (openlam tokens create).")
-    user: str | None = Field(None, description="A user name (openlam users add).")
+    token: str | None = Field(default=None, description="An API token (openlam tokens create).")
+    user: str | None = Field(default=None, description="A user name (openlam users add).")
     password: str | None = None
 
 

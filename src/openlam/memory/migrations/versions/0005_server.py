@@ -1,15 +1,15 @@
 """server: the events runs emit (followed live by any process), API tokens, users,
 the session-signing key
 
-Revision ID: 0004_server
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_server"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
