@@ -71,7 +71,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 def test_fuzzed_requests(live: Live) -> None:
     spec = httpx.get(f"{live.base}/api/v1/openapi.json").json()
     schema = schemathesis.openapi.from_dict(spec)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # the REST API; the chat and MCP compat endpoints answer in their providers' error
+    # shapes and are fuzzed in tests/server/compat/test_fuzz.py
+    operations = [op for op in (result.ok() for result in schema.get_all_operations())
+                  if op.path.startswith(("/api/v1/", "/hooks/"))]
     assert len(operations) >= 25
     seen: dict[tuple[str, str], int] = {}
     for operation, mode in itertools.product(operations, MODES):
