@@ -39,9 +39,18 @@ def test_no_input_breaks_a_compat_endpoint(live_server: LiveServer, operations: 
                                                        "/api/generate"):
             assert reply.status_code in (400, 403, 404), (op.label, reply.text[:300])
         anonymous = case.call(base_url=live_server.url, timeout=60)
+        if _no_such_path(anonymous):  # e.g. an empty model name: /v1/models/ is no endpoint
+            return
         assert anonymous.status_code == 401, (op.label, anonymous.text[:300])
 
     check()
+
+
+def _no_such_path(reply: httpx.Response) -> bool:
+    """The app's own 404 for a path no route matches (problem JSON, not a provider's
+    error shape): nothing there to protect."""
+    return (reply.status_code == 404
+            and reply.headers.get("content-type", "").startswith("application/problem+json"))
 
 
 def test_the_mcp_endpoint_is_not_in_the_openapi_but_needs_a_token(live_server: LiveServer
