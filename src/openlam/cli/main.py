@@ -37,6 +37,8 @@ COMMAND_MODULES = (
     "openlam.cli.worker",
     "openlam.cli.schedule",
     "openlam.cli.learn",
+    "openlam.cli.eval",
+    "openlam.cli.model",
 )
 
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT

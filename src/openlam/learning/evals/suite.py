@@ -95,6 +95,10 @@ def one_wrong_call(plan: dict[str, Any]) -> dict[str, Any]:
     if not steps:
         return wrong
     args = steps[-1].setdefault("args", {})
+    to = args.get("to")
+    if isinstance(to, list) and to and isinstance(to[0], str) and "@" in to[0]:
+        args["to"] = ["wrong." + to[0], *to[1:]]  # a wrong recipient
+        return wrong
     key = next((k for k in PERTURBED_KEYS if isinstance(args.get(k), str)), None)
     key = key or next((k for k, v in args.items() if isinstance(v, str)), None)
     if key is None:
