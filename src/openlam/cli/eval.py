@@ -76,11 +76,10 @@ def run(suite: Annotated[str, typer.Argument(help="Suite name (`openlam eval lis
     """Run a suite's tasks and score each on its real end state."""
     from openlam.cli.console import esc
     from openlam.config import load_settings
+    from openlam.learning.evals.controls import CONTROLS, register_controls
     from openlam.learning.evals.harness import EvalOptions, run_suite
     from openlam.learning.evals.suite import get_suite
     from openlam.models.resolve import choose_model
-
-    from openlam.learning.evals.controls import CONTROLS, register_controls
 
     settings = load_settings(workspace)
     chosen = get_suite(suite)

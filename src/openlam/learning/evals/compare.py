@@ -31,9 +31,10 @@ def compare_evals(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
     ra, rb = rate(done_a), rate(done_b)
     if p >= ALPHA:
-        verdict = f"no significant difference at α = {ALPHA}"
+        verdict = f"no significant difference at level {ALPHA}"
     else:
-        verdict = f"{'A' if (ra or 0) > (rb or 0) else 'B'} is better (significant at α = {ALPHA})"
+        better = "A" if (ra or 0) > (rb or 0) else "B"
+        verdict = f"{better} is better (significant at level {ALPHA})"
     return {"a": {"id": a["id"], "model": a["model"], "rate": ra},
             "b": {"id": b["id"], "model": b["model"], "rate": rb},
             "tasks": [{"task": t, "a": done_a.get(t), "b": done_b.get(t)} for t in tasks],

@@ -2,7 +2,7 @@
 
 On the same tasks (paired) the exact McNemar test: only the tasks where the two differ
 count, and under "no difference" each such task is a fair coin — a two-sided exact
-binomial test. On different tasks, Fisher's exact test on the 2×2 table. Both exact, in a
+binomial test. On different tasks, Fisher's exact test on the 2x2 table. Both exact, in a
 few lines, with no dependency.
 """
 

@@ -166,7 +166,8 @@ PEOPLE = [{"name": "Ann Lee", "role": "engineer"}, {"name": "Bo Chen", "role": "
 
 TASKS: list[OwnTask] = [
     # -- files --------------------------------------------------------------------------
-    OwnTask("files-write", "dev", "files", "write 'Quarterly review on Friday' to notes/review.txt",
+    OwnTask("files-write", "dev", "files",
+            "write 'Quarterly review on Friday' to notes/review.txt",
             [step("s1", "files.write", path="notes/review.txt",
                   content="Quarterly review on Friday")],
             file_is("notes/review.txt", "Quarterly review on Friday")),
@@ -179,7 +180,8 @@ TASKS: list[OwnTask] = [
             [step("s1", "files.write", path="a.txt", content="alpha"),
              step("s2", "files.write", path="b.txt", content="beta")],
             every(file_is("a.txt", "alpha"), file_is("b.txt", "beta"))),
-    OwnTask("files-draft", "heldout", "files", "save the text 'Draft 2 of the plan' as drafts/v2.txt",
+    OwnTask("files-draft", "heldout", "files",
+            "save the text 'Draft 2 of the plan' as drafts/v2.txt",
             [step("s1", "files.write", path="drafts/v2.txt", content="Draft 2 of the plan")],
             file_is("drafts/v2.txt", "Draft 2 of the plan")),
     OwnTask("files-todo", "dev", "files", "make a todo list todo.md with milk and eggs",
@@ -192,7 +194,8 @@ TASKS: list[OwnTask] = [
                   content="# Weekly report\n\nSales rose 5%.\n")],
             file_has("report.md", "# Weekly report", "5%")),
     OwnTask("doc-csv", "heldout", "documents",
-            "write people.csv with Ann Lee (engineer) and Bo Chen (designer), columns name and role",
+            "write people.csv with Ann Lee (engineer) and Bo Chen (designer), columns name "
+            "and role",
             [step("s1", "documents.write_csv", path="people.csv", rows=PEOPLE)],
             csv_is("people.csv", PEOPLE)),
     OwnTask("doc-html", "dev", "documents", "make a web page index.html titled Welcome that says "
