@@ -100,7 +100,8 @@ async def _run(task: EvalTask, options: EvalOptions, settings: Settings) -> tupl
         person = asyncio.create_task(_stand_in(settings, options.approvals))
         try:
             async with asyncio.timeout(options.task_timeout):
-                return await wf.run(task.goal, agent=options.agent, learn=False), ""
+                return await wf.run(task.goal, agent=options.agent, learn=False,
+                                   context=task.context or None), ""
         except TimeoutError:
             return None, f"no outcome within {options.task_timeout:g} s"
         except Exception as exc:  # one task's crash is that task's score, not the suite's

@@ -47,6 +47,7 @@ class EvalTask:
     plans: dict[str, dict[str, Any]]
     wrong: dict[str, Any] | None = None
     tags: tuple[str, ...] = ()
+    context: list[str] = field(default_factory=list)  # what the planner is told besides
     data: dict[str, Any] = field(default_factory=dict)  # for the suite's own use
 
     def negative_plans(self) -> dict[str, dict[str, Any]]:

@@ -9,8 +9,9 @@ import json
 import re
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from openlam.learning.evals.loopback import LoopbackServer, Reply
 
 PAGES = {
     "/about.html": ("Acme Anvils", "<h1>Acme Anvils</h1><p>Acme sells anvils since 1949. "
@@ -52,90 +53,49 @@ def spec(base_url: str) -> dict[str, Any]:
             }}
 
 
-class Site:
+class Site(LoopbackServer):
     """Pages, ``/facts.json`` and the tickets service on one loopback port."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.tickets = [dict(t) for t in SEED_TICKETS]
         self.lock = threading.Lock()
-        site = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                site.reply(self, "GET")
-
-            def do_POST(self) -> None:
-                site.reply(self, "POST")
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> Site:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def reply(self, handler: BaseHTTPRequestHandler, method: str) -> None:
-        status, kind, body = self.route(method, handler.path, handler)
-        data = body.encode()
-        # one write with TCP_NODELAY: a response in pieces stalls ~40 ms (delayed ACK)
-        handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        head = (f"HTTP/1.1 {status} {'OK' if status < 400 else 'Error'}\r\n"
-                f"Content-Type: {kind}\r\nContent-Length: {len(data)}\r\n"
-                "Connection: close\r\n\r\n").encode()
-        handler.wfile.write(head + data)
-        handler.close_connection = True
-
-    def route(self, method: str, path: str, handler: BaseHTTPRequestHandler
-              ) -> tuple[int, str, str]:
-        path = path.split("?", 1)[0]
+    def route(self, method: str, path: str, body: bytes) -> Reply:
         if method == "GET" and path in PAGES:
-            title, body = PAGES[path]
+            title, html = PAGES[path]
             return 200, "text/html; charset=utf-8", (
-                f"<html><head><title>{title}</title></head><body>{body}</body></html>")
+                f"<html><head><title>{title}</title></head><body>{html}</body></html>")
         if method == "GET" and path == "/facts.json":
             return 200, "application/json", json.dumps(FACTS)
         if method == "GET" and path == "/openapi.json":
             return 200, "application/json", json.dumps(spec(self.url))
-        return self.tickets_api(method, path, handler)
-
-    def tickets_api(self, method: str, path: str, handler: BaseHTTPRequestHandler
-                    ) -> tuple[int, str, str]:
         with self.lock:
-            if path == "/tickets" and method == "GET":
-                return 200, "application/json", json.dumps(self.tickets)
-            if path == "/tickets" and method == "POST":
-                length = int(handler.headers.get("Content-Length") or 0)
-                try:
-                    body = json.loads(handler.rfile.read(length) or b"{}")
-                except ValueError:
-                    return 400, "application/json", '{"error": "body is not JSON"}'
-                if not isinstance(body.get("title"), str) or not body["title"].strip():
-                    return 422, "application/json", '{"error": "title is required"}'
-                ticket = {"id": len(self.tickets) + 1, "title": body["title"],
-                          "status": "open", "priority": body.get("priority", "normal")}
-                self.tickets.append(ticket)
-                return 200, "application/json", json.dumps(ticket)
-            found = re.fullmatch(r"/tickets/(\d+)(/close)?", path)
-            if not found:
-                return 404, "application/json", '{"error": "not found"}'
-            ticket = next((t for t in self.tickets if t["id"] == int(found[1])), None)
-            if ticket is None:
-                return 404, "application/json", '{"error": "no such ticket"}'
-            if found[2] and method == "POST":
-                ticket["status"] = "closed"
+            return self.tickets_api(method, path, body)
+
+    def tickets_api(self, method: str, path: str, raw: bytes) -> Reply:
+        if path == "/tickets" and method == "GET":
+            return 200, "application/json", json.dumps(self.tickets)
+        if path == "/tickets" and method == "POST":
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                return 400, "application/json", '{"error": "body is not JSON"}'
+            if not isinstance(body.get("title"), str) or not body["title"].strip():
+                return 422, "application/json", '{"error": "title is required"}'
+            ticket = {"id": len(self.tickets) + 1, "title": body["title"],
+                      "status": "open", "priority": body.get("priority", "normal")}
+            self.tickets.append(ticket)
             return 200, "application/json", json.dumps(ticket)
+        found = re.fullmatch(r"/tickets/(\d+)(/close)?", path)
+        if not found:
+            return 404, "application/json", '{"error": "not found"}'
+        ticket = next((t for t in self.tickets if t["id"] == int(found[1])), None)
+        if ticket is None:
+            return 404, "application/json", '{"error": "no such ticket"}'
+        if found[2] and method == "POST":
+            ticket["status"] = "closed"
+        return 200, "application/json", json.dumps(ticket)
 
 
 class Mailbox:
