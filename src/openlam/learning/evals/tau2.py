@@ -123,7 +123,8 @@ class Tau2Suite(Suite):
         steps = _chain([{"id": f"s{i + 1}", "action": f"{self.domain}.{a.name}",
                          "args": dict(a.arguments)} for i, a in enumerate(criteria.actions or [])])
         answer = "; ".join(criteria.communicate_info or []) or None
-        plan = {"steps": steps, **({"answer": answer} if answer else {})}
+        # the answer to the customer; with no action to take, the plan's note says it
+        plan = {"steps": steps, **({"answer" if steps else "note": answer} if answer else {})}
         return EvalTask(id=f"{self.domain}-{task.id}", goal=goal, split=split,
                         plans={goal: plan}, wrong=self.wrong(plan, task),
                         tags=(self.domain,), data={"task": task})
