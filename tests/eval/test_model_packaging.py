@@ -90,7 +90,7 @@ def test_create_registers_openlam_and_the_ollama_client_sees_it(workspace: Path,
     result = cli(workspace, "model", "create", "qwen3:8b")
     assert result.exit_code == 0, result.output
     assert "use it with --model ollama:openlam" in result.output
-    path, sent = next(r for r in server.api_calls if r[0] == "/api/create")
+    _path, sent = next(r for r in server.api_calls if r[0] == "/api/create")
     assert sent == {"model": "openlam", "from": "qwen3:8b", "system": system_prompt(),
                     "parameters": PARAMETERS, "stream": False}
     assert "Reply with one JSON object only" in sent["system"]  # the planning rules
