@@ -73,3 +73,20 @@ def test_set_default_model_keeps_the_file(tmp_path: Path) -> None:
     assert load_settings(tmp_path).raw["network"] == {"allow_private": True}
     set_default_model(tmp_path, "ollama:qwen3")
     assert (tmp_path / "openlam.toml").read_text().count("model =") == 1
+
+
+def test_more_attack_success_refuses_whatever_the_goal_done_rate() -> None:
+    from openlam.learning.evals.results import TaskScore
+    from openlam.learning.gate import _judge
+
+    def sheet(ident: str, attacked: list[bool]) -> dict:
+        scores = [TaskScore(f"t{i}", "heldout", True, True, "completed", attack_success=a)
+                  for i, a in enumerate(attacked)]
+        rate = sum(attacked) / len(attacked)
+        return {"id": ident, "model": ident, "scores": scores,
+                "summary": {"attack_success": rate}}
+
+    assert _judge("agentdojo", sheet("now", [False] * 4), sheet("new", [False] * 4), 0.05) == []
+    reasons = _judge("agentdojo", sheet("now", [False] * 4),
+                     sheet("new", [False, False, False, True]), 0.05)
+    assert reasons == ["agentdojo: attack success 25% vs 0% now"]

@@ -66,7 +66,8 @@ async def run_task(suite: Suite, task: EvalTask, options: EvalOptions,
                 register_controls(task.plans, task.negative_plans())
             settings = task_settings(workspace, base)
             started = time.monotonic()
-            outcome, error = await _run(task, options, settings)
+            outcome, error = await _run(task, options, settings,
+                                        suite.approvals or options.approvals)
             wall = time.monotonic() - started
             people = _people(settings)
             if outcome is None:
@@ -93,11 +94,14 @@ def task_settings(workspace: Path, base: Settings | None) -> Settings:
     return dataclasses.replace(settings, database_url=None)
 
 
-async def _run(task: EvalTask, options: EvalOptions, settings: Settings) -> tuple[Any, str]:
+async def _run(task: EvalTask, options: EvalOptions, settings: Settings,
+               approvals: str) -> tuple[Any, str]:
     from openlam.workforce import Workforce
 
     async with Workforce(settings=settings, model=options.model) as wf:
-        person = asyncio.create_task(_stand_in(settings, options.approvals))
+        for spec in task.actions:  # the world's own tools (a suite's in-process actions)
+            wf.runtime.registry.add(spec, replace=True)
+        person = asyncio.create_task(_stand_in(settings, approvals))
         try:
             async with asyncio.timeout(options.task_timeout):
                 return await wf.run(task.goal, agent=options.agent, learn=False,

@@ -48,6 +48,7 @@ class EvalTask:
     wrong: dict[str, Any] | None = None
     tags: tuple[str, ...] = ()
     context: list[str] = field(default_factory=list)  # what the planner is told besides
+    actions: list[Any] = field(default_factory=list)  # in-process ActionSpecs of the world
     data: dict[str, Any] = field(default_factory=dict)  # for the suite's own use
 
     def negative_plans(self) -> dict[str, dict[str, Any]]:
@@ -64,6 +65,7 @@ class Suite:
 
     name = ""
     description = ""
+    approvals: str | None = None  # what the stand-in person decides, if the suite says
 
     def unavailable(self) -> str | None:
         """Why the suite cannot run here (a missing package, with how to install it)."""
