@@ -139,7 +139,7 @@ async def _stand_in(settings: Settings, decision: str) -> None:
         await asyncio.sleep(0.1)
 
 
-def _people(settings: Settings) -> dict[str, int]:
+def _people(settings: Settings) -> dict[str, Any]:
     """How much a person was involved: approvals asked, edited or denied; questions."""
     import sqlalchemy as sa
 

@@ -22,7 +22,7 @@ class LoopbackServer:
             def do_POST(self) -> None:
                 owner._reply(self, "POST")
 
-            def log_message(self, *_args: Any) -> None:
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

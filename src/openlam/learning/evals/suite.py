@@ -123,9 +123,13 @@ def load_suites() -> dict[str, Suite]:
 
     suites: dict[str, Suite] = {}
     for ep in entry_points(group=ENTRY_POINTS):
+        suite: Suite
         try:
             target = ep.load()
-            suite = target() if callable(target) and not isinstance(target, Suite) else target
+            made = target() if callable(target) and not isinstance(target, Suite) else target
+            if not isinstance(made, Suite):
+                raise TypeError(f"it gives a {type(made).__name__}, not a Suite")
+            suite = made
         except Exception as exc:  # a broken plugin is listed as such, never crashes `list`
             suite = Broken(ep.name, f"{ep.value} does not load: {type(exc).__name__}: {exc}")
         suites[ep.name] = suite

@@ -200,6 +200,7 @@ class Tau2Suite(Suite):
     def reward(self, gold: Any, service: ToolService, outcome: Any, started: float) -> Check:
         from tau2.data_model.message import AssistantMessage
         from tau2.data_model.simulation import SimulationRun, TerminationReason
+        from tau2.data_model.tasks import RewardType
         from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 
         messages: list[Any] = []
@@ -214,7 +215,7 @@ class Tau2Suite(Suite):
                             messages=messages)
         info = evaluate_simulation(run, gold, EvaluationType.ALL, solo_mode=False,
                                    domain=self.domain)
-        told = (info.reward_breakdown or {}).get("COMMUNICATE") \
+        told = (info.reward_breakdown or {}).get(RewardType.COMMUNICATE) \
             if gold.evaluation_criteria.communicate_info else None  # else nothing to tell
         db = info.db_check.db_match if info.db_check else None
         return Check(goal_done=info.reward == 1.0,

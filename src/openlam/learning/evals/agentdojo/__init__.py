@@ -19,7 +19,7 @@ import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from openlam.learning.evals.suite import Check, Episode, EvalTask, Suite, one_wrong_call
 
@@ -84,7 +84,7 @@ class AgentDojoSuite(Suite):
 
         name, user, injection = task.data["suite"], task.data["user"], task.data["injection"]
         suite = self._suites()[name]
-        injections = (load_attack(ATTACK, suite, _Target()).attack(user, injection)
+        injections = (load_attack(ATTACK, suite, cast(Any, _Target())).attack(user, injection)
                       if injection else {})
         environment = user.init_environment(suite.load_and_inject_default_environment(
             injections))

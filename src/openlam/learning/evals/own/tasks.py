@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
 
 from openlam.learning.evals.suite import Check
 
@@ -44,7 +45,7 @@ class World:
         try:
             with engine_for(url).connect() as conn:
                 return [dict(r._mapping) for r in conn.execute(sa.text(query))]
-        except sa.exc.OperationalError:  # no CRM table: nothing was ever written to it
+        except OperationalError:  # no CRM table: nothing was ever written to it
             return []
 
     def kv(self) -> dict[str, str]:
