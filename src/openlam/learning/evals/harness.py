@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from openlam.config import Settings, load_settings
 from openlam.learning.evals.controls import CONTROLS, register_controls
 from openlam.learning.evals.results import EvalStore, TaskScore
 from openlam.learning.evals.suite import EvalTask, Suite
+from openlam.memory.engines import release_engines
 
 NO_ANSWER = "No person is available during this evaluation; go on without an answer."
 MODEL_SETTINGS = ("model", "openai_base_url", "openai_api_key", "ollama_url", "model_timeout")
@@ -61,22 +63,31 @@ async def run_task(suite: Suite, task: EvalTask, options: EvalOptions,
                    base: Settings | None = None) -> TaskScore:
     with tempfile.TemporaryDirectory(prefix=f"openlam-eval-{task.id}-") as tmp:
         workspace = Path(tmp)
-        async with suite.episode(task, workspace) as check:
-            if options.model in CONTROLS:  # after the episode: it may fill in addresses
-                register_controls(task.plans, task.negative_plans())
-            settings = task_settings(workspace, base)
-            started = time.monotonic()
-            outcome, error = await _run(task, options, settings,
-                                        suite.approvals or options.approvals)
-            wall = time.monotonic() - started
-            people = _people(settings)
-            if outcome is None:
-                return TaskScore(task.id, task.split, False, False, "error", wall_seconds=wall,
-                                 detail=error, **people)
-            found = check(outcome)
-            if not found.goal_done:  # what the run said, next to what the checker found
-                found.detail = f"{found.detail} [run {outcome.status.value}: " \
-                               f"{outcome.summary[:300]}]"
+        try:
+            return await _score(suite, task, options, base, workspace)
+        finally:  # a long suite must not keep every finished task's databases open
+            release_engines(str(workspace))
+            gc.collect()  # DBOS's engine of a stopped runtime is only freed with its cycle
+
+
+async def _score(suite: Suite, task: EvalTask, options: EvalOptions, base: Settings | None,
+                 workspace: Path) -> TaskScore:
+    async with suite.episode(task, workspace) as check:
+        if options.model in CONTROLS:  # after the episode: it may fill in addresses
+            register_controls(task.plans, task.negative_plans())
+        settings = task_settings(workspace, base)
+        started = time.monotonic()
+        outcome, error = await _run(task, options, settings,
+                                    suite.approvals or options.approvals)
+        wall = time.monotonic() - started
+        people = _people(settings)
+        if outcome is None:
+            return TaskScore(task.id, task.split, False, False, "error", wall_seconds=wall,
+                             detail=error, **people)
+        found = check(outcome)
+        if not found.goal_done:  # what the run said, next to what the checker found
+            found.detail = f"{found.detail} [run {outcome.status.value}: " \
+                           f"{outcome.summary[:300]}]"
     usage = outcome.usage
     return TaskScore(task.id, task.split, found.goal_done, found.deliverable_correct,
                      outcome.status.value, model_requests=usage.model_requests,
