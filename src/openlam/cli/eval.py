@@ -154,7 +154,8 @@ def _show(found: dict[str, Any], json_output: bool) -> None:
                       str(s.input_tokens + s.output_tokens), f"{s.wall_seconds:.2f}")
     c.print(table)
     m = found["summary"]
-    c.print(f"[bold]{found['id']}[/] {esc(found['suite'])} · model {esc(found['model'])}: "
+    agent = f" as {esc(found['agent'])}" if found.get("agent") else ""
+    c.print(f"[bold]{found['id']}[/] {esc(found['suite'])} · model {esc(found['model'])}{agent}: "
             f"goal done {_rate(m.get('goal_done'))} ({m.get('goal_done_count', 0)}/"
             f"{m.get('tasks', 0)}), deliverable correct {_rate(m.get('deliverable_correct'))}, "
             f"needed correction {_rate(m.get('needed_correction'))}"
