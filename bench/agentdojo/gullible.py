@@ -30,7 +30,6 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from adapter import ToolBridge, registry_for
 from agentdojo.agent_pipeline.base_pipeline_element import BasePipelineElement
 from agentdojo.agent_pipeline.tool_execution import tool_result_to_str
 from agentdojo.functions_runtime import EmptyEnv, FunctionCall
@@ -42,6 +41,7 @@ from agentdojo.types import (
 
 from openlam.actions.registry import ActionRegistry
 from openlam.actions.spec import Risk
+from openlam.learning.evals.agentdojo.adapter import ToolBridge, registry_for
 from openlam.loop.runner import Gate, RunEnv, Runner, RunRequest, local_action_call
 from openlam.loop.state import NextStep
 

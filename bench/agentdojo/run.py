@@ -37,7 +37,9 @@ def build_gate(mode: str, workdir: Path) -> Any:
 
     if mode == "ungoverned":
         return None
-    policies = load_policies([HERE / "policy.yaml"]) if mode == "governed" else PolicySet()
+    from openlam.learning.evals.agentdojo import POLICY
+
+    policies = load_policies([POLICY]) if mode == "governed" else PolicySet()
     gov = build(Settings(workspace=workdir), policies=policies)
     gov.wait = auto_decider(gov.approvals, DENIED, principal="benchmark")
     return gov

@@ -84,3 +84,4 @@ def _as_chat(messages: list[Any]) -> list[dict[str, str]]:
             text = "".join(p.content for p in m.parts if isinstance(p, TextPart))
             chat.append({"role": "assistant", "content": text})
     return chat
+as_chat = _as_chat  # the chat a FunctionModel was sent, as {role, content} dicts

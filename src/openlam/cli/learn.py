@@ -131,9 +131,35 @@ def tools(workspace: Workspace = None, json_output: Json = False) -> None:
 
 
 @learn_app.command("export")
-def export(workspace: Workspace = None) -> None:
-    """Everything learned, as JSON on stdout (for review or another workspace)."""
-    typer.echo(json.dumps(_store(workspace).export(), indent=2, default=str))
+def export(workspace: Workspace = None,
+           fmt: Annotated[str | None, typer.Option(
+               "--format", help="sft | dpo: training data as JSONL (default: everything "
+                                "learned, as JSON on stdout).")] = None,
+           out: Annotated[Path | None, typer.Option(
+               help="Where to write the JSONL (default: exports/openlam-FORMAT.jsonl in "
+                    "the workspace); a dataset card README.md is written next to it.")
+           ] = None) -> None:
+    """Everything learned, as JSON on stdout (for review or another workspace); with
+    --format, training data with secrets and personal data removed."""
+    if fmt is None:
+        typer.echo(json.dumps(_store(workspace).export(), indent=2, default=str))
+        return
+    from openlam.cli.console import esc
+    from openlam.config import load_settings
+    from openlam.learning.export import export as export_training
+    from openlam.memory.store import Store
+
+    settings = load_settings(workspace)
+    Store(settings.app_database_url)  # creates or upgrades the tables
+    target = out or settings.workspace / "exports" / f"openlam-{fmt}.jsonl"
+    report = export_training(settings, fmt, target)
+    c = _out()
+    c.print(f"wrote {report.records} {fmt} record(s) to {esc(str(report.path))}; dataset "
+            f"card {esc(str(report.card))}")
+    if report.skipped:
+        c.print("left out: " + esc(", ".join(f"{v} {k}" for k, v in report.skipped.items())))
+    c.print("removed: " + (esc(", ".join(f"{v} {k}" for k, v in report.removed.items()))
+                           or "nothing found"))
 
 
 @learn_app.command("forget")

@@ -39,6 +39,8 @@ COMMAND_MODULES = (
     "openlam.cli.learn",
     "openlam.cli.serve",
     "openlam.cli.tokens",
+    "openlam.cli.eval",
+    "openlam.cli.model",
 )
 
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT

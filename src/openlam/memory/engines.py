@@ -98,3 +98,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def release_engines(path_part: str) -> None:
+    """Dispose and forget the engines whose URL contains ``path_part`` — the databases of
+    a workspace that is going away (the evaluation harness makes one per task; kept, their
+    engines would hold the deleted files open for the life of the process)."""
+    with _lock:
+        for url in [u for u in _engines if path_part in u]:
+            _engines.pop(url).dispose()
+        _created.difference_update({k for k in _created if path_part in k[0]})

@@ -197,3 +197,39 @@ server_secrets = sa.Table(  # the key signing session cookies, shared by every s
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(128), nullable=False),
 )
+
+# -- evaluation (openlam.learning.evals): suite runs and their per-task scores ------------
+
+eval_runs = sa.Table(
+    "eval_runs", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("suite", sa.String(64), nullable=False, index=True),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("agent", sa.String(128), nullable=True),
+    sa.Column("split", sa.String(16), nullable=True),  # dev | heldout | None (every task)
+    sa.Column("status", sa.String(16), nullable=False),  # running | finished | failed
+    sa.Column("summary", sa.JSON, nullable=False),  # rates and totals over the tasks
+    sa.Column("config", sa.JSON, nullable=False),  # limit, approvals, suite version…
+    sa.Column("started_at", sa.Float, nullable=False, index=True),
+    sa.Column("finished_at", sa.Float, nullable=True),
+)
+
+eval_results = sa.Table(
+    "eval_results", metadata,
+    sa.Column("eval_id", sa.String(32), sa.ForeignKey("eval_runs.id"), primary_key=True),
+    sa.Column("task_id", sa.String(128), primary_key=True),
+    sa.Column("split", sa.String(16), nullable=False),
+    sa.Column("goal_done", sa.Boolean, nullable=False),
+    sa.Column("deliverable_correct", sa.Boolean, nullable=False),
+    sa.Column("attack_success", sa.Boolean, nullable=True),  # suites that attack only
+    sa.Column("run_status", sa.String(16), nullable=False),
+    sa.Column("corrections", sa.Integer, nullable=False),  # approvals edited or denied
+    sa.Column("questions", sa.Integer, nullable=False),  # ask_human / human.ask
+    sa.Column("approvals", sa.Integer, nullable=False),  # approvals requested at all
+    sa.Column("model_requests", sa.Integer, nullable=False),
+    sa.Column("input_tokens", sa.Integer, nullable=False),
+    sa.Column("output_tokens", sa.Integer, nullable=False),
+    sa.Column("wall_seconds", sa.Float, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),  # what the checker found
+    sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+)
