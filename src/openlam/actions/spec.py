@@ -11,6 +11,7 @@ import re
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
 
@@ -174,7 +175,15 @@ class ActionSpec:
         return await asyncio.to_thread(self.func, **kwargs)
 
     def signature(self) -> str:
-        """A compact one-line form for prompts: ``name(a: str, b?: int) -> {x, y}: what``."""
+        """A compact one-line form for prompts: ``name(a: str, b?: int) -> {x, y}: what``
+        (made once: every planning prompt lists it)."""
+        made = self.__dict__.get("_signature")
+        if made is None or made[0] != (self.name, self.description):
+            made = ((self.name, self.description), self._signature())
+            self.__dict__["_signature"] = made
+        return made[1]
+
+    def _signature(self) -> str:
         props = self.input_schema.get("properties", {})
         required = set(self.input_schema.get("required", []))
         params = ", ".join(
@@ -188,8 +197,12 @@ class ActionSpec:
     @property
     def summary(self) -> str:
         """The description's first sentence."""
-        first = re.split(r"(?<=[.!?])\s", self.description.strip(), maxsplit=1)[0]
-        return first
+        return _first_sentence(self.description)
+
+
+@lru_cache(maxsize=4096)  # every run ranks every action by its summary
+def _first_sentence(text: str) -> str:
+    return re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
 
 
 def _blocking(check: Callable[..., Coroutine[Any, Any, str | None]]) -> Verify:
