@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import Counter
@@ -311,8 +312,8 @@ def _specials(settings: Settings) -> dict[str, Any]:
 
     limits = DelegationLimits(max_depth=settings.max_delegation_depth,
                               max_fanout=settings.max_delegations)
-    specials["delegate"] = delegate_handler(load_catalog(settings.workspace), start_child,
-                                            limits, notes=notes)
+    catalog = functools.cache(lambda: load_catalog(settings.workspace))  # at first delegation
+    specials["delegate"] = delegate_handler(catalog, start_child, limits, notes=notes)
     return specials
 
 
