@@ -110,6 +110,8 @@ class Runtime:
 
         assert self.call_action is not None
         result = await self.call_action(call, resumed)
+        if not self.redact:  # a Redactor that knows no secret yet: nothing to mask
+            return result
         return StepResult.model_validate(self.redact(result.model_dump(mode="json")))
 
 
