@@ -55,6 +55,11 @@ async def measure(url: str, n: int) -> dict:
     from openlam.config import load_settings
 
     ws = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
+    # The COO's catalog budget (30 steps a run) is below a 100-way fan-out: raised here,
+    # through a workspace override as a user would.
+    (ws / "agents").mkdir()
+    (ws / "agents" / "bench.yaml").write_text(
+        f"agents:\n  - id: {PARENT}\n    budget: {{max_steps: {n + 5}, max_model_requests: 12}}\n")
     settings = load_settings(ws).with_overrides(
         openai_base_url=f"{url}/v1", max_delegations=n, max_steps=n + 5)
     async with Workforce(settings=settings, model="openai:fake") as wf:
@@ -62,6 +67,8 @@ async def measure(url: str, n: int) -> dict:
         outcome = await wf.run("collect a status note from everyone", agent=PARENT)
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     notes = len(list((ws / "notes").glob("*.md")))
+    if outcome.status.value != "completed":
+        print(outcome.summary[:600], file=sys.stderr)
     return {"status": outcome.status.value, "children": len(outcome.children),
             "notes_written": notes, "wall_s": wall, "cpu_s": cpu,
             "model_requests": outcome.usage.model_requests,

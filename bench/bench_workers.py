@@ -11,7 +11,7 @@ A fake OpenAI-compatible server (its own process) answers every plan request aft
 - takeover: a worker is SIGKILLed while its run waits for the model; the time until a
   live worker has taken the run over, and until the run is completed, default settings.
 
-    python bench/bench_workers.py [--runs 60] [--concurrency 4] [--latency 0.2]
+    python bench/bench_workers.py [--runs 60] [--concurrency 4] [--latency 0.2] [--throughput-only]
 """
 
 from __future__ import annotations
@@ -129,23 +129,34 @@ def completed(setup: Setup, ids: list[str]) -> int:
     return rows[0][0]
 
 
-def throughput(model_url: str, workers: int, runs: int, concurrency: int) -> float:
+def throughput(model_url: str, workers: int, runs: int, concurrency: int
+               ) -> tuple[float, float]:
     """Runs per second from the first run started to the last one finished (DBOS's own
     timestamps): the runs are queued before the workers start, so neither submitting
-    nor a worker's start-up competes with the runs for the two cores."""
+    nor a worker's start-up competes with the runs for the two cores. Also the workers'
+    CPU per run (from /proc: from when they are registered to when the queue is
+    drained, so a little of their start — DBOS launch — is in it)."""
     setup = Setup(model_url)
     try:
         os.environ["OPENLAM_DATABASE_URL"] = setup.db
         ids = asyncio.run(submit(setup, [f"write status note {i}" for i in range(runs)]))
         setup.start_workers(workers, concurrency)
+        cpu0 = sum(_cpu_seconds(w.pid) for w in setup.workers)
         while completed(setup, ids) < runs:
             time.sleep(0.05)
+        cpu = sum(_cpu_seconds(w.pid) for w in setup.workers) - cpu0
         (first, last), = setup.sql(
             "SELECT min(started_at_epoch_ms), max(updated_at) FROM dbos.workflow_status "
             "WHERE workflow_uuid = ANY(:ids)", ids=ids)
-        return runs / ((last - first) / 1000)
+        return runs / ((last - first) / 1000), cpu / runs
     finally:
         setup.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pickup(model_url: str, runs: int) -> list[float]:
@@ -203,6 +214,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--throughput-only", action="store_true",
+                        help="skip the pick-up latency and takeover measurements")
     args = parser.parse_args()
     q: mp.Queue = mp.Queue()
     server = mp.Process(target=serve, args=(args.latency, q), daemon=True)
@@ -211,11 +224,13 @@ def main() -> None:
     try:
         rates = {}
         for n in (1, 2, 4):
-            rates[n] = throughput(url, n, args.runs, args.concurrency)
+            rates[n], cpu = throughput(url, n, args.runs, args.concurrency)
             print(f"{n} worker(s) × {args.concurrency}: {args.runs} runs, "
-                  f"{rates[n]:.2f} runs/s", flush=True)
+                  f"{rates[n]:.2f} runs/s, worker CPU {cpu * 1000:.0f} ms per run", flush=True)
         print(f"scaling 1 → 2 workers: {rates[2] / rates[1]:.2f}×, "
               f"1 → 4: {rates[4] / rates[1]:.2f}×")
+        if args.throughput_only:
+            return
         delays = pickup(url, 20)
         p95 = delays[max(0, round(0.95 * len(delays)) - 1)]
         print(f"pick-up latency (20 runs, idle workers): p50 {statistics.median(delays)*1000:.0f}"

@@ -44,13 +44,14 @@ import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from openlam.actions import network
 from openlam.actions.network import AddressRefused, NetworkRules
 from openlam.errors import ActionError
+
+if TYPE_CHECKING:  # imported where a request is made: loading the actions needs no httpx
+    import httpx
 
 DEFAULT_TIMEOUT = 20.0
 CONNECT_TIMEOUT = 5.0
@@ -98,6 +99,8 @@ def client(settings: Any = None, *, timeout: float = DEFAULT_TIMEOUT,
     they resolve to. ``timeout`` is the per-operation timeout in seconds; pass
     ``deadline`` to :func:`request` for the whole exchange. Other keyword arguments go
     to the client (``auth``, ``cookies``…)."""
+    import httpx
+
     lib = library or httpx
     return lib.AsyncClient(
         transport=transport(settings, verify=verify, configured=configured, rules=rules,
@@ -112,6 +115,8 @@ def transport(settings: Any = None, *, verify: ssl.SSLContext | bool = True,
               library: ModuleType | None = None) -> Any:
     """An async transport (of ``library``, default httpx) that checks and pins the
     address of every request it carries; see :func:`client` and the module's docstring."""
+    import httpx
+
     lib = library or httpx
     checked = rules if rules is not None else NetworkRules.from_settings(settings)
     return _guarded_class(lib)(checked.trusting(configured), verify, lib)
@@ -188,6 +193,8 @@ def _guarded_class(lib: ModuleType) -> type:
 
 def timeout(total: float = DEFAULT_TIMEOUT) -> httpx.Timeout:
     """httpx timeouts for a request whose whole exchange must end within ``total``."""
+    import httpx
+
     return httpx.Timeout(total, connect=min(CONNECT_TIMEOUT, total))
 
 
@@ -222,6 +229,8 @@ async def request(
     Transport problems and the deadline become :class:`ActionError`; HTTP error statuses
     do not (the caller knows the API's error format) — see :func:`status_error`.
     """
+    import httpx
+
     try:
         async with asyncio.timeout(deadline):
             async with client.stream(method, url, **kwargs) as response:
@@ -238,6 +247,8 @@ async def request(
 def transport_error(exc: httpx.HTTPError | httpx.InvalidURL, what: str, *, idempotent: bool,
                     redact: Iterable[str] = ()) -> ActionError:
     """Map an httpx exception to an ActionError that says what happened."""
+    import httpx
+
     detail = scrub(str(exc) or type(exc).__name__, redact)
     tls = tls_failure(exc)
     if tls is not None:

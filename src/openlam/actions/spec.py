@@ -11,6 +11,7 @@ import re
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
 
@@ -61,6 +62,8 @@ same ``idempotency_key`` as the attempt that may have delivered it), returns tha
 attempt's output if the effect is found, else None. The runtime asks before running
 again a step that was in flight when its process died."""
 
+_DEFERRED = ("args_model", "input_schema", "output_schema")
+
 Delivery = Literal["idempotent", "keyed", "checked", "at least once"]
 """What a repeated step does at the peer; see :attr:`ActionSpec.delivery`."""
 
@@ -98,6 +101,27 @@ class ActionSpec:
     def __post_init__(self) -> None:
         if self.verify is not None and inspect.iscoroutinefunction(self.verify):
             self.verify_async, self.verify = self.verify, _blocking(self.verify)
+
+    def defer_schemas(self, build: Callable[[], dict[str, Any]]) -> None:
+        """Build ``args_model``, ``input_schema`` and ``output_schema`` on first access
+        (``build`` returns the three): pydantic models and JSON schemas of actions a
+        process never calls are not worth their start-up time and memory."""
+        for name in _DEFERRED:
+            self.__dict__.pop(name, None)
+        self.__dict__["_build_schemas"] = build
+
+    def build_schemas(self) -> None:
+        """Build deferred schemas now (a plugin's errors surface when it is loaded)."""
+        build = self.__dict__.get("_build_schemas")
+        if build is not None:
+            self.__dict__.update(build())
+            self.__dict__.pop("_build_schemas", None)
+
+    def __getattr__(self, name: str) -> Any:  # only for attributes not set: deferred ones
+        if name in _DEFERRED and "_build_schemas" in self.__dict__:
+            self.build_schemas()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def delivery(self) -> Delivery:
@@ -151,7 +175,15 @@ class ActionSpec:
         return await asyncio.to_thread(self.func, **kwargs)
 
     def signature(self) -> str:
-        """A compact one-line form for prompts: ``name(a: str, b?: int) -> {x, y}: what``."""
+        """A compact one-line form for prompts: ``name(a: str, b?: int) -> {x, y}: what``
+        (made once: every planning prompt lists it)."""
+        made = self.__dict__.get("_signature")
+        if made is None or made[0] != (self.name, self.description):
+            made = ((self.name, self.description), self._signature())
+            self.__dict__["_signature"] = made
+        return made[1]
+
+    def _signature(self) -> str:
         props = self.input_schema.get("properties", {})
         required = set(self.input_schema.get("required", []))
         params = ", ".join(
@@ -165,8 +197,12 @@ class ActionSpec:
     @property
     def summary(self) -> str:
         """The description's first sentence."""
-        first = re.split(r"(?<=[.!?])\s", self.description.strip(), maxsplit=1)[0]
-        return first
+        return _first_sentence(self.description)
+
+
+@lru_cache(maxsize=4096)  # every run ranks every action by its summary
+def _first_sentence(text: str) -> str:
+    return re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
 
 
 def _blocking(check: Callable[..., Coroutine[Any, Any, str | None]]) -> Verify:
@@ -227,14 +263,41 @@ def spec_from_function(
     keyed: bool = False,
     find_effect: FindEffect | None = None,
 ) -> ActionSpec:
+    """The spec of a Python function. Its pydantic argument model and JSON schemas are
+    built on first use (:meth:`ActionSpec.build_schemas`): a process that loads every
+    installed action but calls few — ``openlam run`` — does not pay for the rest."""
     doc = docstring_parser.parse(inspect.getdoc(func) or "")
+    wants_context = "ctx" in inspect.signature(func).parameters
+    description = " ".join(filter(None, [doc.short_description, doc.long_description]))
+    spec = ActionSpec(
+        name=name,
+        description=description.strip() or name,
+        input_schema={},
+        output_schema={},
+        risk=risk,
+        func=func,
+        idempotent=idempotent,
+        secrets=secrets,
+        source=source,
+        verify=verify,
+        timeout=timeout,
+        wants_context=wants_context,
+        egress=egress,
+        keyed=keyed,
+        find_effect=find_effect,
+    )
+    spec.defer_schemas(lambda: _function_schemas(func, name, doc))
+    return spec
+
+
+def _function_schemas(func: Callable[..., Any], name: str,
+                      doc: docstring_parser.Docstring) -> dict[str, Any]:
+    """``args_model``, ``input_schema`` and ``output_schema`` from the type hints."""
     param_docs = {p.arg_name: p.description or "" for p in doc.params}
     hints = get_type_hints(func)
     fields: dict[str, Any] = {}
-    wants_context = False
     for pname, param in inspect.signature(func).parameters.items():
         if pname == "ctx":
-            wants_context = True
             continue
         annotation = hints.get(pname, Any)
         default = ... if param.default is inspect.Parameter.empty else param.default
@@ -255,25 +318,8 @@ def spec_from_function(
             raise UserError(f"action {name}: its return type has no JSON schema ({exc})",
                             "return a TypedDict (typing_extensions), a pydantic model, "
                             "or plain JSON types") from None
-    description = " ".join(filter(None, [doc.short_description, doc.long_description]))
-    return ActionSpec(
-        name=name,
-        description=description.strip() or name,
-        input_schema=model.model_json_schema(),
-        output_schema=output_schema,
-        risk=risk,
-        func=func,
-        idempotent=idempotent,
-        secrets=secrets,
-        source=source,
-        verify=verify,
-        timeout=timeout,
-        args_model=model,
-        wants_context=wants_context,
-        egress=egress,
-        keyed=keyed,
-        find_effect=find_effect,
-    )
+    return {"args_model": model, "input_schema": model.model_json_schema(),
+            "output_schema": output_schema}
 
 
 def _is_json_text(annotation: Any) -> bool:

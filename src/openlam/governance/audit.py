@@ -156,8 +156,10 @@ class AuditLog:
                                "step_id": e["step_id"], "actor": e["actor"], "body": text,
                                "prev_hash": prev}
                         rec["hash"] = prev = record_hash(rec)
-                        conn.execute(_INSERT, {**rec, "key": e["key"]})
                         written.append(rec)
+                    # one statement for the transaction's records (executemany)
+                    conn.execute(_INSERT, [{**rec, "key": e["key"]}
+                                           for rec, e in zip(written, entries, strict=True)])
                     new = {"seq": written[-1]["seq"], "hash": written[-1]["hash"]}
                     if seq == 0:
                         conn.execute(_NEW_HEAD, new)

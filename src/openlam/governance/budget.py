@@ -48,6 +48,8 @@ from openlam.governance.db import engine_for
 from openlam.governance.db import usage as table
 from openlam.governance.policy import parse_duration
 
+_INSERT = insert(table)
+
 METRICS = ("model_requests", "tokens", "cost", "actions")
 
 
@@ -147,7 +149,7 @@ class Budgets:
         row = {"ts": self.clock(), "day": self._day(), **row}
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(table).values(**row))
+                conn.execute(_INSERT, row)  # built once; the row's keys name the columns
         except IntegrityError:
             pass  # this key was recorded already (a replayed step)
 
@@ -185,11 +187,13 @@ class Budgets:
 
     def record_run_usage(self, run_id: str, agent: str, department: str, model: str,
                          model_requests: int, input_tokens: int, output_tokens: int,
-                         actions: int) -> None:
+                         actions: int, delegated: bool = True) -> None:
         """A whole run's usage in one row, once (keyed by the run): for a run none of
         whose usage was recorded step by step. A parent's counters include its children's,
-        which recorded their own rows already: only the rest is the parent's."""
-        seen = self.totals(tree=run_id)
+        which recorded their own rows already: only the rest is the parent's
+        (``delegated=False``: the run had no children, nothing to subtract)."""
+        seen = self.totals(tree=run_id) if delegated else dict.fromkeys(
+            ("model_requests", "input_tokens", "output_tokens"), 0)
         requests, tokens_in, tokens_out = (max(0, int(mine - seen[name])) for mine, name in (
             (model_requests, "model_requests"), (input_tokens, "input_tokens"),
             (output_tokens, "output_tokens")))

@@ -296,7 +296,8 @@ class Governance:
             # Started here, no budget: nothing of it is recorded yet. One keyed row.
             self.budgets.record_run_usage(
                 outcome.run_id, outcome.agent, department, outcome.model, u.model_requests,
-                u.input_tokens, u.output_tokens, self._unrecorded_actions.pop(outcome.run_id, 0))
+                u.input_tokens, u.output_tokens, self._unrecorded_actions.pop(outcome.run_id, 0),
+                delegated=any(s.action == "delegate" for s in outcome.steps))
             return
         self.budgets.sync_model_usage(outcome.run_id, outcome.agent, department, outcome.model,
                                       u.model_requests, u.input_tokens, u.output_tokens)

@@ -28,14 +28,38 @@ LATENCY_WINDOW = 100
 KEPT_ERRORS = 5
 
 
+# Built once: constructing a statement costs more than SQLite takes to run it, and these
+# run for every run (consulted before its plan, counted after it).
+_CANDIDATES = (sa.select(learn_playbooks)
+               .where(learn_playbooks.c.gist_key == sa.bindparam("gist_key"),
+                      learn_playbooks.c.failing < DEMOTE_AFTER)
+               .order_by(learn_playbooks.c.successes.desc()))
+_RECENT_PLAYBOOKS = (sa.select(learn_playbooks).order_by(learn_playbooks.c.updated_at.desc())
+                     .limit(sa.bindparam("limit")))
+_AGENT_LESSONS = (sa.select(learn_lessons).where(learn_lessons.c.agent == sa.bindparam("agent"))
+                  .order_by(learn_lessons.c.created_at.desc()).limit(sa.bindparam("limit")))
+_STATS_OF = (sa.select(learn_tool_stats)
+             .where(learn_tool_stats.c.action.in_(sa.bindparam("actions", expanding=True)))
+             .order_by(learn_tool_stats.c.action))
+_APPROVALS_OF: Any = None  # see LearningStore.approvals_of
+_LOCK_STATS = _STATS_OF.with_for_update()
+_UPDATE_STATS = sa.update(learn_tool_stats).where(
+    learn_tool_stats.c.action == sa.bindparam("the_action"))
+
+
 def shape_key(shape: str) -> str:
     return hashlib.sha256(shape.encode()).hexdigest()
 
 
 class LearningStore:
     def __init__(self, url: str) -> None:
+        from sqlalchemy.dialects import postgresql, sqlite
+
         self.url = url
         self.engine = engine_for(url)
+        self._create_stats = (postgresql.insert if self.engine.dialect.name == "postgresql"
+                              else sqlite.insert)(learn_tool_stats).on_conflict_do_nothing(
+                                  index_elements=["action"])
 
     # -- playbooks ------------------------------------------------------------------
 
@@ -43,19 +67,16 @@ class LearningStore:
         """The playbooks still in use of this goal shape, then those of a rewording of
         it (the same gist), most successful first (one indexed lookup)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(learn_playbooks).where(
-                learn_playbooks.c.gist_key == gist_key(shape),
-                learn_playbooks.c.failing < DEMOTE_AFTER)
-                .order_by(learn_playbooks.c.successes.desc())).all()
+            rows = conn.execute(_CANDIDATES, {"gist_key": gist_key(shape)}).all()
         found = [_playbook(r._mapping) for r in rows]
         return sorted(found, key=lambda pb: pb.shape != shape)  # stable: exact shape first
 
     def playbooks(self, limit: int | None = None) -> list[Playbook]:
         """Every playbook (or the ``limit`` most recently used), newest first."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(learn_playbooks)
-                                .order_by(learn_playbooks.c.updated_at.desc())
-                                .limit(limit)).all()
+            rows = conn.execute(_RECENT_PLAYBOOKS, {"limit": limit}).all() if limit else \
+                conn.execute(sa.select(learn_playbooks)
+                             .order_by(learn_playbooks.c.updated_at.desc())).all()
         return [_playbook(r._mapping) for r in rows]
 
     def get_playbook(self, ident: str) -> Playbook | None:
@@ -126,6 +147,10 @@ class LearningStore:
                     run_id=run_id, created_at=time.time()))
 
     def lessons(self, agent: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        if agent is not None:  # every run's consultation: the statement built once
+            with self.engine.connect() as conn:
+                return [dict(r._mapping) for r in conn.execute(
+                    _AGENT_LESSONS, {"agent": agent, "limit": limit})]
         query = sa.select(learn_lessons).order_by(learn_lessons.c.created_at.desc())
         if agent is not None:
             query = query.where(learn_lessons.c.agent == agent)
@@ -138,8 +163,12 @@ class LearningStore:
         from openlam.governance.db import approvals
         from openlam.governance.db import engine_for as governance_engine
 
+        global _APPROVALS_OF
+        if _APPROVALS_OF is None:  # built once (governance's tables load on first use)
+            _APPROVALS_OF = sa.select(approvals).where(
+                approvals.c.run_id == sa.bindparam("run_id"))
         with governance_engine(self.url).connect() as conn:  # its tables made on first use
-            rows = conn.execute(sa.select(approvals).where(approvals.c.run_id == run_id)).all()
+            rows = conn.execute(_APPROVALS_OF, {"run_id": run_id}).all()
         return [Approval.from_row(dict(r._mapping)) for r in rows]
 
     def answer_of(self, run_id: str, step_id: str) -> dict[str, str] | None:
@@ -152,40 +181,45 @@ class LearningStore:
 
     def record_calls(self, calls: list[tuple[str, str, bool, float, str | None]]) -> None:
         """(action, source, succeeded, duration_ms, error) of each step a run ran."""
-        from sqlalchemy.dialects import postgresql, sqlite
-
         now = time.time()
-        insert = (postgresql.insert if self.engine.dialect.name == "postgresql"
-                  else sqlite.insert)(learn_tool_stats)
+        by_action: dict[str, list[tuple[str, bool, float, str | None]]] = {}
+        for action, source, ok, ms, error in calls:
+            by_action.setdefault(action, []).append((source, ok, ms, error))
+        if not by_action:
+            return
+        names = sorted(by_action)  # one lock order for every run: no deadlock between two
         with self.engine.begin() as conn:
-            for action, source, ok, ms, error in calls:
-                # Runs finishing at once (a delegation tree, several workers) count the same
-                # action: create its row if absent first, so the read below is of a row
-                # that exists and is locked (on SQLite: the write lock is held from here).
-                conn.execute(insert.values(
-                    action=action, source=source, calls=0, failures=0, latencies=[],
-                    errors={}, updated_at=now).on_conflict_do_nothing(index_elements=["action"]))
-                row = conn.execute(sa.select(learn_tool_stats).where(
-                    learn_tool_stats.c.action == action).with_for_update()).first()
-                latencies = [*(row.latencies if row else []), round(ms, 1)][-LATENCY_WINDOW:]
+            # Runs finishing at once (a delegation tree, several workers) count the same
+            # actions: create their rows if absent first, so the read below is of rows
+            # that exist and are locked (on SQLite: the write lock is held from here).
+            conn.execute(self._create_stats, [
+                {"action": a, "source": by_action[a][0][0], "calls": 0, "failures": 0,
+                 "latencies": [], "errors": {}, "updated_at": now} for a in names])
+            rows = {r.action: r for r in conn.execute(
+                _LOCK_STATS, {"actions": names})}
+            updates = []
+            for action in names:
+                row = rows.get(action)
+                latencies = list(row.latencies) if row else []
                 errors = dict(row.errors) if row else {}
-                if error:
-                    key = error[:160]
-                    errors[key] = errors.get(key, 0) + 1
-                    errors = dict(sorted(errors.items(), key=lambda kv: -kv[1])[:KEPT_ERRORS])
-                values = {"source": source, "latencies": latencies, "errors": errors,
-                          "updated_at": now,
-                          "calls": (row.calls if row else 0) + 1,
-                          "failures": (row.failures if row else 0) + (not ok)}
-                conn.execute(sa.update(learn_tool_stats)
-                             .where(learn_tool_stats.c.action == action).values(**values))
+                count, failures = (row.calls, row.failures) if row else (0, 0)
+                for _source, ok, ms, error in by_action[action]:
+                    latencies.append(round(ms, 1))
+                    if error:
+                        key = error[:160]
+                        errors[key] = errors.get(key, 0) + 1
+                        errors = dict(sorted(errors.items(), key=lambda kv: -kv[1])[:KEPT_ERRORS])
+                    count, failures = count + 1, failures + (not ok)
+                updates.append({"the_action": action, "source": by_action[action][-1][0],
+                                "latencies": latencies[-LATENCY_WINDOW:], "errors": errors,
+                                "updated_at": now, "calls": count, "failures": failures})
+            conn.execute(_UPDATE_STATS, updates)
 
     def tool_stats(self, actions: list[str] | None = None) -> list[dict[str, Any]]:
-        query = sa.select(learn_tool_stats).order_by(learn_tool_stats.c.action)
-        if actions is not None:
-            query = query.where(learn_tool_stats.c.action.in_(actions))
         with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(query)]
+            rows = [dict(r._mapping) for r in (
+                conn.execute(_STATS_OF, {"actions": actions}) if actions is not None else
+                conn.execute(sa.select(learn_tool_stats).order_by(learn_tool_stats.c.action)))]
         for row in rows:
             row["success_rate"] = 1 - row["failures"] / row["calls"] if row["calls"] else 1.0
             row["p50_ms"], row["p95_ms"] = _percentiles(row["latencies"])

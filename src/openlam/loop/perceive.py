@@ -71,15 +71,14 @@ class Perception:
         def words(spec: ActionSpec) -> int:  # a word of the name counts more than the prose
             return 3 * len(goal & _words(spec.name)) + len(goal & _words(spec.summary))
 
-        def rank(spec: ActionSpec) -> tuple[int, int, int]:
-            return (spec.name.partition(".")[0] in named, spec.name in given, words(spec))
-
-        ranked = sorted(specs, key=rank, reverse=True)
-        wide = sum(1 for s in specs if any(rank(s)[:2]))
+        ranks = {s.name: (s.name.partition(".")[0] in named, s.name in given, words(s))
+                 for s in specs}  # each once: every run of every agent ranks them all
+        ranked = sorted(specs, key=lambda s: ranks[s.name], reverse=True)
+        wide = sum(1 for s in specs if any(ranks[s.name][:2]))
         cap = max(limit, min(wide, MAX_DETAILED_ACTIONS))
-        chosen = [s for s in ranked[:cap] if any(rank(s))]
-        names = [s.name for s in specs if s not in chosen]
-        return chosen, names
+        chosen = [s for s in ranked[:cap] if any(ranks[s.name])]
+        detailed = {s.name for s in chosen}  # by name: comparing specs compares every field
+        return chosen, [s.name for s in specs if s.name not in detailed]
 
 
 def perceive(goal: str, agent: AgentProfile, registry: ActionRegistry,

@@ -27,6 +27,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _REVISION = re.compile(r'^(down_revision|revision)\s*=\s*["\']([^"\']+)["\']', re.M)
 STORED_OUTPUT_LIMIT = 64 * 1024  # characters of JSON kept per step output in runs/steps rows
 PREVIEW = 2000
+# Built once: asked before every plan and batch of steps of every run.
+_CANCEL_REASON = (sa.select(cancellations.c.reason, cancellations.c.requested_by)
+                  .where(cancellations.c.run_id.in_(sa.bindparam("tree", expanding=True)))
+                  .order_by(cancellations.c.requested_at).limit(1))
 
 
 def capped(output: Any) -> Any:
@@ -214,9 +218,7 @@ class Store:
         parts = run_id.split(".")
         tree = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(cancellations.c.reason, cancellations.c.requested_by)
-                               .where(cancellations.c.run_id.in_(tree))
-                               .order_by(cancellations.c.requested_at).limit(1)).first()
+            row = conn.execute(_CANCEL_REASON, {"tree": tree}).first()
         return f"{row.reason} (by {row.requested_by})" if row else None
 
     def mark_cancelled(self, run_id: str, summary: str) -> None:

@@ -27,13 +27,19 @@ class DelegationLimits:
     max_child_steps: int = 15
 
 
-def delegate_handler(catalog: Catalog, start_child: StartChild,
+def delegate_handler(catalog: Catalog | Callable[[], Catalog], start_child: StartChild,
                      limits: DelegationLimits = DelegationLimits(),
                      notes: Callable[[str], list[tuple[str, bool]]] = lambda _root: []):
+    """The ``delegate`` step's handler. ``catalog`` may be a function giving it, called
+    at the first delegation (a process that never delegates does not read the catalog's
+    YAML files)."""
+    load = catalog if callable(catalog) else lambda: catalog
+
     async def delegate(runner: Runner, record: StepRecord, args: dict[str, Any]) -> dict[str, Any]:
         from openlam.governance.taint import assess
         from openlam.loop.state import Gap, GapKind
 
+        catalog = load()
         req = runner.request
         target = str(args.get("agent", "")).strip()
         me = req.agent.get("id", "operator")

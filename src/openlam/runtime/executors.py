@@ -115,6 +115,11 @@ class Executors:
         self.engine = engine
         self.lease = lease or Lease()
         self.now = _db_now(engine.dialect.name)
+        # Built once: every checkpoint renews the lease, and building an UPDATE costs
+        # twice what SQLite takes to run it.
+        self._renew = (sa.update(table).where(table.c.id == sa.bindparam("executor_id"),
+                                              table.c.state == ALIVE)
+                       .values(heartbeat_at=self.now))
 
     def register(self, executor_id: str, kind: str) -> None:
         pid = os.getpid()
@@ -132,10 +137,7 @@ class Executors:
     def renew(self, conn: sa.Connection, executor_id: str) -> bool:
         """Renew the lease inside ``conn``'s transaction (a checkpoint write does this, so
         a process declared dead cannot record another step)."""
-        done = conn.execute(sa.update(table).where(table.c.id == executor_id,
-                                                   table.c.state == ALIVE)
-                            .values(heartbeat_at=self.now))
-        return done.rowcount == 1
+        return conn.execute(self._renew, {"executor_id": executor_id}).rowcount == 1
 
     def stop(self, executor_id: str) -> None:
         with self.engine.begin() as conn:

@@ -39,6 +39,8 @@ from openlam.runtime.executors import exit_fenced as fenced
 STARTED, DONE = "started", "done"
 INLINE_LIMIT = 256 * 1024  # bytes of JSON kept in the row; more goes to a file
 FILE_REF = "$file"
+_CHECKPOINTS_OF = sa.select(table.c.key, table.c.state, table.c.result,
+                            table.c.interruptions).where(table.c.run_id == sa.bindparam("run_id"))
 
 
 @dataclass
@@ -98,9 +100,7 @@ class JournalStore:
     def journal(self, run_id: str) -> Journal:
         journal = Journal(self, run_id)
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(table.c.key, table.c.state, table.c.result,
-                                          table.c.interruptions)
-                                .where(table.c.run_id == run_id)).all()
+            rows = conn.execute(_CHECKPOINTS_OF, {"run_id": run_id}).all()
         for key, state, result, interruptions in rows:
             if state == DONE:
                 journal.done[key] = self._load(result)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import Counter
@@ -111,6 +112,8 @@ class Runtime:
 
         assert self.call_action is not None
         result = await self.call_action(call, resumed)
+        if not self.redact:  # a Redactor that knows no secret yet: nothing to mask
+            return result
         return StepResult.model_validate(self.redact(result.model_dump(mode="json")))
 
 
@@ -317,8 +320,8 @@ def _specials(settings: Settings) -> dict[str, Any]:
 
     limits = DelegationLimits(max_depth=settings.max_delegation_depth,
                               max_fanout=settings.max_delegations)
-    specials["delegate"] = delegate_handler(load_catalog(settings.workspace), start_child,
-                                            limits, notes=notes)
+    catalog = functools.cache(lambda: load_catalog(settings.workspace))  # at first delegation
+    specials["delegate"] = delegate_handler(catalog, start_child, limits, notes=notes)
     return specials
 
 

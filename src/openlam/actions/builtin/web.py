@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urldefrag, urljoin
 
-import httpx
 from typing_extensions import TypedDict
 
 from openlam.actions import httpkit
@@ -30,6 +29,7 @@ from openlam.actions.spec import ActionContext, Risk, action
 from openlam.errors import ActionError
 
 if TYPE_CHECKING:  # bs4 and markdownify load on the first page read (start-up, memory)
+    import httpx
     from bs4 import BeautifulSoup, Tag
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -175,6 +175,8 @@ async def _fetch(url: str, policy: WebPolicy, fmt: str, max_chars: int,
 
 
 def _parse_url(url: str, redirected_from: str | None = None) -> httpx.URL:
+    import httpx  # here, not at import: loading the actions needs no HTTP client
+
     where = f" (redirect from {redirected_from})" if redirected_from else ""
     try:
         parsed = httpx.URL(url.strip())
@@ -193,6 +195,8 @@ def _is_text(content_type: str) -> bool:
 async def _get(client: httpx.AsyncClient, url: httpx.URL,
                policy: WebPolicy) -> tuple[httpkit.Reply | None, str | None]:
     """One hop: returns (reply, None) for a final answer or (None, location) for a redirect."""
+    import httpx
+
     headers = {"User-Agent": policy.user_agent,
                "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5"}
     try:
