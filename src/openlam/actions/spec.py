@@ -205,6 +205,14 @@ def _first_sentence(text: str) -> str:
     return re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
 
 
+# A field's default lives on the class too (ActionSpec.args_model is None), where it would
+# answer for a deferred attribute before __getattr__ is asked: the instance's own value
+# (set by __init__, or built on first use) is the only one.
+for _name in _DEFERRED:
+    if _name in ActionSpec.__dict__:
+        delattr(ActionSpec, _name)
+
+
 def _blocking(check: Callable[..., Coroutine[Any, Any, str | None]]) -> Verify:
     """A synchronous face for an asynchronous effect check, for callers that do not await
     (:meth:`ActionSpec.check_effect` awaits the coroutine itself): it runs on its own
