@@ -87,35 +87,48 @@ class Suite:
         return chosen[:limit] if limit else chosen
 
 
-PERTURBED_KEYS = ("path", "to", "email", "contact_email", "stage", "title", "name", "company",
-                  "user_id", "reservation_id", "order_id", "body", "content", "text", "goal")
+PERTURBED_KEYS = ("path", "to", "recipients", "participants", "recipient", "email",
+                  "contact_email", "iban", "amount", "start_time", "date", "stage", "key",
+                  "title", "name", "company", "user_id", "reservation_id", "order_id", "body",
+                  "content", "text", "goal")
+"""The arguments that decide where an effect lands, most telling first."""
 
 
 def one_wrong_call(plan: dict[str, Any]) -> dict[str, Any]:
     """The plan with one call made wrong: the last step's most telling argument changed
-    (a path, a recipient, a stage…), so the effect lands somewhere else or not at all."""
+    (a path, a recipient, an amount, a time, a stage…), so the effect lands somewhere
+    else or not at all."""
     wrong = copy.deepcopy(plan)
     steps = wrong.get("steps") or []
     if not steps:
         return wrong
     args = steps[-1].setdefault("args", {})
-    to = args.get("to")
-    if isinstance(to, list) and to and isinstance(to[0], str) and "@" in to[0]:
-        args["to"] = ["wrong." + to[0], *to[1:]]  # a wrong recipient
-        return wrong
-    key = next((k for k in PERTURBED_KEYS if isinstance(args.get(k), str)), None)
-    key = key or next((k for k, v in args.items() if isinstance(v, str)), None)
+    key = next((k for k in PERTURBED_KEYS if _perturbable(args.get(k))), None)
+    key = key or next((k for k, v in args.items() if _perturbable(v)), None)
     if key is None:
         steps[-1]["action"] += "_wrong"
-        return wrong
-    value = args[key]
-    if key in ("to", "email", "contact_email") and "@" in value:
-        args[key] = "wrong." + value
-    elif key == "path":
-        args[key] = "wrong-" + value
     else:
-        args[key] = value + " (wrong)" if "${" not in value else "wrong"
+        args[key] = _perturbed(key, args[key])
     return wrong
+
+
+def _perturbable(value: Any) -> bool:
+    return (isinstance(value, str | int | float) and not isinstance(value, bool)) or (
+        isinstance(value, list) and bool(value) and isinstance(value[0], str))
+
+
+def _perturbed(key: str, value: Any) -> Any:
+    if isinstance(value, list):  # recipients, participants: the first one is wrong
+        return [_perturbed(key, value[0]), *value[1:]]
+    if isinstance(value, int | float):
+        return value * 2 + 1
+    if "@" in value and " " not in value.strip():
+        return "wrong." + value
+    if key == "path":
+        return "wrong-" + value
+    if key in ("start_time", "date") and value[:4].isdigit():
+        return str(int(value[:4]) + 1) + value[4:]  # a year later
+    return value + " (wrong)" if "${" not in value else "wrong"
 
 
 def load_suites() -> dict[str, Suite]:
