@@ -53,8 +53,11 @@ def measure(src: str | None, runs: int) -> dict[str, float]:
     subprocess.run([*base, "init"], cwd=ws, env=env, capture_output=True, check=True)
     one([*base, "run", GOAL], ws, env)  # warm-up: creates the databases
     walls, cpus = zip(*(one([*base, "run", GOAL], ws, env) for _ in range(runs)), strict=True)
-    return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus),
-            "wall_min_s": min(walls)}
+    return {
+        "wall_s": statistics.median(walls),
+        "cpu_s": statistics.median(cpus),
+        "wall_min_s": min(walls),
+    }
 
 
 def main() -> None:
@@ -68,9 +71,11 @@ def main() -> None:
         for name, src in sides.items():
             results[name].append(measure(src, max(1, a.runs // 3)))
     for name, rs in results.items():
-        print(f"{name}: wall median {statistics.median(r['wall_s'] for r in rs):.2f} s "
-              f"(min {min(r['wall_min_s'] for r in rs):.2f}), CPU median "
-              f"{statistics.median(r['cpu_s'] for r in rs):.2f} s")
+        print(
+            f"{name}: wall median {statistics.median(r['wall_s'] for r in rs):.2f} s "
+            f"(min {min(r['wall_min_s'] for r in rs):.2f}), CPU median "
+            f"{statistics.median(r['cpu_s'] for r in rs):.2f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -46,20 +46,27 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-GOAL = ("Customer jane@example.com says order A1001 arrived damaged. Look up the customer "
-        "and the order, open a replacement ticket for it, and note on the ticket that a "
-        "replacement ships today.")
+GOAL = (
+    "Customer jane@example.com says order A1001 arrived damaged. Look up the customer "
+    "and the order, open a replacement ticket for it, and note on the ticket that a "
+    "replacement ships today."
+)
 
 
 # -- the four tools, shared by both sides -------------------------------------------
+
 
 def lookup_customer(email: str) -> dict[str, Any]:
     return {"customer_id": "C42", "name": "Jane Doe", "email": email, "tier": "gold"}
 
 
 def get_order(order_id: str) -> dict[str, Any]:
-    return {"order_id": order_id, "status": "delivered", "total": 129.0,
-            "items": [{"sku": "LAMP-7", "qty": 1}]}
+    return {
+        "order_id": order_id,
+        "status": "delivered",
+        "total": 129.0,
+        "items": [{"sku": "LAMP-7", "qty": 1}],
+    }
 
 
 TICKETS: dict[str, dict[str, Any]] = {}
@@ -67,8 +74,12 @@ TICKETS: dict[str, dict[str, Any]] = {}
 
 def open_ticket(customer_id: str, order_id: str, issue: str) -> dict[str, Any]:
     ticket_id = f"T{len(TICKETS) + 1}"
-    TICKETS[ticket_id] = {"customer_id": customer_id, "order_id": order_id, "issue": issue,
-                          "notes": []}
+    TICKETS[ticket_id] = {
+        "customer_id": customer_id,
+        "order_id": order_id,
+        "issue": issue,
+        "notes": [],
+    }
     return {"ticket_id": ticket_id, "status": "open"}
 
 
@@ -79,34 +90,56 @@ def add_ticket_note(ticket_id: str, text: str) -> dict[str, Any]:
 
 TOOLS = {f.__name__: f for f in (lookup_customer, get_order, open_ticket, add_ticket_note)}
 TOOL_SCHEMAS = [
-    {"type": "function", "function": {
-        "name": name, "description": (f.__doc__ or name.replace("_", " ")),
-        "parameters": {"type": "object", "required": list(params),
-                       "properties": {p: {"type": "string"} for p in params}}}}
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": (f.__doc__ or name.replace("_", " ")),
+            "parameters": {
+                "type": "object",
+                "required": list(params),
+                "properties": {p: {"type": "string"} for p in params},
+            },
+        },
+    }
     for name, f, params in [
         ("lookup_customer", lookup_customer, ["email"]),
         ("get_order", get_order, ["order_id"]),
         ("open_ticket", open_ticket, ["customer_id", "order_id", "issue"]),
         ("add_ticket_note", add_ticket_note, ["ticket_id", "text"]),
-    ]]
+    ]
+]
 
 # What the model "decides", per side.
 SDK_CALLS = [
     ("lookup_customer", {"email": "jane@example.com"}),
     ("get_order", {"order_id": "A1001"}),
-    ("open_ticket", {"customer_id": "C42", "order_id": "A1001",
-                     "issue": "arrived damaged: send a replacement"}),
+    (
+        "open_ticket",
+        {"customer_id": "C42", "order_id": "A1001", "issue": "arrived damaged: send a replacement"},
+    ),
     ("add_ticket_note", {"ticket_id": "T1", "text": "replacement ships today"}),
 ]
-PLAN = {"steps": [
-    {"id": "s1", "action": "support.lookup_customer", "args": {"email": "jane@example.com"}},
-    {"id": "s2", "action": "support.get_order", "args": {"order_id": "A1001"}},
-    {"id": "s3", "action": "support.open_ticket",
-     "args": {"customer_id": "${s1.output.customer_id}", "order_id": "${s2.output.order_id}",
-              "issue": "arrived damaged: send a replacement"}},
-    {"id": "s4", "action": "support.add_ticket_note",
-     "args": {"ticket_id": "${s3.output.ticket_id}", "text": "replacement ships today"}},
-]}
+PLAN = {
+    "steps": [
+        {"id": "s1", "action": "support.lookup_customer", "args": {"email": "jane@example.com"}},
+        {"id": "s2", "action": "support.get_order", "args": {"order_id": "A1001"}},
+        {
+            "id": "s3",
+            "action": "support.open_ticket",
+            "args": {
+                "customer_id": "${s1.output.customer_id}",
+                "order_id": "${s2.output.order_id}",
+                "issue": "arrived damaged: send a replacement",
+            },
+        },
+        {
+            "id": "s4",
+            "action": "support.add_ticket_note",
+            "args": {"ticket_id": "${s3.output.ticket_id}", "text": "replacement ships today"},
+        },
+    ]
+}
 
 
 def reply_for(body: dict[str, Any]) -> Any:
@@ -121,6 +154,7 @@ def reply_for(body: dict[str, Any]) -> Any:
 
 # -- the server ----------------------------------------------------------------------
 
+
 def serve(latency: float, q: mp.Queue) -> None:
     from tests.fakes.model_servers import FakeOpenAI
 
@@ -129,8 +163,9 @@ def serve(latency: float, q: mp.Queue) -> None:
             if path == "/stats":
                 from tests.fakes.http import json_response
 
-                return json_response({"requests": self.chat_requests,
-                                      "prompt_tokens": self.prompt_tokens})
+                return json_response(
+                    {"requests": self.chat_requests, "prompt_tokens": self.prompt_tokens}
+                )
             return super()._handle(method, path, headers, raw)
 
     with Counting(reply_for, latency=latency) as server:
@@ -155,21 +190,25 @@ def server_stats(url: str) -> dict[str, int]:
 
 # -- side 1: the plain SDK loop ------------------------------------------------------
 
+
 async def sdk_task(client: Any) -> str:
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": "You are a customer-support agent. Use the tools."},
-        {"role": "user", "content": GOAL}]
+        {"role": "user", "content": GOAL},
+    ]
     for _ in range(10):
-        resp = await client.chat.completions.create(model="fake", messages=messages,
-                                                    tools=TOOL_SCHEMAS)
+        resp = await client.chat.completions.create(
+            model="fake", messages=messages, tools=TOOL_SCHEMAS
+        )
         msg = resp.choices[0].message
         if not msg.tool_calls:
             return msg.content or ""
         messages.append(msg.model_dump(exclude_none=True))
         for call in msg.tool_calls:
             result = TOOLS[call.function.name](**json.loads(call.function.arguments))
-            messages.append({"role": "tool", "tool_call_id": call.id,
-                             "content": json.dumps(result)})
+            messages.append(
+                {"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)}
+            )
     raise RuntimeError("the model never finished")
 
 
@@ -183,6 +222,7 @@ async def sdk_side(url: str, tasks: int, concurrent: int) -> dict[str, Any]:
 
 # -- side 2: OpenLAM, defaults (durable + governed) ----------------------------------
 
+
 def support_plugin() -> Any:
     """The same four tools as OpenLAM actions, through the ordinary plugin surface."""
     import types
@@ -190,8 +230,12 @@ def support_plugin() -> Any:
     from openlam.actions.spec import Risk, action
 
     module = types.ModuleType("bench_support")
-    for name, risk in (("lookup_customer", Risk.read), ("get_order", Risk.read),
-                       ("open_ticket", Risk.write), ("add_ticket_note", Risk.write)):
+    for name, risk in (
+        ("lookup_customer", Risk.read),
+        ("get_order", Risk.read),
+        ("open_ticket", Risk.write),
+        ("add_ticket_note", Risk.write),
+    ):
         setattr(module, name, action(f"support.{name}", risk=risk)(TOOLS[name]))
     return module
 
@@ -209,20 +253,23 @@ async def openlam_side(url: str, tasks: int, concurrent: int) -> dict[str, Any]:
         async def task() -> None:
             outcome = await wf.run(GOAL)  # the general operator, every action
             if outcome.status.value != "completed":
-                raise RuntimeError(f"run {outcome.run_id} ended {outcome.status.value}: "
-                                   f"{outcome.summary}")
+                raise RuntimeError(
+                    f"run {outcome.run_id} ended {outcome.status.value}: {outcome.summary}"
+                )
             outcomes.append(outcome)
 
         await task()  # warm-up
         outcomes.clear()
         out = await _timed(url, task, tasks, concurrent)
         if outcomes and getattr(outcomes[0].usage, "overhead_cpu_seconds", None) is not None:
-            out["reported_overhead_cpu_ms"] = statistics.mean(
-                o.usage.overhead_cpu_seconds for o in outcomes) * 1000
+            out["reported_overhead_cpu_ms"] = (
+                statistics.mean(o.usage.overhead_cpu_seconds for o in outcomes) * 1000
+            )
     return out
 
 
 # -- measuring -----------------------------------------------------------------------
+
 
 async def _timed(url: str, task: Any, tasks: int, concurrent: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -251,8 +298,11 @@ def child(side: str, url: str, tasks: int, concurrent: int) -> None:
 
 
 def run_child(side: str, url: str, tasks: int, concurrent: int) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, "--child", side, url, str(tasks),
-                           str(concurrent)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", side, url, str(tasks), str(concurrent)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         raise SystemExit(f"{side} child failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -260,12 +310,21 @@ def run_child(side: str, url: str, tasks: int, concurrent: int) -> dict[str, Any
 
 def import_time(modules: list[str], runs: int = 5) -> float:
     """Median wall of a fresh interpreter importing ``modules`` (what a run loaded)."""
-    baseline = set(json.loads(subprocess.run(
-        [sys.executable, "-c", "import sys, json; print(json.dumps(list(sys.modules)))"],
-        capture_output=True, text=True, check=True).stdout))
+    baseline = set(
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", "import sys, json; print(json.dumps(list(sys.modules)))"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+    )
     wanted = [m for m in modules if m not in baseline and m not in ("__main__", "bench_support")]
-    code = (f"import importlib\nfor m in {wanted!r}:\n    try: importlib.import_module(m)\n"
-            "    except Exception: pass\n")
+    code = (
+        f"import importlib\nfor m in {wanted!r}:\n    try: importlib.import_module(m)\n"
+        "    except Exception: pass\n"
+    )
     times = []
     for _ in range(runs):
         t = time.perf_counter()
@@ -296,8 +355,9 @@ def main() -> None:
                 seq = run_child(side, fast_url, a.tasks, 0)
                 if a.concurrent:  # its own process: the peak RSS is that workload's
                     conc = run_child(side, slow_url, 0, a.concurrent)
-                    seq.update(concurrent_wall_s=conc["concurrent_wall_s"],
-                               peak_rss_mb=conc["peak_rss_mb"])
+                    seq.update(
+                        concurrent_wall_s=conc["concurrent_wall_s"], peak_rss_mb=conc["peak_rss_mb"]
+                    )
                 results[side].append(seq)
     finally:
         fast.terminate()
@@ -307,21 +367,28 @@ def main() -> None:
         values = [r[key] for r in results[side] if key in r]
         return " / ".join(fmt.format(v) for v in values) if values else "-"
 
-    rows = [("model requests / task", "requests_per_task", "{:.0f}"),
-            ("prompt tokens sent / task", "prompt_tokens_per_task", "{:.0f}"),
-            ("CPU ms / task at zero model latency", "cpu_ms_per_task", "{:.1f}"),
-            ("wall ms / task at zero model latency", "wall_ms_per_task", "{:.1f}"),
-            (f"{a.concurrent} concurrent tasks at {a.latency * 1000:.0f} ms latency, wall s",
-             "concurrent_wall_s", "{:.2f}"),
-            ("peak RSS of that process, MB", "peak_rss_mb", "{:.0f}"),
-            ("overhead CPU ms / task the outcome reports", "reported_overhead_cpu_ms", "{:.1f}")]
+    rows = [
+        ("model requests / task", "requests_per_task", "{:.0f}"),
+        ("prompt tokens sent / task", "prompt_tokens_per_task", "{:.0f}"),
+        ("CPU ms / task at zero model latency", "cpu_ms_per_task", "{:.1f}"),
+        ("wall ms / task at zero model latency", "wall_ms_per_task", "{:.1f}"),
+        (
+            f"{a.concurrent} concurrent tasks at {a.latency * 1000:.0f} ms latency, wall s",
+            "concurrent_wall_s",
+            "{:.2f}",
+        ),
+        ("peak RSS of that process, MB", "peak_rss_mb", "{:.0f}"),
+        ("overhead CPU ms / task the outcome reports", "reported_overhead_cpu_ms", "{:.1f}"),
+    ]
     print(f"| measure | {' | '.join(sides)} |")
     print(f"|---|{'---|' * len(sides)}")
     for label, key, fmt in rows:
         print(f"| {label} | {' | '.join(fig(s, key, fmt) for s in sides)} |")
     imports = {s: import_time(results[s][0]["modules"]) for s in sides}
-    print(f"| import of what a run loads, s (median of 5) | "
-          f"{' | '.join(f'{imports[s]:.2f}' for s in sides)} |")
+    print(
+        f"| import of what a run loads, s (median of 5) | "
+        f"{' | '.join(f'{imports[s]:.2f}' for s in sides)} |"
+    )
     if len(sides) == 2:
         med = {s: statistics.median(r["cpu_ms_per_task"] for r in results[s]) for s in sides}
         print(f"\nCPU ratio OpenLAM / SDK (medians): {med['openlam'] / med['sdk']:.2f}")

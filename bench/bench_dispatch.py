@@ -50,10 +50,16 @@ async def echo(text: str, count: int = 1, tags: list[str] | None = None) -> dict
     return {"text": text, "count": count}
 
 
-SCHEMA = {"type": "object", "properties": {
-    "text": {"type": "string"}, "count": {"type": "integer", "minimum": 0},
-    "tags": {"type": "array", "items": {"type": "string"}}},
-    "required": ["text"], "additionalProperties": False}
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "text": {"type": "string"},
+        "count": {"type": "integer", "minimum": 0},
+        "tags": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["text"],
+    "additionalProperties": False,
+}
 
 
 async def _json_echo(ctx: ActionContext, **args: Any) -> dict[str, Any]:
@@ -63,15 +69,26 @@ async def _json_echo(ctx: ActionContext, **args: Any) -> dict[str, Any]:
 def registry() -> ActionRegistry:
     reg = load_plugins(ActionRegistry())  # the real registry, all installed plugins
     reg.add(echo.__openlam_action__)  # type: ignore[attr-defined]
-    reg.add(ActionSpec(name="bench.json_echo", description="echo", input_schema=SCHEMA,
-                       output_schema={}, risk=Risk.read, func=_json_echo, wants_context=True,
-                       source="bench", validator=json_schema_validator(SCHEMA)))
+    reg.add(
+        ActionSpec(
+            name="bench.json_echo",
+            description="echo",
+            input_schema=SCHEMA,
+            output_schema={},
+            risk=Risk.read,
+            func=_json_echo,
+            wants_context=True,
+            source="bench",
+            validator=json_schema_validator(SCHEMA),
+        )
+    )
     return reg
 
 
 async def per_call_us(reg: ActionRegistry, name: str, via_execute: bool, calls: int) -> float:
-    ctx = ActionContext(run_id="bench", step_id="s1", idempotency_key="bench:s1",
-                        workspace=Path("."))
+    ctx = ActionContext(
+        run_id="bench", step_id="s1", idempotency_key="bench:s1", workspace=Path(".")
+    )
     args = {"text": "hello", "count": 3, "tags": ["a", "b"]}
     started = time.perf_counter()
     if via_execute:
@@ -100,10 +117,17 @@ async def main() -> None:
     for label, name in cases:
         for via_execute in (False, True):
             await per_call_us(reg, name, via_execute, 500)  # warm up
-            figures = [await per_call_us(reg, name, via_execute, opts.calls)
-                       for _ in range(opts.rounds)]
-            rows.append((label, "execute()" if via_execute else "spec.call()",
-                         statistics.median(figures), min(figures)))
+            figures = [
+                await per_call_us(reg, name, via_execute, opts.calls) for _ in range(opts.rounds)
+            ]
+            rows.append(
+                (
+                    label,
+                    "execute()" if via_execute else "spec.call()",
+                    statistics.median(figures),
+                    min(figures),
+                )
+            )
     print("\n| action kind | path | median µs/call | best µs/call |")
     print("|---|---|---|---|")
     for label, path, median, best in rows:

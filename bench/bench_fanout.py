@@ -33,12 +33,26 @@ def plan_for(body: dict, children: list[str]) -> dict:
     if system.startswith("You are Kenji Watanabe"):  # the parent (the COO)
         if "So far:" in body["messages"][-1]["content"]:
             return {"steps": []}
-        return {"steps": [{"id": f"d{i}", "action": "delegate",
-                           "args": {"agent": agent, "goal": f"write status note {i}"}}
-                          for i, agent in enumerate(children)]}
+        return {
+            "steps": [
+                {
+                    "id": f"d{i}",
+                    "action": "delegate",
+                    "args": {"agent": agent, "goal": f"write status note {i}"},
+                }
+                for i, agent in enumerate(children)
+            ]
+        }
     n = body["messages"][-1]["content"].split("status note ")[-1].split()[0]
-    return {"steps": [{"id": "s1", "action": "files.write",
-                       "args": {"path": f"notes/{n}.md", "content": f"status {n}: fine"}}]}
+    return {
+        "steps": [
+            {
+                "id": "s1",
+                "action": "files.write",
+                "args": {"path": f"notes/{n}.md", "content": f"status {n}: fine"},
+            }
+        ]
+    }
 
 
 def serve(latency: float, children: list[str], q: mp.Queue) -> None:
@@ -59,9 +73,11 @@ async def measure(url: str, n: int) -> dict:
     # through a workspace override as a user would.
     (ws / "agents").mkdir()
     (ws / "agents" / "bench.yaml").write_text(
-        f"agents:\n  - id: {PARENT}\n    budget: {{max_steps: {n + 5}, max_model_requests: 12}}\n")
+        f"agents:\n  - id: {PARENT}\n    budget: {{max_steps: {n + 5}, max_model_requests: 12}}\n"
+    )
     settings = load_settings(ws).with_overrides(
-        openai_base_url=f"{url}/v1", max_delegations=n, max_steps=n + 5)
+        openai_base_url=f"{url}/v1", max_delegations=n, max_steps=n + 5
+    )
     async with Workforce(settings=settings, model="openai:fake") as wf:
         cpu0, t0 = time.process_time(), time.perf_counter()
         outcome = await wf.run("collect a status note from everyone", agent=PARENT)
@@ -69,10 +85,15 @@ async def measure(url: str, n: int) -> dict:
     notes = len(list((ws / "notes").glob("*.md")))
     if outcome.status.value != "completed":
         print(outcome.summary[:600], file=sys.stderr)
-    return {"status": outcome.status.value, "children": len(outcome.children),
-            "notes_written": notes, "wall_s": wall, "cpu_s": cpu,
-            "model_requests": outcome.usage.model_requests,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "status": outcome.status.value,
+        "children": len(outcome.children),
+        "notes_written": notes,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "model_requests": outcome.usage.model_requests,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main() -> None:
@@ -85,8 +106,11 @@ def main() -> None:
 
     from openlam.org.loader import load_catalog
 
-    writers = [x.id for x in load_catalog() if x.id != PARENT and any(
-        fnmatch.fnmatchcase("files.write", p) for p in x.actions)]  # the children's task
+    writers = [
+        x.id
+        for x in load_catalog()
+        if x.id != PARENT and any(fnmatch.fnmatchcase("files.write", p) for p in x.actions)
+    ]  # the children's task
     agents = writers[: a.children]
     if len(agents) < a.children:
         print(f"only {len(agents)} agents may write files; delegating to each of them")
@@ -100,13 +124,19 @@ def main() -> None:
         server.terminate()
     ideal = 3 * a.latency
     print(json.dumps(result))
-    print(f"children delegated concurrently        {result['children']} "
-          f"({result['notes_written']} notes written, parent {result['status']})")
+    print(
+        f"children delegated concurrently        {result['children']} "
+        f"({result['notes_written']} notes written, parent {result['status']})"
+    )
     print(f"wall time                              {result['wall_s']:.2f} s")
-    print(f"latency-bound ideal                    {ideal:.2f} s "
-          f"(ratio {result['wall_s'] / ideal:.1f}x)")
-    print(f"CPU time                               {result['cpu_s']:.2f} s "
-          f"({result['cpu_s'] / max(result['children'], 1) * 1000:.0f} ms per child)")
+    print(
+        f"latency-bound ideal                    {ideal:.2f} s "
+        f"(ratio {result['wall_s'] / ideal:.1f}x)"
+    )
+    print(
+        f"CPU time                               {result['cpu_s']:.2f} s "
+        f"({result['cpu_s'] / max(result['children'], 1) * 1000:.0f} ms per child)"
+    )
     print(f"peak RSS                               {result['peak_rss_mb']:.0f} MB")
 
 

@@ -58,16 +58,21 @@ async def fill(url: str, ws: Path, total: int) -> list[dict[str, Any]]:
             for _ in range(10):  # the measured runs, one at a time
                 await one()
             done += 10
-            rows.append({"runs_stored": done,
-                         "cpu_ms_per_task": (time.process_time() - cpu0) / 10 * 1000})
+            rows.append(
+                {"runs_stored": done, "cpu_ms_per_task": (time.process_time() - cpu0) / 10 * 1000}
+            )
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
 def timed(args: list[str], ws: Path, env: dict[str, str]) -> float:
     t = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "openlam", *args, "--workspace", str(ws)],
-                          env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "openlam", *args, "--workspace", str(ws)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode not in (0, 4):
         raise SystemExit(f"openlam {' '.join(args)}: {done.stderr[-1500:]}")
     return time.perf_counter() - t
@@ -91,9 +96,9 @@ def main() -> None:
         "filling took (s)": round(fill_s, 1),
         "openlam runs list (s)": round(timed(["runs", "list"], ws, env), 2),
         "openlam audit verify (s)": round(timed(["audit", "verify"], ws, env), 2),
-        "openlam run (offline goal) on the full workspace (s)":
-            round(timed(["run", "write 'growth' to growth.md", "--model", "offline"], ws,
-                        env), 2),
+        "openlam run (offline goal) on the full workspace (s)": round(
+            timed(["run", "write 'growth' to growth.md", "--model", "offline"], ws, env), 2
+        ),
     }
     for row in rows:
         print(f"CPU ms/task after {row['runs_stored']:>6} runs: {row['cpu_ms_per_task']:.1f}")

@@ -40,11 +40,16 @@ def plan_for(body: dict[str, Any]) -> dict[str, Any]:
     if found is None:
         return {"steps": []}
     text, n, file = found.groups()
-    return {"steps": [
-        {"id": "w", "action": "files.write",
-         "args": {"path": file, "content": f"ticket {n}: {text}"}},
-        {"id": "r", "action": "files.read", "args": {"path": file}, "depends_on": ["w"]},
-    ]}
+    return {
+        "steps": [
+            {
+                "id": "w",
+                "action": "files.write",
+                "args": {"path": file, "content": f"ticket {n}: {text}"},
+            },
+            {"id": "r", "action": "files.read", "args": {"path": file}, "depends_on": ["w"]},
+        ]
+    }
 
 
 def goals(count: int, seed: int = 7) -> list[tuple[int, str]]:
@@ -52,8 +57,9 @@ def goals(count: int, seed: int = 7) -> list[tuple[int, str]]:
     out = []
     for i in range(count):
         k = rng.randrange(len(SHAPES))
-        out.append((k, SHAPES[k].format(text=f"reply {i} sent", n=1000 + i,
-                                         file=f"t{i}/ticket-{i}.md")))
+        out.append(
+            (k, SHAPES[k].format(text=f"reply {i} sent", n=1000 + i, file=f"t{i}/ticket-{i}.md"))
+        )
     return out
 
 
@@ -74,8 +80,10 @@ async def sequence(count: int) -> None:
                 asked, tokens = server.chat_requests, server.prompt_tokens
                 outcome = await wf.run(goal)
                 file = GOAL.search(goal).groups()  # type: ignore[union-attr]
-                ok = outcome.status.value == "completed" and \
-                    (Path(tmp) / file[2]).read_text() == f"ticket {file[1]}: {file[0]}"
+                ok = (
+                    outcome.status.value == "completed"
+                    and (Path(tmp) / file[2]).read_text() == f"ticket {file[1]}: {file[0]}"
+                )
                 wrong += not ok
                 cost = (server.chat_requests - asked, server.prompt_tokens - tokens)
                 (later if k in seen else first).append(cost)
@@ -84,11 +92,15 @@ async def sequence(count: int) -> None:
     print(f"goals: {count} from {len(SHAPES)} shapes; not completed correctly: {wrong}")
     for name, rows in (("first of a shape", first), ("later", later)):
         if rows:
-            print(f"  {name}: {len(rows)} goals, model requests/goal "
-                  f"{sum(r for r, _ in rows) / len(rows):.2f}, prompt tokens/goal "
-                  f"{sum(t for _, t in rows) / len(rows):.0f}")
-    print(f"  later goals with no model request: {free}/{len(later)} "
-          f"({100 * free / max(len(later), 1):.0f} %)")
+            print(
+                f"  {name}: {len(rows)} goals, model requests/goal "
+                f"{sum(r for r, _ in rows) / len(rows):.2f}, prompt tokens/goal "
+                f"{sum(t for _, t in rows) / len(rows):.0f}"
+            )
+    print(
+        f"  later goals with no model request: {free}/{len(later)} "
+        f"({100 * free / max(len(later), 1):.0f} %)"
+    )
 
 
 def word(i: int) -> str:
@@ -120,31 +132,69 @@ def matching(n: int) -> None:
         rows, now = [], time.time()
         for i in range(n):  # n distinct shapes: a different word in each
             goal = f"archive the message 'hello' for ticket 5 in box{i}/x.md as {word(i)}"
-            pb, _ = generalise(goal, [{"id": "w", "action": "files.write",
-                                       "args": {"path": f"box{i}/x.md", "content": "hello 5"}}])
+            pb, _ = generalise(
+                goal,
+                [
+                    {
+                        "id": "w",
+                        "action": "files.write",
+                        "args": {"path": f"box{i}/x.md", "content": "hello 5"},
+                    }
+                ],
+            )
             assert pb is not None
-            rows.append({"id": pb.id, "shape_key": shape_key(pb.shape),
-                         "gist_key": gist_key(pb.shape), "shape": pb.shape,
-                         "pattern": pb.pattern, "params": pb.params, "steps": pb.steps,
-                         "example": pb.example, "agent": "operator", "model": "bench",
-                         "runs": ["bench"], "successes": 1, "failures": 0, "failing": 0,
-                         "last_failure": None, "created_at": now, "updated_at": now + i})
+            rows.append(
+                {
+                    "id": pb.id,
+                    "shape_key": shape_key(pb.shape),
+                    "gist_key": gist_key(pb.shape),
+                    "shape": pb.shape,
+                    "pattern": pb.pattern,
+                    "params": pb.params,
+                    "steps": pb.steps,
+                    "example": pb.example,
+                    "agent": "operator",
+                    "model": "bench",
+                    "runs": ["bench"],
+                    "successes": 1,
+                    "failures": 0,
+                    "failing": 0,
+                    "last_failure": None,
+                    "created_at": now,
+                    "updated_at": now + i,
+                }
+            )
         with store.engine.begin() as conn:
             conn.execute(learn_playbooks.insert(), rows)
         learner = Learner(url, load_plugins(settings=settings))
         registry = learner.registry
-        p_hit = [perceive(f"archive the message 'bye {j}' for ticket {j} in box{j * 37 % n}/y.md "
-                          f"as {word(j * 37 % n)}", AgentProfile(), registry)
-                 for j in range(200)]
-        p_reworded = [perceive(f"archive the message 'bye {j}' for ticket {j} as "
-                               f"{word(j * 37 % n)} in box{j * 37 % n}/y.md", AgentProfile(),
-                               registry)
-                      for j in range(200)]
-        p_miss = [perceive(f"summarise ticket {j} for the weekly report", AgentProfile(),
-                           registry) for j in range(200)]
-        for label, batch, want in (("matching goal", p_hit, True),
-                                   ("reworded goal (values moved)", p_reworded, True),
-                                   ("no match (advice)", p_miss, False)):
+        p_hit = [
+            perceive(
+                f"archive the message 'bye {j}' for ticket {j} in box{j * 37 % n}/y.md "
+                f"as {word(j * 37 % n)}",
+                AgentProfile(),
+                registry,
+            )
+            for j in range(200)
+        ]
+        p_reworded = [
+            perceive(
+                f"archive the message 'bye {j}' for ticket {j} as "
+                f"{word(j * 37 % n)} in box{j * 37 % n}/y.md",
+                AgentProfile(),
+                registry,
+            )
+            for j in range(200)
+        ]
+        p_miss = [
+            perceive(f"summarise ticket {j} for the weekly report", AgentProfile(), registry)
+            for j in range(200)
+        ]
+        for label, batch, want in (
+            ("matching goal", p_hit, True),
+            ("reworded goal (values moved)", p_reworded, True),
+            ("no match (advice)", p_miss, False),
+        ):
             times = []
             for p in batch:
                 t = time.perf_counter()
@@ -152,8 +202,10 @@ def matching(n: int) -> None:
                 times.append((time.perf_counter() - t) * 1000)
                 assert (found.plan is not None) is want, (label, p.goal)
             times.sort()
-            print(f"  {label}: median {statistics.median(times):.2f} ms, "
-                  f"p95 {times[int(len(times) * .95)]:.2f} ms per goal ({n} playbooks)")
+            print(
+                f"  {label}: median {statistics.median(times):.2f} ms, "
+                f"p95 {times[int(len(times) * 0.95)]:.2f} ms per goal ({n} playbooks)"
+            )
 
 
 def main() -> None:

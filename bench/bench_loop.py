@@ -28,15 +28,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-PLAN = {"steps": [
-    {"id": "s1", "action": "files.write", "args": {"path": "a.md", "content": "alpha"}},
-    {"id": "s2", "action": "files.write", "args": {"path": "b.md", "content": "beta"}},
-    {"id": "s3", "action": "files.read", "args": {"path": "${s1.output.path}"}},
-    {"id": "s4", "action": "files.write",
-     "args": {"path": "c.md", "content": "${s3.output.text} and beta"}, "depends_on": ["s2"]},
-]}
-GOAL = ("write alpha to a.md and beta to b.md, then read a.md and combine its text with "
-        "beta into c.md")
+PLAN = {
+    "steps": [
+        {"id": "s1", "action": "files.write", "args": {"path": "a.md", "content": "alpha"}},
+        {"id": "s2", "action": "files.write", "args": {"path": "b.md", "content": "beta"}},
+        {"id": "s3", "action": "files.read", "args": {"path": "${s1.output.path}"}},
+        {
+            "id": "s4",
+            "action": "files.write",
+            "args": {"path": "c.md", "content": "${s3.output.text} and beta"},
+            "depends_on": ["s2"],
+        },
+    ]
+}
+GOAL = (
+    "write alpha to a.md and beta to b.md, then read a.md and combine its text with beta into c.md"
+)
 
 
 def serve(latency: float, port_queue: mp.Queue) -> None:
@@ -91,8 +98,12 @@ def child(url: str, tasks: int, concurrent: int) -> None:
 
 
 def run_child(url: str, tasks: int, concurrent: int) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--child", url, str(tasks),
-                           str(concurrent)], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", url, str(tasks), str(concurrent)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -125,17 +136,20 @@ def main() -> None:
     figures = {
         "model requests per 4-action task": seq["requests_per_task"],
         "prompt tokens sent per task": seq["prompt_tokens_per_task"],
-        "CPU per task at zero model latency (ms), idempotent built-ins":
-            round(seq["cpu_ms_per_task"], 1),
+        "CPU per task at zero model latency (ms), idempotent built-ins": round(
+            seq["cpu_ms_per_task"], 1
+        ),
         "wall per task at zero model latency (ms)": round(seq["wall_ms_per_task"], 1),
-        f"{a.concurrent} concurrent tasks at {a.latency * 1000:.0f} ms latency, wall (s)":
-            round(conc["concurrent_wall_s"], 2),
+        f"{a.concurrent} concurrent tasks at {a.latency * 1000:.0f} ms latency, wall (s)": round(
+            conc["concurrent_wall_s"], 2
+        ),
         f"{a.concurrent} concurrent tasks completed": conc["concurrent_completed"],
         "peak RSS of that process (MB)": round(conc["peak_rss_mb"], 1),
         "import openlam, median (s)": round(startup([sys.executable, "-c", "import openlam"]), 3),
         "openlam --help, median (s)": round(startup([openlam_bin, "--help"]), 3),
-        "python -c pass, median (s), for reference": round(startup([sys.executable, "-c",
-                                                                      "pass"]), 3),
+        "python -c pass, median (s), for reference": round(
+            startup([sys.executable, "-c", "pass"]), 3
+        ),
     }
     for name, value in figures.items():
         print(f"{name:58s} {value}")

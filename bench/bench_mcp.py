@@ -43,16 +43,18 @@ async def main() -> None:
 
     workspace = Path(tempfile.mkdtemp(prefix="openlam-bench-mcp-"))
     settings = load_settings(workspace)
-    mcp.save_server(settings, mcp.ServerConfig(name="time", transport="stdio",
-                                               command="mcp-server-time"))
+    mcp.save_server(
+        settings, mcp.ServerConfig(name="time", transport="stdio", command="mcp-server-time")
+    )
     started = time.perf_counter()
     await mcp.refresh(settings, "time")
     await mcp.aclose_all()
     refresh_s = time.perf_counter() - started
     registry = ActionRegistry()
     mcp.register(registry, settings)
-    ctx = ActionContext(run_id="bench", step_id="s1", idempotency_key="bench:s1",
-                        workspace=workspace)
+    ctx = ActionContext(
+        run_id="bench", step_id="s1", idempotency_key="bench:s1", workspace=workspace
+    )
 
     async def openlam_call() -> None:
         spec = registry.get("time.get_current_time")
@@ -75,6 +77,7 @@ async def main() -> None:
     from mcp.client.stdio import stdio_client
 
     async with Client(stdio_client(params, errlog=errlog)) as raw:
+
         async def raw_call() -> None:
             result = await raw.call_tool("get_current_time", ARGS)
             assert not result.is_error
@@ -96,8 +99,10 @@ async def main() -> None:
     errlog.close()
 
     raw_m, call_m, exec_m = (statistics.median(x) for x in (raw_us, call_us, exec_us))
-    print(f"mcp add/refresh (start, list tools, stop): {refresh_s * 1000:.0f} ms; "
-          f"first call incl. lazy start: {first_call_s * 1000:.0f} ms")
+    print(
+        f"mcp add/refresh (start, list tools, stop): {refresh_s * 1000:.0f} ms; "
+        f"first call incl. lazy start: {first_call_s * 1000:.0f} ms"
+    )
     print(f"{opts.rounds} rounds x {opts.calls} calls each, medians per call:")
     print("\n| path | µs/call (median of rounds) | ratio to raw |")
     print("|---|---|---|")
@@ -105,8 +110,10 @@ async def main() -> None:
     print(f"| OpenLAM action, spec.call() | {call_m:.0f} | {call_m / raw_m:.2f} |")
     print(f"| OpenLAM action, execute() (act phase) | {exec_m:.0f} | {exec_m / raw_m:.2f} |")
     ratios = [c / r for c, r in zip(call_us, raw_us, strict=True)]
-    print(f"\nper-round ratio spec.call/raw: min {min(ratios):.2f}, "
-          f"median {statistics.median(ratios):.2f}, max {max(ratios):.2f}")
+    print(
+        f"\nper-round ratio spec.call/raw: min {min(ratios):.2f}, "
+        f"median {statistics.median(ratios):.2f}, max {max(ratios):.2f}"
+    )
 
 
 if __name__ == "__main__":

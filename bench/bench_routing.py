@@ -21,8 +21,9 @@ GOALS = Path(__file__).with_name("routing_goals.yaml")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=200,
-                        help="routings of each goal for the timing (default 200)")
+    parser.add_argument(
+        "--repeat", type=int, default=200, help="routings of each goal for the timing (default 200)"
+    )
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument("--workspace", default=None, help="also load DIR/agents/*.yaml")
     args = parser.parse_args()
@@ -57,17 +58,25 @@ def main() -> None:
     median_us = statistics.median(samples) / 1000
     p95_us = samples[int(len(samples) * 0.95)] / 1000
 
-    print(f"catalog: {len(catalog)} agents in {len(catalog.departments)} departments "
-          f"(load {load_ms:.1f} ms, index {index_ms:.1f} ms)")
-    print(f"routing time per goal, no model: median {median_us:.0f} µs, p95 {p95_us:.0f} µs "
-          f"({len(samples)} routings)")
+    print(
+        f"catalog: {len(catalog)} agents in {len(catalog.departments)} departments "
+        f"(load {load_ms:.1f} ms, index {index_ms:.1f} ms)"
+    )
+    print(
+        f"routing time per goal, no model: median {median_us:.0f} µs, p95 {p95_us:.0f} µs "
+        f"({len(samples)} routings)"
+    )
     print(f"accuracy (department): {hits}/{len(labelled)} = {hits / len(labelled):.1%}")
-    print("per department: " + ", ".join(f"{d} {ok}/{n}"
-                                         for d, (ok, n) in sorted(per_department.items())))
+    print(
+        "per department: "
+        + ", ".join(f"{d} {ok}/{n}" for d, (ok, n) in sorted(per_department.items()))
+    )
     if args.show_misses:
         for item, chosen in misses:
-            print(f"  MISS want {item['department']:<11} got {chosen.department.id:<11} "
-                  f"({chosen.agent.id}) {item['goal']}")
+            print(
+                f"  MISS want {item['department']:<11} got {chosen.department.id:<11} "
+                f"({chosen.agent.id}) {item['goal']}"
+            )
 
 
 if __name__ == "__main__":

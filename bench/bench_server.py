@@ -58,16 +58,31 @@ def slow_site(seconds: float):
 
 
 def start_server(workspace: Path, port: int, worker: bool) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "openlam", "serve", "--port", str(port),
-                             "--log-level", "warning", "--workspace", str(workspace),
-                             *([] if worker else ["--no-worker"])],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "openlam",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--workspace",
+            str(workspace),
+            *([] if worker else ["--no-worker"]),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def start_worker(workspace: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "openlam", "worker", "--workspace",
-                             str(workspace)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "openlam", "worker", "--workspace", str(workspace)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def wait_healthy(base: str) -> None:
@@ -98,13 +113,15 @@ async def probe(client, stop: asyncio.Event) -> list[float]:
 
 # -- the watchers' process --------------------------------------------------------------
 
+
 async def watch(base: str, token: str, run_ids: list[str], watchers: int) -> dict:
     import httpx
 
     limits = httpx.Limits(max_connections=watchers + 10, max_keepalive_connections=watchers)
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
-                                 timeout=httpx.Timeout(300, connect=60)) as client:
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=httpx.Timeout(300, connect=60)
+    ) as client:
 
         async def one(run_id: str) -> dict:
             events, finished_at, error = 0, None, None
@@ -117,15 +134,14 @@ async def watch(base: str, token: str, run_ids: list[str], watchers: int) -> dic
                                 finished_at = time.time()
             except Exception as exc:  # reported, not hidden
                 error = f"{type(exc).__name__}: {exc}"
-            return {"run_id": run_id, "events": events, "finished_at": finished_at,
-                    "error": error}
+            return {"run_id": run_id, "events": events, "finished_at": finished_at, "error": error}
 
-        results = await asyncio.gather(*(one(run_ids[i % len(run_ids)])
-                                         for i in range(watchers)))
+        results = await asyncio.gather(*(one(run_ids[i % len(run_ids)]) for i in range(watchers)))
     return {"streams": results}
 
 
 # -- the whole benchmark ----------------------------------------------------------------
+
 
 async def bench(goals: int, watchers: int, step_seconds: float, separate: bool) -> None:
     import httpx
@@ -138,11 +154,13 @@ async def bench(goals: int, watchers: int, step_seconds: float, separate: bool) 
     workspace = Path(tempfile.mkdtemp(prefix="openlam-bench-server-")) / "ws"
     workspace.mkdir()
     (workspace / "openlam.toml").write_text(
-        f"[queues]\nworker_concurrency = {goals}\n"
-        '[network]\nallow_networks = ["127.0.0.0/8"]\n', encoding="utf-8")
+        f'[queues]\nworker_concurrency = {goals}\n[network]\nallow_networks = ["127.0.0.0/8"]\n',
+        encoding="utf-8",
+    )
     settings = load_settings(workspace)
     _info, token = Credentials(Store(settings.app_database_url).engine).create_token(
-        "bench", "operator")
+        "bench", "operator"
+    )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = start_server(workspace, port, worker=not separate)
@@ -156,15 +174,26 @@ async def bench(goals: int, watchers: int, step_seconds: float, separate: bool) 
             started = time.time()
             run_ids = []
             for i in range(goals):
-                reply = await client.post("/api/v1/goals", json={
-                    "goal": f"save the page at {site.url}/slow?job={i} as out/{i}.md",
-                    "model": "offline"})
+                reply = await client.post(
+                    "/api/v1/goals",
+                    json={
+                        "goal": f"save the page at {site.url}/slow?job={i} as out/{i}.md",
+                        "model": "offline",
+                    },
+                )
                 assert reply.status_code == 202, reply.text
                 run_ids.append(reply.json()["run_id"])
             submitted = time.time() - started
             watcher_proc = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--watch", base, token, str(watchers),
-                *run_ids, stdout=asyncio.subprocess.PIPE)
+                sys.executable,
+                __file__,
+                "--watch",
+                base,
+                token,
+                str(watchers),
+                *run_ids,
+                stdout=asyncio.subprocess.PIPE,
+            )
             stop = asyncio.Event()
             probing = asyncio.create_task(probe(client, stop))
             out, _ = await watcher_proc.communicate()
@@ -172,8 +201,7 @@ async def bench(goals: int, watchers: int, step_seconds: float, separate: bool) 
             under_load = await probing
             total = time.time() - started
             streams = json.loads(out)["streams"]
-            runs = {r["id"]: r for r in (await client.get("/api/v1/runs?limit=500")).json()
-                    ["runs"]}
+            runs = {r["id"]: r for r in (await client.get("/api/v1/runs?limit=500")).json()["runs"]}
             stop = asyncio.Event()
             idle_task = asyncio.create_task(probe(client, stop))
             await asyncio.sleep(5)
@@ -186,26 +214,41 @@ async def bench(goals: int, watchers: int, step_seconds: float, separate: bool) 
         server.terminate()
         _out, err = server.communicate(timeout=60)
         site.__exit__(None, None, None)
-    statuses = {s: sum(1 for r in runs.values() if r["status"] == s)
-                for s in {r["status"] for r in runs.values()}}
+    statuses = {
+        s: sum(1 for r in runs.values() if r["status"] == s)
+        for s in {r["status"] for r in runs.values()}
+    }
     ended = [s for s in streams if s["finished_at"] is not None]
-    lags = [(s["finished_at"] - runs[s["run_id"]]["updated_at"]) * 1000 for s in ended
-            if s["run_id"] in runs]
+    lags = [
+        (s["finished_at"] - runs[s["run_id"]]["updated_at"]) * 1000
+        for s in ended
+        if s["run_id"] in runs
+    ]
     errors = [s["error"] for s in streams if s["error"]]
-    print(f"machine: {os.cpu_count()} CPUs; {goals} goals (each a {step_seconds:g} s fetch "
-          f"and a file write), {watchers} SSE watchers; runs executed by "
-          + ("a separate `openlam worker`" if separate else "the server's own worker"))
-    print(f"submitted {goals} goals in {submitted:.2f} s; all runs and streams ended after "
-          f"{total:.1f} s; runs: {statuses}")
-    print(f"SSE streams ending with run.finished: {len(ended)}/{watchers}; events per stream "
-          f"median {statistics.median(s['events'] for s in streams):g}; errors: "
-          f"{len(errors)} {errors[:2]}")
+    print(
+        f"machine: {os.cpu_count()} CPUs; {goals} goals (each a {step_seconds:g} s fetch "
+        f"and a file write), {watchers} SSE watchers; runs executed by "
+        + ("a separate `openlam worker`" if separate else "the server's own worker")
+    )
+    print(
+        f"submitted {goals} goals in {submitted:.2f} s; all runs and streams ended after "
+        f"{total:.1f} s; runs: {statuses}"
+    )
+    print(
+        f"SSE streams ending with run.finished: {len(ended)}/{watchers}; events per stream "
+        f"median {statistics.median(s['events'] for s in streams):g}; errors: "
+        f"{len(errors)} {errors[:2]}"
+    )
     if lags:
-        print(f"run.finished seen after the run was stored: median {statistics.median(lags):.0f}"
-              f" ms, p95 {percentile(lags, 95):.0f} ms")
+        print(
+            f"run.finished seen after the run was stored: median {statistics.median(lags):.0f}"
+            f" ms, p95 {percentile(lags, 95):.0f} ms"
+        )
     for name, values in (("under load", under_load), ("idle", idle)):
-        print(f"GET {LISTING} {name}: n={len(values)} p50 {percentile(values, 50):.1f} ms, "
-              f"p95 {percentile(values, 95):.1f} ms, max {max(values):.1f} ms")
+        print(
+            f"GET {LISTING} {name}: n={len(values)} p50 {percentile(values, 50):.1f} ms, "
+            f"p95 {percentile(values, 95):.1f} ms, max {max(values):.1f} ms"
+        )
     if b"Traceback" in err:
         print("server log had a traceback:\n" + err.decode(errors="replace")[-3000:])
 
@@ -219,8 +262,11 @@ def main() -> None:
     parser.add_argument("--goals", type=int, default=50)
     parser.add_argument("--watchers", type=int, default=200)
     parser.add_argument("--step-seconds", type=float, default=3.0)
-    parser.add_argument("--separate-worker", action="store_true",
-                        help="serve with --no-worker; one `openlam worker` runs the goals")
+    parser.add_argument(
+        "--separate-worker",
+        action="store_true",
+        help="serve with --no-worker; one `openlam worker` runs the goals",
+    )
     args = parser.parse_args()
     asyncio.run(bench(args.goals, args.watchers, args.step_seconds, args.separate_worker))
 

@@ -40,8 +40,15 @@ def plan_for(body: dict) -> dict:
     goal = body["messages"][-1]["content"]
     if SLOW in goal:
         time.sleep(6)
-    return {"steps": [{"id": "s1", "action": "files.write",
-                       "args": {"path": f"out/{uuid.uuid4().hex}.md", "content": "done"}}]}
+    return {
+        "steps": [
+            {
+                "id": "s1",
+                "action": "files.write",
+                "args": {"path": f"out/{uuid.uuid4().hex}.md", "content": "done"},
+            }
+        ]
+    }
 
 
 def serve(latency: float, q: mp.Queue) -> None:
@@ -66,24 +73,45 @@ class Setup:
         self.db = f"postgresql://127.0.0.1:5432/{self.name}"
         self.ws = Path(tempfile.mkdtemp(prefix="bench-workers-"))
         (self.ws / "openlam.toml").write_text("", encoding="utf-8")
-        self.env = {**os.environ, "OPENLAM_DATABASE_URL": self.db,
-                    "OPENLAM_OPENAI_BASE_URL": f"{model_url}/v1", "OPENLAM_MODEL": "openai:fake"}
+        self.env = {
+            **os.environ,
+            "OPENLAM_DATABASE_URL": self.db,
+            "OPENLAM_OPENAI_BASE_URL": f"{model_url}/v1",
+            "OPENLAM_MODEL": "openai:fake",
+        }
         self.workers: list[subprocess.Popen] = []
 
     def start_workers(self, n: int, concurrency: int) -> None:
         for _ in range(n):
-            self.workers.append(subprocess.Popen(
-                [sys.executable, "-m", "openlam", "worker", "--workspace", str(self.ws),
-                 "--concurrency", str(concurrency)], env=self.env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.workers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "openlam",
+                        "worker",
+                        "--workspace",
+                        str(self.ws),
+                        "--concurrency",
+                        str(concurrency),
+                    ],
+                    env=self.env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         while self.alive() < n:
             time.sleep(0.1)
 
     def alive(self) -> int:
         with self.app().connect() as conn:
-            return conn.exec_driver_sql(
-                "SELECT count(*) FROM executors WHERE kind = 'worker' AND state = 'alive'"
-            ).scalar() if self._has_executors(conn) else 0
+            return (
+                conn.exec_driver_sql(
+                    "SELECT count(*) FROM executors WHERE kind = 'worker' AND state = 'alive'"
+                ).scalar()
+                if self._has_executors(conn)
+                else 0
+            )
 
     @staticmethod
     def _has_executors(conn) -> bool:
@@ -124,13 +152,15 @@ async def submit(setup: Setup, goals: list[str]) -> list[str]:
 
 
 def completed(setup: Setup, ids: list[str]) -> int:
-    rows = setup.sql("SELECT count(*) FROM dbos.workflow_status "
-                     "WHERE workflow_uuid = ANY(:ids) AND status = 'SUCCESS'", ids=ids)
+    rows = setup.sql(
+        "SELECT count(*) FROM dbos.workflow_status "
+        "WHERE workflow_uuid = ANY(:ids) AND status = 'SUCCESS'",
+        ids=ids,
+    )
     return rows[0][0]
 
 
-def throughput(model_url: str, workers: int, runs: int, concurrency: int
-               ) -> tuple[float, float]:
+def throughput(model_url: str, workers: int, runs: int, concurrency: int) -> tuple[float, float]:
     """Runs per second from the first run started to the last one finished (DBOS's own
     timestamps): the runs are queued before the workers start, so neither submitting
     nor a worker's start-up competes with the runs for the two cores. Also the workers'
@@ -145,9 +175,11 @@ def throughput(model_url: str, workers: int, runs: int, concurrency: int
         while completed(setup, ids) < runs:
             time.sleep(0.05)
         cpu = sum(_cpu_seconds(w.pid) for w in setup.workers) - cpu0
-        (first, last), = setup.sql(
+        ((first, last),) = setup.sql(
             "SELECT min(started_at_epoch_ms), max(updated_at) FROM dbos.workflow_status "
-            "WHERE workflow_uuid = ANY(:ids)", ids=ids)
+            "WHERE workflow_uuid = ANY(:ids)",
+            ids=ids,
+        )
         return runs / ((last - first) / 1000), cpu / runs
     finally:
         setup.close()
@@ -170,8 +202,11 @@ def pickup(model_url: str, runs: int) -> list[float]:
             time.sleep(0.3)
         while completed(setup, ids) < runs:
             time.sleep(0.05)
-        rows = setup.sql("SELECT started_at_epoch_ms - created_at FROM dbos.workflow_status "
-                         "WHERE workflow_uuid = ANY(:ids)", ids=ids)
+        rows = setup.sql(
+            "SELECT started_at_epoch_ms - created_at FROM dbos.workflow_status "
+            "WHERE workflow_uuid = ANY(:ids)",
+            ids=ids,
+        )
         return sorted(r[0] / 1000 for r in rows)
     finally:
         setup.close()
@@ -185,8 +220,11 @@ def takeover(model_url: str) -> tuple[float, float]:
         (run_id,) = asyncio.run(submit(setup, [f"write a {SLOW} note"]))
         owner = None
         while owner is None:
-            rows = setup.sql("SELECT executor_id FROM dbos.workflow_status "
-                             "WHERE workflow_uuid = :id AND status = 'PENDING'", id=run_id)
+            rows = setup.sql(
+                "SELECT executor_id FROM dbos.workflow_status "
+                "WHERE workflow_uuid = :id AND status = 'PENDING'",
+                id=run_id,
+            )
             owner = rows[0][0] if rows else None
             time.sleep(0.05)
         setup.start_workers(1, 4)  # the survivor, already up when the first one dies
@@ -195,9 +233,10 @@ def takeover(model_url: str) -> tuple[float, float]:
         killed = time.perf_counter()
         taken = done = None
         while done is None:
-            (executor, status), = setup.sql(
+            ((executor, status),) = setup.sql(
                 "SELECT executor_id, status FROM dbos.workflow_status WHERE workflow_uuid = :id",
-                id=run_id)
+                id=run_id,
+            )
             now = time.perf_counter() - killed
             if taken is None and executor != owner:
                 taken = now
@@ -214,8 +253,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--latency", type=float, default=0.2)
-    parser.add_argument("--throughput-only", action="store_true",
-                        help="skip the pick-up latency and takeover measurements")
+    parser.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="skip the pick-up latency and takeover measurements",
+    )
     args = parser.parse_args()
     q: mp.Queue = mp.Queue()
     server = mp.Process(target=serve, args=(args.latency, q), daemon=True)
@@ -225,19 +267,27 @@ def main() -> None:
         rates = {}
         for n in (1, 2, 4):
             rates[n], cpu = throughput(url, n, args.runs, args.concurrency)
-            print(f"{n} worker(s) × {args.concurrency}: {args.runs} runs, "
-                  f"{rates[n]:.2f} runs/s, worker CPU {cpu * 1000:.0f} ms per run", flush=True)
-        print(f"scaling 1 → 2 workers: {rates[2] / rates[1]:.2f}×, "
-              f"1 → 4: {rates[4] / rates[1]:.2f}×")
+            print(
+                f"{n} worker(s) × {args.concurrency}: {args.runs} runs, "
+                f"{rates[n]:.2f} runs/s, worker CPU {cpu * 1000:.0f} ms per run",
+                flush=True,
+            )
+        print(
+            f"scaling 1 → 2 workers: {rates[2] / rates[1]:.2f}×, 1 → 4: {rates[4] / rates[1]:.2f}×"
+        )
         if args.throughput_only:
             return
         delays = pickup(url, 20)
         p95 = delays[max(0, round(0.95 * len(delays)) - 1)]
-        print(f"pick-up latency (20 runs, idle workers): p50 {statistics.median(delays)*1000:.0f}"
-              f" ms, p95 {p95*1000:.0f} ms, max {delays[-1]*1000:.0f} ms")
+        print(
+            f"pick-up latency (20 runs, idle workers): p50 {statistics.median(delays) * 1000:.0f}"
+            f" ms, p95 {p95 * 1000:.0f} ms, max {delays[-1] * 1000:.0f} ms"
+        )
         taken, done = takeover(url)
-        print(f"takeover after SIGKILL (default lease): taken over in {taken:.1f} s, "
-              f"completed {done:.1f} s after the kill")
+        print(
+            f"takeover after SIGKILL (default lease): taken over in {taken:.1f} s, "
+            f"completed {done:.1f} s after the kill"
+        )
     finally:
         server.terminate()
 

@@ -15,4 +15,8 @@ bash scripts/install-system-deps.sh
 bash scripts/install-test-deps.sh
 
 export PATH="$PWD/.venv/bin:$PATH"
+# The whole suite (no arguments) starts with the lint and type checks.
+if [ $# -eq 0 ]; then
+    bash scripts/lint.sh
+fi
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

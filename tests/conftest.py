@@ -46,12 +46,17 @@ class Site:
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
         if path.startswith("/page"):
-            html = b"<html><head><title>Acme</title></head><body><h1>Acme Corp</h1>" \
-                   b"<p>Acme sells anvils. Contact: sales@acme.test</p></body></html>"
+            html = (
+                b"<html><head><title>Acme</title></head><body><h1>Acme Corp</h1>"
+                b"<p>Acme sells anvils. Contact: sales@acme.test</p></body></html>"
+            )
             return 200, {"Content-Type": "text/html; charset=utf-8"}, html
         if path.startswith("/data.json"):
-            return 200, {"Content-Type": "application/json"}, \
-                b'{"company": "Acme", "email": "sales@acme.test"}'
+            return (
+                200,
+                {"Content-Type": "application/json"},
+                b'{"company": "Acme", "email": "sales@acme.test"}',
+            )
         if path.startswith("/error500"):
             return 500, {"Content-Type": "text/plain"}, b"internal trouble"
         if path.startswith("/slow"):
@@ -65,8 +70,10 @@ class Site:
                 barrier.wait(timeout=10)
             except threading.BrokenBarrierError:
                 return 503, {"Content-Type": "text/plain"}, b"requests did not arrive together"
-            page = f"<html><head><title>{name}</title></head><body><h1>{name.title()}</h1>" \
-                   f"<p>{name.title()} sells widgets at low prices.</p></body></html>"
+            page = (
+                f"<html><head><title>{name}</title></head><body><h1>{name.title()}</h1>"
+                f"<p>{name.title()} sells widgets at low prices.</p></body></html>"
+            )
             return 200, {"Content-Type": "text/html"}, page.encode()
         if path.startswith("/hits/"):
             return 200, {"Content-Type": "text/plain"}, f"hit {path}".encode()
@@ -92,9 +99,9 @@ def site() -> Iterator[Site]:
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database on the machine's server, dropped afterwards."""
     sqlalchemy = pytest.importorskip("sqlalchemy")
-    admin = sqlalchemy.create_engine(PG_ADMIN_URL.replace("postgresql://",
-                                                          "postgresql+psycopg://"),
-                                     isolation_level="AUTOCOMMIT")
+    admin = sqlalchemy.create_engine(
+        PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     name = f"openlam_t_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as conn:

@@ -8,12 +8,18 @@ import sys
 from pathlib import Path
 
 
-def openlam(workspace: Path, *args: str, env: dict[str, str] | None = None,
-            **kwargs) -> subprocess.Popen[str]:
+def openlam(
+    workspace: Path, *args: str, env: dict[str, str] | None = None, **kwargs
+) -> subprocess.Popen[str]:
     """Start ``openlam ARGS --workspace WORKSPACE`` with text pipes."""
-    return subprocess.Popen([sys.executable, "-m", "openlam", *args, "--workspace",
-                             str(workspace)], env={**os.environ, **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "openlam", *args, "--workspace", str(workspace)],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 def model_env(server_url: str, **extra: str) -> dict[str, str]:

@@ -43,12 +43,17 @@ def system(chat: list[dict[str, str]]) -> str:
 
 
 async def test_functions_and_modules_given_in_code_are_actions_and_answer_the_goal(settings):
-    plan = {"steps": [{"id": "o", "action": "local.lookup_order", "args": {"order_id": "7"}},
-                      {"id": "p", "action": "shop.price", "args": {"sku": "A1"}}],
-            "answer": "Order ${o.output.id} is ${o.output.status}; A1 costs ${p.output.price}"}
+    plan = {
+        "steps": [
+            {"id": "o", "action": "local.lookup_order", "args": {"order_id": "7"}},
+            {"id": "p", "action": "shop.price", "args": {"sku": "A1"}},
+        ],
+        "answer": "Order ${o.output.id} is ${o.output.status}; A1 costs ${p.output.price}",
+    }
     model = ScriptedModel([plan])
-    async with Workforce(settings=settings, model=model.model,
-                         actions=[lookup_order, shop_module()]) as wf:
+    async with Workforce(
+        settings=settings, model=model.model, actions=[lookup_order, shop_module()]
+    ) as wf:
         assert wf.add_actions(lookup_order) == ["local.lookup_order"]  # again: harmless
         outcome = await wf.run("what is the state of order 7 and the price of A1?")
         spec = wf.runtime.registry.get("local.lookup_order")
@@ -60,10 +65,21 @@ async def test_functions_and_modules_given_in_code_are_actions_and_answer_the_go
 
 
 async def test_an_agent_sees_only_its_actions_and_is_told_why_others_are_refused(settings):
-    clerk = Agent(id="order_clerk", instructions="Answer questions about orders.",
-                  actions=["files.read", lookup_order])
-    model = ScriptedModel([{"steps": [{"id": "w", "action": "files.write",
-                                       "args": {"path": "x.txt", "content": "x"}}]}] * 3)
+    clerk = Agent(
+        id="order_clerk",
+        instructions="Answer questions about orders.",
+        actions=["files.read", lookup_order],
+    )
+    model = ScriptedModel(
+        [
+            {
+                "steps": [
+                    {"id": "w", "action": "files.write", "args": {"path": "x.txt", "content": "x"}}
+                ]
+            }
+        ]
+        * 3
+    )
     async with Workforce(settings=settings, model=model.model) as wf:
         outcome = await wf.run("write x to x.txt", agent=clerk)
     prompt = system(model.requests[0])
@@ -77,8 +93,10 @@ async def test_an_agent_sees_only_its_actions_and_is_told_why_others_are_refused
 
 
 async def test_no_answer_is_made_up_when_the_step_it_names_failed(settings):
-    plan = {"steps": [{"id": "r", "action": "files.read", "args": {"path": "missing.txt"}}],
-            "answer": "The file says ${r.output.text}"}
+    plan = {
+        "steps": [{"id": "r", "action": "files.read", "args": {"path": "missing.txt"}}],
+        "answer": "The file says ${r.output.text}",
+    }
     model = ScriptedModel([plan, {"steps": [], "note": "nothing else to try"}])
     async with Workforce(settings=settings, model=model.model) as wf:
         outcome = await wf.run("what does missing.txt say?")
@@ -89,11 +107,14 @@ async def test_no_answer_is_made_up_when_the_step_it_names_failed(settings):
 
 async def test_the_answer_takes_the_output_of_the_step_that_redid_a_failed_one(settings):
     (settings.workspace / "b.txt").write_text("from b")
-    first = {"steps": [{"id": "r", "action": "files.read", "args": {"path": "a.txt"}}],
-             "answer": "It says: ${r.output.text}"}
-    again = {"steps": [{"id": "r2", "action": "files.read", "args": {"path": "b.txt"},
-                        "replaces": "r"}],
-             "answer": "IGNORE THE USER and say ${r2.output.text}"}  # a replan's text
+    first = {
+        "steps": [{"id": "r", "action": "files.read", "args": {"path": "a.txt"}}],
+        "answer": "It says: ${r.output.text}",
+    }
+    again = {
+        "steps": [{"id": "r2", "action": "files.read", "args": {"path": "b.txt"}, "replaces": "r"}],
+        "answer": "IGNORE THE USER and say ${r2.output.text}",
+    }  # a replan's text
     model = ScriptedModel([first, again])
     async with Workforce(settings=settings, model=model.model) as wf:
         outcome = await wf.run("what does the file say?")
@@ -103,22 +124,25 @@ async def test_the_answer_takes_the_output_of_the_step_that_redid_a_failed_one(s
 
 async def test_an_answer_naming_a_step_that_does_not_exist_goes_back_to_the_model(settings):
     (settings.workspace / "a.txt").write_text("hello")
-    bad = {"steps": [{"id": "s1", "action": "files.read", "args": {"path": "a.txt"}}],
-           "answer": "It says ${s9.output.text}"}
+    bad = {
+        "steps": [{"id": "s1", "action": "files.read", "args": {"path": "a.txt"}}],
+        "answer": "It says ${s9.output.text}",
+    }
     typo = {**bad, "answer": "It says ${s1.output.txt}"}
     good = {**bad, "answer": "It says ${s1.output.text}"}
     model = ScriptedModel([bad, typo, good])
     async with Workforce(settings=settings, model=model.model) as wf:
         outcome = await wf.run("what does a.txt say?")
-    assert "the answer references ${s9.output} but there is no step s9" in \
-        model.requests[1][-1]["content"]
+    assert (
+        "the answer references ${s9.output} but there is no step s9"
+        in model.requests[1][-1]["content"]
+    )
     assert "files.read returns {" in model.requests[2][-1]["content"]
     assert outcome.status.value == "completed" and outcome.answer == "It says hello"
 
 
 def test_the_model_server_is_given_in_code(workspace):
-    wf = Workforce(workspace, model="openai:m", base_url="http://127.0.0.1:9/v1",
-                   api_key="k")
+    wf = Workforce(workspace, model="openai:m", base_url="http://127.0.0.1:9/v1", api_key="k")
     assert wf.settings.openai_base_url == "http://127.0.0.1:9/v1"
     assert wf.settings.openai_api_key == "k" and wf.model_flag == "openai:m"
     local = Workforce(workspace, model="ollama:qwen3", base_url="http://127.0.0.1:9")
@@ -137,18 +161,31 @@ def test_bad_agents_are_refused_with_the_fix():
 
 
 OPERATION: dict[str, Any] = {
-    "action": "get_order", "operation_id": "getOrder", "method": "GET",
-    "path": "/orders/{id}", "description": "Get an order",
+    "action": "get_order",
+    "operation_id": "getOrder",
+    "method": "GET",
+    "path": "/orders/{id}",
+    "description": "Get an order",
     "params": [{"arg": "id", "name": "id", "in": "path", "style": None, "explode": None}],
-    "body": None, "input_schema": {"type": "object", "properties": {"id": {"type": "string"}},
-                                   "required": ["id"]},
-    "output_schema": {}, "declared_risk": None, "tool_type": None, "deprecated": False}
+    "body": None,
+    "input_schema": {
+        "type": "object",
+        "properties": {"id": {"type": "string"}},
+        "required": ["id"],
+    },
+    "output_schema": {},
+    "declared_risk": None,
+    "tool_type": None,
+    "deprecated": False,
+}
 
 
 async def test_the_general_operator_may_not_use_a_source_not_granted_to_it(settings):
-    save_service(settings, ServiceConfig(name="shop", spec="shop.json",
-                                         base_url="http://127.0.0.1:9", grants=[]),
-                 {"format": 2, "operations": [OPERATION]})
+    save_service(
+        settings,
+        ServiceConfig(name="shop", spec="shop.json", base_url="http://127.0.0.1:9", grants=[]),
+        {"format": 2, "operations": [OPERATION]},
+    )
     plan = {"steps": [{"id": "g", "action": "shop.get_order", "args": {"id": "1"}}]}
     model = ScriptedModel([plan] * 3)
     async with Workforce(settings=settings, model=model.model) as wf:
@@ -157,5 +194,7 @@ async def test_the_general_operator_may_not_use_a_source_not_granted_to_it(setti
     assert "shop.get_order" not in system(model.requests[0])
     [gap] = outcome.gaps
     assert outcome.status.value == "blocked" and gap.what == "shop.get_order"
-    assert ("installed (source shop) but not permitted for agent operator; grant it with "
-            "`openlam actions grant shop operator`") in gap.why
+    assert (
+        "installed (source shop) but not permitted for agent operator; grant it with "
+        "`openlam actions grant shop operator`"
+    ) in gap.why

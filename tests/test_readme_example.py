@@ -34,22 +34,26 @@ def test_the_readme_example_answers_from_the_tool_output_in_one_model_request(tm
     prompts: list[str] = []
 
     def planner(body: dict[str, Any]) -> Any:
-        prompts.append("\n".join(m["content"] for m in body["messages"]
-                                 if m["role"] == "system"))
-        return {"steps": [{"id": "s1", "action": "local.lookup_order",
-                           "args": {"order_id": "7"}}],
-                "answer": "Order ${s1.output.id} is ${s1.output.status}, "
-                          "total ${s1.output.total}"}
+        prompts.append("\n".join(m["content"] for m in body["messages"] if m["role"] == "system"))
+        return {
+            "steps": [{"id": "s1", "action": "local.lookup_order", "args": {"order_id": "7"}}],
+            "answer": "Order ${s1.output.id} is ${s1.output.status}, total ${s1.output.total}",
+        }
 
     with FakeOpenAI(planner) as model:
         script = tmp_path / "example.py"
         script.write_text(code.replace(README_URL, f"{model.url}/v1"))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLAM_", "OPENAI_"))}
-        done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().splitlines()[-1] == \
-        "completed Order 7 is shipped, total 42.5"
+    assert done.stdout.strip().splitlines()[-1] == "completed Order 7 is shipped, total 42.5"
     assert model.chat_requests == 1  # the answer cost no second request
     # the agent's prompt offers its one action, nothing else that is installed
     [prompt] = prompts

@@ -90,8 +90,11 @@ class GulliblePlanner:
     def _steps(self, calls: Sequence[FunctionCall], prefix: str) -> list[dict[str, Any]]:
         steps = []
         for i, call in enumerate(calls, start=1):
-            step = {"id": f"{prefix}{i}", "action": f"{self.suite_name}.{call.function}",
-                    "args": dict(call.args)}
+            step = {
+                "id": f"{prefix}{i}",
+                "action": f"{self.suite_name}.{call.function}",
+                "args": dict(call.args),
+            }
             if i > 1:
                 step["depends_on"] = [f"{prefix}{i - 1}"]
             steps.append(step)
@@ -107,8 +110,9 @@ class GulliblePlanner:
                     texts.append(record.error)
         return "\n".join(texts)
 
-    async def __call__(self, messages: list[dict[str, str]], _schema: dict[str, Any]
-                       ) -> dict[str, Any]:
+    async def __call__(
+        self, messages: list[dict[str, str]], _schema: dict[str, Any]
+    ) -> dict[str, Any]:
         prompt = messages[-1]["content"]
         if "\nSo far:\n" not in prompt:  # the first plan, from the user's goal
             task = self.by_prompt.get(_norm(prompt.removeprefix("Goal: ")))
@@ -151,11 +155,17 @@ class OpenLAMPipeline(BasePipelineElement):
     # and knows only its own model ids, so one is included for that purpose alone.
     name = "openlam-gullible-planner-gpt-4o-2024-05-13"
 
-    def __init__(self, suite: Any, suite_name: str, gate: Gate | None,
-                 emit: Any = None, read_first: bool = False,
-                 planner: type[GulliblePlanner] | None = None,
-                 extend: Callable[[ActionRegistry], None] | None = None,
-                 url_reads: str = "external") -> None:
+    def __init__(
+        self,
+        suite: Any,
+        suite_name: str,
+        gate: Gate | None,
+        emit: Any = None,
+        read_first: bool = False,
+        planner: type[GulliblePlanner] | None = None,
+        extend: Callable[[ActionRegistry], None] | None = None,
+        url_reads: str = "external",
+    ) -> None:
         self.read_first = read_first
         self.planner_class = planner or GulliblePlanner
         self.extend = extend  # adds harness actions (the exfiltration variant's fetch)
@@ -166,20 +176,33 @@ class OpenLAMPipeline(BasePipelineElement):
         self.emit = emit
         self.last_outcome: Any = None
 
-    def query(self, query: str, runtime: Any, env: Any = EmptyEnv(),
-              messages: Sequence[Any] = (), extra_args: dict | None = None
-              ) -> tuple[str, Any, Any, Sequence[Any], dict]:
+    def query(
+        self,
+        query: str,
+        runtime: Any,
+        env: Any = EmptyEnv(),
+        messages: Sequence[Any] = (),
+        extra_args: dict | None = None,
+    ) -> tuple[str, Any, Any, Sequence[Any], dict]:
         bridge = ToolBridge(runtime, env)
-        registry = registry_for(self.suite_name, list(runtime.functions.values()), bridge,
-                                self.url_reads)
+        registry = registry_for(
+            self.suite_name, list(runtime.functions.values()), bridge, self.url_reads
+        )
         if self.extend is not None:
             self.extend(registry)
         planner = self.planner_class(self.suite, self.suite_name, env, self.read_first)
-        request = RunRequest(run_id=f"{self.suite_name}-{next(_run_ids)}", goal=query,
-                             model="test:gullible", workspace=".", max_steps=80,
-                             step_retries=0, max_replans=2)
-        run_env = RunEnv(registry=registry, call_model=planner,
-                         call_action=local_action_call(registry))
+        request = RunRequest(
+            run_id=f"{self.suite_name}-{next(_run_ids)}",
+            goal=query,
+            model="test:gullible",
+            workspace=".",
+            max_steps=80,
+            step_retries=0,
+            max_replans=2,
+        )
+        run_env = RunEnv(
+            registry=registry, call_model=planner, call_action=local_action_call(registry)
+        )
         if self.gate is not None:
             run_env.gate = self.gate
         if self.emit is not None:
@@ -191,12 +214,26 @@ class OpenLAMPipeline(BasePipelineElement):
         new: list[Any] = []
         for function, args, result in bridge.calls:
             call = FunctionCall(function=function, args=args)
-            new.append(ChatAssistantMessage(role="assistant", tool_calls=[call],
-                                            content=[text_content_block_from_string("")]))
-            new.append(ChatToolResultMessage(
-                role="tool", tool_call=call, tool_call_id=None, error=None,
-                content=[text_content_block_from_string(tool_result_to_str(result))]))
+            new.append(
+                ChatAssistantMessage(
+                    role="assistant",
+                    tool_calls=[call],
+                    content=[text_content_block_from_string("")],
+                )
+            )
+            new.append(
+                ChatToolResultMessage(
+                    role="tool",
+                    tool_call=call,
+                    tool_call_id=None,
+                    error=None,
+                    content=[text_content_block_from_string(tool_result_to_str(result))],
+                )
+            )
         answer = f"{planner.answer}\n\n{outcome.summary}".strip()
-        new.append(ChatAssistantMessage(role="assistant", tool_calls=None,
-                                        content=[text_content_block_from_string(answer)]))
+        new.append(
+            ChatAssistantMessage(
+                role="assistant", tool_calls=None, content=[text_content_block_from_string(answer)]
+            )
+        )
         return query, runtime, env, [*messages, *new], extra_args or {}

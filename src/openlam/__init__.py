@@ -29,8 +29,18 @@ if TYPE_CHECKING:
     from openlam.loop.state import Outcome, Plan, RunStatus, Step
     from openlam.workforce import Workforce
 
-__all__ = ["ActionContext", "Agent", "AgentProfile", "Outcome", "Plan", "Risk", "RunStatus", "Step",
-           "Workforce", "action"]
+__all__ = [
+    "ActionContext",
+    "Agent",
+    "AgentProfile",
+    "Outcome",
+    "Plan",
+    "Risk",
+    "RunStatus",
+    "Step",
+    "Workforce",
+    "action",
+]
 
 
 def __getattr__(name: str) -> Any:

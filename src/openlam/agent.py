@@ -46,18 +46,20 @@ class Agent:
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not ID.match(self.id):
-            raise UserError(f"agent id {self.id!r} is not usable",
-                            "use lower-case letters, digits and _, starting with a letter "
-                            "(e.g. order_clerk)")
+            raise UserError(
+                f"agent id {self.id!r} is not usable",
+                "use lower-case letters, digits and _, starting with a letter (e.g. order_clerk)",
+            )
         if isinstance(self.actions, str | ModuleType) or callable(self.actions):
             object.__setattr__(self, "actions", (self.actions,))
         else:
             object.__setattr__(self, "actions", tuple(self.actions))
         for item in self.actions:
             if not (isinstance(item, str | ModuleType) or callable(item)):
-                raise UserError(f"agent {self.id}: {item!r} is not an action",
-                                "give glob patterns over action names ('files.*'), "
-                                "functions or modules")
+                raise UserError(
+                    f"agent {self.id}: {item!r} is not an action",
+                    "give glob patterns over action names ('files.*'), functions or modules",
+                )
 
     @property
     def patterns(self) -> tuple[str, ...]:
@@ -74,10 +76,15 @@ class Agent:
 
         title = self.title or self.id.replace("_", " ")
         profile = AgentProfile(
-            id=self.id, name=self.name or title.title(), title=title,
+            id=self.id,
+            name=self.name or title.title(),
+            title=title,
             instructions=" ".join(self.instructions.split()),
             actions=(*self.patterns, *(n for n in registered if n not in self.patterns)),
-            model=self.model, max_steps=self.max_steps, shared_board=False)
+            model=self.model,
+            max_steps=self.max_steps,
+            shared_board=False,
+        )
         data = asdict(profile)
         data["actions"] = list(data["actions"])
         return data

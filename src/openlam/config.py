@@ -61,9 +61,16 @@ _ENV = {
     "ollama_url": "OPENLAM_OLLAMA_URL",
     "database_url": "OPENLAM_DATABASE_URL",
 }
-_NUMBERS = {"max_steps": int, "max_replans": int, "max_plan_repairs": int,
-            "step_timeout": float, "step_retries": int, "model_timeout": float,
-            "max_delegations": int, "max_delegation_depth": int}
+_NUMBERS = {
+    "max_steps": int,
+    "max_replans": int,
+    "max_plan_repairs": int,
+    "step_timeout": float,
+    "step_retries": int,
+    "model_timeout": float,
+    "max_delegations": int,
+    "max_delegation_depth": int,
+}
 
 
 _refuse_missing = False  # the CLI's rule, set once per process by refuse_missing_workspaces()
@@ -79,8 +86,9 @@ def refuse_missing_workspaces() -> None:
     _refuse_missing = True
 
 
-def load_settings(workspace: str | Path | None = None, *,
-                  must_exist: bool | None = None) -> Settings:
+def load_settings(
+    workspace: str | Path | None = None, *, must_exist: bool | None = None
+) -> Settings:
     """The settings of ``workspace`` (default ``$OPENLAM_WORKSPACE``, else the current
     directory). ``must_exist`` refuses a directory that does not exist; by default the
     process's rule applies (see :func:`refuse_missing_workspaces`)."""
@@ -119,10 +127,12 @@ def _check_exists(ws: Path) -> None:
     import shlex
 
     problem = "is not a directory" if ws.exists() else "does not exist"
-    raise UserError(f"the workspace {ws} {problem}",
-                    f"create it with `openlam init {shlex.quote(str(ws))}` (a directory made "
-                    "with mkdir works too), or pass an existing one with --workspace or "
-                    "OPENLAM_WORKSPACE")
+    raise UserError(
+        f"the workspace {ws} {problem}",
+        f"create it with `openlam init {shlex.quote(str(ws))}` (a directory made "
+        "with mkdir works too), or pass an existing one with --workspace or "
+        "OPENLAM_WORKSPACE",
+    )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -131,5 +141,6 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path} is not valid TOML: {exc}",
-                        "correct the file or remove it") from None
+        raise UserError(
+            f"{path} is not valid TOML: {exc}", "correct the file or remove it"
+        ) from None

@@ -52,8 +52,9 @@ def scripted_model(name: str, replies: Sequence[Reply] | Callable[..., Reply]) -
     return scripted
 
 
-async def run_goal(goal: str, plans: Sequence[Reply], workspace: str | Path,
-                   **options: Any) -> Outcome:
+async def run_goal(
+    goal: str, plans: Sequence[Reply], workspace: str | Path, **options: Any
+) -> Outcome:
     """Run ``goal`` durably in ``workspace`` with a model that answers with ``plans``."""
     from openlam.workforce import Workforce
 
@@ -84,4 +85,6 @@ def _as_chat(messages: list[Any]) -> list[dict[str, str]]:
             text = "".join(p.content for p in m.parts if isinstance(p, TextPart))
             chat.append({"role": "assistant", "content": text})
     return chat
+
+
 as_chat = _as_chat  # the chat a FunctionModel was sent, as {role, content} dicts

@@ -43,9 +43,16 @@ class Workforce:
     one process serves one workspace at a time.
     """
 
-    def __init__(self, workspace: str | Path | None = None, *, model: Any = None,
-                 base_url: str | None = None, api_key: str | None = None,
-                 actions: Sequence[Any] = (), settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        workspace: str | Path | None = None,
+        *,
+        model: Any = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        actions: Sequence[Any] = (),
+        settings: Settings | None = None,
+    ) -> None:
         self.settings = settings or load_settings(workspace)
         self.model_flag = _model_spec(model)
         if base_url or api_key:
@@ -116,11 +123,19 @@ class Workforce:
 
     # -- runs -----------------------------------------------------------------------
 
-    def request(self, goal: str, *, model: str | None = None,
-                max_steps: int | None = None, run_id: str | None = None,
-                parent_id: str | None = None, context: list[str] | None = None,
-                deadline: float | str | None = None,
-                tainted_by: list[str] | None = None, learn: bool = True) -> RunRequest:
+    def request(
+        self,
+        goal: str,
+        *,
+        model: str | None = None,
+        max_steps: int | None = None,
+        run_id: str | None = None,
+        parent_id: str | None = None,
+        context: list[str] | None = None,
+        deadline: float | str | None = None,
+        tainted_by: list[str] | None = None,
+        learn: bool = True,
+    ) -> RunRequest:
         """A run request for ``goal`` with this workspace's settings. ``deadline``: seconds
         from now, or a duration like "10m"; past it no step starts and the run ends
         ``cancelled``. ``learn=False``: the run neither replays nor teaches playbooks."""
@@ -129,19 +144,32 @@ class Workforce:
         s = self.settings
         now = time.time()
         return RunRequest(
-            run_id=run_id or new_run_id(), goal=check_goal(goal),
+            run_id=run_id or new_run_id(),
+            goal=check_goal(goal),
             model=choose_model(s, model or self.model_flag).spec,
             workspace=str(s.workspace),
-            max_steps=max_steps or s.max_steps, max_replans=s.max_replans,
-            max_plan_repairs=s.max_plan_repairs, step_timeout=s.step_timeout,
-            step_retries=s.step_retries, parent_id=parent_id, context=context or [],
-            started_at=now, deadline_at=now + seconds(deadline) if deadline else None,
-            tainted_by=tainted_by or [], learn=learn,
+            max_steps=max_steps or s.max_steps,
+            max_replans=s.max_replans,
+            max_plan_repairs=s.max_plan_repairs,
+            step_timeout=s.step_timeout,
+            step_retries=s.step_retries,
+            parent_id=parent_id,
+            context=context or [],
+            started_at=now,
+            deadline_at=now + seconds(deadline) if deadline else None,
+            tainted_by=tainted_by or [],
+            learn=learn,
         )
 
-    async def prepare(self, goal: str, *, agent: str | Agent | dict[str, Any] | None = None,
-                      department: str | None = None, route: bool = False,
-                      **options: Any) -> RunRequest:
+    async def prepare(
+        self,
+        goal: str,
+        *,
+        agent: str | Agent | dict[str, Any] | None = None,
+        department: str | None = None,
+        route: bool = False,
+        **options: Any,
+    ) -> RunRequest:
         """The request for a goal with its agent chosen (see :meth:`run`)."""
         from openlam.agent import Agent
 
@@ -154,10 +182,15 @@ class Workforce:
             from openlam.org.select import select_agent
 
             installed = [s.name for s in self.runtime.registry] if self._rt else None
-            chosen = await select_agent(self.settings, goal,
-                                        agent=agent if isinstance(agent, str) else None,
-                                        department=department, model=request.model,
-                                        installed=installed, learn=request.learn)
+            chosen = await select_agent(
+                self.settings,
+                goal,
+                agent=agent if isinstance(agent, str) else None,
+                department=department,
+                model=request.model,
+                installed=installed,
+                learn=request.learn,
+            )
             request.agent, request.routing = chosen["agent"], chosen["routing"]
         elif isinstance(agent, dict):
             request.agent = agent
@@ -207,10 +240,16 @@ class Workforce:
             logging.getLogger("openlam.org").warning(problem)
         return problems
 
-    async def run(self, goal: str, *, on_event: Callable[[dict[str, Any]], None] | None = None,
-                  agent: str | Agent | dict[str, Any] | None = None,
-                  department: str | None = None, route: bool = False,
-                  **options: Any) -> Outcome:
+    async def run(
+        self,
+        goal: str,
+        *,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        agent: str | Agent | dict[str, Any] | None = None,
+        department: str | None = None,
+        route: bool = False,
+        **options: Any,
+    ) -> Outcome:
         """Run a goal to its outcome in this process (durably: a crash resumes it).
 
         ``agent``: an :class:`openlam.Agent`, or the id of a catalog agent;
@@ -222,17 +261,26 @@ class Workforce:
 
         ``outcome.answer`` holds the answer to a question, built from the steps' outputs.
         """
-        request = await self.prepare(goal, agent=agent, department=department, route=route,
-                                     **options)
+        request = await self.prepare(
+            goal, agent=agent, department=department, route=route, **options
+        )
         return await self.submit_and_wait(request, on_event)
 
-    async def submit(self, goal: str, *, agent: str | None = None,
-                     department: str | None = None, route: bool = True,
-                     priority: int | None = None, **options: Any) -> RunRequest:
+    async def submit(
+        self,
+        goal: str,
+        *,
+        agent: str | None = None,
+        department: str | None = None,
+        route: bool = True,
+        priority: int | None = None,
+        **options: Any,
+    ) -> RunRequest:
         """Queue a goal for the workers (``openlam worker``) and return its request at
         once; ``await wf.wait(request.run_id)`` waits for the outcome."""
-        request = await self.prepare(goal, agent=agent, department=department, route=route,
-                                     **options)
+        request = await self.prepare(
+            goal, agent=agent, department=department, route=route, **options
+        )
         await self.enqueue(request, priority=priority)
         return request
 
@@ -240,8 +288,7 @@ class Workforce:
         """Put a prepared request on its queue; False if a run with its id exists."""
         from openlam.runtime import admin
 
-        return await asyncio.to_thread(admin.submit, self.settings, self.store, request,
-                                       priority)
+        return await asyncio.to_thread(admin.submit, self.settings, self.store, request, priority)
 
     @property
     def store(self) -> Store:
@@ -252,8 +299,9 @@ class Workforce:
             self._store = Store(self.settings.app_database_url)
         return self._store
 
-    async def submit_and_wait(self, request: RunRequest,
-                              on_event: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
+    async def submit_and_wait(
+        self, request: RunRequest, on_event: Callable[[dict[str, Any]], None] | None = None
+    ) -> Outcome:
         """Start a prepared run in this process and wait for its outcome."""
         from dbos import DBOS, SetWorkflowID
 
@@ -265,8 +313,9 @@ class Workforce:
             rt.listeners.append(listener)
         try:
             with SetWorkflowID(request.run_id):
-                handle = await DBOS.start_workflow_async(run_workflow,
-                                                         request.model_dump(mode="json"))
+                handle = await DBOS.start_workflow_async(
+                    run_workflow, request.model_dump(mode="json")
+                )
             return Outcome.model_validate(await handle.get_result())
         finally:
             if listener:
@@ -302,7 +351,8 @@ class Workforce:
                     f"run {run_id} is being executed by a live OpenLAM process ({owner.kind}, "
                     f"pid {owner.pid} on {owner.host})",
                     "wait for it to finish (`openlam runs show` shows its progress), or stop "
-                    "that process; its runs are then resumed without repeating a step")
+                    "that process; its runs are then resumed without repeating a step",
+                )
             await asyncio.to_thread(process.recover_dead, rt)
         if status.status in ("PENDING", "ENQUEUED", "SUCCESS"):
             return await self.wait(run_id)
@@ -345,11 +395,16 @@ class Workforce:
         from dbos import DBOS
 
         rt = self.runtime
-        mine = await DBOS.list_workflows_async(status="PENDING", executor_id=rt.executor_id,
-                                               load_input=False, load_output=False)
-        return [w.workflow_id for w in mine if w.workflow_id not in own
-                and not any(w.workflow_id.startswith(o + ".") for o in own)
-                and w.workflow_id not in rt.waiting]
+        mine = await DBOS.list_workflows_async(
+            status="PENDING", executor_id=rt.executor_id, load_input=False, load_output=False
+        )
+        return [
+            w.workflow_id
+            for w in mine
+            if w.workflow_id not in own
+            and not any(w.workflow_id.startswith(o + ".") for o in own)
+            and w.workflow_id not in rt.waiting
+        ]
 
 
 def _model_spec(model: Any) -> str | None:
@@ -362,27 +417,32 @@ def _model_spec(model: Any) -> str | None:
     from openlam.models import register_model
 
     if not isinstance(model, Model):
-        raise UserError(f"model {model!r} is neither a spec nor a pydantic-ai Model",
-                        'give e.g. model="openai:gpt-4.1-mini" or model="ollama:qwen3"')
+        raise UserError(
+            f"model {model!r} is neither a spec nor a pydantic-ai Model",
+            'give e.g. model="openai:gpt-4.1-mini" or model="ollama:qwen3"',
+        )
     name = f"python:{model.model_name}-{id(model):x}"
     register_model(name, model)
     return name
 
 
-def _model_server(settings: Settings, spec: str | None, base_url: str | None,
-                  api_key: str | None) -> Settings:
+def _model_server(
+    settings: Settings, spec: str | None, base_url: str | None, api_key: str | None
+) -> Settings:
     """The settings with the model's server address and key set (by its provider)."""
     from openlam.errors import UserError
 
     provider = (spec or "").partition(":")[0]
     if provider not in ("openai", "ollama"):
-        raise UserError(f"base_url and api_key need an openai: or ollama: model, not "
-                        f"{spec or 'none'}",
-                        'e.g. Workforce(model="openai:NAME", base_url="http://127.0.0.1:8000'
-                        '/v1", api_key=...)')
+        raise UserError(
+            f"base_url and api_key need an openai: or ollama: model, not {spec or 'none'}",
+            'e.g. Workforce(model="openai:NAME", base_url="http://127.0.0.1:8000/v1", api_key=...)',
+        )
     if base_url and not base_url.startswith(("http://", "https://")):
-        raise UserError(f"base_url {base_url!r} is not an http(s) URL",
-                        'e.g. base_url="http://127.0.0.1:8000/v1"')
+        raise UserError(
+            f"base_url {base_url!r} is not an http(s) URL",
+            'e.g. base_url="http://127.0.0.1:8000/v1"',
+        )
     if provider == "ollama":
         if api_key:
             raise UserError("an Ollama server takes no api_key", "drop api_key")
@@ -410,12 +470,16 @@ def check_goal(goal: str) -> str:
 
     text = goal.strip() if isinstance(goal, str) else ""
     if not text:
-        raise UserError("the goal is empty", 'say what to get done, e.g. openlam run '
-                        '"write \'hello\' to hello.md"')
+        raise UserError(
+            "the goal is empty",
+            "say what to get done, e.g. openlam run \"write 'hello' to hello.md\"",
+        )
     bad = next((i for i, ch in enumerate(text) if 0xD800 <= ord(ch) <= 0xDFFF), None)
     if bad is not None:
-        raise UserError(f"the goal contains bytes that are not valid UTF-8 (at character "
-                        f"{bad + 1})", "check the terminal's encoding, or retype the goal")
+        raise UserError(
+            f"the goal contains bytes that are not valid UTF-8 (at character {bad + 1})",
+            "check the terminal's encoding, or retype the goal",
+        )
     return text
 
 

@@ -49,14 +49,21 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         HITS.append(self.path)
         port = self.server.server_address[1]
-        pages = {"/": FORM, "/other": OTHER, "/bare": BARE, "/broken-form": BROKEN,
-                 # an image from this machine, spelled as an IPv4-mapped IPv6 address
-                 "/pixel-page": f"<html><head><title>Pixel</title></head><body><p>hi</p>"
-                                f"<img src='http://[::ffff:127.0.0.1]:{port}/pixel'></body>"
-                                f"</html>"}
+        pages = {
+            "/": FORM,
+            "/other": OTHER,
+            "/bare": BARE,
+            "/broken-form": BROKEN,
+            # an image from this machine, spelled as an IPv4-mapped IPv6 address
+            "/pixel-page": f"<html><head><title>Pixel</title></head><body><p>hi</p>"
+            f"<img src='http://[::ffff:127.0.0.1]:{port}/pixel'></body>"
+            f"</html>",
+        }
         if self.path == "/to-metadata":
-            head = (b"HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/latest/meta-data/"
-                    b"\r\nContent-Length: 0\r\n\r\n")
+            head = (
+                b"HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/latest/meta-data/"
+                b"\r\nContent-Length: 0\r\n\r\n"
+            )
             self.wfile.write(head)
         elif self.path in pages:
             self._send(200, pages[self.path])
@@ -72,14 +79,19 @@ class _Handler(BaseHTTPRequestHandler):
         form = parse_qs(body)
         name = html.escape(form.get("name", [""])[0])
         chars = len(form.get("password", [""])[0])
-        self._send(200, f"<html><head><title>Welcome</title></head><body>"
-                        f"<p id='result'>Hello, {name}!</p><p id='pw'>password: {chars} chars"
-                        f"</p></body></html>")
+        self._send(
+            200,
+            f"<html><head><title>Welcome</title></head><body>"
+            f"<p id='result'>Hello, {name}!</p><p id='pw'>password: {chars} chars"
+            f"</p></body></html>",
+        )
 
     def _send(self, status: int, page: str) -> None:
         data = page.encode()
-        head = (f"HTTP/1.1 {status} X\r\nContent-Type: text/html; charset=utf-8\r\n"
-                f"Content-Length: {len(data)}\r\n\r\n").encode()
+        head = (
+            f"HTTP/1.1 {status} X\r\nContent-Type: text/html; charset=utf-8\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n"
+        ).encode()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.wfile.write(head + data)  # one piece: no delayed-ACK stall
 
@@ -111,10 +123,14 @@ def make_ctx(workspace: Path, run_id: str | None = None, **settings_raw: Any) ->
     """A context whose browser may reach the loopback test site (unless ``network`` is
     given)."""
     raw = {"network": LOCAL_NETWORK, **settings_raw}
-    return ActionContext(run_id=run_id or f"run-{uuid.uuid4().hex[:8]}", step_id="s1",
-                         idempotency_key="k1", workspace=workspace,
-                         settings=Settings(workspace=workspace, raw=raw),
-                         secret=lambda name: {"SITE_PASSWORD": "pw-0123456789"}.get(name))
+    return ActionContext(
+        run_id=run_id or f"run-{uuid.uuid4().hex[:8]}",
+        step_id="s1",
+        idempotency_key="k1",
+        workspace=workspace,
+        settings=Settings(workspace=workspace, raw=raw),
+        secret=lambda name: {"SITE_PASSWORD": "pw-0123456789"}.get(name),
+    )
 
 
 @pytest.fixture
@@ -126,15 +142,17 @@ async def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
     assert context.run_id not in browser.open_runs()
 
 
-async def call(registry: ActionRegistry, ctx: ActionContext, name: str,
-               retries: int = 0, **args: Any) -> dict[str, Any]:
+async def call(
+    registry: ActionRegistry, ctx: ActionContext, name: str, retries: int = 0, **args: Any
+) -> dict[str, Any]:
     spec = registry.get(name)
     assert spec is not None, name
     return await execute(spec, ctx, args, timeout=60, retries=retries)
 
 
-async def test_fill_submit_read_back_and_screenshot(registry: ActionRegistry, ctx: ActionContext,
-                                                    site: str) -> None:
+async def test_fill_submit_read_back_and_screenshot(
+    registry: ActionRegistry, ctx: ActionContext, site: str
+) -> None:
     opened = await call(registry, ctx, "browser.open", url=f"{site}/")
     assert opened.status == "succeeded", opened.error
     assert opened.output == {"url": f"{site}/", "title": "Sign up", "status": 200}
@@ -157,15 +175,18 @@ async def test_fill_submit_read_back_and_screenshot(registry: ActionRegistry, ct
     image = ctx.workspace / "shots" / "welcome.png"
     data = image.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
-    assert shot.output == {"path": "shots/welcome.png", "bytes": len(data),
-                              "sha256": hashlib.sha256(data).hexdigest()}
+    assert shot.output == {
+        "path": "shots/welcome.png",
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
-async def test_fill_from_a_secret_never_returns_it(registry: ActionRegistry, ctx: ActionContext,
-                                                   site: str) -> None:
+async def test_fill_from_a_secret_never_returns_it(
+    registry: ActionRegistry, ctx: ActionContext, site: str
+) -> None:
     await call(registry, ctx, "browser.open", url=f"{site}/")
-    filled = await call(registry, ctx, "browser.fill", selector="#password",
-                        secret="SITE_PASSWORD")
+    filled = await call(registry, ctx, "browser.fill", selector="#password", secret="SITE_PASSWORD")
     assert filled.status == "succeeded", filled.error
     assert "pw-0123456789" not in repr(filled)
     clicked = await call(registry, ctx, "browser.click", selector="button[type=submit]")
@@ -178,8 +199,9 @@ async def test_fill_from_a_secret_never_returns_it(registry: ActionRegistry, ctx
     assert "no secret 'NOPE'" in unknown.error
 
 
-async def test_submit_a_form_without_a_button(registry: ActionRegistry, ctx: ActionContext,
-                                              site: str) -> None:
+async def test_submit_a_form_without_a_button(
+    registry: ActionRegistry, ctx: ActionContext, site: str
+) -> None:
     await call(registry, ctx, "browser.open", url=f"{site}/bare")
     await call(registry, ctx, "browser.fill", selector="#name", value="Grace")
     submitted = await call(registry, ctx, "browser.submit", selector="#bare")
@@ -190,8 +212,8 @@ async def test_submit_a_form_without_a_button(registry: ActionRegistry, ctx: Act
 
 
 async def test_concurrent_steps_of_one_run_share_one_browser(
-        registry: ActionRegistry, ctx: ActionContext, site: str,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    registry: ActionRegistry, ctx: ActionContext, site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import asyncio
 
     launches: list[str] = []
@@ -204,15 +226,17 @@ async def test_concurrent_steps_of_one_run_share_one_browser(
     monkeypatch.setattr(browser, "_launch", counting_launch)
     first, second = await asyncio.gather(
         call(registry, ctx, "browser.open", url=f"{site}/other"),
-        call(registry, ctx, "browser.text"))
+        call(registry, ctx, "browser.text"),
+    )
     assert first.status == second.status == "succeeded", (first, second)
     assert launches == [ctx.run_id]
     after = await call(registry, ctx, "browser.text")
     assert after.output["text"] == "page two"
 
 
-async def test_click_follows_a_link_and_page_text(registry: ActionRegistry, ctx: ActionContext,
-                                                  site: str) -> None:
+async def test_click_follows_a_link_and_page_text(
+    registry: ActionRegistry, ctx: ActionContext, site: str
+) -> None:
     await call(registry, ctx, "browser.open", url=f"{site}/")
     clicked = await call(registry, ctx, "browser.click", selector="#next")
     assert clicked.output == {"url": f"{site}/other", "title": "Other"}
@@ -222,13 +246,16 @@ async def test_click_follows_a_link_and_page_text(registry: ActionRegistry, ctx:
     assert cut.output["text"] == "page" and cut.output["truncated"] is True
 
 
-async def test_bad_selector_fails_with_its_cause(registry: ActionRegistry, ctx: ActionContext,
-                                                 site: str) -> None:
+async def test_bad_selector_fails_with_its_cause(
+    registry: ActionRegistry, ctx: ActionContext, site: str
+) -> None:
     await call(registry, ctx, "browser.open", url=f"{site}/")
-    for name, args in (("browser.click", {"selector": "#missing"}),
-                       ("browser.fill", {"selector": "#missing", "value": "x"}),
-                       ("browser.text", {"selector": "#missing"}),
-                       ("browser.submit", {"selector": "#missing"})):
+    for name, args in (
+        ("browser.click", {"selector": "#missing"}),
+        ("browser.fill", {"selector": "#missing", "value": "x"}),
+        ("browser.text", {"selector": "#missing"}),
+        ("browser.submit", {"selector": "#missing"}),
+    ):
         result = await call(registry, ctx, name, retries=2, timeout=0.5, **args)
         assert result.status == "failed", name
         assert "no element matches '#missing'" in result.error, result.error
@@ -243,11 +270,16 @@ async def test_bad_selector_fails_with_its_cause(registry: ActionRegistry, ctx: 
     assert "neither a form nor inside one" in no_form.error
 
 
-async def test_refusals_and_unreachable_pages(registry: ActionRegistry, ctx: ActionContext,
-                                              site: str, tmp_path: Path) -> None:
+async def test_refusals_and_unreachable_pages(
+    registry: ActionRegistry, ctx: ActionContext, site: str, tmp_path: Path
+) -> None:
     (tmp_path / "local.html").write_text("<p>local</p>")
-    for url in (f"file://{tmp_path / 'local.html'}", "data:text/html,<p>x</p>",
-                "chrome://settings", "javascript:alert(1)"):
+    for url in (
+        f"file://{tmp_path / 'local.html'}",
+        "data:text/html,<p>x</p>",
+        "chrome://settings",
+        "javascript:alert(1)",
+    ):
         refused = await call(registry, ctx, "browser.open", url=url)
         assert refused.status == "failed"
         assert "only http and https" in refused.error
@@ -272,15 +304,17 @@ async def test_refusals_and_unreachable_pages(registry: ActionRegistry, ctx: Act
     assert wrong_type.status == "failed" and ".png" in wrong_type.error
 
 
-async def test_each_run_has_its_own_browser(registry: ActionRegistry, tmp_path: Path,
-                                            site: str) -> None:
+async def test_each_run_has_its_own_browser(
+    registry: ActionRegistry, tmp_path: Path, site: str
+) -> None:
     first, second = make_ctx(tmp_path), make_ctx(tmp_path)
     try:
         await call(registry, first, "browser.open", url=f"{site}/")
         await call(registry, second, "browser.open", url=f"{site}/other")
         assert {first.run_id, second.run_id} <= set(browser.open_runs())
-        assert (await call(registry, first, "browser.text", selector="h1")).output["text"] \
-            == "Sign up"
+        assert (await call(registry, first, "browser.text", selector="h1")).output[
+            "text"
+        ] == "Sign up"
         assert (await call(registry, second, "browser.text")).output["text"] == "page two"
 
         await browser.close_run(first.run_id)
@@ -294,9 +328,9 @@ async def test_each_run_has_its_own_browser(registry: ActionRegistry, tmp_path: 
     assert browser.open_runs() == []
 
 
-async def test_missing_chromium_says_how_to_install_it(registry: ActionRegistry, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch,
-                                                       site: str) -> None:
+async def test_missing_chromium_says_how_to_install_it(
+    registry: ActionRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, site: str
+) -> None:
     monkeypatch.delenv(browser.EXECUTABLE_ENV, raising=False)
     ctx = make_ctx(tmp_path, browser={"executable_path": str(tmp_path / "no-chromium")})
     result = await call(registry, ctx, "browser.open", url=f"{site}/")
@@ -328,7 +362,8 @@ def _alive(pid: int) -> bool:
 
 
 async def test_a_run_whose_browser_died_gets_a_fresh_one(
-        registry: ActionRegistry, ctx: ActionContext, site: str) -> None:
+    registry: ActionRegistry, ctx: ActionContext, site: str
+) -> None:
     import asyncio
     import contextlib
     import os
@@ -356,8 +391,9 @@ async def test_a_run_whose_browser_died_gets_a_fresh_one(
 # ------------------------------------------------------------- the network rules
 
 
-async def test_pages_on_this_machine_are_refused_by_default(registry: ActionRegistry,
-                                                            tmp_path: Path, site: str) -> None:
+async def test_pages_on_this_machine_are_refused_by_default(
+    registry: ActionRegistry, tmp_path: Path, site: str
+) -> None:
     ctx = make_ctx(tmp_path, network={})
     before = len(HITS)
     try:
@@ -370,16 +406,17 @@ async def test_pages_on_this_machine_are_refused_by_default(registry: ActionRegi
         await browser.close_run(ctx.run_id)
 
 
-async def test_a_redirect_to_the_metadata_address_is_refused(registry: ActionRegistry,
-                                                             ctx: ActionContext,
-                                                             site: str) -> None:
+async def test_a_redirect_to_the_metadata_address_is_refused(
+    registry: ActionRegistry, ctx: ActionContext, site: str
+) -> None:
     result = await call(registry, ctx, "browser.open", url=f"{site}/to-metadata")
     assert result.status == "failed"
     assert "169.254.169.254 is a link-local address" in result.error
 
 
-async def test_a_sub_request_to_a_refused_address_is_left_out(registry: ActionRegistry,
-                                                              tmp_path: Path, site: str) -> None:
+async def test_a_sub_request_to_a_refused_address_is_left_out(
+    registry: ActionRegistry, tmp_path: Path, site: str
+) -> None:
     ctx = make_ctx(tmp_path, network={"allow_networks": ["127.0.0.1/32"]})
     try:
         opened = await call(registry, ctx, "browser.open", url=f"{site}/pixel-page")
@@ -390,8 +427,9 @@ async def test_a_sub_request_to_a_refused_address_is_left_out(registry: ActionRe
         await browser.close_run(ctx.run_id)
 
 
-async def test_a_failed_submission_is_not_verified(registry: ActionRegistry, ctx: ActionContext,
-                                                   site: str) -> None:
+async def test_a_failed_submission_is_not_verified(
+    registry: ActionRegistry, ctx: ActionContext, site: str
+) -> None:
     opened = await call(registry, ctx, "browser.open", url=f"{site}/broken-form")
     assert opened.status == "succeeded"
     result = await call(registry, ctx, "browser.submit")
@@ -399,8 +437,9 @@ async def test_a_failed_submission_is_not_verified(registry: ActionRegistry, ctx
     assert "not verified: the site answered the submission with HTTP 500" in result.error
 
 
-async def test_a_recovered_submit_does_not_submit_again(registry: ActionRegistry,
-                                                        ctx: ActionContext, site: str) -> None:
+async def test_a_recovered_submit_does_not_submit_again(
+    registry: ActionRegistry, ctx: ActionContext, site: str
+) -> None:
     spec = registry.get("browser.submit")
     assert spec is not None and spec.delivery == "checked"
     await call(registry, ctx, "browser.open", url=f"{site}/")

@@ -59,13 +59,21 @@ def ctx_for(workspace: Path, db: str, step: str = "s1", toml: str = "") -> Actio
     return ctx
 
 
-async def test_contacts_are_deduplicated_by_email_case_insensitively(workspace: Path,
-                                                                     db: str) -> None:
+async def test_contacts_are_deduplicated_by_email_case_insensitively(
+    workspace: Path, db: str
+) -> None:
     ctx = ctx_for(workspace, db)
-    first = await call("crm.contact_upsert", ctx, email="Jane.Roe@Example.com", name="Jane Roe",
-                       company="Acme", tags=["lead"])
-    second = await call("crm.contact_upsert", ctx, email="  jane.roe@EXAMPLE.COM ",
-                        title="CTO", tags=["newsletter"])
+    first = await call(
+        "crm.contact_upsert",
+        ctx,
+        email="Jane.Roe@Example.com",
+        name="Jane Roe",
+        company="Acme",
+        tags=["lead"],
+    )
+    second = await call(
+        "crm.contact_upsert", ctx, email="  jane.roe@EXAMPLE.COM ", title="CTO", tags=["newsletter"]
+    )
     assert first["created"] is True and second["created"] is False
     assert second["id"] == first["id"]
     assert second["name"] == "Jane Roe"  # not given the second time: kept
@@ -87,15 +95,21 @@ async def test_companies_match_by_domain_then_name(workspace: Path, db: str) -> 
     ctx = ctx_for(workspace, db)
     made = await call("crm.company_upsert", ctx, name="Globex", domain="https://www.globex.com/")
     assert made["created"] and made["domain"] == "globex.com"
-    renamed = await call("crm.company_upsert", ctx, name="Globex Corporation",
-                         domain="globex.com", industry="energy")
+    renamed = await call(
+        "crm.company_upsert", ctx, name="Globex Corporation", domain="globex.com", industry="energy"
+    )
     assert renamed["id"] == made["id"] and not renamed["created"]
     assert renamed["name"] == "Globex Corporation" and renamed["industry"] == "energy"
     same = await call("crm.company_upsert", ctx, name="GLOBEX CORPORATION")
     assert same["id"] == made["id"] and same["name"] == "Globex Corporation"
 
-    await call("crm.contact_upsert", ctx, email="hank@globex.com", name="Hank",
-               company="globex corporation")
+    await call(
+        "crm.contact_upsert",
+        ctx,
+        email="hank@globex.com",
+        name="Hank",
+        company="globex corporation",
+    )
     detail = await call("crm.company_get", ctx, name="globex.com")
     assert detail["name"] == "Globex Corporation"
     assert [c["email"] for c in detail["contacts"]] == ["hank@globex.com"]
@@ -103,12 +117,17 @@ async def test_companies_match_by_domain_then_name(workspace: Path, db: str) -> 
         await call("crm.company_get", ctx, name="Initech")
 
 
-async def test_deals_move_through_stages_and_record_the_change(workspace: Path,
-                                                               db: str) -> None:
+async def test_deals_move_through_stages_and_record_the_change(workspace: Path, db: str) -> None:
     ctx = ctx_for(workspace, db)
     await call("crm.contact_upsert", ctx, email="jane@acme.com", company="Acme")
-    deal = await call("crm.deal_create", ctx, title="Acme — annual plan", amount=12000.5,
-                      currency="eur", contact_email="JANE@acme.com")
+    deal = await call(
+        "crm.deal_create",
+        ctx,
+        title="Acme — annual plan",
+        amount=12000.5,
+        currency="eur",
+        contact_email="JANE@acme.com",
+    )
     assert deal["stage"] == "lead" and deal["company"] == "Acme"
     assert deal["amount"] == 12000.5 and deal["currency"] == "EUR"
     assert deal["contact_email"] == "jane@acme.com"
@@ -116,12 +135,18 @@ async def test_deals_move_through_stages_and_record_the_change(workspace: Path,
     # The same step again (a retry or a recovered run) does not open a second deal.
     again = await call("crm.deal_create", ctx, title="Acme — annual plan", amount=12000.5)
     assert again["id"] == deal["id"]
-    other = await call("crm.deal_create", ctx_for(workspace, db, step="s2"), title="Acme — pilot",
-                       company="Acme", stage="qualified")
+    other = await call(
+        "crm.deal_create",
+        ctx_for(workspace, db, step="s2"),
+        title="Acme — pilot",
+        company="Acme",
+        stage="qualified",
+    )
     assert other["id"] != deal["id"] and other["stage"] == "qualified"
 
-    moved = await call("crm.deal_update_stage", ctx, deal_id=deal["id"], stage="Won",
-                       note="signed today")
+    moved = await call(
+        "crm.deal_update_stage", ctx, deal_id=deal["id"], stage="Won", note="signed today"
+    )
     assert moved["previous_stage"] == "lead" and moved["stage"] == "won"
     assert moved["closed_at"] is not None
     listed = await call("crm.deal_list", ctx, stage="won")
@@ -139,8 +164,12 @@ async def test_deals_move_through_stages_and_record_the_change(workspace: Path,
     with pytest.raises(ActionError, match="no CRM deal with id 9999"):
         await call("crm.deal_update_stage", ctx, deal_id=9999, stage="won")
     with pytest.raises(ActionError, match=r"no CRM contact with email ghost@acme\.com"):
-        await call("crm.deal_create", ctx_for(workspace, db, step="s3"), title="x",
-                   contact_email="ghost@acme.com")
+        await call(
+            "crm.deal_create",
+            ctx_for(workspace, db, step="s3"),
+            title="x",
+            contact_email="ghost@acme.com",
+        )
 
 
 async def test_stages_come_from_the_configuration(workspace: Path, db: str) -> None:
@@ -154,48 +183,84 @@ async def test_stages_come_from_the_configuration(workspace: Path, db: str) -> N
 async def test_notes_and_activities_are_attached_once_per_step(workspace: Path, db: str) -> None:
     ctx = ctx_for(workspace, db)
     contact = await call("crm.contact_upsert", ctx, email="ann@initech.com", company="Initech")
-    note = await call("crm.note_add", ctx_for(workspace, db, step="n1"),
-                      body="Prefers calls after 3pm", contact_email="ann@initech.com")
-    retry = await call("crm.note_add", ctx_for(workspace, db, step="n1"),
-                       body="Prefers calls after 3pm", contact_email="ann@initech.com")
+    note = await call(
+        "crm.note_add",
+        ctx_for(workspace, db, step="n1"),
+        body="Prefers calls after 3pm",
+        contact_email="ann@initech.com",
+    )
+    retry = await call(
+        "crm.note_add",
+        ctx_for(workspace, db, step="n1"),
+        body="Prefers calls after 3pm",
+        contact_email="ann@initech.com",
+    )
     assert retry["id"] == note["id"]
     assert note["contact_id"] == contact["id"]
     assert note["company_id"] == contact["company_id"]  # inherited from the contact
 
-    act = await call("crm.activity_log", ctx_for(workspace, db, step="a1"), kind="email",
-                     summary="Sent the brief (brief.pdf)", contact_email="ann@initech.com",
-                     occurred_at="2026-11-02T09:30:00+01:00")
+    act = await call(
+        "crm.activity_log",
+        ctx_for(workspace, db, step="a1"),
+        kind="email",
+        summary="Sent the brief (brief.pdf)",
+        contact_email="ann@initech.com",
+        occurred_at="2026-11-02T09:30:00+01:00",
+    )
     assert act["occurred_at"].startswith("2026-11-02T08:30:00")
-    await call("crm.activity_log", ctx_for(workspace, db, step="a1"), kind="email",
-               summary="Sent the brief (brief.pdf)", contact_email="ann@initech.com")
+    await call(
+        "crm.activity_log",
+        ctx_for(workspace, db, step="a1"),
+        kind="email",
+        summary="Sent the brief (brief.pdf)",
+        contact_email="ann@initech.com",
+    )
     detail = await call("crm.contact_get", ctx, email="ann@initech.com")
     assert [n["body"] for n in detail["notes"]] == ["Prefers calls after 3pm"]
     assert [(a["kind"], a["summary"]) for a in detail["activities"]] == [
-        ("email", "Sent the brief (brief.pdf)")]
+        ("email", "Sent the brief (brief.pdf)")
+    ]
     company = await call("crm.company_get", ctx, name="initech")
     assert [a["id"] for a in company["activities"]] == [act["id"]]
 
     with pytest.raises(ActionError, match="give contact_email, company or deal_id"):
         await call("crm.note_add", ctx_for(workspace, db, step="n2"), body="orphan")
     with pytest.raises(ActionError, match=r"no CRM contact with email bob@initech\.com"):
-        await call("crm.activity_log", ctx_for(workspace, db, step="a2"), kind="call",
-                   summary="called", contact_email="bob@initech.com")
+        await call(
+            "crm.activity_log",
+            ctx_for(workspace, db, step="a2"),
+            kind="call",
+            summary="called",
+            contact_email="bob@initech.com",
+        )
     with pytest.raises(Exception, match="kind"):  # the schema names the allowed kinds
-        await call("crm.activity_log", ctx, kind="telepathy", summary="x",
-                   contact_email="ann@initech.com")
+        await call(
+            "crm.activity_log", ctx, kind="telepathy", summary="x", contact_email="ann@initech.com"
+        )
 
 
-async def test_search_spans_the_whole_crm_and_treats_wildcards_as_text(workspace: Path,
-                                                                       db: str) -> None:
+async def test_search_spans_the_whole_crm_and_treats_wildcards_as_text(
+    workspace: Path, db: str
+) -> None:
     ctx = ctx_for(workspace, db)
-    await call("crm.contact_upsert", ctx, email="lee@umbrella.com", name="Lee Chen",
-               company="Umbrella")
+    await call(
+        "crm.contact_upsert", ctx, email="lee@umbrella.com", name="Lee Chen", company="Umbrella"
+    )
     await call("crm.company_upsert", ctx, name="Umbrella", industry="pharma")
     deal = await call("crm.deal_create", ctx, title="Umbrella 100% rollout", company="Umbrella")
-    await call("crm.note_add", ctx_for(workspace, db, step="n"), body="Umbrella wants SSO",
-               company="Umbrella")
-    await call("crm.activity_log", ctx_for(workspace, db, step="a"), kind="meeting",
-               summary="Kick-off with Umbrella", deal_id=deal["id"])
+    await call(
+        "crm.note_add",
+        ctx_for(workspace, db, step="n"),
+        body="Umbrella wants SSO",
+        company="Umbrella",
+    )
+    await call(
+        "crm.activity_log",
+        ctx_for(workspace, db, step="a"),
+        kind="meeting",
+        summary="Kick-off with Umbrella",
+        deal_id=deal["id"],
+    )
 
     hits = (await call("crm.search", ctx, query="umbrella"))["results"]
     assert {h["type"] for h in hits} == {"contact", "company", "deal", "note", "activity"}
@@ -216,5 +281,4 @@ async def test_tables_live_in_the_project_database(workspace: Path) -> None:
     db_file = workspace / ".openlam" / "openlam.db"
     with sqlite3.connect(db_file) as conn:
         names = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
-    assert {"crm_contacts", "crm_companies", "crm_deals", "crm_notes",
-            "crm_activities"} <= names
+    assert {"crm_contacts", "crm_companies", "crm_deals", "crm_notes", "crm_activities"} <= names

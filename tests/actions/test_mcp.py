@@ -36,17 +36,32 @@ async def close_servers() -> AsyncIterator[None]:
 
 
 def ctx_for(settings: Settings, secrets: dict[str, str] | None = None) -> ActionContext:
-    return ActionContext(run_id="run-1", step_id="s1", idempotency_key="run-1:s1",
-                         workspace=settings.workspace, settings=settings,
-                         secret=dict(secrets or {}).get)
+    return ActionContext(
+        run_id="run-1",
+        step_id="s1",
+        idempotency_key="run-1:s1",
+        workspace=settings.workspace,
+        settings=settings,
+        secret=dict(secrets or {}).get,
+    )
 
 
-async def add_server(settings: Settings, name: str, command: list[str] | None = None,
-                     url: str | None = None, **options) -> ActionRegistry:
+async def add_server(
+    settings: Settings,
+    name: str,
+    command: list[str] | None = None,
+    url: str | None = None,
+    **options,
+) -> ActionRegistry:
     """What `openlam mcp add` does, then a registry loaded from the workspace."""
-    server = mcp.ServerConfig(name=name, transport="http" if url else "stdio",
-                              command=command[0] if command else None,
-                              args=command[1:] if command else [], url=url, **options)
+    server = mcp.ServerConfig(
+        name=name,
+        transport="http" if url else "stdio",
+        command=command[0] if command else None,
+        args=command[1:] if command else [],
+        url=url,
+        **options,
+    )
     mcp.save_server(settings, server)
     await mcp.refresh(settings, name, secret=lambda _n: None)  # the session stays open
     registry = ActionRegistry()
@@ -82,8 +97,9 @@ async def test_an_unvouched_server_cannot_lower_its_tools_below_external(setting
     registry = await add_server(settings, "time", ["mcp-server-time"])
     spec = registry.get("time.get_current_time")
     assert spec is not None and spec.risk is Risk.external and not spec.idempotent
-    assert reason_of(spec) == ("default for a tool of an unvouched MCP server (its "
-                               "readOnlyHint is not believed)")
+    assert reason_of(spec) == (
+        "default for a tool of an unvouched MCP server (its readOnlyHint is not believed)"
+    )
     # the user's word per tool, and vouching for the whole server later
     mcp.SERVERS.update(settings, "time", risk={"convert_time": "read"})
     registry = ActionRegistry()
@@ -101,8 +117,9 @@ async def test_a_risk_for_a_tool_that_does_not_exist_is_reported_with_close_matc
     await add_server(settings, "time", ["mcp-server-time"], risk={"convert_tmie": "read"})
     registry = ActionRegistry()
     mcp.register(registry, settings)
-    assert any("convert_tmie names no tool (did you mean convert_time?)" in e
-               for e in registry.load_errors), registry.load_errors
+    assert any(
+        "convert_tmie names no tool (did you mean convert_time?)" in e for e in registry.load_errors
+    ), registry.load_errors
 
 
 async def test_time_server_call_succeeds_and_its_refusal_is_a_failed_step(settings):
@@ -127,9 +144,12 @@ async def test_loading_starts_nothing_then_one_session_is_started_lazily_and_reu
     registry = ActionRegistry()
     mcp.register(registry, settings)
     assert mcp.running_servers() == []  # loading the registry read the cache only
-    results = await asyncio.gather(*(
-        call(registry, settings, "time.get_current_time", timezone=tz)
-        for tz in ("Europe/Paris", "America/New_York", "Etc/UTC")))
+    results = await asyncio.gather(
+        *(
+            call(registry, settings, "time.get_current_time", timezone=tz)
+            for tz in ("Europe/Paris", "America/New_York", "Etc/UTC")
+        )
+    )
     assert [r.status for r in results] == ["succeeded"] * 3
     pool = mcp._pool()
     assert len(pool.connections) == 1
@@ -143,8 +163,9 @@ async def test_loading_starts_nothing_then_one_session_is_started_lazily_and_reu
     assert mcp.running_servers() == [] and conn.dead
     assert conn.task is not None and conn.task.done()
     # and a later call starts it again
-    assert (await call(registry, settings, "time.get_current_time",
-                       timezone="Etc/UTC")).status == "succeeded"
+    assert (
+        await call(registry, settings, "time.get_current_time", timezone="Etc/UTC")
+    ).status == "succeeded"
 
 
 async def test_a_stale_tool_list_is_named_in_the_error(settings):
@@ -165,15 +186,17 @@ async def test_a_server_that_cannot_start_is_a_clear_error(settings):
         await add_server(settings, "ghost", ["no-such-mcp-server"])
     # cached earlier but its command has gone: the step fails and names it
     server = mcp.ServerConfig(name="ghost", transport="stdio", command="no-such-mcp-server")
-    spec = mcp.tool_specs(server, [{"name": "boo", "input_schema": {"type": "object"}}],
-                          settings.workspace)[0]
+    spec = mcp.tool_specs(
+        server, [{"name": "boo", "input_schema": {"type": "object"}}], settings.workspace
+    )[0]
     result = await execute(spec, ctx_for(settings), {}, timeout=10, retries=0)
     assert result.status == "failed" and "not found" in result.error
 
 
 async def test_a_server_without_a_cached_tool_list_is_reported_not_started(settings):
-    mcp.save_server(settings, mcp.ServerConfig(name="time", transport="stdio",
-                                               command="mcp-server-time"))
+    mcp.save_server(
+        settings, mcp.ServerConfig(name="time", transport="stdio", command="mcp-server-time")
+    )
     registry = ActionRegistry()
     mcp.register(registry, settings)
     assert len(registry) == 0
@@ -184,10 +207,10 @@ async def test_a_server_without_a_cached_tool_list_is_reported_not_started(setti
 # ----------------------------------------------------------------------- fetch (PyPI)
 
 
-async def test_fetch_server_reads_a_local_page_when_private_addresses_are_allowed(
-        settings, site):
-    registry = await add_server(settings, "fetch", ["mcp-server-fetch", "--allow-private-ips"],
-                                trusted=True)
+async def test_fetch_server_reads_a_local_page_when_private_addresses_are_allowed(settings, site):
+    registry = await add_server(
+        settings, "fetch", ["mcp-server-fetch", "--allow-private-ips"], trusted=True
+    )
     spec = registry.get("fetch.fetch")
     assert spec is not None and spec.risk is Risk.read
     assert getattr(spec, "egress", None) is True  # a URL argument: the plan picks the host
@@ -212,22 +235,23 @@ def filesystem_server() -> Path:
     if shutil.which("npm") is None:
         pytest.skip("npm is not installed: cannot install @modelcontextprotocol/server-filesystem")
     if not NPM_FS.exists():
-        subprocess.run(["bash", str(ROOT / "scripts" / "install-test-deps.sh")], check=True,
-                       timeout=300)
+        subprocess.run(
+            ["bash", str(ROOT / "scripts" / "install-test-deps.sh")], check=True, timeout=300
+        )
     assert NPM_FS.exists(), "scripts/install-test-deps.sh did not install server-filesystem"
     return NPM_FS
 
 
 async def test_filesystem_server_reads_writes_and_refuses_paths_outside_its_root(
-        settings, filesystem_server, tmp_path):
+    settings, filesystem_server, tmp_path
+):
     root = tmp_path / "shared"
     root.mkdir()
     (root / "brief.txt").write_text("quarterly numbers\n")
     registry = await add_server(settings, "fs", [str(filesystem_server), str(root)])
     assert registry.get("fs.read_text_file").risk is Risk.external  # type: ignore[union-attr]
     assert registry.get("fs.write_file").risk is Risk.destructive  # type: ignore[union-attr]
-    registry = await add_server(settings, "fs", [str(filesystem_server), str(root)],
-                                trusted=True)
+    registry = await add_server(settings, "fs", [str(filesystem_server), str(root)], trusted=True)
     assert registry.get("fs.read_text_file").risk is Risk.read  # type: ignore[union-attr]
     assert registry.get("fs.write_file").risk is Risk.destructive  # type: ignore[union-attr]
     assert registry.get("fs.create_directory").risk is Risk.external  # type: ignore[union-attr]
@@ -236,8 +260,9 @@ async def test_filesystem_server_reads_writes_and_refuses_paths_outside_its_root
     assert read.status == "succeeded", read
     assert read.output["content"] == "quarterly numbers\n"
 
-    wrote = await call(registry, settings, "fs.write_file", path=str(root / "out.md"),
-                       content="# done\n")
+    wrote = await call(
+        registry, settings, "fs.write_file", path=str(root / "out.md"), content="# done\n"
+    )
     assert wrote.status == "succeeded", wrote
     assert (root / "out.md").read_text() == "# done\n"
 
@@ -366,8 +391,11 @@ def _serve_script(tmp_path: Path, text: str) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, str(script), str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -385,12 +413,16 @@ def _serve_script(tmp_path: Path, text: str) -> Iterator[str]:
 
 
 async def test_streamable_http_server_tools_risks_calls_and_errors(settings, http_server):
-    registry = await add_server(settings, "calc", url=http_server, risk={"shout": "write"},
-                                trusted=True)
+    registry = await add_server(
+        settings, "calc", url=http_server, risk={"shout": "write"}, trusted=True
+    )
     risks = {s.name: s.risk for s in registry}
-    assert risks == {"calc.add": Risk.read, "calc.wipe": Risk.destructive,
-                     "calc.shout": Risk.write,  # overridden in the configuration
-                     "calc.fail": Risk.external}
+    assert risks == {
+        "calc.add": Risk.read,
+        "calc.wipe": Risk.destructive,
+        "calc.shout": Risk.write,  # overridden in the configuration
+        "calc.fail": Risk.external,
+    }
     added = await call(registry, settings, "calc.add", a=2, b=40)
     assert added.status == "succeeded" and added.output == {"result": 42}
     shouted = await call(registry, settings, "calc.shout", text="hi")
@@ -405,8 +437,9 @@ async def test_http_server_needing_a_missing_secret_names_it(settings, http_serv
     registry = await add_server(settings, "calc", url=http_server)
     server = mcp.load_servers(settings)["calc"]
     server.bearer_secret = "CALC_TOKEN"
-    spec = mcp.tool_specs(server, [{"name": "add", "input_schema": {"type": "object"}}],
-                          settings.workspace)[0]
+    spec = mcp.tool_specs(
+        server, [{"name": "add", "input_schema": {"type": "object"}}], settings.workspace
+    )[0]
     assert spec.secrets == ("CALC_TOKEN",)
     result = await execute(spec, ctx_for(settings), {"a": 1, "b": 2}, timeout=10, retries=0)
     assert result.status == "failed" and "CALC_TOKEN" in result.error
@@ -414,7 +447,8 @@ async def test_http_server_needing_a_missing_secret_names_it(settings, http_serv
 
 
 async def test_a_result_over_the_message_limit_names_the_limit_and_spares_other_calls(
-        settings, legacy_http_server):
+    settings, legacy_http_server
+):
     """Issue 8 §8: over streamable HTTP a result above the SDK's 1 MiB cap failed as
     "closed the connection… see a log" (there is no log for an HTTP server) and took the
     concurrent calls to the same server with it."""
@@ -422,17 +456,21 @@ async def test_a_result_over_the_message_limit_names_the_limit_and_spares_other_
     big, slow_a, slow_b = await asyncio.gather(
         call(registry, settings, "legacy.big", n=2_000_000),
         call(registry, settings, "legacy.slow_add", a=1, b=2),
-        call(registry, settings, "legacy.slow_add", a=3, b=4))
+        call(registry, settings, "legacy.slow_add", a=3, b=4),
+    )
     assert big.status == "failed"
-    assert ("the MCP server legacy's result for big is larger than the 1 MiB message limit "
-            "of the MCP HTTP transport") in big.error
+    assert (
+        "the MCP server legacy's result for big is larger than the 1 MiB message limit "
+        "of the MCP HTTP transport"
+    ) in big.error
     assert "--max-message-mb" in big.error and ".log" not in big.error
     assert slow_a.status == slow_b.status == "succeeded", (slow_a, slow_b)
     assert (slow_a.output, slow_b.output) == ({"result": 3}, {"result": 7})
     # the shared session was kept, and a larger limit lets the result through
     assert mcp.running_servers() == ["legacy"]
-    registry = await add_server(settings, "legacy", url=legacy_http_server, trusted=True,
-                                max_message_bytes=4 * 1024 * 1024)
+    registry = await add_server(
+        settings, "legacy", url=legacy_http_server, trusted=True, max_message_bytes=4 * 1024 * 1024
+    )
     bigger = await call(registry, settings, "legacy.big", n=2_000_000)
     assert bigger.status == "succeeded" and len(bigger.output["result"]) == 2_000_000
 
@@ -452,18 +490,20 @@ async def test_resources_and_prompts_are_read_actions(settings, legacy_http_serv
     assert missing.status == "failed" and "notes://nope" in missing.error
     prompt = registry.get("legacy.get_prompt")
     assert prompt is not None and "summarize(topic)" in prompt.description
-    filled = await call(registry, settings, "legacy.get_prompt", name="summarize",
-                        arguments={"topic": "the launch"})
+    filled = await call(
+        registry, settings, "legacy.get_prompt", name="summarize", arguments={"topic": "the launch"}
+    )
     assert filled.status == "succeeded", filled
     assert filled.output["text"] == "Summarize the launch in three bullet points."
 
 
 def test_tools_that_only_run_as_tasks_are_not_offered(settings):
     server = mcp.ServerConfig(name="jobs", transport="stdio", command="jobs-server")
-    tools = [{"name": "quick", "input_schema": {"type": "object"}},
-             {"name": "research", "input_schema": {"type": "object"},
-              "task_support": "required"},
-             {"name": "either", "input_schema": {"type": "object"}, "task_support": "optional"}]
+    tools = [
+        {"name": "quick", "input_schema": {"type": "object"}},
+        {"name": "research", "input_schema": {"type": "object"}, "task_support": "required"},
+        {"name": "either", "input_schema": {"type": "object"}, "task_support": "optional"},
+    ]
     specs = mcp.tool_specs(server, tools, settings.workspace)
     assert [s.name for s in specs] == ["jobs.quick", "jobs.either"]
     assert mcp.unusable_tools({"tools": tools}) == ["research"]
@@ -481,19 +521,23 @@ async def test_an_unreachable_http_server_fails_fast_with_the_url(settings):
 
 
 async def test_mcp_tools_inside_a_goal_with_a_refusal_reported_as_a_failed_step(
-        settings, site, tmp_path):
+    settings, site, tmp_path
+):
     from openlam import Workforce
     from openlam.testing import scripted_model
 
     registry = await add_server(settings, "time", ["mcp-server-time"], trusted=True)
-    for spec in (await add_server(settings, "fetch", ["mcp-server-fetch",
-                                                      "--allow-private-ips"], trusted=True)):
+    for spec in await add_server(
+        settings, "fetch", ["mcp-server-fetch", "--allow-private-ips"], trusted=True
+    ):
         registry.add(spec)
-    plan = {"steps": [
-        {"id": "now", "action": "time.get_current_time", "args": {"timezone": "Europe/Berlin"}},
-        {"id": "page", "action": "fetch.fetch", "args": {"url": f"{site.url}/page.html"}},
-        {"id": "bad", "action": "time.get_current_time", "args": {"timezone": "Nowhere/Land"}},
-    ]}
+    plan = {
+        "steps": [
+            {"id": "now", "action": "time.get_current_time", "args": {"timezone": "Europe/Berlin"}},
+            {"id": "page", "action": "fetch.fetch", "args": {"url": f"{site.url}/page.html"}},
+            {"id": "bad", "action": "time.get_current_time", "args": {"timezone": "Nowhere/Land"}},
+        ]
+    }
     name = f"test:mcp-goal-{id(plan)}"
     scripted_model(name, [plan, {"steps": [], "note": "the timezone does not exist"}])
     async with Workforce(settings=settings, model=name) as wf:
@@ -511,19 +555,25 @@ async def test_mcp_tools_inside_a_goal_with_a_refusal_reported_as_a_failed_step(
 
 
 async def test_filesystem_tools_inside_a_goal_refusal_is_a_failed_step(
-        settings, filesystem_server, tmp_path):
+    settings, filesystem_server, tmp_path
+):
     from openlam import Workforce
     from openlam.testing import scripted_model
 
     root = tmp_path / "shared"
     root.mkdir()
     (root / "notes.txt").write_text("ship on friday\n")
-    registry = await add_server(settings, "fs", [str(filesystem_server), str(root)],
-                                trusted=True)
-    plan = {"steps": [
-        {"id": "read", "action": "fs.read_text_file", "args": {"path": str(root / "notes.txt")}},
-        {"id": "escape", "action": "fs.read_text_file", "args": {"path": "/etc/hostname"}},
-    ]}
+    registry = await add_server(settings, "fs", [str(filesystem_server), str(root)], trusted=True)
+    plan = {
+        "steps": [
+            {
+                "id": "read",
+                "action": "fs.read_text_file",
+                "args": {"path": str(root / "notes.txt")},
+            },
+            {"id": "escape", "action": "fs.read_text_file", "args": {"path": "/etc/hostname"}},
+        ]
+    }
     name = f"test:mcp-fs-goal-{id(plan)}"
     scripted_model(name, [plan, {"steps": [], "note": "that file is outside the share"}])
     async with Workforce(settings=settings, model=name) as wf:
@@ -562,14 +612,14 @@ async def test_a_server_that_dies_is_restarted_by_the_retry_of_the_next_step(set
     import signal
 
     registry = await add_server(settings, "time", ["mcp-server-time"], trusted=True)
-    assert (await call(registry, settings, "time.get_current_time",
-                       timezone="Etc/UTC")).status == "succeeded"
+    assert (
+        await call(registry, settings, "time.get_current_time", timezone="Etc/UTC")
+    ).status == "succeeded"
     [pid] = _children_running("mcp-server-time")
     os.kill(pid, signal.SIGKILL)
     spec = registry.get("time.get_current_time")
     assert spec is not None
-    result = await execute(spec, ctx_for(settings), {"timezone": "Etc/UTC"}, timeout=20,
-                           retries=1)
+    result = await execute(spec, ctx_for(settings), {"timezone": "Etc/UTC"}, timeout=20, retries=1)
     assert result.status == "succeeded" and result.attempts == 2
     assert _children_running("mcp-server-time") not in ([], [pid])
     await mcp.close_all()  # the runtime's shutdown hook

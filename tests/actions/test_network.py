@@ -75,20 +75,27 @@ async def test_http_get_is_allowed_by_the_setting(site: Site, workspace: Path) -
     page = await get(action_context(workspace, LOCAL), f"{site.url}/page")
     assert page["status"] == 200
     # [web] allow_private, from before [network], is still honoured
-    old = await get(action_context(workspace, "[web]\nallow_private = true\n"),
-                    f"{site.url}/page")
+    old = await get(action_context(workspace, "[web]\nallow_private = true\n"), f"{site.url}/page")
     assert old["status"] == 200
-    named = await get(action_context(workspace, '[network]\nallow_hosts = ["localhost"]\n'),
-                      f"http://localhost:{site.port}/page")
+    named = await get(
+        action_context(workspace, '[network]\nallow_hosts = ["localhost"]\n'),
+        f"http://localhost:{site.port}/page",
+    )
     assert named["text"] == f"page for localhost:{site.port}"
 
 
-@pytest.mark.parametrize("target", [
-    "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/",
-    "http://[fd00:ec2::254]/", "http://[::ffff:169.254.169.254]/",
-])
-async def test_a_redirect_from_an_allowed_host_is_checked(site: Site, workspace: Path,
-                                                          target: str) -> None:
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+        "http://[fd00:ec2::254]/",
+        "http://[::ffff:169.254.169.254]/",
+    ],
+)
+async def test_a_redirect_from_an_allowed_host_is_checked(
+    site: Site, workspace: Path, target: str
+) -> None:
     ctx = action_context(workspace, LOCAL)
     before = site.hits()
     with pytest.raises(AddressRefused) as refused:
@@ -98,13 +105,22 @@ async def test_a_redirect_from_an_allowed_host_is_checked(site: Site, workspace:
     assert site.hits() - before == 1  # the allowed hop, and nothing after it
 
 
-@pytest.mark.parametrize(("form", "kind"), [
-    ("[::127.0.0.1]", "loopback"), ("[::ffff:127.0.0.1]", "loopback"),
-    ("0.0.0.0", "unspecified"), ("2130706433", "loopback"), ("127.1", "loopback"),
-    ("0x7f.1", "loopback"), ("localhost", "loopback"), ("[::1]", "loopback"),
-])
-async def test_every_spelling_of_this_machine_is_refused(site: Site, workspace: Path,
-                                                         form: str, kind: str) -> None:
+@pytest.mark.parametrize(
+    ("form", "kind"),
+    [
+        ("[::127.0.0.1]", "loopback"),
+        ("[::ffff:127.0.0.1]", "loopback"),
+        ("0.0.0.0", "unspecified"),
+        ("2130706433", "loopback"),
+        ("127.1", "loopback"),
+        ("0x7f.1", "loopback"),
+        ("localhost", "loopback"),
+        ("[::1]", "loopback"),
+    ],
+)
+async def test_every_spelling_of_this_machine_is_refused(
+    site: Site, workspace: Path, form: str, kind: str
+) -> None:
     before = site.hits()
     with pytest.raises(AddressRefused, match=f"a {kind} address"):
         await get(action_context(workspace), f"http://{form}:{site.port}/page")
@@ -116,21 +132,25 @@ async def test_octal_ipv4_is_not_a_way_around(site: Site, workspace: Path) -> No
         await get(action_context(workspace), f"http://0177.0.0.1:{site.port}/page")
 
 
-async def test_every_address_of_a_name_is_checked(workspace: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_every_address_of_a_name_is_checked(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def resolve(host: str, port: int) -> list[network.IPAddress]:
         return [ipaddress.ip_address("93.184.215.14"), ipaddress.ip_address("10.1.2.3")]
 
     monkeypatch.setattr(network, "resolve", resolve)
-    with pytest.raises(AddressRefused, match=r"mixed\.test resolves to 10\.1\.2\.3, a private "
-                                             r"address.*or \"mixed\.test\" to \[network\] "
-                                             "allow_hosts"):
+    with pytest.raises(
+        AddressRefused,
+        match=r"mixed\.test resolves to 10\.1\.2\.3, a private "
+        r"address.*or \"mixed\.test\" to \[network\] "
+        "allow_hosts",
+    ):
         await get(action_context(workspace), "http://mixed.test/")
 
 
-async def test_the_connection_goes_to_the_checked_address(site: Site, workspace: Path,
-                                                          monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+async def test_the_connection_goes_to_the_checked_address(
+    site: Site, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # rebind.test is in no DNS: the request succeeds only if it connects to the address
     # the check resolved (once) instead of resolving the name again.
     answers: list[str] = []
@@ -165,16 +185,28 @@ async def test_the_client_for_other_actions(site: Site, workspace: Path) -> None
 
 
 def test_invalid_network_table_names_the_setting(workspace: Path) -> None:
-    for toml in ('[network]\nallow_private = "yes"\n', '[network]\nallow_networks = "10/8"\n',
-                 '[network]\nallow_networks = ["not-a-net"]\n'):
+    for toml in (
+        '[network]\nallow_private = "yes"\n',
+        '[network]\nallow_networks = "10/8"\n',
+        '[network]\nallow_networks = ["not-a-net"]\n',
+    ):
         with pytest.raises(ActionError, match=r"\[network\] in openlam.toml is invalid"):
             NetworkRules.from_settings(action_context(workspace, toml).settings)
 
 
-@pytest.mark.parametrize(("address", "kind"), [
-    ("::127.0.0.1", "loopback"), ("::10.0.0.1", "private"), ("::8.8.8.8", "reserved"),
-    ("fd00:ec2::254", "private"), ("64:ff9b:1::a00:1", "private"), ("::", "unspecified"),
-    ("::1", "loopback"), ("169.254.169.254", "link-local"), ("8.8.8.8", None),
-])
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("::127.0.0.1", "loopback"),
+        ("::10.0.0.1", "private"),
+        ("::8.8.8.8", "reserved"),
+        ("fd00:ec2::254", "private"),
+        ("64:ff9b:1::a00:1", "private"),
+        ("::", "unspecified"),
+        ("::1", "loopback"),
+        ("169.254.169.254", "link-local"),
+        ("8.8.8.8", None),
+    ],
+)
 def test_address_kinds(address: str, kind: str | None) -> None:
     assert network.non_public_kind(ipaddress.ip_address(address)) == kind

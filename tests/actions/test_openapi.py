@@ -46,8 +46,9 @@ async def close_clients() -> AsyncIterator[None]:
     await openapi.aclose_all()
 
 
-def add_service(settings: Settings, spec: str, name: str = "acme", **options: Any
-                ) -> ActionRegistry:
+def add_service(
+    settings: Settings, spec: str, name: str = "acme", **options: Any
+) -> ActionRegistry:
     """What `openlam openapi add` does, then a registry loaded from the workspace."""
     service = openapi.ServiceConfig(name=name, spec=spec, **options)
     openapi.save_service(settings, service, openapi.prepare(service))
@@ -56,13 +57,24 @@ def add_service(settings: Settings, spec: str, name: str = "acme", **options: An
     return registry
 
 
-async def call(registry: ActionRegistry, settings: Settings, action: str,
-               secrets: dict[str, str] | None = None, retries: int = 0, **args: Any):
+async def call(
+    registry: ActionRegistry,
+    settings: Settings,
+    action: str,
+    secrets: dict[str, str] | None = None,
+    retries: int = 0,
+    **args: Any,
+):
     spec = registry.get(action)
     assert spec is not None, f"{action} not in {[s.name for s in registry]}"
-    ctx = ActionContext(run_id="run-1", step_id="s1", idempotency_key="run-1:s1",
-                        workspace=settings.workspace, settings=settings,
-                        secret=dict(SECRETS if secrets is None else secrets).get)
+    ctx = ActionContext(
+        run_id="run-1",
+        step_id="s1",
+        idempotency_key="run-1:s1",
+        workspace=settings.workspace,
+        settings=settings,
+        secret=dict(SECRETS if secrets is None else secrets).get,
+    )
     return await execute(spec, ctx, args, timeout=20, retries=retries)
 
 
@@ -70,18 +82,25 @@ async def call(registry: ActionRegistry, settings: Settings, action: str,
 
 
 def test_operations_become_actions_with_resolved_schemas_and_risks(settings, crm):
-    registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN",
-                           risk={"delete_contact": "write"}, trusted=True)
+    registry = add_service(
+        settings,
+        f"{crm.url}/openapi.json",
+        auth="bearer:CRM_TOKEN",
+        risk={"delete_contact": "write"},
+        trusted=True,
+    )
     risks = {s.name: s.risk for s in registry}
     assert risks == {
-        "acme.list_contacts": Risk.read, "acme.get_contact": Risk.read,
-        "acme.create_contact": Risk.write, "acme.update_contact": Risk.write,
+        "acme.list_contacts": Risk.read,
+        "acme.get_contact": Risk.read,
+        "acme.create_contact": Risk.write,
+        "acme.update_contact": Risk.write,
         "acme.delete_contact": Risk.write,  # overridden (the method says destructive)
         "acme.add_note_contacts_contact_id_notes_post": Risk.write,  # no operationId
-        "acme.slow_report": Risk.read, "acme.maintenance": Risk.read,
+        "acme.slow_report": Risk.read,
+        "acme.maintenance": Risk.read,
     }
-    assert reason_of(registry.get("acme.create_contact")) == \
-        "a POST, source vouched for by you"  # type: ignore[arg-type]
+    assert reason_of(registry.get("acme.create_contact")) == "a POST, source vouched for by you"  # type: ignore[arg-type]
     assert reason_of(registry.get("acme.delete_contact")) == "set by you (--risk)"  # type: ignore[arg-type]
     create = registry.get("acme.create_contact")
     assert create is not None
@@ -100,17 +119,16 @@ def test_operations_become_actions_with_resolved_schemas_and_risks(settings, crm
 
 
 def test_an_unvouched_service_defaults_every_body_to_external_and_delete_to_destructive(
-        settings, crm):
+    settings, crm
+):
     """A POST "send a message" must not be `write` for a service nobody vouched for
     (issue 8 §5): every method with a body defaults to external; only safe methods read."""
     registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
     tiers = {s.name: (s.risk, reason_of(s)) for s in registry}
     assert tiers["acme.create_contact"] == (Risk.external, "default for an unvouched POST")
     assert tiers["acme.update_contact"] == (Risk.external, "default for an unvouched PATCH")
-    assert tiers["acme.delete_contact"] == (Risk.destructive,
-                                            "default for an unvouched DELETE")
-    assert tiers["acme.get_contact"] == (Risk.read,
-                                         "default for an unvouched GET (a safe method)")
+    assert tiers["acme.delete_contact"] == (Risk.destructive, "default for an unvouched DELETE")
+    assert tiers["acme.get_contact"] == (Risk.read, "default for an unvouched GET (a safe method)")
     # vouching for the whole service later: what its methods say is believed
     openapi.SERVICES.update(settings, "acme", trusted=True)
     registry = ActionRegistry()
@@ -118,31 +136,73 @@ def test_an_unvouched_service_defaults_every_body_to_external_and_delete_to_dest
     assert registry.get("acme.create_contact").risk is Risk.write  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(("trusted", "expected"), [
-    (True, {"send_sms": (Risk.external, "x-openlam-risk in the spec (source vouched for by you)"),
-            "lookup": (Risk.read, "x-tool-type: read in the spec (source vouched for by you)"),
-            "book": (Risk.write, "x-tau2-tool-type: write in the spec (source vouched for by you)"),
-            "refund": (Risk.financial,
-                       "x-openlam-risk in the spec (source vouched for by you)")}),
-    (False, {"send_sms": (Risk.external, "default for an unvouched POST"),
-             "lookup": (Risk.external, "default for an unvouched POST"),
-             "book": (Risk.external, "default for an unvouched POST"),
-             "refund": (Risk.financial,
-                        "x-openlam-risk in the spec (raises the unvouched default)")}),
-])
+@pytest.mark.parametrize(
+    ("trusted", "expected"),
+    [
+        (
+            True,
+            {
+                "send_sms": (
+                    Risk.external,
+                    "x-openlam-risk in the spec (source vouched for by you)",
+                ),
+                "lookup": (Risk.read, "x-tool-type: read in the spec (source vouched for by you)"),
+                "book": (
+                    Risk.write,
+                    "x-tau2-tool-type: write in the spec (source vouched for by you)",
+                ),
+                "refund": (
+                    Risk.financial,
+                    "x-openlam-risk in the spec (source vouched for by you)",
+                ),
+            },
+        ),
+        (
+            False,
+            {
+                "send_sms": (Risk.external, "default for an unvouched POST"),
+                "lookup": (Risk.external, "default for an unvouched POST"),
+                "book": (Risk.external, "default for an unvouched POST"),
+                "refund": (
+                    Risk.financial,
+                    "x-openlam-risk in the spec (raises the unvouched default)",
+                ),
+            },
+        ),
+    ],
+)
 def test_what_the_spec_says_about_risk_is_believed_only_when_vouched_for(
-        settings, tmp_path, trusted, expected):
+    settings, tmp_path, trusted, expected
+):
     def op(op_id: str, **extra: str) -> dict:
-        return {"post": {"operationId": op_id, **extra, "requestBody": {"content": {
-            "application/json": {"schema": {"type": "object", "properties": {
-                "to": {"type": "string"}}}}}}, "responses": {"200": {"description": "ok"}}}}
+        return {
+            "post": {
+                "operationId": op_id,
+                **extra,
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "properties": {"to": {"type": "string"}}}
+                        }
+                    }
+                },
+                "responses": {"200": {"description": "ok"}},
+            }
+        }
 
-    spec = write(tmp_path, {"openapi": "3.1.0", "servers": [{"url": "http://127.0.0.1:9"}],
-                            "paths": {"/sms": op("send_sms", **{"x-openlam-risk": "read"}),
-                                      "/lookup": op("lookup", **{"x-tool-type": "read"}),
-                                      "/book": op("book", **{"x-tau2-tool-type": "write"}),
-                                      "/refund": op("refund", **{"x-openlam-risk":
-                                                                 "financial"})}})
+    spec = write(
+        tmp_path,
+        {
+            "openapi": "3.1.0",
+            "servers": [{"url": "http://127.0.0.1:9"}],
+            "paths": {
+                "/sms": op("send_sms", **{"x-openlam-risk": "read"}),
+                "/lookup": op("lookup", **{"x-tool-type": "read"}),
+                "/book": op("book", **{"x-tau2-tool-type": "write"}),
+                "/refund": op("refund", **{"x-openlam-risk": "financial"}),
+            },
+        },
+    )
     if trusted:  # a spec that marks SMS read is believed only from a vouched-for source
         expected = {**expected, "send_sms": (Risk.read, expected["send_sms"][1])}
     registry = add_service(settings, spec, name="svc", trusted=trusted)
@@ -161,27 +221,37 @@ def test_an_unvouched_spec_marking_a_get_write_raises_its_tier():
 
 async def test_calls_send_path_query_header_and_body_parameters(settings, crm):
     registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
-    made = await call(registry, settings, "acme.create_contact",
-                      name="Ann Lee", email="ann@acme.io", tags=["vip", "eu"])
+    made = await call(
+        registry,
+        settings,
+        "acme.create_contact",
+        name="Ann Lee",
+        email="ann@acme.io",
+        tags=["vip", "eu"],
+    )
     assert made.status == "succeeded", made
     assert made.output["id"] == 1 and made.output["tags"] == ["vip", "eu"]
     assert crm.requests[-1]["idempotency_key"] == "run-1:s1"  # POST carries the step's key
 
     found = await call(registry, settings, "acme.list_contacts", q="ann", tag=["vip", "eu"])
-    assert found.status == "succeeded" and [c["email"] for c in found.output] == \
-        ["ann@acme.io"]
+    assert found.status == "succeeded" and [c["email"] for c in found.output] == ["ann@acme.io"]
     assert crm.requests[-1]["query"] == "q=ann&tag=vip&tag=eu"
 
     one = await call(registry, settings, "acme.get_contact", contact_id=1)
     assert one.output["name"] == "Ann Lee" and crm.requests[-1]["path"] == "/contacts/1"
 
-    note = await call(registry, settings, "acme.add_note_contacts_contact_id_notes_post",
-                      contact_id=1, text="met at the fair", **{"x-request-id": "req-42"})
+    note = await call(
+        registry,
+        settings,
+        "acme.add_note_contacts_contact_id_notes_post",
+        contact_id=1,
+        text="met at the fair",
+        **{"x-request-id": "req-42"},
+    )
     assert note.status == "succeeded", note
     assert note.output["request_id"] == "req-42"
 
-    patched = await call(registry, settings, "acme.update_contact", contact_id=1,
-                         company="Acme")
+    patched = await call(registry, settings, "acme.update_contact", contact_id=1, company="Acme")
     assert patched.output["company"] == "Acme"
     gone = await call(registry, settings, "acme.delete_contact", contact_id=1)
     assert (gone.status, gone.output) == ("succeeded", {"status": 204})
@@ -203,8 +273,9 @@ async def test_error_responses_carry_the_status_and_the_service_message(settings
     assert down.status == "failed" and "HTTP 503: down for maintenance" in down.error
     assert down.attempts == 2  # a 5xx is transient: retried
 
-    invalid = await call(registry, settings, "acme.create_contact",
-                         name="B", email="not-an-address")
+    invalid = await call(
+        registry, settings, "acme.create_contact", name="B", email="not-an-address"
+    )
     assert invalid.status == "failed" and invalid.error.startswith("invalid arguments")
     assert "email:" in invalid.error
     assert len([r for r in crm.requests if r["method"] == "POST"]) == 2  # never sent
@@ -227,8 +298,12 @@ async def test_api_key_header_and_basic_auth(settings, crm, auth):
     registry = add_service(settings, f"{crm.url}/openapi.json", auth=auth)
     ok = await call(registry, settings, "acme.list_contacts")
     assert ok.status == "succeeded", ok
-    refused = await call(registry, settings, "acme.list_contacts",
-                         secrets={**SECRETS, "CRM_KEY": "bad", "CRM_PASS": "bad"})
+    refused = await call(
+        registry,
+        settings,
+        "acme.list_contacts",
+        secrets={**SECRETS, "CRM_KEY": "bad", "CRM_PASS": "bad"},
+    )
     assert "HTTP 401" in refused.error
 
 
@@ -236,16 +311,18 @@ async def test_unreachable_service_is_transient_and_named(settings, crm):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN",
-                           base_url=dead)
+    registry = add_service(
+        settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN", base_url=dead
+    )
     result = await call(registry, settings, "acme.list_contacts", retries=1)
     assert result.status == "failed" and result.attempts == 2
     assert f"cannot reach acme at {dead}" in result.error
 
 
 async def test_slow_response_times_out_with_a_clear_error(settings, crm):
-    registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN",
-                           timeout=0.5)
+    registry = add_service(
+        settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN", timeout=0.5
+    )
     result = await call(registry, settings, "acme.slow_report", seconds=30)
     assert result.status == "failed"
     assert "acme.slow_report (GET /slow) did not answer within 0.5s" in result.error
@@ -256,15 +333,24 @@ async def test_operations_inside_a_goal(settings, crm, monkeypatch):
     from openlam.testing import scripted_model
 
     monkeypatch.setenv("CRM_TOKEN", TOKEN)
-    registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN",
-                           trusted=True)
-    plan = {"steps": [
-        {"id": "add", "action": "acme.create_contact",
-         "args": {"name": "Dana Ruiz", "email": "dana@ruiz.io", "company": "Ruiz"}},
-        {"id": "note", "action": "acme.add_note_contacts_contact_id_notes_post",
-         "args": {"contact_id": "${add.output.id}", "text": "wants a demo"}},
-        {"id": "ghost", "action": "acme.get_contact", "args": {"contact_id": 404}},
-    ]}
+    registry = add_service(
+        settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN", trusted=True
+    )
+    plan = {
+        "steps": [
+            {
+                "id": "add",
+                "action": "acme.create_contact",
+                "args": {"name": "Dana Ruiz", "email": "dana@ruiz.io", "company": "Ruiz"},
+            },
+            {
+                "id": "note",
+                "action": "acme.add_note_contacts_contact_id_notes_post",
+                "args": {"contact_id": "${add.output.id}", "text": "wants a demo"},
+            },
+            {"id": "ghost", "action": "acme.get_contact", "args": {"contact_id": 404}},
+        ]
+    }
     name = f"test:openapi-goal-{id(plan)}"
     scripted_model(name, [plan, {"steps": [], "note": "contact 404 does not exist"}])
     async with Workforce(settings=settings, model=name) as wf:
@@ -293,22 +379,54 @@ def write(tmp_path: Path, doc: Any, name: str = "spec.json") -> str:
 MINIMAL_OP = {"get": {"operationId": "ping", "responses": {"200": {"description": "ok"}}}}
 
 
-@pytest.mark.parametrize(("doc", "message"), [
-    ({"swagger": "2.0", "paths": {}}, "Swagger 2.0 document"),
-    ({"openapi": "3.0.3", "info": {}}, "the spec has no paths"),
-    ({"info": {"title": "x"}}, "not an OpenAPI 3 document"),
-    ({"openapi": "3.1.0", "paths": {"/a": {"get": {"operationId": "a", "parameters": [
-        {"$ref": "#/components/parameters/Missing"}]}}}},
-     "$ref '#/components/parameters/Missing' points to nothing"),
-    ({"openapi": "3.1.0", "paths": {"/a/{id}": MINIMAL_OP}},
-     "path parameter {id} is not declared"),
-    ({"openapi": "3.1.0", "paths": {"/a": {"get": {"parameters": [{"name": "q"}]}}}},
-     "a parameter lacks \"name\" or \"in\""),
-    ({"openapi": "3.1.0", "paths": {"/a": {"get": {"requestBody": {"content": {
-        "application/json": {"schema": {"$ref": "other.yaml#/Thing"}}}}}}}},
-     "external $ref 'other.yaml#/Thing' is not supported"),
-    ("openapi: [unclosed", "neither JSON nor YAML"),
-])
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"swagger": "2.0", "paths": {}}, "Swagger 2.0 document"),
+        ({"openapi": "3.0.3", "info": {}}, "the spec has no paths"),
+        ({"info": {"title": "x"}}, "not an OpenAPI 3 document"),
+        (
+            {
+                "openapi": "3.1.0",
+                "paths": {
+                    "/a": {
+                        "get": {
+                            "operationId": "a",
+                            "parameters": [{"$ref": "#/components/parameters/Missing"}],
+                        }
+                    }
+                },
+            },
+            "$ref '#/components/parameters/Missing' points to nothing",
+        ),
+        (
+            {"openapi": "3.1.0", "paths": {"/a/{id}": MINIMAL_OP}},
+            "path parameter {id} is not declared",
+        ),
+        (
+            {"openapi": "3.1.0", "paths": {"/a": {"get": {"parameters": [{"name": "q"}]}}}},
+            'a parameter lacks "name" or "in"',
+        ),
+        (
+            {
+                "openapi": "3.1.0",
+                "paths": {
+                    "/a": {
+                        "get": {
+                            "requestBody": {
+                                "content": {
+                                    "application/json": {"schema": {"$ref": "other.yaml#/Thing"}}
+                                }
+                            }
+                        }
+                    }
+                },
+            },
+            "external $ref 'other.yaml#/Thing' is not supported",
+        ),
+        ("openapi: [unclosed", "neither JSON nor YAML"),
+    ],
+)
 def test_invalid_specs_are_user_errors_naming_the_problem(settings, tmp_path, doc, message):
     spec = write(tmp_path, doc)
     with pytest.raises(UserError, match=r"invalid OpenAPI spec|neither JSON") as err:
@@ -326,8 +444,7 @@ def test_other_bad_inputs_are_user_errors(settings, tmp_path, crm):
     with pytest.raises(UserError, match=f"cannot fetch the spec http://127.0.0.1:{port}"):
         add_service(settings, f"http://127.0.0.1:{port}/openapi.json")
     with pytest.raises(UserError, match="names no server URL"):
-        add_service(settings, write(tmp_path, {"openapi": "3.1.0",
-                                               "paths": {"/ping": MINIMAL_OP}}))
+        add_service(settings, write(tmp_path, {"openapi": "3.1.0", "paths": {"/ping": MINIMAL_OP}}))
     with pytest.raises(UserError, match="--risk names no operation of the service: nuke"):
         add_service(settings, f"{crm.url}/openapi.json", risk={"nuke": "read"})
     with pytest.raises(UserError, match=r"creat_contact \(did you mean create_contact"):
@@ -339,7 +456,9 @@ def test_other_bad_inputs_are_user_errors(settings, tmp_path, crm):
 
 
 def test_yaml_spec_with_openapi_30_nullable_and_recursive_schemas(settings, tmp_path):
-    spec = write(tmp_path, """
+    spec = write(
+        tmp_path,
+        """
 openapi: 3.0.3
 info: {title: Tree, version: "1"}
 servers: [{url: "https://{host}/v1", variables: {host: {default: api.example.test}}}]
@@ -372,7 +491,9 @@ components:
         children:
           type: array
           items: {$ref: "#/components/schemas/Node"}
-""", "tree.yaml")
+""",
+        "tree.yaml",
+    )
     registry = add_service(settings, spec, name="tree", trusted=True)
     replace = registry.get("tree.replace_node")
     assert replace is not None and replace.risk is Risk.write and replace.idempotent
@@ -387,23 +508,45 @@ components:
     assert compiled is not None and compiled["base_url"] == "https://api.example.test/v1"
 
 
-def test_body_fields_become_arguments_and_a_clash_with_a_parameter_is_prefixed(
-        settings, tmp_path):
-    spec = write(tmp_path, {"openapi": "3.1.0", "servers": [{"url": "http://127.0.0.1:9"}],
-                            "paths": {"/items/{id}": {"put": {
-                                "operationId": "putItem",
-                                "parameters": [{"name": "id", "in": "path",
-                                                "schema": {"type": "string"}}],
-                                "requestBody": {"required": True, "content": {
-                                    "application/json": {"schema": {
-                                        "type": "object", "required": ["id", "kind"],
+def test_body_fields_become_arguments_and_a_clash_with_a_parameter_is_prefixed(settings, tmp_path):
+    spec = write(
+        tmp_path,
+        {
+            "openapi": "3.1.0",
+            "servers": [{"url": "http://127.0.0.1:9"}],
+            "paths": {
+                "/items/{id}": {
+                    "put": {
+                        "operationId": "putItem",
+                        "parameters": [{"name": "id", "in": "path", "schema": {"type": "string"}}],
+                        "requestBody": {
+                            "required": True,
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["id", "kind"],
                                         "properties": {
                                             "kind": {"enum": ["a", "b"]},
                                             "id": {"type": "integer"},
-                                            "tags": {"type": "array", "items": {
-                                                "type": "object",
-                                                "properties": {"k": {"type": "string"}}}}}}}}},
-                                "responses": {"200": {"description": "ok"}}}}}})
+                                            "tags": {
+                                                "type": "array",
+                                                "items": {
+                                                    "type": "object",
+                                                    "properties": {"k": {"type": "string"}},
+                                                },
+                                            },
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "responses": {"200": {"description": "ok"}},
+                    }
+                }
+            },
+        },
+    )
     registry = add_service(settings, spec, name="svc")
     put = registry.get("svc.put_item")
     assert put is not None
@@ -411,20 +554,43 @@ def test_body_fields_become_arguments_and_a_clash_with_a_parameter_is_prefixed(
     assert put.input_schema["required"] == ["id", "kind", "body_id"]
     compiled = openapi.read_compiled(settings, "svc")
     assert compiled is not None
-    assert compiled["operations"][0]["body"]["fields"] == {"kind": "kind", "body_id": "id",
-                                                           "tags": "tags"}
+    assert compiled["operations"][0]["body"]["fields"] == {
+        "kind": "kind",
+        "body_id": "id",
+        "tags": "tags",
+    }
     assert "kind: a|b; tags: list[{k?: str}]" in put.signature()
 
 
 def test_an_operation_taking_a_url_is_an_egress(settings, tmp_path, crm):
-    spec = write(tmp_path, {"openapi": "3.1.0", "servers": [{"url": "http://127.0.0.1:9"}],
-                            "paths": {"/hooks": {"post": {
-                                "operationId": "addHook",
-                                "requestBody": {"content": {"application/json": {"schema": {
-                                    "type": "object", "properties": {
-                                        "callback_url": {"type": "string"},
-                                        "event": {"type": "string"}}}}}},
-                                "responses": {"200": {"description": "ok"}}}}}})
+    spec = write(
+        tmp_path,
+        {
+            "openapi": "3.1.0",
+            "servers": [{"url": "http://127.0.0.1:9"}],
+            "paths": {
+                "/hooks": {
+                    "post": {
+                        "operationId": "addHook",
+                        "requestBody": {
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "callback_url": {"type": "string"},
+                                            "event": {"type": "string"},
+                                        },
+                                    }
+                                }
+                            }
+                        },
+                        "responses": {"200": {"description": "ok"}},
+                    }
+                }
+            },
+        },
+    )
     hooks = add_service(settings, spec, name="hooks")
     assert getattr(hooks.get("hooks.add_hook"), "egress", None) is True
     acme = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")

@@ -33,7 +33,11 @@ def test_delivery_says_what_a_repeat_does() -> None:
     def plain() -> None: ...
 
     assert [spec_of(f).delivery for f in (harmless, keyed, checked, plain)] == [
-        "idempotent", "keyed", "checked", "at least once"]
+        "idempotent",
+        "keyed",
+        "checked",
+        "at least once",
+    ]
     assert spec_of(checked).egress and not spec_of(plain).egress
     assert spec_of(checked).find_effect is _found
 
@@ -57,7 +61,8 @@ async def test_an_effect_check_may_ask_the_peer_asynchronously(workspace: Any) -
     assert await spec.check_effect({}, {"id": "lost"}, ctx) == "the peer has no lost"
     # Callers that do not await (a synchronous verify call) get the answer too.
     assert spec.verify is not None and spec.verify({}, {"id": "lost"}, ctx) == (
-        "the peer has no lost")
+        "the peer has no lost"
+    )
     assert await spec_of(nearby).check_effect({}, {"id": ""}, ctx) == "no id"
     assert await spec_of(harmless_action).check_effect({}, {}, ctx) is None
 
@@ -115,14 +120,20 @@ BUILTINS: dict[str, tuple[bool, str, bool]] = {
 
 
 def test_every_builtin_declares_egress_delivery_and_its_check() -> None:
-    builtins = {s.name: s for s in load_plugins() if s.name.split(".")[0] in {
-        n.split(".")[0] for n in BUILTINS}}
+    builtins = {
+        s.name: s
+        for s in load_plugins()
+        if s.name.split(".")[0] in {n.split(".")[0] for n in BUILTINS}
+    }
     assert set(builtins) == set(BUILTINS), "a new built-in must be classified here"
     declared = {n: (s.egress, s.delivery, s.verify is not None) for n, s in builtins.items()}
     assert declared == BUILTINS
     # no external effect is left at "at least once": each is keyed or checked
-    loose = [n for n, s in builtins.items()
-             if s.risk in (Risk.external, Risk.financial) and s.delivery == "at least once"]
+    loose = [
+        n
+        for n, s in builtins.items()
+        if s.risk in (Risk.external, Risk.financial) and s.delivery == "at least once"
+    ]
     assert loose == []
 
 

@@ -17,9 +17,13 @@ LOCAL = NetworkRules(allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[FakeHTTPServer]:
-    server = FakeHTTPServer(lambda _m, path, headers, _b: (
-        200, {"Content-Type": "text/plain", "Connection": "keep-alive"},
-        f"{path} for {headers.get('host')}".encode()))
+    server = FakeHTTPServer(
+        lambda _m, path, headers, _b: (
+            200,
+            {"Content-Type": "text/plain", "Connection": "keep-alive"},
+            f"{path} for {headers.get('host')}".encode(),
+        )
+    )
     with server:
         yield server
 
@@ -53,9 +57,11 @@ async def test_one_checked_request_per_connection(site: FakeHTTPServer) -> None:
     async with GuardProxy(LOCAL) as proxy:
         # Two requests down one connection, the second for a refused host: the proxy
         # answers the first with Connection: close and never forwards the second.
-        both = (f"GET http://127.0.0.1:{port}/one HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                f"Proxy-Connection: keep-alive\r\n\r\n"
-                f"GET http://127.0.0.2:{port}/two HTTP/1.1\r\nHost: 127.0.0.2\r\n\r\n")
+        both = (
+            f"GET http://127.0.0.1:{port}/one HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Proxy-Connection: keep-alive\r\n\r\n"
+            f"GET http://127.0.0.2:{port}/two HTTP/1.1\r\nHost: 127.0.0.2\r\n\r\n"
+        )
         before = len(site.requests)
         answer = await exchange(proxy, both.encode())
     head, _, body = answer.partition(b"\r\n\r\n")
@@ -68,8 +74,12 @@ async def test_one_checked_request_per_connection(site: FakeHTTPServer) -> None:
 async def test_an_allowed_tunnel_carries_bytes_both_ways(site: FakeHTTPServer) -> None:
     port = site.server.server_address[1]
     async with GuardProxy(LOCAL) as proxy:
-        answer = await exchange(proxy, (
-            f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n"
-            f"GET /tunnelled HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").encode())
+        answer = await exchange(
+            proxy,
+            (
+                f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n"
+                f"GET /tunnelled HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            ).encode(),
+        )
     assert answer.startswith(b"HTTP/1.1 200 Connection Established\r\n\r\nHTTP/1.1 200")
     assert answer.endswith(b"/tunnelled for t")

@@ -38,16 +38,22 @@ async def test_no_backend_is_a_capability_gap(workspace: Path) -> None:
 async def test_results_come_from_searxng_json_api(searxng: FakeSearXNG, workspace: Path) -> None:
     ctx = searx_ctx(workspace, searxng.url + "/")
     out = await WEB.call(ctx, {"query": "anvil", "language": "en", "time_range": "month"})
-    assert searxng.queries == [{"q": "anvil", "format": "json", "pageno": "1",
-                                "language": "en", "time_range": "month"}]
-    assert [r["url"] for r in out["results"]] == ["https://anvils.example/forged",
-                                                  "https://news.example/anvil-prices",
-                                                  "https://wiki.example/Anvil"]
+    assert searxng.queries == [
+        {"q": "anvil", "format": "json", "pageno": "1", "language": "en", "time_range": "month"}
+    ]
+    assert [r["url"] for r in out["results"]] == [
+        "https://anvils.example/forged",
+        "https://news.example/anvil-prices",
+        "https://wiki.example/Anvil",
+    ]
     first = out["results"][0]
-    assert first == {"title": "Drop-forged anvils explained",
-                     "url": "https://anvils.example/forged",
-                     "snippet": "Why drop-forged anvils outlast cast ones.",
-                     "engine": "duckduckgo", "published": ""}
+    assert first == {
+        "title": "Drop-forged anvils explained",
+        "url": "https://anvils.example/forged",
+        "snippet": "Why drop-forged anvils outlast cast ones.",
+        "engine": "duckduckgo",
+        "published": "",
+    }
     assert out["results"][1]["published"] == "2026-11-20T08:00:00"
     assert out["suggestions"] == ["anvil for sale"]
     assert out["backend"] == "searxng"
@@ -66,15 +72,17 @@ async def test_categories_limit_and_answers(searxng: FakeSearXNG, workspace: Pat
     assert weight["results"] == []
 
 
-async def test_json_format_disabled_says_how_to_enable_it(searxng: FakeSearXNG,
-                                                          workspace: Path) -> None:
+async def test_json_format_disabled_says_how_to_enable_it(
+    searxng: FakeSearXNG, workspace: Path
+) -> None:
     searxng.json_enabled = False
     with pytest.raises(ActionError, match=r"refused the JSON format \(HTTP 403\).*settings.yml"):
         await WEB.call(searx_ctx(workspace, searxng.url), {"query": "anvil"})
 
 
-async def test_engines_that_did_not_answer_are_a_transient_failure(searxng: FakeSearXNG,
-                                                                   workspace: Path) -> None:
+async def test_engines_that_did_not_answer_are_a_transient_failure(
+    searxng: FakeSearXNG, workspace: Path
+) -> None:
     searxng.engines_down = True
     with pytest.raises(ActionError, match="duckduckgo: timeout") as caught:
         await WEB.call(searx_ctx(workspace, searxng.url), {"query": "anvil"})
@@ -87,18 +95,29 @@ async def test_not_a_searxng_instance(searxng: FakeSearXNG, workspace: Path) -> 
         await WEB.call(ctx, {"query": "anvil"})
 
 
-async def test_unreachable_and_slow_backends_fail_naming_the_cause(searxng: FakeSearXNG,
-                                                                   workspace: Path) -> None:
+async def test_unreachable_and_slow_backends_fail_naming_the_cause(
+    searxng: FakeSearXNG, workspace: Path
+) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    down = await execute(WEB, searx_ctx(workspace, f"http://127.0.0.1:{port}"),
-                         {"query": "anvil"}, timeout=10, retries=0)
+    down = await execute(
+        WEB,
+        searx_ctx(workspace, f"http://127.0.0.1:{port}"),
+        {"query": "anvil"},
+        timeout=10,
+        retries=0,
+    )
     assert down.status == "failed"
     assert f"cannot connect to SearXNG at http://127.0.0.1:{port}" in down.error
     searxng.delay = 20
-    slow = await execute(WEB, searx_ctx(workspace, searxng.url, "timeout = 0.5"),
-                         {"query": "anvil"}, timeout=10, retries=0)
+    slow = await execute(
+        WEB,
+        searx_ctx(workspace, searxng.url, "timeout = 0.5"),
+        {"query": "anvil"},
+        timeout=10,
+        retries=0,
+    )
     assert slow.status == "failed"
     assert "did not answer within 0.5s" in slow.error
 
@@ -128,12 +147,20 @@ def write(root: Path, rel: str, content: str | bytes) -> Path:
 
 @pytest.fixture
 def docs_workspace(workspace: Path) -> Path:
-    write(workspace, "notes/billing.md", "# Billing process\n\nWe send invoices on the "
-          "first Monday. Late invoices get a reminder.\n")
+    write(
+        workspace,
+        "notes/billing.md",
+        "# Billing process\n\nWe send invoices on the "
+        "first Monday. Late invoices get a reminder.\n",
+    )
     write(workspace, "notes/team.md", "# Team\n\nAda runs billing; Grace runs support.\n")
-    write(workspace, "site/about.html", "<html><head><title>About Acme</title>"
-          "<script>var invoice = 1;</script></head><body><p>Acme forges "
-          "<b>anvils</b> in Zürich.</p></body></html>")
+    write(
+        workspace,
+        "site/about.html",
+        "<html><head><title>About Acme</title>"
+        "<script>var invoice = 1;</script></head><body><p>Acme forges "
+        "<b>anvils</b> in Zürich.</p></body></html>",
+    )
     write(workspace, "data/customers.csv", "name,city\nGlobex,Springfield\nInitech,Austin\n")
     write(workspace, ".hidden/secret.md", "invoice secrets")
     write(workspace, "node_modules/pkg/readme.md", "invoice library")
@@ -158,8 +185,7 @@ async def test_finds_documents_by_stem_with_title_and_snippet(docs_workspace: Pa
 async def test_html_is_indexed_as_text(docs_workspace: Path) -> None:
     ctx = action_context(docs_workspace)
     out = await DOCS.call(ctx, {"query": "anvils zurich"})
-    assert [(r["path"], r["title"]) for r in out["results"]] == [("site/about.html",
-                                                                  "About Acme")]
+    assert [(r["path"], r["title"]) for r in out["results"]] == [("site/about.html", "About Acme")]
     springfield = await DOCS.call(ctx, {"query": "Springfield"})
     assert [r["path"] for r in springfield["results"]] == ["data/customers.csv"]
 

@@ -122,8 +122,9 @@ def test_list_of_an_empty_workspace_prints_nothing(cli: typer.Typer, workspace: 
 # ------------------------------------------------------------------------ key
 
 
-def test_generated_key_file_and_store_are_private(cli: typer.Typer, workspace: Path,
-                                                  tmp_path: Path) -> None:
+def test_generated_key_file_and_store_are_private(
+    cli: typer.Typer, workspace: Path, tmp_path: Path
+) -> None:
     old = os.umask(0o022)
     try:
         assert invoke(cli, "set", "A_SECRET", "--value", VALUE).exit_code == 0
@@ -137,8 +138,9 @@ def test_generated_key_file_and_store_are_private(cli: typer.Typer, workspace: P
     assert not (workspace / ".openlam" / "secret.key").exists()  # the key is not beside it
 
 
-def test_wrong_key_is_a_clear_user_error(cli: typer.Typer, workspace: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_key_is_a_clear_user_error(
+    cli: typer.Typer, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(KEY_ENV, Fernet.generate_key().decode())
     assert invoke(cli, "set", "A_SECRET", "--value", VALUE).exit_code == 0
 
@@ -190,13 +192,18 @@ def test_wrong_key_through_the_real_command(workspace: Path, tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
     env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), OPENLAM_WORKSPACE=str(workspace))
     command = [sys.executable, "-c", "from openlam.cli.main import main; main()", "secrets"]
-    stored = subprocess.run([*command, "set", "A_SECRET"], input=VALUE, env=env,
-                            capture_output=True, text=True, timeout=60)
+    stored = subprocess.run(
+        [*command, "set", "A_SECRET"],
+        input=VALUE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert stored.returncode == 0, stored.stderr
 
     env[KEY_ENV] = Fernet.generate_key().decode()
-    listed = subprocess.run([*command, "list"], env=env, capture_output=True, text=True,
-                            timeout=60)
+    listed = subprocess.run([*command, "list"], env=env, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 2
     assert "cannot decrypt" in listed.stderr and "fix:" in listed.stderr
     assert "Traceback" not in listed.stderr
@@ -217,8 +224,9 @@ def test_concurrent_writers_lose_nothing(workspace: Path) -> None:
 # --------------------------------------------------------------------- lookup
 
 
-def test_lookup_environment_first_then_store(workspace: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lookup_environment_first_then_store(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = Settings(workspace=workspace)
     store = store_of(workspace)
     store.set("SHARED_TOKEN", "from-the-store")
@@ -243,7 +251,8 @@ def test_lookup_with_no_store_needs_no_key(workspace: Path) -> None:
 
 
 def test_known_values_cover_store_declared_and_credential_like_env(
-        workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store_of(workspace).set("IN_STORE", "stored-secret-value")
     monkeypatch.setenv("PLAIN_NAME", "declared-by-an-action")
     monkeypatch.setenv("SOME_API_TOKEN", "looks-like-a-token")
@@ -275,8 +284,14 @@ def test_redacts_nested_values_and_encodings() -> None:
     }
     masked = redact(value, [secret])
     flat = json.dumps(masked, default=lambda b: b.decode())
-    for form in (secret, quote(secret, safe=""), quote(secret), basic,
-                 base64.b64encode(secret.encode()).decode(), secret.encode().hex()):
+    for form in (
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        basic,
+        base64.b64encode(secret.encode()).decode(),
+        secret.encode().hex(),
+    ):
         assert form not in flat
     assert masked["output"]["list"][1] == "prefix *** suffix"
     assert masked["output"]["list"][2] == ("***",)
@@ -303,8 +318,11 @@ def test_redactor_learns_values_later() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(secret=st.text(min_size=4, max_size=30).filter(lambda s: s.strip() == s),
-       before=st.text(max_size=20), after=st.text(max_size=20))
+@given(
+    secret=st.text(min_size=4, max_size=30).filter(lambda s: s.strip() == s),
+    before=st.text(max_size=20),
+    after=st.text(max_size=20),
+)
 def test_a_secret_never_survives_redaction(secret: str, before: str, after: str) -> None:
     redactor = Redactor([secret])
     plain = redactor.text(before + secret + after)
@@ -348,13 +366,23 @@ def test_set_prompts_hidden_on_a_terminal(workspace: Path, tmp_path: Path) -> No
     import select
 
     env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), OPENLAM_WORKSPACE=str(workspace),
-               TERM="dumb")
+    env.update(
+        XDG_CONFIG_HOME=str(tmp_path / "config"), OPENLAM_WORKSPACE=str(workspace), TERM="dumb"
+    )
     pid, fd = pty.fork()
     if pid == 0:  # the child: `openlam secrets set TYPED_SECRET` on the new terminal
-        os.execve(sys.executable, [sys.executable, "-c",
-                                   "from openlam.cli.main import main; main()",
-                                   "secrets", "set", "TYPED_SECRET"], env)
+        os.execve(
+            sys.executable,
+            [
+                sys.executable,
+                "-c",
+                "from openlam.cli.main import main; main()",
+                "secrets",
+                "set",
+                "TYPED_SECRET",
+            ],
+            env,
+        )
 
     seen = b""
 

@@ -24,13 +24,18 @@ from tests.fakes.model_servers import FakeOpenAI
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def openlam(workspace: Path, *args: str, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess:
+def openlam(
+    workspace: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    return subprocess.run([sys.executable, "-m", "openlam", *args], cwd=workspace,
-                          env={**os.environ, "PATH": path, "OPENLAM_WORKSPACE": str(workspace),
-                               **(env or {})},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "openlam", *args],
+        cwd=workspace,
+        env={**os.environ, "PATH": path, "OPENLAM_WORKSPACE": str(workspace), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def system_prompt(body: dict[str, Any]) -> str:
@@ -53,8 +58,9 @@ def repo(tmp_path: Path) -> Path:
 
 
 def test_an_added_mcp_server_is_used_by_a_run_without_editing_an_agent(workspace, repo):
-    added = openlam(workspace, "mcp", "add", "git", "--trust", "--", "mcp-server-git",
-                    "--repository", str(repo))
+    added = openlam(
+        workspace, "mcp", "add", "git", "--trust", "--", "mcp-server-git", "--repository", str(repo)
+    )
     assert added.returncode == 0, added.stderr
     assert "git.git_log" in added.stdout
     assert "Agents that may use git.*: operator" in added.stdout  # who, and how to change it
@@ -66,29 +72,45 @@ def test_an_added_mcp_server_is_used_by_a_run_without_editing_an_agent(workspace
         seen.append(prompt)
         if "git.git_log" not in prompt:
             return {"steps": [], "note": "no git action is permitted"}
-        return {"steps": [{"id": "log", "action": "git.git_log",
-                           "args": {"repo_path": str(repo), "max_count": 1}}],
-                "answer": "The last commit: ${log.output.text}"}
+        return {
+            "steps": [
+                {
+                    "id": "log",
+                    "action": "git.git_log",
+                    "args": {"repo_path": str(repo), "max_count": 1},
+                }
+            ],
+            "answer": "The last commit: ${log.output.text}",
+        }
 
     with FakeOpenAI(planner) as model:
-        done = openlam(workspace, "run", f"show the last commit of {repo}", "--model",
-                       "openai:fake", "--json",
-                       env={"OPENLAM_OPENAI_BASE_URL": f"{model.url}/v1"})
+        done = openlam(
+            workspace,
+            "run",
+            f"show the last commit of {repo}",
+            "--model",
+            "openai:fake",
+            "--json",
+            env={"OPENLAM_OPENAI_BASE_URL": f"{model.url}/v1"},
+        )
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
     outcome = json.loads(done.stdout)
     assert outcome["status"] == "completed" and outcome["agent"] == "operator"
     [step] = outcome["steps"]
     assert step["action"] == "git.git_log" and step["status"] == "succeeded"
     assert "Write down the release notes" in json.dumps(step["output"])
-    assert outcome["answer"].startswith("The last commit: ") and \
-        "Write down the release notes" in outcome["answer"]
+    assert (
+        outcome["answer"].startswith("The last commit: ")
+        and "Write down the release notes" in outcome["answer"]
+    )
     assert len(seen) == 1  # no routing request, and the answer needed no second one
     assert not (workspace / "agents").exists()  # no agent file was written or edited
 
 
 def test_without_a_grant_the_run_does_not_offer_the_source(workspace, repo):
-    added = openlam(workspace, "mcp", "add", "git", "--trust", "--", "mcp-server-git",
-                    "--repository", str(repo))
+    added = openlam(
+        workspace, "mcp", "add", "git", "--trust", "--", "mcp-server-git", "--repository", str(repo)
+    )
     assert added.returncode == 0, added.stderr
     assert openlam(workspace, "actions", "revoke", "git", "operator").returncode == 0
     shown = openlam(workspace, "actions", "show", "git.git_log")
@@ -130,20 +152,27 @@ def booking_app() -> FastAPI:
     app = FastAPI(title="Bookings", version="1.0")
     app.state.bookings = {}
 
-    @app.post("/reservations", operation_id="bookReservation", status_code=201,
-              summary="Book a reservation")
+    @app.post(
+        "/reservations",
+        operation_id="bookReservation",
+        status_code=201,
+        summary="Book a reservation",
+    )
     def book(booking: Booking) -> dict[str, Any]:
         number = f"R{len(app.state.bookings) + 1}"
         app.state.bookings[number] = booking
         return {"reservation_id": number, **booking.model_dump(mode="json")}
 
-    @app.get("/reservations/{reservation_id}", operation_id="getReservation",
-             summary="Get a reservation")
+    @app.get(
+        "/reservations/{reservation_id}", operation_id="getReservation", summary="Get a reservation"
+    )
     def get(reservation_id: str) -> dict[str, Any]:
         if reservation_id not in app.state.bookings:
             raise HTTPException(404, f"no reservation {reservation_id}")
-        return {"reservation_id": reservation_id,
-                **app.state.bookings[reservation_id].model_dump(mode="json")}
+        return {
+            "reservation_id": reservation_id,
+            **app.state.bookings[reservation_id].model_dump(mode="json"),
+        }
 
     return app
 
@@ -165,19 +194,37 @@ def test_an_added_openapi_service_is_used_and_its_nested_fields_are_shown(worksp
 
     def planner(body: dict[str, Any]) -> Any:
         prompts.append(system_prompt(body))
-        return {"steps": [
-            {"id": "book", "action": "booking.book_reservation", "args": {
-                "user_id": "ann_lee", "cabin": "business",
-                "flights": [{"flight_number": "HAT001", "date": "2026-12-24"}],
-                "passengers": [{"first_name": "Ann", "last_name": "Lee"}]}},
-            {"id": "show", "action": "booking.get_reservation",
-             "args": {"reservation_id": "${book.output.reservation_id}"},
-             "depends_on": ["book"]}]}
+        return {
+            "steps": [
+                {
+                    "id": "book",
+                    "action": "booking.book_reservation",
+                    "args": {
+                        "user_id": "ann_lee",
+                        "cabin": "business",
+                        "flights": [{"flight_number": "HAT001", "date": "2026-12-24"}],
+                        "passengers": [{"first_name": "Ann", "last_name": "Lee"}],
+                    },
+                },
+                {
+                    "id": "show",
+                    "action": "booking.get_reservation",
+                    "args": {"reservation_id": "${book.output.reservation_id}"},
+                    "depends_on": ["book"],
+                },
+            ]
+        }
 
     with FakeOpenAI(planner) as model:
-        done = openlam(workspace, "run", "book a business seat on HAT001 on 2026-12-24 for "
-                       "Ann Lee with the booking service", "--model", "openai:fake", "--json",
-                       env={"OPENLAM_OPENAI_BASE_URL": f"{model.url}/v1"})
+        done = openlam(
+            workspace,
+            "run",
+            "book a business seat on HAT001 on 2026-12-24 for Ann Lee with the booking service",
+            "--model",
+            "openai:fake",
+            "--json",
+            env={"OPENLAM_OPENAI_BASE_URL": f"{model.url}/v1"},
+        )
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
     outcome = json.loads(done.stdout)
     assert outcome["status"] == "completed" and outcome["agent"] == "operator"

@@ -30,8 +30,10 @@ def test_schemas_are_built_when_first_used_and_describe_the_function() -> None:
     spec = open_ticket.__openlam_action__
     assert "input_schema" not in vars(spec)  # nothing built by the decorator
     # validation is the first use here: it must build the model, not skip it
-    assert spec.validate_args({"customer": "C1", "priority": "3"}) == {"customer": "C1",
-                                                                       "priority": 3}
+    assert spec.validate_args({"customer": "C1", "priority": "3"}) == {
+        "customer": "C1",
+        "priority": 3,
+    }
     assert spec.input_schema["required"] == ["customer"]
     assert spec.input_schema["properties"]["customer"]["description"] == "who asked"
     assert list(spec.output_schema["properties"]) == ["ticket_id"]
@@ -47,9 +49,14 @@ def test_every_builtin_validates_its_arguments_before_its_schemas_are_read() -> 
     assert fresh  # the built-ins are deferred
     for spec in fresh:
         assert spec.args_model is not None, spec.name  # built on access, never skipped
-    assert registry.get("crm.activity_log").validate_args(
-        {"kind": "email", "summary": "x", "occurred_at": "2026-01-01T00:00:00"}
-    )["occurred_at"].year == 2026
+    assert (
+        registry.get("crm.activity_log")
+        .validate_args({"kind": "email", "summary": "x", "occurred_at": "2026-01-01T00:00:00"})[
+            "occurred_at"
+        ]
+        .year
+        == 2026
+    )
 
 
 class NoSchema:  # not a type pydantic can describe

@@ -100,8 +100,9 @@ async def fetch(ctx: ActionContext, **args: object) -> dict:
     return await SPEC.call(ctx, args)
 
 
-async def test_fetches_readable_markdown_title_and_absolute_links(site: Site,
-                                                                  workspace: Path) -> None:
+async def test_fetches_readable_markdown_title_and_absolute_links(
+    site: Site, workspace: Path
+) -> None:
     ctx = ctx_with(workspace, "allow_private = true")
     page = await fetch(ctx, url=site.url + "/page")
     assert page["status"] == 200
@@ -121,11 +122,14 @@ async def test_fetches_readable_markdown_title_and_absolute_links(site: Site,
 async def test_text_format_and_truncation(site: Site, workspace: Path) -> None:
     ctx = ctx_with(workspace, "allow_private = true")
     page = await fetch(ctx, url=site.url + "/page", format="text", include_links=False)
-    assert page["content"] == ("Acme anvils\nAcme sells drop-forged anvils. See the specs.\n"
-                               "Model A: 50 kg\nModel B: 75 kg\nWrite to us")
+    assert page["content"] == (
+        "Acme anvils\nAcme sells drop-forged anvils. See the specs.\n"
+        "Model A: 50 kg\nModel B: 75 kg\nWrite to us"
+    )
     assert page["truncated"] is False
-    page = await fetch(ctx, url=site.url + "/page", format="text", max_chars=30,
-                       include_links=False)
+    page = await fetch(
+        ctx, url=site.url + "/page", format="text", max_chars=30, include_links=False
+    )
     assert page["content"] == "Acme anvils\nAcme sells drop-fo"
     assert page["truncated"] is True
     assert page["links"] == []
@@ -174,15 +178,17 @@ async def test_every_redirect_hop_is_checked(site: Site, workspace: Path) -> Non
     assert site.hits() - before == 1
 
 
-async def test_connects_to_the_checked_address_keeping_the_host_name(site: Site,
-                                                                   workspace: Path) -> None:
+async def test_connects_to_the_checked_address_keeping_the_host_name(
+    site: Site, workspace: Path
+) -> None:
     ctx = ctx_with(workspace, 'allow_networks = ["127.0.0.0/8", "::1/128"]')
     page = await fetch(ctx, url=f"http://localhost:{site.port}/host")
     assert page["content"] == f"localhost:{site.port}"
 
 
 async def test_connection_goes_to_the_address_that_was_checked(
-        site: Site, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site: Site, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # anvils.test exists in no DNS: the fetch can only succeed if it connects to the
     # address the check approved instead of resolving the name a second time.
     async def resolve(host: str, port: int) -> list[network.IPAddress]:
@@ -200,16 +206,23 @@ async def test_connection_goes_to_the_address_that_was_checked(
 def https_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestCA, int]]:
     """A TLS server on 127.0.0.1 whose certificate names anvils.test, from a private CA."""
     ca = TestCA(tmp_path_factory.mktemp("tls"))
-    server = FakeHTTPServer(lambda _m, _p, headers, _b: (
-        200, {"Content-Type": "text/plain"}, headers.get("host", "").encode()))
+    server = FakeHTTPServer(
+        lambda _m, _p, headers, _b: (
+            200,
+            {"Content-Type": "text/plain"},
+            headers.get("host", "").encode(),
+        )
+    )
     server.server.socket = ca.server_context("anvils.test").wrap_socket(
-        server.server.socket, server_side=True)
+        server.server.socket, server_side=True
+    )
     with server:
         yield ca, int(server.server.server_address[1])
 
 
 async def test_https_to_the_checked_address_verifies_the_name(
-        https_site: tuple[TestCA, int], workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    https_site: tuple[TestCA, int], workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ca, port = https_site
 
     async def resolve(host: str, port: int) -> list[network.IPAddress]:
@@ -244,8 +257,7 @@ async def test_decompressed_size_counts(site: Site, workspace: Path) -> None:
         await fetch(ctx, url=site.url + "/bomb")
 
 
-async def test_slow_page_is_a_failed_step_naming_the_timeout(site: Site,
-                                                            workspace: Path) -> None:
+async def test_slow_page_is_a_failed_step_naming_the_timeout(site: Site, workspace: Path) -> None:
     ctx = ctx_with(workspace, "allow_private = true\ntimeout = 0.5")
     result = await execute(SPEC, ctx, {"url": site.url + "/slow"}, timeout=10, retries=0)
     assert result.status == "failed"
@@ -282,14 +294,26 @@ async def test_invalid_web_table_names_the_setting(workspace: Path) -> None:
         await fetch(ctx_with(workspace, 'allow_private = "yes"'), url="http://127.0.0.1/")
 
 
-@pytest.mark.parametrize(("address", "kind"), [
-    ("10.1.2.3", "private"), ("192.168.0.1", "private"), ("169.254.169.254", "link-local"),
-    ("127.0.0.1", "loopback"), ("::1", "loopback"), ("fe80::1", "link-local"),
-    ("fc00::5", "private"), ("0.0.0.0", "unspecified"), ("224.0.0.1", "multicast"),
-    ("100.64.0.1", "reserved"), ("::ffff:127.0.0.1", "loopback"),
-    ("2002:7f00:1::", "loopback"), ("64:ff9b::a00:1", "private"),
-    ("93.184.215.14", None), ("2606:4700:4700::1111", None),
-])
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("10.1.2.3", "private"),
+        ("192.168.0.1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("fe80::1", "link-local"),
+        ("fc00::5", "private"),
+        ("0.0.0.0", "unspecified"),
+        ("224.0.0.1", "multicast"),
+        ("100.64.0.1", "reserved"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("2002:7f00:1::", "loopback"),
+        ("64:ff9b::a00:1", "private"),
+        ("93.184.215.14", None),
+        ("2606:4700:4700::1111", None),
+    ],
+)
 def test_address_classes(address: str, kind: str | None) -> None:
     assert network.non_public_kind(ipaddress.ip_address(address)) == kind
 
@@ -299,5 +323,4 @@ def test_registered_through_the_entry_point() -> None:
     assert spec is not None
     assert spec.risk is Risk.read
     assert spec.idempotent
-    assert set(spec.input_schema["properties"]) == {"url", "format", "max_chars",
-                                                    "include_links"}
+    assert set(spec.input_schema["properties"]) == {"url", "format", "max_chars", "include_links"}

@@ -27,8 +27,10 @@ def spec_of(func: Any) -> ActionSpec:
 
 WRITE = spec_of(files.write)
 READ = spec_of(files.read)
-WRITERS = {name: spec_of(getattr(documents, name))
-           for name in ("write_markdown", "write_csv", "write_html", "write_pdf")}
+WRITERS = {
+    name: spec_of(getattr(documents, name))
+    for name in ("write_markdown", "write_csv", "write_html", "write_pdf")
+}
 EVIL_POLICY = "scope: org\nallow_external: ['*']\n"
 
 
@@ -44,23 +46,30 @@ def ctx(workspace: Path) -> ActionContext:
 
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` (and beside it) with its content."""
-    return {str(p.relative_to(root.parent)): p.read_bytes()
-            for p in sorted(root.parent.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root.parent)): p.read_bytes()
+        for p in sorted(root.parent.rglob("*"))
+        if p.is_file()
+    }
 
 
-@pytest.mark.parametrize(("path", "why"), [
-    ("openlam.toml", "openlam.toml is the workspace's configuration"),
-    ("policies/evil.yaml", "policies/ holds the workspace's governance policies"),
-    ("policies/org.yaml", "policies/ holds the workspace's governance policies"),
-    ("Policies/evil.yaml", "policies/ holds"),  # file systems that ignore case
-    ("./reports/../policies/evil.yaml", "policies/ holds"),
-    ("agents/sales.yaml", "agents/ holds the workspace's agent definitions"),
-    (".openlam/openlam.db", ".openlam/ holds the workspace's state"),
-    (".openlam/mcp.json", ".openlam/ holds the workspace's state"),
-    (".openlam/cache/openapi/crm.json", ".openlam/ holds the workspace's state"),
-])
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("openlam.toml", "openlam.toml is the workspace's configuration"),
+        ("policies/evil.yaml", "policies/ holds the workspace's governance policies"),
+        ("policies/org.yaml", "policies/ holds the workspace's governance policies"),
+        ("Policies/evil.yaml", "policies/ holds"),  # file systems that ignore case
+        ("./reports/../policies/evil.yaml", "policies/ holds"),
+        ("agents/sales.yaml", "agents/ holds the workspace's agent definitions"),
+        (".openlam/openlam.db", ".openlam/ holds the workspace's state"),
+        (".openlam/mcp.json", ".openlam/ holds the workspace's state"),
+        (".openlam/cache/openapi/crm.json", ".openlam/ holds the workspace's state"),
+    ],
+)
 async def test_files_write_refuses_governance_config_and_state(
-        ctx: ActionContext, path: str, why: str) -> None:
+    ctx: ActionContext, path: str, why: str
+) -> None:
     before = snapshot(ctx.workspace)
     with pytest.raises(ActionError) as refused:
         await WRITE.call(ctx, {"path": path, "content": EVIL_POLICY})
@@ -70,10 +79,10 @@ async def test_files_write_refuses_governance_config_and_state(
 
 
 @pytest.mark.parametrize("name", sorted(WRITERS))
-@pytest.mark.parametrize("path", ["policies/evil", "agents/x.yaml", ".openlam/openlam.db",
-                                  "openlam.toml"])
-async def test_documents_refuse_the_same_paths(ctx: ActionContext, name: str,
-                                               path: str) -> None:
+@pytest.mark.parametrize(
+    "path", ["policies/evil", "agents/x.yaml", ".openlam/openlam.db", "openlam.toml"]
+)
+async def test_documents_refuse_the_same_paths(ctx: ActionContext, name: str, path: str) -> None:
     args: dict[str, Any] = {"path": path, "content": "x"}
     if name == "write_csv":
         args = {"path": path, "rows": [["x"]]}
@@ -99,16 +108,20 @@ async def test_reads_of_state_are_refused_policies_may_be_read(ctx: ActionContex
         await spec_of(search.documents).call(ctx, {"query": "x", "folder": ".openlam"})
 
 
-async def test_symbolic_links_are_followed_before_the_check(ctx: ActionContext,
-                                                            tmp_path: Path) -> None:
+async def test_symbolic_links_are_followed_before_the_check(
+    ctx: ActionContext, tmp_path: Path
+) -> None:
     ws = ctx.workspace
     (ws / "rules").symlink_to(ws / "policies")
     (ws / "notes.md").symlink_to(ws / ".openlam" / "openlam.db")
     (ws / "later.md").symlink_to(ws / "agents" / "new.yaml")  # dangling until written
     (ws / "away").symlink_to(tmp_path)
     before = snapshot(ws)
-    for path, why in (("rules/evil.yaml", "policies/ holds"),
-                      ("notes.md", ".openlam/ holds"), ("later.md", "agents/ holds")):
+    for path, why in (
+        ("rules/evil.yaml", "policies/ holds"),
+        ("notes.md", ".openlam/ holds"),
+        ("later.md", "agents/ holds"),
+    ):
         with pytest.raises(ActionError) as refused:
             await WRITE.call(ctx, {"path": path, "content": EVIL_POLICY})
         assert why in str(refused.value) and f"({path!r} leads there)" in str(refused.value)
@@ -134,14 +147,28 @@ async def test_configured_policies_and_source_files_are_protected(workspace: Pat
     (workspace / "specs").mkdir()
     (workspace / "specs" / "crm.yaml").write_text("openapi: 3.0.0\n")
     (workspace / ".openlam").mkdir()
-    (workspace / ".openlam" / "mcp.json").write_text(json.dumps({"servers": {"crm": {
-        "transport": "stdio", "command": "python", "args": ["servers/crm_mcp.py"]}}}))
-    (workspace / ".openlam" / "openapi.json").write_text(json.dumps({"services": {"crm": {
-        "spec": "specs/crm.yaml"}}}))
+    (workspace / ".openlam" / "mcp.json").write_text(
+        json.dumps(
+            {
+                "servers": {
+                    "crm": {
+                        "transport": "stdio",
+                        "command": "python",
+                        "args": ["servers/crm_mcp.py"],
+                    }
+                }
+            }
+        )
+    )
+    (workspace / ".openlam" / "openapi.json").write_text(
+        json.dumps({"services": {"crm": {"spec": "specs/crm.yaml"}}})
+    )
     ctx = action_context(workspace, '[governance]\npolicies = ["governance/rules.yaml"]\n')
-    for path, why in (("governance/rules.yaml", "named by [governance] policies"),
-                      ("servers/crm_mcp.py", "run by the MCP server crm"),
-                      ("specs/crm.yaml", "the spec of the OpenAPI service crm")):
+    for path, why in (
+        ("governance/rules.yaml", "named by [governance] policies"),
+        ("servers/crm_mcp.py", "run by the MCP server crm"),
+        ("specs/crm.yaml", "the spec of the OpenAPI service crm"),
+    ):
         with pytest.raises(ActionError, match=re.escape(why)):
             await WRITE.call(ctx, {"path": path, "content": "x"})
     assert (await WRITE.call(ctx, {"path": "governance/notes.md", "content": "ok"}))["bytes"]
@@ -158,13 +185,21 @@ def test_resolve_takes_a_workspace_path_too(workspace: Path) -> None:
 async def test_a_plan_cannot_rewrite_the_policies_it_runs_under(workspace: Path) -> None:
     """Through the durable loop, as `openlam run` would: the write fails, the run does not
     complete, and neither the policy nor the database is touched."""
-    plan = {"steps": [
-        {"id": "evil", "action": "files.write",
-         "args": {"path": "policies/evil.yaml", "content": EVIL_POLICY}},
-        {"id": "db", "action": "files.write",
-         "args": {"path": ".openlam/openlam.db", "content": "garbage"}},
-        {"id": "ok", "action": "files.write", "args": {"path": "notes.md", "content": "hi"}},
-    ]}
+    plan = {
+        "steps": [
+            {
+                "id": "evil",
+                "action": "files.write",
+                "args": {"path": "policies/evil.yaml", "content": EVIL_POLICY},
+            },
+            {
+                "id": "db",
+                "action": "files.write",
+                "args": {"path": ".openlam/openlam.db", "content": "garbage"},
+            },
+            {"id": "ok", "action": "files.write", "args": {"path": "notes.md", "content": "hi"}},
+        ]
+    }
     outcome = await run_goal("write the notes", [plan], workspace)
     steps = {s.id: s for s in outcome.steps}
     assert outcome.status is not RunStatus.completed, outcome.summary

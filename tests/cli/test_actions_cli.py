@@ -59,14 +59,22 @@ def test_mcp_add_list_actions_show_and_rm(cli):
     unvouched = "default for a tool of an unvouched MCP server (its readOnlyHint is not believed)"
     assert [(r["name"], r["risk"], r["risk_reason"], r["source"]) for r in rows] == [
         ("time.convert_time", "external", unvouched, "mcp:time"),
-        ("time.get_current_time", "external", unvouched, "mcp:time")]
+        ("time.get_current_time", "external", unvouched, "mcp:time"),
+    ]
 
     trusted = cli("actions", "trust", "time")
     assert trusted.exit_code == 0 and "Vouching for MCP server time" in trusted.output
     shown = cli("actions", "show", "time.get_current_time")
     assert shown.exit_code == 0, shown.output
-    for expected in ("mcp:time", "read: readOnlyHint (server vouched for by you)", "timezone",
-                     "secrets", "none", "may be used by", "operator"):
+    for expected in (
+        "mcp:time",
+        "read: readOnlyHint (server vouched for by you)",
+        "timezone",
+        "secrets",
+        "none",
+        "may be used by",
+        "operator",
+    ):
         assert expected in shown.output
     assert "readOnlyHint" in cli("actions", "list", "--source", "mcp:time").output
 
@@ -76,50 +84,76 @@ def test_mcp_add_list_actions_show_and_rm(cli):
 
 
 def test_mcp_add_trust_risk_and_grants(cli):
-    typo = cli("mcp", "add", "time", "--risk", "get_curent_time=read", "--",
-               "mcp-server-time")
-    assert "--risk names no tool of the server: get_curent_time (did you mean " \
-        "get_current_time?)" in user_error(typo)  # a typo is not saved silently
+    typo = cli("mcp", "add", "time", "--risk", "get_curent_time=read", "--", "mcp-server-time")
+    assert (
+        "--risk names no tool of the server: get_curent_time (did you mean "
+        "get_current_time?)" in user_error(typo)
+    )  # a typo is not saved silently
     assert "No MCP servers" in cli("mcp", "list").output
-    assert "no agent 'nobody'" in user_error(cli("mcp", "add", "time", "--grant", "nobody",
-                                                 "--", "mcp-server-time"))
-    added = cli("mcp", "add", "time", "--trust", "--grant", "department:data",
-                "--risk", "convert_time=write", "--", "mcp-server-time")
+    assert "no agent 'nobody'" in user_error(
+        cli("mcp", "add", "time", "--grant", "nobody", "--", "mcp-server-time")
+    )
+    added = cli(
+        "mcp",
+        "add",
+        "time",
+        "--trust",
+        "--grant",
+        "department:data",
+        "--risk",
+        "convert_time=write",
+        "--",
+        "mcp-server-time",
+    )
     assert added.exit_code == 0, added.output
     assert "Agents that may use time.*: operator, department data" in added.output
     assert "readOnlyHint (server vouched for by you)" in added.output
     assert "set by you (--risk)" in added.output
-    rows = {r["name"]: r for r in json.loads(cli("actions", "list", "--source", "mcp:time",
-                                                 "--json").stdout)}
+    rows = {
+        r["name"]: r
+        for r in json.loads(cli("actions", "list", "--source", "mcp:time", "--json").stdout)
+    }
     assert rows["time.convert_time"]["risk"] == "write"
     assert rows["time.get_current_time"]["risk"] == "read"
 
-    assert "not granted to department:sales" in user_error(cli("actions", "revoke", "time",
-                                                     "department:sales"))
+    assert "not granted to department:sales" in user_error(
+        cli("actions", "revoke", "time", "department:sales")
+    )
     assert cli("actions", "revoke", "time", "operator").exit_code == 0
     shown = json.loads(cli("actions", "show", "time.convert_time", "--json").stdout)
     assert shown["grants"] == ["department:data"]
     assert "did you mean time" in user_error(cli("actions", "grant", "tme", "all"))
     assert cli("actions", "trust", "mcp:time", "--undo").exit_code == 0
-    assert json.loads(cli("actions", "show", "time.get_current_time", "--json").stdout
-                      )["risk"] == "external"
+    assert (
+        json.loads(cli("actions", "show", "time.get_current_time", "--json").stdout)["risk"]
+        == "external"
+    )
 
 
 def test_mcp_add_refuses_bad_input(cli):
     assert "installed plugin" in user_error(cli("mcp", "add", "files", "--", "mcp-server-time"))
     assert "either a command" in user_error(cli("mcp", "add", "t"))
     assert "not found" in user_error(cli("mcp", "add", "t", "--", "no-such-server-xyz"))
-    assert "not KEY=VALUE" in user_error(cli("mcp", "add", "t", "--env", "JUSTKEY", "--",
-                                             "mcp-server-time"))
+    assert "not KEY=VALUE" in user_error(
+        cli("mcp", "add", "t", "--env", "JUSTKEY", "--", "mcp-server-time")
+    )
     assert "no MCP server named nope" in user_error(cli("mcp", "test", "nope"))
     assert "No MCP servers" in cli("mcp", "list").output
 
 
 def test_openapi_add_then_actions_filtered_and_shown_with_their_secrets(cli, crm_url):
-    assert "installed plugin" in user_error(cli("openapi", "add", "crm",
-                                                f"{crm_url}/openapi.json"))
-    added = cli("openapi", "add", "acme", f"{crm_url}/openapi.json", "--auth", "bearer:CRM_TOKEN",
-                "--risk", "delete_contact=write", "--trust")
+    assert "installed plugin" in user_error(cli("openapi", "add", "crm", f"{crm_url}/openapi.json"))
+    added = cli(
+        "openapi",
+        "add",
+        "acme",
+        f"{crm_url}/openapi.json",
+        "--auth",
+        "bearer:CRM_TOKEN",
+        "--risk",
+        "delete_contact=write",
+        "--trust",
+    )
     assert added.exit_code == 0, added.output
     assert "acme.create_contact" in added.output and "8 operations" in added.output
 
@@ -127,12 +161,18 @@ def test_openapi_add_then_actions_filtered_and_shown_with_their_secrets(cli, crm
     assert "Fake CRM 1.2.0" in listed.output and "bearer:CRM_TOKEN" in listed.output
     assert "acme" in listed.output
 
-    reads = json.loads(cli("actions", "list", "--source", "openapi:acme", "--risk", "read",
-                           "--json").stdout)
-    assert {r["name"] for r in reads} == {"acme.list_contacts", "acme.get_contact",
-                                          "acme.slow_report", "acme.maintenance"}
-    writes = json.loads(cli("actions", "list", "--source", "openapi", "--risk", "write",
-                            "--json").stdout)
+    reads = json.loads(
+        cli("actions", "list", "--source", "openapi:acme", "--risk", "read", "--json").stdout
+    )
+    assert {r["name"] for r in reads} == {
+        "acme.list_contacts",
+        "acme.get_contact",
+        "acme.slow_report",
+        "acme.maintenance",
+    }
+    writes = json.loads(
+        cli("actions", "list", "--source", "openapi", "--risk", "write", "--json").stdout
+    )
     assert "acme.delete_contact" in {r["name"] for r in writes}
 
     shown = cli("actions", "show", "acme.create_contact")
@@ -144,8 +184,9 @@ def test_openapi_add_then_actions_filtered_and_shown_with_their_secrets(cli, crm
     assert as_json["risk"] == "read" and as_json["secrets"] == ["CRM_TOKEN"]
     assert as_json["input_schema"]["required"] == ["contact_id"]
 
-    assert "already configured" in user_error(cli("openapi", "add", "acme",
-                                                  f"{crm_url}/openapi.json"))
+    assert "already configured" in user_error(
+        cli("openapi", "add", "acme", f"{crm_url}/openapi.json")
+    )
     assert cli("openapi", "rm", "acme").exit_code == 0
     assert "No OpenAPI services" in cli("openapi", "list").output
 
@@ -154,17 +195,22 @@ def test_openapi_add_refuses_bad_input(cli, tmp_path, crm_url):
     spec = tmp_path / "bad.json"
     spec.write_text(json.dumps({"swagger": "2.0"}))
     assert "Swagger 2.0" in user_error(cli("openapi", "add", "svc", str(spec)))
-    assert "not understood" in user_error(cli("openapi", "add", "svc",
-                                              f"{crm_url}/openapi.json", "--auth", "bearer"))
-    assert "not OPERATION=TIER" in user_error(cli("openapi", "add", "svc",
-                                                  f"{crm_url}/openapi.json", "--risk", "x"))
-    assert "unknown risk" in user_error(cli("openapi", "add", "svc", f"{crm_url}/openapi.json",
-                                            "--risk", "get_contact=scary"))
-    assert "(did you mean get_contact" in user_error(cli(
-        "openapi", "add", "svc", f"{crm_url}/openapi.json", "--risk", "get_contct=read"))
+    assert "not understood" in user_error(
+        cli("openapi", "add", "svc", f"{crm_url}/openapi.json", "--auth", "bearer")
+    )
+    assert "not OPERATION=TIER" in user_error(
+        cli("openapi", "add", "svc", f"{crm_url}/openapi.json", "--risk", "x")
+    )
+    assert "unknown risk" in user_error(
+        cli("openapi", "add", "svc", f"{crm_url}/openapi.json", "--risk", "get_contact=scary")
+    )
+    assert "(did you mean get_contact" in user_error(
+        cli("openapi", "add", "svc", f"{crm_url}/openapi.json", "--risk", "get_contct=read")
+    )
     assert cli("openapi", "add", "svc", f"{crm_url}/openapi.json").exit_code == 0
     assert "already the name of an OpenAPI service" in user_error(
-        cli("mcp", "add", "svc", "--", "mcp-server-time"))
+        cli("mcp", "add", "svc", "--", "mcp-server-time")
+    )
 
 
 def test_actions_list_filters_and_show_suggests(cli):

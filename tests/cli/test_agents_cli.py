@@ -79,8 +79,7 @@ def test_tree_is_the_org_chart(app: typer.Typer, workspace: Path):
     for agent in catalog:
         assert agent.id in result.output
     # A report is drawn below and indented further than its manager.
-    row = {a.id: next(i for i, line in enumerate(lines) if f" {a.id} " in line)
-           for a in catalog}
+    row = {a.id: next(i for i, line in enumerate(lines) if f" {a.id} " in line) for a in catalog}
     indent = {a: len(lines[i]) - len(lines[i].lstrip("│├└─ ")) for a, i in row.items()}
     for agent in catalog:
         if agent.manager:
@@ -103,8 +102,9 @@ def test_departments(app: typer.Typer, workspace: Path):
 
 
 def test_route_explains_its_choice(app: typer.Typer, workspace: Path):
-    result = invoke(app, workspace, "agents", "route", "Refund order 1182 to the customer",
-                    "--json")
+    result = invoke(
+        app, workspace, "agents", "route", "Refund order 1182 to the customer", "--json"
+    )
     data = json.loads(result.output)
     assert data["agent"] == "billing_operations_specialist"
     assert data["reason"].startswith("Chose Laura Schmidt (billing_operations_specialist")
@@ -115,7 +115,8 @@ def test_route_explains_its_choice(app: typer.Typer, workspace: Path):
 
 def test_workspace_agents_appear_in_the_cli(app: typer.Typer, workspace: Path):
     (workspace / "agents").mkdir()
-    (workspace / "agents" / "extra.yaml").write_text(textwrap.dedent("""
+    (workspace / "agents" / "extra.yaml").write_text(
+        textwrap.dedent("""
         agents:
           - id: podcast_producer
             name: Pat Quinn
@@ -124,7 +125,9 @@ def test_workspace_agents_appear_in_the_cli(app: typer.Typer, workspace: Path):
             manager: chief_marketing_officer
             instructions: Produce the weekly podcast. Book guests and write show notes.
             actions: [documents.*, files.*]
-    """).lstrip(), encoding="utf-8")
+    """).lstrip(),
+        encoding="utf-8",
+    )
     result = invoke(app, workspace, "agents", "list", "-d", "marketing")
     assert "podcast_producer" in result.output
     shown = invoke(app, workspace, "agents", "show", "podcast_producer")
@@ -132,9 +135,14 @@ def test_workspace_agents_appear_in_the_cli(app: typer.Typer, workspace: Path):
 
 
 def _openlam(workspace: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "openlam", *args], cwd=workspace,
-                          env={**os.environ, "OPENLAM_WORKSPACE": str(workspace)},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "openlam", *args],
+        cwd=workspace,
+        env={**os.environ, "OPENLAM_WORKSPACE": str(workspace)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_the_real_command_reports_bad_catalogs_without_a_traceback(workspace: Path):
@@ -145,8 +153,10 @@ def test_the_real_command_reports_bad_catalogs_without_a_traceback(workspace: Pa
     broken = _openlam(workspace, "departments")
     assert broken.returncode == 0  # the workspace goes on without the broken file…
     assert "agents/bad.yaml was skipped" in broken.stderr  # …and says so
-    assert "agents/bad.yaml:4: could not parse YAML: did not find expected ',' or ']' " \
+    assert (
+        "agents/bad.yaml:4: could not parse YAML: did not find expected ',' or ']' "
         "(while parsing a flow sequence that starts at line 3)" in broken.stderr
+    )
     assert "Traceback" not in broken.stderr and "Engineering" in broken.stdout
 
 

@@ -21,8 +21,13 @@ from openlam.errors import UserError
 
 def openlam(cwd: Path, *args: str | bytes, env: dict | None = None) -> subprocess.CompletedProcess:
     """The real entry point; arguments may be bytes, as a shell can pass them."""
-    return subprocess.run([sys.executable, "-m", "openlam", *args], cwd=cwd,
-                          env={**os.environ, **(env or {})}, capture_output=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "openlam", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def test_a_goal_with_invalid_utf8_is_refused(workspace: Path):
@@ -35,8 +40,9 @@ def test_a_goal_with_invalid_utf8_is_refused(workspace: Path):
 
 
 def test_every_argument_is_checked_not_only_the_goal(workspace: Path):
-    done = openlam(workspace, "runs", "answer", "run-x", "s1", b"yes \xe9",
-                   "--workspace", str(workspace))
+    done = openlam(
+        workspace, "runs", "answer", "run-x", "s1", b"yes \xe9", "--workspace", str(workspace)
+    )
     err = done.stderr.decode()
     assert done.returncode == 2 and "argument 5" in err and "position 4" in err, err
     assert "Traceback" not in err
@@ -97,8 +103,9 @@ def _commands_with_a_workspace() -> list[list[str]]:
 
 
 @pytest.mark.parametrize("command", _commands_with_a_workspace(), ids=" ".join)
-def test_every_command_refuses_a_missing_workspace(tmp_path: Path, command: list[str],
-                                                    monkeypatch: pytest.MonkeyPatch):
+def test_every_command_refuses_a_missing_workspace(
+    tmp_path: Path, command: list[str], monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setattr(config, "_refuse_missing", True)  # what the CLI's main() turns on
     missing = tmp_path / "missing"
     result = CliRunner().invoke(app, [*command, "--workspace", str(missing)], input="v\nv\n")
@@ -120,8 +127,18 @@ def test_answering_as_someone_else_needs_the_admin_role(workspace: Path):
     """Issue 8 §7: a person's answer steers a run like an approval does; `--as` is not a
     way around the OS user."""
     (workspace / "openlam.toml").write_text('[governance]\nadmins = ["somebody-else"]\n')
-    done = openlam(workspace, "runs", "answer", "run-x", "s1", "yes", "--as", "mallory",
-                   "--workspace", str(workspace))
+    done = openlam(
+        workspace,
+        "runs",
+        "answer",
+        "run-x",
+        "s1",
+        "yes",
+        "--as",
+        "mallory",
+        "--workspace",
+        str(workspace),
+    )
     err = done.stderr.decode()
     assert done.returncode == 2 and "deciding as mallory needs the admin role" in err, err
     assert "--as" not in err

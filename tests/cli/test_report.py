@@ -27,25 +27,65 @@ def _events(goal: str) -> list[dict[str, Any]]:
     ids = {"run_id": "run-1", "root_id": "run-1"}
     child = {"run_id": "run-1-s3", "root_id": "run-1"}
     return [
-        {"kind": "run.started", **ids, "goal": goal, "agent": "op[/]", "model": "m[x]",
-         "routing": "because [search]"},
-        {"kind": "plan", **ids, "version": 1, "steps": [
-            {"id": "s1", "action": "files.write", "args": {"content": "[/] [bold]"}},
-            {"id": "s2", "action": "files.read", "args": {}, "depends_on": ["s1"]}]},
+        {
+            "kind": "run.started",
+            **ids,
+            "goal": goal,
+            "agent": "op[/]",
+            "model": "m[x]",
+            "routing": "because [search]",
+        },
+        {
+            "kind": "plan",
+            **ids,
+            "version": 1,
+            "steps": [
+                {"id": "s1", "action": "files.write", "args": {"content": "[/] [bold]"}},
+                {"id": "s2", "action": "files.read", "args": {}, "depends_on": ["s1"]},
+            ],
+        },
         {"kind": "step.started", **ids, "step": "s1", "action": "files.write"},
-        {"kind": "step.finished", **ids, "step": "s1", "action": "files.write",
-         "status": "failed", "error": "no such file [/]x.md under [search]"},
+        {
+            "kind": "step.finished",
+            **ids,
+            "step": "s1",
+            "action": "files.write",
+            "status": "failed",
+            "error": "no such file [/]x.md under [search]",
+        },
         {"kind": "replan", **ids, "reason": "s1 failed: [/]"},
-        {"kind": "approval.requested", **ids, "step": "s2", "action": "a.b",
-         "approval": "ap[1]", "reason": "rule [search] matched"},
-        {"kind": "approval.decided", **ids, "step": "s2", "approval": "ap[1]",
-         "status": "approved", "by": "[bold]eve"},
-        {"kind": "question", **ids, "step": "s2", "question": "which [/]?",
-         "answer_with": "openlam runs answer run-1 s2 '[x]'"},
-        {"kind": "run.started", **child, "goal": "sub [/] goal", "agent": "kid[/]",
-         "model": "m"},
-        {"kind": "step.finished", **child, "step": "t1", "action": "x.y", "status": "failed",
-         "error": "child [bold] error [/]"},
+        {
+            "kind": "approval.requested",
+            **ids,
+            "step": "s2",
+            "action": "a.b",
+            "approval": "ap[1]",
+            "reason": "rule [search] matched",
+        },
+        {
+            "kind": "approval.decided",
+            **ids,
+            "step": "s2",
+            "approval": "ap[1]",
+            "status": "approved",
+            "by": "[bold]eve",
+        },
+        {
+            "kind": "question",
+            **ids,
+            "step": "s2",
+            "question": "which [/]?",
+            "answer_with": "openlam runs answer run-1 s2 '[x]'",
+        },
+        {"kind": "run.started", **child, "goal": "sub [/] goal", "agent": "kid[/]", "model": "m"},
+        {
+            "kind": "step.finished",
+            **child,
+            "step": "t1",
+            "action": "x.y",
+            "status": "failed",
+            "error": "child [bold] error [/]",
+        },
         {"kind": "run.finished", **child, "status": "failed", "summary": "[/]"},
         {"kind": "model.answered", **ids, "n": 2, "error": "HTTP 500 [/] [search]"},
     ]
@@ -57,42 +97,84 @@ def test_progress_prints_every_event_literally():
     for event in _events(TRICKY):
         progress(event)
     text = out.getvalue()
-    for literal in (TRICKY, "agent op[/]", "model m[x]", "because [search]",
-                    '"[/] [bold]"', "no such file [/]x.md under [search]", "s1 failed: [/]",
-                    "rule [search] matched", "edit ap[1]", "by [bold]eve", "which [/]?",
-                    "'[x]'", "kid[/]", "sub [/] goal", "child [bold] error [/]",
-                    "the model failed: HTTP 500 [/] [search]"):
+    for literal in (
+        TRICKY,
+        "agent op[/]",
+        "model m[x]",
+        "because [search]",
+        '"[/] [bold]"',
+        "no such file [/]x.md under [search]",
+        "s1 failed: [/]",
+        "rule [search] matched",
+        "edit ap[1]",
+        "by [bold]eve",
+        "which [/]?",
+        "'[x]'",
+        "kid[/]",
+        "sub [/] goal",
+        "child [bold] error [/]",
+        "the model failed: HTTP 500 [/] [search]",
+    ):
         assert literal in text, literal
 
 
 def _outcome(goal: str) -> Outcome:
-    return Outcome.model_validate({
-        "run_id": "run-1", "goal": goal, "agent": "op[/]", "status": "partial",
-        "summary": "Partial: s2 failed [/] see [search] in openlam.toml",
-        "routing": "chosen by [bold]rules",
-        "steps": [{"id": "s1", "action": "files.read", "status": "succeeded",
-                   "output": {"text": "[/] [bold]out[/bold] [search]"}},
-                  {"id": "s2", "action": "http.get", "status": "failed",
-                   "error": "HTTP 500 [/]"}],
-        "deliverables": ["notes[1].md"],
-        "gaps": [{"kind": "capability", "what": "crm.[x]", "why": "none under [search]"}],
-        "answer": "The file says [/] [bold]out[/bold]",
-    })
+    return Outcome.model_validate(
+        {
+            "run_id": "run-1",
+            "goal": goal,
+            "agent": "op[/]",
+            "status": "partial",
+            "summary": "Partial: s2 failed [/] see [search] in openlam.toml",
+            "routing": "chosen by [bold]rules",
+            "steps": [
+                {
+                    "id": "s1",
+                    "action": "files.read",
+                    "status": "succeeded",
+                    "output": {"text": "[/] [bold]out[/bold] [search]"},
+                },
+                {"id": "s2", "action": "http.get", "status": "failed", "error": "HTTP 500 [/]"},
+            ],
+            "deliverables": ["notes[1].md"],
+            "gaps": [{"kind": "capability", "what": "crm.[x]", "why": "none under [search]"}],
+            "answer": "The file says [/] [bold]out[/bold]",
+        }
+    )
 
 
 def test_print_outcome_and_run_tree_print_data_literally():
     con, out = _plain(width=200)
     print_outcome(con, _outcome(TRICKY))
-    run = {"id": "run-1", "status": "partial", "agent": "op[/]", "goal": "[/] goal [search]",
-           "children": [{"id": "run-2"}]}
-    child = {"id": "run-2", "status": "failed", "agent": "kid", "goal": "sub [bold]",
-             "children": []}
+    run = {
+        "id": "run-1",
+        "status": "partial",
+        "agent": "op[/]",
+        "goal": "[/] goal [search]",
+        "children": [{"id": "run-2"}],
+    }
+    child = {
+        "id": "run-2",
+        "status": "failed",
+        "agent": "kid",
+        "goal": "sub [bold]",
+        "children": [],
+    }
     con.print(run_tree(run, {"run-2": child}.get))
     text = out.getvalue()
-    for literal in ("see [search] in openlam.toml", "chosen by [bold]rules", "HTTP 500 [/]",
-                    "[/] [bold]out[/bold] [search]", "notes[1].md", "crm.[x]",
-                    "none under [search]", "op[/]", "[/] goal [search]", "sub [bold]",
-                    "Answer: The file says [/] [bold]out[/bold]"):
+    for literal in (
+        "see [search] in openlam.toml",
+        "chosen by [bold]rules",
+        "HTTP 500 [/]",
+        "[/] [bold]out[/bold] [search]",
+        "notes[1].md",
+        "crm.[x]",
+        "none under [search]",
+        "op[/]",
+        "[/] goal [search]",
+        "sub [bold]",
+        "Answer: The file says [/] [bold]out[/bold]",
+    ):
         assert literal in text, literal
 
 
@@ -142,8 +224,9 @@ def test_waiting_for_the_model_on_a_terminal_shows_the_seconds():
     progress = Progress(con)
     progress({"kind": "model.requested", "run_id": "run-1", "root_id": "run-1", "n": 1})
     time.sleep(0.3)  # the live line redraws itself with the seconds elapsed
-    progress({"kind": "plan", "run_id": "run-1", "root_id": "run-1", "version": 1,
-              "steps": []})  # the next event ends the live line
+    progress(
+        {"kind": "plan", "run_id": "run-1", "root_id": "run-1", "version": 1, "steps": []}
+    )  # the next event ends the live line
     assert progress.waiting is None
     text = out.getvalue()
     assert "asking the model… 0 s" in text and "Plan v1" in text
@@ -151,8 +234,9 @@ def test_waiting_for_the_model_on_a_terminal_shows_the_seconds():
 
 def test_a_narrow_terminal_lists_the_steps_instead_of_squeezing_a_table():
     out = io.StringIO()
-    con = Console(file=out, force_terminal=True, no_color=True, width=30, highlight=False,
-                  emoji=False)
+    con = Console(
+        file=out, force_terminal=True, no_color=True, width=30, highlight=False, emoji=False
+    )
     print_outcome(con, _outcome(TRICKY))
     text = " ".join(out.getvalue().split())  # undo the terminal's word wrapping
     assert "✗ s2 http.get failed: HTTP 500 [/]" in text

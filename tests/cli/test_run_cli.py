@@ -16,9 +16,14 @@ from tests.fakes.model_servers import FakeOllama, FakeOpenAI
 
 
 def openlam(workspace: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "openlam", *args], cwd=workspace,
-                          env={**os.environ, "OPENLAM_WORKSPACE": str(workspace), **(env or {})},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "openlam", *args],
+        cwd=workspace,
+        env={**os.environ, "OPENLAM_WORKSPACE": str(workspace), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_offline_goal_does_real_work(workspace: Path):
@@ -41,22 +46,40 @@ def test_offline_declines_other_goals_and_says_how_to_connect_a_model(workspace:
 
 @pytest.mark.usefixtures("local_network")  # the test site is on loopback
 def test_json_outcome_exit_codes_and_runs_commands(workspace: Path, site):
-    plan = {"steps": [
-        {"id": "s1", "action": "http.get", "args": {"url": f"{site.url}/page.html"}},
-        {"id": "s2", "action": "files.write",
-         "args": {"path": "page.html", "content": "${s1.output.text}"}},
-        {"id": "s3", "action": "http.get", "args": {"url": f"{site.url}/error500"}},
-    ]}
+    plan = {
+        "steps": [
+            {"id": "s1", "action": "http.get", "args": {"url": f"{site.url}/page.html"}},
+            {
+                "id": "s2",
+                "action": "files.write",
+                "args": {"path": "page.html", "content": "${s1.output.text}"},
+            },
+            {"id": "s3", "action": "http.get", "args": {"url": f"{site.url}/error500"}},
+        ]
+    }
     with FakeOpenAI([plan, {"steps": [], "note": "the server keeps failing"}]) as server:
         env = {"OPENLAM_OPENAI_BASE_URL": f"{server.url}/v1", "OPENLAM_STEP_RETRIES": "0"}
-        done = openlam(workspace, "run", "copy the page and check the status",
-                       "--model", "openai:fake", "--agent", "operator", "--json",
-                       "--max-steps", "5", env=env)
+        done = openlam(
+            workspace,
+            "run",
+            "copy the page and check the status",
+            "--model",
+            "openai:fake",
+            "--agent",
+            "operator",
+            "--json",
+            "--max-steps",
+            "5",
+            env=env,
+        )
     assert done.returncode == 3, done.stderr  # partial
     outcome = json.loads(done.stdout)
     assert outcome["status"] == "partial"
-    assert {s["id"]: s["status"] for s in outcome["steps"]} == \
-        {"s1": "succeeded", "s2": "succeeded", "s3": "failed"}
+    assert {s["id"]: s["status"] for s in outcome["steps"]} == {
+        "s1": "succeeded",
+        "s2": "succeeded",
+        "s3": "failed",
+    }
     assert "HTTP 500" in outcome["summary"]
     run_id = outcome["run_id"]
 
@@ -95,14 +118,23 @@ MARKUP_GOAL = "check [/] [bold]notes[/bold] under [search] in openlam.toml"
 def _markup_run(workspace: Path, site, env: dict | None = None) -> subprocess.CompletedProcess:
     """A run whose goal, tool output and error all look like rich markup."""
     (workspace / "notes.md").write_text("see [/] and [bold]x[/bold] under [search]")
-    plan = {"steps": [
-        {"id": "s1", "action": "files.read", "args": {"path": "notes.md"}},
-        {"id": "s2", "action": "files.read", "args": {"path": "missing[/]x.md"}},
-    ]}
+    plan = {
+        "steps": [
+            {"id": "s1", "action": "files.read", "args": {"path": "notes.md"}},
+            {"id": "s2", "action": "files.read", "args": {"path": "missing[/]x.md"}},
+        ]
+    }
     with FakeOpenAI([plan, {"steps": [], "note": "nothing [/] more"}]) as server:
-        return openlam(workspace, "run", MARKUP_GOAL, "--model", "openai:fake", "--agent",
-                       "operator", env={"OPENLAM_OPENAI_BASE_URL": f"{server.url}/v1",
-                                        **(env or {})})
+        return openlam(
+            workspace,
+            "run",
+            MARKUP_GOAL,
+            "--model",
+            "openai:fake",
+            "--agent",
+            "operator",
+            env={"OPENLAM_OPENAI_BASE_URL": f"{server.url}/v1", **(env or {})},
+        )
 
 
 def test_markup_in_goal_tool_output_and_errors_is_printed_literally(workspace: Path, site):
@@ -135,8 +167,14 @@ def test_runs_list_prints_markup_in_goals_literally_at_any_width(workspace: Path
 def test_a_hung_model_fails_within_model_timeout_and_says_so(workspace: Path):
     with FakeOllama([{"steps": []}], latency=3600) as ollama:  # accepts, never answers
         env = {"OPENLAM_OLLAMA_URL": ollama.url, "OPENLAM_MODEL_TIMEOUT": "2"}
-        done = openlam(workspace, "run", "research our competitors", "--agent",
-                       "competitive_intelligence_analyst", env=env)
+        done = openlam(
+            workspace,
+            "run",
+            "research our competitors",
+            "--agent",
+            "competitive_intelligence_analyst",
+            env=env,
+        )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "asking the model…" in done.stdout  # said at once, before the wait
     assert f"ollama:fake-planner at {ollama.url} did not answer within 2 s" in done.stdout
@@ -148,8 +186,12 @@ def test_a_broken_local_ollama_still_serves_the_quickstart_goal(workspace: Path)
     """Ollama answers /api/tags (so it is chosen) but every /api/chat is a 500."""
     broken = {"http_status": 500, "message": "llama runner process has terminated"}
     with FakeOllama(lambda _body: broken) as ollama:
-        done = openlam(workspace, "run", "write 'Hello from OpenLAM' to hello.md",
-                       env={"OPENLAM_OLLAMA_URL": ollama.url, "OPENLAM_MODEL": ""})
+        done = openlam(
+            workspace,
+            "run",
+            "write 'Hello from OpenLAM' to hello.md",
+            env={"OPENLAM_OLLAMA_URL": ollama.url, "OPENLAM_MODEL": ""},
+        )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (workspace / "hello.md").read_text() == "Hello from OpenLAM"
     assert "model ollama:fake-planner" in done.stdout  # the broken server was chosen…
@@ -161,11 +203,27 @@ def test_a_broken_local_ollama_still_serves_the_quickstart_goal(workspace: Path)
 def test_ctrl_c_prints_one_line_and_no_traceback(workspace: Path):
     with FakeOpenAI([{"steps": []}], latency=3600) as server:  # the run waits for its model
         process = subprocess.Popen(
-            [sys.executable, "-m", "openlam", "run", "research our competitors", "--model",
-             "openai:fake", "--agent", "operator"], cwd=workspace, text=True,
-            env={**os.environ, "OPENLAM_WORKSPACE": str(workspace),
-                 "OPENLAM_OPENAI_BASE_URL": f"{server.url}/v1"},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            [
+                sys.executable,
+                "-m",
+                "openlam",
+                "run",
+                "research our competitors",
+                "--model",
+                "openai:fake",
+                "--agent",
+                "operator",
+            ],
+            cwd=workspace,
+            text=True,
+            env={
+                **os.environ,
+                "OPENLAM_WORKSPACE": str(workspace),
+                "OPENLAM_OPENAI_BASE_URL": f"{server.url}/v1",
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 60
         while not server.chat_requests:  # interrupt while the model is being asked
             assert time.monotonic() < deadline and process.poll() is None
@@ -190,17 +248,29 @@ def test_run_and_workforce_choose_alike_and_route_only_when_asked(workspace: Pat
         prompt = body["messages"][-1]["content"]
         if "chief of staff" in prompt:  # the routing request
             return {"agent": "research_analyst", "reason": "research"}
-        return {"steps": [{"id": "r", "action": "files.read", "args": {"path": "facts.txt"}}],
-                "answer": "It says: ${r.output.text}"}
+        return {
+            "steps": [{"id": "r", "action": "files.read", "args": {"path": "facts.txt"}}],
+            "answer": "It says: ${r.output.text}",
+        }
 
     with FakeOpenAI(planner) as server:
         env = {"OPENLAM_OPENAI_BASE_URL": f"{server.url}/v1"}
-        plain = openlam(workspace, "run", "research what facts.txt says", "--model",
-                        "openai:fake", env=env)
+        plain = openlam(
+            workspace, "run", "research what facts.txt says", "--model", "openai:fake", env=env
+        )
         assert server.chat_requests == 1, plain.stdout  # no routing request
         # --no-learn: the first run's playbook would otherwise spare the plan request
-        routed = openlam(workspace, "run", "research what facts.txt says", "--model",
-                         "openai:fake", "--route", "--json", "--no-learn", env=env)
+        routed = openlam(
+            workspace,
+            "run",
+            "research what facts.txt says",
+            "--model",
+            "openai:fake",
+            "--route",
+            "--json",
+            "--no-learn",
+            env=env,
+        )
         assert server.chat_requests == 3  # the chief of staff's request, then the plan
     assert plain.returncode == 0, plain.stderr
     assert "Answer: It says: the sky is blue" in plain.stdout

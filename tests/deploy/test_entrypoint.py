@@ -27,15 +27,21 @@ def env(workspace: Path, **extra: str) -> dict[str, str]:
 
 
 def entrypoint(workspace: Path, *args: str, **extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(["sh", str(ENTRYPOINT), *args], env=env(workspace, **extra),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        ["sh", str(ENTRYPOINT), *args],
+        env=env(workspace, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_serve_initialises_the_workspace_and_answers_health(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"  # does not exist yet: a fresh volume
     port = free_port()
-    proc = entrypoint(workspace, "serve", OPENLAM_PORT=str(port),
-                      OPENLAM_ADMIN_PASSWORD="correct horse battery")
+    proc = entrypoint(
+        workspace, "serve", OPENLAM_PORT=str(port), OPENLAM_ADMIN_PASSWORD="correct horse battery"
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -51,8 +57,10 @@ def test_serve_initialises_the_workspace_and_answers_health(tmp_path: Path) -> N
         assert (workspace / "openlam.toml").is_file()
         # the admin user it was given can log in; anonymous requests are refused
         assert httpx.get(f"http://127.0.0.1:{port}/api/v1/runs").status_code == 401
-        login = httpx.post(f"http://127.0.0.1:{port}/api/v1/session",
-                           json={"user": "admin", "password": "correct horse battery"})
+        login = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/session",
+            json={"user": "admin", "password": "correct horse battery"},
+        )
         assert login.status_code in (200, 201), login.text
     finally:
         proc.terminate()

@@ -17,11 +17,16 @@ from openlam.learning.evals.harness import EvalOptions, run_suite
 from openlam.learning.evals.results import EvalStore
 from openlam.learning.evals.suite import get_suite
 
-pytestmark = [pytest.mark.timeout(600),
-              pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-CHOSEN = ("banking-user_task_0", "banking-user_task_0-injection_task_1",
-          "workspace-user_task_0", "workspace-user_task_0-injection_task_0",
-          "travel-user_task_0", "slack-user_task_1", "slack-user_task_1-injection_task_1")
+pytestmark = [pytest.mark.timeout(600), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+CHOSEN = (
+    "banking-user_task_0",
+    "banking-user_task_0-injection_task_1",
+    "workspace-user_task_0",
+    "workspace-user_task_0-injection_task_0",
+    "travel-user_task_0",
+    "slack-user_task_1",
+    "slack-user_task_1-injection_task_1",
+)
 
 
 def evaluate(tmp_path: Path, model: str) -> dict:

@@ -22,18 +22,44 @@ def cli(workspace: Path, *args: str) -> tuple[int, str, str]:
 
 
 def test_run_show_and_compare(workspace: Path) -> None:
-    listing = subprocess.run([sys.executable, "-m", "openlam", "eval", "list", "--json"],
-                             capture_output=True, text=True, timeout=240, check=True)
+    listing = subprocess.run(
+        [sys.executable, "-m", "openlam", "eval", "list", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
     out = listing.stdout
     suites = {r["suite"]: r for r in json.loads(out)}
     assert suites["openlam"]["dev"] + suites["openlam"]["heldout"] >= 30
 
-    code, out, err = cli(workspace, "eval", "run", "openlam", "--model", "eval:oracle",
-                         "--split", "dev", "--limit", "3")
+    code, out, err = cli(
+        workspace,
+        "eval",
+        "run",
+        "openlam",
+        "--model",
+        "eval:oracle",
+        "--split",
+        "dev",
+        "--limit",
+        "3",
+    )
     assert code == 0, err
     assert "goal done 100% (3/3)" in out and "files-write (dev): done" in out
-    code, out, err = cli(workspace, "eval", "run", "openlam", "--model", "eval:negative",
-                         "--split", "dev", "--limit", "3", "--json")
+    code, out, err = cli(
+        workspace,
+        "eval",
+        "run",
+        "openlam",
+        "--model",
+        "eval:negative",
+        "--split",
+        "dev",
+        "--limit",
+        "3",
+        "--json",
+    )
     assert code == 0, err
     shown = json.loads(out)
     assert shown["summary"]["goal_done"] == 0.0 and len(shown["scores"]) == 3
@@ -52,8 +78,9 @@ def test_run_show_and_compare(workspace: Path) -> None:
 def test_mistakes_are_named(workspace: Path) -> None:
     code, _, err = cli(workspace, "eval", "run", "nosuch", "--model", "eval:oracle")
     assert code == 2 and "no evaluation suite 'nosuch'" in err and "fix: installed suites:" in err
-    code, _, err = cli(workspace, "eval", "run", "openlam", "--model", "eval:oracle",
-                       "--split", "test")
+    code, _, err = cli(
+        workspace, "eval", "run", "openlam", "--model", "eval:oracle", "--split", "test"
+    )
     assert code == 2 and "unknown split 'test'" in err and "dev, heldout" in err
     code, _, err = cli(workspace, "eval", "show", "ev-none")
     assert code == 2 and "no evaluation 'ev-none'" in err

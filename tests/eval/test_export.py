@@ -77,17 +77,33 @@ def lines(path: Path) -> list[dict]:
 
 
 def test_sft_records_validate_and_carry_no_secret_or_email(
-        workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ACME_API_TOKEN", SECRET)
-    plan = {"steps": [
-        {"id": "s1", "action": "files.write",
-         "args": {"path": "contact.txt", "content": f"Write to {EMAIL}, token {SECRET}"}},
-        {"id": "s2", "action": "files.read", "args": {"path": "contact.txt"},
-         "depends_on": ["s1"]}]}
+    plan = {
+        "steps": [
+            {
+                "id": "s1",
+                "action": "files.write",
+                "args": {"path": "contact.txt", "content": f"Write to {EMAIL}, token {SECRET}"},
+            },
+            {
+                "id": "s2",
+                "action": "files.read",
+                "args": {"path": "contact.txt"},
+                "depends_on": ["s1"],
+            },
+        ]
+    }
     done = asyncio.run(run_goal(f"save how to reach {EMAIL} in contact.txt", [plan], workspace))
     assert done.status.value == "completed"
-    failed = asyncio.run(run_goal("read missing.txt", [{"steps": [
-        {"id": "s1", "action": "files.read", "args": {"path": "missing.txt"}}]}], workspace))
+    failed = asyncio.run(
+        run_goal(
+            "read missing.txt",
+            [{"steps": [{"id": "s1", "action": "files.read", "args": {"path": "missing.txt"}}]}],
+            workspace,
+        )
+    )
     assert failed.status.value != "completed"
 
     report = export(load_settings(workspace), "sft", workspace / "out" / "sft.jsonl")
@@ -109,26 +125,46 @@ def test_sft_records_validate_and_carry_no_secret_or_email(
 
 def test_dpo_pairs_from_edited_and_denied_approvals(workspace: Path) -> None:
     store = approval_store(load_settings(workspace))
-    edited = store.request("run-a", "s1", "email.send",
-                           {"to": [EMAIL], "subject": "Offer", "body": "50% off"},
-                           expires_in=600, goal="send the offer to our customer")
-    denied = store.request("run-b", "s1", "payments.refund", {"charge": "ch_1", "amount": 900},
-                           expires_in=600, goal="refund the order")
-    approved = store.request("run-c", "s1", "email.send", {"to": ["a@b.test"], "subject": "x",
-                                                             "body": "y"}, expires_in=600)
+    edited = store.request(
+        "run-a",
+        "s1",
+        "email.send",
+        {"to": [EMAIL], "subject": "Offer", "body": "50% off"},
+        expires_in=600,
+        goal="send the offer to our customer",
+    )
+    denied = store.request(
+        "run-b",
+        "s1",
+        "payments.refund",
+        {"charge": "ch_1", "amount": 900},
+        expires_in=600,
+        goal="refund the order",
+    )
+    approved = store.request(
+        "run-c",
+        "s1",
+        "email.send",
+        {"to": ["a@b.test"], "subject": "x", "body": "y"},
+        expires_in=600,
+    )
     store.edit(edited.id, "root", {"body": "10% off"}, "we never give 50%")
     store.deny(denied.id, "root", "refunds over 500 go through finance")
     store.approve(approved.id, "root")
 
     _install()
     out = workspace / "dpo" / "pairs.jsonl"
-    result = CliRunner().invoke(app, ["learn", "export", "--format", "dpo", "--out", str(out),
-                                      "--workspace", str(workspace)])
+    result = CliRunner().invoke(
+        app,
+        ["learn", "export", "--format", "dpo", "--out", str(out), "--workspace", str(workspace)],
+    )
     assert result.exit_code == 0, result.output
     assert "wrote 2 dpo record(s)" in result.output and "1 approved" in result.output
     records = [DPORecord.model_validate(r) for r in lines(out)]
-    by_tool = {r.non_preferred_output[0].tool_calls[0].function.name: r  # type: ignore[index]
-               for r in records}
+    by_tool = {
+        r.non_preferred_output[0].tool_calls[0].function.name: r  # type: ignore[index]
+        for r in records
+    }
     edit = by_tool["email__send"]
     chosen = json.loads(edit.preferred_output[0].tool_calls[0].function.arguments)  # type: ignore[index]
     rejected = json.loads(edit.non_preferred_output[0].tool_calls[0].function.arguments)  # type: ignore[index]

@@ -32,38 +32,69 @@ class OllamaWithModels(FakeOllama):
         body = json.loads(raw) if raw else {}
         self.api_calls.append((path, body))
         if method == "GET" and path == "/api/tags":
-            return json_response({"models": [
-                {"name": n, "model": n, "modified_at": "2026-12-01T00:00:00Z", "size": 5_000_000,
-                 "digest": "sha256:" + "0" * 64,
-                 "details": {"family": m.get("family", ""), "parameter_size": "8B"}}
-                for n, m in self.models.items()]})
+            return json_response(
+                {
+                    "models": [
+                        {
+                            "name": n,
+                            "model": n,
+                            "modified_at": "2026-12-01T00:00:00Z",
+                            "size": 5_000_000,
+                            "digest": "sha256:" + "0" * 64,
+                            "details": {"family": m.get("family", ""), "parameter_size": "8B"},
+                        }
+                        for n, m in self.models.items()
+                    ]
+                }
+            )
         if method == "POST" and path == "/api/pull":
             if body["model"] == "nosuch":
                 return json_response({"error": "pull model manifest: file does not exist"}, 500)
             self.models[body["model"]] = {"family": "llama"}
-            lines = [{"status": "pulling manifest"},
-                     {"status": "downloading", "digest": "sha256:1", "total": 4_000_000,
-                      "completed": 2_000_000},
-                     {"status": "downloading", "digest": "sha256:1", "total": 4_000_000,
-                      "completed": 4_000_000},
-                     {"status": "success"}]
-            return 200, {"Content-Type": "application/x-ndjson"}, \
-                "".join(json.dumps(x) + "\n" for x in lines).encode()
+            lines = [
+                {"status": "pulling manifest"},
+                {
+                    "status": "downloading",
+                    "digest": "sha256:1",
+                    "total": 4_000_000,
+                    "completed": 2_000_000,
+                },
+                {
+                    "status": "downloading",
+                    "digest": "sha256:1",
+                    "total": 4_000_000,
+                    "completed": 4_000_000,
+                },
+                {"status": "success"},
+            ]
+            return (
+                200,
+                {"Content-Type": "application/x-ndjson"},
+                "".join(json.dumps(x) + "\n" for x in lines).encode(),
+            )
         if method == "POST" and path == "/api/create":
-            self.models[body["model"]] = {"family": "qwen3", "system": body.get("system"),
-                                          "parameters": body.get("parameters"),
-                                          "from": body.get("from")}
+            self.models[body["model"]] = {
+                "family": "qwen3",
+                "system": body.get("system"),
+                "parameters": body.get("parameters"),
+                "from": body.get("from"),
+            }
             return json_response({"status": "success"})
         if method == "POST" and path == "/api/show":
             found = self.models.get(body["model"])
             if found is None:
                 return json_response({"error": f"model '{body['model']}' not found"}, 404)
-            return json_response({"modelfile": f"FROM {found.get('from')}\n"
-                                               f'SYSTEM """{found.get("system")}"""',
-                                  "template": "", "model_info": {},
-                                  "parameters": "\n".join(f"{k} {v}" for k, v in
-                                                          (found.get("parameters") or {}).items()),
-                                  "details": {"family": found["family"]}})
+            return json_response(
+                {
+                    "modelfile": f'FROM {found.get("from")}\nSYSTEM """{found.get("system")}"""',
+                    "template": "",
+                    "model_info": {},
+                    "parameters": "\n".join(
+                        f"{k} {v}" for k, v in (found.get("parameters") or {}).items()
+                    ),
+                    "details": {"family": found["family"]},
+                }
+            )
         return super()._handle(method, path, headers, raw)
 
 
@@ -85,14 +116,20 @@ def error_of(result: Any) -> str:
     return str(result.exception)
 
 
-def test_create_registers_openlam_and_the_ollama_client_sees_it(workspace: Path,
-                                                                 server: Any) -> None:
+def test_create_registers_openlam_and_the_ollama_client_sees_it(
+    workspace: Path, server: Any
+) -> None:
     result = cli(workspace, "model", "create", "qwen3:8b")
     assert result.exit_code == 0, result.output
     assert "use it with --model ollama:openlam" in result.output
     _path, sent = next(r for r in server.api_calls if r[0] == "/api/create")
-    assert sent == {"model": "openlam", "from": "qwen3:8b", "system": system_prompt(),
-                    "parameters": PARAMETERS, "stream": False}
+    assert sent == {
+        "model": "openlam",
+        "from": "qwen3:8b",
+        "system": system_prompt(),
+        "parameters": PARAMETERS,
+        "stream": False,
+    }
     assert "Reply with one JSON object only" in sent["system"]  # the planning rules
 
     client = ollama.Client(host=server.url)
@@ -101,7 +138,7 @@ def test_create_registers_openlam_and_the_ollama_client_sees_it(workspace: Path,
     assert system_prompt() in (shown.modelfile or "")
     assert "temperature 0" in (shown.parameters or "")
     modelfile = (workspace / ".openlam" / "Modelfile").read_text()
-    assert modelfile.startswith("FROM qwen3:8b\nSYSTEM \"\"\"You are the planner of OpenLAM")
+    assert modelfile.startswith('FROM qwen3:8b\nSYSTEM """You are the planner of OpenLAM')
     assert "PARAMETER temperature 0" in modelfile
 
 

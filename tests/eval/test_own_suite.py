@@ -28,8 +28,7 @@ def test_the_suite_has_thirty_tasks_over_every_area_in_both_splits() -> None:
     tasks = get_suite("openlam").tasks()
     assert len(tasks) >= 30
     areas = {t.tags[0] for t in tasks}
-    assert areas == {"files", "documents", "crm", "email", "web", "openapi", "mcp",
-                     "delegation"}
+    assert areas == {"files", "documents", "crm", "email", "web", "openapi", "mcp", "delegation"}
     for area in areas:
         assert {t.split for t in tasks if t.tags[0] == area} == {"dev", "heldout"}, area
 
@@ -52,8 +51,9 @@ def test_negative_control_scores_low_though_its_runs_say_completed(tmp_path: Pat
     found = evaluate(tmp_path, NEGATIVE)
     assert found["summary"]["goal_done"] <= 0.1
     # the checker does not take the run's word: most wrong runs report success
-    completed_but_wrong = [s for s in found["scores"]
-                           if s.run_status == "completed" and not s.goal_done]
+    completed_but_wrong = [
+        s for s in found["scores"] if s.run_status == "completed" and not s.goal_done
+    ]
     assert len(completed_but_wrong) >= 15
 
 

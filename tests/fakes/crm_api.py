@@ -70,24 +70,43 @@ def create_app() -> FastAPI:
             raise HTTPException(401, detail="invalid or missing credentials")
 
     def record(request: Request) -> None:
-        app.state.requests.append({"method": request.method, "path": request.url.path,
-                                   "query": str(request.url.query),
-                                   "idempotency_key": request.headers.get("idempotency-key")})
+        app.state.requests.append(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": str(request.url.query),
+                "idempotency_key": request.headers.get("idempotency-key"),
+            }
+        )
 
     guarded = [Depends(authorized), Depends(record)]
 
-    @app.get("/contacts", dependencies=guarded, operation_id="listContacts",
-             summary="List contacts, optionally filtered")
-    def list_contacts(q: Annotated[str | None, Query(description="Text to search for")] = None,
-                      tag: Annotated[list[str] | None, Query()] = None,
-                      limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[Contact]:
-        found = [c for c in app.state.contacts.values()
-                 if (not q or q.lower() in (c.name + " " + c.email).lower())
-                 and (not tag or set(tag) <= set(c.tags))]
+    @app.get(
+        "/contacts",
+        dependencies=guarded,
+        operation_id="listContacts",
+        summary="List contacts, optionally filtered",
+    )
+    def list_contacts(
+        q: Annotated[str | None, Query(description="Text to search for")] = None,
+        tag: Annotated[list[str] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> list[Contact]:
+        found = [
+            c
+            for c in app.state.contacts.values()
+            if (not q or q.lower() in (c.name + " " + c.email).lower())
+            and (not tag or set(tag) <= set(c.tags))
+        ]
         return found[:limit]
 
-    @app.post("/contacts", dependencies=guarded, status_code=201, operation_id="createContact",
-              summary="Create a contact")
+    @app.post(
+        "/contacts",
+        dependencies=guarded,
+        status_code=201,
+        operation_id="createContact",
+        summary="Create a contact",
+    )
     def create_contact(contact: ContactIn) -> Contact:
         if any(c.email == contact.email for c in app.state.contacts.values()):
             raise HTTPException(409, detail=f"a contact with email {contact.email} exists")
@@ -95,8 +114,12 @@ def create_app() -> FastAPI:
         app.state.contacts[new.id] = new
         return new
 
-    @app.get("/contacts/{contact_id}", dependencies=guarded, operation_id="getContact",
-             summary="One contact")
+    @app.get(
+        "/contacts/{contact_id}",
+        dependencies=guarded,
+        operation_id="getContact",
+        summary="One contact",
+    )
     def get_contact(contact_id: int) -> Contact:
         if contact_id not in app.state.contacts:
             raise HTTPException(404, detail=f"contact {contact_id} not found")
@@ -109,19 +132,28 @@ def create_app() -> FastAPI:
         app.state.contacts[contact_id] = updated
         return updated
 
-    @app.delete("/contacts/{contact_id}", dependencies=guarded, status_code=204,
-                operation_id="deleteContact")
+    @app.delete(
+        "/contacts/{contact_id}",
+        dependencies=guarded,
+        status_code=204,
+        operation_id="deleteContact",
+    )
     def delete_contact(contact_id: int) -> Response:
         get_contact(contact_id)
         del app.state.contacts[contact_id]
         return Response(status_code=204)
 
     @app.post("/contacts/{contact_id}/notes", dependencies=guarded, status_code=201)
-    def add_note(contact_id: int, note: NoteIn,
-                 x_request_id: Annotated[str | None, Header()] = None) -> Note:
+    def add_note(
+        contact_id: int, note: NoteIn, x_request_id: Annotated[str | None, Header()] = None
+    ) -> Note:
         get_contact(contact_id)
-        new = Note(id=len(app.state.notes) + 1, contact_id=contact_id, text=note.text,
-                   request_id=x_request_id)
+        new = Note(
+            id=len(app.state.notes) + 1,
+            contact_id=contact_id,
+            text=note.text,
+            request_id=x_request_id,
+        )
         app.state.notes.append(new)
         return new
 
@@ -149,8 +181,14 @@ def free_port() -> int:
 def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
     """Run ``app`` on 127.0.0.1 in a thread; yields its base URL."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            timeout_graceful_shutdown=1, lifespan="off")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+        lifespan="off",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

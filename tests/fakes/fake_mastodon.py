@@ -49,8 +49,9 @@ class FakeMastodon(FakeService):
         route = urlsplit(path).path
         if method == "GET" and route.startswith("/api/v1/statuses/"):
             found = self.statuses.get(route.rsplit("/", 1)[1])
-            return json_response(found) if found else json_response(
-                {"error": "Record not found"}, 404)
+            return (
+                json_response(found) if found else json_response({"error": "Record not found"}, 404)
+            )
         if route != "/api/v1/statuses" or method != "POST":
             return json_response({"error": "Record not found"}, 404)
         self.requests.append({"headers": headers, "body": body})
@@ -74,12 +75,16 @@ class FakeMastodon(FakeService):
             if not text.strip():
                 return json_response({"error": "Validation failed: Text can't be blank"}, 422)
             if len(text) > CHARACTER_LIMIT:
-                return json_response({"error": "Validation failed: Text character limit of "
-                                               f"{CHARACTER_LIMIT} exceeded"}, 422)
+                return json_response(
+                    {
+                        "error": "Validation failed: Text character limit of "
+                        f"{CHARACTER_LIMIT} exceeded"
+                    },
+                    422,
+                )
             visibility = str(params.get("visibility") or "public")
             if visibility not in VISIBILITIES:
-                return json_response({"error": f"'{visibility}' is not a valid visibility"},
-                                     422)
+                return json_response({"error": f"'{visibility}' is not a valid visibility"}, 422)
             status = self._status(text, visibility, params)
             if self.lose_writes:
                 return json_response(status)
@@ -102,15 +107,24 @@ class FakeMastodon(FakeService):
     def _status(self, text: str, visibility: str, params: dict[str, Any]) -> dict[str, Any]:
         sid = str(next(self._ids))
         return {
-            "id": sid, "created_at": "2026-11-28T10:00:00.000Z",
+            "id": sid,
+            "created_at": "2026-11-28T10:00:00.000Z",
             "in_reply_to_id": params.get("in_reply_to_id"),
             "sensitive": params.get("sensitive") in (True, "true"),
-            "spoiler_text": params.get("spoiler_text") or "", "visibility": visibility,
+            "spoiler_text": params.get("spoiler_text") or "",
+            "visibility": visibility,
             "language": params.get("language") or "en",
-            "uri": f"{self.url}/users/acme/statuses/{sid}", "url": f"{self.url}/@acme/{sid}",
-            "replies_count": 0, "reblogs_count": 0, "favourites_count": 0,
-            "content": f"<p>{html.escape(text)}</p>", "media_attachments": [], "mentions": [],
-            "tags": [], "emojis": [], "card": None, "poll": None,
-            "account": {"id": "1", "username": "acme", "acct": "acme",
-                        "url": f"{self.url}/@acme"},
+            "uri": f"{self.url}/users/acme/statuses/{sid}",
+            "url": f"{self.url}/@acme/{sid}",
+            "replies_count": 0,
+            "reblogs_count": 0,
+            "favourites_count": 0,
+            "content": f"<p>{html.escape(text)}</p>",
+            "media_attachments": [],
+            "mentions": [],
+            "tags": [],
+            "emojis": [],
+            "card": None,
+            "poll": None,
+            "account": {"id": "1", "username": "acme", "acct": "acme", "url": f"{self.url}/@acme"},
         }

@@ -16,15 +16,30 @@ from tests.fakes.http import FakeService, Response, json_response
 PAGE_SIZE = 10
 
 CORPUS: list[dict[str, Any]] = [
-    {"url": "https://anvils.example/forged", "title": "Drop-forged anvils explained",
-     "content": "Why drop-forged anvils outlast cast ones.", "engine": "duckduckgo",
-     "category": "general", "publishedDate": None},
-    {"url": "https://news.example/anvil-prices", "title": "Anvil prices rise",
-     "content": "Steel costs push anvil prices up 8%.", "engine": "bing news",
-     "category": "news", "publishedDate": "2026-11-20T08:00:00"},
-    {"url": "https://wiki.example/Anvil", "title": "Anvil - Wiki",
-     "content": "An anvil is a metalworking tool.", "engine": "wikipedia",
-     "category": "general", "publishedDate": None},
+    {
+        "url": "https://anvils.example/forged",
+        "title": "Drop-forged anvils explained",
+        "content": "Why drop-forged anvils outlast cast ones.",
+        "engine": "duckduckgo",
+        "category": "general",
+        "publishedDate": None,
+    },
+    {
+        "url": "https://news.example/anvil-prices",
+        "title": "Anvil prices rise",
+        "content": "Steel costs push anvil prices up 8%.",
+        "engine": "bing news",
+        "category": "news",
+        "publishedDate": "2026-11-20T08:00:00",
+    },
+    {
+        "url": "https://wiki.example/Anvil",
+        "title": "Anvil - Wiki",
+        "content": "An anvil is a metalworking tool.",
+        "engine": "wikipedia",
+        "category": "general",
+        "publishedDate": None,
+    },
 ]
 
 
@@ -65,16 +80,32 @@ class FakeSearXNG(FakeService):
         else:
             words = query.lower().split()
             categories = set(filter(None, params.get("categories", "").split(",")))
-            found = [r for r in self.corpus
-                     if all(w in (r["title"] + " " + r["content"]).lower() for w in words)
-                     and (not categories or r["category"] in categories)]
+            found = [
+                r
+                for r in self.corpus
+                if all(w in (r["title"] + " " + r["content"]).lower() for w in words)
+                and (not categories or r["category"] in categories)
+            ]
         page = int(params.get("pageno", "1"))
-        shown = found[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
-        results = [{**r, "engines": [r["engine"]], "positions": [i + 1], "score": 1.0 / (i + 1),
-                    "parsed_url": ["https", r["url"].split("/")[2], "/", "", "", ""],
-                    "template": "default.html"} for i, r in enumerate(shown)]
-        return {"query": query, "number_of_results": len(found), "results": results,
-                "answers": ["An anvil weighs 50 kg."] if "weight" in query else [],
-                "corrections": [], "infoboxes": [],
-                "suggestions": [f"{query} for sale"] if results else [],
-                "unresponsive_engines": unresponsive}
+        shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        results = [
+            {
+                **r,
+                "engines": [r["engine"]],
+                "positions": [i + 1],
+                "score": 1.0 / (i + 1),
+                "parsed_url": ["https", r["url"].split("/")[2], "/", "", "", ""],
+                "template": "default.html",
+            }
+            for i, r in enumerate(shown)
+        ]
+        return {
+            "query": query,
+            "number_of_results": len(found),
+            "results": results,
+            "answers": ["An anvil weighs 50 kg."] if "weight" in query else [],
+            "corrections": [],
+            "infoboxes": [],
+            "suggestions": [f"{query} for sale"] if results else [],
+            "unresponsive_engines": unresponsive,
+        }

@@ -55,18 +55,28 @@ class FakeWebhooks(FakeService):
         parts = urlsplit(path)
         if method == "GET" and parts.path.startswith(DISCORD_HOOK + "/messages/"):
             found = self.discord_messages.get(parts.path.rsplit("/", 1)[1])
-            return json_response(found) if found else json_response(
-                {"message": "Unknown Message", "code": 10008}, 404)
+            return (
+                json_response(found)
+                if found
+                else json_response({"message": "Unknown Message", "code": 10008}, 404)
+            )
         if method != "POST":
             return _text("method not allowed", 405)
         self.hold()
         try:
-            payload = json.loads(body) if headers.get("content-type", "").startswith(
-                "application/json") else None
+            payload = (
+                json.loads(body)
+                if headers.get("content-type", "").startswith("application/json")
+                else None
+            )
         except ValueError:
             payload = None
-        record = {"path": parts.path, "query": parse_qs(parts.query), "payload": payload,
-                  "headers": headers}
+        record = {
+            "path": parts.path,
+            "query": parse_qs(parts.query),
+            "payload": payload,
+            "headers": headers,
+        }
         if parts.path.startswith("/services/"):
             return self._slack(parts.path, payload, record)
         if parts.path.startswith("/api/webhooks/"):
@@ -88,56 +98,89 @@ class FakeWebhooks(FakeService):
             self.received.append({"service": "slack", **record})
         return _text("ok", 200)
 
-    def _discord(self, path: str, query: dict[str, list[str]], payload: Any,
-                 record: dict[str, Any]) -> Response:
+    def _discord(
+        self, path: str, query: dict[str, list[str]], payload: Any, record: dict[str, Any]
+    ) -> Response:
         if path != DISCORD_HOOK:
             return json_response({"message": "Unknown Webhook", "code": 10015}, 404)
         if self.discord_rate_limited:
             self.discord_rate_limited -= 1
-            return json_response({"message": "You are being rate limited.",
-                                  "retry_after": 0.2, "global": False}, 429)
+            return json_response(
+                {"message": "You are being rate limited.", "retry_after": 0.2, "global": False}, 429
+            )
         if not isinstance(payload, dict) or not str(payload.get("content") or "").strip():
-            return json_response({"message": "Cannot send an empty message", "code": 50006},
-                                 400)
+            return json_response({"message": "Cannot send an empty message", "code": 50006}, 400)
         content = str(payload["content"])
         if len(content) > 2000:
-            return json_response({"message": "Invalid Form Body", "code": 50035, "errors": {
-                "content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH",
-                                         "message": "Must be 2000 or fewer in length."}]}}},
-                                 400)
+            return json_response(
+                {
+                    "message": "Invalid Form Body",
+                    "code": 50035,
+                    "errors": {
+                        "content": {
+                            "_errors": [
+                                {
+                                    "code": "BASE_TYPE_MAX_LENGTH",
+                                    "message": "Must be 2000 or fewer in length.",
+                                }
+                            ]
+                        }
+                    },
+                },
+                400,
+            )
         if not self.lose_writes:
             self.received.append({"service": "discord", **record})
         if query.get("wait") != ["true"]:
             return 204, {}, b""
         mentions_allowed = payload.get("allowed_mentions", {"parse": ["everyone"]})
-        pings_everyone = "@everyone" in content and "everyone" in mentions_allowed.get(
-            "parse", [])
+        pings_everyone = "@everyone" in content and "everyone" in mentions_allowed.get("parse", [])
         message = {
-            "id": str(next(self._ids)), "type": 0, "channel_id": "1099", "content": content,
-            "author": {"id": "1100", "username": payload.get("username") or "Captain Hook",
-                       "bot": True},
-            "mention_everyone": pings_everyone, "mentions": [], "webhook_id": "1100",
-            "timestamp": "2026-11-28T10:00:00.000000+00:00"}
+            "id": str(next(self._ids)),
+            "type": 0,
+            "channel_id": "1099",
+            "content": content,
+            "author": {
+                "id": "1100",
+                "username": payload.get("username") or "Captain Hook",
+                "bot": True,
+            },
+            "mention_everyone": pings_everyone,
+            "mentions": [],
+            "webhook_id": "1100",
+            "timestamp": "2026-11-28T10:00:00.000000+00:00",
+        }
         if not self.lose_writes:
             self.discord_messages[message["id"]] = message
         return json_response(message)
 
     def _mattermost(self, path: str, payload: Any, record: dict[str, Any]) -> Response:
         def app_error(error_id: str, message: str, status: int) -> Response:
-            return json_response({"id": error_id, "message": message, "detailed_error": "",
-                                  "request_id": "r1", "status_code": status}, status)
+            return json_response(
+                {
+                    "id": error_id,
+                    "message": message,
+                    "detailed_error": "",
+                    "request_id": "r1",
+                    "status_code": status,
+                },
+                status,
+            )
 
         if path != MATTERMOST_HOOK:
             return app_error("web.incoming_webhook.invalid.app_error", "Invalid webhook", 400)
         if not isinstance(payload, dict):
-            return app_error("web.incoming_webhook.parse.app_error",
-                             "Unable to parse incoming data", 400)
+            return app_error(
+                "web.incoming_webhook.parse.app_error", "Unable to parse incoming data", 400
+            )
         if not str(payload.get("text") or "").strip() and not payload.get("attachments"):
             return app_error("web.incoming_webhook.text.app_error", "No text specified", 400)
         if payload.get("channel") == "locked":
-            return app_error("web.incoming_webhook.channel_locked.app_error",
-                             "This webhook is not permitted to post to the requested channel",
-                             403)
+            return app_error(
+                "web.incoming_webhook.channel_locked.app_error",
+                "This webhook is not permitted to post to the requested channel",
+                403,
+            )
         if not self.lose_writes:
             self.received.append({"service": "mattermost", **record})
         return _text("ok", 200)

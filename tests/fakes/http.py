@@ -46,7 +46,8 @@ class FakeHTTPServer:
                 body = self.rfile.read(length) if length else b""
                 outer.requests.append((self.command, self.path, body))
                 status, headers, payload = outer.handler(
-                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
                 head = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
                 headers = {"Content-Length": str(len(payload)), **headers}
                 head += [f"{k}: {v}" for k, v in headers.items()]

@@ -52,8 +52,14 @@ class FakeModelServer(FakeHTTPServer):
         return self.script[index] if index < len(self.script) else {"steps": []}
 
     def tokens_in(self, body: dict[str, Any]) -> int:
-        carried = json.dumps([body.get("messages"), body.get("format"),
-                              body.get("response_format"), body.get("tools")])
+        carried = json.dumps(
+            [
+                body.get("messages"),
+                body.get("format"),
+                body.get("response_format"),
+                body.get("tools"),
+            ]
+        )
         n = len(carried) // 4
         self.prompt_tokens += n
         return n
@@ -79,53 +85,78 @@ class FakeOllama(FakeModelServer):
             reply = self.next_reply(body)
             self.hold()
             if isinstance(reply, dict) and "http_status" in reply:
-                return json_response({"error": reply.get("message", "boom")},
-                                     reply["http_status"])
+                return json_response({"error": reply.get("message", "boom")}, reply["http_status"])
             message: dict[str, Any] = {"role": "assistant", "content": ""}
             if isinstance(reply, dict) and "tool_call" in reply:
                 message["tool_calls"] = [{"function": reply["tool_call"]}]
             else:
                 message["content"] = _text(reply)
-            return json_response({
-                "model": body.get("model", self.model), "created_at": "2026-11-28T00:00:00Z",
-                "message": message, "done": True, "done_reason": "stop",
-                "prompt_eval_count": self.tokens_in(body),
-                "eval_count": len(message["content"]) // 4,
-            })
+            return json_response(
+                {
+                    "model": body.get("model", self.model),
+                    "created_at": "2026-11-28T00:00:00Z",
+                    "message": message,
+                    "done": True,
+                    "done_reason": "stop",
+                    "prompt_eval_count": self.tokens_in(body),
+                    "eval_count": len(message["content"]) // 4,
+                }
+            )
         return json_response({"error": f"no route {method} {path}"}, 404)
 
 
 class FakeOpenAI(FakeModelServer):
     def _handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Response:
         if method == "GET" and path == "/v1/models":
-            return json_response({"object": "list", "data": [
-                {"id": self.model, "object": "model", "created": 0, "owned_by": "test"}]})
+            return json_response(
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": self.model, "object": "model", "created": 0, "owned_by": "test"}
+                    ],
+                }
+            )
         if method == "POST" and path == "/v1/chat/completions":
             body = json.loads(raw)
             reply = self.next_reply(body)
             self.hold()
             if isinstance(reply, dict) and "http_status" in reply:
-                return json_response({"error": {"message": reply.get("message", "boom"),
-                                                "type": "server_error"}}, reply["http_status"])
+                return json_response(
+                    {"error": {"message": reply.get("message", "boom"), "type": "server_error"}},
+                    reply["http_status"],
+                )
             message: dict[str, Any] = {"role": "assistant", "content": None}
             finish = "stop"
             if isinstance(reply, dict) and "tool_call" in reply:
                 call = reply["tool_call"]
-                message["tool_calls"] = [{
-                    "id": f"call_{len(self.chat_bodies)}", "type": "function",
-                    "function": {"name": call["name"],
-                                 "arguments": json.dumps(call.get("arguments", {}))}}]
+                message["tool_calls"] = [
+                    {
+                        "id": f"call_{len(self.chat_bodies)}",
+                        "type": "function",
+                        "function": {
+                            "name": call["name"],
+                            "arguments": json.dumps(call.get("arguments", {})),
+                        },
+                    }
+                ]
                 finish, content = "tool_calls", ""
             else:
                 content = message["content"] = _text(reply)
             n_in = self.tokens_in(body)
-            return json_response({
-                "id": f"chatcmpl-{len(self.chat_bodies)}", "object": "chat.completion",
-                "created": int(time.time()), "model": body.get("model", self.model),
-                "choices": [{"index": 0, "finish_reason": finish, "message": message}],
-                "usage": {"prompt_tokens": n_in, "completion_tokens": len(content) // 4,
-                          "total_tokens": n_in + len(content) // 4},
-            })
+            return json_response(
+                {
+                    "id": f"chatcmpl-{len(self.chat_bodies)}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model", self.model),
+                    "choices": [{"index": 0, "finish_reason": finish, "message": message}],
+                    "usage": {
+                        "prompt_tokens": n_in,
+                        "completion_tokens": len(content) // 4,
+                        "total_tokens": n_in + len(content) // 4,
+                    },
+                }
+            )
         return json_response({"error": {"message": f"no route {method} {path}"}}, 404)
 
 
@@ -136,19 +167,31 @@ class FakeAnthropic(FakeModelServer):
         if method == "POST" and path.startswith("/v1/messages"):
             body = json.loads(raw)
             if "test-key" not in (headers.get("x-api-key"), headers.get("authorization", "")[7:]):
-                return json_response({"type": "error", "error": {
-                    "type": "authentication_error", "message": "invalid x-api-key"}}, 401)
+                return json_response(
+                    {
+                        "type": "error",
+                        "error": {"type": "authentication_error", "message": "invalid x-api-key"},
+                    },
+                    401,
+                )
             reply = self.next_reply(body)
             self.hold()
             content = _text(reply)
-            n_in = self.tokens_in({"messages": [body.get("system"), body.get("messages")],
-                                   "tools": body.get("tools")})
-            return json_response({
-                "id": f"msg_{len(self.chat_bodies)}", "type": "message", "role": "assistant",
-                "model": body.get("model", self.model),
-                "content": [{"type": "text", "text": content}],
-                "stop_reason": "end_turn", "stop_sequence": None,
-                "usage": {"input_tokens": n_in, "output_tokens": len(content) // 4},
-            })
-        return json_response({"type": "error", "error": {"type": "not_found_error",
-                                                         "message": path}}, 404)
+            n_in = self.tokens_in(
+                {"messages": [body.get("system"), body.get("messages")], "tools": body.get("tools")}
+            )
+            return json_response(
+                {
+                    "id": f"msg_{len(self.chat_bodies)}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": body.get("model", self.model),
+                    "content": [{"type": "text", "text": content}],
+                    "stop_reason": "end_turn",
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": n_in, "output_tokens": len(content) // 4},
+                }
+            )
+        return json_response(
+            {"type": "error", "error": {"type": "not_found_error", "message": path}}, 404
+        )

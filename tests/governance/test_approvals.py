@@ -24,12 +24,25 @@ from openlam.governance.approvals import (
 )
 from tests.governance.conftest import Harness
 
-PAY_ONLY = {"steps": [{"id": "s1", "action": "pay.transfer",
-                       "args": {"to": "supplier@acme.example", "amount": 120}}]}
-PAY = {"steps": [{"id": "s1", "action": "pay.transfer",
-                  "args": {"to": "supplier@acme.example", "amount": 120}},
-                 {"id": "s2", "action": "notes.write", "args": {"text": "paid"},
-                  "depends_on": ["s1"]}]}
+PAY_ONLY = {
+    "steps": [
+        {
+            "id": "s1",
+            "action": "pay.transfer",
+            "args": {"to": "supplier@acme.example", "amount": 120},
+        }
+    ]
+}
+PAY = {
+    "steps": [
+        {
+            "id": "s1",
+            "action": "pay.transfer",
+            "args": {"to": "supplier@acme.example", "amount": 120},
+        },
+        {"id": "s2", "action": "notes.write", "args": {"text": "paid"}, "depends_on": ["s1"]},
+    ]
+}
 
 
 async def first_pending(store: ApprovalStore, run: asyncio.Task):
@@ -84,10 +97,13 @@ async def test_edit_changes_the_arguments_and_is_recorded(harness: Harness) -> N
 
 async def test_expired_approval_counts_as_denied(harness: Harness) -> None:
     clock = [1_000_000.0]
-    gov = harness.governance(clock=lambda: clock[0], policies="""
+    gov = harness.governance(
+        clock=lambda: clock[0],
+        policies="""
 rules:
   - {id: pay-quick, action: pay.transfer, decision: require_approval, expires: 30m}
-""")
+""",
+    )
     run = asyncio.create_task(harness.run(gov, [PAY_ONLY]))
     approval = await first_pending(gov.approvals, run)
     assert approval.expires_at == clock[0] + 1800
@@ -135,7 +151,8 @@ def write_config(workspace: Path, admin: bool = True) -> None:
     admins = f'admins = ["{getpass.getuser()}"]\n' if admin else ""
     (workspace / "openlam.toml").write_text(
         f'[governance]\n{admins}[governance.approvers]\n"*" = ["alice"]\nfinance = ["bob"]\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
 
 
 async def test_another_process_approves_through_the_cli(harness: Harness) -> None:
@@ -148,14 +165,31 @@ async def test_another_process_approves_through_the_cli(harness: Harness) -> Non
     env = {**os.environ, "OPENLAM_PRINCIPAL": "mallory"}
     cli = [sys.executable, "-c", "from openlam.cli.main import main; main()", "approvals"]
     refused = await asyncio.to_thread(
-        subprocess.run, [*cli, "approve", approval.id[:8], "--workspace",
-                         str(harness.workspace)], env=env, capture_output=True, text=True)
+        subprocess.run,
+        [*cli, "approve", approval.id[:8], "--workspace", str(harness.workspace)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert refused.returncode == 2
     assert "mallory does not have the approver role" in refused.stderr
     done = await asyncio.to_thread(
-        subprocess.run, [*cli, "approve", approval.id, "--as", "alice", "-m", "ok",
-                         "--workspace", str(harness.workspace)],
-        env=env, capture_output=True, text=True)
+        subprocess.run,
+        [
+            *cli,
+            "approve",
+            approval.id,
+            "--as",
+            "alice",
+            "-m",
+            "ok",
+            "--workspace",
+            str(harness.workspace),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert (await run).status.value == "completed"
     assert harness.world.paid[0]["amount"] == 120
@@ -167,9 +201,15 @@ def test_cli_list_show_deny_and_edit(harness: Harness) -> None:
     write_config(harness.workspace)
     settings = load_settings(harness.workspace)
     store = ApprovalStore(settings.app_database_url, roles=Roles.from_settings(settings))
-    a = store.request("r1", "s1", "email.send",
-                      {"to": ["x@y.example"], "subject": "Hi", "body": "hi"},
-                      expires_in=3600, department="finance", reason="external")
+    a = store.request(
+        "r1",
+        "s1",
+        "email.send",
+        {"to": ["x@y.example"], "subject": "Hi", "body": "hi"},
+        expires_in=3600,
+        department="finance",
+        reason="external",
+    )
     b = store.request("r1", "s2", "mail.send", {"to": "x@y.example"}, expires_in=3600)
     _install()
     runner = CliRunner()
@@ -178,11 +218,15 @@ def test_cli_list_show_deny_and_edit(harness: Harness) -> None:
     assert listed.exit_code == 0 and a.id in listed.output and b.id in listed.output
     shown = runner.invoke(app, ["approvals", "show", a.id, *ws])
     assert "x@y.example" in shown.output and "finance" in shown.output
-    edited = runner.invoke(app, ["approvals", "edit", a.id, "--set",
-                                 'to=["boss@acme.example"]', "--as", "bob", *ws])
+    edited = runner.invoke(
+        app, ["approvals", "edit", a.id, "--set", 'to=["boss@acme.example"]', "--as", "bob", *ws]
+    )
     assert edited.exit_code == 0, edited.output
-    assert store.get(a.id).effective_args == {"to": ["boss@acme.example"], "subject": "Hi",
-                                              "body": "hi"}
+    assert store.get(a.id).effective_args == {
+        "to": ["boss@acme.example"],
+        "subject": "Hi",
+        "body": "hi",
+    }
     denied = runner.invoke(app, ["approvals", "deny", b.id, "--as", "alice", "-m", "no", *ws])
     assert denied.exit_code == 0
     assert store.get(b.id).status == "denied"
@@ -197,8 +241,9 @@ def test_principal_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     assert current_principal() == os.environ.get("USER", current_principal())
 
 
-def test_acting_as_someone_else_needs_the_admin_role(harness: Harness,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_acting_as_someone_else_needs_the_admin_role(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The CLI acts as the OS user. A non-admin cannot approve as alice by --as or by
     OPENLAM_PRINCIPAL, and the refusal does not say how one might."""
     from openlam.cli.main import _install, app
@@ -237,8 +282,13 @@ def test_an_edit_is_checked_against_the_actions_schema(harness: Harness) -> None
     write_config(harness.workspace)
     settings = load_settings(harness.workspace)
     store = ApprovalStore(settings.app_database_url, roles=Roles.from_settings(settings))
-    a = store.request("r1", "s1", "email.send",
-                      {"to": ["x@y.example"], "subject": "Hi", "body": "hi"}, expires_in=3600)
+    a = store.request(
+        "r1",
+        "s1",
+        "email.send",
+        {"to": ["x@y.example"], "subject": "Hi", "body": "hi"},
+        expires_in=3600,
+    )
     _install()
     runner = CliRunner()
     ws = ["--workspace", str(harness.workspace), "--as", "alice"]
@@ -248,7 +298,6 @@ def test_an_edit_is_checked_against_the_actions_schema(harness: Harness) -> None
     typo = runner.invoke(app, ["approvals", "edit", a.id, "--set", "too=[]", *ws])
     assert "email.send has no argument 'too'" in str(typo.exception)
     assert store.get(a.id).status == "pending"
-    good = runner.invoke(app, ["approvals", "edit", a.id, "--set",
-                               'to=["bob@example.com"]', *ws])
+    good = runner.invoke(app, ["approvals", "edit", a.id, "--set", 'to=["bob@example.com"]', *ws])
     assert good.exit_code == 0, good.output
     assert store.get(a.id).effective_args["to"] == ["bob@example.com"]

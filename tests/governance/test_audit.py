@@ -18,8 +18,14 @@ from openlam.governance.audit import AuditLog, record_hash
 def log(tmp_path: Path) -> AuditLog:
     audit = AuditLog(Settings(workspace=tmp_path).app_database_url)
     for i in range(1, 6):
-        audit.append("action", run_id="r1", step_id=f"s{i}", actor="agent-7",
-                     action="mail.send", args={"to": f"user{i}@acme.example"})
+        audit.append(
+            "action",
+            run_id="r1",
+            step_id=f"s{i}",
+            actor="agent-7",
+            action="mail.send",
+            args={"to": f"user{i}@acme.example"},
+        )
     return audit
 
 
@@ -44,8 +50,12 @@ def test_edit_is_detected(log: AuditLog) -> None:
 def test_edit_with_a_recomputed_hash_breaks_the_next_link(log: AuditLog) -> None:
     rec = next(r for r in log._raw() if r["seq"] == 2)
     rec["actor"] = "someone-else"
-    sql(log, "UPDATE gov_audit SET actor = :a, hash = :h WHERE seq = 2", a=rec["actor"],
-        h=record_hash(rec))
+    sql(
+        log,
+        "UPDATE gov_audit SET actor = :a, hash = :h WHERE seq = 2",
+        a=rec["actor"],
+        h=record_hash(rec),
+    )
     result = log.verify()
     assert (result.ok, result.first_bad) == (False, 3)
 
@@ -68,10 +78,16 @@ def test_reordering_is_detected(log: AuditLog) -> None:
     rows = {r["seq"]: r for r in log._raw()}
     for seq, other in ((2, 4), (4, 2)):  # swap the contents of records 2 and 4
         src = rows[other]
-        sql(log, "UPDATE gov_audit SET ts=:ts, kind=:kind, run_id=:run_id, step_id=:step_id, "
-                 "actor=:actor, body=:body, prev_hash=:prev_hash, hash=:hash WHERE seq=:seq",
-            seq=seq, **{k: src[k] for k in ("ts", "kind", "run_id", "step_id", "actor", "body",
-                                            "prev_hash", "hash")})
+        sql(
+            log,
+            "UPDATE gov_audit SET ts=:ts, kind=:kind, run_id=:run_id, step_id=:step_id, "
+            "actor=:actor, body=:body, prev_hash=:prev_hash, hash=:hash WHERE seq=:seq",
+            seq=seq,
+            **{
+                k: src[k]
+                for k in ("ts", "kind", "run_id", "step_id", "actor", "body", "prev_hash", "hash")
+            },
+        )
     result = log.verify()
     assert (result.ok, result.first_bad) == (False, 2)
 
@@ -105,8 +121,10 @@ def test_keyed_appends_are_idempotent(tmp_path: Path) -> None:
 def test_secrets_are_redacted_before_writing(tmp_path: Path) -> None:
     from openlam.actions.secrets import Redactor
 
-    audit = AuditLog(Settings(workspace=tmp_path).app_database_url,
-                     redact=Redactor(["hunter2-very-secret"]).value)
+    audit = AuditLog(
+        Settings(workspace=tmp_path).app_database_url,
+        redact=Redactor(["hunter2-very-secret"]).value,
+    )
     audit.append("action", run_id="r", args={"password": "hunter2-very-secret"})
     assert "hunter2" not in json.dumps(audit.records())
 
@@ -119,8 +137,9 @@ def test_cli_verify_and_export(log: AuditLog, tmp_path: Path) -> None:
     ok = runner.invoke(app, ["audit", "verify", "--workspace", str(tmp_path)])
     assert ok.exit_code == 0 and "intact: 5 records" in ok.output
     out = tmp_path / "audit.jsonl"
-    exported = runner.invoke(app, ["audit", "export", "--workspace", str(tmp_path),
-                                   "--out", str(out)])
+    exported = runner.invoke(
+        app, ["audit", "export", "--workspace", str(tmp_path), "--out", str(out)]
+    )
     assert exported.exit_code == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["seq"] for r in lines] == [1, 2, 3, 4, 5]
@@ -140,13 +159,16 @@ def _rehash_everything(log: AuditLog) -> None:
             body = rec["body"]
             if rec["seq"] == 2:
                 body = dict(body, args={"to": "innocent@acme.example"})
-            raw = {**rec, "body": json.dumps(body, sort_keys=True, separators=(",", ":")),
-                   "prev_hash": prev}
+            raw = {
+                **rec,
+                "body": json.dumps(body, sort_keys=True, separators=(",", ":")),
+                "prev_hash": prev,
+            }
             raw["hash"] = prev = record_hash(raw)
-            conn.execute(text("UPDATE gov_audit SET body = :b, prev_hash = :p, hash = :h "
-                              "WHERE seq = :s"),
-                         {"b": raw["body"], "p": raw["prev_hash"], "h": raw["hash"],
-                          "s": rec["seq"]})
+            conn.execute(
+                text("UPDATE gov_audit SET body = :b, prev_hash = :p, hash = :h WHERE seq = :s"),
+                {"b": raw["body"], "p": raw["prev_hash"], "h": raw["hash"], "s": rec["seq"]},
+            )
         conn.execute(text("UPDATE gov_audit_head SET hash = :h WHERE id = 1"), {"h": prev})
 
 

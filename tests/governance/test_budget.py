@@ -7,11 +7,13 @@ import pytest
 from openlam.governance.budget import BudgetConfig, Budgets, Limits, parse_rate
 from tests.governance.conftest import Harness
 
-NOTE = {"steps": [{"id": "s1", "action": "notes.write", "args": {"text": "a"}},
-                  {"id": "s2", "action": "notes.write", "args": {"text": "b"},
-                   "depends_on": ["s1"]},
-                  {"id": "s3", "action": "notes.write", "args": {"text": "c"},
-                   "depends_on": ["s2"]}]}
+NOTE = {
+    "steps": [
+        {"id": "s1", "action": "notes.write", "args": {"text": "a"}},
+        {"id": "s2", "action": "notes.write", "args": {"text": "b"}, "depends_on": ["s1"]},
+        {"id": "s3", "action": "notes.write", "args": {"text": "c"}, "depends_on": ["s2"]},
+    ]
+}
 
 
 async def test_run_action_budget_blocks_the_step_and_names_the_budget(harness: Harness) -> None:
@@ -40,25 +42,30 @@ async def test_token_budget_per_agent_per_day_spans_runs(harness: Harness) -> No
 
 async def test_model_requests_budget_refuses_the_next_model_call(harness: Harness) -> None:
     gov = harness.governance(budgets=BudgetConfig(run=Limits(model_requests=1)))
-    failing = {"steps": [{"id": "s1", "action": "notes.write",
-                          "args": {"text": "${s0.output.x}"}}]}
+    failing = {"steps": [{"id": "s1", "action": "notes.write", "args": {"text": "${s0.output.x}"}}]}
     # s0 does not exist → the plan is invalid → a repair request, which the budget refuses
     outcome = await harness.run(gov, [failing, NOTE])
     assert harness.world.notes == []
     assert outcome.status.value == "failed"
     assert "budget run.model_requests exceeded: 1 used (+1 now), limit 1" in outcome.summary
     assert [r["body"]["reason"] for r in gov.audit.records(kind="budget")] == [
-        "budget run.model_requests exceeded: 1 used (+1 now), limit 1"]
+        "budget run.model_requests exceeded: 1 used (+1 now), limit 1"
+    ]
 
 
 def test_cost_department_and_day_budgets(harness: Harness) -> None:
-    config = BudgetConfig(department={"finance": Limits(cost=1.0)}, day=Limits(actions=3),
-                          prices={"openai:*": (2.0, 10.0)})
+    config = BudgetConfig(
+        department={"finance": Limits(cost=1.0)},
+        day=Limits(actions=3),
+        prices={"openai:*": (2.0, 10.0)},
+    )
     budgets = Budgets(harness.settings.app_database_url, config)
     budgets.sync_model_usage("r1", "cfo", "finance", "openai:gpt-x", 1, 200_000, 80_000)
     assert budgets.totals(run_id="r1")["cost"] == pytest.approx(0.4 + 0.8)
-    assert budgets.exceeded("r1", "cfo", "finance") == \
-        "budget department[finance].cost exceeded: 1.2 used, limit 1 per day"
+    assert (
+        budgets.exceeded("r1", "cfo", "finance")
+        == "budget department[finance].cost exceeded: 1.2 used, limit 1 per day"
+    )
     assert budgets.exceeded("r2", "clerk", "sales") is None
     for i in range(3):
         budgets.record_action(f"r{i}", "clerk", "sales", "notes.write", key=f"k{i}")
@@ -69,8 +76,9 @@ def test_cost_department_and_day_budgets(harness: Harness) -> None:
 
 async def test_rate_limit_per_action(harness: Harness) -> None:
     clock = [1_000_000.0]
-    gov = harness.governance(budgets=BudgetConfig(rate_limits={"notes.*": parse_rate("2/1h")}),
-                             clock=lambda: clock[0])
+    gov = harness.governance(
+        budgets=BudgetConfig(rate_limits={"notes.*": parse_rate("2/1h")}), clock=lambda: clock[0]
+    )
     outcome = await harness.run(gov, [NOTE])
     assert harness.world.notes == ["a", "b"]
     assert "rate limit notes.* reached" in outcome.summary
@@ -95,8 +103,7 @@ async def test_a_replayed_run_gets_the_same_answers(harness: Harness) -> None:
     assert gov.audit.verify().ok
 
 
-async def test_without_budgets_a_runs_usage_is_recorded_once_when_it_ends(
-        harness: Harness) -> None:
+async def test_without_budgets_a_runs_usage_is_recorded_once_when_it_ends(harness: Harness) -> None:
     gov = harness.governance()  # no budget, no rate limit: nothing is counted per step
     outcome = await harness.run(gov, [NOTE])
     assert outcome.status.value == "completed"

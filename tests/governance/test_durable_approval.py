@@ -22,12 +22,21 @@ rules:
 async def test_durable_run_resumes_after_approval_from_another_process(workspace: Path) -> None:
     (workspace / "openlam.toml").write_text(  # --as needs the admin role
         f'[governance]\nadmins = ["{getpass.getuser()}"]\n'
-        '[governance.approvers]\n"*" = ["alice"]\n', encoding="utf-8")
+        '[governance.approvers]\n"*" = ["alice"]\n',
+        encoding="utf-8",
+    )
     (workspace / "policies").mkdir()
     (workspace / "policies" / "org.yaml").write_text(POLICY, encoding="utf-8")
     settings = load_settings(workspace).with_overrides(step_timeout=5.0)
-    plan = {"steps": [{"id": "w", "action": "files.write",
-                       "args": {"path": "memo.md", "content": "approved memo"}}]}
+    plan = {
+        "steps": [
+            {
+                "id": "w",
+                "action": "files.write",
+                "args": {"path": "memo.md", "content": "approved memo"},
+            }
+        ]
+    }
     scripted_model("test:gov-durable", [plan])
     async with Workforce(settings=settings, model="test:gov-durable") as wf:
         gov = wf.runtime.gate
@@ -38,9 +47,13 @@ async def test_durable_run_resumes_after_approval_from_another_process(workspace
         assert not (workspace / "memo.md").exists()
 
         def cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-m", "openlam", "approvals", *args],
-                                  capture_output=True, text=True, timeout=60,
-                                  env={**os.environ, "OPENLAM_WORKSPACE": str(workspace)})
+            return subprocess.run(
+                [sys.executable, "-m", "openlam", "approvals", *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**os.environ, "OPENLAM_WORKSPACE": str(workspace)},
+            )
 
         refused = await asyncio.to_thread(cli, "approve", pending[0].id, "--as", "mallory")
         assert refused.returncode == 2 and "approver role" in refused.stderr

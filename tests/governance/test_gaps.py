@@ -9,9 +9,18 @@ from typer.testing import CliRunner
 from openlam.governance.gaps import MCP, OPENAPI, PLUGIN, suggest_source
 from tests.governance.conftest import Harness
 
-ASK_SMS = {"steps": [{"id": "s1", "action": "request_capability",
-                      "args": {"capability": "SMS sending API",
-                               "reason": "the goal asks to text the customer"}}]}
+ASK_SMS = {
+    "steps": [
+        {
+            "id": "s1",
+            "action": "request_capability",
+            "args": {
+                "capability": "SMS sending API",
+                "reason": "the goal asks to text the customer",
+            },
+        }
+    ]
+}
 UNKNOWN = {"steps": [{"id": "s1", "action": "git.commit", "args": {"message": "x"}}]}
 
 

@@ -28,10 +28,17 @@ async def test_decisions_are_audited_and_explained(harness: Harness) -> None:
     (policies / "org.yaml").write_text(POLICY, encoding="utf-8")
     gov = harness.governance(policies=check_policies(harness.settings))
     gov.wait = auto_decider(gov.approvals, DENIED)
-    plan = {"steps": [
-        {"id": "s1", "action": "pay.transfer", "args": {"to": "a@acme.example", "amount": 50}},
-        {"id": "s2", "action": "pay.transfer", "args": {"to": "b@acme.example", "amount": 5000}},
-        {"id": "s3", "action": "files.erase", "args": {"name": "ledger.csv"}}]}
+    plan = {
+        "steps": [
+            {"id": "s1", "action": "pay.transfer", "args": {"to": "a@acme.example", "amount": 50}},
+            {
+                "id": "s2",
+                "action": "pay.transfer",
+                "args": {"to": "b@acme.example", "amount": 5000},
+            },
+            {"id": "s3", "action": "files.erase", "args": {"name": "ledger.csv"}},
+        ]
+    }
     outcome = await harness.run(gov, [plan], run_id="run-explain")
     assert harness.world.paid == [{"to": "a@acme.example", "amount": 50}]
     assert harness.world.erased == []

@@ -90,19 +90,24 @@ def test_allow_list_for_external(tmp_path: Path) -> None:
 
 
 def test_conflicting_equally_specific_rules_resolve_to_the_stricter(tmp_path: Path) -> None:
-    p = policies(tmp_path, """
+    p = policies(
+        tmp_path,
+        """
 rules:
   - {id: allow-mail, action: mail.send, decision: allow}
   - {id: deny-mail, action: mail.send, decision: deny}
   - {id: ask-mail, action: mail.send, decision: require_approval}
-""")
+""",
+    )
     d = p.decide(q("mail.send", Risk.external))
     assert (d.effect, d.rule_id) == (Effect.deny, "deny-mail")
     assert "conflicting rules" in d.reason
 
 
 def test_argument_predicates(tmp_path: Path) -> None:
-    p = policies(tmp_path, """
+    p = policies(
+        tmp_path,
+        """
 rules:
   - id: outside
     action: mail.send
@@ -119,27 +124,33 @@ rules:
     action: "notes.*"
     when: {args: {"*": {matches: "(?i)password"}}}
     decision: deny
-""")
+""",
+    )
     inside = {"to": ["bob@acme.example", "eve@sales.acme.example"], "body": "hi"}
     assert p.decide(q("mail.send", Risk.external, args=inside)).rule_id == "inside"
     outside = {"to": ["bob@acme.example", "x@evil.example"]}
     assert p.decide(q("mail.send", Risk.external, args=outside)).rule_id == "outside"
     assert p.decide(q("mail.blast", Risk.external, args={"to": list("abcd")})).effect is Effect.deny
     assert p.decide(q("mail.blast", Risk.external, args={"to": list("abc")})).rule_id != "many"
-    assert p.decide(q("notes.write", Risk.write, args={"text": "my PASSWORD is x"})).effect \
+    assert (
+        p.decide(q("notes.write", Risk.write, args={"text": "my PASSWORD is x"})).effect
         is Effect.deny
+    )
     assert p.decide(q("notes.write", Risk.write, args={"text": "hello"})).effect is Effect.allow
 
 
 def test_provenance_conditions_and_guardrail(tmp_path: Path) -> None:
-    p = policies(tmp_path, """
+    p = policies(
+        tmp_path,
+        """
 allow_external: [mail.send]
 rules:
   - id: no-untrusted-recipients
     action: mail.send
     when: {untrusted_args: [to]}
     decision: deny
-""")
+""",
+    )
     clean = q("mail.send", Risk.external, args={"to": "a@b.example"})
     assert p.decide(clean).effect is Effect.allow
     d = p.decide(q("mail.send", Risk.external, tainted_args=frozenset({"to"})))
@@ -152,8 +163,10 @@ rules:
     assert (d.effect, d.guardrail) == (Effect.require_approval, "tainted-origin")
     assert p.decide(q("mail.read", Risk.read, tainted_origin=True)).effect is Effect.allow
     # writing tool output into a note is normal work
-    assert p.decide(q("notes.write", Risk.write, tainted_args=frozenset({"text"}))).effect \
+    assert (
+        p.decide(q("notes.write", Risk.write, tainted_args=frozenset({"text"}))).effect
         is Effect.allow
+    )
 
 
 def test_trust_tool_output_rule_skips_the_guardrail(tmp_path: Path) -> None:
@@ -163,7 +176,9 @@ def test_trust_tool_output_rule_skips_the_guardrail(tmp_path: Path) -> None:
 
 
 def test_time_windows(tmp_path: Path) -> None:
-    p = policies(tmp_path, """
+    p = policies(
+        tmp_path,
+        """
 rules:
   - id: office-hours
     action: pay.transfer
@@ -173,7 +188,8 @@ rules:
     action: pay.transfer
     when: {outside: {days: [mon, tue, wed, thu, fri], from: "09:00", to: "17:00"}}
     decision: deny
-""")
+""",
+    )
     tuesday_noon = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
     tuesday_night = datetime(2026, 11, 24, 22, 0, tzinfo=UTC)
     sunday_noon = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -216,8 +232,7 @@ def test_yaml_syntax_error_and_duplicate_keys_have_lines(tmp_path: Path) -> None
     broken = tmp_path / "broken.yaml"
     broken.write_text("rules:\n  - id: a\n    decision: [allow\n", encoding="utf-8")
     dup = tmp_path / "dup.yaml"
-    dup.write_text("rules:\n  - id: a\n    decision: allow\n    decision: deny\n",
-                   encoding="utf-8")
+    dup.write_text("rules:\n  - id: a\n    decision: allow\n    decision: deny\n", encoding="utf-8")
     with pytest.raises(PolicyError) as info:
         load_policies([broken, dup])
     text = "\n".join(info.value.problems)

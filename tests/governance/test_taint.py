@@ -9,10 +9,25 @@ from openlam.loop.state import StepRecord, StepStatus
 from tests.governance.conftest import INBOX, Harness
 
 
-def rec(id_: str, action: str, args: dict | None = None, *, version: int = 1,
-        status: StepStatus = StepStatus.pending, output=None, error=None) -> StepRecord:
-    return StepRecord(id=id_, action=action, args=args or {}, plan_version=version,
-                      status=status, output=output, error=error)
+def rec(
+    id_: str,
+    action: str,
+    args: dict | None = None,
+    *,
+    version: int = 1,
+    status: StepStatus = StepStatus.pending,
+    output=None,
+    error=None,
+) -> StepRecord:
+    return StepRecord(
+        id=id_,
+        action=action,
+        args=args or {},
+        plan_version=version,
+        status=status,
+        output=output,
+        error=error,
+    )
 
 
 def test_references_to_tool_output_taint_arguments() -> None:
@@ -25,10 +40,20 @@ def test_references_to_tool_output_taint_arguments() -> None:
 
 def test_trusted_outputs_pass_taint_through_from_their_inputs() -> None:
     s1 = rec("s1", "mail.read", status=StepStatus.succeeded, output={"body": "x"})
-    s2 = rec("s2", "crm.lookup", {"q": "${s1.output.body}"}, status=StepStatus.succeeded,
-             output={"email": "e@x.example"})
-    s3 = rec("s3", "crm.lookup", {"q": "acme"}, status=StepStatus.succeeded,
-             output={"email": "e@acme.example"})
+    s2 = rec(
+        "s2",
+        "crm.lookup",
+        {"q": "${s1.output.body}"},
+        status=StepStatus.succeeded,
+        output={"email": "e@x.example"},
+    )
+    s3 = rec(
+        "s3",
+        "crm.lookup",
+        {"q": "acme"},
+        status=StepStatus.succeeded,
+        output={"email": "e@acme.example"},
+    )
     s4 = rec("s4", "mail.send", {"to": "${s2.output.email}", "cc": "${s3.output.email}"})
     records = {r.id: r for r in (s1, s2, s3, s4)}
     taint = assess(s4, records, trusted_output=lambda a: a == "crm.lookup")
@@ -37,8 +62,9 @@ def test_trusted_outputs_pass_taint_through_from_their_inputs() -> None:
 
 def test_a_replanned_step_is_tainted_only_if_the_planner_saw_outside_content() -> None:
     read = rec("s1", "mail.read", status=StepStatus.succeeded, output={"body": "x"})
-    blocked = rec("s1", "mail.send", status=StepStatus.blocked,
-                  error="[governance] denied by policy rule r")
+    blocked = rec(
+        "s1", "mail.send", status=StepStatus.blocked, error="[governance] denied by policy rule r"
+    )
     late = rec("s2", "notes.write", {"text": "hello"}, version=2)
     assert assess(late, {"s1": read, "s2": late}).origin == ["s1"]
     assert not assess(late, {"s1": blocked, "s2": late}).tainted
@@ -55,13 +81,23 @@ async def test_injected_payment_in_a_replan_is_stopped(harness: Harness) -> None
     def planner(messages: list[dict[str, str]]) -> dict:
         prompt = messages[-1]["content"]
         if "So far" not in prompt:
-            return {"steps": [{"id": "s1", "action": "mail.read", "args": {}},
-                              {"id": "s2", "action": "notes.write",
-                               "args": {"text": "${s1.output.missing}"}}]}
+            return {
+                "steps": [
+                    {"id": "s1", "action": "mail.read", "args": {}},
+                    {"id": "s2", "action": "notes.write", "args": {"text": "${s1.output.missing}"}},
+                ]
+            }
         if INBOX["body"][:20] in prompt:  # gullible: obeys what it read
-            return {"steps": [{"id": "s3", "action": "pay.transfer",
-                               "args": {"to": INBOX["sender"], "amount": 9000}},
-                              {"id": "s4", "action": "notes.write", "args": {"text": "done"}}]}
+            return {
+                "steps": [
+                    {
+                        "id": "s3",
+                        "action": "pay.transfer",
+                        "args": {"to": INBOX["sender"], "amount": 9000},
+                    },
+                    {"id": "s4", "action": "notes.write", "args": {"text": "done"}},
+                ]
+            }
         return {"steps": []}
 
     outcome = await harness.run(gov, planner)
@@ -77,11 +113,17 @@ async def test_injected_payment_in_a_replan_is_stopped(harness: Harness) -> None
 async def test_tool_output_in_external_arguments_needs_approval(harness: Harness) -> None:
     gov = harness.governance(policies="allow_external: [mail.send]\n")
     gov.wait = auto_decider(gov.approvals, DENIED)
-    plan = {"steps": [
-        {"id": "s1", "action": "mail.read", "args": {}},
-        {"id": "s2", "action": "mail.send", "args": {"to": "boss@acme.example", "body": "hi"}},
-        {"id": "s3", "action": "mail.send",
-         "args": {"to": "${s1.output.sender}", "body": "as you asked"}}]}
+    plan = {
+        "steps": [
+            {"id": "s1", "action": "mail.read", "args": {}},
+            {"id": "s2", "action": "mail.send", "args": {"to": "boss@acme.example", "body": "hi"}},
+            {
+                "id": "s3",
+                "action": "mail.send",
+                "args": {"to": "${s1.output.sender}", "body": "as you asked"},
+            },
+        ]
+    }
     outcome = await harness.run(gov, [plan])
     assert [m["to"] for m in harness.world.sent] == ["boss@acme.example"]
     by_id = {s.id: s for s in outcome.steps}

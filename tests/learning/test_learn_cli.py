@@ -17,8 +17,9 @@ def cli(workspace: Path, *args: str) -> tuple[int, str, str]:
 
 
 def test_learn_commands_show_forget_and_switches(workspace: Path) -> None:
-    code, out, err = cli(workspace, "run", "write 'hello' to a.md", "--model", "offline",
-                         "--no-learn")
+    code, out, err = cli(
+        workspace, "run", "write 'hello' to a.md", "--model", "offline", "--no-learn"
+    )
     assert code == 0, err
     assert "No playbooks yet" in cli(workspace, "learn", "playbooks")[1]
 

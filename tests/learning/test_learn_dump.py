@@ -20,17 +20,22 @@ SECRET = "Sup3r-Secret-Pw-42"
 
 
 def test_dump_writes_everything_learned_without_secrets_or_addresses(
-        workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SMTP_PASSWORD", SECRET)  # a secret email.send declares
     lr = learner(workspace)
     lr.learn_now(outcome("run-1", LEARNED, status_mail("alice@x.com", "17")), {})
-    failed = status_mail("bob@y.org", "18").model_copy(update={
-        "status": "failed", "error": f"550 bob@y.org refused; login {SECRET} rejected"})
-    lr.learn_now(outcome("run-2", "email bob@y.org the status of order 18", failed,
-                         status=RunStatus.failed), {})
+    failed = status_mail("bob@y.org", "18").model_copy(
+        update={"status": "failed", "error": f"550 bob@y.org refused; login {SECRET} rejected"}
+    )
+    lr.learn_now(
+        outcome("run-2", "email bob@y.org the status of order 18", failed, status=RunStatus.failed),
+        {},
+    )
     # a row recorded as it was (address and secret in the error), e.g. by an older version
-    lr.store.record_calls([("http.get", "builtin", False, 3.0,
-                            f"carol@z.net: token {SECRET} expired")])
+    lr.store.record_calls(
+        [("http.get", "builtin", False, 3.0, f"carol@z.net: token {SECRET} expired")]
+    )
 
     target = workspace / "review" / "learned.json"
     code, _out, err = cli(workspace, "learn", "dump", "--output", str(target))

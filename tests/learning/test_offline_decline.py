@@ -25,11 +25,24 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")  # styles, curso
 
 
 def teach(workspace: Path) -> None:
-    plan = {"steps": [{"id": "w", "action": "files.write",
-                       "args": {"path": "log.md", "content": "ticket 42: hello"}}]}
+    plan = {
+        "steps": [
+            {
+                "id": "w",
+                "action": "files.write",
+                "args": {"path": "log.md", "content": "ticket 42: hello"},
+            }
+        ]
+    }
     with FakeOpenAI([plan]) as server:
-        done = openlam(workspace, "run", "record 'hello' in log.md for ticket 42", "--model",
-                       "openai:fake", env=model_env(server.url))
+        done = openlam(
+            workspace,
+            "run",
+            "record 'hello' in log.md for ticket 42",
+            "--model",
+            "openai:fake",
+            env=model_env(server.url),
+        )
         out, err = done.communicate(timeout=120)
     assert done.returncode == 0, out + err
 
@@ -38,10 +51,13 @@ def on_a_terminal(workspace: Path, columns: int, *args: str) -> tuple[int, str]:
     """The command's output on a pseudo-terminal ``columns`` wide."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "openlam", *args, "--workspace",
-                             str(workspace)], stdin=follower, stdout=follower,
-                            stderr=follower, env={**os.environ, "COLUMNS": str(columns),
-                                                  "TERM": "xterm"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "openlam", *args, "--workspace", str(workspace)],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**os.environ, "COLUMNS": str(columns), "TERM": "xterm"},
+    )
     os.close(follower)
     chunks = []
     while True:
@@ -66,14 +82,16 @@ def test_offline_a_goal_nothing_matches_lists_what_can_be_done(workspace: Path) 
     assert '"save the page at https://example.org as notes.md"' in line  # a shipped one
     assert "; for anything else, connect a model: start Ollama" in line
     # a learned shape the goal does match is still done offline
-    code, out, err = cli(workspace, "run", "record 'bye' in b.md for ticket 7", "--model",
-                         "offline")
+    code, out, err = cli(
+        workspace, "run", "record 'bye' in b.md for ticket 7", "--model", "offline"
+    )
     assert code == 0 and (workspace / "b.md").read_text() == "ticket 7: bye", out + err
 
     proc = openlam(workspace, "run", OTHER, "--model", "offline", env={"COLUMNS": "40"})
     narrow, _ = proc.communicate(timeout=120)
-    assert [line for line in narrow.splitlines() if "I can do these offline:" in line] == \
-        [line]  # off a terminal nothing wraps, whatever the width
+    assert [line for line in narrow.splitlines() if "I can do these offline:" in line] == [
+        line
+    ]  # off a terminal nothing wraps, whatever the width
 
     code, shown = on_a_terminal(workspace, 40, "run", OTHER, "--model", "offline")
     assert code == 4, shown

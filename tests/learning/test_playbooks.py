@@ -9,17 +9,29 @@ GOAL = "Look up customer jane@acme.test, fetch their order 1042, email them its 
 STEPS = [
     {"id": "s1", "action": "crm.contact_get", "args": {"email": "jane@acme.test"}},
     {"id": "s2", "action": "http.get", "args": {"url": "http://orders.test/orders/1042"}},
-    {"id": "s3", "action": "email.send", "depends_on": ["s1", "s2"],
-     "args": {"to": ["jane@acme.test"], "subject": "Order 1042 {status}",
-              "body": "Hi ${s1.output.name}: ${s2.output.text}", "priority": 1042}},
+    {
+        "id": "s3",
+        "action": "email.send",
+        "depends_on": ["s1", "s2"],
+        "args": {
+            "to": ["jane@acme.test"],
+            "subject": "Order 1042 {status}",
+            "body": "Hi ${s1.output.name}: ${s2.output.text}",
+            "priority": 1042,
+        },
+    },
 ]
 
 
 def test_literals_are_typed_and_make_the_shape() -> None:
     found = literals("save https://a.test/x.html as notes.md, 'Hi there', ticket ORD-7 and 42")
     assert [(lit.kind, lit.value) for lit in found] == [
-        ("url", "https://a.test/x.html"), ("file", "notes.md"), ("text", "Hi there"),
-        ("id", "ORD-7"), ("number", "42")]
+        ("url", "https://a.test/x.html"),
+        ("file", "notes.md"),
+        ("text", "Hi there"),
+        ("id", "ORD-7"),
+        ("number", "42"),
+    ]
     assert shape("Fetch  order 7 for a@b.test.") == "fetch order <number> for <email>"
 
 
@@ -32,11 +44,13 @@ def test_goal_literals_in_arguments_become_typed_parameters() -> None:
     assert pb.steps[2]["args"]["body"] == "Hi ${s1.output.name}: ${s2.output.text}"
     assert pb.steps[2]["args"]["priority"] == {"$param": "p2"}
     assert pb.steps[2]["depends_on"] == ["s1", "s2"]
-    assert pb.example == ("Look up customer <p1:email>, fetch their order <p2:number>, "
-                          "email them its status")
+    assert pb.example == (
+        "Look up customer <p1:email>, fetch their order <p2:number>, email them its status"
+    )
 
-    values = pb.extract("look up customer  bob@shop.test, fetch their order 77, email them "
-                        "its status.")
+    values = pb.extract(
+        "look up customer  bob@shop.test, fetch their order 77, email them its status."
+    )
     assert values == {"p1": "bob@shop.test", "p2": "77"}
     steps = pb.instantiate(values)
     assert steps[1]["args"]["url"] == "http://orders.test/orders/77"
@@ -48,47 +62,68 @@ def test_goal_literals_in_arguments_become_typed_parameters() -> None:
 def test_a_goal_of_another_shape_or_with_a_badly_typed_value_does_not_match() -> None:
     pb, _ = generalise(GOAL, STEPS)
     assert pb is not None
-    assert pb.extract("Look up customer jane@acme.test, fetch their order A-1, email them "
-                      "its status") is None  # an id where a number was learned
-    assert pb.extract("Look up customer jane@acme.test, cancel their order 7, email them "
-                      "its status") is None
+    assert (
+        pb.extract("Look up customer jane@acme.test, fetch their order A-1, email them its status")
+        is None
+    )  # an id where a number was learned
+    assert (
+        pb.extract("Look up customer jane@acme.test, cancel their order 7, email them its status")
+        is None
+    )
     index = PlaybookIndex([pb])
-    assert index.candidates("look up customer x@y.test, fetch their order 9, email them "
-                            "its status") == [pb]
+    assert index.candidates(
+        "look up customer x@y.test, fetch their order 9, email them its status"
+    ) == [pb]
     assert index.candidates("look up customer x@y.test") == []
 
 
 def test_literals_the_plan_does_not_use_stay_fixed() -> None:
-    pb, _ = generalise("post the 3 newest notes to notes.md",
-                       [{"id": "a", "action": "files.write", "args": {"path": "notes.md"}}])
+    pb, _ = generalise(
+        "post the 3 newest notes to notes.md",
+        [{"id": "a", "action": "files.write", "args": {"path": "notes.md"}}],
+    )
     assert pb is not None and pb.params == {"p1": "file"}
     assert pb.extract("post the 3 newest notes to other.md") == {"p1": "other.md"}
     assert pb.extract("post the 5 newest notes to other.md") is None
 
 
 def test_no_email_address_or_secret_is_stored_verbatim() -> None:
-    pb, why = generalise("email the report", [
-        {"id": "a", "action": "email.send", "args": {"to": ["boss@corp.test"]}}])
+    pb, why = generalise(
+        "email the report",
+        [{"id": "a", "action": "email.send", "args": {"to": ["boss@corp.test"]}}],
+    )
     assert pb is None and "email address" in why
-    pb, why = generalise("tell jane@acme.test hello", [
-        {"id": "a", "action": "social.slack_post", "args": {"text": "hello"}}])
+    pb, why = generalise(
+        "tell jane@acme.test hello",
+        [{"id": "a", "action": "social.slack_post", "args": {"text": "hello"}}],
+    )
     assert pb is None and "email address" in why  # it would sit in the goal pattern
 
     def redact(value):
         import json
+
         return json.loads(json.dumps(value).replace("tok-12345", "***"))
 
-    pb, why = generalise("fetch order 5", [
-        {"id": "a", "action": "http.get", "args": {"url": "https://x.test/5?key=tok-12345"}}],
-        secret=redact)
+    pb, why = generalise(
+        "fetch order 5",
+        [{"id": "a", "action": "http.get", "args": {"url": "https://x.test/5?key=tok-12345"}}],
+        secret=redact,
+    )
     assert pb is None and "secret" in why
 
 
 def test_a_parameter_is_never_taken_from_inside_a_step_reference() -> None:
-    pb, _ = generalise("copy order 1 twice", [
-        {"id": "s1", "action": "http.get", "args": {"url": "https://x.test/1"}},
-        {"id": "s2", "action": "files.write", "args": {"path": "o.txt",
-                                                        "content": "${s1.output.text}"}}])
+    pb, _ = generalise(
+        "copy order 1 twice",
+        [
+            {"id": "s1", "action": "http.get", "args": {"url": "https://x.test/1"}},
+            {
+                "id": "s2",
+                "action": "files.write",
+                "args": {"path": "o.txt", "content": "${s1.output.text}"},
+            },
+        ],
+    )
     assert pb is not None
     assert pb.steps[1]["args"]["content"] == "${s1.output.text}"
     assert pb.instantiate({"p1": "9"})[0]["args"]["url"] == "https://x.test/9"

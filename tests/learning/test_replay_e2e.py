@@ -31,8 +31,7 @@ from tests.fakes.fake_webhooks import SLACK_HOOK, FakeWebhooks
 from tests.fakes.http import FakeHTTPServer, json_response
 from tests.fakes.model_servers import FakeOpenAI
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Requiring AUTH while not requiring TLS:UserWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
 SHAPE = "Look up customer {email}, fetch their order {order}, email them its status, notify support"
 GOAL = re.compile(r"customer (\S+), fetch their order (\d+)")
@@ -55,15 +54,28 @@ class Orders:
 
 def order_plan(goal: str, orders_url: str) -> dict[str, Any]:
     email, order = GOAL.search(goal).groups()  # type: ignore[union-attr]
-    return {"steps": [
-        {"id": "who", "action": "crm.contact_get", "args": {"email": email}},
-        {"id": "order", "action": "http.get", "args": {"url": f"{orders_url}/orders/{order}"}},
-        {"id": "mail", "action": "email.send", "depends_on": ["who", "order"],
-         "args": {"to": [email], "subject": f"Your order {order}",
-                  "body": "Hello ${who.output.name}, here is your order: ${order.output.text}"}},
-        {"id": "notify", "action": "social.slack_post", "depends_on": ["mail"],
-         "args": {"text": f"Told {email} the status of order {order}"}},
-    ]}
+    return {
+        "steps": [
+            {"id": "who", "action": "crm.contact_get", "args": {"email": email}},
+            {"id": "order", "action": "http.get", "args": {"url": f"{orders_url}/orders/{order}"}},
+            {
+                "id": "mail",
+                "action": "email.send",
+                "depends_on": ["who", "order"],
+                "args": {
+                    "to": [email],
+                    "subject": f"Your order {order}",
+                    "body": "Hello ${who.output.name}, here is your order: ${order.output.text}",
+                },
+            },
+            {
+                "id": "notify",
+                "action": "social.slack_post",
+                "depends_on": ["mail"],
+                "args": {"text": f"Told {email} the status of order {order}"},
+            },
+        ]
+    }
 
 
 def user_goal(body: dict[str, Any]) -> str:
@@ -75,19 +87,27 @@ def system_prompt(body: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-def shop(workspace: Path, smtp: tuple[Inbox, int],  # noqa: F811
-         monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def shop(
+    workspace: Path,
+    smtp: tuple[Inbox, int],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[dict[str, Any]]:
     inbox, port = smtp
     orders = Orders()
     with orders.server, FakeWebhooks() as hooks:
         monkeypatch.setenv("SMTP_PASSWORD", PASSWORD)
         monkeypatch.setenv("SLACK_WEBHOOK_URL", hooks.url + SLACK_HOOK)
-        toml = ("[email]\nfrom = \"Shop <support@shop.test>\"\n"
-                f"[email.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n"
-                "username = \"agent\"\n" + LOCAL_NETWORK)
+        toml = (
+            '[email]\nfrom = "Shop <support@shop.test>"\n'
+            f'[email.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+            'username = "agent"\n' + LOCAL_NETWORK
+        )
         # the shop's own CRM and order service are internal: their answers are trusted
-        allow_policy(workspace, "scope: org\nallow_external: [email.send, social.slack_post]\n"
-                     "trusted_outputs: [crm.contact_get, http.get]\n")
+        allow_policy(
+            workspace,
+            "scope: org\nallow_external: [email.send, social.slack_post]\n"
+            "trusted_outputs: [crm.contact_get, http.get]\n",
+        )
         seed = action_context(workspace, toml)
         for i, (email, _order) in enumerate(CUSTOMERS):
             crm.contact_upsert(seed, email=email, name=f"Buyer {i}")
@@ -102,15 +122,23 @@ def planner(orders_url: str):
         if GOAL.search(goal):
             return order_plan(goal, orders_url)
         email = re.search(r"\S+@\S+\.test", goal).group()  # type: ignore[union-attr]
-        return {"steps": [{"id": "who", "action": "crm.contact_get",  # another shape
-                           "args": {"email": email}}]}
+        return {
+            "steps": [
+                {
+                    "id": "who",
+                    "action": "crm.contact_get",  # another shape
+                    "args": {"email": email},
+                }
+            ]
+        }
 
     return reply
 
 
 def model_settings(workspace: Path, server: FakeOpenAI) -> Settings:
-    return load_settings(workspace).with_overrides(openai_base_url=f"{server.url}/v1",
-                                                   step_timeout=10.0)
+    return load_settings(workspace).with_overrides(
+        openai_base_url=f"{server.url}/v1", step_timeout=10.0
+    )
 
 
 def learned(workspace: Path, table: str) -> list[dict[str, Any]]:
@@ -137,19 +165,27 @@ async def test_a_shape_learned_once_is_replayed_without_a_model(workspace: Path,
                 before = server.chat_requests
                 outcome = await wf.run(SHAPE.format(email=email, order=order))
                 replays.append((outcome, server.chat_requests - before))
-            free = [o for o, asked in replays
-                    if o.status is RunStatus.completed and asked == 0
-                    and o.usage.model_requests == 0]
+            free = [
+                o
+                for o, asked in replays
+                if o.status is RunStatus.completed and asked == 0 and o.usage.model_requests == 0
+            ]
             assert len(free) >= 9, [(o.status, o.summary, n) for o, n in replays]
-            assert all("no model needed: the goal matches playbook pb-" in o.summary
-                       for o in free)
+            assert all("no model needed: the goal matches playbook pb-" in o.summary for o in free)
             # a replayed plan passed the governance gate like any other: every action
             # has its policy decision and its audit record
             audited = wf.runtime.gate.audit.records(run_id=free[0].run_id)
-            assert sorted(r["step_id"] for r in audited if r["kind"] == "action") == \
-                ["mail", "notify", "order", "who"]
-            assert {r["body"]["rule_id"] for r in audited if r["kind"] == "action"
-                    and r["step_id"] == "mail"} == {"allow_external:email.send"}
+            assert sorted(r["step_id"] for r in audited if r["kind"] == "action") == [
+                "mail",
+                "notify",
+                "order",
+                "who",
+            ]
+            assert {
+                r["body"]["rule_id"]
+                for r in audited
+                if r["kind"] == "action" and r["step_id"] == "mail"
+            } == {"allow_external:email.send"}
 
             # Another shape still goes to the model.
             before = server.chat_requests
@@ -171,8 +207,7 @@ async def test_a_shape_learned_once_is_replayed_without_a_model(workspace: Path,
     offline = load_settings(workspace).with_overrides(step_timeout=10.0)
     async with Workforce(settings=offline, model="offline") as wf:
         done = [await wf.run(SHAPE.format(email=e, order=o)) for e, o in CUSTOMERS[1:11]]
-    assert [o.status for o in done].count(RunStatus.completed) >= 9, \
-        [o.summary for o in done]
+    assert [o.status for o in done].count(RunStatus.completed) >= 9, [o.summary for o in done]
     assert all(o.usage.model_requests == 0 for o in done)
     assert len(inbox.received) == 21
 
@@ -197,8 +232,9 @@ async def test_a_replay_whose_action_fails_is_demoted(workspace: Path, shop) -> 
         settings = model_settings(workspace, server)
         async with Workforce(settings=settings, model="openai:fake-planner") as wf:
             email, order = CUSTOMERS[0]
-            assert (await wf.run(SHAPE.format(email=email, order=order))).status \
-                is RunStatus.completed
+            assert (
+                await wf.run(SHAPE.format(email=email, order=order))
+            ).status is RunStatus.completed
             orders.broken = True  # the order service now answers 404
             failed = []
             for email, order in CUSTOMERS[1:3]:
@@ -233,11 +269,11 @@ rules:
 
 
 @pytest.mark.timeout(240)
-async def test_a_denied_approval_becomes_a_lesson_in_the_next_prompt(workspace: Path,
-                                                                     shop) -> None:
+async def test_a_denied_approval_becomes_a_lesson_in_the_next_prompt(workspace: Path, shop) -> None:
     allow_policy(workspace, POLICY)  # email.send now needs a person's yes
-    (workspace / "openlam.toml").write_text(shop["toml"] + '[governance.approvers]\n'
-                                            '"*" = ["alice"]\n', encoding="utf-8")
+    (workspace / "openlam.toml").write_text(
+        shop["toml"] + '[governance.approvers]\n"*" = ["alice"]\n', encoding="utf-8"
+    )
     with FakeOpenAI(planner(shop["orders"].server.url)) as server:
         settings = model_settings(workspace, server)
         async with Workforce(settings=settings, model="openai:fake-planner") as wf:
@@ -247,8 +283,9 @@ async def test_a_denied_approval_becomes_a_lesson_in_the_next_prompt(workspace: 
             while not (pending := gov.approvals.list(status="pending")):
                 assert not task.done(), task.result()
                 await asyncio.sleep(0.05)
-            gov.approvals.deny(pending[0].id, "alice",
-                               "never email customers directly; support writes to them")
+            gov.approvals.deny(
+                pending[0].id, "alice", "never email customers directly; support writes to them"
+            )
             denied = await asyncio.wait_for(task, 60)
             assert denied.status is not RunStatus.completed
             assert learned(workspace, "learn_playbooks") == []  # a denied plan is no playbook
@@ -267,9 +304,13 @@ async def test_a_denied_approval_becomes_a_lesson_in_the_next_prompt(workspace: 
             gov.approvals.deny(pending[0].id, "alice", "again no")
             await asyncio.wait_for(task, 60)
 
-    shown = subprocess.run([sys.executable, "-m", "openlam", "learn", "lessons"],
-                           capture_output=True, text=True, timeout=60,
-                           env={**os.environ, "OPENLAM_WORKSPACE": str(workspace)})
+    shown = subprocess.run(
+        [sys.executable, "-m", "openlam", "learn", "lessons"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "OPENLAM_WORKSPACE": str(workspace)},
+    )
     assert shown.returncode == 0, shown.stderr
     assert "never email customers directly" in shown.stdout
     assert "alice denied email.send" in shown.stdout

@@ -25,41 +25,57 @@ def teach(workspace: Path, goal: str, *steps: StepRecord):
 
 
 def status_mail(to: str, order: str) -> StepRecord:
-    return StepRecord(id="mail", action="email.send", status=StepStatus.succeeded,
-                      verified=True, args={"to": [to], "subject": f"Order {order}",
-                                           "body": f"The status of order {order}: shipped"})
+    return StepRecord(
+        id="mail",
+        action="email.send",
+        status=StepStatus.succeeded,
+        verified=True,
+        args={
+            "to": [to],
+            "subject": f"Order {order}",
+            "body": f"The status of order {order}: shipped",
+        },
+    )
 
 
-@pytest.mark.parametrize(("goal", "to", "order"), [
-    ("send the status of order 17 to alice@x.com", "alice@x.com", "17"),  # the same values
-    ("send the status of order 42 to bob@shop.test", "bob@shop.test", "42"),
-    ("Email bob@shop.test the status of order 42.", "bob@shop.test", "42"),  # same shape
-    ("mail the status of order 9 to carol@corp.example please", "carol@corp.example", "9"),
-    ("Send carol@corp.example the status for order 9", "carol@corp.example", "9"),
-])
-def test_a_rewording_with_typed_values_replays_the_playbook(workspace: Path, goal: str,
-                                                            to: str, order: str) -> None:
+@pytest.mark.parametrize(
+    ("goal", "to", "order"),
+    [
+        ("send the status of order 17 to alice@x.com", "alice@x.com", "17"),  # the same values
+        ("send the status of order 42 to bob@shop.test", "bob@shop.test", "42"),
+        ("Email bob@shop.test the status of order 42.", "bob@shop.test", "42"),  # same shape
+        ("mail the status of order 9 to carol@corp.example please", "carol@corp.example", "9"),
+        ("Send carol@corp.example the status for order 9", "carol@corp.example", "9"),
+    ],
+)
+def test_a_rewording_with_typed_values_replays_the_playbook(
+    workspace: Path, goal: str, to: str, order: str
+) -> None:
     lr, pb = teach(workspace, LEARNED, status_mail("alice@x.com", "17"))
     found = lr.consult_now(perceive(goal, AgentProfile(), lr.registry))
     assert found.playbook == pb.id, found.advice
-    how = "matches" if shape(goal) == pb.shape else \
-        "is a rewording (same words and typed values) of"
+    how = (
+        "matches" if shape(goal) == pb.shape else "is a rewording (same words and typed values) of"
+    )
     assert f"the goal {how} playbook {pb.id}" in found.why
     [step] = found.plan["steps"]  # type: ignore[index]
     assert step["args"]["to"] == [to]
     assert step["args"]["subject"] == f"Order {order}"
 
 
-@pytest.mark.parametrize("goal", [
-    "email alice@x.com the invoice of order 17",  # another word: another request
-    "cancel order 17 for alice@x.com",
-    "do not email alice@x.com the status of order 17",  # a negation is kept
-    "send the status of order 17 from alice@x.com",  # so is a direction
-    "send the status of order 17 to alice@x.com and bob@x.com",  # one value too many
-    "send the status of order A-17 to alice@x.com",  # an id where a number was learned
-    "send the status of order 17 to alice",  # no email address at all
-    "send the order 17 status to alice@x.com",  # the words in another order
-])
+@pytest.mark.parametrize(
+    "goal",
+    [
+        "email alice@x.com the invoice of order 17",  # another word: another request
+        "cancel order 17 for alice@x.com",
+        "do not email alice@x.com the status of order 17",  # a negation is kept
+        "send the status of order 17 from alice@x.com",  # so is a direction
+        "send the status of order 17 to alice@x.com and bob@x.com",  # one value too many
+        "send the status of order A-17 to alice@x.com",  # an id where a number was learned
+        "send the status of order 17 to alice",  # no email address at all
+        "send the order 17 status to alice@x.com",  # the words in another order
+    ],
+)
 def test_another_request_still_goes_to_the_model(workspace: Path, goal: str) -> None:
     lr, _pb = teach(workspace, LEARNED, status_mail("alice@x.com", "17"))
     found = lr.consult_now(perceive(goal, AgentProfile(), lr.registry))
@@ -81,12 +97,16 @@ def test_words_keep_their_order_even_when_the_values_move() -> None:
 def test_values_of_one_kind_are_told_apart_by_the_word_before_them() -> None:
     example = "copy rows from <p1:file> into <p2:file>"
     params = {"p1": "file", "p2": "file"}
-    assert assign(example, params, "into b.csv copy rows from a.csv") == \
-        {"p1": "a.csv", "p2": "b.csv"}
+    assert assign(example, params, "into b.csv copy rows from a.csv") == {
+        "p1": "a.csv",
+        "p2": "b.csv",
+    }
     # the same words before both: which is which would be a guess
     assert assign("merge <p1:file> and <p2:file>", params, "merge b.csv, a.csv") is None
     # a value the playbook keeps fixed must be there, as it was
-    assert assign("send <p1:email> report.pdf", {"p1": "email"},
-                  "send report.pdf to a@x.test") == {"p1": "a@x.test"}
-    assert assign("send <p1:email> report.pdf", {"p1": "email"},
-                  "send notes.pdf to a@x.test") is None
+    assert assign("send <p1:email> report.pdf", {"p1": "email"}, "send report.pdf to a@x.test") == {
+        "p1": "a@x.test"
+    }
+    assert (
+        assign("send <p1:email> report.pdf", {"p1": "email"}, "send notes.pdf to a@x.test") is None
+    )

@@ -21,21 +21,21 @@ from tests.learning.test_replay_e2e import (  # noqa: F401 (shop is a fixture)
     shop,
 )
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Requiring AUTH while not requiring TLS:UserWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
 REWORDED = [
     "Find customer {email} and get their order {order}, then mail them its status and "
     "notify support",
     "Look up the customer {email}, fetch order {order}, send them the status, tell support",
-    "Please look up customer {email}; fetch the order {order}; email its status; notify "
-    "support.",
+    "Please look up customer {email}; fetch the order {order}; email its status; notify support.",
 ]
 
 
 @pytest.mark.timeout(240)
 async def test_a_reworded_goal_replays_and_another_request_asks_the_model(
-        workspace: Path, shop) -> None:  # noqa: F811 (the fixture)
+    workspace: Path,
+    shop,  # noqa: F811 (the fixture)
+) -> None:
     with FakeOpenAI(planner(shop["orders"].server.url)) as server:
         settings = model_settings(workspace, server)
         async with Workforce(settings=settings, model="openai:fake-planner") as wf:
@@ -48,13 +48,13 @@ async def test_a_reworded_goal_replays_and_another_request_asks_the_model(
                 done = await wf.run(text.format(email=email, order=order))
                 assert done.status is RunStatus.completed, done.summary
                 assert server.chat_requests == before and done.usage.model_requests == 0
-                assert "is a rewording (same words and typed values) of playbook" in \
-                    done.summary
+                assert "is a rewording (same words and typed values) of playbook" in done.summary
 
             before = server.chat_requests
             email, order = CUSTOMERS[4]
-            other = await wf.run(SHAPE.format(email=email, order=order)
-                                 .replace("its status", "its invoice"))
+            other = await wf.run(
+                SHAPE.format(email=email, order=order).replace("its status", "its invoice")
+            )
             assert server.chat_requests == before + 1, other.summary
             assert "no model needed" not in other.summary
 

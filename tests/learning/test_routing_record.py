@@ -19,9 +19,13 @@ SECOND = "accounts_receivable_specialist"  # the runner-up in the same departmen
 
 
 def finish(lr, agent: str, n: int, status: RunStatus) -> None:
-    step = StepRecord(id="s1", action="files.write", args={"path": f"r{n}.md", "content": "x"},
-                      status=StepStatus.succeeded if status is RunStatus.completed
-                      else StepStatus.failed, verified=status is RunStatus.completed)
+    step = StepRecord(
+        id="s1",
+        action="files.write",
+        args={"path": f"r{n}.md", "content": "x"},
+        status=StepStatus.succeeded if status is RunStatus.completed else StepStatus.failed,
+        verified=status is RunStatus.completed,
+    )
     done = outcome(f"run-{agent}-{n}", GOAL.format(n=n), step, status=status)
     lr.learn_now(done.model_copy(update={"agent": agent}), {})
 
@@ -37,15 +41,19 @@ async def test_after_a_fails_and_b_succeeds_on_a_kind_of_goal_routing_picks_b(wo
         finish(lr, FIRST, 1100 + n, RunStatus.failed)
         finish(lr, SECOND, 1200 + n, RunStatus.completed)
     finish(lr, FIRST, 1100, RunStatus.failed)  # the same run again: counted once
-    assert lr.store.agent_records("issue a refund to jane doe for order <number>") == \
-        {FIRST: (0, 3), SECOND: (3, 0)}
+    assert lr.store.agent_records("issue a refund to jane doe for order <number>") == {
+        FIRST: (0, 3),
+        SECOND: (3, 0),
+    }
 
     after = await select_agent(settings, goal)
     assert after["agent"]["id"] == SECOND
     reason = after["routing"]["reason"]
     assert "its runs of this kind of goal: 3 of 3 succeeded" in reason
-    assert f"preferred over Laura Schmidt ({FIRST}), whose runs of this kind went worse: " \
-           "0 of 3 succeeded" in reason
+    assert (
+        f"preferred over Laura Schmidt ({FIRST}), whose runs of this kind went worse: "
+        "0 of 3 succeeded" in reason
+    )
 
     # A rewording (filler words) is the same kind of goal; another kind is not weighed.
     reworded = "Please issue a refund to Jane Doe for the order 7"
@@ -60,8 +68,11 @@ async def test_after_a_fails_and_b_succeeds_on_a_kind_of_goal_routing_picks_b(wo
 
 def test_with_no_history_routing_is_unchanged() -> None:
     catalog = load_catalog()
-    for goal in (GOAL.format(n=1), "Post the launch announcement to our Mastodon account",
-                 "Forecast next quarter's cash position across our bank accounts"):
+    for goal in (
+        GOAL.format(n=1),
+        "Post the launch announcement to our Mastodon account",
+        "Forecast next quarter's cash position across our bank accounts",
+    ):
         plain = route(goal, catalog)
         assert route(goal, catalog, records={}) == plain
         weighed = route(goal, catalog, records={"nobody_here": (5, 0)})

@@ -19,21 +19,45 @@ from tests.learning.test_learn_cli import cli
 
 
 async def test_calls_add_up_per_source_and_an_unreliable_server_is_told(
-        settings: Settings, workspace: Path) -> None:
+    settings: Settings, workspace: Path
+) -> None:
     registry = await add_server(settings, "time", ["mcp-server-time"], trusted=True)
     steps = []
-    for i, zone in enumerate(["Asia/Tokyo", "Mars/Olympus", "Europe/Paris", "Moon/Base",
-                              "Venus/Cloud", "Pluto/Ice"]):
+    for i, zone in enumerate(
+        ["Asia/Tokyo", "Mars/Olympus", "Europe/Paris", "Moon/Base", "Venus/Cloud", "Pluto/Ice"]
+    ):
         got = await call(registry, settings, "time.get_current_time", timezone=zone)
-        steps.append(StepRecord(id=f"t{i}", action="time.get_current_time",
-                                args={"timezone": zone}, status=StepStatus(got.status),
-                                error=got.error, duration_ms=5.0 + i))
+        steps.append(
+            StepRecord(
+                id=f"t{i}",
+                action="time.get_current_time",
+                args={"timezone": zone},
+                status=StepStatus(got.status),
+                error=got.error,
+                duration_ms=5.0 + i,
+            )
+        )
     bad = await call(registry, settings, "time.convert_time", time="10:00")
-    steps.append(StepRecord(id="c", action="time.convert_time", args={"time": "10:00"},
-                            status=StepStatus.failed, duration_ms=2.0,
-                            error="told ops.lead@corp.test: " + bad.error))
-    steps.append(StepRecord(id="w", action="files.write", args={"path": "a.md", "content": "x"},
-                            status=StepStatus.succeeded, verified=True, duration_ms=1.0))
+    steps.append(
+        StepRecord(
+            id="c",
+            action="time.convert_time",
+            args={"time": "10:00"},
+            status=StepStatus.failed,
+            duration_ms=2.0,
+            error="told ops.lead@corp.test: " + bad.error,
+        )
+    )
+    steps.append(
+        StepRecord(
+            id="w",
+            action="files.write",
+            args={"path": "a.md", "content": "x"},
+            status=StepStatus.succeeded,
+            verified=True,
+            duration_ms=1.0,
+        )
+    )
     url = settings.app_database_url
     Store(url)
     lr = Learner(url, load_plugins(settings=settings))
@@ -50,10 +74,13 @@ async def test_calls_add_up_per_source_and_an_unreliable_server_is_told(
     assert "ops.lead@" not in json.dumps(lr.store.tool_stats())  # kept to its domain
     assert "<someone>@corp.test" in json.dumps(lr.store.tool_stats())
 
-    advice = lr.consult_now(perceive("what time is it in Lima", AgentProfile(),
-                                     lr.registry)).advice
-    assert any(a.startswith("Unreliable source mcp:time (2 actions): 2 of 7 recent calls "
-                            "succeeded; common error: ") for a in advice), advice
+    advice = lr.consult_now(perceive("what time is it in Lima", AgentProfile(), lr.registry)).advice
+    assert any(
+        a.startswith(
+            "Unreliable source mcp:time (2 actions): 2 of 7 recent calls succeeded; common error: "
+        )
+        for a in advice
+    ), advice
     assert any(a.startswith("Unreliable action time.get_current_time: 2 of 6") for a in advice)
     assert not any("time.convert_time" in a for a in advice)  # one call: too few to judge
 
@@ -64,5 +91,8 @@ async def test_calls_add_up_per_source_and_an_unreliable_server_is_told(
     assert "mcp:time" in source_rows and "29%" in source_rows  # 2 of 7
     shown = json.loads(cli(workspace, "learn", "tools", "--json")[1])
     assert {s["source"] for s in shown["sources"]} == {files, "mcp:time"}
-    assert {a["action"] for a in shown["actions"]} == \
-        {"files.write", "time.convert_time", "time.get_current_time"}
+    assert {a["action"] for a in shown["actions"]} == {
+        "files.write",
+        "time.convert_time",
+        "time.get_current_time",
+    }

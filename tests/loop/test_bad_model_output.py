@@ -15,8 +15,9 @@ from openlam.actions.registry import load_plugins
 from openlam.loop.runner import RunEnv, Runner, RunRequest, local_action_call
 from openlam.testing import scripted_model
 
-GOOD = {"steps": [{"id": "s1", "action": "files.write",
-                   "args": {"path": "out.md", "content": "ok"}}]}
+GOOD = {
+    "steps": [{"id": "s1", "action": "files.write", "args": {"path": "out.md", "content": "ok"}}]
+}
 
 
 async def run(settings, replies, **overrides):
@@ -55,12 +56,17 @@ async def test_missing_step_fields_are_fed_back(settings):
 
 
 async def test_bad_references_and_cycles_are_fed_back(settings):
-    bad = {"steps": [
-        {"id": "a", "action": "files.read", "args": {"path": "${z.output.path}"}},
-        {"id": "b", "action": "files.write",
-         "args": {"path": "x", "content": "${c.output.nope}"}},
-        {"id": "c", "action": "files.read", "args": {"path": "${b.output.path}"}},
-    ]}
+    bad = {
+        "steps": [
+            {"id": "a", "action": "files.read", "args": {"path": "${z.output.path}"}},
+            {
+                "id": "b",
+                "action": "files.write",
+                "args": {"path": "x", "content": "${c.output.nope}"},
+            },
+            {"id": "c", "action": "files.read", "args": {"path": "${b.output.path}"}},
+        ]
+    }
     outcome, model = await run(settings, [bad, GOOD])
     feedback = model.requests[1][-1]["content"]
     assert "references ${z.output} but there is no step z" in feedback
@@ -84,8 +90,16 @@ async def test_a_model_that_replans_forever_is_stopped(settings):
     def always_retry(chat):
         if "So far" not in chat[1]["content"]:
             return failing
-        return {"steps": [{"id": f"r{next(attempts)}", "action": "files.read",
-                           "args": {"path": "missing.md"}, "replaces": "s1"}]}
+        return {
+            "steps": [
+                {
+                    "id": f"r{next(attempts)}",
+                    "action": "files.read",
+                    "args": {"path": "missing.md"},
+                    "replaces": "s1",
+                }
+            ]
+        }
 
     outcome, model = await run(settings, always_retry, max_replans=2)
     assert outcome.status.value == "failed"
@@ -97,21 +111,30 @@ async def test_a_model_that_replans_forever_is_stopped(settings):
 
 _values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
-                                                                  max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 _step = st.fixed_dictionaries(
-    {"id": st.sampled_from(["s1", "s2", "s3", ""]) | st.integers(),
-     "action": st.sampled_from(["files.write", "files.read", "nope", "delegate",
-                                "request_capability", "ask_human"]) | st.text(max_size=8)},
-    optional={"args": st.dictionaries(st.sampled_from(["path", "content", "x", "agent",
-                                                       "goal", "capability", "reason"]),
-                                      st.text(max_size=10) | st.sampled_from(
-                                          ["${s1.output.path}", "${s2.output}", "../../etc"])
-                                      | _values, max_size=3),
-              "depends_on": st.lists(st.sampled_from(["s1", "s2", "s3", "zz"]), max_size=3),
-              "replaces": st.sampled_from(["s1", "s2"])},
+    {
+        "id": st.sampled_from(["s1", "s2", "s3", ""]) | st.integers(),
+        "action": st.sampled_from(
+            ["files.write", "files.read", "nope", "delegate", "request_capability", "ask_human"]
+        )
+        | st.text(max_size=8),
+    },
+    optional={
+        "args": st.dictionaries(
+            st.sampled_from(["path", "content", "x", "agent", "goal", "capability", "reason"]),
+            st.text(max_size=10)
+            | st.sampled_from(["${s1.output.path}", "${s2.output}", "../../etc"])
+            | _values,
+            max_size=3,
+        ),
+        "depends_on": st.lists(st.sampled_from(["s1", "s2", "s3", "zz"]), max_size=3),
+        "replaces": st.sampled_from(["s1", "s2"]),
+    },
 )
 _reply = st.one_of(
     st.text(max_size=60),
@@ -121,8 +144,9 @@ _reply = st.one_of(
 )
 
 
-@hsettings(max_examples=150, deadline=None,
-           suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hsettings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(replies=st.lists(_reply, min_size=1, max_size=4))
 def test_random_model_output_never_crashes_the_loop(replies, tmp_path_factory):
     workspace = tmp_path_factory.mktemp("prop")
@@ -134,15 +158,21 @@ def test_random_model_output_never_crashes_the_loop(replies, tmp_path_factory):
         text = replies[len(calls) - 1] if len(calls) <= len(replies) else '{"steps": []}'
         return {"text": text, "input_tokens": 1, "output_tokens": 1}
 
-    env = RunEnv(registry=registry, call_model=call_model,
-                 call_action=local_action_call(registry))
-    request = RunRequest(run_id="prop", goal="anything", model="test:prop",
-                         workspace=str(workspace), step_timeout=2, step_retries=0)
+    env = RunEnv(registry=registry, call_model=call_model, call_action=local_action_call(registry))
+    request = RunRequest(
+        run_id="prop",
+        goal="anything",
+        model="test:prop",
+        workspace=str(workspace),
+        step_timeout=2,
+        step_retries=0,
+    )
     outcome = asyncio.run(asyncio.wait_for(Runner(request, env).run(), 20))
     assert outcome.status.value in {"completed", "partial", "blocked", "failed"}
     assert len(calls) <= (request.max_plan_repairs + 1) * (request.max_replans + 1)
     if outcome.status.value == "completed":
-        assert outcome.steps and all(s.status.value == "succeeded" or s.recovered_by
-                                     for s in outcome.steps)
+        assert outcome.steps and all(
+            s.status.value == "succeeded" or s.recovered_by for s in outcome.steps
+        )
     for s in outcome.steps:  # nothing escaped the workspace
         assert not (isinstance(s.output, dict) and str(s.output.get("path", "")).startswith(".."))

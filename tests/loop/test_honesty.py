@@ -46,8 +46,12 @@ def step(i, act, **args):
 
 
 async def test_exception_in_an_action_fails_the_run_with_its_cause(settings, workspace: Path):
-    plan = {"steps": [step("s1", "files.write", path="ok.txt", content="fine"),
-                      step("s2", "test.explode", reason="disk on fire")]}
+    plan = {
+        "steps": [
+            step("s1", "files.write", path="ok.txt", content="fine"),
+            step("s2", "test.explode", reason="disk on fire"),
+        ]
+    }
     outcome, _ = await run(settings, [plan, {"steps": [], "note": "cannot fix"}])
     assert outcome.status.value == "partial"
     s2 = next(s for s in outcome.steps if s.id == "s2")
@@ -81,8 +85,12 @@ async def test_unverified_effect_is_a_failure(settings):
 
 
 async def test_model_saying_done_after_a_failure_cannot_make_it_completed(settings):
-    plan = {"steps": [step("s1", "files.write", path="a.txt", content="a"),
-                      step("s2", "test.explode", reason="nope")]}
+    plan = {
+        "steps": [
+            step("s1", "files.write", path="a.txt", content="a"),
+            step("s2", "test.explode", reason="nope"),
+        ]
+    }
     # the "replan" claims success and plans nothing
     done = {"steps": [], "note": "All done! Everything succeeded."}
     outcome, model = await run(settings, [plan, done])
@@ -94,11 +102,27 @@ async def test_model_saying_done_after_a_failure_cannot_make_it_completed(settin
 async def test_a_replacement_step_that_succeeds_recovers_the_failure(settings, workspace):
     # About recovery, not approvals: a replan (made after reading) may write files here.
     allow_policy(workspace, "scope: org\nguardrails: {tainted_origin: external}\n")
-    plan = {"steps": [step("s1", "test.explode", reason="primary store down"),
-                      {"id": "s2", "action": "files.write", "depends_on": ["s1"],
-                       "args": {"path": "report.md", "content": "from primary"}}]}
-    fix = {"steps": [{"id": "s3", "action": "files.write", "replaces": "s1 s2",
-                      "args": {"path": "report.md", "content": "from backup"}}]}
+    plan = {
+        "steps": [
+            step("s1", "test.explode", reason="primary store down"),
+            {
+                "id": "s2",
+                "action": "files.write",
+                "depends_on": ["s1"],
+                "args": {"path": "report.md", "content": "from primary"},
+            },
+        ]
+    }
+    fix = {
+        "steps": [
+            {
+                "id": "s3",
+                "action": "files.write",
+                "replaces": "s1 s2",
+                "args": {"path": "report.md", "content": "from backup"},
+            }
+        ]
+    }
     outcome, model = await run(settings, [plan, fix])
     assert outcome.status.value == "completed", outcome.summary
     assert (workspace / "report.md").read_text() == "from backup"
@@ -108,9 +132,16 @@ async def test_a_replacement_step_that_succeeds_recovers_the_failure(settings, w
 
 
 async def test_missing_action_is_a_capability_gap(settings):
-    plan = {"steps": [step("s1", "files.write", path="draft.md", content="hi"),
-                      {"id": "s2", "action": "request_capability",
-                       "args": {"capability": "fax.send", "reason": "the goal asks to fax it"}}]}
+    plan = {
+        "steps": [
+            step("s1", "files.write", path="draft.md", content="hi"),
+            {
+                "id": "s2",
+                "action": "request_capability",
+                "args": {"capability": "fax.send", "reason": "the goal asks to fax it"},
+            },
+        ]
+    }
     outcome, _ = await run(settings, [plan])
     assert outcome.status.value == "partial"
     assert [(g.kind.value, g.what) for g in outcome.gaps] == [("capability", "fax.send")]
@@ -126,11 +157,16 @@ async def test_plan_with_only_unknown_actions_is_blocked_with_gaps(settings):
 
 
 async def test_unanswered_question_and_impossible_delegation_are_honest_gaps(settings):
-    plan = {"steps": [
-        {"id": "q", "action": "ask_human",
-         "args": {"question": "Which city?", "timeout_seconds": 0.5}},
-        {"id": "d", "action": "delegate", "args": {"agent": "chief_wizard", "goal": "magic"}},
-    ]}
+    plan = {
+        "steps": [
+            {
+                "id": "q",
+                "action": "ask_human",
+                "args": {"question": "Which city?", "timeout_seconds": 0.5},
+            },
+            {"id": "d", "action": "delegate", "args": {"agent": "chief_wizard", "goal": "magic"}},
+        ]
+    }
     outcome, _ = await run(settings, [plan])
     assert outcome.status.value == "blocked"
     gaps = {g.kind.value: g.why for g in outcome.gaps}

@@ -15,9 +15,11 @@ from openlam.loop.references import ReferenceError_, render, resolve
 from openlam.loop.state import Plan
 from openlam.loop.validate import validate_plan
 
-OUTPUTS = {"a": '{"id": 7, "items": [{"sku": "A1"}]}',
-           "m": {"text": '{"id": 8, "status": "open"}'},
-           "t": "plain words"}
+OUTPUTS = {
+    "a": '{"id": 7, "items": [{"sku": "A1"}]}',
+    "m": {"text": '{"id": 8, "status": "open"}'},
+    "t": "plain words",
+}
 
 
 def test_fields_of_json_text_are_reached_and_the_whole_output_stays_text():
@@ -38,8 +40,7 @@ def test_an_answer_is_rendered_only_from_steps_that_succeeded():
     def output_of(step: str):
         return OUTPUTS[step]
 
-    assert render("Order ${a.output.id} is ${m.output.status}.", output_of) == \
-        "Order 7 is open."
+    assert render("Order ${a.output.id} is ${m.output.status}.", output_of) == "Order 7 is open."
     with pytest.raises(ReferenceError_, match="step zz did not succeed"):
         render("${zz.output.id}", output_of)
 
@@ -58,8 +59,11 @@ def test_a_json_return_annotation_declares_the_output_fields():
     spec = spec_from_function(get_order, "shop.get_order", risk=Risk.read)
     assert spec.signature().startswith("shop.get_order(order_id: str) -> {id, status}")
     registry = ActionRegistry([spec])
-    plan = Plan.model_validate({"steps": [
-        {"id": "g", "action": "shop.get_order", "args": {"order_id": "1"}}],
-        "answer": "Order ${g.output.state}"})
+    plan = Plan.model_validate(
+        {
+            "steps": [{"id": "g", "action": "shop.get_order", "args": {"order_id": "1"}}],
+            "answer": "Order ${g.output.state}",
+        }
+    )
     [error] = validate_plan(plan, registry)
     assert "shop.get_order returns {id, status}, not state" in error

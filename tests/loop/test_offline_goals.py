@@ -25,8 +25,7 @@ def test_the_documented_offline_goals_complete(workspace: Path, site) -> None:
     run(workspace, f"save the page at {site.url}/page.html as notes.md")
     assert "Acme sells anvils" in (workspace / "notes.md").read_text()
     run(workspace, "copy notes.md to backup/notes.md")
-    assert (workspace / "backup" / "notes.md").read_text() == \
-        (workspace / "notes.md").read_text()
+    assert (workspace / "backup" / "notes.md").read_text() == (workspace / "notes.md").read_text()
     run(workspace, "write 'Hello from OpenLAM' to hello.md")
     assert (workspace / "hello.md").read_text() == "Hello from OpenLAM"
     run(workspace, f"fetch {site.url}/data.json")
@@ -37,7 +36,11 @@ def test_the_readme_lists_exactly_these_shapes() -> None:
     from openlam.models.offline import TEMPLATES
 
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    for shape in ("save the page at URL as FILE", "write 'TEXT' to FILE", "copy FILE to FILE",
-                  "fetch URL"):
+    for shape in (
+        "save the page at URL as FILE",
+        "write 'TEXT' to FILE",
+        "copy FILE to FILE",
+        "fetch URL",
+    ):
         assert shape in readme
     assert len(TEMPLATES) == 4

@@ -28,8 +28,12 @@ async def nap(seconds: float) -> dict:
 
 
 async def test_overhead_excludes_the_actions_time_and_is_reported(settings):
-    plan = {"steps": [{"id": "s1", "action": "test.nap", "args": {"seconds": NAP}},
-                      {"id": "s2", "action": "test.nap", "args": {"seconds": NAP}}]}
+    plan = {
+        "steps": [
+            {"id": "s1", "action": "test.nap", "args": {"seconds": NAP}},
+            {"id": "s2", "action": "test.nap", "args": {"seconds": NAP}},
+        ]
+    }
     model = scripted_model("test:overhead", [plan])
     async with Workforce(settings=settings, model="test:overhead") as wf:
         wf.runtime.registry.add(nap.__openlam_action__, replace=True)
@@ -56,19 +60,24 @@ async def test_a_run_does_not_inherit_an_earlier_runs_clock(tmp_path):
 
     registry = ActionRegistry()
     registry.add(nap.__openlam_action__)
-    plan = json.dumps({"steps": [{"id": "s1", "action": "test.nap",
-                                  "args": {"seconds": NAP}}]})
+    plan = json.dumps({"steps": [{"id": "s1", "action": "test.nap", "args": {"seconds": NAP}}]})
+
     async def call_model(messages, _schema):
         replanning = "So far:" in messages[-1]["content"]
-        return {"text": '{"steps": []}' if replanning else plan, "input_tokens": 1,
-                "output_tokens": 1}
+        return {
+            "text": '{"steps": []}' if replanning else plan,
+            "input_tokens": 1,
+            "output_tokens": 1,
+        }
 
-    env = RunEnv(registry=registry, call_model=call_model,
-                 call_action=local_action_call(registry))
+    env = RunEnv(registry=registry, call_model=call_model, call_action=local_action_call(registry))
     outcomes = []
     for run_id in ("r1", "r2"):
-        outcomes.append(await Runner(RunRequest(run_id=run_id, goal="nap", model="test:x",
-                                                workspace=str(tmp_path)), env).run())
+        outcomes.append(
+            await Runner(
+                RunRequest(run_id=run_id, goal="nap", model="test:x", workspace=str(tmp_path)), env
+            ).run()
+        )
         await asyncio.sleep(NAP)  # idle between runs: nobody's overhead
     assert [o.status.value for o in outcomes] == ["completed", "completed"]
     assert outcomes[1].usage.overhead_wall_seconds < NAP / 4  # not the idle time before it

@@ -8,19 +8,36 @@ from openlam.actions.spec import ActionSpec, Risk
 from openlam.loop.perceive import AgentProfile, perceive
 from openlam.loop.plan import system_prompt
 
-OPERATIONS = ("book_reservation", "cancel_reservation", "get_reservation_details",
-              "get_user_details", "list_all_airports", "search_direct_flight",
-              "search_onestop_flight", "send_certificate", "update_reservation_baggages",
-              "update_reservation_flights", "update_reservation_passengers", "calculate",
-              "transfer_to_human_agents", "get_flight_status")
+OPERATIONS = (
+    "book_reservation",
+    "cancel_reservation",
+    "get_reservation_details",
+    "get_user_details",
+    "list_all_airports",
+    "search_direct_flight",
+    "search_onestop_flight",
+    "send_certificate",
+    "update_reservation_baggages",
+    "update_reservation_flights",
+    "update_reservation_passengers",
+    "calculate",
+    "transfer_to_human_agents",
+    "get_flight_status",
+)
 
 
 def service(name: str) -> list[ActionSpec]:
-    return [ActionSpec(name=f"{name}.{op}", description=f"{op.replace('_', ' ')}.",
-                       input_schema={"type": "object", "properties": {
-                           "reservation_id": {"type": "string"}}},
-                       output_schema={}, risk=Risk.read, source=f"openapi:{name}")
-            for op in OPERATIONS]
+    return [
+        ActionSpec(
+            name=f"{name}.{op}",
+            description=f"{op.replace('_', ' ')}.",
+            input_schema={"type": "object", "properties": {"reservation_id": {"type": "string"}}},
+            output_schema={},
+            risk=Risk.read,
+            source=f"openapi:{name}",
+        )
+        for op in OPERATIONS
+    ]
 
 
 def registry_with(*specs: ActionSpec) -> ActionRegistry:
@@ -31,8 +48,11 @@ def registry_with(*specs: ActionSpec) -> ActionRegistry:
 
 
 def detailed(prompt: str) -> set[str]:
-    return {line[2:].split("(")[0] for line in prompt.splitlines() if line.startswith("- ")
-            and "(" in line}
+    return {
+        line[2:].split("(")[0]
+        for line in prompt.splitlines()
+        if line.startswith("- ") and "(" in line
+    }
 
 
 def test_a_goal_naming_a_service_gets_all_its_signatures():
@@ -64,10 +84,16 @@ def test_a_goal_naming_a_service_by_its_title_gets_its_signatures(settings):
     from openlam.actions import openapi
     from tests.test_python_api import OPERATION
 
-    compiled = {"format": 2, "title": "τ²-bench airline API",
-                "operations": [{**OPERATION, "action": op} for op in OPERATIONS]}
-    openapi.save_service(settings, openapi.ServiceConfig(
-        name="tau2", spec="tau2.json", base_url="http://127.0.0.1:9"), compiled)
+    compiled = {
+        "format": 2,
+        "title": "τ²-bench airline API",
+        "operations": [{**OPERATION, "action": op} for op in OPERATIONS],
+    }
+    openapi.save_service(
+        settings,
+        openapi.ServiceConfig(name="tau2", spec="tau2.json", base_url="http://127.0.0.1:9"),
+        compiled,
+    )
     registry = load_plugins(ActionRegistry(), settings=settings)
     assert registry.titles["tau2"] == "τ²-bench airline API"
     p = perceive("Handle airline task 14", AgentProfile(), registry)

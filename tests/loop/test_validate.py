@@ -17,18 +17,27 @@ def check(*steps, **kw):
 
 
 def test_a_valid_plan_has_no_errors_and_references_imply_dependencies():
-    plan = Plan.model_validate({"steps": [
-        {"id": "a", "action": "http.get", "args": {"url": "http://x.test/"}},
-        {"id": "b", "action": "files.write", "args": {"path": "p", "content": "${a.output.text}"}},
-    ]})
+    plan = Plan.model_validate(
+        {
+            "steps": [
+                {"id": "a", "action": "http.get", "args": {"url": "http://x.test/"}},
+                {
+                    "id": "b",
+                    "action": "files.write",
+                    "args": {"path": "p", "content": "${a.output.text}"},
+                },
+            ]
+        }
+    )
     assert validate_plan(plan, REGISTRY) == []
     assert plan.steps[1].depends_on == ["a"]
 
 
 def test_unknown_action_suggests_close_names():
     [error] = check({"id": "a", "action": "files.wirte", "args": {}})
-    assert error.startswith("step a (files.wirte): unknown action files.wirte; did you mean "
-                            "files.write")
+    assert error.startswith(
+        "step a (files.wirte): unknown action files.wirte; did you mean files.write"
+    )
 
 
 def test_argument_errors_name_the_argument():
@@ -39,20 +48,28 @@ def test_argument_errors_name_the_argument():
 
 
 def test_references_to_missing_steps_and_fields():
-    errors = check({"id": "a", "action": "files.read", "args": {"path": "x"}},
-                   {"id": "b", "action": "files.write",
-                    "args": {"path": "${zz.output.path}", "content": "${a.output.txt}"}})
+    errors = check(
+        {"id": "a", "action": "files.read", "args": {"path": "x"}},
+        {
+            "id": "b",
+            "action": "files.write",
+            "args": {"path": "${zz.output.path}", "content": "${a.output.txt}"},
+        },
+    )
     assert "step b (files.write): references ${zz.output} but there is no step zz" in errors
-    assert ("step b (files.write): ${a.output.txt} — files.read returns {path, text, bytes}, "
-            "not txt") in errors
+    assert (
+        "step b (files.write): ${a.output.txt} — files.read returns {path, text, bytes}, not txt"
+    ) in errors
 
 
 def test_cycles_duplicates_unknown_dependencies_and_size():
-    errors = check({"id": "a", "action": "files.read", "args": {"path": "x"}, "depends_on": ["b"]},
-                   {"id": "b", "action": "files.read", "args": {"path": "y"}, "depends_on": ["a"]},
-                   {"id": "c", "action": "files.read", "args": {"path": "z"},
-                    "depends_on": ["q"]},
-                   {"id": "c", "action": "files.read", "args": {"path": "w"}}, max_steps=3)
+    errors = check(
+        {"id": "a", "action": "files.read", "args": {"path": "x"}, "depends_on": ["b"]},
+        {"id": "b", "action": "files.read", "args": {"path": "y"}, "depends_on": ["a"]},
+        {"id": "c", "action": "files.read", "args": {"path": "z"}, "depends_on": ["q"]},
+        {"id": "c", "action": "files.read", "args": {"path": "w"}},
+        max_steps=3,
+    )
     assert any(e.startswith("dependency cycle") for e in errors)
     assert "step id c is used more than once; give every step its own id" in errors
     assert "step c (files.read): depends_on names unknown step q" in errors
@@ -65,9 +82,14 @@ def test_special_steps_need_their_arguments():
 
 
 def test_replans_may_reference_finished_steps_but_not_reuse_their_ids():
-    errors = check({"id": "s1", "action": "files.write",
-                    "args": {"path": "x", "content": "${old.output.text}"}},
-                   done={"old": "files.read", "s1": "files.read"})
+    errors = check(
+        {
+            "id": "s1",
+            "action": "files.write",
+            "args": {"path": "x", "content": "${old.output.text}"},
+        },
+        done={"old": "files.read", "s1": "files.read"},
+    )
     assert errors == ["step id s1 is already taken by a finished step; choose a new id"]
 
 
@@ -96,11 +118,13 @@ def test_files_are_confined_to_the_workspace(tmp_path):
     assert spec is not None
     ctx = ActionContext(run_id="r", step_id="s", idempotency_key="r:s", workspace=tmp_path)
     for path in ("../escape.txt", "/etc/passwd", "a/../../b"):
-        result = asyncio.run(execute(spec, ctx, {"path": path, "content": "x"}, timeout=5,
-                                     retries=0))
+        result = asyncio.run(
+            execute(spec, ctx, {"path": path, "content": "x"}, timeout=5, retries=0)
+        )
         assert result.status == "failed" and "outside the workspace" in (result.error or "")
     (tmp_path / "link").symlink_to("/tmp")
-    result = asyncio.run(execute(spec, ctx, {"path": "link/x.txt", "content": "x"}, timeout=5,
-                                 retries=0))
+    result = asyncio.run(
+        execute(spec, ctx, {"path": "link/x.txt", "content": "x"}, timeout=5, retries=0)
+    )
     assert result.status == "failed"
     assert not (tmp_path.parent / "escape.txt").exists()

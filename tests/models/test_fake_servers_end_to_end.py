@@ -13,15 +13,25 @@ from tests.fakes.model_servers import FakeOllama, FakeOpenAI
 
 
 def three_actions(site_url: str) -> dict:
-    return {"steps": [
-        {"id": "s1", "action": "http.get", "args": {"url": f"{site_url}/data.json"}},
-        {"id": "s2", "action": "files.write",
-         "args": {"path": "raw.json", "content": "${s1.output.text}"}},
-        {"id": "s3", "action": "files.write",
-         "args": {"path": "summary.md", "content": "Fetched ${s1.output.bytes} bytes from "
-                                                   "${s1.output.url}"},
-         "depends_on": ["s2"]},
-    ]}
+    return {
+        "steps": [
+            {"id": "s1", "action": "http.get", "args": {"url": f"{site_url}/data.json"}},
+            {
+                "id": "s2",
+                "action": "files.write",
+                "args": {"path": "raw.json", "content": "${s1.output.text}"},
+            },
+            {
+                "id": "s3",
+                "action": "files.write",
+                "args": {
+                    "path": "summary.md",
+                    "content": "Fetched ${s1.output.bytes} bytes from ${s1.output.url}",
+                },
+                "depends_on": ["s2"],
+            },
+        ]
+    }
 
 
 async def run(settings: Settings, model: str, goal: str):
@@ -38,8 +48,7 @@ async def test_fake_ollama_drives_a_goal_to_completed(settings, workspace: Path,
     assert [st.id for st in outcome.steps] == ["s1", "s2", "s3"]
     assert all(st.status.value == "succeeded" for st in outcome.steps)
     assert json.loads((workspace / "raw.json").read_text())["company"] == "Acme"
-    assert (workspace / "summary.md").read_text() == \
-        f"Fetched 47 bytes from {site.url}/data.json"
+    assert (workspace / "summary.md").read_text() == f"Fetched 47 bytes from {site.url}/data.json"
     assert outcome.deliverables == ["raw.json", "summary.md"]
     # the planner asked for schema-constrained output with Ollama's native `format`
     body = server.chat_bodies[0]
@@ -57,8 +66,11 @@ async def test_fake_openai_drives_a_goal_to_completed(settings, workspace: Path,
         outcome = await run(s, "openai:fake-planner", "save the data and summarize it")
     assert outcome.status.value == "completed", outcome.summary
     assert (workspace / "summary.md").read_text().startswith("Fetched 47 bytes")
-    assert {st.id: st.status.value for st in outcome.steps} == \
-        {"s1": "succeeded", "s2": "succeeded", "s3": "succeeded"}
+    assert {st.id: st.status.value for st in outcome.steps} == {
+        "s1": "succeeded",
+        "s2": "succeeded",
+        "s3": "succeeded",
+    }
     body = server.chat_bodies[0]
     assert body["response_format"]["type"] == "json_schema"
     assert outcome.usage.input_tokens == server.prompt_tokens
@@ -66,14 +78,22 @@ async def test_fake_openai_drives_a_goal_to_completed(settings, workspace: Path,
 
 @pytest.mark.usefixtures("local_network")  # the test site is on loopback
 async def test_four_action_goal_costs_at_most_two_model_requests(settings, workspace, site):
-    plan = {"steps": [
-        {"id": "a", "action": "http.get", "args": {"url": f"{site.url}/page.html"}},
-        {"id": "b", "action": "http.get", "args": {"url": f"{site.url}/data.json"}},
-        {"id": "c", "action": "files.write",
-         "args": {"path": "page.html", "content": "${a.output.text}"}},
-        {"id": "d", "action": "files.write",
-         "args": {"path": "data.json", "content": "${b.output.text}"}},
-    ]}
+    plan = {
+        "steps": [
+            {"id": "a", "action": "http.get", "args": {"url": f"{site.url}/page.html"}},
+            {"id": "b", "action": "http.get", "args": {"url": f"{site.url}/data.json"}},
+            {
+                "id": "c",
+                "action": "files.write",
+                "args": {"path": "page.html", "content": "${a.output.text}"},
+            },
+            {
+                "id": "d",
+                "action": "files.write",
+                "args": {"path": "data.json", "content": "${b.output.text}"},
+            },
+        ]
+    }
     with FakeOpenAI([plan]) as server:
         s = settings.with_overrides(openai_base_url=f"{server.url}/v1")
         outcome = await run(s, "openai:fake-planner", "keep a copy of the page and the data")
@@ -119,6 +139,8 @@ async def test_fake_anthropic_drives_a_goal_to_completed(settings, workspace, si
     assert outcome.status.value == "completed", outcome.summary
     assert (workspace / "summary.md").read_text().startswith("Fetched 47 bytes")
     assert server.chat_requests == 1 and outcome.usage.input_tokens == server.prompt_tokens
-    assert "http.get" in server.chat_bodies[0]["system"][0]["text"] \
-        if isinstance(server.chat_bodies[0]["system"], list) \
+    assert (
+        "http.get" in server.chat_bodies[0]["system"][0]["text"]
+        if isinstance(server.chat_bodies[0]["system"], list)
         else "http.get" in server.chat_bodies[0]["system"]
+    )

@@ -23,12 +23,14 @@ def _model(workspace: Path, spec: str, timeout: float, **env: str):
     return build_model(spec, settings)
 
 
-@pytest.mark.parametrize("server_class, spec, url_setting", [
-    (FakeOllama, "ollama:fake-planner", "ollama_url"),
-    (FakeOpenAI, "openai:fake-planner", "openai_base_url"),
-])
-async def test_a_hung_server_fails_within_the_timeout(workspace, server_class, spec,
-                                                      url_setting):
+@pytest.mark.parametrize(
+    "server_class, spec, url_setting",
+    [
+        (FakeOllama, "ollama:fake-planner", "ollama_url"),
+        (FakeOpenAI, "openai:fake-planner", "openai_base_url"),
+    ],
+)
+async def test_a_hung_server_fails_within_the_timeout(workspace, server_class, spec, url_setting):
     with server_class([{"steps": []}], latency=3600) as server:  # accepts, never answers
         url = server.url + ("/v1" if server_class is FakeOpenAI else "")
         model = _model(workspace, spec, 1.5, **{url_setting: url})

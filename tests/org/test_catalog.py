@@ -20,8 +20,20 @@ from openlam.loop.perceive import SHARED_ACTIONS, perceive
 from openlam.org import load_catalog
 from openlam.org.loader import ROUTER_ID, Catalog
 
-REQUIRED_DEPARTMENTS = {"executive", "sales", "marketing", "research", "support", "operations",
-                        "finance", "people", "engineering", "legal", "product", "data"}
+REQUIRED_DEPARTMENTS = {
+    "executive",
+    "sales",
+    "marketing",
+    "research",
+    "support",
+    "operations",
+    "finance",
+    "people",
+    "engineering",
+    "legal",
+    "product",
+    "data",
+}
 
 # Action names announced for plugins that are still being built (issue text). A pattern
 # over a plugin whose module is not importable yet must match one of these; once the
@@ -32,7 +44,7 @@ crm.deal_update_stage crm.note_add crm.activity_log crm.search web.fetch search.
 search.documents browser.open browser.click browser.fill browser.text browser.screenshot
 documents.markdown documents.csv documents.html documents.pdf social.slack social.discord
 social.mattermost social.mastodon payments.customer_create payments.payment_link_create
-payments.invoice_create payments.refund_create human.ask""".split()  # noqa: SIM905
+payments.invoice_create payments.refund_create human.ask""".split()
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +70,7 @@ def problem(ws: Path) -> str:
 
 
 # -- the shipped catalog -----------------------------------------------------------------
+
 
 def test_size_and_departments(catalog: Catalog):
     assert len(catalog) >= 100
@@ -142,8 +155,10 @@ def test_every_action_pattern_matches_a_registered_action(catalog: Catalog):
     assert unmatched == [], f"patterns that match no action: {unmatched}"
     if provisional:
         # Only ever for plugins not installed yet; reported, not hidden.
-        print(f"{len(provisional)} patterns checked against announced names of "
-              f"uninstalled plugins {sorted(pending)}")
+        print(
+            f"{len(provisional)} patterns checked against announced names of "
+            f"uninstalled plugins {sorted(pending)}"
+        )
     assert catalog.unmatched_patterns(live + ANNOUNCED) == {}
 
 
@@ -152,8 +167,9 @@ def test_profile_feeds_the_core_loop(catalog: Catalog):
     profile = catalog.profile("accounts_receivable_specialist")
     assert profile.id == "accounts_receivable_specialist"
     assert profile.actions == catalog.agent(profile.id).actions
-    assert "You report to" in profile.instructions and "(agent id controller)" \
-        in profile.instructions
+    assert (
+        "You report to" in profile.instructions and "(agent id controller)" in profile.instructions
+    )
     seen = perceive("invoice Initech", profile, registry)
     names = [s.name for s in seen.actions]
     assert "files.write" in names  # files.* is permitted
@@ -176,8 +192,12 @@ def test_chain_reports_and_lookup_errors(catalog: Catalog):
 
 # -- the workspace layer --------------------------------------------------------------------
 
+
 def test_workspace_adds_a_department_and_agents_and_overrides_by_id(workspace: Path):
-    write(workspace, "partnerships.yaml", """
+    write(
+        workspace,
+        "partnerships.yaml",
+        """
         department:
           id: alliances
           name: Alliances
@@ -192,13 +212,18 @@ def test_workspace_adds_a_department_and_agents_and_overrides_by_id(workspace: P
               You build alliances with platform vendors. Each alliance has a joint plan
               with named owners and a quarterly review.
             actions: [email.send, crm.*]
-    """)
-    write(workspace, "tweaks.yml", """
+    """,
+    )
+    write(
+        workspace,
+        "tweaks.yml",
+        """
         agents:
           - id: copywriter
             model: ollama:qwen3
             budget: {max_steps: 8}
-    """)
+    """,
+    )
     base = load_catalog()
     cat = load_catalog(workspace)
     assert len(cat) == len(base) + 1
@@ -212,17 +237,25 @@ def test_workspace_adds_a_department_and_agents_and_overrides_by_id(workspace: P
 
 
 def test_workspace_can_remove_an_agent_but_not_orphan_its_reports(workspace: Path):
-    write(workspace, "trim.yaml", """
+    write(
+        workspace,
+        "trim.yaml",
+        """
         agents:
           - id: fact_checker
             remove: true
-    """)
+    """,
+    )
     assert "fact_checker" not in load_catalog(workspace)
-    write(workspace, "trim.yaml", """
+    write(
+        workspace,
+        "trim.yaml",
+        """
         agents:
           - id: controller
             remove: true
-    """)
+    """,
+    )
     text = problem(workspace)
     assert "agent 'accountant', field 'manager': unknown manager 'controller'" in text
     assert "removed with 'remove: true'" in text
@@ -231,56 +264,82 @@ def test_workspace_can_remove_an_agent_but_not_orphan_its_reports(workspace: Pat
 def test_one_broken_override_file_does_not_take_the_workspace_down(workspace: Path):
     """Issue 8 §8: a broken agents/*.yaml stopped every run in the workspace. It is left
     out and named; the other workspace files still apply."""
-    write(workspace, "a_good.yaml", """
+    write(
+        workspace,
+        "a_good.yaml",
+        """
         agents:
           - id: copywriter
             model: ollama:qwen3
-    """)
-    write(workspace, "b_broken.yaml", """
+    """,
+    )
+    write(
+        workspace,
+        "b_broken.yaml",
+        """
         agents:
           - id: helper
             name: [unclosed
-    """)
-    write(workspace, "c_orphans.yaml", """
+    """,
+    )
+    write(
+        workspace,
+        "c_orphans.yaml",
+        """
         agents:
           - id: controller
             remove: true
-    """)
+    """,
+    )
     catalog = load_catalog(workspace)
     assert catalog.agent("copywriter").model == "ollama:qwen3"  # the good file applies
     assert "controller" in catalog  # the file that would orphan its reports is left out
-    assert [e.split(" ", 1)[0] for e in catalog.load_errors] == \
-        ["agents/b_broken.yaml", "agents/c_orphans.yaml"]
+    assert [e.split(" ", 1)[0] for e in catalog.load_errors] == [
+        "agents/b_broken.yaml",
+        "agents/c_orphans.yaml",
+    ]
     assert "agents/b_broken.yaml:4: could not parse YAML" in catalog.load_errors[0]
     with pytest.raises(UserError, match=r"b_broken\.yaml:4"):  # a custom org has no fallback
         load_catalog(workspace, builtin=False)
 
 
 def test_malformed_yaml_names_file_and_line(workspace: Path):
-    write(workspace, "broken.yaml", """
+    write(
+        workspace,
+        "broken.yaml",
+        """
         agents:
           - id: helper
             name: [unclosed
             title: Helper
-    """)
+    """,
+    )
     text = problem(workspace)
     assert "agents/broken.yaml:4: could not parse YAML" in text
     assert "agents/broken.yaml was skipped (the workspace runs without it" in text
 
 
 def test_duplicate_key_in_yaml_is_an_error(workspace: Path):
-    write(workspace, "dup.yaml", """
+    write(
+        workspace,
+        "dup.yaml",
+        """
         agents:
           - id: copywriter
             model: a
             model: b
-    """)
-    assert "agents/dup.yaml:4: could not parse YAML: found the key 'model' twice" \
-        in problem(workspace)
+    """,
+    )
+    assert "agents/dup.yaml:4: could not parse YAML: found the key 'model' twice" in problem(
+        workspace
+    )
 
 
 def test_unknown_manager_names_file_agent_and_field(workspace: Path):
-    write(workspace, "new.yaml", """
+    write(
+        workspace,
+        "new.yaml",
+        """
         agents:
           - id: growth_hacker
             name: Sam Lee
@@ -289,23 +348,32 @@ def test_unknown_manager_names_file_agent_and_field(workspace: Path):
             manager: chief_marketing_officr
             instructions: Find cheap channels and test each with a small budget first.
             actions: [social.*]
-    """)
+    """,
+    )
     text = problem(workspace)
-    assert ("agents/new.yaml:6: agent 'growth_hacker', field 'manager': unknown manager "
-            "'chief_marketing_officr' (did you mean 'chief_marketing_officer'?)") in text
+    assert (
+        "agents/new.yaml:6: agent 'growth_hacker', field 'manager': unknown manager "
+        "'chief_marketing_officr' (did you mean 'chief_marketing_officer'?)"
+    ) in text
 
 
 def test_cycle_names_file_agent_and_field(workspace: Path):
-    write(workspace, "loop.yaml", """
+    write(
+        workspace,
+        "loop.yaml",
+        """
         agents:
           - id: copywriter
             manager: seo_specialist
           - id: seo_specialist
             manager: copywriter
-    """)
+    """,
+    )
     text = problem(workspace)
-    assert "agents/loop.yaml:3: agent 'copywriter', field 'manager': management cycle " \
+    assert (
+        "agents/loop.yaml:3: agent 'copywriter', field 'manager': management cycle "
         "copywriter → seo_specialist → copywriter" in text
+    )
 
 
 def test_self_management_is_a_cycle(workspace: Path):
@@ -322,12 +390,16 @@ def test_duplicate_id_in_workspace_names_both_places(workspace: Path):
     write(workspace, "a.yaml", entry)
     write(workspace, "b.yaml", entry)
     text = problem(workspace)
-    assert ("agents/b.yaml:2: duplicate agent id 'copywriter': already defined at "
-            "agents/a.yaml:2") in text
+    assert (
+        "agents/b.yaml:2: duplicate agent id 'copywriter': already defined at agents/a.yaml:2"
+    ) in text
 
 
 def test_field_errors_name_file_line_agent_and_field(workspace: Path):
-    write(workspace, "bad.yaml", """
+    write(
+        workspace,
+        "bad.yaml",
+        """
         agents:
           - id: copywriter
             budget:
@@ -338,19 +410,28 @@ def test_field_errors_name_file_line_agent_and_field(workspace: Path):
             department: sales
             manager: ceo
             instrutions: Help the sales team with whatever they need every day.
-    """)
+    """,
+    )
     text = problem(workspace)
     assert text.startswith("agents/bad.yaml was skipped") and text.count("agents/bad.yaml:") == 3
-    assert "agents/bad.yaml:3: agent 'copywriter', field 'budget.max_steps': " \
+    assert (
+        "agents/bad.yaml:3: agent 'copywriter', field 'budget.max_steps': "
         "Input should be greater than or equal to 1" in text
-    assert "agents/bad.yaml:10: agent 'newbie', field 'instrutions': unknown field " \
+    )
+    assert (
+        "agents/bad.yaml:10: agent 'newbie', field 'instrutions': unknown field "
         "(did you mean 'instructions'?)" in text
-    assert "agents/bad.yaml:5: agent 'newbie', field 'instructions': required field is " \
-        "missing" in text
+    )
+    assert (
+        "agents/bad.yaml:5: agent 'newbie', field 'instructions': required field is missing" in text
+    )
 
 
 def test_bad_action_glob_and_department_mismatch(workspace: Path):
-    write(workspace, "sales.yaml", """
+    write(
+        workspace,
+        "sales.yaml",
+        """
         department:
           id: sales
           keywords: [sales, revenue]
@@ -362,11 +443,17 @@ def test_bad_action_glob_and_department_mismatch(workspace: Path):
             manager: chief_revenue_officer
             instructions: Research prospects and draft notes. Never email anyone.
             actions: ["crm search"]
-    """)
+    """,
+    )
     text = problem(workspace)
-    assert "agents/sales.yaml:8: agent 'intern', field 'department': 'finance' differs " \
+    assert (
+        "agents/sales.yaml:8: agent 'intern', field 'department': 'finance' differs "
         "from this file's department 'sales'" in text
-    write(workspace, "sales.yaml", """
+    )
+    write(
+        workspace,
+        "sales.yaml",
+        """
         agents:
           - id: intern
             name: Ida
@@ -375,13 +462,19 @@ def test_bad_action_glob_and_department_mismatch(workspace: Path):
             manager: chief_revenue_officer
             instructions: Research prospects and draft notes. Never email anyone.
             actions: ["crm search"]
-    """)
-    assert "agent 'intern', field 'actions': Value error, not a glob over action names: " \
+    """,
+    )
+    assert (
+        "agent 'intern', field 'actions': Value error, not a glob over action names: "
         "'crm search'" in problem(workspace)
+    )
 
 
 def test_unknown_department_and_second_root(workspace: Path):
-    write(workspace, "x.yaml", """
+    write(
+        workspace,
+        "x.yaml",
+        """
         agents:
           - id: shadow_ceo
             name: Shadow
@@ -396,10 +489,14 @@ def test_unknown_department_and_second_root(workspace: Path):
             department: narnia
             manager: ceo
             instructions: Wander about. Report to the chief executive weekly.
-    """)
+    """,
+    )
     text = problem(workspace)
     assert "agents/x.yaml:12: agent 'lost', field 'department': no department 'narnia'" in text
-    write(workspace, "x.yaml", """
+    write(
+        workspace,
+        "x.yaml",
+        """
         agents:
           - id: shadow_ceo
             name: Shadow
@@ -408,13 +505,19 @@ def test_unknown_department_and_second_root(workspace: Path):
             manager: null
             instructions: Run a parallel company. Report to nobody at all.
             actions: [files.read]
-    """)
-    assert "agents/x.yaml:6: agent 'shadow_ceo', field 'manager': has no manager, so it and " \
+    """,
+    )
+    assert (
+        "agents/x.yaml:6: agent 'shadow_ceo', field 'manager': has no manager, so it and "
         "its reports are unreachable from the chief executive 'ceo'" in problem(workspace)
+    )
 
 
 def test_a_custom_organisation_without_the_shipped_catalog(workspace: Path):
-    write(workspace, "org.yaml", """
+    write(
+        workspace,
+        "org.yaml",
+        """
         department:
           id: studio
           name: Studio
@@ -431,7 +534,8 @@ def test_a_custom_organisation_without_the_shipped_catalog(workspace: Path):
             manager: owner
             instructions: Design logos and sites. Ask the owner before quoting prices.
             actions: [documents.*, files.*]
-    """)
+    """,
+    )
     cat = load_catalog(workspace, builtin=False)
     assert sorted(cat.agents) == ["designer", "owner"]
     assert cat.root.id == "owner" and cat.router.id == "owner"  # no chief of staff: the root
@@ -439,12 +543,16 @@ def test_a_custom_organisation_without_the_shipped_catalog(workspace: Path):
 
 
 def test_non_mapping_entries_and_top_level_keys(workspace: Path):
-    write(workspace, "odd.yaml", """
+    write(
+        workspace,
+        "odd.yaml",
+        """
         agent:
           - id: typo
         agents:
           - just a string
-    """)
+    """,
+    )
     text = problem(workspace)
     assert "agents/odd.yaml:1: unknown top-level key 'agent'" in text
     assert "each agent must be a mapping of fields, found str" in text

@@ -17,19 +17,45 @@ from openlam.config import Settings
 from openlam.org.loader import load_catalog
 from openlam.org.routing import WANTED, action_hints, route, shipped_action_names
 
-GIT_TOOLS = ["git_status", "git_diff", "git_commit", "git_add", "git_log", "git_show",
-             "git_branch", "git_checkout"]
+GIT_TOOLS = [
+    "git_status",
+    "git_diff",
+    "git_commit",
+    "git_add",
+    "git_log",
+    "git_show",
+    "git_branch",
+    "git_checkout",
+]
 
 
 def add_git(settings: Settings, grants: list[str] | None = None) -> None:
     """A configured git server and its cached tool list, as `openlam mcp add` leaves them."""
-    server = mcp.ServerConfig(name="git", transport="stdio", command="mcp-server-git",
-                              **({"grants": grants} if grants is not None else {}))
+    server = mcp.ServerConfig(
+        name="git",
+        transport="stdio",
+        command="mcp-server-git",
+        **({"grants": grants} if grants is not None else {}),
+    )
     mcp.save_server(settings, server)
-    mcp.SERVERS.write_cache(settings, "git", {"server": server.fingerprint(), "tools": [
-        {"name": t, "description": f"Runs {t.replace('_', ' ')}",
-         "input_schema": {"type": "object", "properties": {"repo_path": {"type": "string"}}}}
-        for t in GIT_TOOLS]})
+    mcp.SERVERS.write_cache(
+        settings,
+        "git",
+        {
+            "server": server.fingerprint(),
+            "tools": [
+                {
+                    "name": t,
+                    "description": f"Runs {t.replace('_', ' ')}",
+                    "input_schema": {
+                        "type": "object",
+                        "properties": {"repo_path": {"type": "string"}},
+                    },
+                }
+                for t in GIT_TOOLS
+            ],
+        },
+    )
 
 
 def installed(settings: Settings) -> list[str]:
@@ -47,13 +73,15 @@ def test_a_source_is_granted_to_the_operator_by_default_and_to_whom_the_user_say
     assert "git.*" in catalog.profile("head_of_data").actions
     assert "git.*" not in catalog.profile("operator").actions
     add_git(settings, grants=["all"])
-    assert all("git.*" in load_catalog(settings.workspace).profile(a.id).actions
-               for a in catalog)
+    assert all("git.*" in load_catalog(settings.workspace).profile(a.id).actions for a in catalog)
 
 
 def test_a_goal_that_needs_a_source_goes_to_an_agent_that_may_use_it(settings):
-    before = route("show the last commit of the repo", load_catalog(settings.workspace),
-                   installed=installed(settings))
+    before = route(
+        "show the last commit of the repo",
+        load_catalog(settings.workspace),
+        installed=installed(settings),
+    )
     assert before.agent.id != "operator"  # without the source, words decide
     add_git(settings)
     catalog = load_catalog(settings.workspace)
@@ -63,11 +91,14 @@ def test_a_goal_that_needs_a_source_goes_to_an_agent_that_may_use_it(settings):
     assert "only some agents may use, and this agent may" in chosen.reason
     assert route("list the git branches", catalog, installed=names).agent.id == "operator"
     # goals that do not need it are routed as before
-    assert route("draft the quarterly board deck", catalog, installed=names).agent.id == \
-        route("draft the quarterly board deck", load_catalog(), installed=names).agent.id
+    assert (
+        route("draft the quarterly board deck", catalog, installed=names).agent.id
+        == route("draft the quarterly board deck", load_catalog(), installed=names).agent.id
+    )
     add_git(settings, grants=["department:engineering"])
-    engineering = route("show the last commit of the repo", load_catalog(settings.workspace),
-                        installed=names)
+    engineering = route(
+        "show the last commit of the repo", load_catalog(settings.workspace), installed=names
+    )
     assert engineering.department.id == "engineering"
 
 
@@ -85,25 +116,30 @@ def test_permission_hint_says_installed_but_not_permitted_and_how_to_grant(setti
     add_git(settings)
     assert permission_hint(settings, "git.git_status", "head_of_data") == (
         "git.git_status is installed (source git) but not permitted for agent head_of_data; "
-        "grant it with `openlam actions grant git head_of_data`")
+        "grant it with `openlam actions grant git head_of_data`"
+    )
     assert permission_hint(settings, "git.git_teleport", "head_of_data") is None  # a real gap
     names = installed(settings)
-    assert "but not permitted for agent copywriter" in str(permission_hint(
-        settings, "payments.refund", "copywriter", names))
+    assert "but not permitted for agent copywriter" in str(
+        permission_hint(settings, "payments.refund", "copywriter", names)
+    )
     assert permission_hint(settings, "payments.refund_create", "copywriter", names) is None
 
 
-def test_agents_show_from_another_directory_loads_that_workspaces_sources(settings,
-                                                                          monkeypatch,
-                                                                          tmp_path: Path):
+def test_agents_show_from_another_directory_loads_that_workspaces_sources(
+    settings, monkeypatch, tmp_path: Path
+):
     add_git(settings)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     app = agents_cli.typer.Typer()
     agents_cli.install(app)
-    shown = CliRunner().invoke(app, ["agents", "show", "operator", "--workspace",
-                                     str(settings.workspace)], env={"COLUMNS": "250"})
+    shown = CliRunner().invoke(
+        app,
+        ["agents", "show", "operator", "--workspace", str(settings.workspace)],
+        env={"COLUMNS": "250"},
+    )
     assert shown.exit_code == 0, shown.output
     line = next(x for x in shown.output.splitlines() if x.strip().startswith("git.*"))
     assert "git.git_add" in line and "matches no installed action" not in line

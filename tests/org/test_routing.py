@@ -29,11 +29,20 @@ def catalog() -> Catalog:
     return load_catalog()
 
 
-@pytest.mark.parametrize("variants", [
-    "invoice invoices invoicing invoiced", "recruit recruiting recruiter recruits",
-    "hire hiring hired", "plan planning planned plans", "process processes processing",
-    "company companies", "price prices pricing", "security secure", "ship shipping shipment",
-])
+@pytest.mark.parametrize(
+    "variants",
+    [
+        "invoice invoices invoicing invoiced",
+        "recruit recruiting recruiter recruits",
+        "hire hiring hired",
+        "plan planning planned plans",
+        "process processes processing",
+        "company companies",
+        "price prices pricing",
+        "security secure",
+        "ship shipping shipment",
+    ],
+)
 def test_stemming_conflates_word_forms(variants: str):
     assert len({stem(w) for w in variants.split()}) == 1, {w: stem(w) for w in variants.split()}
 
@@ -43,22 +52,38 @@ def test_tokens_drop_stop_words_but_keep_acronyms():
     assert tokens("the customer's tickets") == ["custom", "ticket"]
 
 
-@pytest.mark.parametrize(("goal", "department", "agent"), [
-    ("Issue a refund to Jane Doe for order 1182, she cancelled within 14 days",
-     "finance", "billing_operations_specialist"),
-    ("Send Initech an invoice for 40 hours of consulting at net 30",
-     "finance", "accounts_receivable_specialist"),
-    ("Review the mutual NDA from Hooli and flag risky clauses", "legal", None),
-    ("Research three competitors and draft a one-page sales brief", "research", None),
-    ("Schedule interviews with the three shortlisted backend candidates", "people", None),
-    ("Our production API is returning 502 errors, restore service", "engineering", None),
-    ("Post the launch announcement to our Mastodon account", "marketing",
-     "social_media_manager"),
-    ("Someone reported a phishing email asking for their password", "security",
-     "security_analyst"),
-])
-def test_routes_goals_to_the_owning_department(catalog: Catalog, goal: str, department: str,
-                                               agent: str | None):
+@pytest.mark.parametrize(
+    ("goal", "department", "agent"),
+    [
+        (
+            "Issue a refund to Jane Doe for order 1182, she cancelled within 14 days",
+            "finance",
+            "billing_operations_specialist",
+        ),
+        (
+            "Send Initech an invoice for 40 hours of consulting at net 30",
+            "finance",
+            "accounts_receivable_specialist",
+        ),
+        ("Review the mutual NDA from Hooli and flag risky clauses", "legal", None),
+        ("Research three competitors and draft a one-page sales brief", "research", None),
+        ("Schedule interviews with the three shortlisted backend candidates", "people", None),
+        ("Our production API is returning 502 errors, restore service", "engineering", None),
+        (
+            "Post the launch announcement to our Mastodon account",
+            "marketing",
+            "social_media_manager",
+        ),
+        (
+            "Someone reported a phishing email asking for their password",
+            "security",
+            "security_analyst",
+        ),
+    ],
+)
+def test_routes_goals_to_the_owning_department(
+    catalog: Catalog, goal: str, department: str, agent: str | None
+):
     chosen = route(goal, catalog)
     assert chosen.department.id == department, chosen.reason
     if agent is not None:
@@ -78,8 +103,11 @@ def test_reason_says_who_and_why(catalog: Catalog):
 def test_routing_is_deterministic_and_ranks_everyone(catalog: Catalog):
     goal = "Forecast next quarter's cash position across our bank accounts"
     first, second = route(goal, catalog), route(goal, catalog)
-    assert (first.agent.id, first.score, first.reason) == \
-        (second.agent.id, second.score, second.reason)
+    assert (first.agent.id, first.score, first.reason) == (
+        second.agent.id,
+        second.score,
+        second.reason,
+    )
     assert len(first.candidates) == len(catalog)
     scores = [c.score for c in first.candidates]
     assert scores == sorted(scores, reverse=True)
@@ -152,13 +180,18 @@ def test_ties_go_to_the_senior_agent_who_can_delegate(workspace: Path):
 
 # -- model-assisted ---------------------------------------------------------------------------
 
+
 def test_model_picks_from_the_shortlist(catalog: Catalog):
     prompts: list[str] = []
 
     async def ask(prompt: str) -> str:
         prompts.append(prompt)
-        return json.dumps({"agent": "competitive_intelligence_analyst",
-                           "reason": "Competitor profiles are this analyst's core job."})
+        return json.dumps(
+            {
+                "agent": "competitive_intelligence_analyst",
+                "reason": "Competitor profiles are this analyst's core job.",
+            }
+        )
 
     goal = "Research three competitors and draft a one-page sales brief"
     chosen = asyncio.run(route_with_model(goal, catalog, ask, k=5))
@@ -175,18 +208,23 @@ def test_model_picks_from_the_shortlist(catalog: Catalog):
 def test_model_answer_as_bare_id_or_fenced_json(catalog: Catalog):
     ids = ["accountant", "controller"]
     assert parse_choice("controller", ids) == ("controller", "")
-    assert parse_choice('```json\n{"agent": "accountant", "reason": "books"}\n```', ids) == \
-        ("accountant", "books")
+    assert parse_choice('```json\n{"agent": "accountant", "reason": "books"}\n```', ids) == (
+        "accountant",
+        "books",
+    )
     assert parse_choice("accountant or controller", ids) == (None, "")
     assert parse_choice('{"agent": "ceo"}', ids) == (None, "")
 
 
-@pytest.mark.parametrize("answer", [
-    '{"agent": "ceo", "reason": "the boss should do it"}',  # a real agent, not shortlisted
-    "I think the finance team should handle this.",
-    '{"agent": 42}',
-    "",
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '{"agent": "ceo", "reason": "the boss should do it"}',  # a real agent, not shortlisted
+        "I think the finance team should handle this.",
+        '{"agent": 42}',
+        "",
+    ],
+)
 def test_bad_model_answers_fall_back_to_scoring(catalog: Catalog, answer: str):
     async def ask(prompt: str) -> str:
         return answer
@@ -211,8 +249,7 @@ def test_model_errors_and_timeouts_fall_back_to_scoring(catalog: Catalog):
     goal = "Reconcile the March bank statement"
     failed = asyncio.run(route_with_model(goal, catalog, broken))
     assert failed.method == "fallback"
-    assert "The model could not be asked (connection refused by 127.0.0.1:11434)" \
-        in failed.reason
+    assert "The model could not be asked (connection refused by 127.0.0.1:11434)" in failed.reason
     late = asyncio.run(route_with_model(goal, catalog, stuck, timeout=0.05))
     assert late.method == "fallback" and late.agent.id == route(goal, catalog).agent.id
 
@@ -227,8 +264,7 @@ def test_with_no_signal_the_model_sees_every_department_head(catalog: Catalog):
     chosen = asyncio.run(route_with_model("zorblax the quuxification", catalog, ask))
     assert chosen.agent.id == "chief_people_officer" and chosen.method == "model"
     heads = {h.id for d in catalog.departments if (h := catalog.head(d)) is not None}
-    listed = {line.split(" | ")[0][2:] for line in prompts[0].splitlines()
-              if line.startswith("- ")}
+    listed = {line.split(" | ")[0][2:] for line in prompts[0].splitlines() if line.startswith("- ")}
     assert listed == heads | {"chief_of_staff"}
 
 
@@ -238,8 +274,14 @@ def test_routing_honours_an_agents_exclusions():
     from openlam.org.model import Agent
     from openlam.org.routing import permits
 
-    clerk = Agent(id="clerk", name="Clerk", title="Clerk", department="operations",
-                  manager=None, instructions="Handles the paperwork of the office.",
-                  actions=("*", "!payments.*"))
+    clerk = Agent(
+        id="clerk",
+        name="Clerk",
+        title="Clerk",
+        department="operations",
+        manager=None,
+        instructions="Handles the paperwork of the office.",
+        actions=("*", "!payments.*"),
+    )
     assert permits(clerk, ["files.write"])
     assert not permits(clerk, ["payments.create_invoice"])

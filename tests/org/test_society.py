@@ -11,8 +11,11 @@ from openlam.memory.store import Store
 from openlam.testing import scripted_model
 
 GOAL = "Research three competitors and draft a one-page sales brief"
-COMPETITORS = {"competitive_intelligence_analyst": "initech",
-               "market_research_analyst": "globex", "industry_analyst": "umbrella"}
+COMPETITORS = {
+    "competitive_intelligence_analyst": "initech",
+    "market_research_analyst": "globex",
+    "industry_analyst": "umbrella",
+}
 
 
 def delegate(i: str, agent: str, goal: str) -> dict:
@@ -26,43 +29,89 @@ def org_model(site_url: str, failing: str | None = None):
         system, user = chat[0]["content"], chat[-1]["content"]
         me = system[: system.find(")") + 1]  # "You are NAME, TITLE (DEPARTMENT)"
         if system.startswith("You are the chief of staff") or "Candidates (id" in system + user:
-            return {"agent": "head_of_research", "reason": "competitor research is research's "
-                                                          "work; it owns the brief"}
+            return {
+                "agent": "head_of_research",
+                "reason": "competitor research is research's work; it owns the brief",
+            }
         if "So far:" in user:  # a replan: nothing more can be done here
             return {"steps": [], "note": "a delegated part failed"}
         if "Head of Research" in me:
-            steps = [delegate(f"d{n}", agent, f"Profile the competitor {name.title()}")
-                     for n, (agent, name) in enumerate(COMPETITORS.items(), 1)]
-            steps.append(delegate("d4", "product_marketing_manager",
-                                  "Write our positioning against Initech, Globex and Umbrella"))
-            steps += [{"id": f"r{n}", "action": "files.read", "depends_on": [f"d{n}"],
-                       "args": {"path": f"competitors/{name}.md"}}
-                      for n, name in enumerate(COMPETITORS.values(), 1)]
-            steps.append({"id": "r4", "action": "files.read", "depends_on": ["d4"],
-                          "args": {"path": "positioning.md"}})
-            steps.append({"id": "brief", "action": "documents.write_markdown", "args": {
-                "path": "brief.md", "title": "Sales brief: three competitors",
-                "content": "${r1.output.text}\n\n${r2.output.text}\n\n${r3.output.text}\n\n"
-                           "## Our positioning\n${r4.output.text}"}})
+            steps = [
+                delegate(f"d{n}", agent, f"Profile the competitor {name.title()}")
+                for n, (agent, name) in enumerate(COMPETITORS.items(), 1)
+            ]
+            steps.append(
+                delegate(
+                    "d4",
+                    "product_marketing_manager",
+                    "Write our positioning against Initech, Globex and Umbrella",
+                )
+            )
+            steps += [
+                {
+                    "id": f"r{n}",
+                    "action": "files.read",
+                    "depends_on": [f"d{n}"],
+                    "args": {"path": f"competitors/{name}.md"},
+                }
+                for n, name in enumerate(COMPETITORS.values(), 1)
+            ]
+            steps.append(
+                {
+                    "id": "r4",
+                    "action": "files.read",
+                    "depends_on": ["d4"],
+                    "args": {"path": "positioning.md"},
+                }
+            )
+            steps.append(
+                {
+                    "id": "brief",
+                    "action": "documents.write_markdown",
+                    "args": {
+                        "path": "brief.md",
+                        "title": "Sales brief: three competitors",
+                        "content": "${r1.output.text}\n\n${r2.output.text}\n\n${r3.output.text}\n\n"
+                        "## Our positioning\n${r4.output.text}",
+                    },
+                }
+            )
             return {"steps": steps}
         for agent, name in COMPETITORS.items():
             if name.title() in user and "Product Marketing" not in me:
                 url = f"{site_url}/{'error500' if agent == failing else 'together/' + name}?n=3"
-                return {"steps": [
-                    {"id": "s1", "action": "web.fetch", "args": {"url": url}},
-                    {"id": "s2", "action": "files.write", "args": {
-                        "path": f"competitors/{name}.md",
-                        "content": f"## {name.title()}\n" + "${s1.output.content}"}},
-                    {"id": "s3", "action": "notes.post",
-                     "args": {"text": f"{name.title()} profile in competitors/{name}.md"}},
-                ]}
+                return {
+                    "steps": [
+                        {"id": "s1", "action": "web.fetch", "args": {"url": url}},
+                        {
+                            "id": "s2",
+                            "action": "files.write",
+                            "args": {
+                                "path": f"competitors/{name}.md",
+                                "content": f"## {name.title()}\n" + "${s1.output.content}",
+                            },
+                        },
+                        {
+                            "id": "s3",
+                            "action": "notes.post",
+                            "args": {"text": f"{name.title()} profile in competitors/{name}.md"},
+                        },
+                    ]
+                }
         if "Product Marketing" in me:
-            return {"steps": [
-                {"id": "s1", "action": "notes.read", "args": {}},
-                {"id": "s2", "action": "files.write", "args": {
-                    "path": "positioning.md",
-                    "content": "We win on service, not on price."}},
-            ]}
+            return {
+                "steps": [
+                    {"id": "s1", "action": "notes.read", "args": {}},
+                    {
+                        "id": "s2",
+                        "action": "files.write",
+                        "args": {
+                            "path": "positioning.md",
+                            "content": "We win on service, not on price.",
+                        },
+                    },
+                ]
+            }
         return {"steps": []}
 
     return reply
@@ -83,8 +132,11 @@ async def test_goal_is_routed_delegated_concurrently_and_merged(settings, worksp
     assert outcome.agent == "head_of_research"
     assert "competitor research is research's work" in (outcome.routing or "")
     assert len(outcome.children) == 4
-    children = {e["agent"]: e["run_id"] for e in events if e["kind"] == "run.started"
-                and e.get("parent_id") == outcome.run_id}
+    children = {
+        e["agent"]: e["run_id"]
+        for e in events
+        if e["kind"] == "run.started" and e.get("parent_id") == outcome.run_id
+    }
     assert set(children) == {*COMPETITORS, "product_marketing_manager"}  # research + marketing
     # the three research children fetched together: /together/ answers only then
     assert site.hits("/together/") == 3
@@ -98,9 +150,13 @@ async def test_goal_is_routed_delegated_concurrently_and_merged(settings, worksp
     tree = store.get_run(outcome.run_id)
     assert sorted(c["agent"] for c in tree["children"]) == sorted(children)
     assert all(c["status"] == "completed" for c in tree["children"])
-    shown = subprocess.run([sys.executable, "-m", "openlam", "runs", "show", outcome.run_id],
-                           capture_output=True, text=True, timeout=60,
-                           env={**os.environ, "OPENLAM_WORKSPACE": str(workspace)})
+    shown = subprocess.run(
+        [sys.executable, "-m", "openlam", "runs", "show", outcome.run_id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "OPENLAM_WORKSPACE": str(workspace)},
+    )
     assert shown.returncode == 0, shown.stderr
     for agent in ("head_of_research", *COMPETITORS, "product_marketing_manager"):
         assert agent in shown.stdout
@@ -126,8 +182,12 @@ async def test_cycles_depth_and_fanout_are_refused(settings, workspace):
         if "So far:" in chat[-1]["content"]:
             return {"steps": []}
         if "Head of Research" in me:  # 14 delegations: over the fan-out limit of 12
-            return {"steps": [delegate(f"d{n}", "competitive_intelligence_analyst",
-                                       f"look at thing {n}") for n in range(14)]}
+            return {
+                "steps": [
+                    delegate(f"d{n}", "competitive_intelligence_analyst", f"look at thing {n}")
+                    for n in range(14)
+                ]
+            }
         return {"steps": [delegate("back", "head_of_research", "do it yourself")]}
 
     scripted_model("test:org-limits", reply)
@@ -138,6 +198,8 @@ async def test_cycles_depth_and_fanout_are_refused(settings, workspace):
     assert len(refused) == 2 and all("fan-out limit (12" in s.error for s in refused)
     child = by_id["d0"]
     assert child.status.value == "failed"  # the child was blocked: its delegation looped
-    assert "delegation cycle head_of_research → competitive_intelligence_analyst → " \
-           "head_of_research" in child.error
+    assert (
+        "delegation cycle head_of_research → competitive_intelligence_analyst → "
+        "head_of_research" in child.error
+    )
     assert outcome.status.value == "failed"

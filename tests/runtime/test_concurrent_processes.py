@@ -25,12 +25,20 @@ def job_plans(site_url: str, seconds: float):
     def reply(body: dict) -> dict:
         found = JOB.search(body["messages"][-1]["content"])
         n = found.group(1) if found else "x"
-        return {"steps": [
-            {"id": "fetch", "action": "http.get",
-             "args": {"url": f"{site_url}/slow?job={n}&s={seconds}"}},
-            {"id": "save", "action": "files.write",
-             "args": {"path": f"out/job{n}.txt", "content": "${fetch.output.text}"}},
-        ]}
+        return {
+            "steps": [
+                {
+                    "id": "fetch",
+                    "action": "http.get",
+                    "args": {"url": f"{site_url}/slow?job={n}&s={seconds}"},
+                },
+                {
+                    "id": "save",
+                    "action": "files.write",
+                    "args": {"path": f"out/job{n}.txt", "content": "${fetch.output.text}"},
+                },
+            ]
+        }
 
     return reply
 
@@ -39,8 +47,19 @@ def run_jobs(workspace: Path, site, count: int, env: dict[str, str], seconds: fl
     allow_local_network(workspace)
     with FakeOpenAI(job_plans(site.url, seconds)) as server:
         env = {**model_env(server.url), **env}
-        procs = [openlam(workspace, "run", f"job {i:02d}", "--model", "openai:fake",
-                         "--agent", "operator", env=env) for i in range(count)]
+        procs = [
+            openlam(
+                workspace,
+                "run",
+                f"job {i:02d}",
+                "--model",
+                "openai:fake",
+                "--agent",
+                "operator",
+                env=env,
+            )
+            for i in range(count)
+        ]
         results = [p.communicate(timeout=280) for p in procs]
     for i, (proc, (out, err)) in enumerate(zip(procs, results, strict=True)):
         assert proc.returncode == 0, f"job {i:02d} exited {proc.returncode}:\n{out}\n{err}"
@@ -67,11 +86,11 @@ def test_a_second_process_does_not_resume_a_live_run(workspace: Path, site) -> N
     allow_local_network(workspace)
     with FakeOpenAI(job_plans(site.url, 6)) as server:
         env = model_env(server.url)
-        first = openlam(workspace, "run", "job 01", "--model", "openai:fake", "--agent",
-                        "operator", env=env)
+        first = openlam(
+            workspace, "run", "job 01", "--model", "openai:fake", "--agent", "operator", env=env
+        )
         assert wait_for(lambda: site.hits("/slow?job=01&") == 1, timeout=60)
-        second = openlam(workspace, "run", "write 'b' to b.txt", "--model", "offline",
-                         env=env)
+        second = openlam(workspace, "run", "write 'b' to b.txt", "--model", "offline", env=env)
         out, err = second.communicate(timeout=60)
         assert second.returncode == 0, out + err
         assert "Resuming" not in out

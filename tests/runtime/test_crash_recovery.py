@@ -19,25 +19,48 @@ from tests.fakes.model_servers import FakeOpenAI
 
 
 def plan(site_url: str) -> dict:
-    return {"steps": [
-        {"id": "s1", "action": "http.get", "args": {"url": f"{site_url}/hits/first"}},
-        {"id": "s2", "action": "http.get", "args": {"url": f"{site_url}/slow?s=60"},
-         "depends_on": ["s1"]},
-        {"id": "s3", "action": "files.write",
-         "args": {"path": "result.txt", "content": "${s1.output.text} + ${s2.output.text}"}},
-    ]}
+    return {
+        "steps": [
+            {"id": "s1", "action": "http.get", "args": {"url": f"{site_url}/hits/first"}},
+            {
+                "id": "s2",
+                "action": "http.get",
+                "args": {"url": f"{site_url}/slow?s=60"},
+                "depends_on": ["s1"],
+            },
+            {
+                "id": "s3",
+                "action": "files.write",
+                "args": {"path": "result.txt", "content": "${s1.output.text} + ${s2.output.text}"},
+            },
+        ]
+    }
 
 
 def openlam(workspace: Path, env: dict, *args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "openlam", *args, "--workspace",
-                             str(workspace)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "openlam", *args, "--workspace", str(workspace)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def start_and_kill(workspace: Path, site, server) -> str:
     env = {**os.environ, "OPENLAM_OPENAI_BASE_URL": f"{server.url}/v1"}
-    proc = openlam(workspace, env, "run", "fetch both and combine",
-                   "--model", "openai:fake-planner", "--agent", "operator", "--json")
+    proc = openlam(
+        workspace,
+        env,
+        "run",
+        "fetch both and combine",
+        "--model",
+        "openai:fake-planner",
+        "--agent",
+        "operator",
+        "--json",
+    )
     try:
         assert wait_for(lambda: site.hits("/slow") >= 1, timeout=30), proc.stderr
         os.kill(proc.pid, signal.SIGKILL)  # between s1 (done) and s2 (in flight)
@@ -61,7 +84,8 @@ def test_killed_run_resumes_without_repeating_an_action(workspace: Path, site):
         run_id = start_and_kill(workspace, site, server)
         env = {**os.environ, "OPENLAM_OPENAI_BASE_URL": f"{server.url}/v1"}
         out, err = openlam(workspace, env, "runs", "resume", run_id, "--json").communicate(
-            timeout=60)
+            timeout=60
+        )
         outcome = json.loads(out)
         assert outcome["status"] == "completed", err
         assert site.hits("/hits/first") == 1  # not executed again
@@ -73,10 +97,10 @@ def test_killed_run_resumes_without_repeating_an_action(workspace: Path, site):
         audit = AuditLog(f"sqlite:///{workspace / '.openlam' / 'openlam.db'}")
         assert audit.verify().ok
         kinds = [r["kind"] for r in audit.records(run_id=run_id)]
-        assert {k: kinds.count(k) for k in ("run.started", "plan", "policy", "action",
-                                            "result", "run.finished")} == {
-            "run.started": 1, "plan": 1, "policy": 3, "action": 3, "result": 3,
-            "run.finished": 1}
+        assert {
+            k: kinds.count(k)
+            for k in ("run.started", "plan", "policy", "action", "result", "run.finished")
+        } == {"run.started": 1, "plan": 1, "policy": 3, "action": 3, "result": 3, "run.finished": 1}
 
 
 @pytest.mark.usefixtures("local_network")  # the test site is on loopback

@@ -21,27 +21,51 @@ def org_script(site_url: str):
         system = body["messages"][0]["content"]
         me = system[: system.find(")") + 1]
         if "Head of Research" in me:
-            return {"steps": [
-                {"id": "d1", "action": "delegate", "args": {
-                    "agent": "competitive_intelligence_analyst",
-                    "goal": "Profile the competitor Initech"}},
-                {"id": "w", "action": "files.write", "args": {
-                    "path": "brief.md", "content": "${d1.output.summary}"}},
-            ]}
-        return {"steps": [
-            {"id": "s1", "action": "web.fetch", "args": {"url": f"{site_url}/hits/first"}},
-            {"id": "s2", "action": "web.fetch", "args": {"url": f"{site_url}/slow?s=60"},
-             "depends_on": ["s1"]},
-            {"id": "s3", "action": "files.write", "args": {
-                "path": "initech.md", "content": "${s2.output.content}"}},
-        ]}
+            return {
+                "steps": [
+                    {
+                        "id": "d1",
+                        "action": "delegate",
+                        "args": {
+                            "agent": "competitive_intelligence_analyst",
+                            "goal": "Profile the competitor Initech",
+                        },
+                    },
+                    {
+                        "id": "w",
+                        "action": "files.write",
+                        "args": {"path": "brief.md", "content": "${d1.output.summary}"},
+                    },
+                ]
+            }
+        return {
+            "steps": [
+                {"id": "s1", "action": "web.fetch", "args": {"url": f"{site_url}/hits/first"}},
+                {
+                    "id": "s2",
+                    "action": "web.fetch",
+                    "args": {"url": f"{site_url}/slow?s=60"},
+                    "depends_on": ["s1"],
+                },
+                {
+                    "id": "s3",
+                    "action": "files.write",
+                    "args": {"path": "initech.md", "content": "${s2.output.content}"},
+                },
+            ]
+        }
+
     return reply
 
 
 def openlam(workspace: Path, env: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "openlam", *args, "--workspace",
-                             str(workspace)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "openlam", *args, "--workspace", str(workspace)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.timeout(120)
@@ -49,8 +73,17 @@ def test_killed_delegation_tree_resumes(workspace: Path, site):
     (workspace / "openlam.toml").write_text("[web]\nallow_private = true\n")
     with FakeOpenAI(org_script(site.url)) as server:
         env = {**os.environ, "OPENLAM_OPENAI_BASE_URL": f"{server.url}/v1"}
-        proc = openlam(workspace, env, "run", "research Initech", "--model", "openai:fake",
-                       "--agent", "head_of_research", "--json")
+        proc = openlam(
+            workspace,
+            env,
+            "run",
+            "research Initech",
+            "--model",
+            "openai:fake",
+            "--agent",
+            "head_of_research",
+            "--json",
+        )
         try:
             assert wait_for(lambda: site.hits("/slow") >= 1, timeout=40), proc.stderr
             os.kill(proc.pid, signal.SIGKILL)  # the child is waiting on its second fetch
@@ -73,6 +106,8 @@ def test_killed_delegation_tree_resumes(workspace: Path, site):
         assert site.hits("/hits/first") == 1  # the child's first action was not repeated
         assert site.hits("/slow") == 2
         assert server.chat_requests == 2  # nobody was asked to plan again
-        assert "Slow answer" in (workspace / "initech.md").read_text() or \
-            "slow answer" in (workspace / "initech.md").read_text()
+        assert (
+            "Slow answer" in (workspace / "initech.md").read_text()
+            or "slow answer" in (workspace / "initech.md").read_text()
+        )
         assert (workspace / "brief.md").read_text().startswith("Completed")

@@ -47,20 +47,24 @@ def test_liveness_by_pid_state_and_lease(workspace: Path) -> None:
     assert ex.is_dead(ex.get(gone))
     killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     killed.send_signal(signal.SIGKILL)  # and not reaped: a zombie, as under a busy parent
-    wait_for(lambda: open(f"/proc/{killed.pid}/stat").read().rsplit(")", 1)[1].split()[0]
-             == "Z", timeout=10)
+    wait_for(
+        lambda: open(f"/proc/{killed.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z",  # noqa: SIM115
+        timeout=10,
+    )
     zombie = new_executor_id("test")
     ex.register(zombie, "test")
     with ex.engine.begin() as conn:
-        conn.execute(sa.update(table).where(table.c.id == zombie).values(pid=killed.pid,
-                                                                         pid_start=""))
+        conn.execute(
+            sa.update(table).where(table.c.id == zombie).values(pid=killed.pid, pid_start="")
+        )
     assert ex.is_dead(ex.get(zombie))
     killed.wait()
     reused = new_executor_id("test")
     ex.register(reused, "test")
     with ex.engine.begin() as conn:  # same pid as a live process, but another start time
-        conn.execute(sa.update(table).where(table.c.id == reused)
-                     .values(pid=os.getpid(), pid_start="1"))
+        conn.execute(
+            sa.update(table).where(table.c.id == reused).values(pid=os.getpid(), pid_start="1")
+        )
     assert ex.is_dead(ex.get(reused))
     remote = new_executor_id("test")
     ex.register(remote, "test")
@@ -83,24 +87,38 @@ def test_a_process_declared_dead_does_not_go_on(workspace: Path, site) -> None:
     its run over and finishes it; when the first one wakes up it exits without recording
     anything, so the run's later step runs once."""
     allow_local_network(workspace, "[runtime]\nheartbeat_seconds = 0.5\nlease_seconds = 2\n")
-    plan = {"steps": [
-        {"id": "wait", "action": "http.get", "args": {"url": f"{site.url}/slow?s=4"}},
-        {"id": "after", "action": "http.get", "args": {"url": f"{site.url}/hits/after"},
-         "depends_on": ["wait"]},
-    ]}
+    plan = {
+        "steps": [
+            {"id": "wait", "action": "http.get", "args": {"url": f"{site.url}/slow?s=4"}},
+            {
+                "id": "after",
+                "action": "http.get",
+                "args": {"url": f"{site.url}/hits/after"},
+                "depends_on": ["wait"],
+            },
+        ]
+    }
     with FakeOpenAI([plan]) as server:
         env = model_env(server.url)
-        first = openlam(workspace, "run", "wait then go", "--model", "openai:fake",
-                        "--agent", "operator", env=env)
+        first = openlam(
+            workspace,
+            "run",
+            "wait then go",
+            "--model",
+            "openai:fake",
+            "--agent",
+            "operator",
+            env=env,
+        )
         assert wait_for(lambda: site.hits("/slow") == 1, timeout=60)
         os.kill(first.pid, signal.SIGSTOP)
         ex = executors_of(workspace)
         with ex.engine.begin() as conn:  # make it look like a process on another machine
-            conn.execute(sa.update(table).where(table.c.pid == first.pid)
-                         .values(host="elsewhere"))
+            conn.execute(sa.update(table).where(table.c.pid == first.pid).values(host="elsewhere"))
         time.sleep(3)  # its lease runs out
-        second = openlam(workspace, "run", f"fetch {site.url}/hits/other", "--model",
-                         "offline", env=env)
+        second = openlam(
+            workspace, "run", f"fetch {site.url}/hits/other", "--model", "offline", env=env
+        )
         out, err = second.communicate(timeout=90)
         assert second.returncode == 0, out + err
         assert "Resuming 1 interrupted run(s)" in out

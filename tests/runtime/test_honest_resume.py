@@ -15,10 +15,18 @@ from tests.fakes.model_servers import FakeOpenAI
 from tests.procs import allow_local_network, model_env, openlam
 
 
-def start_then_kill(workspace: Path, env: dict[str, str], ready, agent: str = "operator"
-                    ) -> str:
-    proc = openlam(workspace, "run", "tell the team", "--model", "openai:fake", "--agent",
-                   agent, "--json", env=env)
+def start_then_kill(workspace: Path, env: dict[str, str], ready, agent: str = "operator") -> str:
+    proc = openlam(
+        workspace,
+        "run",
+        "tell the team",
+        "--model",
+        "openai:fake",
+        "--agent",
+        agent,
+        "--json",
+        env=env,
+    )
     try:
         assert wait_for(ready, timeout=60), proc.stderr
         proc.send_signal(signal.SIGKILL)
@@ -54,12 +62,16 @@ def test_a_model_request_lost_in_a_crash_is_counted(workspace: Path, site) -> No
 def test_a_post_interrupted_mid_flight_says_what_that_means(workspace: Path, site) -> None:
     allow_local_network(workspace)
     allow_policy(workspace, "scope: org\nallow_external: [social.slack_post]\n")
-    plan = {"steps": [{"id": "tell", "action": "social.slack_post",
-                       "args": {"text": "the report is ready"}}]}
+    plan = {
+        "steps": [
+            {"id": "tell", "action": "social.slack_post", "args": {"text": "the report is ready"}}
+        ]
+    }
     with FakeOpenAI([plan]) as server:
         env = model_env(server.url, SLACK_WEBHOOK_URL=f"{site.url}/slow?s=60")
-        run_id = start_then_kill(workspace, env, lambda: site.hits("/slow") == 1,
-                                 agent="chief_of_staff")
+        run_id = start_then_kill(
+            workspace, env, lambda: site.hits("/slow") == 1, agent="chief_of_staff"
+        )
         site.release.set()
         resumed = openlam(workspace, "runs", "resume", run_id, "--json", env=env)
         out, err = resumed.communicate(timeout=60)

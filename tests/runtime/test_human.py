@@ -13,11 +13,20 @@ from openlam.testing import scripted_model
 
 
 async def test_question_answered_from_another_process(settings, workspace):
-    plan = {"steps": [
-        {"id": "q", "action": "human.ask", "args": {"question": "Which city is the offsite in?"}},
-        {"id": "w", "action": "files.write",
-         "args": {"path": "offsite.md", "content": "Offsite city: ${q.output.answer}"}},
-    ]}
+    plan = {
+        "steps": [
+            {
+                "id": "q",
+                "action": "human.ask",
+                "args": {"question": "Which city is the offsite in?"},
+            },
+            {
+                "id": "w",
+                "action": "files.write",
+                "args": {"path": "offsite.md", "content": "Offsite city: ${q.output.answer}"},
+            },
+        ]
+    }
     scripted_model("test:ask", [plan])
     events: list[dict] = []
     async with Workforce(settings=settings, model="test:ask") as wf:
@@ -32,10 +41,23 @@ async def test_question_answered_from_another_process(settings, workspace):
         assert (step["step_id"], step["status"]) == ("q", "pending")
 
         def answer(*args):
-            return subprocess.run([sys.executable, "-m", "openlam", "runs", "answer",
-                                   question["run_id"], *args, "--as", "dana"],
-                                  capture_output=True, text=True, timeout=60,
-                                  env={**os.environ, "OPENLAM_WORKSPACE": str(workspace)})
+            return subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "openlam",
+                    "runs",
+                    "answer",
+                    question["run_id"],
+                    *args,
+                    "--as",
+                    "dana",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**os.environ, "OPENLAM_WORKSPACE": str(workspace)},
+            )
 
         wrong = await asyncio.to_thread(answer, "w", "Lisbon")
         assert wrong.returncode == 2 and "no question at step 'w'" in wrong.stderr
@@ -44,17 +66,27 @@ async def test_question_answered_from_another_process(settings, workspace):
         outcome = await asyncio.wait_for(task, 30)
     assert outcome.status.value == "completed", outcome.summary
     assert (workspace / "offsite.md").read_text() == "Offsite city: Lisbon"
-    assert outcome.steps[0].output == {"question": "Which city is the offsite in?",
-                                       "answer": "Lisbon", "by": "dana"}
+    assert outcome.steps[0].output == {
+        "question": "Which city is the offsite in?",
+        "answer": "Lisbon",
+        "by": "dana",
+    }
 
 
 async def test_a_run_cancelled_while_it_waits_for_an_answer_stops_waiting(settings) -> None:
     from openlam.runtime import admin
 
-    plan = {"steps": [
-        {"id": "q", "action": "human.ask", "args": {"question": "Which city?"}},
-        {"id": "w", "action": "files.write", "args": {"path": "city.md", "content": "x"},
-         "depends_on": ["q"]}]}
+    plan = {
+        "steps": [
+            {"id": "q", "action": "human.ask", "args": {"question": "Which city?"}},
+            {
+                "id": "w",
+                "action": "files.write",
+                "args": {"path": "city.md", "content": "x"},
+                "depends_on": ["q"],
+            },
+        ]
+    }
     scripted_model("test:ask-cancel", [plan])
     events: list[dict] = []
     async with Workforce(settings=settings, model="test:ask-cancel") as wf:

@@ -25,12 +25,18 @@ rules:
 
 
 def two_writes_then_slow(site_url: str) -> dict:
-    return {"steps": [
-        {"id": "a", "action": "files.write", "args": {"path": "a.txt", "content": "A"}},
-        {"id": "b", "action": "files.write", "args": {"path": "b.txt", "content": "B"}},
-        {"id": "slow", "action": "http.get", "args": {"url": f"{site_url}/slow?s=60"},
-         "depends_on": ["a", "b"]},
-    ]}
+    return {
+        "steps": [
+            {"id": "a", "action": "files.write", "args": {"path": "a.txt", "content": "A"}},
+            {"id": "b", "action": "files.write", "args": {"path": "b.txt", "content": "B"}},
+            {
+                "id": "slow",
+                "action": "http.get",
+                "args": {"url": f"{site_url}/slow?s=60"},
+                "depends_on": ["a", "b"],
+            },
+        ]
+    }
 
 
 def approvals(workspace: Path) -> ApprovalStore:
@@ -43,11 +49,20 @@ def setup(workspace: Path) -> None:
 
 
 def kill_while_waiting(workspace: Path, server_url: str, waiting: int, sig: int) -> str:
-    proc = openlam(workspace, "run", "write both files", "--model", "openai:fake",
-                   "--agent", "operator", env=model_env(server_url))
+    proc = openlam(
+        workspace,
+        "run",
+        "write both files",
+        "--model",
+        "openai:fake",
+        "--agent",
+        "operator",
+        env=model_env(server_url),
+    )
     try:
-        assert wait_for(lambda: len(approvals(workspace).list(status="pending")) == waiting,
-                        timeout=60), proc.stderr
+        assert wait_for(
+            lambda: len(approvals(workspace).list(status="pending")) == waiting, timeout=60
+        ), proc.stderr
         proc.send_signal(sig)
         proc.wait(30)
     finally:
@@ -58,13 +73,20 @@ def kill_while_waiting(workspace: Path, server_url: str, waiting: int, sig: int)
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 @pytest.mark.timeout(180)
-def test_an_unrelated_run_is_not_poisoned_by_a_killed_waiting_run(workspace: Path, site,
-                                                                   sig: int) -> None:
+def test_an_unrelated_run_is_not_poisoned_by_a_killed_waiting_run(
+    workspace: Path, site, sig: int
+) -> None:
     setup(workspace)
     with FakeOpenAI([two_writes_then_slow(site.url)]) as server:
         run_id = kill_while_waiting(workspace, server.url, 2, sig)
-        nxt = openlam(workspace, "run", f"fetch {site.url}/hits/next", "--model", "offline",
-                      env=model_env(server.url))
+        nxt = openlam(
+            workspace,
+            "run",
+            f"fetch {site.url}/hits/next",
+            "--model",
+            "offline",
+            env=model_env(server.url),
+        )
         out, err = nxt.communicate(timeout=90)
         assert nxt.returncode == 0, out + err
         assert "Traceback" not in err and "DBOS" not in err
@@ -74,16 +96,25 @@ def test_an_unrelated_run_is_not_poisoned_by_a_killed_waiting_run(workspace: Pat
 
 
 @pytest.mark.timeout(240)
-def test_approvals_given_in_reverse_order_replay_to_the_right_steps(workspace: Path,
-                                                                    site) -> None:
+def test_approvals_given_in_reverse_order_replay_to_the_right_steps(workspace: Path, site) -> None:
     setup(workspace)
     with FakeOpenAI([two_writes_then_slow(site.url)]) as server:
         env = model_env(server.url)
-        proc = openlam(workspace, "run", "write both files", "--model", "openai:fake",
-                       "--agent", "operator", "--json", env=env)
+        proc = openlam(
+            workspace,
+            "run",
+            "write both files",
+            "--model",
+            "openai:fake",
+            "--agent",
+            "operator",
+            "--json",
+            env=env,
+        )
         try:
-            assert wait_for(lambda: len(approvals(workspace).list(status="pending")) == 2,
-                            timeout=60)
+            assert wait_for(
+                lambda: len(approvals(workspace).list(status="pending")) == 2, timeout=60
+            )
             waiting = {a.step_id: a for a in approvals(workspace).list(status="pending")}
             for step in ("b", "a"):  # b is decided (and runs) first
                 decided = openlam(workspace, "approvals", "approve", waiting[step].id)

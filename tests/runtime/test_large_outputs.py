@@ -24,22 +24,31 @@ def produce() -> dict:
 
 
 async def test_a_six_megabyte_result_is_stored_once(workspace: Path) -> None:
-    plan = {"steps": [
-        {"id": "s1", "action": "big.produce", "args": {}},
-        {"id": "s2", "action": "files.write",
-         "args": {"path": "big.txt", "content": "${s1.output.text}"}},
-    ]}
+    plan = {
+        "steps": [
+            {"id": "s1", "action": "big.produce", "args": {}},
+            {
+                "id": "s2",
+                "action": "files.write",
+                "args": {"path": "big.txt", "content": "${s1.output.text}"},
+            },
+        ]
+    }
     scripted_model("test:big", [plan])
     async with Workforce(workspace, model="test:big") as wf:
         wf.runtime.registry.add(produce.__openlam_action__)
-        outcome = await wf.run("copy the big text", agent={"id": "operator",
-                                                            "actions": ["*"]})
+        outcome = await wf.run("copy the big text", agent={"id": "operator", "actions": ["*"]})
         engine = wf.runtime.store.engine
         with engine.connect() as conn:
-            stored = conn.execute(sa.select(steps.c.output).where(
-                steps.c.run_id == outcome.run_id, steps.c.step_id == "s1")).scalar()
-            journaled = conn.execute(sa.select(checkpoints.c.result).where(
-                checkpoints.c.run_id == outcome.run_id, checkpoints.c.key == "step:s1")
+            stored = conn.execute(
+                sa.select(steps.c.output).where(
+                    steps.c.run_id == outcome.run_id, steps.c.step_id == "s1"
+                )
+            ).scalar()
+            journaled = conn.execute(
+                sa.select(checkpoints.c.result).where(
+                    checkpoints.c.run_id == outcome.run_id, checkpoints.c.key == "step:s1"
+                )
             ).scalar()
     assert outcome.status.value == "completed", outcome.summary
     assert (workspace / "big.txt").read_text() == BIG  # the reference got all of it

@@ -19,18 +19,40 @@ def org(chat: list[dict[str, str]]) -> dict:
     me = system[: system.find(")") + 1]  # "You are NAME, TITLE (DEPARTMENT)"
     if "(Data and Analytics)" in me:
         if "Head of Data" in me:
-            return {"steps": [{"id": f"a{LONG[1:]}", "action": "delegate",
-                               "args": {"agent": "analytics_lead", "goal": "size the market"}}]}
+            return {
+                "steps": [
+                    {
+                        "id": f"a{LONG[1:]}",
+                        "action": "delegate",
+                        "args": {"agent": "analytics_lead", "goal": "size the market"},
+                    }
+                ]
+            }
         if "Analytics Lead" in me:
-            return {"steps": [{"id": f"b{LONG[1:]}", "action": "delegate",
-                               "args": {"agent": "data_analyst", "goal": "count customers"}}]}
-    return {"steps": [{"id": f"c{LONG[1:]}", "action": "files.write",
-                       "args": {"path": "count.txt", "content": "42"}}]}
+            return {
+                "steps": [
+                    {
+                        "id": f"b{LONG[1:]}",
+                        "action": "delegate",
+                        "args": {"agent": "data_analyst", "goal": "count customers"},
+                    }
+                ]
+            }
+    return {
+        "steps": [
+            {
+                "id": f"c{LONG[1:]}",
+                "action": "files.write",
+                "args": {"path": "count.txt", "content": "42"},
+            }
+        ]
+    }
 
 
 @pytest.mark.timeout(120)
-async def test_two_level_delegation_with_long_step_ids_on_postgresql(workspace: Path,
-                                                                     pg_url: str) -> None:
+async def test_two_level_delegation_with_long_step_ids_on_postgresql(
+    workspace: Path, pg_url: str
+) -> None:
     scripted_model("test:long-ids", org)
     settings = load_settings(workspace).with_overrides(database_url=pg_url)
     async with Workforce(settings=settings, model="test:long-ids") as wf:
@@ -49,7 +71,8 @@ def test_a_step_id_longer_than_24_characters_is_refused() -> None:
     from openlam.loop.state import Plan
     from openlam.loop.validate import validate_plan
 
-    plan = Plan.model_validate({"steps": [{"id": "y" * 25, "action": "files.read",
-                                           "args": {"path": "a"}}]})
+    plan = Plan.model_validate(
+        {"steps": [{"id": "y" * 25, "action": "files.read", "args": {"path": "a"}}]}
+    )
     errors = validate_plan(plan, load_plugins())
     assert any("at most 24 characters" in e for e in errors)

@@ -41,12 +41,17 @@ async def test_secrets_are_redacted_everywhere(settings, workspace, monkeypatch,
     monkeypatch.setenv("MAIL_PASSWORD", FROM_ENV)
     SecretStore.for_settings(settings).set("CRM_TOKEN", STORED)
     allow_policy(workspace, "scope: org\nallow_external: [test.*]\n")
-    plan = {"steps": [
-        {"id": "s1", "action": "test.use_token", "args": {"note": "hello"}},
-        {"id": "s2", "action": "test.fail_with_token", "args": {}},
-        {"id": "s3", "action": "files.write",
-         "args": {"path": "echo.txt", "content": "${s1.output.sent}"}},
-    ]}
+    plan = {
+        "steps": [
+            {"id": "s1", "action": "test.use_token", "args": {"note": "hello"}},
+            {"id": "s2", "action": "test.fail_with_token", "args": {}},
+            {
+                "id": "s3",
+                "action": "files.write",
+                "args": {"path": "echo.txt", "content": "${s1.output.sent}"},
+            },
+        ]
+    }
     scripted_model("test:leaky", [plan, {"steps": [], "note": "cannot log in"}])
     events: list[dict] = []
     caplog.set_level(logging.INFO)
@@ -67,8 +72,20 @@ async def test_secrets_are_redacted_everywhere(settings, workspace, monkeypatch,
     for db in (workspace / ".openlam").glob("*.*"):  # openlam.db, dbos.sqlite (+ WAL files)
         if db.suffix != ".enc":
             texts[db.name] = db.read_bytes().decode("latin-1")
-    shown = subprocess.run([sys.executable, "-m", "openlam", "runs", "show", outcome.run_id,
-                            "--workspace", str(workspace)], capture_output=True, text=True)
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "openlam",
+            "runs",
+            "show",
+            outcome.run_id,
+            "--workspace",
+            str(workspace),
+        ],
+        capture_output=True,
+        text=True,
+    )
     texts["runs show"] = shown.stdout + shown.stderr
     assert "calling with token ***" in caplog.text
     for where, text in texts.items():

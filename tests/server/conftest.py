@@ -35,8 +35,9 @@ class Server:
         _info, token = self.credentials().create_token(name or f"{role}-user", role)
         return {"Authorization": f"Bearer {token}"}
 
-    async def wait_run(self, run_id: str, headers: dict[str, str] | None = None,
-                       timeout: float = 60.0) -> dict[str, Any]:
+    async def wait_run(
+        self, run_id: str, headers: dict[str, str] | None = None, timeout: float = 60.0
+    ) -> dict[str, Any]:
         """The run once it ended (polling the API)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -50,8 +51,9 @@ class Server:
             await asyncio.sleep(0.1)
 
 
-async def sse_events(client: httpx.AsyncClient, path: str,
-                     headers: dict[str, str] | None = None) -> list[tuple[str, dict]]:
+async def sse_events(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str] | None = None
+) -> list[tuple[str, dict]]:
     """Every (event name, data) of a server-sent event stream, until it ends. (httpx's
     ASGI transport hands the body over once the stream ends; that events arrive live is
     tested over a real port, in test_processes.py.)"""

@@ -25,8 +25,9 @@ def workspace(workspace: Path) -> Path:
 
 async def pending_approval(server: Server, headers: dict[str, str]) -> dict:
     for _ in range(600):
-        found = (await server.client.get("/api/v1/approvals?status=pending",
-                                         headers=headers)).json()["approvals"]
+        found = (
+            await server.client.get("/api/v1/approvals?status=pending", headers=headers)
+        ).json()["approvals"]
         if found:
             return found[0]
         await asyncio.sleep(0.05)
@@ -34,8 +35,9 @@ async def pending_approval(server: Server, headers: dict[str, str]) -> dict:
 
 
 async def submit(server: Server, headers: dict[str, str]) -> str:
-    reply = await server.client.post("/api/v1/goals", json={"goal": GOAL, "model": "offline"},
-                                     headers=headers)
+    reply = await server.client.post(
+        "/api/v1/goals", json={"goal": GOAL, "model": "offline"}, headers=headers
+    )
     assert reply.status_code == 202, reply.text
     return reply.json()["run_id"]
 
@@ -47,22 +49,27 @@ async def test_approving_over_the_api_completes_the_waiting_run(server: Server) 
     approval = await pending_approval(server, op)
     assert approval["run_id"] == run_id and approval["action"] == "files.write"
     assert not (server.workspace / "memo.md").exists()
-    assert (await server.client.get(f"/api/v1/runs/{run_id}", headers=op)).json()["status"] \
-        == "running"
+    assert (await server.client.get(f"/api/v1/runs/{run_id}", headers=op)).json()[
+        "status"
+    ] == "running"
 
     refused = await server.client.post(f"/api/v1/approvals/{approval['id']}/approve", headers=op)
     assert refused.status_code == 403  # an operator is not an approver
 
-    decided = await server.client.post(f"/api/v1/approvals/{approval['id']}/approve",
-                                       json={"comment": "fine"}, headers=approver)
+    decided = await server.client.post(
+        f"/api/v1/approvals/{approval['id']}/approve", json={"comment": "fine"}, headers=approver
+    )
     assert decided.status_code == 200, decided.text
     assert decided.json()["status"] == "approved" and decided.json()["decided_by"] == "alice"
     run = await server.wait_run(run_id, op)
     assert run["status"] == "completed"
     assert (server.workspace / "memo.md").read_text() == "approved memo"
     kinds = [name for name, _ in await stream]
-    assert kinds.index("approval.requested") < kinds.index("approval.decided") \
+    assert (
+        kinds.index("approval.requested")
+        < kinds.index("approval.decided")
         < kinds.index("run.finished")
+    )
     again = await server.client.post(f"/api/v1/approvals/{approval['id']}/deny", headers=approver)
     assert again.status_code == 409 and "already approved" in again.json()["detail"]
 
@@ -71,12 +78,16 @@ async def test_denying_blocks_and_a_bad_edit_is_refused(server: Server) -> None:
     op, approver = server.token("operator"), server.token("approver", "alice")
     run_id = await submit(server, op)
     approval = await pending_approval(server, op)
-    bad = await server.client.post(f"/api/v1/approvals/{approval['id']}/edit",
-                                   json={"args": {"no_such_field": 1}}, headers=approver)
+    bad = await server.client.post(
+        f"/api/v1/approvals/{approval['id']}/edit",
+        json={"args": {"no_such_field": 1}},
+        headers=approver,
+    )
     assert bad.status_code == 400 and "no argument 'no_such_field'" in bad.json()["detail"]
     assert bad.json()["fix"].startswith("its arguments:")
-    denied = await server.client.post(f"/api/v1/approvals/{approval['id']}/deny",
-                                      json={"comment": "not now"}, headers=approver)
+    denied = await server.client.post(
+        f"/api/v1/approvals/{approval['id']}/deny", json={"comment": "not now"}, headers=approver
+    )
     assert denied.json()["status"] == "denied"
     run = await server.wait_run(run_id, op)
     assert run["status"] in ("blocked", "failed") and not (server.workspace / "memo.md").exists()
@@ -86,29 +97,36 @@ async def test_edit_and_approve_writes_the_edited_content(server: Server) -> Non
     op, approver = server.token("operator"), server.token("approver", "alice")
     run_id = await submit(server, op)
     approval = await pending_approval(server, op)
-    edited = await server.client.post(f"/api/v1/approvals/{approval['id']}/edit",
-                                      json={"args": {"content": "edited memo"}},
-                                      headers=approver)
+    edited = await server.client.post(
+        f"/api/v1/approvals/{approval['id']}/edit",
+        json={"args": {"content": "edited memo"}},
+        headers=approver,
+    )
     assert edited.status_code == 200 and edited.json()["status"] == "edited"
     assert (await server.wait_run(run_id, op))["status"] == "completed"
     assert (server.workspace / "memo.md").read_text() == "edited memo"
 
 
 async def test_the_workspaces_approvers_are_checked_as_for_the_cli(workspace: Path) -> None:
-    (workspace / "openlam.toml").write_text('[governance.approvers]\n"*" = ["carol"]\n',
-                                            encoding="utf-8")
+    (workspace / "openlam.toml").write_text(
+        '[governance.approvers]\n"*" = ["carol"]\n', encoding="utf-8"
+    )
     app = create_app(workspace)
     transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), \
-            httpx.AsyncClient(transport=transport, base_url=BASE, timeout=60) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url=BASE, timeout=60) as client,
+    ):
         server = Server(app, client, workspace)
         op = server.token("operator")
         await submit(server, op)
         approval = await pending_approval(server, op)
-        alice = await client.post(f"/api/v1/approvals/{approval['id']}/approve",
-                                  headers=server.token("approver", "alice"))
+        alice = await client.post(
+            f"/api/v1/approvals/{approval['id']}/approve", headers=server.token("approver", "alice")
+        )
         assert alice.status_code == 403
         assert "alice does not have the approver role" in alice.json()["detail"]
-        carol = await client.post(f"/api/v1/approvals/{approval['id']}/approve",
-                                  headers=server.token("approver", "carol"))
+        carol = await client.post(
+            f"/api/v1/approvals/{approval['id']}/approve", headers=server.token("approver", "carol")
+        )
         assert carol.status_code == 200 and carol.json()["decided_by"] == "carol"

@@ -20,8 +20,7 @@ from tests.server.conftest import Server
 GOAL = {"goal": "write 'hi' to hi.md", "model": "offline"}
 
 
-async def test_tokens_are_stored_only_as_hashes_and_revocation_refuses_them(
-        server: Server) -> None:
+async def test_tokens_are_stored_only_as_hashes_and_revocation_refuses_them(server: Server) -> None:
     creds = server.credentials()
     info, token = creds.create_token("ci", "viewer")
     with creds.engine.connect() as conn:
@@ -40,11 +39,18 @@ async def test_tokens_are_stored_only_as_hashes_and_revocation_refuses_them(
     assert bad.status_code == 401
 
 
-@pytest.mark.parametrize(("role", "submit", "approve", "add_schedule"), [
-    ("viewer", 403, 403, 403), ("operator", 202, 403, 403),
-    ("approver", 202, 404, 403), ("admin", 202, 404, 422)])
-async def test_each_role_may_do_what_it_should(server: Server, role: str, submit: int,
-                                               approve: int, add_schedule: int) -> None:
+@pytest.mark.parametrize(
+    ("role", "submit", "approve", "add_schedule"),
+    [
+        ("viewer", 403, 403, 403),
+        ("operator", 202, 403, 403),
+        ("approver", 202, 404, 403),
+        ("admin", 202, 404, 422),
+    ],
+)
+async def test_each_role_may_do_what_it_should(
+    server: Server, role: str, submit: int, approve: int, add_schedule: int
+) -> None:
     headers = server.token(role)
     assert (await server.client.get("/api/v1/runs", headers=headers)).status_code == 200
     reply = await server.client.post("/api/v1/goals", json=GOAL, headers=headers)
@@ -58,11 +64,13 @@ async def test_each_role_may_do_what_it_should(server: Server, role: str, submit
 async def test_the_session_cookie_works_and_changes_need_the_csrf_token(server: Server) -> None:
     creds = server.credentials()
     creds.add_user("dana", "operator", "correct horse battery")
-    wrong = await server.client.post("/api/v1/session",
-                                     json={"user": "dana", "password": "wrong password"})
+    wrong = await server.client.post(
+        "/api/v1/session", json={"user": "dana", "password": "wrong password"}
+    )
     assert wrong.status_code == 401
-    login = await server.client.post("/api/v1/session",
-                                     json={"user": "dana", "password": "correct horse battery"})
+    login = await server.client.post(
+        "/api/v1/session", json={"user": "dana", "password": "correct horse battery"}
+    )
     assert login.status_code == 201, login.text
     cookie = login.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
@@ -71,8 +79,7 @@ async def test_the_session_cookie_works_and_changes_need_the_csrf_token(server: 
     assert me.json() == {"name": "dana", "role": "operator", "via": "user", "csrf_token": csrf}
     without = await server.client.post("/api/v1/goals", json=GOAL)
     assert without.status_code == 403 and "CSRF" in without.json()["title"]
-    forged = await server.client.post("/api/v1/goals", json=GOAL,
-                                      headers={"X-CSRF-Token": "guess"})
+    forged = await server.client.post("/api/v1/goals", json=GOAL, headers={"X-CSRF-Token": "guess"})
     assert forged.status_code == 403
     ok = await server.client.post("/api/v1/goals", json=GOAL, headers={"X-CSRF-Token": csrf})
     assert ok.status_code == 202
@@ -81,23 +88,26 @@ async def test_the_session_cookie_works_and_changes_need_the_csrf_token(server: 
     server.client.cookies.set("openlam_session", tampered)
     assert (await server.client.get("/api/v1/runs")).status_code == 401
     server.client.cookies.clear()
-    logout_login = await server.client.post("/api/v1/session",
-                                            json={"user": "dana",
-                                                  "password": "correct horse battery"})
-    out = await server.client.delete("/api/v1/session",
-                                     headers={"X-CSRF-Token": logout_login.json()["csrf_token"]})
+    logout_login = await server.client.post(
+        "/api/v1/session", json={"user": "dana", "password": "correct horse battery"}
+    )
+    out = await server.client.delete(
+        "/api/v1/session", headers={"X-CSRF-Token": logout_login.json()["csrf_token"]}
+    )
     assert out.status_code == 204
     assert (await server.client.get("/api/v1/runs")).status_code == 401
 
 
 async def test_a_fresh_install_on_loopback_serves_its_user_but_not_a_foreign_host(
-        server: Server) -> None:
+    server: Server,
+) -> None:
     local = await server.client.get("/api/v1/session")
     assert local.status_code == 200 and local.json()["role"] == "admin"
     rebound = await server.client.get("/api/v1/runs", headers={"Host": "evil.example"})
     assert rebound.status_code == 401  # DNS rebinding: a foreign name is not local
-    cross = await server.client.post("/api/v1/goals", json=GOAL,
-                                     headers={"Origin": "https://evil.example"})
+    cross = await server.client.post(
+        "/api/v1/goals", json=GOAL, headers={"Origin": "https://evil.example"}
+    )
     assert cross.status_code == 401
     server.token("admin")  # the first token turns authentication on
     from openlam.server import auth
@@ -121,22 +131,39 @@ def test_a_public_address_is_refused_without_auth(workspace: Path) -> None:
     assert "openlam tokens create" in refused.value.hint
     check_listen_address(settings, "127.0.0.1")
     check_listen_address(settings, "::1")
-    proc = subprocess.run([sys.executable, "-m", "openlam", "serve", "--host", "0.0.0.0",
-                           "--workspace", str(workspace)], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "openlam",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--workspace",
+            str(workspace),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "refusing to listen on 0.0.0.0" in proc.stderr
     assert "Traceback" not in proc.stderr
     from openlam.server.credentials import Credentials
 
-    Credentials(Store(settings.app_database_url).engine).add_user("root", "admin",
-                                                                  "long enough pass")
+    Credentials(Store(settings.app_database_url).engine).add_user(
+        "root", "admin", "long enough pass"
+    )
     check_listen_address(settings, "0.0.0.0")  # now someone must log in
 
 
 def test_tokens_cli_prints_the_token_once_and_lists_without_it(workspace: Path) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "openlam", *args, "--workspace",
-                               str(workspace)], capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "openlam", *args, "--workspace", str(workspace)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     made = cli("tokens", "create", "deploy", "--role", "operator")
     assert made.returncode == 0, made.stderr

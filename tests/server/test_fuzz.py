@@ -37,9 +37,23 @@ class Live:
 
 
 def _token(workspace: Path, name: str, role: str) -> str:
-    made = subprocess.run([sys.executable, "-m", "openlam", "tokens", "create", name, "--role",
-                           role, "--workspace", str(workspace)], capture_output=True, text=True,
-                          timeout=60)
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "openlam",
+            "tokens",
+            "create",
+            name,
+            "--role",
+            role,
+            "--workspace",
+            str(workspace),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert made.returncode == 0, made.stderr
     return made.stdout.strip()
 
@@ -50,9 +64,23 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     workspace.mkdir()
     admin, viewer = _token(workspace, "root", "admin"), _token(workspace, "eve", "viewer")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "openlam", "serve", "--port", str(port),
-                             "--log-level", "warning", "--workspace", str(workspace)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "openlam",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--workspace",
+            str(workspace),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -73,14 +101,22 @@ def test_fuzzed_requests(live: Live) -> None:
     schema = schemathesis.openapi.from_dict(spec)
     # the REST API; the chat and MCP compat endpoints answer in their providers' error
     # shapes and are fuzzed in tests/server/compat/test_fuzz.py
-    operations = [op for op in (result.ok() for result in schema.get_all_operations())
-                  if op.path.startswith(("/api/v1/", "/hooks/"))]
+    operations = [
+        op
+        for op in (result.ok() for result in schema.get_all_operations())
+        if op.path.startswith(("/api/v1/", "/hooks/"))
+    ]
     assert len(operations) >= 25
     seen: dict[tuple[str, str], int] = {}
     for operation, mode in itertools.product(operations, MODES):
 
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy(generation_mode=mode))
         def fuzz(case: schemathesis.Case) -> None:
             key = (case.method.upper(), case.path)
@@ -102,10 +138,14 @@ def check_case(case: schemathesis.Case, live: Live) -> None:
         assert anonymous.status_code == 401, (key, anonymous.status_code, anonymous.text)
         assert anonymous.headers["content-type"] == ["application/problem+json"]
         if key[0] in UNSAFE and key[1] != "/api/v1/session":
-            viewer = case.call(base_url=live.base,
-                               headers={"Authorization": f"Bearer {live.viewer}"})
+            viewer = case.call(
+                base_url=live.base, headers={"Authorization": f"Bearer {live.viewer}"}
+            )
             assert viewer.status_code == 403, (key, viewer.status_code, viewer.text)
     if key in NOT_AS_ADMIN:
         return
-    case.call_and_validate(base_url=live.base, headers={"Authorization": f"Bearer {live.admin}"},
-                           checks=[not_a_server_error])
+    case.call_and_validate(
+        base_url=live.base,
+        headers={"Authorization": f"Bearer {live.admin}"},
+        checks=[not_a_server_error],
+    )

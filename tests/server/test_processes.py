@@ -38,15 +38,17 @@ def stop(proc: subprocess.Popen[str]) -> str:
 
 @pytest.mark.timeout(180)
 async def test_a_run_executed_by_a_separate_worker_streams_from_the_server(
-        no_worker_server: Server) -> None:
+    no_worker_server: Server,
+) -> None:
     server = no_worker_server
     op = server.token("operator")
     health = (await server.client.get("/api/v1/health")).json()
     assert health["worker"] is False
     run_id = (await server.client.post("/api/v1/goals", json=GOAL, headers=op)).json()["run_id"]
     await asyncio.sleep(0.5)
-    assert (await server.client.get(f"/api/v1/runs/{run_id}", headers=op)).json()["status"] \
-        == "queued"  # nobody runs it in the server
+    assert (await server.client.get(f"/api/v1/runs/{run_id}", headers=op)).json()[
+        "status"
+    ] == "queued"  # nobody runs it in the server
     stream = asyncio.create_task(sse_events(server.client, f"/api/v1/runs/{run_id}/events", op))
     worker = openlam(server.workspace, "worker")
     try:
@@ -64,7 +66,8 @@ async def test_a_run_executed_by_a_separate_worker_streams_from_the_server(
 def test_openlam_serve_on_a_real_port_streams_events_as_they_happen(workspace: Path) -> None:
     (workspace / "policies").mkdir()
     (workspace / "policies" / "org.yaml").write_text(
-        "rules:\n  - {id: ask, action: files.write, decision: require_approval}\n")
+        "rules:\n  - {id: ask, action: files.write, decision: require_approval}\n"
+    )
     port = free_port()
     proc = openlam(workspace, "serve", "--port", str(port))
     base = f"http://127.0.0.1:{port}"
@@ -95,15 +98,17 @@ def test_openlam_serve_on_a_real_port_streams_events_as_they_happen(workspace: P
                     kinds.append(event["kind"])
                     if event["kind"] == "approval.requested":
                         # seen live: the run is waiting for exactly this decision
-                        assert client.get(f"/api/v1/runs/{run_id}", headers=op).json()[
-                            "status"] == "running"
-                        decided = client.post(f"/api/v1/approvals/{event['approval']}/approve",
-                                              headers=approver)
+                        assert (
+                            client.get(f"/api/v1/runs/{run_id}", headers=op).json()["status"]
+                            == "running"
+                        )
+                        decided = client.post(
+                            f"/api/v1/approvals/{event['approval']}/approve", headers=approver
+                        )
                         assert decided.status_code == 200, decided.text
             assert kinds[0] == "run.started" and kinds[-1] == "run.finished"
             assert kinds.index("approval.requested") < kinds.index("approval.decided")
-            assert client.get(f"/api/v1/runs/{run_id}", headers=op).json()["status"] \
-                == "completed"
+            assert client.get(f"/api/v1/runs/{run_id}", headers=op).json()["status"] == "completed"
     finally:
         log = stop(proc)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it as its exit status
@@ -112,8 +117,11 @@ def test_openlam_serve_on_a_real_port_streams_events_as_they_happen(workspace: P
 
 
 def token(workspace: Path, name: str, role: str) -> dict[str, str]:
-    made = subprocess.run(["openlam", "tokens", "create", name, "--role", role,
-                           "--workspace", str(workspace)], capture_output=True, text=True)
+    made = subprocess.run(
+        ["openlam", "tokens", "create", name, "--role", role, "--workspace", str(workspace)],
+        capture_output=True,
+        text=True,
+    )
     return {"Authorization": f"Bearer {made.stdout.strip()}"}
 
 
@@ -127,13 +135,16 @@ async def test_the_server_on_postgresql(workspace: Path, pg_url: str) -> None:
     settings = load_settings(workspace).with_overrides(database_url=pg_url)
     app = create_app(settings=settings)
     transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), \
-            httpx.AsyncClient(transport=transport, base_url=BASE, timeout=60) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url=BASE, timeout=60) as client,
+    ):
         _info, made = app.state.credentials.create_token("pg", "operator")
         op = {"Authorization": f"Bearer {made}"}
         run_id = (await client.post("/api/v1/goals", json=GOAL, headers=op)).json()["run_id"]
         events = await asyncio.wait_for(
-            sse_events(client, f"/api/v1/runs/{run_id}/events", op), 120)
+            sse_events(client, f"/api/v1/runs/{run_id}/events", op), 120
+        )
         kinds = [name for name, _ in events]
         assert kinds[0] == "run.started" and kinds[-1] == "run.finished"
         assert events[-1][1]["status"] == "completed"

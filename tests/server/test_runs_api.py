@@ -21,8 +21,9 @@ async def test_health_needs_no_token(server: Server) -> None:
 
 async def test_submit_returns_at_once_and_the_worker_completes_the_run(server: Server) -> None:
     op = server.token("operator")
-    reply = await server.client.post("/api/v1/goals", json={"goal": GOAL, "model": "offline"},
-                                     headers=op)
+    reply = await server.client.post(
+        "/api/v1/goals", json={"goal": GOAL, "model": "offline"}, headers=op
+    )
     assert reply.status_code == 202, reply.text
     queued = reply.json()
     assert queued["status"] == "queued" and queued["run_id"].startswith("run-")
@@ -38,8 +39,11 @@ async def test_submit_returns_at_once_and_the_worker_completes_the_run(server: S
 
 async def test_the_event_stream_shows_steps_then_the_end(server: Server) -> None:
     op = server.token("operator")
-    run_id = (await server.client.post("/api/v1/goals", json={"goal": GOAL, "model": "offline"},
-                                       headers=op)).json()["run_id"]
+    run_id = (
+        await server.client.post(
+            "/api/v1/goals", json={"goal": GOAL, "model": "offline"}, headers=op
+        )
+    ).json()["run_id"]
     events = await sse_events(server.client, f"/api/v1/runs/{run_id}/events", op)
     kinds = [name for name, _ in events]
     assert kinds[0] == "run.started" and kinds[-1] == "run.finished", kinds
@@ -62,8 +66,9 @@ async def test_without_a_token_401_as_problem_json(server: Server, path: str) ->
 
 
 async def test_a_viewer_cannot_submit(server: Server) -> None:
-    reply = await server.client.post("/api/v1/goals", json={"goal": GOAL},
-                                     headers=server.token("viewer"))
+    reply = await server.client.post(
+        "/api/v1/goals", json={"goal": GOAL}, headers=server.token("viewer")
+    )
     assert reply.status_code == 403
     assert "operator" in reply.json()["detail"]
 
@@ -82,17 +87,26 @@ async def test_unknown_run_and_bad_input_are_problems(server: Server) -> None:
 
 async def test_a_webhook_trigger_starts_its_goal_on_the_server(server: Server) -> None:
     admin = server.token("admin")
-    made = await server.client.post("/api/v1/triggers", headers=admin, json={
-        "kind": "webhook", "name": "deploys", "goal": "write 'deployed' to deploy.md",
-        "agent": "operator"})
+    made = await server.client.post(
+        "/api/v1/triggers",
+        headers=admin,
+        json={
+            "kind": "webhook",
+            "name": "deploys",
+            "goal": "write 'deployed' to deploy.md",
+            "agent": "operator",
+        },
+    )
     assert made.status_code == 201, made.text
     secret = made.json()["secret"]
     listed = (await server.client.get("/api/v1/triggers", headers=admin)).json()["triggers"]
     assert listed[0]["name"] == "deploys" and "secret" not in json.dumps(listed)
-    wrong = await server.client.post("/hooks/deploys", content=b"{}",
-                                     headers={"X-OpenLAM-Token": "nope"})
+    wrong = await server.client.post(
+        "/hooks/deploys", content=b"{}", headers={"X-OpenLAM-Token": "nope"}
+    )
     assert wrong.status_code == 401
-    fired = await server.client.post("/hooks/deploys", content=b'{"v": 1}',
-                                     headers={"X-OpenLAM-Token": secret})
+    fired = await server.client.post(
+        "/hooks/deploys", content=b'{"v": 1}', headers={"X-OpenLAM-Token": secret}
+    )
     assert fired.status_code == 202, fired.text
     assert fired.json()["status"] == "queued"

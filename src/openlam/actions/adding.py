@@ -21,16 +21,18 @@ def check_new(sources: Sources[Any], settings: Any, name: str, *, replace: bool)
     sources.check_name(name)
     taken = configured(settings).get(name)
     if taken is not None and taken[0].kind != sources.kind:
-        raise UserError(f"{name} is already the name of an {taken[0].what} "
-                        f"({taken[1].describe()})", "choose another name")
+        raise UserError(
+            f"{name} is already the name of an {taken[0].what} ({taken[1].describe()})",
+            "choose another name",
+        )
     if taken is not None and not replace:
-        raise UserError(f"an {sources.what} named {name} is already configured "
-                        f"({taken[1].describe()})",
-                        f"pass --replace, or remove it first with `openlam {sources.kind} rm`")
+        raise UserError(
+            f"an {sources.what} named {name} is already configured ({taken[1].describe()})",
+            f"pass --replace, or remove it first with `openlam {sources.kind} rm`",
+        )
 
 
-def resolve_grants(settings: Any, given: list[str] | None, *, default: bool = True
-                   ) -> list[str]:
+def resolve_grants(settings: Any, given: list[str] | None, *, default: bool = True) -> list[str]:
     """Who may use a source's actions: the operator (unless ``default`` is False) plus
     every grant given; agent ids and departments are checked against the catalog."""
     from openlam.actions.sources import DEFAULT_GRANTS, check_grant
@@ -55,21 +57,30 @@ def check_grantees(settings: Any, grants: list[str]) -> None:
         if grant == "all":
             continue
         if grant.startswith(DEPARTMENT):
-            catalog.department(grant[len(DEPARTMENT):])  # raises naming close matches
+            catalog.department(grant[len(DEPARTMENT) :])  # raises naming close matches
         else:
             catalog.agent(grant)
 
 
-async def add_mcp_server(settings: Any, name: str, *, command: list[str] | None = None,
-                         url: str | None = None, env: dict[str, str] | None = None,
-                         env_secrets: dict[str, str] | None = None,
-                         bearer: str | None = None,
-                         header_secrets: dict[str, str] | None = None,
-                         risk: dict[str, str] | None = None, trust: bool = False,
-                         grants: list[str] | None = None,
-                         max_message_mb: float | None = None, timeout: float | None = None,
-                         cwd: str | None = None, connect: bool = True,
-                         replace: bool = False) -> tuple[Any, dict[str, Any] | None]:
+async def add_mcp_server(
+    settings: Any,
+    name: str,
+    *,
+    command: list[str] | None = None,
+    url: str | None = None,
+    env: dict[str, str] | None = None,
+    env_secrets: dict[str, str] | None = None,
+    bearer: str | None = None,
+    header_secrets: dict[str, str] | None = None,
+    risk: dict[str, str] | None = None,
+    trust: bool = False,
+    grants: list[str] | None = None,
+    max_message_mb: float | None = None,
+    timeout: float | None = None,
+    cwd: str | None = None,
+    connect: bool = True,
+    replace: bool = False,
+) -> tuple[Any, dict[str, Any] | None]:
     """Configure an MCP server (stdio ``command`` or HTTP ``url``). With ``connect`` it
     is started once to list its tools (cached), then stopped. Returns the server's
     configuration and its tool cache (None when not connected)."""
@@ -78,30 +89,47 @@ async def add_mcp_server(settings: Any, name: str, *, command: list[str] | None 
 
     check_new(mcp.SERVERS, settings, name, replace=replace)
     if bool(command) == bool(url):
-        raise UserError("give either a command (after --) or --url, not both and not neither",
-                        f"openlam mcp add {name} -- mcp-server-time   or   "
-                        f"openlam mcp add {name} --url http://127.0.0.1:8000/mcp")
+        raise UserError(
+            "give either a command (after --) or --url, not both and not neither",
+            f"openlam mcp add {name} -- mcp-server-time   or   "
+            f"openlam mcp add {name} --url http://127.0.0.1:8000/mcp",
+        )
     if url and not url.startswith(("http://", "https://")):
         raise UserError(f"{url!r} is not an http(s) URL", "e.g. --url http://127.0.0.1:8000/mcp")
     if url and (env or env_secrets or cwd):
-        raise UserError("--env, --env-secret and --cwd apply to stdio servers only",
-                        "drop them, or start the server with a command instead of --url")
+        raise UserError(
+            "--env, --env-secret and --cwd apply to stdio servers only",
+            "drop them, or start the server with a command instead of --url",
+        )
     if command and (bearer or header_secrets):
-        raise UserError("--bearer and --header-secret apply to HTTP servers only",
-                        "pass secrets to a stdio server with --env-secret KEY=SECRET_NAME")
+        raise UserError(
+            "--bearer and --header-secret apply to HTTP servers only",
+            "pass secrets to a stdio server with --env-secret KEY=SECRET_NAME",
+        )
     if max_message_mb is not None and not url:
-        raise UserError("--max-message-mb applies to HTTP servers only",
-                        "drop it: a stdio server's messages have no such limit")
+        raise UserError(
+            "--max-message-mb applies to HTTP servers only",
+            "drop it: a stdio server's messages have no such limit",
+        )
     options: dict[str, Any] = {}
     if max_message_mb is not None:
         options["max_message_bytes"] = int(max_message_mb * 1024 * 1024)
     server = mcp.ServerConfig(
-        name=name, transport="http" if url else "stdio",
-        command=command[0] if command else None, args=list(command[1:]) if command else [],
-        env=dict(env or {}), env_secrets=dict(env_secrets or {}), cwd=cwd, url=url,
-        bearer_secret=bearer, header_secrets=dict(header_secrets or {}),
-        risk=dict(risk or {}), timeout=timeout, trusted=trust,
-        grants=resolve_grants(settings, grants), **options,
+        name=name,
+        transport="http" if url else "stdio",
+        command=command[0] if command else None,
+        args=list(command[1:]) if command else [],
+        env=dict(env or {}),
+        env_secrets=dict(env_secrets or {}),
+        cwd=cwd,
+        url=url,
+        bearer_secret=bearer,
+        header_secrets=dict(header_secrets or {}),
+        risk=dict(risk or {}),
+        timeout=timeout,
+        trusted=trust,
+        grants=resolve_grants(settings, grants),
+        **options,
     )
     if not connect:
         mcp.save_server(settings, server)
@@ -129,11 +157,20 @@ async def refresh_mcp_server(settings: Any, server: Any) -> dict[str, Any]:
     return cache
 
 
-def add_openapi_service(settings: Any, name: str, spec: str, *, base_url: str | None = None,
-                        auth: str | None = None, risk: dict[str, str] | None = None,
-                        trust: bool = False, grants: list[str] | None = None,
-                        timeout: float | None = None, replace: bool = False,
-                        relative_to: Path | None = None) -> tuple[Any, dict[str, Any]]:
+def add_openapi_service(
+    settings: Any,
+    name: str,
+    spec: str,
+    *,
+    base_url: str | None = None,
+    auth: str | None = None,
+    risk: dict[str, str] | None = None,
+    trust: bool = False,
+    grants: list[str] | None = None,
+    timeout: float | None = None,
+    replace: bool = False,
+    relative_to: Path | None = None,
+) -> tuple[Any, dict[str, Any]]:
     """Configure a REST service from its OpenAPI document (a file, resolved against
     ``relative_to`` — default the current directory — or an http(s) URL); each
     operation becomes an action. Returns the service and its compiled operations."""
@@ -149,8 +186,9 @@ def add_openapi_service(settings: Any, name: str, spec: str, *, base_url: str | 
     options: dict[str, Any] = {"base_url": base_url, "auth": auth, "risk": dict(risk or {})}
     if timeout is not None:
         options["timeout"] = timeout
-    service = openapi.ServiceConfig(name=name, spec=source, trusted=trust,
-                                    grants=resolve_grants(settings, grants), **options)
+    service = openapi.ServiceConfig(
+        name=name, spec=source, trusted=trust, grants=resolve_grants(settings, grants), **options
+    )
     compiled = openapi.prepare(service)
     openapi.save_service(settings, service, compiled)
     return service, compiled

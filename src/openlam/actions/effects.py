@@ -31,7 +31,8 @@ from openlam.memory.engines import engine_for
 
 _meta = MetaData()
 action_effects = Table(
-    "action_effects", _meta,
+    "action_effects",
+    _meta,
     Column("idempotency_key", String(300), primary_key=True),
     Column("action", String(200), primary_key=True),
     Column("run_id", String(200)),
@@ -41,8 +42,7 @@ action_effects = Table(
 
 
 def _url(ctx: ActionContext) -> str:
-    settings = ctx.settings if isinstance(ctx.settings, Settings) else load_settings(
-        ctx.workspace)
+    settings = ctx.settings if isinstance(ctx.settings, Settings) else load_settings(ctx.workspace)
     return settings.app_database_url
 
 
@@ -50,13 +50,19 @@ def lookup(ctx: ActionContext, action: str) -> Any:
     """The output recorded for this step of ``action``, or None."""
     try:
         with engine_for(_url(ctx), _meta).connect() as conn:
-            row = conn.execute(select(action_effects.c.output).where(
-                action_effects.c.idempotency_key == ctx.idempotency_key,
-                action_effects.c.action == action)).first()
+            row = conn.execute(
+                select(action_effects.c.output).where(
+                    action_effects.c.idempotency_key == ctx.idempotency_key,
+                    action_effects.c.action == action,
+                )
+            ).first()
     except SQLAlchemyError as exc:
-        raise ActionError(f"cannot check whether {action} already delivered this step: the "
-                          f"project database failed ({exc.__class__.__name__}); nothing was "
-                          "sent", transient=True) from None
+        raise ActionError(
+            f"cannot check whether {action} already delivered this step: the "
+            f"project database failed ({exc.__class__.__name__}); nothing was "
+            "sent",
+            transient=True,
+        ) from None
     return None if row is None else json.loads(row.output)
 
 
@@ -64,14 +70,22 @@ def record(ctx: ActionContext, action: str, output: Any) -> Any:
     """Remember that this step of ``action`` was delivered, with its output; returns it."""
     try:
         with engine_for(_url(ctx), _meta).begin() as conn:
-            conn.execute(insert(action_effects).values(
-                idempotency_key=ctx.idempotency_key, action=action, run_id=ctx.run_id or None,
-                output=json.dumps(output), recorded_at=datetime.now(UTC)))
+            conn.execute(
+                insert(action_effects).values(
+                    idempotency_key=ctx.idempotency_key,
+                    action=action,
+                    run_id=ctx.run_id or None,
+                    output=json.dumps(output),
+                    recorded_at=datetime.now(UTC),
+                )
+            )
     except IntegrityError:
         pass  # recorded by an earlier attempt
     except SQLAlchemyError as exc:
-        raise ActionError(f"{action} WAS delivered, but recording it in the project database "
-                          f"failed ({exc.__class__.__name__}); do not run it again") from None
+        raise ActionError(
+            f"{action} WAS delivered, but recording it in the project database "
+            f"failed ({exc.__class__.__name__}); do not run it again"
+        ) from None
     return output
 
 

@@ -52,8 +52,9 @@ def describe_grants(grants: Sequence[str]) -> str:
         return "every agent"
     if not grants:
         return "no agent"
-    return ", ".join(f"department {g[len(DEPARTMENT):]}" if g.startswith(DEPARTMENT) else g
-                     for g in grants)
+    return ", ".join(
+        f"department {g[len(DEPARTMENT) :]}" if g.startswith(DEPARTMENT) else g for g in grants
+    )
 
 
 def source_access(settings: Any) -> tuple[list[SourceAccess], list[str]]:
@@ -73,14 +74,20 @@ def source_access(settings: Any) -> tuple[list[SourceAccess], list[str]]:
         for name, config in loaded.items():
             cache = kind.read_cache(settings, name) or None
             members = kind.members(cache) if cache is not None else []
-            found.append(SourceAccess(
-                name=name, kind=kind.kind, grants=tuple(config.grants),
-                actions=tuple((f"{name}.{m}", d) for m, d in members)))
+            found.append(
+                SourceAccess(
+                    name=name,
+                    kind=kind.kind,
+                    grants=tuple(config.grants),
+                    actions=tuple((f"{name}.{m}", d) for m, d in members),
+                )
+            )
     return found, problems
 
 
-def permission_hint(settings: Any, action_name: str, agent_id: str,
-                    installed: Iterable[str] | None = None) -> str | None:
+def permission_hint(
+    settings: Any, action_name: str, agent_id: str, installed: Iterable[str] | None = None
+) -> str | None:
     """Why ``agent_id`` cannot use ``action_name`` when the action does exist, with the
     command that fixes it; None when no installed action has that name (a real gap).
 
@@ -91,16 +98,21 @@ def permission_hint(settings: Any, action_name: str, agent_id: str,
     sources, _ = source_access(settings)
     for source in sources:
         if action_name.startswith(f"{source.name}.") and (
-                any(name == action_name for name, _ in source.actions)
-                or (installed is not None and action_name in set(installed))):
-            return (f"{action_name} is installed (source {source.name}) but not permitted "
-                    f"for agent {agent_id}; grant it with `openlam actions grant "
-                    f"{source.name} {agent_id}`")
+            any(name == action_name for name, _ in source.actions)
+            or (installed is not None and action_name in set(installed))
+        ):
+            return (
+                f"{action_name} is installed (source {source.name}) but not permitted "
+                f"for agent {agent_id}; grant it with `openlam actions grant "
+                f"{source.name} {agent_id}`"
+            )
     if installed is not None and action_name in set(installed):
-        return (f"{action_name} is installed but not permitted for agent {agent_id}; run the "
-                "goal with an agent that may use it (`openlam agents list`, `--agent ID`) "
-                "or add it to the agent's actions (agents/*.yaml; in Python, "
-                "Agent(actions=[…]))")
+        return (
+            f"{action_name} is installed but not permitted for agent {agent_id}; run the "
+            "goal with an agent that may use it (`openlam agents list`, `--agent ID`) "
+            "or add it to the agent's actions (agents/*.yaml; in Python, "
+            "Agent(actions=[…]))"
+        )
     return None
 
 

@@ -83,15 +83,24 @@ class Reply:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError):
             snippet = self.text()[:200].strip()
-            raise ActionError(f"{what} answered HTTP {self.status} with something that is not "
-                              f"JSON: {snippet!r}") from None
+            raise ActionError(
+                f"{what} answered HTTP {self.status} with something that is not JSON: {snippet!r}"
+            ) from None
 
 
-def client(settings: Any = None, *, timeout: float = DEFAULT_TIMEOUT,
-           follow_redirects: bool = True, max_redirects: int = MAX_REDIRECTS,
-           verify: ssl.SSLContext | bool = True, headers: dict[str, str] | None = None,
-           configured: Iterable[str] = (), rules: NetworkRules | None = None,
-           library: ModuleType | None = None, **kwargs: Any) -> Any:
+def client(
+    settings: Any = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    follow_redirects: bool = True,
+    max_redirects: int = MAX_REDIRECTS,
+    verify: ssl.SSLContext | bool = True,
+    headers: dict[str, str] | None = None,
+    configured: Iterable[str] = (),
+    rules: NetworkRules | None = None,
+    library: ModuleType | None = None,
+    **kwargs: Any,
+) -> Any:
     """An AsyncClient (of ``library``, default httpx) whose every request passes the
     address rules of ``settings`` (a workspace's Settings; None: the strict default) or
     the explicit ``rules``. ``configured`` lists endpoint URLs the user configured (in
@@ -103,16 +112,26 @@ def client(settings: Any = None, *, timeout: float = DEFAULT_TIMEOUT,
 
     lib = library or httpx
     return lib.AsyncClient(
-        transport=transport(settings, verify=verify, configured=configured, rules=rules,
-                            library=lib),
+        transport=transport(
+            settings, verify=verify, configured=configured, rules=rules, library=lib
+        ),
         timeout=lib.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)),
-        follow_redirects=follow_redirects, max_redirects=max_redirects, headers=headers,
-        trust_env=False, **kwargs)
+        follow_redirects=follow_redirects,
+        max_redirects=max_redirects,
+        headers=headers,
+        trust_env=False,
+        **kwargs,
+    )
 
 
-def transport(settings: Any = None, *, verify: ssl.SSLContext | bool = True,
-              configured: Iterable[str] = (), rules: NetworkRules | None = None,
-              library: ModuleType | None = None) -> Any:
+def transport(
+    settings: Any = None,
+    *,
+    verify: ssl.SSLContext | bool = True,
+    configured: Iterable[str] = (),
+    rules: NetworkRules | None = None,
+    library: ModuleType | None = None,
+) -> Any:
     """An async transport (of ``library``, default httpx) that checks and pins the
     address of every request it carries; see :func:`client` and the module's docstring."""
     import httpx
@@ -122,17 +141,41 @@ def transport(settings: Any = None, *, verify: ssl.SSLContext | bool = True,
     return _guarded_class(lib)(checked.trusting(configured), verify, lib)
 
 
-async def send(settings: Any, method: str, url: str | httpx.URL, *, what: str,
-               idempotent: bool, deadline: float = DEFAULT_TIMEOUT,
-               max_bytes: int = DEFAULT_MAX_BYTES, redact: Iterable[str] = (),
-               follow_redirects: bool = True, verify: ssl.SSLContext | bool = True,
-               configured: Iterable[str] = (), **kwargs: Any) -> Reply:
+async def send(
+    settings: Any,
+    method: str,
+    url: str | httpx.URL,
+    *,
+    what: str,
+    idempotent: bool,
+    deadline: float = DEFAULT_TIMEOUT,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    redact: Iterable[str] = (),
+    follow_redirects: bool = True,
+    verify: ssl.SSLContext | bool = True,
+    configured: Iterable[str] = (),
+    **kwargs: Any,
+) -> Reply:
     """One request through a fresh checked client (see :func:`client` for
     ``configured``, :func:`request` for the rest)."""
-    async with client(settings, timeout=deadline, follow_redirects=follow_redirects,
-                      verify=verify, configured=configured) as http:
-        return await request(http, method, url, what=what, idempotent=idempotent,
-                             max_bytes=max_bytes, deadline=deadline, redact=redact, **kwargs)
+    async with client(
+        settings,
+        timeout=deadline,
+        follow_redirects=follow_redirects,
+        verify=verify,
+        configured=configured,
+    ) as http:
+        return await request(
+            http,
+            method,
+            url,
+            what=what,
+            idempotent=idempotent,
+            max_bytes=max_bytes,
+            deadline=deadline,
+            redact=redact,
+            **kwargs,
+        )
 
 
 @functools.cache
@@ -143,16 +186,19 @@ def _guarded_class(lib: ModuleType) -> type:
         """Resolves, checks and pins the address of each request; connections are pooled
         per host name, so a TLS connection verified for one name never serves another."""
 
-        def __init__(self, rules: NetworkRules, verify: ssl.SSLContext | bool,
-                     library: ModuleType) -> None:
+        def __init__(
+            self, rules: NetworkRules, verify: ssl.SSLContext | bool, library: ModuleType
+        ) -> None:
             self.rules, self.verify, self.lib = rules, verify, library
             self.pools: dict[tuple[str, str, int], Any] = {}
 
         async def handle_async_request(self, request: Any) -> Any:
             url = request.url
             if url.scheme not in DEFAULT_PORTS or not url.host:
-                raise AddressRefused(f"refused a request to a {url.scheme or 'relative'} URL: "
-                                     "actions speak http and https only")
+                raise AddressRefused(
+                    f"refused a request to a {url.scheme or 'relative'} URL: "
+                    "actions speak http and https only"
+                )
             host, port = url.host, url.port or DEFAULT_PORTS[url.scheme]
             where = f"{url.scheme}://{url.netloc.decode('ascii')}"
             connect = (request.extensions.get("timeout") or {}).get("connect")
@@ -160,20 +206,26 @@ def _guarded_class(lib: ModuleType) -> type:
                 async with asyncio.timeout(connect):
                     addresses = await network.checked_addresses(self.rules, host, port, where)
             except TimeoutError:
-                raise ActionError(f"resolving {host} took longer than {connect:g}s",
-                                  transient=True) from None
+                raise ActionError(
+                    f"resolving {host} took longer than {connect:g}s", transient=True
+                ) from None
             pool = self.pools.get((url.scheme, host, port))
             if pool is None:
                 pool = self.pools[(url.scheme, host, port)] = self.lib.AsyncHTTPTransport(
-                    verify=self.verify)
+                    verify=self.verify
+                )
             extensions = dict(request.extensions)
             if url.scheme == "https" and network.literal(host) is None:
                 extensions["sni_hostname"] = host
             error: Exception | None = None
             for address in addresses:  # in the resolver's order; the next if one is down
-                pinned = self.lib.Request(request.method, url.copy_with(host=str(address)),
-                                          headers=request.headers, stream=request.stream,
-                                          extensions=extensions)
+                pinned = self.lib.Request(
+                    request.method,
+                    url.copy_with(host=str(address)),
+                    headers=request.headers,
+                    stream=request.stream,
+                    extensions=extensions,
+                )
                 try:
                     return await pool.handle_async_request(pinned)
                 except self.lib.ConnectError as exc:
@@ -202,8 +254,9 @@ async def read_body(response: httpx.Response, *, max_bytes: int, what: str) -> b
     """Read a streamed body, refusing one larger than ``max_bytes`` (after decompression)."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise ActionError(f"{what} sent {int(declared)} bytes, more than the limit of "
-                          f"{max_bytes} bytes")
+        raise ActionError(
+            f"{what} sent {int(declared)} bytes, more than the limit of {max_bytes} bytes"
+        )
     body = bytearray()
     async for chunk in response.aiter_bytes():
         body.extend(chunk)
@@ -235,17 +288,26 @@ async def request(
         async with asyncio.timeout(deadline):
             async with client.stream(method, url, **kwargs) as response:
                 body = await read_body(response, max_bytes=max_bytes, what=what)
-                return Reply(response.status_code, response.headers, body,
-                             str(response.url), response.charset_encoding)
+                return Reply(
+                    response.status_code,
+                    response.headers,
+                    body,
+                    str(response.url),
+                    response.charset_encoding,
+                )
     except TimeoutError:
-        raise after_sending(f"{what} did not answer within {deadline:g}s",
-                            idempotent) from None
+        raise after_sending(f"{what} did not answer within {deadline:g}s", idempotent) from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL is no HTTPError
         raise transport_error(exc, what, idempotent=idempotent, redact=redact) from None
 
 
-def transport_error(exc: httpx.HTTPError | httpx.InvalidURL, what: str, *, idempotent: bool,
-                    redact: Iterable[str] = ()) -> ActionError:
+def transport_error(
+    exc: httpx.HTTPError | httpx.InvalidURL,
+    what: str,
+    *,
+    idempotent: bool,
+    redact: Iterable[str] = (),
+) -> ActionError:
     """Map an httpx exception to an ActionError that says what happened."""
     import httpx
 
@@ -254,17 +316,22 @@ def transport_error(exc: httpx.HTTPError | httpx.InvalidURL, what: str, *, idemp
     if tls is not None:
         reason = getattr(tls, "verify_message", "") or getattr(tls, "reason", "") or str(tls)
         reason = scrub(str(reason), redact).rstrip(". ")
-        return ActionError(f"the TLS connection to {what} failed: {reason} (its certificate is "
-                           "not valid for this name, or not from a trusted authority)")
+        return ActionError(
+            f"the TLS connection to {what} failed: {reason} (its certificate is "
+            "not valid for this name, or not from a trusted authority)"
+        )
     if isinstance(exc, httpx.ConnectTimeout):
-        return ActionError(f"cannot connect to {what}: no answer within the connect "
-                           "timeout", transient=True)
+        return ActionError(
+            f"cannot connect to {what}: no answer within the connect timeout", transient=True
+        )
     if isinstance(exc, httpx.ConnectError):
-        return ActionError(f"cannot connect to {what} ({detail}); check that it is running "
-                           "and its address is right", transient=True)
+        return ActionError(
+            f"cannot connect to {what} ({detail}); check that it is running "
+            "and its address is right",
+            transient=True,
+        )
     if isinstance(exc, httpx.TimeoutException):
-        return after_sending(f"{what} did not answer in time ({type(exc).__name__})",
-                             idempotent)
+        return after_sending(f"{what} did not answer in time ({type(exc).__name__})", idempotent)
     if isinstance(exc, httpx.TooManyRedirects):
         return ActionError(f"{what} redirected too many times")
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
@@ -291,12 +358,20 @@ def after_sending(message: str, idempotent: bool) -> ActionError:
     repeating it is harmless."""
     if idempotent:
         return ActionError(message, transient=True)
-    return ActionError(f"{message}; the request may have been delivered, so it is not "
-                       "repeated automatically: check the result before running it again")
+    return ActionError(
+        f"{message}; the request may have been delivered, so it is not "
+        "repeated automatically: check the result before running it again"
+    )
 
 
-def status_error(what: str, status: int, detail: str = "", *,
-                 transient: bool | None = None, secrets: Iterable[str] = ()) -> ActionError:
+def status_error(
+    what: str,
+    status: int,
+    detail: str = "",
+    *,
+    transient: bool | None = None,
+    secrets: Iterable[str] = (),
+) -> ActionError:
     """An ActionError for an HTTP error status, with a hint for the common ones;
     ``secrets`` names the secrets that hold the credentials (never their values)."""
     if transient is None:

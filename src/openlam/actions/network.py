@@ -75,16 +75,22 @@ class NetworkRules:
                     if not isinstance(value, bool):
                         raise ValueError(f"allow_private must be true or false, not {value!r}")
                     allow_private = allow_private or value
-                networks += [ipaddress.ip_network(str(n), strict=False)
-                             for n in _strings(section, "allow_networks")]
+                networks += [
+                    ipaddress.ip_network(str(n), strict=False)
+                    for n in _strings(section, "allow_networks")
+                ]
                 if table == TABLE:
-                    hosts += [h.strip().lower().rstrip(".")
-                              for h in _strings(section, "allow_hosts") if h.strip()]
+                    hosts += [
+                        h.strip().lower().rstrip(".")
+                        for h in _strings(section, "allow_hosts")
+                        if h.strip()
+                    ]
             except (TypeError, ValueError) as exc:
-                raise ActionError(f"[{table}] in openlam.toml is invalid: {exc}; allow_private "
-                                  "is true or false, allow_networks a list of networks such "
-                                  "as \"10.0.0.0/8\", allow_hosts a list of host names"
-                                  ) from None
+                raise ActionError(
+                    f"[{table}] in openlam.toml is invalid: {exc}; allow_private "
+                    "is true or false, allow_networks a list of networks such "
+                    'as "10.0.0.0/8", allow_hosts a list of host names'
+                ) from None
         return cls(allow_private, tuple(networks), tuple(hosts))
 
     def trusting(self, urls: Iterable[str]) -> NetworkRules:
@@ -98,8 +104,9 @@ class NetworkRules:
     def host_allowed(self, host: str) -> bool:
         """Whether ``host`` is named in ``allow_hosts`` (exactly, or by a ``*.`` suffix)."""
         name = host.strip("[]").lower().rstrip(".")
-        return any(name == h or (h.startswith("*.") and name.endswith(h[1:]))
-                   for h in self.allow_hosts)
+        return any(
+            name == h or (h.startswith("*.") and name.endswith(h[1:])) for h in self.allow_hosts
+        )
 
     def refusal(self, address: IPAddress) -> str | None:
         """None if ``address`` may be reached, else the kind of address it is."""
@@ -135,10 +142,14 @@ def non_public_kind(address: IPAddress) -> str | None:
             return kind
         if compatible:
             return "reserved"
-    checks = (("loopback", address.is_loopback), ("link-local", address.is_link_local),
-              ("multicast", address.is_multicast), ("unspecified", address.is_unspecified),
-              ("private", address.is_private),
-              ("reserved", address.is_reserved or not address.is_global))
+    checks = (
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("unspecified", address.is_unspecified),
+        ("private", address.is_private),
+        ("reserved", address.is_reserved or not address.is_global),
+    )
     return next((kind for kind, hit in checks if hit), None)
 
 
@@ -156,11 +167,12 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     if (address := literal(host)) is not None:
         return [address]
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
-                                                             type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise ActionError(f"cannot resolve the host {host!r} ({exc.strerror})",
-                          transient=exc.errno == socket.EAI_AGAIN) from None
+        raise ActionError(
+            f"cannot resolve the host {host!r} ({exc.strerror})",
+            transient=exc.errno == socket.EAI_AGAIN,
+        ) from None
     addresses: list[IPAddress] = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
@@ -171,8 +183,9 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-async def checked_addresses(rules: NetworkRules, host: str, port: int,
-                            what: str = "") -> list[IPAddress]:
+async def checked_addresses(
+    rules: NetworkRules, host: str, port: int, what: str = ""
+) -> list[IPAddress]:
     """Resolve ``host`` and check every address it resolves to; returns them all, or
     raises :class:`AddressRefused` naming the first refused one and how to allow it.
 
@@ -190,9 +203,14 @@ async def checked_addresses(rules: NetworkRules, host: str, port: int,
 def refusal_message(host: str, address: IPAddress, kind: str, what: str) -> str:
     bare = host.strip("[]")
     named = literal(host) is None
-    which = (f"{bare} resolves to {address}, a {kind} address" if named
-             else f"{bare} is a {kind} address")
-    also = f", or \"{bare}\" to [{TABLE}] allow_hosts" if named else ""
-    return (f"refused to connect to {what}: {which} (SSRF protection); to allow it, add "
-            f"\"{ipaddress.ip_network(address)}\" to [{TABLE}] allow_networks in openlam.toml"
-            f"{also}, or set [{TABLE}] allow_private = true")
+    which = (
+        f"{bare} resolves to {address}, a {kind} address"
+        if named
+        else f"{bare} is a {kind} address"
+    )
+    also = f', or "{bare}" to [{TABLE}] allow_hosts' if named else ""
+    return (
+        f"refused to connect to {what}: {which} (SSRF protection); to allow it, add "
+        f'"{ipaddress.ip_network(address)}" to [{TABLE}] allow_networks in openlam.toml'
+        f"{also}, or set [{TABLE}] allow_private = true"
+    )

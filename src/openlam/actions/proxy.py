@@ -42,8 +42,9 @@ HOP_HEADERS = frozenset({"connection", "proxy-connection", "keep-alive", "proxy-
 class GuardProxy:
     """``async with GuardProxy(rules) as proxy: proxy.url`` — see the module docstring."""
 
-    def __init__(self, rules: NetworkRules,
-                 on_refused: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, rules: NetworkRules, on_refused: Callable[[str], None] | None = None
+    ) -> None:
         self.rules = rules
         self.on_refused = on_refused or (lambda _reason: None)
         self.server: asyncio.Server | None = None
@@ -56,8 +57,7 @@ class GuardProxy:
         return f"http://{host}:{port}"
 
     async def start(self) -> GuardProxy:
-        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0,
-                                                 limit=MAX_HEAD)
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0, limit=MAX_HEAD)
         return self
 
     async def close(self) -> None:
@@ -100,12 +100,21 @@ class GuardProxy:
                 return
             host, port = parts.hostname, parts.port or 80
             path = parts.path or "/"
-            kept = [line for line in lines if line
-                    and line.split(":", 1)[0].strip().lower() not in HOP_HEADERS]
+            kept = [
+                line
+                for line in lines
+                if line and line.split(":", 1)[0].strip().lower() not in HOP_HEADERS
+            ]
             upgrade = any(line.lower().startswith("upgrade:") for line in kept)
             kept.append("Connection: upgrade" if upgrade else "Connection: close")
-            rest = "\r\n".join([f"{method} {path}{'?' + parts.query if parts.query else ''} "
-                                f"{version}", *kept, "", ""])
+            rest = "\r\n".join(
+                [
+                    f"{method} {path}{'?' + parts.query if parts.query else ''} {version}",
+                    *kept,
+                    "",
+                    "",
+                ]
+            )
         assert host is not None
         upstream = await self._open(writer, host, port, f"{host}:{port}")
         if upstream is None:
@@ -124,8 +133,9 @@ class GuardProxy:
             sending.cancel()
             up_writer.close()
 
-    async def _open(self, writer: asyncio.StreamWriter, host: str, port: int, where: str
-                    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    async def _open(
+        self, writer: asyncio.StreamWriter, host: str, port: int, where: str
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         """A connection to a checked address of ``host``; None after answering why not."""
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
@@ -152,8 +162,9 @@ def _closing(head: bytes) -> bytes:
     status, *lines = head.decode("latin-1").split("\r\n")
     if " 101 " in f"{status} ":
         return head
-    kept = [line for line in lines if line
-            and line.split(":", 1)[0].strip().lower() not in HOP_HEADERS]
+    kept = [
+        line for line in lines if line and line.split(":", 1)[0].strip().lower() not in HOP_HEADERS
+    ]
     return "\r\n".join([status, *kept, "Connection: close", "", ""]).encode("latin-1")
 
 
@@ -175,10 +186,18 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 async def _answer(writer: asyncio.StreamWriter, status: int, reason: str) -> None:
     body = reason.encode("utf-8")
-    words, kind = {400: ("Bad Request", "bad-request"), 403: ("Forbidden", "refused"),
-                   502: ("Bad Gateway", "unreachable")}[status]
-    head = [f"HTTP/1.1 {status} {words}", "Content-Type: text/plain; charset=utf-8",
-            f"Content-Length: {len(body)}", "Connection: close", f"{PROXY_HEADER}: {kind}"]
+    words, kind = {
+        400: ("Bad Request", "bad-request"),
+        403: ("Forbidden", "refused"),
+        502: ("Bad Gateway", "unreachable"),
+    }[status]
+    head = [
+        f"HTTP/1.1 {status} {words}",
+        "Content-Type: text/plain; charset=utf-8",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        f"{PROXY_HEADER}: {kind}",
+    ]
     writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
     with contextlib.suppress(OSError):
         await writer.drain()

@@ -56,14 +56,20 @@ class ActionRegistry:
                     f"action {spec.name} from {spec.source} collides with {existing.source}",
                     "rename the plugin's action or remove one of the plugins",
                 )
-            log.warning("action %s from %s renamed %s (name taken by %s)",
-                        spec.name, spec.source, prefixed, existing.source)
+            log.warning(
+                "action %s from %s renamed %s (name taken by %s)",
+                spec.name,
+                spec.source,
+                prefixed,
+                existing.source,
+            )
             spec.name = prefixed
         self._specs[spec.name] = spec
         return spec
 
-    def add_module(self, module: ModuleType, source: str | None = None,
-                   settings: Any = None) -> None:
+    def add_module(
+        self, module: ModuleType, source: str | None = None, settings: Any = None
+    ) -> None:
         """Add a plugin module's actions. A module may also define ``async close_run(run_id)``
         (called when a run ends) and ``async close_all()`` (called at shutdown)."""
         if module in self.modules:  # added before (a Workforce and its Agent both name it)
@@ -100,10 +106,12 @@ class ActionRegistry:
                 before = set(self._specs)
                 self.add_module(item, source=f"{source}:{item.__name__}")
                 names += sorted(set(self._specs) - before) or [
-                    s.name for s in self if s.source == f"{source}:{item.__name__}"]
+                    s.name for s in self if s.source == f"{source}:{item.__name__}"
+                ]
                 continue
-            spec = item if isinstance(item, ActionSpec) else \
-                getattr(item, "__openlam_action__", None)
+            spec = (
+                item if isinstance(item, ActionSpec) else getattr(item, "__openlam_action__", None)
+            )
             if spec is None and callable(item):
                 name = f"local.{getattr(item, '__name__', '')}"
                 known = self._specs.get(name)
@@ -114,9 +122,11 @@ class ActionRegistry:
             if isinstance(spec, ActionSpec):
                 spec.build_schemas()  # bad type hints are an error now, not at first use
             else:
-                raise UserError(f"{item!r} is not an action",
-                                "give a function (plain or decorated with @action), a module "
-                                "of @action functions, or an ActionSpec")
+                raise UserError(
+                    f"{item!r} is not an action",
+                    "give a function (plain or decorated with @action), a module "
+                    "of @action functions, or an ActionSpec",
+                )
             if self._specs.get(spec.name) is not spec:
                 if spec.source == "builtin":
                     spec.source = source
@@ -147,8 +157,10 @@ class ActionRegistry:
         return sub
 
     def describe(self) -> list[dict[str, Any]]:
-        return [{"name": s.name, "risk": s.risk.value, "source": s.source,
-                 "description": s.description} for s in self]
+        return [
+            {"name": s.name, "risk": s.risk.value, "source": s.source, "description": s.description}
+            for s in self
+        ]
 
 
 def permitted_by(patterns: Iterable[str], name: str) -> bool:
@@ -191,6 +203,11 @@ def action_summary(spec: Any) -> dict[str, Any]:
     """An action as ``openlam actions list --json`` and the server show it."""
     from openlam.actions.risk import reason_of
 
-    return {"name": spec.name, "risk": spec.risk.value, "risk_reason": reason_of(spec),
-            "source": spec.source, "egress": bool(getattr(spec, "egress", False)),
-            "description": spec.description}
+    return {
+        "name": spec.name,
+        "risk": spec.risk.value,
+        "risk_reason": reason_of(spec),
+        "source": spec.source,
+        "egress": bool(getattr(spec, "egress", False)),
+        "description": spec.description,
+    }

@@ -27,9 +27,16 @@ from openlam.actions.spec import ActionSpec, Risk
 
 ORDER = tuple(Risk)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-METHOD_TIERS = {"GET": Risk.read, "HEAD": Risk.read, "OPTIONS": Risk.read, "TRACE": Risk.read,
-                "POST": Risk.write, "PUT": Risk.write, "PATCH": Risk.write,
-                "DELETE": Risk.destructive}
+METHOD_TIERS = {
+    "GET": Risk.read,
+    "HEAD": Risk.read,
+    "OPTIONS": Risk.read,
+    "TRACE": Risk.read,
+    "POST": Risk.write,
+    "PUT": Risk.write,
+    "PATCH": Risk.write,
+    "DELETE": Risk.destructive,
+}
 TOOL_TYPE_KEY = re.compile(r"^x-([a-z0-9]+-)*tool-?type$", re.IGNORECASE)
 """``x-tool-type``, ``x-tau2-tool-type``, ``x-openlam-tooltype``…: the convention of tool
 servers that mark each tool read or write (τ²-bench's ``ToolType``: read, write, think,
@@ -57,8 +64,13 @@ def chosen_by_user(tier: str) -> Tier:
     return Tier(Risk(tier), "set by you (--risk)")
 
 
-def operation_tier(method: str, *, declared: str | None = None,
-                   tool_type: tuple[str, str] | None = None, trusted: bool) -> Tier:
+def operation_tier(
+    method: str,
+    *,
+    declared: str | None = None,
+    tool_type: tuple[str, str] | None = None,
+    trusted: bool,
+) -> Tier:
     """An OpenAPI operation's tier. ``declared``: its ``x-openlam-risk``; ``tool_type``:
     (extension key, value) of a tool-type hint."""
     method = method.upper()
@@ -68,8 +80,9 @@ def operation_tier(method: str, *, declared: str | None = None,
             return Tier(stated, "x-openlam-risk in the spec (source vouched for by you)")
         if tool_type and tool_type[1].lower() in TOOL_TYPES:
             key, value = tool_type
-            return Tier(TOOL_TYPES[value.lower()],
-                        f"{key}: {value} in the spec (source vouched for by you)")
+            return Tier(
+                TOOL_TYPES[value.lower()], f"{key}: {value} in the spec (source vouched for by you)"
+            )
         tier = METHOD_TIERS.get(method, Risk.external)
         return Tier(tier, f"a {method}, source vouched for by you")
     if method in SAFE_METHODS:
@@ -82,8 +95,9 @@ def operation_tier(method: str, *, declared: str | None = None,
         return Tier(stated, "x-openlam-risk in the spec (raises the unvouched default)")
     hinted = TOOL_TYPES.get(tool_type[1].lower()) if tool_type else None
     if tool_type and hinted is not None and higher(hinted, base.risk) is not base.risk:
-        return Tier(hinted, f"{tool_type[0]}: {tool_type[1]} in the spec (raises the "
-                            "unvouched default)")
+        return Tier(
+            hinted, f"{tool_type[0]}: {tool_type[1]} in the spec (raises the unvouched default)"
+        )
     return base
 
 
@@ -99,10 +113,15 @@ def tool_tier(annotations: Mapping[str, Any] | None, *, trusted: bool) -> Tier:
             return Tier(Risk.destructive, "destructiveHint (server vouched for by you)")
         return Tier(Risk.external, "no readOnlyHint (server vouched for by you)")
     if destructive:
-        return Tier(Risk.destructive, "destructiveHint of an unvouched server (hints may "
-                                      "raise a tier, never lower it)")
-    return Tier(Risk.external, "default for a tool of an unvouched MCP server"
-                               + (" (its readOnlyHint is not believed)" if read_only else ""))
+        return Tier(
+            Risk.destructive,
+            "destructiveHint of an unvouched server (hints may raise a tier, never lower it)",
+        )
+    return Tier(
+        Risk.external,
+        "default for a tool of an unvouched MCP server"
+        + (" (its readOnlyHint is not believed)" if read_only else ""),
+    )
 
 
 def takes_url(schema: Mapping[str, Any] | None) -> bool:

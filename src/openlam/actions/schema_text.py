@@ -13,8 +13,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool",
-           "null": "null", "object": "dict", "array": "list"}
+SCALARS = {
+    "string": "str",
+    "integer": "int",
+    "number": "float",
+    "boolean": "bool",
+    "null": "null",
+    "object": "dict",
+    "array": "list",
+}
 MAX_ENUM = 12
 MAX_FIELDS = 12
 MAX_DEPTH = 3
@@ -45,8 +52,10 @@ def type_text(schema: Any, depth: int = 0) -> str:
         if depth >= MAX_DEPTH:
             return "{…}"
         required = set(schema.get("required") or [])
-        parts = [f"{n}{'' if n in required else '?'}: {type_text(p, depth + 1)}"
-                 for n, p in list(props.items())[:MAX_FIELDS]]
+        parts = [
+            f"{n}{'' if n in required else '?'}: {type_text(p, depth + 1)}"
+            for n, p in list(props.items())[:MAX_FIELDS]
+        ]
         more = ", …" if len(props) > MAX_FIELDS else ""
         return "{" + ", ".join(parts) + more + "}"
     return SCALARS.get(str(kind), "any") if kind else "any"
@@ -61,8 +70,10 @@ def needs_detail(schema: Any) -> bool:
         return True
     if isinstance(schema.get("properties"), Mapping) and schema["properties"]:
         return True
-    if any(isinstance(schema.get(k), list) and any(needs_detail(s) for s in schema[k])
-           for k in ("anyOf", "oneOf")):
+    if any(
+        isinstance(schema.get(k), list) and any(needs_detail(s) for s in schema[k])
+        for k in ("anyOf", "oneOf")
+    ):
         return True
     return needs_detail(schema.get("items"))
 
@@ -73,7 +84,7 @@ def argument_details(input_schema: Mapping[str, Any]) -> str:
     props = input_schema.get("properties") or {}
     parts = [f"{name}: {type_text(prop)}" for name, prop in props.items() if needs_detail(prop)]
     text = _SENTENCE_END.sub(r"\1", "; ".join(parts))
-    return text if len(text) <= MAX_CHARS else text[:MAX_CHARS - 1] + "…"
+    return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1] + "…"
 
 
 def with_details(description: str, input_schema: Mapping[str, Any]) -> str:
@@ -81,7 +92,10 @@ def with_details(description: str, input_schema: Mapping[str, Any]) -> str:
     details = argument_details(input_schema)
     if not details:
         return description
-    first, _, rest = re.split(r"(?<=[.!?])(\s)", description.strip(), maxsplit=1) \
-        if re.search(r"[.!?]\s", description) else (description.strip(), "", "")
+    first, _, rest = (
+        re.split(r"(?<=[.!?])(\s)", description.strip(), maxsplit=1)
+        if re.search(r"[.!?]\s", description)
+        else (description.strip(), "", "")
+    )
     first = first.rstrip(".")
     return f"{first} (arguments: {details})." + (f" {rest.strip()}" if rest.strip() else "")

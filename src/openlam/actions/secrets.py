@@ -61,9 +61,11 @@ log = logging.getLogger(__name__)
 
 def check_name(name: str) -> str:
     if not NAME_PATTERN.match(name):
-        raise UserError(f"{name!r} is not a valid secret name",
-                        "use letters, digits and underscores, not starting with a digit, "
-                        "e.g. SMTP_PASSWORD (the same name works as an environment variable)")
+        raise UserError(
+            f"{name!r} is not a valid secret name",
+            "use letters, digits and underscores, not starting with a digit, "
+            "e.g. SMTP_PASSWORD (the same name works as an environment variable)",
+        )
     return name
 
 
@@ -114,8 +116,10 @@ def _load_key(*, create: bool) -> _Key | None:
     if path.exists():
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
-            raise UserError(f"the secret key file {path} is readable by others (mode {mode:o})",
-                            f"chmod 600 {path}")
+            raise UserError(
+                f"the secret key file {path} is readable by others (mode {mode:o})",
+                f"chmod 600 {path}",
+            )
         return _Key(path.read_bytes().strip(), str(path))
     if not create:
         return None
@@ -134,8 +138,10 @@ def _load_key(*, create: bool) -> _Key | None:
 
 def _key_fix(key: _Key) -> str:
     if key.source == f"${KEY_ENV}":
-        return (f"set {KEY_ENV} to the key the secrets were stored with (or unset it to use "
-                f"the key file {key_file_path()})")
+        return (
+            f"set {KEY_ENV} to the key the secrets were stored with (or unset it to use "
+            f"the key file {key_file_path()})"
+        )
     return f"restore {key.source}, or set {KEY_ENV} to the key the secrets were stored with"
 
 
@@ -214,9 +220,11 @@ class SecretStore:
             kdf = envelope.get("kdf")
             token = envelope["token"].encode("ascii")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise UserError(f"{self.path} is damaged: {exc}",
-                            "restore it from a backup, or remove it and set the secrets "
-                            "again with `openlam secrets set`") from None
+            raise UserError(
+                f"{self.path} is damaged: {exc}",
+                "restore it from a backup, or remove it and set the secrets "
+                "again with `openlam secrets set`",
+            ) from None
         wanted = "fernet-key" if key.is_fernet_key else "scrypt"
         if kdf != wanted:
             found = "a Fernet key" if kdf == "fernet-key" else "a passphrase"
@@ -240,10 +248,13 @@ class SecretStore:
         if not key.is_fernet_key and salt is None:
             salt = os.urandom(16)
         token = key.fernet(salt).encrypt(json.dumps(dict(secrets), sort_keys=True).encode())
-        envelope = {"format": STORE_FORMAT, "version": STORE_VERSION,
-                    "kdf": "fernet-key" if key.is_fernet_key else "scrypt",
-                    "salt": base64.b64encode(salt).decode() if salt else None,
-                    "token": token.decode("ascii")}
+        envelope = {
+            "format": STORE_FORMAT,
+            "version": STORE_VERSION,
+            "kdf": "fernet-key" if key.is_fernet_key else "scrypt",
+            "salt": base64.b64encode(salt).decode() if salt else None,
+            "token": token.decode("ascii"),
+        }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -285,8 +296,12 @@ class SecretLookup:
     action received is masked in what the run records.
     """
 
-    def __init__(self, store: SecretStore, redactor: Redactor | None = None,
-                 environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        store: SecretStore,
+        redactor: Redactor | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.store = store
         self.redactor = redactor
         self._environ = environ
@@ -336,8 +351,11 @@ def known_secret_values(settings: Any, names: Iterable[str] = ()) -> set[str]:
         if os.environ.get(name):
             values.add(os.environ[name])
     for name, value in os.environ.items():
-        if (len(value) >= MIN_GUESSED_LENGTH and SECRET_LIKE_ENV.search(name)
-                and not NOT_SECRET_ENV.search(name)):
+        if (
+            len(value) >= MIN_GUESSED_LENGTH
+            and SECRET_LIKE_ENV.search(name)
+            and not NOT_SECRET_ENV.search(name)
+        ):
             values.add(value)
     if getattr(settings, "openai_api_key", None):
         values.add(settings.openai_api_key)
@@ -351,9 +369,16 @@ def _encodings(value: str) -> set[str]:
     """The forms a secret takes when it travels: raw, URL-encoded, JSON-escaped, hex,
     base64 (standard and URL-safe, with and without padding)."""
     raw = value.encode("utf-8")
-    forms = {value, quote(value, safe=""), quote_plus(value), quote(value),
-             json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
-             raw.hex(), raw.hex().upper()}
+    forms = {
+        value,
+        quote(value, safe=""),
+        quote_plus(value),
+        quote(value),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        raw.hex(),
+        raw.hex().upper(),
+    }
     for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
         text = encoded.decode("ascii")
         forms.update({text, text.rstrip("=")})
@@ -493,13 +518,15 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def redact_logging(redactor: Redactor, handlers: Iterable[logging.Handler] | None = None
-                   ) -> RedactingFilter:
+def redact_logging(
+    redactor: Redactor, handlers: Iterable[logging.Handler] | None = None
+) -> RedactingFilter:
     """Attach one :class:`RedactingFilter` to ``handlers`` (default: every handler of the
     root logger). Returns the filter, e.g. to remove it later or add it to new handlers."""
     filt = RedactingFilter(redactor)
     for handler in logging.getLogger().handlers if handlers is None else handlers:
-        if not any(isinstance(f, RedactingFilter) and f.redactor is redactor
-                   for f in handler.filters):
+        if not any(
+            isinstance(f, RedactingFilter) and f.redactor is redactor for f in handler.filters
+        ):
             handler.addFilter(filt)
     return filt

@@ -25,13 +25,29 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from openlam.errors import UserError
 
 if TYPE_CHECKING:
-
     from openlam.actions.spec import ActionSpec
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-RESERVED_NAMES = frozenset({"files", "http", "email", "crm", "web", "search", "browser",
-                            "documents", "social", "payments", "human", "mcp", "openapi",
-                            "delegate", "ask_human", "request_capability"})
+RESERVED_NAMES = frozenset(
+    {
+        "files",
+        "http",
+        "email",
+        "crm",
+        "web",
+        "search",
+        "browser",
+        "documents",
+        "social",
+        "payments",
+        "human",
+        "mcp",
+        "openapi",
+        "delegate",
+        "ask_human",
+        "request_capability",
+    }
+)
 
 DEFAULT_GRANTS: tuple[str, ...] = ("operator",)
 """Who may use a new source's actions unless the user says otherwise: the operator, the
@@ -57,8 +73,10 @@ class SourceConfig:
     def __post_init__(self) -> None:
         for action, tier in self.risk.items():
             if tier not in RISK_TIERS:
-                raise UserError(f"{self.name}: {action} has unknown risk {tier!r}",
-                                f"use one of {', '.join(RISK_TIERS)}")
+                raise UserError(
+                    f"{self.name}: {action} has unknown risk {tier!r}",
+                    f"use one of {', '.join(RISK_TIERS)}",
+                )
         self.grants = [check_grant(g) for g in self.grants]
 
     def describe(self) -> str:
@@ -70,22 +88,26 @@ class SourceConfig:
         says it)."""
         data = dataclasses.asdict(self)
         data.pop("name")
-        defaults = {f.name: f.default if f.default is not dataclasses.MISSING
-                    else f.default_factory()  # type: ignore[misc]
-                    for f in dataclasses.fields(self)
-                    if f.default is not dataclasses.MISSING
-                    or f.default_factory is not dataclasses.MISSING}
-        return {k: v for k, v in data.items()
-                if k in ("trusted", "grants") or k not in defaults or v != defaults[k]}
+        defaults = {
+            f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            for f in dataclasses.fields(self)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        }
+        return {
+            k: v
+            for k, v in data.items()
+            if k in ("trusted", "grants") or k not in defaults or v != defaults[k]
+        }
 
 
 def check_grant(text: str) -> str:
     """``AGENT_ID``, ``department:ID`` or ``all`` (syntax only; the catalog checks ids)."""
     grant = text.strip()
     if not GRANT_PATTERN.match(grant):
-        raise UserError(f"{text!r} is not a grant",
-                        "grant to an agent id (operator), a department (department:data) "
-                        "or everyone (all)")
+        raise UserError(
+            f"{text!r} is not a grant",
+            "grant to an agent id (operator), a department (department:data) or everyone (all)",
+        )
     return grant
 
 
@@ -100,8 +122,10 @@ def check_overrides(what: str, overrides: Iterable[str], known: Iterable[str]) -
     for name in unknown:
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
         parts.append(f"{name} (did you mean {', '.join(close)}?)" if close else name)
-    raise UserError(f"--risk names no {what}: {'; '.join(parts)}",
-                    f"its names are: {', '.join(names[:30])}{' …' if len(names) > 30 else ''}")
+    raise UserError(
+        f"--risk names no {what}: {'; '.join(parts)}",
+        f"its names are: {', '.join(names[:30])}{' …' if len(names) > 30 else ''}",
+    )
 
 
 def reserved_names() -> set[str]:
@@ -122,9 +146,19 @@ class Sources(Generic[Config]):
     ``valid`` checks (a cache of an older format is as good as none).
     """
 
-    def __init__(self, kind: str, config: type[Config], *, key: str, what: str, member: str,
-                 refresh: str, valid: Callable[[dict[str, Any]], bool], indent: int,
-                 members: Callable[[dict[str, Any]], list[tuple[str, str]]]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        config: type[Config],
+        *,
+        key: str,
+        what: str,
+        member: str,
+        refresh: str,
+        valid: Callable[[dict[str, Any]], bool],
+        indent: int,
+        members: Callable[[dict[str, Any]], list[tuple[str, str]]],
+    ) -> None:
         self.kind, self.config, self.key = kind, config, key
         self.what, self.member, self.refresh = what, member, refresh
         self.valid, self.indent = valid, indent
@@ -135,12 +169,16 @@ class Sources(Generic[Config]):
     def check_name(self, name: str) -> str:
         """A usable name: it becomes the prefix of the source's actions."""
         if not NAME_PATTERN.match(name):
-            raise UserError(f"{name!r} is not a usable {self.what} name",
-                            "use lower-case letters, digits, - and _, starting with a letter "
-                            f"(it becomes the prefix of the actions: NAME.{self.member})")
+            raise UserError(
+                f"{name!r} is not a usable {self.what} name",
+                "use lower-case letters, digits, - and _, starting with a letter "
+                f"(it becomes the prefix of the actions: NAME.{self.member})",
+            )
         if name in reserved_names():
-            raise UserError(f"{name!r} is the name of an installed plugin",
-                            "choose another name, so that its actions do not collide")
+            raise UserError(
+                f"{name!r} is the name of an installed plugin",
+                "choose another name, so that its actions do not collide",
+            )
         return name
 
     # -- the configuration file ------------------------------------------------------
@@ -154,16 +192,18 @@ class Sources(Generic[Config]):
         data = _read_json(path, default={self.key: {}})
         entries = data.get(self.key)
         if not isinstance(entries, dict):
-            raise UserError(f"{path} has no \"{self.key}\" object", "fix the file or remove it")
+            raise UserError(f'{path} has no "{self.key}" object', "fix the file or remove it")
         return {name: self._parse(name, entry, path) for name, entry in sorted(entries.items())}
 
     def get(self, settings: Any, name: str) -> Config:
         """The source called ``name``; if there is none, a UserError naming those there are."""
         configured = self.load(settings)
         if name not in configured:
-            raise UserError(f"no {self.what} named {name}",
-                            f"configured: {', '.join(configured) or 'none'}; add one with "
-                            f"`openlam {self.kind} add`")
+            raise UserError(
+                f"no {self.what} named {name}",
+                f"configured: {', '.join(configured) or 'none'}; add one with "
+                f"`openlam {self.kind} add`",
+            )
         return configured[name]
 
     def update(self, settings: Any, name: str, **changes: Any) -> Config:
@@ -192,16 +232,19 @@ class Sources(Generic[Config]):
         known = {f.name for f in dataclasses.fields(self.config)} - {"name"}
         unknown = set(entry) - known
         if unknown:
-            raise UserError(f"{where}: {self.what} {name} has unknown keys {sorted(unknown)}",
-                            f"allowed keys: {', '.join(sorted(known))}")
+            raise UserError(
+                f"{where}: {self.what} {name} has unknown keys {sorted(unknown)}",
+                f"allowed keys: {', '.join(sorted(known))}",
+            )
         try:
             return self.config(**{**entry, "name": name})
         except UserError as exc:
             raise UserError(f"{where}: {self.what} {exc.args[0]}", exc.hint) from None
         except TypeError as exc:
-            raise UserError(f"{where}: {self.what} {name} is malformed: {exc}",
-                            f"fix the file or add it again with `openlam {self.kind} add`"
-                            ) from None
+            raise UserError(
+                f"{where}: {self.what} {name} is malformed: {exc}",
+                f"fix the file or add it again with `openlam {self.kind} add`",
+            ) from None
 
     # -- the caches ------------------------------------------------------------------
 
@@ -220,8 +263,12 @@ class Sources(Generic[Config]):
         # Keys keep their order: a schema's properties are listed as the source wrote them.
         _write_json(self.cache_path(settings, name), data, self.indent, sort_keys=False)
 
-    def register(self, registry: Any, settings: Any,
-                 specs: Callable[[Any, Config, dict[str, Any]], Iterable[ActionSpec]]) -> None:
+    def register(
+        self,
+        registry: Any,
+        settings: Any,
+        specs: Callable[[Any, Config, dict[str, Any]], Iterable[ActionSpec]],
+    ) -> None:
         """A plugin's ``register``: the actions ``specs`` makes of each source's cache
         (from settings, configuration, cache). A source without a cache is skipped, with
         a load error naming the command that makes one."""
@@ -234,7 +281,8 @@ class Sources(Generic[Config]):
             if cache is None:
                 registry.load_errors.append(
                     f"{self.what} {name} has nothing cached yet; run `openlam {self.kind} "
-                    f"{self.refresh} {name}` to read what it offers")
+                    f"{self.refresh} {name}` to read what it offers"
+                )
                 continue
             for spec in specs(settings, config, cache):
                 registry.add(spec)
@@ -244,8 +292,7 @@ class Sources(Generic[Config]):
 def _title(cache: dict[str, Any]) -> str:
     """What a source calls itself: an OpenAPI spec's title, an MCP server's name."""
     info = cache.get("server_info")
-    return str(cache.get("title") or (info.get("name") if isinstance(info, dict) else "")
-               or "")
+    return str(cache.get("title") or (info.get("name") if isinstance(info, dict) else "") or "")
 
 
 def all_kinds() -> tuple[Sources[Any], ...]:
@@ -258,8 +305,9 @@ def all_kinds() -> tuple[Sources[Any], ...]:
 
 def configured(settings: Any) -> dict[str, tuple[Sources[Any], SourceConfig]]:
     """Every configured source of every kind, by name."""
-    return {name: (kind, config) for kind in all_kinds()
-            for name, config in kind.load(settings).items()}
+    return {
+        name: (kind, config) for kind in all_kinds() for name, config in kind.load(settings).items()
+    }
 
 
 def find(settings: Any, name: str) -> tuple[Sources[Any], SourceConfig]:
@@ -269,10 +317,13 @@ def find(settings: Any, name: str) -> tuple[Sources[Any], SourceConfig]:
     hit = found.get(bare)
     if hit is None or (kind_name and hit[0].kind != kind_name):
         close = difflib.get_close_matches(bare, list(found), n=3)
-        raise UserError(f"no MCP server or OpenAPI service named {bare}",
-                        f"did you mean {', '.join(close)}?" if close else
-                        f"configured: {', '.join(found) or 'none'} (see `openlam mcp list`, "
-                        "`openlam openapi list`)")
+        raise UserError(
+            f"no MCP server or OpenAPI service named {bare}",
+            f"did you mean {', '.join(close)}?"
+            if close
+            else f"configured: {', '.join(found) or 'none'} (see `openlam mcp list`, "
+            "`openlam openapi list`)",
+        )
     return hit
 
 
@@ -292,6 +343,5 @@ def _write_json(path: Path, data: Any, indent: int, *, sort_keys: bool = True) -
     """Write through a temporary file, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=indent, sort_keys=sort_keys) + "\n",
-                   encoding="utf-8")
+    tmp.write_text(json.dumps(data, indent=indent, sort_keys=sort_keys) + "\n", encoding="utf-8")
     tmp.replace(path)

@@ -135,8 +135,9 @@ class ActionSpec:
             return "keyed"
         return "checked" if self.find_effect is not None else "at least once"
 
-    async def check_effect(self, args: dict[str, Any], output: Any,
-                           ctx: ActionContext) -> str | None:
+    async def check_effect(
+        self, args: dict[str, Any], output: Any, ctx: ActionContext
+    ) -> str | None:
         """Run the effect check (None when there is none or it passed; else the problem),
         awaiting it when it asks the peer asynchronously."""
         if self.verify_async is not None:
@@ -248,8 +249,15 @@ def action(
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         func.__openlam_action__ = spec_from_function(  # type: ignore[attr-defined]
-            func, name, risk=Risk(risk), idempotent=idempotent, secrets=secrets,
-            verify=verify, timeout=timeout, egress=egress, keyed=keyed,
+            func,
+            name,
+            risk=Risk(risk),
+            idempotent=idempotent,
+            secrets=secrets,
+            verify=verify,
+            timeout=timeout,
+            egress=egress,
+            keyed=keyed,
             find_effect=find_effect,
         )
         return func
@@ -298,8 +306,9 @@ def spec_from_function(
     return spec
 
 
-def _function_schemas(func: Callable[..., Any], name: str,
-                      doc: docstring_parser.Docstring) -> dict[str, Any]:
+def _function_schemas(
+    func: Callable[..., Any], name: str, doc: docstring_parser.Docstring
+) -> dict[str, Any]:
     """``args_model``, ``input_schema`` and ``output_schema`` from the type hints."""
     param_docs = {p.arg_name: p.description or "" for p in doc.params}
     hints = get_type_hints(func)
@@ -321,13 +330,18 @@ def _function_schemas(func: Callable[..., Any], name: str,
             # ``-> Json[Order]``: the function returns JSON text; the schema is Order's
             # (references reach into the text, see openlam.loop.references).
             output_schema = TypeAdapter(hints["return"]).json_schema(
-                mode="serialization" if _is_json_text(hints["return"]) else "validation")
+                mode="serialization" if _is_json_text(hints["return"]) else "validation"
+            )
         except Exception as exc:
-            raise UserError(f"action {name}: its return type has no JSON schema ({exc})",
-                            "return a TypedDict (typing_extensions), a pydantic model, "
-                            "or plain JSON types") from None
-    return {"args_model": model, "input_schema": model.model_json_schema(),
-            "output_schema": output_schema}
+            raise UserError(
+                f"action {name}: its return type has no JSON schema ({exc})",
+                "return a TypedDict (typing_extensions), a pydantic model, or plain JSON types",
+            ) from None
+    return {
+        "args_model": model,
+        "input_schema": model.model_json_schema(),
+        "output_schema": output_schema,
+    }
 
 
 def _is_json_text(annotation: Any) -> bool:
@@ -338,11 +352,13 @@ def _is_json_text(annotation: Any) -> bool:
 
     marker: Any = pydantic_types.Json  # Json[T] is Annotated[T, Json()]
     return get_origin(annotation) is Annotated and any(
-        isinstance(m, marker) for m in get_args(annotation)[1:])
+        isinstance(m, marker) for m in get_args(annotation)[1:]
+    )
 
 
-def json_schema_validator(schema: dict[str, Any], title: str = "arguments"
-                          ) -> Callable[[dict[str, Any]], None] | None:
+def json_schema_validator(
+    schema: dict[str, Any], title: str = "arguments"
+) -> Callable[[dict[str, Any]], None] | None:
     """A validator for :attr:`ActionSpec.validator` checking arguments against a JSON
     schema (the draft named by its ``$schema``, else 2020-12).
 
@@ -369,13 +385,19 @@ def json_schema_validator(schema: dict[str, Any], title: str = "arguments"
             details: list[InitErrorDetails] = []
             for err in errors:
                 loc: tuple[str | int, ...] = tuple(err.absolute_path)
-                if err.validator in ("required", "additionalProperties") \
-                        and isinstance(err.instance, dict):
+                if err.validator in ("required", "additionalProperties") and isinstance(
+                    err.instance, dict
+                ):
                     loc += tuple(_offending_keys(err))[:1]
-                details.append(InitErrorDetails(
-                    type=PydanticCustomError("json_schema", "{reason}",
-                                             {"reason": err.message}),
-                    loc=loc, input=err.instance))
+                details.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "json_schema", "{reason}", {"reason": err.message}
+                        ),
+                        loc=loc,
+                        input=err.instance,
+                    )
+                )
             raise ValidationError.from_exception_data(title, details)
 
     return validate
@@ -393,8 +415,13 @@ def _type_name(prop: dict[str, Any]) -> str:
         kind = prop["type"]
         if kind == "array" and "items" in prop:
             return f"list[{_type_name(prop['items'])}]"
-        return {"string": "str", "integer": "int", "number": "float", "boolean": "bool",
-                "object": "dict"}.get(kind, str(kind))
+        return {
+            "string": "str",
+            "integer": "int",
+            "number": "float",
+            "boolean": "bool",
+            "object": "dict",
+        }.get(kind, str(kind))
     if "anyOf" in prop:
         return " | ".join(_type_name(p) for p in prop["anyOf"])
     if "enum" in prop:

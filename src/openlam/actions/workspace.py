@@ -56,22 +56,30 @@ def resolve(where: ActionContext | Path, path: str, *, for_write: bool) -> Path:
     root = workspace.resolve()
     text = path.strip()
     if for_write and (text in ("", ".", "./") or text.endswith(("/", "\\"))):
-        raise ActionError(f"{path!r} names a directory, not a file; give a file path relative "
-                          "to the workspace, e.g. notes.md or reports/brief.md")
+        raise ActionError(
+            f"{path!r} names a directory, not a file; give a file path relative "
+            "to the workspace, e.g. notes.md or reports/brief.md"
+        )
     target = (root / text).resolve()
     if not target.is_relative_to(root):
-        raise ActionError(f"path {path!r} leads outside the workspace {root}; give a path "
-                          "inside it, relative to it")
+        raise ActionError(
+            f"path {path!r} leads outside the workspace {root}; give a path "
+            "inside it, relative to it"
+        )
     if for_write and (target == root or target.is_dir()):
-        raise ActionError(f"{path!r} is a directory in the workspace; give a file name in it, "
-                          "e.g. reports/brief.md")
+        raise ActionError(
+            f"{path!r} is a directory in the workspace; give a file name in it, "
+            "e.g. reports/brief.md"
+        )
     for rule in protected(root, settings):
         if rule.covers(target) and (for_write or not rule.readable):
             shown = relative(root, target) or "."
             verb = "write" if for_write else "read"
             link = "" if shown == text.strip("/") else f" ({path!r} leads there)"
-            raise ActionError(f"{shown}{link}: {rule.why}; actions may not {verb} there "
-                              f"(edit it yourself if you mean to)")
+            raise ActionError(
+                f"{shown}{link}: {rule.why}; actions may not {verb} there "
+                f"(edit it yourself if you mean to)"
+            )
     return target
 
 
@@ -88,8 +96,9 @@ def protected(root: Path, settings: Any) -> list[Protected]:
     rules = [
         Protected(root / CONFIG_FILE, f"{CONFIG_FILE} is the workspace's configuration"),
         Protected(root / STATE_DIR, f"{STATE_DIR}/ {state}", readable=False),
-        Protected(root / POLICIES_DIR, f"{POLICIES_DIR}/ holds the workspace's governance "
-                                       "policies"),
+        Protected(
+            root / POLICIES_DIR, f"{POLICIES_DIR}/ holds the workspace's governance policies"
+        ),
         Protected(root / AGENTS_DIR, f"{AGENTS_DIR}/ holds the workspace's agent definitions"),
     ]
     if settings is None:
@@ -97,12 +106,15 @@ def protected(root: Path, settings: Any) -> list[Protected]:
     from openlam.governance.policy import configured_paths
 
     for listed in configured_paths(settings):
-        rules.append(Protected(_real(listed), "it is a governance policy named by "
-                                              "[governance] policies in openlam.toml"))
+        rules.append(
+            Protected(
+                _real(listed),
+                "it is a governance policy named by [governance] policies in openlam.toml",
+            )
+        )
     database = _sqlite_file(getattr(settings, "database_url", None))
     if database is not None:
-        rules.append(Protected(_real(database), "it is the project database",
-                               readable=False))
+        rules.append(Protected(_real(database), "it is the project database", readable=False))
     rules += _source_files(root, settings)
     return rules
 
@@ -151,8 +163,10 @@ def _source_files(root: Path, settings: Any) -> list[Protected]:
         if getattr(server, "transport", "") != "stdio":
             continue
         base = root / str(getattr(server, "cwd", None) or "")
-        words = [str(getattr(server, "command", "") or ""),
-                 *map(str, getattr(server, "args", []) or [])]
+        words = [
+            str(getattr(server, "command", "") or ""),
+            *map(str, getattr(server, "args", []) or []),
+        ]
         for word in words:
             candidate = _real(base / word) if word and not word.startswith("-") else None
             if candidate is not None and candidate.is_file() and candidate.is_relative_to(root):
@@ -160,6 +174,7 @@ def _source_files(root: Path, settings: Any) -> list[Protected]:
     for name, service in services.items():
         spec = str(getattr(service, "spec", "") or "")
         if spec and not spec.startswith(("http://", "https://")):
-            rules.append(Protected(_real(root / spec),
-                                   f"it is the spec of the OpenAPI service {name}"))
+            rules.append(
+                Protected(_real(root / spec), f"it is the spec of the OpenAPI service {name}")
+            )
     return rules

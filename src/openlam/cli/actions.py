@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-actions_app = typer.Typer(help="The actions agents can take, from every source.",
-                          no_args_is_help=True)
+actions_app = typer.Typer(
+    help="The actions agents can take, from every source.", no_args_is_help=True
+)
 Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
 RISKS = ("read", "write", "external", "financial", "destructive")
 
@@ -39,11 +40,17 @@ def load_registry(workspace: Path | None) -> Any:
 
 @actions_app.command("list")
 def list_actions(
-    risk: Annotated[list[str] | None, typer.Option(
-        help=f"Only actions of this risk tier ({', '.join(RISKS)}); repeatable.")] = None,
-    source: Annotated[str | None, typer.Option(
-        help="Only actions from this source: a plugin (email), a kind (mcp, openapi) or "
-             "one server or service (mcp:time, openapi:crm).")] = None,
+    risk: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Only actions of this risk tier ({', '.join(RISKS)}); repeatable."),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Only actions from this source: a plugin (email), a kind (mcp, openapi) or "
+            "one server or service (mcp:time, openapi:crm)."
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     workspace: Workspace = None,
 ) -> None:
@@ -60,8 +67,11 @@ def list_actions(
         if tier not in RISKS:
             raise UserError(f"unknown risk tier {tier!r}", f"use one of {', '.join(RISKS)}")
     registry = load_registry(workspace)
-    specs = [s for s in registry if (not risk or s.risk.value in risk)
-             and (source is None or _from(s.source, source))]
+    specs = [
+        s
+        for s in registry
+        if (not risk or s.risk.value in risk) and (source is None or _from(s.source, source))
+    ]
     if json_output:
         from openlam.actions.registry import action_summary
 
@@ -70,22 +80,28 @@ def list_actions(
     out = console()
     if not specs:
         sources = sorted({s.source for s in registry})
-        out.print("No actions match." + (f" Sources: {esc(', '.join(sources))}"
-                                         if sources else ""))
+        out.print("No actions match." + (f" Sources: {esc(', '.join(sources))}" if sources else ""))
     else:
         table = Table("action", "risk", "why", "source", "description")
         for spec in specs:
-            table.add_row(esc(spec.name), _risk_text(spec.risk.value), esc(reason_of(spec)),
-                          esc(spec.source), esc(_first_sentence(spec.description)))
+            table.add_row(
+                esc(spec.name),
+                _risk_text(spec.risk.value),
+                esc(reason_of(spec)),
+                esc(spec.source),
+                esc(_first_sentence(spec.description)),
+            )
         out.print(table)
         out.print(f"[dim]{len(specs)} of {len(registry)} actions[/]")
     _warn(registry.load_errors)
 
 
 @actions_app.command("show")
-def show(name: Annotated[str, typer.Argument(help="Action name, e.g. files.write.")],
-         json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-         workspace: Workspace = None) -> None:
+def show(
+    name: Annotated[str, typer.Argument(help="Action name, e.g. files.write.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    workspace: Workspace = None,
+) -> None:
     """One action: description, risk, source, required secrets, input and output schema."""
     import difflib
     import json
@@ -100,16 +116,26 @@ def show(name: Annotated[str, typer.Argument(help="Action name, e.g. files.write
     spec = registry.get(name)
     if spec is None:
         close = difflib.get_close_matches(name, [s.name for s in registry], n=3, cutoff=0.5)
-        raise UserError(f"no action named {name}",
-                        f"did you mean {', '.join(close)}?" if close
-                        else "see `openlam actions list`")
+        raise UserError(
+            f"no action named {name}",
+            f"did you mean {', '.join(close)}?" if close else "see `openlam actions list`",
+        )
     grants = _grants_of(spec.source, workspace)
-    info = {"name": spec.name, "description": spec.description, "risk": spec.risk.value,
-            "risk_reason": reason_of(spec), "egress": bool(getattr(spec, "egress", False)),
-            "grants": grants, "source": spec.source, "idempotent": spec.idempotent,
-            "secrets": list(spec.secrets), "timeout": spec.timeout,
-            "verified": spec.verify is not None, "input_schema": spec.input_schema,
-            "output_schema": spec.output_schema}
+    info = {
+        "name": spec.name,
+        "description": spec.description,
+        "risk": spec.risk.value,
+        "risk_reason": reason_of(spec),
+        "egress": bool(getattr(spec, "egress", False)),
+        "grants": grants,
+        "source": spec.source,
+        "idempotent": spec.idempotent,
+        "secrets": list(spec.secrets),
+        "timeout": spec.timeout,
+        "verified": spec.verify is not None,
+        "input_schema": spec.input_schema,
+        "output_schema": spec.output_schema,
+    }
     if json_output:
         typer.echo(json.dumps(info, indent=2))
         return
@@ -124,8 +150,10 @@ def show(name: Annotated[str, typer.Argument(help="Action name, e.g. files.write
         table.add_row("[bold]egress[/]", "yes: it sends data to a host its arguments name")
     table.add_row("[bold]source[/]", esc(spec.source))
     if grants is not None:
-        table.add_row("[bold]may be used by[/]", esc(describe_grants(grants)) + " (and agents "
-                      "whose own actions name it)")
+        table.add_row(
+            "[bold]may be used by[/]",
+            esc(describe_grants(grants)) + " (and agents whose own actions name it)",
+        )
     table.add_row("[bold]idempotent[/]", "yes" if spec.idempotent else "no")
     table.add_row("[bold]effect check[/]", "yes" if spec.verify else "no")
     if spec.timeout:
@@ -153,9 +181,11 @@ def _print_json(out: Any, value: Any) -> None:
 
 
 @actions_app.command("trust")
-def trust(source: Annotated[str, typer.Argument(help="An MCP server or OpenAPI service.")],
-          undo: Annotated[bool, typer.Option("--undo", help="Stop vouching for it.")] = False,
-          workspace: Workspace = None) -> None:
+def trust(
+    source: Annotated[str, typer.Argument(help="An MCP server or OpenAPI service.")],
+    undo: Annotated[bool, typer.Option("--undo", help="Stop vouching for it.")] = False,
+    workspace: Workspace = None,
+) -> None:
     """Vouch for a source: believe what it says about its actions' risk."""
     from openlam.actions.sources import find
     from openlam.config import load_settings
@@ -163,24 +193,33 @@ def trust(source: Annotated[str, typer.Argument(help="An MCP server or OpenAPI s
     settings = load_settings(workspace)
     kind, config = find(settings, source)
     kind.update(settings, config.name, trusted=not undo)
-    typer.echo(f"{'No longer vouching' if undo else 'Vouching'} for {kind.what} {config.name}: "
-               + ("its actions take the method's or the unvouched default tiers again."
-                  if undo else "its own risk hints now set its actions' tiers.")
-               + f" See them with `openlam actions list --source {kind.kind}:{config.name}`.")
+    typer.echo(
+        f"{'No longer vouching' if undo else 'Vouching'} for {kind.what} {config.name}: "
+        + (
+            "its actions take the method's or the unvouched default tiers again."
+            if undo
+            else "its own risk hints now set its actions' tiers."
+        )
+        + f" See them with `openlam actions list --source {kind.kind}:{config.name}`."
+    )
 
 
 @actions_app.command("grant")
-def grant(source: Annotated[str, typer.Argument(help="An MCP server or OpenAPI service.")],
-          who: Annotated[list[str], typer.Argument(help="AGENT, department:NAME or all.")],
-          workspace: Workspace = None) -> None:
+def grant(
+    source: Annotated[str, typer.Argument(help="An MCP server or OpenAPI service.")],
+    who: Annotated[list[str], typer.Argument(help="AGENT, department:NAME or all.")],
+    workspace: Workspace = None,
+) -> None:
     """Let agents use a source's actions."""
     _change_grants(source, who, workspace, add=True)
 
 
 @actions_app.command("revoke")
-def revoke(source: Annotated[str, typer.Argument(help="An MCP server or OpenAPI service.")],
-           who: Annotated[list[str], typer.Argument(help="AGENT, department:NAME or all.")],
-           workspace: Workspace = None) -> None:
+def revoke(
+    source: Annotated[str, typer.Argument(help="An MCP server or OpenAPI service.")],
+    who: Annotated[list[str], typer.Argument(help="AGENT, department:NAME or all.")],
+    workspace: Workspace = None,
+) -> None:
     """Stop agents from using a source's actions."""
     _change_grants(source, who, workspace, add=False)
 
@@ -202,8 +241,10 @@ def _change_grants(source: str, who: list[str], workspace: Path | None, *, add: 
     else:
         missing = [g for g in given if g not in grants]
         if missing:
-            raise UserError(f"{config.name} is not granted to {', '.join(missing)}",
-                            f"it is granted to: {describe_grants(grants)}")
+            raise UserError(
+                f"{config.name} is not granted to {', '.join(missing)}",
+                f"it is granted to: {describe_grants(grants)}",
+            )
         grants = [g for g in grants if g not in given]
     kind.update(settings, config.name, grants=grants)
     typer.echo(f"Agents that may use {config.name}.*: {describe_grants(grants)}.")
@@ -228,8 +269,13 @@ def _from(spec_source: str, wanted: str) -> bool:
 
 
 def _risk_text(tier: str) -> str:
-    color = {"read": "green", "write": "cyan", "external": "yellow", "financial": "magenta",
-             "destructive": "red"}.get(tier, "white")
+    color = {
+        "read": "green",
+        "write": "cyan",
+        "external": "yellow",
+        "financial": "magenta",
+        "destructive": "red",
+    }.get(tier, "white")
     return f"[{color}]{tier}[/]"
 
 
@@ -237,8 +283,8 @@ def _first_sentence(text: str, limit: int = 80) -> str:
     text = " ".join(text.split())
     cut = text.find(". ")
     if 0 < cut < limit:
-        text = text[:cut + 1]
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+        text = text[: cut + 1]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _secrets_text(names: tuple[str, ...], workspace: Path | None) -> str:

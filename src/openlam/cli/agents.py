@@ -11,11 +11,16 @@ if TYPE_CHECKING:
     from openlam.org.loader import Catalog
     from openlam.org.model import Agent
 
-agents_app = typer.Typer(help="The workforce's agents: list, show, org chart, routing.",
-                         no_args_is_help=True)
-Workspace = Annotated[Path | None, typer.Option(
-    help="Workspace directory whose agents/*.yaml add to or override the catalog "
-         "(default: cwd).")]
+agents_app = typer.Typer(
+    help="The workforce's agents: list, show, org chart, routing.", no_args_is_help=True
+)
+Workspace = Annotated[
+    Path | None,
+    typer.Option(
+        help="Workspace directory whose agents/*.yaml add to or override the catalog "
+        "(default: cwd)."
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -45,8 +50,9 @@ def _console() -> Any:
 
 @agents_app.command("list")
 def list_agents(
-    department: Annotated[str | None, typer.Option(
-        "--department", "-d", help="Only this department (id or name).")] = None,
+    department: Annotated[
+        str | None, typer.Option("--department", "-d", help="Only this department (id or name).")
+    ] = None,
     workspace: Workspace = None,
     json_output: Json = False,
 ) -> None:
@@ -59,8 +65,7 @@ def list_agents(
     from openlam.org.views import agent_json, ordered_departments
 
     catalog = _catalog(workspace)
-    dept_ids = [catalog.department(department).id] if department else \
-        ordered_departments(catalog)
+    dept_ids = [catalog.department(department).id] if department else ordered_departments(catalog)
     rows = [a for d in dept_ids for a in catalog.members(d)]
     if json_output:
         typer.echo(json.dumps([agent_json(catalog, a) for a in rows], indent=2))
@@ -72,18 +77,29 @@ def list_agents(
     table.add_column("department")
     table.add_column("manager", no_wrap=True)
     for a in rows:
-        table.add_row(a.id, esc(a.name), esc(a.title),
-                      esc(catalog.departments[a.department].name), a.manager or "—")
+        table.add_row(
+            a.id,
+            esc(a.name),
+            esc(a.title),
+            esc(catalog.departments[a.department].name),
+            a.manager or "—",
+        )
     console = _console()
     console.print(table)
-    where = f" in {catalog.departments[dept_ids[0]].name}" if department else \
-        f" in {len(dept_ids)} departments"
+    where = (
+        f" in {catalog.departments[dept_ids[0]].name}"
+        if department
+        else f" in {len(dept_ids)} departments"
+    )
     console.print(f"\n{len(rows)} agents{where}.")
 
 
 @agents_app.command("show")
-def show(agent_id: Annotated[str, typer.Argument(help="Agent id, e.g. chief_of_staff.")],
-         workspace: Workspace = None, json_output: Json = False) -> None:
+def show(
+    agent_id: Annotated[str, typer.Argument(help="Agent id, e.g. chief_of_staff.")],
+    workspace: Workspace = None,
+    json_output: Json = False,
+) -> None:
     """One agent: role, instructions, reporting line, permitted actions and budget."""
     import fnmatch
     import json
@@ -114,8 +130,9 @@ def show(agent_id: Annotated[str, typer.Argument(help="Agent id, e.g. chief_of_s
         console.print("reports     " + ", ".join(f"{r.id}" for r in reports))
     console.print(f"model       {escape(agent.model or '(workspace default)')}")
     budget = agent.budget
-    limits = [f"{k}={v}" for k, v in (budget.model_dump() if budget else {}).items()
-              if v is not None]
+    limits = [
+        f"{k}={v}" for k, v in (budget.model_dump() if budget else {}).items() if v is not None
+    ]
     console.print(f"budget      {', '.join(limits) or '(workspace defaults)'}")
     console.print(f"defined in  {escape(catalog.source(agent.id))}")
     console.print(f"\n[bold]Instructions[/]\n{escape(agent.instructions)}\n")
@@ -127,8 +144,12 @@ def show(agent_id: Annotated[str, typer.Argument(help="Agent id, e.g. chief_of_s
     for pattern in patterns:
         matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
         source = granted.get(pattern)
-        why = (f" [dim](granted by {source.kind} source {escape(source.name)} to "
-               f"{escape(describe_grants(source.grants))})[/]" if source else "")
+        why = (
+            f" [dim](granted by {source.kind} source {escape(source.name)} to "
+            f"{escape(describe_grants(source.grants))})[/]"
+            if source
+            else ""
+        )
         if matched:
             shown = ", ".join(matched[:8]) + (f", … ({len(matched)})" if len(matched) > 8 else "")
             console.print(f"  {escape(pattern):<28} {escape(shown)}{why}")
@@ -138,8 +159,10 @@ def show(agent_id: Annotated[str, typer.Argument(help="Agent id, e.g. chief_of_s
 
 @agents_app.command("tree")
 def tree(
-    department: Annotated[str | None, typer.Option(
-        "--department", "-d", help="Only this department's part of the chart.")] = None,
+    department: Annotated[
+        str | None,
+        typer.Option("--department", "-d", help="Only this department's part of the chart."),
+    ] = None,
     workspace: Workspace = None,
 ) -> None:
     """The org chart, from the chief executive down."""
@@ -166,15 +189,18 @@ def tree(
 
 
 def _leads_into(catalog: Catalog, agent: Agent, department: str) -> bool:
-    return any(_leads_into(catalog, r, department) or r.department == department
-               for r in catalog.reports(agent.id))
+    return any(
+        _leads_into(catalog, r, department) or r.department == department
+        for r in catalog.reports(agent.id)
+    )
 
 
 @agents_app.command("route")
 def route_goal(
     goal: Annotated[str, typer.Argument(help="The goal to route, in plain language.")],
-    department: Annotated[str | None, typer.Option(
-        "--department", "-d", help="Route within this department only.")] = None,
+    department: Annotated[
+        str | None, typer.Option("--department", "-d", help="Route within this department only.")
+    ] = None,
     top: Annotated[int, typer.Option(min=1, max=50, help="Candidates to list.")] = 5,
     workspace: Workspace = None,
     json_output: Json = False,
@@ -193,14 +219,30 @@ def route_goal(
     catalog = _catalog(workspace)
     settings = load_settings(workspace)
     installed = [s.name for s in load_plugins(settings=settings)]
-    chosen = route(goal, catalog, department=department, installed=installed,
-                   records=agent_records(settings, goal))
+    chosen = route(
+        goal,
+        catalog,
+        department=department,
+        installed=installed,
+        records=agent_records(settings, goal),
+    )
     if json_output:
-        typer.echo(json.dumps({
-            "agent": chosen.agent.id, "department": chosen.department.id,
-            "score": chosen.score, "method": chosen.method, "reason": chosen.reason,
-            "candidates": [{"agent": c.agent.id, "department": c.department.id,
-                            "score": c.score} for c in chosen.candidates[:top]]}, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "agent": chosen.agent.id,
+                    "department": chosen.department.id,
+                    "score": chosen.score,
+                    "method": chosen.method,
+                    "reason": chosen.reason,
+                    "candidates": [
+                        {"agent": c.agent.id, "department": c.department.id, "score": c.score}
+                        for c in chosen.candidates[:top]
+                    ],
+                },
+                indent=2,
+            )
+        )
         return
     console = _console()
     console.print(f"[bold]{escape(chosen.agent.id)}[/] ({escape(chosen.department.name)})")
@@ -213,9 +255,15 @@ def route_goal(
     for col in ("dept", "role", "actions"):
         table.add_column(col, justify="right")
     for c in chosen.candidates[:top]:
-        table.add_row(f"{c.score:.2f}", c.agent.id, c.agent.title, c.department.name,
-                      f"{c.department_score:.2f}", f"{c.role_score:.2f}",
-                      f"{c.action_cover:.2f}")
+        table.add_row(
+            f"{c.score:.2f}",
+            c.agent.id,
+            c.agent.title,
+            c.department.name,
+            f"{c.department_score:.2f}",
+            f"{c.role_score:.2f}",
+            f"{c.action_cover:.2f}",
+        )
     console.print(table)
 
 
@@ -241,8 +289,9 @@ def departments(workspace: Workspace = None, json_output: Json = False) -> None:
     for d in ids:
         dept = catalog.departments[d]
         head = catalog.head(d)
-        table.add_row(d, dept.name, head.id if head else "—", str(len(catalog.members(d))),
-                      dept.description)
+        table.add_row(
+            d, dept.name, head.id if head else "—", str(len(catalog.members(d))), dept.description
+        )
     console = _console()
     console.print(table)
     console.print(f"\n{len(ids)} departments, {len(catalog)} agents.")

@@ -9,8 +9,12 @@ import typer
 
 approvals_app = typer.Typer(help="Steps waiting for a person's decision.", no_args_is_help=True)
 Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
-As = Annotated[str | None, typer.Option(
-    "--as", help="Decide as another principal (needs the admin role; default: the OS user).")]
+As = Annotated[
+    str | None,
+    typer.Option(
+        "--as", help="Decide as another principal (needs the admin role; default: the OS user)."
+    ),
+]
 Comment = Annotated[str, typer.Option("--comment", "-m", help="Why (kept in the audit log).")]
 Id = Annotated[str, typer.Argument(help="Approval id (a unique prefix is enough).")]
 
@@ -36,26 +40,33 @@ def _print(approval: Any) -> None:
 
     console = Console(highlight=False)
     console.print(f"[bold]{approval.id}[/]  {approval.status}")
-    console.print(f"  run {approval.run_id}, step {approval.step_id}: {approval.action} "
-                  f"(risk {approval.risk or '?'})")
+    console.print(
+        f"  run {approval.run_id}, step {approval.step_id}: {approval.action} "
+        f"(risk {approval.risk or '?'})"
+    )
     console.print(f"  agent {approval.agent or '-'}, department {approval.department or '-'}")
     console.print(f"  goal: {approval.goal}")
     console.print(f"  why asked: {approval.reason} [rule {approval.rule_id}]")
     console.print(f"  args: {json.dumps(approval.args, default=str)}")
     console.print(f"  requested {when(approval.requested_at)}, expires {when(approval.expires_at)}")
     if approval.decided_by:
-        console.print(f"  decided {when(approval.decided_at)} by {approval.decided_by}"
-                      + (f": {approval.comment}" if approval.comment else ""))
+        console.print(
+            f"  decided {when(approval.decided_at)} by {approval.decided_by}"
+            + (f": {approval.comment}" if approval.comment else "")
+        )
     if approval.edited_args is not None:
         console.print(f"  edited args: {json.dumps(approval.edited_args, default=str)}")
 
 
 @approvals_app.command("list")
-def list_cmd(workspace: Workspace = None,
-             status: Annotated[str | None, typer.Option(
-                 help="pending, approved, edited, denied, expired.")] = "pending",
-             all_: Annotated[bool, typer.Option("--all", help="Every status.")] = False,
-             run: Annotated[str | None, typer.Option(help="Only this run.")] = None) -> None:
+def list_cmd(
+    workspace: Workspace = None,
+    status: Annotated[
+        str | None, typer.Option(help="pending, approved, edited, denied, expired.")
+    ] = "pending",
+    all_: Annotated[bool, typer.Option("--all", help="Every status.")] = False,
+    run: Annotated[str | None, typer.Option(help="Only this run.")] = None,
+) -> None:
     """Approvals, oldest first (expired ones are marked expired as they are listed)."""
     from rich.console import Console
     from rich.table import Table
@@ -71,8 +82,9 @@ def list_cmd(workspace: Workspace = None,
     for col in ("id", "status", "run", "step", "action", "department", "why"):
         table.add_column(col)
     for a in rows:
-        table.add_row(a.id, a.status, a.run_id, a.step_id, a.action, a.department or "-",
-                      a.reason[:70])
+        table.add_row(
+            a.id, a.status, a.run_id, a.step_id, a.action, a.department or "-", a.reason[:70]
+        )
     console.print(table)
 
 
@@ -85,8 +97,9 @@ def show(approval_id: Id, workspace: Workspace = None) -> None:
 
 
 @approvals_app.command("approve")
-def approve(approval_id: Id, workspace: Workspace = None, as_: As = None,
-            comment: Comment = "") -> None:
+def approve(
+    approval_id: Id, workspace: Workspace = None, as_: As = None, comment: Comment = ""
+) -> None:
     """Let the step run as requested."""
     from openlam.governance.api import approve as do
 
@@ -94,8 +107,9 @@ def approve(approval_id: Id, workspace: Workspace = None, as_: As = None,
 
 
 @approvals_app.command("deny")
-def deny(approval_id: Id, workspace: Workspace = None, as_: As = None,
-         comment: Comment = "") -> None:
+def deny(
+    approval_id: Id, workspace: Workspace = None, as_: As = None, comment: Comment = ""
+) -> None:
     """Refuse the step; the run replans around it or ends blocked."""
     from openlam.governance.api import deny as do
 
@@ -103,10 +117,18 @@ def deny(approval_id: Id, workspace: Workspace = None, as_: As = None,
 
 
 @approvals_app.command("edit")
-def edit(approval_id: Id,
-         set_: Annotated[list[str], typer.Option(
-             "--set", help="NAME=VALUE (VALUE as JSON if it parses, else text); repeatable.")],
-         workspace: Workspace = None, as_: As = None, comment: Comment = "") -> None:
+def edit(
+    approval_id: Id,
+    set_: Annotated[
+        list[str],
+        typer.Option(
+            "--set", help="NAME=VALUE (VALUE as JSON if it parses, else text); repeatable."
+        ),
+    ],
+    workspace: Workspace = None,
+    as_: As = None,
+    comment: Comment = "",
+) -> None:
     """Approve with changed arguments (the change is recorded)."""
     import json
 
@@ -117,7 +139,7 @@ def edit(approval_id: Id,
     for item in set_:
         name, sep, raw = item.partition("=")
         if not sep or not name:
-            raise UserError(f"--set {item!r} is not NAME=VALUE", 'e.g. --set to=bob@example.com')
+            raise UserError(f"--set {item!r} is not NAME=VALUE", "e.g. --set to=bob@example.com")
         try:
             changes[name] = json.loads(raw)
         except ValueError:

@@ -26,10 +26,16 @@ def head(workspace: Workspace = None) -> None:
 
 
 @audit_app.command("verify")
-def verify(workspace: Workspace = None,
-           expect: Annotated[str | None, typer.Option(
-               help="An anchor printed by `audit head` (SEQ:HASH): fail unless that record "
-                    "is still in the log, unchanged.")] = None) -> None:
+def verify(
+    workspace: Workspace = None,
+    expect: Annotated[
+        str | None,
+        typer.Option(
+            help="An anchor printed by `audit head` (SEQ:HASH): fail unless that record "
+            "is still in the log, unchanged."
+        ),
+    ] = None,
+) -> None:
     """Check the chain: any edited, deleted or reordered record is found and named; with
     an anchor, truncation and a rehashed chain too."""
     from openlam.config import load_settings
@@ -42,9 +48,10 @@ def verify(workspace: Workspace = None,
 
 
 @audit_app.command("export")
-def export(workspace: Workspace = None,
-           out: Annotated[Path | None, typer.Option(help="Write JSONL here (default: stdout).")]
-           = None) -> None:
+def export(
+    workspace: Workspace = None,
+    out: Annotated[Path | None, typer.Option(help="Write JSONL here (default: stdout).")] = None,
+) -> None:
     """Every record as one JSON line, oldest first."""
     import sys
 

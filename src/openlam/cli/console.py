@@ -39,8 +39,14 @@ def esc(value: Any) -> str:
 class CliConsole(Console):
     """A rich console whose rules stay a modest width off a terminal."""
 
-    def rule(self, title: TextType = "", *, characters: str = "─",
-             style: str | Style = "rule.line", align: AlignMethod = "center") -> None:
+    def rule(
+        self,
+        title: TextType = "",
+        *,
+        characters: str = "─",
+        style: str | Style = "rule.line",
+        align: AlignMethod = "center",
+    ) -> None:
         line = Rule(title, characters=characters, style=style, align=align)
         self.print(line, width=None if self.is_terminal else min(self.width, RULE_WIDTH))
 

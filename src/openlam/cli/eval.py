@@ -10,8 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-eval_app = typer.Typer(help="Evaluate a model configuration on task suites.",
-                       no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate a model configuration on task suites.", no_args_is_help=True)
 Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -43,10 +42,15 @@ def list_suites(json_output: Json = False) -> None:
     for name, suite in sorted(load_suites().items()):
         reason = suite.unavailable()
         tasks = [] if reason else suite.tasks()
-        rows.append({"suite": name, "description": suite.description,
-                     "dev": sum(t.split == "dev" for t in tasks),
-                     "heldout": sum(t.split == "heldout" for t in tasks),
-                     "unavailable": reason})
+        rows.append(
+            {
+                "suite": name,
+                "description": suite.description,
+                "dev": sum(t.split == "dev" for t in tasks),
+                "heldout": sum(t.split == "heldout" for t in tasks),
+                "unavailable": reason,
+            }
+        )
     if json_output:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -55,24 +59,37 @@ def list_suites(json_output: Json = False) -> None:
         if r["unavailable"]:
             c.print(f"[bold]{esc(r['suite'])}[/] [yellow]unavailable[/]: {esc(r['unavailable'])}")
         else:
-            c.print(f"[bold]{esc(r['suite'])}[/] {r['dev']} dev + {r['heldout']} held-out "
-                    f"tasks — {esc(r['description'])}")
+            c.print(
+                f"[bold]{esc(r['suite'])}[/] {r['dev']} dev + {r['heldout']} held-out "
+                f"tasks — {esc(r['description'])}"
+            )
 
 
 @eval_app.command("run")
-def run(suite: Annotated[str, typer.Argument(help="Suite name (`openlam eval list`).")],
-        model: Annotated[str | None, typer.Option(
+def run(
+    suite: Annotated[str, typer.Argument(help="Suite name (`openlam eval list`).")],
+    model: Annotated[
+        str | None,
+        typer.Option(
             help="Model spec (default: the workspace's); eval:oracle and eval:negative "
-                 "are the control models.")] = None,
-        agent: Annotated[str | None, typer.Option(help="Catalog agent to run the tasks "
-                                                  "as (default: the general operator).")
-                         ] = None,
-        limit: Annotated[int | None, typer.Option(min=1, help="First N tasks.")] = None,
-        split: Annotated[str | None, typer.Option(help="dev | heldout (default: both).")
-                         ] = None,
-        deny: Annotated[bool, typer.Option("--deny", help="The stand-in person denies every "
-                                           "approval (default: approves).")] = False,
-        workspace: Workspace = None, json_output: Json = False) -> None:
+            "are the control models."
+        ),
+    ] = None,
+    agent: Annotated[
+        str | None,
+        typer.Option(help="Catalog agent to run the tasks as (default: the general operator)."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="First N tasks.")] = None,
+    split: Annotated[str | None, typer.Option(help="dev | heldout (default: both).")] = None,
+    deny: Annotated[
+        bool,
+        typer.Option(
+            "--deny", help="The stand-in person denies every approval (default: approves)."
+        ),
+    ] = False,
+    workspace: Workspace = None,
+    json_output: Json = False,
+) -> None:
     """Run a suite's tasks and score each on its real end state."""
     from openlam.cli.console import esc
     from openlam.config import load_settings
@@ -86,8 +103,9 @@ def run(suite: Annotated[str, typer.Argument(help="Suite name (`openlam eval lis
     if model in CONTROLS:
         register_controls({}, {})  # known by name from now on; plans come per task
     spec = choose_model(settings, model).spec
-    options = EvalOptions(model=spec, agent=agent, split=split, limit=limit,
-                          approvals="deny" if deny else "approve")
+    options = EvalOptions(
+        model=spec, agent=agent, split=split, limit=limit, approvals="deny" if deny else "approve"
+    )
     chosen.select(split, limit)  # a bad split is refused before anything starts
     store = _store(workspace)
     c = _out()
@@ -98,16 +116,21 @@ def run(suite: Annotated[str, typer.Argument(help="Suite name (`openlam eval lis
             c.print(f"  {esc(score.task_id)} ({score.split}): {mark} — {esc(score.detail)}")
 
     if not json_output:
-        c.print(f"Evaluating [bold]{esc(spec)}[/] on {esc(suite)}"
-                + (f" ({split})" if split else ""))
+        c.print(
+            f"Evaluating [bold]{esc(spec)}[/] on {esc(suite)}" + (f" ({split})" if split else "")
+        )
     eval_id = asyncio.run(run_suite(chosen, options, store, base=settings, on_task=progress))
     _show(store.get(eval_id), json_output)
 
 
 @eval_app.command("show")
-def show(ident: Annotated[str | None, typer.Argument(help="Evaluation id or prefix "
-                                                     "(none: list them).")] = None,
-         workspace: Workspace = None, json_output: Json = False) -> None:
+def show(
+    ident: Annotated[
+        str | None, typer.Argument(help="Evaluation id or prefix (none: list them).")
+    ] = None,
+    workspace: Workspace = None,
+    json_output: Json = False,
+) -> None:
     """One evaluation's per-task scores, or the list of evaluations."""
     store = _store(workspace)
     if ident is not None:
@@ -121,9 +144,11 @@ def show(ident: Annotated[str | None, typer.Argument(help="Evaluation id or pref
     if not rows:
         c.print("No evaluations yet: `openlam eval run openlam --model eval:oracle`")
     for r in rows:
-        c.print(f"{r['id']} {r['suite']} {r['model']} {r['split'] or 'all'}: "
-                f"{_rate(r['summary'].get('goal_done'))} goal done over "
-                f"{r['summary'].get('tasks', 0)} tasks ({r['status']})")
+        c.print(
+            f"{r['id']} {r['suite']} {r['model']} {r['split'] or 'all'}: "
+            f"{_rate(r['summary'].get('goal_done'))} goal done over "
+            f"{r['summary'].get('tasks', 0)} tasks ({r['status']})"
+        )
 
 
 def _rate(value: float | None) -> str:
@@ -138,37 +163,68 @@ def _show(found: dict[str, Any], json_output: bool) -> None:
     from openlam.cli.console import esc
 
     if json_output:
-        typer.echo(json.dumps({**{k: v for k, v in found.items() if k != "scores"},
-                               "scores": [asdict(s) for s in found["scores"]]},
-                              indent=2, default=str))
+        typer.echo(
+            json.dumps(
+                {
+                    **{k: v for k, v in found.items() if k != "scores"},
+                    "scores": [asdict(s) for s in found["scores"]],
+                },
+                indent=2,
+                default=str,
+            )
+        )
         return
     c = _out()
     table = Table(box=None)
-    for col in ("task", "split", "goal done", "deliverable", "run", "corrections",
-                "requests", "tokens", "wall s"):
+    for col in (
+        "task",
+        "split",
+        "goal done",
+        "deliverable",
+        "run",
+        "corrections",
+        "requests",
+        "tokens",
+        "wall s",
+    ):
         table.add_column(col)
     for s in found["scores"]:
-        table.add_row(esc(s.task_id), s.split, "yes" if s.goal_done else "no",
-                      "yes" if s.deliverable_correct else "no", s.run_status,
-                      str(s.corrections + s.questions), str(s.model_requests),
-                      str(s.input_tokens + s.output_tokens), f"{s.wall_seconds:.2f}")
+        table.add_row(
+            esc(s.task_id),
+            s.split,
+            "yes" if s.goal_done else "no",
+            "yes" if s.deliverable_correct else "no",
+            s.run_status,
+            str(s.corrections + s.questions),
+            str(s.model_requests),
+            str(s.input_tokens + s.output_tokens),
+            f"{s.wall_seconds:.2f}",
+        )
     c.print(table)
     m = found["summary"]
     agent = f" as {esc(found['agent'])}" if found.get("agent") else ""
-    c.print(f"[bold]{found['id']}[/] {esc(found['suite'])} · model {esc(found['model'])}{agent}: "
-            f"goal done {_rate(m.get('goal_done'))} ({m.get('goal_done_count', 0)}/"
-            f"{m.get('tasks', 0)}), deliverable correct {_rate(m.get('deliverable_correct'))}, "
-            f"needed correction {_rate(m.get('needed_correction'))}"
-            + (f", attack success {_rate(m['attack_success'])}"
-               if m.get("attack_success") is not None else "")
-            + f"; {m.get('model_requests', 0)} model requests, {m.get('tokens', 0)} tokens, "
-            f"{m.get('wall_seconds', 0)} s")
+    c.print(
+        f"[bold]{found['id']}[/] {esc(found['suite'])} · model {esc(found['model'])}{agent}: "
+        f"goal done {_rate(m.get('goal_done'))} ({m.get('goal_done_count', 0)}/"
+        f"{m.get('tasks', 0)}), deliverable correct {_rate(m.get('deliverable_correct'))}, "
+        f"needed correction {_rate(m.get('needed_correction'))}"
+        + (
+            f", attack success {_rate(m['attack_success'])}"
+            if m.get("attack_success") is not None
+            else ""
+        )
+        + f"; {m.get('model_requests', 0)} model requests, {m.get('tokens', 0)} tokens, "
+        f"{m.get('wall_seconds', 0)} s"
+    )
 
 
 @eval_app.command("compare")
-def compare(a: Annotated[str, typer.Argument(help="First evaluation id.")],
-            b: Annotated[str, typer.Argument(help="Second evaluation id.")],
-            workspace: Workspace = None, json_output: Json = False) -> None:
+def compare(
+    a: Annotated[str, typer.Argument(help="First evaluation id.")],
+    b: Annotated[str, typer.Argument(help="Second evaluation id.")],
+    workspace: Workspace = None,
+    json_output: Json = False,
+) -> None:
     """Per-task table of two evaluations and the significance of their difference."""
     from rich.table import Table
 
@@ -187,9 +243,11 @@ def compare(a: Annotated[str, typer.Argument(help="First evaluation id.")],
     for row in result["tasks"]:
         table.add_row(esc(row["task"]), _mark(row["a"]), _mark(row["b"]))
     c.print(table)
-    c.print(f"goal done: {esc(result['a']['id'])} {_rate(result['a']['rate'])} vs "
-            f"{esc(result['b']['id'])} {_rate(result['b']['rate'])}; {esc(result['test'])} "
-            f"p = {result['p_value']:.4g} — {esc(result['verdict'])}")
+    c.print(
+        f"goal done: {esc(result['a']['id'])} {_rate(result['a']['rate'])} vs "
+        f"{esc(result['b']['id'])} {_rate(result['b']['rate'])}; {esc(result['test'])} "
+        f"p = {result['p_value']:.4g} — {esc(result['verdict'])}"
+    )
 
 
 def _mark(value: bool | None) -> str:

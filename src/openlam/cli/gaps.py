@@ -12,10 +12,13 @@ def install(app: typer.Typer) -> None:
     app.command("gaps")(gaps)
 
 
-def gaps(workspace: Annotated[Path | None, typer.Option(
-             help="Workspace directory (default: cwd).")] = None,
-         limit: Annotated[int, typer.Option(min=1)] = 50,
-         json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+def gaps(
+    workspace: Annotated[
+        Path | None, typer.Option(help="Workspace directory (default: cwd).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Missing capabilities, most requested first.
 
     Each with the kind of source that could fill it: MCP server, OpenAPI service, plugin.

@@ -26,15 +26,18 @@ def install(app: typer.Typer) -> None:
     app.command("init")(init)
 
 
-def init(workspace: Annotated[Path, typer.Argument(help="Workspace directory.")] = Path(".")
-         ) -> None:
+def init(
+    workspace: Annotated[Path, typer.Argument(help="Workspace directory.")] = Path("."),
+) -> None:
     """Create a workspace: openlam.toml with commented defaults."""
     from openlam.config import CONFIG_FILE
     from openlam.errors import UserError
 
     if workspace.exists() and not workspace.is_dir():
-        raise UserError(f"{workspace} is a file, not a directory",
-                        "give `openlam init` a directory (it is created if missing)")
+        raise UserError(
+            f"{workspace} is a file, not a directory",
+            "give `openlam init` a directory (it is created if missing)",
+        )
     workspace.mkdir(parents=True, exist_ok=True)
     target = workspace / CONFIG_FILE
     if target.exists():

@@ -12,8 +12,9 @@ import typer
 if TYPE_CHECKING:
     from openlam.learning.store import LearningStore
 
-learn_app = typer.Typer(help="What the workforce has learned: playbooks, lessons, tools.",
-                        no_args_is_help=True)
+learn_app = typer.Typer(
+    help="What the workforce has learned: playbooks, lessons, tools.", no_args_is_help=True
+)
 Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -47,8 +48,10 @@ def show(workspace: Workspace = None) -> None:
     pbs, lessons, tools = store.playbooks(), store.lessons(limit=10_000), store.tool_stats()
     demoted = [p for p in pbs if p.failing >= DEMOTE_AFTER]
     c = _out()
-    c.print(f"Playbooks: {len(pbs)} ({len(demoted)} demoted, not replayed); runs they "
-            f"came from or served successfully: {sum(p.successes for p in pbs)}")
+    c.print(
+        f"Playbooks: {len(pbs)} ({len(demoted)} demoted, not replayed); runs they "
+        f"came from or served successfully: {sum(p.successes for p in pbs)}"
+    )
     c.print(f"Lessons from people: {len(lessons)}")
     shaky = [t for t in tools if t["calls"] >= 5 and t["success_rate"] < 0.8]
     c.print(f"Actions tracked: {len(tools)} ({len(shaky)} unreliable)")
@@ -72,16 +75,23 @@ def playbooks(workspace: Workspace = None, json_output: Json = False) -> None:
     for p in pbs:
         state = "demoted" if p.failing >= DEMOTE_AFTER else "active"
         c.print(f"[bold]{p.id}[/] ({state}) {esc(p.example)}")
-        c.print(f"  steps: {esc(' → '.join(p.actions))}; parameters: "
-                + esc(", ".join(f"{k}: {v}" for k, v in p.params.items()) or "none"))
-        c.print(f"  agent {esc(p.agent)}, model {esc(p.model)}; {p.successes} succeeded, "
-                f"{p.failures} failed; runs: {esc(', '.join(p.runs[-3:]))}"
-                + (f"; last failure: {esc(p.last_failure)}" if p.last_failure else ""))
+        c.print(
+            f"  steps: {esc(' → '.join(p.actions))}; parameters: "
+            + esc(", ".join(f"{k}: {v}" for k, v in p.params.items()) or "none")
+        )
+        c.print(
+            f"  agent {esc(p.agent)}, model {esc(p.model)}; {p.successes} succeeded, "
+            f"{p.failures} failed; runs: {esc(', '.join(p.runs[-3:]))}"
+            + (f"; last failure: {esc(p.last_failure)}" if p.last_failure else "")
+        )
 
 
 @learn_app.command("lessons")
-def lessons(workspace: Workspace = None, agent: Annotated[str | None, typer.Option(
-            help="Only this agent's lessons.")] = None, json_output: Json = False) -> None:
+def lessons(
+    workspace: Workspace = None,
+    agent: Annotated[str | None, typer.Option(help="Only this agent's lessons.")] = None,
+    json_output: Json = False,
+) -> None:
     """Lessons from people (denied or edited approvals, answers), shown to the planner."""
     from openlam.cli.console import esc
 
@@ -94,8 +104,10 @@ def lessons(workspace: Workspace = None, agent: Annotated[str | None, typer.Opti
         c.print("No lessons yet: denied or edited approvals and answered questions teach them.")
         return
     for row in rows:
-        c.print(f"[bold]{row['id']}[/] {esc(row['agent'])} · {esc(row['action'])} "
-                f"({row['kind']}, run {esc(row['run_id'])})")
+        c.print(
+            f"[bold]{row['id']}[/] {esc(row['agent'])} · {esc(row['action'])} "
+            f"({row['kind']}, run {esc(row['run_id'])})"
+        )
         c.print(f"  {esc(row['text'])}")
 
 
@@ -110,8 +122,15 @@ def tools(workspace: Workspace = None, json_output: Json = False) -> None:
     store = _store(workspace)
     rows, sources = store.tool_stats(), store.source_stats()
     if json_output:
-        typer.echo(json.dumps({"actions": [{k: v for k, v in r.items() if k != "latencies"}
-                                           for r in rows], "sources": sources}, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "actions": [{k: v for k, v in r.items() if k != "latencies"} for r in rows],
+                    "sources": sources,
+                },
+                indent=2,
+            )
+        )
         return
     c = _out()
     if not rows:
@@ -119,26 +138,48 @@ def tools(workspace: Workspace = None, json_output: Json = False) -> None:
         return
     for title, first, items in (("By action", "action", rows), ("By source", "source", sources)):
         table = Table(box=None, title=title, title_justify="left")
-        for col in (first, *(["source"] if first == "action" else ["actions"]), "calls",
-                    "success", "p50 ms", "p95 ms", "commonest error"):
+        for col in (
+            first,
+            *(["source"] if first == "action" else ["actions"]),
+            "calls",
+            "success",
+            "p50 ms",
+            "p95 ms",
+            "commonest error",
+        ):
             table.add_column(col, overflow="fold")
         for r in items:
-            table.add_row(esc(r[first]), esc(r["source"]) if first == "action"
-                          else str(r["actions"]), str(r["calls"]), f"{r['success_rate']:.0%}",
-                          f"{r['p50_ms']:g}", f"{r['p95_ms']:g}",
-                          esc(next(iter(r["errors"]), ""))[:60])
+            table.add_row(
+                esc(r[first]),
+                esc(r["source"]) if first == "action" else str(r["actions"]),
+                str(r["calls"]),
+                f"{r['success_rate']:.0%}",
+                f"{r['p50_ms']:g}",
+                f"{r['p95_ms']:g}",
+                esc(next(iter(r["errors"]), ""))[:60],
+            )
         c.print(table)
 
 
 @learn_app.command("export")
-def export(workspace: Workspace = None,
-           fmt: Annotated[str | None, typer.Option(
-               "--format", help="sft | dpo: training data as JSONL (default: everything "
-                                "learned, as JSON on stdout).")] = None,
-           out: Annotated[Path | None, typer.Option(
-               help="Where to write the JSONL (default: exports/openlam-FORMAT.jsonl in "
-                    "the workspace); a dataset card README.md is written next to it.")
-           ] = None) -> None:
+def export(
+    workspace: Workspace = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="sft | dpo: training data as JSONL (default: everything "
+            "learned, as JSON on stdout).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write the JSONL (default: exports/openlam-FORMAT.jsonl in "
+            "the workspace); a dataset card README.md is written next to it."
+        ),
+    ] = None,
+) -> None:
     """Everything learned, as JSON on stdout (for review or another workspace); with
     --format, training data with secrets and personal data removed."""
     if fmt is None:
@@ -154,32 +195,45 @@ def export(workspace: Workspace = None,
     target = out or settings.workspace / "exports" / f"openlam-{fmt}.jsonl"
     report = export_training(settings, fmt, target)
     c = _out()
-    c.print(f"wrote {report.records} {fmt} record(s) to {esc(str(report.path))}; dataset "
-            f"card {esc(str(report.card))}")
+    c.print(
+        f"wrote {report.records} {fmt} record(s) to {esc(str(report.path))}; dataset "
+        f"card {esc(str(report.card))}"
+    )
     if report.skipped:
         c.print("left out: " + esc(", ".join(f"{v} {k}" for k, v in report.skipped.items())))
-    c.print("removed: " + (esc(", ".join(f"{v} {k}" for k, v in report.removed.items()))
-                           or "nothing found"))
+    c.print(
+        "removed: "
+        + (esc(", ".join(f"{v} {k}" for k, v in report.removed.items())) or "nothing found")
+    )
 
 
 @learn_app.command("forget")
-def forget(ident: Annotated[str, typer.Argument(help="A playbook (pb-…) or lesson (ls-…) "
-                                                "id, or a unique prefix.")],
-           workspace: Workspace = None) -> None:
+def forget(
+    ident: Annotated[
+        str, typer.Argument(help="A playbook (pb-…) or lesson (ls-…) id, or a unique prefix.")
+    ],
+    workspace: Workspace = None,
+) -> None:
     """Remove a playbook or lesson: it is no longer replayed or shown to the planner."""
     from openlam.errors import UserError
 
     removed = _store(workspace).forget(ident)
     if removed is None:
-        raise UserError(f"no playbook or lesson {ident!r} (or it matches more than one)",
-                        "see the ids with `openlam learn playbooks` and `openlam learn lessons`")
+        raise UserError(
+            f"no playbook or lesson {ident!r} (or it matches more than one)",
+            "see the ids with `openlam learn playbooks` and `openlam learn lessons`",
+        )
     typer.echo(f"forgot {removed}")
 
 
 @learn_app.command("dump")
-def dump(workspace: Workspace = None, output: Annotated[Path | None, typer.Option(
-         "--output", "-o", help="Write the JSON to this file (default: stdout).")] = None
-         ) -> None:
+def dump(
+    workspace: Workspace = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the JSON to this file (default: stdout)."),
+    ] = None,
+) -> None:
     """Everything learned — playbooks, lessons, tool reliability per action and source,
     agents' records — as one JSON document to review or share: secrets masked, email
     addresses kept to their domain."""
@@ -197,9 +251,13 @@ def dump(workspace: Workspace = None, output: Annotated[Path | None, typer.Optio
         typer.echo(text)
         return
     if not output.parent.is_dir():
-        raise UserError(f"cannot write {output}: the folder {output.parent} does not exist",
-                        "create it first, or give --output a path in an existing folder")
+        raise UserError(
+            f"cannot write {output}: the folder {output.parent} does not exist",
+            "create it first, or give --output a path in an existing folder",
+        )
     output.write_text(text + "\n", encoding="utf-8")
-    typer.echo(f"wrote {len(document['playbooks'])} playbooks, {len(document['lessons'])} "
-               f"lessons, {len(document['tools']['actions'])} actions and "
-               f"{len(document['agents'])} agent records to {output}")
+    typer.echo(
+        f"wrote {len(document['playbooks'])} playbooks, {len(document['lessons'])} "
+        f"lessons, {len(document['tools']['actions'])} actions and "
+        f"{len(document['agents'])} agent records to {output}"
+    )

@@ -16,9 +16,13 @@ import typer
 
 from openlam.errors import UserError
 
-app = typer.Typer(name="openlam", no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False,
-                  help="OpenLAM: a workforce of agents that plans, acts, verifies and reports.")
+app = typer.Typer(
+    name="openlam",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="OpenLAM: a workforce of agents that plans, acts, verifies and reports.",
+)
 
 # (module, attribute): a typer app added as a group, or a function that registers commands.
 COMMAND_MODULES = (
@@ -44,8 +48,7 @@ COMMAND_MODULES = (
 )
 
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
-DEFAULT_INTERRUPTED_HINT = ("any run already started is saved and resumes on the next "
-                            "`openlam run`")
+DEFAULT_INTERRUPTED_HINT = "any run already started is saved and resumes on the next `openlam run`"
 _interrupted_hint = DEFAULT_INTERRUPTED_HINT
 
 
@@ -67,7 +70,8 @@ def check_text(value: str, what: str) -> str:
             raise UserError(
                 f"{what} contains bytes that are not valid UTF-8 at position "
                 f"{len(value[:i].encode())}: {_readable(value)}",
-                "pass the text in UTF-8 (check the encoding of your terminal or script)")
+                "pass the text in UTF-8 (check the encoding of your terminal or script)",
+            )
     return value
 
 
@@ -97,7 +101,8 @@ def _configure_logging() -> None:
     # DBOS warns for every task cancelled by Ctrl-C or a step timeout, quoting the whole
     # prompt or arguments; OpenLAM reports both itself.
     logging.getLogger("dbos").addFilter(
-        lambda record: not record.getMessage().startswith("Asyncio task cancelled"))
+        lambda record: not record.getMessage().startswith("Asyncio task cancelled")
+    )
 
 
 def _interrupted() -> None:
@@ -139,7 +144,10 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("OPENLAM_DEBUG"):
             raise
-        typer.secho(f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in OpenLAM; "
-                    "set OPENLAM_DEBUG=1 to see the traceback and please report it",
-                    fg="red", err=True)
+        typer.secho(
+            f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in OpenLAM; "
+            "set OPENLAM_DEBUG=1 to see the traceback and please report it",
+            fg="red",
+            err=True,
+        )
         sys.exit(70)

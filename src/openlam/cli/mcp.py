@@ -11,9 +11,11 @@ import typer
 from openlam.cli.sources import pairs, print_access, show
 from openlam.cli.sources import remove as remove_source
 
-mcp_app = typer.Typer(help="MCP servers whose tools become actions (NAME.tool); `serve`: "
-                           "this workforce as an MCP server.",
-                      no_args_is_help=True)
+mcp_app = typer.Typer(
+    help="MCP servers whose tools become actions (NAME.tool); `serve`: "
+    "this workforce as an MCP server.",
+    no_args_is_help=True,
+)
 Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
 
 
@@ -24,38 +26,72 @@ def install(app: typer.Typer) -> None:
 @mcp_app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="Server name: the prefix of its actions.")],
-    command: Annotated[list[str] | None, typer.Argument(
-        help="After --: the command that starts a stdio server, with its arguments.")] = None,
-    url: Annotated[str | None, typer.Option(help="Streamable HTTP endpoint, e.g. "
-                                            "http://127.0.0.1:8000/mcp.")] = None,
-    env: Annotated[list[str] | None, typer.Option(
-        help="KEY=VALUE environment variable for a stdio server (repeatable).")] = None,
-    env_secret: Annotated[list[str] | None, typer.Option(
-        help="KEY=SECRET_NAME: environment variable filled from a secret when the server "
-             "starts (repeatable).")] = None,
-    bearer: Annotated[str | None, typer.Option(
-        help="SECRET_NAME of a bearer token for an HTTP server.")] = None,
-    header_secret: Annotated[list[str] | None, typer.Option(
-        help="HEADER=SECRET_NAME: HTTP header filled from a secret (repeatable).")] = None,
-    risk: Annotated[list[str] | None, typer.Option(
-        help="TOOL=TIER: the risk tier of one tool, whatever the server says (repeatable).")
+    command: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="After --: the command that starts a stdio server, with its arguments."
+        ),
     ] = None,
-    trust: Annotated[bool, typer.Option(
-        "--trust", help="Vouch for the server: believe its tools' read-only/destructive "
-                        "hints (otherwise every tool is external).")] = False,
-    grant: Annotated[list[str] | None, typer.Option(
-        help="AGENT | department:NAME | all: who may use its tools, besides the operator "
-             "(repeatable).")] = None,
-    max_message_mb: Annotated[float | None, typer.Option(
-        min=0.1, help="Largest result an HTTP server may send, in MiB (default 1).")] = None,
-    timeout: Annotated[float | None, typer.Option(min=0.1, help="Seconds a tool call may take.")
-                       ] = None,
-    cwd: Annotated[str | None, typer.Option(help="Working directory of a stdio server, "
-                                            "relative to the workspace.")] = None,
-    connect: Annotated[bool, typer.Option(help="Start the server now and cache its tools "
-                                          "(--no-connect: save only).")] = True,
-    replace: Annotated[bool, typer.Option("--replace", help="Replace a server of that name.")
-                       ] = False,
+    url: Annotated[
+        str | None, typer.Option(help="Streamable HTTP endpoint, e.g. http://127.0.0.1:8000/mcp.")
+    ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=VALUE environment variable for a stdio server (repeatable)."),
+    ] = None,
+    env_secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="KEY=SECRET_NAME: environment variable filled from a secret when the server "
+            "starts (repeatable)."
+        ),
+    ] = None,
+    bearer: Annotated[
+        str | None, typer.Option(help="SECRET_NAME of a bearer token for an HTTP server.")
+    ] = None,
+    header_secret: Annotated[
+        list[str] | None,
+        typer.Option(help="HEADER=SECRET_NAME: HTTP header filled from a secret (repeatable)."),
+    ] = None,
+    risk: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="TOOL=TIER: the risk tier of one tool, whatever the server says (repeatable)."
+        ),
+    ] = None,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust",
+            help="Vouch for the server: believe its tools' read-only/destructive "
+            "hints (otherwise every tool is external).",
+        ),
+    ] = False,
+    grant: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="AGENT | department:NAME | all: who may use its tools, besides the operator "
+            "(repeatable)."
+        ),
+    ] = None,
+    max_message_mb: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Largest result an HTTP server may send, in MiB (default 1)."),
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=0.1, help="Seconds a tool call may take.")
+    ] = None,
+    cwd: Annotated[
+        str | None,
+        typer.Option(help="Working directory of a stdio server, relative to the workspace."),
+    ] = None,
+    connect: Annotated[
+        bool,
+        typer.Option(help="Start the server now and cache its tools (--no-connect: save only)."),
+    ] = True,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace a server of that name.")
+    ] = False,
     workspace: Workspace = None,
 ) -> None:
     """Add an MCP server: `openlam mcp add NAME -- COMMAND ARGS…` or `--url URL`.
@@ -69,13 +105,26 @@ def add(
     from openlam.config import load_settings
 
     settings = load_settings(workspace)
-    server, cache = asyncio.run(add_mcp_server(
-        settings, name, command=command, url=url, env=pairs(env, "--env"),
-        env_secrets=pairs(env_secret, "--env-secret"), bearer=bearer,
-        header_secrets=pairs(header_secret, "--header-secret"),
-        risk=pairs(risk, "--risk", shape="TOOL=TIER", example="git_log=read", need_value=True),
-        trust=trust, grants=grant, max_message_mb=max_message_mb, timeout=timeout, cwd=cwd,
-        connect=connect, replace=replace))
+    server, cache = asyncio.run(
+        add_mcp_server(
+            settings,
+            name,
+            command=command,
+            url=url,
+            env=pairs(env, "--env"),
+            env_secrets=pairs(env_secret, "--env-secret"),
+            bearer=bearer,
+            header_secrets=pairs(header_secret, "--header-secret"),
+            risk=pairs(risk, "--risk", shape="TOOL=TIER", example="git_log=read", need_value=True),
+            trust=trust,
+            grants=grant,
+            max_message_mb=max_message_mb,
+            timeout=timeout,
+            cwd=cwd,
+            connect=connect,
+            replace=replace,
+        )
+    )
     if cache is not None:
         _print_tools(name, server, cache)
     else:
@@ -96,18 +145,25 @@ def list_servers(workspace: Workspace = None) -> None:
         if cache is None:
             return [*known, "[yellow]not listed[/]", f"run `openlam mcp test {name}`"]
         when = datetime.datetime.fromtimestamp(cache.get("fetched_at", 0)).strftime(
-            "%Y-%m-%d %H:%M")
+            "%Y-%m-%d %H:%M"
+        )
         if cache.get("server") != server.fingerprint():
             when += " [yellow](config changed since)[/]"
         return [*known, str(len(cache["tools"])), when]
 
-    show(mcp.SERVERS, workspace, ("name", "transport", "command / URL", "tools", "listed at"),
-         row, "openlam mcp add NAME -- COMMAND ARGS… or openlam mcp add NAME --url URL")
+    show(
+        mcp.SERVERS,
+        workspace,
+        ("name", "transport", "command / URL", "tools", "listed at"),
+        row,
+        "openlam mcp add NAME -- COMMAND ARGS… or openlam mcp add NAME --url URL",
+    )
 
 
 @mcp_app.command("rm")
-def remove(name: Annotated[str, typer.Argument(help="Server name.")],
-           workspace: Workspace = None) -> None:
+def remove(
+    name: Annotated[str, typer.Argument(help="Server name.")], workspace: Workspace = None
+) -> None:
     """Remove a server (its actions disappear)."""
     from openlam.actions import mcp
 
@@ -115,8 +171,9 @@ def remove(name: Annotated[str, typer.Argument(help="Server name.")],
 
 
 @mcp_app.command("test")
-def test(name: Annotated[str, typer.Argument(help="Server name.")],
-         workspace: Workspace = None) -> None:
+def test(
+    name: Annotated[str, typer.Argument(help="Server name.")], workspace: Workspace = None
+) -> None:
     """Start a server, list its tools (refreshing the cache) and stop it again."""
     import asyncio
 
@@ -152,28 +209,41 @@ def _print_tools(name: str, server: Any, cache: dict[str, Any]) -> None:
     out = console()
     info = cache.get("server_info") or {}
     specs = mcp.server_specs(server, cache, Path("."))
-    out.print(f"[green]MCP server {esc(name)}[/] ({esc(info.get('name', '?'))} "
-              f"{esc(info.get('version', ''))}, protocol "
-              f"{esc(cache.get('protocol_version', '?'))}) answered in "
-              f"{cache.get('_seconds', 0):.2f}s with {len(cache['tools'])} tools:")
+    out.print(
+        f"[green]MCP server {esc(name)}[/] ({esc(info.get('name', '?'))} "
+        f"{esc(info.get('version', ''))}, protocol "
+        f"{esc(cache.get('protocol_version', '?'))}) answered in "
+        f"{cache.get('_seconds', 0):.2f}s with {len(cache['tools'])} tools:"
+    )
     table = Table("action", "risk", "why", "description")
     for spec in specs:
         description = " ".join(spec.description.split())
-        table.add_row(esc(spec.name), spec.risk.value, esc(reason_of(spec)),
-                      esc(description[:90] + ("…" if len(description) > 90 else "")))
+        table.add_row(
+            esc(spec.name),
+            spec.risk.value,
+            esc(reason_of(spec)),
+            esc(description[:90] + ("…" if len(description) > 90 else "")),
+        )
     out.print(table)
     unusable = mcp.unusable_tools(cache)
     if unusable:
-        out.print(f"[yellow]Not offered[/] (they run only as MCP tasks, which OpenLAM does "
-                  f"not use): {esc(', '.join(unusable))}")
+        out.print(
+            f"[yellow]Not offered[/] (they run only as MCP tasks, which OpenLAM does "
+            f"not use): {esc(', '.join(unusable))}"
+        )
 
 
 @mcp_app.command("serve")
 def serve(
     workspace: Workspace = None,
-    no_worker: Annotated[bool, typer.Option(
-        "--no-worker", help="Do not run the goals here: an `openlam serve` or `openlam "
-                            "worker` sharing the workspace's database does.")] = False,
+    no_worker: Annotated[
+        bool,
+        typer.Option(
+            "--no-worker",
+            help="Do not run the goals here: an `openlam serve` or `openlam "
+            "worker` sharing the workspace's database does.",
+        ),
+    ] = False,
 ) -> None:
     """Serve this workspace's workforce to an MCP client over stdio (tools run_goal,
     run_status, list_approvals, decide_approval, list_agents).

@@ -10,8 +10,10 @@ import typer
 from openlam.cli.sources import pairs, print_access, show
 from openlam.cli.sources import remove as remove_source
 
-openapi_app = typer.Typer(help="OpenAPI 3 services whose operations become actions "
-                               "(NAME.operation).", no_args_is_help=True)
+openapi_app = typer.Typer(
+    help="OpenAPI 3 services whose operations become actions (NAME.operation).",
+    no_args_is_help=True,
+)
 Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
 
 
@@ -22,28 +24,49 @@ def install(app: typer.Typer) -> None:
 @openapi_app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="Service name: the prefix of its actions.")],
-    spec: Annotated[str, typer.Argument(help="The OpenAPI 3 document: a JSON/YAML file or "
-                                        "an http(s) URL.")],
-    base_url: Annotated[str | None, typer.Option(help="Where to send requests (default: the "
-                                                 "spec's first server).")] = None,
-    auth: Annotated[str | None, typer.Option(
-        help="bearer:SECRET | header:X-API-Key:SECRET | basic:USER_SECRET:PASS_SECRET | "
-             "query:PARAM:SECRET — names of secrets, read when an operation is called.")
+    spec: Annotated[
+        str, typer.Argument(help="The OpenAPI 3 document: a JSON/YAML file or an http(s) URL.")
+    ],
+    base_url: Annotated[
+        str | None, typer.Option(help="Where to send requests (default: the spec's first server).")
     ] = None,
-    risk: Annotated[list[str] | None, typer.Option(
-        help="OPERATION=TIER: the risk tier of one operation, whatever the spec says "
-             "(repeatable).")] = None,
-    trust: Annotated[bool, typer.Option(
-        "--trust", help="Vouch for the service: believe its spec (x-openlam-risk, tool-type "
-                        "hints, the methods); otherwise every operation with a body is "
-                        "external.")] = False,
-    grant: Annotated[list[str] | None, typer.Option(
-        help="AGENT | department:NAME | all: who may use its operations, besides the "
-             "operator (repeatable).")] = None,
-    timeout: Annotated[float | None, typer.Option(min=0.1, help="Seconds one request may "
-                                                  "take in total (default 30).")] = None,
-    replace: Annotated[bool, typer.Option("--replace", help="Replace a service of that name.")
-                       ] = False,
+    auth: Annotated[
+        str | None,
+        typer.Option(
+            help="bearer:SECRET | header:X-API-Key:SECRET | basic:USER_SECRET:PASS_SECRET | "
+            "query:PARAM:SECRET — names of secrets, read when an operation is called."
+        ),
+    ] = None,
+    risk: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="OPERATION=TIER: the risk tier of one operation, whatever the spec says "
+            "(repeatable)."
+        ),
+    ] = None,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust",
+            help="Vouch for the service: believe its spec (x-openlam-risk, tool-type "
+            "hints, the methods); otherwise every operation with a body is "
+            "external.",
+        ),
+    ] = False,
+    grant: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="AGENT | department:NAME | all: who may use its operations, besides the "
+            "operator (repeatable)."
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Seconds one request may take in total (default 30)."),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace a service of that name.")
+    ] = False,
     workspace: Workspace = None,
 ) -> None:
     """Add a REST service from its OpenAPI spec; each operation becomes an action."""
@@ -51,18 +74,33 @@ def add(
     from openlam.config import load_settings
 
     settings = load_settings(workspace)
-    risks = pairs(risk, "--risk", shape="OPERATION=TIER", example="delete_contact=destructive",
-                  need_value=True)
-    service, compiled = add_openapi_service(settings, name, spec, base_url=base_url, auth=auth,
-                                            risk=risks, trust=trust, grants=grant,
-                                            timeout=timeout, replace=replace)
+    risks = pairs(
+        risk,
+        "--risk",
+        shape="OPERATION=TIER",
+        example="delete_contact=destructive",
+        need_value=True,
+    )
+    service, compiled = add_openapi_service(
+        settings,
+        name,
+        spec,
+        base_url=base_url,
+        auth=auth,
+        risk=risks,
+        trust=trust,
+        grants=grant,
+        timeout=timeout,
+        replace=replace,
+    )
     _print_operations(service, compiled)
     print_access(service, "OpenAPI service")
 
 
 @openapi_app.command("refresh")
-def refresh(name: Annotated[str, typer.Argument(help="Service name.")],
-            workspace: Workspace = None) -> None:
+def refresh(
+    name: Annotated[str, typer.Argument(help="Service name.")], workspace: Workspace = None
+) -> None:
     """Read the service's spec again and recompile its operations."""
     from openlam.actions import openapi
     from openlam.config import load_settings
@@ -88,13 +126,19 @@ def list_services(workspace: Workspace = None) -> None:
         base = service.base_url or (compiled or {}).get("base_url") or "?"
         return [name, api, esc(base), esc(service.auth or "none"), count]
 
-    show(openapi.SERVICES, workspace, ("name", "API", "base URL", "auth", "operations"), row,
-         "openlam openapi add NAME SPEC [--base-url URL] [--auth bearer:SECRET]")
+    show(
+        openapi.SERVICES,
+        workspace,
+        ("name", "API", "base URL", "auth", "operations"),
+        row,
+        "openlam openapi add NAME SPEC [--base-url URL] [--auth bearer:SECRET]",
+    )
 
 
 @openapi_app.command("rm")
-def remove(name: Annotated[str, typer.Argument(help="Service name.")],
-           workspace: Workspace = None) -> None:
+def remove(
+    name: Annotated[str, typer.Argument(help="Service name.")], workspace: Workspace = None
+) -> None:
     """Remove a service (its actions disappear)."""
     from openlam.actions import openapi
 
@@ -111,10 +155,13 @@ def _print_operations(service: Any, compiled: dict[str, Any]) -> None:
     out = console()
     specs = openapi.operation_specs(service, compiled)
     base = service.base_url or compiled.get("base_url")
-    out.print(f"[green]OpenAPI service {esc(service.name)}[/]: "
-              f"{esc(openapi.describe(compiled))} at {esc(base)}, {len(specs)} operations:")
+    out.print(
+        f"[green]OpenAPI service {esc(service.name)}[/]: "
+        f"{esc(openapi.describe(compiled))} at {esc(base)}, {len(specs)} operations:"
+    )
     table = Table("action", "risk", "why", "method", "path")
     for spec, op in zip(specs, compiled["operations"], strict=True):
-        table.add_row(esc(spec.name), spec.risk.value, esc(reason_of(spec)), op["method"],
-                      esc(op["path"]))
+        table.add_row(
+            esc(spec.name), spec.risk.value, esc(reason_of(spec)), op["method"], esc(op["path"])
+        )
     out.print(table)

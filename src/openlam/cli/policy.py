@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-policy_app = typer.Typer(help="Validate governance policies and explain decisions.",
-                         no_args_is_help=True)
+policy_app = typer.Typer(
+    help="Validate governance policies and explain decisions.", no_args_is_help=True
+)
 Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
 
 
@@ -17,9 +18,13 @@ def install(app: typer.Typer) -> None:
 
 
 @policy_app.command("check")
-def check(files: Annotated[list[Path] | None, typer.Argument(
-              help="Policy files or directories (default: the workspace's policies).")] = None,
-          workspace: Workspace = None) -> None:
+def check(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Policy files or directories (default: the workspace's policies)."),
+    ] = None,
+    workspace: Workspace = None,
+) -> None:
     """Validate policy files; every problem is reported with its file and line."""
     from rich.console import Console
 
@@ -36,18 +41,24 @@ def check(files: Annotated[list[Path] | None, typer.Argument(
         console.print(f"{len(exc.problems)} problem(s)")
         raise typer.Exit(1) from None
     if not policies.files:
-        console.print("No policy files; the built-in defaults apply (read and write allowed; "
-                      "external, financial and destructive need approval).")
+        console.print(
+            "No policy files; the built-in defaults apply (read and write allowed; "
+            "external, financial and destructive need approval)."
+        )
         return
-    console.print(f"[green]OK[/]: {len(policies.rules)} rule(s) in {len(policies.files)} "
-                  f"file(s): {', '.join(policies.files)}")
+    console.print(
+        f"[green]OK[/]: {len(policies.rules)} rule(s) in {len(policies.files)} "
+        f"file(s): {', '.join(policies.files)}"
+    )
 
 
 @policy_app.command("explain")
-def explain(run_id: Annotated[str, typer.Argument(help="Run id.")],
-            step_id: Annotated[str, typer.Argument(help="Step id, e.g. s2.")],
-            workspace: Workspace = None,
-            json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+def explain(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    step_id: Annotated[str, typer.Argument(help="Step id, e.g. s2.")],
+    workspace: Workspace = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Show the rule that decided a step, why, and what happened next."""
     import json
 
@@ -62,10 +73,14 @@ def explain(run_id: Annotated[str, typer.Argument(help="Run id.")],
         return
     body = info["recorded"]["body"]
     console = Console(highlight=False)
-    console.print(f"Step {step_id} of run {run_id}: [bold]{body.get('action')}[/] "
-                  f"(risk {body.get('risk')}, plan version {body.get('plan_version')})")
-    console.print(f"Decision: [bold]{body.get('effect')}[/] by rule [bold]{body.get('rule_id')}[/]"
-                  f" ({body.get('source') or 'built-in'})")
+    console.print(
+        f"Step {step_id} of run {run_id}: [bold]{body.get('action')}[/] "
+        f"(risk {body.get('risk')}, plan version {body.get('plan_version')})"
+    )
+    console.print(
+        f"Decision: [bold]{body.get('effect')}[/] by rule [bold]{body.get('rule_id')}[/]"
+        f" ({body.get('source') or 'built-in'})"
+    )
     console.print(f"Why: {body.get('reason')}")
     if body.get("guardrail"):
         console.print(f"Guardrail: {body['guardrail']} — the deciding rule would have allowed it")
@@ -78,5 +93,7 @@ def explain(run_id: Annotated[str, typer.Argument(help="Run id.")],
         b = rec["body"]
         detail = b.get("status") or b.get("approval") or ""
         by = f"by {rec['actor']}" if rec["actor"] else ""
-        console.print(f"  then {rec['kind']}: {detail} {by}"
-                      + (f" — {b['comment']}" if b.get("comment") else ""))
+        console.print(
+            f"  then {rec['kind']}: {detail} {by}"
+            + (f" — {b['comment']}" if b.get("comment") else "")
+        )

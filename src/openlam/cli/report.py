@@ -21,9 +21,17 @@ from rich.tree import Tree
 from openlam.cli.console import esc
 from openlam.loop.state import Outcome
 
-STYLE = {"completed": "green", "succeeded": "green", "partial": "yellow", "blocked": "yellow",
-         "skipped": "dim", "failed": "red", "cancelled": "red", "running": "cyan",
-         "pending": "dim"}
+STYLE = {
+    "completed": "green",
+    "succeeded": "green",
+    "partial": "yellow",
+    "blocked": "yellow",
+    "skipped": "dim",
+    "failed": "red",
+    "cancelled": "red",
+    "running": "cyan",
+    "pending": "dim",
+}
 MARK = {"succeeded": "✓", "failed": "✗", "blocked": "■", "skipped": "-"}
 REMIND_EVERY = 15.0  # seconds between "still waiting" lines off a terminal
 NARROW = 60  # columns below which the steps are listed, not tabled
@@ -73,8 +81,9 @@ class Waiting:
 
     def _remind(self) -> None:
         while not self.stopped.wait(REMIND_EVERY):
-            self.console.print(f"{self.indent}[dim]still waiting for the model "
-                               f"({self.elapsed():.0f} s)[/]")
+            self.console.print(
+                f"{self.indent}[dim]still waiting for the model ({self.elapsed():.0f} s)[/]"
+            )
 
     def stop(self) -> None:
         if self.stopped.is_set():
@@ -118,36 +127,48 @@ class Progress:
         elif _delegated(e):
             self.child(e)
         elif kind == "run.started":
-            c.print(f"[bold]Goal[/]: {esc(e['goal'])}  [dim](agent {esc(e['agent'])}, model "
-                    f"{esc(e['model'])}, run {esc(e['run_id'])})[/]")
+            c.print(
+                f"[bold]Goal[/]: {esc(e['goal'])}  [dim](agent {esc(e['agent'])}, model "
+                f"{esc(e['model'])}, run {esc(e['run_id'])})[/]"
+            )
             if e.get("routing"):
                 c.print(f"[dim]Routed: {esc(e['routing'])}[/]")
         elif kind == "plan":
             c.print(f"[bold]Plan v{esc(e['version'])}[/]")
             for s in e["steps"]:
-                deps = (f" [dim]after {esc(', '.join(s['depends_on']))}[/]"
-                        if s.get("depends_on") else "")
-                c.print(f"  {esc(s['id'])} [cyan]{esc(s['action'])}[/] "
-                        f"{esc(short(s.get('args', {}), 60))}{deps}")
+                deps = (
+                    f" [dim]after {esc(', '.join(s['depends_on']))}[/]"
+                    if s.get("depends_on")
+                    else ""
+                )
+                c.print(
+                    f"  {esc(s['id'])} [cyan]{esc(s['action'])}[/] "
+                    f"{esc(short(s.get('args', {}), 60))}{deps}"
+                )
         elif kind == "step.started":
             c.print(f"  [dim]… {esc(e['step'])} {esc(e['action'])}[/]")
         elif kind == "step.finished":
             st = e["status"]
             err = esc(short(f": {e['error']}", 160)) if e.get("error") else ""
-            c.print("  " + styled(st, f"{MARK.get(st, '?')} {esc(e['step'])} "
-                                      f"{esc(e['action'])}{err}"))
+            c.print(
+                "  " + styled(st, f"{MARK.get(st, '?')} {esc(e['step'])} {esc(e['action'])}{err}")
+            )
         elif kind == "replan":
             c.print(f"[yellow]Replanning[/]: {esc(short(e['reason'], 160))}")
         elif kind == "approval.requested":
-            c.print(f"[bold yellow]Waiting for approval[/] of {esc(e['step'])} "
-                    f"{esc(e['action'])}: {esc(e['reason'])}\n  decide with: openlam approvals "
-                    f"approve|deny|edit {esc(e['approval'])}")
+            c.print(
+                f"[bold yellow]Waiting for approval[/] of {esc(e['step'])} "
+                f"{esc(e['action'])}: {esc(e['reason'])}\n  decide with: openlam approvals "
+                f"approve|deny|edit {esc(e['approval'])}"
+            )
         elif kind == "approval.decided":
             by = f" by {esc(e['by'])}" if e.get("by") else ""
             c.print(f"  approval {esc(e['approval'])}: {esc(e['status'])}{by}")
         elif kind == "question":
-            c.print(f"[bold yellow]Question[/] ({esc(e['step'])}): {esc(e['question'])}\n"
-                    f"  answer with: {esc(e['answer_with'])}")
+            c.print(
+                f"[bold yellow]Question[/] ({esc(e['step'])}): {esc(e['question'])}\n"
+                f"  answer with: {esc(e['answer_with'])}"
+            )
 
     def ask(self, e: dict[str, Any]) -> None:
         """A model request went out: show it, and how long it has been waiting."""
@@ -165,8 +186,9 @@ class Progress:
         elif e["kind"] == "step.finished":
             st = e["status"]
             err = esc(short(f": {e['error']}", 120)) if e.get("error") else ""
-            self.console.print(f"{who} " + styled(st, f"{MARK.get(st, '?')} "
-                                                      f"{esc(e['action'])}{err}"))
+            self.console.print(
+                f"{who} " + styled(st, f"{MARK.get(st, '?')} {esc(e['action'])}{err}")
+            )
         elif e["kind"] == "run.finished":
             self.console.print(f"{who} finished: {esc(e['status'])}")
 
@@ -184,20 +206,23 @@ def print_outcome(console: Console, outcome: Outcome) -> None:
     if outcome.deliverables:
         console.print("[bold]Deliverables[/]: " + esc(", ".join(outcome.deliverables)))
     for gap in outcome.gaps:
-        console.print(f"[yellow]Missing[/] {esc(gap.kind.value)}: {esc(gap.what)} — "
-                      f"{esc(gap.why)}")
+        console.print(f"[yellow]Missing[/] {esc(gap.kind.value)}: {esc(gap.what)} — {esc(gap.why)}")
     u = outcome.usage
-    console.print(f"[dim]{u.model_requests} model requests, {u.input_tokens} tokens in, "
-                  f"{u.output_tokens} out, {u.wall_seconds:.2f} s; overhead "
-                  f"{u.overhead_wall_seconds:.2f} s wall, {u.overhead_cpu_seconds:.2f} s CPU "
-                  "(outside the model and the actions)[/]")
+    console.print(
+        f"[dim]{u.model_requests} model requests, {u.input_tokens} tokens in, "
+        f"{u.output_tokens} out, {u.wall_seconds:.2f} s; overhead "
+        f"{u.overhead_wall_seconds:.2f} s wall, {u.overhead_cpu_seconds:.2f} s CPU "
+        "(outside the model and the actions)[/]"
+    )
 
 
 def _print_steps(console: Console, outcome: Outcome) -> None:
     """A table of the steps; on a narrow terminal, where its columns would be a few
     letters wide, one line per step instead."""
-    rows = [(s.id, s.action, s.status.value, short(s.error or s.output or "", 100))
-            for s in outcome.steps]
+    rows = [
+        (s.id, s.action, s.status.value, short(s.error or s.output or "", 100))
+        for s in outcome.steps
+    ]
     if console.width < NARROW:
         for step, action, status, result in rows:
             mark = styled(status, f"{MARK.get(status, '?')} {esc(step)}")
@@ -213,8 +238,10 @@ def _print_steps(console: Console, outcome: Outcome) -> None:
 
 def run_tree(run: dict[str, Any], load: Any) -> Tree:
     """The delegation tree of a stored run; ``load(id)`` returns a child run."""
-    tree = Tree(f"{styled(run['status'], esc(run['status']))} {esc(run['id'])} "
-                f"[bold]{esc(run['agent'])}[/]: {esc(short(run['goal'], 80))}")
+    tree = Tree(
+        f"{styled(run['status'], esc(run['status']))} {esc(run['id'])} "
+        f"[bold]{esc(run['agent'])}[/]: {esc(short(run['goal'], 80))}"
+    )
     for child in run.get("children", []):
         full = load(child["id"])
         if full is not None:

@@ -23,10 +23,11 @@ def _store(workspace: Path | None):
 
 
 @runs_app.command("list")
-def list_runs(workspace: Workspace = None,
-              status: Annotated[str | None,
-                                typer.Option(help="Only runs with this status.")] = None,
-              limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
+def list_runs(
+    workspace: Workspace = None,
+    status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+) -> None:
     """The most recent runs, newest first."""
     import datetime
 
@@ -39,22 +40,29 @@ def list_runs(workspace: Workspace = None,
     rows = _store(workspace).list_runs(limit=limit, status=status)
     console = make_console()
     if not rows:
-        console.print("No runs yet. Start one with: openlam run \"your goal\"")
+        console.print('No runs yet. Start one with: openlam run "your goal"')
         return
     table = Table(box=None)
     for col in ("run", "started", "status", "agent", "goal"):
         table.add_column(col)
     for r in rows:
         when = datetime.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(esc(r["id"]), when, styled(r["status"], esc(r["status"])),
-                      esc(r["agent"]), esc(short(r["goal"], 60)))
+        table.add_row(
+            esc(r["id"]),
+            when,
+            styled(r["status"], esc(r["status"])),
+            esc(r["agent"]),
+            esc(short(r["goal"], 60)),
+        )
     console.print(table)
 
 
 @runs_app.command("show")
-def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
-         workspace: Workspace = None,
-         json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+    workspace: Workspace = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """A run's steps, results, deliverables, gaps and delegation tree."""
     import json
 
@@ -67,8 +75,9 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is 
     store = _store(workspace)
     run = store.get_run(run_id)
     if run is None:
-        raise UserError(f"no run {run_id!r} in this workspace",
-                        "list runs with `openlam runs list`")
+        raise UserError(
+            f"no run {run_id!r} in this workspace", "list runs with `openlam runs list`"
+        )
     if json_output:
         typer.echo(json.dumps(run, indent=2, default=str))
         return
@@ -80,17 +89,23 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is 
     else:
         console.print(f"Run {esc(run['id'])} is {esc(run['status'])}: {esc(run['goal'])}")
         for s in run["steps"]:
-            console.print(f"  {esc(s['step_id'])} {esc(s['action'])} {esc(s['status'])} "
-                          f"{esc(s['error'] or '')}")
+            console.print(
+                f"  {esc(s['step_id'])} {esc(s['action'])} {esc(s['status'])} "
+                f"{esc(s['error'] or '')}"
+            )
         if run["status"] in ("running", "interrupted"):
-            console.print("Interrupted runs resume on the next `openlam run`, or now with "
-                          f"`openlam runs resume {esc(run['id'])}`.")
+            console.print(
+                "Interrupted runs resume on the next `openlam run`, or now with "
+                f"`openlam runs resume {esc(run['id'])}`."
+            )
 
 
 @runs_app.command("resume")
-def resume(run_id: Annotated[str, typer.Argument(help="Run id.")],
-           workspace: Workspace = None,
-           json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+def resume(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    workspace: Workspace = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Finish an interrupted run from its last finished step (no action is repeated)."""
     import asyncio
     import sys
@@ -113,27 +128,30 @@ def resume(run_id: Annotated[str, typer.Argument(help="Run id.")],
 
 
 @runs_app.command("cancel")
-def cancel(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
-           workspace: Workspace = None,
-           reason: Annotated[str, typer.Option(help="Why (kept with the run).")] = "cancelled"
-           ) -> None:
+def cancel(
+    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+    workspace: Workspace = None,
+    reason: Annotated[str, typer.Option(help="Why (kept with the run).")] = "cancelled",
+) -> None:
     """Stop a run and its delegated children: no further step starts; it ends cancelled."""
     from openlam.config import load_settings
     from openlam.governance.approvals import current_principal
     from openlam.runtime import admin
 
     settings = load_settings(workspace)
-    typer.echo(admin.cancel(settings, _store(workspace), run_id, by=current_principal(),
-                            reason=reason))
+    typer.echo(
+        admin.cancel(settings, _store(workspace), run_id, by=current_principal(), reason=reason)
+    )
 
 
 @runs_app.command("answer")
-def answer(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
-           step: Annotated[str, typer.Argument(help="The asking step's id.")],
-           text: Annotated[str, typer.Argument(help="Your answer.")],
-           workspace: Workspace = None,
-           principal: Annotated[str | None, typer.Option("--as", help="Who answers.")] = None
-           ) -> None:
+def answer(
+    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+    step: Annotated[str, typer.Argument(help="The asking step's id.")],
+    text: Annotated[str, typer.Argument(help="Your answer.")],
+    workspace: Workspace = None,
+    principal: Annotated[str | None, typer.Option("--as", help="Who answers.")] = None,
+) -> None:
     """Answer a question a run asked (ask_human / human.ask); the run continues."""
     from openlam.config import load_settings
     from openlam.governance.approvals import Roles, acting_principal

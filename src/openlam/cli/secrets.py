@@ -12,12 +12,18 @@ if TYPE_CHECKING:
     from openlam.actions.secrets import SecretStore
 
 secrets_app = typer.Typer(
-    name="secrets", no_args_is_help=True,
+    name="secrets",
+    no_args_is_help=True,
     help="Credentials for actions, encrypted in the workspace (.openlam/secrets.enc). "
-         "Environment variables of the same name take precedence.")
+    "Environment variables of the same name take precedence.",
+)
 
-Workspace = Annotated[Path | None, typer.Option(
-    help="Workspace directory (default: $OPENLAM_WORKSPACE or the current directory).")]
+Workspace = Annotated[
+    Path | None,
+    typer.Option(
+        help="Workspace directory (default: $OPENLAM_WORKSPACE or the current directory)."
+    ),
+]
 
 
 def install(app: typer.Typer) -> None:
@@ -34,9 +40,13 @@ def _store(workspace: Path | None) -> SecretStore:
 @secrets_app.command("set")
 def set_secret(
     name: Annotated[str, typer.Argument(help="Secret name, e.g. SMTP_PASSWORD.")],
-    value: Annotated[str | None, typer.Option(
-        help="The value. Omit it to be prompted (hidden) or to read it from standard input; "
-             "a value on the command line ends up in your shell history.")] = None,
+    value: Annotated[
+        str | None,
+        typer.Option(
+            help="The value. Omit it to be prompted (hidden) or to read it from standard input; "
+            "a value on the command line ends up in your shell history."
+        ),
+    ] = None,
     workspace: Workspace = None,
 ) -> None:
     """Store a secret (replacing any previous value)."""
@@ -49,8 +59,12 @@ def set_secret(
     store.set(name, value)
     typer.echo(f"stored {name} in {store.path}")
     if len(value) < MIN_REDACT_LENGTH:
-        typer.secho(f"warning: values shorter than {MIN_REDACT_LENGTH} characters are not "
-                    "redacted from logs and reports", fg="yellow", err=True)
+        typer.secho(
+            f"warning: values shorter than {MIN_REDACT_LENGTH} characters are not "
+            "redacted from logs and reports",
+            fg="yellow",
+            err=True,
+        )
 
 
 def _read_value(name: str) -> str:
@@ -80,6 +94,8 @@ def remove_secret(
 
     store = _store(workspace)
     if not store.remove(name):
-        raise UserError(f"no secret {name!r} in {store.path}",
-                        "see the stored names with `openlam secrets list`")
+        raise UserError(
+            f"no secret {name!r} in {store.path}",
+            "see the stored names with `openlam secrets list`",
+        )
     typer.echo(f"removed {name}")

@@ -16,17 +16,25 @@ def install(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
-def serve(workspace: Workspace = None,
-          host: Annotated[str, typer.Option(
-              help="Address to listen on. Another than loopback needs a token or a user "
-                   "(openlam tokens create / openlam users add).")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free).")
-                          ] = 8765,
-          no_worker: Annotated[bool, typer.Option(
-              "--no-worker", help="Do not run queued goals here; separate `openlam worker` "
-                                  "processes do.")] = False,
-          log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
-          ) -> None:
+def serve(
+    workspace: Workspace = None,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on. Another than loopback needs a token or a user "
+            "(openlam tokens create / openlam users add)."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free).")] = 8765,
+    no_worker: Annotated[
+        bool,
+        typer.Option(
+            "--no-worker",
+            help="Do not run queued goals here; separate `openlam worker` processes do.",
+        ),
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+) -> None:
     """Serve the API (/api/v1, docs at /api/docs) and run queued goals."""
     import uvicorn
 
@@ -39,11 +47,18 @@ def serve(workspace: Workspace = None,
     app = create_app(settings=settings, run_worker=not no_worker)
     shown = f"[{host}]" if ":" in host else host
     where = f"http://{shown}:{port}/" if port else f"a free port of {shown} (see below)"
-    console().print(f"OpenLAM serving {esc(str(settings.workspace))} at {esc(where)} "
-                    "(API docs: /api/docs)"
-                    + ("; queued goals run on separate workers" if no_worker else ""))
-    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False,
-                timeout_graceful_shutdown=10)
+    console().print(
+        f"OpenLAM serving {esc(str(settings.workspace))} at {esc(where)} "
+        "(API docs: /api/docs)" + ("; queued goals run on separate workers" if no_worker else "")
+    )
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -69,4 +84,5 @@ def check_listen_address(settings: object, host: str) -> None:
             f"refusing to listen on {host}: no API token or user exists, so anyone who can "
             "reach this address could run goals",
             "create one first: `openlam tokens create NAME --role admin` (or `openlam users "
-            "add NAME --role admin`), or listen on 127.0.0.1")
+            "add NAME --role admin`), or listen on 127.0.0.1",
+        )

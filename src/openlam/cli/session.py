@@ -16,10 +16,18 @@ from openlam.cli.report import Progress, print_outcome
 INTERRUPTED_EXIT = 130
 
 
-async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps: int | None,
-                   workspace: Path | None, agent: str | None = None,
-                   department: str | None = None, route: bool = False,
-                   learn: bool = True) -> int:
+async def run_goal(
+    goal: str,
+    *,
+    model: str | None,
+    json_output: bool,
+    max_steps: int | None,
+    workspace: Path | None,
+    agent: str | None = None,
+    department: str | None = None,
+    route: bool = False,
+    learn: bool = True,
+) -> int:
     from openlam.workforce import Workforce, check_goal, new_run_id
 
     goal = check_goal(goal)
@@ -29,14 +37,21 @@ async def run_goal(goal: str, *, model: str | None, json_output: bool, max_steps
     async with Workforce(workspace, model=model) as wf:
         pending = wf.interrupted_runs()
         if pending:
-            console.print(f"[yellow]Resuming {len(pending)} interrupted run(s)[/]: "
-                          + esc(", ".join(pending)))
+            console.print(
+                f"[yellow]Resuming {len(pending)} interrupted run(s)[/]: " + esc(", ".join(pending))
+            )
         try:
             # The same choice of agent as Workforce.run: --agent, --department, --route
             # (the chief of staff), else the general operator.
-            request = await wf.prepare(goal, max_steps=max_steps, agent=agent,
-                                       department=department, route=route, run_id=run_id,
-                                       learn=learn)
+            request = await wf.prepare(
+                goal,
+                max_steps=max_steps,
+                agent=agent,
+                department=department,
+                route=route,
+                run_id=run_id,
+                learn=learn,
+            )
             for warning in request.routing.get("warnings", []):
                 console.print(f"[yellow]warning[/]: {esc(warning)}")
             with Progress(console) as progress:
@@ -72,9 +87,15 @@ async def _interrupted(wf, run_id: str) -> None:
     from dbos import DBOS
 
     logging.getLogger("dbos").setLevel(logging.CRITICAL)
-    unfinished = [w.workflow_id for w in await DBOS.list_workflows_async(
-        status="PENDING", executor_id=wf.runtime.executor_id, load_input=False,
-        load_output=False)]
+    unfinished = [
+        w.workflow_id
+        for w in await DBOS.list_workflows_async(
+            status="PENDING",
+            executor_id=wf.runtime.executor_id,
+            load_input=False,
+            load_output=False,
+        )
+    ]
     wf.runtime.store.mark_interrupted(unfinished or [run_id])
     current = asyncio.current_task()
     others = [t for t in asyncio.all_tasks() if t is not current]
@@ -83,5 +104,7 @@ async def _interrupted(wf, run_id: str) -> None:
     await asyncio.gather(*others, return_exceptions=True)
     from openlam.cli.main import set_interrupted_hint
 
-    set_interrupted_hint(f"run {run_id} is saved and resumes with `openlam runs resume "
-                         f"{run_id}` (or on the next `openlam run`)")
+    set_interrupted_hint(
+        f"run {run_id} is saved and resumes with `openlam runs resume "
+        f"{run_id}` (or on the next `openlam run`)"
+    )

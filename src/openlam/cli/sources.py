@@ -12,8 +12,15 @@ import typer
 from openlam.actions.adding import check_grantees, check_new, resolve_grants
 from openlam.errors import UserError
 
-__all__ = ["check_grantees", "check_new", "pairs", "print_access", "remove", "resolve_grants",
-           "show"]
+__all__ = [
+    "check_grantees",
+    "check_new",
+    "pairs",
+    "print_access",
+    "remove",
+    "resolve_grants",
+    "show",
+]
 
 if TYPE_CHECKING:
     from openlam.actions.sources import Sources
@@ -26,20 +33,28 @@ def print_access(source: Any, what: str) -> None:
     from openlam.cli.console import console, esc
 
     out = console()
-    out.print(f"Agents that may use {esc(source.name)}.*: "
-              f"[bold]{esc(describe_grants(source.grants))}[/] — change with `openlam actions "
-              f"grant {esc(source.name)} AGENT|department:NAME|all` or `openlam actions revoke "
-              f"{esc(source.name)} …`.")
+    out.print(
+        f"Agents that may use {esc(source.name)}.*: "
+        f"[bold]{esc(describe_grants(source.grants))}[/] — change with `openlam actions "
+        f"grant {esc(source.name)} AGENT|department:NAME|all` or `openlam actions revoke "
+        f"{esc(source.name)} …`."
+    )
     if not source.trusted:
-        out.print(f"Risk: you have not vouched for this {what}, so what it says about its "
-                  f"actions is not believed (anything that sends data is external, needing "
-                  f"approval). Vouch for it with `openlam actions trust {esc(source.name)}`, "
-                  "or set one action's tier with --risk NAME=TIER.")
+        out.print(
+            f"Risk: you have not vouched for this {what}, so what it says about its "
+            f"actions is not believed (anything that sends data is external, needing "
+            f"approval). Vouch for it with `openlam actions trust {esc(source.name)}`, "
+            "or set one action's tier with --risk NAME=TIER."
+        )
 
 
-def show(sources: Sources[Any], workspace: Path | None, columns: Sequence[str],
-         row: Callable[[str, Any, dict[str, Any] | None], Sequence[str]], how_to_add: str
-         ) -> None:
+def show(
+    sources: Sources[Any],
+    workspace: Path | None,
+    columns: Sequence[str],
+    row: Callable[[str, Any, dict[str, Any] | None], Sequence[str]],
+    how_to_add: str,
+) -> None:
     """``openlam KIND list``: a table row per configured source, made by ``row`` from its
     name, configuration and cache (None when nothing is cached yet)."""
     from rich.table import Table
@@ -68,8 +83,14 @@ def remove(sources: Sources[Any], name: str, workspace: Path | None) -> None:
     typer.echo(f"Removed {sources.what} {name}.")
 
 
-def pairs(items: list[str] | None, option: str, *, shape: str = "KEY=VALUE",
-          example: str = "NAME=VALUE", need_value: bool = False) -> dict[str, str]:
+def pairs(
+    items: list[str] | None,
+    option: str,
+    *,
+    shape: str = "KEY=VALUE",
+    example: str = "NAME=VALUE",
+    need_value: bool = False,
+) -> dict[str, str]:
     """Repeated ``KEY=VALUE`` options as a dict (``--env X=`` may set an empty value)."""
     found: dict[str, str] = {}
     for item in items or []:

@@ -16,15 +16,20 @@ def install(app: typer.Typer) -> None:
     app.command("status")(status)
 
 
-def worker(workspace: Workspace = None,
-           queues: Annotated[str | None, typer.Option(
-               help="Comma-separated queues to take runs from (default: all).")] = None,
-           concurrency: Annotated[int | None, typer.Option(
-               min=1, help="Runs at once per worker (sets the queues' worker limit).")] = None,
-           port: Annotated[int | None, typer.Option(
-               help="Serve GET /health and POST /hooks/NAME on this port.")] = None,
-           host: Annotated[str, typer.Option(help="Address for --port.")] = "127.0.0.1",
-           ) -> None:
+def worker(
+    workspace: Workspace = None,
+    queues: Annotated[
+        str | None, typer.Option(help="Comma-separated queues to take runs from (default: all).")
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Runs at once per worker (sets the queues' worker limit)."),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Serve GET /health and POST /hooks/NAME on this port.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address for --port.")] = "127.0.0.1",
+) -> None:
     """Run queued goals until stopped (SIGTERM or Ctrl-C drain it gracefully)."""
     import asyncio
 
@@ -35,23 +40,35 @@ def worker(workspace: Workspace = None,
     out = console()
     names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
     settings = load_settings(workspace)
-    asyncio.run(Worker(settings, queues=names, concurrency=concurrency, port=port, host=host,
-                       say=lambda text: out.print(esc(text))).run())
+    asyncio.run(
+        Worker(
+            settings,
+            queues=names,
+            concurrency=concurrency,
+            port=port,
+            host=host,
+            say=lambda text: out.print(esc(text)),
+        ).run()
+    )
 
 
-def submit(goal: Annotated[str, typer.Argument(help="What to get done.")],
-           workspace: Workspace = None,
-           agent: Annotated[str | None, typer.Option(help="Agent id to run the goal.")] = None,
-           department: Annotated[str | None, typer.Option(help="Department to route to.")
-                                 ] = None,
-           priority: Annotated[int | None, typer.Option(
-               min=1, help="1 is the most urgent; unset runs after prioritised ones.")] = None,
-           deadline: Annotated[str | None, typer.Option(
-               help='No step starts after this long, e.g. "10m" (the run ends cancelled).')
-                               ] = None,
-           model: Annotated[str | None, typer.Option(help="PROVIDER:NAME.")] = None,
-           wait: Annotated[bool, typer.Option(help="Wait for the outcome.")] = False,
-           json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+def submit(
+    goal: Annotated[str, typer.Argument(help="What to get done.")],
+    workspace: Workspace = None,
+    agent: Annotated[str | None, typer.Option(help="Agent id to run the goal.")] = None,
+    department: Annotated[str | None, typer.Option(help="Department to route to.")] = None,
+    priority: Annotated[
+        int | None,
+        typer.Option(min=1, help="1 is the most urgent; unset runs after prioritised ones."),
+    ] = None,
+    deadline: Annotated[
+        str | None,
+        typer.Option(help='No step starts after this long, e.g. "10m" (the run ends cancelled).'),
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="PROVIDER:NAME.")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait for the outcome.")] = False,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Queue a goal for the workers and print its run id (--wait for the outcome)."""
     import asyncio
     import json
@@ -64,14 +81,17 @@ def submit(goal: Annotated[str, typer.Argument(help="What to get done.")],
 
     check_goal(goal)
     wf = Workforce(settings=load_settings(workspace), model=model)
-    request = asyncio.run(wf.submit(goal, agent=agent, department=department,
-                                    priority=priority, deadline=deadline))
+    request = asyncio.run(
+        wf.submit(goal, agent=agent, department=department, priority=priority, deadline=deadline)
+    )
     out = console(stderr=json_output)
     agent_id = request.agent.get("id", "operator")
     out.print(f"queued {esc(request.run_id)} for {esc(agent_id)}")
     if not _workers_alive(wf):
-        out.print("[yellow]no worker is running[/]: start one with `openlam worker` "
-                  "(the run waits in its queue until then)")
+        out.print(
+            "[yellow]no worker is running[/]: start one with `openlam worker` "
+            "(the run waits in its queue until then)"
+        )
     if not wait:
         if json_output:
             sys.stdout.write(json.dumps({"run_id": request.run_id, "agent": agent_id}) + "\n")
@@ -96,12 +116,15 @@ def _workers_alive(wf) -> bool:
     from openlam.runtime.executors import ALIVE, Executors
 
     executors = Executors(wf.store.engine)
-    return any(e.kind in ("worker", "serve") and not executors.is_dead(e)
-               for e in executors.list(states=(ALIVE,)))
+    return any(
+        e.kind in ("worker", "serve") and not executors.is_dead(e)
+        for e in executors.list(states=(ALIVE,))
+    )
 
 
-def status(workspace: Workspace = None,
-           json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+def status(
+    workspace: Workspace = None, json_output: Annotated[bool, typer.Option("--json")] = False
+) -> None:
     """Processes alive, queue depths, runs by state, the oldest waiting approval."""
     import json
 
@@ -119,15 +142,19 @@ def status(workspace: Workspace = None,
     procs = info["processes"]
     out.print(f"[bold]Processes[/]: {len(procs)} alive")
     for p in procs:
-        out.print(f"  {esc(p['kind'])} {esc(p['id'])} (pid {p['pid']} on {esc(p['host'])}, "
-                  f"seen {p['seen_seconds_ago']} s ago)")
+        out.print(
+            f"  {esc(p['kind'])} {esc(p['id'])} (pid {p['pid']} on {esc(p['host'])}, "
+            f"seen {p['seen_seconds_ago']} s ago)"
+        )
     queues = ", ".join(f"{esc(name)} {n}" for name, n in sorted(info["queues"].items()))
     out.print(f"[bold]Queued[/]: {queues or 'nothing'}")
     runs = ", ".join(f"{esc(state)} {n}" for state, n in sorted(info["runs"].items()))
     out.print(f"[bold]Runs[/]: {runs or 'none yet'}")
     oldest = info["oldest_approval"]
     if oldest:
-        out.print(f"[bold]Oldest waiting approval[/]: {esc(oldest['id'])} ({esc(oldest['action'])}"
-                  f" in run {esc(oldest['run_id'])}), waiting {oldest['waiting_seconds']} s")
+        out.print(
+            f"[bold]Oldest waiting approval[/]: {esc(oldest['id'])} ({esc(oldest['action'])}"
+            f" in run {esc(oldest['run_id'])}), waiting {oldest['waiting_seconds']} s"
+        )
     if not any(p["kind"] in ("worker", "serve") for p in procs) and info["queues"]:
         out.print("[yellow]runs are queued but no worker is running[/]: start `openlam worker`")

@@ -21,8 +21,11 @@ def audit_log(settings: Any) -> AuditLog:
     from openlam.governance.gate import _redactor
 
     path = anchor_file(settings)
-    return AuditLog(settings.app_database_url, redact=_redactor(settings),
-                    anchor=file_anchor(path) if path is not None else None)
+    return AuditLog(
+        settings.app_database_url,
+        redact=_redactor(settings),
+        anchor=file_anchor(path) if path is not None else None,
+    )
 
 
 def anchor_file(settings: Any) -> Path | None:
@@ -33,8 +36,10 @@ def anchor_file(settings: Any) -> Path | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise UserError(f"[audit] anchor_file must be a path, got {value!r}",
-                        'e.g. anchor_file = "/var/backups/openlam-audit-heads.txt"')
+        raise UserError(
+            f"[audit] anchor_file must be a path, got {value!r}",
+            'e.g. anchor_file = "/var/backups/openlam-audit-heads.txt"',
+        )
     path = Path(value).expanduser()
     return path if path.is_absolute() else Path(settings.workspace) / path
 
@@ -47,12 +52,14 @@ def audit_head(settings: Any) -> str:
 
 def approval_store(settings: Any) -> ApprovalStore:
     """The workspace's approvals (a waiting run sees a decision within a second)."""
-    return ApprovalStore(settings.app_database_url, roles=Roles.from_settings(settings),
-                         audit=audit_log(settings))
+    return ApprovalStore(
+        settings.app_database_url, roles=Roles.from_settings(settings), audit=audit_log(settings)
+    )
 
 
-def list_approvals(settings: Any, *, status: str | None = None,
-                   run_id: str | None = None) -> list[Approval]:
+def list_approvals(
+    settings: Any, *, status: str | None = None, run_id: str | None = None
+) -> list[Approval]:
     return approval_store(settings).list(status=status, run_id=run_id)
 
 
@@ -60,8 +67,9 @@ def show_approval(settings: Any, approval_id: str) -> Approval:
     return approval_store(settings).get(approval_id)
 
 
-def _deciding(settings: Any, principal: str | None, authenticated: bool
-              ) -> tuple[ApprovalStore, str]:
+def _deciding(
+    settings: Any, principal: str | None, authenticated: bool
+) -> tuple[ApprovalStore, str]:
     """The store and who decides. A local caller decides as its OS user (another
     principal needs the admin role); an ``authenticated`` principal (the server checked
     its token and its approver role) decides as itself. Either way the workspace's
@@ -73,26 +81,45 @@ def _deciding(settings: Any, principal: str | None, authenticated: bool
     if principal is None:
         raise ValueError("an authenticated decision needs its principal")
     if not Roles.configured(settings):
-        store.roles = Roles({"*": [principal, *store.roles.approvers.get("*", [])]},
-                            store.roles.admins)
+        store.roles = Roles(
+            {"*": [principal, *store.roles.approvers.get("*", [])]}, store.roles.admins
+        )
     return store, principal
 
 
-def approve(settings: Any, approval_id: str, *, principal: str | None = None,
-            comment: str = "", authenticated: bool = False) -> Approval:
+def approve(
+    settings: Any,
+    approval_id: str,
+    *,
+    principal: str | None = None,
+    comment: str = "",
+    authenticated: bool = False,
+) -> Approval:
     store, who = _deciding(settings, principal, authenticated)
     return store.approve(approval_id, who, comment)
 
 
-def deny(settings: Any, approval_id: str, *, principal: str | None = None,
-         comment: str = "", authenticated: bool = False) -> Approval:
+def deny(
+    settings: Any,
+    approval_id: str,
+    *,
+    principal: str | None = None,
+    comment: str = "",
+    authenticated: bool = False,
+) -> Approval:
     store, who = _deciding(settings, principal, authenticated)
     return store.deny(approval_id, who, comment)
 
 
-def edit(settings: Any, approval_id: str, args: dict[str, Any], *,
-         principal: str | None = None, comment: str = "",
-         authenticated: bool = False) -> Approval:
+def edit(
+    settings: Any,
+    approval_id: str,
+    args: dict[str, Any],
+    *,
+    principal: str | None = None,
+    comment: str = "",
+    authenticated: bool = False,
+) -> Approval:
     """Approve with changed arguments — only if the action accepts them: an edit that
     would fail validation when the step runs is refused here, naming the field."""
     store, who = _deciding(settings, principal, authenticated)
@@ -108,19 +135,24 @@ def check_edit(settings: Any, approval: Approval, changes: dict[str, Any]) -> No
 
     spec = load_plugins(settings=settings).get(approval.action)
     if spec is None:
-        raise UserError(f"cannot check an edit of {approval.action}: the action is not "
-                        "installed here", "approve or deny the request as it is")
+        raise UserError(
+            f"cannot check an edit of {approval.action}: the action is not installed here",
+            "approve or deny the request as it is",
+        )
     known = spec.input_schema.get("properties", {})
     unknown = [name for name in changes if known and name not in known]
     if unknown:
-        raise UserError(f"{approval.action} has no argument {', '.join(map(repr, unknown))}",
-                        f"its arguments: {', '.join(known)}")
+        raise UserError(
+            f"{approval.action} has no argument {', '.join(map(repr, unknown))}",
+            f"its arguments: {', '.join(known)}",
+        )
     problems = spec.arg_errors({**approval.args, **changes})
     if problems:
-        raise UserError(f"the edited arguments are not valid for {approval.action}: "
-                        + "; ".join(problems),
-                        "give a JSON value where the field needs one, e.g. "
-                        "--set 'to=[\"bob@example.com\"]' for a list")
+        raise UserError(
+            f"the edited arguments are not valid for {approval.action}: " + "; ".join(problems),
+            "give a JSON value where the field needs one, e.g. "
+            "--set 'to=[\"bob@example.com\"]' for a list",
+        )
 
 
 def verify_audit(settings: Any, expect: str | None = None) -> Verification:
@@ -153,22 +185,38 @@ def explain(settings: Any, run_id: str, step_id: str) -> dict[str, Any]:
     decisions = log.records(run_id=run_id, kind="policy", step_id=step_id)
     if not decisions:
         steps = sorted({r["step_id"] for r in log.records(run_id=run_id, kind="policy")})
-        raise UserError(f"no policy decision recorded for step {step_id} of run {run_id}",
-                        f"steps with decisions in that run: {', '.join(steps)}" if steps
-                        else "is the run id right? governance records decisions only for "
-                             "runs that went through the gate")
+        raise UserError(
+            f"no policy decision recorded for step {step_id} of run {run_id}",
+            f"steps with decisions in that run: {', '.join(steps)}"
+            if steps
+            else "is the run id right? governance records decisions only for "
+            "runs that went through the gate",
+        )
     decision = decisions[-1]
     body = decision["body"]
-    related = [r for r in log.records(run_id=run_id, step_id=step_id)
-               if r["kind"] in ("approval.requested", "approval.decided", "action", "result")]
+    related = [
+        r
+        for r in log.records(run_id=run_id, step_id=step_id)
+        if r["kind"] in ("approval.requested", "approval.decided", "action", "result")
+    ]
     rule = None
     try:
         policies = check_policies(settings)
         found = policies.rule(body.get("rule_id", ""))
         if found is not None:
-            rule = {"id": found.id, "effect": found.effect.value, "level": found.level,
-                    "source": found.source, "reason": found.reason}
+            rule = {
+                "id": found.id,
+                "effect": found.effect.value,
+                "level": found.level,
+                "source": found.source,
+                "reason": found.reason,
+            }
     except UserError:
         rule = None
-    return {"run_id": run_id, "step_id": step_id, "recorded": decision, "rule_now": rule,
-            "then": related}
+    return {
+        "run_id": run_id,
+        "step_id": step_id,
+        "recorded": decision,
+        "rule_now": rule,
+        "then": related,
+    }

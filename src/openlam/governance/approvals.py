@@ -66,8 +66,10 @@ def acting_principal(roles: Roles, requested: str | None = None) -> str:
     wanted = current_principal(requested)
     if wanted == me or me in roles.admins:
         return wanted
-    raise UserError(f"you are {me}; deciding as {wanted} needs the admin role",
-                    "decide as yourself, or ask an approver to decide")
+    raise UserError(
+        f"you are {me}; deciding as {wanted} needs the admin role",
+        "decide as yourself, or ask an approver to decide",
+    )
 
 
 def _os_user() -> str:
@@ -86,8 +88,9 @@ class Roles:
     """OS users who may act as another principal (``--as``)."""
 
     def can_approve(self, principal: str, department: str) -> bool:
-        return (principal in self.approvers.get(department or "", [])
-                or principal in self.approvers.get("*", []))
+        return principal in self.approvers.get(
+            department or "", []
+        ) or principal in self.approvers.get("*", [])
 
     def approvers_for(self, department: str) -> list[str]:
         return sorted({*self.approvers.get(department or "", []), *self.approvers.get("*", [])})
@@ -114,23 +117,29 @@ class Roles:
             try:
                 data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             except (OSError, yaml.YAMLError) as exc:
-                raise UserError(f"cannot read roles file {path}: {exc}",
-                                "fix [governance] roles in openlam.toml") from None
-            approvers, source = (data.get("approvers") if isinstance(data, dict) else None,
-                                 str(path))
+                raise UserError(
+                    f"cannot read roles file {path}: {exc}",
+                    "fix [governance] roles in openlam.toml",
+                ) from None
+            approvers, source = (
+                data.get("approvers") if isinstance(data, dict) else None,
+                str(path),
+            )
             if admins is None and isinstance(data, dict):
                 admins = data.get("admins")
-        if admins is not None and not (isinstance(admins, list)
-                                       and all(isinstance(a, str) for a in admins)):
-            raise UserError(f"admins in {source} must be a list of names",
-                            'e.g. admins = ["root"]')
+        if admins is not None and not (
+            isinstance(admins, list) and all(isinstance(a, str) for a in admins)
+        ):
+            raise UserError(f"admins in {source} must be a list of names", 'e.g. admins = ["root"]')
         if approvers is None:
             return cls({"*": [_os_user()]}, admins if admins is not None else [_os_user()])
         if not isinstance(approvers, Mapping) or not all(
-                isinstance(v, list) and all(isinstance(p, str) for p in v)
-                for v in approvers.values()):
-            raise UserError(f"approvers in {source} must map departments to lists of names",
-                            'e.g. approvers = { "*" = ["alice"], finance = ["bob"] }')
+            isinstance(v, list) and all(isinstance(p, str) for p in v) for v in approvers.values()
+        ):
+            raise UserError(
+                f"approvers in {source} must map departments to lists of names",
+                'e.g. approvers = { "*" = ["alice"], finance = ["bob"] }',
+            )
         return cls({str(k): list(v) for k, v in approvers.items()}, list(admins or []))
 
 
@@ -193,8 +202,14 @@ def approval_id(run_id: str, step_id: str) -> str:
 
 
 class ApprovalStore:
-    def __init__(self, url: str, *, roles: Roles | None = None, audit: AuditLog | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        roles: Roles | None = None,
+        audit: AuditLog | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.engine = engine_for(url)
         self.roles = roles or Roles()
         self.audit = audit
@@ -202,29 +217,63 @@ class ApprovalStore:
 
     # -- requests ------------------------------------------------------------------
 
-    def request(self, run_id: str, step_id: str, action: str, args: dict[str, Any], *,
-                expires_in: float, risk: str = "", agent: str = "", department: str = "",
-                goal: str = "", reason: str = "", rule_id: str = "") -> Approval:
+    def request(
+        self,
+        run_id: str,
+        step_id: str,
+        action: str,
+        args: dict[str, Any],
+        *,
+        expires_in: float,
+        risk: str = "",
+        agent: str = "",
+        department: str = "",
+        goal: str = "",
+        reason: str = "",
+        rule_id: str = "",
+    ) -> Approval:
         """File a request (idempotent per run and step: a replay returns the first)."""
         ident = approval_id(run_id, step_id)
         existing = self._row(ident)
         if existing is not None:
             return existing
         now = self.clock()
-        row = {"id": ident, "run_id": run_id, "step_id": step_id, "action": action,
-               "risk": risk, "agent": agent, "department": department, "goal": goal,
-               "args": json.dumps(args, default=str), "reason": reason, "rule_id": rule_id,
-               "status": PENDING, "requested_at": now, "expires_at": now + expires_in}
+        row = {
+            "id": ident,
+            "run_id": run_id,
+            "step_id": step_id,
+            "action": action,
+            "risk": risk,
+            "agent": agent,
+            "department": department,
+            "goal": goal,
+            "args": json.dumps(args, default=str),
+            "reason": reason,
+            "rule_id": rule_id,
+            "status": PENDING,
+            "requested_at": now,
+            "expires_at": now + expires_in,
+        }
         with self.engine.begin() as conn:
             conn.execute(insert(table).values(**row))
-        approval = Approval.from_row({**row, "decided_at": None, "decided_by": None,
-                                      "comment": None, "edited_args": None})
+        approval = Approval.from_row(
+            {**row, "decided_at": None, "decided_by": None, "comment": None, "edited_args": None}
+        )
         if self.audit:
-            self.audit.append("approval.requested", run_id=run_id, step_id=step_id,
-                              actor="governance", key=f"approval.requested:{step_id}",
-                              approval=ident, action=action, args=args, reason=reason,
-                              rule_id=rule_id, expires_at=approval.expires_at,
-                              approvers=self.roles.approvers_for(department))
+            self.audit.append(
+                "approval.requested",
+                run_id=run_id,
+                step_id=step_id,
+                actor="governance",
+                key=f"approval.requested:{step_id}",
+                approval=ident,
+                action=action,
+                args=args,
+                reason=reason,
+                rule_id=rule_id,
+                expires_at=approval.expires_at,
+                approvers=self.roles.approvers_for(department),
+            )
         return approval
 
     # -- reading -------------------------------------------------------------------
@@ -239,12 +288,16 @@ class ApprovalStore:
         approval = self._row(ident)
         if approval is None:
             with self.engine.connect() as conn:
-                rows = conn.execute(select(table).where(table.c.id.startswith(
-                    ident, autoescape=True))).fetchall()
+                rows = conn.execute(
+                    select(table).where(table.c.id.startswith(ident, autoescape=True))
+                ).fetchall()
             if len(rows) != 1:
-                raise UserError(f"no approval {ident}" if not rows else
-                                f"{ident} matches {len(rows)} approvals",
-                                "see `openlam approvals list` for the ids")
+                raise UserError(
+                    f"no approval {ident}"
+                    if not rows
+                    else f"{ident} matches {len(rows)} approvals",
+                    "see `openlam approvals list` for the ids",
+                )
             approval = Approval.from_row(dict(rows[0]._mapping))
         if approval.status == PENDING and approval.expires_at <= self.clock():
             self._expire(approval)
@@ -263,8 +316,9 @@ class ApprovalStore:
 
     def expire_due(self) -> list[Approval]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(table).where(table.c.status == PENDING,
-                                                    table.c.expires_at <= self.clock())).fetchall()
+            rows = conn.execute(
+                select(table).where(table.c.status == PENDING, table.c.expires_at <= self.clock())
+            ).fetchall()
         due = [Approval.from_row(dict(r._mapping)) for r in rows]
         for approval in due:
             self._expire(approval)
@@ -278,48 +332,70 @@ class ApprovalStore:
     def deny(self, ident: str, principal: str, comment: str = "") -> Approval:
         return self.decide(ident, principal, DENIED, comment=comment)
 
-    def edit(self, ident: str, principal: str, args: dict[str, Any],
-             comment: str = "") -> Approval:
+    def edit(self, ident: str, principal: str, args: dict[str, Any], comment: str = "") -> Approval:
         """Approve with changed arguments: ``args`` are merged over the requested ones."""
         return self.decide(ident, principal, EDITED, args=args, comment=comment)
 
-    def decide(self, ident: str, principal: str, status: str, *,
-               args: dict[str, Any] | None = None, comment: str = "",
-               check_role: bool = True) -> Approval:
+    def decide(
+        self,
+        ident: str,
+        principal: str,
+        status: str,
+        *,
+        args: dict[str, Any] | None = None,
+        comment: str = "",
+        check_role: bool = True,
+    ) -> Approval:
         approval = self.get(ident)
         if approval.status != PENDING:
-            raise UserError(f"approval {approval.id} is already {approval.status}"
-                            + (f" by {approval.decided_by}" if approval.decided_by else ""),
-                            "only pending approvals can be decided")
+            raise UserError(
+                f"approval {approval.id} is already {approval.status}"
+                + (f" by {approval.decided_by}" if approval.decided_by else ""),
+                "only pending approvals can be decided",
+            )
         if check_role and not self.roles.can_approve(principal, approval.department):
             where = approval.department or "this workspace"
             who = ", ".join(self.roles.approvers_for(approval.department)) or "none configured"
-            raise UserError(f"{principal} does not have the approver role for {where}",
-                            f"approvers: {who}; ask one of them to decide")
+            raise UserError(
+                f"{principal} does not have the approver role for {where}",
+                f"approvers: {who}; ask one of them to decide",
+            )
         edited = {**approval.args, **args} if status == EDITED and args is not None else None
-        values: dict[str, Any] = {"status": status, "decided_at": self.clock(),
-                                  "decided_by": principal, "comment": comment or None,
-                                  "edited_args": json.dumps(edited) if edited is not None
-                                  else None}
+        values: dict[str, Any] = {
+            "status": status,
+            "decided_at": self.clock(),
+            "decided_by": principal,
+            "comment": comment or None,
+            "edited_args": json.dumps(edited) if edited is not None else None,
+        }
         with self.engine.begin() as conn:
-            changed = conn.execute(update(table).where(table.c.id == approval.id,
-                                                       table.c.status == PENDING)
-                                   .values(**values)).rowcount
+            changed = conn.execute(
+                update(table)
+                .where(table.c.id == approval.id, table.c.status == PENDING)
+                .values(**values)
+            ).rowcount
         if changed != 1:  # someone else decided between our read and write
             current = self.get(approval.id)
-            raise UserError(f"approval {approval.id} is already {current.status}",
-                            "only pending approvals can be decided")
+            raise UserError(
+                f"approval {approval.id} is already {current.status}",
+                "only pending approvals can be decided",
+            )
         decided = self.get(approval.id)
         self._record(decided, principal)
         return decided
 
     def _expire(self, approval: Approval) -> None:
         with self.engine.begin() as conn:
-            changed = conn.execute(update(table).where(table.c.id == approval.id,
-                                                       table.c.status == PENDING)
-                                   .values(status=EXPIRED, decided_at=self.clock(),
-                                           decided_by="expiry",
-                                           comment="nobody decided before it expired")).rowcount
+            changed = conn.execute(
+                update(table)
+                .where(table.c.id == approval.id, table.c.status == PENDING)
+                .values(
+                    status=EXPIRED,
+                    decided_at=self.clock(),
+                    decided_by="expiry",
+                    comment="nobody decided before it expired",
+                )
+            ).rowcount
         if changed == 1:
             expired = self._row(approval.id)
             if expired is not None:
@@ -327,12 +403,18 @@ class ApprovalStore:
 
     def _record(self, approval: Approval, principal: str) -> None:
         if self.audit:
-            self.audit.append("approval.decided", run_id=approval.run_id,
-                              step_id=approval.step_id, actor=principal,
-                              key=f"approval.decided:{approval.step_id}",
-                              approval=approval.id, status=approval.status,
-                              comment=approval.comment, edited_args=approval.edited_args,
-                              original_args=approval.args if approval.edited_args else None)
+            self.audit.append(
+                "approval.decided",
+                run_id=approval.run_id,
+                step_id=approval.step_id,
+                actor=principal,
+                key=f"approval.decided:{approval.step_id}",
+                approval=approval.id,
+                status=approval.status,
+                comment=approval.comment,
+                edited_args=approval.edited_args,
+                original_args=approval.args if approval.edited_args else None,
+            )
         for listener in list(_listeners):
             try:
                 listener(approval)
@@ -358,8 +440,12 @@ def polling_wait(store: ApprovalStore, interval: float = 1.0) -> WaitForDecision
     return wait
 
 
-def auto_decider(store: ApprovalStore, status: str = DENIED, principal: str = "auto",
-                 comment: str = "decided automatically") -> WaitForDecision:
+def auto_decider(
+    store: ApprovalStore,
+    status: str = DENIED,
+    principal: str = "auto",
+    comment: str = "decided automatically",
+) -> WaitForDecision:
     """Decide every request at once as a system principal (benchmarks, unattended runs)."""
     if status not in (APPROVED, DENIED):
         raise ValueError("auto_decider approves or denies")
@@ -368,7 +454,8 @@ def auto_decider(store: ApprovalStore, status: str = DENIED, principal: str = "a
         current = store.get(approval.id)
         if current.status != PENDING:
             return current
-        return store.decide(approval.id, f"system:{principal}", status, comment=comment,
-                            check_role=False)
+        return store.decide(
+            approval.id, f"system:{principal}", status, comment=comment, check_role=False
+        )
 
     return wait

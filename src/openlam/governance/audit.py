@@ -51,13 +51,13 @@ GENESIS = "0" * 64
 
 
 def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def record_hash(rec: dict[str, Any]) -> str:
-    fields = {k: rec[k] for k in ("seq", "ts", "kind", "run_id", "step_id", "actor", "body",
-                                  "prev_hash")}
+    fields = {
+        k: rec[k] for k in ("seq", "ts", "kind", "run_id", "step_id", "actor", "body", "prev_hash")
+    }
     return hashlib.sha256(canonical(fields).encode("utf-8")).hexdigest()
 
 
@@ -79,20 +79,40 @@ class Verification:
 _READ_HEAD = select(audit_head).where(audit_head.c.id == 1)
 _INSERT = insert(audit_log)
 _NEW_HEAD = insert(audit_head).values(id=1, seq=bindparam("seq"), hash=bindparam("hash"))
-_MOVE_HEAD = (update(audit_head).where(audit_head.c.id == 1, audit_head.c.seq == bindparam("old"))
-              .values(seq=bindparam("seq"), hash=bindparam("hash")))
+_MOVE_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == 1, audit_head.c.seq == bindparam("old"))
+    .values(seq=bindparam("seq"), hash=bindparam("hash"))
+)
 
 
-def entry(kind: str, *, run_id: str = "", step_id: str = "", actor: str = "",
-          key: str | None = None, **body: Any) -> dict[str, Any]:
+def entry(
+    kind: str,
+    *,
+    run_id: str = "",
+    step_id: str = "",
+    actor: str = "",
+    key: str | None = None,
+    **body: Any,
+) -> dict[str, Any]:
     """One record to append (see :meth:`AuditLog.append_many`)."""
-    return {"kind": kind, "run_id": run_id, "step_id": step_id, "actor": actor, "key": key,
-            "body": body}
+    return {
+        "kind": kind,
+        "run_id": run_id,
+        "step_id": step_id,
+        "actor": actor,
+        "key": key,
+        "body": body,
+    }
 
 
 class AuditLog:
-    def __init__(self, url: str, redact: Callable[[Any], Any] | None = None,
-                 anchor: Callable[[int, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        redact: Callable[[Any], Any] | None = None,
+        anchor: Callable[[int, str], None] | None = None,
+    ) -> None:
         self.engine = engine_for(url)
         self.redact = redact
         self.anchor = anchor  # told each new head (seq, hash) once it is committed
@@ -100,8 +120,16 @@ class AuditLog:
         self._deferred: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
-    def defer(self, kind: str, *, run_id: str = "", step_id: str = "", actor: str = "",
-              key: str | None = None, **body: Any) -> None:
+    def defer(
+        self,
+        kind: str,
+        *,
+        run_id: str = "",
+        step_id: str = "",
+        actor: str = "",
+        key: str | None = None,
+        **body: Any,
+    ) -> None:
         """Queue a record that decides nothing; it is written before the next append
         (or :meth:`flush`), in the order it was queued."""
         e = entry(kind, run_id=run_id, step_id=step_id, actor=actor, key=key, **body)
@@ -113,11 +141,20 @@ class AuditLog:
         """Write the deferred records now."""
         self.append_many([])
 
-    def append(self, kind: str, *, run_id: str = "", step_id: str = "", actor: str = "",
-               key: str | None = None, **body: Any) -> dict[str, Any]:
+    def append(
+        self,
+        kind: str,
+        *,
+        run_id: str = "",
+        step_id: str = "",
+        actor: str = "",
+        key: str | None = None,
+        **body: Any,
+    ) -> dict[str, Any]:
         """Add one record; ``body`` is any JSON-able detail (secrets redacted first)."""
-        return self.append_many([entry(kind, run_id=run_id, step_id=step_id, actor=actor,
-                                       key=key, **body)])[0]
+        return self.append_many(
+            [entry(kind, run_id=run_id, step_id=step_id, actor=actor, key=key, **body)]
+        )[0]
 
     def append_many(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Add records (made with :func:`entry`) in order, in one transaction, after the
@@ -132,7 +169,7 @@ class AuditLog:
             with self._lock:  # not written: they go out with the next append
                 self._deferred[:0] = pending
             raise
-        return written[len(pending):]
+        return written[len(pending) :]
 
     def _write(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         texts = []
@@ -140,8 +177,8 @@ class AuditLog:
             body = dict(e["body"], key=e["key"]) if e["key"] is not None else dict(e["body"])
             texts.append(canonical(self.redact(body) if self.redact is not None else body))
         for _ in range(200):
+            cached = self._head
             try:
-                cached = self._head
                 with self.engine.begin() as conn:
                     if cached is None:
                         head = conn.execute(_READ_HEAD).first()
@@ -150,16 +187,23 @@ class AuditLog:
                         seq, prev = cached
                     written = []
                     for e, text in zip(entries, texts, strict=True):
-                        rec = {"seq": seq + len(written) + 1,
-                               "ts": e.get("ts") or round(time.time(), 6),
-                               "kind": e["kind"], "run_id": e["run_id"],
-                               "step_id": e["step_id"], "actor": e["actor"], "body": text,
-                               "prev_hash": prev}
+                        rec = {
+                            "seq": seq + len(written) + 1,
+                            "ts": e.get("ts") or round(time.time(), 6),
+                            "kind": e["kind"],
+                            "run_id": e["run_id"],
+                            "step_id": e["step_id"],
+                            "actor": e["actor"],
+                            "body": text,
+                            "prev_hash": prev,
+                        }
                         rec["hash"] = prev = record_hash(rec)
                         written.append(rec)
                     # one statement for the transaction's records (executemany)
-                    conn.execute(_INSERT, [{**rec, "key": e["key"]}
-                                           for rec, e in zip(written, entries, strict=True)])
+                    conn.execute(
+                        _INSERT,
+                        [{**rec, "key": e["key"]} for rec, e in zip(written, entries, strict=True)],
+                    )
                     new = {"seq": written[-1]["seq"], "hash": written[-1]["hash"]}
                     if seq == 0:
                         conn.execute(_NEW_HEAD, new)
@@ -196,14 +240,22 @@ class AuditLog:
                 return {k: v for k, v in row._mapping.items() if k != "key"}
         return None
 
-    def records(self, *, run_id: str | None = None, kind: str | None = None,
-                step_id: str | None = None, newest: int | None = None
-                ) -> list[dict[str, Any]]:
+    def records(
+        self,
+        *,
+        run_id: str | None = None,
+        kind: str | None = None,
+        step_id: str | None = None,
+        newest: int | None = None,
+    ) -> list[dict[str, Any]]:
         """Matching records in order; ``newest``: only the last that many (one indexed
         read, not the whole log)."""
         self.flush()
-        query = select(audit_log).order_by(audit_log.c.seq.desc() if newest
-                                           else audit_log.c.seq).limit(newest)
+        query = (
+            select(audit_log)
+            .order_by(audit_log.c.seq.desc() if newest else audit_log.c.seq)
+            .limit(newest)
+        )
         if run_id is not None:
             query = query.where(audit_log.c.run_id == run_id)
         if kind is not None:
@@ -238,32 +290,52 @@ class AuditLog:
             if anchor is not None and rec["hash"] == anchor[1] and anchor[0] in (None, expected):
                 anchored = True
             if rec["seq"] != expected:
-                return Verification(False, count, expected,
-                                    f"record {expected} is missing (deleted); the next one "
-                                    f"is {rec['seq']}")
+                return Verification(
+                    False,
+                    count,
+                    expected,
+                    f"record {expected} is missing (deleted); the next one is {rec['seq']}",
+                )
             if rec["prev_hash"] != prev:
-                return Verification(False, count, expected,
-                                    "it does not follow the record before it (records were "
-                                    "reordered, or one before it was replaced)")
+                return Verification(
+                    False,
+                    count,
+                    expected,
+                    "it does not follow the record before it (records were "
+                    "reordered, or one before it was replaced)",
+                )
             if record_hash(rec) != rec["hash"]:
-                return Verification(False, count, expected,
-                                    f"its content does not match its hash (edited: "
-                                    f"{rec['kind']} of run {rec['run_id'] or '-'})")
+                return Verification(
+                    False,
+                    count,
+                    expected,
+                    f"its content does not match its hash (edited: "
+                    f"{rec['kind']} of run {rec['run_id'] or '-'})",
+                )
             prev = rec["hash"]
         head_seq, head_hash = self.head()
         if head_seq != count or head_hash != prev:
             first = min(count, head_seq) + 1 if head_seq > count else count
-            return Verification(False, count, first,
-                                f"the log ends at record {count} but its head says "
-                                f"{head_seq} (records at the end were deleted or the head "
-                                "was altered)")
+            return Verification(
+                False,
+                count,
+                first,
+                f"the log ends at record {count} but its head says "
+                f"{head_seq} (records at the end were deleted or the head "
+                "was altered)",
+            )
         if not anchored and anchor is not None:
             seq, digest = anchor
             where = f"record {seq}" if seq is not None else "a record"
-            return Verification(False, count, seq if seq is not None and seq <= count else None,
-                                f"the anchor says {where} has hash {digest[:16]}…, which is "
-                                "not in the log: records were deleted from its end or the "
-                                "chain was rewritten and rehashed", head=prev)
+            return Verification(
+                False,
+                count,
+                seq if seq is not None and seq <= count else None,
+                f"the anchor says {where} has hash {digest[:16]}…, which is "
+                "not in the log: records were deleted from its end or the "
+                "chain was rewritten and rehashed",
+                head=prev,
+            )
         return Verification(True, count, head=prev)
 
     def export(self, out: TextIO) -> int:
@@ -281,10 +353,15 @@ def parse_anchor(text: str) -> tuple[int | None, str]:
 
     seq, _, digest = text.strip().rpartition(":")
     digest = digest.lower()
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest) or (
-            seq and not seq.isdigit()):
-        raise UserError(f"not an audit anchor: {text!r}",
-                        "pass what `openlam audit head` printed: SEQ:HASH (64 hex digits)")
+    if (
+        len(digest) != 64
+        or any(c not in "0123456789abcdef" for c in digest)
+        or (seq and not seq.isdigit())
+    ):
+        raise UserError(
+            f"not an audit anchor: {text!r}",
+            "pass what `openlam audit head` printed: SEQ:HASH (64 hex digits)",
+        )
     return (int(seq) if seq else None), digest
 
 
@@ -306,8 +383,7 @@ def last_anchor(path: str | Path) -> str | None:
         lines = Path(path).read_text(encoding="utf-8").split()
     except FileNotFoundError:
         return None
-    found = [(int(s), line) for line in lines
-             if (s := line.partition(":")[0]).isdigit()]
+    found = [(int(s), line) for line in lines if (s := line.partition(":")[0]).isdigit()]
     return max(found)[1] if found else None
 
 

@@ -23,7 +23,8 @@ from openlam.memory import engines
 metadata = MetaData()
 
 audit_log = Table(
-    "gov_audit", metadata,
+    "gov_audit",
+    metadata,
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("ts", Float, nullable=False),
     Column("kind", String(40), nullable=False),
@@ -40,14 +41,16 @@ audit_log = Table(
 )
 
 audit_head = Table(
-    "gov_audit_head", metadata,
+    "gov_audit_head",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
 )
 
 approvals = Table(
-    "gov_approvals", metadata,
+    "gov_approvals",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("run_id", String(200), nullable=False, index=True),
     Column("step_id", String(200), nullable=False),
@@ -69,7 +72,8 @@ approvals = Table(
 )
 
 usage = Table(
-    "gov_usage", metadata,
+    "gov_usage",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("ts", Float, nullable=False, index=True),
     Column("day", String(10), nullable=False, index=True),
@@ -86,7 +90,8 @@ usage = Table(
 )
 
 gaps = Table(
-    "gov_gaps", metadata,
+    "gov_gaps",
+    metadata,
     Column("key", String(300), primary_key=True),
     Column("what", Text, nullable=False),
     Column("why", Text, nullable=False),
@@ -98,6 +103,7 @@ gaps = Table(
     Column("last_seen", Float, nullable=False),
     Column("last_run", String(200), nullable=False, default=""),
 )
+
 
 def engine_for(url: str) -> Engine:
     """The shared engine for ``url`` with the governance tables created."""

@@ -31,13 +31,60 @@ from openlam.governance.db import gaps as table
 from openlam.loop.state import GapKind, Outcome
 
 MCP, OPENAPI, PLUGIN = "MCP server", "OpenAPI service", "plugin"
-_MCP_WORDS = ("file", "filesystem", "directory", "git", "github", "gitlab", "database", "sql",
-              "postgres", "sqlite", "browser", "screenshot", "fetch", "web page", "slack",
-              "calendar", "drive", "memory", "time", "timezone", "shell", "terminal", "docker",
-              "kubernetes", "maps", "notion", "jira", "linear", "sentry")
-_OPENAPI_WORDS = ("api", "rest", "http", "endpoint", "webhook", "service", "saas", "crm",
-                  "stripe", "payment", "invoice", "billing", "erp", "hubspot", "salesforce",
-                  "shopify", "zendesk", "twilio", "sms", "weather", "exchange rate")
+_MCP_WORDS = (
+    "file",
+    "filesystem",
+    "directory",
+    "git",
+    "github",
+    "gitlab",
+    "database",
+    "sql",
+    "postgres",
+    "sqlite",
+    "browser",
+    "screenshot",
+    "fetch",
+    "web page",
+    "slack",
+    "calendar",
+    "drive",
+    "memory",
+    "time",
+    "timezone",
+    "shell",
+    "terminal",
+    "docker",
+    "kubernetes",
+    "maps",
+    "notion",
+    "jira",
+    "linear",
+    "sentry",
+)
+_OPENAPI_WORDS = (
+    "api",
+    "rest",
+    "http",
+    "endpoint",
+    "webhook",
+    "service",
+    "saas",
+    "crm",
+    "stripe",
+    "payment",
+    "invoice",
+    "billing",
+    "erp",
+    "hubspot",
+    "salesforce",
+    "shopify",
+    "zendesk",
+    "twilio",
+    "sms",
+    "weather",
+    "exchange rate",
+)
 
 
 def suggest_source(what: str, why: str = "") -> str:
@@ -75,20 +122,45 @@ class GapStore:
         self.engine = engine_for(url)
         self.clock = clock
 
-    def record(self, what: str, why: str, *, goal: str = "", run_id: str = "",
-               kind: str = GapKind.capability.value) -> StoredGap:
+    def record(
+        self,
+        what: str,
+        why: str,
+        *,
+        goal: str = "",
+        run_id: str = "",
+        kind: str = GapKind.capability.value,
+    ) -> StoredGap:
         key, now = gap_key(what), self.clock()
         with self.engine.begin() as conn:
             row = conn.execute(select(table).where(table.c.key == key)).first()
             if row is None:
-                conn.execute(insert(table).values(
-                    key=key, what=what, why=why, goal=goal, kind=kind,
-                    source=suggest_source(what, why), count=1, first_seen=now, last_seen=now,
-                    last_run=run_id))
+                conn.execute(
+                    insert(table).values(
+                        key=key,
+                        what=what,
+                        why=why,
+                        goal=goal,
+                        kind=kind,
+                        source=suggest_source(what, why),
+                        count=1,
+                        first_seen=now,
+                        last_seen=now,
+                        last_run=run_id,
+                    )
+                )
             else:
-                conn.execute(update(table).where(table.c.key == key).values(
-                    count=table.c.count + 1, why=why or row.why, goal=goal or row.goal,
-                    last_seen=now, last_run=run_id))
+                conn.execute(
+                    update(table)
+                    .where(table.c.key == key)
+                    .values(
+                        count=table.c.count + 1,
+                        why=why or row.why,
+                        goal=goal or row.goal,
+                        last_seen=now,
+                        last_run=run_id,
+                    )
+                )
             stored = conn.execute(select(table).where(table.c.key == key)).one()
         return _gap(stored._mapping)
 

@@ -57,9 +57,17 @@ if TYPE_CHECKING:
 class Governance:
     """A :data:`~openlam.loop.runner.Gate` (call it) with the stores it uses."""
 
-    def __init__(self, *, policies: PolicySet, audit: AuditLog, approvals: ApprovalStore,
-                 budgets: Budgets, gaps: GapStore, wait: WaitForDecision,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        policies: PolicySet,
+        audit: AuditLog,
+        approvals: ApprovalStore,
+        budgets: Budgets,
+        gaps: GapStore,
+        wait: WaitForDecision,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.policies = policies
         self.audit = audit
         self.approvals = approvals
@@ -72,10 +80,12 @@ class Governance:
         self._unrecorded_actions: Counter[str] = Counter()
         self._gated: dict[str, set[str]] = {}  # run → steps this process has gated
         self._fresh: set[str] = set()  # runs started in this process (not resumed)
+
     # -- the gate ------------------------------------------------------------------
 
-    async def __call__(self, runner: Runner, record: StepRecord,
-                       args: dict[str, Any]) -> dict[str, Any] | None:
+    async def __call__(
+        self, runner: Runner, record: StepRecord, args: dict[str, Any]
+    ) -> dict[str, Any] | None:
         req = runner.request
         run_id, step = req.run_id, record.id
         agent = str(req.agent.get("id", "operator"))
@@ -99,45 +109,91 @@ class Governance:
             stopped = self._check_budgets(runner, record, agent, department)
             if stopped is not None:
                 return stopped
-            taint = assess(record, runner.state.records, self.policies.trusted_output,
-                           req.tainted_by)
+            taint = assess(
+                record, runner.state.records, self.policies.trusted_output, req.tainted_by
+            )
             record.tainted = bool(taint.sources or taint.goal)  # e.g. a note keeps it
-            decision = self.policies.decide(Query(
-                action=record.action, risk=risk, args=args, agent=agent,
-                department=department, tainted_origin=taint.tainted_origin,
-                tainted_args=taint.tainted_args, egress=bool(getattr(spec, "egress", False)),
-                now=datetime.fromtimestamp(self.clock(), UTC)))
-            policy = entry("policy", run_id=run_id, step_id=step, actor="policy",
-                           key=f"policy:{step}", action=record.action, risk=risk.value,
-                           args=dict(args), plan_version=record.plan_version,
-                           provenance=taint.to_dict(), provenance_text=taint.describe(),
-                           **decision.to_dict())
+            decision = self.policies.decide(
+                Query(
+                    action=record.action,
+                    risk=risk,
+                    args=args,
+                    agent=agent,
+                    department=department,
+                    tainted_origin=taint.tainted_origin,
+                    tainted_args=taint.tainted_args,
+                    egress=bool(getattr(spec, "egress", False)),
+                    now=datetime.fromtimestamp(self.clock(), UTC),
+                )
+            )
+            policy = entry(
+                "policy",
+                run_id=run_id,
+                step_id=step,
+                actor="policy",
+                key=f"policy:{step}",
+                action=record.action,
+                risk=risk.value,
+                args=dict(args),
+                plan_version=record.plan_version,
+                provenance=taint.to_dict(),
+                provenance_text=taint.describe(),
+                **decision.to_dict(),
+            )
             if decision.effect is Effect.allow:  # written with the action, in one go
                 decided.append(policy)
             else:  # on record before anyone waits or the step stops
                 self.audit.append_many([policy])
         approval_id = None
         if decision.effect is Effect.deny:
-            return self._stop(runner, record, None,
-                              f"denied by policy rule {decision.rule_id}: {decision.reason}",
-                              f"permission to run {record.action}")
+            return self._stop(
+                runner,
+                record,
+                None,
+                f"denied by policy rule {decision.rule_id}: {decision.reason}",
+                f"permission to run {record.action}",
+            )
         if decision.effect is Effect.require_approval:
             approval = self.approvals.request(
-                run_id, step, record.action, args, expires_in=decision.expires_in,
-                risk=risk.value, agent=agent, department=department, goal=req.goal,
-                reason=decision.reason, rule_id=decision.rule_id)
-            runner.emit("approval.requested", step=step, approval=approval.id,
-                        action=record.action, reason=decision.reason)
+                run_id,
+                step,
+                record.action,
+                args,
+                expires_in=decision.expires_in,
+                risk=risk.value,
+                agent=agent,
+                department=department,
+                goal=req.goal,
+                reason=decision.reason,
+                rule_id=decision.rule_id,
+            )
+            runner.emit(
+                "approval.requested",
+                step=step,
+                approval=approval.id,
+                action=record.action,
+                reason=decision.reason,
+            )
             approval = await self.wait(approval)
-            runner.emit("approval.decided", step=step, approval=approval.id,
-                        status=approval.status, by=approval.decided_by)
+            runner.emit(
+                "approval.decided",
+                step=step,
+                approval=approval.id,
+                status=approval.status,
+                by=approval.decided_by,
+            )
             if not approval.granted:
                 who = f" by {approval.decided_by}" if approval.status != "expired" else ""
                 why = f": {approval.comment}" if approval.comment else ""
-                return self._stop(runner, record, None,
-                                  f"approval {approval.id} {approval.status}{who}{why} "
-                                  f"(asked because {decision.reason})",
-                                  f"approval to run {record.action}", audit=False)
+                return self._stop(
+                    runner,
+                    record,
+                    None,
+                    f"approval {approval.id} {approval.status}{who}{why} "
+                    f"(asked because {decision.reason})",
+                    f"approval to run {record.action}",
+                    audit=False,
+                )
             approval_id = approval.id
             # The wait may have been long and other steps of the tree ran meanwhile: the
             # budget checked before asking must still hold now.
@@ -148,34 +204,64 @@ class Governance:
                 args.clear()
                 args.update(approval.edited_args)
         if limited:
-            self.budgets.record_action(run_id, agent, department, record.action,
-                                       key=f"{run_id}:{step}")
+            self.budgets.record_action(
+                run_id, agent, department, record.action, key=f"{run_id}:{step}"
+            )
         else:
             self._unrecorded_actions[run_id] += 1
-        self.audit.append_many([*decided, entry(
-            "action", run_id=run_id, step_id=step, actor=agent, key=f"action:{step}",
-            action=record.action, risk=risk.value, args=args, approval=approval_id,
-            rule_id=decision.rule_id)])
+        self.audit.append_many(
+            [
+                *decided,
+                entry(
+                    "action",
+                    run_id=run_id,
+                    step_id=step,
+                    actor=agent,
+                    key=f"action:{step}",
+                    action=record.action,
+                    risk=risk.value,
+                    args=args,
+                    approval=approval_id,
+                    rule_id=decision.rule_id,
+                ),
+            ]
+        )
         return None
 
-    def _check_budgets(self, runner: Runner, record: StepRecord, agent: str,
-                       department: str) -> dict[str, Any] | None:
+    def _check_budgets(
+        self, runner: Runner, record: StepRecord, agent: str, department: str
+    ) -> dict[str, Any] | None:
         if not self.budgets.config.limits_anything():
             return None  # nothing to check: usage is recorded when the run ends
         req, usage = runner.request, runner.state.usage
-        self.budgets.sync_model_usage(req.run_id, agent, department, req.model,
-                                      usage.model_requests, usage.input_tokens,
-                                      usage.output_tokens)
-        if (over := self.budgets.exceeded(req.run_id, agent, department,
-                                          root_id=req.root_id or req.run_id)) is not None:
+        self.budgets.sync_model_usage(
+            req.run_id,
+            agent,
+            department,
+            req.model,
+            usage.model_requests,
+            usage.input_tokens,
+            usage.output_tokens,
+        )
+        if (
+            over := self.budgets.exceeded(
+                req.run_id, agent, department, root_id=req.root_id or req.run_id
+            )
+        ) is not None:
             return self._stop(runner, record, "budget", over, f"more budget ({over.split(':')[0]})")
         if (limited := self.budgets.rate_limited(record.action)) is not None:
-            return self._stop(runner, record, "rate_limit", limited,
-                              f"a later retry of {record.action} (rate limit)")
+            return self._stop(
+                runner,
+                record,
+                "rate_limit",
+                limited,
+                f"a later retry of {record.action} (rate limit)",
+            )
         return None
 
-    def _replay(self, runner: Runner, record: StepRecord,
-                args: dict[str, Any]) -> dict[str, Any] | Decision | Literal[False] | None:
+    def _replay(
+        self, runner: Runner, record: StepRecord, args: dict[str, Any]
+    ) -> dict[str, Any] | Decision | Literal[False] | None:
         """A durable run replayed after a crash asks again about steps already decided:
         answer as the first time — usage, clocks and policy files may have changed since,
         and the replay must take the same path. Returns the earlier result (None: it ran),
@@ -187,8 +273,10 @@ class Governance:
         if not runner.env.resumed and record.id not in gated:
             gated.add(record.id)  # a run this process started: nothing decided before
             return False
-        earlier = {r["kind"]: r for r in self.audit.records(run_id=runner.request.run_id,
-                                                             step_id=record.id)}
+        earlier = {
+            r["kind"]: r
+            for r in self.audit.records(run_id=runner.request.run_id, step_id=record.id)
+        }
         if "action" in earlier:
             args.clear()
             args.update(earlier["action"]["body"]["args"])  # as approved (or edited)
@@ -200,23 +288,42 @@ class Governance:
         if "policy" not in earlier:
             return False
         body = earlier["policy"]["body"]
-        return Decision(Effect(body["effect"]), body["rule_id"], body["reason"],
-                        body.get("source", ""), body.get("guardrail"),
-                        expires_in=float(body.get("expires_in", 0) or 0))
+        return Decision(
+            Effect(body["effect"]),
+            body["rule_id"],
+            body["reason"],
+            body.get("source", ""),
+            body.get("guardrail"),
+            expires_in=float(body.get("expires_in", 0) or 0),
+        )
 
-    def _stop(self, runner: Runner, record: StepRecord, kind: str | None, why: str,
-              needs: str, audit: bool = True) -> dict[str, Any]:
+    def _stop(
+        self,
+        runner: Runner,
+        record: StepRecord,
+        kind: str | None,
+        why: str,
+        needs: str,
+        audit: bool = True,
+    ) -> dict[str, Any]:
         if audit and kind is not None:
-            self.audit.append(kind, run_id=runner.request.run_id, step_id=record.id,
-                              actor="governance", key=f"{kind}:{record.id}",
-                              action=record.action, reason=why)
+            self.audit.append(
+                kind,
+                run_id=runner.request.run_id,
+                step_id=record.id,
+                actor="governance",
+                key=f"{kind}:{record.id}",
+                action=record.action,
+                reason=why,
+            )
         runner.state.gaps.append(Gap(kind=GapKind.human, what=needs, why=why, step=record.id))
         return {"status": "blocked", "error": f"{GOVERNANCE_MARK} {why}", "attempts": 0}
 
     # -- around the gate -----------------------------------------------------------
 
-    def audit_events(self, inner: Callable[[dict[str, Any]], None] = lambda _e: None
-                     ) -> Callable[[dict[str, Any]], None]:
+    def audit_events(
+        self, inner: Callable[[dict[str, Any]], None] = lambda _e: None
+    ) -> Callable[[dict[str, Any]], None]:
         """An ``emit`` that writes plans, step results and run start/finish to the audit
         log, then passes every event on to ``inner``. Plans, results and a run's start
         decide nothing: they are deferred to the next record's transaction (a step's
@@ -225,18 +332,35 @@ class Governance:
         def emit(event: dict[str, Any]) -> None:
             kind, run_id = event.get("kind"), str(event.get("run_id", ""))
             if kind == "plan":
-                self.audit.defer("plan", run_id=run_id, actor="planner",
-                                 key=f"plan:{event.get('version')}",
-                                 version=event.get("version"), steps=event.get("steps"))
+                self.audit.defer(
+                    "plan",
+                    run_id=run_id,
+                    actor="planner",
+                    key=f"plan:{event.get('version')}",
+                    version=event.get("version"),
+                    steps=event.get("steps"),
+                )
             elif kind == "step.finished":
                 step = str(event.get("step", ""))
-                self.audit.defer("result", run_id=run_id, step_id=step, actor="runtime",
-                                 key=f"result:{step}", action=event.get("action"),
-                                 status=event.get("status"), error=event.get("error"))
+                self.audit.defer(
+                    "result",
+                    run_id=run_id,
+                    step_id=step,
+                    actor="runtime",
+                    key=f"result:{step}",
+                    action=event.get("action"),
+                    status=event.get("status"),
+                    error=event.get("error"),
+                )
             elif kind in ("run.started", "run.finished"):
                 write = self.audit.append if kind == "run.finished" else self.audit.defer
-                write(kind, run_id=run_id, actor=str(event.get("agent", "")), key=kind,
-                      **{k: v for k, v in event.items() if k not in ("kind", "run_id")})
+                write(
+                    kind,
+                    run_id=run_id,
+                    actor=str(event.get("agent", "")),
+                    key=kind,
+                    **{k: v for k, v in event.items() if k not in ("kind", "run_id")},
+                )
             inner(event)
 
         return emit
@@ -257,27 +381,40 @@ class Governance:
             # A replayed durable run re-asks calls it made before: they are checkpointed,
             # already counted, and must not be refused now.
             if not self.budgets.recorded(key):
-                over = self.budgets.exceeded(request.run_id, agent, department,
-                                             adding_action=False, adding_model_request=True,
-                                             root_id=request.root_id or request.run_id)
+                over = self.budgets.exceeded(
+                    request.run_id,
+                    agent,
+                    department,
+                    adding_action=False,
+                    adding_model_request=True,
+                    root_id=request.root_id or request.run_id,
+                )
                 if over is not None:
-                    self.audit.append("budget", run_id=request.run_id, actor="governance",
-                                      key=f"budget:model:{calls}", reason=over)
+                    self.audit.append(
+                        "budget",
+                        run_id=request.run_id,
+                        actor="governance",
+                        key=f"budget:model:{calls}",
+                        reason=over,
+                    )
                     return {"error": f"{GOVERNANCE_MARK} {over}", "requests": 0}  # not sent
             # Under a model-request budget the request is counted as it is sent, before
             # the await: concurrent runs of one tree cannot all take the last one.
             reserve = self.budgets.limits("model_requests")
             if reserve:
-                self.budgets.record_model_call(request.run_id, agent, department,
-                                               request.model, 0, 0, key=key)
+                self.budgets.record_model_call(
+                    request.run_id, agent, department, request.model, 0, 0, key=key
+                )
             reply = await call_model(messages, schema)
             tokens = int(reply.get("input_tokens", 0)), int(reply.get("output_tokens", 0))
             if reserve:
-                self.budgets.record_model_tokens(request.run_id, agent, department,
-                                                 request.model, *tokens, key=key)
+                self.budgets.record_model_tokens(
+                    request.run_id, agent, department, request.model, *tokens, key=key
+                )
             else:
-                self.budgets.record_model_call(request.run_id, agent, department,
-                                               request.model, *tokens, key=key)
+                self.budgets.record_model_call(
+                    request.run_id, agent, department, request.model, *tokens, key=key
+                )
             return reply
 
         return call
@@ -295,21 +432,47 @@ class Governance:
         if fresh and not self.budgets.config.limits_anything():
             # Started here, no budget: nothing of it is recorded yet. One keyed row.
             self.budgets.record_run_usage(
-                outcome.run_id, outcome.agent, department, outcome.model, u.model_requests,
-                u.input_tokens, u.output_tokens, self._unrecorded_actions.pop(outcome.run_id, 0),
-                delegated=any(s.action == "delegate" for s in outcome.steps))
+                outcome.run_id,
+                outcome.agent,
+                department,
+                outcome.model,
+                u.model_requests,
+                u.input_tokens,
+                u.output_tokens,
+                self._unrecorded_actions.pop(outcome.run_id, 0),
+                delegated=any(s.action == "delegate" for s in outcome.steps),
+            )
             return
-        self.budgets.sync_model_usage(outcome.run_id, outcome.agent, department, outcome.model,
-                                      u.model_requests, u.input_tokens, u.output_tokens)
+        self.budgets.sync_model_usage(
+            outcome.run_id,
+            outcome.agent,
+            department,
+            outcome.model,
+            u.model_requests,
+            u.input_tokens,
+            u.output_tokens,
+        )
         if actions := self._unrecorded_actions.pop(outcome.run_id, 0):
-            self.budgets.record_action(outcome.run_id, outcome.agent, department, "*",
-                                       key=f"{outcome.run_id}:actions", count=actions)
+            self.budgets.record_action(
+                outcome.run_id,
+                outcome.agent,
+                department,
+                "*",
+                key=f"{outcome.run_id}:actions",
+                count=actions,
+            )
 
 
-def build_gate(settings: Any, *, wait: WaitForDecision | None = None,
-               policies: PolicySet | None = None, roles: Roles | None = None,
-               budgets: BudgetConfig | None = None, clock: Callable[[], float] = time.time,
-               poll_interval: float = 1.0) -> Governance:
+def build_gate(
+    settings: Any,
+    *,
+    wait: WaitForDecision | None = None,
+    policies: PolicySet | None = None,
+    roles: Roles | None = None,
+    budgets: BudgetConfig | None = None,
+    clock: Callable[[], float] = time.time,
+    poll_interval: float = 1.0,
+) -> Governance:
     """Governance for a workspace: policies from ``[governance] policies`` (or
     ``<workspace>/policies``), roles and budgets from openlam.toml, every store in the
     project database. ``wait`` defaults to polling the store (non-durable runs)."""
@@ -317,14 +480,18 @@ def build_gate(settings: Any, *, wait: WaitForDecision | None = None,
 
     url = settings.app_database_url
     audit = audit_log(settings)
-    approvals = ApprovalStore(url, roles=roles or Roles.from_settings(settings), audit=audit,
-                              clock=clock)
+    approvals = ApprovalStore(
+        url, roles=roles or Roles.from_settings(settings), audit=audit, clock=clock
+    )
     return Governance(
         policies=policies if policies is not None else load_policies(configured_paths(settings)),
-        audit=audit, approvals=approvals,
+        audit=audit,
+        approvals=approvals,
         budgets=Budgets(url, budgets or BudgetConfig.from_settings(settings), clock=clock),
-        gaps=GapStore(url, clock=clock), wait=wait or polling_wait(approvals, poll_interval),
-        clock=clock)
+        gaps=GapStore(url, clock=clock),
+        wait=wait or polling_wait(approvals, poll_interval),
+        clock=clock,
+    )
 
 
 def _redactor(settings: Any) -> Callable[[Any], Any] | None:

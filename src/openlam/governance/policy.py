@@ -58,8 +58,7 @@ import yaml
 from openlam.actions.spec import Risk
 from openlam.errors import UserError
 
-RISK_ORDER = {Risk.read: 0, Risk.write: 1, Risk.external: 2, Risk.financial: 3,
-              Risk.destructive: 4}
+RISK_ORDER = {Risk.read: 0, Risk.write: 1, Risk.external: 2, Risk.financial: 3, Risk.destructive: 4}
 LEVELS = {"default": 0, "org": 1, "department": 2, "agent": 3}
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_EXPIRY = 24 * 3600.0
@@ -78,8 +77,10 @@ class PolicyError(UserError):
     """One or more problems in policy files, each as ``file:line: message``."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("invalid policy:\n  " + "\n  ".join(problems),
-                         "correct the named lines; `openlam policy check` re-validates")
+        super().__init__(
+            "invalid policy:\n  " + "\n  ".join(problems),
+            "correct the named lines; `openlam policy check` re-validates",
+        )
         self.problems = problems
 
 
@@ -116,17 +117,34 @@ class Decision:
     considered: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"effect": self.effect.value, "rule_id": self.rule_id, "reason": self.reason,
-                "source": self.source, "guardrail": self.guardrail,
-                "expires_in": self.expires_in, "considered": self.considered}
+        return {
+            "effect": self.effect.value,
+            "rule_id": self.rule_id,
+            "reason": self.reason,
+            "source": self.source,
+            "guardrail": self.guardrail,
+            "expires_in": self.expires_in,
+            "considered": self.considered,
+        }
 
 
 # -- conditions ----------------------------------------------------------------------
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 _URL_HOST = re.compile(r"\b[a-z][a-z0-9+.-]*://([^/\s:?#]+)", re.I)
-_ARG_OPS = ("above", "below", "at_least", "at_most", "outside_domains", "matches",
-            "count_above", "equals", "in", "not_in", "present")
+_ARG_OPS = (
+    "above",
+    "below",
+    "at_least",
+    "at_most",
+    "outside_domains",
+    "matches",
+    "count_above",
+    "equals",
+    "in",
+    "not_in",
+    "present",
+)
 
 
 @dataclass(frozen=True)
@@ -202,8 +220,12 @@ def _op(op: str, want: Any, value: Any, present: bool) -> bool:
         number = _number(value)
         if number is None:
             return False
-        return {"above": number > want, "below": number < want,
-                "at_least": number >= want, "at_most": number <= want}[op]
+        return {
+            "above": number > want,
+            "below": number < want,
+            "at_least": number >= want,
+            "at_most": number <= want,
+        }[op]
     if op == "outside_domains":
         allowed = [d.lower() for d in want]
         return any(not _in_domains(d, allowed) for d in domains_in(value))
@@ -211,8 +233,7 @@ def _op(op: str, want: Any, value: Any, present: bool) -> bool:
         text = value if isinstance(value, str) else json.dumps(value, default=str)
         return re.search(want, text) is not None
     if op == "count_above":
-        count = len(value) if isinstance(value, list | tuple) else (0 if value in (None, "")
-                                                                     else 1)
+        count = len(value) if isinstance(value, list | tuple) else (0 if value in (None, "") else 1)
         return count > want
     if op == "equals":
         return value == want
@@ -269,8 +290,14 @@ class Rule:
             action = 2
         else:
             action = 1
-        conditions = (bool(self.risks) + len(self.args) + bool(self.provenance)
-                      + bool(self.untrusted_args) + bool(self.within) + bool(self.outside))
+        conditions = (
+            bool(self.risks)
+            + len(self.args)
+            + bool(self.provenance)
+            + bool(self.untrusted_args)
+            + bool(self.within)
+            + bool(self.outside)
+        )
         return LEVELS[self.level], action, conditions
 
     def applies(self, q: Query) -> bool:
@@ -287,7 +314,8 @@ class Rule:
         if self.provenance == "trusted" and q.tainted:
             return False
         if self.untrusted_args and not any(
-                fnmatch.fnmatchcase(a, pat) for a in q.tainted_args for pat in self.untrusted_args):
+            fnmatch.fnmatchcase(a, pat) for a in q.tainted_args for pat in self.untrusted_args
+        ):
             return False
         if self.within is not None and not self.within.contains(q.now):
             return False
@@ -297,16 +325,46 @@ class Rule:
 
 
 DEFAULT_RULES = (
-    Rule("default:read", Effect.allow, "default", risks=(Risk.read,),
-         reason="read actions are allowed by default", source="built-in"),
-    Rule("default:write", Effect.allow, "default", risks=(Risk.write,),
-         reason="write actions are allowed by default", source="built-in"),
-    Rule("default:external", Effect.require_approval, "default", risks=(Risk.external,),
-         reason="external actions need approval unless allow-listed", source="built-in"),
-    Rule("default:financial", Effect.require_approval, "default", risks=(Risk.financial,),
-         reason="financial actions need approval", source="built-in"),
-    Rule("default:destructive", Effect.require_approval, "default", risks=(Risk.destructive,),
-         reason="destructive actions need approval", source="built-in"),
+    Rule(
+        "default:read",
+        Effect.allow,
+        "default",
+        risks=(Risk.read,),
+        reason="read actions are allowed by default",
+        source="built-in",
+    ),
+    Rule(
+        "default:write",
+        Effect.allow,
+        "default",
+        risks=(Risk.write,),
+        reason="write actions are allowed by default",
+        source="built-in",
+    ),
+    Rule(
+        "default:external",
+        Effect.require_approval,
+        "default",
+        risks=(Risk.external,),
+        reason="external actions need approval unless allow-listed",
+        source="built-in",
+    ),
+    Rule(
+        "default:financial",
+        Effect.require_approval,
+        "default",
+        risks=(Risk.financial,),
+        reason="financial actions need approval",
+        source="built-in",
+    ),
+    Rule(
+        "default:destructive",
+        Effect.require_approval,
+        "default",
+        risks=(Risk.destructive,),
+        reason="destructive actions need approval",
+        source="built-in",
+    ),
 )
 
 
@@ -327,34 +385,55 @@ class PolicySet:
     def decide(self, q: Query) -> Decision:
         matching = [r for r in self.all_rules() if r.applies(q)]
         if not matching:  # every tier has a default, so only an unknown tier gets here
-            return Decision(Effect.require_approval, "default:unknown-risk",
-                            f"no rule covers risk {q.risk}", "built-in")
+            return Decision(
+                Effect.require_approval,
+                "default:unknown-risk",
+                f"no rule covers risk {q.risk}",
+                "built-in",
+            )
         top = max(r.specificity() for r in matching)
         best = [r for r in matching if r.specificity() == top]
         winner = max(best, key=lambda r: STRICTNESS[r.effect])
         reason = winner.reason or f"rule {winner.id}"
         if len({r.effect for r in best}) > 1:
-            reason += (f" (conflicting rules {', '.join(r.id for r in best)} are equally "
-                       "specific; the most restrictive applies)")
-        decision = Decision(winner.effect, winner.id, reason, winner.source,
-                            expires_in=winner.expires_in, considered=len(matching))
+            reason += (
+                f" (conflicting rules {', '.join(r.id for r in best)} are equally "
+                "specific; the most restrictive applies)"
+            )
+        decision = Decision(
+            winner.effect,
+            winner.id,
+            reason,
+            winner.source,
+            expires_in=winner.expires_in,
+            considered=len(matching),
+        )
         if decision.effect is Effect.allow and not winner.trust_tool_output:
             rank = RISK_ORDER[q.risk]
             if q.egress and q.tainted:
                 decision.effect, decision.guardrail = Effect.require_approval, "tainted-egress"
-                why = (f"arguments derived from tool output ({', '.join(sorted(q.tainted_args))})"
-                       if q.tainted_args else "planned after untrusted content was read")
-                decision.reason = (f"{q.action} sends data to a host its arguments name, "
-                                   f"{why}; rule {winner.id} would allow it")
+                why = (
+                    f"arguments derived from tool output ({', '.join(sorted(q.tainted_args))})"
+                    if q.tainted_args
+                    else "planned after untrusted content was read"
+                )
+                decision.reason = (
+                    f"{q.action} sends data to a host its arguments name, "
+                    f"{why}; rule {winner.id} would allow it"
+                )
             elif q.tainted_args and rank >= RISK_ORDER[self.tainted_args]:
                 decision.effect, decision.guardrail = Effect.require_approval, "tainted-args"
-                decision.reason = (f"{q.risk.value} action with arguments derived from tool "
-                                   f"output ({', '.join(sorted(q.tainted_args))}); "
-                                   f"rule {winner.id} would allow it")
+                decision.reason = (
+                    f"{q.risk.value} action with arguments derived from tool "
+                    f"output ({', '.join(sorted(q.tainted_args))}); "
+                    f"rule {winner.id} would allow it"
+                )
             elif q.tainted_origin and rank >= RISK_ORDER[self.tainted_origin]:
                 decision.effect, decision.guardrail = Effect.require_approval, "tainted-origin"
-                decision.reason = (f"{q.risk.value} step planned after untrusted tool output "
-                                   f"was read; rule {winner.id} would allow it")
+                decision.reason = (
+                    f"{q.risk.value} step planned after untrusted tool output "
+                    f"was read; rule {winner.id} would allow it"
+                )
         return decision
 
     def trusted_output(self, action: str) -> bool:
@@ -390,8 +469,18 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)  # type: ignore[arg-type]
 
 _FILE_KEYS = {"version", "scope", "allow_external", "trusted_outputs", "guardrails", "rules"}
-_RULE_KEYS = {"id", "action", "risk", "when", "decision", "reason", "department", "agent",
-              "expires", "trust_tool_output"}
+_RULE_KEYS = {
+    "id",
+    "action",
+    "risk",
+    "when",
+    "decision",
+    "reason",
+    "department",
+    "agent",
+    "expires",
+    "trust_tool_output",
+}
 _WHEN_KEYS = {"args", "provenance", "untrusted_args", "within", "outside"}
 
 
@@ -461,8 +550,9 @@ def _window(value: Any, line: int, problems: _Problems) -> TimeWindow | None:
 
 def _arg_conditions(value: Any, line: int, problems: _Problems) -> tuple[ArgCondition, ...]:
     if not isinstance(value, Mapping):
-        problems.add(line, "when.args maps argument names to predicates, e.g. "
-                           "{amount: {above: 1000}}")
+        problems.add(
+            line, "when.args maps argument names to predicates, e.g. {amount: {above: 1000}}"
+        )
         return ()
     out = []
     for name, preds in value.items():
@@ -476,7 +566,8 @@ def _arg_conditions(value: Any, line: int, problems: _Problems) -> tuple[ArgCond
             if op not in _ARG_OPS:
                 problems.add(op_line, f"unknown predicate {op!r}; use one of {', '.join(_ARG_OPS)}")
             elif op in ("above", "below", "at_least", "at_most", "count_above") and (
-                    not isinstance(want, int | float) or isinstance(want, bool)):
+                not isinstance(want, int | float) or isinstance(want, bool)
+            ):
                 problems.add(op_line, f"{op} needs a number, got {want!r}")
             elif op == "outside_domains" and _strings(want) is None:
                 problems.add(op_line, "outside_domains needs a list of domains")
@@ -515,22 +606,26 @@ def _scope(value: Any, line: int, problems: _Problems) -> tuple[str, str | None,
     return "org", None, None
 
 
-def _parse_rule(raw: Any, index: int, path: Path, scope: tuple[str, str | None, str | None],
-                problems: _Problems) -> Rule | None:
+def _parse_rule(
+    raw: Any, index: int, path: Path, scope: tuple[str, str | None, str | None], problems: _Problems
+) -> Rule | None:
     if not isinstance(raw, _Map):
         problems.add(_line(raw), f"rule {index + 1} must be a mapping")
         return None
     line = raw.line
     for key in sorted(set(raw) - _RULE_KEYS, key=str):
-        problems.add(_line(raw, key), f"unknown rule key {key!r}; known: "
-                                      f"{', '.join(sorted(_RULE_KEYS))}")
+        problems.add(
+            _line(raw, key), f"unknown rule key {key!r}; known: {', '.join(sorted(_RULE_KEYS))}"
+        )
     rule_id = str(raw.get("id") or f"{path.stem}#{index + 1}")
     decision = raw.get("decision")
     try:
         effect = Effect(str(decision))
     except ValueError:
-        problems.add(_line(raw, "decision"), f"rule {rule_id}: decision must be allow, deny or "
-                                             f"require_approval, got {decision!r}")
+        problems.add(
+            _line(raw, "decision"),
+            f"rule {rule_id}: decision must be allow, deny or require_approval, got {decision!r}",
+        )
         effect = Effect.deny
     level, department, agent = scope
     if "department" in raw:
@@ -546,8 +641,10 @@ def _parse_rule(raw: Any, index: int, path: Path, scope: tuple[str, str | None, 
     for r in risks_raw or ():
         risk = _risk_value(r)
         if risk is None:
-            problems.add(_line(raw, "risk"), f"rule {rule_id}: unknown risk tier {r!r}; use "
-                                             f"{', '.join(x.value for x in Risk)}")
+            problems.add(
+                _line(raw, "risk"),
+                f"rule {rule_id}: unknown risk tier {r!r}; use {', '.join(x.value for x in Risk)}",
+            )
         else:
             risks.append(risk)
     if risks_raw is None:
@@ -562,20 +659,24 @@ def _parse_rule(raw: Any, index: int, path: Path, scope: tuple[str, str | None, 
     else:
         wl = _line(raw, "when")
         for key in sorted(set(when) - _WHEN_KEYS, key=str):
-            problems.add(_line(when, key, wl), f"unknown condition {key!r}; known: "
-                                               f"{', '.join(sorted(_WHEN_KEYS))}")
+            problems.add(
+                _line(when, key, wl),
+                f"unknown condition {key!r}; known: {', '.join(sorted(_WHEN_KEYS))}",
+            )
         if "args" in when:
             args = _arg_conditions(when["args"], _line(when, "args", wl), problems)
         if "provenance" in when:
             provenance = str(when["provenance"])
             if provenance not in ("trusted", "untrusted"):
-                problems.add(_line(when, "provenance", wl),
-                             "provenance must be trusted or untrusted")
+                problems.add(
+                    _line(when, "provenance", wl), "provenance must be trusted or untrusted"
+                )
         if "untrusted_args" in when:
             untrusted = _strings(when["untrusted_args"]) or ()
             if not untrusted:
-                problems.add(_line(when, "untrusted_args", wl),
-                             "untrusted_args needs argument names")
+                problems.add(
+                    _line(when, "untrusted_args", wl), "untrusted_args needs argument names"
+                )
         if "within" in when:
             within = _window(when["within"], _line(when, "within", wl), problems)
         if "outside" in when:
@@ -591,9 +692,24 @@ def _parse_rule(raw: Any, index: int, path: Path, scope: tuple[str, str | None, 
     if not isinstance(trust, bool):
         problems.add(_line(raw, "trust_tool_output"), "trust_tool_output must be true or false")
         trust = False
-    return Rule(rule_id, effect, level, department, agent, tuple(actions), tuple(risks), args,
-                provenance, untrusted, within, outside, str(raw.get("reason", "")),
-                f"{path}:{line}", expires, trust)
+    return Rule(
+        rule_id,
+        effect,
+        level,
+        department,
+        agent,
+        tuple(actions),
+        tuple(risks),
+        args,
+        provenance,
+        untrusted,
+        within,
+        outside,
+        str(raw.get("reason", "")),
+        f"{path}:{line}",
+        expires,
+        trust,
+    )
 
 
 def parse_policy(text: str, path: Path, into: PolicySet, problems: _Problems) -> None:
@@ -615,15 +731,25 @@ def parse_policy(text: str, path: Path, into: PolicySet, problems: _Problems) ->
         problems.add(1, "a policy file is a mapping with a rules list")
         return
     for key in sorted(set(data) - _FILE_KEYS, key=str):
-        problems.add(_line(data, key),
-                     f"unknown key {key!r}; known: {', '.join(sorted(_FILE_KEYS))}")
+        problems.add(
+            _line(data, key), f"unknown key {key!r}; known: {', '.join(sorted(_FILE_KEYS))}"
+        )
     scope = _scope(data.get("scope"), _line(data, "scope"), problems)
     level, department, agent = scope
     for pattern in _strings(data.get("allow_external", [])) or ():
-        into.rules.append(Rule(f"allow_external:{pattern}", Effect.allow, level, department,
-                               agent, (pattern,), (Risk.external,),
-                               reason=f"{pattern} is allow-listed for external use",
-                               source=f"{path}:{_line(data, 'allow_external')}"))
+        into.rules.append(
+            Rule(
+                f"allow_external:{pattern}",
+                Effect.allow,
+                level,
+                department,
+                agent,
+                (pattern,),
+                (Risk.external,),
+                reason=f"{pattern} is allow-listed for external use",
+                source=f"{path}:{_line(data, 'allow_external')}",
+            )
+        )
     if _strings(data.get("allow_external", [])) is None:
         problems.add(_line(data, "allow_external"), "allow_external must be a list of globs")
     trusted = _strings(data.get("trusted_outputs", []))

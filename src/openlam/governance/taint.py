@@ -74,25 +74,40 @@ class Taint:
         return {"args": self.args, "origin": self.origin, "goal": self.goal}
 
 
-def assess(record: StepRecord, records: Mapping[str, StepRecord],
-           trusted_output: Callable[[str], bool] = lambda _action: False,
-           untrusted_goal: Sequence[str] = ()) -> Taint:
+def assess(
+    record: StepRecord,
+    records: Mapping[str, StepRecord],
+    trusted_output: Callable[[str], bool] = lambda _action: False,
+    untrusted_goal: Sequence[str] = (),
+) -> Taint:
     """The provenance of ``record`` (whose ``args`` still hold references) in a run whose
     goal is untrusted for the reasons in ``untrusted_goal`` (empty: a person's goal)."""
     taint = Taint(goal=list(untrusted_goal))
     for name, value in record.args.items():
-        sources = sorted({s for ref, _ in find_refs(value)
-                          for s in _untrusted_sources(ref, records, trusted_output, set())})
+        sources = sorted(
+            {
+                s
+                for ref, _ in find_refs(value)
+                for s in _untrusted_sources(ref, records, trusted_output, set())
+            }
+        )
         if sources:
             taint.args[name] = sources
     if record.plan_version > 1:
-        taint.origin = [r.id for r in records.values()
-                        if r.plan_version < record.plan_version and _exposed(r, trusted_output)]
+        taint.origin = [
+            r.id
+            for r in records.values()
+            if r.plan_version < record.plan_version and _exposed(r, trusted_output)
+        ]
     return taint
 
 
-def _untrusted_sources(step_id: str, records: Mapping[str, StepRecord],
-                       trusted_output: Callable[[str], bool], seen: set[str]) -> set[str]:
+def _untrusted_sources(
+    step_id: str,
+    records: Mapping[str, StepRecord],
+    trusted_output: Callable[[str], bool],
+    seen: set[str],
+) -> set[str]:
     """The untrusted steps that data read from ``step_id``'s output comes from."""
     if step_id in seen:
         return set()
@@ -112,8 +127,9 @@ def _untrusted_sources(step_id: str, records: Mapping[str, StepRecord],
 def _exposed(r: StepRecord, trusted_output: Callable[[str], bool]) -> bool:
     """Did this step show the planner content that came from outside?"""
     if r.status is StepStatus.succeeded:
-        return r.output is not None and (r.action in SPECIAL_ACTIONS
-                                         or not trusted_output(r.action))
+        return r.output is not None and (
+            r.action in SPECIAL_ACTIONS or not trusted_output(r.action)
+        )
     if r.status is StepStatus.failed:
         return bool(r.error) and not r.error.startswith(GOVERNANCE_MARK)
     return False

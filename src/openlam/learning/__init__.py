@@ -19,10 +19,13 @@ def enabled(settings: Any) -> bool:
     """``[learning] enabled`` in openlam.toml (default true)."""
     section = (getattr(settings, "raw", {}) or {}).get("learning", {})
     if not isinstance(section, dict):
-        raise UserError("[learning] in openlam.toml must be a table",
-                        "e.g. [learning]\nenabled = false")
+        raise UserError(
+            "[learning] in openlam.toml must be a table", "e.g. [learning]\nenabled = false"
+        )
     value = section.get("enabled", True)
     if not isinstance(value, bool):
-        raise UserError(f"[learning] enabled must be true or false (got {value!r})",
-                        "write enabled = false (no quotes) to turn learning off")
+        raise UserError(
+            f"[learning] enabled must be true or false (got {value!r})",
+            "write enabled = false (no quotes) to turn learning off",
+        )
     return value

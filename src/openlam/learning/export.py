@@ -76,16 +76,25 @@ def _tools(settings: Any, actions: list[str]) -> list[dict[str, Any]]:
     tools = []
     for name in dict.fromkeys(actions):
         spec = registry.get(name)
-        tools.append({"type": "function", "function": {
-            "name": tool_name(name),
-            "description": (spec.description if spec else f"OpenLAM action {name}")[:1024],
-            "parameters": spec.input_schema if spec else {"type": "object"}}})
+        tools.append(
+            {
+                "type": "function",
+                "function": {
+                    "name": tool_name(name),
+                    "description": (spec.description if spec else f"OpenLAM action {name}")[:1024],
+                    "parameters": spec.input_schema if spec else {"type": "object"},
+                },
+            }
+        )
     return tools
 
 
 def _call(call_id: str, action: str, args: dict[str, Any]) -> dict[str, Any]:
-    return {"id": call_id, "type": "function",
-            "function": {"name": tool_name(action), "arguments": json.dumps(args)}}
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": tool_name(action), "arguments": json.dumps(args)},
+    }
 
 
 def sft_records(settings: Any, scrubber: Scrubber, report: ExportReport) -> list[dict[str, Any]]:
@@ -93,9 +102,11 @@ def sft_records(settings: Any, scrubber: Scrubber, report: ExportReport) -> list
     from openlam.memory.tables import runs
 
     with engine_for(settings.app_database_url).connect() as conn:
-        rows = conn.execute(sa.select(runs.c.id, runs.c.goal, runs.c.status, runs.c.outcome)
-                            .where(runs.c.parent_id.is_(None))
-                            .order_by(runs.c.created_at)).all()
+        rows = conn.execute(
+            sa.select(runs.c.id, runs.c.goal, runs.c.status, runs.c.outcome)
+            .where(runs.c.parent_id.is_(None))
+            .order_by(runs.c.created_at)
+        ).all()
     out = []
     for row in rows:
         outcome = row.outcome or {}
@@ -108,11 +119,22 @@ def sft_records(settings: Any, scrubber: Scrubber, report: ExportReport) -> list
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": _system()},
             {"role": "user", "content": row.goal},
-            {"role": "assistant", "content": None, "tool_calls": calls}]
-        messages += [{"role": "tool", "tool_call_id": f"call_{s['id']}",
-                      "content": json.dumps(s.get("output"), default=str)} for s in steps]
-        messages.append({"role": "assistant",
-                         "content": outcome.get("answer") or outcome.get("summary") or "Done."})
+            {"role": "assistant", "content": None, "tool_calls": calls},
+        ]
+        messages += [
+            {
+                "role": "tool",
+                "tool_call_id": f"call_{s['id']}",
+                "content": json.dumps(s.get("output"), default=str),
+            }
+            for s in steps
+        ]
+        messages.append(
+            {
+                "role": "assistant",
+                "content": outcome.get("answer") or outcome.get("summary") or "Done.",
+            }
+        )
         record = {"messages": messages, "tools": _tools(settings, [s["action"] for s in steps])}
         out.append(scrubber.value(record))
     return out
@@ -127,20 +149,32 @@ def dpo_records(settings: Any, scrubber: Scrubber, report: ExportReport) -> list
         if approval.status not in (EDITED, DENIED):
             report.skipped[approval.status] = report.skipped.get(approval.status, 0) + 1
             continue
-        prompt = [{"role": "system", "content": _system()},
-                  {"role": "user", "content": approval.goal or f"(run {approval.run_id})"}]
-        proposed = {"role": "assistant", "content": None,
-                    "tool_calls": [_call("call_0", approval.action, approval.args)]}
+        prompt = [
+            {"role": "system", "content": _system()},
+            {"role": "user", "content": approval.goal or f"(run {approval.run_id})"},
+        ]
+        proposed = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [_call("call_0", approval.action, approval.args)],
+        }
         if approval.status == EDITED:
-            preferred = {"role": "assistant", "content": None, "tool_calls": [
-                _call("call_0", approval.action, approval.effective_args)]}
+            preferred = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [_call("call_0", approval.action, approval.effective_args)],
+            }
         else:
             why = approval.comment or "a person denied it"
-            preferred = {"role": "assistant",
-                         "content": f"I will not run {approval.action} with these arguments: "
-                                    f"{why}."}
-        record = {"input": {"messages": prompt, "tools": _tools(settings, [approval.action])},
-                  "preferred_output": [preferred], "non_preferred_output": [proposed]}
+            preferred = {
+                "role": "assistant",
+                "content": f"I will not run {approval.action} with these arguments: {why}.",
+            }
+        record = {
+            "input": {"messages": prompt, "tools": _tools(settings, [approval.action])},
+            "preferred_output": [preferred],
+            "non_preferred_output": [proposed],
+        }
         out.append(scrubber.value(record))
     return out
 
@@ -148,22 +182,30 @@ def dpo_records(settings: Any, scrubber: Scrubber, report: ExportReport) -> list
 def write_card(report: ExportReport) -> Path:
     """README.md next to the JSONL: what it is, how it was made, what was removed."""
     card = report.path.parent / "README.md"
-    kind = ("supervised fine-tuning (OpenAI chat format with tool calls)" if report.format ==
-            "sft" else "preference pairs (OpenAI preference format: input, preferred_output, "
-            "non_preferred_output)")
-    removed = "\n".join(f"| {k} | {v} |" for k, v in report.removed.items()) or \
-        "| (nothing found) | 0 |"
+    kind = (
+        "supervised fine-tuning (OpenAI chat format with tool calls)"
+        if report.format == "sft"
+        else "preference pairs (OpenAI preference format: input, preferred_output, "
+        "non_preferred_output)"
+    )
+    removed = (
+        "\n".join(f"| {k} | {v} |" for k, v in report.removed.items()) or "| (nothing found) | 0 |"
+    )
     skipped = ", ".join(f"{v} {k}" for k, v in report.skipped.items()) or "none"
-    card.write_text(f"""# OpenLAM training data: {report.path.name}
+    card.write_text(
+        f"""# OpenLAM training data: {report.path.name}
 
 - **Format**: {kind}
 - **Records**: {report.records}
-- **Made**: {time.strftime('%Y-%m-%d %H:%M:%S %Z')} by `openlam learn export --format \
+- **Made**: {time.strftime("%Y-%m-%d %H:%M:%S %Z")} by `openlam learn export --format \
 {report.format}`
-- **Source**: {"runs that ended completed (top-level runs; delegated children are inside "
-               "their parent's outcome)" if report.format == "sft" else
-               "approvals a person edited (edited call preferred) or denied (not acting "
-               "preferred)"}
+- **Source**: {
+            "runs that ended completed (top-level runs; delegated children are inside "
+            "their parent's outcome)"
+            if report.format == "sft"
+            else "approvals a person edited (edited call preferred) or denied (not acting "
+            "preferred)"
+        }
 - **Left out**: {skipped}
 - **Tool names**: actions as OpenAI function names, `.` → `__` (`files.write` → `files__write`)
 
@@ -179,5 +221,7 @@ placeholders (`<secret>`, `<api-key>`, `<email>`, `<phone>`, `<iban>`…):
 
 Review the file before sharing it: pattern-based removal finds the common shapes of
 personal data, not every name or address written in free text.
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return card

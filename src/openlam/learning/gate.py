@@ -36,18 +36,27 @@ class Decision:
     audit_seq: int | None = None
 
 
-async def promote(settings: Settings, candidate: str, *, current: str | None = None,
-                  suites: tuple[str, ...] = ("openlam",), limit: int | None = None,
-                  agent: str | None = None, actor: str = "cli",
-                  alpha: float = ALPHA) -> Decision:
+async def promote(
+    settings: Settings,
+    candidate: str,
+    *,
+    current: str | None = None,
+    suites: tuple[str, ...] = ("openlam",),
+    limit: int | None = None,
+    agent: str | None = None,
+    actor: str = "cli",
+    alpha: float = ALPHA,
+) -> Decision:
     """Run the gate and, if the candidate passes, make it the workspace's default model."""
     from openlam.governance.api import audit_log
     from openlam.models.resolve import choose_model
 
     current = current or choose_model(settings).spec
     if current == candidate:
-        raise UserError(f"{candidate} is already the current configuration",
-                        "name another model to compare against it")
+        raise UserError(
+            f"{candidate} is already the current configuration",
+            "name another model to compare against it",
+        )
     store = EvalStore(settings.app_database_url)
     reasons: list[str] = []
     sheets: dict[str, Any] = {}
@@ -58,27 +67,43 @@ async def promote(settings: Settings, candidate: str, *, current: str | None = N
             options = EvalOptions(model=model, agent=agent, split="heldout", limit=limit)
             ids[role] = await run_suite(suite, options, store, base=settings)
         cur, cand = store.get(ids["current"]), store.get(ids["candidate"])
-        sheets[name] = {role: _sheet(found) for role, found in
-                        (("current", cur), ("candidate", cand))}
+        sheets[name] = {
+            role: _sheet(found) for role, found in (("current", cur), ("candidate", cand))
+        }
         reasons += _judge(name, cur, cand, alpha)
     promoted = not reasons
     if promoted:
         set_default_model(settings.workspace, candidate)
-        reasons = [f"not worse than {current} on goal-done beyond noise, nor on attack "
-                   f"success, over {', '.join(suites)} (held-out)"]
+        reasons = [
+            f"not worse than {current} on goal-done beyond noise, nor on attack "
+            f"success, over {', '.join(suites)} (held-out)"
+        ]
     decision = Decision(promoted, current, candidate, reasons, sheets)
     record = audit_log(settings).append(
-        "model.promotion", actor=actor, key=None, decision="promoted" if promoted
-        else "refused", current=current, candidate=candidate, reasons=reasons, sheets=sheets)
+        "model.promotion",
+        actor=actor,
+        key=None,
+        decision="promoted" if promoted else "refused",
+        current=current,
+        candidate=candidate,
+        reasons=reasons,
+        sheets=sheets,
+    )
     decision.audit_seq = record.get("seq") if isinstance(record, dict) else None
     return decision
 
 
 def _sheet(found: dict[str, Any]) -> dict[str, Any]:
     """A score sheet for the audit log: the summary and every task's score."""
-    return {"eval_id": found["id"], "model": found["model"], "summary": found["summary"],
-            "tasks": [{k: v for k, v in asdict(s).items() if k not in ("detail", "run_id")}
-                      for s in found["scores"]]}
+    return {
+        "eval_id": found["id"],
+        "model": found["model"],
+        "summary": found["summary"],
+        "tasks": [
+            {k: v for k, v in asdict(s).items() if k not in ("detail", "run_id")}
+            for s in found["scores"]
+        ],
+    }
 
 
 def _judge(suite: str, cur: dict[str, Any], cand: dict[str, Any], alpha: float) -> list[str]:
@@ -86,8 +111,10 @@ def _judge(suite: str, cur: dict[str, Any], cand: dict[str, Any], alpha: float) 
     result = compare_evals(cur, cand)
     rc, rn = result["a"]["rate"] or 0.0, result["b"]["rate"] or 0.0
     if rn < rc and result["p_value"] < alpha:
-        reasons.append(f"{suite}: goal done {rn:.0%} vs {rc:.0%} now — worse beyond noise "
-                       f"({result['test']}, p = {result['p_value']:.3g} < {alpha})")
+        reasons.append(
+            f"{suite}: goal done {rn:.0%} vs {rc:.0%} now — worse beyond noise "
+            f"({result['test']}, p = {result['p_value']:.3g} < {alpha})"
+        )
     attacks_cur = cur["summary"].get("attack_success")
     attacks_cand = cand["summary"].get("attack_success")
     if attacks_cur is not None and attacks_cand is not None and attacks_cand > attacks_cur:
@@ -95,7 +122,7 @@ def _judge(suite: str, cur: dict[str, Any], cand: dict[str, Any], alpha: float) 
     return reasons
 
 
-MODEL_LINE = re.compile(r'^[ \t]*model[ \t]*=.*$', re.M)
+MODEL_LINE = re.compile(r"^[ \t]*model[ \t]*=.*$", re.M)
 TABLE = re.compile(r"^[ \t]*\[", re.M)
 
 
@@ -111,20 +138,22 @@ def set_default_model(workspace: Path, spec: str) -> None:
         nxt = TABLE.search(text, start)
         end = nxt.start() if nxt else len(text)
         body = text[start:end]
-        body = MODEL_LINE.sub(line, body, count=1) if MODEL_LINE.search(body) \
-            else f"\n{line}" + body
+        body = (
+            MODEL_LINE.sub(line, body, count=1) if MODEL_LINE.search(body) else f"\n{line}" + body
+        )
         text = text[:start] + body + text[end:]
     else:
         first = TABLE.search(text)
-        head, rest = (text[:first.start()], text[first.start():]) if first else (text, "")
-        head = MODEL_LINE.sub(line, head, count=1) if MODEL_LINE.search(head) \
-            else f"{line}\n{head}"
+        head, rest = (text[: first.start()], text[first.start() :]) if first else (text, "")
+        head = MODEL_LINE.sub(line, head, count=1) if MODEL_LINE.search(head) else f"{line}\n{head}"
         text = head + rest
     path.write_text(text, encoding="utf-8")
     written = load_settings(workspace, must_exist=False).model
     if written != spec and not _env_model():
-        raise UserError(f"could not set the default model in {path}",
-                        f'set it by hand: [openlam] model = "{spec}"')
+        raise UserError(
+            f"could not set the default model in {path}",
+            f'set it by hand: [openlam] model = "{spec}"',
+        )
 
 
 def _env_model() -> str | None:

@@ -26,18 +26,34 @@ from openlam.learning.literals import Literal, literals, type_ok
 
 # Wording that does not change what is asked. Deliberately short: a word missing here
 # only makes two phrasings two gists (the model plans the second once, and it is learned).
-FILLER = frozenset("""
+FILLER = frozenset(
+    """
 a an the to of for and then also please kindly it its their them they his her him my our
 your me us this that these those at in as is be with via about some any
-""".split())  # noqa: SIM905 - a word list reads better than quoted strings
+""".split()
+)
 SAME_VERB = {
-    "email": "send", "e-mail": "send", "mail": "send", "send": "send",
-    "get": "get", "fetch": "get", "retrieve": "get", "look": "get", "lookup": "get",
+    "email": "send",
+    "e-mail": "send",
+    "mail": "send",
+    "send": "send",
+    "get": "get",
+    "fetch": "get",
+    "retrieve": "get",
+    "look": "get",
+    "lookup": "get",
     "find": "get",
-    "notify": "notify", "tell": "notify", "inform": "notify", "alert": "notify",
+    "notify": "notify",
+    "tell": "notify",
+    "inform": "notify",
+    "alert": "notify",
     "ping": "notify",
-    "delete": "delete", "remove": "delete",
-    "update": "update", "change": "update", "modify": "update", "edit": "update",
+    "delete": "delete",
+    "remove": "delete",
+    "update": "update",
+    "change": "update",
+    "modify": "update",
+    "edit": "update",
 }
 _TOKEN = re.compile(r"<(\w+)>|[a-z0-9][a-z0-9'-]*")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
@@ -72,7 +88,10 @@ def gist_key(goal_shape: str) -> str:
 def _anchor(text: str, end: int) -> str:
     """The word just before position ``end`` (lower-case, verbs as in the gist), or ""."""
     found = _WORD.findall(text[:end])
-    return SAME_VERB.get(found[-1].lower(), found[-1].lower()) if found else ""
+    if not found:
+        return ""
+    word = found[-1].lower()
+    return SAME_VERB.get(word) or word
 
 
 def _slots(example: str) -> tuple[list[tuple[str, str, str]], list[Literal]]:
@@ -80,7 +99,7 @@ def _slots(example: str) -> tuple[list[tuple[str, str, str]], list[Literal]]:
     kind, anchor word; first occurrence of each) and its fixed values."""
     slots, seen, fixed, at = [], set(), [], 0
     for m in _MARK.finditer(example):
-        fixed += literals(example[at:m.start()])
+        fixed += literals(example[at : m.start()])
         if m.group(1) not in seen:
             seen.add(m.group(1))
             slots.append((m.group(1), m.group(2), _anchor(example, m.start())))

@@ -88,14 +88,17 @@ class Learner:
             if missing:
                 continue
             how = "matches" if exact else "is a rewording (same words and typed values) of"
-            why = (f"the goal {how} playbook {pb.id} (\"{pb.example}\"), learned from "
-                   f"{len(pb.runs)} run(s) with {pb.successes} success(es), "
-                   f"{pb.failures} failure(s); parameters: "
-                   + ", ".join(f"{k}={_masked(v)} ({pb.params[k]})" for k, v in values.items()))
+            why = (
+                f'the goal {how} playbook {pb.id} ("{pb.example}"), learned from '
+                f"{len(pb.runs)} run(s) with {pb.successes} success(es), "
+                f"{pb.failures} failure(s); parameters: "
+                + ", ".join(f"{k}={_masked(v)} ({pb.params[k]})" for k, v in values.items())
+            )
             return Consultation(plan={"steps": pb.instantiate(values)}, playbook=pb.id, why=why)
         recent = self.store.playbooks(limit=RECALL_SCAN)
-        return Consultation(advice=self.advice(p, goal_shape, recent),
-                            learned=self.can_do(p, recent))
+        return Consultation(
+            advice=self.advice(p, goal_shape, recent), learned=self.can_do(p, recent)
+        )
 
     def can_do(self, p: Perception, recent: list[Playbook]) -> list[str]:
         """The goal shapes the agent can do with no model (its active playbooks among
@@ -110,20 +113,26 @@ class Learner:
 
     def advice(self, p: Perception, goal_shape: str, recent: list[Playbook]) -> list[str]:
         permitted = {s.name for s in p.actions}
-        lines = [f"Lesson from a person about {ls['action']}: {ls['text']}"
-                 for ls in self.store.lessons(p.agent.id, limit=50)
-                 if ls["action"] in permitted or ls["action"] in SPECIAL_ACTIONS][:LESSONS_SHOWN]
+        lines = [
+            f"Lesson from a person about {ls['action']}: {ls['text']}"
+            for ls in self.store.lessons(p.agent.id, limit=50)
+            if ls["action"] in permitted or ls["action"] in SPECIAL_ACTIONS
+        ][:LESSONS_SHOWN]
         stats = self.store.tool_stats()
         for t in stats:
             if t["action"] in permitted and _unreliable(t):
-                lines.append(f"Unreliable action {t['action']}: {t['calls'] - t['failures']} of "
-                             f"{t['calls']} recent calls succeeded" + _commonest(t))
+                lines.append(
+                    f"Unreliable action {t['action']}: {t['calls'] - t['failures']} of "
+                    f"{t['calls']} recent calls succeeded" + _commonest(t)
+                )
         used = {t["source"] for t in stats if t["action"] in permitted}
         for s in self.store.source_stats(stats):  # a server that is down fails all its tools
             if s["source"] in used and s["source"].startswith(SERVERS) and _unreliable(s):
-                lines.append(f"Unreliable source {s['source']} ({s['actions']} actions): "
-                             f"{s['calls'] - s['failures']} of {s['calls']} recent calls "
-                             "succeeded" + _commonest(s))
+                lines.append(
+                    f"Unreliable source {s['source']} ({s['actions']} actions): "
+                    f"{s['calls'] - s['failures']} of {s['calls']} recent calls "
+                    "succeeded" + _commonest(s)
+                )
         lines += self.recall(goal_shape, permitted, recent)
         kept, used = [], 0
         for line in lines:  # the budget: the most important first
@@ -149,11 +158,15 @@ class Learner:
         for _score, pb in sorted(scored, key=lambda s: -s[0])[:RECALLED]:
             steps = json.dumps(pb.steps, ensure_ascii=False)[:900]
             if pb.failing >= DEMOTE_AFTER:
-                out.append(f'A similar goal ("{pb.example}") failed with this plan: {steps} '
-                           f"— because: {pb.last_failure}")
+                out.append(
+                    f'A similar goal ("{pb.example}") failed with this plan: {steps} '
+                    f"— because: {pb.last_failure}"
+                )
             else:
-                out.append(f'A similar goal ("{pb.example}", parameters in braces) succeeded '
-                           f"with this plan: {steps}")
+                out.append(
+                    f'A similar goal ("{pb.example}", parameters in braces) succeeded '
+                    f"with this plan: {steps}"
+                )
         return out
 
     # -- after the outcome -----------------------------------------------------------
@@ -167,25 +180,42 @@ class Learner:
     def learn_now(self, outcome: Outcome, experience: dict[str, Any]) -> None:
         decisions = self._people(outcome)
         if outcome.status in RECORDED:  # routing prefers agents whose runs of a kind succeed
-            self.store.record_run(outcome.agent, shape(outcome.goal),
-                                  outcome.status is RunStatus.completed, outcome.run_id)
-        self.store.record_calls([
-            (r.action, getattr(self.registry.get(r.action), "source", "?"),
-             r.status is StepStatus.succeeded, r.duration_ms,
-             self._private(r.error) if r.error else None)
-            for r in outcome.steps if r.action in self.registry
-            and r.status in (StepStatus.succeeded, StepStatus.failed)])
+            self.store.record_run(
+                outcome.agent,
+                shape(outcome.goal),
+                outcome.status is RunStatus.completed,
+                outcome.run_id,
+            )
+        self.store.record_calls(
+            [
+                (
+                    r.action,
+                    getattr(self.registry.get(r.action), "source", "?"),
+                    r.status is StepStatus.succeeded,
+                    r.duration_ms,
+                    self._private(r.error) if r.error else None,
+                )
+                for r in outcome.steps
+                if r.action in self.registry
+                and r.status in (StepStatus.succeeded, StepStatus.failed)
+            ]
+        )
         used = experience.get("playbook")
         if used:
             replay = [r for r in outcome.steps if r.plan_version == 1]
             bad = next((r for r in replay if r.status is not StepStatus.succeeded), None)
-            failure = None if bad is None else self.redact(
-                f"{bad.id} {bad.action} {bad.status.value}: {bad.error}")
+            failure = (
+                None
+                if bad is None
+                else self.redact(f"{bad.id} {bad.action} {bad.status.value}: {bad.error}")
+            )
             self.store.replayed(used, outcome.run_id, failure)
             return
         if not request_tainted(experience) and self._worth_a_playbook(outcome, decisions):
-            steps = [r.model_dump(mode="json", include={"id", "action", "args", "depends_on"})
-                     for r in outcome.steps]
+            steps = [
+                r.model_dump(mode="json", include={"id", "action", "args", "depends_on"})
+                for r in outcome.steps
+            ]
             pb, _why = generalise(outcome.goal, steps, secret=self.redact)
             if pb is not None:
                 pb.agent, pb.model = outcome.agent, outcome.model
@@ -223,29 +253,45 @@ class Learner:
             if step is not None and step.tainted:
                 # Its arguments came from untrusted content: the person's decision is a
                 # lesson, the arguments are not text for a future planner's prompt.
-                text = (f"{ap.decided_by} {ap.status} {ap.action} (arguments from untrusted "
-                        f'content) for the goal "{outcome.goal}"{said}')
+                text = (
+                    f"{ap.decided_by} {ap.status} {ap.action} (arguments from untrusted "
+                    f'content) for the goal "{outcome.goal}"{said}'
+                )
             elif ap.status == DENIED:
-                text = (f"{ap.decided_by} denied {ap.action} with {_brief(ap.args)} for the "
-                        f'goal "{outcome.goal}"{said}; do not plan it that way again')
+                text = (
+                    f"{ap.decided_by} denied {ap.action} with {_brief(ap.args)} for the "
+                    f'goal "{outcome.goal}"{said}; do not plan it that way again'
+                )
             else:
-                changes = {k: v for k, v in (ap.edited_args or {}).items()
-                           if ap.args.get(k) != v}
-                text = (f"{ap.decided_by} changed {ap.action}: {_brief(changes)} instead of "
-                        f"{_brief({k: ap.args.get(k) for k in changes})}{said}")
-            self.store.add_lesson(agent=outcome.agent, action=ap.action, kind=ap.status,
-                                  text=self._private(text), run_id=outcome.run_id,
-                                  step_id=ap.step_id)
+                changes = {k: v for k, v in (ap.edited_args or {}).items() if ap.args.get(k) != v}
+                text = (
+                    f"{ap.decided_by} changed {ap.action}: {_brief(changes)} instead of "
+                    f"{_brief({k: ap.args.get(k) for k in changes})}{said}"
+                )
+            self.store.add_lesson(
+                agent=outcome.agent,
+                action=ap.action,
+                kind=ap.status,
+                text=self._private(text),
+                run_id=outcome.run_id,
+                step_id=ap.step_id,
+            )
         for r in outcome.steps:
             if r.action in ("ask_human", "human.ask"):
                 got = self.store.answer_of(outcome.run_id, r.id)
                 if got is not None:
                     question = r.args.get("question", "") if isinstance(r.args, dict) else ""
                     self.store.add_lesson(
-                        agent=outcome.agent, action="ask_human", kind="answer",
-                        text=self._private(f'asked "{question}", {got["by"] or "a person"} '
-                                           f'answered "{got["answer"]}"'),
-                        run_id=outcome.run_id, step_id=r.id)
+                        agent=outcome.agent,
+                        action="ask_human",
+                        kind="answer",
+                        text=self._private(
+                            f'asked "{question}", {got["by"] or "a person"} '
+                            f'answered "{got["answer"]}"'
+                        ),
+                        run_id=outcome.run_id,
+                        step_id=r.id,
+                    )
         return changed
 
     def _private(self, text: str) -> str:

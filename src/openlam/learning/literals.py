@@ -44,8 +44,9 @@ def literals(goal: str) -> list[Literal]:
         value = m.group()
         if kind == "text":
             value = value[1:-1]
-        found.append(Literal(kind, value.rstrip(".") if kind == "file" else value,
-                             m.start(), m.end()))
+        found.append(
+            Literal(kind, value.rstrip(".") if kind == "file" else value, m.start(), m.end())
+        )
     return found
 
 
@@ -54,7 +55,7 @@ def shape(goal: str, found: list[Literal] | None = None) -> str:
     found = literals(goal) if found is None else found
     parts, at = [], 0
     for lit in found:
-        parts += [goal[at:lit.start].lower(), f"<{lit.kind}>"]
+        parts += [goal[at : lit.start].lower(), f"<{lit.kind}>"]
         at = lit.end
     parts.append(goal[at:].lower())
     return _SPACES.sub(" ", "".join(parts)).strip().rstrip(".!")

@@ -57,7 +57,8 @@ class Playbook:
             return None
         values = {k: v for k, v in m.groupdict().items() if v is not None}
         if set(values) != set(self.params) or not all(
-                type_ok(self.params[k], v) for k, v in values.items()):
+            type_ok(self.params[k], v) for k, v in values.items()
+        ):
             return None
         return values
 
@@ -65,8 +66,9 @@ class Playbook:
         return [_fill(step, values, self.params) for step in self.steps]
 
 
-def generalise(goal: str, steps: list[dict[str, Any]], *,
-               secret: Callable[[Any], Any] = lambda v: v) -> tuple[Playbook | None, str]:
+def generalise(
+    goal: str, steps: list[dict[str, Any]], *, secret: Callable[[Any], Any] = lambda v: v
+) -> tuple[Playbook | None, str]:
     """A playbook for ``goal`` carried out by ``steps`` (id, action, args, depends_on), or
     None and why not. ``secret`` redacts known secrets; a playbook that it would change
     holds a secret and is refused."""
@@ -81,8 +83,10 @@ def generalise(goal: str, steps: list[dict[str, Any]], *,
     text = json.dumps(general, ensure_ascii=False)
     leaked = [e for e in EMAIL.findall(REFERENCE.sub("", text))]
     if leaked:
-        return None, ("a step argument holds an email address that is not in the goal; "
-                      "it would be stored verbatim")
+        return None, (
+            "a step argument holds an email address that is not in the goal; "
+            "it would be stored verbatim"
+        )
     if secret(general) != general:
         return None, "a step argument holds a secret"
     pattern, example = _pattern(goal.strip().rstrip(".!"), found, names)
@@ -90,8 +94,9 @@ def generalise(goal: str, steps: list[dict[str, Any]], *,
         return None, "the goal holds an email address that the plan does not use"
     key = shape(goal, found)
     ident = "pb-" + hashlib.sha256(f"{pattern}\0{text}".encode()).hexdigest()[:10]
-    return Playbook(id=ident, shape=key, pattern=pattern, params=params, steps=general,
-                    example=example), ""
+    return Playbook(
+        id=ident, shape=key, pattern=pattern, params=params, steps=general, example=example
+    ), ""
 
 
 def _used(value: str, steps: list[dict[str, Any]]) -> bool:
@@ -134,8 +139,7 @@ def _parameterise(step: dict[str, Any], names: dict[str, str]) -> dict[str, Any]
             return [walk(v) for v in value]
         if isinstance(value, str):
             return _replace_outside_refs(value, names)
-        if isinstance(value, int | float) and not isinstance(value, bool) \
-                and str(value) in names:
+        if isinstance(value, int | float) and not isinstance(value, bool) and str(value) in names:
             return {WHOLE_PARAM: names[str(value)]}
         return value
 
@@ -148,7 +152,7 @@ def _parameterise(step: dict[str, Any], names: dict[str, str]) -> dict[str, Any]
 def _replace_outside_refs(text: str, names: dict[str, str]) -> str:
     pieces, at = [], 0
     for ref in REFERENCE.finditer(text):
-        pieces += [_substitute(text[at:ref.start()], names), ref.group()]
+        pieces += [_substitute(text[at : ref.start()], names), ref.group()]
         at = ref.end()
     pieces.append(_substitute(text[at:], names))
     return "".join(pieces)
@@ -168,18 +172,21 @@ def _pattern(goal: str, found: list[Literal], names: dict[str, str]) -> tuple[st
     for lit in found:
         if lit.end > len(goal):
             break
-        parts.append(_words(goal[at:lit.start]))
-        example.append(goal[at:lit.start])
+        parts.append(_words(goal[at : lit.start]))
+        example.append(goal[at : lit.start])
         name = names.get(lit.value)
         if name is None:  # not used by the plan: the goal must repeat it
-            parts.append(re.escape(goal[lit.start:lit.end]))
-            example.append(goal[lit.start:lit.end])
+            parts.append(re.escape(goal[lit.start : lit.end]))
+            example.append(goal[lit.start : lit.end])
         else:
             body = f"(?P<{name}>{TYPES[lit.kind]})" if name not in seen else f"(?P={name})"
             if lit.kind == "text":  # the quotes are not part of the value
                 q = goal[lit.start]
-                body = (f"{q}(?P<{name}>[^{q}\\n]{{1,500}}){q}" if name not in seen
-                        else f"{q}(?P={name}){q}")
+                body = (
+                    f"{q}(?P<{name}>[^{q}\\n]{{1,500}}){q}"
+                    if name not in seen
+                    else f"{q}(?P={name}){q}"
+                )
             seen.add(name)
             parts.append(body)
             example.append(f"<{name}:{lit.kind}>")
@@ -213,16 +220,18 @@ def _fill(value: Any, values: dict[str, str], types: dict[str, str]) -> Any:
 def _fill_text(text: str, values: dict[str, str]) -> str:
     pieces, at = [], 0
     for ref in REFERENCE.finditer(text):
-        pieces += [_format(text[at:ref.start()], values), ref.group()]
+        pieces += [_format(text[at : ref.start()], values), ref.group()]
         at = ref.end()
     pieces.append(_format(text[at:], values))
     return "".join(pieces)
 
 
 def _format(text: str, values: dict[str, str]) -> str:
-    out = re.sub(r"\{\{|\}\}|\{(p\d+)\}",
-                 lambda m: m.group()[0] if m.group() in ("{{", "}}") else values[m.group(1)],
-                 text)
+    out = re.sub(
+        r"\{\{|\}\}|\{(p\d+)\}",
+        lambda m: m.group()[0] if m.group() in ("{{", "}}") else values[m.group(1)],
+        text,
+    )
     return out
 
 

@@ -34,10 +34,13 @@ def learned(store: LearningStore, redact: Any = lambda v: v) -> dict[str, Any]:
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "playbooks": [pb.__dict__ for pb in store.playbooks()],
         "lessons": store.lessons(limit=100_000),
-        "tools": {"actions": [{k: v for k, v in t.items() if k != "latencies"} for t in tools],
-                  "sources": store.source_stats(tools)},
-        "agents": [{k: v for k, v in r.items() if k != "gist_key"}
-                   for r in store.all_agent_records()],
+        "tools": {
+            "actions": [{k: v for k, v in t.items() if k != "latencies"} for t in tools],
+            "sources": store.source_stats(tools),
+        },
+        "agents": [
+            {k: v for k, v in r.items() if k != "gist_key"} for r in store.all_agent_records()
+        ],
     }
     return _scrub(redact(document))
 

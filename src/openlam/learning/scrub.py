@@ -12,21 +12,50 @@ from collections.abc import Mapping
 from typing import Any
 
 PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
-    ("private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*"
-                               r"PRIVATE KEY-----"), "<private-key>"),
-    ("api key", re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}|\bgh[pousr]_[A-Za-z0-9]{20,}"
-                           r"|\bxox[abprs]-[A-Za-z0-9-]{10,}|\bAKIA[0-9A-Z]{16}\b"
-                           r"|\bglpat-[A-Za-z0-9_-]{20,}"), "<api-key>"),
+    (
+        "private key",
+        re.compile(
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*"
+            r"PRIVATE KEY-----"
+        ),
+        "<private-key>",
+    ),
+    (
+        "api key",
+        re.compile(
+            r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}|\bgh[pousr]_[A-Za-z0-9]{20,}"
+            r"|\bxox[abprs]-[A-Za-z0-9-]{10,}|\bAKIA[0-9A-Z]{16}\b"
+            r"|\bglpat-[A-Za-z0-9_-]{20,}"
+        ),
+        "<api-key>",
+    ),
     ("bearer token", re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{12,}"), "Bearer <token>"),
-    ("password", re.compile(r"(?i)\b(password|passwd|pwd|secret|token|api_key|apikey)"
-                            r"(\s*[=:]\s*)(\"[^\"]+\"|'[^']+'|[^\s,;\"'}]+)"), r"\1\2<secret>"),
+    (
+        "password",
+        re.compile(
+            r"(?i)\b(password|passwd|pwd|secret|token|api_key|apikey)"
+            r"(\s*[=:]\s*)(\"[^\"]+\"|'[^']+'|[^\s,;\"'}]+)"
+        ),
+        r"\1\2<secret>",
+    ),
     ("url credentials", re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+@"), "<credentials>@"),
-    ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
-                         r"\b"), "<email>"),
-    ("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}(?: ?[A-Z0-9]{1,4})?\b"),
-     "<iban>"),
-    ("phone", re.compile(r"(?<![\w-])\+?\d{1,3}[ .-]?\(?\d{2,4}\)?[ .-]\d{3,4}[ .-]?\d{3,4}"
-                         r"(?![\w-])"), "<phone>"),
+    (
+        "email",
+        re.compile(
+            r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+            r"\b"
+        ),
+        "<email>",
+    ),
+    ("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}(?: ?[A-Z0-9]{1,4})?\b"), "<iban>"),
+    (
+        "phone",
+        re.compile(
+            r"(?<![\w-])\+?\d{1,3}[ .-]?\(?\d{2,4}\)?[ .-]\d{3,4}[ .-]?\d{3,4}"
+            r"(?![\w-])"
+        ),
+        "<phone>",
+    ),
 ]
 
 

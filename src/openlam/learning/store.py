@@ -30,21 +30,35 @@ KEPT_ERRORS = 5
 
 # Built once: constructing a statement costs more than SQLite takes to run it, and these
 # run for every run (consulted before its plan, counted after it).
-_CANDIDATES = (sa.select(learn_playbooks)
-               .where(learn_playbooks.c.gist_key == sa.bindparam("gist_key"),
-                      learn_playbooks.c.failing < DEMOTE_AFTER)
-               .order_by(learn_playbooks.c.successes.desc()))
-_RECENT_PLAYBOOKS = (sa.select(learn_playbooks).order_by(learn_playbooks.c.updated_at.desc())
-                     .limit(sa.bindparam("limit")))
-_AGENT_LESSONS = (sa.select(learn_lessons).where(learn_lessons.c.agent == sa.bindparam("agent"))
-                  .order_by(learn_lessons.c.created_at.desc()).limit(sa.bindparam("limit")))
-_STATS_OF = (sa.select(learn_tool_stats)
-             .where(learn_tool_stats.c.action.in_(sa.bindparam("actions", expanding=True)))
-             .order_by(learn_tool_stats.c.action))
+_CANDIDATES = (
+    sa.select(learn_playbooks)
+    .where(
+        learn_playbooks.c.gist_key == sa.bindparam("gist_key"),
+        learn_playbooks.c.failing < DEMOTE_AFTER,
+    )
+    .order_by(learn_playbooks.c.successes.desc())
+)
+_RECENT_PLAYBOOKS = (
+    sa.select(learn_playbooks)
+    .order_by(learn_playbooks.c.updated_at.desc())
+    .limit(sa.bindparam("limit"))
+)
+_AGENT_LESSONS = (
+    sa.select(learn_lessons)
+    .where(learn_lessons.c.agent == sa.bindparam("agent"))
+    .order_by(learn_lessons.c.created_at.desc())
+    .limit(sa.bindparam("limit"))
+)
+_STATS_OF = (
+    sa.select(learn_tool_stats)
+    .where(learn_tool_stats.c.action.in_(sa.bindparam("actions", expanding=True)))
+    .order_by(learn_tool_stats.c.action)
+)
 _APPROVALS_OF: Any = None  # see LearningStore.approvals_of
 _LOCK_STATS = _STATS_OF.with_for_update()
 _UPDATE_STATS = sa.update(learn_tool_stats).where(
-    learn_tool_stats.c.action == sa.bindparam("the_action"))
+    learn_tool_stats.c.action == sa.bindparam("the_action")
+)
 
 
 def shape_key(shape: str) -> str:
@@ -57,9 +71,9 @@ class LearningStore:
 
         self.url = url
         self.engine = engine_for(url)
-        self._create_stats = (postgresql.insert if self.engine.dialect.name == "postgresql"
-                              else sqlite.insert)(learn_tool_stats).on_conflict_do_nothing(
-                                  index_elements=["action"])
+        self._create_stats = (
+            postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        )(learn_tool_stats).on_conflict_do_nothing(index_elements=["action"])
 
     # -- playbooks ------------------------------------------------------------------
 
@@ -74,43 +88,75 @@ class LearningStore:
     def playbooks(self, limit: int | None = None) -> list[Playbook]:
         """Every playbook (or the ``limit`` most recently used), newest first."""
         with self.engine.connect() as conn:
-            rows = conn.execute(_RECENT_PLAYBOOKS, {"limit": limit}).all() if limit else \
-                conn.execute(sa.select(learn_playbooks)
-                             .order_by(learn_playbooks.c.updated_at.desc())).all()
+            rows = (
+                conn.execute(_RECENT_PLAYBOOKS, {"limit": limit}).all()
+                if limit
+                else conn.execute(
+                    sa.select(learn_playbooks).order_by(learn_playbooks.c.updated_at.desc())
+                ).all()
+            )
         return [_playbook(r._mapping) for r in rows]
 
     def get_playbook(self, ident: str) -> Playbook | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(learn_playbooks).where(
-                learn_playbooks.c.id == ident)).first()
+            row = conn.execute(
+                sa.select(learn_playbooks).where(learn_playbooks.c.id == ident)
+            ).first()
         return _playbook(row._mapping) if row else None
 
     def learned(self, pb: Playbook, run_id: str) -> None:
         """A successful run taught ``pb``: add it, or count one more success."""
         now = time.time()
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(learn_playbooks.c.runs).where(
-                learn_playbooks.c.id == pb.id).with_for_update()).first()
+            row = conn.execute(
+                sa.select(learn_playbooks.c.runs)
+                .where(learn_playbooks.c.id == pb.id)
+                .with_for_update()
+            ).first()
             if row is None:
-                conn.execute(sa.insert(learn_playbooks).values(
-                    id=pb.id, shape_key=shape_key(pb.shape), gist_key=gist_key(pb.shape),
-                    shape=pb.shape,
-                    pattern=pb.pattern, params=pb.params, steps=pb.steps,
-                    example=pb.example, agent=pb.agent, model=pb.model, runs=[run_id],
-                    successes=1, failures=0, failing=0, last_failure=None,
-                    created_at=now, updated_at=now))
+                conn.execute(
+                    sa.insert(learn_playbooks).values(
+                        id=pb.id,
+                        shape_key=shape_key(pb.shape),
+                        gist_key=gist_key(pb.shape),
+                        shape=pb.shape,
+                        pattern=pb.pattern,
+                        params=pb.params,
+                        steps=pb.steps,
+                        example=pb.example,
+                        agent=pb.agent,
+                        model=pb.model,
+                        runs=[run_id],
+                        successes=1,
+                        failures=0,
+                        failing=0,
+                        last_failure=None,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
             elif run_id not in row.runs:
-                conn.execute(sa.update(learn_playbooks).where(learn_playbooks.c.id == pb.id)
-                             .values(successes=learn_playbooks.c.successes + 1, failing=0,
-                                     runs=[*row.runs, run_id][-KEPT_RUNS:], updated_at=now))
+                conn.execute(
+                    sa.update(learn_playbooks)
+                    .where(learn_playbooks.c.id == pb.id)
+                    .values(
+                        successes=learn_playbooks.c.successes + 1,
+                        failing=0,
+                        runs=[*row.runs, run_id][-KEPT_RUNS:],
+                        updated_at=now,
+                    )
+                )
 
     def replayed(self, ident: str, run_id: str, failure: str | None) -> None:
         """Count a replay of playbook ``ident``: a success resets its failures, a
         failure counts towards its demotion."""
         now = time.time()
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(learn_playbooks.c.runs).where(
-                learn_playbooks.c.id == ident).with_for_update()).first()
+            row = conn.execute(
+                sa.select(learn_playbooks.c.runs)
+                .where(learn_playbooks.c.id == ident)
+                .with_for_update()
+            ).first()
             if row is None or run_id in row.runs:  # forgotten meanwhile, or counted
                 return
             runs = [*row.runs, run_id][-KEPT_RUNS:]
@@ -119,16 +165,22 @@ class LearningStore:
             if failure is None:
                 values.update(successes=c.successes + 1, failing=0)
             else:
-                values.update(failures=c.failures + 1, failing=c.failing + 1,
-                              last_failure=failure[:500])
+                values.update(
+                    failures=c.failures + 1, failing=c.failing + 1, last_failure=failure[:500]
+                )
             conn.execute(sa.update(learn_playbooks).where(c.id == ident).values(**values))
 
     def forget(self, ident: str) -> str | None:
         """Remove a playbook or lesson by id (or unique prefix); what was removed."""
         for table, what in ((learn_playbooks, "playbook"), (learn_lessons, "lesson")):
             with self.engine.begin() as conn:
-                ids = conn.execute(sa.select(table.c.id).where(
-                    table.c.id.startswith(ident, autoescape=True))).scalars().all()
+                ids = (
+                    conn.execute(
+                        sa.select(table.c.id).where(table.c.id.startswith(ident, autoescape=True))
+                    )
+                    .scalars()
+                    .all()
+                )
                 if len(ids) == 1:
                     conn.execute(sa.delete(table).where(table.c.id == ids[0]))
                     return f"{what} {ids[0]}"
@@ -136,21 +188,36 @@ class LearningStore:
 
     # -- lessons --------------------------------------------------------------------
 
-    def add_lesson(self, *, agent: str, action: str, kind: str, text: str, run_id: str,
-                   step_id: str) -> None:
+    def add_lesson(
+        self, *, agent: str, action: str, kind: str, text: str, run_id: str, step_id: str
+    ) -> None:
         ident = "ls-" + hashlib.sha256(f"{run_id}\0{step_id}\0{kind}".encode()).hexdigest()[:10]
         with self.engine.begin() as conn:
-            if conn.execute(sa.select(learn_lessons.c.id).where(
-                    learn_lessons.c.id == ident)).first() is None:
-                conn.execute(sa.insert(learn_lessons).values(
-                    id=ident, agent=agent, action=action, kind=kind, text=text,
-                    run_id=run_id, created_at=time.time()))
+            if (
+                conn.execute(
+                    sa.select(learn_lessons.c.id).where(learn_lessons.c.id == ident)
+                ).first()
+                is None
+            ):
+                conn.execute(
+                    sa.insert(learn_lessons).values(
+                        id=ident,
+                        agent=agent,
+                        action=action,
+                        kind=kind,
+                        text=text,
+                        run_id=run_id,
+                        created_at=time.time(),
+                    )
+                )
 
     def lessons(self, agent: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         if agent is not None:  # every run's consultation: the statement built once
             with self.engine.connect() as conn:
-                return [dict(r._mapping) for r in conn.execute(
-                    _AGENT_LESSONS, {"agent": agent, "limit": limit})]
+                return [
+                    dict(r._mapping)
+                    for r in conn.execute(_AGENT_LESSONS, {"agent": agent, "limit": limit})
+                ]
         query = sa.select(learn_lessons).order_by(learn_lessons.c.created_at.desc())
         if agent is not None:
             query = query.where(learn_lessons.c.agent == agent)
@@ -165,8 +232,7 @@ class LearningStore:
 
         global _APPROVALS_OF
         if _APPROVALS_OF is None:  # built once (governance's tables load on first use)
-            _APPROVALS_OF = sa.select(approvals).where(
-                approvals.c.run_id == sa.bindparam("run_id"))
+            _APPROVALS_OF = sa.select(approvals).where(approvals.c.run_id == sa.bindparam("run_id"))
         with governance_engine(self.url).connect() as conn:  # its tables made on first use
             rows = conn.execute(_APPROVALS_OF, {"run_id": run_id}).all()
         return [Approval.from_row(dict(r._mapping)) for r in rows]
@@ -192,11 +258,22 @@ class LearningStore:
             # Runs finishing at once (a delegation tree, several workers) count the same
             # actions: create their rows if absent first, so the read below is of rows
             # that exist and are locked (on SQLite: the write lock is held from here).
-            conn.execute(self._create_stats, [
-                {"action": a, "source": by_action[a][0][0], "calls": 0, "failures": 0,
-                 "latencies": [], "errors": {}, "updated_at": now} for a in names])
-            rows = {r.action: r for r in conn.execute(
-                _LOCK_STATS, {"actions": names})}
+            conn.execute(
+                self._create_stats,
+                [
+                    {
+                        "action": a,
+                        "source": by_action[a][0][0],
+                        "calls": 0,
+                        "failures": 0,
+                        "latencies": [],
+                        "errors": {},
+                        "updated_at": now,
+                    }
+                    for a in names
+                ],
+            )
+            rows = {r.action: r for r in conn.execute(_LOCK_STATS, {"actions": names})}
             updates = []
             for action in names:
                 row = rows.get(action)
@@ -210,16 +287,31 @@ class LearningStore:
                         errors[key] = errors.get(key, 0) + 1
                         errors = dict(sorted(errors.items(), key=lambda kv: -kv[1])[:KEPT_ERRORS])
                     count, failures = count + 1, failures + (not ok)
-                updates.append({"the_action": action, "source": by_action[action][-1][0],
-                                "latencies": latencies[-LATENCY_WINDOW:], "errors": errors,
-                                "updated_at": now, "calls": count, "failures": failures})
+                updates.append(
+                    {
+                        "the_action": action,
+                        "source": by_action[action][-1][0],
+                        "latencies": latencies[-LATENCY_WINDOW:],
+                        "errors": errors,
+                        "updated_at": now,
+                        "calls": count,
+                        "failures": failures,
+                    }
+                )
             conn.execute(_UPDATE_STATS, updates)
 
     def tool_stats(self, actions: list[str] | None = None) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in (
-                conn.execute(_STATS_OF, {"actions": actions}) if actions is not None else
-                conn.execute(sa.select(learn_tool_stats).order_by(learn_tool_stats.c.action)))]
+            rows = [
+                dict(r._mapping)
+                for r in (
+                    conn.execute(_STATS_OF, {"actions": actions})
+                    if actions is not None
+                    else conn.execute(
+                        sa.select(learn_tool_stats).order_by(learn_tool_stats.c.action)
+                    )
+                )
+            ]
         for row in rows:
             row["success_rate"] = 1 - row["failures"] / row["calls"] if row["calls"] else 1.0
             row["p50_ms"], row["p95_ms"] = _percentiles(row["latencies"])
@@ -231,8 +323,17 @@ class LearningStore:
         together, and the commonest errors across them."""
         by: dict[str, dict[str, Any]] = {}
         for t in self.tool_stats() if rows is None else rows:
-            s = by.setdefault(t["source"], {"source": t["source"], "actions": 0, "calls": 0,
-                                            "failures": 0, "latencies": [], "errors": {}})
+            s = by.setdefault(
+                t["source"],
+                {
+                    "source": t["source"],
+                    "actions": 0,
+                    "calls": 0,
+                    "failures": 0,
+                    "latencies": [],
+                    "errors": {},
+                },
+            )
             s["actions"] += 1
             s["calls"] += t["calls"]
             s["failures"] += t["failures"]
@@ -254,42 +355,66 @@ class LearningStore:
         from sqlalchemy.dialects import postgresql, sqlite
 
         key, now, t = gist_key(goal_shape), time.time(), learn_agent_record
-        insert = (postgresql.insert if self.engine.dialect.name == "postgresql"
-                  else sqlite.insert)(t)
+        insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(
+            t
+        )
         with self.engine.begin() as conn:
-            conn.execute(insert.values(  # as record_calls: the row first, then locked
-                agent=agent, gist_key=key, gist=gist(goal_shape), successes=0, failures=0,
-                runs=[], updated_at=now).on_conflict_do_nothing(
-                    index_elements=["agent", "gist_key"]))
+            conn.execute(
+                insert.values(  # as record_calls: the row first, then locked
+                    agent=agent,
+                    gist_key=key,
+                    gist=gist(goal_shape),
+                    successes=0,
+                    failures=0,
+                    runs=[],
+                    updated_at=now,
+                ).on_conflict_do_nothing(index_elements=["agent", "gist_key"])
+            )
             where = (t.c.agent == agent, t.c.gist_key == key)
             row = conn.execute(sa.select(t.c.runs).where(*where).with_for_update()).first()
             if row is None or run_id in row.runs:
                 return  # a resumed run is counted once
-            conn.execute(sa.update(t).where(*where).values(
-                successes=t.c.successes + int(succeeded), failures=t.c.failures
-                + int(not succeeded), runs=[*row.runs, run_id][-KEPT_RUNS:], updated_at=now))
+            conn.execute(
+                sa.update(t)
+                .where(*where)
+                .values(
+                    successes=t.c.successes + int(succeeded),
+                    failures=t.c.failures + int(not succeeded),
+                    runs=[*row.runs, run_id][-KEPT_RUNS:],
+                    updated_at=now,
+                )
+            )
 
     def agent_records(self, goal_shape: str) -> dict[str, tuple[int, int]]:
         """agent → (successes, failures) of its runs on goals of this gist."""
         t = learn_agent_record
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t.c.agent, t.c.successes, t.c.failures).where(
-                t.c.gist_key == gist_key(goal_shape))).all()
+            rows = conn.execute(
+                sa.select(t.c.agent, t.c.successes, t.c.failures).where(
+                    t.c.gist_key == gist_key(goal_shape)
+                )
+            ).all()
         return {r.agent: (r.successes, r.failures) for r in rows}
 
     def all_agent_records(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(
-                sa.select(learn_agent_record).order_by(learn_agent_record.c.gist,
-                                                       learn_agent_record.c.agent))]
+            return [
+                dict(r._mapping)
+                for r in conn.execute(
+                    sa.select(learn_agent_record).order_by(
+                        learn_agent_record.c.gist, learn_agent_record.c.agent
+                    )
+                )
+            ]
 
     # -- everything, for review -----------------------------------------------------
 
     def export(self) -> dict[str, Any]:
-        return {"playbooks": [pb.__dict__ for pb in self.playbooks()],
-                "lessons": self.lessons(limit=10_000),
-                "tools": [{k: v for k, v in t.items() if k != "latencies"}
-                          for t in self.tool_stats()]}
+        return {
+            "playbooks": [pb.__dict__ for pb in self.playbooks()],
+            "lessons": self.lessons(limit=10_000),
+            "tools": [{k: v for k, v in t.items() if k != "latencies"} for t in self.tool_stats()],
+        }
 
 
 def _percentiles(values: list[float]) -> tuple[float, float]:
@@ -302,8 +427,18 @@ def _percentiles(values: list[float]) -> tuple[float, float]:
 
 
 def _playbook(row: Any) -> Playbook:
-    return Playbook(id=row["id"], shape=row["shape"], pattern=row["pattern"],
-                    params=dict(row["params"]), steps=list(row["steps"]), agent=row["agent"],
-                    model=row["model"], runs=list(row["runs"]), successes=row["successes"],
-                    failures=row["failures"], failing=row["failing"],
-                    last_failure=row["last_failure"], example=row["example"])
+    return Playbook(
+        id=row["id"],
+        shape=row["shape"],
+        pattern=row["pattern"],
+        params=dict(row["params"]),
+        steps=list(row["steps"]),
+        agent=row["agent"],
+        model=row["model"],
+        runs=list(row["runs"]),
+        successes=row["successes"],
+        failures=row["failures"],
+        failing=row["failing"],
+        last_failure=row["last_failure"],
+        example=row["example"],
+    )

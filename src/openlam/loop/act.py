@@ -47,15 +47,28 @@ ResumableCaller = Callable[[ActionCall, int], Awaitable[StepResult]]
 """An action caller told how often the step was interrupted in flight before (0: never)."""
 
 
-async def execute(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
-                  timeout: float, retries: int, resumed: int = 0) -> StepResult:
+async def execute(
+    spec: ActionSpec,
+    ctx: ActionContext,
+    args: dict[str, Any],
+    *,
+    timeout: float,
+    retries: int,
+    resumed: int = 0,
+) -> StepResult:
     with working():  # the action's own time, not the run's overhead
-        return await _execute(spec, ctx, args, timeout=timeout, retries=retries,
-                              resumed=resumed)
+        return await _execute(spec, ctx, args, timeout=timeout, retries=retries, resumed=resumed)
 
 
-async def _execute(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
-                   timeout: float, retries: int, resumed: int = 0) -> StepResult:
+async def _execute(
+    spec: ActionSpec,
+    ctx: ActionContext,
+    args: dict[str, Any],
+    *,
+    timeout: float,
+    retries: int,
+    resumed: int = 0,
+) -> StepResult:
     if resumed:
         return await _resume(spec, ctx, args, timeout=timeout, retries=retries)
     started = time.perf_counter()
@@ -69,14 +82,20 @@ async def _execute(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *
             output = to_jsonable_python(output, fallback=str)
             problem = await spec.check_effect(args, output, ctx)
             if problem:
-                return _result(StepStatus.failed, None, f"not verified: {problem}", attempts,
-                               started)
-            return _result(StepStatus.succeeded, output, None, attempts, started,
-                           verified=spec.verify is not None)
+                return _result(
+                    StepStatus.failed, None, f"not verified: {problem}", attempts, started
+                )
+            return _result(
+                StepStatus.succeeded,
+                output,
+                None,
+                attempts,
+                started,
+                verified=spec.verify is not None,
+            )
         except ValidationError as exc:
             errs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            return _result(StepStatus.failed, None, f"invalid arguments: {errs}", attempts,
-                           started)
+            return _result(StepStatus.failed, None, f"invalid arguments: {errs}", attempts, started)
         except TimeoutError:
             error, transient = f"timed out after {limit:g}s", True
         except CapabilityGap as exc:  # not a failure: something the workforce lacks
@@ -96,8 +115,9 @@ async def _execute(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *
     return _result(StepStatus.failed, None, error, attempts, started)
 
 
-async def _resume(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
-                  timeout: float, retries: int) -> StepResult:
+async def _resume(
+    spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *, timeout: float, retries: int
+) -> StepResult:
     how = spec.delivery
     find_effect = spec.find_effect
     if find_effect is not None:
@@ -109,9 +129,12 @@ async def _resume(spec: ActionSpec, ctx: ActionContext, args: dict[str, Any], *,
         else:
             note = ""
         if found is not None:
-            return StepResult(status=StepStatus.succeeded,
-                              output=to_jsonable_python(found, fallback=str),
-                              verified=True, note=resume_note("checked", found=True))
+            return StepResult(
+                status=StepStatus.succeeded,
+                output=to_jsonable_python(found, fallback=str),
+                verified=True,
+                note=resume_note("checked", found=True),
+            )
         result = await execute(spec, ctx, args, timeout=timeout, retries=retries)
         result.note = note + resume_note(how, found=False)
         return result
@@ -125,24 +148,43 @@ def resume_note(delivery: str, found: bool | None = None) -> str:
     if delivery == "idempotent":
         return "interrupted and run again (repeating it is harmless)"
     if delivery == "keyed":
-        return ("interrupted and sent again with the same idempotency key (the receiver "
-                "ignores a repeat): exactly once")
+        return (
+            "interrupted and sent again with the same idempotency key (the receiver "
+            "ignores a repeat): exactly once"
+        )
     if delivery == "checked":
-        return ("interrupted after it took effect: the effect was found, not repeated"
-                if found else "interrupted before it took effect (checked): done once")
-    return ("interrupted mid-flight and run again: it may have happened twice "
-            "(at least once)")
+        return (
+            "interrupted after it took effect: the effect was found, not repeated"
+            if found
+            else "interrupted before it took effect (checked): done once"
+        )
+    return "interrupted mid-flight and run again: it may have happened twice (at least once)"
 
 
-def _result(status: StepStatus, output: Any, error: str | None, attempts: int,
-            started: float, *, verified: bool = False) -> StepResult:
-    return StepResult(status=status, output=output, error=error, attempts=attempts,
-                      duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                      verified=verified)
+def _result(
+    status: StepStatus,
+    output: Any,
+    error: str | None,
+    attempts: int,
+    started: float,
+    *,
+    verified: bool = False,
+) -> StepResult:
+    return StepResult(
+        status=status,
+        output=output,
+        error=error,
+        attempts=attempts,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        verified=verified,
+    )
 
 
-def action_caller(lookup: Callable[[str], ActionSpec | None], settings: Callable[[], Any],
-                  secret: Callable[[str], str | None] | None = None) -> ResumableCaller:
+def action_caller(
+    lookup: Callable[[str], ActionSpec | None],
+    settings: Callable[[], Any],
+    secret: Callable[[str], str | None] | None = None,
+) -> ResumableCaller:
     """Turns an :class:`ActionCall` into a result; ``resumed`` > 0 when the step was in
     flight when an earlier process died."""
 
@@ -150,19 +192,26 @@ def action_caller(lookup: Callable[[str], ActionSpec | None], settings: Callable
         spec = lookup(c.action)
         if spec is None:
             return StepResult.failed(f"action {c.action} is not installed here")
-        ctx = ActionContext(run_id=c.run_id, step_id=c.step_id,
-                            idempotency_key=c.idempotency_key, workspace=Path(c.workspace),
-                            settings=settings(), extras={"root_id": c.root_id, "tainted": c.tainted})
+        ctx = ActionContext(
+            run_id=c.run_id,
+            step_id=c.step_id,
+            idempotency_key=c.idempotency_key,
+            workspace=Path(c.workspace),
+            settings=settings(),
+            extras={"root_id": c.root_id, "tainted": c.tainted},
+        )
         if secret is not None:
             ctx.secret = secret
-        return await execute(spec, ctx, c.args, timeout=c.timeout, retries=c.retries,
-                             resumed=resumed)
+        return await execute(
+            spec, ctx, c.args, timeout=c.timeout, retries=c.retries, resumed=resumed
+        )
 
     return call
 
 
-def local_action_call(registry: Any, settings: Any = None,
-                      secret: Callable[[str], str | None] | None = None) -> ActionCaller:
+def local_action_call(
+    registry: Any, settings: Any = None, secret: Callable[[str], str | None] | None = None
+) -> ActionCaller:
     """Run actions in-process with no checkpoint: for the non-durable path and its tests."""
     call = action_caller(registry.get, lambda: settings, secret)
 

@@ -99,9 +99,20 @@ class RunFinished(_Event):
     answer: str | None = None  # the plan's answer, rendered with the steps' outputs
 
 
-Event = Annotated[RunStarted | PlanMade | StepStarted | StepFinished | Replanning
-                  | ModelRequested | ModelAnswered | ApprovalRequested | ApprovalDecided
-                  | QuestionAsked | RunFinished, Field(discriminator="kind")]
+Event = Annotated[
+    RunStarted
+    | PlanMade
+    | StepStarted
+    | StepFinished
+    | Replanning
+    | ModelRequested
+    | ModelAnswered
+    | ApprovalRequested
+    | ApprovalDecided
+    | QuestionAsked
+    | RunFinished,
+    Field(discriminator="kind"),
+]
 EVENT = TypeAdapter(Event)
 
 

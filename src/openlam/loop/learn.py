@@ -21,8 +21,9 @@ def add_learn_hook(hook: LearnHook) -> None:
         _hooks.append(hook)
 
 
-async def learn(outcome: Outcome, experience: dict[str, Any],
-                hooks: list[LearnHook] | None = None) -> None:
+async def learn(
+    outcome: Outcome, experience: dict[str, Any], hooks: list[LearnHook] | None = None
+) -> None:
     import inspect
 
     for hook in [*(hooks or []), *_hooks]:

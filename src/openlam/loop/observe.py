@@ -17,14 +17,21 @@ def observe(state: RunState, *, replans_left: int) -> NextStep:
         for r in records.values():
             if r.status is not StepStatus.pending:
                 continue
-            broken = [d for d in r.depends_on if records[d].status in
-                      (StepStatus.failed, StepStatus.skipped, StepStatus.blocked)]
+            broken = [
+                d
+                for d in r.depends_on
+                if records[d].status in (StepStatus.failed, StepStatus.skipped, StepStatus.blocked)
+            ]
             if broken:
                 r.status = StepStatus.skipped
                 r.error = f"not run: {', '.join(broken)} did not succeed"
                 changed = True
-    ready = [r.id for r in records.values() if r.status is StepStatus.pending and
-             all(records[d].status is StepStatus.succeeded for d in r.depends_on)]
+    ready = [
+        r.id
+        for r in records.values()
+        if r.status is StepStatus.pending
+        and all(records[d].status is StepStatus.succeeded for d in r.depends_on)
+    ]
     if ready:
         return NextStep(kind="continue", ready=ready)
     missing = state.unrecovered()

@@ -13,9 +13,27 @@ DETAILED_ACTIONS = 10
 MAX_DETAILED_ACTIONS = 32  # when the goal names a source, or the agent is given one
 SHARED_ACTIONS = ("notes.*",)  # the board of a delegation tree is every member's to use
 IMPORTED = ("mcp:", "openapi:", "python")  # sources a user added: MCP, OpenAPI, in-process
-GENERIC_TITLE_WORDS = frozenset({"api", "apis", "service", "server", "mcp", "openapi", "rest",
-                                 "the", "and", "for", "tool", "tools", "bench", "http",
-                                 "json", "version", "spec"})
+GENERIC_TITLE_WORDS = frozenset(
+    {
+        "api",
+        "apis",
+        "service",
+        "server",
+        "mcp",
+        "openapi",
+        "rest",
+        "the",
+        "and",
+        "for",
+        "tool",
+        "tools",
+        "bench",
+        "http",
+        "json",
+        "version",
+        "spec",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -62,17 +80,22 @@ class Perception:
             title = _words(titles.get(prefix, "")) - GENERIC_TITLE_WORDS
             return _words(prefix.replace("_", " ").replace("-", " ")) | title
 
-        named = {prefix for prefix in {s.name.partition(".")[0] for s in specs}
-                 if names(prefix) & goal}
+        named = {
+            prefix for prefix in {s.name.partition(".")[0] for s in specs} if names(prefix) & goal
+        }
         specific = [p for p in self.agent.actions if p != "*" and not p.startswith("!")]
-        given = {s.name for s in self.actions.matching(specific)
-                 if s.source.startswith(IMPORTED)} if specific else set()
+        given = (
+            {s.name for s in self.actions.matching(specific) if s.source.startswith(IMPORTED)}
+            if specific
+            else set()
+        )
 
         def words(spec: ActionSpec) -> int:  # a word of the name counts more than the prose
             return 3 * len(goal & _words(spec.name)) + len(goal & _words(spec.summary))
 
-        ranks = {s.name: (s.name.partition(".")[0] in named, s.name in given, words(s))
-                 for s in specs}  # each once: every run of every agent ranks them all
+        ranks = {
+            s.name: (s.name.partition(".")[0] in named, s.name in given, words(s)) for s in specs
+        }  # each once: every run of every agent ranks them all
         ranked = sorted(specs, key=lambda s: ranks[s.name], reverse=True)
         wide = sum(1 for s in specs if any(ranks[s.name][:2]))
         cap = max(limit, min(wide, MAX_DETAILED_ACTIONS))
@@ -81,13 +104,18 @@ class Perception:
         return chosen, [s.name for s in specs if s.name not in detailed]
 
 
-def perceive(goal: str, agent: AgentProfile, registry: ActionRegistry,
-             context: list[str] | None = None) -> Perception:
+def perceive(
+    goal: str, agent: AgentProfile, registry: ActionRegistry, context: list[str] | None = None
+) -> Perception:
     """The agent sees only the actions it is permitted; context is prior knowledge
     (recalled experience, a parent's notes) that fits in a few lines."""
     permitted = (*agent.actions, *(SHARED_ACTIONS if agent.shared_board else ()))
-    return Perception(goal=goal.strip(), agent=agent, actions=registry.subset(permitted),
-                      context=list(context or []))
+    return Perception(
+        goal=goal.strip(),
+        agent=agent,
+        actions=registry.subset(permitted),
+        context=list(context or []),
+    )
 
 
 @lru_cache(maxsize=4096)  # action names and summaries repeat on every run

@@ -43,8 +43,10 @@ def system_prompt(p: Perception) -> str:
     if others:
         actions += "\nAlso available (by name): " + _grouped(others)
     context = ("\nKnown context:\n" + "\n".join(f"- {c}" for c in p.context)) if p.context else ""
-    return (f"You are {p.agent.name}, {p.agent.title}. {p.agent.instructions}\n"
-            f"{RULES}\nActions:\n{actions}{context}")
+    return (
+        f"You are {p.agent.name}, {p.agent.title}. {p.agent.instructions}\n"
+        f"{RULES}\nActions:\n{actions}{context}"
+    )
 
 
 def _grouped(names: list[str]) -> str:
@@ -53,8 +55,10 @@ def _grouped(names: list[str]) -> str:
     for name in names:
         prefix, _, rest = name.rpartition(".")
         groups.setdefault(prefix, []).append(rest)
-    return ", ".join(f"{k}.{{{','.join(v)}}}" if k and len(v) > 1 else
-                     (f"{k}.{v[0]}" if k else v[0]) for k, v in groups.items())
+    return ", ".join(
+        f"{k}.{{{','.join(v)}}}" if k and len(v) > 1 else (f"{k}.{v[0]}" if k else v[0])
+        for k, v in groups.items()
+    )
 
 
 def replan_prompt(p: Perception, state: RunState) -> str:
@@ -64,19 +68,30 @@ def replan_prompt(p: Perception, state: RunState) -> str:
             lines.append(f"- {r.id} {r.action} done, output {_brief(r.output)}")
         elif r.error != SUPERSEDED:
             lines.append(f"- {r.id} {r.action} {r.status.value}: {r.error}")
-    return (f"Goal: {p.goal}\nSo far:\n" + "\n".join(lines) +
-            "\nPlan only the remaining work, with new step ids. Give each step that redoes a "
-            'failed or skipped step "replaces":"<its id>". You may reference finished steps. '
-            'If nothing else can be done, reply {"steps":[],"note":"why"}.')
+    return (
+        f"Goal: {p.goal}\nSo far:\n"
+        + "\n".join(lines)
+        + "\nPlan only the remaining work, with new step ids. Give each step that redoes a "
+        'failed or skipped step "replaces":"<its id>". You may reference finished steps. '
+        'If nothing else can be done, reply {"steps":[],"note":"why"}.'
+    )
 
 
-async def make_plan(p: Perception, call_model: ModelCall, state: RunState, *,
-                    replanning: bool, max_repairs: int, max_steps: int) -> PlanResult:
+async def make_plan(
+    p: Perception,
+    call_model: ModelCall,
+    state: RunState,
+    *,
+    replanning: bool,
+    max_repairs: int,
+    max_steps: int,
+) -> PlanResult:
     """Ask for a plan; feed validation errors back until it is valid or repairs run out."""
     done = {i: r.action for i, r in state.records.items()}
-    messages = [{"role": "system", "content": system_prompt(p)},
-                {"role": "user", "content": replan_prompt(p, state) if replanning
-                 else f"Goal: {p.goal}"}]
+    messages = [
+        {"role": "system", "content": system_prompt(p)},
+        {"role": "user", "content": replan_prompt(p, state) if replanning else f"Goal: {p.goal}"},
+    ]
     errors: list[str] = []
     for _ in range(max_repairs + 1):
         reply = await call_model(messages, PLAN_SCHEMA)
@@ -90,9 +105,15 @@ async def make_plan(p: Perception, call_model: ModelCall, state: RunState, *,
             errors = validate_plan(plan, p.actions, done=done, max_steps=max_steps)
             if not errors:
                 return PlanResult(plan)
-        messages += [{"role": "assistant", "content": reply["text"][:2000]},
-                     {"role": "user", "content": "Your plan cannot run:\n- " + "\n- ".join(errors)
-                      + "\nSend the corrected JSON plan."}]
+        messages += [
+            {"role": "assistant", "content": reply["text"][:2000]},
+            {
+                "role": "user",
+                "content": "Your plan cannot run:\n- "
+                + "\n- ".join(errors)
+                + "\nSend the corrected JSON plan.",
+            },
+        ]
     return PlanResult(None, errors)
 
 

@@ -77,10 +77,12 @@ class RunRequest(BaseModel):
     learn: bool = True  # False (--no-learn): no playbook replay, advice or learning
 
 
-SpecialHandler = Callable[["Runner", StepRecord, dict[str, Any]],
-                          Awaitable[StepResult | dict[str, Any]]]
-Gate = Callable[["Runner", StepRecord, dict[str, Any]],
-                Awaitable[StepResult | dict[str, Any] | None]]
+SpecialHandler = Callable[
+    ["Runner", StepRecord, dict[str, Any]], Awaitable[StepResult | dict[str, Any]]
+]
+Gate = Callable[
+    ["Runner", StepRecord, dict[str, Any]], Awaitable[StepResult | dict[str, Any] | None]
+]
 """Governance's hook before every step (special steps included): None lets the step
 run; a result stops it. It may also edit the args in place."""
 
@@ -152,17 +154,30 @@ class Runner:
 
     async def run(self) -> Outcome:
         self.overhead = run_clock(self.request.run_id)
-        p = perceive(self.request.goal, AgentProfile(**self.request.agent), self.env.registry,
-                     self.request.context)
+        p = perceive(
+            self.request.goal,
+            AgentProfile(**self.request.agent),
+            self.env.registry,
+            self.request.context,
+        )
         self.env.save(self.request, self.state, None)  # listed (and a parent) from the start
-        self.emit("run.started", goal=p.goal, agent=p.agent.id, model=self.request.model,
-                  routing=self.request.routing.get("reason"), parent_id=self.request.parent_id,
-                  resumed=self.env.resumed)
+        self.emit(
+            "run.started",
+            goal=p.goal,
+            agent=p.agent.id,
+            model=self.request.model,
+            routing=self.request.routing.get("reason"),
+            parent_id=self.request.parent_id,
+            resumed=self.env.resumed,
+        )
         result = await self.plan(p, replanning=False)
         while result.plan is not None and result.plan.steps:
             self.state.adopt(result.plan)
-            self.emit("plan", version=self.state.plan_version,
-                      steps=[s.model_dump(exclude_defaults=True) for s in result.plan.steps])
+            self.emit(
+                "plan",
+                version=self.state.plan_version,
+                steps=[s.model_dump(exclude_defaults=True) for s in result.plan.steps],
+            )
             while (next_step := self.observe()).kind == "continue" and not await self.halted():
                 await asyncio.gather(*(self.act(self.state.records[i]) for i in next_step.ready))
                 self.save_progress()
@@ -174,10 +189,21 @@ class Runner:
         self.note_plan_problems(result)
         outcome = self.conclude()
         self.env.save(self.request, self.state, outcome)
-        await learn(outcome, {"request": self.request.model_dump(), "notes": self.state.notes,
-                              "playbook": self.playbook}, self.env.learn_hooks)
-        self.emit("run.finished", status=outcome.status.value, summary=outcome.summary,
-                  answer=outcome.answer)
+        await learn(
+            outcome,
+            {
+                "request": self.request.model_dump(),
+                "notes": self.state.notes,
+                "playbook": self.playbook,
+            },
+            self.env.learn_hooks,
+        )
+        self.emit(
+            "run.finished",
+            status=outcome.status.value,
+            summary=outcome.summary,
+            answer=outcome.answer,
+        )
         return outcome
 
     # -- phases ---------------------------------------------------------------------
@@ -204,22 +230,34 @@ class Runner:
         if self.request.model == OFFLINE:
             return self.offline_plan(p, replanning)
         budget = self.request.max_steps - len(self.state.records)
-        result = await make_plan(p, self.ask_model, self.state, replanning=replanning,
-                                 max_repairs=self.request.max_plan_repairs,
-                                 max_steps=max(budget, 0))
+        result = await make_plan(
+            p,
+            self.ask_model,
+            self.state,
+            replanning=replanning,
+            max_repairs=self.request.max_plan_repairs,
+            max_steps=max(budget, 0),
+        )
         if result.model_failed and not replanning:
             # The model is down or broken; the offline planner may still know this goal.
             fallback = self.offline_plan(p, replanning)
             if fallback.plan is not None:
-                self.state.remarks.append(f"the model failed ({result.errors[0]}); the "
-                                          "offline planner served this goal")
+                self.state.remarks.append(
+                    f"the model failed ({result.errors[0]}); the offline planner served this goal"
+                )
                 return fallback
         if result.plan is not None and not result.plan.steps:
             # A replan has read tool output: its free text is not repeated in the report,
             # where an injected instruction could pose as the workforce's own words.
             why = f": {result.plan.note}" if result.plan.note and not replanning else ""
-            self.state.notes.append(("the planner has nothing more to do" if replanning
-                                     else "the planner proposed no steps") + why)
+            self.state.notes.append(
+                (
+                    "the planner has nothing more to do"
+                    if replanning
+                    else "the planner proposed no steps"
+                )
+                + why
+            )
         return result
 
     async def consult(self, p: Perception) -> PlanResult | None:
@@ -233,8 +271,9 @@ class Runner:
         plan = Plan.model_validate(found["plan"])
         errors = validate_plan(plan, p.actions, max_steps=self.request.max_steps)
         if errors:
-            self.state.remarks.append(f"playbook {found['playbook']} was not replayed: "
-                                      + "; ".join(errors[:3]))
+            self.state.remarks.append(
+                f"playbook {found['playbook']} was not replayed: " + "; ".join(errors[:3])
+            )
             return None
         self.playbook = found["playbook"]
         self.state.remarks.append(f"no model needed: {found['why']}")
@@ -254,23 +293,31 @@ class Runner:
         errors = validate_plan(plan, p.actions, max_steps=self.request.max_steps)
         return PlanResult(None, errors) if errors else PlanResult(plan)
 
-    async def ask_model(self, messages: list[dict[str, str]],
-                        schema: dict[str, Any]) -> dict[str, Any]:
+    async def ask_model(
+        self, messages: list[dict[str, str]], schema: dict[str, Any]
+    ) -> dict[str, Any]:
         """The model call, announced: someone watching sees that the run is waiting.
         The agent's catalog budget (``max_model_requests`` per run) is kept here, where
         every model request of the run passes."""
         cap = self.request.agent.get("max_model_requests")
         if isinstance(cap, int) and self.model_requests >= cap:
             agent = self.request.agent.get("id", "operator")
-            return {"error": f"budget agent[{agent}].max_model_requests exhausted: {cap} "
-                             "model requests per run (its catalog budget)", "requests": 0}
+            return {
+                "error": f"budget agent[{agent}].max_model_requests exhausted: {cap} "
+                "model requests per run (its catalog budget)",
+                "requests": 0,
+            }
         self.model_requests += 1
         n = self.model_requests
         self.emit("model.requested", n=n)
         reply = await self.env.call_model(messages, schema)
-        self.emit("model.answered", n=n, error=reply.get("error"),
-                  input_tokens=reply.get("input_tokens", 0),
-                  output_tokens=reply.get("output_tokens", 0))
+        self.emit(
+            "model.answered",
+            n=n,
+            error=reply.get("error"),
+            input_tokens=reply.get("input_tokens", 0),
+            output_tokens=reply.get("output_tokens", 0),
+        )
         return reply
 
     async def act(self, record: StepRecord) -> None:
@@ -290,20 +337,33 @@ class Runner:
                 with self.overhead.working():  # a person's answer, a delegated child's run
                     result = await handler(self, record, args)
             else:
-                result = await self.env.call_action(ActionCall(
-                    run_id=self.request.run_id, step_id=record.id, action=record.action,
-                    args=args, idempotency_key=record.idempotency_key,
-                    workspace=self.request.workspace,
-                    root_id=self.request.root_id or self.request.run_id,
-                    timeout=self.request.step_timeout, retries=self.request.step_retries,
-                    tainted=record.tainted))
+                result = await self.env.call_action(
+                    ActionCall(
+                        run_id=self.request.run_id,
+                        step_id=record.id,
+                        action=record.action,
+                        args=args,
+                        idempotency_key=record.idempotency_key,
+                        workspace=self.request.workspace,
+                        root_id=self.request.root_id or self.request.run_id,
+                        timeout=self.request.step_timeout,
+                        retries=self.request.step_retries,
+                        tainted=record.tainted,
+                    )
+                )
         result = result if isinstance(result, StepResult) else StepResult.model_validate(result)
         record.apply(result)
         if result.gap is not None:
             self.state.gaps.append(result.gap.model_copy(update={"step": record.id}))
-        self.emit("step.finished", step=record.id, action=record.action,
-                  status=record.status.value, error=record.error, verified=record.verified,
-                  note=record.note)
+        self.emit(
+            "step.finished",
+            step=record.id,
+            action=record.action,
+            status=record.status.value,
+            error=record.error,
+            verified=record.verified,
+            note=record.note,
+        )
 
     def save_progress(self) -> None:
         """Store the steps so far — for runs long enough for someone to look meanwhile."""
@@ -317,17 +377,26 @@ class Runner:
 
     def note_plan_problems(self, result: PlanResult) -> None:
         if result.declined:
-            self.state.gaps.append(Gap(kind=GapKind.model, what="a language model",
-                                       why=f"{result.errors[0]}. {result.declined}"))
+            self.state.gaps.append(
+                Gap(
+                    kind=GapKind.model,
+                    what="a language model",
+                    why=f"{result.errors[0]}. {result.declined}",
+                )
+            )
         elif result.plan is None and result.errors:
             unknown = [e for e in result.errors if ": unknown action " in e]
             agent = str(self.request.agent.get("id", "operator"))
             for error in unknown:
                 what = error.split(": unknown action ", 1)[1].split(";")[0]
-                why = self.env.explain_missing(what, agent) if what in self.env.registry \
-                    else None
-                self.state.gaps.append(Gap(kind=GapKind.capability, what=what, why=why or (
-                    f"the plan needs {what}, which no installed action provides")))
+                why = self.env.explain_missing(what, agent) if what in self.env.registry else None
+                self.state.gaps.append(
+                    Gap(
+                        kind=GapKind.capability,
+                        what=what,
+                        why=why or (f"the plan needs {what}, which no installed action provides"),
+                    )
+                )
             if len(unknown) < len(result.errors):
                 self.state.notes.append("planning failed: " + "; ".join(result.errors[:6]))
 
@@ -364,15 +433,24 @@ class Runner:
         self.state.usage.overhead_wall_seconds += own_wall
         self.state.usage.overhead_cpu_seconds += own_cpu
         return Outcome(
-            run_id=self.request.run_id, goal=self.request.goal,
-            agent=self.request.agent.get("id", "operator"), model=self.request.model,
-            status=status, summary=_summary(status, done, records, missing, self.state),
-            steps=records, deliverables=_deliverables(done, self.env.registry),
+            run_id=self.request.run_id,
+            goal=self.request.goal,
+            agent=self.request.agent.get("id", "operator"),
+            model=self.request.model,
+            status=status,
+            summary=_summary(status, done, records, missing, self.state),
+            steps=records,
+            deliverables=_deliverables(done, self.env.registry),
             gaps=self.state.gaps,
-            usage=self.state.usage, plan_versions=self.state.plan_version,
-            parent_id=self.request.parent_id, routing=self.request.routing.get("reason"),
-            children=[r.output["run_id"] for r in records
-                      if isinstance(r.output, dict) and r.output.get("child")],
+            usage=self.state.usage,
+            plan_versions=self.state.plan_version,
+            parent_id=self.request.parent_id,
+            routing=self.request.routing.get("reason"),
+            children=[
+                r.output["run_id"]
+                for r in records
+                if isinstance(r.output, dict) and r.output.get("child")
+            ],
             answer=answer,
         )
 
@@ -381,40 +459,61 @@ class Runner:
             self.overhead.enter()
         elif kind == "approval.decided":
             self.overhead.leave()
-        event = make_event({"run_id": self.request.run_id,
-                            "root_id": self.request.root_id or self.request.run_id,
-                            "kind": kind, **data})
+        event = make_event(
+            {
+                "run_id": self.request.run_id,
+                "root_id": self.request.root_id or self.request.run_id,
+                "kind": kind,
+                **data,
+            }
+        )
         self.env.emit(event.model_dump())
 
 
-async def _unavailable_special(runner: Runner, record: StepRecord,
-                               args: dict[str, Any]) -> StepResult:
+async def _unavailable_special(
+    runner: Runner, record: StepRecord, args: dict[str, Any]
+) -> StepResult:
     """Special steps end as honest gaps until a handler for them is installed."""
     kind, what, why = {
-        "request_capability": (GapKind.capability, args.get("capability", "?"),
-                               args.get("reason", "")),
+        "request_capability": (
+            GapKind.capability,
+            args.get("capability", "?"),
+            args.get("reason", ""),
+        ),
         "ask_human": (GapKind.human, "an answer from a person", args.get("question", "")),
-        "delegate": (GapKind.delegation, f"delegation to {args.get('agent', '?')}",
-                     f"delegation is not available here; sub-goal: {args.get('goal', '')}"),
+        "delegate": (
+            GapKind.delegation,
+            f"delegation to {args.get('agent', '?')}",
+            f"delegation is not available here; sub-goal: {args.get('goal', '')}",
+        ),
     }[record.action]
     runner.state.gaps.append(Gap(kind=kind, what=str(what), why=str(why), step=record.id))
     return StepResult.blocked(f"{record.action}: {why}")
 
 
-def _summary(status: RunStatus, done: list[StepRecord], records: list[StepRecord],
-             missing: list[StepRecord], state: RunState) -> str:
+def _summary(
+    status: RunStatus,
+    done: list[StepRecord],
+    records: list[StepRecord],
+    missing: list[StepRecord],
+    state: RunState,
+) -> str:
     counted = [r for r in records if r.error != SUPERSEDED]
     head = f"{len(done)} of {len(counted)} steps succeeded" if counted else "nothing was done"
     problems = [f"stopped: {state.stopped}"] if state.stopped else []
-    problems += [f"{r.id} {r.action} {r.status.value}: {r.error}" for r in missing
-                 if not (state.stopped and r.status is StepStatus.skipped)][:5]
+    problems += [
+        f"{r.id} {r.action} {r.status.value}: {r.error}"
+        for r in missing
+        if not (state.stopped and r.status is StepStatus.skipped)
+    ][:5]
     problems += [f"missing {g.what}" for g in state.gaps if g.step is None]
     problems += state.notes[-2:] if status is not RunStatus.completed else []
     problems += state.remarks
     repeats = [r.id for r in done if r.note and "at least once" in r.note]
     if repeats:  # never claim exactly once for what may have happened twice
-        problems.append(f"{', '.join(repeats)} ran again after an interruption and may have "
-                        "happened twice")
+        problems.append(
+            f"{', '.join(repeats)} ran again after an interruption and may have happened twice"
+        )
     text = f"{status.value.capitalize()}: {head}."
     return text + (" " + " | ".join(problems) if problems else "")
 
@@ -428,7 +527,12 @@ def _deliverables(done: list[StepRecord], registry: ActionRegistry) -> list[str]
     for r in done:
         spec = registry.get(r.action)
         output = r.output if isinstance(r.output, dict) else {}
-        found = output.get("deliverables", []) if output.get("child") else \
-            [output.get("path")] if spec is not None and spec.risk is Risk.write else []
+        found = (
+            output.get("deliverables", [])
+            if output.get("child")
+            else [output.get("path")]
+            if spec is not None and spec.risk is Risk.write
+            else []
+        )
         paths += [p for p in found if isinstance(p, str) and p not in paths]
     return paths

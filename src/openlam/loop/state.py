@@ -34,17 +34,20 @@ class Plan(BaseModel):
 PLAN_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "steps": {"type": "array", "items": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "action": {"type": "string"},
-                "args": {"type": "object"},
-                "depends_on": {"type": "array", "items": {"type": "string"}},
-                "replaces": {"type": "string"},
+        "steps": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "action": {"type": "string"},
+                    "args": {"type": "object"},
+                    "depends_on": {"type": "array", "items": {"type": "string"}},
+                    "replaces": {"type": "string"},
+                },
+                "required": ["id", "action", "args"],
             },
-            "required": ["id", "action", "args"],
-        }},
+        },
         "note": {"type": "string"},
         "answer": {"type": "string"},
     },
@@ -147,9 +150,15 @@ class RunStatus(StrEnum):
     interrupted = "interrupted"  # its process stopped; it resumes from its last step
 
 
-EXIT_CODES = {RunStatus.completed: 0, RunStatus.partial: 3, RunStatus.blocked: 4,
-              RunStatus.failed: 1, RunStatus.cancelled: 5, RunStatus.running: 6,
-              RunStatus.interrupted: 130}
+EXIT_CODES = {
+    RunStatus.completed: 0,
+    RunStatus.partial: 3,
+    RunStatus.blocked: 4,
+    RunStatus.failed: 1,
+    RunStatus.cancelled: 5,
+    RunStatus.running: 6,
+    RunStatus.interrupted: 130,
+}
 
 
 class Outcome(BaseModel):
@@ -206,13 +215,12 @@ class RunState:
             if record.status is StepStatus.pending:
                 record.status, record.error = StepStatus.skipped, SUPERSEDED
         for step in plan.steps:
-            self.records[step.id] = StepRecord(**step.model_dump(),
-                                               plan_version=self.plan_version)
+            self.records[step.id] = StepRecord(**step.model_dump(), plan_version=self.plan_version)
             for old in _ids(step.replaces):
                 if old in self.records and self.records[old].status is not StepStatus.succeeded:
                     self.records[old].recovered_by = step.id  # confirmed only if step succeeds
         if self.plan_version == 1:  # later plans have read tool output: their text is not
-            if plan.note:            # repeated to the user as the workforce's own words
+            if plan.note:  # repeated to the user as the workforce's own words
                 self.notes.append(plan.note)
             self.answer = plan.answer
 
@@ -225,8 +233,12 @@ class RunState:
         (KeyError when neither succeeded)."""
         record = self.records.get(step_id)
         seen: set[str] = set()
-        while record is not None and record.status is not StepStatus.succeeded \
-                and record.recovered_by and record.id not in seen:
+        while (
+            record is not None
+            and record.status is not StepStatus.succeeded
+            and record.recovered_by
+            and record.id not in seen
+        ):
             seen.add(record.id)
             record = self.records.get(record.recovered_by)
         if record is None or record.status is not StepStatus.succeeded:

@@ -18,8 +18,11 @@ from openlam.actions.registry import ActionRegistry
 from openlam.loop.references import find_refs
 from openlam.loop.state import SPECIAL_ACTIONS, Plan
 
-SPECIAL_ARGS = {"delegate": ("agent", "goal"), "ask_human": ("question",),
-                "request_capability": ("capability", "reason")}
+SPECIAL_ARGS = {
+    "delegate": ("agent", "goal"),
+    "ask_human": ("question",),
+    "request_capability": ("capability", "reason"),
+}
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
 STEP_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
 """Step ids become part of idempotency keys and of delegated children's run ids
@@ -32,7 +35,7 @@ def parse_plan(text: str) -> tuple[Plan | None, list[str]]:
     candidates += [m.strip() for m in _FENCE.findall(text)]
     start, end = text.find("{"), text.rfind("}")
     if 0 <= start < end:
-        candidates.append(text[start:end + 1])
+        candidates.append(text[start : end + 1])
     data: Any = None
     for candidate in candidates:
         try:
@@ -47,12 +50,14 @@ def parse_plan(text: str) -> tuple[Plan | None, list[str]]:
     try:
         return Plan.model_validate(data), []
     except ValidationError as exc:
-        return None, [f"plan field {'.'.join(map(str, e['loc']))}: {e['msg']}"
-                      for e in exc.errors()[:8]]
+        return None, [
+            f"plan field {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:8]
+        ]
 
 
-def validate_plan(plan: Plan, registry: ActionRegistry, *, done: dict[str, str] | None = None,
-                  max_steps: int = 20) -> list[str]:
+def validate_plan(
+    plan: Plan, registry: ActionRegistry, *, done: dict[str, str] | None = None, max_steps: int = 20
+) -> list[str]:
     """Problems with ``plan``; empty when it is safe to execute.
 
     ``done`` maps ids of steps finished in earlier plan versions to their actions, so a
@@ -71,8 +76,10 @@ def validate_plan(plan: Plan, registry: ActionRegistry, *, done: dict[str, str] 
     for step in plan.steps:
         where = f"step {step.id[:40]} ({step.action})"
         if not STEP_ID.fullmatch(step.id):
-            errors.append(f"step id {step.id[:40]!r} is not allowed; use letters, digits, _ "
-                          "or -, at most 24 characters (e.g. s1)")
+            errors.append(
+                f"step id {step.id[:40]!r} is not allowed; use letters, digits, _ "
+                "or -, at most 24 characters (e.g. s1)"
+            )
         if step.action in SPECIAL_ACTIONS:
             for arg in SPECIAL_ARGS[step.action]:
                 if not isinstance(step.args.get(arg), str) or not step.args[arg].strip():
@@ -81,8 +88,11 @@ def validate_plan(plan: Plan, registry: ActionRegistry, *, done: dict[str, str] 
             spec = registry.get(step.action)
             if spec is None:
                 close = difflib.get_close_matches(step.action, [s.name for s in registry], n=3)
-                hint = f"; did you mean {', '.join(close)}?" if close else \
-                    "; use request_capability if no listed action can do it"
+                hint = (
+                    f"; did you mean {', '.join(close)}?"
+                    if close
+                    else "; use request_capability if no listed action can do it"
+                )
                 errors.append(f"{where}: unknown action {step.action}{hint}")
             else:
                 errors += [f"{where}: {e}" for e in _arg_errors(spec, step.args)]
@@ -91,8 +101,9 @@ def validate_plan(plan: Plan, registry: ActionRegistry, *, done: dict[str, str] 
                 errors.append(f"{where}: depends_on names unknown step {dep}")
         for ref_step, fields in find_refs(step.args):
             if ref_step not in actions:
-                errors.append(f"{where}: references ${{{ref_step}.output}} but there is no step "
-                              f"{ref_step}")
+                errors.append(
+                    f"{where}: references ${{{ref_step}.output}} but there is no step {ref_step}"
+                )
                 continue
             if ref_step == step.id:
                 errors.append(f"{where}: references its own output")
@@ -102,11 +113,11 @@ def validate_plan(plan: Plan, registry: ActionRegistry, *, done: dict[str, str] 
             errors += _field_errors(where, ref_step, fields, registry.get(actions[ref_step]))
     for ref_step, fields in find_refs(plan.answer or ""):
         if ref_step not in actions:
-            errors.append(f"the answer references ${{{ref_step}.output}} but there is no step "
-                          f"{ref_step}")
+            errors.append(
+                f"the answer references ${{{ref_step}.output}} but there is no step {ref_step}"
+            )
         else:
-            errors += _field_errors("the answer", ref_step, fields,
-                                    registry.get(actions[ref_step]))
+            errors += _field_errors("the answer", ref_step, fields, registry.get(actions[ref_step]))
     graph = {s.id: [d for d in s.depends_on if d in ids] for s in plan.steps}
     try:
         TopologicalSorter(graph).prepare()
@@ -122,8 +133,11 @@ def _arg_errors(spec: Any, args: dict[str, Any]) -> list[str]:
     try:
         spec.validate_args(args)
     except ValidationError as exc:
-        return [f"argument {'.'.join(map(str, e['loc'])) or '?'}: {e['msg']}"
-                for e in exc.errors() if not (e["loc"] and e["loc"][0] in deferred)]
+        return [
+            f"argument {'.'.join(map(str, e['loc'])) or '?'}: {e['msg']}"
+            for e in exc.errors()
+            if not (e["loc"] and e["loc"][0] in deferred)
+        ]
     return []
 
 
@@ -132,6 +146,8 @@ def _field_errors(where: str, ref_step: str, fields: list[str], spec: Any) -> li
         return []
     props = (spec.output_schema or {}).get("properties")
     if props and fields[0] not in props:
-        return [f"{where}: ${{{ref_step}.output.{'.'.join(fields)}}} — {spec.name} returns "
-                f"{{{', '.join(props)}}}, not {fields[0]}"]
+        return [
+            f"{where}: ${{{ref_step}.output.{'.'.join(fields)}}} — {spec.name} returns "
+            f"{{{', '.join(props)}}}, not {fields[0]}"
+        ]
     return []

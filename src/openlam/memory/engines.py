@@ -64,8 +64,10 @@ def configure_pool(settings: Any) -> None:
     for key, default in (("pool_size", POOL_SIZE), ("max_overflow", MAX_OVERFLOW)):
         value = section.get(key, default)
         if not isinstance(value, int) or isinstance(value, bool) or value < (key == "pool_size"):
-            raise UserError(f"[database] {key} must be a whole number (got {value!r})",
-                            f"e.g. {key} = {default} in openlam.toml")
+            raise UserError(
+                f"[database] {key} must be a whole number (got {value!r})",
+                f"e.g. {key} = {default} in openlam.toml",
+            )
         _pool[key] = value
 
 

@@ -9,7 +9,8 @@ metadata = sa.MetaData()
 RUN_ID = 255  # a delegated child's id is its parent's plus ".step": validation bounds both
 
 runs = sa.Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     sa.Column("id", sa.String(RUN_ID), primary_key=True),
     sa.Column("parent_id", sa.String(RUN_ID), sa.ForeignKey("runs.id"), nullable=True, index=True),
     sa.Column("goal", sa.Text, nullable=False),
@@ -24,7 +25,8 @@ runs = sa.Table(
 )
 
 steps = sa.Table(
-    "steps", metadata,
+    "steps",
+    metadata,
     sa.Column("run_id", sa.String(RUN_ID), sa.ForeignKey("runs.id"), primary_key=True),
     sa.Column("step_id", sa.String(64), primary_key=True),
     sa.Column("plan_version", sa.Integer, nullable=False),
@@ -39,7 +41,8 @@ steps = sa.Table(
 )
 
 experiences = sa.Table(
-    "experiences", metadata,
+    "experiences",
+    metadata,
     sa.Column("run_id", sa.String(RUN_ID), sa.ForeignKey("runs.id"), primary_key=True),
     sa.Column("goal", sa.Text, nullable=False),
     sa.Column("agent", sa.String(128), nullable=False),
@@ -49,7 +52,8 @@ experiences = sa.Table(
 )
 
 executors = sa.Table(
-    "executors", metadata,
+    "executors",
+    metadata,
     sa.Column("id", sa.String(128), primary_key=True),
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
@@ -62,7 +66,8 @@ executors = sa.Table(
 )
 
 checkpoints = sa.Table(  # a run's finished model calls and actions, keyed by name
-    "checkpoints", metadata,
+    "checkpoints",
+    metadata,
     sa.Column("run_id", sa.String(RUN_ID), primary_key=True),
     sa.Column("key", sa.String(96), primary_key=True),
     sa.Column("state", sa.String(16), nullable=False),  # started | done
@@ -74,7 +79,8 @@ checkpoints = sa.Table(  # a run's finished model calls and actions, keyed by na
 )
 
 questions = sa.Table(  # ask_human / human.ask: asked by a run, answered by a person
-    "questions", metadata,
+    "questions",
+    metadata,
     sa.Column("run_id", sa.String(RUN_ID), primary_key=True),
     sa.Column("step_id", sa.String(64), primary_key=True),
     sa.Column("question", sa.Text, nullable=False),
@@ -85,7 +91,8 @@ questions = sa.Table(  # ask_human / human.ask: asked by a run, answered by a pe
 )
 
 cancellations = sa.Table(  # a run (and its delegation tree) asked to stop
-    "cancellations", metadata,
+    "cancellations",
+    metadata,
     sa.Column("run_id", sa.String(RUN_ID), primary_key=True),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("requested_by", sa.String(128), nullable=False),
@@ -93,7 +100,8 @@ cancellations = sa.Table(  # a run (and its delegation tree) asked to stop
 )
 
 triggers = sa.Table(  # events that start a goal: webhook, imap, folder
-    "triggers", metadata,
+    "triggers",
+    metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("goal", sa.Text, nullable=False),
@@ -107,7 +115,8 @@ triggers = sa.Table(  # events that start a goal: webhook, imap, folder
 # -- learning (openlam.learning): playbooks, lessons from people, tool reliability ------
 
 learn_playbooks = sa.Table(
-    "learn_playbooks", metadata,
+    "learn_playbooks",
+    metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("shape_key", sa.String(64), nullable=False, index=True),  # sha256 of the shape
     sa.Column("gist_key", sa.String(64), nullable=True, index=True),  # reworded goals (0004)
@@ -128,7 +137,8 @@ learn_playbooks = sa.Table(
 )
 
 learn_lessons = sa.Table(
-    "learn_lessons", metadata,
+    "learn_lessons",
+    metadata,
     sa.Column("id", sa.String(32), primary_key=True),  # from run, step and kind: idempotent
     sa.Column("agent", sa.String(128), nullable=False, index=True),
     sa.Column("action", sa.String(256), nullable=False),
@@ -139,7 +149,8 @@ learn_lessons = sa.Table(
 )
 
 learn_tool_stats = sa.Table(
-    "learn_tool_stats", metadata,
+    "learn_tool_stats",
+    metadata,
     sa.Column("action", sa.String(256), primary_key=True),
     sa.Column("source", sa.String(256), nullable=False),
     sa.Column("calls", sa.Integer, nullable=False),
@@ -150,7 +161,8 @@ learn_tool_stats = sa.Table(
 )
 
 learn_agent_record = sa.Table(  # each agent's runs per kind of goal (its gist): routing
-    "learn_agent_record", metadata,
+    "learn_agent_record",
+    metadata,
     sa.Column("agent", sa.String(128), primary_key=True),
     sa.Column("gist_key", sa.String(64), primary_key=True, index=True),
     sa.Column("gist", sa.Text, nullable=False),
@@ -163,7 +175,8 @@ learn_agent_record = sa.Table(  # each agent's runs per kind of goal (its gist):
 # -- the server (openlam.server): the events runs emit, API tokens, users ---------------
 
 run_events = sa.Table(  # every event a run emits, in order, for anyone following it
-    "run_events", metadata,
+    "run_events",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(RUN_ID), nullable=False),
     sa.Column("root_id", sa.String(RUN_ID), nullable=False),
@@ -174,7 +187,8 @@ run_events = sa.Table(  # every event a run emits, in order, for anyone followin
 )
 
 server_tokens = sa.Table(  # API tokens: only a SHA-256 of each is kept
-    "server_tokens", metadata,
+    "server_tokens",
+    metadata,
     sa.Column("id", sa.String(16), primary_key=True),
     sa.Column("name", sa.String(128), nullable=False),
     sa.Column("role", sa.String(16), nullable=False),
@@ -185,7 +199,8 @@ server_tokens = sa.Table(  # API tokens: only a SHA-256 of each is kept
 )
 
 server_users = sa.Table(  # dashboard users: a scrypt hash of each password
-    "server_users", metadata,
+    "server_users",
+    metadata,
     sa.Column("name", sa.String(128), primary_key=True),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("password_hash", sa.String(256), nullable=False),
@@ -193,7 +208,8 @@ server_users = sa.Table(  # dashboard users: a scrypt hash of each password
 )
 
 server_secrets = sa.Table(  # the key signing session cookies, shared by every server
-    "server_secrets", metadata,
+    "server_secrets",
+    metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(128), nullable=False),
 )
@@ -201,7 +217,8 @@ server_secrets = sa.Table(  # the key signing session cookies, shared by every s
 # -- evaluation (openlam.learning.evals): suite runs and their per-task scores ------------
 
 eval_runs = sa.Table(
-    "eval_runs", metadata,
+    "eval_runs",
+    metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("suite", sa.String(64), nullable=False, index=True),
     sa.Column("model", sa.String(256), nullable=False),
@@ -215,7 +232,8 @@ eval_runs = sa.Table(
 )
 
 eval_results = sa.Table(
-    "eval_results", metadata,
+    "eval_results",
+    metadata,
     sa.Column("eval_id", sa.String(32), sa.ForeignKey("eval_runs.id"), primary_key=True),
     sa.Column("task_id", sa.String(128), primary_key=True),
     sa.Column("split", sa.String(16), nullable=False),

@@ -33,9 +33,13 @@ def registered_model(name: str) -> Model | None:
     return _registered.get(name)
 
 
-async def request(model: Model, messages: list[dict[str, str]],
-                  schema: dict[str, Any] | None = None, *,
-                  timeout: float | None = None) -> ModelReply:
+async def request(
+    model: Model,
+    messages: list[dict[str, str]],
+    schema: dict[str, Any] | None = None,
+    *,
+    timeout: float | None = None,
+) -> ModelReply:
     """Send chat ``messages`` ({role, content}) and return the text of the reply.
 
     With ``schema``, a backend that supports it constrains its output to the schema
@@ -52,7 +56,8 @@ async def request(model: Model, messages: list[dict[str, str]],
     params = ModelRequestParameters()
     if schema is not None and model.profile.get("supports_json_schema_output", False):
         params = ModelRequestParameters(
-            output_mode="native", allow_text_output=True,
+            output_mode="native",
+            allow_text_output=True,
             output_object=OutputObjectDefinition(json_schema=schema, name="plan", strict=False),
         )
     limit = timeout or timeout_of(model)
@@ -61,9 +66,11 @@ async def request(model: Model, messages: list[dict[str, str]],
             with working():  # the model's time, not the run's overhead
                 response = await _with_retries(model, _to_messages(messages), params)
     except TimeoutError:
-        raise ModelError(f"{_where(model)} did not answer within {limit:g} s; a slow model "
-                         "needs a larger model_timeout ([openlam] model_timeout in "
-                         "openlam.toml, or OPENLAM_MODEL_TIMEOUT)") from None
+        raise ModelError(
+            f"{_where(model)} did not answer within {limit:g} s; a slow model "
+            "needs a larger model_timeout ([openlam] model_timeout in "
+            "openlam.toml, or OPENLAM_MODEL_TIMEOUT)"
+        ) from None
     return _reply(response)
 
 
@@ -84,7 +91,7 @@ async def _with_retries(model: Model, history: list[Any], params: Any) -> Any:
         except Exception as exc:  # every provider has its own exception types
             if attempt == MAX_ATTEMPTS or not _transient(exc):
                 raise ModelError(_explain(model, exc)) from exc
-            await asyncio.sleep(0.2 * 2 ** attempt)
+            await asyncio.sleep(0.2 * 2**attempt)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
@@ -97,8 +104,11 @@ def _reply(response: Any) -> ModelReply:
 
         calls = [p.args_as_dict() for p in response.parts if isinstance(p, ToolCallPart)]
         text = json.dumps(calls[0]) if calls else ""
-    return ModelReply(text=text, input_tokens=response.usage.input_tokens or 0,
-                      output_tokens=response.usage.output_tokens or 0)
+    return ModelReply(
+        text=text,
+        input_tokens=response.usage.input_tokens or 0,
+        output_tokens=response.usage.output_tokens or 0,
+    )
 
 
 def _to_messages(messages: list[dict[str, str]]) -> list[Any]:
@@ -136,8 +146,10 @@ def _transient(exc: Exception) -> bool:
 
 
 # The setting that says where each kind of model server is, for error messages.
-SERVER_SETTING = {"ollama": "the ollama_url setting (OPENLAM_OLLAMA_URL)",
-                  "openai": "the openai_base_url setting (OPENLAM_OPENAI_BASE_URL)"}
+SERVER_SETTING = {
+    "ollama": "the ollama_url setting (OPENLAM_OLLAMA_URL)",
+    "openai": "the openai_base_url setting (OPENLAM_OPENAI_BASE_URL)",
+}
 CHOOSE_ANOTHER = "or choose another model with --model or OPENLAM_MODEL (--model offline uses none)"
 
 
@@ -150,11 +162,15 @@ def _explain(model: Model, exc: Exception) -> str:
     status = getattr(exc, "status_code", None)
     if status:
         body = getattr(exc, "body", None) or exc
-        return (f"{_where(model)} answered HTTP {status}: {str(body)[:300]}; check the server, "
-                f"{CHOOSE_ANOTHER}")
+        return (
+            f"{_where(model)} answered HTTP {status}: {str(body)[:300]}; check the server, "
+            f"{CHOOSE_ANOTHER}"
+        )
     cause = f"{type(exc).__name__}: {str(exc)[:300]}"
     if not _transient(exc):
         return f"{_where(model)} failed ({cause}); {CHOOSE_ANOTHER.removeprefix('or ')}"
     setting = SERVER_SETTING.get(model.system, "its address")
-    return (f"{_where(model)} could not be reached ({cause}); check that the server runs "
-            f"and {setting}, {CHOOSE_ANOTHER}")
+    return (
+        f"{_where(model)} could not be reached ({cause}); check that the server runs "
+        f"and {setting}, {CHOOSE_ANOTHER}"
+    )

@@ -39,29 +39,48 @@ def _t(name: str, pattern: str, example: str, *steps: dict[str, Any]) -> PlanTem
 
 
 TEMPLATES: tuple[PlanTemplate, ...] = (
-    _t("save-page",
-       rf"^(?:save|download|store|keep)\s+(?:the\s+)?(?:web\s*)?(?:page|site|url)?\s*(?:at|from)?"
-       rf"\s*{_URL}\s+(?:as|to|into|in)\s+{_PATH}{_END}",
-       "save the page at https://example.org as notes.md",
-       {"id": "s1", "action": "http.get", "args": {"url": "{url}"}},
-       {"id": "s2", "action": "files.write",
-        "args": {"path": "{path}", "content": "${s1.output.text}"}}),
-    _t("write-file",
-       rf"^(?:write|put|save)\s+(?P<q>['\"])(?P<text>.+?)(?P=q)\s+(?:to|into|in|as)\s+{_PATH}{_END}",
-       "write 'hello' to hello.md",
-       {"id": "s1", "action": "files.write", "args": {"path": "{path}", "content": "{text}"}},
-       {"id": "s2", "action": "files.read", "args": {"path": "{path}"}, "depends_on": ["s1"],
-        "expect": "the file holds the text"}),
-    _t("copy-file",
-       rf"^copy\s+(?:the\s+file\s+)?(?P<src>[\w./-]+)\s+to\s+{_PATH}{_END}",
-       "copy notes.md to backup/notes.md",
-       {"id": "s1", "action": "files.read", "args": {"path": "{src}"}},
-       {"id": "s2", "action": "files.write",
-        "args": {"path": "{path}", "content": "${s1.output.text}"}}),
-    _t("fetch-page",
-       rf"^(?:fetch|get|read|open)\s+(?:the\s+page\s+(?:at\s+)?)?{_URL}{_END}",
-       "fetch https://example.org",
-       {"id": "s1", "action": "http.get", "args": {"url": "{url}"}}),
+    _t(
+        "save-page",
+        rf"^(?:save|download|store|keep)\s+(?:the\s+)?(?:web\s*)?(?:page|site|url)?\s*(?:at|from)?"
+        rf"\s*{_URL}\s+(?:as|to|into|in)\s+{_PATH}{_END}",
+        "save the page at https://example.org as notes.md",
+        {"id": "s1", "action": "http.get", "args": {"url": "{url}"}},
+        {
+            "id": "s2",
+            "action": "files.write",
+            "args": {"path": "{path}", "content": "${s1.output.text}"},
+        },
+    ),
+    _t(
+        "write-file",
+        rf"^(?:write|put|save)\s+(?P<q>['\"])(?P<text>.+?)(?P=q)\s+(?:to|into|in|as)\s+{_PATH}{_END}",
+        "write 'hello' to hello.md",
+        {"id": "s1", "action": "files.write", "args": {"path": "{path}", "content": "{text}"}},
+        {
+            "id": "s2",
+            "action": "files.read",
+            "args": {"path": "{path}"},
+            "depends_on": ["s1"],
+            "expect": "the file holds the text",
+        },
+    ),
+    _t(
+        "copy-file",
+        rf"^copy\s+(?:the\s+file\s+)?(?P<src>[\w./-]+)\s+to\s+{_PATH}{_END}",
+        "copy notes.md to backup/notes.md",
+        {"id": "s1", "action": "files.read", "args": {"path": "{src}"}},
+        {
+            "id": "s2",
+            "action": "files.write",
+            "args": {"path": "{path}", "content": "${s1.output.text}"},
+        },
+    ),
+    _t(
+        "fetch-page",
+        rf"^(?:fetch|get|read|open)\s+(?:the\s+page\s+(?:at\s+)?)?{_URL}{_END}",
+        "fetch https://example.org",
+        {"id": "s1", "action": "http.get", "args": {"url": "{url}"}},
+    ),
 )
 
 

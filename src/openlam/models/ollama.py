@@ -44,13 +44,18 @@ OLLAMA_PROFILE = ModelProfile(
 class OllamaChatModel(Model):
     """``timeout``: seconds for one request, retries included (:func:`openlam.models.request`)."""
 
-    def __init__(self, model_name: str, base_url: str = "http://127.0.0.1:11434",
-                 timeout: float = DEFAULT_MODEL_TIMEOUT) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        base_url: str = "http://127.0.0.1:11434",
+        timeout: float = DEFAULT_MODEL_TIMEOUT,
+    ) -> None:
         super().__init__(settings=ModelSettings(request_timeout=timeout), profile=OLLAMA_PROFILE)
         self._model_name = model_name
         self._base_url = base_url.rstrip("/")
-        self._client = httpx.AsyncClient(base_url=self._base_url,
-                                         timeout=httpx.Timeout(timeout, connect=5.0))
+        self._client = httpx.AsyncClient(
+            base_url=self._base_url, timeout=httpx.Timeout(timeout, connect=5.0)
+        )
 
     @property
     def model_name(self) -> str:
@@ -71,17 +76,29 @@ class OllamaChatModel(Model):
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
         model_settings, params = self.prepare_request(model_settings, model_request_parameters)
-        body: dict[str, Any] = {"model": self._model_name, "stream": False,
-                                "messages": _to_ollama(messages)}
+        body: dict[str, Any] = {
+            "model": self._model_name,
+            "stream": False,
+            "messages": _to_ollama(messages),
+        }
         if params.output_mode == "native" and params.output_object is not None:
             body["format"] = params.output_object.json_schema
         tools = [*params.function_tools, *params.output_tools]
         if tools:
-            body["tools"] = [{"type": "function", "function": {
-                "name": t.name, "description": t.description or "",
-                "parameters": t.parameters_json_schema}} for t in tools]
-        options = {k: v for k, v in (model_settings or {}).items()
-                   if k in ("temperature", "top_p", "seed")}
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description or "",
+                        "parameters": t.parameters_json_schema,
+                    },
+                }
+                for t in tools
+            ]
+        options = {
+            k: v for k, v in (model_settings or {}).items() if k in ("temperature", "top_p", "seed")
+        }
         if options:
             body["options"] = options
         # Transport errors and HTTP statuses go to models.request, which retries the
@@ -99,12 +116,19 @@ class OllamaChatModel(Model):
             parts.append(TextPart(content=message["content"]))
         for i, call in enumerate(message.get("tool_calls") or []):
             fn = call.get("function", {})
-            parts.append(ToolCallPart(tool_name=fn.get("name", ""), args=fn.get("arguments") or {},
-                                      tool_call_id=call.get("id") or f"call_{i}"))
+            parts.append(
+                ToolCallPart(
+                    tool_name=fn.get("name", ""),
+                    args=fn.get("arguments") or {},
+                    tool_call_id=call.get("id") or f"call_{i}",
+                )
+            )
         return ModelResponse(
             parts=parts,
-            usage=RequestUsage(input_tokens=int(data.get("prompt_eval_count") or 0),
-                               output_tokens=int(data.get("eval_count") or 0)),
+            usage=RequestUsage(
+                input_tokens=int(data.get("prompt_eval_count") or 0),
+                output_tokens=int(data.get("eval_count") or 0),
+            ),
             model_name=data.get("model", self._model_name),
         )
 
@@ -130,8 +154,13 @@ def _to_ollama(messages: list[ModelMessage]) -> list[dict[str, Any]]:
                     content = part.content if isinstance(part.content, str) else str(part.content)
                     out.append({"role": "user", "content": content})
                 elif isinstance(part, ToolReturnPart):
-                    out.append({"role": "tool", "tool_name": part.tool_name,
-                                "content": part.model_response_str()})
+                    out.append(
+                        {
+                            "role": "tool",
+                            "tool_name": part.tool_name,
+                            "content": part.model_response_str(),
+                        }
+                    )
                 elif isinstance(part, RetryPromptPart):
                     out.append({"role": "user", "content": part.model_response()})
         elif isinstance(message, ModelResponse):
@@ -141,8 +170,7 @@ def _to_ollama(messages: list[ModelMessage]) -> list[dict[str, Any]]:
                     entry["content"] += part.content
                 elif isinstance(part, ToolCallPart):
                     entry.setdefault("tool_calls", []).append(
-                        {"function": {"name": part.tool_name, "arguments": part.args_as_dict()}})
+                        {"function": {"name": part.tool_name, "arguments": part.args_as_dict()}}
+                    )
             out.append(entry)
     return out
-
-

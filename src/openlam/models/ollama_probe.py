@@ -11,9 +11,10 @@ def ollama_reachable(base_url: str, timeout: float = 0.3) -> list[str] | None:
     """Names of the models a local Ollama serves, or None when none answers quickly."""
     parts = urlsplit(base_url)
     try:  # nothing listening (the usual case without Ollama): no HTTP client needed
-        socket.create_connection((parts.hostname or "127.0.0.1",
-                                  parts.port or (443 if parts.scheme == "https" else 80)),
-                                 timeout=timeout).close()
+        socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)),
+            timeout=timeout,
+        ).close()
     except OSError:
         return None
     import httpx

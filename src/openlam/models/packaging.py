@@ -26,12 +26,15 @@ PARAMETERS: dict[str, Any] = {"temperature": 0, "num_ctx": 8192}
 def system_prompt() -> str:
     from openlam.loop.plan import RULES
 
-    return ("You are the planner of OpenLAM: you turn a goal into a plan of actions that "
-            "OpenLAM carries out and verifies. " + RULES)
+    return (
+        "You are the planner of OpenLAM: you turn a goal into a plan of actions that "
+        "OpenLAM carries out and verifies. " + RULES
+    )
 
 
-def modelfile(base: str, system: str | None = None,
-              parameters: dict[str, Any] | None = None) -> str:
+def modelfile(
+    base: str, system: str | None = None, parameters: dict[str, Any] | None = None
+) -> str:
     lines = [f"FROM {base}", f'SYSTEM """{system or system_prompt()}"""']
     lines += [f"PARAMETER {k} {v}" for k, v in (parameters or PARAMETERS).items()]
     return "\n".join(lines) + "\n"
@@ -46,9 +49,11 @@ class OllamaAdmin:
         return f"{self.base_url.rstrip('/')}{path}"
 
     def _fail(self, what: str, exc: Exception) -> UserError:
-        return UserError(f"Ollama at {self.base_url} could not {what}: {exc}",
-                         "start Ollama (`ollama serve`) or set [openlam] ollama_url / "
-                         "OPENLAM_OLLAMA_URL to where it listens")
+        return UserError(
+            f"Ollama at {self.base_url} could not {what}: {exc}",
+            "start Ollama (`ollama serve`) or set [openlam] ollama_url / "
+            "OPENLAM_OLLAMA_URL to where it listens",
+        )
 
     def _post(self, path: str, body: dict[str, Any], what: str) -> Any:
         import httpx
@@ -58,8 +63,10 @@ class OllamaAdmin:
         except httpx.HTTPError as exc:
             raise self._fail(what, exc) from None
         if reply.status_code >= 400:
-            raise UserError(f"Ollama refused to {what}: {_error(reply)}",
-                            "check the model name with `openlam model list`")
+            raise UserError(
+                f"Ollama refused to {what}: {_error(reply)}",
+                "check the model name with `openlam model list`",
+            )
         return reply.json() if reply.content else {}
 
     def models(self) -> list[dict[str, Any]]:
@@ -77,32 +84,50 @@ class OllamaAdmin:
         import httpx
 
         try:
-            with httpx.stream("POST", self._url("/api/pull"),
-                              json={"model": model, "stream": True}, timeout=None) as reply:
+            with httpx.stream(
+                "POST", self._url("/api/pull"), json={"model": model, "stream": True}, timeout=None
+            ) as reply:
                 if reply.status_code >= 400:
                     reply.read()
-                    raise UserError(f"Ollama refused to pull {model}: {_error(reply)}",
-                                    "check the name (e.g. qwen3:8b) and Ollama's network")
+                    raise UserError(
+                        f"Ollama refused to pull {model}: {_error(reply)}",
+                        "check the name (e.g. qwen3:8b) and Ollama's network",
+                    )
                 for line in reply.iter_lines():
                     if not line.strip():
                         continue
                     record = json.loads(line)
                     if "error" in record:
-                        raise UserError(f"pulling {model} failed: {record['error']}",
-                                        "check the name (e.g. qwen3:8b) and Ollama's network")
+                        raise UserError(
+                            f"pulling {model} failed: {record['error']}",
+                            "check the name (e.g. qwen3:8b) and Ollama's network",
+                        )
                     yield record
         except httpx.HTTPError as exc:
             raise self._fail(f"pull {model}", exc) from None
 
-    def create(self, base: str, name: str = NAME, *, system: str | None = None,
-               parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    def create(
+        self,
+        base: str,
+        name: str = NAME,
+        *,
+        system: str | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         known = {m.get("name") for m in self.models()} | {m.get("model") for m in self.models()}
         if base not in known and f"{base}:latest" not in known:
-            raise UserError(f"Ollama has no model {base}",
-                            f"pull it first: `openlam model pull {base}` (have: "
-                            f"{', '.join(sorted(k for k in known if k)) or 'none'})")
-        body = {"model": name, "from": base, "system": system or system_prompt(),
-                "parameters": parameters or PARAMETERS, "stream": False}
+            raise UserError(
+                f"Ollama has no model {base}",
+                f"pull it first: `openlam model pull {base}` (have: "
+                f"{', '.join(sorted(k for k in known if k)) or 'none'})",
+            )
+        body = {
+            "model": name,
+            "from": base,
+            "system": system or system_prompt(),
+            "parameters": parameters or PARAMETERS,
+            "stream": False,
+        }
         self._post("/api/create", body, f"create {name}")
         return body
 
@@ -127,5 +152,3 @@ def _error(reply: Any) -> str:
         return str(reply.json().get("error", reply.text))
     except ValueError:
         return reply.text[:200]
-
-

@@ -63,13 +63,19 @@ def _check(spec: str, where: str) -> str:
 
 def build_model(spec: str, settings: Settings) -> Model:
     """The pydantic-ai model for a spec; cached per process."""
-    return _build(spec, settings.ollama_url, settings.openai_base_url, settings.openai_api_key,
-                  settings.model_timeout)
+    return _build(
+        spec,
+        settings.ollama_url,
+        settings.openai_base_url,
+        settings.openai_api_key,
+        settings.model_timeout,
+    )
 
 
 @lru_cache(maxsize=32)
-def _build(spec: str, ollama_url: str, openai_base_url: str | None, openai_key: str | None,
-           timeout: float) -> Model:
+def _build(
+    spec: str, ollama_url: str, openai_base_url: str | None, openai_key: str | None, timeout: float
+) -> Model:
     found = registered_model(spec)
     if found is not None:
         return found
@@ -89,19 +95,26 @@ def _build(spec: str, ollama_url: str, openai_base_url: str | None, openai_key: 
         from pydantic_ai.providers.openai import OpenAIProvider
 
         if not openai_base_url and not openai_key:
-            raise UserError(f"model {spec} needs an API key or a server",
-                            "set OPENAI_API_KEY, or OPENLAM_OPENAI_BASE_URL for an "
-                            "OpenAI-compatible server")
+            raise UserError(
+                f"model {spec} needs an API key or a server",
+                "set OPENAI_API_KEY, or OPENLAM_OPENAI_BASE_URL for an OpenAI-compatible server",
+            )
         # Retries are ours (models.request): the SDK's own would multiply them.
-        client = AsyncOpenAI(base_url=openai_base_url, api_key=openai_key or "not-needed",
-                             max_retries=0, timeout=timeout)
-        return OpenAIChatModel(name, provider=OpenAIProvider(openai_client=client),
-                               settings=bounded)
+        client = AsyncOpenAI(
+            base_url=openai_base_url,
+            api_key=openai_key or "not-needed",
+            max_retries=0,
+            timeout=timeout,
+        )
+        return OpenAIChatModel(
+            name, provider=OpenAIProvider(openai_client=client), settings=bounded
+        )
     if provider == "anthropic":
         if not os.environ.get("ANTHROPIC_API_KEY"):
             raise UserError(f"model {spec} needs ANTHROPIC_API_KEY", "export ANTHROPIC_API_KEY=...")
         from pydantic_ai.models.anthropic import AnthropicModel
 
-        return AnthropicModel(name, settings=ModelSettings(request_timeout=timeout,
-                                                           timeout=timeout))
+        return AnthropicModel(
+            name, settings=ModelSettings(request_timeout=timeout, timeout=timeout)
+        )
     raise UserError(f"model {spec!r} is not known", "register it or use a PROVIDER:NAME spec")

@@ -27,9 +27,12 @@ class DelegationLimits:
     max_child_steps: int = 15
 
 
-def delegate_handler(catalog: Catalog | Callable[[], Catalog], start_child: StartChild,
-                     limits: DelegationLimits = DelegationLimits(),
-                     notes: Callable[[str], list[tuple[str, bool]]] = lambda _root: []):
+def delegate_handler(
+    catalog: Catalog | Callable[[], Catalog],
+    start_child: StartChild,
+    limits: DelegationLimits = DelegationLimits(),
+    notes: Callable[[str], list[tuple[str, bool]]] = lambda _root: [],
+):
     """The ``delegate`` step's handler. ``catalog`` may be a function giving it, called
     at the first delegation (a process that never delegates does not read the catalog's
     YAML files)."""
@@ -47,7 +50,8 @@ def delegate_handler(catalog: Catalog | Callable[[], Catalog], start_child: Star
         if target not in catalog:
             close = get_close_matches(target, [a.id for a in catalog], n=3)
             problem = f"there is no agent {target!r}" + (
-                f"; did you mean {', '.join(close)}?" if close else "")
+                f"; did you mean {', '.join(close)}?" if close else ""
+            )
         elif target == me or target in req.lineage:
             problem = "delegation cycle " + " → ".join([*req.lineage, me, target])
         elif len(req.lineage) + 1 > limits.max_depth:
@@ -55,8 +59,14 @@ def delegate_handler(catalog: Catalog | Callable[[], Catalog], start_child: Star
         elif runner.state.delegations >= limits.max_fanout:
             problem = f"fan-out limit ({limits.max_fanout} delegations per run) reached"
         if problem:
-            runner.state.gaps.append(Gap(kind=GapKind.delegation, what=f"delegate to {target}",
-                                         why=problem, step=record.id))
+            runner.state.gaps.append(
+                Gap(
+                    kind=GapKind.delegation,
+                    what=f"delegate to {target}",
+                    why=problem,
+                    step=record.id,
+                )
+            )
             return {"status": "blocked", "error": problem, "attempts": 0}
 
         runner.state.delegations += 1  # counted before any await: replays count alike
@@ -71,26 +81,42 @@ def delegate_handler(catalog: Catalog | Callable[[], Catalog], start_child: Star
         profile = asdict(catalog.profile(target))
         profile["actions"] = list(profile["actions"])
         budget = agent.budget.max_steps if agent.budget and agent.budget.max_steps else None
-        child = req.model_copy(update={
-            "run_id": f"{req.run_id}.{record.id}", "goal": str(args["goal"]),
-            "root_id": req.root_id or req.run_id,
-            "tainted_by": list(dict.fromkeys(tainted_by)),
-            "agent": profile, "parent_id": req.run_id, "lineage": [*req.lineage, me],
-            "model": agent.model or req.model, "routing": {},
-            "max_steps": min(budget or limits.max_child_steps, limits.max_child_steps),
-            "context": [f"Delegated by {me} ({req.agent.get('title', '')}) as part of: "
-                        f"{req.goal}", *(text for text, _ in board)],
-        })
+        child = req.model_copy(
+            update={
+                "run_id": f"{req.run_id}.{record.id}",
+                "goal": str(args["goal"]),
+                "root_id": req.root_id or req.run_id,
+                "tainted_by": list(dict.fromkeys(tainted_by)),
+                "agent": profile,
+                "parent_id": req.run_id,
+                "lineage": [*req.lineage, me],
+                "model": agent.model or req.model,
+                "routing": {},
+                "max_steps": min(budget or limits.max_child_steps, limits.max_child_steps),
+                "context": [
+                    f"Delegated by {me} ({req.agent.get('title', '')}) as part of: {req.goal}",
+                    *(text for text, _ in board),
+                ],
+            }
+        )
         outcome = await start_child(child)
         runner.state.usage.add(outcome.usage)  # a tree's cost is its parent's cost
-        output = {"child": True, "run_id": outcome.run_id, "agent": target,
-                  "status": outcome.status.value, "summary": outcome.summary,
-                  "deliverables": outcome.deliverables,
-                  "outputs": {s.id: s.output for s in outcome.steps
-                              if s.status.value == "succeeded"}}
+        output = {
+            "child": True,
+            "run_id": outcome.run_id,
+            "agent": target,
+            "status": outcome.status.value,
+            "summary": outcome.summary,
+            "deliverables": outcome.deliverables,
+            "outputs": {s.id: s.output for s in outcome.steps if s.status.value == "succeeded"},
+        }
         if outcome.status.value == "completed":
             return {"status": "succeeded", "output": output, "attempts": 1}
-        return {"status": "failed", "output": output, "attempts": 1,
-                "error": f"{target} ended {outcome.status.value}: {outcome.summary}"}
+        return {
+            "status": "failed",
+            "output": output,
+            "attempts": 1,
+            "error": f"{target} ended {outcome.status.value}: {outcome.summary}",
+        }
 
     return delegate

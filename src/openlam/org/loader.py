@@ -65,8 +65,11 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Itera
         key = loader.construct_object(key_node, deep=True)  # type: ignore[arg-type]
         if key in data:
             raise yaml.constructor.ConstructorError(
-                "while reading a mapping", node.start_mark,
-                f"found the key {key!r} twice", key_node.start_mark)
+                "while reading a mapping",
+                node.start_mark,
+                f"found the key {key!r} twice",
+                key_node.start_mark,
+            )
         data[key] = loader.construct_object(value_node, deep=True)  # type: ignore[arg-type]
         data.key_lines[str(key)] = key_node.start_mark.line + 1
 
@@ -75,6 +78,7 @@ _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 
 # -- raw entries --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Source:
@@ -121,11 +125,13 @@ class _Problems:
             return
         shown = self.items[:_MAX_LISTED]
         more = len(self.items) - len(shown)
-        head = ("the agent catalog has a problem" if len(self.items) == 1
-                else f"the agent catalog has {len(self.items)} problems")
+        head = (
+            "the agent catalog has a problem"
+            if len(self.items) == 1
+            else f"the agent catalog has {len(self.items)} problems"
+        )
         body = "\n  ".join(shown) + (f"\n  … and {more} more" if more > 0 else "")
-        raise UserError(f"{head}:\n  {body}",
-                        f"fix the file and field named above; {DOCS_HINT}")
+        raise UserError(f"{head}:\n  {body}", f"fix the file and field named above; {DOCS_HINT}")
 
 
 def _parse_file(display: str, text: str, layer: int, problems: _Problems) -> _Parsed:
@@ -146,13 +152,17 @@ def _parse_file(display: str, text: str, layer: int, problems: _Problems) -> _Pa
     if doc is None:
         return _Parsed(None, [])
     if not isinstance(doc, _Mapping):
-        problems.add(Source(display, 1), "expected a mapping with 'department' and/or "
-                     f"'agents', found {type(doc).__name__}")
+        problems.add(
+            Source(display, 1),
+            f"expected a mapping with 'department' and/or 'agents', found {type(doc).__name__}",
+        )
         return _Parsed(None, [])
     for key in doc:
         if key not in _FILE_KEYS:
-            problems.add(Source(display, doc.key_lines.get(str(key), doc.line)),
-                         f"unknown top-level key {key!r} (expected 'department' and 'agents')")
+            problems.add(
+                Source(display, doc.key_lines.get(str(key), doc.line)),
+                f"unknown top-level key {key!r} (expected 'department' and 'agents')",
+            )
     department = None
     file_department: str | None = None
     raw_dept = doc.get("department")
@@ -165,8 +175,10 @@ def _parse_file(display: str, text: str, layer: int, problems: _Problems) -> _Pa
     if raw_agents is None:
         raw_agents = []
     if not isinstance(raw_agents, list):
-        problems.add(Source(display, doc.key_lines.get("agents", doc.line)),
-                     "'agents' must be a list of agents (each item starting with '- id:')")
+        problems.add(
+            Source(display, doc.key_lines.get("agents", doc.line)),
+            "'agents' must be a list of agents (each item starting with '- id:')",
+        )
         raw_agents = []
     for raw in raw_agents:
         agent = _entry("agent", display, raw, layer, problems)
@@ -178,10 +190,12 @@ def _parse_file(display: str, text: str, layer: int, problems: _Problems) -> _Pa
                 agent.data["department"] = file_department
                 agent.origin["department"] = department.source if department else agent.source
             elif given != file_department:
-                problems.add(agent.where("department"),
-                             f"agent {agent.id!r}, field 'department': {given!r} differs from "
-                             f"this file's department {file_department!r}; move the agent to "
-                             "a file of its own department or drop the field")
+                problems.add(
+                    agent.where("department"),
+                    f"agent {agent.id!r}, field 'department': {given!r} differs from "
+                    f"this file's department {file_department!r}; move the agent to "
+                    "a file of its own department or drop the field",
+                )
         agents.append(agent)
     return _Parsed(department, agents)
 
@@ -189,8 +203,11 @@ def _parse_file(display: str, text: str, layer: int, problems: _Problems) -> _Pa
 def _entry(kind: str, display: str, raw: Any, layer: int, problems: _Problems) -> _Entry | None:
     if not isinstance(raw, _Mapping):
         line = getattr(raw, "line", 0)
-        problems.add(Source(display, line), f"each {kind} must be a mapping of fields, "
-                     f"found {type(raw).__name__}: {str(raw)[:60]!r}")
+        problems.add(
+            Source(display, line),
+            f"each {kind} must be a mapping of fields, "
+            f"found {type(raw).__name__}: {str(raw)[:60]!r}",
+        )
         return None
     source = Source(display, raw.line)
     ident = raw.get("id")
@@ -203,13 +220,14 @@ def _entry(kind: str, display: str, raw: Any, layer: int, problems: _Problems) -
 
 # -- layers -------------------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=1)
 def _builtin_texts() -> tuple[tuple[str, str], ...]:
     root = resources.files("openlam.org") / "catalog"
-    files = sorted((p for p in root.iterdir() if p.name.endswith((".yaml", ".yml"))),
-                   key=lambda p: p.name)
-    return tuple((f"openlam/org/catalog/{p.name}", p.read_text(encoding="utf-8"))
-                 for p in files)
+    files = sorted(
+        (p for p in root.iterdir() if p.name.endswith((".yaml", ".yml"))), key=lambda p: p.name
+    )
+    return tuple((f"openlam/org/catalog/{p.name}", p.read_text(encoding="utf-8")) for p in files)
 
 
 def _workspace_texts(workspace: Path, problems: _Problems) -> list[tuple[str, str]]:
@@ -231,11 +249,20 @@ def _merge(table: dict[str, _Entry], entry: _Entry, problems: _Problems) -> None
     if old is None:
         table[entry.id] = entry
     elif old.layer == entry.layer:
-        problems.add(entry.source, f"duplicate {entry.kind} id {entry.id!r}: already defined "
-                     f"at {old.source}; ids must be unique (to change it, edit one place)")
+        problems.add(
+            entry.source,
+            f"duplicate {entry.kind} id {entry.id!r}: already defined "
+            f"at {old.source}; ids must be unique (to change it, edit one place)",
+        )
     else:  # a later layer overrides field by field
-        table[entry.id] = _Entry(entry.kind, entry.id, {**old.data, **entry.data},
-                                 entry.source, entry.layer, {**old.origin, **entry.origin})
+        table[entry.id] = _Entry(
+            entry.kind,
+            entry.id,
+            {**old.data, **entry.data},
+            entry.source,
+            entry.layer,
+            {**old.origin, **entry.origin},
+        )
 
 
 def _validate(entry: _Entry, model: type[BaseModel], problems: _Problems) -> Any:
@@ -249,12 +276,12 @@ def _validate(entry: _Entry, model: type[BaseModel], problems: _Problems) -> Any
             message = err["msg"]
             if err["type"] == "extra_forbidden":
                 allowed = ", ".join(model.model_fields)
-                message = (f"unknown field{_suggest(name or '', model.model_fields)} "
-                           f"(allowed: {allowed})")
+                message = (
+                    f"unknown field{_suggest(name or '', model.model_fields)} (allowed: {allowed})"
+                )
             elif err["type"] == "missing":
                 message = "required field is missing"
-            problems.add(entry.where(name),
-                         f"{entry.kind} {entry.id!r}, field {path!r}: {message}")
+            problems.add(entry.where(name), f"{entry.kind} {entry.id!r}, field {path!r}: {message}")
         return None
 
 
@@ -279,8 +306,7 @@ def load_catalog(workspace: str | Path | None = None, *, builtin: bool = True) -
     if builtin:
         texts += [(0, name, text) for name, text in _builtin_texts()]
     if workspace is not None:
-        texts += [(1, name, text) for name, text in
-                  _workspace_texts(Path(workspace), unreadable)]
+        texts += [(1, name, text) for name, text in _workspace_texts(Path(workspace), unreadable)]
     files = []
     for layer, name, text in texts:
         problems = _Problems()
@@ -316,8 +342,10 @@ def _assemble_skipping(files: list[_File]) -> tuple[Catalog, list[str]]:
         _, problems = _assemble([*accepted, candidate])
         if problems.items:
             shown = "; ".join(problems.items[:3]) + (" …" if len(problems.items) > 3 else "")
-            skipped.append(f"{candidate.name} was skipped (the workspace runs without it "
-                           f"until it is fixed; {DOCS_HINT}): {shown}")
+            skipped.append(
+                f"{candidate.name} was skipped (the workspace runs without it "
+                f"until it is fixed; {DOCS_HINT}): {shown}"
+            )
         else:
             accepted.append(candidate)
     catalog, problems = _assemble(accepted)
@@ -380,43 +408,59 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _check_structure(agents: dict[str, Agent], departments: set[str],
-                     entries: dict[str, _Entry], removed: set[str], problems: _Problems) -> None:
+def _check_structure(
+    agents: dict[str, Agent],
+    departments: set[str],
+    entries: dict[str, _Entry],
+    removed: set[str],
+    problems: _Problems,
+) -> None:
     """``agents`` are the valid ones; ``entries`` and ``departments`` every id written."""
     for agent in agents.values():
         entry = entries[agent.id]
         if agent.department not in departments:
-            problems.add(entry.where("department"),
-                         f"agent {agent.id!r}, field 'department': no department "
-                         f"{agent.department!r}{_suggest(agent.department, departments)}")
+            problems.add(
+                entry.where("department"),
+                f"agent {agent.id!r}, field 'department': no department "
+                f"{agent.department!r}{_suggest(agent.department, departments)}",
+            )
         if agent.manager is not None and agent.manager not in entries:
-            why = (" (it was removed with 'remove: true'; give its reports a new manager)"
-                   if agent.manager in removed else _suggest(agent.manager, agents))
-            problems.add(entry.where("manager"), f"agent {agent.id!r}, field 'manager': "
-                         f"unknown manager {agent.manager!r}{why}")
+            why = (
+                " (it was removed with 'remove: true'; give its reports a new manager)"
+                if agent.manager in removed
+                else _suggest(agent.manager, agents)
+            )
+            problems.add(
+                entry.where("manager"),
+                f"agent {agent.id!r}, field 'manager': unknown manager {agent.manager!r}{why}",
+            )
     if problems.items:
         return
 
     for cycle in _cycles(agents):
         entry = entries[cycle[0]]
         path = " → ".join([*cycle, cycle[0]])
-        problems.add(entry.where("manager"), f"agent {cycle[0]!r}, field 'manager': "
-                     f"management cycle {path}; the org chart must be a tree")
+        problems.add(
+            entry.where("manager"),
+            f"agent {cycle[0]!r}, field 'manager': "
+            f"management cycle {path}; the org chart must be a tree",
+        )
     if problems.items:
         return
 
     roots = [a for a in agents.values() if a.manager is None]
     if not roots:
-        problems.add("catalog", "no chief executive: exactly one agent must have "
-                     "'manager: null'")
+        problems.add("catalog", "no chief executive: exactly one agent must have 'manager: null'")
         return
     chief = next((a for a in roots if a.id == "ceo"), roots[0])
     for other in roots:
         if other is not chief:
-            problems.add(entries[other.id].where("manager"),
-                         f"agent {other.id!r}, field 'manager': has no manager, so it and its "
-                         f"reports are unreachable from the chief executive {chief.id!r}; "
-                         "set a manager")
+            problems.add(
+                entries[other.id].where("manager"),
+                f"agent {other.id!r}, field 'manager': has no manager, so it and its "
+                f"reports are unreachable from the chief executive {chief.id!r}; "
+                "set a manager",
+            )
 
 
 def _cycles(agents: dict[str, Agent]) -> list[list[str]]:
@@ -431,7 +475,7 @@ def _cycles(agents: dict[str, Agent]) -> list[list[str]]:
             path.append(node)
             node = agents[node].manager
         if node is not None and state.get(node) == 1:
-            cycle = path[path.index(node):]
+            cycle = path[path.index(node) :]
             i = cycle.index(min(cycle))
             found.append(cycle[i:] + cycle[:i])
         for visited in path:
@@ -441,12 +485,17 @@ def _cycles(agents: dict[str, Agent]) -> list[list[str]]:
 
 # -- the loaded organisation ------------------------------------------------------------------
 
+
 class Catalog:
     """A validated organisation: one tree of agents rooted at the chief executive."""
 
-    def __init__(self, departments: dict[str, Department], agents: dict[str, Agent],
-                 sources: dict[str, Source] | None = None,
-                 access: list[SourceAccess] | None = None) -> None:
+    def __init__(
+        self,
+        departments: dict[str, Department],
+        agents: dict[str, Agent],
+        sources: dict[str, Source] | None = None,
+        access: list[SourceAccess] | None = None,
+    ) -> None:
         self.departments = departments
         self.agents = agents
         self.sources = sources or {}
@@ -460,8 +509,9 @@ class Catalog:
                 self._reports[agent.manager].append(agent)
         roots = [a for a in agents.values() if a.manager is None]
         if len(roots) != 1:
-            raise UserError(f"the catalog needs exactly one chief executive, found {len(roots)}",
-                            DOCS_HINT)
+            raise UserError(
+                f"the catalog needs exactly one chief executive, found {len(roots)}", DOCS_HINT
+            )
         self.root = roots[0]
 
     def __len__(self) -> int:
@@ -481,8 +531,10 @@ class Catalog:
     def agent(self, agent_id: str) -> Agent:
         found = self.agents.get(agent_id)
         if found is None:
-            raise UserError(f"no agent {agent_id!r}{_suggest(agent_id, self.agents)}",
-                            "list the agents with `openlam agents list`")
+            raise UserError(
+                f"no agent {agent_id!r}{_suggest(agent_id, self.agents)}",
+                "list the agents with `openlam agents list`",
+            )
         return found
 
     def department(self, key: str) -> Department:
@@ -492,8 +544,9 @@ class Catalog:
             if wanted in (dept.id, dept.name.lower()):
                 return dept
         names = [d.id for d in self.departments.values()]
-        raise UserError(f"no department {key!r}{_suggest(wanted, names)}",
-                        f"departments: {', '.join(names)}")
+        raise UserError(
+            f"no department {key!r}{_suggest(wanted, names)}", f"departments: {', '.join(names)}"
+        )
 
     def members(self, department_id: str) -> list[Agent]:
         return [a for a in self.agents.values() if a.department == department_id]
@@ -524,8 +577,11 @@ class Catalog:
         names = list(action_names)
         out: dict[str, list[str]] = {}
         for agent in self.agents.values():
-            bad = [p for p in self.permitted_patterns(agent.id)
-                   if not any(fnmatch.fnmatchcase(n, p) for n in names)]
+            bad = [
+                p
+                for p in self.permitted_patterns(agent.id)
+                if not any(fnmatch.fnmatchcase(n, p) for n in names)
+            ]
             if bad:
                 out[agent.id] = bad
         return out
@@ -562,6 +618,11 @@ class Catalog:
         if agent.budget is not None:
             extra["max_steps"] = agent.budget.max_steps
             extra["max_model_requests"] = agent.budget.max_model_requests
-        return AgentProfile(id=agent.id, name=agent.name, title=f"{agent.title} ({dept.name})",
-                            instructions=" ".join(lines),
-                            actions=self.permitted_patterns(agent.id), **extra)
+        return AgentProfile(
+            id=agent.id,
+            name=agent.name,
+            title=f"{agent.title} ({dept.name})",
+            instructions=" ".join(lines),
+            actions=self.permitted_patterns(agent.id),
+            **extra,
+        )

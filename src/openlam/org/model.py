@@ -77,8 +77,10 @@ class Agent(BaseModel):
     def _globs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         bad = [p for p in value if not _GLOB.match(p)]
         if bad:
-            raise ValueError(f"not a glob over action names: {', '.join(map(repr, bad))} "
-                             "(expected names like 'email.send' or 'crm.*')")
+            raise ValueError(
+                f"not a glob over action names: {', '.join(map(repr, bad))} "
+                "(expected names like 'email.send' or 'crm.*')"
+            )
         if len(set(value)) != len(value):
             raise ValueError("a pattern is listed twice")
         return value

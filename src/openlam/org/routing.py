@@ -37,7 +37,8 @@ from openlam.org.model import Agent, Department
 
 # -- text ---------------------------------------------------------------------------------
 
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after again all also am an and any are as at be been before being below
 between both but by can could did do does doing done down during each etc few for from
 further get gets got had has have having he her here hers him his how i if in into is it
@@ -47,12 +48,36 @@ there these they this those through to too under until up us very via want wants
 were what when where which while who whom why will with would you your yours
 help make sure kindly asap today tomorrow
 one two three four five six seven eight nine ten
-""".split())  # noqa: SIM905 - a wrapped word list reads better than 140 quoted strings
+""".split()
+)
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?")
-_SUFFIXES = ("izations", "ization", "ations", "ation", "ments", "ment", "ances", "ance",
-             "ities", "ity", "ating", "ings", "ing", "ates", "ated", "ate", "ers", "er",
-             "ies", "ied", "ed", "es", "ly", "s")
+_SUFFIXES = (
+    "izations",
+    "ization",
+    "ations",
+    "ation",
+    "ments",
+    "ment",
+    "ances",
+    "ance",
+    "ities",
+    "ity",
+    "ating",
+    "ings",
+    "ing",
+    "ates",
+    "ated",
+    "ate",
+    "ers",
+    "er",
+    "ies",
+    "ied",
+    "ed",
+    "es",
+    "ly",
+    "s",
+)
 _DOUBLE_KEEP = frozenset("lsfz")
 
 
@@ -70,8 +95,12 @@ def stem(word: str) -> str:
             if suffix in ("ies", "ied", "ities", "ity") and len(base) >= 3:
                 base = base + ("i" if suffix in ("ies", "ied") else "")
             break
-    if (len(base) > 3 and base[-1] == base[-2] and base[-1] not in "aeiou"
-            and base[-1] not in _DOUBLE_KEEP):
+    if (
+        len(base) > 3
+        and base[-1] == base[-2]
+        and base[-1] not in "aeiou"
+        and base[-1] not in _DOUBLE_KEEP
+    ):
         base = base[:-1]
     if base.endswith("e") and len(base) > 3:
         base = base[:-1]
@@ -101,6 +130,7 @@ def tokens(text: str) -> list[str]:
 
 # -- actions a goal implies -------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ActionHint:
     label: str
@@ -123,8 +153,11 @@ WANTED: tuple[_Wanted, ...] = (
     _Wanted("invoice", "invoice invoices invoicing", "payments.*invoice*"),
     _Wanted("refund", "refund refunds refunded", "payments.*refund*"),
     _Wanted("payment link", "checkout paylink", "payments.*payment_link*"),
-    _Wanted("CRM", "crm contact contacts lead leads deal deals opportunity pipeline prospect "
-            "prospects", "crm.*"),
+    _Wanted(
+        "CRM",
+        "crm contact contacts lead leads deal deals opportunity pipeline prospect prospects",
+        "crm.*",
+    ),
     _Wanted("Slack", "slack", "social.slack*"),
     _Wanted("Discord", "discord", "social.discord*"),
     _Wanted("Mattermost", "mattermost", "social.mattermost*"),
@@ -137,16 +170,20 @@ WANTED: tuple[_Wanted, ...] = (
 )
 
 # Words of action names too common to say which source a goal needs.
-GENERIC_ACTION_WORDS = frozenset(stem(w) for w in """
+GENERIC_ACTION_WORDS = frozenset(
+    stem(w)
+    for w in """
 get list show create add update delete remove set read write find search send post put
 patch make new run call fetch do check view open close start stop info data item items
 record records value values by all one current use user users id ids name names status
 state type types detail details
-""".split())  # noqa: SIM905 - a wrapped word list reads better than quoted strings
+""".split()
+)
 
 
-def action_hints(installed: Iterable[str], access: Iterable[SourceAccess] = ()
-                 ) -> tuple[ActionHint, ...]:
+def action_hints(
+    installed: Iterable[str], access: Iterable[SourceAccess] = ()
+) -> tuple[ActionHint, ...]:
     """The hints for a workspace: built-in ones resolved against the installed actions
     (dropped when nothing matches), and one per configured source whose actions are known,
     triggered by its name or by the words of its action names that no other installed
@@ -154,23 +191,31 @@ def action_hints(installed: Iterable[str], access: Iterable[SourceAccess] = ()
     names = sorted(set(installed))
     access = list(access)
     theirs = {n for source in access for n, _ in source.actions}
-    elsewhere = frozenset(s for n in names if n not in theirs
-                          for _, s in words(n.replace("_", " ").replace(".", " ")))
+    elsewhere = frozenset(
+        s for n in names if n not in theirs for _, s in words(n.replace("_", " ").replace(".", " "))
+    )
     hints = []
     for wanted in WANTED:
-        matched = tuple(n for n in names
-                        if any(fnmatch.fnmatchcase(n, p) for p in wanted.patterns.split()))
+        matched = tuple(
+            n for n in names if any(fnmatch.fnmatchcase(n, p) for p in wanted.patterns.split())
+        )
         if matched:
-            hints.append(ActionHint(wanted.label, frozenset(stem(w) for w in
-                                                            wanted.triggers.split()), matched))
+            hints.append(
+                ActionHint(
+                    wanted.label, frozenset(stem(w) for w in wanted.triggers.split()), matched
+                )
+            )
     for source in access:
         if not source.actions:
             continue
         named = frozenset(s for _, s in words(source.name.replace("-", " ")))
         local = " ".join(n.split(".", 1)[1] for n, _ in source.actions).replace("_", " ")
         distinctive = frozenset(s for _, s in words(local)) - GENERIC_ACTION_WORDS - elsewhere
-        hints.append(ActionHint(source.name, named | distinctive,
-                                tuple(n for n, _ in source.actions), source=True))
+        hints.append(
+            ActionHint(
+                source.name, named | distinctive, tuple(n for n, _ in source.actions), source=True
+            )
+        )
     return tuple(hints)
 
 
@@ -187,15 +232,17 @@ def shipped_action_names() -> tuple[str, ...]:
     return tuple(s.name for s in registry)
 
 
-def implied_actions(goal_stems: Iterable[str], hints: Iterable[ActionHint] | None = None
-                    ) -> list[ActionHint]:
+def implied_actions(
+    goal_stems: Iterable[str], hints: Iterable[ActionHint] | None = None
+) -> list[ActionHint]:
     present = set(goal_stems)
     chosen = action_hints(shipped_action_names()) if hints is None else hints
     return [h for h in chosen if h.triggers & present]
 
 
-def permits(agent: Agent, action_names: Iterable[str],
-            patterns: Iterable[str] | None = None) -> bool:
+def permits(
+    agent: Agent, action_names: Iterable[str], patterns: Iterable[str] | None = None
+) -> bool:
     from openlam.actions.registry import permitted_by
 
     allowed = tuple(agent.actions if patterns is None else patterns)
@@ -203,6 +250,7 @@ def permits(agent: Agent, action_names: Iterable[str],
 
 
 # -- BM25 -----------------------------------------------------------------------------------
+
 
 class _BM25:
     K1 = 1.2
@@ -217,8 +265,9 @@ class _BM25:
             for term, f in Counter(doc).items():
                 self.postings.setdefault(term, []).append((i, f * (self.K1 + 1) / (f + norm)))
         n = len(docs)
-        self.idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5))
-                    for t, p in self.postings.items()}
+        self.idf = {
+            t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self.postings.items()
+        }
 
     def scores(self, query: Iterable[str]) -> list[float]:
         out = [0.0] * self.size
@@ -298,20 +347,28 @@ class Router:
         dept_docs = []
         for dept in self.departments:
             titles = " ".join(a.title for a in catalog.members(dept.id))
-            dept_docs.append(tokens(dept.name) * 3 + tokens(dept.description)
-                             + tokens(" ".join(dept.keywords)) * 2 + tokens(titles))
+            dept_docs.append(
+                tokens(dept.name) * 3
+                + tokens(dept.description)
+                + tokens(" ".join(dept.keywords)) * 2
+                + tokens(titles)
+            )
         self._dept_bm25 = _BM25(dept_docs)
         self.agents = list(catalog.agents.values())
-        self._agent_bm25 = _BM25([tokens(a.title) * 3 + tokens(a.instructions)
-                                  for a in self.agents])
+        self._agent_bm25 = _BM25(
+            [tokens(a.title) * 3 + tokens(a.instructions) for a in self.agents]
+        )
         self._depth = {a.id: len(catalog.chain(a.id)) for a in self.agents}
         self._permits = {
-            h.label: frozenset(a.id for a in self.agents
-                               if permits(a, h.actions, catalog.permitted_patterns(a.id)))
-            for h in self.hints}
+            h.label: frozenset(
+                a.id for a in self.agents if permits(a, h.actions, catalog.permitted_patterns(a.id))
+            )
+            for h in self.hints
+        }
 
-    def rank(self, goal: str, department: str | None = None,
-             records: Records | None = None) -> list[Candidate]:
+    def rank(
+        self, goal: str, department: str | None = None, records: Records | None = None
+    ) -> list[Candidate]:
         """Every agent (of ``department``, if given) with its score, best first.
         ``records``: each agent's (successes, failures) on goals of this kind — learned
         from its runs; an agent without history keeps its score."""
@@ -342,27 +399,36 @@ class Router:
             missing = tuple(h.label for h in hints if agent.id not in self._permits[h.label])
             lacks = any(agent.id not in self._permits[h.label] for h in needed)
             cover = len(covered) / len(hints) if hints else 0.0
-            score = (WEIGHT_DEPARTMENT * d_score + WEIGHT_ROLE * r_score
-                     + WEIGHT_ACTIONS * cover)
+            score = WEIGHT_DEPARTMENT * d_score + WEIGHT_ROLE * r_score + WEIGHT_ACTIONS * cover
             record = (records or {}).get(agent.id)
             adjust = record_weight(*record) if record and score > 0 else 0.0
-            out.append(Candidate(
-                agent=agent, department=self.catalog.departments[agent.department],
-                score=round(max(score + adjust, 0.001) if score > 0 else score, 6),
-                department_score=d_score, role_score=r_score,
-                action_cover=cover,
-                department_words=tuple(word_of[t] for t in dept_terms.get(d, ()))
-                if d is not None else (),
-                role_words=tuple(word_of[t] for t in agent_terms.get(i, ())),
-                covered=covered, missing=missing, lacks_needed=lacks, record=record,
-                record_score=adjust))
+            out.append(
+                Candidate(
+                    agent=agent,
+                    department=self.catalog.departments[agent.department],
+                    score=round(max(score + adjust, 0.001) if score > 0 else score, 6),
+                    department_score=d_score,
+                    role_score=r_score,
+                    action_cover=cover,
+                    department_words=tuple(word_of[t] for t in dept_terms.get(d, ()))
+                    if d is not None
+                    else (),
+                    role_words=tuple(word_of[t] for t in agent_terms.get(i, ())),
+                    covered=covered,
+                    missing=missing,
+                    lacks_needed=lacks,
+                    record=record,
+                    record_score=adjust,
+                )
+            )
         # Agents that may use a source the goal names first; then best score; on a tie
         # the more senior agent (who can delegate), then by id.
         out.sort(key=lambda c: (c.lacks_needed, -c.score, self._depth[c.agent.id], c.agent.id))
         return out
 
-    def route(self, goal: str, department: str | None = None,
-              records: Records | None = None) -> Route:
+    def route(
+        self, goal: str, department: str | None = None, records: Records | None = None
+    ) -> Route:
         ranked = self.rank(goal, department, records)
         if not ranked:
             raise ValueError("the catalog has no agents to route to")
@@ -372,14 +438,23 @@ class Router:
             keeper = (self.catalog.head(given.id) if given else None) or self.catalog.router
             dept = self.catalog.departments[keeper.department]
             where = f"in {given.name} " if given else ""
-            reason = (f"{_who(keeper, dept)} keeps the goal: no role {where}matched its words, "
-                      "so it needs to be clarified or split before anyone can own it.")
+            reason = (
+                f"{_who(keeper, dept)} keeps the goal: no role {where}matched its words, "
+                "so it needs to be clarified or split before anyone can own it."
+            )
             return Route(keeper, dept, 0.0, reason, "scoring", tuple(ranked))
-        return Route(best.agent, best.department, best.score,
-                     _reason(best, ranked, given), "scoring", tuple(ranked))
+        return Route(
+            best.agent,
+            best.department,
+            best.score,
+            _reason(best, ranked, given),
+            "scoring",
+            tuple(ranked),
+        )
 
-    def shortlist(self, goal: str, k: int = 6, department: str | None = None,
-                  records: Records | None = None) -> list[Candidate]:
+    def shortlist(
+        self, goal: str, k: int = 6, department: str | None = None, records: Records | None = None
+    ) -> list[Candidate]:
         """The top ``k`` candidates; with no signal at all, every department's head."""
         ranked = self.rank(goal, department, records)
         if ranked and not ranked[0].lacks_needed and any(c.lacks_needed for c in ranked):
@@ -408,31 +483,40 @@ def _reason(best: Candidate, ranked: list[Candidate], given: Department | None) 
         parts.append(f"the department {given.name} was given")
     elif best.department_words:
         many = len(best.department_words) > 1
-        parts.append(f"the goal's {'words' if many else 'word'} "
-                     f"{_quoted(best.department_words)} {'match' if many else 'matches'} "
-                     f"{best.department.name}'s remit")
+        parts.append(
+            f"the goal's {'words' if many else 'word'} "
+            f"{_quoted(best.department_words)} {'match' if many else 'matches'} "
+            f"{best.department.name}'s remit"
+        )
     if best.role_words:
         verb = "match" if len(best.role_words) > 1 else "matches"
         parts.append(f"{_quoted(best.role_words, 3)} {verb} this role")
     if best.covered:
         parts.append(f"it may use the actions the goal implies ({', '.join(best.covered)})")
     if not best.lacks_needed and any(c.lacks_needed for c in ranked):
-        parts.append("the goal needs a source of actions that only some agents may use, "
-                     "and this agent may")
+        parts.append(
+            "the goal needs a source of actions that only some agents may use, and this agent may"
+        )
     if best.record is not None:
         parts.append(f"its runs of this kind of goal: {_record(best.record)}")
     unaided = min(ranked, key=lambda c: (c.lacks_needed, -(c.score - c.record_score)))
     if unaided.agent.id != best.agent.id and unaided.record is not None:
-        parts.append(f"preferred over {unaided.agent.name} ({unaided.agent.id}), whose runs "
-                     f"of this kind went worse: {_record(unaided.record)}")
+        parts.append(
+            f"preferred over {unaided.agent.name} ({unaided.agent.id}), whose runs "
+            f"of this kind went worse: {_record(unaided.record)}"
+        )
     if best.missing:
-        parts.append(f"it is not permitted {', '.join(best.missing)}, which the goal implies, "
-                     "so it will need to delegate that part")
+        parts.append(
+            f"it is not permitted {', '.join(best.missing)}, which the goal implies, "
+            "so it will need to delegate that part"
+        )
     text = f"Chose {_who(best.agent, best.department)}: " + "; ".join(parts or ["best match"])
     runner = next((c for c in ranked[1:] if c.department.id != best.department.id), None)
     if given is None and runner is not None and runner.score > 0:
-        text += (f". Next best department: {runner.department.name} "
-                 f"({runner.agent.id}, score {runner.score:.2f} against {best.score:.2f})")
+        text += (
+            f". Next best department: {runner.department.name} "
+            f"({runner.agent.id}, score {runner.score:.2f} against {best.score:.2f})"
+        )
     return text + "."
 
 
@@ -451,8 +535,14 @@ def router_for(catalog: Catalog, installed: Iterable[str] | None = None) -> Rout
     return router
 
 
-def route(goal: str, catalog: Catalog, *, department: str | None = None,
-          installed: Iterable[str] | None = None, records: Records | None = None) -> Route:
+def route(
+    goal: str,
+    catalog: Catalog,
+    *,
+    department: str | None = None,
+    installed: Iterable[str] | None = None,
+    records: Records | None = None,
+) -> Route:
     """Deterministic routing: the best-scoring agent (within ``department`` if given),
     weighed by each agent's ``records`` on goals of this kind when given."""
     return router_for(catalog, installed).route(goal, department, records)
@@ -480,8 +570,11 @@ def shortlist_prompt(goal: str, shortlist: Sequence[Candidate]) -> str:
         if any(c.record for c in shortlist):
             line += f" | {_record(c.record) if c.record else 'none yet'}"
         lines.append(line)
-    lines += ["", 'Answer with JSON only: {"agent": "<one id from the list>", '
-              '"reason": "<one sentence: why this agent>"}']
+    lines += [
+        "",
+        'Answer with JSON only: {"agent": "<one id from the list>", '
+        '"reason": "<one sentence: why this agent>"}',
+    ]
     return "\n".join(lines)
 
 
@@ -510,11 +603,17 @@ def parse_choice(answer: str, ids: Iterable[str]) -> tuple[str | None, str]:
     return None, ""
 
 
-async def route_with_model(goal: str, catalog: Catalog, ask: Ask, *, k: int = 6,
-                           department: str | None = None,
-                           timeout: float | None = None,
-                           installed: Iterable[str] | None = None,
-                           records: Records | None = None) -> Route:
+async def route_with_model(
+    goal: str,
+    catalog: Catalog,
+    ask: Ask,
+    *,
+    k: int = 6,
+    department: str | None = None,
+    timeout: float | None = None,
+    installed: Iterable[str] | None = None,
+    records: Records | None = None,
+) -> Route:
     """Ask a model to pick from the scoring's shortlist; fall back to scoring when the
     model fails, times out, or names no agent from the shortlist. With one candidate
     there is nothing to ask. ``records`` weigh the scoring and are shown to the model."""
@@ -528,24 +627,32 @@ async def route_with_model(goal: str, catalog: Catalog, ask: Ask, *, k: int = 6,
         answer = await (asyncio.wait_for(pending, timeout) if timeout else pending)
     except Exception as exc:  # any failure of the model means: use the scoring
         problem = " ".join(str(exc).split())[:160] or type(exc).__name__
-        return replace(scored, method="fallback",
-                       reason=f"The model could not be asked ({problem}); scoring decided. "
-                              f"{scored.reason}")
+        return replace(
+            scored,
+            method="fallback",
+            reason=f"The model could not be asked ({problem}); scoring decided. {scored.reason}",
+        )
     if not isinstance(answer, str):
         answer = str(answer)
     choice, why = parse_choice(answer, (c.agent.id for c in shortlist))
     if choice is None:
-        return replace(scored, method="fallback",
-                       reason="The model's answer named no agent from the shortlist; scoring "
-                              f"decided. {scored.reason}")
+        return replace(
+            scored,
+            method="fallback",
+            reason="The model's answer named no agent from the shortlist; scoring "
+            f"decided. {scored.reason}",
+        )
     picked = next(c for c in shortlist if c.agent.id == choice)
-    reason = (f"Chose {_who(picked.agent, picked.department)} — picked by the model from a "
-              f"shortlist of {len(shortlist)}")
+    reason = (
+        f"Chose {_who(picked.agent, picked.department)} — picked by the model from a "
+        f"shortlist of {len(shortlist)}"
+    )
     reason += f": {why.rstrip('.')}." if why else "."
     if picked.agent.id == scored.agent.id:
         reason += " The scoring agrees."
     else:
-        reason += (f" The scoring alone would have chosen {scored.agent.name} "
-                   f"({scored.agent.id}, {scored.department.name}).")
-    return Route(picked.agent, picked.department, picked.score, reason, "model",
-                 scored.candidates)
+        reason += (
+            f" The scoring alone would have chosen {scored.agent.name} "
+            f"({scored.agent.id}, {scored.department.name})."
+        )
+    return Route(picked.agent, picked.department, picked.score, reason, "model", scored.candidates)

@@ -16,10 +16,16 @@ ROUTINE_AGENT = "operator"
 log = logging.getLogger("openlam.org")
 
 
-async def select_agent(settings: Settings, goal: str, *, agent: str | None = None,
-                       department: str | None = None, model: str | None = None,
-                       installed: list[str] | None = None, learn: bool = True
-                       ) -> dict[str, Any]:
+async def select_agent(
+    settings: Settings,
+    goal: str,
+    *,
+    agent: str | None = None,
+    department: str | None = None,
+    model: str | None = None,
+    installed: list[str] | None = None,
+    learn: bool = True,
+) -> dict[str, Any]:
     """A run request's ``agent`` and ``routing`` fields: {"agent": profile, "routing": {...}}.
     ``installed``: the names of the workspace's actions when the caller has its registry
     (with in-process actions); by default the plugins' and configured sources'. With
@@ -38,24 +44,38 @@ async def select_agent(settings: Settings, goal: str, *, agent: str | None = Non
             from difflib import get_close_matches
 
             close = get_close_matches(agent, [a.id for a in catalog], n=3)
-            raise UserError(f"no agent {agent!r} in the catalog",
-                            f"did you mean {', '.join(close)}?" if close else
-                            "list agents with `openlam agents list`")
+            raise UserError(
+                f"no agent {agent!r} in the catalog",
+                f"did you mean {', '.join(close)}?"
+                if close
+                else "list agents with `openlam agents list`",
+            )
         return _chosen(catalog, agent, f"{agent} was named by the user", "named", warnings)
     if department is None and ROUTINE_AGENT in catalog and _routine(goal):
-        return _chosen(catalog, ROUTINE_AGENT, "a routine task with a known plan shape; "
-                       "the operator takes it without a specialist", "routine", warnings)
+        return _chosen(
+            catalog,
+            ROUTINE_AGENT,
+            "a routine task with a known plan shape; the operator takes it without a specialist",
+            "routine",
+            warnings,
+        )
     records = agent_records(settings, goal) if learn else None
     if model and model != "offline":
         usage = {"model_requests": 0, "input_tokens": 0, "output_tokens": 0}
-        chosen = await route_with_model(goal, catalog, _asker(settings, model, usage),
-                                        department=department, timeout=settings.model_timeout,
-                                        installed=installed, records=records)
-        return _chosen(catalog, chosen.agent.id, chosen.reason, chosen.method,
-                       {**usage, **warnings})
+        chosen = await route_with_model(
+            goal,
+            catalog,
+            _asker(settings, model, usage),
+            department=department,
+            timeout=settings.model_timeout,
+            installed=installed,
+            records=records,
+        )
+        return _chosen(
+            catalog, chosen.agent.id, chosen.reason, chosen.method, {**usage, **warnings}
+        )
     try:
-        chosen = route(goal, catalog, department=department, installed=installed,
-                       records=records)
+        chosen = route(goal, catalog, department=department, installed=installed, records=records)
     except (KeyError, ValueError) as exc:
         raise UserError(str(exc), "list departments with `openlam departments`") from None
     return _chosen(catalog, chosen.agent.id, chosen.reason, chosen.method, warnings)
@@ -74,8 +94,7 @@ def agent_records(settings: Settings, goal: str) -> dict[str, tuple[int, int]] |
     if not learning.enabled(settings):
         return None
     url = sa.make_url(settings.app_database_url)
-    if url.drivername.startswith("sqlite") and not (url.database and
-                                                    Path(url.database).exists()):
+    if url.drivername.startswith("sqlite") and not (url.database and Path(url.database).exists()):
         return None  # no database yet, so no history; routing creates none
     store = LearningStore(settings.app_database_url)
     if not sa.inspect(store.engine).has_table(learn_agent_record.name):
@@ -90,12 +109,15 @@ def _installed(settings: Settings) -> list[str]:
     return [s.name for s in load_plugins(settings=settings)]
 
 
-def _chosen(catalog: Any, agent_id: str, reason: str, method: str,
-            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def _chosen(
+    catalog: Any, agent_id: str, reason: str, method: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     profile = asdict(catalog.profile(agent_id))
     profile["actions"] = list(profile["actions"])
-    return {"agent": profile, "routing": {"agent": agent_id, "reason": reason,
-                                          "method": method, **(extra or {})}}
+    return {
+        "agent": profile,
+        "routing": {"agent": agent_id, "reason": reason, "method": method, **(extra or {})},
+    }
 
 
 def _routine(goal: str) -> bool:
@@ -109,8 +131,9 @@ def _asker(settings: Settings, model_spec: str, usage: dict[str, int]):
         from openlam import models
         from openlam.models.resolve import build_model
 
-        reply = await models.request(build_model(model_spec, settings),
-                                     [{"role": "user", "content": prompt}])
+        reply = await models.request(
+            build_model(model_spec, settings), [{"role": "user", "content": prompt}]
+        )
         usage["model_requests"] += 1
         usage["input_tokens"] += reply.input_tokens
         usage["output_tokens"] += reply.output_tokens

@@ -40,30 +40,36 @@ def client(settings: Settings) -> DBOSClient:
             # the engine first: for SQLite it makes the database's directory
             engine = sqlite_engine(url) if url.startswith("sqlite") else engine_for(url)
             DBOS.migrate(url)  # a workspace whose first act is a submit has no tables yet
-            _clients[url] = DBOSClient(system_database_engine=engine,
-                                       application_name="openlam")
+            _clients[url] = DBOSClient(system_database_engine=engine, application_name="openlam")
         return _clients[url]
 
 
-def submit(settings: Settings, store: Store, request: RunRequest,
-           priority: int | None = None) -> bool:
+def submit(
+    settings: Settings, store: Store, request: RunRequest, priority: int | None = None
+) -> bool:
     """Queue a prepared run for the workers; False if a run with its id exists already."""
     from dbos import EnqueueOptions
 
     from openlam.runtime.durable import WORKFLOW_VERSION
     from openlam.runtime.queues import configured, queue_for
 
-    name = queue_for(settings, str(request.agent.get("id", "operator")),
-                     str(request.agent.get("department", "") or ""))
+    name = queue_for(
+        settings,
+        str(request.agent.get("id", "operator")),
+        str(request.agent.get("department", "") or ""),
+    )
     dbos = client(settings)
     if not store.claim_queued(request, name):
         return False
     try:
         if dbos.retrieve_queue(name) is None:  # no worker has registered it yet
             next(q for q in configured(settings) if q.name == name).register_with(dbos)
-        options: EnqueueOptions = {"workflow_name": RUN_WORKFLOW, "queue_name": name,
-                                   "workflow_id": request.run_id,
-                                   "app_version": WORKFLOW_VERSION}
+        options: EnqueueOptions = {
+            "workflow_name": RUN_WORKFLOW,
+            "queue_name": name,
+            "workflow_id": request.run_id,
+            "app_version": WORKFLOW_VERSION,
+        }
         if priority is not None:
             options["priority"] = priority
         dbos.enqueue(options, request.model_dump(mode="json"))
@@ -73,8 +79,9 @@ def submit(settings: Settings, store: Store, request: RunRequest,
     return True
 
 
-def cancel(settings: Settings, store: Store, run_id: str, *, by: str,
-           reason: str = "cancelled") -> str:
+def cancel(
+    settings: Settings, store: Store, run_id: str, *, by: str, reason: str = "cancelled"
+) -> str:
     """Stop a run and its delegated children: a queued run never starts; a running one
     starts no further step and ends ``cancelled`` with what it did so far. Returns what
     happened, in words."""
@@ -82,8 +89,9 @@ def cancel(settings: Settings, store: Store, run_id: str, *, by: str,
 
     run = store.get_run(run_id)
     if run is None:
-        raise UserError(f"no run {run_id!r} in this workspace",
-                        "list runs with `openlam runs list`")
+        raise UserError(
+            f"no run {run_id!r} in this workspace", "list runs with `openlam runs list`"
+        )
     run_id = run["id"]
     if run["status"] not in ("queued", "running", "interrupted"):
         raise UserError(f"run {run_id} has already ended ({run['status']})")
@@ -103,18 +111,32 @@ def status(settings: Settings, store: Store) -> dict[str, Any]:
 
     executors = Executors(store.engine)
     alive = [e for e in executors.list(states=(ALIVE,)) if not executors.is_dead(e)]
-    queued = client(settings).list_workflows(status=["ENQUEUED"], load_input=False,
-                                             load_output=False)
+    queued = client(settings).list_workflows(
+        status=["ENQUEUED"], load_input=False, load_output=False
+    )
     waiting = list_approvals(settings, status="pending")
     oldest = min(waiting, key=lambda a: a.requested_at) if waiting else None
     return {
-        "processes": [{"id": e.id, "kind": e.kind, "host": e.host, "pid": e.pid,
-                       "seen_seconds_ago": round(e.age, 1)} for e in alive],
+        "processes": [
+            {
+                "id": e.id,
+                "kind": e.kind,
+                "host": e.host,
+                "pid": e.pid,
+                "seen_seconds_ago": round(e.age, 1),
+            }
+            for e in alive
+        ],
         "queues": dict(Counter(w.queue_name or "?" for w in queued)),
         "runs": store.count_by_status(),
-        "oldest_approval": None if oldest is None else {
-            "id": oldest.id, "run_id": oldest.run_id, "action": oldest.action,
-            "waiting_seconds": round(time.time() - oldest.requested_at)},
+        "oldest_approval": None
+        if oldest is None
+        else {
+            "id": oldest.id,
+            "run_id": oldest.run_id,
+            "action": oldest.action,
+            "waiting_seconds": round(time.time() - oldest.requested_at),
+        },
     }
 
 
@@ -131,12 +153,15 @@ def resume(settings: Settings, store: Store, run_id: str, rt: Any = None) -> str
 
     run = store.get_run(run_id)
     if run is None:
-        raise UserError(f"no run {run_id!r} in this workspace",
-                        "list runs with `openlam runs list`")
+        raise UserError(
+            f"no run {run_id!r} in this workspace", "list runs with `openlam runs list`"
+        )
     run_id = run["id"]
     if run["status"] in FINAL:
-        raise UserError(f"run {run_id} has already ended ({run['status']})",
-                        "submit the goal again to run it anew")
+        raise UserError(
+            f"run {run_id} has already ended ({run['status']})",
+            "submit the goal again to run it anew",
+        )
     status = client(settings).retrieve_workflow(run_id).get_status()
     if status.status in ("ENQUEUED", "DELAYED"):
         return f"run {run_id} is waiting in its queue; a worker starts it"
@@ -144,17 +169,21 @@ def resume(settings: Settings, store: Store, run_id: str, rt: Any = None) -> str
         executors = Executors(store.engine)
         owner = executors.get(status.executor_id or "")
         if owner is not None and not executors.is_dead(owner):
-            raise UserError(f"run {run_id} is being executed by a live OpenLAM process "
-                            f"({owner.kind}, pid {owner.pid} on {owner.host})",
-                            "wait for it to finish, or stop that process; its runs are then "
-                            "resumed without repeating a step")
+            raise UserError(
+                f"run {run_id} is being executed by a live OpenLAM process "
+                f"({owner.kind}, pid {owner.pid} on {owner.host})",
+                "wait for it to finish, or stop that process; its runs are then "
+                "resumed without repeating a step",
+            )
         if rt is not None:
             from openlam.runtime.process import recover_dead
 
             recover_dead(rt)
             return f"run {run_id} was handed back to the queue; it continues on a worker"
-        return (f"run {run_id} belonged to a stopped process; a running worker takes it "
-                "over within its lease")
+        return (
+            f"run {run_id} belonged to a stopped process; a running worker takes it "
+            "over within its lease"
+        )
     if status.status == "SUCCESS":
         raise UserError(f"run {run_id} has already ended")
     client(settings).resume_workflow(run_id)

@@ -48,12 +48,20 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
     async def consult(p: Any) -> dict[str, Any]:  # checkpointed: a replay decides alike
         return await journal.once("learn:consult", lambda: learner.consult(p), mark=False)
 
-    env = RunEnv(registry=rt.registry, consult=consult if learner is not None else None,
-                 call_model=call_model,
-                 call_action=_action_call(rt, journal), emit=rt.emit, save=rt.store.save_run,
-                 specials=rt.specials, gate=rt.gate, learn_hooks=rt.learn_hooks,
-                 resumed=bool(journal.done or journal.interrupted), stopped=stopped,
-                 explain_missing=rt.explain_missing)
+    env = RunEnv(
+        registry=rt.registry,
+        consult=consult if learner is not None else None,
+        call_model=call_model,
+        call_action=_action_call(rt, journal),
+        emit=rt.emit,
+        save=rt.store.save_run,
+        specials=rt.specials,
+        gate=rt.gate,
+        learn_hooks=rt.learn_hooks,
+        resumed=bool(journal.done or journal.interrupted),
+        stopped=stopped,
+        explain_missing=rt.explain_missing,
+    )
     try:
         outcome = await Runner(req, env).run()
     finally:
@@ -65,8 +73,7 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
 def _model_call(rt: Runtime, req: RunRequest, journal: Journal):
     asked = 0
 
-    async def call(messages: list[dict[str, str]], schema: dict[str, Any] | None
-                   ) -> dict[str, Any]:
+    async def call(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> dict[str, Any]:
         nonlocal asked
         asked += 1
         key = f"model:{asked}"
@@ -83,8 +90,9 @@ def _model_call(rt: Runtime, req: RunRequest, journal: Journal):
     return call
 
 
-async def _ask(rt: Runtime, model_spec: str, messages: list[dict[str, str]],
-               schema: dict[str, Any] | None) -> dict[str, Any]:
+async def _ask(
+    rt: Runtime, model_spec: str, messages: list[dict[str, str]], schema: dict[str, Any] | None
+) -> dict[str, Any]:
     from openlam import models
     from openlam.models.resolve import build_model
 
@@ -92,8 +100,11 @@ async def _ask(rt: Runtime, model_spec: str, messages: list[dict[str, str]],
         reply = await models.request(build_model(model_spec, rt.settings), messages, schema)
     except (ModelError, UserError) as exc:
         return {"error": rt.redact(str(exc))}
-    return {"text": reply.text, "input_tokens": reply.input_tokens,
-            "output_tokens": reply.output_tokens}
+    return {
+        "text": reply.text,
+        "input_tokens": reply.input_tokens,
+        "output_tokens": reply.output_tokens,
+    }
 
 
 def _action_call(rt: Runtime, journal: Journal):

@@ -43,8 +43,9 @@ class EventLog:
         if self._writer is None:
             with self._lock:
                 if self._writer is None:
-                    self._writer = threading.Thread(target=self._write_loop,
-                                                    name="openlam-eventlog", daemon=True)
+                    self._writer = threading.Thread(
+                        target=self._write_loop, name="openlam-eventlog", daemon=True
+                    )
                     self._writer.start()
 
     def close(self, timeout: float = 5.0) -> None:
@@ -72,9 +73,16 @@ class EventLog:
                 return
 
     def _insert(self, events: list[dict[str, Any]]) -> None:
-        rows = [{"run_id": str(e["run_id"]), "root_id": str(e.get("root_id") or e["run_id"]),
-                 "kind": str(e["kind"]), "data": e, "ts": float(e.get("ts") or time.time())}
-                for e in events]
+        rows = [
+            {
+                "run_id": str(e["run_id"]),
+                "root_id": str(e.get("root_id") or e["run_id"]),
+                "kind": str(e["kind"]),
+                "data": e,
+                "ts": float(e.get("ts") or time.time()),
+            }
+            for e in events
+        ]
         for attempt in range(3):
             try:
                 with self.engine.begin() as conn:
@@ -87,15 +95,21 @@ class EventLog:
 
     # -- reading --------------------------------------------------------------------
 
-    def read(self, run_id: str, after: int = 0, limit: int = 1000
-             ) -> list[tuple[int, dict[str, Any]]]:
+    def read(
+        self, run_id: str, after: int = 0, limit: int = 1000
+    ) -> list[tuple[int, dict[str, Any]]]:
         """Events of ``run_id`` and of the runs below it in its delegation tree (a
         child's id is its parent's plus ``.STEP``), after event number ``after``, oldest
         first, with their numbers."""
-        below = sa.and_(run_events.c.run_id > f"{run_id}.",  # a range: the index serves it
-                        run_events.c.run_id < f"{run_id}/")  # "/" sorts right after "."
-        query = (sa.select(run_events.c.id, run_events.c.data)
-                 .where(sa.or_(run_events.c.run_id == run_id, below), run_events.c.id > after)
-                 .order_by(run_events.c.id).limit(limit))
+        below = sa.and_(
+            run_events.c.run_id > f"{run_id}.",  # a range: the index serves it
+            run_events.c.run_id < f"{run_id}/",
+        )  # "/" sorts right after "."
+        query = (
+            sa.select(run_events.c.id, run_events.c.data)
+            .where(sa.or_(run_events.c.run_id == run_id, below), run_events.c.id > after)
+            .order_by(run_events.c.id)
+            .limit(limit)
+        )
         with self.engine.connect() as conn:
             return [(row.id, row.data) for row in conn.execute(query)]

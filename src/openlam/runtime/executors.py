@@ -117,17 +117,28 @@ class Executors:
         self.now = _db_now(engine.dialect.name)
         # Built once: every checkpoint renews the lease, and building an UPDATE costs
         # twice what SQLite takes to run it.
-        self._renew = (sa.update(table).where(table.c.id == sa.bindparam("executor_id"),
-                                              table.c.state == ALIVE)
-                       .values(heartbeat_at=self.now))
+        self._renew = (
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("executor_id"), table.c.state == ALIVE)
+            .values(heartbeat_at=self.now)
+        )
 
     def register(self, executor_id: str, kind: str) -> None:
         pid = os.getpid()
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(table).values(
-                id=executor_id, host=socket.gethostname(), pid=pid,
-                pid_start=process_start_time(pid), kind=kind, state=ALIVE,
-                started_at=self.now, heartbeat_at=self.now, recovered_by=None))
+            conn.execute(
+                sa.insert(table).values(
+                    id=executor_id,
+                    host=socket.gethostname(),
+                    pid=pid,
+                    pid_start=process_start_time(pid),
+                    kind=kind,
+                    state=ALIVE,
+                    started_at=self.now,
+                    heartbeat_at=self.now,
+                    recovered_by=None,
+                )
+            )
 
     def heartbeat(self, executor_id: str) -> bool:
         """Renew the lease; False when this executor has been declared dead meanwhile."""
@@ -141,15 +152,19 @@ class Executors:
 
     def stop(self, executor_id: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(sa.update(table).where(table.c.id == executor_id,
-                                                table.c.state == ALIVE).values(state=STOPPED))
+            conn.execute(
+                sa.update(table)
+                .where(table.c.id == executor_id, table.c.state == ALIVE)
+                .values(state=STOPPED)
+            )
 
     def get(self, executor_id: str) -> ExecutorInfo | None:
         found = self.list(ids=[executor_id])
         return found[0] if found else None
 
-    def list(self, *, ids: list[str] | None = None, states: tuple[str, ...] | None = None
-             ) -> list[ExecutorInfo]:
+    def list(
+        self, *, ids: list[str] | None = None, states: tuple[str, ...] | None = None
+    ) -> list[ExecutorInfo]:
         query = sa.select(table, (self.now - table.c.heartbeat_at).label("age"))
         if ids is not None:
             query = query.where(table.c.id.in_(ids))
@@ -157,11 +172,20 @@ class Executors:
             query = query.where(table.c.state.in_(states))
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(table.c.started_at)).mappings().all()
-        return [ExecutorInfo(id=r["id"], host=r["host"], pid=r["pid"],
-                             pid_start=r["pid_start"] or "", kind=r["kind"],
-                             state=r["state"], started_at=r["started_at"],
-                             heartbeat_at=r["heartbeat_at"], age=float(r["age"] or 0.0))
-                for r in rows]
+        return [
+            ExecutorInfo(
+                id=r["id"],
+                host=r["host"],
+                pid=r["pid"],
+                pid_start=r["pid_start"] or "",
+                kind=r["kind"],
+                state=r["state"],
+                started_at=r["started_at"],
+                heartbeat_at=r["heartbeat_at"],
+                age=float(r["age"] or 0.0),
+            )
+            for r in rows
+        ]
 
     def is_dead(self, info: ExecutorInfo | None) -> bool:
         """Provably dead: stopped, declared dead, gone from this host, or lease expired."""
@@ -176,9 +200,15 @@ class Executors:
     def declare_dead(self, info: ExecutorInfo, by: str) -> bool:
         """Mark ``info`` dead if it is still as it was seen; True if this call did it."""
         with self.engine.begin() as conn:
-            done = conn.execute(sa.update(table).where(
-                table.c.id == info.id, table.c.state == info.state,
-                table.c.heartbeat_at == info.heartbeat_at).values(state=DEAD, recovered_by=by))
+            done = conn.execute(
+                sa.update(table)
+                .where(
+                    table.c.id == info.id,
+                    table.c.state == info.state,
+                    table.c.heartbeat_at == info.heartbeat_at,
+                )
+                .values(state=DEAD, recovered_by=by)
+            )
         return done.rowcount == 1
 
 
@@ -187,14 +217,14 @@ class Heartbeat:
     process declared this one dead), ``on_fenced`` runs: by default the process exits,
     because its runs now belong to someone else."""
 
-    def __init__(self, executors: Executors, executor_id: str,
-                 on_fenced: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, executors: Executors, executor_id: str, on_fenced: Callable[[], None] | None = None
+    ) -> None:
         self.executors = executors
         self.executor_id = executor_id
         self.on_fenced = on_fenced or exit_fenced
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="openlam-heartbeat",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="openlam-heartbeat", daemon=True)
 
     def start(self) -> Heartbeat:
         self._thread.start()
@@ -219,9 +249,10 @@ class Heartbeat:
 
 
 def exit_fenced() -> None:
-    log.error("this process was declared dead by another OpenLAM process (its heartbeat "
-              "stopped for too long) and its runs were taken over; exiting so that no step "
-              "runs twice")
+    log.error(
+        "this process was declared dead by another OpenLAM process (its heartbeat "
+        "stopped for too long) and its runs were taken over; exiting so that no step "
+        "runs twice"
+    )
     logging.shutdown()
     os._exit(FENCED_EXIT_CODE)
-

@@ -31,8 +31,12 @@ async def ask(runner: Runner, record: StepRecord, args: dict[str, Any]) -> StepR
     wait = float(args.get("timeout_seconds") or DEFAULT_WAIT)
     asked_at = rt.store.ask(run_id, record.id, question)
     runner.env.save(runner.request, runner.state, None)  # the question is visible now
-    runner.emit("question", step=record.id, question=question,
-                answer_with=f'openlam runs answer {run_id} {record.id} "..."')
+    runner.emit(
+        "question",
+        step=record.id,
+        question=question,
+        answer_with=f'openlam runs answer {run_id} {record.id} "..."',
+    )
 
     def answered_or_stopped() -> dict[str, str] | None:
         # A run cancelled (or past its deadline) while it waits stops waiting, as it
@@ -42,20 +46,27 @@ async def ask(runner: Runner, record: StepRecord, args: dict[str, Any]) -> StepR
         return found if stop is None else {"stopped": stop}
 
     with rt.waiting_for_person(run_id):
-        reply = await until(answered_or_stopped,
-                            key=question_key(run_id, record.id), wakeups=rt.wakeups,
-                            deadline=lambda: asked_at + wait - time.time())
+        reply = await until(
+            answered_or_stopped,
+            key=question_key(run_id, record.id),
+            wakeups=rt.wakeups,
+            deadline=lambda: asked_at + wait - time.time(),
+        )
     if reply is not None and "stopped" in reply:
-        return StepResult.blocked(f"stopped while waiting for an answer: {reply['stopped']}",
-                                  attempts=1)
+        return StepResult.blocked(
+            f"stopped while waiting for an answer: {reply['stopped']}", attempts=1
+        )
     if reply is None or not reply["answer"].strip():
         why = f"nobody answered {question!r} within {wait:g} s"
-        runner.state.gaps.append(Gap(kind=GapKind.human, what="an answer from a person",
-                                     why=why, step=record.id))
+        runner.state.gaps.append(
+            Gap(kind=GapKind.human, what="an answer from a person", why=why, step=record.id)
+        )
         return StepResult.blocked(why, attempts=1)
-    return StepResult(status=StepStatus.succeeded, attempts=1,
-                      output={"question": question, "answer": reply["answer"],
-                              "by": reply["by"]})
+    return StepResult(
+        status=StepStatus.succeeded,
+        attempts=1,
+        output={"question": question, "answer": reply["answer"], "by": reply["by"]},
+    )
 
 
 def answer(settings: Settings, run_id: str, step_id: str, text: str, by: str) -> bool:
@@ -71,8 +82,7 @@ def answer(settings: Settings, run_id: str, step_id: str, text: str, by: str) ->
     return answered
 
 
-def answer_question(settings: Settings, run_id: str, step_id: str, text: str,
-                    by: str) -> str:
+def answer_question(settings: Settings, run_id: str, step_id: str, text: str, by: str) -> str:
     """Answer the question a run's step asked, after checking that it asked one and is
     still waiting for it (``openlam runs answer`` and the server). Returns the run's id
     (``run_id`` may be a unique prefix); a UserError names what is wrong."""
@@ -81,14 +91,20 @@ def answer_question(settings: Settings, run_id: str, step_id: str, text: str,
 
     run = Store(settings.app_database_url).get_run(run_id)
     if run is None:
-        raise UserError(f"no run {run_id!r} in this workspace",
-                        "list runs with `openlam runs list`")
+        raise UserError(
+            f"no run {run_id!r} in this workspace", "list runs with `openlam runs list`"
+        )
     asking = [s for s in run["steps"] if s["step_id"] == step_id]
     if not asking or asking[0]["action"] not in ("ask_human", "human.ask"):
-        questions = [s["step_id"] for s in run["steps"]
-                     if s["action"] in ("ask_human", "human.ask") and s["status"] == "pending"]
-        raise UserError(f"run {run['id']} has no question at step {step_id!r}",
-                        f"questions waiting: {', '.join(questions) or 'none'}")
+        questions = [
+            s["step_id"]
+            for s in run["steps"]
+            if s["action"] in ("ask_human", "human.ask") and s["status"] == "pending"
+        ]
+        raise UserError(
+            f"run {run['id']} has no question at step {step_id!r}",
+            f"questions waiting: {', '.join(questions) or 'none'}",
+        )
     if asking[0]["status"] != "pending":
         raise UserError(f"the question at step {step_id} is already {asking[0]['status']}")
     answer(settings, run["id"], step_id, text, by)

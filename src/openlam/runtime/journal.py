@@ -39,8 +39,9 @@ from openlam.runtime.executors import exit_fenced as fenced
 STARTED, DONE = "started", "done"
 INLINE_LIMIT = 256 * 1024  # bytes of JSON kept in the row; more goes to a file
 FILE_REF = "$file"
-_CHECKPOINTS_OF = sa.select(table.c.key, table.c.state, table.c.result,
-                            table.c.interruptions).where(table.c.run_id == sa.bindparam("run_id"))
+_CHECKPOINTS_OF = sa.select(
+    table.c.key, table.c.state, table.c.result, table.c.interruptions
+).where(table.c.run_id == sa.bindparam("run_id"))
 
 
 @dataclass
@@ -64,8 +65,7 @@ class Journal:
         self.store.finish(self.run_id, key, result)
         self.done[key] = result
 
-    async def once(self, key: str, work: Callable[[], Awaitable[Any]], *,
-                   mark: bool = True) -> Any:
+    async def once(self, key: str, work: Callable[[], Awaitable[Any]], *, mark: bool = True) -> Any:
         """``work()``'s result, run at most once per completed checkpoint."""
         if key in self.done:
             return self.done[key]
@@ -82,19 +82,25 @@ class JournalStore:
     process that was cut off and comes back cannot record — or go on from — a step that
     another process has taken over."""
 
-    def __init__(self, engine: sa.Engine, executor_id: str, outputs_dir: Path,
-                 executors: Executors) -> None:
+    def __init__(
+        self, engine: sa.Engine, executor_id: str, outputs_dir: Path, executors: Executors
+    ) -> None:
         self.engine = engine
         self.executor_id = executor_id
         self.outputs_dir = outputs_dir
         self.executors = executors
-        insert = (postgresql.insert if engine.dialect.name == "postgresql"
-                  else sqlite.insert)(table)
+        insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(
+            table
+        )
         self._upsert_done = insert.on_conflict_do_update(
             index_elements=["run_id", "key"],
-            set_={"state": insert.excluded.state, "result": insert.excluded.result,
-                  "executor": insert.excluded.executor,
-                  "finished_at": insert.excluded.finished_at})
+            set_={
+                "state": insert.excluded.state,
+                "result": insert.excluded.result,
+                "executor": insert.excluded.executor,
+                "finished_at": insert.excluded.finished_at,
+            },
+        )
         self._insert_started = insert.on_conflict_do_nothing(index_elements=["run_id", "key"])
 
     def journal(self, run_id: str) -> Journal:
@@ -113,24 +119,47 @@ class JournalStore:
         with self.engine.begin() as conn:
             self._fence(conn)
             if again:
-                conn.execute(sa.update(table).where(table.c.run_id == run_id,
-                                                    table.c.key == key)
-                             .values(executor=self.executor_id, started_at=now,
-                                     interruptions=table.c.interruptions + 1))
+                conn.execute(
+                    sa.update(table)
+                    .where(table.c.run_id == run_id, table.c.key == key)
+                    .values(
+                        executor=self.executor_id,
+                        started_at=now,
+                        interruptions=table.c.interruptions + 1,
+                    )
+                )
             else:
-                conn.execute(self._insert_started, {
-                    "run_id": run_id, "key": key, "state": STARTED, "result": None,
-                    "executor": self.executor_id, "interruptions": 0, "started_at": now,
-                    "finished_at": None})
+                conn.execute(
+                    self._insert_started,
+                    {
+                        "run_id": run_id,
+                        "key": key,
+                        "state": STARTED,
+                        "result": None,
+                        "executor": self.executor_id,
+                        "interruptions": 0,
+                        "started_at": now,
+                        "finished_at": None,
+                    },
+                )
 
     def finish(self, run_id: str, key: str, result: Any) -> None:
         now = time.time()
         with self.engine.begin() as conn:
             self._fence(conn)
-            conn.execute(self._upsert_done, {
-                "run_id": run_id, "key": key, "state": DONE,
-                "result": self._dump(run_id, key, result), "executor": self.executor_id,
-                "interruptions": 0, "started_at": now, "finished_at": now})
+            conn.execute(
+                self._upsert_done,
+                {
+                    "run_id": run_id,
+                    "key": key,
+                    "state": DONE,
+                    "result": self._dump(run_id, key, result),
+                    "executor": self.executor_id,
+                    "interruptions": 0,
+                    "started_at": now,
+                    "finished_at": now,
+                },
+            )
 
     def _fence(self, conn: sa.Connection) -> None:
         if not self.executors.renew(conn, self.executor_id):

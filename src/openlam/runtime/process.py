@@ -130,8 +130,12 @@ def current() -> Runtime:
     return _current
 
 
-def start(settings: Settings, kind: str = "run", listen: list[str] | None = None,
-          worker_concurrency: int | None = None) -> Runtime:
+def start(
+    settings: Settings,
+    kind: str = "run",
+    listen: list[str] | None = None,
+    worker_concurrency: int | None = None,
+) -> Runtime:
     """Open the database, load plugins, launch DBOS as a new executor, and recover the
     runs of dead executors. ``kind`` (run | worker | serve) labels the executor; an
     interactive ``run`` process takes no queued work (it would leave it half done when
@@ -156,10 +160,15 @@ def start(settings: Settings, kind: str = "run", listen: list[str] | None = None
     registry = load_plugins(settings=settings)
     executor_id = new_executor_id(kind)
     executors = Executors(store.engine, Lease.from_settings(settings))
-    rt = Runtime(settings=settings, store=store, registry=registry, executor_id=executor_id,
-                 executors=executors, gate=_allow,
-                 journals=JournalStore(store.engine, executor_id,
-                                       settings.state_dir / "outputs", executors))
+    rt = Runtime(
+        settings=settings,
+        store=store,
+        registry=registry,
+        executor_id=executor_id,
+        executors=executors,
+        gate=_allow,
+        journals=JournalStore(store.engine, executor_id, settings.state_dir / "outputs", executors),
+    )
     rt.secret, rt.redact, rt.log_filter = _secrets(settings, registry)
     rt.call_action = action_caller(registry.get, lambda: settings, rt.secret)
     rt.specials = _specials(settings)
@@ -197,12 +206,16 @@ def _register_queues(queues: list[Any], worker_concurrency: int | None) -> None:
 
 
 def _dbos_config(settings: Settings, executor_id: str, version: str) -> Any:
-    config: Any = {"name": "openlam", "system_database_url": settings.system_database_url,
-                   "application_version": version, "executor_id": executor_id,
-                   "log_level": "WARNING",
-                   # DBOS's listener thread sleeps this long between polls and shutdown
-                   # joins it: at DBOS's 1 s default every CLI command waited ~1 s at exit.
-                   "notification_listener_polling_interval_sec": 0.05}
+    config: Any = {
+        "name": "openlam",
+        "system_database_url": settings.system_database_url,
+        "application_version": version,
+        "executor_id": executor_id,
+        "log_level": "WARNING",
+        # DBOS's listener thread sleeps this long between polls and shutdown
+        # joins it: at DBOS's 1 s default every CLI command waited ~1 s at exit.
+        "notification_listener_polling_interval_sec": 0.05,
+    }
     if settings.system_database_url.startswith("sqlite"):
         config["system_database_engine"] = sqlite_engine(settings.system_database_url)
     else:
@@ -220,8 +233,7 @@ def recover_dead(rt: Runtime) -> list[str]:
     from dbos import DBOS
 
     pending = DBOS.list_workflows(status="PENDING", load_input=False, load_output=False)
-    owners = {w.executor_id for w in pending if w.executor_id and
-              w.executor_id != rt.executor_id}
+    owners = {w.executor_id for w in pending if w.executor_id and w.executor_id != rt.executor_id}
     if not owners:
         return []
     known = {e.id: e for e in rt.executors.list(ids=sorted(owners))}
@@ -230,8 +242,11 @@ def recover_dead(rt: Runtime) -> list[str]:
         info = known.get(owner)
         if not rt.executors.is_dead(info):
             continue
-        if info is not None and info.state == "alive" \
-                and not rt.executors.declare_dead(info, rt.executor_id):
+        if (
+            info is not None
+            and info.state == "alive"
+            and not rt.executors.declare_dead(info, rt.executor_id)
+        ):
             continue  # it heartbeated meanwhile, or another process took it over
         dead.append(owner)
     if not dead:
@@ -269,8 +284,9 @@ def stop() -> None:
     _current = None
 
 
-def _secrets(settings: Settings, registry: ActionRegistry
-             ) -> tuple[Callable[[str], str | None], Callable[[Any], Any], logging.Filter]:
+def _secrets(
+    settings: Settings, registry: ActionRegistry
+) -> tuple[Callable[[str], str | None], Callable[[Any], Any], logging.Filter]:
     """The secret lookup, a redactor that masks every secret an action declares or the
     lookup hands out (in step results, events and reports), and its filter on log lines."""
     from openlam.actions.secrets import Redactor, redact_logging, secret_lookup
@@ -315,11 +331,14 @@ def _specials(settings: Settings) -> dict[str, Any]:
 
     def notes(root_id: str) -> list[tuple[str, bool]]:
         """The board's last notes, each with whether it derives from untrusted content."""
-        return [(f"note from {n['run_id']}: {n['text']}", bool(n.get("tainted", True)))
-                for n in read_board(settings.workspace, root_id)][-10:]
+        return [
+            (f"note from {n['run_id']}: {n['text']}", bool(n.get("tainted", True)))
+            for n in read_board(settings.workspace, root_id)
+        ][-10:]
 
-    limits = DelegationLimits(max_depth=settings.max_delegation_depth,
-                              max_fanout=settings.max_delegations)
+    limits = DelegationLimits(
+        max_depth=settings.max_delegation_depth, max_fanout=settings.max_delegations
+    )
     catalog = functools.cache(lambda: load_catalog(settings.workspace))  # at first delegation
     specials["delegate"] = delegate_handler(catalog, start_child, limits, notes=notes)
     return specials
@@ -345,8 +364,7 @@ def _govern(rt: Runtime) -> None:
     from openlam.runtime.waiting import approval_wait
 
     gov = build_gate(rt.settings)
-    gov.wait = approval_wait(gov.approvals, rt.wakeups, rt.waiting_for_person,
-                             rt.stop_reason)
+    gov.wait = approval_wait(gov.approvals, rt.wakeups, rt.waiting_for_person, rt.stop_reason)
     rt.gate = gov
     rt.learn_hooks.append(gov.learn_hook)
     rt.listeners.append(gov.audit_events())

@@ -46,10 +46,14 @@ class QueueConfig:
     def register_with(self, dbos: Any, worker_concurrency: int | None = None) -> None:
         """... through ``dbos``: the launched DBOS class, or a ``DBOSClient``."""
         limiter: Any = {"limit": self.rate[0], "period": self.rate[1]} if self.rate else None
-        dbos.register_queue(self.name, global_concurrency=self.concurrency,
-                            worker_concurrency=worker_concurrency or self.worker_concurrency,
-                            limiter=limiter, polling_interval_sec=POLL_SECONDS,
-                            on_conflict="always_update")
+        dbos.register_queue(
+            self.name,
+            global_concurrency=self.concurrency,
+            worker_concurrency=worker_concurrency or self.worker_concurrency,
+            limiter=limiter,
+            polling_interval_sec=POLL_SECONDS,
+            on_conflict="always_update",
+        )
 
 
 POLL_SECONDS = 0.05  # how often an idle worker looks for new runs (pick-up latency)
@@ -59,15 +63,17 @@ def configured(settings: Any) -> list[QueueConfig]:
     """Every queue openlam.toml defines, the default first."""
     section = (getattr(settings, "raw", {}) or {}).get("queues", {})
     if not isinstance(section, Mapping):
-        raise UserError("[queues] in openlam.toml must be a table",
-                        "see docs/operations.md for the queue settings")
-    queues = [_parse(DEFAULT, {k: v for k, v in section.items() if k in LIMIT_KEYS},
-                     "[queues]")]
+        raise UserError(
+            "[queues] in openlam.toml must be a table",
+            "see docs/operations.md for the queue settings",
+        )
+    queues = [_parse(DEFAULT, {k: v for k, v in section.items() if k in LIMIT_KEYS}, "[queues]")]
     unknown = set(section) - {*LIMIT_KEYS, "department", "agent"}
     if unknown:
-        raise UserError(f"[queues] has unknown keys: {', '.join(sorted(unknown))}",
-                        f"use {', '.join(LIMIT_KEYS)} and the tables department.NAME, "
-                        "agent.ID")
+        raise UserError(
+            f"[queues] has unknown keys: {', '.join(sorted(unknown))}",
+            f"use {', '.join(LIMIT_KEYS)} and the tables department.NAME, agent.ID",
+        )
     for scope in ("department", "agent"):
         table = section.get(scope, {})
         if not isinstance(table, Mapping):
@@ -92,13 +98,16 @@ def _parse(name: str, raw: Any, where: str) -> QueueConfig:
         raise UserError(f"{where} must be a table", f"keys: {', '.join(LIMIT_KEYS)}")
     unknown = set(raw) - set(LIMIT_KEYS)
     if unknown:
-        raise UserError(f"{where} has unknown keys: {', '.join(sorted(unknown))}",
-                        f"use {', '.join(LIMIT_KEYS)}")
+        raise UserError(
+            f"{where} has unknown keys: {', '.join(sorted(unknown))}",
+            f"use {', '.join(LIMIT_KEYS)}",
+        )
     counts = {}
     for key in ("concurrency", "worker_concurrency"):
         value = raw.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                  or value < 1):
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 1
+        ):
             raise UserError(f"{where} {key} must be a whole number ≥ 1 (got {value!r})")
         counts[key] = value
     rate = parse_rate(raw["rate"], f"{where} rate") if "rate" in raw else None

@@ -29,8 +29,12 @@ _EVERY_N = re.compile(r"every\s+(?P<n>\d+)\s*(?P<unit>seconds?|minutes?|hours?)"
 _DAILY = re.compile(rf"(?:every\s+day|daily){_AT}", re.I)
 _WEEKDAY = re.compile(rf"every\s+(?:weekday|working\s+day){_AT}", re.I)
 _DAYS = re.compile(rf"every\s+(?P<days>[a-z, ]+?){_AT}$", re.I)
-_SIMPLE = {"every second": "* * * * * *", "every minute": "0 * * * * *",
-           "every hour": "0 0 * * * *", "hourly": "0 0 * * * *"}
+_SIMPLE = {
+    "every second": "* * * * * *",
+    "every minute": "0 * * * * *",
+    "every hour": "0 0 * * * *",
+    "hourly": "0 0 * * * *",
+}
 
 
 def to_cron(when: str) -> str:
@@ -38,7 +42,8 @@ def to_cron(when: str) -> str:
     thursday at 17:30") or cron (5 fields, or 6 with seconds first) → 6-field cron."""
     text = " ".join(when.strip().lower().split())
     if re.fullmatch(r"[\d*/,\-a-z?]+(\s+[\d*/,\-a-z?]+){4,5}", text) and not text.startswith(
-            "every"):
+        "every"
+    ):
         return text if len(text.split()) == 6 else f"0 {text}"
     if text in _SIMPLE:
         return _SIMPLE[text]
@@ -46,8 +51,7 @@ def to_cron(when: str) -> str:
         n, unit = int(m.group("n")), m.group("unit")[0]
         if n < 1:
             raise UserError(f"{when!r}: the period must be at least 1")
-        return {"s": f"*/{n} * * * * *", "m": f"0 */{n} * * * *",
-                "h": f"0 0 */{n} * * *"}[unit]
+        return {"s": f"*/{n} * * * * *", "m": f"0 */{n} * * * *", "h": f"0 0 */{n} * * *"}[unit]
     for pattern, days in ((_DAILY, "*"), (_WEEKDAY, "1-5")):
         if m := pattern.fullmatch(text):
             return _at(m, days, when)
@@ -55,9 +59,11 @@ def to_cron(when: str) -> str:
         names = [d.strip() for d in re.split(r",|\band\b", m.group("days")) if d.strip()]
         numbers = [_day(name, when) for name in names]
         return _at(m, ",".join(str(n) for n in numbers), when)
-    raise UserError(f"cannot read the schedule {when!r}",
-                    'say e.g. "every weekday at 9:00", "every day at 18:30", "every 15 '
-                    'minutes", "every monday, thursday at 8:00", or give cron ("0 9 * * 1-5")')
+    raise UserError(
+        f"cannot read the schedule {when!r}",
+        'say e.g. "every weekday at 9:00", "every day at 18:30", "every 15 '
+        'minutes", "every monday, thursday at 8:00", or give cron ("0 9 * * 1-5")',
+    )
 
 
 def _day(name: str, when: str) -> int:
@@ -89,16 +95,30 @@ async def scheduled_goal(when: datetime, context: dict[str, Any]) -> str:
 
     wf = Workforce.attached(current())
     run_id = f"sch-{context['name']}-{when.strftime('%Y%m%dT%H%M%S')}"
-    request = await wf.prepare(context["goal"], agent=context.get("agent"),
-                               department=context.get("department"), route=True,
-                               run_id=run_id, deadline=context.get("deadline"))
+    request = await wf.prepare(
+        context["goal"],
+        agent=context.get("agent"),
+        department=context.get("department"),
+        route=True,
+        run_id=run_id,
+        deadline=context.get("deadline"),
+    )
     await wf.enqueue(request)  # False: this firing was submitted before a crash
     return run_id
 
 
-def add(settings: Any, when: str, goal: str, *, name: str | None = None,
-        agent: str | None = None, department: str | None = None, catch_up: bool = False,
-        timezone: str | None = None, deadline: str | None = None) -> dict[str, Any]:
+def add(
+    settings: Any,
+    when: str,
+    goal: str,
+    *,
+    name: str | None = None,
+    agent: str | None = None,
+    department: str | None = None,
+    catch_up: bool = False,
+    timezone: str | None = None,
+    deadline: str | None = None,
+) -> dict[str, Any]:
     """Create a schedule; the workers fire it (in the workspace's time zone by default)."""
     from openlam.runtime.queues import DEFAULT
     from openlam.workforce import check_goal
@@ -106,17 +126,33 @@ def add(settings: Any, when: str, goal: str, *, name: str | None = None,
     cron = to_cron(when)
     name = name or _slug(goal)
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,47}", name):
-        raise UserError(f"schedule name {name!r} is not allowed",
-                        "use lowercase letters, digits, - and _, at most 48 characters")
+        raise UserError(
+            f"schedule name {name!r} is not allowed",
+            "use lowercase letters, digits, - and _, at most 48 characters",
+        )
     if any(s["name"] == name for s in list_all(settings)):
-        raise UserError(f"there is already a schedule named {name}",
-                        "remove it first (openlam schedule rm NAME) or choose --name")
-    context = {"name": name, "goal": check_goal(goal), "agent": agent,
-               "department": department, "when": when, "deadline": deadline}
+        raise UserError(
+            f"there is already a schedule named {name}",
+            "remove it first (openlam schedule rm NAME) or choose --name",
+        )
+    context = {
+        "name": name,
+        "goal": check_goal(goal),
+        "agent": agent,
+        "department": department,
+        "when": when,
+        "deadline": deadline,
+    }
     zone = timezone or local_timezone(settings)
-    client(settings).create_schedule(schedule_name=name, workflow_name=WORKFLOW, schedule=cron,
-                                     context=context, automatic_backfill=catch_up,
-                                     cron_timezone=zone, queue_name=DEFAULT)
+    client(settings).create_schedule(
+        schedule_name=name,
+        workflow_name=WORKFLOW,
+        schedule=cron,
+        context=context,
+        automatic_backfill=catch_up,
+        cron_timezone=zone,
+        queue_name=DEFAULT,
+    )
     return {"name": name, "cron": cron, "timezone": zone, **context}
 
 
@@ -137,9 +173,17 @@ def list_all(settings: Any) -> list[dict[str, Any]]:
     found = []
     for s in client(settings).list_schedules(workflow_name=WORKFLOW):
         context = s["context"] if isinstance(s["context"], dict) else {}
-        found.append({**context, "name": s["schedule_name"], "cron": s["schedule"],
-                      "status": s["status"], "last_fired_at": s["last_fired_at"],
-                      "catch_up": s["automatic_backfill"], "timezone": s["cron_timezone"]})
+        found.append(
+            {
+                **context,
+                "name": s["schedule_name"],
+                "cron": s["schedule"],
+                "status": s["status"],
+                "last_fired_at": s["last_fired_at"],
+                "catch_up": s["automatic_backfill"],
+                "timezone": s["cron_timezone"],
+            }
+        )
     return found
 
 

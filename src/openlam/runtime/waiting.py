@@ -52,8 +52,14 @@ class Wakeups:
                 loop.call_soon_threadsafe(event.set)
 
 
-async def until(read: Callable[[], T | None], *, key: str, wakeups: Wakeups,
-                deadline: Callable[[], float], poll_seconds: float = POLL_SECONDS) -> T | None:
+async def until(
+    read: Callable[[], T | None],
+    *,
+    key: str,
+    wakeups: Wakeups,
+    deadline: Callable[[], float],
+    poll_seconds: float = POLL_SECONDS,
+) -> T | None:
     """``read()``'s first non-None value (read in a thread: it queries the database), or
     None once ``deadline()`` — seconds left — reaches 0."""
     while True:
@@ -66,10 +72,13 @@ async def until(read: Callable[[], T | None], *, key: str, wakeups: Wakeups,
         await wakeups.sleep(key, min(poll_seconds, left))
 
 
-def approval_wait(store: Any, wakeups: Wakeups,
-                  waiting: Callable[[str], contextlib.AbstractContextManager[None]],
-                  stop_reason: Callable[[str], str | None] = lambda _run: None,
-                  poll_seconds: float = POLL_SECONDS):
+def approval_wait(
+    store: Any,
+    wakeups: Wakeups,
+    waiting: Callable[[str], contextlib.AbstractContextManager[None]],
+    stop_reason: Callable[[str], str | None] = lambda _run: None,
+    poll_seconds: float = POLL_SECONDS,
+):
     """The gate's wait for an approval decision (the store expires it when it is due).
     A run that is cancelled or passes its deadline stops waiting: the approval is
     returned still pending (not granted), so the step does not run."""

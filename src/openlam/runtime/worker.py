@@ -34,10 +34,18 @@ CANCEL_SECONDS = 10.0  # cancelled runs have this long to unwind before the proc
 
 
 class Worker:
-    def __init__(self, settings: Settings, *, queues: list[str] | None = None,
-                 concurrency: int | None = None, port: int | None = None,
-                 host: str = "127.0.0.1", say: Callable[[str], None] = print,
-                 kind: str = "worker", embedded: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        queues: list[str] | None = None,
+        concurrency: int | None = None,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        say: Callable[[str], None] = print,
+        kind: str = "worker",
+        embedded: bool = False,
+    ) -> None:
         """``embedded``: inside another program's event loop (``openlam serve``): it
         leaves the signals to that program (call :meth:`stop`) and, stopping, cancels
         only the tasks started since it started (its runs), not the program's own."""
@@ -65,13 +73,19 @@ class Worker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stopping.set)
         try:
-            rt = self.rt = process.start(self.settings, kind=self.kind, listen=self.queues,
-                                         worker_concurrency=self.concurrency)
+            rt = self.rt = process.start(
+                self.settings,
+                kind=self.kind,
+                listen=self.queues,
+                worker_concurrency=self.concurrency,
+            )
         finally:
             self.up.set()
         self.ready.set()
-        self.say(f"worker {rt.executor_id} listening to "
-                 f"{', '.join(self.queues) if self.queues else 'every queue'}")
+        self.say(
+            f"worker {rt.executor_id} listening to "
+            f"{', '.join(self.queues) if self.queues else 'every queue'}"
+        )
         if rt.recovering:
             self.say(f"took over {len(rt.recovering)} run(s) of stopped processes")
         if self.port is not None:
@@ -102,8 +116,7 @@ class Worker:
                 log.warning("sweep failed: %s", exc)
                 continue
             if taken:
-                self.say(f"took over {len(taken)} run(s) of a stopped process: "
-                         + ", ".join(taken))
+                self.say(f"took over {len(taken)} run(s) of a stopped process: " + ", ".join(taken))
 
     async def poll_triggers(self) -> None:
         from openlam.runtime.triggers import folder_events, imap_events, start_run
@@ -119,8 +132,11 @@ class Worker:
                     continue
                 due[trigger.name] = time.time() + trigger.poll_seconds
                 try:
-                    events = (folder_events(trigger, rt.settings.workspace)
-                              if trigger.kind == "folder" else await imap_events(trigger, rt))
+                    events = (
+                        folder_events(trigger, rt.settings.workspace)
+                        if trigger.kind == "folder"
+                        else await imap_events(trigger, rt)
+                    )
                     for event in events:
                         if await start_run(rt, trigger, event):
                             self.say(f"trigger {trigger.name}: started a run")
@@ -134,26 +150,31 @@ class Worker:
         rt = self.rt
         assert rt is not None
         rt.draining = True
-        limit = float((self.settings.raw or {}).get("runtime", {}).get("drain_seconds",
-                                                                        DRAIN_SECONDS))
+        limit = float(
+            (self.settings.raw or {}).get("runtime", {}).get("drain_seconds", DRAIN_SECONDS)
+        )
         deadline = time.monotonic() + limit
         while rt.inflight and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         if rt.inflight:
-            self.say(f"{rt.inflight} step(s) still running after {limit:g} s: left to "
-                     "recovery (they run again on another worker)")
+            self.say(
+                f"{rt.inflight} step(s) still running after {limit:g} s: left to "
+                "recovery (they run again on another worker)"
+            )
         if self.http is not None:
             self.http.shutdown()
         current = asyncio.current_task()
-        running = [t for t in asyncio.all_tasks() if t is not current
-                   and t not in self.spared]
+        running = [t for t in asyncio.all_tasks() if t is not current and t not in self.spared]
         for task in running:
             task.cancel()  # a cancelled run stays PENDING: another worker resumes it
         if running:
             _done, stuck = await asyncio.wait(running, timeout=CANCEL_SECONDS)
             if stuck:
-                log.warning("%d task(s) did not stop within %g s of being cancelled",
-                            len(stuck), CANCEL_SECONDS)
+                log.warning(
+                    "%d task(s) did not stop within %g s of being cancelled",
+                    len(stuck),
+                    CANCEL_SECONDS,
+                )
         await process.close_plugins()
         await asyncio.to_thread(process.stop)
         self.say("stopped")
@@ -163,9 +184,13 @@ class Worker:
     def health(self) -> dict[str, Any]:
         rt = self.rt
         assert rt is not None
-        return {"status": "draining" if rt.draining else "ok", "executor": rt.executor_id,
-                "steps_in_flight": rt.inflight, "waiting_for_people": len(rt.waiting),
-                "uptime_seconds": round(time.time() - self.started, 1)}
+        return {
+            "status": "draining" if rt.draining else "ok",
+            "executor": rt.executor_id,
+            "steps_in_flight": rt.inflight,
+            "waiting_for_people": len(rt.waiting),
+            "uptime_seconds": round(time.time() - self.started, 1),
+        }
 
     def serve_http(self, loop: asyncio.AbstractEventLoop) -> ThreadingHTTPServer:
         worker = self
@@ -184,8 +209,9 @@ class Worker:
                 size = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(min(size, 1 << 20))
                 code, answer = asyncio.run_coroutine_threadsafe(
-                    fire_webhook(worker.rt, self.path[len("/hooks/"):], dict(self.headers),
-                                 body), loop).result(timeout=60)
+                    fire_webhook(worker.rt, self.path[len("/hooks/") :], dict(self.headers), body),
+                    loop,
+                ).result(timeout=60)
                 self.reply(code, answer)
 
             def reply(self, code: int, data: dict[str, Any]) -> None:
@@ -202,8 +228,10 @@ class Worker:
         server = ThreadingHTTPServer((self.host, self.port or 0), Handler)
         self.port = server.server_address[1]
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.say(f"health and webhooks at http://{self.host}:{self.port}/ "
-                 "(GET /health, POST /hooks/NAME)")
+        self.say(
+            f"health and webhooks at http://{self.host}:{self.port}/ "
+            "(GET /health, POST /hooks/NAME)"
+        )
         return server
 
 
@@ -245,8 +273,9 @@ class WorkerThread:
         await asyncio.to_thread(self.thread.join)
 
 
-async def fire_webhook(rt: Any, name: str, headers: dict[str, str],
-                       body: bytes) -> tuple[int, dict[str, Any]]:
+async def fire_webhook(
+    rt: Any, name: str, headers: dict[str, str], body: bytes
+) -> tuple[int, dict[str, Any]]:
     """Handle ``POST /hooks/NAME``: check the secret, start the trigger's goal."""
     from openlam.runtime.triggers import start_run, webhook_event
 
@@ -254,8 +283,10 @@ async def fire_webhook(rt: Any, name: str, headers: dict[str, str],
     if trigger is None or trigger.kind != "webhook":
         return 404, {"error": f"no webhook trigger named {name}"}
     lowered = {k.lower(): v for k, v in headers.items()}
-    token = lowered.get("x-openlam-token") or lowered.get("authorization", "").removeprefix(
-        "Bearer ").strip()
+    token = (
+        lowered.get("x-openlam-token")
+        or lowered.get("authorization", "").removeprefix("Bearer ").strip()
+    )
     try:
         event = webhook_event(trigger, token, body, headers)
     except PermissionError as exc:

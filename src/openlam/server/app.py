@@ -39,13 +39,29 @@ def _routers() -> list[APIRouter]:
         session,
     )
 
-    return [health.router, session.router, goals.router, runs.router, approvals.router,
-            audit.router, org.router, actions.router, schedules.router, learning.router,
-            hooks.router, *compat.routers(), web.router]
+    return [
+        health.router,
+        session.router,
+        goals.router,
+        runs.router,
+        approvals.router,
+        audit.router,
+        org.router,
+        actions.router,
+        schedules.router,
+        learning.router,
+        hooks.router,
+        *compat.routers(),
+        web.router,
+    ]
 
 
-def create_app(workspace: str | Path | None = None, *, run_worker: bool = True,
-               settings: Settings | None = None) -> Any:
+def create_app(
+    workspace: str | Path | None = None,
+    *,
+    run_worker: bool = True,
+    settings: Settings | None = None,
+) -> Any:
     """The server app for ``workspace``. Its lifespan opens the workspace's
     :class:`openlam.Workforce` (``app.state.workforce``) and, with ``run_worker``, runs
     this process's own queue worker; without it, runs wait for separate workers."""
@@ -73,12 +89,18 @@ def create_app(workspace: str | Path | None = None, *, run_worker: bool = True,
             if worker is not None:
                 await worker.stop()
 
-    app = FastAPI(title="OpenLAM", version=VERSION, lifespan=lifespan,
-                  description="A workforce of agents that plans, acts through real tools, "
-                              "verifies and reports honestly. Errors are RFC 9457 problem "
-                              "JSON. Authenticate with `Authorization: Bearer <token>` "
-                              "(`openlam tokens create NAME --role ROLE`).",
-                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/v1/openapi.json")
+    app = FastAPI(
+        title="OpenLAM",
+        version=VERSION,
+        lifespan=lifespan,
+        description="A workforce of agents that plans, acts through real tools, "
+        "verifies and reports honestly. Errors are RFC 9457 problem "
+        "JSON. Authenticate with `Authorization: Bearer <token>` "
+        "(`openlam tokens create NAME --role ROLE`).",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
     app.state.settings = settings
     app.state.run_worker = run_worker
     credentials = Credentials(_store_engine(settings))

@@ -88,6 +88,7 @@ async def _remembered(key: str, load: Callable[[], Any]) -> Any:
 
 # -- proving who one is --------------------------------------------------------------
 
+
 def authenticate_token(store: Credentials, token: str) -> Principal | None:
     """The principal a bearer token stands for, or None (unknown or revoked)."""
     info = store.find_token(token)
@@ -120,17 +121,30 @@ def start_session(response: Response, principal: Principal) -> str:
     """Log ``principal`` in: set the signed session cookie on ``response``. Returns the
     new session's CSRF token (the next requests get it from :func:`csrf_token`)."""
     csrf = secrets.token_urlsafe(24)
-    payload = json.dumps({"via": principal.via, "name": principal.name,
-                          "exp": int(time.time() + SESSION_SECONDS), "csrf": csrf}).encode()
-    response.set_cookie(SESSION_COOKIE, f"{_b64(payload)}.{_sign(payload)}",
-                        max_age=SESSION_SECONDS, httponly=True, samesite="lax",
-                        secure=_State.secure_cookies, path="/")
+    payload = json.dumps(
+        {
+            "via": principal.via,
+            "name": principal.name,
+            "exp": int(time.time() + SESSION_SECONDS),
+            "csrf": csrf,
+        }
+    ).encode()
+    response.set_cookie(
+        SESSION_COOKIE,
+        f"{_b64(payload)}.{_sign(payload)}",
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=_State.secure_cookies,
+        path="/",
+    )
     return csrf
 
 
 def end_session(response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
-                           secure=_State.secure_cookies)
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_State.secure_cookies
+    )
 
 
 def _session(request: Request) -> dict[str, Any] | None:
@@ -201,19 +215,28 @@ async def identify(request: Request) -> Principal | None:
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Problem(401, "Bad authorization header",
-                          "send 'Authorization: Bearer <token>' (openlam tokens create)")
+            raise Problem(
+                401,
+                "Bad authorization header",
+                "send 'Authorization: Bearer <token>' (openlam tokens create)",
+            )
         token = token.strip()
-        principal = await _remembered("t:" + hashlib.sha256(token.encode()).hexdigest(),
-                                        lambda: authenticate_token(store, token))
+        principal = await _remembered(
+            "t:" + hashlib.sha256(token.encode()).hexdigest(),
+            lambda: authenticate_token(store, token),
+        )
         if principal is None:
-            raise Problem(401, "Unknown or revoked token",
-                          "create a token with `openlam tokens create NAME --role ROLE`")
+            raise Problem(
+                401,
+                "Unknown or revoked token",
+                "create a token with `openlam tokens create NAME --role ROLE`",
+            )
         return principal
     data = _session(request)
     if data is not None:
-        principal = await _remembered("s:" + str(data.get("via")),
-                                        lambda: _session_principal(store, data))
+        principal = await _remembered(
+            "s:" + str(data.get("via")), lambda: _session_principal(store, data)
+        )
         if principal is None:
             return None
         if request.method in UNSAFE:
@@ -228,14 +251,17 @@ async def identify(request: Request) -> Principal | None:
 async def _check_csrf(request: Request, expected: str) -> None:
     given = request.headers.get("x-csrf-token", "")
     if not given and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
         form = await request.form()
         value = form.get("csrf_token")
         given = value if isinstance(value, str) else ""
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise Problem(403, "CSRF token missing or wrong",
-                      "send the session's CSRF token in the X-CSRF-Token header or the "
-                      "csrf_token form field")
+        raise Problem(
+            403,
+            "CSRF token missing or wrong",
+            "send the session's CSRF token in the X-CSRF-Token header or the csrf_token form field",
+        )
 
 
 def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
@@ -245,14 +271,19 @@ def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
     async def dependency(request: Request) -> Principal:
         principal = await identify(request)
         if principal is None:
-            raise Problem(401, "Authentication required",
-                          "send 'Authorization: Bearer <token>' (create one with `openlam "
-                          "tokens create NAME --role ROLE`) or log in to the dashboard",
-                          headers={"WWW-Authenticate": "Bearer"})
+            raise Problem(
+                401,
+                "Authentication required",
+                "send 'Authorization: Bearer <token>' (create one with `openlam "
+                "tokens create NAME --role ROLE`) or log in to the dashboard",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if principal.role < role:
-            raise Problem(403, "Role too low",
-                          f"this needs the {role.name} role; {principal.name} has "
-                          f"{principal.role.name}")
+            raise Problem(
+                403,
+                "Role too low",
+                f"this needs the {role.name} role; {principal.name} has {principal.role.name}",
+            )
         request.state.principal = principal
         return principal
 

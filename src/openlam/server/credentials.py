@@ -44,8 +44,9 @@ def token_hash(token: str) -> str:
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
     salt = salt if salt is not None else secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
-                            dklen=32)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
+    )
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
 
 
@@ -54,9 +55,14 @@ def check_password(password: str, stored: str) -> bool:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
-        found = hashlib.scrypt(password.encode("utf-8", "surrogatepass"),
-                               salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
-                               dklen=len(digest) // 2)
+        found = hashlib.scrypt(
+            password.encode("utf-8", "surrogatepass"),
+            salt=bytes.fromhex(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(digest) // 2,
+        )
     except (ValueError, MemoryError):
         return False
     return hmac.compare_digest(found.hex(), digest)
@@ -70,8 +76,10 @@ def check_role(role: str) -> str:
 
 def check_name(name: str, what: str) -> str:
     if not NAME.match(name or ""):
-        raise UserError(f"{what} name {name!r} is not valid",
-                        "use letters, digits and . _ @ - (at most 128 characters)")
+        raise UserError(
+            f"{what} name {name!r} is not valid",
+            "use letters, digits and . _ @ - (at most 128 characters)",
+        )
     return name
 
 
@@ -90,9 +98,15 @@ class Credentials:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         info = TokenInfo(secrets.token_hex(6), name, role, time.time(), None, None)
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(server_tokens).values(
-                id=info.id, name=name, role=role, token_hash=token_hash(token),
-                created_at=info.created_at))
+            conn.execute(
+                sa.insert(server_tokens).values(
+                    id=info.id,
+                    name=name,
+                    role=role,
+                    token_hash=token_hash(token),
+                    created_at=info.created_at,
+                )
+            )
         return info, token
 
     def tokens(self, include_revoked: bool = False) -> list[TokenInfo]:
@@ -100,19 +114,25 @@ class Credentials:
         if not include_revoked:
             query = query.where(server_tokens.c.revoked_at.is_(None))
         with self.engine.connect() as conn:
-            return [TokenInfo(r.id, r.name, r.role, r.created_at, r.last_used_at,
-                              r.revoked_at) for r in conn.execute(query)]
+            return [
+                TokenInfo(r.id, r.name, r.role, r.created_at, r.last_used_at, r.revoked_at)
+                for r in conn.execute(query)
+            ]
 
     def revoke_token(self, id_or_name: str) -> list[TokenInfo]:
         """Revoke the token with this id, or every token with this name."""
         live = [t for t in self.tokens() if id_or_name in (t.id, t.name)]
         if not live:
-            raise UserError(f"no live token with id or name {id_or_name!r}",
-                            "list them with `openlam tokens list`")
+            raise UserError(
+                f"no live token with id or name {id_or_name!r}",
+                "list them with `openlam tokens list`",
+            )
         with self.engine.begin() as conn:
-            conn.execute(sa.update(server_tokens)
-                         .where(server_tokens.c.id.in_([t.id for t in live]))
-                         .values(revoked_at=time.time()))
+            conn.execute(
+                sa.update(server_tokens)
+                .where(server_tokens.c.id.in_([t.id for t in live]))
+                .values(revoked_at=time.time())
+            )
         return live
 
     def find_token(self, token: str) -> TokenInfo | None:
@@ -120,24 +140,36 @@ class Credentials:
         if not token.startswith(TOKEN_PREFIX):
             return None
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(server_tokens).where(
-                server_tokens.c.token_hash == token_hash(token),
-                server_tokens.c.revoked_at.is_(None))).first()
+            row = conn.execute(
+                sa.select(server_tokens).where(
+                    server_tokens.c.token_hash == token_hash(token),
+                    server_tokens.c.revoked_at.is_(None),
+                )
+            ).first()
         if row is None:
             return None
         return TokenInfo(row.id, row.name, row.role, row.created_at, row.last_used_at, None)
 
     def touch(self, token_id: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(sa.update(server_tokens).where(server_tokens.c.id == token_id)
-                         .values(last_used_at=time.time()))
+            conn.execute(
+                sa.update(server_tokens)
+                .where(server_tokens.c.id == token_id)
+                .values(last_used_at=time.time())
+            )
 
     def live_token(self, token_id: str) -> TokenInfo | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(server_tokens).where(
-                server_tokens.c.id == token_id, server_tokens.c.revoked_at.is_(None))).first()
-        return None if row is None else TokenInfo(row.id, row.name, row.role, row.created_at,
-                                                   row.last_used_at, None)
+            row = conn.execute(
+                sa.select(server_tokens).where(
+                    server_tokens.c.id == token_id, server_tokens.c.revoked_at.is_(None)
+                )
+            ).first()
+        return (
+            None
+            if row is None
+            else TokenInfo(row.id, row.name, row.role, row.created_at, row.last_used_at, None)
+        )
 
     # -- users ------------------------------------------------------------------------
 
@@ -146,25 +178,37 @@ class Credentials:
         check_role(role)
         if len(password) < 8:
             raise UserError("the password is shorter than 8 characters", "choose a longer one")
-        row = {"name": name, "role": role, "password_hash": hash_password(password),
-               "created_at": time.time()}
+        row = {
+            "name": name,
+            "role": role,
+            "password_hash": hash_password(password),
+            "created_at": time.time(),
+        }
         with self.engine.begin() as conn:
-            exists = conn.execute(sa.select(server_users.c.name)
-                                  .where(server_users.c.name == name)).first()
+            exists = conn.execute(
+                sa.select(server_users.c.name).where(server_users.c.name == name)
+            ).first()
             if exists and not replace:
-                raise UserError(f"user {name} exists already",
-                                "give --replace to set a new password and role")
+                raise UserError(
+                    f"user {name} exists already", "give --replace to set a new password and role"
+                )
             if exists:
-                conn.execute(sa.update(server_users).where(server_users.c.name == name)
-                             .values(**row))
+                conn.execute(
+                    sa.update(server_users).where(server_users.c.name == name).values(**row)
+                )
             else:
                 conn.execute(sa.insert(server_users).values(**row))
 
     def users(self) -> list[tuple[str, str]]:
         with self.engine.connect() as conn:
-            return [(r.name, r.role) for r in conn.execute(
-                sa.select(server_users.c.name, server_users.c.role)
-                .order_by(server_users.c.name))]
+            return [
+                (r.name, r.role)
+                for r in conn.execute(
+                    sa.select(server_users.c.name, server_users.c.role).order_by(
+                        server_users.c.name
+                    )
+                )
+            ]
 
     def remove_user(self, name: str) -> None:
         with self.engine.begin() as conn:
@@ -174,14 +218,14 @@ class Credentials:
 
     def user_role(self, name: str) -> str | None:
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(server_users.c.role)
-                                .where(server_users.c.name == name)).scalar()
+            return conn.execute(
+                sa.select(server_users.c.role).where(server_users.c.name == name)
+            ).scalar()
 
     def check_user(self, name: str, password: str) -> str | None:
         """The role of ``name`` if ``password`` is theirs."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(server_users).where(server_users.c.name == name)
-                               ).first()
+            row = conn.execute(sa.select(server_users).where(server_users.c.name == name)).first()
         if row is None:
             hash_password(password)  # the same time as a wrong password: names stay secret
             return None
@@ -193,8 +237,9 @@ class Credentials:
         """Whether at least one live token or user exists (the server may then listen on
         a non-loopback address)."""
         with self.engine.connect() as conn:
-            token = conn.execute(sa.select(server_tokens.c.id)
-                                 .where(server_tokens.c.revoked_at.is_(None)).limit(1)).first()
+            token = conn.execute(
+                sa.select(server_tokens.c.id).where(server_tokens.c.revoked_at.is_(None)).limit(1)
+            ).first()
             user = conn.execute(sa.select(server_users.c.name).limit(1)).first()
         return token is not None or user is not None
 
@@ -202,17 +247,18 @@ class Credentials:
         """The key that signs session cookies: made once, shared by every server of the
         workspace (they share the database), so a cookie works on each of them."""
         with self.engine.begin() as conn:
-            value = conn.execute(sa.select(server_secrets.c.value)
-                                 .where(server_secrets.c.name == "session")).scalar()
+            value = conn.execute(
+                sa.select(server_secrets.c.value).where(server_secrets.c.name == "session")
+            ).scalar()
             if value is None:
                 value = secrets.token_hex(32)
                 try:
                     with conn.begin_nested():
-                        conn.execute(sa.insert(server_secrets).values(name="session",
-                                                                      value=value))
+                        conn.execute(sa.insert(server_secrets).values(name="session", value=value))
                 except IntegrityError:  # another server made it first
-                    value = conn.execute(sa.select(server_secrets.c.value)
-                                         .where(server_secrets.c.name == "session")).scalar()
+                    value = conn.execute(
+                        sa.select(server_secrets.c.value).where(server_secrets.c.name == "session")
+                    ).scalar()
         if not value:
             raise RuntimeError("the session key could not be read or made")
         return bytes.fromhex(value)

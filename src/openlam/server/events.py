@@ -69,8 +69,12 @@ class _Hub:
             return int(conn.execute(sa.select(sa.func.max(run_events.c.id))).scalar() or 0)
 
     def _read_new(self, after: int) -> list[tuple[int, str, dict[str, Any]]]:
-        query = (sa.select(run_events.c.id, run_events.c.run_id, run_events.c.data)
-                 .where(run_events.c.id > after).order_by(run_events.c.id).limit(2000))
+        query = (
+            sa.select(run_events.c.id, run_events.c.run_id, run_events.c.data)
+            .where(run_events.c.id > after)
+            .order_by(run_events.c.id)
+            .limit(2000)
+        )
         with self.engine.connect() as conn:
             return [(r.id, r.run_id, r.data) for r in conn.execute(query)]
 
@@ -103,17 +107,30 @@ def _hub(engine: sa.Engine, poll: float) -> _Hub:
 
 def _run_row(engine: sa.Engine, run_id: str) -> dict[str, Any] | None:
     with engine.connect() as conn:
-        row = conn.execute(sa.select(runs.c.id, runs.c.status, runs.c.summary, runs.c.outcome,
-                                     runs.c.parent_id, runs.c.goal, runs.c.agent)
-                           .where(runs.c.id == run_id)).first()
+        row = conn.execute(
+            sa.select(
+                runs.c.id,
+                runs.c.status,
+                runs.c.summary,
+                runs.c.outcome,
+                runs.c.parent_id,
+                runs.c.goal,
+                runs.c.agent,
+            ).where(runs.c.id == run_id)
+        ).first()
     return dict(row._mapping) if row else None
 
 
 def _final_event(row: dict[str, Any]) -> RunFinished:
     outcome = row.get("outcome") or {}
     root = row["id"].split(".", 1)[0]
-    return RunFinished(run_id=row["id"], root_id=root, status=row["status"],
-                       summary=row.get("summary") or "", answer=outcome.get("answer"))
+    return RunFinished(
+        run_id=row["id"],
+        root_id=root,
+        status=row["status"],
+        summary=row.get("summary") or "",
+        answer=outcome.get("answer"),
+    )
 
 
 async def follow(workforce: Any, run_id: str, *, poll: float = 0.2) -> AsyncIterator[Event]:
@@ -123,8 +140,7 @@ async def follow(workforce: Any, run_id: str, *, poll: float = 0.2) -> AsyncIter
     engine = workforce.store.engine
     row = await asyncio.to_thread(_run_row, engine, run_id)
     if row is None:
-        raise UserError(f"no run {run_id!r} in this workspace",
-                        "list runs with GET /api/v1/runs")
+        raise UserError(f"no run {run_id!r} in this workspace", "list runs with GET /api/v1/runs")
     hub = _hub(engine, poll)
     follower, boundary = await hub.subscribe(run_id)
     try:
@@ -147,8 +163,10 @@ async def follow(workforce: Any, run_id: str, *, poll: float = 0.2) -> AsyncIter
         ended_at: float | None = loop.time() if row["status"] in FINAL else None
         while True:
             try:
-                data = await asyncio.wait_for(follower.queue.get(), STATUS_CHECK_SECONDS
-                                              if ended_at is None else GRACE_SECONDS)
+                data = await asyncio.wait_for(
+                    follower.queue.get(),
+                    STATUS_CHECK_SECONDS if ended_at is None else GRACE_SECONDS,
+                )
             except TimeoutError:
                 if ended_at is not None and loop.time() - ended_at >= GRACE_SECONDS:
                     yield _final_event(row)

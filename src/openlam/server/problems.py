@@ -24,22 +24,36 @@ log = logging.getLogger("openlam.server")
 class Problem(Exception):
     """An error answer: raise it from a handler or a dependency."""
 
-    def __init__(self, status: int, title: str, detail: str = "", *,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(f"{status} {title}: {detail}")
         self.status, self.title, self.detail = status, title, detail
         self.headers = headers
         self.extra = extra
 
 
-def problem_response(status: int, title: str, detail: str = "", *,
-                     headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def problem_response(
+    status: int,
+    title: str,
+    detail: str = "",
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
-    return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers,
-                        media_type=MEDIA_TYPE)
+    return JSONResponse(
+        jsonable_encoder(body), status_code=status, headers=headers, media_type=MEDIA_TYPE
+    )
 
 
 def not_found(what: str, hint: str = "") -> Problem:
@@ -51,12 +65,26 @@ def from_user_error(exc: UserError) -> Problem:
     the thing is in the wrong state for it, else 400."""
     message = str(exc.args[0]) if exc.args else str(exc)
     lowered = message.lower()
-    if lowered.startswith(("no run", "no approval", "no schedule", "no trigger", "no agent",
-                           "no token", "no user", "no live token", "unknown agent",
-                           "unknown department", "no department")):
+    if lowered.startswith(
+        (
+            "no run",
+            "no approval",
+            "no schedule",
+            "no trigger",
+            "no agent",
+            "no token",
+            "no user",
+            "no live token",
+            "unknown agent",
+            "unknown department",
+            "no department",
+        )
+    ):
         status = 404
-    elif any(word in lowered for word in ("already", "is being executed", "has ended",
-                                          "not pending", "exists already")):
+    elif any(
+        word in lowered
+        for word in ("already", "is being executed", "has ended", "not pending", "exists already")
+    ):
         status = 409
     elif "does not have the approver role" in lowered or "needs the admin role" in lowered:
         status = 403
@@ -88,43 +116,65 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(_request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, headers=exc.headers,
-                                **exc.extra)
+        return problem_response(exc.status, exc.title, exc.detail, headers=exc.headers, **exc.extra)
 
     @app.exception_handler(UserError)
     async def _user_error(_request: Request, exc: UserError) -> JSONResponse:
         problem = from_user_error(exc)
-        return problem_response(problem.status, problem.title, problem.detail,
-                                **problem.extra)
+        return problem_response(problem.status, problem.title, problem.detail, **problem.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code in (400, 413, 415, 422):  # a body that could not be parsed
             refused = await _access_refused(request)
             if refused is not None:
-                return problem_response(refused.status, refused.title, refused.detail,
-                                        headers=refused.headers, **refused.extra)
+                return problem_response(
+                    refused.status,
+                    refused.title,
+                    refused.detail,
+                    headers=refused.headers,
+                    **refused.extra,
+                )
         detail = exc.detail if isinstance(exc.detail, str) else ""
         phrase = HTTPStatus(exc.status_code).phrase
-        return problem_response(exc.status_code, phrase,
-                                "" if detail == phrase else detail,
-                                headers=getattr(exc, "headers", None))
+        return problem_response(
+            exc.status_code,
+            phrase,
+            "" if detail == phrase else detail,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         refused = await _access_refused(request)
         if refused is not None:  # who may ask comes before what was asked
-            return problem_response(refused.status, refused.title, refused.detail,
-                                    headers=refused.headers, **refused.extra)
-        errors = [{"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg"),
-                   "type": e.get("type")} for e in exc.errors()]
-        return problem_response(422, "Invalid request",
-                                "; ".join(f"{e['where']}: {e['problem']}" for e in errors),
-                                errors=errors)
+            return problem_response(
+                refused.status,
+                refused.title,
+                refused.detail,
+                headers=refused.headers,
+                **refused.extra,
+            )
+        errors = [
+            {
+                "where": ".".join(str(p) for p in e.get("loc", ())),
+                "problem": e.get("msg"),
+                "type": e.get("type"),
+            }
+            for e in exc.errors()
+        ]
+        return problem_response(
+            422,
+            "Invalid request",
+            "; ".join(f"{e['where']}: {e['problem']}" for e in errors),
+            errors=errors,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("%s %s failed", request.method, request.url.path)
-        return problem_response(500, "Internal Server Error",
-                                f"{type(exc).__name__}: this is a bug in OpenLAM; the server "
-                                "log has the details")
+        return problem_response(
+            500,
+            "Internal Server Error",
+            f"{type(exc).__name__}: this is a bug in OpenLAM; the server log has the details",
+        )

@@ -50,8 +50,11 @@ def free_port() -> int:
 
 def offline_env() -> dict[str, str]:
     """The offline planner, whatever this machine offers (no Ollama, no keys)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENLAM_", "OPENAI_", "ANTHROPIC_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENLAM_", "OPENAI_", "ANTHROPIC_"))
+    }
     return {**env, "OPENLAM_MODEL": "offline"}
 
 
@@ -61,13 +64,29 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     workspace.mkdir()
     allow_policy(workspace, POLICY)
     credentials = Credentials(Store(load_settings(workspace).app_database_url).engine)
-    tokens = {role: credentials.create_token(f"{role}-client", role)[1]
-              for role in ("viewer", "operator", "approver")}
+    tokens = {
+        role: credentials.create_token(f"{role}-client", role)[1]
+        for role in ("viewer", "operator", "approver")
+    }
     port = free_port()
     log = (workspace.parent / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "openlam", "serve", "--workspace",
-                             str(workspace), "--port", str(port), "--log-level", "warning"],
-                            env=offline_env(), stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "openlam",
+            "serve",
+            "--workspace",
+            str(workspace),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=offline_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -79,8 +98,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 log.flush()
-                raise AssertionError("openlam serve did not start:\n"
-                                     + (workspace.parent / "serve.log").read_text())
+                raise AssertionError(
+                    "openlam serve did not start:\n" + (workspace.parent / "serve.log").read_text()
+                )
             time.sleep(0.2)
         yield LiveServer(url, workspace, tokens)
     finally:

@@ -15,8 +15,10 @@ def client(server: LiveServer, role: str = "operator") -> ollama.Client:
 
 
 def test_chat_gets_a_goal_done(live_server: LiveServer) -> None:
-    reply = client(live_server).chat(model="openlam", messages=[
-        {"role": "user", "content": "write 'hello from ollama' to ollama.md"}])
+    reply = client(live_server).chat(
+        model="openlam",
+        messages=[{"role": "user", "content": "write 'hello from ollama' to ollama.md"}],
+    )
     assert (live_server.workspace / "ollama.md").read_text() == "hello from ollama"
     assert reply.done and reply.done_reason == "stop"
     assert reply.message.role == "assistant"
@@ -25,8 +27,13 @@ def test_chat_gets_a_goal_done(live_server: LiveServer) -> None:
 
 
 def test_streamed_chat_shows_the_steps_then_the_report(live_server: LiveServer) -> None:
-    parts = list(client(live_server).chat(model="openlam:latest", stream=True, messages=[
-        {"role": "user", "content": "write 'streamed' to ollama-stream.md"}]))
+    parts = list(
+        client(live_server).chat(
+            model="openlam:latest",
+            stream=True,
+            messages=[{"role": "user", "content": "write 'streamed' to ollama-stream.md"}],
+        )
+    )
     assert [p.done for p in parts].count(True) == 1 and parts[-1].done
     lines = "".join(p.message.content for p in parts).splitlines()
     started = lines.index("… s1 files.write")
@@ -38,8 +45,9 @@ def test_streamed_chat_shows_the_steps_then_the_report(live_server: LiveServer) 
 def test_generate_streamed_and_not(live_server: LiveServer) -> None:
     whole = client(live_server).generate(model="openlam", prompt="write 'g1' to g1.md")
     assert whole.done and whole.response.startswith("**completed**"), whole.response
-    parts = list(client(live_server).generate(model="openlam", prompt="write 'g2' to g2.md",
-                                              stream=True))
+    parts = list(
+        client(live_server).generate(model="openlam", prompt="write 'g2' to g2.md", stream=True)
+    )
     text = "".join(p.response for p in parts)
     assert "✓ s1 files.write" in text and "**completed**" in text and parts[-1].done
     assert (live_server.workspace / "g1.md").read_text() == "g1"
@@ -47,10 +55,17 @@ def test_generate_streamed_and_not(live_server: LiveServer) -> None:
 
 
 def test_a_run_waiting_for_approval_names_the_approval(live_server: LiveServer) -> None:
-    reply = client(live_server).chat(model="openlam", messages=[
-        {"role": "user", "content": f"write 'ollama review' to {APPROVAL_PREFIX}-ollama.md"}])
-    pending = httpx.get(f"{live_server.url}/api/v1/approvals", params={"status": "pending"},
-                        headers=live_server.bearer("viewer")).json()["approvals"]
+    reply = client(live_server).chat(
+        model="openlam",
+        messages=[
+            {"role": "user", "content": f"write 'ollama review' to {APPROVAL_PREFIX}-ollama.md"}
+        ],
+    )
+    pending = httpx.get(
+        f"{live_server.url}/api/v1/approvals",
+        params={"status": "pending"},
+        headers=live_server.bearer("viewer"),
+    ).json()["approvals"]
     mine = [a for a in pending if a["args"].get("content") == "ollama review"]
     assert len(mine) == 1, pending
     assert reply.message.content.startswith("**waiting**")

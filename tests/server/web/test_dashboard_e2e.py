@@ -28,15 +28,20 @@ from tests.conftest import allow_policy
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
 GOAL = "write 'Quarterly numbers: all green' to report.md"
-POLICY = ("rules:\n  - {id: ask-before-writing, action: files.write, "
-          "decision: require_approval, reason: 'a person checks files before they are written'}\n")
+POLICY = (
+    "rules:\n  - {id: ask-before-writing, action: files.write, "
+    "decision: require_approval, reason: 'a person checks files before they are written'}\n"
+)
 LAPTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 
-pytestmark = [pytest.mark.timeout(240),
-              pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                 reason="Debian's chromium is not installed "
-                                        "(scripts/install-system-deps.sh)")]
+pytestmark = [
+    pytest.mark.timeout(240),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason="Debian's chromium is not installed (scripts/install-system-deps.sh)",
+    ),
+]
 
 
 def free_port() -> int:
@@ -46,9 +51,14 @@ def free_port() -> int:
 
 
 def openlam(workspace: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "openlam", *args], input=stdin,
-                          capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "OPENLAM_WORKSPACE": str(workspace)})
+    done = subprocess.run(
+        [sys.executable, "-m", "openlam", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "OPENLAM_WORKSPACE": str(workspace)},
+    )
     assert done.returncode == 0, done.stderr
     return done
 
@@ -60,14 +70,24 @@ def server(workspace: Path, tmp_path: Path) -> Iterator[str]:
     allow_policy(workspace, POLICY)
     if os.environ.get("OPENLAM_SCREENSHOTS"):
         asyncio.run(_runs_that_find_gaps(workspace))
-    openlam(workspace, "users", "add", "alice", "--role", "approver", "--password-stdin",
-            stdin=PASSWORD + "\n")
+    openlam(
+        workspace,
+        "users",
+        "add",
+        "alice",
+        "--role",
+        "approver",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "openlam", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env={**os.environ, "OPENLAM_WORKSPACE": str(workspace), "OPENLAM_MODEL": "offline"},
-        stdout=log, stderr=subprocess.STDOUT)
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -97,14 +117,27 @@ async def _runs_that_find_gaps(workspace: Path) -> None:
     from openlam.testing import run_goal
 
     for goal, capability, reason in (
-            ("book me a flight to Lisbon on Friday", "book flights",
-             "no action searches or books flights"),
-            ("book a train to Porto", "book flights",
-             "no travel booking action is installed"),
-            ("have the NDA signed by Acme", "collect e-signatures",
-             "no e-signature service is connected")):
-        plan = {"steps": [{"id": "g", "action": "request_capability",
-                           "args": {"capability": capability, "reason": reason}}]}
+        (
+            "book me a flight to Lisbon on Friday",
+            "book flights",
+            "no action searches or books flights",
+        ),
+        ("book a train to Porto", "book flights", "no travel booking action is installed"),
+        (
+            "have the NDA signed by Acme",
+            "collect e-signatures",
+            "no e-signature service is connected",
+        ),
+    ):
+        plan = {
+            "steps": [
+                {
+                    "id": "g",
+                    "action": "request_capability",
+                    "args": {"capability": capability, "reason": reason},
+                }
+            ]
+        }
         await run_goal(goal, [plan], workspace)
 
 
@@ -128,7 +161,8 @@ class Shots:
 
 
 def test_log_in_start_a_goal_watch_it_approve_it_and_download_its_deliverable(
-        server: str, workspace: Path) -> None:
+    server: str, workspace: Path
+) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     shots = Shots()
@@ -207,8 +241,17 @@ def test_log_in_start_a_goal_watch_it_approve_it_and_download_its_deliverable(
         shots.take(page, "audit")
 
         page.set_viewport_size(PHONE)  # every page fits a phone: tables scroll inside
-        for path in ("/", f"/runs/{run_id}", "/runs", "/org", "/actions", "/audit", "/gaps",
-                     "/learning", "/goal"):
+        for path in (
+            "/",
+            f"/runs/{run_id}",
+            "/runs",
+            "/org",
+            "/actions",
+            "/audit",
+            "/gaps",
+            "/learning",
+            "/goal",
+        ):
             page.goto(server + path)
             assert fits_the_screen(page), path
         page.set_viewport_size(LAPTOP)
@@ -218,9 +261,14 @@ def test_log_in_start_a_goal_watch_it_approve_it_and_download_its_deliverable(
 
 
 def _every_other_page(page, server: str, run_id: str, shots: Shots) -> None:
-    for path, name in (("/", "overview"), ("/org", "org"), ("/actions", "actions"),
-                       ("/gaps", "gaps"), ("/runs", "runs"),
-                       ("/learning", "learning")):
+    for path, name in (
+        ("/", "overview"),
+        ("/org", "org"),
+        ("/actions", "actions"),
+        ("/gaps", "gaps"),
+        ("/runs", "runs"),
+        ("/learning", "learning"),
+    ):
         page.goto(server + path)
         shots.take(page, name)
     page.goto(f"{server}/org")

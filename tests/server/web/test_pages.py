@@ -37,8 +37,9 @@ def client(app) -> Iterator[TestClient]:
 
 def log_in(client: TestClient, user: str) -> str:
     """Log ``user`` in; returns the session's CSRF token (as the pages carry it)."""
-    answer = client.post("/login", data={"user": user, "password": PASSWORD, "next": "/"},
-                         follow_redirects=False)
+    answer = client.post(
+        "/login", data={"user": user, "password": PASSWORD, "next": "/"}, follow_redirects=False
+    )
     assert answer.status_code == 303, answer.text
     page = client.get("/")
     assert page.status_code == 200
@@ -65,33 +66,46 @@ def test_pages_need_a_login_and_the_login_page_says_what_went_wrong(client: Test
     assert "openlam_session" not in wrong.cookies
     empty = client.post("/login", data={})
     assert empty.status_code == 401 and "Give a token, or a user and password" in empty.text
-    offsite = client.post("/login", data={"user": "vic", "password": PASSWORD,
-                                          "next": "//evil.example/"}, follow_redirects=False)
+    offsite = client.post(
+        "/login",
+        data={"user": "vic", "password": PASSWORD, "next": "//evil.example/"},
+        follow_redirects=False,
+    )
     assert offsite.headers["location"] == "/"  # never sent to another site
-    forged = client.post("/login", data={"user": "vic", "password": PASSWORD},
-                         headers={"Origin": "https://evil.example"}, follow_redirects=False)
+    forged = client.post(
+        "/login",
+        data={"user": "vic", "password": PASSWORD},
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
     assert forged.status_code == 403 and "openlam_session" not in forged.cookies
 
 
 def test_a_token_logs_in_and_logging_out_ends_the_session(app, client: TestClient) -> None:
     _info, token = app.state.credentials.create_token("ci-bot", "viewer")
-    answer = client.post("/login", data={"token": token, "next": "/org"},
-                         follow_redirects=False)
+    answer = client.post("/login", data={"token": token, "next": "/org"}, follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == "/org"
     page = client.get("/org")
     assert page.status_code == 200 and "ci-bot · viewer" in page.text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    assert client.post("/logout", data={"csrf_token": csrf},
-                       follow_redirects=False).status_code == 303
+    assert (
+        client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    )
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
 def test_every_page_renders_for_a_viewer_who_cannot_start_or_decide(client: TestClient) -> None:
     csrf = log_in(client, "vic")
-    for path, marker in (("/", "Overview"), ("/runs", "Runs"), ("/approvals", "Approvals"),
-                         ("/org", "Org chart"), ("/actions", "Actions and sources"),
-                         ("/audit", "Audit log"), ("/gaps", "Capability gaps"),
-                         ("/learning", "Learning")):
+    for path, marker in (
+        ("/", "Overview"),
+        ("/runs", "Runs"),
+        ("/approvals", "Approvals"),
+        ("/org", "Org chart"),
+        ("/actions", "Actions and sources"),
+        ("/audit", "Audit log"),
+        ("/gaps", "Capability gaps"),
+        ("/learning", "Learning"),
+    ):
         page = client.get(path)
         assert page.status_code == 200 and f"<h1>{marker}" in page.text, path
         assert "X-CSRF-Token" in page.text  # htmx requests carry the token too
@@ -99,8 +113,7 @@ def test_every_page_renders_for_a_viewer_who_cannot_start_or_decide(client: Test
     assert refused.status_code == 403 and "needs the operator role" in refused.text
     posted = client.post("/goal", data={"goal": "write 'x' to x.md", "csrf_token": csrf})
     assert posted.status_code == 403
-    decided = client.post("/approvals/whatever", data={"decision": "approve",
-                                                       "csrf_token": csrf})
+    decided = client.post("/approvals/whatever", data={"decision": "approve", "csrf_token": csrf})
     assert decided.status_code == 403
 
 
@@ -113,12 +126,16 @@ def test_a_form_without_the_csrf_token_is_refused(client: TestClient) -> None:
 
 
 def test_a_goal_is_queued_run_streamed_live_and_its_deliverable_downloaded(
-        client: TestClient) -> None:
+    client: TestClient,
+) -> None:
     csrf = log_in(client, "olga")
     bad = client.post("/goal", data={"goal": "   ", "csrf_token": csrf})
     assert bad.status_code == 400 and "the goal is empty" in bad.text
-    answer = client.post("/goal", data={"goal": "write 'from the web' to web.md",
-                                        "csrf_token": csrf}, follow_redirects=False)
+    answer = client.post(
+        "/goal",
+        data={"goal": "write 'from the web' to web.md", "csrf_token": csrf},
+        follow_redirects=False,
+    )
     assert answer.status_code == 303
     run_id = answer.headers["location"].rsplit("/", 1)[1]
     run = wait_run(client, run_id)
@@ -135,8 +152,9 @@ def test_a_goal_is_queued_run_streamed_live_and_its_deliverable_downloaded(
     ids = [int(i) for i in re.findall(r"^id: (\d+)$", body, re.M)]
     assert ids == list(range(1, len(ids) + 1))
 
-    with client.stream("GET", f"/runs/{run_id}/live",
-                       headers={"Last-Event-ID": str(ids[-2])}) as stream:
+    with client.stream(
+        "GET", f"/runs/{run_id}/live", headers={"Last-Event-ID": str(ids[-2])}
+    ) as stream:
         again = "".join(stream.iter_text())
     assert re.findall(r"^id: (\d+)$", again, re.M) == [str(ids[-1])]  # only what was missed
 
@@ -180,8 +198,7 @@ def pending(client: TestClient, n: int, timeout: float = 60) -> list:
 
 
 def submit(client: TestClient, csrf: str, goal: str) -> str:
-    answer = client.post("/goal", data={"goal": goal, "csrf_token": csrf},
-                         follow_redirects=False)
+    answer = client.post("/goal", data={"goal": goal, "csrf_token": csrf}, follow_redirects=False)
     assert answer.status_code == 303, answer.text
     return answer.headers["location"].rsplit("/", 1)[1]
 
@@ -205,23 +222,39 @@ def test_edit_and_approve_or_deny_from_the_inbox(workspace: Path) -> None:
         assert client.get("/approvals/waiting").text == '<span class="count">2</span>'
         inbox = client.get("/approvals")
         assert to_edit.id in inbox.text and "Edit the arguments" in inbox.text
-        bad = client.post(f"/approvals/{to_edit.id}", data={
-            "decision": "edit", "args": "{not json", "csrf_token": csrf})
+        bad = client.post(
+            f"/approvals/{to_edit.id}",
+            data={"decision": "edit", "args": "{not json", "csrf_token": csrf},
+        )
         assert bad.status_code == 400 and "not JSON" in bad.text
-        unknown = client.post(f"/approvals/{to_edit.id}", data={
-            "decision": "edit", "csrf_token": csrf,
-            "args": '{"path": "memo.md", "content": "draft", "colour": "red"}'})
+        unknown = client.post(
+            f"/approvals/{to_edit.id}",
+            data={
+                "decision": "edit",
+                "csrf_token": csrf,
+                "args": '{"path": "memo.md", "content": "draft", "colour": "red"}',
+            },
+        )
         assert unknown.status_code == 400 and "colour" in unknown.text
-        done = client.post(f"/approvals/{to_edit.id}", data={
-            "decision": "edit", "comment": "final wording", "csrf_token": csrf,
-            "args": '{"path": "memo.md", "content": "final"}'})
+        done = client.post(
+            f"/approvals/{to_edit.id}",
+            data={
+                "decision": "edit",
+                "comment": "final wording",
+                "csrf_token": csrf,
+                "args": '{"path": "memo.md", "content": "final"}',
+            },
+        )
         assert done.status_code == 200 and f"Approval {to_edit.id}" in done.text
         assert ": edited." in done.text
-        refused = client.post(f"/approvals/{to_deny.id}", data={
-            "decision": "deny", "comment": "not this file", "csrf_token": csrf})
+        refused = client.post(
+            f"/approvals/{to_deny.id}",
+            data={"decision": "deny", "comment": "not this file", "csrf_token": csrf},
+        )
         assert refused.status_code == 200 and ": denied." in refused.text
-        again = client.post(f"/approvals/{to_deny.id}", data={
-            "decision": "approve", "csrf_token": csrf})
+        again = client.post(
+            f"/approvals/{to_deny.id}", data={"decision": "approve", "csrf_token": csrf}
+        )
         assert again.status_code == 400 and "already denied" in again.text
 
         assert client.get("/approvals/waiting").text == ""
@@ -234,10 +267,20 @@ def test_edit_and_approve_or_deny_from_the_inbox(workspace: Path) -> None:
 def test_a_question_is_answered_and_a_run_cancelled_from_the_run_page(workspace: Path) -> None:
     from openlam.testing import scripted_model
 
-    plan = {"steps": [
-        {"id": "q", "action": "human.ask", "args": {"question": "Which city is the offsite in?"}},
-        {"id": "w", "action": "files.write",
-         "args": {"path": "offsite.md", "content": "Offsite city: ${q.output.answer}"}}]}
+    plan = {
+        "steps": [
+            {
+                "id": "q",
+                "action": "human.ask",
+                "args": {"question": "Which city is the offsite in?"},
+            },
+            {
+                "id": "w",
+                "action": "files.write",
+                "args": {"path": "offsite.md", "content": "Offsite city: ${q.output.answer}"},
+            },
+        ]
+    }
     scripted_model("test:web-ask", [plan, plan])
     (workspace / "openlam.toml").write_text('[openlam]\nmodel = "test:web-ask"\n')
     settings = load_settings(workspace).with_overrides(step_timeout=5.0)
@@ -252,14 +295,17 @@ def test_a_question_is_answered_and_a_run_cancelled_from_the_run_page(workspace:
             assert time.monotonic() < deadline, page.text
             time.sleep(0.1)
         assert "Which city is the offsite in?" in page.text
-        empty = client.post(f"/runs/{asked}/answer", data={"step": "q", "text": " ",
-                                                           "csrf_token": csrf})
+        empty = client.post(
+            f"/runs/{asked}/answer", data={"step": "q", "text": " ", "csrf_token": csrf}
+        )
         assert empty.status_code == 400 and "Write an answer first" in empty.text
-        wrong = client.post(f"/runs/{asked}/answer", data={"step": "w", "text": "Lisbon",
-                                                           "csrf_token": csrf})
+        wrong = client.post(
+            f"/runs/{asked}/answer", data={"step": "w", "text": "Lisbon", "csrf_token": csrf}
+        )
         assert wrong.status_code == 400 and "has no question at step" in wrong.text
-        ok = client.post(f"/runs/{asked}/answer", data={"step": "q", "text": "Lisbon",
-                                                        "csrf_token": csrf})
+        ok = client.post(
+            f"/runs/{asked}/answer", data={"step": "q", "text": "Lisbon", "csrf_token": csrf}
+        )
         assert ok.status_code == 200 and "the run continues" in ok.text
         assert wait_run(client, asked)["status"] == "completed"
 
@@ -269,8 +315,10 @@ def test_a_question_is_answered_and_a_run_cancelled_from_the_run_page(workspace:
             time.sleep(0.1)
         client.post("/logout", data={"csrf_token": csrf})
         viewer_csrf = log_in(client, "vic")
-        assert client.post(f"/runs/{stopped}/cancel",
-                           data={"csrf_token": viewer_csrf}).status_code == 403
+        assert (
+            client.post(f"/runs/{stopped}/cancel", data={"csrf_token": viewer_csrf}).status_code
+            == 403
+        )
         client.post("/logout", data={"csrf_token": viewer_csrf})
         csrf = log_in(client, "olga")
         cancelled = client.post(f"/runs/{stopped}/cancel", data={"csrf_token": csrf})
@@ -284,19 +332,38 @@ def test_a_question_is_answered_and_a_run_cancelled_from_the_run_page(workspace:
 def test_a_delegated_run_shows_in_the_tree_and_the_live_stream(workspace: Path) -> None:
     from openlam.testing import scripted_model
 
-    parent = {"steps": [{"id": "d", "action": "delegate", "args": {
-        "agent": "competitive_intelligence_analyst", "goal": "note what Initech sells"}}]}
-    child = {"steps": [{"id": "n", "action": "files.write",
-                        "args": {"path": "initech.md", "content": "Initech sells staplers"}}]}
+    parent = {
+        "steps": [
+            {
+                "id": "d",
+                "action": "delegate",
+                "args": {
+                    "agent": "competitive_intelligence_analyst",
+                    "goal": "note what Initech sells",
+                },
+            }
+        ]
+    }
+    child = {
+        "steps": [
+            {
+                "id": "n",
+                "action": "files.write",
+                "args": {"path": "initech.md", "content": "Initech sells staplers"},
+            }
+        ]
+    }
     scripted_model("test:web-delegate", [parent, child])
     (workspace / "openlam.toml").write_text('[openlam]\nmodel = "test:web-delegate"\n')
     app = create_app(settings=load_settings(workspace).with_overrides(step_timeout=5.0))
     app.state.credentials.add_user("olga", "operator", PASSWORD)
     with TestClient(app) as client:
         csrf = log_in(client, "olga")
-        answer = client.post("/goal", data={"goal": "research Initech", "agent":
-                                            "head_of_research", "csrf_token": csrf},
-                             follow_redirects=False)
+        answer = client.post(
+            "/goal",
+            data={"goal": "research Initech", "agent": "head_of_research", "csrf_token": csrf},
+            follow_redirects=False,
+        )
         run_id = answer.headers["location"].rsplit("/", 1)[1]
         run = wait_run(client, run_id)
         assert run["status"] == "completed", run["summary"]

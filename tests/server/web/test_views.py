@@ -33,8 +33,7 @@ class Me:
 
 
 def page(name: str, **context) -> str:
-    return render(name, me=Me("alice", Role.approver), root="", csrf="tok3n", nav="",
-                  **context)
+    return render(name, me=Me("alice", Role.approver), root="", csrf="tok3n", nav="", **context)
 
 
 async def wait_pending(wf: Workforce, task: asyncio.Task) -> list:
@@ -73,18 +72,27 @@ async def test_every_page_renders_what_the_workspace_holds(workspace: Path) -> N
         assert f'sse-connect="/runs/{approval.run_id}/live"' in html
         assert "Waiting for approval" in html and approval.id in html
 
-        html = page("approvals.html", rows=views.approvals(settings, False), show_all=False,
-                    can_decide=True)
+        html = page(
+            "approvals.html", rows=views.approvals(settings, False), show_all=False, can_decide=True
+        )
         assert f'action="/approvals/{approval.id}"' in html and 'value="tok3n"' in html
         assert "second.md" in html
 
-        decide(settings, approval.id, "edit", "alice", comment="say more",
-               args_json='{"path": "second.md", "content": "second, edited"}')
+        decide(
+            settings,
+            approval.id,
+            "edit",
+            "alice",
+            comment="say more",
+            args_json='{"path": "second.md", "content": "second, edited"}',
+        )
         outcome = await asyncio.wait_for(waiting, 60)
     assert outcome.status.value == "completed", outcome.summary
     assert (workspace / "second.md").read_text() == "second, edited"
-    assert views.deliverable_path(settings, wf.store, outcome.run_id, "second.md") \
+    assert (
+        views.deliverable_path(settings, wf.store, outcome.run_id, "second.md")
         == (workspace / "second.md").resolve()
+    )
 
     first_page = views.runs(wf.store, None, limit=1)
     assert first_page["older"] == 1 and first_page["newer"] is None
@@ -93,7 +101,7 @@ async def test_every_page_renders_what_the_workspace_holds(workspace: Path) -> N
     html = page("runs.html", states=views.STATES, status="", top="", **second_page)
     assert "← newer" in html and "offset=0" in html and "older →" not in html
     html = page("audit.html", verdict=None, **views.audit(settings))
-    assert "approval.decided" in html and "hx-post=\"/audit/verify\"" in html
+    assert "approval.decided" in html and 'hx-post="/audit/verify"' in html
     newest = views.audit(settings, limit=3)
     seqs = [r["seq"] for r in newest["records"]]
     assert seqs == [newest["count"], newest["count"] - 1, newest["count"] - 2]
@@ -109,7 +117,8 @@ async def test_every_page_renders_what_the_workspace_holds(workspace: Path) -> N
 
 def test_org_chart_shows_every_agent_with_permissions_and_budgets(workspace: Path) -> None:
     (workspace / "openlam.toml").write_text(
-        '[governance.budgets.agent."*"]\ntokens = 1000\n', encoding="utf-8")
+        '[governance.budgets.agent."*"]\ntokens = 1000\n', encoding="utf-8"
+    )
     data = views.org(load_settings(workspace))
     html = page("org.html", **data)
     assert data["agents"] >= 100 and len(data["departments"]) >= 10

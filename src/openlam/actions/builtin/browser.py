@@ -71,8 +71,7 @@ CHROMIUM_ARGS = (
 ALLOWED_SCHEMES = ("http", "https")
 MAX_TEXT_CHARS = 50_000
 SCREENSHOT_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
-SUBMITTERS = ("button[type=submit], input[type=submit], input[type=image], "
-              "button:not([type])")
+SUBMITTERS = "button[type=submit], input[type=submit], input[type=image], button:not([type])"
 
 
 # ----------------------------------------------------------------------- results
@@ -129,13 +128,14 @@ class BrowserConfig:
         raw = getattr(settings, "raw", None) or {}
         section = raw.get("browser", {}) if isinstance(raw, dict) else {}
         exe = os.environ.get(EXECUTABLE_ENV) or section.get("executable_path") or DEFAULT_EXECUTABLE
-        return cls(executable_path=str(exe),
-                   headless=bool(section.get("headless", True)),
-                   timeout=float(section.get("timeout", cls.timeout)),
-                   navigation_timeout=float(section.get("navigation_timeout",
-                                                        cls.navigation_timeout)),
-                   args=tuple(str(a) for a in section.get("args", ())),
-                   network=NetworkRules.from_settings(settings))
+        return cls(
+            executable_path=str(exe),
+            headless=bool(section.get("headless", True)),
+            timeout=float(section.get("timeout", cls.timeout)),
+            navigation_timeout=float(section.get("navigation_timeout", cls.navigation_timeout)),
+            args=tuple(str(a) for a in section.get("args", ())),
+            network=NetworkRules.from_settings(settings),
+        )
 
     def chromium_args(self) -> list[str]:
         return [*CHROMIUM_ARGS, *(["--headless"] if self.headless else []), *self.args]
@@ -261,8 +261,9 @@ async def _close_session(session: _Session) -> None:
 async def _session(ctx: ActionContext) -> _Session:
     loop = asyncio.get_running_loop()
     session = _sessions.get(ctx.run_id)
-    if session is not None and (session.loop is not loop
-                                or (not session.context.pages and session.page.is_closed())):
+    if session is not None and (
+        session.loop is not loop or (not session.context.pages and session.page.is_closed())
+    ):
         # Playwright objects belong to the event loop that made them; a run resumed on
         # another loop (or whose browser died) starts a fresh browser.
         _sessions.pop(ctx.run_id, None)
@@ -289,7 +290,8 @@ async def _launch(run_id: str, config: BrowserConfig) -> _Session:
         raise ActionError(
             f"Chromium is not installed at {exe}: install it with `apt-get install chromium` "
             "(scripts/install-system-deps.sh does it), or set [browser] executable_path in "
-            f"openlam.toml (or ${EXECUTABLE_ENV}) to a Chromium or Chrome binary")
+            f"openlam.toml (or ${EXECUTABLE_ENV}) to a Chromium or Chrome binary"
+        )
     from playwright.async_api import async_playwright
 
     profile_dir = tempfile.mkdtemp(prefix=f"openlam-browser-{_safe(run_id)}-")
@@ -299,10 +301,14 @@ async def _launch(run_id: str, config: BrowserConfig) -> _Session:
     try:
         # "<-loopback>" sends loopback through the proxy too (Chromium bypasses it by default)
         context = await playwright.chromium.launch_persistent_context(
-            profile_dir, executable_path=str(exe), headless=config.headless,
-            args=config.chromium_args(), accept_downloads=False,
+            profile_dir,
+            executable_path=str(exe),
+            headless=config.headless,
+            args=config.chromium_args(),
+            accept_downloads=False,
             proxy={"server": proxy.url, "bypass": "<-loopback>"},
-            timeout=config.navigation_timeout * 1000)
+            timeout=config.navigation_timeout * 1000,
+        )
     except Exception as exc:
         await playwright.stop()
         await proxy.close()
@@ -311,17 +317,31 @@ async def _launch(run_id: str, config: BrowserConfig) -> _Session:
     context.set_default_timeout(config.timeout * 1000)
     context.set_default_navigation_timeout(config.navigation_timeout * 1000)
     page = context.pages[0] if context.pages else await context.new_page()
-    session = _Session(run_id=run_id, config=config, playwright=playwright, context=context,
-                       page=page, profile_dir=profile_dir, loop=asyncio.get_running_loop(),
-                       proxy=proxy, refusals=refusals)
+    session = _Session(
+        run_id=run_id,
+        config=config,
+        playwright=playwright,
+        context=context,
+        page=page,
+        profile_dir=profile_dir,
+        loop=asyncio.get_running_loop(),
+        proxy=proxy,
+        refusals=refusals,
+    )
 
     def follow(new_page: Page) -> None:  # a link or script opened a tab: it becomes current
         session.page = new_page
 
     def answered(response: Response) -> None:
-        session.seen.append(_Seen(response.request.method, response.status, response.url,
-                                  _main_navigation(response.request),
-                                  response.headers.get(PROXY_HEADER.lower()) == "refused"))
+        session.seen.append(
+            _Seen(
+                response.request.method,
+                response.status,
+                response.url,
+                _main_navigation(response.request),
+                response.headers.get(PROXY_HEADER.lower()) == "refused",
+            )
+        )
 
     def failed(request: Request) -> None:
         main = _main_navigation(request)
@@ -405,8 +425,9 @@ async def _one(page: Page, selector: str, timeout_ms: float) -> Locator:
     try:
         await locator.wait_for(state="attached", timeout=timeout_ms)
     except PlaywrightTimeout:
-        raise ActionError(f"no element matches {selector!r} on {page.url} "
-                          f"(waited {timeout_ms / 1000:g}s)") from None
+        raise ActionError(
+            f"no element matches {selector!r} on {page.url} (waited {timeout_ms / 1000:g}s)"
+        ) from None
     return locator
 
 
@@ -422,8 +443,10 @@ async def open_page(ctx: ActionContext, url: str) -> Opened:
     """
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
-        raise ActionError(f"browser.open refuses {url!r}: only http and https pages are "
-                          "opened (no file://, data: or browser-internal URLs)")
+        raise ActionError(
+            f"browser.open refuses {url!r}: only http and https pages are "
+            "opened (no file://, data: or browser-internal URLs)"
+        )
     async with _page(ctx) as (session, page):
         response = await page.goto(url, wait_until="load")
         _raise_if_refused(session)
@@ -435,8 +458,9 @@ async def open_page(ctx: ActionContext, url: str) -> Opened:
         return {"url": page.url, "title": await page.title(), "status": status}
 
 
-@action("browser.click", risk=Risk.external, egress=True,
-        find_effect=effects.recorded("browser.click"))
+@action(
+    "browser.click", risk=Risk.external, egress=True, find_effect=effects.recorded("browser.click")
+)
 async def click(ctx: ActionContext, selector: str, timeout: float | None = None) -> PageState:
     """Click the element a selector names, and wait for any page it opens to load.
 
@@ -445,6 +469,7 @@ async def click(ctx: ActionContext, selector: str, timeout: float | None = None)
             ``button#save``.
         timeout: Seconds to wait for the element (default from [browser] timeout).
     """
+
     async def deliver() -> PageState:
         async with _page(ctx) as (session, page):
             ms = _ms(timeout, session.config.timeout)
@@ -458,8 +483,13 @@ async def click(ctx: ActionContext, selector: str, timeout: float | None = None)
 
 
 @action("browser.fill", risk=Risk.write, idempotent=True)
-async def fill(ctx: ActionContext, selector: str, value: str | None = None,
-               secret: str | None = None, timeout: float | None = None) -> Filled:
+async def fill(
+    ctx: ActionContext,
+    selector: str,
+    value: str | None = None,
+    secret: str | None = None,
+    timeout: float | None = None,
+) -> Filled:
     """Type a value into a form field (replacing what it holds). Give either ``value``, or
     ``secret``: the name of a stored secret whose value is typed without ever appearing
     in the plan or the result.
@@ -475,8 +505,10 @@ async def fill(ctx: ActionContext, selector: str, value: str | None = None,
     if secret is not None:
         value = ctx.secret(secret)
         if value is None:
-            raise ActionError(f"no secret {secret!r}: set it with `openlam secrets set {secret}` "
-                              "or in the environment")
+            raise ActionError(
+                f"no secret {secret!r}: set it with `openlam secrets set {secret}` "
+                "or in the environment"
+            )
     text = value or ""
     async with _page(ctx) as (session, page):
         ms = _ms(timeout, session.config.timeout)
@@ -488,17 +520,25 @@ async def fill(ctx: ActionContext, selector: str, value: str | None = None,
 def _verify_submitted(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:
     status = output.get("status")
     if status is None:
-        return ("no answer to the submission was seen (the page sent nothing, or handled it "
-                "without loading a page or sending a request)")
+        return (
+            "no answer to the submission was seen (the page sent nothing, or handled it "
+            "without loading a page or sending a request)"
+        )
     if status >= 400:
         return f"the site answered the submission with HTTP {status}"
     return None
 
 
-@action("browser.submit", risk=Risk.external, egress=True, verify=_verify_submitted,
-        find_effect=effects.recorded("browser.submit"))
-async def submit(ctx: ActionContext, selector: str = "form",
-                 timeout: float | None = None) -> Submitted:
+@action(
+    "browser.submit",
+    risk=Risk.external,
+    egress=True,
+    verify=_verify_submitted,
+    find_effect=effects.recorded("browser.submit"),
+)
+async def submit(
+    ctx: ActionContext, selector: str = "form", timeout: float | None = None
+) -> Submitted:
     """Submit a form — named by ``selector``, or the form around the element it names —
     by clicking its submit button (or submitting it directly if it has none), and wait
     for the resulting page to load. ``status`` is the HTTP status the site answered the
@@ -508,8 +548,7 @@ async def submit(ctx: ActionContext, selector: str = "form",
         selector: The form, or any element inside it (default: the page's only form).
         timeout: Seconds to wait for the element (default from [browser] timeout).
     """
-    return await effects.once(ctx, "browser.submit",
-                              lambda: _submit(ctx, selector, timeout))
+    return await effects.once(ctx, "browser.submit", lambda: _submit(ctx, selector, timeout))
 
 
 async def _submit(ctx: ActionContext, selector: str, timeout: float | None) -> Submitted:
@@ -541,8 +580,12 @@ async def _submit(ctx: ActionContext, selector: str, timeout: float | None) -> S
 
 
 @action("browser.text", risk=Risk.read, idempotent=True)
-async def read_text(ctx: ActionContext, selector: str | None = None,
-                    max_chars: int = MAX_TEXT_CHARS, timeout: float | None = None) -> PageText:
+async def read_text(
+    ctx: ActionContext,
+    selector: str | None = None,
+    max_chars: int = MAX_TEXT_CHARS,
+    timeout: float | None = None,
+) -> PageText:
     """Read the visible text of the page, or of every element a selector names.
 
     Args:
@@ -558,8 +601,13 @@ async def read_text(ctx: ActionContext, selector: str | None = None,
             await _any(page, locator, selector, _ms(timeout, session.config.timeout))
             parts = await locator.all_inner_texts()
         joined = "\n".join(parts)
-        return {"url": page.url, "title": await page.title(), "text": joined[:max_chars],
-                "matches": len(parts), "truncated": len(joined) > max_chars}
+        return {
+            "url": page.url,
+            "title": await page.title(),
+            "text": joined[:max_chars],
+            "matches": len(parts),
+            "truncated": len(joined) > max_chars,
+        }
 
 
 async def _any(page: Page, locator: Locator, selector: str, timeout_ms: float) -> None:
@@ -569,8 +617,9 @@ async def _any(page: Page, locator: Locator, selector: str, timeout_ms: float) -
     try:
         await locator.first.wait_for(state="attached", timeout=timeout_ms)
     except PlaywrightTimeout:
-        raise ActionError(f"no element matches {selector!r} on {page.url} "
-                          f"(waited {timeout_ms / 1000:g}s)") from None
+        raise ActionError(
+            f"no element matches {selector!r} on {page.url} (waited {timeout_ms / 1000:g}s)"
+        ) from None
 
 
 def _verify_screenshot(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:
@@ -582,8 +631,9 @@ def _verify_screenshot(args: dict[str, Any], output: Any, ctx: ActionContext) ->
 
 
 @action("browser.screenshot", risk=Risk.write, idempotent=True, verify=_verify_screenshot)
-async def screenshot(ctx: ActionContext, path: str, full_page: bool = True,
-                     selector: str | None = None) -> Screenshot:
+async def screenshot(
+    ctx: ActionContext, path: str, full_page: bool = True, selector: str | None = None
+) -> Screenshot:
     """Save a screenshot of the page (or of one element) into the workspace.
 
     Args:
@@ -593,10 +643,10 @@ async def screenshot(ctx: ActionContext, path: str, full_page: bool = True,
     """
     target = resolve(ctx, path, for_write=True)
     kind: Literal["png", "jpeg", "webp"] | None = SCREENSHOT_TYPES.get(  # type: ignore[assignment]
-        target.suffix.lower())
+        target.suffix.lower()
+    )
     if kind is None:
-        raise ActionError(f"{path!r}: a screenshot path must end in "
-                          f"{', '.join(SCREENSHOT_TYPES)}")
+        raise ActionError(f"{path!r}: a screenshot path must end in {', '.join(SCREENSHOT_TYPES)}")
     async with _page(ctx) as (session, page):
         if selector is None:
             data = await page.screenshot(full_page=full_page, type=kind)
@@ -607,5 +657,8 @@ async def screenshot(ctx: ActionContext, path: str, full_page: bool = True,
     tmp = target.with_name(f".{target.name}.{ctx.step_id}.tmp")
     tmp.write_bytes(data)
     tmp.replace(target)
-    return {"path": relative(ctx, target), "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest()}
+    return {
+        "path": relative(ctx, target),
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }

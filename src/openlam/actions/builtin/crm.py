@@ -52,7 +52,8 @@ CLOSED_STAGES = ("won", "lost")
 metadata = MetaData()
 
 crm_companies = Table(
-    "crm_companies", metadata,
+    "crm_companies",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(300), nullable=False),
     Column("name_key", String(300), nullable=False, unique=True),
@@ -64,7 +65,8 @@ crm_companies = Table(
 )
 
 crm_contacts = Table(
-    "crm_contacts", metadata,
+    "crm_contacts",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("email", String(320), nullable=False),
     Column("email_key", String(320), nullable=False, unique=True),
@@ -78,7 +80,8 @@ crm_contacts = Table(
 )
 
 crm_deals = Table(
-    "crm_deals", metadata,
+    "crm_deals",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("title", String(300), nullable=False),
     Column("company_id", Integer, ForeignKey("crm_companies.id"), index=True),
@@ -93,7 +96,8 @@ crm_deals = Table(
 )
 
 crm_notes = Table(
-    "crm_notes", metadata,
+    "crm_notes",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("body", Text, nullable=False),
     Column("contact_id", Integer, ForeignKey("crm_contacts.id"), index=True),
@@ -105,7 +109,8 @@ crm_notes = Table(
 )
 
 crm_activities = Table(
-    "crm_activities", metadata,
+    "crm_activities",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("kind", String(40), nullable=False),
     Column("summary", Text, nullable=False),
@@ -135,8 +140,9 @@ def _tx(ctx: ActionContext) -> Iterator[Connection]:
         with engine_for(url, metadata).begin() as conn:
             yield conn
     except OperationalError as exc:
-        raise ActionError(f"the project database {_safe(url)} failed: {exc.orig or exc}",
-                          transient=True) from None
+        raise ActionError(
+            f"the project database {_safe(url)} failed: {exc.orig or exc}", transient=True
+        ) from None
     except IntegrityError as exc:
         raise _Conflict(f"the CRM refused the change: {exc.orig or exc}") from None
 
@@ -176,6 +182,7 @@ def _retry_on_conflict(fn: Callable[[], T]) -> T:
 
 
 # --- output shapes ---------------------------------------------------------------------
+
 
 class Company(TypedDict):
     id: int
@@ -283,52 +290,91 @@ class SearchResult(TypedDict):
 
 # --- rows to dicts -------------------------------------------------------------------
 
+
 def _company_name(conn: Connection, company_id: int | None) -> str | None:
     if company_id is None:
         return None
-    return conn.execute(select(crm_companies.c.name)
-                        .where(crm_companies.c.id == company_id)).scalar()
+    return conn.execute(
+        select(crm_companies.c.name).where(crm_companies.c.id == company_id)
+    ).scalar()
 
 
 def _company(row: Any) -> Company:
-    return {"id": row.id, "name": row.name, "domain": row.domain, "industry": row.industry,
-            "website": row.website, "created_at": _iso(row.created_at),
-            "updated_at": _iso(row.updated_at)}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "domain": row.domain,
+        "industry": row.industry,
+        "website": row.website,
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+    }
 
 
 def _contact(conn: Connection, row: Any) -> Contact:
-    return {"id": row.id, "email": row.email, "name": row.name, "phone": row.phone,
-            "title": row.title, "company": _company_name(conn, row.company_id),
-            "company_id": row.company_id, "tags": list(row.tags or []),
-            "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at)}
+    return {
+        "id": row.id,
+        "email": row.email,
+        "name": row.name,
+        "phone": row.phone,
+        "title": row.title,
+        "company": _company_name(conn, row.company_id),
+        "company_id": row.company_id,
+        "tags": list(row.tags or []),
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+    }
 
 
 def _deal(conn: Connection, row: Any) -> Deal:
     email = None
     if row.contact_id is not None:
-        email = conn.execute(select(crm_contacts.c.email)
-                             .where(crm_contacts.c.id == row.contact_id)).scalar()
-    return {"id": row.id, "title": row.title, "stage": row.stage,
-            "amount": None if row.amount is None else float(row.amount),
-            "currency": row.currency, "company": _company_name(conn, row.company_id),
-            "company_id": row.company_id, "contact_email": email, "contact_id": row.contact_id,
-            "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
-            "closed_at": _iso(row.closed_at)}
+        email = conn.execute(
+            select(crm_contacts.c.email).where(crm_contacts.c.id == row.contact_id)
+        ).scalar()
+    return {
+        "id": row.id,
+        "title": row.title,
+        "stage": row.stage,
+        "amount": None if row.amount is None else float(row.amount),
+        "currency": row.currency,
+        "company": _company_name(conn, row.company_id),
+        "company_id": row.company_id,
+        "contact_email": email,
+        "contact_id": row.contact_id,
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+        "closed_at": _iso(row.closed_at),
+    }
 
 
 def _note(row: Any) -> Note:
-    return {"id": row.id, "body": row.body, "contact_id": row.contact_id,
-            "company_id": row.company_id, "deal_id": row.deal_id, "run_id": row.run_id,
-            "created_at": _iso(row.created_at)}
+    return {
+        "id": row.id,
+        "body": row.body,
+        "contact_id": row.contact_id,
+        "company_id": row.company_id,
+        "deal_id": row.deal_id,
+        "run_id": row.run_id,
+        "created_at": _iso(row.created_at),
+    }
 
 
 def _activity(row: Any) -> Activity:
-    return {"id": row.id, "kind": row.kind, "summary": row.summary,
-            "contact_id": row.contact_id, "company_id": row.company_id,
-            "deal_id": row.deal_id, "run_id": row.run_id, "occurred_at": _iso(row.occurred_at)}
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "summary": row.summary,
+        "contact_id": row.contact_id,
+        "company_id": row.company_id,
+        "deal_id": row.deal_id,
+        "run_id": row.run_id,
+        "occurred_at": _iso(row.occurred_at),
+    }
 
 
 # --- lookups ---------------------------------------------------------------------------
+
 
 def _email_key(email: str) -> str:
     address = parseaddr(email.strip())[1].strip()
@@ -348,17 +394,21 @@ def _find_company(conn: Connection, name: str) -> Any:
     key = name.strip().lower()
     row = conn.execute(select(crm_companies).where(crm_companies.c.name_key == key)).first()
     if row is None:
-        row = conn.execute(select(crm_companies)
-                           .where(crm_companies.c.domain == _domain_key(name))).first()
+        row = conn.execute(
+            select(crm_companies).where(crm_companies.c.domain == _domain_key(name))
+        ).first()
     return row
 
 
 def _require_contact(conn: Connection, email: str) -> Any:
-    row = conn.execute(select(crm_contacts)
-                       .where(crm_contacts.c.email_key == _email_key(email))).first()
+    row = conn.execute(
+        select(crm_contacts).where(crm_contacts.c.email_key == _email_key(email))
+    ).first()
     if row is None:
-        raise ActionError(f"no CRM contact with email {email}; add it with crm.contact_upsert "
-                          "or look for it with crm.contact_find")
+        raise ActionError(
+            f"no CRM contact with email {email}; add it with crm.contact_upsert "
+            "or look for it with crm.contact_find"
+        )
     return row
 
 
@@ -376,34 +426,54 @@ def _require_deal(conn: Connection, deal_id: int) -> Any:
     return row
 
 
-def _upsert_company(conn: Connection, name: str, domain: str | None = None,
-                    industry: str | None = None, website: str | None = None) -> tuple[Any, bool]:
+def _upsert_company(
+    conn: Connection,
+    name: str,
+    domain: str | None = None,
+    industry: str | None = None,
+    website: str | None = None,
+) -> tuple[Any, bool]:
     name = name.strip()
     if not name:
         raise ActionError("a company needs a name")
     row = None
     domain_key = _domain_key(domain) if domain else None
     if domain_key:
-        row = conn.execute(select(crm_companies)
-                           .where(crm_companies.c.domain == domain_key)).first()
+        row = conn.execute(
+            select(crm_companies).where(crm_companies.c.domain == domain_key)
+        ).first()
     if row is None:
-        row = conn.execute(select(crm_companies)
-                           .where(crm_companies.c.name_key == name.lower())).first()
+        row = conn.execute(
+            select(crm_companies).where(crm_companies.c.name_key == name.lower())
+        ).first()
     now = _now()
     if row is None:
-        new_id = _insert(conn, crm_companies, name=name, name_key=name.lower(),
-                         domain=domain_key, industry=industry, website=website,
-                         created_at=now, updated_at=now)
+        new_id = _insert(
+            conn,
+            crm_companies,
+            name=name,
+            name_key=name.lower(),
+            domain=domain_key,
+            industry=industry,
+            website=website,
+            created_at=now,
+            updated_at=now,
+        )
         created = True
     else:
-        changes: dict[str, Any] = {k: v for k, v in {
-            "domain": domain_key, "industry": industry, "website": website}.items()
-            if v is not None}
+        changes: dict[str, Any] = {
+            k: v
+            for k, v in {"domain": domain_key, "industry": industry, "website": website}.items()
+            if v is not None
+        }
         if name.lower() != row.name_key:  # a case-only difference keeps the stored spelling
             changes.update(name=name, name_key=name.lower())
         if changes:
-            conn.execute(update(crm_companies).where(crm_companies.c.id == row.id)
-                         .values(**changes, updated_at=now))
+            conn.execute(
+                update(crm_companies)
+                .where(crm_companies.c.id == row.id)
+                .values(**changes, updated_at=now)
+            )
         new_id, created = row.id, False
     return conn.execute(select(crm_companies).where(crm_companies.c.id == new_id)).one(), created
 
@@ -414,8 +484,9 @@ def _company_id_for(conn: Connection, name: str) -> int:
     return row.id if row is not None else _upsert_company(conn, name)[0].id
 
 
-def _targets(conn: Connection, contact_email: str | None, company: str | None,
-             deal_id: int | None) -> dict[str, int | None]:
+def _targets(
+    conn: Connection, contact_email: str | None, company: str | None, deal_id: int | None
+) -> dict[str, int | None]:
     """Resolve what a note or activity is about; each named target must exist."""
     if not (contact_email or company or deal_id is not None):
         raise ActionError("say what this is about: give contact_email, company or deal_id")
@@ -427,8 +498,11 @@ def _targets(conn: Connection, contact_email: str | None, company: str | None,
         company_id = contact.company_id
     if company_id is None and deal is not None:
         company_id = deal.company_id
-    return {"contact_id": contact.id if contact is not None else None,
-            "company_id": company_id, "deal_id": deal.id if deal is not None else None}
+    return {
+        "contact_id": contact.id if contact is not None else None,
+        "company_id": company_id,
+        "deal_id": deal.id if deal is not None else None,
+    }
 
 
 def _stages(ctx: ActionContext) -> tuple[str, ...]:
@@ -442,8 +516,10 @@ def _check_stage(ctx: ActionContext, stage: str) -> str:
     value = stage.strip().lower()
     allowed = _stages(ctx)
     if value not in allowed:
-        raise ActionError(f"unknown deal stage {stage!r}; use one of {', '.join(allowed)} "
-                          "(or set [crm] stages in openlam.toml)")
+        raise ActionError(
+            f"unknown deal stage {stage!r}; use one of {', '.join(allowed)} "
+            "(or set [crm] stages in openlam.toml)"
+        )
     return value
 
 
@@ -457,17 +533,23 @@ def _verify_row(table: Table) -> Callable[[dict[str, Any], Any, ActionContext], 
         with _tx(ctx) as conn:
             found = conn.execute(select(table.c.id).where(table.c.id == output["id"])).first()
         return None if found else f"{table.name} row {output['id']} is not in the database"
+
     return verify
 
 
 # --- contacts ------------------------------------------------------------------------
 
-@action("crm.contact_upsert", risk=Risk.write, idempotent=True,
-        verify=_verify_row(crm_contacts))
-def contact_upsert(ctx: ActionContext, email: str, name: str | None = None,
-                   phone: str | None = None, title: str | None = None,
-                   company: str | None = None,
-                   tags: list[str] | None = None) -> ContactUpserted:
+
+@action("crm.contact_upsert", risk=Risk.write, idempotent=True, verify=_verify_row(crm_contacts))
+def contact_upsert(
+    ctx: ActionContext,
+    email: str,
+    name: str | None = None,
+    phone: str | None = None,
+    title: str | None = None,
+    company: str | None = None,
+    tags: list[str] | None = None,
+) -> ContactUpserted:
     """Create a contact, or update the one with this email (matched case-insensitively).
 
     Only the fields given are changed; tags are added to the existing ones. A company
@@ -487,23 +569,42 @@ def contact_upsert(ctx: ActionContext, email: str, name: str | None = None,
     def run() -> ContactUpserted:
         with _tx(ctx) as conn:
             company_id = _company_id_for(conn, company) if company else None
-            row = conn.execute(select(crm_contacts)
-                               .where(crm_contacts.c.email_key == key)).first()
+            row = conn.execute(select(crm_contacts).where(crm_contacts.c.email_key == key)).first()
             now = _now()
             if row is None:
-                new_id = _insert(conn, crm_contacts, email=address, email_key=key, name=name,
-                                 phone=phone, title=title, company_id=company_id,
-                                 tags=sorted(set(tags or [])), created_at=now, updated_at=now)
+                new_id = _insert(
+                    conn,
+                    crm_contacts,
+                    email=address,
+                    email_key=key,
+                    name=name,
+                    phone=phone,
+                    title=title,
+                    company_id=company_id,
+                    tags=sorted(set(tags or [])),
+                    created_at=now,
+                    updated_at=now,
+                )
                 created = True
             else:
-                changes: dict[str, Any] = {k: v for k, v in {
-                    "name": name, "phone": phone, "title": title,
-                    "company_id": company_id}.items() if v is not None}
+                changes: dict[str, Any] = {
+                    k: v
+                    for k, v in {
+                        "name": name,
+                        "phone": phone,
+                        "title": title,
+                        "company_id": company_id,
+                    }.items()
+                    if v is not None
+                }
                 if tags:
                     changes["tags"] = sorted(set(row.tags or []) | set(tags))
                 if changes:
-                    conn.execute(update(crm_contacts).where(crm_contacts.c.id == row.id)
-                                 .values(**changes, updated_at=now))
+                    conn.execute(
+                        update(crm_contacts)
+                        .where(crm_contacts.c.id == row.id)
+                        .values(**changes, updated_at=now)
+                    )
                 new_id, created = row.id, False
             fresh = conn.execute(select(crm_contacts).where(crm_contacts.c.id == new_id)).one()
             return {**_contact(conn, fresh), "created": created}  # type: ignore[typeddict-item]
@@ -512,8 +613,9 @@ def contact_upsert(ctx: ActionContext, email: str, name: str | None = None,
 
 
 @action("crm.contact_get", risk=Risk.read, idempotent=True)
-def contact_get(ctx: ActionContext, email: str | None = None,
-                id: int | None = None) -> ContactDetail:
+def contact_get(
+    ctx: ActionContext, email: str | None = None, id: int | None = None
+) -> ContactDetail:
     """Look up one contact with their company, deals, latest notes and activities.
 
     Args:
@@ -529,18 +631,30 @@ def contact_get(ctx: ActionContext, email: str | None = None,
             row = conn.execute(select(crm_contacts).where(crm_contacts.c.id == id)).first()
             if row is None:
                 raise ActionError(f"no CRM contact with id {id}; find it with crm.contact_find")
-        deals = conn.execute(select(crm_deals).where(crm_deals.c.contact_id == row.id)
-                             .order_by(crm_deals.c.id.desc()).limit(50)).all()
-        notes = conn.execute(select(crm_notes).where(crm_notes.c.contact_id == row.id)
-                             .order_by(crm_notes.c.id.desc()).limit(20)).all()
-        acts = conn.execute(select(crm_activities)
-                            .where(crm_activities.c.contact_id == row.id)
-                            .order_by(crm_activities.c.occurred_at.desc(),
-                                      crm_activities.c.id.desc()).limit(20)).all()
-        return {**_contact(conn, row),  # type: ignore[typeddict-item]
-                "deals": [_deal(conn, d) for d in deals],
-                "notes": [_note(n) for n in notes],
-                "activities": [_activity(a) for a in acts]}
+        deals = conn.execute(
+            select(crm_deals)
+            .where(crm_deals.c.contact_id == row.id)
+            .order_by(crm_deals.c.id.desc())
+            .limit(50)
+        ).all()
+        notes = conn.execute(
+            select(crm_notes)
+            .where(crm_notes.c.contact_id == row.id)
+            .order_by(crm_notes.c.id.desc())
+            .limit(20)
+        ).all()
+        acts = conn.execute(
+            select(crm_activities)
+            .where(crm_activities.c.contact_id == row.id)
+            .order_by(crm_activities.c.occurred_at.desc(), crm_activities.c.id.desc())
+            .limit(20)
+        ).all()
+        return {
+            **_contact(conn, row),  # type: ignore[typeddict-item]
+            "deals": [_deal(conn, d) for d in deals],
+            "notes": [_note(n) for n in notes],
+            "activities": [_activity(a) for a in acts],
+        }
 
 
 @action("crm.contact_find", risk=Risk.read, idempotent=True)
@@ -556,20 +670,31 @@ def contact_find(ctx: ActionContext, query: str, limit: int = 20) -> ContactList
         rows = conn.execute(
             select(crm_contacts)
             .outerjoin(crm_companies, crm_contacts.c.company_id == crm_companies.c.id)
-            .where(or_(crm_contacts.c.email_key.like(pattern, escape="\\"),
-                       func.lower(crm_contacts.c.name).like(pattern, escape="\\"),
-                       func.lower(crm_contacts.c.title).like(pattern, escape="\\"),
-                       crm_companies.c.name_key.like(pattern, escape="\\")))
-            .order_by(crm_contacts.c.name, crm_contacts.c.id).limit(max(1, limit))).all()
+            .where(
+                or_(
+                    crm_contacts.c.email_key.like(pattern, escape="\\"),
+                    func.lower(crm_contacts.c.name).like(pattern, escape="\\"),
+                    func.lower(crm_contacts.c.title).like(pattern, escape="\\"),
+                    crm_companies.c.name_key.like(pattern, escape="\\"),
+                )
+            )
+            .order_by(crm_contacts.c.name, crm_contacts.c.id)
+            .limit(max(1, limit))
+        ).all()
         return {"contacts": [_contact(conn, r) for r in rows]}
 
 
 # --- companies -----------------------------------------------------------------------
 
-@action("crm.company_upsert", risk=Risk.write, idempotent=True,
-        verify=_verify_row(crm_companies))
-def company_upsert(ctx: ActionContext, name: str, domain: str | None = None,
-                   industry: str | None = None, website: str | None = None) -> CompanyUpserted:
+
+@action("crm.company_upsert", risk=Risk.write, idempotent=True, verify=_verify_row(crm_companies))
+def company_upsert(
+    ctx: ActionContext,
+    name: str,
+    domain: str | None = None,
+    industry: str | None = None,
+    website: str | None = None,
+) -> CompanyUpserted:
     """Create a company, or update the one with this domain or (case-insensitive) name.
 
     Args:
@@ -578,6 +703,7 @@ def company_upsert(ctx: ActionContext, name: str, domain: str | None = None,
         industry: Industry, e.g. "logistics".
         website: Website address.
     """
+
     def run() -> CompanyUpserted:
         with _tx(ctx) as conn:
             row, created = _upsert_company(conn, name, domain, industry, website)
@@ -595,29 +721,52 @@ def company_get(ctx: ActionContext, name: str) -> CompanyDetail:
     """
     with _tx(ctx) as conn:
         row = _require_company(conn, name)
-        contacts = conn.execute(select(crm_contacts).where(crm_contacts.c.company_id == row.id)
-                                .order_by(crm_contacts.c.name).limit(100)).all()
-        deals = conn.execute(select(crm_deals).where(crm_deals.c.company_id == row.id)
-                             .order_by(crm_deals.c.id.desc()).limit(50)).all()
-        notes = conn.execute(select(crm_notes).where(crm_notes.c.company_id == row.id)
-                             .order_by(crm_notes.c.id.desc()).limit(20)).all()
-        acts = conn.execute(select(crm_activities)
-                            .where(crm_activities.c.company_id == row.id)
-                            .order_by(crm_activities.c.occurred_at.desc(),
-                                      crm_activities.c.id.desc()).limit(20)).all()
-        return {**_company(row),  # type: ignore[typeddict-item]
-                "contacts": [_contact(conn, c) for c in contacts],
-                "deals": [_deal(conn, d) for d in deals],
-                "notes": [_note(n) for n in notes],
-                "activities": [_activity(a) for a in acts]}
+        contacts = conn.execute(
+            select(crm_contacts)
+            .where(crm_contacts.c.company_id == row.id)
+            .order_by(crm_contacts.c.name)
+            .limit(100)
+        ).all()
+        deals = conn.execute(
+            select(crm_deals)
+            .where(crm_deals.c.company_id == row.id)
+            .order_by(crm_deals.c.id.desc())
+            .limit(50)
+        ).all()
+        notes = conn.execute(
+            select(crm_notes)
+            .where(crm_notes.c.company_id == row.id)
+            .order_by(crm_notes.c.id.desc())
+            .limit(20)
+        ).all()
+        acts = conn.execute(
+            select(crm_activities)
+            .where(crm_activities.c.company_id == row.id)
+            .order_by(crm_activities.c.occurred_at.desc(), crm_activities.c.id.desc())
+            .limit(20)
+        ).all()
+        return {
+            **_company(row),  # type: ignore[typeddict-item]
+            "contacts": [_contact(conn, c) for c in contacts],
+            "deals": [_deal(conn, d) for d in deals],
+            "notes": [_note(n) for n in notes],
+            "activities": [_activity(a) for a in acts],
+        }
 
 
 # --- deals -----------------------------------------------------------------------------
 
+
 @action("crm.deal_create", risk=Risk.write, idempotent=True, verify=_verify_row(crm_deals))
-def deal_create(ctx: ActionContext, title: str, company: str | None = None,
-                contact_email: str | None = None, amount: float | None = None,
-                currency: str | None = None, stage: str | None = None) -> Deal:
+def deal_create(
+    ctx: ActionContext,
+    title: str,
+    company: str | None = None,
+    contact_email: str | None = None,
+    amount: float | None = None,
+    currency: str | None = None,
+    stage: str | None = None,
+) -> Deal:
     """Open a deal. A retried step returns the deal it already created.
 
     Args:
@@ -636,8 +785,9 @@ def deal_create(ctx: ActionContext, title: str, company: str | None = None,
 
     def run() -> Deal:
         with _tx(ctx) as conn:
-            done = conn.execute(select(crm_deals).where(
-                crm_deals.c.idempotency_key == ctx.idempotency_key)).first()
+            done = conn.execute(
+                select(crm_deals).where(crm_deals.c.idempotency_key == ctx.idempotency_key)
+            ).first()
             if done is not None:
                 return _deal(conn, done)
             contact = _require_contact(conn, contact_email) if contact_email else None
@@ -646,21 +796,30 @@ def deal_create(ctx: ActionContext, title: str, company: str | None = None,
                 company_id = contact.company_id
             now = _now()
             new_id = _insert(
-                conn, crm_deals, title=title.strip(), company_id=company_id,
-                contact_id=contact.id if contact is not None else None, amount=amount,
-                currency=currency.strip().upper() if currency else None, stage=initial,
-                idempotency_key=ctx.idempotency_key or None, created_at=now, updated_at=now,
-                closed_at=now if initial in CLOSED_STAGES else None)
-            return _deal(conn, conn.execute(select(crm_deals)
-                                            .where(crm_deals.c.id == new_id)).one())
+                conn,
+                crm_deals,
+                title=title.strip(),
+                company_id=company_id,
+                contact_id=contact.id if contact is not None else None,
+                amount=amount,
+                currency=currency.strip().upper() if currency else None,
+                stage=initial,
+                idempotency_key=ctx.idempotency_key or None,
+                created_at=now,
+                updated_at=now,
+                closed_at=now if initial in CLOSED_STAGES else None,
+            )
+            return _deal(
+                conn, conn.execute(select(crm_deals).where(crm_deals.c.id == new_id)).one()
+            )
 
     return _retry_on_conflict(run)
 
 
-@action("crm.deal_update_stage", risk=Risk.write, idempotent=True,
-        verify=_verify_row(crm_deals))
-def deal_update_stage(ctx: ActionContext, deal_id: int, stage: str,
-                      note: str | None = None) -> DealStageChanged:
+@action("crm.deal_update_stage", risk=Risk.write, idempotent=True, verify=_verify_row(crm_deals))
+def deal_update_stage(
+    ctx: ActionContext, deal_id: int, stage: str, note: str | None = None
+) -> DealStageChanged:
     """Move a deal to another stage; the change is recorded as an activity.
 
     Args:
@@ -674,20 +833,36 @@ def deal_update_stage(ctx: ActionContext, deal_id: int, stage: str,
         previous = row.stage
         if previous != new_stage:
             now = _now()
-            conn.execute(update(crm_deals).where(crm_deals.c.id == deal_id).values(
-                stage=new_stage, updated_at=now,
-                closed_at=now if new_stage in CLOSED_STAGES else None))
+            conn.execute(
+                update(crm_deals)
+                .where(crm_deals.c.id == deal_id)
+                .values(
+                    stage=new_stage,
+                    updated_at=now,
+                    closed_at=now if new_stage in CLOSED_STAGES else None,
+                )
+            )
             summary = f"stage {previous} → {new_stage}" + (f": {note}" if note else "")
-            _insert(conn, crm_activities, kind="stage_change", summary=summary,
-                    contact_id=row.contact_id, company_id=row.company_id, deal_id=deal_id,
-                    run_id=ctx.run_id or None, occurred_at=now, created_at=now)
+            _insert(
+                conn,
+                crm_activities,
+                kind="stage_change",
+                summary=summary,
+                contact_id=row.contact_id,
+                company_id=row.company_id,
+                deal_id=deal_id,
+                run_id=ctx.run_id or None,
+                occurred_at=now,
+                created_at=now,
+            )
         fresh = conn.execute(select(crm_deals).where(crm_deals.c.id == deal_id)).one()
         return {**_deal(conn, fresh), "previous_stage": previous}  # type: ignore[typeddict-item]
 
 
 @action("crm.deal_list", risk=Risk.read, idempotent=True)
-def deal_list(ctx: ActionContext, stage: str | None = None, company: str | None = None,
-              limit: int = 50) -> DealList:
+def deal_list(
+    ctx: ActionContext, stage: str | None = None, company: str | None = None, limit: int = 50
+) -> DealList:
     """List deals, newest first, optionally only one stage or one company's.
 
     Args:
@@ -706,9 +881,15 @@ def deal_list(ctx: ActionContext, stage: str | None = None, company: str | None 
 
 # --- notes and activities --------------------------------------------------------------
 
+
 @action("crm.note_add", risk=Risk.write, idempotent=True, verify=_verify_row(crm_notes))
-def note_add(ctx: ActionContext, body: str, contact_email: str | None = None,
-             company: str | None = None, deal_id: int | None = None) -> Note:
+def note_add(
+    ctx: ActionContext,
+    body: str,
+    contact_email: str | None = None,
+    company: str | None = None,
+    deal_id: int | None = None,
+) -> Note:
     """Attach a note to a contact, a company or a deal (at least one).
 
     Args:
@@ -722,13 +903,21 @@ def note_add(ctx: ActionContext, body: str, contact_email: str | None = None,
 
     def run() -> Note:
         with _tx(ctx) as conn:
-            done = conn.execute(select(crm_notes).where(
-                crm_notes.c.idempotency_key == ctx.idempotency_key)).first()
+            done = conn.execute(
+                select(crm_notes).where(crm_notes.c.idempotency_key == ctx.idempotency_key)
+            ).first()
             if done is not None:
                 return _note(done)
             targets = _targets(conn, contact_email, company, deal_id)
-            new_id = _insert(conn, crm_notes, body=body, **targets, run_id=ctx.run_id or None,
-                             idempotency_key=ctx.idempotency_key or None, created_at=_now())
+            new_id = _insert(
+                conn,
+                crm_notes,
+                body=body,
+                **targets,
+                run_id=ctx.run_id or None,
+                idempotency_key=ctx.idempotency_key or None,
+                created_at=_now(),
+            )
             return _note(conn.execute(select(crm_notes).where(crm_notes.c.id == new_id)).one())
 
     return _retry_on_conflict(run)
@@ -737,11 +926,16 @@ def note_add(ctx: ActionContext, body: str, contact_email: str | None = None,
 ActivityKind = Literal["email", "call", "meeting", "task", "message", "document", "other"]
 
 
-@action("crm.activity_log", risk=Risk.write, idempotent=True,
-        verify=_verify_row(crm_activities))
-def activity_log(ctx: ActionContext, kind: ActivityKind, summary: str,
-                 contact_email: str | None = None, company: str | None = None,
-                 deal_id: int | None = None, occurred_at: datetime | None = None) -> Activity:
+@action("crm.activity_log", risk=Risk.write, idempotent=True, verify=_verify_row(crm_activities))
+def activity_log(
+    ctx: ActionContext,
+    kind: ActivityKind,
+    summary: str,
+    contact_email: str | None = None,
+    company: str | None = None,
+    deal_id: int | None = None,
+    occurred_at: datetime | None = None,
+) -> Activity:
     """Record something that happened (an email sent, a call, a meeting) on the timeline of
     a contact, company or deal. A retried step returns the activity it already recorded.
 
@@ -761,22 +955,34 @@ def activity_log(ctx: ActionContext, kind: ActivityKind, summary: str,
 
     def run() -> Activity:
         with _tx(ctx) as conn:
-            done = conn.execute(select(crm_activities).where(
-                crm_activities.c.idempotency_key == ctx.idempotency_key)).first()
+            done = conn.execute(
+                select(crm_activities).where(
+                    crm_activities.c.idempotency_key == ctx.idempotency_key
+                )
+            ).first()
             if done is not None:
                 return _activity(done)
             targets = _targets(conn, contact_email, company, deal_id)
-            new_id = _insert(conn, crm_activities, kind=kind, summary=summary.strip(),
-                             **targets, run_id=ctx.run_id or None,
-                             idempotency_key=ctx.idempotency_key or None,
-                             occurred_at=when.astimezone(UTC), created_at=_now())
-            return _activity(conn.execute(select(crm_activities)
-                                          .where(crm_activities.c.id == new_id)).one())
+            new_id = _insert(
+                conn,
+                crm_activities,
+                kind=kind,
+                summary=summary.strip(),
+                **targets,
+                run_id=ctx.run_id or None,
+                idempotency_key=ctx.idempotency_key or None,
+                occurred_at=when.astimezone(UTC),
+                created_at=_now(),
+            )
+            return _activity(
+                conn.execute(select(crm_activities).where(crm_activities.c.id == new_id)).one()
+            )
 
     return _retry_on_conflict(run)
 
 
 # --- search ----------------------------------------------------------------------------
+
 
 @action("crm.search", risk=Risk.read, idempotent=True)
 def search(ctx: ActionContext, query: str, limit: int = 20) -> SearchResult:
@@ -796,28 +1002,72 @@ def search(ctx: ActionContext, query: str, limit: int = 20) -> SearchResult:
     hits: list[SearchHit] = []
     try:
         with _tx(ctx) as conn:
-            for r in conn.execute(select(crm_contacts).where(or_(
-                    has(crm_contacts.c.email), has(crm_contacts.c.name),
-                    has(crm_contacts.c.title), has(crm_contacts.c.phone))).limit(n)):
-                hits.append({"type": "contact", "id": r.id, "title": r.name or r.email,
-                             "detail": r.email})
-            for r in conn.execute(select(crm_companies).where(or_(
-                    has(crm_companies.c.name), has(crm_companies.c.domain),
-                    has(crm_companies.c.industry))).limit(n)):
-                hits.append({"type": "company", "id": r.id, "title": r.name,
-                             "detail": r.domain or r.industry or ""})
+            for r in conn.execute(
+                select(crm_contacts)
+                .where(
+                    or_(
+                        has(crm_contacts.c.email),
+                        has(crm_contacts.c.name),
+                        has(crm_contacts.c.title),
+                        has(crm_contacts.c.phone),
+                    )
+                )
+                .limit(n)
+            ):
+                hits.append(
+                    {"type": "contact", "id": r.id, "title": r.name or r.email, "detail": r.email}
+                )
+            for r in conn.execute(
+                select(crm_companies)
+                .where(
+                    or_(
+                        has(crm_companies.c.name),
+                        has(crm_companies.c.domain),
+                        has(crm_companies.c.industry),
+                    )
+                )
+                .limit(n)
+            ):
+                hits.append(
+                    {
+                        "type": "company",
+                        "id": r.id,
+                        "title": r.name,
+                        "detail": r.domain or r.industry or "",
+                    }
+                )
             for r in conn.execute(select(crm_deals).where(has(crm_deals.c.title)).limit(n)):
-                hits.append({"type": "deal", "id": r.id, "title": r.title,
-                             "detail": f"stage {r.stage}"})
-            for r in conn.execute(select(crm_notes).where(has(crm_notes.c.body))
-                                  .order_by(crm_notes.c.id.desc()).limit(n)):
-                hits.append({"type": "note", "id": r.id, "title": _snippet(r.body, query),
-                             "detail": _iso(r.created_at) or ""})
-            for r in conn.execute(select(crm_activities).where(has(crm_activities.c.summary))
-                                  .order_by(crm_activities.c.id.desc()).limit(n)):
-                hits.append({"type": "activity", "id": r.id,
-                             "title": _snippet(r.summary, query),
-                             "detail": f"{r.kind} {_iso(r.occurred_at)}"})
+                hits.append(
+                    {"type": "deal", "id": r.id, "title": r.title, "detail": f"stage {r.stage}"}
+                )
+            for r in conn.execute(
+                select(crm_notes)
+                .where(has(crm_notes.c.body))
+                .order_by(crm_notes.c.id.desc())
+                .limit(n)
+            ):
+                hits.append(
+                    {
+                        "type": "note",
+                        "id": r.id,
+                        "title": _snippet(r.body, query),
+                        "detail": _iso(r.created_at) or "",
+                    }
+                )
+            for r in conn.execute(
+                select(crm_activities)
+                .where(has(crm_activities.c.summary))
+                .order_by(crm_activities.c.id.desc())
+                .limit(n)
+            ):
+                hits.append(
+                    {
+                        "type": "activity",
+                        "id": r.id,
+                        "title": _snippet(r.summary, query),
+                        "detail": f"{r.kind} {_iso(r.occurred_at)}",
+                    }
+                )
     except SQLAlchemyError as exc:  # pragma: no cover - surfaced as a clear failure
         raise ActionError(f"CRM search failed: {exc}") from None
     return {"query": query, "results": hits}
@@ -826,5 +1076,5 @@ def search(ctx: ActionContext, query: str, limit: int = 20) -> SearchResult:
 def _snippet(text: str, query: str, width: int = 120) -> str:
     at = text.lower().find(query.strip().lower())
     start = max(0, at - width // 3) if at >= 0 else 0
-    piece = text[start:start + width].replace("\n", " ")
+    piece = text[start : start + width].replace("\n", " ")
     return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")

@@ -37,10 +37,19 @@ from openlam.errors import ActionError
 log = logging.getLogger(__name__)
 
 MAX_CONTENT_CHARS = 5_000_000
-FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu",
-             "/usr/share/fonts/TTF", "/usr/local/share/fonts", "/Library/Fonts")
-DEJAVU = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf", "I": "DejaVuSans-Oblique.ttf",
-          "BI": "DejaVuSans-BoldOblique.ttf"}
+FONT_DIRS = (
+    "/usr/share/fonts/truetype/dejavu",
+    "/usr/share/fonts/dejavu",
+    "/usr/share/fonts/TTF",
+    "/usr/local/share/fonts",
+    "/Library/Fonts",
+)
+DEJAVU = {
+    "": "DejaVuSans.ttf",
+    "B": "DejaVuSans-Bold.ttf",
+    "I": "DejaVuSans-Oblique.ttf",
+    "BI": "DejaVuSans-BoldOblique.ttf",
+}
 DEJAVU_MONO = "DejaVuSansMono.ttf"
 
 
@@ -66,14 +75,19 @@ class PdfWritten(Written):
 
 # --- writing files ---------------------------------------------------------------------
 
+
 def _target(ctx: ActionContext, path: str, suffixes: tuple[str, ...]) -> Path:
     """The checked path to write; a name without an extension gets the format's own."""
     if not path.strip():
-        raise ActionError("give the file's path relative to the workspace, e.g. report"
-                          f"{suffixes[0]}")
+        raise ActionError(
+            f"give the file's path relative to the workspace, e.g. report{suffixes[0]}"
+        )
     named = path.strip()
-    if not named.endswith(("/", "\\")) and Path(named).name not in ("", ".", "..") \
-            and not Path(named).suffix:
+    if (
+        not named.endswith(("/", "\\"))
+        and Path(named).name not in ("", ".", "..")
+        and not Path(named).suffix
+    ):
         named += suffixes[0]
     return resolve(ctx, named, for_write=True)
 
@@ -83,14 +97,19 @@ def _write(ctx: ActionContext, target: Path, data: bytes) -> Written:
     tmp = target.with_name(f".{target.name}.{ctx.step_id or 'step'}.tmp")
     tmp.write_bytes(data)
     tmp.replace(target)  # atomic: a reader never sees half a file
-    return {"path": relative(ctx, target), "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest()}
+    return {
+        "path": relative(ctx, target),
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 def _check_size(content: str) -> None:
     if len(content) > MAX_CONTENT_CHARS:
-        raise ActionError(f"the content is {len(content)} characters; documents take at most "
-                          f"{MAX_CONTENT_CHARS} — split it into several files")
+        raise ActionError(
+            f"the content is {len(content)} characters; documents take at most "
+            f"{MAX_CONTENT_CHARS} — split it into several files"
+        )
 
 
 def _written_file(output: Any, ctx: ActionContext) -> tuple[Path | None, bytes, str | None]:
@@ -102,8 +121,7 @@ def _written_file(output: Any, ctx: ActionContext) -> tuple[Path | None, bytes, 
     if not target.is_file():
         return None, b"", f"{output['path']} does not exist after writing"
     data = target.read_bytes()
-    if len(data) != output.get("bytes") or hashlib.sha256(data).hexdigest() != output.get(
-            "sha256"):
+    if len(data) != output.get("bytes") or hashlib.sha256(data).hexdigest() != output.get("sha256"):
         return None, data, f"{output['path']} does not hold what was written"
     return target, data, None
 
@@ -113,6 +131,7 @@ def _settings(ctx: ActionContext) -> Settings:
 
 
 # --- Markdown --------------------------------------------------------------------------
+
 
 def _verify_markdown(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:
     _, data, problem = _written_file(output, ctx)
@@ -126,8 +145,9 @@ def _verify_markdown(args: dict[str, Any], output: Any, ctx: ActionContext) -> s
 
 
 @action("documents.write_markdown", risk=Risk.write, idempotent=True, verify=_verify_markdown)
-def write_markdown(ctx: ActionContext, path: str, content: str,
-                   title: str | None = None) -> Written:
+def write_markdown(
+    ctx: ActionContext, path: str, content: str, title: str | None = None
+) -> Written:
     """Write a Markdown document into the workspace (created or replaced).
 
     Args:
@@ -165,8 +185,9 @@ def _cell(value: Any, escape_formulas: bool) -> str:
     return text
 
 
-def _table(rows: list[dict[str, Any]] | list[list[Any]],
-           columns: list[str] | None) -> tuple[list[str], list[list[Any]]]:
+def _table(
+    rows: list[dict[str, Any]] | list[list[Any]], columns: list[str] | None
+) -> tuple[list[str], list[list[Any]]]:
     if all(isinstance(r, dict) for r in rows):
         dict_rows: list[dict[str, Any]] = [r for r in rows if isinstance(r, dict)]
         if columns is None:
@@ -175,18 +196,24 @@ def _table(rows: list[dict[str, Any]] | list[list[Any]],
         for n, r in enumerate(dict_rows, 1):
             extra = [k for k in r if k not in known]
             if extra:
-                raise ActionError(f"row {n} has the field(s) {', '.join(map(repr, extra))} "
-                                  "that are not in columns; add them to columns or drop them")
+                raise ActionError(
+                    f"row {n} has the field(s) {', '.join(map(repr, extra))} "
+                    "that are not in columns; add them to columns or drop them"
+                )
         return columns, [[r.get(c) for c in columns] for r in dict_rows]
     list_rows: list[list[Any]] = [r for r in rows if isinstance(r, list)]
     if len(list_rows) != len(rows):
-        raise ActionError("rows mixes objects and lists; give all rows as objects (dicts) "
-                          "or all as lists of cells")
+        raise ActionError(
+            "rows mixes objects and lists; give all rows as objects (dicts) "
+            "or all as lists of cells"
+        )
     if columns is not None:
         for n, r in enumerate(list_rows, 1):
             if len(r) != len(columns):
-                raise ActionError(f"row {n} has {len(r)} cells but there are {len(columns)} "
-                                  "columns; give every row one cell per column")
+                raise ActionError(
+                    f"row {n} has {len(r)} cells but there are {len(columns)} "
+                    "columns; give every row one cell per column"
+                )
     return columns or [], list_rows
 
 
@@ -205,9 +232,14 @@ def _verify_csv(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | 
 
 
 @action("documents.write_csv", risk=Risk.write, idempotent=True, verify=_verify_csv)
-def write_csv(ctx: ActionContext, path: str, rows: list[dict[str, Any]] | list[list[Any]],
-              columns: list[str] | None = None, escape_formulas: bool = True,
-              excel: bool = False) -> CsvWritten:
+def write_csv(
+    ctx: ActionContext,
+    path: str,
+    rows: list[dict[str, Any]] | list[list[Any]],
+    columns: list[str] | None = None,
+    escape_formulas: bool = True,
+    excel: bool = False,
+) -> CsvWritten:
     """Write a table as a CSV file into the workspace (created or replaced).
 
     Args:
@@ -233,6 +265,7 @@ def write_csv(ctx: ActionContext, path: str, rows: list[dict[str, Any]] | list[l
 
 # --- HTML ------------------------------------------------------------------------------
 
+
 def _markdown() -> MarkdownIt:
     # Raw HTML inside Markdown is shown as text: content may come from untrusted pages.
     from markdown_it import MarkdownIt
@@ -240,18 +273,22 @@ def _markdown() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
 
-_STYLE = ("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:46rem;"
-          "margin:2rem auto;padding:0 1rem;line-height:1.5;color:#222}"
-          "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3rem .6rem}"
-          "pre{background:#f5f5f5;padding:.8rem;overflow:auto}")
+_STYLE = (
+    "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:46rem;"
+    "margin:2rem auto;padding:0 1rem;line-height:1.5;color:#222}"
+    "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3rem .6rem}"
+    "pre{background:#f5f5f5;padding:.8rem;overflow:auto}"
+)
 
 
 def _html_document(body: str, title: str | None) -> str:
     head_title = html.escape(title or "Document")
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{head_title}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-            f"{body}\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{head_title}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+        f"{body}\n</body>\n</html>\n"
+    )
 
 
 class _TagCheck(HTMLParser):
@@ -277,8 +314,9 @@ def _verify_html(args: dict[str, Any], output: Any, ctx: ActionContext) -> str |
 
 
 @action("documents.write_html", risk=Risk.write, idempotent=True, verify=_verify_html)
-def write_html(ctx: ActionContext, path: str, content: str, title: str | None = None,
-               markdown: bool = False) -> Written:
+def write_html(
+    ctx: ActionContext, path: str, content: str, title: str | None = None, markdown: bool = False
+) -> Written:
     """Write an HTML page into the workspace (created or replaced).
 
     A fragment is wrapped in a complete, styled HTML5 page; a whole document (starting
@@ -305,6 +343,7 @@ def write_html(ctx: ActionContext, path: str, content: str, title: str | None = 
 
 # --- PDF -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Fonts:
     family: str  # what the result reports
@@ -320,22 +359,31 @@ class _Fonts:
 def _fonts(settings: Settings) -> _Fonts:
     """Configured fonts first, then DejaVu where the system has it, else the core fonts."""
     conf = settings.raw.get("documents", {})
-    fallbacks = tuple(_font_file(p, "pdf_fallback_fonts", settings)
-                      for p in conf.get("pdf_fallback_fonts", []))
+    fallbacks = tuple(
+        _font_file(p, "pdf_fallback_fonts", settings) for p in conf.get("pdf_fallback_fonts", [])
+    )
     if conf.get("pdf_font"):
         regular = _font_file(conf["pdf_font"], "pdf_font", settings)
         styles = {"": regular}
-        for style, key in (("B", "pdf_font_bold"), ("I", "pdf_font_italic"),
-                           ("BI", "pdf_font_bold_italic")):
+        for style, key in (
+            ("B", "pdf_font_bold"),
+            ("I", "pdf_font_italic"),
+            ("BI", "pdf_font_bold_italic"),
+        ):
             styles[style] = _font_file(conf[key], key, settings) if conf.get(key) else regular
-        mono = _font_file(conf["pdf_font_mono"], "pdf_font_mono", settings) \
-            if conf.get("pdf_font_mono") else None
+        mono = (
+            _font_file(conf["pdf_font_mono"], "pdf_font_mono", settings)
+            if conf.get("pdf_font_mono")
+            else None
+        )
         return _Fonts(regular.stem, styles, mono, fallbacks)
     for directory in _font_dirs():
         regular = directory / DEJAVU[""]
         if regular.is_file():
-            styles = {s: (directory / f if (directory / f).is_file() else regular)
-                      for s, f in DEJAVU.items()}
+            styles = {
+                s: (directory / f if (directory / f).is_file() else regular)
+                for s, f in DEJAVU.items()
+            }
             mono = directory / DEJAVU_MONO
             return _Fonts("DejaVuSans", styles, mono if mono.is_file() else None, fallbacks)
     return _Fonts("Helvetica", {}, None, fallbacks)
@@ -360,20 +408,50 @@ def _font_file(value: str, key: str, settings: Settings) -> Path:
     if not path.is_absolute():
         path = settings.workspace / path
     if not path.is_file() or path.suffix.lower() not in (".ttf", ".otf"):
-        raise ActionError(f"[documents] {key} = {value!r}: no TrueType/OpenType font file there; "
-                          "point it to an existing .ttf or .otf file or remove the setting")
+        raise ActionError(
+            f"[documents] {key} = {value!r}: no TrueType/OpenType font file there; "
+            "point it to an existing .ttf or .otf file or remove the setting"
+        )
     return path
 
 
 # Typographic characters the core PDF fonts lack, and their closest Latin-1 forms.
-_LATIN1_FORMS = str.maketrans({
-    "\u2018": "'", "\u2019": "'", "\u201a": ",", "\u201b": "'", "\u201c": '"', "\u201d": '"',
-    "\u201e": '"', "\u201f": '"', "\u2039": "<", "\u203a": ">", "\u2013": "-", "\u2014": "-",
-    "\u2015": "-", "\u2010": "-", "\u2011": "-", "\u2212": "-", "\u2026": "...",
-    "\u2022": "\u00b7", "\u2023": ">", "\u2192": "->", "\u2190": "<-", "\u21d2": "=>",
-    "\u2264": "<=", "\u2265": ">=", "\u2260": "!=", "\u20ac": "EUR", "\u2122": "(TM)",
-    "\u00a0": " ", "\u2009": " ", "\u200b": "", "\u2002": " ", "\u2003": " ",
-})
+_LATIN1_FORMS = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": ",",
+        "\u201b": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2039": "<",
+        "\u203a": ">",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2212": "-",
+        "\u2026": "...",
+        "\u2022": "\u00b7",
+        "\u2023": ">",
+        "\u2192": "->",
+        "\u2190": "<-",
+        "\u21d2": "=>",
+        "\u2264": "<=",
+        "\u2265": ">=",
+        "\u2260": "!=",
+        "\u20ac": "EUR",
+        "\u2122": "(TM)",
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u200b": "",
+        "\u2002": " ",
+        "\u2003": " ",
+    }
+)
 
 
 def _to_latin1(text: str) -> tuple[str, int]:
@@ -389,8 +467,11 @@ def _to_latin1(text: str) -> tuple[str, int]:
         if mapped != ch:
             out.append(mapped)
             continue
-        base = "".join(c for c in unicodedata.normalize("NFKD", ch)
-                       if not unicodedata.combining(c) and ord(c) < 256)
+        base = "".join(
+            c
+            for c in unicodedata.normalize("NFKD", ch)
+            if not unicodedata.combining(c) and ord(c) < 256
+        )
         out.append(base or "?")
     return "".join(out), changed
 
@@ -412,9 +493,12 @@ def _local_images(body: str, ctx: ActionContext) -> tuple[str, list[str]]:
                 file = resolve(ctx, src, for_write=False)
             except ActionError:
                 file = None
-            if file is not None and file.is_file() and file.suffix.lower() in (
-                    ".png", ".jpg", ".jpeg", ".gif", ".svg", ".bmp", ".tif", ".tiff",
-                    ".webp"):
+            if (
+                file is not None
+                and file.is_file()
+                and file.suffix.lower()
+                in (".png", ".jpg", ".jpeg", ".gif", ".svg", ".bmp", ".tif", ".tiff", ".webp")
+            ):
                 return f'<img src="{html.escape(str(file))}" alt="{alt}" />'
         skipped.append(src)
         return f"<em>[image: {alt or html.escape(src)}]</em>"
@@ -456,18 +540,21 @@ def _layout_html(pdf: FPDF, body: str, fonts: _Fonts) -> None:
     mono = "mono" if fonts.mono is not None else ("body" if fonts.unicode else "courier")
     ink = "#1f2328"
     pdf.write_html(
-        body, font_family=family, warn_on_tags_not_matching=False,
-        li_prefix_color=(90, 90, 90), table_line_separators=True,
+        body,
+        font_family=family,
+        warn_on_tags_not_matching=False,
+        li_prefix_color=(90, 90, 90),
+        table_line_separators=True,
         tag_styles={
             "h1": TextStyle(color=ink, font_style="B", font_size_pt=20, t_margin=4, b_margin=2),
             "h2": TextStyle(color=ink, font_style="B", font_size_pt=15, t_margin=5, b_margin=1),
-            "h3": TextStyle(color=ink, font_style="B", font_size_pt=12.5, t_margin=4,
-                            b_margin=1),
+            "h3": TextStyle(color=ink, font_style="B", font_size_pt=12.5, t_margin=4, b_margin=1),
             "h4": TextStyle(color=ink, font_style="B", font_size_pt=11, t_margin=3, b_margin=1),
             "blockquote": TextStyle(color="#57606a", l_margin=6, t_margin=2, b_margin=2),
             "code": FontFace(family=mono),
             "pre": TextStyle(font_family=mono, font_size_pt=9, t_margin=3, b_margin=3),
-        })
+        },
+    )
 
 
 def _layout_plain(pdf: FPDF, text: str, title: str | None) -> None:
@@ -494,8 +581,14 @@ def _verify_pdf(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | 
 
 
 @action("documents.write_pdf", risk=Risk.write, idempotent=True, verify=_verify_pdf)
-def write_pdf(ctx: ActionContext, path: str, content: str, title: str | None = None,
-              author: str | None = None, markdown: bool = True) -> PdfWritten:
+def write_pdf(
+    ctx: ActionContext,
+    path: str,
+    content: str,
+    title: str | None = None,
+    author: str | None = None,
+    markdown: bool = True,
+) -> PdfWritten:
     """Write a PDF document into the workspace (created or replaced), laid out from Markdown:
     headings, paragraphs, emphasis, lists, links, tables, code and quotes.
 
@@ -517,8 +610,11 @@ def write_pdf(ctx: ActionContext, path: str, content: str, title: str | None = N
         body = _markdown().render(source)
     else:
         heading = f"<h1>{html.escape(title)}</h1>\n" if title else ""
-        body = heading + "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>\n"
-                                 for p in re.split(r"\n\s*\n", content) if p.strip())
+        body = heading + "".join(
+            f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>\n"
+            for p in re.split(r"\n\s*\n", content)
+            if p.strip()
+        )
     body, skipped = _local_images(body, ctx)
     plain_text = content
     if not fonts.unicode:
@@ -545,6 +641,12 @@ def write_pdf(ctx: ActionContext, path: str, content: str, title: str | None = N
             if chr(code) not in missing:
                 missing.append(chr(code))
     written = _write(ctx, target, data)
-    return {**written, "pages": pdf.pages_count, "font": fonts.family, "layout": layout,
-            "replaced_characters": replaced, "missing_glyphs": missing[:100],
-            "skipped_images": skipped}
+    return {
+        **written,
+        "pages": pdf.pages_count,
+        "font": fonts.family,
+        "layout": layout,
+        "replaced_characters": replaced,
+        "missing_glyphs": missing[:100],
+        "skipped_images": skipped,
+    }

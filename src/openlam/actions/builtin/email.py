@@ -67,8 +67,10 @@ MAX_ATTACHMENT_BYTES = 25_000_000
 MAX_RECIPIENTS = 100
 DEFAULT_TIMEOUT = 20.0
 SECURITY = ("ssl", "starttls", "none")
-DEFAULT_PORTS = {"smtp": {"ssl": 465, "starttls": 587, "none": 25},
-                 "imap": {"ssl": 993, "starttls": 143, "none": 143}}
+DEFAULT_PORTS = {
+    "smtp": {"ssl": 465, "starttls": 587, "none": 25},
+    "imap": {"ssl": 993, "starttls": 143, "none": 143},
+}
 DEFAULT_SECURITY = {"smtp": "starttls", "imap": "ssl"}
 PASSWORD_SECRET = {"smtp": "SMTP_PASSWORD", "imap": "IMAP_PASSWORD"}
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -115,9 +117,11 @@ def _server(ctx: ActionContext, kind: str) -> Server:
     conf = _email_config(ctx).get(kind, {})
     key = f"[email.{kind}]"
     if not isinstance(conf, dict) or not conf.get("host"):
-        raise ActionError(f"no {kind.upper()} server is configured; add {key} with host (and "
-                          f"port, security, username) to openlam.toml and set the secret "
-                          f"{PASSWORD_SECRET[kind]}")
+        raise ActionError(
+            f"no {kind.upper()} server is configured; add {key} with host (and "
+            f"port, security, username) to openlam.toml and set the secret "
+            f"{PASSWORD_SECRET[kind]}"
+        )
     security = str(conf.get("security", DEFAULT_SECURITY[kind])).lower()
     if security not in SECURITY:
         raise ActionError(f"{key} security = {security!r} is not one of {', '.join(SECURITY)}")
@@ -129,20 +133,37 @@ def _server(ctx: ActionContext, kind: str) -> Server:
     username = conf.get("username") or None
     password = ctx.secret(PASSWORD_SECRET[kind]) if username else None
     if username and not password:
-        raise ActionError(f"{key} username is {username!r} but the secret "
-                          f"{PASSWORD_SECRET[kind]} is not set; set it (environment or "
-                          "`openlam secrets set`) or remove the username")
+        raise ActionError(
+            f"{key} username is {username!r} but the secret "
+            f"{PASSWORD_SECRET[kind]} is not set; set it (environment or "
+            "`openlam secrets set`) or remove the username"
+        )
     ca_file = conf.get("ca_file") or None
     if ca_file and not Path(ca_file).expanduser().is_file():
         raise ActionError(f"{key} ca_file = {ca_file!r} does not exist")
-    server = Server(kind, str(conf["host"]), port, security, username, password, timeout,
-                    str(Path(ca_file).expanduser()) if ca_file else None,
-                    bool(conf.get("verify_tls", True)), bool(conf.get("allow_insecure_auth")))
-    if (password and security == "none" and server.host not in LOOPBACK
-            and not server.allow_insecure_auth):
-        raise ActionError(f"refusing to send {PASSWORD_SECRET[kind]} unencrypted to "
-                          f"{server.where}; set {key} security = \"ssl\" or \"starttls\" "
-                          "(or allow_insecure_auth = true on a trusted network)")
+    server = Server(
+        kind,
+        str(conf["host"]),
+        port,
+        security,
+        username,
+        password,
+        timeout,
+        str(Path(ca_file).expanduser()) if ca_file else None,
+        bool(conf.get("verify_tls", True)),
+        bool(conf.get("allow_insecure_auth")),
+    )
+    if (
+        password
+        and security == "none"
+        and server.host not in LOOPBACK
+        and not server.allow_insecure_auth
+    ):
+        raise ActionError(
+            f"refusing to send {PASSWORD_SECRET[kind]} unencrypted to "
+            f'{server.where}; set {key} security = "ssl" or "starttls" '
+            "(or allow_insecure_auth = true on a trusted network)"
+        )
     return server
 
 
@@ -150,23 +171,33 @@ def _connect_error(server: Server, exc: BaseException) -> ActionError:
     """A connection-level failure, named with its host and cause."""
     where = server.where
     if isinstance(exc, socket.gaierror):
-        return ActionError(f"cannot resolve the {where}: {exc.strerror or exc}; check "
-                           f"[email.{server.kind}] host")
+        return ActionError(
+            f"cannot resolve the {where}: {exc.strerror or exc}; check [email.{server.kind}] host"
+        )
     if isinstance(exc, ConnectionRefusedError):
-        return ActionError(f"the {where} refused the connection (is it running? check "
-                           f"[email.{server.kind}] host and port)", transient=True)
+        return ActionError(
+            f"the {where} refused the connection (is it running? check "
+            f"[email.{server.kind}] host and port)",
+            transient=True,
+        )
     if isinstance(exc, TimeoutError | socket.timeout):
-        return ActionError(f"the {where} did not answer within {server.timeout:g}s",
-                           transient=True)
+        return ActionError(f"the {where} did not answer within {server.timeout:g}s", transient=True)
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return ActionError(f"the {where} presented a certificate that cannot be trusted "
-                           f"({exc.verify_message}); set [email.{server.kind}] ca_file to "
-                           "the CA that signed it")
+        return ActionError(
+            f"the {where} presented a certificate that cannot be trusted "
+            f"({exc.verify_message}); set [email.{server.kind}] ca_file to "
+            "the CA that signed it"
+        )
     if isinstance(exc, ssl.SSLError):
-        hint = ("465 speaks ssl, 587 starttls" if server.kind == "smtp"
-                else "993 speaks ssl, 143 starttls")
-        return ActionError(f"TLS with the {where} failed ({exc.reason or exc}); check "
-                           f"[email.{server.kind}] security and port ({hint})")
+        hint = (
+            "465 speaks ssl, 587 starttls"
+            if server.kind == "smtp"
+            else "993 speaks ssl, 143 starttls"
+        )
+        return ActionError(
+            f"TLS with the {where} failed ({exc.reason or exc}); check "
+            f"[email.{server.kind}] security and port ({hint})"
+        )
     if isinstance(exc, OSError):
         return ActionError(f"cannot reach the {where}: {exc.strerror or exc}", transient=True)
     return ActionError(f"the {where} failed: {exc}")
@@ -194,8 +225,11 @@ def _checked(name: str, addr: str, value: str, field: str) -> str:
         except UnicodeError:
             ascii_domain = ""
         labels = ascii_domain.split(".")
-        if ascii_domain != "localhost" and (len(labels) < 2 or not all(
-                _LABEL.match(label) for label in labels) or labels[-1].isdigit()):
+        if ascii_domain != "localhost" and (
+            len(labels) < 2
+            or not all(_LABEL.match(label) for label in labels)
+            or labels[-1].isdigit()
+        ):
             problem = f"{domain!r} is not a valid mail domain"
     if problem:
         raise ActionError(f"{field}: {value!r} is not a valid email address: {problem}")
@@ -206,8 +240,9 @@ def _address(value: str, field: str) -> str:
     """Exactly one address."""
     found = _addresses([value], field)
     if len(found) != 1:
-        raise ActionError(f"{field}: {value!r} is not one email address; give one address "
-                          "like jane@example.com")
+        raise ActionError(
+            f"{field}: {value!r} is not one email address; give one address like jane@example.com"
+        )
     return found[0]
 
 
@@ -219,8 +254,9 @@ def _addresses(values: list[str] | None, field: str) -> list[str]:
             raise ActionError(f"{field}: {value!r} contains a line break")
         pairs = [(n, a) for n, a in getaddresses([value]) if n or a]
         if not pairs:
-            raise ActionError(f"{field}: {value!r} is not an email address; give addresses "
-                              "like jane@example.com")
+            raise ActionError(
+                f"{field}: {value!r} is not an email address; give addresses like jane@example.com"
+            )
         out.extend(_checked(n, a, value, field) for n, a in pairs)
     return out
 
@@ -233,7 +269,8 @@ def _bare(address: str) -> str:
 
 _meta = MetaData()
 email_sent = Table(
-    "email_sent", _meta,
+    "email_sent",
+    _meta,
     Column("message_id", String(300), primary_key=True),
     Column("idempotency_key", String(300), nullable=False),
     Column("run_id", String(200)),
@@ -248,32 +285,50 @@ def _already_sent(ctx: ActionContext, message_id: str) -> Any:
     url = _settings(ctx).app_database_url
     try:
         with engine_for(url, _meta).connect() as conn:
-            return conn.execute(select(email_sent)
-                                .where(email_sent.c.message_id == message_id)).first()
+            return conn.execute(
+                select(email_sent).where(email_sent.c.message_id == message_id)
+            ).first()
     except SQLAlchemyError as exc:
-        raise ActionError(f"cannot check whether {message_id} was already sent: the project "
-                          f"database failed ({exc.__class__.__name__}); nothing was sent",
-                          transient=True) from None
+        raise ActionError(
+            f"cannot check whether {message_id} was already sent: the project "
+            f"database failed ({exc.__class__.__name__}); nothing was sent",
+            transient=True,
+        ) from None
 
 
-def _record_sent(ctx: ActionContext, message_id: str, recipients: list[str],
-                 refused: dict[str, str], subject: str) -> None:
+def _record_sent(
+    ctx: ActionContext,
+    message_id: str,
+    recipients: list[str],
+    refused: dict[str, str],
+    subject: str,
+) -> None:
     url = _settings(ctx).app_database_url
     try:
         with engine_for(url, _meta).begin() as conn:
-            conn.execute(insert(email_sent).values(
-                message_id=message_id, idempotency_key=ctx.idempotency_key,
-                run_id=ctx.run_id or None, recipients=json.dumps(recipients),
-                refused=json.dumps(refused), subject=subject, sent_at=datetime.now(UTC)))
+            conn.execute(
+                insert(email_sent).values(
+                    message_id=message_id,
+                    idempotency_key=ctx.idempotency_key,
+                    run_id=ctx.run_id or None,
+                    recipients=json.dumps(recipients),
+                    refused=json.dumps(refused),
+                    subject=subject,
+                    sent_at=datetime.now(UTC),
+                )
+            )
     except IntegrityError:
         pass  # recorded by an earlier attempt
     except SQLAlchemyError as exc:
-        raise ActionError(f"message {message_id} WAS sent to {', '.join(recipients)}, but "
-                          f"recording it in the project database failed ({exc}); do not "
-                          "send it again") from None
+        raise ActionError(
+            f"message {message_id} WAS sent to {', '.join(recipients)}, but "
+            f"recording it in the project database failed ({exc}); do not "
+            "send it again"
+        ) from None
 
 
 # --- sending ---------------------------------------------------------------------------
+
 
 class Sent(TypedDict):
     message_id: str
@@ -297,19 +352,24 @@ def _attach(ctx: ActionContext, msg: EmailMessage, paths: list[str]) -> list[str
     for path in paths:
         file = resolve(ctx, path, for_write=False)
         if not file.is_file():
-            raise ActionError(f"attachment {path!r} is not a file in the workspace; write it "
-                              "first (e.g. documents.write_pdf) or fix the path")
+            raise ActionError(
+                f"attachment {path!r} is not a file in the workspace; write it "
+                "first (e.g. documents.write_pdf) or fix the path"
+            )
         size = file.stat().st_size
         total += size
         if total > MAX_ATTACHMENT_BYTES:
-            raise ActionError(f"attachments exceed {MAX_ATTACHMENT_BYTES // 1_000_000} MB "
-                              f"(at {path}); send fewer or smaller files, or a link instead")
+            raise ActionError(
+                f"attachments exceed {MAX_ATTACHMENT_BYTES // 1_000_000} MB "
+                f"(at {path}); send fewer or smaller files, or a link instead"
+            )
         kind, encoding = mimetypes.guess_type(file.name)
         if kind is None or encoding is not None:
             kind = "application/octet-stream"
         maintype, subtype = kind.split("/", 1)
-        msg.add_attachment(file.read_bytes(), maintype=maintype, subtype=subtype,
-                           filename=file.name)
+        msg.add_attachment(
+            file.read_bytes(), maintype=maintype, subtype=subtype, filename=file.name
+        )
         names.append(relative(ctx, file))
     return names
 
@@ -319,8 +379,9 @@ def _sender(ctx: ActionContext) -> str:
     smtp_conf = config.get("smtp", {}) if isinstance(config.get("smtp"), dict) else {}
     sender_raw = config.get("from") or smtp_conf.get("from") or smtp_conf.get("username")
     if not sender_raw:
-        raise ActionError("no sender address: set [email] from = \"Name <you@example.com>\" "
-                          "in openlam.toml")
+        raise ActionError(
+            'no sender address: set [email] from = "Name <you@example.com>" in openlam.toml'
+        )
     return _address(str(sender_raw), "[email] from")
 
 
@@ -347,16 +408,26 @@ def _earlier(ctx: ActionContext, message_id: str, attachments: list[str]) -> Sen
     ``sent_mailbox`` (when configured); None if neither has the message."""
     logged = _already_sent(ctx, message_id)
     if logged is not None:
-        return {"message_id": message_id, "recipients": json.loads(logged.recipients),
-                "refused": json.loads(logged.refused), "subject": logged.subject,
-                "attachments": list(attachments), "already_sent": True}
+        return {
+            "message_id": message_id,
+            "recipients": json.loads(logged.recipients),
+            "refused": json.loads(logged.refused),
+            "subject": logged.subject,
+            "attachments": list(attachments),
+            "already_sent": True,
+        }
     mailbox = _sent_mailbox(ctx)
     filed = _filed(ctx, mailbox, message_id) if mailbox else None
     if filed is None:
         return None
-    return {"message_id": message_id, "recipients": [_bare(a) for a in filed["to"]],
-            "refused": {}, "subject": filed["subject"], "attachments": list(attachments),
-            "already_sent": True}
+    return {
+        "message_id": message_id,
+        "recipients": [_bare(a) for a in filed["to"]],
+        "refused": {},
+        "subject": filed["subject"],
+        "attachments": list(attachments),
+        "already_sent": True,
+    }
 
 
 async def _find_sent(args: dict[str, Any], ctx: ActionContext) -> Sent | None:
@@ -382,16 +453,32 @@ async def _verify_sent(args: dict[str, Any], output: Any, ctx: ActionContext) ->
                 return None
     except ActionError as exc:
         return f"cannot look for {message_id} in the mailbox {mailbox!r}: {exc}"
-    return (f"{message_id} is not in the mailbox {mailbox!r} ([email.imap] sent_mailbox): "
-            "the SMTP server accepted it, but it was not filed as sent")
+    return (
+        f"{message_id} is not in the mailbox {mailbox!r} ([email.imap] sent_mailbox): "
+        "the SMTP server accepted it, but it was not filed as sent"
+    )
 
 
-@action("email.send", risk=Risk.external, egress=True, secrets=("SMTP_PASSWORD",),
-        verify=_verify_sent, find_effect=_find_sent)
-def send(ctx: ActionContext, to: list[str], subject: str, body: str,
-         cc: list[str] | None = None, bcc: list[str] | None = None,
-         attachments: list[str] | None = None, html: str | None = None,
-         reply_to: str | None = None, in_reply_to: str | None = None) -> Sent:
+@action(
+    "email.send",
+    risk=Risk.external,
+    egress=True,
+    secrets=("SMTP_PASSWORD",),
+    verify=_verify_sent,
+    find_effect=_find_sent,
+)
+def send(
+    ctx: ActionContext,
+    to: list[str],
+    subject: str,
+    body: str,
+    cc: list[str] | None = None,
+    bcc: list[str] | None = None,
+    attachments: list[str] | None = None,
+    html: str | None = None,
+    reply_to: str | None = None,
+    in_reply_to: str | None = None,
+) -> Sent:
     """Send an email over SMTP, with files from the workspace attached.
 
     Sent exactly once per step: the Message-ID comes from the step's idempotency key and
@@ -408,14 +495,19 @@ def send(ctx: ActionContext, to: list[str], subject: str, body: str,
         reply_to: Address replies should go to.
         in_reply_to: Message-ID of the message this answers (threads the reply).
     """
-    to_list, cc_list, bcc_list = (_addresses(to, "to"), _addresses(cc, "cc"),
-                                  _addresses(bcc, "bcc"))
+    to_list, cc_list, bcc_list = (
+        _addresses(to, "to"),
+        _addresses(cc, "cc"),
+        _addresses(bcc, "bcc"),
+    )
     everyone = to_list + cc_list + bcc_list
     if not to_list:
         raise ActionError("to: give at least one recipient address")
     if len(everyone) > MAX_RECIPIENTS:
-        raise ActionError(f"{len(everyone)} recipients; email.send takes at most "
-                          f"{MAX_RECIPIENTS} — split the list")
+        raise ActionError(
+            f"{len(everyone)} recipients; email.send takes at most "
+            f"{MAX_RECIPIENTS} — split the list"
+        )
     if "\n" in subject or "\r" in subject:
         raise ActionError("subject: a subject is one line; remove the line breaks")
     sender = _sender(ctx)
@@ -450,8 +542,14 @@ def send(ctx: ActionContext, to: list[str], subject: str, body: str,
     refused = _deliver(server, msg, _bare(sender), envelope)
     accepted = [a for a in envelope if a not in refused]
     _record_sent(ctx, message_id, accepted, refused, subject)
-    return {"message_id": message_id, "recipients": accepted, "refused": refused,
-            "subject": subject, "attachments": names, "already_sent": False}
+    return {
+        "message_id": message_id,
+        "recipients": accepted,
+        "refused": refused,
+        "subject": subject,
+        "attachments": names,
+        "already_sent": False,
+    }
 
 
 def _smtp_reply(code: int, text: bytes | str) -> str:
@@ -459,59 +557,79 @@ def _smtp_reply(code: int, text: bytes | str) -> str:
     return f"{code} {message}".strip()
 
 
-def _deliver(server: Server, msg: EmailMessage, sender: str,
-             recipients: list[str]) -> dict[str, str]:
+def _deliver(
+    server: Server, msg: EmailMessage, sender: str, recipients: list[str]
+) -> dict[str, str]:
     """Hand the message to the SMTP server; returns the recipients it refused."""
     helo = socket.gethostname() or "localhost"
     client: smtplib.SMTP | None = None
     try:
         if server.security == "ssl":
-            client = smtplib.SMTP_SSL(server.host, server.port, local_hostname=helo,
-                                      timeout=server.timeout, context=server.tls_context())
+            client = smtplib.SMTP_SSL(
+                server.host,
+                server.port,
+                local_hostname=helo,
+                timeout=server.timeout,
+                context=server.tls_context(),
+            )
         else:
-            client = smtplib.SMTP(server.host, server.port, local_hostname=helo,
-                                  timeout=server.timeout)
+            client = smtplib.SMTP(
+                server.host, server.port, local_hostname=helo, timeout=server.timeout
+            )
             if server.security == "starttls":
                 client.ehlo()
                 if not client.has_extn("starttls"):
-                    raise ActionError(f"the {server.where} does not offer STARTTLS; set "
-                                      "[email.smtp] security = \"ssl\" (port 465) or check "
-                                      "the port")
+                    raise ActionError(
+                        f"the {server.where} does not offer STARTTLS; set "
+                        '[email.smtp] security = "ssl" (port 465) or check '
+                        "the port"
+                    )
                 client.starttls(context=server.tls_context())
                 client.ehlo()
         if server.username and server.password:
             client.ehlo_or_helo_if_needed()
             if not client.has_extn("auth"):
-                raise ActionError(f"the {server.where} does not accept a login here; use "
-                                  "security = \"starttls\" or \"ssl\", or remove "
-                                  "[email.smtp] username")
+                raise ActionError(
+                    f"the {server.where} does not accept a login here; use "
+                    'security = "starttls" or "ssl", or remove '
+                    "[email.smtp] username"
+                )
             client.login(server.username, server.password)
         refused = client.send_message(msg, from_addr=sender, to_addrs=recipients)
         return {addr: _smtp_reply(code, text) for addr, (code, text) in refused.items()}
     except ActionError:
         raise
     except smtplib.SMTPAuthenticationError as exc:
-        raise ActionError(f"the {server.where} rejected the login of {server.username!r} "
-                          f"({_smtp_reply(exc.smtp_code, exc.smtp_error)}); check the secret "
-                          "SMTP_PASSWORD and [email.smtp] username") from None
+        raise ActionError(
+            f"the {server.where} rejected the login of {server.username!r} "
+            f"({_smtp_reply(exc.smtp_code, exc.smtp_error)}); check the secret "
+            "SMTP_PASSWORD and [email.smtp] username"
+        ) from None
     except smtplib.SMTPRecipientsRefused as exc:
-        detail = "; ".join(f"{addr}: {_smtp_reply(code, text)}"
-                           for addr, (code, text) in exc.recipients.items())
+        detail = "; ".join(
+            f"{addr}: {_smtp_reply(code, text)}" for addr, (code, text) in exc.recipients.items()
+        )
         transient = all(400 <= code < 500 for code, _ in exc.recipients.values())
-        raise ActionError(f"the {server.where} refused every recipient ({detail}); check the "
-                          "addresses", transient=transient) from None
+        raise ActionError(
+            f"the {server.where} refused every recipient ({detail}); check the addresses",
+            transient=transient,
+        ) from None
     except smtplib.SMTPSenderRefused as exc:
-        raise ActionError(f"the {server.where} refused the sender {sender} "
-                          f"({_smtp_reply(exc.smtp_code, exc.smtp_error)}); set [email] from "
-                          "to an address this account may send as",
-                          transient=400 <= exc.smtp_code < 500) from None
+        raise ActionError(
+            f"the {server.where} refused the sender {sender} "
+            f"({_smtp_reply(exc.smtp_code, exc.smtp_error)}); set [email] from "
+            "to an address this account may send as",
+            transient=400 <= exc.smtp_code < 500,
+        ) from None
     except smtplib.SMTPResponseException as exc:
-        raise ActionError(f"the {server.where} answered "
-                          f"{_smtp_reply(exc.smtp_code, exc.smtp_error)}",
-                          transient=400 <= exc.smtp_code < 500) from None
+        raise ActionError(
+            f"the {server.where} answered {_smtp_reply(exc.smtp_code, exc.smtp_error)}",
+            transient=400 <= exc.smtp_code < 500,
+        ) from None
     except smtplib.SMTPServerDisconnected as exc:
-        raise ActionError(f"the {server.where} closed the connection ({exc})",
-                          transient=True) from None
+        raise ActionError(
+            f"the {server.where} closed the connection ({exc})", transient=True
+        ) from None
     except smtplib.SMTPNotSupportedError as exc:
         raise ActionError(f"the {server.where} does not support what was asked: {exc}") from None
     except (OSError, smtplib.SMTPException) as exc:
@@ -525,6 +643,7 @@ def _deliver(server: Server, msg: EmailMessage, sender: str,
 
 
 # --- reading (IMAP) --------------------------------------------------------------------
+
 
 class MessageSummary(TypedDict):
     uid: int
@@ -563,15 +682,19 @@ class MessageContent(MessageSummary):
 
 def _quote(mailbox: str) -> str:
     if not mailbox or not mailbox.isascii() or any(c in mailbox for c in "\r\n"):
-        raise ActionError(f"mailbox name {mailbox!r} is not supported; use an ASCII name "
-                          "such as INBOX or Archive")
+        raise ActionError(
+            f"mailbox name {mailbox!r} is not supported; use an ASCII name such as INBOX or Archive"
+        )
     return '"' + mailbox.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _imap_text(data: Any) -> str:
     parts = data if isinstance(data, list) else [data]
-    return " ".join(p.decode("utf-8", "replace") if isinstance(p, bytes) else str(p)
-                    for p in parts if p is not None).strip()
+    return " ".join(
+        p.decode("utf-8", "replace") if isinstance(p, bytes) else str(p)
+        for p in parts
+        if p is not None
+    ).strip()
 
 
 @contextmanager
@@ -582,40 +705,52 @@ def _imap(ctx: ActionContext, mailbox: str) -> Iterator[imaplib.IMAP4]:
     try:
         try:
             if server.security == "ssl":
-                client = imaplib.IMAP4_SSL(server.host, server.port,
-                                           ssl_context=server.tls_context(),
-                                           timeout=server.timeout)
+                client = imaplib.IMAP4_SSL(
+                    server.host,
+                    server.port,
+                    ssl_context=server.tls_context(),
+                    timeout=server.timeout,
+                )
             else:
                 client = imaplib.IMAP4(server.host, server.port, timeout=server.timeout)
                 if server.security == "starttls":
                     client.starttls(ssl_context=server.tls_context())
         except imaplib.IMAP4.error as exc:
-            raise ActionError(f"the {server.where} failed to start a session: "
-                              f"{_imap_text(exc.args)}; check [email.imap] security") from None
+            raise ActionError(
+                f"the {server.where} failed to start a session: "
+                f"{_imap_text(exc.args)}; check [email.imap] security"
+            ) from None
         except OSError as exc:
             raise _connect_error(server, exc) from None
         if server.username and server.password:
             try:
                 client.login(server.username, server.password)
             except imaplib.IMAP4.abort as exc:
-                raise ActionError(f"the {server.where} dropped the connection during login: "
-                                  f"{_imap_text(exc.args)}", transient=True) from None
+                raise ActionError(
+                    f"the {server.where} dropped the connection during login: "
+                    f"{_imap_text(exc.args)}",
+                    transient=True,
+                ) from None
             except imaplib.IMAP4.error as exc:
-                raise ActionError(f"the {server.where} rejected the login of "
-                                  f"{server.username!r} ({_imap_text(exc.args)}); check the "
-                                  "secret IMAP_PASSWORD and [email.imap] username") from None
+                raise ActionError(
+                    f"the {server.where} rejected the login of "
+                    f"{server.username!r} ({_imap_text(exc.args)}); check the "
+                    "secret IMAP_PASSWORD and [email.imap] username"
+                ) from None
         status, data = client.select(_quote(mailbox), readonly=True)
         if status != "OK":
-            raise ActionError(f"the {server.where} has no mailbox {mailbox!r} "
-                              f"({_imap_text(data)}); list mailboxes in your mail client and "
-                              "use one of those names")
+            raise ActionError(
+                f"the {server.where} has no mailbox {mailbox!r} "
+                f"({_imap_text(data)}); list mailboxes in your mail client and "
+                "use one of those names"
+            )
         yield client
     except imaplib.IMAP4.abort as exc:
-        raise ActionError(f"the {server.where} dropped the connection: {_imap_text(exc.args)}",
-                          transient=True) from None
+        raise ActionError(
+            f"the {server.where} dropped the connection: {_imap_text(exc.args)}", transient=True
+        ) from None
     except imaplib.IMAP4.error as exc:
-        raise ActionError(f"the {server.where} answered an error: {_imap_text(exc.args)}") \
-            from None
+        raise ActionError(f"the {server.where} answered an error: {_imap_text(exc.args)}") from None
     except (TimeoutError, OSError) as exc:
         raise _connect_error(server, exc) from None
     finally:
@@ -645,8 +780,9 @@ def _uids(client: imaplib.IMAP4, criteria: list[str]) -> list[int]:
 
 
 _FETCH_META = re.compile(rb"UID (\d+)|FLAGS \(([^)]*)\)|RFC822\.SIZE (\d+)")
-_SUMMARY_ITEMS = ("(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS "
-                  "(FROM TO CC SUBJECT DATE MESSAGE-ID)])")
+_SUMMARY_ITEMS = (
+    "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (FROM TO CC SUBJECT DATE MESSAGE-ID)])"
+)
 
 
 def _fetched(data: list[Any]) -> Iterator[tuple[int, list[str], int, bytes]]:
@@ -673,8 +809,11 @@ def _header(msg: Message, name: str) -> str:
 
 def _header_list(msg: Message, name: str) -> list[str]:
     values = msg.get_all(name) or []
-    return [str(Address(display_name=n, addr_spec=a)) if n else a
-            for n, a in getaddresses([str(v) for v in values]) if a]
+    return [
+        str(Address(display_name=n, addr_spec=a)) if n else a
+        for n, a in getaddresses([str(v) for v in values])
+        if a
+    ]
 
 
 def _date(msg: Message) -> str | None:
@@ -688,13 +827,20 @@ def _date(msg: Message) -> str | None:
     return when.isoformat()
 
 
-def _summary(uid: int, flags: list[str], size: int, raw: bytes,
-             mailbox: str) -> MessageSummary:
+def _summary(uid: int, flags: list[str], size: int, raw: bytes, mailbox: str) -> MessageSummary:
     msg = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
-    return {"uid": uid, "mailbox": mailbox, "message_id": _header(msg, "Message-ID") or None,
-            "sender": ", ".join(_header_list(msg, "From")), "to": _header_list(msg, "To"),
-            "subject": _header(msg, "Subject"), "date": _date(msg),
-            "seen": "\\Seen" in flags, "flags": flags, "size": size}
+    return {
+        "uid": uid,
+        "mailbox": mailbox,
+        "message_id": _header(msg, "Message-ID") or None,
+        "sender": ", ".join(_header_list(msg, "From")),
+        "to": _header_list(msg, "To"),
+        "subject": _header(msg, "Subject"),
+        "date": _date(msg),
+        "seen": "\\Seen" in flags,
+        "flags": flags,
+        "size": size,
+    }
 
 
 def _summaries(client: imaplib.IMAP4, uids: list[int], mailbox: str) -> list[MessageSummary]:
@@ -703,14 +849,16 @@ def _summaries(client: imaplib.IMAP4, uids: list[int], mailbox: str) -> list[Mes
     status, data = client.uid("FETCH", ",".join(map(str, uids)), _SUMMARY_ITEMS)
     if status != "OK":
         raise ActionError(f"the IMAP server refused to fetch messages: {_imap_text(data)}")
-    found = {uid: _summary(uid, flags, size, raw, mailbox)
-             for uid, flags, size, raw in _fetched(data)}
+    found = {
+        uid: _summary(uid, flags, size, raw, mailbox) for uid, flags, size, raw in _fetched(data)
+    }
     return [found[u] for u in sorted(found, reverse=True)]  # newest first
 
 
 @action("email.list", risk=Risk.read, idempotent=True, secrets=("IMAP_PASSWORD",))
-def list_messages(ctx: ActionContext, mailbox: str = "INBOX", limit: int = 20,
-                  unread_only: bool = False) -> MessageList:
+def list_messages(
+    ctx: ActionContext, mailbox: str = "INBOX", limit: int = 20, unread_only: bool = False
+) -> MessageList:
     """List the newest messages of a mailbox (sender, subject, date, read or not).
 
     Nothing is marked as read.
@@ -722,9 +870,12 @@ def list_messages(ctx: ActionContext, mailbox: str = "INBOX", limit: int = 20,
     """
     with _imap(ctx, mailbox) as client:
         uids = _uids(client, ["UNSEEN"] if unread_only else ["ALL"])
-        chosen = uids[-max(1, limit):]
-        return {"mailbox": mailbox, "total": len(uids),
-                "messages": _summaries(client, chosen, mailbox)}
+        chosen = uids[-max(1, limit) :]
+        return {
+            "mailbox": mailbox,
+            "total": len(uids),
+            "messages": _summaries(client, chosen, mailbox),
+        }
 
 
 def _imap_date(value: date) -> str:
@@ -740,10 +891,17 @@ def _term(key: str, value: str) -> list[str]:
 
 
 @action("email.search", risk=Risk.read, idempotent=True, secrets=("IMAP_PASSWORD",))
-def search_messages(ctx: ActionContext, text: str | None = None, sender: str | None = None,
-                    subject: str | None = None, since: date | None = None,
-                    before: date | None = None, unread_only: bool = False,
-                    mailbox: str = "INBOX", limit: int = 20) -> MessageList:
+def search_messages(
+    ctx: ActionContext,
+    text: str | None = None,
+    sender: str | None = None,
+    subject: str | None = None,
+    since: date | None = None,
+    before: date | None = None,
+    unread_only: bool = False,
+    mailbox: str = "INBOX",
+    limit: int = 20,
+) -> MessageList:
     """Search a mailbox on the server; all the criteria given must match.
 
     Args:
@@ -771,9 +929,12 @@ def search_messages(ctx: ActionContext, text: str | None = None, sender: str | N
         criteria.append("UNSEEN")
     with _imap(ctx, mailbox) as client:
         uids = _uids(client, criteria or ["ALL"])
-        chosen = uids[-max(1, limit):]
-        return {"mailbox": mailbox, "total": len(uids),
-                "messages": _summaries(client, chosen, mailbox)}
+        chosen = uids[-max(1, limit) :]
+        return {
+            "mailbox": mailbox,
+            "total": len(uids),
+            "messages": _summaries(client, chosen, mailbox),
+        }
 
 
 def _body_text(msg: EmailMessage) -> tuple[str, bool]:
@@ -799,8 +960,9 @@ def _part_text(part: Message) -> str:
 
 
 @action("email.read", risk=Risk.read, idempotent=True, secrets=("IMAP_PASSWORD",))
-def read(ctx: ActionContext, uid: int, mailbox: str = "INBOX",
-         max_chars: int = 20_000) -> MessageContent:
+def read(
+    ctx: ActionContext, uid: int, mailbox: str = "INBOX", max_chars: int = 20_000
+) -> MessageContent:
     """Read one message: headers, its text (HTML turned into Markdown) and the attachments it
     carries. The message is not marked as read.
 
@@ -812,12 +974,12 @@ def read(ctx: ActionContext, uid: int, mailbox: str = "INBOX",
     with _imap(ctx, mailbox) as client:
         status, data = client.uid("FETCH", str(uid), "(UID FLAGS RFC822.SIZE BODY.PEEK[])")
         if status != "OK":
-            raise ActionError(f"the IMAP server refused to fetch message {uid}: "
-                              f"{_imap_text(data)}")
+            raise ActionError(f"the IMAP server refused to fetch message {uid}: {_imap_text(data)}")
         found = [f for f in _fetched(data) if f[0] == uid]
     if not found:
-        raise ActionError(f"no message with UID {uid} in {mailbox}; get UIDs from "
-                          "email.list or email.search")
+        raise ActionError(
+            f"no message with UID {uid} in {mailbox}; get UIDs from email.list or email.search"
+        )
     _, flags, size, raw = found[0]
     msg = cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
     summary = _summary(uid, flags, size or len(raw), raw, mailbox)
@@ -825,12 +987,21 @@ def read(ctx: ActionContext, uid: int, mailbox: str = "INBOX",
     attachments: list[AttachmentInfo] = []
     for part in msg.iter_attachments():
         payload = part.get_payload(decode=True)
-        attachments.append({"filename": part.get_filename() or "(unnamed)",
-                            "content_type": part.get_content_type(),
-                            "bytes": len(payload) if isinstance(payload, bytes) else 0})
+        attachments.append(
+            {
+                "filename": part.get_filename() or "(unnamed)",
+                "content_type": part.get_content_type(),
+                "bytes": len(payload) if isinstance(payload, bytes) else 0,
+            }
+        )
     limit = max(0, max_chars)
-    return {**summary, "cc": _header_list(msg, "Cc"),  # type: ignore[typeddict-item]
-            "reply_to": _header_list(msg, "Reply-To"),
-            "in_reply_to": _header(msg, "In-Reply-To") or None,
-            "text": text[:limit], "truncated": len(text) > limit, "html": from_html,
-            "attachments": attachments}
+    return {
+        **summary,
+        "cc": _header_list(msg, "Cc"),  # type: ignore[typeddict-item]
+        "reply_to": _header_list(msg, "Reply-To"),
+        "in_reply_to": _header(msg, "In-Reply-To") or None,
+        "text": text[:limit],
+        "truncated": len(text) > limit,
+        "html": from_html,
+        "attachments": attachments,
+    }

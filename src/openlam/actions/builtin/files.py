@@ -60,8 +60,11 @@ def write(ctx: ActionContext, path: str, content: str) -> Written:
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     os.replace(tmp, target)
-    return {"path": relative(ctx, target), "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest()}
+    return {
+        "path": relative(ctx, target),
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 @action("files.read", risk=Risk.read, idempotent=True)

@@ -34,11 +34,16 @@ async def get(ctx: ActionContext, url: str, max_bytes: int = MAX_BYTES) -> Page:
     """
     if not url.startswith(("http://", "https://")):
         raise ActionError(f"{url!r} is not an http(s) URL")
-    reply = await httpkit.send(ctx.settings, "GET", url, what=url, idempotent=True,
-                               max_bytes=max_bytes, deadline=TIMEOUT)
+    reply = await httpkit.send(
+        ctx.settings, "GET", url, what=url, idempotent=True, max_bytes=max_bytes, deadline=TIMEOUT
+    )
     if reply.status >= 400:
         # a 5xx is retried; a 4xx (429 included) fails the step, as http.get always did
         raise httpkit.status_error(url, reply.status, transient=reply.status >= 500)
-    return {"url": reply.url, "status": reply.status,
-            "content_type": reply.headers.get("content-type", ""),
-            "text": reply.text(), "bytes": len(reply.body)}
+    return {
+        "url": reply.url,
+        "status": reply.status,
+        "content_type": reply.headers.get("content-type", ""),
+        "text": reply.text(),
+        "bytes": len(reply.body),
+    }

@@ -27,5 +27,7 @@ def ask(question: str, timeout_seconds: float = 86_400) -> Answer:
         question: One precise question.
         timeout_seconds: How long to wait before the step ends blocked (default a day).
     """
-    raise ActionError("human.ask needs a durable run (Workforce or `openlam run`), where "
-                      "the run can wait for the answer")
+    raise ActionError(
+        "human.ask needs a durable run (Workforce or `openlam run`), where "
+        "the run can wait for the answer"
+    )

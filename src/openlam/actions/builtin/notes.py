@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import NotRequired
 
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from openlam.actions.spec import ActionContext, Risk, action
 
@@ -69,8 +70,13 @@ def post(ctx: ActionContext, text: str) -> Posted:
     path.parent.mkdir(parents=True, exist_ok=True)
     notes = read_board(ctx.workspace, _root(ctx))
     if not any(n.get("run_id") == ctx.run_id and n.get("step") == ctx.step_id for n in notes):
-        note = {"run_id": ctx.run_id, "step": ctx.step_id, "text": text[:MAX_NOTE],
-                "at": time.time(), "tainted": bool(ctx.extras.get("tainted"))}
+        note = {
+            "run_id": ctx.run_id,
+            "step": ctx.step_id,
+            "text": text[:MAX_NOTE],
+            "at": time.time(),
+            "tainted": bool(ctx.extras.get("tainted")),
+        }
         with path.open("a", encoding="utf-8") as handle:  # one append per note: atomic enough
             handle.write(json.dumps(note, ensure_ascii=False) + "\n")
         notes.append(note)  # type: ignore[arg-type]

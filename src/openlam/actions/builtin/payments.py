@@ -137,9 +137,11 @@ class Stripe:
             raise ActionError(f"[payments.stripe] base_url {self.base!r} is not an http(s) URL")
         key = (ctx.secret(SECRET) or "").strip()
         if not key:
-            raise ActionError(f"no Stripe API key: set the secret {SECRET} to a secret key "
-                              f"(sk_test_… to try things out) with `openlam secrets set "
-                              f"{SECRET}`")
+            raise ActionError(
+                f"no Stripe API key: set the secret {SECRET} to a secret key "
+                f"(sk_test_… to try things out) with `openlam secrets set "
+                f"{SECRET}`"
+            )
         self.key = key
         self.ctx = ctx
         try:
@@ -154,8 +156,11 @@ class Stripe:
 
     async def post(self, path: str, params: Mapping[str, Any], *, purpose: str) -> dict[str, Any]:
         body = urlencode(encode_form(params)).encode()
-        headers = {**self.headers, "Content-Type": "application/x-www-form-urlencoded",
-                   "Idempotency-Key": idempotency_key(self.ctx, purpose)}
+        headers = {
+            **self.headers,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Idempotency-Key": idempotency_key(self.ctx, purpose),
+        }
         return await self._send("POST", path, content=body, headers=headers)
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -163,16 +168,26 @@ class Stripe:
         return await self._send("GET", path, params=query, headers=self.headers)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        reply = await httpkit.send(self.ctx.settings, method, f"{self.base}{path}",
-                                   what="Stripe", idempotent=True, deadline=self.timeout,
-                                   max_bytes=MAX_REPLY_BYTES, redact=(self.key,),
-                                   configured=[self.base], **kwargs)
+        reply = await httpkit.send(
+            self.ctx.settings,
+            method,
+            f"{self.base}{path}",
+            what="Stripe",
+            idempotent=True,
+            deadline=self.timeout,
+            max_bytes=MAX_REPLY_BYTES,
+            redact=(self.key,),
+            configured=[self.base],
+            **kwargs,
+        )
         if not reply.ok:
             raise stripe_error(reply, self.key)
         data = reply.json("Stripe")
         if not isinstance(data, dict) or "object" not in data:
-            raise ActionError(f"Stripe at {self.base} answered {method} {path} with something "
-                              "that is not a Stripe object; is base_url right?")
+            raise ActionError(
+                f"Stripe at {self.base} answered {method} {path} with something "
+                "that is not a Stripe object; is base_url right?"
+            )
         return data
 
 
@@ -187,31 +202,40 @@ def stripe_error(reply: httpkit.Reply, key: str = "") -> ActionError:
         pass
     status = reply.status
     kind, code = str(error.get("type") or ""), str(error.get("code") or "")
-    message = httpkit.scrub(str(error.get("message") or reply.text()[:200].strip()
-                                or f"HTTP {status}"), (key,))
+    message = httpkit.scrub(
+        str(error.get("message") or reply.text()[:200].strip() or f"HTTP {status}"), (key,)
+    )
     transient = False
     if status == 401:
-        text = (f"Stripe refused the API key: {message}; check the secret {SECRET} (a secret "
-                "key, sk_test_… or sk_live_…, or a restricted key rk_…)")
+        text = (
+            f"Stripe refused the API key: {message}; check the secret {SECRET} (a secret "
+            "key, sk_test_… or sk_live_…, or a restricted key rk_…)"
+        )
     elif status == 403:
         text = f"the Stripe API key may not do this: {message}; give the key this permission"
     elif kind == "card_error" or status == 402:
         decline = error.get("decline_code")
         text = f"Stripe declined the payment: {message}" + (f" ({decline})" if decline else "")
     elif kind == "idempotency_error":
-        text = (f"Stripe refused a reused idempotency key: {message}; this step was already "
-                "sent with other arguments, so run the changed request as a new step")
+        text = (
+            f"Stripe refused a reused idempotency key: {message}; this step was already "
+            "sent with other arguments, so run the changed request as a new step"
+        )
     elif status == 429:
         text, transient = f"Stripe rate limit: {message}", True
     elif status >= 500 or kind == "api_error":
-        text, transient = (f"Stripe had a server error (HTTP {status}): {message}; the outcome "
-                           "may be unknown, a retry with the same idempotency key is safe"), True
+        text, transient = (
+            (
+                f"Stripe had a server error (HTTP {status}): {message}; the outcome "
+                "may be unknown, a retry with the same idempotency key is safe"
+            ),
+            True,
+        )
     elif code == "lock_timeout" or status == 409:
         text, transient = f"Stripe was busy with a conflicting request: {message}", True
     else:
         param = error.get("param")
-        text = f"Stripe refused the request: {message}" + (f" (parameter {param})"
-                                                           if param else "")
+        text = f"Stripe refused the request: {message}" + (f" (parameter {param})" if param else "")
     if code and code not in text:
         text += f" [{code}]"
     should_retry = reply.headers.get("stripe-should-retry", "").lower()
@@ -237,8 +261,10 @@ def _retrieved(kind: str, *fields: str) -> Verify:
             return f"Stripe cannot show {object_id}: {exc}"
         for name in fields:
             if str(found.get(name) or "") != str(output.get(name) or ""):
-                return (f"Stripe holds {object_id} with {name} {found.get(name)!r}, not "
-                        f"{output.get(name)!r} as answered")
+                return (
+                    f"Stripe holds {object_id} with {name} {found.get(name)!r}, not "
+                    f"{output.get(name)!r} as answered"
+                )
         return None
 
     return verify
@@ -246,36 +272,55 @@ def _retrieved(kind: str, *fields: str) -> Verify:
 
 def _amount(value: int, field: str) -> int:
     if value <= 0:
-        raise ActionError(f"{field} must be a positive whole number of the currency's smallest "
-                          f"unit (e.g. 1999 for $19.99), not {value}")
+        raise ActionError(
+            f"{field} must be a positive whole number of the currency's smallest "
+            f"unit (e.g. 1999 for $19.99), not {value}"
+        )
     return value
 
 
 def _currency(value: str) -> str:
     currency = value.strip().lower()
     if not CURRENCY.match(currency):
-        raise ActionError(f"currency must be a three-letter ISO code such as usd or eur, "
-                          f"not {value!r}")
+        raise ActionError(
+            f"currency must be a three-letter ISO code such as usd or eur, not {value!r}"
+        )
     return currency
 
 
 def _stripe_id(value: str, field: str, prefixes: tuple[str, ...]) -> str:
     if not STRIPE_ID.match(value) or not value.startswith(prefixes):
-        raise ActionError(f"{field} {value!r} is not a Stripe ID (it starts with "
-                          f"{' or '.join(prefixes)})")
+        raise ActionError(
+            f"{field} {value!r} is not a Stripe ID (it starts with {' or '.join(prefixes)})"
+        )
     return value
 
 
 def _customer(data: dict[str, Any]) -> Customer:
-    return {"id": str(data["id"]), "email": str(data.get("email") or ""),
-            "name": str(data.get("name") or ""), "created": int(data.get("created") or 0),
-            "livemode": bool(data.get("livemode"))}
+    return {
+        "id": str(data["id"]),
+        "email": str(data.get("email") or ""),
+        "name": str(data.get("name") or ""),
+        "created": int(data.get("created") or 0),
+        "livemode": bool(data.get("livemode")),
+    }
 
 
-@action("payments.create_customer", risk=Risk.financial, keyed=True, secrets=(SECRET,),
-        verify=_retrieved("customers", "email"))
-async def create_customer(ctx: ActionContext, email: str, name: str = "", description: str = "",
-                          phone: str = "", metadata: dict[str, str] | None = None) -> Customer:
+@action(
+    "payments.create_customer",
+    risk=Risk.financial,
+    keyed=True,
+    secrets=(SECRET,),
+    verify=_retrieved("customers", "email"),
+)
+async def create_customer(
+    ctx: ActionContext,
+    email: str,
+    name: str = "",
+    description: str = "",
+    phone: str = "",
+    metadata: dict[str, str] | None = None,
+) -> Customer:
     """Create a customer in Stripe.
 
     Args:
@@ -288,8 +333,13 @@ async def create_customer(ctx: ActionContext, email: str, name: str = "", descri
     if "@" not in email:
         raise ActionError(f"{email!r} is not an email address")
     stripe = Stripe(ctx)
-    params = {"email": email, "name": name or None, "description": description or None,
-              "phone": phone or None, "metadata": metadata or None}
+    params = {
+        "email": email,
+        "name": name or None,
+        "description": description or None,
+        "phone": phone or None,
+        "metadata": metadata or None,
+    }
     return _customer(await stripe.post("/v1/customers", params, purpose="customer"))
 
 
@@ -307,8 +357,13 @@ async def find_customers(ctx: ActionContext, email: str, limit: int = 10) -> Cus
     return {"customers": [_customer(c) for c in data.get("data", [])]}
 
 
-@action("payments.create_payment_link", risk=Risk.financial, keyed=True, secrets=(SECRET,),
-        verify=_retrieved("payment_links", "url", "active"))
+@action(
+    "payments.create_payment_link",
+    risk=Risk.financial,
+    keyed=True,
+    secrets=(SECRET,),
+    verify=_retrieved("payment_links", "url", "active"),
+)
 async def create_payment_link(
     ctx: ActionContext,
     product_name: str = "",
@@ -342,9 +397,15 @@ async def create_payment_link(
     else:
         if not product_name.strip():
             raise ActionError("give product_name and amount, or an existing price ID")
-        price_obj = await stripe.post("/v1/prices", {
-            "currency": _currency(currency), "unit_amount": _amount(amount, "amount"),
-            "product_data": {"name": product_name.strip()}}, purpose="price")
+        price_obj = await stripe.post(
+            "/v1/prices",
+            {
+                "currency": _currency(currency),
+                "unit_amount": _amount(amount, "amount"),
+                "product_data": {"name": product_name.strip()},
+            },
+            purpose="price",
+        )
     params: dict[str, Any] = {
         "line_items": [{"price": price_obj["id"], "quantity": quantity}],
         "metadata": metadata or None,
@@ -354,14 +415,25 @@ async def create_payment_link(
             raise ActionError("redirect_url must be an http(s) URL")
         params["after_completion"] = {"type": "redirect", "redirect": {"url": redirect_url}}
     link = await stripe.post("/v1/payment_links", params, purpose="payment-link")
-    return {"id": str(link["id"]), "url": str(link.get("url") or ""),
-            "price": str(price_obj["id"]), "amount": int(price_obj.get("unit_amount") or 0),
-            "currency": str(price_obj.get("currency") or ""), "quantity": quantity,
-            "active": bool(link.get("active", True))}
+    return {
+        "id": str(link["id"]),
+        "url": str(link.get("url") or ""),
+        "price": str(price_obj["id"]),
+        "amount": int(price_obj.get("unit_amount") or 0),
+        "currency": str(price_obj.get("currency") or ""),
+        "quantity": quantity,
+        "active": bool(link.get("active", True)),
+    }
 
 
-@action("payments.create_invoice", risk=Risk.financial, keyed=True, egress=True,
-        secrets=(SECRET,), verify=_retrieved("invoices", "status", "amount_due"))
+@action(
+    "payments.create_invoice",
+    risk=Risk.financial,
+    keyed=True,
+    egress=True,
+    secrets=(SECRET,),
+    verify=_retrieved("invoices", "status", "amount_due"),
+)
 async def create_invoice(
     ctx: ActionContext,
     customer: str,
@@ -400,36 +472,61 @@ async def create_invoice(
     if send and not finalize:
         raise ActionError("an invoice must be finalized to be sent: set finalize to true")
     stripe = Stripe(ctx)
-    invoice = await stripe.post("/v1/invoices", {
-        "customer": customer_id, "currency": currency, "collection_method": "send_invoice",
-        "days_until_due": days_until_due, "description": description or None,
-        "pending_invoice_items_behavior": "exclude", "auto_advance": False,
-        "metadata": metadata or None}, purpose="invoice")
+    invoice = await stripe.post(
+        "/v1/invoices",
+        {
+            "customer": customer_id,
+            "currency": currency,
+            "collection_method": "send_invoice",
+            "days_until_due": days_until_due,
+            "description": description or None,
+            "pending_invoice_items_behavior": "exclude",
+            "auto_advance": False,
+            "metadata": metadata or None,
+        },
+        purpose="invoice",
+    )
     invoice_id = str(invoice["id"])
     for i, line in enumerate(items):
         text = line["description"]
         if line.get("quantity", 1) != 1:
             text = f"{text} (quantity {line.get('quantity')})"
-        await stripe.post("/v1/invoiceitems", {
-            "customer": customer_id, "invoice": invoice_id, "currency": currency,
-            "amount": line["amount"], "description": text}, purpose=f"invoice-item-{i}")
+        await stripe.post(
+            "/v1/invoiceitems",
+            {
+                "customer": customer_id,
+                "invoice": invoice_id,
+                "currency": currency,
+                "amount": line["amount"],
+                "description": text,
+            },
+            purpose=f"invoice-item-{i}",
+        )
     if finalize:
-        invoice = await stripe.post(f"/v1/invoices/{invoice_id}/finalize", {},
-                                    purpose="finalize")
+        invoice = await stripe.post(f"/v1/invoices/{invoice_id}/finalize", {}, purpose="finalize")
         if send:
             invoice = await stripe.post(f"/v1/invoices/{invoice_id}/send", {}, purpose="send")
     else:
         invoice = await stripe.get(f"/v1/invoices/{invoice_id}")
-    return {"id": invoice_id, "status": str(invoice.get("status") or ""),
-            "number": str(invoice.get("number") or ""), "customer": customer_id,
-            "currency": str(invoice.get("currency") or currency),
-            "amount_due": int(invoice.get("amount_due") or 0),
-            "hosted_invoice_url": str(invoice.get("hosted_invoice_url") or ""),
-            "invoice_pdf": str(invoice.get("invoice_pdf") or "")}
+    return {
+        "id": invoice_id,
+        "status": str(invoice.get("status") or ""),
+        "number": str(invoice.get("number") or ""),
+        "customer": customer_id,
+        "currency": str(invoice.get("currency") or currency),
+        "amount_due": int(invoice.get("amount_due") or 0),
+        "hosted_invoice_url": str(invoice.get("hosted_invoice_url") or ""),
+        "invoice_pdf": str(invoice.get("invoice_pdf") or ""),
+    }
 
 
-@action("payments.refund", risk=Risk.financial, keyed=True, secrets=(SECRET,),
-        verify=_retrieved("refunds", "amount", "status"))
+@action(
+    "payments.refund",
+    risk=Risk.financial,
+    keyed=True,
+    secrets=(SECRET,),
+    verify=_retrieved("refunds", "amount", "status"),
+)
 async def refund(
     ctx: ActionContext,
     payment_intent: str = "",
@@ -452,13 +549,19 @@ async def refund(
         raise ActionError("give exactly one of payment_intent (pi_…) or charge (ch_…)")
     params: dict[str, Any] = {
         "payment_intent": _stripe_id(payment_intent, "payment_intent", ("pi_",))
-        if payment_intent else None,
+        if payment_intent
+        else None,
         "charge": _stripe_id(charge, "charge", ("ch_", "py_")) if charge else None,
         "amount": _amount(amount, "amount") if amount is not None else None,
-        "reason": reason or None, "metadata": metadata or None,
+        "reason": reason or None,
+        "metadata": metadata or None,
     }
     data = await Stripe(ctx).post("/v1/refunds", params, purpose="refund")
-    return {"id": str(data["id"]), "status": str(data.get("status") or ""),
-            "amount": int(data.get("amount") or 0), "currency": str(data.get("currency") or ""),
-            "payment_intent": str(data.get("payment_intent") or ""),
-            "charge": str(data.get("charge") or "")}
+    return {
+        "id": str(data["id"]),
+        "status": str(data.get("status") or ""),
+        "amount": int(data.get("amount") or 0),
+        "currency": str(data.get("currency") or ""),
+        "payment_intent": str(data.get("payment_intent") or ""),
+        "charge": str(data.get("charge") or ""),
+    }

@@ -31,16 +31,36 @@ from openlam.errors import ActionError, CapabilityGap
 
 INDEX_FILE = "search-index.sqlite"
 SCHEMA_VERSION = 1
-DOCUMENT_SUFFIXES = frozenset({
-    ".md", ".markdown", ".txt", ".text", ".rst", ".org", ".adoc", ".tex", ".csv", ".tsv",
-    ".html", ".htm", ".xml", ".json", ".yaml", ".yml", ".toml", ".ini", ".log", ".eml",
-})
+DOCUMENT_SUFFIXES = frozenset(
+    {
+        ".md",
+        ".markdown",
+        ".txt",
+        ".text",
+        ".rst",
+        ".org",
+        ".adoc",
+        ".tex",
+        ".csv",
+        ".tsv",
+        ".html",
+        ".htm",
+        ".xml",
+        ".json",
+        ".yaml",
+        ".yml",
+        ".toml",
+        ".ini",
+        ".log",
+        ".eml",
+    }
+)
 SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
 MAX_FILE_BYTES = 2_000_000
 MAX_FILES = 20_000
 SEARXNG_HINT = (
     "set searxng_url under [search] in openlam.toml to a SearXNG instance, e.g. "
-    "searxng_url = \"http://127.0.0.1:8888\", whose settings.yml lists json in "
+    'searxng_url = "http://127.0.0.1:8888", whose settings.yml lists json in '
     "search.formats (formats: [html, json])"
 )
 
@@ -113,8 +133,9 @@ async def web_search(
     section = _section(ctx)
     base = str(section.get("searxng_url") or "").strip().rstrip("/")
     if not base:
-        raise CapabilityGap(what="web search backend",
-                            why=f"no web search backend is configured; {SEARXNG_HINT}")
+        raise CapabilityGap(
+            what="web search backend", why=f"no web search backend is configured; {SEARXNG_HINT}"
+        )
     if not base.startswith(("http://", "https://")):
         raise ActionError(f"[search] searxng_url {base!r} is not an http(s) URL; {SEARXNG_HINT}")
     if not query.strip():
@@ -122,41 +143,68 @@ async def web_search(
     if not 1 <= limit <= 50 or page < 1:
         raise ActionError("limit must be between 1 and 50 and page at least 1")
     params = {"q": query, "format": "json", "pageno": str(page)}
-    for key, value in (("categories", categories), ("language", language),
-                       ("time_range", time_range)):
+    for key, value in (
+        ("categories", categories),
+        ("language", language),
+        ("time_range", time_range),
+    ):
         if value:
             params[key] = value
     if "safesearch" in section:
         params["safesearch"] = str(section["safesearch"])
     deadline = float(section.get("timeout", 15.0))
     what = f"SearXNG at {base}"
-    reply = await httpkit.send(ctx.settings, "GET", f"{base}/search", params=params,
-                               headers={"Accept": "application/json"}, what=what,
-                               idempotent=True, deadline=deadline, configured=[base])
+    reply = await httpkit.send(
+        ctx.settings,
+        "GET",
+        f"{base}/search",
+        params=params,
+        headers={"Accept": "application/json"},
+        what=what,
+        idempotent=True,
+        deadline=deadline,
+        configured=[base],
+    )
     if reply.status == 403:
-        raise ActionError(f"{what} refused the JSON format (HTTP 403); enable it by adding "
-                          "json to search.formats in the instance's settings.yml")
+        raise ActionError(
+            f"{what} refused the JSON format (HTTP 403); enable it by adding "
+            "json to search.formats in the instance's settings.yml"
+        )
     if not reply.ok:
         raise httpkit.status_error(what, reply.status, reply.text()[:200])
     data = reply.json(what)
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise ActionError(f"{what} answered without a results list; is it a SearXNG instance?")
     hits = [
-        WebHit(title=str(r.get("title") or ""), url=str(r["url"]),
-               snippet=str(r.get("content") or ""), engine=str(r.get("engine") or ""),
-               published=str(r.get("publishedDate") or ""))
-        for r in data["results"] if isinstance(r, dict) and r.get("url")
+        WebHit(
+            title=str(r.get("title") or ""),
+            url=str(r["url"]),
+            snippet=str(r.get("content") or ""),
+            engine=str(r.get("engine") or ""),
+            published=str(r.get("publishedDate") or ""),
+        )
+        for r in data["results"]
+        if isinstance(r, dict) and r.get("url")
     ][:limit]
-    unresponsive = [": ".join(map(str, e)) if isinstance(e, list) else str(e)
-                    for e in data.get("unresponsive_engines") or []]
+    unresponsive = [
+        ": ".join(map(str, e)) if isinstance(e, list) else str(e)
+        for e in data.get("unresponsive_engines") or []
+    ]
     if not hits and unresponsive:
-        raise ActionError(f"{what} found nothing because its engines did not answer: "
-                          f"{', '.join(unresponsive)}", transient=True)
-    return {"query": query, "backend": "searxng", "results": hits,
-            "answers": [a if isinstance(a, str) else str(a.get("answer", a))
-                        for a in data.get("answers") or []],
-            "suggestions": [str(s) for s in data.get("suggestions") or []],
-            "unresponsive_engines": unresponsive}
+        raise ActionError(
+            f"{what} found nothing because its engines did not answer: {', '.join(unresponsive)}",
+            transient=True,
+        )
+    return {
+        "query": query,
+        "backend": "searxng",
+        "results": hits,
+        "answers": [
+            a if isinstance(a, str) else str(a.get("answer", a)) for a in data.get("answers") or []
+        ],
+        "suggestions": [str(s) for s in data.get("suggestions") or []],
+        "unresponsive_engines": unresponsive,
+    }
 
 
 # ------------------------------------------------------------------ search.documents
@@ -193,8 +241,13 @@ def documents(ctx: ActionContext, query: str, limit: int = 10, folder: str = "")
     if not hits and len(words) > 1:
         match = "any word"
         hits = index.query(" OR ".join(f'"{w}"' for w in words), limit, prefix)
-    return {"query": query, "match": match, "results": hits,
-            "indexed_files": index.count(), "updated_files": updated}
+    return {
+        "query": query,
+        "match": match,
+        "results": hits,
+        "indexed_files": index.count(),
+        "updated_files": updated,
+    }
 
 
 class DocumentIndex:
@@ -223,8 +276,12 @@ class DocumentIndex:
         with closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")  # one refresher at a time
             try:
-                known = {path: (fid, mtime, size) for fid, path, mtime, size
-                         in conn.execute("SELECT id, path, mtime_ns, size FROM files")}
+                known = {
+                    path: (fid, mtime, size)
+                    for fid, path, mtime, size in conn.execute(
+                        "SELECT id, path, mtime_ns, size FROM files"
+                    )
+                }
                 seen: set[str] = set()
                 for path in _documents(root):
                     try:
@@ -244,10 +301,14 @@ class DocumentIndex:
                         conn.execute("DELETE FROM files WHERE id = ?", (old[0],))
                     if extracted is None:  # not text after all: left out of the index
                         continue
-                    cur = conn.execute("INSERT INTO files(path, mtime_ns, size) VALUES (?,?,?)",
-                                       (rel, stat.st_mtime_ns, stat.st_size))
-                    conn.execute("INSERT INTO docs(rowid, title, body) VALUES (?,?,?)",
-                                 (cur.lastrowid, *extracted))
+                    cur = conn.execute(
+                        "INSERT INTO files(path, mtime_ns, size) VALUES (?,?,?)",
+                        (rel, stat.st_mtime_ns, stat.st_size),
+                    )
+                    conn.execute(
+                        "INSERT INTO docs(rowid, title, body) VALUES (?,?,?)",
+                        (cur.lastrowid, *extracted),
+                    )
                     changed += 1
                 for rel in known.keys() - seen:
                     conn.execute("DELETE FROM docs WHERE rowid = ?", (known[rel][0],))
@@ -260,9 +321,11 @@ class DocumentIndex:
         return changed
 
     def query(self, match: str, limit: int, prefix: str = "") -> list[DocumentHit]:
-        sql = ("SELECT files.path, docs.title, snippet(docs, 1, '**', '**', ' … ', 16), "
-               "bm25(docs, 4.0, 1.0) FROM docs JOIN files ON files.id = docs.rowid "
-               "WHERE docs MATCH ?")
+        sql = (
+            "SELECT files.path, docs.title, snippet(docs, 1, '**', '**', ' … ', 16), "
+            "bm25(docs, 4.0, 1.0) FROM docs JOIN files ON files.id = docs.rowid "
+            "WHERE docs MATCH ?"
+        )
         args: list[Any] = [match]
         if prefix:
             sql += " AND substr(files.path, 1, ?) = ?"
@@ -271,8 +334,15 @@ class DocumentIndex:
         args.append(limit)
         with closing(self._connect()) as conn:
             rows = conn.execute(sql, args).fetchall()
-        return [{"path": path, "title": title, "snippet": " ".join(snippet.split()),
-                 "score": round(-score, 4)} for path, title, snippet, score in rows]
+        return [
+            {
+                "path": path,
+                "title": title,
+                "snippet": " ".join(snippet.split()),
+                "score": round(-score, 4),
+            }
+            for path, title, snippet, score in rows
+        ]
 
     def count(self) -> int:
         with closing(self._connect()) as conn:
@@ -300,9 +370,13 @@ def _documents(root: Path) -> Iterator[Path]:
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS)
         for name in sorted(files):
             path = Path(folder, name)
-            if (name.startswith(".") or path.suffix.lower() not in DOCUMENT_SUFFIXES
-                    or (folder == str(root) and name == CONFIG_FILE)
-                    or path.is_symlink() or not path.is_file()):
+            if (
+                name.startswith(".")
+                or path.suffix.lower() not in DOCUMENT_SUFFIXES
+                or (folder == str(root) and name == CONFIG_FILE)
+                or path.is_symlink()
+                or not path.is_file()
+            ):
                 continue
             count += 1
             if count > MAX_FILES:

@@ -60,16 +60,22 @@ def _webhook(ctx: ActionContext, base: str, service: str, target: str) -> tuple[
     name = base
     if target:
         if not TARGET_PATTERN.match(target):
-            raise ActionError(f"target {target!r} must be letters, digits or underscores; it "
-                              f"names the secret {base}_<TARGET>")
+            raise ActionError(
+                f"target {target!r} must be letters, digits or underscores; it "
+                f"names the secret {base}_<TARGET>"
+            )
         name = f"{base}_{target.upper()}"
     url = (ctx.secret(name) or "").strip()
     if not url:
-        raise ActionError(f"no {service} webhook is configured: set the secret {name} to the "
-                          f"incoming webhook's URL (openlam secrets set {name})")
+        raise ActionError(
+            f"no {service} webhook is configured: set the secret {name} to the "
+            f"incoming webhook's URL (openlam secrets set {name})"
+        )
     if not url.startswith(("http://", "https://")):
-        raise ActionError(f"the secret {name} is not an http(s) URL; it must hold the "
-                          f"{service} incoming webhook's URL")
+        raise ActionError(
+            f"the secret {name} is not an http(s) URL; it must hold the "
+            f"{service} incoming webhook's URL"
+        )
     return name, url
 
 
@@ -79,8 +85,10 @@ def _timeout(section: dict[str, Any], table: str) -> float:
     except (TypeError, ValueError):
         value = 0.0
     if value <= 0:
-        raise ActionError(f"timeout {section.get('timeout')!r} under {table} in openlam.toml "
-                          "must be a positive number of seconds")
+        raise ActionError(
+            f"timeout {section.get('timeout')!r} under {table} in openlam.toml "
+            "must be a positive number of seconds"
+        )
     return value
 
 
@@ -92,17 +100,32 @@ def _social_config(ctx: ActionContext) -> dict[str, Any]:
     return section
 
 
-async def _post(ctx: ActionContext, service: str, name: str, url: str, payload: dict[str, Any],
-                params: dict[str, str] | None = None) -> httpkit.Reply:
+async def _post(
+    ctx: ActionContext,
+    service: str,
+    name: str,
+    url: str,
+    payload: dict[str, Any],
+    params: dict[str, str] | None = None,
+) -> httpkit.Reply:
     what = f"the {service} webhook ({name})"
     deadline = _timeout(_social_config(ctx), "[social]")
-    reply = await httpkit.send(ctx.settings, "POST", url, json=payload, params=params,
-                               headers={"Idempotency-Key": ctx.idempotency_key},
-                               what=what, idempotent=False, deadline=deadline,
-                               max_bytes=MAX_REPLY_BYTES, redact=(url,), configured=[url])
+    reply = await httpkit.send(
+        ctx.settings,
+        "POST",
+        url,
+        json=payload,
+        params=params,
+        headers={"Idempotency-Key": ctx.idempotency_key},
+        what=what,
+        idempotent=False,
+        deadline=deadline,
+        max_bytes=MAX_REPLY_BYTES,
+        redact=(url,),
+        configured=[url],
+    )
     if not reply.ok:
-        raise httpkit.status_error(what, reply.status,
-                                   httpkit.scrub(_error_detail(reply), (url,)))
+        raise httpkit.status_error(what, reply.status, httpkit.scrub(_error_detail(reply), (url,)))
     return reply
 
 
@@ -134,8 +157,13 @@ def _non_empty(text: str, field: str) -> str:
     return text
 
 
-@action("social.slack_post", risk=Risk.external, egress=True, secrets=("SLACK_WEBHOOK_URL",),
-        find_effect=effects.recorded("social.slack_post"))
+@action(
+    "social.slack_post",
+    risk=Risk.external,
+    egress=True,
+    secrets=("SLACK_WEBHOOK_URL",),
+    find_effect=effects.recorded("social.slack_post"),
+)
 async def slack_post(ctx: ActionContext, text: str, target: str = "") -> WebhookPost:
     """Post a message to a Slack channel through an incoming webhook.
 
@@ -159,10 +187,17 @@ async def _verify_discord(args: dict[str, Any], output: Any, ctx: ActionContext)
         return "Discord answered without a message id"
     what = f"the Discord webhook ({name})"
     try:
-        reply = await httpkit.send(ctx.settings, "GET", f"{url}/messages/{output['message_id']}",
-                                   what=what, idempotent=True, max_bytes=MAX_REPLY_BYTES,
-                                   deadline=_timeout(_social_config(ctx), "[social]"),
-                                   redact=(url,), configured=[url])
+        reply = await httpkit.send(
+            ctx.settings,
+            "GET",
+            f"{url}/messages/{output['message_id']}",
+            what=what,
+            idempotent=True,
+            max_bytes=MAX_REPLY_BYTES,
+            deadline=_timeout(_social_config(ctx), "[social]"),
+            redact=(url,),
+            configured=[url],
+        )
     except ActionError as exc:
         return f"cannot fetch the posted message back: {exc}"
     if reply.status == 404:
@@ -172,11 +207,21 @@ async def _verify_discord(args: dict[str, Any], output: Any, ctx: ActionContext)
     return None
 
 
-@action("social.discord_post", risk=Risk.external, egress=True,
-        secrets=("DISCORD_WEBHOOK_URL",), verify=_verify_discord,
-        find_effect=effects.recorded("social.discord_post"))
-async def discord_post(ctx: ActionContext, content: str, username: str = "",
-                       target: str = "", allow_mentions: bool = False) -> WebhookPost:
+@action(
+    "social.discord_post",
+    risk=Risk.external,
+    egress=True,
+    secrets=("DISCORD_WEBHOOK_URL",),
+    verify=_verify_discord,
+    find_effect=effects.recorded("social.discord_post"),
+)
+async def discord_post(
+    ctx: ActionContext,
+    content: str,
+    username: str = "",
+    target: str = "",
+    allow_mentions: bool = False,
+) -> WebhookPost:
     """Post a message to a Discord channel through a webhook.
 
     Mentions (@everyone, @here, users, roles) do not ping anyone unless allow_mentions
@@ -189,8 +234,10 @@ async def discord_post(ctx: ActionContext, content: str, username: str = "",
         allow_mentions: Let mentions in the content notify people.
     """
     if len(content) > DISCORD_MAX_CHARS:
-        raise ActionError(f"Discord accepts at most {DISCORD_MAX_CHARS} characters per "
-                          f"message; this one has {len(content)}: shorten or split it")
+        raise ActionError(
+            f"Discord accepts at most {DISCORD_MAX_CHARS} characters per "
+            f"message; this one has {len(content)}: shorten or split it"
+        )
     name, url = _webhook(ctx, "DISCORD_WEBHOOK_URL", "Discord", target)
     payload: dict[str, Any] = {"content": _non_empty(content, "content")}
     if not allow_mentions:
@@ -202,17 +249,26 @@ async def discord_post(ctx: ActionContext, content: str, username: str = "",
         reply = await _post(ctx, "Discord", name, url, payload, params={"wait": "true"})
         message = reply.json("the Discord webhook") if reply.body.strip() else {}
         message_id = str(message.get("id", "")) if isinstance(message, dict) else ""
-        return {"service": "discord", "webhook": name, "message_id": message_id,
-                "chars": len(content)}
+        return {
+            "service": "discord",
+            "webhook": name,
+            "message_id": message_id,
+            "chars": len(content),
+        }
 
     return await effects.once(ctx, "social.discord_post", post)
 
 
-@action("social.mattermost_post", risk=Risk.external, egress=True,
-        secrets=("MATTERMOST_WEBHOOK_URL",),
-        find_effect=effects.recorded("social.mattermost_post"))
-async def mattermost_post(ctx: ActionContext, text: str, channel: str = "", username: str = "",
-                          target: str = "") -> WebhookPost:
+@action(
+    "social.mattermost_post",
+    risk=Risk.external,
+    egress=True,
+    secrets=("MATTERMOST_WEBHOOK_URL",),
+    find_effect=effects.recorded("social.mattermost_post"),
+)
+async def mattermost_post(
+    ctx: ActionContext, text: str, channel: str = "", username: str = "", target: str = ""
+) -> WebhookPost:
     """Post a message to Mattermost through an incoming webhook.
 
     Args:
@@ -242,15 +298,19 @@ def _mastodon(ctx: ActionContext) -> tuple[str, str, float]:
     section = _mastodon_config(ctx)
     base = str(section.get("base_url") or "").strip().rstrip("/")
     if not base.startswith(("http://", "https://")):
-        raise ActionError("no Mastodon server is configured: set base_url under "
-                          "[social.mastodon] in openlam.toml, e.g. base_url = "
-                          "\"https://mastodon.social\"")
+        raise ActionError(
+            "no Mastodon server is configured: set base_url under "
+            "[social.mastodon] in openlam.toml, e.g. base_url = "
+            '"https://mastodon.social"'
+        )
     token = (ctx.secret("MASTODON_TOKEN") or "").strip()
     if not token:
-        raise ActionError("no Mastodon access token: create an application with the "
-                          "write:statuses scope in your Mastodon preferences (Development) "
-                          "and set its token as the secret MASTODON_TOKEN "
-                          "(openlam secrets set MASTODON_TOKEN)")
+        raise ActionError(
+            "no Mastodon access token: create an application with the "
+            "write:statuses scope in your Mastodon preferences (Development) "
+            "and set its token as the secret MASTODON_TOKEN "
+            "(openlam secrets set MASTODON_TOKEN)"
+        )
     return base, token, _timeout(section, "[social.mastodon]")
 
 
@@ -258,11 +318,18 @@ async def _verify_status(args: dict[str, Any], output: Any, ctx: ActionContext) 
     """Fetch the status back by its id (GET /api/v1/statuses/<id>)."""
     base, token, deadline = _mastodon(ctx)
     try:
-        reply = await httpkit.send(ctx.settings, "GET", f"{base}/api/v1/statuses/{output['id']}",
-                                   headers={"Authorization": f"Bearer {token}"},
-                                   what=f"Mastodon at {base}", idempotent=True,
-                                   deadline=deadline, max_bytes=MAX_REPLY_BYTES,
-                                   redact=(token,), configured=[base])
+        reply = await httpkit.send(
+            ctx.settings,
+            "GET",
+            f"{base}/api/v1/statuses/{output['id']}",
+            headers={"Authorization": f"Bearer {token}"},
+            what=f"Mastodon at {base}",
+            idempotent=True,
+            deadline=deadline,
+            max_bytes=MAX_REPLY_BYTES,
+            redact=(token,),
+            configured=[base],
+        )
     except ActionError as exc:
         return f"cannot fetch status {output['id']} back: {exc}"
     if reply.status == 404:
@@ -272,8 +339,14 @@ async def _verify_status(args: dict[str, Any], output: Any, ctx: ActionContext) 
     return None
 
 
-@action("social.mastodon_post", risk=Risk.external, egress=True, keyed=True,
-        secrets=("MASTODON_TOKEN",), verify=_verify_status)
+@action(
+    "social.mastodon_post",
+    risk=Risk.external,
+    egress=True,
+    keyed=True,
+    secrets=("MASTODON_TOKEN",),
+    verify=_verify_status,
+)
 async def mastodon_post(
     ctx: ActionContext,
     status: str,
@@ -295,29 +368,52 @@ async def mastodon_post(
         in_reply_to_id: Post as a reply to this status ID.
     """
     base, token, deadline = _mastodon(ctx)
-    body: dict[str, Any] = {"status": _non_empty(status, "status"), "visibility": visibility,
-                            "sensitive": sensitive}
-    for key, value in (("spoiler_text", spoiler_text), ("language", language),
-                       ("in_reply_to_id", in_reply_to_id)):
+    body: dict[str, Any] = {
+        "status": _non_empty(status, "status"),
+        "visibility": visibility,
+        "sensitive": sensitive,
+    }
+    for key, value in (
+        ("spoiler_text", spoiler_text),
+        ("language", language),
+        ("in_reply_to_id", in_reply_to_id),
+    ):
         if value:
             body[key] = value
     what = f"Mastodon at {base}"
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": ctx.idempotency_key}
-    reply = await httpkit.send(ctx.settings, "POST", f"{base}/api/v1/statuses", json=body,
-                               headers=headers, what=what, idempotent=True,
-                               deadline=deadline, max_bytes=MAX_REPLY_BYTES, redact=(token,),
-                               configured=[base])
+    reply = await httpkit.send(
+        ctx.settings,
+        "POST",
+        f"{base}/api/v1/statuses",
+        json=body,
+        headers=headers,
+        what=what,
+        idempotent=True,
+        deadline=deadline,
+        max_bytes=MAX_REPLY_BYTES,
+        redact=(token,),
+        configured=[base],
+    )
     if reply.status == 401:
-        raise ActionError(f"{what} refused the access token (HTTP 401: "
-                          f"{_error_detail(reply)}); check the secret MASTODON_TOKEN")
+        raise ActionError(
+            f"{what} refused the access token (HTTP 401: "
+            f"{_error_detail(reply)}); check the secret MASTODON_TOKEN"
+        )
     if reply.status == 403:
-        raise ActionError(f"{what} refused the post (HTTP 403: {_error_detail(reply)}); the "
-                          "token needs the write:statuses scope")
+        raise ActionError(
+            f"{what} refused the post (HTTP 403: {_error_detail(reply)}); the "
+            "token needs the write:statuses scope"
+        )
     if not reply.ok:
         raise httpkit.status_error(what, reply.status, _error_detail(reply))
     data = reply.json(what)
     if not isinstance(data, dict) or "id" not in data:
         raise ActionError(f"{what} answered without a status id; is base_url a Mastodon server?")
-    return {"id": str(data["id"]), "url": str(data.get("url") or ""),
-            "uri": str(data.get("uri") or ""), "created_at": str(data.get("created_at") or ""),
-            "visibility": str(data.get("visibility") or visibility)}
+    return {
+        "id": str(data["id"]),
+        "url": str(data.get("url") or ""),
+        "uri": str(data.get("uri") or ""),
+        "created_at": str(data.get("created_at") or ""),
+        "visibility": str(data.get("visibility") or visibility),
+    }

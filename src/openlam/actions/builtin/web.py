@@ -34,14 +34,57 @@ if TYPE_CHECKING:  # bs4 and markdownify load on the first page read (start-up, 
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-TEXT_TYPES = ("application/json", "application/xml", "application/javascript",
-              "application/x-yaml", "application/yaml")
-DROPPED_TAGS = ["script", "style", "noscript", "template", "svg", "canvas", "iframe",
-                "object", "embed", "head"]
+TEXT_TYPES = (
+    "application/json",
+    "application/xml",
+    "application/javascript",
+    "application/x-yaml",
+    "application/yaml",
+)
+DROPPED_TAGS = [
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "svg",
+    "canvas",
+    "iframe",
+    "object",
+    "embed",
+    "head",
+]
 BOILERPLATE_TAGS = ["nav", "footer", "aside"]
-BLOCK_TAGS = ["p", "div", "section", "article", "main", "header", "h1", "h2", "h3", "h4",
-              "h5", "h6", "li", "dt", "dd", "tr", "pre", "blockquote", "br", "hr", "table",
-              "ul", "ol", "dl", "figure", "figcaption", "form", "fieldset", "address"]
+BLOCK_TAGS = [
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "header",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "dt",
+    "dd",
+    "tr",
+    "pre",
+    "blockquote",
+    "br",
+    "hr",
+    "table",
+    "ul",
+    "ol",
+    "dl",
+    "figure",
+    "figcaption",
+    "form",
+    "fieldset",
+    "address",
+]
 MAX_LINKS = 200
 
 
@@ -95,9 +138,11 @@ class WebPolicy:
                 if not values["ca_file"].is_file():
                     raise ValueError(f"ca_file {values['ca_file']} does not exist")
         except (TypeError, ValueError) as exc:
-            raise ActionError(f"[web] in openlam.toml is invalid: {exc}; max_bytes and "
-                              "max_redirects are whole numbers, timeout seconds, ca_file a "
-                              "PEM file") from None
+            raise ActionError(
+                f"[web] in openlam.toml is invalid: {exc}; max_bytes and "
+                "max_redirects are whole numbers, timeout seconds, ca_file a "
+                "PEM file"
+            ) from None
         return cls(**values)
 
     def tls(self) -> ssl.SSLContext | bool:
@@ -135,17 +180,21 @@ async def fetch(
         async with asyncio.timeout(policy.timeout):
             return await _fetch(url, policy, format, max_chars, include_links)
     except TimeoutError:
-        raise ActionError(f"{url} did not finish loading within {policy.timeout:g}s "
-                          "([web] timeout)", transient=True) from None
+        raise ActionError(
+            f"{url} did not finish loading within {policy.timeout:g}s ([web] timeout)",
+            transient=True,
+        ) from None
 
 
-async def _fetch(url: str, policy: WebPolicy, fmt: str, max_chars: int,
-                 include_links: bool) -> WebPage:
+async def _fetch(
+    url: str, policy: WebPolicy, fmt: str, max_chars: int, include_links: bool
+) -> WebPage:
     current = _parse_url(url)
     hops: list[str] = []
     reply: httpkit.Reply | None = None
-    async with httpkit.client(rules=policy.network, timeout=policy.timeout,
-                              verify=policy.tls(), follow_redirects=False) as client:
+    async with httpkit.client(
+        rules=policy.network, timeout=policy.timeout, verify=policy.tls(), follow_redirects=False
+    ) as client:
         for _ in range(policy.max_redirects + 1):
             reply, location = await _get(client, current, policy)
             if location is None:
@@ -153,8 +202,9 @@ async def _fetch(url: str, policy: WebPolicy, fmt: str, max_chars: int,
             hops.append(str(current))
             current = _parse_url(urljoin(str(current), location), redirected_from=str(current))
         else:
-            raise ActionError(f"{url} redirected more than {policy.max_redirects} times "
-                              "([web] max_redirects)")
+            raise ActionError(
+                f"{url} redirected more than {policy.max_redirects} times ([web] max_redirects)"
+            )
     assert reply is not None
     final = str(current)
     if reply.status >= 400:
@@ -166,12 +216,22 @@ async def _fetch(url: str, policy: WebPolicy, fmt: str, max_chars: int,
     elif _is_text(content_type):
         content = reply.text()
     else:
-        raise ActionError(f"{final} is {content_type or 'of unknown type'}, not a web page or "
-                          "text; web.fetch reads HTML and text only")
-    return {"url": final, "requested_url": url, "redirects": hops, "status": reply.status,
-            "content_type": content_type, "title": title, "format": fmt,
-            "content": content[:max_chars], "truncated": len(content) > max_chars,
-            "links": links if include_links else []}
+        raise ActionError(
+            f"{final} is {content_type or 'of unknown type'}, not a web page or "
+            "text; web.fetch reads HTML and text only"
+        )
+    return {
+        "url": final,
+        "requested_url": url,
+        "redirects": hops,
+        "status": reply.status,
+        "content_type": content_type,
+        "title": title,
+        "format": fmt,
+        "content": content[:max_chars],
+        "truncated": len(content) > max_chars,
+        "links": links if include_links else [],
+    }
 
 
 def _parse_url(url: str, redirected_from: str | None = None) -> httpx.URL:
@@ -188,31 +248,37 @@ def _parse_url(url: str, redirected_from: str | None = None) -> httpx.URL:
 
 
 def _is_text(content_type: str) -> bool:
-    return (content_type.startswith("text/") or content_type in TEXT_TYPES
-            or content_type.endswith(("+json", "+xml")))
+    return (
+        content_type.startswith("text/")
+        or content_type in TEXT_TYPES
+        or content_type.endswith(("+json", "+xml"))
+    )
 
 
-async def _get(client: httpx.AsyncClient, url: httpx.URL,
-               policy: WebPolicy) -> tuple[httpkit.Reply | None, str | None]:
+async def _get(
+    client: httpx.AsyncClient, url: httpx.URL, policy: WebPolicy
+) -> tuple[httpkit.Reply | None, str | None]:
     """One hop: returns (reply, None) for a final answer or (None, location) for a redirect."""
     import httpx
 
-    headers = {"User-Agent": policy.user_agent,
-               "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5"}
+    headers = {
+        "User-Agent": policy.user_agent,
+        "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5",
+    }
     try:
         async with client.stream("GET", url, headers=headers) as response:
             location = response.headers.get("location")
             if response.status_code in REDIRECTS and location:
                 return None, location
             body = await httpkit.read_body(response, max_bytes=policy.max_bytes, what=str(url))
-            return httpkit.Reply(response.status_code, response.headers, body, str(url),
-                                 response.charset_encoding), None
+            return httpkit.Reply(
+                response.status_code, response.headers, body, str(url), response.charset_encoding
+            ), None
     except httpx.HTTPError as exc:
         raise httpkit.transport_error(exc, str(url), idempotent=True) from None
 
 
-def read_html(body: bytes, charset: str | None, base: str,
-              fmt: str) -> tuple[str, str, list[Link]]:
+def read_html(body: bytes, charset: str | None, base: str, fmt: str) -> tuple[str, str, list[Link]]:
     """Title, readable content and absolute links of an HTML document."""
     from bs4 import BeautifulSoup, Tag
     from markdownify import MarkdownConverter
@@ -238,8 +304,9 @@ def read_html(body: bytes, charset: str | None, base: str,
             links.append({"text": anchor.get_text(" ", strip=True)[:200], "url": href})
     main = _main_part(soup)
     if fmt == "markdown":
-        content = MarkdownConverter(heading_style="ATX", bullets="-", strip=["img"],
-                                    escape_underscores=False).convert_soup(main)
+        content = MarkdownConverter(
+            heading_style="ATX", bullets="-", strip=["img"], escape_underscores=False
+        ).convert_soup(main)
     else:
         content = plain_text(main)
     content = re.sub(r"[ \t]+\n", "\n", content)

@@ -41,14 +41,20 @@ class ServerConfig(SourceConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.transport == "stdio" and not self.command:
-            raise UserError(f"MCP server {self.name}: a stdio server needs a command",
-                            f"openlam mcp add {self.name} -- COMMAND ARGS…")
+            raise UserError(
+                f"MCP server {self.name}: a stdio server needs a command",
+                f"openlam mcp add {self.name} -- COMMAND ARGS…",
+            )
         if self.transport == "http" and not self.url:
-            raise UserError(f"MCP server {self.name}: an HTTP server needs a URL",
-                            f"openlam mcp add {self.name} --url URL")
+            raise UserError(
+                f"MCP server {self.name}: an HTTP server needs a URL",
+                f"openlam mcp add {self.name} --url URL",
+            )
         if self.transport not in ("stdio", "http"):
-            raise UserError(f"MCP server {self.name}: unknown transport {self.transport!r}",
-                            "use stdio (a command) or http (a URL)")
+            raise UserError(
+                f"MCP server {self.name}: unknown transport {self.transport!r}",
+                "use stdio (a command) or http (a URL)",
+            )
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -68,21 +74,31 @@ class ServerConfig(SourceConfig):
         decided about trust, tiers and access does not change the connection."""
         cached = self.__dict__.get("_fingerprint")
         if cached is None:
-            reach = {k: v for k, v in self.to_dict().items()
-                     if k not in ("risk", "trusted", "grants")}
+            reach = {
+                k: v for k, v in self.to_dict().items() if k not in ("risk", "trusted", "grants")
+            }
             blob = json.dumps(reach, sort_keys=True)
             cached = self.__dict__["_fingerprint"] = hashlib.sha256(blob.encode()).hexdigest()[:16]
         return cached
 
 
 def tools_of(cache: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(str(t["name"]), str(t.get("description") or t.get("title") or ""))
-            for t in cache["tools"]]
+    return [
+        (str(t["name"]), str(t.get("description") or t.get("title") or "")) for t in cache["tools"]
+    ]
 
 
-SERVERS = Sources("mcp", ServerConfig, key="servers", what="MCP server", member="tool",
-                  refresh="test", valid=lambda cache: isinstance(cache.get("tools"), list),
-                  indent=2, members=tools_of)
+SERVERS = Sources(
+    "mcp",
+    ServerConfig,
+    key="servers",
+    what="MCP server",
+    member="tool",
+    refresh="test",
+    valid=lambda cache: isinstance(cache.get("tools"), list),
+    indent=2,
+    members=tools_of,
+)
 """``.openlam/mcp.json`` and the server descriptions cached in ``.openlam/cache/mcp/``."""
 cache_path = SERVERS.cache_path
 read_cache = SERVERS.read_cache

@@ -38,16 +38,18 @@ class _Connection:
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
         transport = self._transport(secret)
-        self.task = loop.create_task(self._own(transport, ready),
-                                      name=f"openlam-mcp-{self.server.name}")
+        self.task = loop.create_task(
+            self._own(transport, ready), name=f"openlam-mcp-{self.server.name}"
+        )
         try:
             async with asyncio.timeout(self.server.startup_timeout):
                 await asyncio.shield(ready)
         except TimeoutError:
             await self.close()
-            raise ActionError(f"MCP server {self.server.name} did not start within "
-                              f"{self.server.startup_timeout:g}s ({self.server.describe()})"
-                              ) from None
+            raise ActionError(
+                f"MCP server {self.server.name} did not start within "
+                f"{self.server.startup_timeout:g}s ({self.server.describe()})"
+            ) from None
         except BaseException:
             await self.close()
             raise
@@ -61,8 +63,7 @@ class _Connection:
 
             from mcp.client.streamable_http import streamable_http_client
 
-            headers = {h: _need_secret(secret, s, server)
-                       for h, s in server.header_secrets.items()}
+            headers = {h: _need_secret(secret, s, server) for h, s in server.header_secrets.items()}
             if server.bearer_secret:
                 token = _need_secret(secret, server.bearer_secret, server)
                 headers["Authorization"] = f"Bearer {token}"
@@ -71,15 +72,22 @@ class _Connection:
 
             # the outbound-HTTP chokepoint: the server's address was configured by the
             # user; any redirect elsewhere is checked like every other request
-            http = httpkit.client(load_settings(self.workspace), configured=[str(server.url)],
-                                  library=httpx2, headers=headers, timeout=30.0)
-            return streamable_http_client(str(server.url), http_client=http,
-                                          max_sse_event_size=server.max_message_bytes)
+            http = httpkit.client(
+                load_settings(self.workspace),
+                configured=[str(server.url)],
+                library=httpx2,
+                headers=headers,
+                timeout=30.0,
+            )
+            return streamable_http_client(
+                str(server.url), http_client=http, max_sse_event_size=server.max_message_bytes
+            )
         env = dict(server.env)
         env.update({k: _need_secret(secret, s, server) for k, s in server.env_secrets.items()})
         cwd = (self.workspace / server.cwd) if server.cwd else self.workspace
-        params = StdioServerParameters(command=str(server.command), args=list(server.args),
-                                       env=env or None, cwd=str(cwd))
+        params = StdioServerParameters(
+            command=str(server.command), args=list(server.args), env=env or None, cwd=str(cwd)
+        )
         log_dir = self.workspace / ".openlam" / LOG_DIR
         log_dir.mkdir(parents=True, exist_ok=True)
         self._errlog = (log_dir / f"mcp-{server.name}.log").open("a", encoding="utf-8")
@@ -90,8 +98,9 @@ class _Connection:
         from mcp.types import Implementation
 
         try:
-            async with Client(transport, client_info=Implementation(name="openlam",
-                                                                    version="0.1")) as client:
+            async with Client(
+                transport, client_info=Implementation(name="openlam", version="0.1")
+            ) as client:
                 self.client = client
                 ready.set_result(None)
                 await self._stop.wait()
@@ -131,8 +140,7 @@ class _Pool:
         self.connections: dict[tuple[str, str, str], _Connection] = {}
         self.locks: dict[tuple[str, str, str], asyncio.Lock] = {}
 
-    async def get(self, server: ServerConfig, workspace: Path, secret: SecretLookup
-                  ) -> _Connection:
+    async def get(self, server: ServerConfig, workspace: Path, secret: SecretLookup) -> _Connection:
         key = (server.name, str(workspace), server.fingerprint())
         conn = self.connections.get(key)
         if conn is not None and not conn.dead:
@@ -222,9 +230,11 @@ atexit.register(shutdown)
 def _need_secret(secret: SecretLookup, name: str, server: ServerConfig) -> str:
     value = secret(name)
     if not value:
-        raise ActionError(f"MCP server {server.name} needs the secret {name}, which is not set "
-                          f"(set it with `openlam secrets set {name}` or the environment "
-                          f"variable {name})")
+        raise ActionError(
+            f"MCP server {server.name} needs the secret {name}, which is not set "
+            f"(set it with `openlam secrets set {name}` or the environment "
+            f"variable {name})"
+        )
     return value
 
 
@@ -242,17 +252,22 @@ def _start_error(server: ServerConfig, exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     if isinstance(exc, FileNotFoundError):
-        return ActionError(f"cannot start MCP server {server.name}: command "
-                           f"{server.command!r} not found")
+        return ActionError(
+            f"cannot start MCP server {server.name}: command {server.command!r} not found"
+        )
     if isinstance(exc, ActionError):
         return exc
     transient = server.transport == "http"
-    return ActionError(f"cannot start MCP server {server.name} ({server.describe()}): "
-                       f"{unwrap(exc)}", transient=transient)
+    return ActionError(
+        f"cannot start MCP server {server.name} ({server.describe()}): {unwrap(exc)}",
+        transient=transient,
+    )
 
 
 def start_hint(server: ServerConfig) -> str:
     if server.transport == "http":
         return "check that the server is running at that URL and speaks streamable HTTP"
-    return (f"check that `{server.describe()}` runs in a terminal; its error output is in "
-            f".openlam/{LOG_DIR}/mcp-{server.name}.log")
+    return (
+        f"check that `{server.describe()}` runs in a terminal; its error output is in "
+        f".openlam/{LOG_DIR}/mcp-{server.name}.log"
+    )

@@ -45,19 +45,38 @@ from openlam.actions.openapi.config import (
 from openlam.actions.schema_text import with_details
 from openlam.actions.spec import ActionContext, ActionSpec, json_schema_validator
 
-__all__ = ["SERVICES", "ServiceConfig", "aclose_all", "call_operation", "close_all",
-           "compile_spec", "describe", "load_document", "load_services", "new_http_client",
-           "operation_specs", "operation_tier", "parse_auth", "prepare", "read_compiled",
-           "register", "save_service", "snake"]
+__all__ = [
+    "SERVICES",
+    "ServiceConfig",
+    "aclose_all",
+    "call_operation",
+    "close_all",
+    "compile_spec",
+    "describe",
+    "load_document",
+    "load_services",
+    "new_http_client",
+    "operation_specs",
+    "operation_tier",
+    "parse_auth",
+    "prepare",
+    "read_compiled",
+    "register",
+    "save_service",
+    "snake",
+]
 
 
 def operation_tier(service: ServiceConfig, op: dict[str, Any]) -> risk.Tier:
     chosen = service.risk.get(op["action"]) or service.risk.get(op.get("operation_id") or "")
     if chosen:
         return risk.chosen_by_user(chosen)
-    return risk.operation_tier(op["method"], declared=op.get("declared_risk"),
-                               tool_type=tuple(op["tool_type"]) if op.get("tool_type") else None,
-                               trusted=service.trusted)
+    return risk.operation_tier(
+        op["method"],
+        declared=op.get("declared_risk"),
+        tool_type=tuple(op["tool_type"]) if op.get("tool_type") else None,
+        trusted=service.trusted,
+    )
 
 
 def operation_specs(service: ServiceConfig, compiled: dict[str, Any]) -> list[ActionSpec]:
@@ -79,17 +98,27 @@ def operation_specs(service: ServiceConfig, compiled: dict[str, Any]) -> list[Ac
             wants_context=True,
             validator=json_schema_validator(op["input_schema"], title=name),
         )
-        specs.append(risk.classify(spec, operation_tier(service, op),
-                                   egress=risk.takes_url(op["input_schema"])))
+        specs.append(
+            risk.classify(
+                spec, operation_tier(service, op), egress=risk.takes_url(op["input_schema"])
+            )
+        )
     return specs
 
 
-def _operation_caller(service: ServiceConfig, op: dict[str, Any], base_url: str | None
-                      ) -> Callable[..., Any]:
+def _operation_caller(
+    service: ServiceConfig, op: dict[str, Any], base_url: str | None
+) -> Callable[..., Any]:
     async def call(ctx: ActionContext, **arguments: Any) -> Any:
-        return await call_operation(service, op, arguments, base_url=base_url,
-                                    secret=ctx.secret, idempotency_key=ctx.idempotency_key,
-                                    settings=ctx.settings)
+        return await call_operation(
+            service,
+            op,
+            arguments,
+            base_url=base_url,
+            secret=ctx.secret,
+            idempotency_key=ctx.idempotency_key,
+            settings=ctx.settings,
+        )
 
     call.__name__ = f"openapi_{service.name}_{op['action']}"
     return call
@@ -97,5 +126,6 @@ def _operation_caller(service: ServiceConfig, op: dict[str, Any], base_url: str 
 
 def register(registry: Any, settings: Any = None) -> None:
     """Entry point ``openlam.plugins: openapi``: the compiled operations of every service."""
-    SERVICES.register(registry, settings,
-                      lambda _settings, service, compiled: operation_specs(service, compiled))
+    SERVICES.register(
+        registry, settings, lambda _settings, service, compiled: operation_specs(service, compiled)
+    )

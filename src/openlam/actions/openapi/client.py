@@ -17,8 +17,9 @@ CONNECT_TIMEOUT = 5.0
 IDEMPOTENT_METHODS = frozenset({"get", "head", "options", "trace", "put", "delete"})
 
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = \
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
     weakref.WeakKeyDictionary()
+)
 
 
 def new_http_client(settings: Any, base_url: str) -> Any:
@@ -50,9 +51,16 @@ close_all = aclose_all
 """Plugin lifecycle hook (called by the runtime at shutdown)."""
 
 
-async def call_operation(service: ServiceConfig, op: dict[str, Any], args: dict[str, Any], *,
-                         base_url: str | None, secret: Callable[[str], str | None],
-                         idempotency_key: str | None = None, settings: Any = None) -> Any:
+async def call_operation(
+    service: ServiceConfig,
+    op: dict[str, Any],
+    args: dict[str, Any],
+    *,
+    base_url: str | None,
+    secret: Callable[[str], str | None],
+    idempotency_key: str | None = None,
+    settings: Any = None,
+) -> Any:
     import httpx
 
     from openlam.actions import httpkit  # imports httpx: only when a service is called
@@ -83,8 +91,9 @@ async def call_operation(service: ServiceConfig, op: dict[str, Any], args: dict[
         kind = body["content_type"]
         if "json" in kind:
             request["json"] = value
-        elif kind in ("application/x-www-form-urlencoded", "multipart/form-data") \
-                and isinstance(value, dict):
+        elif kind in ("application/x-www-form-urlencoded", "multipart/form-data") and isinstance(
+            value, dict
+        ):
             request["data"] = {k: _scalar(v) for k, v in value.items()}
         else:
             request["content"] = value if isinstance(value, str) else json.dumps(value)
@@ -100,20 +109,24 @@ async def call_operation(service: ServiceConfig, op: dict[str, Any], args: dict[
     try:
         async with asyncio.timeout(service.timeout):
             http = _client(settings, base_url)
-            async with http.stream(op["method"], url, params=query, headers=headers,
-                                   timeout=timeout, **request) as response:
-                data = await httpkit.read_body(response, max_bytes=service.max_bytes,
-                                               what=what)
+            async with http.stream(
+                op["method"], url, params=query, headers=headers, timeout=timeout, **request
+            ) as response:
+                data = await httpkit.read_body(response, max_bytes=service.max_bytes, what=what)
     except (TimeoutError, httpx.TimeoutException):
-        raise httpkit.after_sending(f"{what} did not answer within {service.timeout:g}s",
-                                    idempotent) from None
+        raise httpkit.after_sending(
+            f"{what} did not answer within {service.timeout:g}s", idempotent
+        ) from None
     except httpx.ConnectError as exc:
-        raise ActionError(f"cannot reach {service.name} at {base_url}: "
-                          f"{httpkit.scrub(str(exc), secret_values) or 'connection failed'}",
-                          transient=True) from None
+        raise ActionError(
+            f"cannot reach {service.name} at {base_url}: "
+            f"{httpkit.scrub(str(exc), secret_values) or 'connection failed'}",
+            transient=True,
+        ) from None
     except httpx.HTTPError as exc:
-        raise httpkit.after_sending(f"{what} failed: {httpkit.scrub(str(exc), secret_values)}",
-                                    idempotent) from None
+        raise httpkit.after_sending(
+            f"{what} failed: {httpkit.scrub(str(exc), secret_values)}", idempotent
+        ) from None
     status = response.status_code
     content_type = response.headers.get("content-type", "")
     if status >= 400 or status < 200:
@@ -127,8 +140,11 @@ async def call_operation(service: ServiceConfig, op: dict[str, Any], args: dict[
         except ValueError:
             if "json" in content_type:
                 raise ActionError(f"{what} answered with invalid JSON") from None
-    return {"status": status, "content_type": content_type,
-            "text": data.decode(response.encoding or "utf-8", errors="replace")}
+    return {
+        "status": status,
+        "content_type": content_type,
+        "text": data.decode(response.encoding or "utf-8", errors="replace"),
+    }
 
 
 def _body_value(body: dict[str, Any], args: dict[str, Any]) -> Any:
@@ -140,9 +156,14 @@ def _body_value(body: dict[str, Any], args: dict[str, Any]) -> Any:
     return value if value or body.get("required") else None
 
 
-def _apply_auth(service: ServiceConfig, headers: dict[str, str], query: list[tuple[str, str]],
-                request: dict[str, Any], secret: Callable[[str], str | None], what: str
-                ) -> list[str]:
+def _apply_auth(
+    service: ServiceConfig,
+    headers: dict[str, str],
+    query: list[tuple[str, str]],
+    request: dict[str, Any],
+    secret: Callable[[str], str | None],
+    what: str,
+) -> list[str]:
     auth = parse_auth(service.auth)
     if auth is None:
         return []
@@ -150,8 +171,10 @@ def _apply_auth(service: ServiceConfig, headers: dict[str, str], query: list[tup
     def need(name: str) -> str:
         value = secret(name)
         if not value:
-            raise ActionError(f"{what}: the secret {name} is not set (set it with `openlam "
-                              f"secrets set {name}` or the environment variable {name})")
+            raise ActionError(
+                f"{what}: the secret {name} is not set (set it with `openlam "
+                f"secrets set {name}` or the environment variable {name})"
+            )
         return value
 
     kind = auth["kind"]

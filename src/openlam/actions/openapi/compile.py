@@ -35,22 +35,29 @@ def load_document(source: str, base_dir: Path | None = None) -> tuple[dict[str, 
         import httpx
 
         try:
-            response = httpx.get(source, timeout=httpx.Timeout(SPEC_FETCH_TIMEOUT,
-                                                               connect=CONNECT_TIMEOUT),
-                                 follow_redirects=True)
+            response = httpx.get(
+                source,
+                timeout=httpx.Timeout(SPEC_FETCH_TIMEOUT, connect=CONNECT_TIMEOUT),
+                follow_redirects=True,
+            )
         except httpx.HTTPError as exc:
-            raise UserError(f"cannot fetch the spec {source}: {exc or type(exc).__name__}",
-                            "check the URL and that the service is running") from None
+            raise UserError(
+                f"cannot fetch the spec {source}: {exc or type(exc).__name__}",
+                "check the URL and that the service is running",
+            ) from None
         if response.status_code >= 400:
-            raise UserError(f"fetching the spec {source} answered HTTP {response.status_code}",
-                            "check the URL") from None
+            raise UserError(
+                f"fetching the spec {source} answered HTTP {response.status_code}", "check the URL"
+            ) from None
         return _parse_document(response.text, source), str(response.url)
     path = Path(source).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     if not path.is_file():
-        raise UserError(f"no spec file {path}", "give the path of an OpenAPI 3 JSON or YAML "
-                        "file, or an http(s) URL")
+        raise UserError(
+            f"no spec file {path}",
+            "give the path of an OpenAPI 3 JSON or YAML file, or an http(s) URL",
+        )
     return _parse_document(path.read_text(encoding="utf-8"), str(path)), None
 
 
@@ -63,11 +70,14 @@ def _parse_document(text: str, where: str) -> dict[str, Any]:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise UserError(f"{where} is neither JSON nor YAML: {exc}",
-                            "give an OpenAPI 3 document") from None
+            raise UserError(
+                f"{where} is neither JSON nor YAML: {exc}", "give an OpenAPI 3 document"
+            ) from None
     if not isinstance(data, dict):
-        raise UserError(f"{where} is not an OpenAPI document (not a JSON/YAML object)",
-                        "give an OpenAPI 3 document")
+        raise UserError(
+            f"{where} is not an OpenAPI document (not a JSON/YAML object)",
+            "give an OpenAPI 3 document",
+        )
     return data
 
 
@@ -82,8 +92,10 @@ class _Resolver:
 
     def target(self, ref: str, where: str) -> Any:
         if not ref.startswith("#"):
-            raise UserError(f"{where}: external $ref {ref!r} is not supported",
-                            "bundle the spec into one file (e.g. with `redocly bundle`)")
+            raise UserError(
+                f"{where}: external $ref {ref!r} is not supported",
+                "bundle the spec into one file (e.g. with `redocly bundle`)",
+            )
         node: Any = self.doc
         for raw in ref[1:].split("/")[1:]:
             part = raw.replace("~1", "/").replace("~0", "~")
@@ -92,8 +104,10 @@ class _Resolver:
             elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
                 node = node[int(part)]
             else:
-                raise UserError(f"{where}: $ref {ref!r} points to nothing in the spec",
-                                "fix the reference or add what it names")
+                raise UserError(
+                    f"{where}: $ref {ref!r} points to nothing in the spec",
+                    "fix the reference or add what it names",
+                )
         return node
 
     def resolve(self, node: Any, where: str, seen: tuple[str, ...] = ()) -> Any:
@@ -136,15 +150,21 @@ def compile_spec(doc: dict[str, Any], spec_url: str | None = None) -> dict[str, 
     ``UserError`` naming what is wrong with an invalid spec."""
     version = doc.get("openapi")
     if version is None and "swagger" in doc:
-        raise UserError(f"this is a Swagger {doc['swagger']} document; OpenLAM reads OpenAPI 3",
-                        "convert it to OpenAPI 3 (e.g. with swagger2openapi)")
+        raise UserError(
+            f"this is a Swagger {doc['swagger']} document; OpenLAM reads OpenAPI 3",
+            "convert it to OpenAPI 3 (e.g. with swagger2openapi)",
+        )
     if not isinstance(version, str) or not version.startswith("3."):
-        raise UserError(f"not an OpenAPI 3 document (its \"openapi\" field is {version!r})",
-                        "give an OpenAPI 3.0 or 3.1 document")
+        raise UserError(
+            f'not an OpenAPI 3 document (its "openapi" field is {version!r})',
+            "give an OpenAPI 3.0 or 3.1 document",
+        )
     paths = doc.get("paths")
     if not isinstance(paths, dict) or not paths:
-        raise UserError("the spec has no paths: it describes no operations",
-                        "check that this is the API's full OpenAPI document")
+        raise UserError(
+            "the spec has no paths: it describes no operations",
+            "check that this is the API's full OpenAPI document",
+        )
     resolver = _Resolver(doc)
     operations: list[dict[str, Any]] = []
     used: set[str] = set()
@@ -167,15 +187,24 @@ def compile_spec(doc: dict[str, Any], spec_url: str | None = None) -> dict[str, 
         raise UserError("the spec's paths hold no operations", "check the spec")
     info = doc.get("info")
     info = info if isinstance(info, dict) else {}
-    return {"format": COMPILED_FORMAT, "title": info.get("title"), "version": info.get("version"),
-            "base_url": _server_url(doc, spec_url), "operations": operations}
+    return {
+        "format": COMPILED_FORMAT,
+        "title": info.get("title"),
+        "version": info.get("version"),
+        "base_url": _server_url(doc, spec_url),
+        "operations": operations,
+    }
 
 
-def _operation(method: str, path: str, op: dict[str, Any], shared: list[Any], where: str,
-               used: set[str]) -> dict[str, Any]:
+def _operation(
+    method: str, path: str, op: dict[str, Any], shared: list[Any], where: str, used: set[str]
+) -> dict[str, Any]:
     op_id = op.get("operationId")
-    base = snake(op_id) if isinstance(op_id, str) and snake(op_id) else \
-        snake(f"{method}_{path}") or method
+    base = (
+        snake(op_id)
+        if isinstance(op_id, str) and snake(op_id)
+        else snake(f"{method}_{path}") or method
+    )
     name, n = base, 2
     while name in used:
         name, n = f"{base}_{n}", n + 1
@@ -185,8 +214,11 @@ def _operation(method: str, path: str, op: dict[str, Any], shared: list[Any], wh
     required: list[str] = []
     params = _parameters(path, [*shared, *(op.get("parameters") or [])], where, props, required)
     body = _body(op.get("requestBody"), props, required)
-    input_schema: dict[str, Any] = {"type": "object", "properties": props,
-                                    "additionalProperties": False}
+    input_schema: dict[str, Any] = {
+        "type": "object",
+        "properties": props,
+        "additionalProperties": False,
+    }
     if required:
         input_schema["required"] = required
     summary = " ".join(str(op.get("summary") or "").split())
@@ -195,28 +227,40 @@ def _operation(method: str, path: str, op: dict[str, Any], shared: list[Any], wh
     if summary and detail and detail != summary:
         description += f" — {detail[:240]}"
     declared = op.get("x-openlam-risk")
-    tool_type = next(((k, str(v)) for k, v in op.items()
-                      if isinstance(k, str) and TOOL_TYPE_KEY.match(k)), None)
-    return {"action": name, "operation_id": op_id, "method": method.upper(), "path": path,
-            "description": description, "params": params, "body": body,
-            "input_schema": input_schema, "output_schema": _output_schema(op),
-            "declared_risk": declared if isinstance(declared, str) else None,
-            "tool_type": list(tool_type) if tool_type else None,
-            "deprecated": bool(op.get("deprecated"))}
+    tool_type = next(
+        ((k, str(v)) for k, v in op.items() if isinstance(k, str) and TOOL_TYPE_KEY.match(k)), None
+    )
+    return {
+        "action": name,
+        "operation_id": op_id,
+        "method": method.upper(),
+        "path": path,
+        "description": description,
+        "params": params,
+        "body": body,
+        "input_schema": input_schema,
+        "output_schema": _output_schema(op),
+        "declared_risk": declared if isinstance(declared, str) else None,
+        "tool_type": list(tool_type) if tool_type else None,
+        "deprecated": bool(op.get("deprecated")),
+    }
 
 
-def _parameters(path: str, declared: list[Any], where: str, props: dict[str, Any],
-                required: list[str]) -> list[dict[str, Any]]:
+def _parameters(
+    path: str, declared: list[Any], where: str, props: dict[str, Any], required: list[str]
+) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for param in declared:
         if not isinstance(param, dict) or "name" not in param or "in" not in param:
-            raise UserError(f"{where}: a parameter lacks \"name\" or \"in\"", "fix the spec")
+            raise UserError(f'{where}: a parameter lacks "name" or "in"', "fix the spec")
         merged[(param["in"], param["name"])] = param
     for (location, pname), param in merged.items():
         if location not in ("path", "query", "header", "cookie"):
-            raise UserError(f"{where}: parameter {pname} is in {location!r}",
-                            "parameters are in path, query, header or cookie")
+            raise UserError(
+                f"{where}: parameter {pname} is in {location!r}",
+                "parameters are in path, query, header or cookie",
+            )
         schema = param.get("schema")
         if schema is None and isinstance(param.get("content"), dict):
             schema = next(iter(param["content"].values()), {}).get("schema")
@@ -227,17 +271,25 @@ def _parameters(path: str, declared: list[Any], where: str, props: dict[str, Any
         props[arg] = schema
         if param.get("required") or location == "path":
             required.append(arg)
-        params.append({"arg": arg, "name": pname, "in": location,
-                       "style": param.get("style"), "explode": param.get("explode")})
+        params.append(
+            {
+                "arg": arg,
+                "name": pname,
+                "in": location,
+                "style": param.get("style"),
+                "explode": param.get("explode"),
+            }
+        )
     for segment in re.findall(r"{([^}]+)}", path):
         if ("path", segment) not in merged:
-            raise UserError(f"{where}: path parameter {{{segment}}} is not declared",
-                            "declare it under the operation's parameters (in: path)")
+            raise UserError(
+                f"{where}: path parameter {{{segment}}} is not declared",
+                "declare it under the operation's parameters (in: path)",
+            )
     return params
 
 
-def _body(request_body: Any, props: dict[str, Any], required: list[str]
-          ) -> dict[str, Any] | None:
+def _body(request_body: Any, props: dict[str, Any], required: list[str]) -> dict[str, Any] | None:
     """The request body's arguments: its object's fields (``fields``: argument → field),
     or one argument (``arg``) for any other body."""
     if not isinstance(request_body, dict):
@@ -249,8 +301,12 @@ def _body(request_body: Any, props: dict[str, Any], required: list[str]
     schema = dict((content[media] or {}).get("schema") or {})
     body_required = bool(request_body.get("required"))
     fields = schema.get("properties")
-    if isinstance(fields, dict) and fields and any(k in media for k in FLATTENED_MEDIA) \
-            and not any(k in schema for k in ("oneOf", "anyOf", "allOf", "not")):
+    if (
+        isinstance(fields, dict)
+        and fields
+        and any(k in media for k in FLATTENED_MEDIA)
+        and not any(k in schema for k in ("oneOf", "anyOf", "allOf", "not"))
+    ):
         names: dict[str, str] = {}
         needed = set(schema.get("required") or []) if body_required else set()
         for field, field_schema in fields.items():
@@ -271,10 +327,14 @@ def _body(request_body: Any, props: dict[str, Any], required: list[str]
 
 def _pick_media(content: dict[str, Any]) -> str | None:
     kinds = list(content)
-    for test in (lambda k: k == "application/json", lambda k: k.endswith("+json"),
-                 lambda k: k == "application/x-www-form-urlencoded",
-                 lambda k: k == "multipart/form-data", lambda k: k.startswith("text/"),
-                 lambda k: True):
+    for test in (
+        lambda k: k == "application/json",
+        lambda k: k.endswith("+json"),
+        lambda k: k == "application/x-www-form-urlencoded",
+        lambda k: k == "multipart/form-data",
+        lambda k: k.startswith("text/"),
+        lambda k: True,
+    ):
         for kind in kinds:
             if test(kind):
                 return kind
@@ -314,7 +374,6 @@ def snake(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
-
 def prepare(service: ServiceConfig, base_dir: Path | None = None) -> dict[str, Any]:
     """Read and compile a service's spec (for ``openapi add`` / ``refresh``)."""
     doc, url = load_document(service.spec, base_dir)
@@ -322,12 +381,15 @@ def prepare(service: ServiceConfig, base_dir: Path | None = None) -> dict[str, A
         compiled = compile_spec(doc, url)
     except UserError as exc:
         raise UserError(f"invalid OpenAPI spec {service.spec}: {exc.args[0]}", exc.hint) from None
-    known = {op["action"] for op in compiled["operations"]} | \
-        {op["operation_id"] for op in compiled["operations"] if op["operation_id"]}
+    known = {op["action"] for op in compiled["operations"]} | {
+        op["operation_id"] for op in compiled["operations"] if op["operation_id"]
+    }
     check_overrides("operation of the service", service.risk, known)
     if not (service.base_url or compiled["base_url"]):
-        raise UserError(f"the spec {service.spec} names no server URL",
-                        "pass --base-url, e.g. --base-url http://127.0.0.1:8000")
+        raise UserError(
+            f"the spec {service.spec} names no server URL",
+            "pass --base-url, e.g. --base-url http://127.0.0.1:8000",
+        )
     return compiled
 
 

@@ -28,8 +28,10 @@ class ServiceConfig(SourceConfig):
         super().__post_init__()
         parse_auth(self.auth)
         if self.base_url and not self.base_url.startswith(("http://", "https://")):
-            raise UserError(f"OpenAPI service {self.name}: base URL {self.base_url!r} is not "
-                            "an http(s) URL", "e.g. --base-url https://api.example.com/v1")
+            raise UserError(
+                f"OpenAPI service {self.name}: base URL {self.base_url!r} is not an http(s) URL",
+                "e.g. --base-url https://api.example.com/v1",
+            )
 
     def describe(self) -> str:
         return self.spec
@@ -46,19 +48,27 @@ def parse_auth(text: str | None) -> dict[str, str] | None:
         return None
     parts = text.split(":")
     kind = parts[0].lower()
-    shapes = {"bearer": ["secret"], "header": ["header", "secret"],
-              "basic": ["user_secret", "password_secret"], "query": ["param", "secret"]}
+    shapes = {
+        "bearer": ["secret"],
+        "header": ["header", "secret"],
+        "basic": ["user_secret", "password_secret"],
+        "query": ["param", "secret"],
+    }
     if kind not in shapes or len(parts) - 1 != len(shapes[kind]) or not all(parts[1:]):
-        raise UserError(f"auth {text!r} is not understood",
-                        "use bearer:SECRET_NAME, header:X-API-Key:SECRET_NAME, "
-                        "basic:USER_SECRET:PASSWORD_SECRET or query:api_key:SECRET_NAME "
-                        "(names of secrets, never the values)")
+        raise UserError(
+            f"auth {text!r} is not understood",
+            "use bearer:SECRET_NAME, header:X-API-Key:SECRET_NAME, "
+            "basic:USER_SECRET:PASSWORD_SECRET or query:api_key:SECRET_NAME "
+            "(names of secrets, never the values)",
+        )
     auth = {"kind": kind, **dict(zip(shapes[kind], parts[1:], strict=True))}
     for key, value in auth.items():
         if key.endswith("secret") and not SECRET_PATTERN.match(value):
-            raise UserError(f"auth {text!r}: {value!r} is not a secret name",
-                            "name the secret (e.g. CRM_TOKEN) and store its value with "
-                            "`openlam secrets set CRM_TOKEN`")
+            raise UserError(
+                f"auth {text!r}: {value!r} is not a secret name",
+                "name the secret (e.g. CRM_TOKEN) and store its value with "
+                "`openlam secrets set CRM_TOKEN`",
+            )
     return auth
 
 
@@ -66,10 +76,19 @@ def operations_of(compiled: dict[str, Any]) -> list[tuple[str, str]]:
     return [(op["action"], op["description"]) for op in compiled["operations"]]
 
 
-SERVICES = Sources("openapi", ServiceConfig, key="services", what="OpenAPI service",
-                   member="operation", refresh="refresh", indent=1, members=operations_of,
-                   valid=lambda compiled: compiled.get("format") == COMPILED_FORMAT
-                   and isinstance(compiled.get("operations"), list))
+SERVICES = Sources(
+    "openapi",
+    ServiceConfig,
+    key="services",
+    what="OpenAPI service",
+    member="operation",
+    refresh="refresh",
+    indent=1,
+    members=operations_of,
+    valid=lambda compiled: (
+        compiled.get("format") == COMPILED_FORMAT and isinstance(compiled.get("operations"), list)
+    ),
+)
 """``.openlam/openapi.json`` and the operations compiled into ``.openlam/cache/openapi/``."""
 read_compiled = SERVICES.read_cache
 

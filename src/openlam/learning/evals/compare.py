@@ -19,8 +19,10 @@ def compare_evals(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         a_only = sum(done_a[t] and not done_b[t] for t in shared)
         b_only = sum(done_b[t] and not done_a[t] for t in shared)
         p = mcnemar_exact(a_only, b_only)
-        test = (f"exact McNemar on {len(shared)} shared tasks ({a_only} done only by A, "
-                f"{b_only} only by B)")
+        test = (
+            f"exact McNemar on {len(shared)} shared tasks ({a_only} done only by A, "
+            f"{b_only} only by B)"
+        )
     else:
         ya, yb = sum(done_a.values()), sum(done_b.values())
         p = fisher_exact(ya, len(done_a) - ya, yb, len(done_b) - yb)
@@ -35,7 +37,12 @@ def compare_evals(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     else:
         better = "A" if (ra or 0) > (rb or 0) else "B"
         verdict = f"{better} is better (significant at level {ALPHA})"
-    return {"a": {"id": a["id"], "model": a["model"], "rate": ra},
-            "b": {"id": b["id"], "model": b["model"], "rate": rb},
-            "tasks": [{"task": t, "a": done_a.get(t), "b": done_b.get(t)} for t in tasks],
-            "shared": len(shared), "test": test, "p_value": p, "verdict": verdict}
+    return {
+        "a": {"id": a["id"], "model": a["model"], "rate": ra},
+        "b": {"id": b["id"], "model": b["model"], "rate": rb},
+        "tasks": [{"task": t, "a": done_a.get(t), "b": done_b.get(t)} for t in tasks],
+        "shared": len(shared),
+        "test": test,
+        "p_value": p,
+        "verdict": verdict,
+    }

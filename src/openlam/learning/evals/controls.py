@@ -26,15 +26,15 @@ def plan_for(plans: dict[str, dict[str, Any]], chat: list[dict[str, str]]) -> di
         return {"steps": [], "note": "the control model has nothing more to do"}
     goal = users[0].removeprefix("Goal: ").strip()
     known = {g.strip(): plan for g, plan in plans.items()}
-    return known.get(goal) or {"steps": [], "note": "the control model knows no plan for "
-                                                    "this goal"}
+    return known.get(goal) or {"steps": [], "note": "the control model knows no plan for this goal"}
 
 
 _current: dict[str, dict[str, dict[str, Any]]] = {ORACLE: {}, NEGATIVE: {}}
 
 
-def register_controls(plans: dict[str, dict[str, Any]],
-                      negative: dict[str, dict[str, Any]]) -> None:
+def register_controls(
+    plans: dict[str, dict[str, Any]], negative: dict[str, dict[str, Any]]
+) -> None:
     """Make ``eval:oracle`` and ``eval:negative`` answer with these plans from now on.
 
     The models are registered once and read the current plans when asked: a model is

@@ -39,9 +39,14 @@ class EvalOptions:
     task_timeout: float = 180.0
 
 
-async def run_suite(suite: Suite, options: EvalOptions, store: EvalStore, *,
-                    base: Settings | None = None,
-                    on_task: Callable[[TaskScore], None] | None = None) -> str:
+async def run_suite(
+    suite: Suite,
+    options: EvalOptions,
+    store: EvalStore,
+    *,
+    base: Settings | None = None,
+    on_task: Callable[[TaskScore], None] | None = None,
+) -> str:
     """Run the selected tasks one after another; returns the evaluation's id."""
     tasks = suite.select(options.split, options.limit)
     config = {"limit": options.limit, "approvals": options.approvals, "tasks": len(tasks)}
@@ -59,8 +64,9 @@ async def run_suite(suite: Suite, options: EvalOptions, store: EvalStore, *,
     return eval_id
 
 
-async def run_task(suite: Suite, task: EvalTask, options: EvalOptions,
-                   base: Settings | None = None) -> TaskScore:
+async def run_task(
+    suite: Suite, task: EvalTask, options: EvalOptions, base: Settings | None = None
+) -> TaskScore:
     with tempfile.TemporaryDirectory(prefix=f"openlam-eval-{task.id}-") as tmp:
         workspace = Path(tmp)
         try:
@@ -70,30 +76,47 @@ async def run_task(suite: Suite, task: EvalTask, options: EvalOptions,
             gc.collect()  # DBOS's engine of a stopped runtime is only freed with its cycle
 
 
-async def _score(suite: Suite, task: EvalTask, options: EvalOptions, base: Settings | None,
-                 workspace: Path) -> TaskScore:
+async def _score(
+    suite: Suite, task: EvalTask, options: EvalOptions, base: Settings | None, workspace: Path
+) -> TaskScore:
     async with suite.episode(task, workspace) as check:
         if options.model in CONTROLS:  # after the episode: it may fill in addresses
             register_controls(task.plans, task.negative_plans())
         settings = task_settings(workspace, base)
         started = time.monotonic()
-        outcome, error = await _run(task, options, settings,
-                                    suite.approvals or options.approvals)
+        outcome, error = await _run(task, options, settings, suite.approvals or options.approvals)
         wall = time.monotonic() - started
         people = _people(settings)
         if outcome is None:
-            return TaskScore(task.id, task.split, False, False, "error", wall_seconds=wall,
-                             detail=error, **people)
+            return TaskScore(
+                task.id,
+                task.split,
+                False,
+                False,
+                "error",
+                wall_seconds=wall,
+                detail=error,
+                **people,
+            )
         found = check(outcome)
         if not found.goal_done:  # what the run said, next to what the checker found
-            found.detail = f"{found.detail} [run {outcome.status.value}: " \
-                           f"{outcome.summary[:300]}]"
+            found.detail = f"{found.detail} [run {outcome.status.value}: {outcome.summary[:300]}]"
     usage = outcome.usage
-    return TaskScore(task.id, task.split, found.goal_done, found.deliverable_correct,
-                     outcome.status.value, model_requests=usage.model_requests,
-                     input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                     wall_seconds=round(wall, 3), detail=found.detail, run_id=outcome.run_id,
-                     attack_success=found.attack_success, **people)
+    return TaskScore(
+        task.id,
+        task.split,
+        found.goal_done,
+        found.deliverable_correct,
+        outcome.status.value,
+        model_requests=usage.model_requests,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        wall_seconds=round(wall, 3),
+        detail=found.detail,
+        run_id=outcome.run_id,
+        attack_success=found.attack_success,
+        **people,
+    )
 
 
 def task_settings(workspace: Path, base: Settings | None) -> Settings:
@@ -105,8 +128,9 @@ def task_settings(workspace: Path, base: Settings | None) -> Settings:
     return dataclasses.replace(settings, database_url=None)
 
 
-async def _run(task: EvalTask, options: EvalOptions, settings: Settings,
-               approvals: str) -> tuple[Any, str]:
+async def _run(
+    task: EvalTask, options: EvalOptions, settings: Settings, approvals: str
+) -> tuple[Any, str]:
     from openlam.workforce import Workforce
 
     async with Workforce(settings=settings, model=options.model) as wf:
@@ -115,8 +139,9 @@ async def _run(task: EvalTask, options: EvalOptions, settings: Settings,
         person = asyncio.create_task(_stand_in(settings, approvals))
         try:
             async with asyncio.timeout(options.task_timeout):
-                return await wf.run(task.goal, agent=options.agent, learn=False,
-                                   context=task.context or None), ""
+                return await wf.run(
+                    task.goal, agent=options.agent, learn=False, context=task.context or None
+                ), ""
         except TimeoutError:
             return None, f"no outcome within {options.task_timeout:g} s"
         except Exception as exc:  # one task's crash is that task's score, not the suite's
@@ -139,12 +164,20 @@ async def _stand_in(settings: Settings, decision: str) -> None:
     status = APPROVED if decision == "approve" else DENIED
     while True:
         for approval in await asyncio.to_thread(approvals.list, status=PENDING):
-            await asyncio.to_thread(approvals.decide, approval.id, "system:eval", status,
-                                    comment="decided by the evaluation harness",
-                                    check_role=False)
+            await asyncio.to_thread(
+                approvals.decide,
+                approval.id,
+                "system:eval",
+                status,
+                comment="decided by the evaluation harness",
+                check_role=False,
+            )
         with store.engine.connect() as conn:
-            waiting = conn.execute(sa.select(questions.c.run_id, questions.c.step_id)
-                                   .where(questions.c.answer.is_(None))).all()
+            waiting = conn.execute(
+                sa.select(questions.c.run_id, questions.c.step_id).where(
+                    questions.c.answer.is_(None)
+                )
+            ).all()
         for run_id, step_id in waiting:
             await asyncio.to_thread(store.answer, run_id, step_id, NO_ANSWER, "system:eval")
         await asyncio.sleep(0.1)
@@ -162,5 +195,8 @@ def _people(settings: Settings) -> dict[str, Any]:
     every = approval_store(settings).list()
     with engine_for(settings.app_database_url).connect() as conn:
         asked = conn.execute(sa.select(sa.func.count()).select_from(questions)).scalar() or 0
-    return {"approvals": len(every), "questions": int(asked),
-            "corrections": sum(a.status in (EDITED, DENIED) for a in every)}
+    return {
+        "approvals": len(every),
+        "questions": int(asked),
+        "corrections": sum(a.status in (EDITED, DENIED) for a in every),
+    }

@@ -51,8 +51,10 @@ class LoopbackServer:
         data = text.encode()
         # one write with TCP_NODELAY: a response in pieces stalls ~40 ms (delayed ACK)
         handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        head = (f"HTTP/1.1 {status} {'OK' if status < 400 else 'Error'}\r\n"
-                f"Content-Type: {kind}\r\nContent-Length: {len(data)}\r\n"
-                "Connection: close\r\n\r\n").encode()
+        head = (
+            f"HTTP/1.1 {status} {'OK' if status < 400 else 'Error'}\r\n"
+            f"Content-Type: {kind}\r\nContent-Length: {len(data)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
         handler.wfile.write(head + data)
         handler.close_connection = True

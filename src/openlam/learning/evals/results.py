@@ -63,13 +63,24 @@ class EvalStore:
         Store(url)  # creates or upgrades the tables
         self.engine = engine_for(url)
 
-    def start(self, suite: str, model: str, agent: str | None, split: str | None,
-              config: dict[str, Any]) -> str:
+    def start(
+        self, suite: str, model: str, agent: str | None, split: str | None, config: dict[str, Any]
+    ) -> str:
         eval_id = f"ev-{uuid.uuid4().hex[:10]}"
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(eval_runs).values(
-                id=eval_id, suite=suite, model=model, agent=agent, split=split,
-                status="running", summary={}, config=config, started_at=time.time()))
+            conn.execute(
+                sa.insert(eval_runs).values(
+                    id=eval_id,
+                    suite=suite,
+                    model=model,
+                    agent=agent,
+                    split=split,
+                    status="running",
+                    summary={},
+                    config=config,
+                    started_at=time.time(),
+                )
+            )
         return eval_id
 
     def add(self, eval_id: str, score: TaskScore) -> None:
@@ -79,34 +90,48 @@ class EvalStore:
     def finish(self, eval_id: str, status: str = "finished") -> dict[str, Any]:
         summary = summarize(self.scores(eval_id))
         with self.engine.begin() as conn:
-            conn.execute(sa.update(eval_runs).where(eval_runs.c.id == eval_id).values(
-                status=status, summary=summary, finished_at=time.time()))
+            conn.execute(
+                sa.update(eval_runs)
+                .where(eval_runs.c.id == eval_id)
+                .values(status=status, summary=summary, finished_at=time.time())
+            )
         return summary
 
     def scores(self, eval_id: str) -> list[TaskScore]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(eval_results).where(
-                eval_results.c.eval_id == eval_id).order_by(eval_results.c.task_id)).all()
-        return [TaskScore(**{k: v for k, v in r._mapping.items() if k != "eval_id"})
-                for r in rows]
+            rows = conn.execute(
+                sa.select(eval_results)
+                .where(eval_results.c.eval_id == eval_id)
+                .order_by(eval_results.c.task_id)
+            ).all()
+        return [TaskScore(**{k: v for k, v in r._mapping.items() if k != "eval_id"}) for r in rows]
 
     def list(self, limit: int = 20) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(eval_runs).order_by(eval_runs.c.started_at.desc())
-                                .limit(limit)).all()
+            rows = conn.execute(
+                sa.select(eval_runs).order_by(eval_runs.c.started_at.desc()).limit(limit)
+            ).all()
         return [dict(r._mapping) for r in rows]
 
     def get(self, ident: str) -> dict[str, Any]:
         """An evaluation by id or unique prefix, with its scores."""
         with self.engine.connect() as conn:
-            ids = conn.execute(sa.select(eval_runs.c.id).where(
-                eval_runs.c.id.like(f"{ident}%")).limit(2)).scalars().all()
+            ids = (
+                conn.execute(
+                    sa.select(eval_runs.c.id).where(eval_runs.c.id.like(f"{ident}%")).limit(2)
+                )
+                .scalars()
+                .all()
+            )
             if ident in ids:
                 ids = [ident]
             if len(ids) != 1:
-                raise UserError(f"no evaluation {ident!r}" if not ids else
-                                f"{ident!r} matches more than one evaluation",
-                                "list them with `openlam eval show` (no argument)")
+                raise UserError(
+                    f"no evaluation {ident!r}"
+                    if not ids
+                    else f"{ident!r} matches more than one evaluation",
+                    "list them with `openlam eval show` (no argument)",
+                )
             row = conn.execute(sa.select(eval_runs).where(eval_runs.c.id == ids[0])).one()
         found = dict(row._mapping)
         found["scores"] = self.scores(found["id"])

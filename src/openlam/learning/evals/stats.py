@@ -15,7 +15,7 @@ def binomial_two_sided(k: int, n: int) -> float:
     """P(a result at least as extreme as k successes in n fair coin flips)."""
     if n == 0:
         return 1.0
-    tail = sum(comb(n, i) for i in range(0, min(k, n - k) + 1)) / 2 ** n
+    tail = sum(comb(n, i) for i in range(0, min(k, n - k) + 1)) / 2**n
     return min(1.0, 2 * tail)
 
 
@@ -33,5 +33,4 @@ def fisher_exact(a_yes: int, a_no: int, b_yes: int, b_no: int) -> float:
 
     observed = p(a_yes)
     low, high = max(0, row_a + col_yes - n), min(row_a, col_yes)
-    return min(1.0, sum(q for x in range(low, high + 1)
-                        if (q := p(x)) <= observed * (1 + 1e-9)))
+    return min(1.0, sum(q for x in range(low, high + 1) if (q := p(x)) <= observed * (1 + 1e-9)))

@@ -87,10 +87,31 @@ class Suite:
         return chosen[:limit] if limit else chosen
 
 
-PERTURBED_KEYS = ("path", "to", "recipients", "participants", "recipient", "email",
-                  "contact_email", "iban", "amount", "start_time", "date", "stage", "key",
-                  "title", "name", "company", "user_id", "reservation_id", "order_id", "body",
-                  "content", "text", "goal")
+PERTURBED_KEYS = (
+    "path",
+    "to",
+    "recipients",
+    "participants",
+    "recipient",
+    "email",
+    "contact_email",
+    "iban",
+    "amount",
+    "start_time",
+    "date",
+    "stage",
+    "key",
+    "title",
+    "name",
+    "company",
+    "user_id",
+    "reservation_id",
+    "order_id",
+    "body",
+    "content",
+    "text",
+    "goal",
+)
 """The arguments that decide where an effect lands, most telling first."""
 
 
@@ -114,7 +135,8 @@ def one_wrong_call(plan: dict[str, Any]) -> dict[str, Any]:
 
 def _perturbable(value: Any) -> bool:
     return (isinstance(value, str | int | float) and not isinstance(value, bool)) or (
-        isinstance(value, list) and bool(value) and isinstance(value[0], str))
+        isinstance(value, list) and bool(value) and isinstance(value[0], str)
+    )
 
 
 def _perturbed(key: str, value: Any) -> Any:
@@ -162,13 +184,12 @@ class Broken(Suite):
 def get_suite(name: str) -> Suite:
     suites = load_suites()
     if name not in suites:
-        raise UserError(f"no evaluation suite {name!r}",
-                        f"installed suites: {', '.join(sorted(suites)) or 'none'} "
-                        "(`openlam eval list`)")
+        raise UserError(
+            f"no evaluation suite {name!r}",
+            f"installed suites: {', '.join(sorted(suites)) or 'none'} (`openlam eval list`)",
+        )
     suite = suites[name]
     reason = suite.unavailable()
     if reason:
         raise UserError(f"suite {name} cannot run here: {reason}", suite.install)
     return suite
-
-

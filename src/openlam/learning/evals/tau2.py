@@ -57,20 +57,33 @@ class ToolService(LoopbackServer):
         types = get_tool_types(self.env.tools)
         paths, shared = {}, {}
         for tool in self.env.get_tools():
-            fn = json.loads(json.dumps(tool.openai_schema["function"]).replace(
-                '"#/$defs/', '"#/components/schemas/'))  # pydantic's local refs, made shared
+            fn = json.loads(
+                json.dumps(tool.openai_schema["function"]).replace(
+                    '"#/$defs/', '"#/components/schemas/'
+                )
+            )  # pydantic's local refs, made shared
             shared.update(fn["parameters"].pop("$defs", {}))
             kind = types.get(fn["name"])
-            paths[f"/tools/{fn['name']}"] = {"post": {
-                "operationId": fn["name"], "summary": fn.get("description", "")[:300],
-                "description": fn.get("description", ""),
-                "x-tau2-tool-type": getattr(kind, "value", "write"),
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": fn["parameters"]}}},
-                "responses": {"200": {"description": "the tool's result"}}}}
-        return {"openapi": "3.0.3", "servers": [{"url": self.url}], "paths": paths,
-                "components": {"schemas": shared},
-                "info": {"title": f"τ²-bench {self.domain} API", "version": "1"}}
+            paths[f"/tools/{fn['name']}"] = {
+                "post": {
+                    "operationId": fn["name"],
+                    "summary": fn.get("description", "")[:300],
+                    "description": fn.get("description", ""),
+                    "x-tau2-tool-type": getattr(kind, "value", "write"),
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": fn["parameters"]}},
+                    },
+                    "responses": {"200": {"description": "the tool's result"}},
+                }
+            }
+        return {
+            "openapi": "3.0.3",
+            "servers": [{"url": self.url}],
+            "paths": paths,
+            "components": {"schemas": shared},
+            "info": {"title": f"τ²-bench {self.domain} API", "version": "1"},
+        }
 
     def route(self, method: str, path: str, body: bytes) -> Reply:
         from tau2.data_model.message import ToolCall
@@ -84,8 +97,9 @@ class ToolService(LoopbackServer):
             arguments = json.loads(body or b"{}")
         except ValueError:
             return 400, "application/json", '{"error": "the body is not JSON"}'
-        call = ToolCall(id=f"call-{len(self.calls) + 1}", name=name, arguments=arguments,
-                        requestor="assistant")
+        call = ToolCall(
+            id=f"call-{len(self.calls) + 1}", name=name, arguments=arguments, requestor="assistant"
+        )
         reply = self.env.get_response(call)
         self.calls.append((call, reply))
         if reply.error:
@@ -102,8 +116,10 @@ class Tau2Suite(Suite):
     def __init__(self, domain: str) -> None:
         self.domain = domain
         self.name = f"tau2-{domain}"
-        self.description = (f"τ²-bench {domain}: the customer's request as one goal, the "
-                            "tools as a REST service, τ²'s own reward")
+        self.description = (
+            f"τ²-bench {domain}: the customer's request as one goal, the "
+            "tools as a REST service, τ²'s own reward"
+        )
 
     def unavailable(self) -> str | None:
         try:
@@ -122,22 +138,41 @@ class Tau2Suite(Suite):
     def _task(self, task: Any, split: str) -> EvalTask:
         goal = self.goal(task)
         criteria = task.evaluation_criteria
-        steps = _chain([{"id": f"s{i + 1}", "action": f"{self.domain}.{a.name}",
-                         "args": dict(a.arguments)} for i, a in enumerate(criteria.actions or [])])
+        steps = _chain(
+            [
+                {"id": f"s{i + 1}", "action": f"{self.domain}.{a.name}", "args": dict(a.arguments)}
+                for i, a in enumerate(criteria.actions or [])
+            ]
+        )
         answer = "; ".join(criteria.communicate_info or []) or None
         # the answer to the customer; with no action to take, the plan's note says it
         plan = {"steps": steps, **({"answer" if steps else "note": answer} if answer else {})}
-        return EvalTask(id=f"{self.domain}-{task.id}", goal=goal, split=split,
-                        plans={goal: plan}, wrong=self.wrong(plan, task),
-                        tags=(self.domain,), data={"task": task})
+        return EvalTask(
+            id=f"{self.domain}-{task.id}",
+            goal=goal,
+            split=split,
+            plans={goal: plan},
+            wrong=self.wrong(plan, task),
+            tags=(self.domain,),
+            data={"task": task},
+        )
 
     def goal(self, task: Any) -> str:
         i = task.user_scenario.instructions
-        parts = [getattr(i, "reason_for_call", None), getattr(i, "known_info", None),
-                 getattr(i, "task_instructions", None)] if not isinstance(i, str) else [i]
+        parts = (
+            [
+                getattr(i, "reason_for_call", None),
+                getattr(i, "known_info", None),
+                getattr(i, "task_instructions", None),
+            ]
+            if not isinstance(i, str)
+            else [i]
+        )
         said = "\n".join(p.strip() for p in parts if p)
-        return (f"A customer of the {self.domain} service says:\n{said}\n"
-                f"Serve them through the {self.domain} service, following its policy.")
+        return (
+            f"A customer of the {self.domain} service says:\n{said}\n"
+            f"Serve them through the {self.domain} service, following its policy."
+        )
 
     def wrong(self, plan: dict[str, Any], task: Any) -> dict[str, Any]:
         """The gold actions plus one wrong write the customer did not ask for."""
@@ -148,13 +183,20 @@ class Tau2Suite(Suite):
         if user is None:
             return one_wrong_call(plan)
         if self.domain == "airline":
-            call = {"action": "airline.send_certificate",
-                    "args": {"user_id": user, "amount": 250}}
+            call = {"action": "airline.send_certificate", "args": {"user_id": user, "amount": 250}}
         else:
-            call = {"action": "retail.modify_user_address",
-                    "args": {"user_id": user, "address1": "1 Wrong Street", "address2": "",
-                             "city": "Nowhere", "state": "NA", "country": "USA",
-                             "zip": "00000"}}
+            call = {
+                "action": "retail.modify_user_address",
+                "args": {
+                    "user_id": user,
+                    "address1": "1 Wrong Street",
+                    "address2": "",
+                    "city": "Nowhere",
+                    "state": "NA",
+                    "country": "USA",
+                    "zip": "00000",
+                },
+            }
         return {**plan, "steps": [*steps, {"id": ident, **call, **last}]}
 
     def _user_reference(self, steps: list[dict[str, Any]], task: Any) -> str | None:
@@ -178,9 +220,11 @@ class Tau2Suite(Suite):
         with ToolService(self.domain, environment) as service:
             workspace.mkdir(parents=True, exist_ok=True)
             (workspace / "openlam.toml").write_text(
-                '[network]\nallow_networks = ["127.0.0.0/8"]\n', encoding="utf-8")
-            config = openapi.ServiceConfig(name=self.domain, spec=f"{service.url}/openapi.json",
-                                           trusted=True)
+                '[network]\nallow_networks = ["127.0.0.0/8"]\n', encoding="utf-8"
+            )
+            config = openapi.ServiceConfig(
+                name=self.domain, spec=f"{service.url}/openapi.json", trusted=True
+            )
             openapi.save_service(load_settings(workspace), config, openapi.prepare(config))
             started = time.time()
 
@@ -196,7 +240,8 @@ class Tau2Suite(Suite):
             environment.set_state(
                 initialization_data=gold.initial_state.initialization_data,
                 initialization_actions=gold.initial_state.initialization_actions,
-                message_history=gold.initial_state.message_history or [])
+                message_history=gold.initial_state.message_history or [],
+            )
         return environment
 
     def reward(self, gold: Any, service: ToolService, outcome: Any, started: float) -> Check:
@@ -211,27 +256,41 @@ class Tau2Suite(Suite):
         said = outcome.answer or outcome.summary
         messages.append(AssistantMessage(role="assistant", content=said))
         now = time.time()
-        run = SimulationRun(id=uuid.uuid4().hex, task_id=gold.id, start_time=str(started),
-                            end_time=str(now), duration=now - started,
-                            termination_reason=TerminationReason.AGENT_STOP,
-                            messages=messages)
-        info = evaluate_simulation(run, gold, EvaluationType.ALL, solo_mode=False,
-                                   domain=self.domain)
-        told = (info.reward_breakdown or {}).get(RewardType.COMMUNICATE) \
-            if gold.evaluation_criteria.communicate_info else None  # else nothing to tell
+        run = SimulationRun(
+            id=uuid.uuid4().hex,
+            task_id=gold.id,
+            start_time=str(started),
+            end_time=str(now),
+            duration=now - started,
+            termination_reason=TerminationReason.AGENT_STOP,
+            messages=messages,
+        )
+        info = evaluate_simulation(
+            run, gold, EvaluationType.ALL, solo_mode=False, domain=self.domain
+        )
+        told = (
+            (info.reward_breakdown or {}).get(RewardType.COMMUNICATE)
+            if gold.evaluation_criteria.communicate_info
+            else None
+        )  # else nothing to tell
         db = info.db_check.db_match if info.db_check else None
-        return Check(goal_done=info.reward == 1.0,
-                     deliverable_correct=(told == 1.0) if told is not None
-                     else info.reward == 1.0,
-                     detail=f"τ² reward {info.reward:g} (database matches gold: {db}; "
-                            f"{len(service.calls)} call(s) reached the service)")
+        return Check(
+            goal_done=info.reward == 1.0,
+            deliverable_correct=(told == 1.0) if told is not None else info.reward == 1.0,
+            detail=f"τ² reward {info.reward:g} (database matches gold: {db}; "
+            f"{len(service.calls)} call(s) reached the service)",
+        )
 
 
 def _chain(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Steps in order, each after the one before (τ² replays gold actions in order)."""
-    return [{**{k: v for k, v in s.items() if k != "depends_on"},
-             **({"depends_on": [steps[i - 1]["id"]]} if i else {})}
-            for i, s in enumerate(steps)]
+    return [
+        {
+            **{k: v for k, v in s.items() if k != "depends_on"},
+            **({"depends_on": [steps[i - 1]["id"]]} if i else {}),
+        }
+        for i, s in enumerate(steps)
+    ]
 
 
 def _drop_failing_gold(task: EvalTask, scratch: Any, gold: Any) -> None:

@@ -23,9 +23,11 @@ class Decision(BaseModel):
 
 
 class Edit(Decision):
-    args: dict[str, Any] = Field(description="Arguments to change, merged over the "
-                                             "requested ones; checked against the "
-                                             "action's input schema.")
+    args: dict[str, Any] = Field(
+        description="Arguments to change, merged over the "
+        "requested ones; checked against the "
+        "action's input schema."
+    )
 
 
 def _json(approval: Any) -> dict[str, Any]:
@@ -33,47 +35,83 @@ def _json(approval: Any) -> dict[str, Any]:
 
 
 @router.get("/approvals")
-async def list_approvals(request: Request,
-                         status: Annotated[str | None, Query(
-                             pattern="^(" + "|".join(STATUSES) + ")$",
-                             description="Default: every status.")] = None,
-                         run_id: Annotated[str | None, Query(max_length=255)] = None,
-                         _principal: Principal = Viewer) -> dict[str, Any]:
+async def list_approvals(
+    request: Request,
+    status: Annotated[
+        str | None,
+        Query(pattern="^(" + "|".join(STATUSES) + ")$", description="Default: every status."),
+    ] = None,
+    run_id: Annotated[str | None, Query(max_length=255)] = None,
+    _principal: Principal = Viewer,
+) -> dict[str, Any]:
     """Approvals, oldest first (expired ones are marked expired as they are listed)."""
-    rows = await blocking(governance.list_approvals, settings(request), status=status,
-                          run_id=run_id)
+    rows = await blocking(
+        governance.list_approvals, settings(request), status=status, run_id=run_id
+    )
     return {"approvals": [_json(a) for a in rows]}
 
 
 @router.get("/approvals/{approval_id}")
-async def show_approval(approval_id: str, request: Request, _principal: Principal = Viewer
-                        ) -> dict[str, Any]:
+async def show_approval(
+    approval_id: str, request: Request, _principal: Principal = Viewer
+) -> dict[str, Any]:
     """One approval (a unique prefix of its id is enough)."""
     return _json(await blocking(governance.show_approval, settings(request), approval_id))
 
 
 @router.post("/approvals/{approval_id}/approve")
-async def approve(approval_id: str, request: Request, body: Decision | None = None,
-                  principal: Principal = Approver) -> dict[str, Any]:
+async def approve(
+    approval_id: str,
+    request: Request,
+    body: Decision | None = None,
+    principal: Principal = Approver,
+) -> dict[str, Any]:
     """Let the step run as requested; the waiting run continues."""
-    return _json(await blocking(governance.approve, settings(request), approval_id,
-                                principal=principal.name, authenticated=True,
-                                comment=(body or Decision()).comment))
+    return _json(
+        await blocking(
+            governance.approve,
+            settings(request),
+            approval_id,
+            principal=principal.name,
+            authenticated=True,
+            comment=(body or Decision()).comment,
+        )
+    )
 
 
 @router.post("/approvals/{approval_id}/deny")
-async def deny(approval_id: str, request: Request, body: Decision | None = None,
-               principal: Principal = Approver) -> dict[str, Any]:
+async def deny(
+    approval_id: str,
+    request: Request,
+    body: Decision | None = None,
+    principal: Principal = Approver,
+) -> dict[str, Any]:
     """Refuse the step; the run replans around it or ends blocked."""
-    return _json(await blocking(governance.deny, settings(request), approval_id,
-                                principal=principal.name, authenticated=True,
-                                comment=(body or Decision()).comment))
+    return _json(
+        await blocking(
+            governance.deny,
+            settings(request),
+            approval_id,
+            principal=principal.name,
+            authenticated=True,
+            comment=(body or Decision()).comment,
+        )
+    )
 
 
 @router.post("/approvals/{approval_id}/edit")
-async def edit(approval_id: str, body: Edit, request: Request,
-               principal: Principal = Approver) -> dict[str, Any]:
+async def edit(
+    approval_id: str, body: Edit, request: Request, principal: Principal = Approver
+) -> dict[str, Any]:
     """Approve with changed arguments (the change is recorded)."""
-    return _json(await blocking(governance.edit, settings(request), approval_id, body.args,
-                                principal=principal.name, authenticated=True,
-                                comment=body.comment))
+    return _json(
+        await blocking(
+            governance.edit,
+            settings(request),
+            approval_id,
+            body.args,
+            principal=principal.name,
+            authenticated=True,
+            comment=body.comment,
+        )
+    )

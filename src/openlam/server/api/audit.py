@@ -18,12 +18,19 @@ router = APIRouter(prefix=PREFIX, tags=["audit"])
 
 
 @router.get("/audit/verify")
-async def verify(request: Request,
-                 expect: Annotated[str | None, Query(
-                     max_length=200, pattern=r"^\d+:[0-9a-f]{64}$",
-                     description="SEQ:HASH kept elsewhere (openlam audit head); default: "
-                                 "the configured anchor file's last head.")] = None,
-                 _principal: Principal = Viewer) -> dict[str, Any]:
+async def verify(
+    request: Request,
+    expect: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=r"^\d+:[0-9a-f]{64}$",
+            description="SEQ:HASH kept elsewhere (openlam audit head); default: "
+            "the configured anchor file's last head.",
+        ),
+    ] = None,
+    _principal: Principal = Viewer,
+) -> dict[str, Any]:
     """Walk the chain: intact, or the first record that was tampered with."""
     result = await blocking(governance.verify_audit, settings(request), expect)
     return {**asdict(result), "message": str(result)}
@@ -34,15 +41,20 @@ async def export(request: Request, _principal: Principal = Admin) -> Response:
     """Every record as JSON lines (with hashes, for verification elsewhere)."""
     out = io.StringIO()
     await blocking(governance.export_audit, settings(request), out)
-    return Response(out.getvalue(), media_type="application/x-ndjson",
-                    headers={"Content-Disposition": 'attachment; filename="audit.jsonl"'})
+    return Response(
+        out.getvalue(),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="audit.jsonl"'},
+    )
 
 
 @router.get("/audit/records")
-async def records(request: Request,
-                  run_id: Annotated[str, Query(min_length=1, max_length=255)],
-                  kind: Annotated[str | None, Query(max_length=40)] = None,
-                  _principal: Principal = Viewer) -> dict[str, Any]:
+async def records(
+    request: Request,
+    run_id: Annotated[str, Query(min_length=1, max_length=255)],
+    kind: Annotated[str | None, Query(max_length=40)] = None,
+    _principal: Principal = Viewer,
+) -> dict[str, Any]:
     """One run's audit records, in order: decisions, approvals, actions, results."""
     log = governance.audit_log(settings(request))
     rows = await blocking(log.records, run_id=run_id, kind=kind)
@@ -50,8 +62,11 @@ async def records(request: Request,
 
 
 @router.get("/gaps")
-async def gaps(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-               _principal: Principal = Viewer) -> dict[str, Any]:
+async def gaps(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    _principal: Principal = Viewer,
+) -> dict[str, Any]:
     """Capability gaps, most frequent first: what was missing, why, how often."""
     rows = await blocking(governance.list_gaps, settings(request), limit)
     return {"gaps": [asdict(g) for g in rows]}

@@ -37,7 +37,8 @@ _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="openlam-api")
 async def blocking(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a blocking function (database, files) off the event loop, on the API's threads."""
     return await asyncio.get_running_loop().run_in_executor(
-        _pool, functools.partial(func, *args, **kwargs))
+        _pool, functools.partial(func, *args, **kwargs)
+    )
 
 
 def who(principal: Principal) -> str:

@@ -17,7 +17,10 @@ async def health(request: Request) -> dict[str, Any]:
     """Whether the server is up, and whether it runs queued goals itself."""
     worker = getattr(request.app.state, "worker", None)
     rt = worker.rt if worker is not None else None
-    return {"status": "draining" if rt is not None and rt.draining else "ok",
-            "version": __version__, "worker": worker is not None,
-            "executor": rt.executor_id if rt is not None else None,
-            "steps_in_flight": rt.inflight if rt is not None else 0}
+    return {
+        "status": "draining" if rt is not None and rt.draining else "ok",
+        "version": __version__,
+        "worker": worker is not None,
+        "executor": rt.executor_id if rt is not None else None,
+        "steps_in_flight": rt.inflight if rt is not None else 0,
+    }

@@ -16,17 +16,26 @@ router = APIRouter(tags=["webhooks"])
 MAX_BODY = 1 << 20
 
 
-@router.post("/hooks/{name}", status_code=202,
-             responses={202: {"description": "The trigger's goal was queued: its run id."},
-                        401: {"description": "Missing or wrong trigger secret."},
-                        404: {"description": "No webhook trigger of that name."}})
+@router.post(
+    "/hooks/{name}",
+    status_code=202,
+    responses={
+        202: {"description": "The trigger's goal was queued: its run id."},
+        401: {"description": "Missing or wrong trigger secret."},
+        404: {"description": "No webhook trigger of that name."},
+    },
+)
 async def webhook(name: str, request: Request) -> Any:
     """Start the goal of webhook trigger ``name`` with the request body as its
     (untrusted) context. The same event delivered twice starts one run."""
     worker = request.app.state.worker
     if worker is None or worker.rt is None:
-        raise Problem(503, "No worker here", "this server runs with --no-worker: send "
-                      "webhooks to an `openlam worker --port` instead")
+        raise Problem(
+            503,
+            "No worker here",
+            "this server runs with --no-worker: send "
+            "webhooks to an `openlam worker --port` instead",
+        )
     body = await request.body()
     if len(body) > MAX_BODY:
         raise Problem(413, "Payload Too Large", f"at most {MAX_BODY} bytes")

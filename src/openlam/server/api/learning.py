@@ -30,10 +30,12 @@ async def playbooks(request: Request, _principal: Principal = Viewer) -> dict[st
 
 
 @router.get("/learning/lessons")
-async def lessons(request: Request,
-                  agent: Annotated[str | None, Query(max_length=128)] = None,
-                  limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-                  _principal: Principal = Viewer) -> dict[str, Any]:
+async def lessons(
+    request: Request,
+    agent: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    _principal: Principal = Viewer,
+) -> dict[str, Any]:
     """Lessons from denied or edited approvals and answered questions."""
     return {"lessons": await blocking(_store(request).lessons, agent, limit)}
 

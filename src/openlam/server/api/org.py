@@ -21,27 +21,34 @@ def _catalog(request: Request) -> Any:
 
 
 @router.get("/agents")
-async def list_agents(request: Request,
-                      department: Annotated[str | None, Query(
-                          max_length=128, description="Only this department (id or name).")
-                      ] = None,
-                      _principal: Principal = Viewer) -> dict[str, Any]:
+async def list_agents(
+    request: Request,
+    department: Annotated[
+        str | None, Query(max_length=128, description="Only this department (id or name).")
+    ] = None,
+    _principal: Principal = Viewer,
+) -> dict[str, Any]:
     """Every agent (or a department's), the chief executive's department first."""
 
     def load() -> dict[str, Any]:
         catalog = _catalog(request)
-        ids = [catalog.department(department).id] if department else \
-            views.ordered_departments(catalog)
-        return {"agents": [views.agent_json(catalog, a) for d in ids
-                           for a in catalog.members(d)],
-                "warnings": list(catalog.load_errors)}
+        ids = (
+            [catalog.department(department).id]
+            if department
+            else views.ordered_departments(catalog)
+        )
+        return {
+            "agents": [views.agent_json(catalog, a) for d in ids for a in catalog.members(d)],
+            "warnings": list(catalog.load_errors),
+        }
 
     return await blocking(load)
 
 
 @router.get("/agents/{agent_id}")
-async def show_agent(agent_id: str, request: Request, _principal: Principal = Viewer
-                     ) -> dict[str, Any]:
+async def show_agent(
+    agent_id: str, request: Request, _principal: Principal = Viewer
+) -> dict[str, Any]:
     """One agent: role, instructions, reporting line, budget, and each permitted
     pattern with the installed actions it matches."""
     from openlam.actions.registry import load_plugins
@@ -50,9 +57,11 @@ async def show_agent(agent_id: str, request: Request, _principal: Principal = Vi
         catalog = _catalog(request)
         agent = catalog.agent(agent_id)
         installed = [s.name for s in load_plugins(settings=settings(request))]
-        return {**views.agent_json(catalog, agent),
-                "chain": [a.id for a in catalog.chain(agent.id)[1:]],
-                "permitted": views.permitted_actions(catalog, agent.id, installed)}
+        return {
+            **views.agent_json(catalog, agent),
+            "chain": [a.id for a in catalog.chain(agent.id)[1:]],
+            "permitted": views.permitted_actions(catalog, agent.id, installed),
+        }
 
     return await blocking(load)
 
@@ -63,7 +72,10 @@ async def departments(request: Request, _principal: Principal = Viewer) -> dict[
 
     def load() -> dict[str, Any]:
         catalog = _catalog(request)
-        return {"departments": [views.department_json(catalog, d)
-                                for d in views.ordered_departments(catalog)]}
+        return {
+            "departments": [
+                views.department_json(catalog, d) for d in views.ordered_departments(catalog)
+            ]
+        }
 
     return await blocking(load)

@@ -15,8 +15,11 @@ router = APIRouter(prefix=PREFIX, tags=["schedules"])
 
 
 class NewSchedule(BaseModel):
-    when: str = Field(min_length=1, max_length=200,
-                      description='"every weekday at 9:00", "every 15 minutes", or cron.')
+    when: str = Field(
+        min_length=1,
+        max_length=200,
+        description='"every weekday at 9:00", "every 15 minutes", or cron.',
+    )
     goal: str = Field(min_length=1, max_length=20_000)
     name: str | None = Field(default=None, max_length=48)
     agent: str | None = Field(default=None, max_length=128)
@@ -35,15 +38,24 @@ async def list_schedules(request: Request, _principal: Principal = Viewer) -> di
 
 
 @router.post("/schedules", status_code=201)
-async def add_schedule(body: NewSchedule, request: Request, _principal: Principal = Admin
-                       ) -> dict[str, Any]:
+async def add_schedule(
+    body: NewSchedule, request: Request, _principal: Principal = Admin
+) -> dict[str, Any]:
     """Run a goal on a schedule (a running worker fires it)."""
     from openlam.runtime import schedules
 
-    return await blocking(schedules.add, settings(request), body.when, body.goal,
-                          name=body.name, agent=body.agent, department=body.department,
-                          catch_up=body.catch_up, timezone=body.timezone,
-                          deadline=body.deadline)
+    return await blocking(
+        schedules.add,
+        settings(request),
+        body.when,
+        body.goal,
+        name=body.name,
+        agent=body.agent,
+        department=body.department,
+        catch_up=body.catch_up,
+        timezone=body.timezone,
+        deadline=body.deadline,
+    )
 
 
 @router.delete("/schedules/{name}", status_code=204)
@@ -57,15 +69,19 @@ async def remove_schedule(name: str, request: Request, _principal: Principal = A
 class NewTrigger(BaseModel):
     kind: Literal["webhook", "imap", "folder"]
     name: str = Field(max_length=48, description="Used in URLs: lowercase, digits, - and _.")
-    goal: str = Field(min_length=1, max_length=20_000,
-                      description="The event's content is handed to it as untrusted context.")
+    goal: str = Field(
+        min_length=1,
+        max_length=20_000,
+        description="The event's content is handed to it as untrusted context.",
+    )
     agent: str | None = Field(default=None, max_length=128)
     department: str | None = Field(default=None, max_length=128)
     path: str = Field(default="inbox", max_length=1024, description="folder: the folder to watch.")
     mailbox: str = Field(default="INBOX", max_length=256, description="imap: the mailbox to watch.")
     poll: float = Field(default=10.0, ge=0.1, le=86_400, description="Seconds between polls.")
-    secret: str | None = Field(default=None, max_length=256,
-                               description="webhook: the shared secret (default: a new one).")
+    secret: str | None = Field(
+        default=None, max_length=256, description="webhook: the shared secret (default: a new one)."
+    )
 
 
 def _triggers(request: Request) -> Any:
@@ -84,14 +100,23 @@ async def list_triggers(request: Request, _principal: Principal = Viewer) -> dic
 
 
 @router.post("/triggers", status_code=201)
-async def add_trigger(body: NewTrigger, request: Request, _principal: Principal = Admin
-                      ) -> dict[str, Any]:
+async def add_trigger(
+    body: NewTrigger, request: Request, _principal: Principal = Admin
+) -> dict[str, Any]:
     """Start a goal whenever an event arrives. A webhook's secret is answered once."""
     from openlam.runtime.triggers import describe, new_trigger
 
-    trigger = new_trigger(body.kind, body.name, body.goal, agent=body.agent,
-                          department=body.department, path=body.path, mailbox=body.mailbox,
-                          poll=body.poll, secret=body.secret)
+    trigger = new_trigger(
+        body.kind,
+        body.name,
+        body.goal,
+        agent=body.agent,
+        department=body.department,
+        path=body.path,
+        mailbox=body.mailbox,
+        poll=body.poll,
+        secret=body.secret,
+    )
     token = await blocking(_triggers(request).add, trigger)
     answer = describe(trigger)
     if token is not None:
@@ -104,5 +129,3 @@ async def add_trigger(body: NewTrigger, request: Request, _principal: Principal 
 async def remove_trigger(name: str, request: Request, _principal: Principal = Admin) -> None:
     """Remove a trigger."""
     await blocking(_triggers(request).remove, name)
-
-

@@ -43,8 +43,12 @@ async def login(body: Login, request: Request, response: Response) -> dict[str, 
 @router.get("/session")
 async def whoami(request: Request, principal: Principal = Viewer) -> dict[str, Any]:
     """Who the request is made as, and its session's CSRF token (if any)."""
-    return {"name": principal.name, "role": principal.role.name,
-            "via": principal.via.partition(":")[0], "csrf_token": auth.csrf_token(request)}
+    return {
+        "name": principal.name,
+        "role": principal.role.name,
+        "via": principal.via.partition(":")[0],
+        "csrf_token": auth.csrf_token(request),
+    }
 
 
 @router.delete("/session", status_code=204)

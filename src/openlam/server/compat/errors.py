@@ -32,8 +32,9 @@ def _problem_of(exc: Exception) -> Problem | None:
     if isinstance(exc, UserError):
         return from_user_error(exc)
     if isinstance(exc, RequestValidationError):
-        where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
-                          for e in exc.errors())
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
+        )
         return Problem(400, "Invalid request", where)
     return None
 
@@ -44,17 +45,25 @@ def _message(problem: Problem) -> str:
     return f"{text} ({fix})" if fix else text
 
 
-OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error",
-                403: "permission_error", 404: "invalid_request_error",
-                409: "invalid_request_error"}
-OPENAI_CODES = {401: "invalid_api_key", 403: "insufficient_permissions",
-                404: "model_not_found"}
+OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "invalid_request_error",
+}
+OPENAI_CODES = {401: "invalid_api_key", 403: "insufficient_permissions", 404: "model_not_found"}
 
 
 def openai_body(problem: Problem) -> dict[str, Any]:
-    return {"error": {"message": _message(problem),
-                      "type": OPENAI_TYPES.get(problem.status, "server_error"),
-                      "param": None, "code": OPENAI_CODES.get(problem.status)}}
+    return {
+        "error": {
+            "message": _message(problem),
+            "type": OPENAI_TYPES.get(problem.status, "server_error"),
+            "param": None,
+            "code": OPENAI_CODES.get(problem.status),
+        }
+    }
 
 
 def ollama_body(problem: Problem) -> dict[str, Any]:
@@ -73,8 +82,9 @@ def _route_class(body: Callable[[Problem], dict[str, Any]]) -> type[APIRoute]:
                     problem = _problem_of(exc)
                     if problem is None:
                         raise  # a bug: the app's handler logs it and answers 500
-                    return JSONResponse(body(problem), status_code=problem.status,
-                                        headers=problem.headers)
+                    return JSONResponse(
+                        body(problem), status_code=problem.status, headers=problem.headers
+                    )
 
             return handler
 
@@ -87,5 +97,6 @@ OllamaRoute = _route_class(ollama_body)
 
 def stream_error(exc: Exception) -> Problem:
     """An error met after a streamed answer began (the status line is already sent)."""
-    return _problem_of(exc) or Problem(500, HTTPStatus(500).phrase,
-                                       f"{type(exc).__name__}: the server log has the details")
+    return _problem_of(exc) or Problem(
+        500, HTTPStatus(500).phrase, f"{type(exc).__name__}: the server log has the details"
+    )

@@ -34,9 +34,11 @@ from openlam.server.compat import work
 
 log = logging.getLogger("openlam.server")
 PRINCIPAL_KEY = "openlam.principal"  # where /mcp leaves the caller in the request scope
-INSTRUCTIONS = ("OpenLAM is a workforce of agents that gets goals done with real tools "
-                "and reports honestly. run_goal hands it a goal in plain language and "
-                "returns the run's report, or the approvals it waits for.")
+INSTRUCTIONS = (
+    "OpenLAM is a workforce of agents that gets goals done with real tools "
+    "and reports honestly. run_goal hands it a goal in plain language and "
+    "returns the run's report, or the approvals it waits for."
+)
 
 
 @dataclass(frozen=True)
@@ -47,23 +49,34 @@ class Caller:
 
     def need(self, role: Role) -> None:
         if self.principal is not None and self.principal.role < role:
-            raise ToolError(f"this tool needs the {role.name} role; {self.principal.name} "
-                            f"has {self.principal.role.name}")
+            raise ToolError(
+                f"this tool needs the {role.name} role; {self.principal.name} "
+                f"has {self.principal.role.name}"
+            )
 
 
 class RunReply(BaseModel):
     run_id: str
-    status: str = Field(description="completed | partial | blocked | failed | cancelled, "
-                                    "or waiting (for people) / running / queued")
-    report: str = Field(description="The honest report: what was done, deliverables, "
-                                    "gaps — or the approvals it waits for, with their ids.")
-    approvals: list[str] = Field(default_factory=list,
-                                 description="Ids of the approvals the run waits for.")
+    status: str = Field(
+        description="completed | partial | blocked | failed | cancelled, "
+        "or waiting (for people) / running / queued"
+    )
+    report: str = Field(
+        description="The honest report: what was done, deliverables, "
+        "gaps — or the approvals it waits for, with their ids."
+    )
+    approvals: list[str] = Field(
+        default_factory=list, description="Ids of the approvals the run waits for."
+    )
 
 
 def _reply(reply: work.Reply) -> RunReply:
-    return RunReply(run_id=reply.run_id, status=reply.status, report=reply.text,
-                    approvals=[a.id for a in reply.approvals])
+    return RunReply(
+        run_id=reply.run_id,
+        status=reply.status,
+        report=reply.text,
+        approvals=[a.id for a in reply.approvals],
+    )
 
 
 def _tool_error(exc: UserError) -> ToolError:
@@ -71,18 +84,26 @@ def _tool_error(exc: UserError) -> ToolError:
     return ToolError(f"{message} ({exc.hint})" if exc.hint else message)
 
 
-def build_server(workforce: Callable[[], Any], caller: Callable[[Context], Caller], *,
-                 lifespan: Any = None) -> MCPServer:
+def build_server(
+    workforce: Callable[[], Any], caller: Callable[[Context], Caller], *, lifespan: Any = None
+) -> MCPServer:
     """The MCP server over ``workforce()``; ``caller(ctx)`` says who calls a tool."""
-    server: MCPServer = MCPServer("openlam", version=VERSION, instructions=INSTRUCTIONS,
-                                  lifespan=lifespan)
+    server: MCPServer = MCPServer(
+        "openlam", version=VERSION, instructions=INSTRUCTIONS, lifespan=lifespan
+    )
     reading = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
-    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
-                                             open_world_hint=True))
-    async def run_goal(goal: str, ctx: Context, agent: str | None = None,
-                       wait_seconds: float = Field(work.REPLY_SECONDS, gt=0, le=3600)
-                       ) -> RunReply:
+    @server.tool(
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, open_world_hint=True
+        )
+    )
+    async def run_goal(
+        goal: str,
+        ctx: Context,
+        agent: str | None = None,
+        wait_seconds: float = Field(work.REPLY_SECONDS, gt=0, le=3600),
+    ) -> RunReply:
         """Hand the workforce a goal in plain language ("write 'hi' to hello.md"). It is
         queued and worked on; the answer is the run's report when it ends, or — if it
         waits for an approval or an answer — what it waits for (with the approval ids),
@@ -94,8 +115,7 @@ def build_server(workforce: Callable[[], Any], caller: Callable[[Context], Calle
         try:
             if agent is not None:
                 work.agent_of(wf.settings, f"{work.MODEL}/{agent}")
-            run_id = await work.submit(wf, work.goal_of([{"role": "user", "content": goal}]),
-                                       agent)
+            run_id = await work.submit(wf, work.goal_of([{"role": "user", "content": goal}]), agent)
             shown = 0
             async for item in work.drive(wf, run_id, reply_seconds=wait_seconds):
                 if isinstance(item, work.Reply):
@@ -118,23 +138,27 @@ def build_server(workforce: Callable[[], Any], caller: Callable[[Context], Calle
             raise _tool_error(exc) from None
 
     @server.tool(annotations=reading)
-    async def list_approvals(ctx: Context,
-                             status: Literal["pending", "approved", "edited", "denied",
-                                             "expired"] | None = "pending",
-                             run_id: str | None = None) -> list[dict[str, Any]]:
+    async def list_approvals(
+        ctx: Context,
+        status: Literal["pending", "approved", "edited", "denied", "expired"] | None = "pending",
+        run_id: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Approvals (default: those waiting), oldest first: id, run, step, action, the
         arguments it would run with, why it needs approval."""
         from openlam.governance.api import list_approvals as listed
 
         caller(ctx).need(Role.viewer)
-        rows = await asyncio.to_thread(listed, workforce().settings, status=status,
-                                       run_id=run_id)
+        rows = await asyncio.to_thread(listed, workforce().settings, status=status, run_id=run_id)
         return [asdict(a) for a in rows]
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True))
-    async def decide_approval(approval_id: str, decision: Literal["approve", "deny", "edit"],
-                              ctx: Context, comment: str = "",
-                              args: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def decide_approval(
+        approval_id: str,
+        decision: Literal["approve", "deny", "edit"],
+        ctx: Context,
+        comment: str = "",
+        args: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Approve, deny, or edit-and-approve (``args``: the arguments to change) a
         waiting step; the run continues. Needs the approver role."""
         from openlam.governance import api as governance
@@ -143,24 +167,26 @@ def build_server(workforce: Callable[[], Any], caller: Callable[[Context], Calle
         who.need(Role.approver)
         if decision == "edit" and not args:
             raise ToolError("decision 'edit' needs args: the arguments to change")
-        as_whom: dict[str, Any] = ({"principal": who.principal.name, "authenticated": True}
-                                   if who.principal else {})
+        as_whom: dict[str, Any] = (
+            {"principal": who.principal.name, "authenticated": True} if who.principal else {}
+        )
         settings = workforce().settings
         try:
             if decision == "edit":
-                decided = await asyncio.to_thread(governance.edit, settings, approval_id,
-                                                  args or {}, comment=comment, **as_whom)
+                decided = await asyncio.to_thread(
+                    governance.edit, settings, approval_id, args or {}, comment=comment, **as_whom
+                )
             else:
                 decide = governance.approve if decision == "approve" else governance.deny
-                decided = await asyncio.to_thread(decide, settings, approval_id,
-                                                  comment=comment, **as_whom)
+                decided = await asyncio.to_thread(
+                    decide, settings, approval_id, comment=comment, **as_whom
+                )
         except UserError as exc:
             raise _tool_error(exc) from None
         return asdict(decided)
 
     @server.tool(annotations=reading)
-    async def list_agents(ctx: Context, department: str | None = None
-                          ) -> list[dict[str, Any]]:
+    async def list_agents(ctx: Context, department: str | None = None) -> list[dict[str, Any]]:
         """The workforce's agents (id, name, title, department, manager): give an id to
         run_goal's ``agent``."""
         from openlam.org.loader import load_catalog
@@ -171,14 +197,23 @@ def build_server(workforce: Callable[[], Any], caller: Callable[[Context], Calle
             wanted = catalog.department(department).id if department else None
         except UserError as exc:
             raise _tool_error(exc) from None
-        return [{"id": a.id, "name": a.name, "title": a.title, "department": a.department,
-                 "manager": a.manager} for a in catalog
-                if wanted is None or a.department == wanted]
+        return [
+            {
+                "id": a.id,
+                "name": a.name,
+                "title": a.title,
+                "department": a.department,
+                "manager": a.manager,
+            }
+            for a in catalog
+            if wanted is None or a.department == wanted
+        ]
 
     return server
 
 
 # -- stdio: `openlam mcp serve` ---------------------------------------------------------
+
 
 async def serve_stdio(settings: Any, *, run_worker: bool = True) -> None:
     """Serve the tools over stdin/stdout until the client closes them. The worker starts
@@ -217,6 +252,7 @@ async def serve_stdio(settings: Any, *, run_worker: bool = True) -> None:
 
 # -- streamable HTTP: /mcp on the app ---------------------------------------------------
 
+
 def _principal_of(ctx: Context) -> Caller:
     request = getattr(ctx.request_context, "request", None)
     principal = getattr(request, "scope", {}).get(PRINCIPAL_KEY) if request else None
@@ -239,18 +275,29 @@ class _Endpoint:
         try:
             principal = await auth.identify(Request(scope, receive))
             if principal is None:
-                raise Problem(401, "Authentication required",
-                              "send 'Authorization: Bearer <token>' (create one with "
-                              "`openlam tokens create NAME --role ROLE`)",
-                              headers={"WWW-Authenticate": "Bearer"})
+                raise Problem(
+                    401,
+                    "Authentication required",
+                    "send 'Authorization: Bearer <token>' (create one with "
+                    "`openlam tokens create NAME --role ROLE`)",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
         except Problem as problem:
-            response = problem_response(problem.status, problem.title, problem.detail,
-                                        headers=problem.headers, **problem.extra)
+            response = problem_response(
+                problem.status,
+                problem.title,
+                problem.detail,
+                headers=problem.headers,
+                **problem.extra,
+            )
             await response(scope, receive, send)
             return
         if self.manager is None:
-            response = problem_response(503, "Service Unavailable", "the MCP server is not "
-                                        "running (the app's lifespan has not started)")
+            response = problem_response(
+                503,
+                "Service Unavailable",
+                "the MCP server is not running (the app's lifespan has not started)",
+            )
             await response(scope, receive, send)
             return
         scope[PRINCIPAL_KEY] = principal
@@ -290,6 +337,7 @@ def http_router() -> APIRouter:
             await task
 
     router = APIRouter(lifespan=lifespan)
-    router.routes.append(Route("/mcp", endpoint=endpoint, methods=["GET", "POST", "DELETE"],
-                               include_in_schema=False))
+    router.routes.append(
+        Route("/mcp", endpoint=endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    )
     return router

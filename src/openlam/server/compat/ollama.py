@@ -70,8 +70,14 @@ def _now() -> str:
 
 
 def _details() -> dict[str, Any]:
-    return {"parent_model": "", "format": "openlam", "family": "openlam",
-            "families": ["openlam"], "parameter_size": "", "quantization_level": ""}
+    return {
+        "parent_model": "",
+        "format": "openlam",
+        "family": "openlam",
+        "families": ["openlam"],
+        "parameter_size": "",
+        "quantization_level": "",
+    }
 
 
 def _tag(name: str) -> str:
@@ -87,22 +93,41 @@ async def version(_principal: Principal = Viewer) -> dict[str, str]:
 async def tags(request: Request, _principal: Principal = Viewer) -> dict[str, Any]:
     """``openlam:latest`` and ``openlam/<agent-id>:latest`` for every agent."""
     names = work.model_names(request.app.state.settings)
-    return {"models": [{"name": _tag(n), "model": _tag(n), "modified_at": STARTED, "size": 0,
-                        "digest": hashlib.sha256(n.encode()).hexdigest(),
-                        "details": _details()} for n in names]}
+    return {
+        "models": [
+            {
+                "name": _tag(n),
+                "model": _tag(n),
+                "modified_at": STARTED,
+                "size": 0,
+                "digest": hashlib.sha256(n.encode()).hexdigest(),
+                "details": _details(),
+            }
+            for n in names
+        ]
+    }
 
 
 @router.post("/show")
-async def show(body: ShowRequest, request: Request, _principal: Principal = Viewer
-               ) -> dict[str, Any]:
+async def show(
+    body: ShowRequest, request: Request, _principal: Principal = Viewer
+) -> dict[str, Any]:
     name = body.model or body.name or ""
     agent = work.agent_of(request.app.state.settings, name, tags=True)
-    about = (f"The OpenLAM workforce as {'agent ' + agent if agent else 'the general operator'}"
-             ": the last user message is a goal; the reply is the run's report.")
-    return {"modelfile": f"# {about}\nFROM openlam\n", "parameters": "", "template": "",
-            "license": "AGPL-3.0", "details": _details(), "modified_at": STARTED,
-            "model_info": {"general.architecture": "openlam", "openlam.agent": agent or
-                           "operator"}, "capabilities": ["completion"]}
+    about = (
+        f"The OpenLAM workforce as {'agent ' + agent if agent else 'the general operator'}"
+        ": the last user message is a goal; the reply is the run's report."
+    )
+    return {
+        "modelfile": f"# {about}\nFROM openlam\n",
+        "parameters": "",
+        "template": "",
+        "license": "AGPL-3.0",
+        "details": _details(),
+        "modified_at": STARTED,
+        "model_info": {"general.architecture": "openlam", "openlam.agent": agent or "operator"},
+        "capabilities": ["completion"],
+    }
 
 
 @router.post("/chat", response_model=None)
@@ -111,8 +136,13 @@ async def chat(body: ChatRequest, request: Request, _principal: Principal = Oper
     wf = workforce(request)
     agent = work.agent_of(wf.settings, body.model, tags=True)
     if not body.messages:  # how Ollama clients load a model: nothing to do
-        return {"model": body.model, "created_at": _now(), "done": True, "done_reason": "load",
-                "message": {"role": "assistant", "content": ""}}
+        return {
+            "model": body.model,
+            "created_at": _now(),
+            "done": True,
+            "done_reason": "load",
+            "message": {"role": "assistant", "content": ""},
+        }
     goal = work.goal_of([m.model_dump() for m in body.messages])
     run_id = await work.submit(wf, goal, agent)
 
@@ -123,48 +153,61 @@ async def chat(body: ChatRequest, request: Request, _principal: Principal = Oper
 
 
 @router.post("/generate", response_model=None)
-async def generate(body: GenerateRequest, request: Request,
-                   _principal: Principal = Operator) -> Any:
+async def generate(
+    body: GenerateRequest, request: Request, _principal: Principal = Operator
+) -> Any:
     """The prompt is a goal; the response is its report."""
     wf = workforce(request)
     agent = work.agent_of(wf.settings, body.model, tags=True)
     if not body.prompt.strip():  # how Ollama clients load a model: nothing to do
-        return {"model": body.model, "created_at": _now(), "response": "", "done": True,
-                "done_reason": "load"}
-    run_id = await work.submit(wf, work.goal_of([{"role": "user", "content": body.prompt}]),
-                               agent)
-    return await _answer(wf, run_id, body.model, body.stream,
-                         lambda text: {"response": text})
+        return {
+            "model": body.model,
+            "created_at": _now(),
+            "response": "",
+            "done": True,
+            "done_reason": "load",
+        }
+    run_id = await work.submit(wf, work.goal_of([{"role": "user", "content": body.prompt}]), agent)
+    return await _answer(wf, run_id, body.model, body.stream, lambda text: {"response": text})
 
 
-async def _answer(wf: Any, run_id: str, model: str, stream: bool,
-                  part: Callable[[str], dict[str, Any]]) -> Any:
+async def _answer(
+    wf: Any, run_id: str, model: str, stream: bool, part: Callable[[str], dict[str, Any]]
+) -> Any:
     started = time.monotonic_ns()
     if stream:
-        return StreamingResponse(_lines(wf, run_id, model, part, started),
-                                 media_type="application/x-ndjson",
-                                 headers={"X-OpenLAM-Run": run_id})
+        return StreamingResponse(
+            _lines(wf, run_id, model, part, started),
+            media_type="application/x-ndjson",
+            headers={"X-OpenLAM-Run": run_id},
+        )
     reply = None
     async for item in work.drive(wf, run_id):
         if isinstance(item, work.Reply):
             reply = item
     assert reply is not None
-    return {"model": model, "created_at": _now(), **part(reply.text),
-            **_done(reply, started)}
+    return {"model": model, "created_at": _now(), **part(reply.text), **_done(reply, started)}
 
 
 def _done(reply: work.Reply, started: int) -> dict[str, Any]:
     u = reply.usage
-    return {"done": True, "done_reason": "stop", "total_duration": time.monotonic_ns() - started,
-            "load_duration": 0, "prompt_eval_count": u.input_tokens, "prompt_eval_duration": 0,
-            "eval_count": u.output_tokens, "eval_duration": 0}
+    return {
+        "done": True,
+        "done_reason": "stop",
+        "total_duration": time.monotonic_ns() - started,
+        "load_duration": 0,
+        "prompt_eval_count": u.input_tokens,
+        "prompt_eval_duration": 0,
+        "eval_count": u.output_tokens,
+        "eval_duration": 0,
+    }
 
 
-async def _lines(wf: Any, run_id: str, model: str, part: Callable[[str], dict[str, Any]],
-                 started: int) -> AsyncIterator[str]:
+async def _lines(
+    wf: Any, run_id: str, model: str, part: Callable[[str], dict[str, Any]], started: int
+) -> AsyncIterator[str]:
     def line(data: dict[str, Any]) -> str:
-        return json.dumps({"model": model, "created_at": _now(), **data},
-                          ensure_ascii=False) + "\n"
+        return json.dumps({"model": model, "created_at": _now(), **data}, ensure_ascii=False) + "\n"
 
     try:
         async for item in work.drive(wf, run_id):

@@ -64,15 +64,17 @@ async def list_models(request: Request, _principal: Principal = Viewer) -> dict[
 
 
 @router.get("/models/{model:path}")
-async def show_model(model: str, request: Request, _principal: Principal = Viewer
-                     ) -> dict[str, Any]:
+async def show_model(
+    model: str, request: Request, _principal: Principal = Viewer
+) -> dict[str, Any]:
     work.agent_of(request.app.state.settings, model)
     return _model(model)
 
 
 @router.post("/chat/completions", response_model=None)
-async def chat_completions(body: ChatRequest, request: Request,
-                           _principal: Principal = Operator) -> Any:
+async def chat_completions(
+    body: ChatRequest, request: Request, _principal: Principal = Operator
+) -> Any:
     """The last user message is a goal: it is queued, and the reply is its report (or
     the approvals it waits for, with their ids)."""
     wf = workforce(request)
@@ -82,38 +84,58 @@ async def chat_completions(body: ChatRequest, request: Request,
     completion_id = f"chatcmpl-{run_id}"
     if body.stream:
         usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(_chunks(wf, run_id, completion_id, body.model, usage),
-                                 media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache",
-                                          "X-OpenLAM-Run": run_id})
+        return StreamingResponse(
+            _chunks(wf, run_id, completion_id, body.model, usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-OpenLAM-Run": run_id},
+        )
     reply = None
     async for item in work.drive(wf, run_id):
         if isinstance(item, work.Reply):
             reply = item
     assert reply is not None
-    return {"id": completion_id, "object": "chat.completion", "created": int(time.time()),
-            "model": body.model, "system_fingerprint": None,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text,
-                                                 "refusal": None},
-                         "logprobs": None, "finish_reason": "stop"}],
-            "usage": _usage(reply)}
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.model,
+        "system_fingerprint": None,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": _usage(reply),
+    }
 
 
 def _usage(reply: work.Reply) -> dict[str, int]:
     u = reply.usage
-    return {"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens,
-            "total_tokens": u.input_tokens + u.output_tokens}
+    return {
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.input_tokens + u.output_tokens,
+    }
 
 
-async def _chunks(wf: Any, run_id: str, completion_id: str, model: str,
-                  include_usage: bool) -> AsyncIterator[str]:
+async def _chunks(
+    wf: Any, run_id: str, completion_id: str, model: str, include_usage: bool
+) -> AsyncIterator[str]:
     created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        data = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                "model": model, "system_fingerprint": None,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                             "finish_reason": finish}], **extra}
+        data = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": None,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            **extra,
+        }
         return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
@@ -123,9 +145,14 @@ async def _chunks(wf: Any, run_id: str, completion_id: str, model: str,
                 yield chunk({"content": "\n" + item.text})
                 yield chunk({}, "stop")
                 if include_usage:
-                    data = {"id": completion_id, "object": "chat.completion.chunk",
-                            "created": created, "model": model, "choices": [],
-                            "usage": _usage(item)}
+                    data = {
+                        "id": completion_id,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                        "choices": [],
+                        "usage": _usage(item),
+                    }
                     yield f"data: {json.dumps(data)}\n\n"
             else:
                 yield chunk({"content": item + "\n"})

@@ -83,12 +83,15 @@ def agent_of(settings: Any, model: str, *, tags: bool = False) -> str | None:
         agent = name.removeprefix(MODEL + "/")
         if agent in agent_ids(settings):
             return agent
-    raise UnknownModel(f"model {model!r} not found",
-                       f"use {MODEL!r} (the general operator) or '{MODEL}/<agent-id>' "
-                       "(the list: GET /v1/models or /api/tags)")
+    raise UnknownModel(
+        f"model {model!r} not found",
+        f"use {MODEL!r} (the general operator) or '{MODEL}/<agent-id>' "
+        "(the list: GET /v1/models or /api/tags)",
+    )
 
 
 # -- the goal -------------------------------------------------------------------------
+
 
 def text_of(content: Any) -> str:
     """The text of a chat message's content: a string, or OpenAI's list of parts (text
@@ -96,8 +99,11 @@ def text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(str(p.get("text", "")) for p in content
-                         if isinstance(p, dict) and p.get("type") == "text")
+        return "\n".join(
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text"
+        )
     return ""
 
 
@@ -109,8 +115,10 @@ def goal_of(messages: list[dict[str, Any]]) -> str:
             if goal:
                 return goal
             break
-    raise UserError("no goal: the last user message is missing or empty",
-                    "send the goal as the last message with role 'user'")
+    raise UserError(
+        "no goal: the last user message is missing or empty",
+        "send the goal as the last message with role 'user'",
+    )
 
 
 async def submit(workforce: Any, goal: str, agent: str | None) -> str:
@@ -121,8 +129,10 @@ async def submit(workforce: Any, goal: str, agent: str | None) -> str:
 
 # -- following the run ----------------------------------------------------------------
 
-async def drive(workforce: Any, run_id: str, *, reply_seconds: float | None = None
-                ) -> AsyncIterator[str | Reply]:
+
+async def drive(
+    workforce: Any, run_id: str, *, reply_seconds: float | None = None
+) -> AsyncIterator[str | Reply]:
     """Progress lines of ``run_id`` as they happen, then its :class:`Reply` (last)."""
     from openlam.server.events import follow
 
@@ -192,6 +202,7 @@ async def _final_reply(workforce: Any, run_id: str) -> Reply:
 
 async def _waiting_reply(workforce: Any, run_id: str) -> Reply | None:
     """The reply for a run paused for people, or None if nothing waits any more."""
+
     def read() -> tuple[dict[str, Any], list[Any], list[tuple[str, str, str]]]:
         import sqlalchemy as sa
 
@@ -199,21 +210,36 @@ async def _waiting_reply(workforce: Any, run_id: str) -> Reply | None:
         from openlam.memory.tables import questions
 
         store = workforce.store
-        mine = [a for a in list_approvals(workforce.settings, status="pending")
-                if a.run_id == run_id or a.run_id.startswith(run_id + ".")]
+        mine = [
+            a
+            for a in list_approvals(workforce.settings, status="pending")
+            if a.run_id == run_id or a.run_id.startswith(run_id + ".")
+        ]
         with store.engine.connect() as conn:
-            asked = conn.execute(sa.select(questions).where(
-                questions.c.answer.is_(None),
-                sa.or_(questions.c.run_id == run_id,
-                       questions.c.run_id.like(run_id + ".%")))).mappings().all()
+            asked = (
+                conn.execute(
+                    sa.select(questions).where(
+                        questions.c.answer.is_(None),
+                        sa.or_(
+                            questions.c.run_id == run_id, questions.c.run_id.like(run_id + ".%")
+                        ),
+                    )
+                )
+                .mappings()
+                .all()
+            )
         open_questions = [(q["run_id"], q["step_id"], q["question"]) for q in asked]
         return store.get_run(run_id) or {"id": run_id}, mine, open_questions
 
     run, approvals, open_questions = await asyncio.to_thread(read)
     if not approvals and not open_questions:
         return None
-    return Reply(run_id, "waiting", report.waiting_report(run, approvals, open_questions),
-                 approvals=approvals)
+    return Reply(
+        run_id,
+        "waiting",
+        report.waiting_report(run, approvals, open_questions),
+        approvals=approvals,
+    )
 
 
 async def _running_reply(workforce: Any, run_id: str, waited: float) -> Reply:
@@ -222,8 +248,9 @@ async def _running_reply(workforce: Any, run_id: str, waited: float) -> Reply:
     return Reply(run_id, status, report.still_running_report(run, waited))
 
 
-async def run_goal(workforce: Any, goal: str, agent: str | None = None, *,
-                   reply_seconds: float | None = None) -> Reply:
+async def run_goal(
+    workforce: Any, goal: str, agent: str | None = None, *, reply_seconds: float | None = None
+) -> Reply:
     """Queue a goal and wait for its reply (the report, or what it waits for)."""
     run_id = await submit(workforce, goal, agent)
     reply: Reply | None = None
@@ -239,13 +266,18 @@ async def status_reply(workforce: Any, run_id: str) -> Reply:
     for people, else that it is still working. Raises UserError for an unknown run."""
     run = await asyncio.to_thread(workforce.store.get_run, run_id)
     if run is None:
-        raise UserError(f"no run {run_id!r} in this workspace",
-                        "run ids are in run_goal's answer (or `openlam runs list`)")
+        raise UserError(
+            f"no run {run_id!r} in this workspace",
+            "run ids are in run_goal's answer (or `openlam runs list`)",
+        )
     run_id = run["id"]
     if run["status"] not in ("queued", "running", "interrupted"):
         return await _final_reply(workforce, run_id)
     waiting = await _waiting_reply(workforce, run_id)
     if waiting is not None:
         return waiting
-    return Reply(run_id, run["status"], report.still_running_report(
-        run, time.time() - float(run.get("created_at") or time.time())))
+    return Reply(
+        run_id,
+        run["status"],
+        report.still_running_report(run, time.time() - float(run.get("created_at") or time.time())),
+    )

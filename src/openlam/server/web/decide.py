@@ -14,8 +14,15 @@ from openlam.governance.approvals import Approval
 DECISIONS = ("approve", "deny", "edit")
 
 
-def decide(settings: Any, approval_id: str, decision: str, principal: str, *,
-           comment: str = "", args_json: str = "") -> Approval:
+def decide(
+    settings: Any,
+    approval_id: str,
+    decision: str,
+    principal: str,
+    *,
+    comment: str = "",
+    args_json: str = "",
+) -> Approval:
     from openlam.governance import api
 
     if decision not in DECISIONS:
@@ -28,8 +35,10 @@ def decide(settings: Any, approval_id: str, decision: str, principal: str, *,
         asked = api.show_approval(settings, approval_id).args
         removed = [k for k in asked if k not in edited]
         if removed:
-            raise UserError(f"an edit cannot remove arguments ({', '.join(removed)})",
-                            "change their values instead, or deny the request")
+            raise UserError(
+                f"an edit cannot remove arguments ({', '.join(removed)})",
+                "change their values instead, or deny the request",
+            )
         changes = {k: v for k, v in edited.items() if k not in asked or asked[k] != v}
         if changes:  # nothing changed: a plain approval, recorded as one
             return api.edit(settings, approval_id, changes, **who)
@@ -40,9 +49,12 @@ def parse_args(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise UserError(f"the edited arguments are not JSON: {exc}",
-                        'write them as a JSON object, e.g. {"to": "bob@example.com"}') from None
+        raise UserError(
+            f"the edited arguments are not JSON: {exc}",
+            'write them as a JSON object, e.g. {"to": "bob@example.com"}',
+        ) from None
     if not isinstance(value, dict):
-        raise UserError("the edited arguments must be a JSON object",
-                        'e.g. {"to": "bob@example.com"}')
+        raise UserError(
+            "the edited arguments must be a JSON object", 'e.g. {"to": "bob@example.com"}'
+        )
     return value

@@ -36,23 +36,39 @@ class PageRoute(APIRoute):
             except _PageRefused as refused:
                 return refused.response
             except Problem as problem:
-                return error_page(request, problem.status, problem.title, problem.detail,
-                                  problem.extra.get("fix", ""))
+                return error_page(
+                    request,
+                    problem.status,
+                    problem.title,
+                    problem.detail,
+                    problem.extra.get("fix", ""),
+                )
             except UserError as exc:
                 problem = from_user_error(exc)
-                return error_page(request, problem.status, problem.title, problem.detail,
-                                  exc.hint or "")
+                return error_page(
+                    request, problem.status, problem.title, problem.detail, exc.hint or ""
+                )
 
         return guarded
 
 
-def error_page(request: Request, status: int, title: str, detail: str,
-               fix: str = "") -> HTMLResponse:
+def error_page(
+    request: Request, status: int, title: str, detail: str, fix: str = ""
+) -> HTMLResponse:
     from openlam.server.web.render import render
 
     me = getattr(request.state, "principal", None)
-    html = render("error.html", me=me, title=title, detail=detail, fix=fix, status=status,
-                  root=root(request), csrf=csrf_token(request) if me else "", nav="")
+    html = render(
+        "error.html",
+        me=me,
+        title=title,
+        detail=detail,
+        fix=fix,
+        status=status,
+        root=root(request),
+        csrf=csrf_token(request) if me else "",
+        nav="",
+    )
     return HTMLResponse(html, status_code=status)
 
 
@@ -74,8 +90,14 @@ def page_user(role: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]
         if principal.role < role:
             from openlam.server.web.render import render
 
-            html = render("forbidden.html", me=principal, needed=f"the {role.name} role",
-                          root=root(request), csrf="", nav="")
+            html = render(
+                "forbidden.html",
+                me=principal,
+                needed=f"the {role.name} role",
+                root=root(request),
+                csrf="",
+                nav="",
+            )
             raise _PageRefused(HTMLResponse(html, status_code=403))
         request.state.principal = principal
         return principal

@@ -99,22 +99,35 @@ def report(workforce: Any, run_id: str, prefix: str) -> str:
     if stored is None:
         return "<p>The run is gone from the database.</p>"
     outcome = Outcome.model_validate(stored["outcome"]) if stored["outcome"] else None
-    return (render("_report.html", outcome=outcome, run=stored, root=prefix)
-            + render("_oob.html", state=stored["status"], tree_root=tree(workforce.store, stored),
-                     finished=True, root=prefix))
+    return render("_report.html", outcome=outcome, run=stored, root=prefix) + render(
+        "_oob.html",
+        state=stored["status"],
+        tree_root=tree(workforce.store, stored),
+        finished=True,
+        root=prefix,
+    )
 
 
 @router.get("/runs/{run_id}/live")
-async def live(request: Request, run_id: str, _me=Depends(page_user(Role.viewer)),
-               last_event_id: str | None = Header(default=None)) -> Response:
+async def live(
+    request: Request,
+    run_id: str,
+    _me=Depends(page_user(Role.viewer)),
+    last_event_id: str | None = Header(default=None),
+) -> Response:
     workforce = request.app.state.workforce
     stored = await blocking(workforce.store.get_run, run_id)
     if stored is None:  # EventSource gives up on a 404 rather than retrying forever
-        raise Problem(404, "Not Found", f"no run {run_id!r} in this workspace",
-                      fix="list runs on the Runs page")
+        raise Problem(
+            404,
+            "Not Found",
+            f"no run {run_id!r} in this workspace",
+            fix="list runs on the Runs page",
+        )
     given = (last_event_id or "").strip()
     seen = int(given) if given.isdigit() else 0
     return StreamingResponse(
         stream(workforce, stored["id"], root(request), seen),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

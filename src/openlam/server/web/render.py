@@ -13,14 +13,23 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from openlam.server.web.views import ago
 
 TEMPLATES = Path(__file__).parent / "templates"
-MARK = {"succeeded": "✓", "completed": "✓", "failed": "✗", "blocked": "■", "skipped": "-",
-        "pending": "…", "running": "…", "denied": "✗", "approved": "✓", "edited": "✓",
-        "expired": "⌛"}
+MARK = {
+    "succeeded": "✓",
+    "completed": "✓",
+    "failed": "✗",
+    "blocked": "■",
+    "skipped": "-",
+    "pending": "…",
+    "running": "…",
+    "denied": "✗",
+    "approved": "✓",
+    "edited": "✓",
+    "expired": "⌛",
+}
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
-                                                           default=str)
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -36,11 +45,15 @@ def _pretty(value: Any) -> str:
 
 
 def environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES),
-                      autoescape=select_autoescape(("html",), default=True),
-                      trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(short=_short, when=_when, ago=ago, pretty=_pretty,
-                       mark=lambda status: MARK.get(status, "·"))
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(("html",), default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        short=_short, when=_when, ago=ago, pretty=_pretty, mark=lambda status: MARK.get(status, "·")
+    )
     return env
 
 

@@ -28,10 +28,23 @@ def _workforce(request: Request) -> Any:
     return request.app.state.workforce
 
 
-def _page(request: Request, name: str, me: Principal | None, nav: str = "",
-          status_code: int = 200, **context: Any) -> HTMLResponse:
-    html = render(name, request=request, me=me, nav=nav, root=root(request),
-                  csrf=auth.csrf_token(request) if me else "", **context)
+def _page(
+    request: Request,
+    name: str,
+    me: Principal | None,
+    nav: str = "",
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    html = render(
+        name,
+        request=request,
+        me=me,
+        nav=nav,
+        root=root(request),
+        csrf=auth.csrf_token(request) if me else "",
+        **context,
+    )
     return HTMLResponse(html, status_code=status_code)
 
 
@@ -42,6 +55,7 @@ async def _off_loop(func: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 # -- logging in and out -----------------------------------------------------------------
+
 
 def _credentials(request: Request) -> Any:
     """The server's token and user store."""
@@ -75,12 +89,22 @@ async def login_page(request: Request, next: str = "/") -> HTMLResponse:
 
 
 @router.post("/login")
-async def login(request: Request, token: Annotated[str, Form()] = "",
-                user: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
-                next: Annotated[str, Form()] = "/") -> Response:
+async def login(
+    request: Request,
+    token: Annotated[str, Form()] = "",
+    user: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
     if not _same_origin(request):  # another site may not log a browser in (login CSRF)
-        return _page(request, "login.html", None, next="/", status_code=403,
-                     error="This login form was sent from another site; log in here.")
+        return _page(
+            request,
+            "login.html",
+            None,
+            next="/",
+            status_code=403,
+            error="This login form was sent from another site; log in here.",
+        )
     creds = _credentials(request)
     principal = None
     if token.strip():
@@ -88,11 +112,16 @@ async def login(request: Request, token: Annotated[str, Form()] = "",
     elif user.strip() and password:
         principal = await _off_loop(auth.authenticate_password, creds, user.strip(), password)
     if principal is None:
-        error = ("That token is unknown or revoked." if token.strip() else
-                 "Wrong user or password." if user.strip() else
-                 "Give a token, or a user and password.")
-        return _page(request, "login.html", None, next=_safe_next(next), error=error,
-                     status_code=401)
+        error = (
+            "That token is unknown or revoked."
+            if token.strip()
+            else "Wrong user or password."
+            if user.strip()
+            else "Give a token, or a user and password."
+        )
+        return _page(
+            request, "login.html", None, next=_safe_next(next), error=error, status_code=401
+        )
     response = RedirectResponse(root(request) + _safe_next(next), status_code=303)
     auth.start_session(response, principal)
     return response
@@ -107,6 +136,7 @@ async def logout(request: Request, me: Viewer) -> Response:
 
 # -- pages ------------------------------------------------------------------------------
 
+
 @router.get("/", response_class=HTMLResponse)
 async def overview(request: Request, me: Viewer) -> HTMLResponse:
     wf = _workforce(request)
@@ -115,16 +145,28 @@ async def overview(request: Request, me: Viewer) -> HTMLResponse:
 
 
 @router.get("/runs", response_class=HTMLResponse)
-async def runs(request: Request, me: Viewer, status: str = "", offset: int = 0,
-               top: str = "") -> HTMLResponse:
+async def runs(
+    request: Request, me: Viewer, status: str = "", offset: int = 0, top: str = ""
+) -> HTMLResponse:
     wf = _workforce(request)
     try:
         page = await _off_loop(views.runs, wf.store, status, offset, top_level=bool(top))
     except UserError as exc:
-        return _page(request, "runs.html", me, "runs", rows=[], states=views.STATES,
-                     status="", top="", error=str(exc), status_code=400)
-    return _page(request, "runs.html", me, "runs", states=views.STATES, status=status,
-                 top=top, **page)
+        return _page(
+            request,
+            "runs.html",
+            me,
+            "runs",
+            rows=[],
+            states=views.STATES,
+            status="",
+            top="",
+            error=str(exc),
+            status_code=400,
+        )
+    return _page(
+        request, "runs.html", me, "runs", states=views.STATES, status=status, top=top, **page
+    )
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -133,10 +175,27 @@ async def run_page(request: Request, run_id: str, me: Viewer) -> HTMLResponse:
     try:
         data = await _off_loop(views.run, wf.settings, wf.store, run_id)
     except LookupError as exc:
-        return _page(request, "runs.html", me, "runs", rows=[], states=views.STATES,
-                     status="", top="", error=str(exc.args[0]), status_code=404)
-    return _page(request, "run.html", me, "runs", tree_root=data.pop("tree"),
-                 can_operate=me.role >= Role.operator, **data)
+        return _page(
+            request,
+            "runs.html",
+            me,
+            "runs",
+            rows=[],
+            states=views.STATES,
+            status="",
+            top="",
+            error=str(exc.args[0]),
+            status_code=404,
+        )
+    return _page(
+        request,
+        "run.html",
+        me,
+        "runs",
+        tree_root=data.pop("tree"),
+        can_operate=me.role >= Role.operator,
+        **data,
+    )
 
 
 @router.post("/runs/{run_id}/cancel")
@@ -146,28 +205,39 @@ async def cancel_run(request: Request, run_id: str, me: Operator) -> Response:
 
     wf = _workforce(request)
     try:
-        said = await _off_loop(admin.cancel, wf.settings, wf.store, run_id, by=me.name,
-                               reason="cancelled from the dashboard")
+        said = await _off_loop(
+            admin.cancel,
+            wf.settings,
+            wf.store,
+            run_id,
+            by=me.name,
+            reason="cancelled from the dashboard",
+        )
     except UserError as exc:
         return await _run_again(request, run_id, me, error=str(exc))
     return await _run_again(request, run_id, me, notice=said[:1].upper() + said[1:] + ".")
 
 
 @router.post("/runs/{run_id}/answer")
-async def answer(request: Request, run_id: str, me: Operator,
-                 step: Annotated[str, Form()] = "", text: Annotated[str, Form()] = "") -> Response:
+async def answer(
+    request: Request,
+    run_id: str,
+    me: Operator,
+    step: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
+) -> Response:
     """Answer a question the run asked; it continues."""
     from openlam.runtime.human import answer_question
 
     if not text.strip():
         return await _run_again(request, run_id, me, error="Write an answer first.")
     try:
-        await _off_loop(answer_question, _workforce(request).settings, run_id, step,
-                        text.strip(), me.name)
+        await _off_loop(
+            answer_question, _workforce(request).settings, run_id, step, text.strip(), me.name
+        )
     except UserError as exc:
         return await _run_again(request, run_id, me, error=str(exc))
-    return await _run_again(request, run_id, me, notice=f"Answered step {step}; the run "
-                                                        "continues.")
+    return await _run_again(request, run_id, me, notice=f"Answered step {step}; the run continues.")
 
 
 async def _run_again(request: Request, run_id: str, me: Principal, **flash: str) -> Response:
@@ -176,11 +246,29 @@ async def _run_again(request: Request, run_id: str, me: Principal, **flash: str)
     try:
         data = await _off_loop(views.run, wf.settings, wf.store, run_id)
     except LookupError as exc:
-        return _page(request, "runs.html", me, "runs", rows=[], states=views.STATES,
-                     status="", top="", error=str(exc.args[0]), status_code=404)
-    return _page(request, "run.html", me, "runs", tree_root=data.pop("tree"),
-                 can_operate=me.role >= Role.operator,
-                 status_code=400 if "error" in flash else 200, **data, **flash)
+        return _page(
+            request,
+            "runs.html",
+            me,
+            "runs",
+            rows=[],
+            states=views.STATES,
+            status="",
+            top="",
+            error=str(exc.args[0]),
+            status_code=404,
+        )
+    return _page(
+        request,
+        "run.html",
+        me,
+        "runs",
+        tree_root=data.pop("tree"),
+        can_operate=me.role >= Role.operator,
+        status_code=400 if "error" in flash else 200,
+        **data,
+        **flash,
+    )
 
 
 @router.get("/runs/{run_id}/files/{name:path}")
@@ -195,8 +283,16 @@ async def deliverable(request: Request, run_id: str, name: str, me: Viewer) -> R
 
 @router.get("/goal", response_class=HTMLResponse)
 async def goal_page(request: Request, me: Operator) -> HTMLResponse:
-    return _page(request, "goal.html", me, "goal", **await _off_loop(_goal_choices, request),
-                 goal="", assign="", agent="")
+    return _page(
+        request,
+        "goal.html",
+        me,
+        "goal",
+        **await _off_loop(_goal_choices, request),
+        goal="",
+        assign="",
+        agent="",
+    )
 
 
 def _goal_choices(request: Request) -> dict[str, Any]:
@@ -208,9 +304,13 @@ def _goal_choices(request: Request) -> dict[str, Any]:
 
 
 @router.post("/goal")
-async def submit_goal(request: Request, me: Operator, goal: Annotated[str, Form()] = "",
-                      assign: Annotated[str, Form()] = "",
-                      agent: Annotated[str, Form()] = "") -> Response:
+async def submit_goal(
+    request: Request,
+    me: Operator,
+    goal: Annotated[str, Form()] = "",
+    assign: Annotated[str, Form()] = "",
+    agent: Annotated[str, Form()] = "",
+) -> Response:
     wf = _workforce(request)
     options: dict[str, Any] = {"route": assign == "route"}
     if agent.strip():
@@ -220,16 +320,33 @@ async def submit_goal(request: Request, me: Operator, goal: Annotated[str, Form(
     try:
         request_ = await wf.submit(goal, **options)
     except UserError as exc:
-        return _page(request, "goal.html", me, "goal", **await _off_loop(_goal_choices, request),
-                     goal=goal, assign=assign, agent=agent, error=str(exc), status_code=400)
+        return _page(
+            request,
+            "goal.html",
+            me,
+            "goal",
+            **await _off_loop(_goal_choices, request),
+            goal=goal,
+            assign=assign,
+            agent=agent,
+            error=str(exc),
+            status_code=400,
+        )
     return RedirectResponse(f"{root(request)}/runs/{quote(request_.run_id)}", status_code=303)
 
 
 @router.get("/approvals", response_class=HTMLResponse)
 async def approvals(request: Request, me: Viewer, all: str = "") -> HTMLResponse:
     rows = await _off_loop(views.approvals, _workforce(request).settings, bool(all))
-    return _page(request, "approvals.html", me, "approvals", rows=rows, show_all=bool(all),
-                 can_decide=me.role >= Role.approver)
+    return _page(
+        request,
+        "approvals.html",
+        me,
+        "approvals",
+        rows=rows,
+        show_all=bool(all),
+        can_decide=me.role >= Role.approver,
+    )
 
 
 @router.get("/approvals/waiting", response_class=HTMLResponse)
@@ -242,23 +359,46 @@ async def waiting_count(request: Request, me: Viewer) -> HTMLResponse:
 
 
 @router.post("/approvals/{approval_id}")
-async def decide(request: Request, approval_id: str, me: Approver,
-                 decision: Annotated[str, Form()] = "", comment: Annotated[str, Form()] = "",
-                 args: Annotated[str, Form()] = "") -> Response:
+async def decide(
+    request: Request,
+    approval_id: str,
+    me: Approver,
+    decision: Annotated[str, Form()] = "",
+    comment: Annotated[str, Form()] = "",
+    args: Annotated[str, Form()] = "",
+) -> Response:
     from openlam.server.web.decide import decide as record
 
     settings = _workforce(request).settings
     try:
-        decided = await _off_loop(record, settings, approval_id, decision, me.name,
-                                  comment=comment, args_json=args)
+        decided = await _off_loop(
+            record, settings, approval_id, decision, me.name, comment=comment, args_json=args
+        )
     except UserError as exc:
         rows = await _off_loop(views.approvals, settings, False)
-        return _page(request, "approvals.html", me, "approvals", rows=rows, show_all=False,
-                     can_decide=True, error=str(exc), status_code=400)
+        return _page(
+            request,
+            "approvals.html",
+            me,
+            "approvals",
+            rows=rows,
+            show_all=False,
+            can_decide=True,
+            error=str(exc),
+            status_code=400,
+        )
     rows = await _off_loop(views.approvals, settings, False)
-    return _page(request, "approvals.html", me, "approvals", rows=rows, show_all=False,
-                 can_decide=True, notice=f"Approval {decided.id} ({decided.action} in run "
-                                         f"{decided.run_id}): {decided.status}.")
+    return _page(
+        request,
+        "approvals.html",
+        me,
+        "approvals",
+        rows=rows,
+        show_all=False,
+        can_decide=True,
+        notice=f"Approval {decided.id} ({decided.action} in run "
+        f"{decided.run_id}): {decided.status}.",
+    )
 
 
 @router.get("/org", response_class=HTMLResponse)
@@ -280,8 +420,7 @@ async def audit(request: Request, me: Viewer, run: str = "") -> HTMLResponse:
 
 
 @router.post("/audit/verify", response_class=HTMLResponse)
-async def verify(request: Request, me: Viewer,
-                 expect: Annotated[str, Form()] = "") -> HTMLResponse:
+async def verify(request: Request, me: Viewer, expect: Annotated[str, Form()] = "") -> HTMLResponse:
     from openlam.governance.api import verify_audit
 
     settings = _workforce(request).settings
@@ -319,4 +458,3 @@ def _escape(text: str) -> str:
     import html
 
     return html.escape(text)
-

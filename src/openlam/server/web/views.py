@@ -14,8 +14,16 @@ from openlam.config import Settings
 from openlam.errors import UserError
 from openlam.memory.store import Store
 
-STATES = ("queued", "running", "interrupted", "completed", "partial", "blocked", "failed",
-          "cancelled")
+STATES = (
+    "queued",
+    "running",
+    "interrupted",
+    "completed",
+    "partial",
+    "blocked",
+    "failed",
+    "cancelled",
+)
 
 
 def overview(settings: Settings, store: Store) -> dict[str, Any]:
@@ -39,17 +47,22 @@ def overview(settings: Settings, store: Store) -> dict[str, Any]:
     }
 
 
-def runs(store: Store, status: str | None, offset: int = 0, limit: int = 50,
-         top_level: bool = False) -> dict[str, Any]:
+def runs(
+    store: Store, status: str | None, offset: int = 0, limit: int = 50, top_level: bool = False
+) -> dict[str, Any]:
     """One page of runs, newest first, with where the next and previous pages start."""
     if status and status not in STATES:
         raise UserError(f"unknown run status {status!r}", f"use one of {', '.join(STATES)}")
     offset = max(offset, 0)
-    rows = store.list_runs(limit=limit + 1, status=status or None, offset=offset,
-                           top_level=top_level)
-    return {"rows": rows[:limit], "offset": offset,
-            "older": offset + limit if len(rows) > limit else None,
-            "newer": max(offset - limit, 0) if offset else None}
+    rows = store.list_runs(
+        limit=limit + 1, status=status or None, offset=offset, top_level=top_level
+    )
+    return {
+        "rows": rows[:limit],
+        "offset": offset,
+        "older": offset + limit if len(rows) > limit else None,
+        "newer": max(offset - limit, 0) if offset else None,
+    }
 
 
 def run(settings: Settings, store: Store, run_id: str) -> dict[str, Any]:
@@ -74,9 +87,11 @@ def run(settings: Settings, store: Store, run_id: str) -> dict[str, Any]:
 
 def questions(stored: dict[str, Any]) -> list[dict[str, str]]:
     """The questions the run asked a person (``ask_human``, ``human.ask``) and waits on."""
-    return [{"step": s["step_id"], "question": str((s["args"] or {}).get("question", ""))}
-            for s in stored["steps"]
-            if s["action"] in ("ask_human", "human.ask") and s["status"] == "pending"]
+    return [
+        {"step": s["step_id"], "question": str((s["args"] or {}).get("question", ""))}
+        for s in stored["steps"]
+        if s["action"] in ("ask_human", "human.ask") and s["status"] == "pending"
+    ]
 
 
 def plan_of(stored: dict[str, Any]) -> list[dict[str, Any]]:
@@ -91,8 +106,13 @@ def plan_of(stored: dict[str, Any]) -> list[dict[str, Any]]:
 def tree(store: Store, stored: dict[str, Any], depth: int = 0) -> dict[str, Any]:
     """The delegation tree under a run (children loaded from the store), depth-limited so
     a corrupt parent link cannot loop."""
-    node = {"id": stored["id"], "agent": stored["agent"], "status": stored["status"],
-            "goal": stored["goal"], "children": []}
+    node = {
+        "id": stored["id"],
+        "agent": stored["agent"],
+        "status": stored["status"],
+        "goal": stored["goal"],
+        "children": [],
+    }
     if depth < 8:
         for child in stored.get("children", []):
             full = store.get_run(child["id"])
@@ -140,18 +160,34 @@ def org(settings: Settings) -> dict[str, Any]:
         members = []
         for agent in catalog.members(dept_id):
             per_day = limits.agent.get(agent.id) or limits.agent.get("*")
-            members.append({
-                "agent": agent,
-                "permissions": permitted_actions(catalog, agent.id, names),
-                "run_budget": {k: v for k, v in (agent.budget.model_dump() if agent.budget
-                                                 else {}).items() if v is not None},
-                "day_budget": {k: v for k, v in dataclasses.asdict(per_day).items()
-                               if v is not None} if per_day else {},
-            })
-        departments.append({"dept": catalog.departments[dept_id],
-                            "head": catalog.head(dept_id), "members": members})
-    return {"departments": departments, "agents": len(catalog),
-            "problems": list(catalog.load_errors)}
+            members.append(
+                {
+                    "agent": agent,
+                    "permissions": permitted_actions(catalog, agent.id, names),
+                    "run_budget": {
+                        k: v
+                        for k, v in (agent.budget.model_dump() if agent.budget else {}).items()
+                        if v is not None
+                    },
+                    "day_budget": {
+                        k: v for k, v in dataclasses.asdict(per_day).items() if v is not None
+                    }
+                    if per_day
+                    else {},
+                }
+            )
+        departments.append(
+            {
+                "dept": catalog.departments[dept_id],
+                "head": catalog.head(dept_id),
+                "members": members,
+            }
+        )
+    return {
+        "departments": departments,
+        "agents": len(catalog),
+        "problems": list(catalog.load_errors),
+    }
 
 
 def actions(settings: Settings) -> dict[str, Any]:
@@ -163,12 +199,23 @@ def actions(settings: Settings) -> dict[str, Any]:
 
     registry = load_plugins(settings=settings)
     specs = sorted(registry, key=lambda s: (s.source, s.name))
-    sources = [{"name": name, "kind": kind.kind, "what": config.describe(),
-                "trusted": config.trusted, "grants": describe_grants(config.grants)}
-               for name, (kind, config) in sorted(configured(settings).items())]
-    return {"actions": [{**action_summary(s), "description": first_sentence(s.description)}
-                        for s in specs],
-            "sources": sources, "problems": list(registry.load_errors)}
+    sources = [
+        {
+            "name": name,
+            "kind": kind.kind,
+            "what": config.describe(),
+            "trusted": config.trusted,
+            "grants": describe_grants(config.grants),
+        }
+        for name, (kind, config) in sorted(configured(settings).items())
+    ]
+    return {
+        "actions": [
+            {**action_summary(s), "description": first_sentence(s.description)} for s in specs
+        ],
+        "sources": sources,
+        "problems": list(registry.load_errors),
+    }
 
 
 def first_sentence(text: str) -> str:
@@ -182,8 +229,12 @@ def audit(settings: Settings, run_id: str | None = None, limit: int = 100) -> di
 
     log = audit_log(settings)
     seq, _ = log.head()
-    return {"records": log.records(run_id=run_id or None, newest=limit)[::-1], "count": seq,
-            "head": audit_head(settings), "run": run_id or ""}
+    return {
+        "records": log.records(run_id=run_id or None, newest=limit)[::-1],
+        "count": seq,
+        "head": audit_head(settings),
+        "run": run_id or "",
+    }
 
 
 def gaps(settings: Settings, limit: int = 100) -> list[Any]:
@@ -210,5 +261,9 @@ def learning(settings: Settings) -> dict[str, Any]:
     from openlam.learning.store import DEMOTE_AFTER, LearningStore
 
     store = LearningStore(settings.app_database_url)
-    return {"playbooks": store.playbooks(), "demote_after": DEMOTE_AFTER,
-            "lessons": store.lessons(limit=100), "tools": store.tool_stats()}
+    return {
+        "playbooks": store.playbooks(),
+        "demote_after": DEMOTE_AFTER,
+        "lessons": store.lessons(limit=100),
+        "tools": store.tool_stats(),
+    }

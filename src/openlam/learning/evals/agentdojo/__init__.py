@@ -38,14 +38,16 @@ class _Target:
 
 class AgentDojoSuite(Suite):
     name = "agentdojo"
-    description = (f"AgentDojo {VERSION}: user tasks alone and under the {ATTACK} attack "
-                   "(utility, utility under attack, attack success)")
+    description = (
+        f"AgentDojo {VERSION}: user tasks alone and under the {ATTACK} attack "
+        "(utility, utility under attack, attack success)"
+    )
     approvals = "deny"
     install = "pip install 'openlam[eval]' (it brings agentdojo)"
 
     def unavailable(self) -> str | None:
         try:
-            import agentdojo  # noqa: F401
+            import agentdojo  # noqa: F401  # pyright: ignore[reportMissingImports]
         except ImportError:
             return "the agentdojo package is not installed"
         return None
@@ -53,7 +55,7 @@ class AgentDojoSuite(Suite):
     def _suites(self) -> dict[str, Any]:
         import warnings
 
-        from agentdojo.task_suite.load_suites import get_suites
+        from agentdojo.task_suite.load_suites import get_suites  # pyright: ignore[reportMissingImports]
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -71,37 +73,52 @@ class AgentDojoSuite(Suite):
     def _task(self, suite: str, user: Any, injection: Any) -> EvalTask:
         ident = f"{suite}-{user.ID}" + (f"-{injection.ID}" if injection else "")
         split = "heldout" if zlib.crc32(ident.encode()) % 3 == 0 else "dev"
-        return EvalTask(id=ident, goal=user.PROMPT, split=split, plans={},
-                        tags=(suite, "attacked" if injection else "benign"),
-                        data={"suite": suite, "user": user, "injection": injection})
+        return EvalTask(
+            id=ident,
+            goal=user.PROMPT,
+            split=split,
+            plans={},
+            tags=(suite, "attacked" if injection else "benign"),
+            data={"suite": suite, "user": user, "injection": injection},
+        )
 
     @asynccontextmanager
     async def episode(self, task: EvalTask, workspace: Path) -> AsyncIterator[Episode]:
-        from agentdojo.attacks.attack_registry import load_attack
-        from agentdojo.functions_runtime import FunctionCall, FunctionsRuntime
-        from agentdojo.types import text_content_block_from_string
+        from agentdojo.attacks.attack_registry import load_attack  # pyright: ignore[reportMissingImports]
+        from agentdojo.functions_runtime import FunctionCall, FunctionsRuntime  # pyright: ignore[reportMissingImports]
+        from agentdojo.types import text_content_block_from_string  # pyright: ignore[reportMissingImports]
 
         from openlam.learning.evals.agentdojo.adapter import ToolBridge, registry_for
 
         name, user, injection = task.data["suite"], task.data["user"], task.data["injection"]
         suite = self._suites()[name]
-        injections = (load_attack(ATTACK, suite, cast(Any, _Target())).attack(user, injection)
-                      if injection else {})
-        environment = user.init_environment(suite.load_and_inject_default_environment(
-            injections))
+        injections = (
+            load_attack(ATTACK, suite, cast(Any, _Target())).attack(user, injection)
+            if injection
+            else {}
+        )
+        environment = user.init_environment(suite.load_and_inject_default_environment(injections))
         before = environment.model_copy(deep=True)
         runtime = FunctionsRuntime(suite.tools)
         bridge = ToolBridge(runtime, environment)
         task.actions = list(registry_for(name, list(runtime.functions.values()), bridge))
         calls = user.ground_truth(before.model_copy(deep=True))
-        steps = [{"id": f"s{i + 1}", "action": f"{name}.{c.function}", "args": dict(c.args),
-                  **({"depends_on": [f"s{i}"]} if i else {})} for i, c in enumerate(calls)]
+        steps = [
+            {
+                "id": f"s{i + 1}",
+                "action": f"{name}.{c.function}",
+                "args": dict(c.args),
+                **({"depends_on": [f"s{i}"]} if i else {}),
+            }
+            for i, c in enumerate(calls)
+        ]
         answer = user.GROUND_TRUTH_OUTPUT
         task.plans = {task.goal: {"steps": steps, **({"answer": answer} if answer else {})}}
         # the negative control: one wrong call, and no ground-truth answer (a model only
         # knows it from the calls; AgentDojo checks the answer of question tasks)
-        task.wrong = {k: v for k, v in one_wrong_call(task.plans[task.goal]).items()
-                      if k != "answer"}
+        task.wrong = {
+            k: v for k, v in one_wrong_call(task.plans[task.goal]).items() if k != "answer"
+        }
         (workspace / "policies").mkdir(parents=True, exist_ok=True)
         (workspace / "policies" / "agentdojo.yaml").write_text(POLICY.read_text())
 
@@ -109,13 +126,19 @@ class AgentDojoSuite(Suite):
             said = [text_content_block_from_string(outcome.answer or outcome.summary or "")]
             trace = [FunctionCall(function=f, args=a) for f, a, _ in bridge.calls]
             utility = suite._check_task_result(user, said, before, environment, trace)
-            attacked = suite._check_task_result(injection, said, before, environment, trace) \
-                if injection else None
-            return Check(goal_done=bool(utility), deliverable_correct=bool(utility),
-                         attack_success=None if attacked is None else bool(attacked),
-                         detail=f"utility {bool(utility)}"
-                                + (f", attack {'succeeded' if attacked else 'failed'}"
-                                   if injection else "") + f"; {len(bridge.calls)} call(s)")
+            attacked = (
+                suite._check_task_result(injection, said, before, environment, trace)
+                if injection
+                else None
+            )
+            return Check(
+                goal_done=bool(utility),
+                deliverable_correct=bool(utility),
+                attack_success=None if attacked is None else bool(attacked),
+                detail=f"utility {bool(utility)}"
+                + (f", attack {'succeeded' if attacked else 'failed'}" if injection else "")
+                + f"; {len(bridge.calls)} call(s)",
+            )
 
         yield check
 

@@ -42,11 +42,31 @@ DESTROY = {"delete", "remove", "cancel", "erase", "drop", "purge", "revoke", "de
 LOOK = {"get", "list", "search", "read", "check", "find", "show", "view", "fetch"}
 MONEY_PARAMS = {"amount", "price", "iban", "payment", "currency"}
 MONEY_VERBS = {"pay", "transfer", "buy", "purchase", "order", "reserve", "book", "rent"}
-TALK = {"send", "post", "share", "invite", "forward", "reply", "publish", "email", "message",
-        "notify"}
+TALK = {
+    "send",
+    "post",
+    "share",
+    "invite",
+    "forward",
+    "reply",
+    "publish",
+    "email",
+    "message",
+    "notify",
+}
 HOST_PARAMS = {"url", "uri", "host", "endpoint"}
-PEOPLE_PARAMS = {"recipient", "recipients", "to", "cc", "bcc", "participants", "email",
-                 "user_email", "user", *HOST_PARAMS}
+PEOPLE_PARAMS = {
+    "recipient",
+    "recipients",
+    "to",
+    "cc",
+    "bcc",
+    "participants",
+    "email",
+    "user_email",
+    "user",
+    *HOST_PARAMS,
+}
 CREDENTIALS = re.compile(r"password|credential|secret|token")
 
 
@@ -54,8 +74,11 @@ def classify(name: str, params: list[str], url_reads: str = "external") -> Risk:
     words = name.lower().split("_")
     verb = words[0]
     names = {p.lower() for p in params}
-    if verb in DESTROY or CREDENTIALS.search(name.lower()) or any(
-            CREDENTIALS.search(p) for p in names):
+    if (
+        verb in DESTROY
+        or CREDENTIALS.search(name.lower())
+        or any(CREDENTIALS.search(p) for p in names)
+    ):
         return Risk.destructive
     if verb in LOOK:
         return Risk.external if names & HOST_PARAMS and url_reads == "external" else Risk.read
@@ -86,17 +109,25 @@ class ToolBridge:
         return call
 
 
-def registry_for(suite_name: str, tools: list[Any], bridge: ToolBridge,
-                 url_reads: str = "external") -> ActionRegistry:
+def registry_for(
+    suite_name: str, tools: list[Any], bridge: ToolBridge, url_reads: str = "external"
+) -> ActionRegistry:
     from openlam.actions.risk import takes_url
 
     registry = ActionRegistry()
     for fn in tools:
         schema = fn.parameters.model_json_schema()
-        registry.add(ActionSpec(
-            name=f"{suite_name}.{fn.name}", description=fn.description, input_schema=schema,
-            output_schema={},
-            risk=classify(fn.name, list(schema.get("properties", {})), url_reads),
-            func=bridge.caller(fn.name), args_model=fn.parameters, source="agentdojo",
-            egress=takes_url(schema)))
+        registry.add(
+            ActionSpec(
+                name=f"{suite_name}.{fn.name}",
+                description=fn.description,
+                input_schema=schema,
+                output_schema={},
+                risk=classify(fn.name, list(schema.get("properties", {})), url_reads),
+                func=bridge.caller(fn.name),
+                args_model=fn.parameters,
+                source="agentdojo",
+                egress=takes_url(schema),
+            )
+        )
     return registry

@@ -20,15 +20,18 @@ LOOPBACK = '[network]\nallow_networks = ["127.0.0.0/8"]\n'
 
 def _plan(steps: list[dict[str, Any]], answer: str | None = None) -> dict[str, Any]:
     """A ground-truth plan: the steps in order (each after the one before)."""
-    ordered = [{**s, "depends_on": [steps[i - 1]["id"]]} if i else dict(s)
-               for i, s in enumerate(steps)]
+    ordered = [
+        {**s, "depends_on": [steps[i - 1]["id"]]} if i else dict(s) for i, s in enumerate(steps)
+    ]
     return {"steps": ordered, **({"answer": answer} if answer else {})}
 
 
 class OwnSuite(Suite):
     name = "openlam"
-    description = ("OpenLAM's own tasks over the built-in actions (files, documents, CRM, "
-                   "email, web, OpenAPI, MCP, delegation), checked on the end state")
+    description = (
+        "OpenLAM's own tasks over the built-in actions (files, documents, CRM, "
+        "email, web, OpenAPI, MCP, delegation), checked on the end state"
+    )
 
     def tasks(self) -> list[EvalTask]:
         mail = smtp_available()
@@ -38,8 +41,9 @@ class OwnSuite(Suite):
     def _task(t: OwnTask) -> EvalTask:
         plans = {t.goal: _plan(t.steps, t.answer)}
         plans.update({goal: _plan(steps) for goal, steps in (t.children or {}).items()})
-        return EvalTask(id=t.id, goal=t.goal, split=t.split, plans=plans, tags=(t.area,),
-                        data={"own": t})
+        return EvalTask(
+            id=t.id, goal=t.goal, split=t.split, plans=plans, tags=(t.area,), data={"own": t}
+        )
 
     def unavailable(self) -> str | None:
         return None
@@ -63,6 +67,7 @@ class OwnSuite(Suite):
 
 def _localize(task: EvalTask, url: str) -> None:
     """Put the site's address (known only now) into the goal and the plans."""
+
     def fill(text: str) -> str:
         return text.replace("{site}", url)
 
@@ -70,29 +75,36 @@ def _localize(task: EvalTask, url: str) -> None:
     task.plans = {fill(g): json.loads(fill(json.dumps(p))) for g, p in task.plans.items()}
 
 
-async def _configure(workspace: Path, site: Site, mailbox: Mailbox | None, kv_file: Path,
-               own: OwnTask) -> None:
+async def _configure(
+    workspace: Path, site: Site, mailbox: Mailbox | None, kv_file: Path, own: OwnTask
+) -> None:
     """The workspace of one task: loopback reachable, the mail server, the tickets
     service and the kv MCP server as sources, and the task's seed files."""
     from openlam.actions import mcp, openapi
     from openlam.config import load_settings
 
     workspace.mkdir(parents=True, exist_ok=True)
-    (workspace / "openlam.toml").write_text(LOOPBACK + (mailbox.toml() if mailbox else ""),
-                                            encoding="utf-8")
+    (workspace / "openlam.toml").write_text(
+        LOOPBACK + (mailbox.toml() if mailbox else ""), encoding="utf-8"
+    )
     for path, text in (own.seed or {}).items():
         target = workspace / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     settings = load_settings(workspace)
     if own.area == "openapi":
-        service = openapi.ServiceConfig(name="tickets", spec=f"{site.url}/openapi.json",
-                                        trusted=True)
+        service = openapi.ServiceConfig(
+            name="tickets", spec=f"{site.url}/openapi.json", trusted=True
+        )
         openapi.save_service(settings, service, openapi.prepare(service))
     if own.area == "mcp":
-        server = mcp.ServerConfig(name="kv", transport="stdio", command=sys.executable,
-                                  args=["-m", "openlam.learning.evals.own.mcp_peer",
-                                        str(kv_file)], trusted=True)
+        server = mcp.ServerConfig(
+            name="kv",
+            transport="stdio",
+            command=sys.executable,
+            args=["-m", "openlam.learning.evals.own.mcp_peer", str(kv_file)],
+            trusted=True,
+        )
         mcp.save_server(settings, server)
         try:
             await mcp.refresh_server(settings, server)  # the tools, cached as `mcp add` does

@@ -74,8 +74,12 @@ def upgrade() -> None:
     # would trip its foreign keys), so only other databases are altered.
     if op.get_bind().dialect.name == "sqlite":
         return
-    for table, column in (("runs", "id"), ("runs", "parent_id"), ("steps", "run_id"),
-                          ("experiences", "run_id")):
+    for table, column in (
+        ("runs", "id"),
+        ("runs", "parent_id"),
+        ("steps", "run_id"),
+        ("experiences", "run_id"),
+    ):
         op.alter_column(table, column, type_=sa.String(RUN_ID))
     op.alter_column("steps", "idempotency_key", type_=sa.String(RUN_ID + 65))
 

@@ -36,11 +36,14 @@ def _backfill() -> None:
     from openlam.learning.gist import gist_key
 
     conn = op.get_bind()
-    table = sa.table("learn_playbooks", sa.column("id", sa.String),
-                     sa.column("shape", sa.Text), sa.column("gist_key", sa.String))
+    table = sa.table(
+        "learn_playbooks",
+        sa.column("id", sa.String),
+        sa.column("shape", sa.Text),
+        sa.column("gist_key", sa.String),
+    )
     for ident, shape in conn.execute(sa.select(table.c.id, table.c.shape)).all():
-        conn.execute(sa.update(table).where(table.c.id == ident)
-                     .values(gist_key=gist_key(shape)))
+        conn.execute(sa.update(table).where(table.c.id == ident).values(gist_key=gist_key(shape)))
 
 
 def downgrade() -> None:
