@@ -87,6 +87,25 @@ def test_literals_the_plan_does_not_use_stay_fixed() -> None:
     assert pb.extract("post the 5 newest notes to other.md") is None
 
 
+def test_a_number_that_names_a_file_is_a_parameter_of_the_path_too() -> None:
+    # learned from one child of a fan-out, replayed by a sibling: the sibling must write
+    # its own file, not the first one's
+    pb, why = generalise(
+        "write status note 0",
+        [{"id": "a", "action": "files.write", "args": {"path": "notes/0.md", "content": "0"}}],
+    )
+    assert pb is not None, why
+    assert pb.steps[0]["args"] == {"path": "notes/{p1}.md", "content": "{p1}"}
+    steps = pb.instantiate(pb.extract("write status note 12") or {})
+    assert steps[0]["args"] == {"path": "notes/12.md", "content": "12"}
+    # a decimal is still not the integer it starts with
+    pb, _ = generalise(
+        "set the rate to 1",
+        [{"id": "a", "action": "notes.add", "args": {"text": "rate 1.5, was 1"}}],
+    )
+    assert pb is not None and pb.steps[0]["args"] == {"text": "rate 1.5, was {p1}"}
+
+
 def test_no_email_address_or_secret_is_stored_verbatim() -> None:
     pb, why = generalise(
         "email the report",

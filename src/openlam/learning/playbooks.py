@@ -127,8 +127,11 @@ def _outside_refs(text: str) -> str:
 
 
 def _finder(value: str) -> re.Pattern[str]:
-    # whole tokens only: order 10 must not turn "s10" or "2104" into a parameter
-    return re.compile(rf"(?<![\w@.-]){re.escape(value)}(?![\w@-]|\.\w)")
+    # whole tokens only: order 10 must not turn "s10", "2104" or "10.5" into a parameter;
+    # but a number or id can be a file's stem ("notes/10.md"), while an email or a file
+    # name is not cut short by what follows a dot ("a@b.test.evil")
+    dotted = r"\.\w" if "." in value or "@" in value else r"\.\d"
+    return re.compile(rf"(?<![\w@.-]){re.escape(value)}(?![\w@-]|{dotted})")
 
 
 def _parameterise(step: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
