@@ -182,3 +182,28 @@ def test_sources_are_added_refused_inline_and_removed(client: TestClient, worksp
     assert 'data-source="tickets"' not in gone.text and "tickets.open_ticket" not in gone.text
     twice = client.post("/sources/tickets/remove", data={"csrf_token": csrf})
     assert twice.status_code == 422 and "Traceback" not in twice.text
+
+
+def test_a_fired_schedule_shows_when_it_last_fired() -> None:
+    from openlam.server.web.render import render
+
+    html = render(
+        "schedules.html",
+        root="",
+        me=None,
+        nav="schedules",
+        csrf="",
+        can_manage=False,
+        form={},
+        schedules=[
+            {
+                "name": "ticker",
+                "when": "every minute",
+                "cron": "0 * * * * *",
+                "goal": "tick",
+                "last_fired_at": "2026-12-05T09:00:00+00:00",  # as DBOS keeps it
+            }
+        ],
+        triggers=[],
+    )
+    assert "2026-12-05 09:00:00" in html

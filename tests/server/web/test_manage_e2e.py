@@ -102,6 +102,7 @@ def test_an_admin_adds_a_schedule_and_a_source_and_sees_them_listed(server: str)
         expect(row).to_contain_text("every weekday at 9:00")
         expect(row).to_contain_text("write the deals summary")
         assert page.evaluate("window.stillTheSamePage") is True  # htmx swapped it in
+        shots.take(page, "schedules")
 
         page.click("nav >> text=Actions")
         expect(page.locator("h1")).to_have_text("Actions and sources")
@@ -116,7 +117,7 @@ def test_an_admin_adds_a_schedule_and_a_source_and_sees_them_listed(server: str)
         expect(page.locator("#sources tr[data-source=tickets]")).to_contain_text("openapi")
         expect(page.locator("#actions")).to_contain_text("tickets.open_ticket")
         assert page.evaluate("window.stillTheSamePage") is True
-        shots.take(page, "actions-added")
+        shots.take(page, "actions-forms")
 
         page.set_viewport_size(PHONE)  # the forms fit a phone
         for path in ("/schedules", "/actions"):

@@ -34,7 +34,8 @@ def _problem(exc: Exception) -> str:
     """A refusal as one line for the page: a UserError with its fix; anything else named,
     logged with its traceback for the operator (the page never shows one)."""
     if isinstance(exc, UserError):
-        return str(exc) + (f" — {exc.hint}" if exc.hint else "")
+        said = str(exc.args[0]) if exc.args else ""
+        return f"{said}. Fix: {exc.hint}" if exc.hint else said
     if isinstance(exc, ValueError):  # pydantic's validation errors among them
         return " ".join(str(exc).split())[:600]
     log.warning("a dashboard form failed", exc_info=exc)
