@@ -259,7 +259,12 @@ class Credentials:
         check_name(name, "token")
         check_role(role)
         check_given_token(token, name)
-        digest = token_hash(token)
+        try:
+            return self._ensure_token(name, role, token_hash(token))
+        except IntegrityError:  # another server provisioned it at the same moment
+            return self._ensure_token(name, role, token_hash(token))
+
+    def _ensure_token(self, name: str, role: str, digest: str) -> str:
         with self.engine.begin() as conn:
             row = conn.execute(
                 sa.select(server_tokens).where(server_tokens.c.token_hash == digest)
