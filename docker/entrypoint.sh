@@ -9,7 +9,9 @@
 # openlam.toml with commented defaults. With OPENLAM_ADMIN_PASSWORD set, the server
 # (re)sets the dashboard user $OPENLAM_ADMIN_USER (default admin) to that password, so
 # that it has someone to authenticate: `openlam serve` refuses a non-loopback address
-# until a token or a user exists.
+# until a token or a user exists. `openlam serve` itself reads OPENLAM_BOOTSTRAP_ADMIN_TOKEN
+# (an admin token with that value) and OPENLAM_TOKENS_FILE (NAME ROLE TOKEN lines, e.g. a
+# compose secret) and stores them hashed, idempotently, before it listens.
 set -eu
 
 WS="${OPENLAM_WORKSPACE:-/workspace}"

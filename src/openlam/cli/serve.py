@@ -43,6 +43,8 @@ def serve(
     from openlam.server import create_app
 
     settings = load_settings(workspace)
+    for said in provision_tokens(settings):
+        console().print(f"OpenLAM: {esc(said)}")
     check_listen_address(settings, host)
     app = create_app(settings=settings, run_worker=not no_worker)
     shown = f"[{host}]" if ":" in host else host
@@ -68,6 +70,22 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a host name: it may resolve to anything
+
+
+def provision_tokens(settings: object) -> list[str]:
+    """The tokens ``OPENLAM_BOOTSTRAP_ADMIN_TOKEN`` / ``OPENLAM_TOKENS_FILE`` provide,
+    made to exist before the server starts (see ``server.credentials``)."""
+    import os
+
+    from openlam.memory.store import Store
+    from openlam.server.credentials import BOOTSTRAP_TOKEN_ENV, TOKENS_FILE_ENV, Credentials
+
+    if not (os.environ.get(BOOTSTRAP_TOKEN_ENV) or os.environ.get(TOKENS_FILE_ENV)):
+        return []
+    from openlam.server.credentials import provision_from_env
+
+    store = Store(settings.app_database_url)  # type: ignore[attr-defined]
+    return provision_from_env(Credentials(store.engine), dict(os.environ))
 
 
 def check_listen_address(settings: object, host: str) -> None:

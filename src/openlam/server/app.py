@@ -67,6 +67,7 @@ def create_app(
     this process's own queue worker; without it, runs wait for separate workers."""
     from openlam.server import auth, problems
     from openlam.server.credentials import Credentials
+    from openlam.server.events import ping_seconds
     from openlam.workforce import Workforce
 
     settings = settings or load_settings(workspace)
@@ -103,6 +104,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.run_worker = run_worker
+    app.state.sse_ping = ping_seconds(settings)  # keep-alive comments of idle event streams
     credentials = Credentials(_store_engine(settings))
     app.state.credentials = credentials
     auth.configure(credentials, secure_cookies=bool(server_conf.get("secure_cookies")))

@@ -83,6 +83,26 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
+MIN_GIVEN_TOKEN = len(TOKEN_PREFIX) + 32
+MAKE_ONE = (
+    "make one with: python3 -c \"import secrets; print('olam_' + secrets.token_urlsafe(32))\""
+)
+
+
+def check_given_token(token: str, name: str) -> str:
+    """A token value provided from outside (the environment, a file) must look like the
+    ones OpenLAM makes: the ``olam_`` prefix and enough random text after it."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) < MIN_GIVEN_TOKEN:
+        raise UserError(
+            f"the token given for {name} is not usable: it must start with {TOKEN_PREFIX!r} "
+            f"and be at least {MIN_GIVEN_TOKEN} characters long",
+            MAKE_ONE,
+        )
+    if any(c.isspace() for c in token) or not token.isprintable():
+        raise UserError(f"the token given for {name} contains spaces or control characters")
+    return token
+
+
 class Credentials:
     """The tokens and users of one workspace's project database."""
 
@@ -231,6 +251,53 @@ class Credentials:
             return None
         return row.role if check_password(password, row.password_hash) else None
 
+    def ensure_token(self, name: str, role: str, token: str) -> str:
+        """Provision the token ``token`` (given, not made) for ``name`` with ``role``,
+        idempotently: stored hashed like any other, once. Other live tokens of that name
+        are revoked (the given value replaced theirs); a token revoked since it was
+        provisioned stays revoked. Returns what was done, for the log."""
+        check_name(name, "token")
+        check_role(role)
+        check_given_token(token, name)
+        try:
+            return self._ensure_token(name, role, token_hash(token))
+        except IntegrityError:  # another server provisioned it at the same moment
+            return self._ensure_token(name, role, token_hash(token))
+
+    def _ensure_token(self, name: str, role: str, digest: str) -> str:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(server_tokens).where(server_tokens.c.token_hash == digest)
+            ).first()
+            if row is not None:
+                if row.revoked_at is not None:
+                    return f"token {name} was revoked; it stays revoked (give a new value)"
+                if row.name != name or row.role != role:
+                    conn.execute(
+                        sa.update(server_tokens)
+                        .where(server_tokens.c.id == row.id)
+                        .values(name=name, role=role)
+                    )
+                    return f"token {name} ({role}) updated"
+                return f"token {name} ({role}) already provisioned"
+            replaced = conn.execute(
+                sa.update(server_tokens)
+                .where(server_tokens.c.name == name, server_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=time.time())
+            ).rowcount
+            conn.execute(
+                sa.insert(server_tokens).values(
+                    id=secrets.token_hex(6),
+                    name=name,
+                    role=role,
+                    token_hash=digest,
+                    created_at=time.time(),
+                )
+            )
+        return f"token {name} ({role}) provisioned" + (
+            f", replacing {replaced} older one(s)" if replaced else ""
+        )
+
     # -- configured? and the session key ---------------------------------------------
 
     def any_configured(self) -> bool:
@@ -262,3 +329,57 @@ class Credentials:
         if not value:
             raise RuntimeError("the session key could not be read or made")
         return bytes.fromhex(value)
+
+
+BOOTSTRAP_TOKEN_ENV = "OPENLAM_BOOTSTRAP_ADMIN_TOKEN"
+BOOTSTRAP_TOKEN_NAME = "bootstrap-admin"
+TOKENS_FILE_ENV = "OPENLAM_TOKENS_FILE"
+
+
+def read_tokens_file(path: str) -> list[tuple[str, str, str]]:
+    """``NAME ROLE TOKEN`` per line (``#`` comments and blank lines skipped)."""
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(
+            f"cannot read the tokens file {path} ({TOKENS_FILE_ENV}): {exc.strerror or exc}",
+            "mount it into the container (a compose secret, say), or unset " + TOKENS_FILE_ENV,
+        ) from None
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 3:
+            raise UserError(
+                f"{path}, line {number}: expected NAME ROLE TOKEN, found {len(parts)} field(s)",
+                f"e.g. ci operator olam_…; roles: {', '.join(ROLES)}",
+            )
+        found.append((parts[0], parts[1], parts[2]))
+    return found
+
+
+def provision_from_env(credentials: Credentials, environ: dict[str, str]) -> list[str]:
+    """The tokens the environment provides, made to exist (hashed, idempotently) before
+    the server starts — so a container given a secret has a working API without anyone
+    running ``openlam tokens create`` inside it:
+
+    - ``OPENLAM_BOOTSTRAP_ADMIN_TOKEN``: an admin token named ``bootstrap-admin``;
+    - ``OPENLAM_TOKENS_FILE``: a file of ``NAME ROLE TOKEN`` lines (a Docker secret).
+
+    Everything is checked before anything is written. Returns one line per token."""
+    wanted: list[tuple[str, str, str]] = []
+    value = (environ.get(BOOTSTRAP_TOKEN_ENV) or "").strip()
+    if value:
+        wanted.append((BOOTSTRAP_TOKEN_NAME, "admin", value))
+    path = (environ.get(TOKENS_FILE_ENV) or "").strip()
+    if path:
+        wanted.extend(read_tokens_file(path))
+    for name, role, token in wanted:
+        check_name(name, "token")
+        check_role(role)
+        check_given_token(token, name)
+    return [credentials.ensure_token(name, role, token) for name, role, token in wanted]

@@ -28,6 +28,32 @@ log = logging.getLogger("openlam.server")
 FINAL = frozenset({"completed", "partial", "blocked", "failed", "cancelled"})
 STATUS_CHECK_SECONDS = 3.0  # how often a quiet follower looks whether its run ended
 GRACE_SECONDS = 1.0  # a run's last events may be written just after its status
+PING_SECONDS = 15.0  # an idle event stream sends a comment this often (`[server] sse_ping`)
+
+
+def ping_seconds(settings: Any) -> float:
+    """How often an idle server-sent event stream sends a keep-alive comment, so that a
+    proxy (nginx, a load balancer) does not close it: ``OPENLAM_SSE_PING`` or
+    ``[server] sse_ping`` in ``openlam.toml`` (seconds, default 15)."""
+    import os
+
+    server = (getattr(settings, "raw", None) or {}).get("server") or {}
+    given = os.environ.get("OPENLAM_SSE_PING") or server.get("sse_ping")
+    if given is None or given == "":
+        return PING_SECONDS
+    try:
+        seconds = float(given)
+    except (TypeError, ValueError):
+        raise UserError(
+            f"the SSE keep-alive interval {given!r} is not a number",
+            "set OPENLAM_SSE_PING or [server] sse_ping to seconds, e.g. 15",
+        ) from None
+    if not 0.05 <= seconds <= 3600:
+        raise UserError(
+            f"the SSE keep-alive interval {seconds:g} s is out of range",
+            "give 0.05 to 3600 seconds (default 15)",
+        )
+    return seconds
 
 
 def _belongs(event_run: str, run_id: str) -> bool:

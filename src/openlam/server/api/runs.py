@@ -228,4 +228,4 @@ async def run_events(
                 "data": json.dumps(event.model_dump(mode="json"), ensure_ascii=False),
             }
 
-    return EventSourceResponse(stream(), ping=15)
+    return EventSourceResponse(stream(), ping=request.app.state.sse_ping)

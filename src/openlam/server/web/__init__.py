@@ -12,7 +12,7 @@ from typing import Any
 def __getattr__(name: str) -> Any:
     # Imported on first use, so the page data and templates load without the server.
     if name == "router":
-        from openlam.server.web import live, static  # noqa: F401  (their routes join it)
+        from openlam.server.web import live, manage, static  # noqa: F401  (their routes join it)
         from openlam.server.web.routes import router
 
         return router

@@ -25,8 +25,6 @@ from openlam.server.web.render import render
 from openlam.server.web.routes import router
 from openlam.server.web.views import tree
 
-KEEPALIVE = 15.0  # seconds: a comment line keeps proxies from closing an idle stream
-
 
 def message(event: str, html: str, ident: int | None = None) -> str:
     """One SSE message; every line of the HTML is its own ``data:`` line."""
@@ -34,8 +32,11 @@ def message(event: str, html: str, ident: int | None = None) -> str:
     return head + "".join(f"data: {line}\n" for line in html.splitlines() or [""]) + "\n"
 
 
-async def stream(workforce: Any, run_id: str, prefix: str, seen: int) -> AsyncIterator[str]:
-    """The run's events after the ``seen``-th as messages, then its report."""
+async def stream(
+    workforce: Any, run_id: str, prefix: str, seen: int, keepalive: float = 15.0
+) -> AsyncIterator[str]:
+    """The run's events after the ``seen``-th as messages, then its report; a comment
+    line every ``keepalive`` seconds the run is quiet keeps proxies from closing it."""
     from openlam.server.events import follow
 
     queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -53,7 +54,7 @@ async def stream(workforce: Any, run_id: str, prefix: str, seen: int) -> AsyncIt
         n = 0
         while True:
             try:
-                item = await asyncio.wait_for(queue.get(), KEEPALIVE)
+                item = await asyncio.wait_for(queue.get(), keepalive)
             except TimeoutError:
                 yield ": still here\n\n"
                 continue
@@ -127,7 +128,7 @@ async def live(
     given = (last_event_id or "").strip()
     seen = int(given) if given.isdigit() else 0
     return StreamingResponse(
-        stream(workforce, stored["id"], root(request), seen),
+        stream(workforce, stored["id"], root(request), seen, request.app.state.sse_ping),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

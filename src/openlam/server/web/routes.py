@@ -407,12 +407,6 @@ async def org(request: Request, me: Viewer) -> HTMLResponse:
     return _page(request, "org.html", me, "org", **data)
 
 
-@router.get("/actions", response_class=HTMLResponse)
-async def actions(request: Request, me: Viewer) -> HTMLResponse:
-    data = await _off_loop(views.actions, _workforce(request).settings)
-    return _page(request, "actions.html", me, "actions", **data)
-
-
 @router.get("/audit", response_class=HTMLResponse)
 async def audit(request: Request, me: Viewer, run: str = "") -> HTMLResponse:
     data = await _off_loop(views.audit, _workforce(request).settings, run.strip())
