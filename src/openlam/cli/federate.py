@@ -36,12 +36,13 @@ def _out():
     return console()
 
 
-def _node_command(ws: Path, server: str, insecure: bool) -> list[str]:
+def _node_command(ws: Path, server: str, insecure: bool, port: int | None) -> list[str]:
     return [
         "flower-supernode",
         "--superlink",
         server,
         *(["--insecure"] if insecure else []),
+        *(["--port", str(port)] if port else []),
         "--node-config",
         f"workspace={json.dumps(str(ws))}",
     ]
@@ -49,7 +50,9 @@ def _node_command(ws: Path, server: str, insecure: bool) -> list[str]:
 
 @federate_app.command("join")
 def join(
-    server: Annotated[str, typer.Argument(help="The federation's Flower SuperLink, as host:port.")],
+    server: Annotated[
+        str, typer.Argument(help="The federation's Flower SuperLink (its Fleet API), as host:port.")
+    ],
     epsilon: Annotated[
         float, typer.Option(help="Privacy loss ε per round (smaller: more private).")
     ] = 1.0,
@@ -238,14 +241,18 @@ def node(
     insecure: Annotated[
         bool, typer.Option(help="Connect without TLS (a test federation only).")
     ] = False,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Local port of the SuperNode's own API (default 9094; one per node)."),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the Flower command; do not run it.")
     ] = False,
 ) -> None:
     """Take part in the federation's rounds: runs Flower's SuperNode for this
     workspace, connected to the server joined (stop with Ctrl-C)."""
+    import os
     import shutil
-    import subprocess
     import sys
 
     from openlam.errors import UserError
@@ -259,14 +266,15 @@ def node(
             "this workspace is not a member of a federation",
             "join first: openlam federate join HOST:PORT",
         )
-    command = _node_command(ws, m.server, insecure)
+    command = _node_command(ws, m.server, insecure, port)
     if dry_run:
         typer.echo(shlex.join(command))
         return
     exe = shutil.which("flower-supernode") or str(Path(sys.executable).parent / command[0])
     if not Path(exe).exists():
         raise UserError("Flower's flower-supernode command was not found", INSTALL_HINT)
-    raise typer.Exit(subprocess.call([exe, *command[1:]]))
+    sys.stdout.flush()
+    os.execv(exe, [exe, *command[1:]])  # the SuperNode itself: signals reach it directly
 
 
 @federate_app.command("simulate")
