@@ -233,6 +233,14 @@ def test_clipping_bounds_what_one_member_weighs(tmp_path: Path) -> None:
     assert membership.rounds(wss[0])[0]["clip"] == 50.0
 
 
+def test_a_vocabulary_too_large_is_refused() -> None:
+    config = {"actions": [f"a{i}" for i in range(20_000)], "sources": [], "salt": "x"}
+    with pytest.raises(ValueError, match="vocabulary too large"):
+        Vocabulary.from_config({**config, "shape-buckets": 64})
+    with pytest.raises(ValueError, match="vocabulary too large or empty"):
+        Vocabulary.from_config({**config, "actions": ["a"], "shape-buckets": 0})
+
+
 def test_the_budget_stops_sharing(tmp_path: Path) -> None:
     rng = random.Random(3)
     wss = []
@@ -300,10 +308,14 @@ def test_cli_join_status_simulate_leave(tmp_path: Path) -> None:
     assert status["spent"] == {"epsilon": 4.0, "delta": 1e-6, "rounds": 1}
     assert status["rounds"][0]["sent"] == membership.rounds(a)[0]["sent"]
 
+    tools = cli(a, "learn", "tools")[1]  # the community's rate next to the local one
+    assert "community" in tools and "email.send" in tools
+
     code, out, _ = cli(a, "federate", "leave")
     assert code == 0 and "left fl.example.test:9092" in out and "ε 4 spent" in out
     assert membership.load(a) is None and membership.community(a) is None
     assert len(membership.rounds(a)) == 1  # the audit trail stays
+    assert "community" not in cli(a, "learn", "tools")[1]
     code, _, err = _run("federate", "simulate", str(a), str(b))
     assert code == 2 and "not a member of a federation" in err
     assert "nothing to leave" in cli(a, "federate", "leave")[1]

@@ -72,10 +72,10 @@ def join(
     from openlam.learning.federated import membership, require_flower
     from openlam.learning.federated.privacy import noise_sigma
 
+    ws = _ws(workspace)
     require_flower()  # a clear error without the extra
     if not server.strip() or any(c.isspace() for c in server):
         raise UserError(f"not a server address: {server!r}", "give it as host:port")
-    ws = _ws(workspace)
     m = membership.Membership(server=server, epsilon=epsilon, delta=delta, clip=clip, budget=budget)
     m.joined_at = time.time()
     membership.save(ws, m)
@@ -258,8 +258,8 @@ def node(
     from openlam.errors import UserError
     from openlam.learning.federated import INSTALL_HINT, membership, require_flower
 
-    require_flower()
     ws = _ws(workspace)
+    require_flower()
     m = membership.load(ws)
     if m is None:
         raise UserError(

@@ -30,6 +30,8 @@ LATENCY_EDGES_MS = (100.0, 300.0, 1000.0, 3000.0, 10000.0)
 LATENCY_LABELS = ("≤100ms", "≤300ms", "≤1s", "≤3s", "≤10s", ">10s")
 PER_ACTION = 2 + len(LATENCY_LABELS)
 DEFAULT_SHAPE_BUCKETS = 64
+MAX_NAMES = 10_000
+MAX_SHAPE_BUCKETS = 65_536
 
 
 @dataclass(frozen=True)
@@ -56,12 +58,24 @@ class Vocabulary:
 
     @classmethod
     def from_config(cls, config: Any) -> Vocabulary:
-        return cls(
+        """The vocabulary a server sent; refused (ValueError) when it is not one, or so
+        large that it could only be a mistake or an attempt to exhaust the member."""
+        vocab = cls(
             actions=tuple(str(a) for a in config["actions"]),
             sources=tuple(str(s) for s in config["sources"]),
             shape_buckets=int(config["shape-buckets"]),
             salt=str(config["salt"]),
         )
+        if not (
+            len(vocab.actions) <= MAX_NAMES
+            and len(vocab.sources) <= MAX_NAMES
+            and 1 <= vocab.shape_buckets <= MAX_SHAPE_BUCKETS
+        ):
+            raise ValueError(
+                f"vocabulary too large or empty: {len(vocab.actions)} actions, "
+                f"{len(vocab.sources)} sources, {vocab.shape_buckets} shape buckets"
+            )
+        return vocab
 
     def bucket(self, gist_key: str) -> int:
         digest = hmac.new(self.salt.encode(), gist_key.encode(), hashlib.sha256).digest()
