@@ -121,6 +121,13 @@ def tools(workspace: Workspace = None, json_output: Json = False) -> None:
 
     store = _store(workspace)
     rows, sources = store.tool_stats(), store.source_stats()
+    community = _community(workspace)  # `openlam federate`: other organisations' rates
+    for r in rows:
+        if r["action"] in community.get("actions", {}):
+            r["community_rate"] = community["actions"][r["action"]]["rate"]
+    for s in sources:
+        if s["source"] in community.get("sources", {}):
+            s["community_rate"] = community["sources"][s["source"]]["rate"]
     if json_output:
         typer.echo(
             json.dumps(
@@ -145,10 +152,12 @@ def tools(workspace: Workspace = None, json_output: Json = False) -> None:
             "success",
             "p50 ms",
             "p95 ms",
+            *(["community"] if community else []),
             "commonest error",
         ):
             table.add_column(col, overflow="fold")
         for r in items:
+            shared = r.get("community_rate")
             table.add_row(
                 esc(r[first]),
                 esc(r["source"]) if first == "action" else str(r["actions"]),
@@ -156,9 +165,18 @@ def tools(workspace: Workspace = None, json_output: Json = False) -> None:
                 f"{r['success_rate']:.0%}",
                 f"{r['p50_ms']:g}",
                 f"{r['p95_ms']:g}",
+                *([f"{shared:.0%}" if shared is not None else "-"] if community else []),
                 esc(next(iter(r["errors"]), ""))[:60],
             )
         c.print(table)
+
+
+def _community(workspace: Path | None) -> dict:
+    """The success rates last received from a federation (``openlam federate``), if any."""
+    from openlam.config import load_settings
+    from openlam.learning.federated.membership import community
+
+    return community(load_settings(workspace).workspace) or {}
 
 
 @learn_app.command("export")

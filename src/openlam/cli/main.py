@@ -45,6 +45,7 @@ COMMAND_MODULES = (
     "openlam.cli.tokens",
     "openlam.cli.eval",
     "openlam.cli.model",
+    "openlam.cli.federate",
 )
 
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
