@@ -47,7 +47,7 @@ from openlam.governance.policy import (
     load_policies,
 )
 from openlam.governance.taint import GOVERNANCE_MARK, Taint, assess
-from openlam.loop.state import SPECIAL_ACTIONS, Gap, GapKind, Outcome, StepRecord
+from openlam.loop.state import SPECIAL_ACTIONS, Gap, GapKind, Outcome, StepRecord, StepResult
 
 if TYPE_CHECKING:
     from openlam.loop.plan import ModelCall
@@ -85,11 +85,10 @@ class Governance:
 
     async def __call__(
         self, runner: Runner, record: StepRecord, args: dict[str, Any]
-    ) -> dict[str, Any] | None:
+    ) -> StepResult | None:
         req = runner.request
         run_id, step = req.run_id, record.id
-        agent = str(req.agent.get("id", "operator"))
-        department = str(req.agent.get("department", "") or "")
+        agent, department = req.agent.id, req.agent.department
         spec = runner.env.registry.get(record.action)
         special = record.action in SPECIAL_ACTIONS or record.action in runner.env.specials
         # A special step (delegate, ask_human…) has no effect of its own: what a child run
@@ -230,7 +229,7 @@ class Governance:
 
     def _check_budgets(
         self, runner: Runner, record: StepRecord, agent: str, department: str
-    ) -> dict[str, Any] | None:
+    ) -> StepResult | None:
         if not self.budgets.config.limits_anything():
             return None  # nothing to check: usage is recorded when the run ends
         req, usage = runner.request, runner.state.usage
@@ -261,7 +260,7 @@ class Governance:
 
     def _replay(
         self, runner: Runner, record: StepRecord, args: dict[str, Any]
-    ) -> dict[str, Any] | Decision | Literal[False] | None:
+    ) -> StepResult | Decision | Literal[False] | None:
         """A durable run replayed after a crash asks again about steps already decided:
         answer as the first time — usage, clocks and policy files may have changed since,
         and the replay must take the same path. Returns the earlier result (None: it ran),
@@ -305,7 +304,7 @@ class Governance:
         why: str,
         needs: str,
         audit: bool = True,
-    ) -> dict[str, Any]:
+    ) -> StepResult:
         if audit and kind is not None:
             self.audit.append(
                 kind,
@@ -317,7 +316,7 @@ class Governance:
                 reason=why,
             )
         runner.state.gaps.append(Gap(kind=GapKind.human, what=needs, why=why, step=record.id))
-        return {"status": "blocked", "error": f"{GOVERNANCE_MARK} {why}", "attempts": 0}
+        return StepResult.blocked(f"{GOVERNANCE_MARK} {why}")
 
     # -- around the gate -----------------------------------------------------------
 
@@ -370,8 +369,7 @@ class Governance:
         Without any budget the call is left as it is (its usage is recorded at the end)."""
         if not self.budgets.config.limits_anything():
             return call_model
-        agent = str(request.agent.get("id", "operator"))
-        department = str(request.agent.get("department", "") or "")
+        agent, department = request.agent.id, request.agent.department
         calls = 0
 
         async def call(messages: list[dict[str, str]], schema: dict[str, Any]) -> dict[str, Any]:

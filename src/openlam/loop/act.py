@@ -129,9 +129,8 @@ async def _resume(
         else:
             note = ""
         if found is not None:
-            return StepResult(
-                status=StepStatus.succeeded,
-                output=to_jsonable_python(found, fallback=str),
+            return StepResult.succeeded(
+                to_jsonable_python(found, fallback=str),
                 verified=True,
                 note=resume_note("checked", found=True),
             )

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from openlam.actions.registry import ActionRegistry
 from openlam.loop.act import ActionCall, ActionCaller, local_action_call
 from openlam.loop.events import make_event
-from openlam.loop.learn import learn
+from openlam.loop.learn import LearnHook, learn
 from openlam.loop.observe import observe
 from openlam.loop.overhead import OverheadClock, run_clock
 from openlam.loop.perceive import AgentProfile, Perception, perceive
@@ -50,13 +50,13 @@ PROGRESS_AFTER_SECONDS = 1.0
 class RunRequest(BaseModel):
     """Everything one run needs to start (plain data: it is the durable workflow's input,
     so a recovered run restarts from exactly this). ``agent`` is the agent's profile
-    (:class:`openlam.loop.perceive.AgentProfile` as a dict; empty: the general operator
-    with every action)."""
+    (default: the general operator with every action); it is stored as the same JSON
+    object the earlier ``dict`` field held, so queued and journaled runs still load."""
 
     run_id: str
     goal: str
     model: str = OFFLINE
-    agent: dict[str, Any] = Field(default_factory=dict)
+    agent: AgentProfile = Field(default_factory=AgentProfile)
     workspace: str = "."
     max_steps: int = 20
     max_replans: int = 2
@@ -77,12 +77,8 @@ class RunRequest(BaseModel):
     learn: bool = True  # False (--no-learn): no playbook replay, advice or learning
 
 
-SpecialHandler = Callable[
-    ["Runner", StepRecord, dict[str, Any]], Awaitable[StepResult | dict[str, Any]]
-]
-Gate = Callable[
-    ["Runner", StepRecord, dict[str, Any]], Awaitable[StepResult | dict[str, Any] | None]
-]
+SpecialHandler = Callable[["Runner", StepRecord, dict[str, Any]], Awaitable[StepResult]]
+Gate = Callable[["Runner", StepRecord, dict[str, Any]], Awaitable[StepResult | None]]
 """Governance's hook before every step (special steps included): None lets the step
 run; a result stops it. It may also edit the args in place."""
 
@@ -99,7 +95,17 @@ async def _no_stop() -> str | None:
 class RunEnv:
     """What a run is given by whoever runs it: the actions it may call, how to reach the
     model and the actions (checkpointed in a durable run), where its events and progress
-    go, the special-step handlers, the governance gate and the learn hooks."""
+    go, the special-step handlers, the governance gate and the learn hooks.
+
+    Who makes it: ``openlam.runtime.durable.run_workflow``, once per run (and again
+    when a recovered run is replayed), from the process's ``Runtime``: journaled model
+    and action calls, ``Governance`` as the gate, the store's ``save_run``. Tests make
+    a plain one; only ``registry``, ``call_model`` and ``call_action`` are required::
+
+        env = RunEnv(registry=registry, call_model=scripted_model,
+                     call_action=local_action_call(registry))
+        outcome = await Runner(RunRequest(run_id="r1", goal="..."), env).run()
+    """
 
     registry: ActionRegistry
     call_model: ModelCall
@@ -108,7 +114,7 @@ class RunEnv:
     save: Callable[[RunRequest, RunState, Outcome | None], None] = lambda *_: None
     specials: dict[str, SpecialHandler] = field(default_factory=dict)
     gate: Gate = _allow
-    learn_hooks: list[Any] = field(default_factory=list)
+    learn_hooks: list[LearnHook] = field(default_factory=list)
     resumed: bool = False  # replaying a run that an earlier process started
     explain_missing: Callable[[str, str], str | None] = lambda _action, _agent: None
     """Why an action the plan needs cannot be used by the agent although it exists
@@ -133,11 +139,17 @@ class Runner:
     rendered answer, deliverables, gaps and usage. It never raises for a run's failure;
     the outcome says what happened. ``Workforce`` builds the request and a durable env
     (``openlam.runtime.durable``); tests may pass a plain one with
-    :func:`local_action_call`."""
+    :func:`local_action_call` (see :class:`RunEnv`).
+
+    Lifecycle: one Runner per run and per replay; it lives for one :meth:`run` call.
+    Its state (:class:`~openlam.loop.state.RunState`) is rebuilt from the request and
+    the checkpointed results when a durable run is replayed, so it holds nothing that
+    must outlive the call. Handlers and the gate receive it to read the request and
+    state and to :meth:`emit` events."""
 
     def __init__(self, request: RunRequest, env: RunEnv) -> None:
-        steps_cap = request.agent.get("max_steps")  # the agent's catalog budget, per run
-        if isinstance(steps_cap, int) and steps_cap < request.max_steps:
+        steps_cap = request.agent.max_steps  # the agent's catalog budget, per run
+        if steps_cap is not None and steps_cap < request.max_steps:
             request = request.model_copy(update={"max_steps": steps_cap})
         self.request = request
         self.env = env
@@ -156,7 +168,7 @@ class Runner:
         self.overhead = run_clock(self.request.run_id)
         p = perceive(
             self.request.goal,
-            AgentProfile(**self.request.agent),
+            self.request.agent,
             self.env.registry,
             self.request.context,
         )
@@ -299,9 +311,9 @@ class Runner:
         """The model call, announced: someone watching sees that the run is waiting.
         The agent's catalog budget (``max_model_requests`` per run) is kept here, where
         every model request of the run passes."""
-        cap = self.request.agent.get("max_model_requests")
-        if isinstance(cap, int) and self.model_requests >= cap:
-            agent = self.request.agent.get("id", "operator")
+        cap = self.request.agent.max_model_requests
+        if cap is not None and self.model_requests >= cap:
+            agent = self.request.agent.id
             return {
                 "error": f"budget agent[{agent}].max_model_requests exhausted: {cap} "
                 "model requests per run (its catalog budget)",
@@ -326,7 +338,7 @@ class Runner:
         try:
             args = resolve(record.args, self.state.outputs)
         except ReferenceError_ as exc:
-            result: StepResult | dict[str, Any] = StepResult.failed(f"bad reference: {exc}")
+            result = StepResult.failed(f"bad reference: {exc}")
         else:
             special = record.action in SPECIAL_ACTIONS or record.action in self.env.specials
             stopped = await self.env.gate(self, record, args)  # special steps included
@@ -351,7 +363,6 @@ class Runner:
                         tainted=record.tainted,
                     )
                 )
-        result = result if isinstance(result, StepResult) else StepResult.model_validate(result)
         record.apply(result)
         if result.gap is not None:
             self.state.gaps.append(result.gap.model_copy(update={"step": record.id}))
@@ -386,7 +397,7 @@ class Runner:
             )
         elif result.plan is None and result.errors:
             unknown = [e for e in result.errors if ": unknown action " in e]
-            agent = str(self.request.agent.get("id", "operator"))
+            agent = self.request.agent.id
             for error in unknown:
                 what = error.split(": unknown action ", 1)[1].split(";")[0]
                 why = self.env.explain_missing(what, agent) if what in self.env.registry else None
@@ -435,7 +446,7 @@ class Runner:
         return Outcome(
             run_id=self.request.run_id,
             goal=self.request.goal,
-            agent=self.request.agent.get("id", "operator"),
+            agent=self.request.agent.id,
             model=self.request.model,
             status=status,
             summary=_summary(status, done, records, missing, self.state),

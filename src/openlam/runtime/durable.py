@@ -17,7 +17,8 @@ from dbos import DBOS
 
 from openlam.errors import ModelError, UserError
 from openlam.loop.overhead import start_clock
-from openlam.loop.runner import ActionCall, RunEnv, Runner, RunRequest
+from openlam.loop.perceive import Perception
+from openlam.loop.runner import ActionCall, RunEnv, Runner, RunRequest, _allow
 from openlam.loop.state import Outcome, StepResult
 from openlam.runtime.journal import Journal
 from openlam.runtime.process import Runtime, current, end_of_run
@@ -35,7 +36,7 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
     req = RunRequest.model_validate(request)
     journal = await asyncio.to_thread(rt.journals.journal, req.run_id)
     call_model = _model_call(rt, req, journal)
-    if hasattr(rt.gate, "govern_model"):  # budgets are checked before each model call
+    if rt.gate is not None:  # budgets are checked before each model call
         call_model = rt.gate.govern_model(req, call_model)
     if req.deadline_at is not None:
         rt.deadlines[req.run_id] = req.deadline_at
@@ -45,8 +46,10 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
 
     learner = rt.learner
 
-    async def consult(p: Any) -> dict[str, Any]:  # checkpointed: a replay decides alike
-        return await journal.once("learn:consult", lambda: learner.consult(p), mark=False)
+    async def consult(p: Perception) -> dict[str, Any]:  # checkpointed: a replay decides alike
+        assert learner is not None  # offered to the run only when there is one
+        ask = learner.consult
+        return await journal.once("learn:consult", lambda: ask(p), mark=False)
 
     env = RunEnv(
         registry=rt.registry,
@@ -56,7 +59,7 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
         emit=rt.emit,
         save=rt.store.save_run,
         specials=rt.specials,
-        gate=rt.gate,
+        gate=rt.gate if rt.gate is not None else _allow,
         learn_hooks=rt.learn_hooks,
         resumed=bool(journal.done or journal.interrupted),
         stopped=stopped,
