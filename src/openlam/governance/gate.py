@@ -47,6 +47,7 @@ from openlam.governance.policy import (
     load_policies,
 )
 from openlam.governance.taint import GOVERNANCE_MARK, Taint, assess
+from openlam.loop.events import Event, PlanMade, RunFinished, RunStarted, StepFinished
 from openlam.loop.state import SPECIAL_ACTIONS, Gap, GapKind, Outcome, StepRecord, StepResult
 
 if TYPE_CHECKING:
@@ -321,44 +322,44 @@ class Governance:
     # -- around the gate -----------------------------------------------------------
 
     def audit_events(
-        self, inner: Callable[[dict[str, Any]], None] = lambda _e: None
-    ) -> Callable[[dict[str, Any]], None]:
+        self, inner: Callable[[Event], None] = lambda _e: None
+    ) -> Callable[[Event], None]:
         """An ``emit`` that writes plans, step results and run start/finish to the audit
         log, then passes every event on to ``inner``. Plans, results and a run's start
         decide nothing: they are deferred to the next record's transaction (a step's
         policy decision, before it runs) or the run's end, saving a commit each."""
 
-        def emit(event: dict[str, Any]) -> None:
-            kind, run_id = event.get("kind"), str(event.get("run_id", ""))
-            if kind == "plan":
+        def emit(event: Event) -> None:
+            run_id = event.run_id
+            if isinstance(event, PlanMade):
                 self.audit.defer(
                     "plan",
                     run_id=run_id,
                     actor="planner",
-                    key=f"plan:{event.get('version')}",
-                    version=event.get("version"),
-                    steps=event.get("steps"),
+                    key=f"plan:{event.version}",
+                    version=event.version,
+                    steps=event.steps,
                 )
-            elif kind == "step.finished":
-                step = str(event.get("step", ""))
+            elif isinstance(event, StepFinished):
                 self.audit.defer(
                     "result",
                     run_id=run_id,
-                    step_id=step,
+                    step_id=event.step,
                     actor="runtime",
-                    key=f"result:{step}",
-                    action=event.get("action"),
-                    status=event.get("status"),
-                    error=event.get("error"),
+                    key=f"result:{event.step}",
+                    action=event.action,
+                    status=event.status,
+                    error=event.error,
                 )
-            elif kind in ("run.started", "run.finished"):
+            elif isinstance(event, RunStarted | RunFinished):
+                kind = event.kind
                 write = self.audit.append if kind == "run.finished" else self.audit.defer
                 write(
                     kind,
                     run_id=run_id,
-                    actor=str(event.get("agent", "")),
+                    actor=event.agent if isinstance(event, RunStarted) else "",
                     key=kind,
-                    **{k: v for k, v in event.items() if k not in ("kind", "run_id")},
+                    **event.model_dump(exclude={"kind", "run_id"}),
                 )
             inner(event)
 

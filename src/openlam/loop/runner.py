@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from openlam.actions.registry import ActionRegistry
 from openlam.loop.act import ActionCall, ActionCaller, local_action_call
-from openlam.loop.events import make_event
+from openlam.loop.events import Event, make_event
 from openlam.loop.learn import LearnHook, learn
 from openlam.loop.observe import observe
 from openlam.loop.overhead import OverheadClock, run_clock
@@ -110,7 +110,7 @@ class RunEnv:
     registry: ActionRegistry
     call_model: ModelCall
     call_action: ActionCaller
-    emit: Callable[[dict[str, Any]], None] = lambda _event: None
+    emit: Callable[[Event], None] = lambda _event: None
     save: Callable[[RunRequest, RunState, Outcome | None], None] = lambda *_: None
     specials: dict[str, SpecialHandler] = field(default_factory=dict)
     gate: Gate = _allow
@@ -478,7 +478,7 @@ class Runner:
                 **data,
             }
         )
-        self.env.emit(event.model_dump())
+        self.env.emit(event)
 
 
 async def _unavailable_special(

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from openlam.governance.gate import Governance
     from openlam.learning.learner import Learner
     from openlam.loop.act import ActionCall, ResumableCaller
+    from openlam.loop.events import Event
     from openlam.loop.learn import LearnHook
     from openlam.loop.runner import SpecialHandler
     from openlam.loop.state import StepResult
@@ -68,11 +69,13 @@ class Runtime:
     learner: Learner | None = None  # None when the workspace has [learning] enabled = false
     events: EventLog | None = None  # every event, kept for whoever follows a run
 
-    def emit(self, event: dict[str, Any]) -> None:
-        event = self.redact(event)
+    def emit(self, event: Event) -> None:
+        """A run's ``emit``: every listener gets the event as a dict, secrets masked (the
+        form the event log stores, the server streams and ``on_event`` receives)."""
+        data = self.redact(event.model_dump())
         for listener in list(self.listeners):
             try:
-                listener(event)
+                listener(data)
             except Exception:  # a broken listener must not break a run
                 log.exception("event listener failed")
 
@@ -362,13 +365,15 @@ def _govern(rt: Runtime) -> None:
     audit, capability gaps."""
     from openlam.governance.approvals import add_decision_listener
     from openlam.governance.gate import build_gate
+    from openlam.loop.events import make_event
     from openlam.runtime.waiting import approval_wait
 
     gov = build_gate(rt.settings)
     gov.wait = approval_wait(gov.approvals, rt.wakeups, rt.waiting_for_person, rt.stop_reason)
     rt.gate = gov
     rt.learn_hooks.append(gov.learn_hook)
-    rt.listeners.append(gov.audit_events())
+    audit = gov.audit_events()
+    rt.listeners.append(lambda data: audit(make_event(data)))  # masked, then typed again
     add_decision_listener(_wake_waiting_run)
 
 
