@@ -51,6 +51,7 @@ from openlam.loop.events import Event, PlanMade, RunFinished, RunStarted, StepFi
 from openlam.loop.state import SPECIAL_ACTIONS, Gap, GapKind, Outcome, StepRecord, StepResult
 
 if TYPE_CHECKING:
+    from openlam.config import Settings
     from openlam.loop.plan import ModelCall
     from openlam.loop.runner import Runner, RunRequest
 
@@ -463,7 +464,7 @@ class Governance:
 
 
 def build_gate(
-    settings: Any,
+    settings: Settings,
     *,
     wait: WaitForDecision | None = None,
     policies: PolicySet | None = None,
@@ -493,7 +494,7 @@ def build_gate(
     )
 
 
-def _redactor(settings: Any) -> Callable[[Any], Any] | None:
+def _redactor(settings: Settings) -> Callable[[Any], Any] | None:
     """Secret redaction for audit records, from the secrets module when it is installed."""
     import importlib
 
