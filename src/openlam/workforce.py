@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from openlam.config import Settings, load_settings
 from openlam.loop.perceive import AgentProfile
-from openlam.loop.runner import RunRequest
+from openlam.loop.runner import Routing, RunRequest
 from openlam.loop.state import Outcome
 from openlam.memory.store import Store
 from openlam.runtime import process
@@ -214,7 +214,7 @@ class Workforce:
             request.agent = self.general_operator(sources)
             warnings = self.workspace_warnings(problems)
             if warnings:  # shown by `openlam run`, as routing's are
-                request.routing = {"warnings": warnings}
+                request.routing = Routing(warnings=warnings)
         if request.agent.model and not (options.get("model") or self.model_flag):
             request.model = request.agent.model
         return request

@@ -48,7 +48,7 @@ async def test_after_a_fails_and_b_succeeds_on_a_kind_of_goal_routing_picks_b(wo
 
     after = await select_agent(settings, goal)
     assert after.agent.id == SECOND
-    reason = after.routing["reason"]
+    reason = str(after.routing.reason)
     assert "its runs of this kind of goal: 3 of 3 succeeded" in reason
     assert (
         f"preferred over Laura Schmidt ({FIRST}), whose runs of this kind went worse: "

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from openlam.loop.perceive import AgentProfile
-from openlam.loop.runner import RunRequest
+from openlam.loop.runner import Routing, RunRequest
 from openlam.loop.state import StepResult
 
 # RunRequest.agent as the untyped code wrote it: asdict(AgentProfile()), actions a list.
@@ -46,6 +46,23 @@ def test_a_request_queued_with_an_empty_agent_is_the_general_operator():
     """``agent: {}`` (the untyped default) meant the general operator with every action."""
     request = RunRequest.model_validate({"run_id": "r", "goal": "g", "agent": {}})
     assert request.agent == AgentProfile() and request.agent.actions == ("*",)
+
+
+def test_routing_written_as_a_dict_loads():
+    """``routing`` was a dict: {} when nobody routed, else who, why, how, and the cost."""
+    old = {
+        "agent": "controller",
+        "reason": "reconciliation is finance's work",
+        "method": "model",
+        "model_requests": 1,
+        "input_tokens": 420,
+        "output_tokens": 12,
+        "warnings": ["agents/x.yaml: skipped"],
+    }
+    routed = RunRequest.model_validate({"run_id": "r", "goal": "g", "routing": old}).routing
+    assert routed.model_dump(mode="json") == old
+    unrouted = RunRequest.model_validate({"run_id": "r", "goal": "g", "routing": {}}).routing
+    assert unrouted == Routing() and unrouted.reason is None and unrouted.model_requests == 0
 
 
 def test_a_request_survives_its_json_round_trip():

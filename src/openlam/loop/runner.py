@@ -41,10 +41,23 @@ from openlam.loop.state import (
 )
 from openlam.loop.validate import validate_plan
 
-__all__ = ["ActionCall", "RunEnv", "RunRequest", "Runner", "local_action_call"]
+__all__ = ["ActionCall", "Routing", "RunEnv", "RunRequest", "Runner", "local_action_call"]
 
 OFFLINE = "offline"
 PROGRESS_AFTER_SECONDS = 1.0
+
+
+class Routing(BaseModel):
+    """Why the run's agent was chosen (``RunRequest.routing``), and what choosing it cost:
+    a routing model request's usage counts as the run's. Empty when nobody routed."""
+
+    agent: str | None = None
+    reason: str | None = None
+    method: str | None = None  # named | routine | rules | model
+    model_requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    warnings: list[str] = Field(default_factory=list)  # catalog and source files skipped
 
 
 class RunRequest(BaseModel):
@@ -71,7 +84,7 @@ class RunRequest(BaseModel):
     """Why this run's own goal is untrusted: a child delegated with text derived from
     tool output carries its parent's untrusted sources ("run-x:s1"); empty = the
     goal came from a person."""
-    routing: dict[str, Any] = Field(default_factory=dict)  # who was chosen, why, at what cost
+    routing: Routing = Field(default_factory=Routing)
     started_at: float = Field(default_factory=time.time)
     deadline_at: float | None = None  # epoch seconds; past it no step starts
     learn: bool = True  # False (--no-learn): no playbook replay, advice or learning
@@ -160,9 +173,9 @@ class Runner:
         self.playbook: str | None = None  # the learned playbook this run replays
         self.learned: list[str] = []  # goal shapes learned playbooks do (offline, declining)
         routed = request.routing
-        self.state.usage.model_requests += routed.get("model_requests", 0)
-        self.state.usage.input_tokens += routed.get("input_tokens", 0)
-        self.state.usage.output_tokens += routed.get("output_tokens", 0)
+        self.state.usage.model_requests += routed.model_requests
+        self.state.usage.input_tokens += routed.input_tokens
+        self.state.usage.output_tokens += routed.output_tokens
 
     async def run(self) -> Outcome:
         self.overhead = run_clock(self.request.run_id)
@@ -178,7 +191,7 @@ class Runner:
             goal=p.goal,
             agent=p.agent.id,
             model=self.request.model,
-            routing=self.request.routing.get("reason"),
+            routing=self.request.routing.reason,
             parent_id=self.request.parent_id,
             resumed=self.env.resumed,
         )
@@ -456,7 +469,7 @@ class Runner:
             usage=self.state.usage,
             plan_versions=self.state.plan_version,
             parent_id=self.request.parent_id,
-            routing=self.request.routing.get("reason"),
+            routing=self.request.routing.reason,
             children=[
                 r.output["run_id"]
                 for r in records

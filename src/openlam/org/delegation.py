@@ -40,6 +40,7 @@ def delegate_handler(
 
     async def delegate(runner: Runner, record: StepRecord, args: dict[str, Any]) -> StepResult:
         from openlam.governance.taint import assess
+        from openlam.loop.runner import Routing
         from openlam.loop.state import Gap, GapKind, StepResult
 
         catalog = load()
@@ -89,7 +90,7 @@ def delegate_handler(
                 "parent_id": req.run_id,
                 "lineage": [*req.lineage, me],
                 "model": agent.model or req.model,
-                "routing": {},
+                "routing": Routing(),
                 "max_steps": min(budget or limits.max_child_steps, limits.max_child_steps),
                 "context": [
                     f"Delegated by {me} ({req.agent.title}) as part of: {req.goal}",

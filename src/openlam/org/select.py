@@ -6,24 +6,23 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from openlam.config import Settings
 from openlam.errors import UserError
-
-if TYPE_CHECKING:
-    from openlam.loop.perceive import AgentProfile
+from openlam.loop.perceive import AgentProfile
+from openlam.loop.runner import Routing
 
 ROUTINE_AGENT = "operator"
 log = logging.getLogger("openlam.org")
 
 
 class Chosen(NamedTuple):
-    """Who takes a goal: the agent's profile and why it was chosen (``RunRequest.routing``:
-    agent, reason, method, and the model usage and catalog warnings of choosing)."""
+    """Who takes a goal: the agent's profile and why it was chosen (with the model usage
+    and catalog warnings of choosing)."""
 
     agent: AgentProfile
-    routing: dict[str, Any]
+    routing: Routing
 
 
 async def select_agent(
@@ -124,7 +123,7 @@ def _chosen(
 ) -> Chosen:
     return Chosen(
         catalog.profile(agent_id),
-        {"agent": agent_id, "reason": reason, "method": method, **(extra or {})},
+        Routing(agent=agent_id, reason=reason, method=method, **(extra or {})),
     )
 
 
