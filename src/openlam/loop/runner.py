@@ -96,7 +96,8 @@ Gate = Callable[["Runner", StepRecord, dict[str, Any]], Awaitable[StepResult | N
 run; a result stops it. It may also edit the args in place."""
 
 
-async def _allow(_runner: Runner, _record: StepRecord, _args: dict[str, Any]) -> None:
+async def ungoverned(_runner: Runner, _record: StepRecord, _args: dict[str, Any]) -> None:
+    """The gate of a run without governance (tests, a runtime not yet governed)."""
     return None
 
 
@@ -126,7 +127,7 @@ class RunEnv:
     emit: Callable[[Event], None] = lambda _event: None
     save: Callable[[RunRequest, RunState, Outcome | None], None] = lambda *_: None
     specials: dict[str, SpecialHandler] = field(default_factory=dict)
-    gate: Gate = _allow
+    gate: Gate = ungoverned
     learn_hooks: list[LearnHook] = field(default_factory=list)
     resumed: bool = False  # replaying a run that an earlier process started
     explain_missing: Callable[[str, str], str | None] = lambda _action, _agent: None

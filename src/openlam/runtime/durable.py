@@ -18,7 +18,7 @@ from dbos import DBOS
 from openlam.errors import ModelError, UserError
 from openlam.loop.overhead import start_clock
 from openlam.loop.perceive import Perception
-from openlam.loop.runner import ActionCall, RunEnv, Runner, RunRequest, _allow
+from openlam.loop.runner import ActionCall, RunEnv, Runner, RunRequest, ungoverned
 from openlam.loop.state import Outcome, StepResult
 from openlam.runtime.journal import Journal
 from openlam.runtime.process import Runtime, current, end_of_run
@@ -59,7 +59,7 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
         emit=rt.emit,
         save=rt.store.save_run,
         specials=rt.specials,
-        gate=rt.gate if rt.gate is not None else _allow,
+        gate=rt.gate if rt.gate is not None else ungoverned,
         learn_hooks=rt.learn_hooks,
         resumed=bool(journal.done or journal.interrupted),
         stopped=stopped,
