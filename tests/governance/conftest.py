@@ -20,6 +20,7 @@ from openlam.governance.budget import BudgetConfig
 from openlam.governance.gate import Governance, build_gate
 from openlam.governance.policy import PolicySet, load_policies
 from openlam.loop.perceive import AgentProfile
+from openlam.loop.plan import ModelReply
 from openlam.loop.runner import RunEnv, Runner, RunRequest, local_action_call
 from openlam.loop.state import Outcome
 
@@ -122,14 +123,12 @@ class Harness:
     ) -> Outcome:
         replies = list(plans) if not callable(plans) else []
 
-        async def call_model(
-            messages: list[dict[str, str]], _schema: dict[str, Any]
-        ) -> dict[str, Any]:
+        async def call_model(messages: list[dict[str, str]], _schema: dict[str, Any]) -> ModelReply:
             if callable(plans):
                 reply = plans(messages)
             else:
                 reply = replies.pop(0) if replies else {"steps": []}
-            return {"text": json.dumps(reply), "input_tokens": tokens, "output_tokens": tokens}
+            return ModelReply(text=json.dumps(reply), input_tokens=tokens, output_tokens=tokens)
 
         request = RunRequest(
             run_id=run_id or f"run-{next(_ids)}",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from openlam.loop.perceive import AgentProfile
+from openlam.loop.plan import ModelReply
 from openlam.loop.runner import Routing, RunRequest
 from openlam.loop.state import StepResult
 
@@ -107,3 +108,12 @@ def test_the_constructors_make_what_the_dicts_did():
     failed = StepResult.failed("child ended partial", attempts=1, output={"child": True})
     assert (failed.status.value, failed.attempts, failed.output) == ("failed", 1, {"child": True})
     assert StepResult.succeeded({"x": 1}).attempts == 1
+
+
+def test_journaled_model_replies_load_and_store_unchanged():
+    """A durable run journals each model reply; they were dicts with these keys."""
+    answered = {"text": '{"steps": []}', "input_tokens": 12, "output_tokens": 3, "requests": 1}
+    reply = ModelReply.model_validate(answered)
+    assert reply.error is None and reply.model_dump(mode="json", exclude_none=True) == answered
+    failed = ModelReply.model_validate({"error": "connection refused", "requests": 2})
+    assert (failed.error, failed.requests, failed.text) == ("connection refused", 2, "")

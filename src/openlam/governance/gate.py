@@ -48,11 +48,11 @@ from openlam.governance.policy import (
 )
 from openlam.governance.taint import GOVERNANCE_MARK, Taint, assess
 from openlam.loop.events import Event, PlanMade, RunFinished, RunStarted, StepFinished
+from openlam.loop.plan import ModelCall, ModelReply
 from openlam.loop.state import SPECIAL_ACTIONS, Gap, GapKind, Outcome, StepRecord, StepResult
 
 if TYPE_CHECKING:
     from openlam.config import Settings
-    from openlam.loop.plan import ModelCall
     from openlam.loop.runner import Runner, RunRequest
 
 
@@ -374,7 +374,7 @@ class Governance:
         agent, department = request.agent.id, request.agent.department
         calls = 0
 
-        async def call(messages: list[dict[str, str]], schema: dict[str, Any]) -> dict[str, Any]:
+        async def call(messages: list[dict[str, str]], schema: dict[str, Any]) -> ModelReply:
             nonlocal calls
             calls += 1
             key = f"{request.run_id}:model:{calls}"
@@ -397,7 +397,7 @@ class Governance:
                         key=f"budget:model:{calls}",
                         reason=over,
                     )
-                    return {"error": f"{GOVERNANCE_MARK} {over}", "requests": 0}  # not sent
+                    return ModelReply(error=f"{GOVERNANCE_MARK} {over}", requests=0)  # not sent
             # Under a model-request budget the request is counted as it is sent, before
             # the await: concurrent runs of one tree cannot all take the last one.
             reserve = self.budgets.limits("model_requests")
@@ -406,7 +406,7 @@ class Governance:
                     request.run_id, agent, department, request.model, 0, 0, key=key
                 )
             reply = await call_model(messages, schema)
-            tokens = int(reply.get("input_tokens", 0)), int(reply.get("output_tokens", 0))
+            tokens = reply.input_tokens, reply.output_tokens
             if reserve:
                 self.budgets.record_model_tokens(
                     request.run_id, agent, department, request.model, *tokens, key=key

@@ -24,7 +24,7 @@ from openlam.loop.learn import LearnHook, learn
 from openlam.loop.observe import observe
 from openlam.loop.overhead import OverheadClock, run_clock
 from openlam.loop.perceive import AgentProfile, Perception, perceive
-from openlam.loop.plan import ModelCall, PlanResult, make_plan
+from openlam.loop.plan import ModelCall, ModelReply, PlanResult, make_plan
 from openlam.loop.references import ReferenceError_, render, resolve
 from openlam.loop.state import (
     SPECIAL_ACTIONS,
@@ -319,20 +319,18 @@ class Runner:
         errors = validate_plan(plan, p.actions, max_steps=self.request.max_steps)
         return PlanResult(None, errors) if errors else PlanResult(plan)
 
-    async def ask_model(
-        self, messages: list[dict[str, str]], schema: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def ask_model(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> ModelReply:
         """The model call, announced: someone watching sees that the run is waiting.
         The agent's catalog budget (``max_model_requests`` per run) is kept here, where
         every model request of the run passes."""
         cap = self.request.agent.max_model_requests
         if cap is not None and self.model_requests >= cap:
             agent = self.request.agent.id
-            return {
-                "error": f"budget agent[{agent}].max_model_requests exhausted: {cap} "
+            return ModelReply(
+                error=f"budget agent[{agent}].max_model_requests exhausted: {cap} "
                 "model requests per run (its catalog budget)",
-                "requests": 0,
-            }
+                requests=0,
+            )
         self.model_requests += 1
         n = self.model_requests
         self.emit("model.requested", n=n)
@@ -340,9 +338,9 @@ class Runner:
         self.emit(
             "model.answered",
             n=n,
-            error=reply.get("error"),
-            input_tokens=reply.get("input_tokens", 0),
-            output_tokens=reply.get("output_tokens", 0),
+            error=reply.error,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
         )
         return reply
 

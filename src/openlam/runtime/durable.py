@@ -18,6 +18,7 @@ from dbos import DBOS
 from openlam.errors import ModelError, UserError
 from openlam.loop.overhead import start_clock
 from openlam.loop.perceive import Perception
+from openlam.loop.plan import ModelReply
 from openlam.loop.runner import ActionCall, RunEnv, Runner, RunRequest, ungoverned
 from openlam.loop.state import Outcome, StepResult
 from openlam.runtime.journal import Journal
@@ -76,18 +77,19 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
 def _model_call(rt: Runtime, req: RunRequest, journal: Journal):
     asked = 0
 
-    async def call(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> dict[str, Any]:
+    async def call(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> ModelReply:
         nonlocal asked
         asked += 1
         key = f"model:{asked}"
         if journal.replayed(key):
-            return journal.done[key]
+            return ModelReply.model_validate(journal.done[key])
         lost = journal.interrupted.get(key, 0)  # sent before a crash, never answered
         async with rt.step_slot():
             await asyncio.to_thread(journal.begin, key)
             reply = await _ask(rt, req.model, messages, schema)
-            reply["requests"] = 1 + lost
-            await asyncio.to_thread(journal.finish, key, reply)
+            reply.requests = 1 + lost
+            stored = reply.model_dump(mode="json", exclude_none=True)
+            await asyncio.to_thread(journal.finish, key, stored)
         return reply
 
     return call
@@ -95,19 +97,17 @@ def _model_call(rt: Runtime, req: RunRequest, journal: Journal):
 
 async def _ask(
     rt: Runtime, model_spec: str, messages: list[dict[str, str]], schema: dict[str, Any] | None
-) -> dict[str, Any]:
+) -> ModelReply:
     from openlam import models
     from openlam.models.resolve import build_model
 
     try:
         reply = await models.request(build_model(model_spec, rt.settings), messages, schema)
     except (ModelError, UserError) as exc:
-        return {"error": rt.redact(str(exc))}
-    return {
-        "text": reply.text,
-        "input_tokens": reply.input_tokens,
-        "output_tokens": reply.output_tokens,
-    }
+        return ModelReply(error=rt.redact(str(exc)))
+    return ModelReply(
+        text=reply.text, input_tokens=reply.input_tokens, output_tokens=reply.output_tokens
+    )
 
 
 def _action_call(rt: Runtime, journal: Journal):
