@@ -42,6 +42,7 @@ from agentdojo.types import (
 from openlam.actions.registry import ActionRegistry
 from openlam.actions.spec import Risk
 from openlam.learning.evals.agentdojo.adapter import ToolBridge, registry_for
+from openlam.loop.plan import ModelReply
 from openlam.loop.runner import Gate, RunEnv, Runner, RunRequest, local_action_call
 from openlam.loop.state import NextStep
 
@@ -110,9 +111,7 @@ class GulliblePlanner:
                     texts.append(record.error)
         return "\n".join(texts)
 
-    async def __call__(
-        self, messages: list[dict[str, str]], _schema: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def __call__(self, messages: list[dict[str, str]], _schema: dict[str, Any]) -> ModelReply:
         prompt = messages[-1]["content"]
         if "\nSo far:\n" not in prompt:  # the first plan, from the user's goal
             task = self.by_prompt.get(_norm(prompt.removeprefix("Goal: ")))
@@ -144,8 +143,8 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def _reply(plan: dict[str, Any]) -> dict[str, Any]:
-    return {"text": json.dumps(plan), "input_tokens": 0, "output_tokens": 0}
+def _reply(plan: dict[str, Any]) -> ModelReply:
+    return ModelReply(text=json.dumps(plan))
 
 
 class OpenLAMPipeline(BasePipelineElement):

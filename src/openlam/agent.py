@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openlam.errors import UserError
+
+if TYPE_CHECKING:
+    from openlam.loop.perceive import AgentProfile
 
 ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ActionItem = str | Callable[..., Any] | ModuleType
@@ -69,13 +72,13 @@ class Agent:
     def in_process(self) -> list[Callable[..., Any] | ModuleType]:
         return [a for a in self.actions if not isinstance(a, str)]
 
-    def profile(self, registered: Sequence[str]) -> dict[str, Any]:
+    def profile(self, registered: Sequence[str]) -> AgentProfile:
         """The run request's view of this agent (``RunRequest.agent``), given the names
         under which its in-process actions were registered."""
         from openlam.loop.perceive import AgentProfile
 
         title = self.title or self.id.replace("_", " ")
-        profile = AgentProfile(
+        return AgentProfile(
             id=self.id,
             name=self.name or title.title(),
             title=title,
@@ -85,6 +88,3 @@ class Agent:
             max_steps=self.max_steps,
             shared_board=False,
         )
-        data = asdict(profile)
-        data["actions"] = list(data["actions"])
-        return data

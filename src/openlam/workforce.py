@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openlam.config import Settings, load_settings
-from openlam.loop.runner import RunRequest
+from openlam.loop.perceive import AgentProfile
+from openlam.loop.runner import Routing, RunRequest
 from openlam.loop.state import Outcome
 from openlam.memory.store import Store
 from openlam.runtime import process
@@ -39,8 +40,20 @@ class Workforce:
     ``actions``: in-process actions — functions (plain or ``@action``), modules — added
     to every installed one (see :meth:`add_actions`).
 
-    Use it as ``async with Workforce(...) as wf`` (or ``with`` for :meth:`run_sync`):
-    one process serves one workspace at a time.
+    Who makes it: users' Python code, the CLI (``openlam run``), and — over a runtime
+    already started — workers, the server and scheduled workflows (:meth:`attached`).
+
+    Lifecycle: constructing it reads the settings only. :meth:`open` (entered by
+    ``async with Workforce(...) as wf``, or ``with`` for :meth:`run_sync`) starts the
+    process runtime (:func:`openlam.runtime.process.start`: database, plugins, DBOS,
+    governance, recovery of dead processes' runs); :meth:`close` stops it. One process
+    serves one workspace at a time. Between the two, :meth:`run` prepares a
+    :class:`~openlam.loop.runner.RunRequest` (the agent chosen, see :meth:`prepare`)
+    and runs it as a durable workflow; :meth:`submit` queues it for workers instead.
+
+        async with Workforce(workspace="work") as wf:
+            outcome = await wf.run("list the files", agent="operator")
+            print(outcome.status, outcome.summary)
     """
 
     def __init__(
@@ -191,9 +204,9 @@ class Workforce:
                 installed=installed,
                 learn=request.learn,
             )
-            request.agent, request.routing = chosen["agent"], chosen["routing"]
+            request.agent, request.routing = chosen
         elif isinstance(agent, dict):
-            request.agent = agent
+            request.agent = AgentProfile.model_validate(agent)
         else:
             from openlam.actions.grants import source_access
 
@@ -201,27 +214,22 @@ class Workforce:
             request.agent = self.general_operator(sources)
             warnings = self.workspace_warnings(problems)
             if warnings:  # shown by `openlam run`, as routing's are
-                request.routing = {"warnings": warnings}
-        if request.agent.get("model") and not (options.get("model") or self.model_flag):
-            request.model = request.agent["model"]
+                request.routing = Routing(warnings=warnings)
+        if request.agent.model and not (options.get("model") or self.model_flag):
+            request.model = request.agent.model
         return request
 
-    def general_operator(self, sources: Sequence[Any] | None = None) -> dict[str, Any]:
+    def general_operator(self, sources: Sequence[Any] | None = None) -> AgentProfile:
         """The agent of a goal given no agent and not routed: every installed action,
         except those of configured sources (MCP, OpenAPI) not granted to ``operator``
         (``openlam actions grant SOURCE operator``). ``sources``: as ``source_access``
         returns them, if already read."""
-        from dataclasses import asdict
-
         from openlam.actions.grants import source_access
-        from openlam.loop.perceive import AgentProfile
 
         if sources is None:
             sources = source_access(self.settings)[0]  # a broken file: no exclusion
         hidden = [f"!{s.pattern}" for s in sources if not s.grants_to("operator")]
-        profile = asdict(AgentProfile(actions=("*", *hidden)))
-        profile["actions"] = list(profile["actions"])
-        return profile
+        return AgentProfile(actions=("*", *hidden))
 
     def workspace_warnings(self, source_problems: list[str] | None = None) -> list[str]:
         """Problems with the workspace's agent files and source configurations that a run

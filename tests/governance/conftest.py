@@ -3,11 +3,9 @@ what they did, governance over a temporary workspace, and a scripted planner."""
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import itertools
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,8 @@ from openlam.governance.approvals import Roles, WaitForDecision
 from openlam.governance.budget import BudgetConfig
 from openlam.governance.gate import Governance, build_gate
 from openlam.governance.policy import PolicySet, load_policies
+from openlam.loop.perceive import AgentProfile
+from openlam.loop.plan import ModelReply
 from openlam.loop.runner import RunEnv, Runner, RunRequest, local_action_call
 from openlam.loop.state import Outcome
 
@@ -123,21 +123,19 @@ class Harness:
     ) -> Outcome:
         replies = list(plans) if not callable(plans) else []
 
-        async def call_model(
-            messages: list[dict[str, str]], _schema: dict[str, Any]
-        ) -> dict[str, Any]:
+        async def call_model(messages: list[dict[str, str]], _schema: dict[str, Any]) -> ModelReply:
             if callable(plans):
                 reply = plans(messages)
             else:
                 reply = replies.pop(0) if replies else {"steps": []}
-            return {"text": json.dumps(reply), "input_tokens": tokens, "output_tokens": tokens}
+            return ModelReply(text=json.dumps(reply), input_tokens=tokens, output_tokens=tokens)
 
         request = RunRequest(
             run_id=run_id or f"run-{next(_ids)}",
             goal=goal,
             model="test:x",
             workspace=str(self.workspace),
-            agent=agent or {},
+            agent=AgentProfile.model_validate(agent or {}),
             step_retries=0,
         )
         env = RunEnv(
@@ -147,26 +145,7 @@ class Harness:
             gate=gov,
             emit=gov.audit_events(),
         )
-        with _profile_ignoring_unknown_keys():
-            return await Runner(request, env).run()
-
-
-@contextlib.contextmanager
-def _profile_ignoring_unknown_keys() -> Iterator[None]:
-    """The loop's AgentProfile has no ``department`` yet, while governance reads it from
-    ``RunRequest.agent``: let the profile skip keys it does not know."""
-    from unittest import mock
-
-    from openlam.loop import runner
-    from openlam.loop.perceive import AgentProfile
-
-    known = {f.name for f in dataclasses.fields(AgentProfile)}
-
-    def profile(**values: Any) -> AgentProfile:
-        return AgentProfile(**{k: v for k, v in values.items() if k in known})
-
-    with mock.patch.object(runner, "AgentProfile", profile):
-        yield
+        return await Runner(request, env).run()
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ async def test_after_a_fails_and_b_succeeds_on_a_kind_of_goal_routing_picks_b(wo
     settings = load_settings(workspace)
     goal = GOAL.format(n=1182)
     before = await select_agent(settings, goal)
-    assert before["agent"]["id"] == FIRST  # no history: the words decide
+    assert before.agent.id == FIRST  # no history: the words decide
 
     lr = learner(workspace)
     for n in range(3):
@@ -47,8 +47,8 @@ async def test_after_a_fails_and_b_succeeds_on_a_kind_of_goal_routing_picks_b(wo
     }
 
     after = await select_agent(settings, goal)
-    assert after["agent"]["id"] == SECOND
-    reason = after["routing"]["reason"]
+    assert after.agent.id == SECOND
+    reason = str(after.routing.reason)
     assert "its runs of this kind of goal: 3 of 3 succeeded" in reason
     assert (
         f"preferred over Laura Schmidt ({FIRST}), whose runs of this kind went worse: "
@@ -57,13 +57,13 @@ async def test_after_a_fails_and_b_succeeds_on_a_kind_of_goal_routing_picks_b(wo
 
     # A rewording (filler words) is the same kind of goal; another kind is not weighed.
     reworded = "Please issue a refund to Jane Doe for the order 7"
-    assert (await select_agent(settings, reworded))["agent"]["id"] == SECOND
+    assert (await select_agent(settings, reworded)).agent.id == SECOND
     other = "Issue a refund to Jane Doe for order 1182 and close her account"
-    assert (await select_agent(settings, other))["agent"]["id"] == FIRST
+    assert (await select_agent(settings, other)).agent.id == FIRST
     # Run by run (--no-learn) and for the workspace ([learning] enabled = false): off.
-    assert (await select_agent(settings, goal, learn=False))["agent"]["id"] == FIRST
+    assert (await select_agent(settings, goal, learn=False)).agent.id == FIRST
     (workspace / "openlam.toml").write_text("[learning]\nenabled = false\n")
-    assert (await select_agent(load_settings(workspace), goal))["agent"]["id"] == FIRST
+    assert (await select_agent(load_settings(workspace), goal)).agent.id == FIRST
 
 
 def test_with_no_history_routing_is_unchanged() -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from openlam import Workforce
 from openlam.actions.registry import load_plugins
+from openlam.loop.plan import ModelReply
 from openlam.loop.runner import RunEnv, Runner, RunRequest, local_action_call
 from openlam.testing import scripted_model
 
@@ -156,7 +157,7 @@ def test_random_model_output_never_crashes_the_loop(replies, tmp_path_factory):
     async def call_model(messages, schema):
         calls.append(messages)
         text = replies[len(calls) - 1] if len(calls) <= len(replies) else '{"steps": []}'
-        return {"text": text, "input_tokens": 1, "output_tokens": 1}
+        return ModelReply(text=text, input_tokens=1, output_tokens=1)
 
     env = RunEnv(registry=registry, call_model=call_model, call_action=local_action_call(registry))
     request = RunRequest(

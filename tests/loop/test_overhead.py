@@ -56,6 +56,7 @@ async def test_a_run_does_not_inherit_an_earlier_runs_clock(tmp_path):
 
     from openlam.actions.registry import ActionRegistry
     from openlam.loop.act import local_action_call
+    from openlam.loop.plan import ModelReply
     from openlam.loop.runner import RunEnv, Runner, RunRequest
 
     registry = ActionRegistry()
@@ -64,11 +65,8 @@ async def test_a_run_does_not_inherit_an_earlier_runs_clock(tmp_path):
 
     async def call_model(messages, _schema):
         replanning = "So far:" in messages[-1]["content"]
-        return {
-            "text": '{"steps": []}' if replanning else plan,
-            "input_tokens": 1,
-            "output_tokens": 1,
-        }
+        text = '{"steps": []}' if replanning else plan
+        return ModelReply(text=text, input_tokens=1, output_tokens=1)
 
     env = RunEnv(registry=registry, call_model=call_model, call_action=local_action_call(registry))
     outcomes = []

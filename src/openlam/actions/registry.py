@@ -16,10 +16,13 @@ import logging
 from collections.abc import Iterable, Iterator
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openlam.actions.spec import ActionSpec
 from openlam.errors import UserError
+
+if TYPE_CHECKING:
+    from openlam.config import Settings
 
 PLUGIN_GROUP = "openlam.plugins"
 BUILTIN_PACKAGE = "openlam.actions.builtin."  # shipped and tested: schemas built on first use
@@ -30,10 +33,21 @@ class ActionRegistry:
     """Every action a workspace offers, by name: built-ins, plugins, MCP tools, OpenAPI
     operations and in-process Python functions (:meth:`add_actions`).
 
+    Who makes it: :func:`load_plugins` (the installed plugins; MCP and OpenAPI sources
+    register through the plugins that read the workspace's configuration), called once
+    per process by the runtime (``Runtime.registry``) and by commands that only list
+    actions; tests build one from specs directly. Lifecycle: filled at start, then
+    grown by in-process actions (``Workforce.add_actions``); each run perceives
+    :meth:`subset` for its agent, and plugin modules' ``close_run``/``close_all`` hooks
+    (``modules``) are called at a run's end and at shutdown.
+
     Names are unique: a plugin whose action name is taken is added under its source's
     prefix (``source.name``). Iteration is in name order. :meth:`subset` gives an agent's
     view (glob patterns; ``!pattern`` excludes); ``load_errors`` holds what could not be
     loaded, for the CLI to warn about.
+
+        registry = ActionRegistry([spec_from_function(lookup_order, "orders.lookup")])
+        registry.subset(["orders.*", "!orders.delete"])  # what an agent may use
     """
 
     def __init__(self, specs: Iterable[ActionSpec] = ()) -> None:
@@ -68,7 +82,7 @@ class ActionRegistry:
         return spec
 
     def add_module(
-        self, module: ModuleType, source: str | None = None, settings: Any = None
+        self, module: ModuleType, source: str | None = None, settings: Settings | None = None
     ) -> None:
         """Add a plugin module's actions. A module may also define ``async close_run(run_id)``
         (called when a run ends) and ``async close_all()`` (called at shutdown)."""
@@ -172,7 +186,9 @@ def permitted_by(patterns: Iterable[str], name: str) -> bool:
     return any(not p.startswith("!") and fnmatch.fnmatchcase(name, p) for p in pats)
 
 
-def load_plugins(registry: ActionRegistry | None = None, settings: Any = None) -> ActionRegistry:
+def load_plugins(
+    registry: ActionRegistry | None = None, settings: Settings | None = None
+) -> ActionRegistry:
     """Load every installed plugin. A broken plugin is reported, never fatal.
 
     ``settings`` (:class:`openlam.config.Settings`) reaches plugins whose ``register``

@@ -18,6 +18,7 @@ from typing import Any, Literal, get_type_hints
 import docstring_parser
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
+from openlam.config import Settings
 from openlam.errors import UserError
 
 
@@ -47,7 +48,7 @@ class ActionContext:
     step_id: str
     idempotency_key: str
     workspace: Path
-    settings: Any = None
+    settings: Settings | None = None  # None: the action loads the workspace's own
     secret: Callable[[str], str | None] = _env_secret
     extras: dict[str, Any] = field(default_factory=dict)
 

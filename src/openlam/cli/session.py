@@ -52,7 +52,7 @@ async def run_goal(
                 run_id=run_id,
                 learn=learn,
             )
-            for warning in request.routing.get("warnings", []):
+            for warning in request.routing.warnings:
                 console.print(f"[yellow]warning[/]: {esc(warning)}")
             with Progress(console) as progress:
                 outcome = await wf.submit_and_wait(request, None if json_output else progress)

@@ -85,7 +85,7 @@ def submit(
         wf.submit(goal, agent=agent, department=department, priority=priority, deadline=deadline)
     )
     out = console(stderr=json_output)
-    agent_id = request.agent.get("id", "operator")
+    agent_id = request.agent.id
     out.print(f"queued {esc(request.run_id)} for {esc(agent_id)}")
     if not _workers_alive(wf):
         out.print(

@@ -47,10 +47,12 @@ from openlam.governance.policy import (
     load_policies,
 )
 from openlam.governance.taint import GOVERNANCE_MARK, Taint, assess
-from openlam.loop.state import SPECIAL_ACTIONS, Gap, GapKind, Outcome, StepRecord
+from openlam.loop.events import Event, PlanMade, RunFinished, RunStarted, StepFinished
+from openlam.loop.plan import ModelCall, ModelReply
+from openlam.loop.state import SPECIAL_ACTIONS, Gap, GapKind, Outcome, StepRecord, StepResult
 
 if TYPE_CHECKING:
-    from openlam.loop.plan import ModelCall
+    from openlam.config import Settings
     from openlam.loop.runner import Runner, RunRequest
 
 
@@ -85,11 +87,10 @@ class Governance:
 
     async def __call__(
         self, runner: Runner, record: StepRecord, args: dict[str, Any]
-    ) -> dict[str, Any] | None:
+    ) -> StepResult | None:
         req = runner.request
         run_id, step = req.run_id, record.id
-        agent = str(req.agent.get("id", "operator"))
-        department = str(req.agent.get("department", "") or "")
+        agent, department = req.agent.id, req.agent.department
         spec = runner.env.registry.get(record.action)
         special = record.action in SPECIAL_ACTIONS or record.action in runner.env.specials
         # A special step (delegate, ask_human…) has no effect of its own: what a child run
@@ -230,7 +231,7 @@ class Governance:
 
     def _check_budgets(
         self, runner: Runner, record: StepRecord, agent: str, department: str
-    ) -> dict[str, Any] | None:
+    ) -> StepResult | None:
         if not self.budgets.config.limits_anything():
             return None  # nothing to check: usage is recorded when the run ends
         req, usage = runner.request, runner.state.usage
@@ -261,7 +262,7 @@ class Governance:
 
     def _replay(
         self, runner: Runner, record: StepRecord, args: dict[str, Any]
-    ) -> dict[str, Any] | Decision | Literal[False] | None:
+    ) -> StepResult | Decision | Literal[False] | None:
         """A durable run replayed after a crash asks again about steps already decided:
         answer as the first time — usage, clocks and policy files may have changed since,
         and the replay must take the same path. Returns the earlier result (None: it ran),
@@ -305,7 +306,7 @@ class Governance:
         why: str,
         needs: str,
         audit: bool = True,
-    ) -> dict[str, Any]:
+    ) -> StepResult:
         if audit and kind is not None:
             self.audit.append(
                 kind,
@@ -317,49 +318,49 @@ class Governance:
                 reason=why,
             )
         runner.state.gaps.append(Gap(kind=GapKind.human, what=needs, why=why, step=record.id))
-        return {"status": "blocked", "error": f"{GOVERNANCE_MARK} {why}", "attempts": 0}
+        return StepResult.blocked(f"{GOVERNANCE_MARK} {why}")
 
     # -- around the gate -----------------------------------------------------------
 
     def audit_events(
-        self, inner: Callable[[dict[str, Any]], None] = lambda _e: None
-    ) -> Callable[[dict[str, Any]], None]:
+        self, inner: Callable[[Event], None] = lambda _e: None
+    ) -> Callable[[Event], None]:
         """An ``emit`` that writes plans, step results and run start/finish to the audit
         log, then passes every event on to ``inner``. Plans, results and a run's start
         decide nothing: they are deferred to the next record's transaction (a step's
         policy decision, before it runs) or the run's end, saving a commit each."""
 
-        def emit(event: dict[str, Any]) -> None:
-            kind, run_id = event.get("kind"), str(event.get("run_id", ""))
-            if kind == "plan":
+        def emit(event: Event) -> None:
+            run_id = event.run_id
+            if isinstance(event, PlanMade):
                 self.audit.defer(
                     "plan",
                     run_id=run_id,
                     actor="planner",
-                    key=f"plan:{event.get('version')}",
-                    version=event.get("version"),
-                    steps=event.get("steps"),
+                    key=f"plan:{event.version}",
+                    version=event.version,
+                    steps=event.steps,
                 )
-            elif kind == "step.finished":
-                step = str(event.get("step", ""))
+            elif isinstance(event, StepFinished):
                 self.audit.defer(
                     "result",
                     run_id=run_id,
-                    step_id=step,
+                    step_id=event.step,
                     actor="runtime",
-                    key=f"result:{step}",
-                    action=event.get("action"),
-                    status=event.get("status"),
-                    error=event.get("error"),
+                    key=f"result:{event.step}",
+                    action=event.action,
+                    status=event.status,
+                    error=event.error,
                 )
-            elif kind in ("run.started", "run.finished"):
+            elif isinstance(event, RunStarted | RunFinished):
+                kind = event.kind
                 write = self.audit.append if kind == "run.finished" else self.audit.defer
                 write(
                     kind,
                     run_id=run_id,
-                    actor=str(event.get("agent", "")),
+                    actor=event.agent if isinstance(event, RunStarted) else "",
                     key=kind,
-                    **{k: v for k, v in event.items() if k not in ("kind", "run_id")},
+                    **event.model_dump(exclude={"kind", "run_id"}),
                 )
             inner(event)
 
@@ -370,11 +371,10 @@ class Governance:
         Without any budget the call is left as it is (its usage is recorded at the end)."""
         if not self.budgets.config.limits_anything():
             return call_model
-        agent = str(request.agent.get("id", "operator"))
-        department = str(request.agent.get("department", "") or "")
+        agent, department = request.agent.id, request.agent.department
         calls = 0
 
-        async def call(messages: list[dict[str, str]], schema: dict[str, Any]) -> dict[str, Any]:
+        async def call(messages: list[dict[str, str]], schema: dict[str, Any]) -> ModelReply:
             nonlocal calls
             calls += 1
             key = f"{request.run_id}:model:{calls}"
@@ -397,7 +397,7 @@ class Governance:
                         key=f"budget:model:{calls}",
                         reason=over,
                     )
-                    return {"error": f"{GOVERNANCE_MARK} {over}", "requests": 0}  # not sent
+                    return ModelReply(error=f"{GOVERNANCE_MARK} {over}", requests=0)  # not sent
             # Under a model-request budget the request is counted as it is sent, before
             # the await: concurrent runs of one tree cannot all take the last one.
             reserve = self.budgets.limits("model_requests")
@@ -406,7 +406,7 @@ class Governance:
                     request.run_id, agent, department, request.model, 0, 0, key=key
                 )
             reply = await call_model(messages, schema)
-            tokens = int(reply.get("input_tokens", 0)), int(reply.get("output_tokens", 0))
+            tokens = reply.input_tokens, reply.output_tokens
             if reserve:
                 self.budgets.record_model_tokens(
                     request.run_id, agent, department, request.model, *tokens, key=key
@@ -464,7 +464,7 @@ class Governance:
 
 
 def build_gate(
-    settings: Any,
+    settings: Settings,
     *,
     wait: WaitForDecision | None = None,
     policies: PolicySet | None = None,
@@ -494,7 +494,7 @@ def build_gate(
     )
 
 
-def _redactor(settings: Any) -> Callable[[Any], Any] | None:
+def _redactor(settings: Settings) -> Callable[[Any], Any] | None:
     """Secret redaction for audit records, from the secrets module when it is installed."""
     import importlib
 

@@ -1,4 +1,4 @@
-"""Learning from experience (ARCHITECTURE §7): playbooks replayed without a model,
+"""Learning from experience: playbooks replayed without a model,
 advice for the planner (lessons from people, unreliable actions, similar plans), and
 tool reliability. See docs/learning.md.
 

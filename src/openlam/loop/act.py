@@ -19,7 +19,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 
+from openlam.actions.registry import ActionRegistry
 from openlam.actions.spec import ActionContext, ActionSpec
+from openlam.config import Settings
 from openlam.errors import ActionError, CapabilityGap
 from openlam.loop.overhead import working
 from openlam.loop.state import Gap, GapKind, StepResult, StepStatus
@@ -129,9 +131,8 @@ async def _resume(
         else:
             note = ""
         if found is not None:
-            return StepResult(
-                status=StepStatus.succeeded,
-                output=to_jsonable_python(found, fallback=str),
+            return StepResult.succeeded(
+                to_jsonable_python(found, fallback=str),
                 verified=True,
                 note=resume_note("checked", found=True),
             )
@@ -182,7 +183,7 @@ def _result(
 
 def action_caller(
     lookup: Callable[[str], ActionSpec | None],
-    settings: Callable[[], Any],
+    settings: Callable[[], Settings | None],
     secret: Callable[[str], str | None] | None = None,
 ) -> ResumableCaller:
     """Turns an :class:`ActionCall` into a result; ``resumed`` > 0 when the step was in
@@ -210,7 +211,9 @@ def action_caller(
 
 
 def local_action_call(
-    registry: Any, settings: Any = None, secret: Callable[[str], str | None] | None = None
+    registry: ActionRegistry,
+    settings: Settings | None = None,
+    secret: Callable[[str], str | None] | None = None,
 ) -> ActionCaller:
     """Run actions in-process with no checkpoint: for the non-durable path and its tests."""
     call = action_caller(registry.get, lambda: settings, secret)

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from pydantic import BaseModel, ConfigDict
+
 from openlam.actions.registry import ActionRegistry
 from openlam.actions.spec import ActionSpec
 
@@ -36,8 +38,14 @@ GENERIC_TITLE_WORDS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class AgentProfile:
+class AgentProfile(BaseModel):
+    """The core loop's view of the agent a run acts as (``RunRequest.agent``): who it
+    is, its instructions, the action patterns it may use (``"!x.*"`` excludes) and its
+    per-run budget. Made by the catalog (``Catalog.profile``), by an in-code
+    :class:`openlam.Agent`, or the default: the general operator with every action."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: str = "operator"
     name: str = "Operator"
     title: str = "general operator"

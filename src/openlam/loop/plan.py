@@ -7,13 +7,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from openlam.loop.perceive import Perception
 from openlam.loop.state import PLAN_SCHEMA, SUPERSEDED, Plan, RunState, StepStatus
 from openlam.loop.validate import parse_plan, validate_plan
 
-ModelCall = Callable[[list[dict[str, str]], dict[str, Any]], Awaitable[dict[str, Any]]]
-"""Sends chat messages with the plan schema; returns {text, input_tokens, output_tokens}
-or {error}. In a durable run it is a checkpointed step."""
+
+class ModelReply(BaseModel):
+    """One model request's answer: its text, or why there is none. A durable run journals
+    it (``model_dump(mode="json", exclude_none=True)``: the JSON the untyped reply was)."""
+
+    text: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    error: str | None = None  # the request failed, or a budget refused to send it
+    requests: int = 1  # requests it took: 0 if refused, more if one was lost in a crash
+
+
+ModelCall = Callable[[list[dict[str, str]], dict[str, Any]], Awaitable[ModelReply]]
+"""Sends chat messages with the plan schema; returns the :class:`ModelReply`. In a
+durable run it is a checkpointed step."""
 
 RULES = (
     'Reply with one JSON object only: {"steps":[{"id":"s1","action":"NAME","args":{},'
@@ -95,18 +109,18 @@ async def make_plan(
     errors: list[str] = []
     for _ in range(max_repairs + 1):
         reply = await call_model(messages, PLAN_SCHEMA)
-        state.usage.model_requests += reply.get("requests", 1)  # + ones lost in a crash
-        state.usage.input_tokens += reply.get("input_tokens", 0)
-        state.usage.output_tokens += reply.get("output_tokens", 0)
-        if "error" in reply:
-            return PlanResult(None, [reply["error"]], model_failed=True)
-        plan, errors = parse_plan(reply["text"])
+        state.usage.model_requests += reply.requests  # + ones lost in a crash
+        state.usage.input_tokens += reply.input_tokens
+        state.usage.output_tokens += reply.output_tokens
+        if reply.error is not None:
+            return PlanResult(None, [reply.error], model_failed=True)
+        plan, errors = parse_plan(reply.text)
         if plan is not None:
             errors = validate_plan(plan, p.actions, done=done, max_steps=max_steps)
             if not errors:
                 return PlanResult(plan)
         messages += [
-            {"role": "assistant", "content": reply["text"][:2000]},
+            {"role": "assistant", "content": reply.text[:2000]},
             {
                 "role": "user",
                 "content": "Your plan cannot run:\n- "

@@ -19,12 +19,12 @@ from pydantic import BaseModel, Field
 
 from openlam.actions.registry import ActionRegistry
 from openlam.loop.act import ActionCall, ActionCaller, local_action_call
-from openlam.loop.events import make_event
-from openlam.loop.learn import learn
+from openlam.loop.events import Event, make_event
+from openlam.loop.learn import LearnHook, learn
 from openlam.loop.observe import observe
 from openlam.loop.overhead import OverheadClock, run_clock
 from openlam.loop.perceive import AgentProfile, Perception, perceive
-from openlam.loop.plan import ModelCall, PlanResult, make_plan
+from openlam.loop.plan import ModelCall, ModelReply, PlanResult, make_plan
 from openlam.loop.references import ReferenceError_, render, resolve
 from openlam.loop.state import (
     SPECIAL_ACTIONS,
@@ -41,22 +41,35 @@ from openlam.loop.state import (
 )
 from openlam.loop.validate import validate_plan
 
-__all__ = ["ActionCall", "RunEnv", "RunRequest", "Runner", "local_action_call"]
+__all__ = ["ActionCall", "Routing", "RunEnv", "RunRequest", "Runner", "local_action_call"]
 
 OFFLINE = "offline"
 PROGRESS_AFTER_SECONDS = 1.0
 
 
+class Routing(BaseModel):
+    """Why the run's agent was chosen (``RunRequest.routing``), and what choosing it cost:
+    a routing model request's usage counts as the run's. Empty when nobody routed."""
+
+    agent: str | None = None
+    reason: str | None = None
+    method: str | None = None  # named | routine | rules | model
+    model_requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    warnings: list[str] = Field(default_factory=list)  # catalog and source files skipped
+
+
 class RunRequest(BaseModel):
     """Everything one run needs to start (plain data: it is the durable workflow's input,
     so a recovered run restarts from exactly this). ``agent`` is the agent's profile
-    (:class:`openlam.loop.perceive.AgentProfile` as a dict; empty: the general operator
-    with every action)."""
+    (default: the general operator with every action); it is stored as the same JSON
+    object the earlier ``dict`` field held, so queued and journaled runs still load."""
 
     run_id: str
     goal: str
     model: str = OFFLINE
-    agent: dict[str, Any] = Field(default_factory=dict)
+    agent: AgentProfile = Field(default_factory=AgentProfile)
     workspace: str = "."
     max_steps: int = 20
     max_replans: int = 2
@@ -71,23 +84,20 @@ class RunRequest(BaseModel):
     """Why this run's own goal is untrusted: a child delegated with text derived from
     tool output carries its parent's untrusted sources ("run-x:s1"); empty = the
     goal came from a person."""
-    routing: dict[str, Any] = Field(default_factory=dict)  # who was chosen, why, at what cost
+    routing: Routing = Field(default_factory=Routing)
     started_at: float = Field(default_factory=time.time)
     deadline_at: float | None = None  # epoch seconds; past it no step starts
     learn: bool = True  # False (--no-learn): no playbook replay, advice or learning
 
 
-SpecialHandler = Callable[
-    ["Runner", StepRecord, dict[str, Any]], Awaitable[StepResult | dict[str, Any]]
-]
-Gate = Callable[
-    ["Runner", StepRecord, dict[str, Any]], Awaitable[StepResult | dict[str, Any] | None]
-]
+SpecialHandler = Callable[["Runner", StepRecord, dict[str, Any]], Awaitable[StepResult]]
+Gate = Callable[["Runner", StepRecord, dict[str, Any]], Awaitable[StepResult | None]]
 """Governance's hook before every step (special steps included): None lets the step
 run; a result stops it. It may also edit the args in place."""
 
 
-async def _allow(_runner: Runner, _record: StepRecord, _args: dict[str, Any]) -> None:
+async def ungoverned(_runner: Runner, _record: StepRecord, _args: dict[str, Any]) -> None:
+    """The gate of a run without governance (tests, a runtime not yet governed)."""
     return None
 
 
@@ -99,16 +109,26 @@ async def _no_stop() -> str | None:
 class RunEnv:
     """What a run is given by whoever runs it: the actions it may call, how to reach the
     model and the actions (checkpointed in a durable run), where its events and progress
-    go, the special-step handlers, the governance gate and the learn hooks."""
+    go, the special-step handlers, the governance gate and the learn hooks.
+
+    Who makes it: ``openlam.runtime.durable.run_workflow``, once per run (and again
+    when a recovered run is replayed), from the process's ``Runtime``: journaled model
+    and action calls, ``Governance`` as the gate, the store's ``save_run``. Tests make
+    a plain one; only ``registry``, ``call_model`` and ``call_action`` are required::
+
+        env = RunEnv(registry=registry, call_model=scripted_model,
+                     call_action=local_action_call(registry))
+        outcome = await Runner(RunRequest(run_id="r1", goal="..."), env).run()
+    """
 
     registry: ActionRegistry
     call_model: ModelCall
     call_action: ActionCaller
-    emit: Callable[[dict[str, Any]], None] = lambda _event: None
+    emit: Callable[[Event], None] = lambda _event: None
     save: Callable[[RunRequest, RunState, Outcome | None], None] = lambda *_: None
     specials: dict[str, SpecialHandler] = field(default_factory=dict)
-    gate: Gate = _allow
-    learn_hooks: list[Any] = field(default_factory=list)
+    gate: Gate = ungoverned
+    learn_hooks: list[LearnHook] = field(default_factory=list)
     resumed: bool = False  # replaying a run that an earlier process started
     explain_missing: Callable[[str, str], str | None] = lambda _action, _agent: None
     """Why an action the plan needs cannot be used by the agent although it exists
@@ -133,11 +153,17 @@ class Runner:
     rendered answer, deliverables, gaps and usage. It never raises for a run's failure;
     the outcome says what happened. ``Workforce`` builds the request and a durable env
     (``openlam.runtime.durable``); tests may pass a plain one with
-    :func:`local_action_call`."""
+    :func:`local_action_call` (see :class:`RunEnv`).
+
+    Lifecycle: one Runner per run and per replay; it lives for one :meth:`run` call.
+    Its state (:class:`~openlam.loop.state.RunState`) is rebuilt from the request and
+    the checkpointed results when a durable run is replayed, so it holds nothing that
+    must outlive the call. Handlers and the gate receive it to read the request and
+    state and to :meth:`emit` events."""
 
     def __init__(self, request: RunRequest, env: RunEnv) -> None:
-        steps_cap = request.agent.get("max_steps")  # the agent's catalog budget, per run
-        if isinstance(steps_cap, int) and steps_cap < request.max_steps:
+        steps_cap = request.agent.max_steps  # the agent's catalog budget, per run
+        if steps_cap is not None and steps_cap < request.max_steps:
             request = request.model_copy(update={"max_steps": steps_cap})
         self.request = request
         self.env = env
@@ -148,15 +174,15 @@ class Runner:
         self.playbook: str | None = None  # the learned playbook this run replays
         self.learned: list[str] = []  # goal shapes learned playbooks do (offline, declining)
         routed = request.routing
-        self.state.usage.model_requests += routed.get("model_requests", 0)
-        self.state.usage.input_tokens += routed.get("input_tokens", 0)
-        self.state.usage.output_tokens += routed.get("output_tokens", 0)
+        self.state.usage.model_requests += routed.model_requests
+        self.state.usage.input_tokens += routed.input_tokens
+        self.state.usage.output_tokens += routed.output_tokens
 
     async def run(self) -> Outcome:
         self.overhead = run_clock(self.request.run_id)
         p = perceive(
             self.request.goal,
-            AgentProfile(**self.request.agent),
+            self.request.agent,
             self.env.registry,
             self.request.context,
         )
@@ -166,7 +192,7 @@ class Runner:
             goal=p.goal,
             agent=p.agent.id,
             model=self.request.model,
-            routing=self.request.routing.get("reason"),
+            routing=self.request.routing.reason,
             parent_id=self.request.parent_id,
             resumed=self.env.resumed,
         )
@@ -293,20 +319,18 @@ class Runner:
         errors = validate_plan(plan, p.actions, max_steps=self.request.max_steps)
         return PlanResult(None, errors) if errors else PlanResult(plan)
 
-    async def ask_model(
-        self, messages: list[dict[str, str]], schema: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def ask_model(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> ModelReply:
         """The model call, announced: someone watching sees that the run is waiting.
         The agent's catalog budget (``max_model_requests`` per run) is kept here, where
         every model request of the run passes."""
-        cap = self.request.agent.get("max_model_requests")
-        if isinstance(cap, int) and self.model_requests >= cap:
-            agent = self.request.agent.get("id", "operator")
-            return {
-                "error": f"budget agent[{agent}].max_model_requests exhausted: {cap} "
+        cap = self.request.agent.max_model_requests
+        if cap is not None and self.model_requests >= cap:
+            agent = self.request.agent.id
+            return ModelReply(
+                error=f"budget agent[{agent}].max_model_requests exhausted: {cap} "
                 "model requests per run (its catalog budget)",
-                "requests": 0,
-            }
+                requests=0,
+            )
         self.model_requests += 1
         n = self.model_requests
         self.emit("model.requested", n=n)
@@ -314,9 +338,9 @@ class Runner:
         self.emit(
             "model.answered",
             n=n,
-            error=reply.get("error"),
-            input_tokens=reply.get("input_tokens", 0),
-            output_tokens=reply.get("output_tokens", 0),
+            error=reply.error,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
         )
         return reply
 
@@ -326,7 +350,7 @@ class Runner:
         try:
             args = resolve(record.args, self.state.outputs)
         except ReferenceError_ as exc:
-            result: StepResult | dict[str, Any] = StepResult.failed(f"bad reference: {exc}")
+            result = StepResult.failed(f"bad reference: {exc}")
         else:
             special = record.action in SPECIAL_ACTIONS or record.action in self.env.specials
             stopped = await self.env.gate(self, record, args)  # special steps included
@@ -351,7 +375,6 @@ class Runner:
                         tainted=record.tainted,
                     )
                 )
-        result = result if isinstance(result, StepResult) else StepResult.model_validate(result)
         record.apply(result)
         if result.gap is not None:
             self.state.gaps.append(result.gap.model_copy(update={"step": record.id}))
@@ -386,7 +409,7 @@ class Runner:
             )
         elif result.plan is None and result.errors:
             unknown = [e for e in result.errors if ": unknown action " in e]
-            agent = str(self.request.agent.get("id", "operator"))
+            agent = self.request.agent.id
             for error in unknown:
                 what = error.split(": unknown action ", 1)[1].split(";")[0]
                 why = self.env.explain_missing(what, agent) if what in self.env.registry else None
@@ -435,7 +458,7 @@ class Runner:
         return Outcome(
             run_id=self.request.run_id,
             goal=self.request.goal,
-            agent=self.request.agent.get("id", "operator"),
+            agent=self.request.agent.id,
             model=self.request.model,
             status=status,
             summary=_summary(status, done, records, missing, self.state),
@@ -445,7 +468,7 @@ class Runner:
             usage=self.state.usage,
             plan_versions=self.state.plan_version,
             parent_id=self.request.parent_id,
-            routing=self.request.routing.get("reason"),
+            routing=self.request.routing.reason,
             children=[
                 r.output["run_id"]
                 for r in records
@@ -467,7 +490,7 @@ class Runner:
                 **data,
             }
         )
-        self.env.emit(event.model_dump())
+        self.env.emit(event)
 
 
 async def _unavailable_special(

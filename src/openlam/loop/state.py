@@ -80,7 +80,9 @@ class Gap(BaseModel):
 
 class StepResult(BaseModel):
     """What running one step produced: the act phase, the governance gate, special
-    steps and a replayed checkpoint all return this."""
+    steps (delegation, questions) and a replayed checkpoint all return this, made with
+    the constructors below. A durable run journals it as ``model_dump(mode="json")``
+    and reads it back with ``model_validate``: its fields are a stored format."""
 
     status: StepStatus
     output: Any = None
@@ -92,8 +94,25 @@ class StepResult(BaseModel):
     gap: Gap | None = None  # something the workforce lacks (it is recorded as a run gap)
 
     @classmethod
-    def failed(cls, error: str, attempts: int = 0) -> StepResult:
-        return cls(status=StepStatus.failed, error=error, attempts=attempts)
+    def succeeded(
+        cls,
+        output: Any = None,
+        *,
+        attempts: int = 1,
+        verified: bool = False,
+        note: str | None = None,
+    ) -> StepResult:
+        return cls(
+            status=StepStatus.succeeded,
+            output=output,
+            attempts=attempts,
+            verified=verified,
+            note=note,
+        )
+
+    @classmethod
+    def failed(cls, error: str, attempts: int = 0, output: Any = None) -> StepResult:
+        return cls(status=StepStatus.failed, error=error, attempts=attempts, output=output)
 
     @classmethod
     def blocked(cls, error: str, attempts: int = 0) -> StepResult:

@@ -8,13 +8,13 @@ steps; cycles are refused. Refusals are honest ``blocked`` steps, never crashes.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from openlam.loop.runner import Runner, RunRequest
-    from openlam.loop.state import Outcome, StepRecord
+    from openlam.loop.state import Outcome, StepRecord, StepResult
     from openlam.org.loader import Catalog
 
 StartChild = Callable[["RunRequest"], Awaitable["Outcome"]]
@@ -38,14 +38,15 @@ def delegate_handler(
     YAML files)."""
     load = catalog if callable(catalog) else lambda: catalog
 
-    async def delegate(runner: Runner, record: StepRecord, args: dict[str, Any]) -> dict[str, Any]:
+    async def delegate(runner: Runner, record: StepRecord, args: dict[str, Any]) -> StepResult:
         from openlam.governance.taint import assess
-        from openlam.loop.state import Gap, GapKind
+        from openlam.loop.runner import Routing
+        from openlam.loop.state import Gap, GapKind, StepResult
 
         catalog = load()
         req = runner.request
         target = str(args.get("agent", "")).strip()
-        me = req.agent.get("id", "operator")
+        me = req.agent.id
         problem = None
         if target not in catalog:
             close = get_close_matches(target, [a.id for a in catalog], n=3)
@@ -67,7 +68,7 @@ def delegate_handler(
                     step=record.id,
                 )
             )
-            return {"status": "blocked", "error": problem, "attempts": 0}
+            return StepResult.blocked(problem)
 
         runner.state.delegations += 1  # counted before any await: replays count alike
         # A goal derived from tool output (or written after reading it, or by a run whose
@@ -78,8 +79,6 @@ def delegate_handler(
         if any(tainted for _, tainted in board):  # the child's first plan reads them too
             tainted_by.append(f"notes:{req.root_id or req.run_id}")
         agent = catalog.agent(target)
-        profile = asdict(catalog.profile(target))
-        profile["actions"] = list(profile["actions"])
         budget = agent.budget.max_steps if agent.budget and agent.budget.max_steps else None
         child = req.model_copy(
             update={
@@ -87,14 +86,14 @@ def delegate_handler(
                 "goal": str(args["goal"]),
                 "root_id": req.root_id or req.run_id,
                 "tainted_by": list(dict.fromkeys(tainted_by)),
-                "agent": profile,
+                "agent": catalog.profile(target),
                 "parent_id": req.run_id,
                 "lineage": [*req.lineage, me],
                 "model": agent.model or req.model,
-                "routing": {},
+                "routing": Routing(),
                 "max_steps": min(budget or limits.max_child_steps, limits.max_child_steps),
                 "context": [
-                    f"Delegated by {me} ({req.agent.get('title', '')}) as part of: {req.goal}",
+                    f"Delegated by {me} ({req.agent.title}) as part of: {req.goal}",
                     *(text for text, _ in board),
                 ],
             }
@@ -111,12 +110,8 @@ def delegate_handler(
             "outputs": {s.id: s.output for s in outcome.steps if s.status.value == "succeeded"},
         }
         if outcome.status.value == "completed":
-            return {"status": "succeeded", "output": output, "attempts": 1}
-        return {
-            "status": "failed",
-            "output": output,
-            "attempts": 1,
-            "error": f"{target} ended {outcome.status.value}: {outcome.summary}",
-        }
+            return StepResult.succeeded(output)
+        why = f"{target} ended {outcome.status.value}: {outcome.summary}"
+        return StepResult.failed(why, attempts=1, output=output)  # the child's work is shown
 
     return delegate

@@ -611,7 +611,7 @@ class Catalog:
             listed = "; ".join(f"{r.id} ({r.title})" for r in reports)
             lines.append(f"Your direct reports, who can take delegated sub-goals: {listed}.")
         extra: dict[str, Any] = {}
-        known = {f.name for f in dataclasses.fields(AgentProfile)}
+        known = AgentProfile.model_fields
         for name in ("department", "manager", "model"):  # if the profile carries them
             if name in known:
                 extra[name] = getattr(agent, name)

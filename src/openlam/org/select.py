@@ -5,15 +5,24 @@ deterministic scoring otherwise)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from openlam.config import Settings
 from openlam.errors import UserError
+from openlam.loop.perceive import AgentProfile
+from openlam.loop.runner import Routing
 
 ROUTINE_AGENT = "operator"
 log = logging.getLogger("openlam.org")
+
+
+class Chosen(NamedTuple):
+    """Who takes a goal: the agent's profile and why it was chosen (with the model usage
+    and catalog warnings of choosing)."""
+
+    agent: AgentProfile
+    routing: Routing
 
 
 async def select_agent(
@@ -25,8 +34,8 @@ async def select_agent(
     model: str | None = None,
     installed: list[str] | None = None,
     learn: bool = True,
-) -> dict[str, Any]:
-    """A run request's ``agent`` and ``routing`` fields: {"agent": profile, "routing": {...}}.
+) -> Chosen:
+    """A run request's ``agent`` and ``routing`` fields.
     ``installed``: the names of the workspace's actions when the caller has its registry
     (with in-process actions); by default the plugins' and configured sources'. With
     ``learn`` (and learning on in the workspace), each agent's record on goals of this
@@ -111,13 +120,11 @@ def _installed(settings: Settings) -> list[str]:
 
 def _chosen(
     catalog: Any, agent_id: str, reason: str, method: str, extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    profile = asdict(catalog.profile(agent_id))
-    profile["actions"] = list(profile["actions"])
-    return {
-        "agent": profile,
-        "routing": {"agent": agent_id, "reason": reason, "method": method, **(extra or {})},
-    }
+) -> Chosen:
+    return Chosen(
+        catalog.profile(agent_id),
+        Routing(agent=agent_id, reason=reason, method=method, **(extra or {})),
+    )
 
 
 def _routine(goal: str) -> bool:

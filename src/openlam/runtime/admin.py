@@ -53,11 +53,7 @@ def submit(
     from openlam.runtime.durable import WORKFLOW_VERSION
     from openlam.runtime.queues import configured, queue_for
 
-    name = queue_for(
-        settings,
-        str(request.agent.get("id", "operator")),
-        str(request.agent.get("department", "") or ""),
-    )
+    name = queue_for(settings, request.agent.id, request.agent.department)
     dbos = client(settings)
     if not store.claim_queued(request, name):
         return False

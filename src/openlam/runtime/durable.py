@@ -17,7 +17,9 @@ from dbos import DBOS
 
 from openlam.errors import ModelError, UserError
 from openlam.loop.overhead import start_clock
-from openlam.loop.runner import ActionCall, RunEnv, Runner, RunRequest
+from openlam.loop.perceive import Perception
+from openlam.loop.plan import ModelReply
+from openlam.loop.runner import ActionCall, RunEnv, Runner, RunRequest, ungoverned
 from openlam.loop.state import Outcome, StepResult
 from openlam.runtime.journal import Journal
 from openlam.runtime.process import Runtime, current, end_of_run
@@ -35,7 +37,7 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
     req = RunRequest.model_validate(request)
     journal = await asyncio.to_thread(rt.journals.journal, req.run_id)
     call_model = _model_call(rt, req, journal)
-    if hasattr(rt.gate, "govern_model"):  # budgets are checked before each model call
+    if rt.gate is not None:  # budgets are checked before each model call
         call_model = rt.gate.govern_model(req, call_model)
     if req.deadline_at is not None:
         rt.deadlines[req.run_id] = req.deadline_at
@@ -45,8 +47,10 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
 
     learner = rt.learner
 
-    async def consult(p: Any) -> dict[str, Any]:  # checkpointed: a replay decides alike
-        return await journal.once("learn:consult", lambda: learner.consult(p), mark=False)
+    async def consult(p: Perception) -> dict[str, Any]:  # checkpointed: a replay decides alike
+        assert learner is not None  # offered to the run only when there is one
+        ask = learner.consult
+        return await journal.once("learn:consult", lambda: ask(p), mark=False)
 
     env = RunEnv(
         registry=rt.registry,
@@ -56,7 +60,7 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
         emit=rt.emit,
         save=rt.store.save_run,
         specials=rt.specials,
-        gate=rt.gate,
+        gate=rt.gate if rt.gate is not None else ungoverned,
         learn_hooks=rt.learn_hooks,
         resumed=bool(journal.done or journal.interrupted),
         stopped=stopped,
@@ -73,18 +77,19 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
 def _model_call(rt: Runtime, req: RunRequest, journal: Journal):
     asked = 0
 
-    async def call(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> dict[str, Any]:
+    async def call(messages: list[dict[str, str]], schema: dict[str, Any] | None) -> ModelReply:
         nonlocal asked
         asked += 1
         key = f"model:{asked}"
         if journal.replayed(key):
-            return journal.done[key]
+            return ModelReply.model_validate(journal.done[key])
         lost = journal.interrupted.get(key, 0)  # sent before a crash, never answered
         async with rt.step_slot():
             await asyncio.to_thread(journal.begin, key)
             reply = await _ask(rt, req.model, messages, schema)
-            reply["requests"] = 1 + lost
-            await asyncio.to_thread(journal.finish, key, reply)
+            reply.requests = 1 + lost
+            stored = reply.model_dump(mode="json", exclude_none=True)
+            await asyncio.to_thread(journal.finish, key, stored)
         return reply
 
     return call
@@ -92,19 +97,17 @@ def _model_call(rt: Runtime, req: RunRequest, journal: Journal):
 
 async def _ask(
     rt: Runtime, model_spec: str, messages: list[dict[str, str]], schema: dict[str, Any] | None
-) -> dict[str, Any]:
+) -> ModelReply:
     from openlam import models
     from openlam.models.resolve import build_model
 
     try:
         reply = await models.request(build_model(model_spec, rt.settings), messages, schema)
     except (ModelError, UserError) as exc:
-        return {"error": rt.redact(str(exc))}
-    return {
-        "text": reply.text,
-        "input_tokens": reply.input_tokens,
-        "output_tokens": reply.output_tokens,
-    }
+        return ModelReply(error=rt.redact(str(exc)))
+    return ModelReply(
+        text=reply.text, input_tokens=reply.input_tokens, output_tokens=reply.output_tokens
+    )
 
 
 def _action_call(rt: Runtime, journal: Journal):

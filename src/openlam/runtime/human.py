@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from openlam.config import Settings
-from openlam.loop.state import Gap, GapKind, StepResult, StepStatus
+from openlam.loop.state import Gap, GapKind, StepResult
 from openlam.runtime.waiting import question_key, until
 
 if TYPE_CHECKING:
@@ -62,10 +62,8 @@ async def ask(runner: Runner, record: StepRecord, args: dict[str, Any]) -> StepR
             Gap(kind=GapKind.human, what="an answer from a person", why=why, step=record.id)
         )
         return StepResult.blocked(why, attempts=1)
-    return StepResult(
-        status=StepStatus.succeeded,
-        attempts=1,
-        output={"question": question, "answer": reply["answer"], "by": reply["by"]},
+    return StepResult.succeeded(
+        {"question": question, "answer": reply["answer"], "by": reply["by"]}
     )
 
 

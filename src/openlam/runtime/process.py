@@ -29,7 +29,12 @@ from openlam.runtime.queues import configured
 from openlam.runtime.waiting import Wakeups, approval_key
 
 if TYPE_CHECKING:
+    from openlam.governance.gate import Governance
+    from openlam.learning.learner import Learner
     from openlam.loop.act import ActionCall, ResumableCaller
+    from openlam.loop.events import Event
+    from openlam.loop.learn import LearnHook
+    from openlam.loop.runner import SpecialHandler
     from openlam.loop.state import StepResult
 
 Listener = Callable[[dict[str, Any]], None]
@@ -47,9 +52,9 @@ class Runtime:
     executors: Executors
     journals: JournalStore
     listeners: list[Listener] = field(default_factory=list)
-    specials: dict[str, Any] = field(default_factory=dict)
-    gate: Any = None
-    learn_hooks: list[Any] = field(default_factory=list)
+    specials: dict[str, SpecialHandler] = field(default_factory=dict)
+    gate: Governance | None = None  # set by start() before any run can begin
+    learn_hooks: list[LearnHook] = field(default_factory=list)
     recovering: list[str] = field(default_factory=list)
     waiting: Counter[str] = field(default_factory=Counter)  # run → its waits for a person
     wakeups: Wakeups = field(default_factory=Wakeups)
@@ -61,14 +66,16 @@ class Runtime:
     deadlines: dict[str, float] = field(default_factory=dict)  # run → epoch deadline
     inflight: int = 0  # model requests and actions running now
     draining: bool = False  # stopping: no new step starts (they resume elsewhere)
-    learner: Any = None  # openlam.learning.Learner, unless [learning] enabled = false
+    learner: Learner | None = None  # None when the workspace has [learning] enabled = false
     events: EventLog | None = None  # every event, kept for whoever follows a run
 
-    def emit(self, event: dict[str, Any]) -> None:
-        event = self.redact(event)
+    def emit(self, event: Event) -> None:
+        """A run's ``emit``: every listener gets the event as a dict, secrets masked (the
+        form the event log stores, the server streams and ``on_event`` receives)."""
+        data = self.redact(event.model_dump())
         for listener in list(self.listeners):
             try:
-                listener(event)
+                listener(data)
             except Exception:  # a broken listener must not break a run
                 log.exception("event listener failed")
 
@@ -148,7 +155,6 @@ def start(
     from dbos import DBOS
 
     from openlam.loop.act import action_caller
-    from openlam.loop.runner import _allow
     from openlam.runtime import schedules  # registers its workflow before launch
     from openlam.runtime.durable import WORKFLOW_VERSION
 
@@ -166,7 +172,6 @@ def start(
         registry=registry,
         executor_id=executor_id,
         executors=executors,
-        gate=_allow,
         journals=JournalStore(store.engine, executor_id, settings.state_dir / "outputs", executors),
     )
     rt.secret, rt.redact, rt.log_filter = _secrets(settings, registry)
@@ -265,10 +270,9 @@ def stop() -> None:
     if _current.heartbeat is not None:
         _current.heartbeat.stop()
     DBOS.destroy()
-    audit = getattr(_current.gate, "audit", None)
-    if audit is not None:  # records of runs that stopped without finishing
+    if _current.gate is not None:  # records of runs that stopped without finishing
         try:
-            audit.flush()
+            _current.gate.audit.flush()
         except Exception:
             log.warning("could not write the last audit records")
     try:  # its unfinished runs (if any) may now be taken over at once
@@ -319,7 +323,7 @@ async def close_plugins() -> None:
                 log.exception("plugin %s failed to shut down", module.__name__)
 
 
-def _specials(settings: Settings) -> dict[str, Any]:
+def _specials(settings: Settings) -> dict[str, SpecialHandler]:
     """Handlers for the steps the loop cannot run as plain actions."""
     from openlam.actions.builtin.notes import read_board
     from openlam.org.delegation import DelegationLimits, delegate_handler
@@ -327,7 +331,7 @@ def _specials(settings: Settings) -> dict[str, Any]:
     from openlam.runtime import human
     from openlam.runtime.durable import start_child
 
-    specials: dict[str, Any] = {"ask_human": human.ask, "human.ask": human.ask}
+    specials: dict[str, SpecialHandler] = {"ask_human": human.ask, "human.ask": human.ask}
 
     def notes(root_id: str) -> list[tuple[str, bool]]:
         """The board's last notes, each with whether it derives from untrusted content."""
@@ -361,13 +365,15 @@ def _govern(rt: Runtime) -> None:
     audit, capability gaps."""
     from openlam.governance.approvals import add_decision_listener
     from openlam.governance.gate import build_gate
+    from openlam.loop.events import make_event
     from openlam.runtime.waiting import approval_wait
 
     gov = build_gate(rt.settings)
     gov.wait = approval_wait(gov.approvals, rt.wakeups, rt.waiting_for_person, rt.stop_reason)
     rt.gate = gov
     rt.learn_hooks.append(gov.learn_hook)
-    rt.listeners.append(gov.audit_events())
+    audit = gov.audit_events()
+    rt.listeners.append(lambda data: audit(make_event(data)))  # masked, then typed again
     add_decision_listener(_wake_waiting_run)
 
 

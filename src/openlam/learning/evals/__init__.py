@@ -1,4 +1,4 @@
-"""Evaluation (ARCHITECTURE §7): suites of tasks with ground truth and end-state checkers,
+"""Evaluation (docs/eval.md): suites of tasks with ground truth and end-state checkers,
 a harness that runs them through the real workforce, scores stored in the project
 database, comparison with an exact significance test, and the fake control models.
 

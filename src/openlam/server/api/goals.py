@@ -66,7 +66,7 @@ async def submit(
     response.headers["Location"] = run_path
     return Queued(
         run_id=queued.run_id,
-        agent=str(queued.agent.get("id", "operator")),
+        agent=queued.agent.id,
         events=f"{run_path}/events",
         run=run_path,
     )
