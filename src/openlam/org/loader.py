@@ -24,57 +24,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from openlam import yamlfile
 from openlam.actions.grants import SourceAccess
 from openlam.errors import UserError
 from openlam.loop.perceive import AgentProfile
 from openlam.org.model import Agent, Department
+from openlam.yamlfile import LineDict
 
 WORKSPACE_DIR = "agents"
 ROUTER_ID = "chief_of_staff"
 DOCS_HINT = "see docs/agents.md for the catalog format"
 _FILE_KEYS = {"department", "agents"}
 _MAX_LISTED = 25
-
-
-# -- YAML with line numbers -----------------------------------------------------------
-
-_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Mapping(dict):
-    """A YAML mapping that remembers its line and each key's line (1-based)."""
-
-    line: int = 0
-    key_lines: dict[str, int]
-
-
-class _LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    pass
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Iterator[_Mapping]:
-    data = _Mapping()
-    data.line = node.start_mark.line + 1
-    data.key_lines = {}
-    yield data
-    loader.flatten_mapping(node)
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)  # type: ignore[arg-type]
-        if key in data:
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping",
-                node.start_mark,
-                f"found the key {key!r} twice",
-                key_node.start_mark,
-            )
-        data[key] = loader.construct_object(value_node, deep=True)  # type: ignore[arg-type]
-        data.key_lines[str(key)] = key_node.start_mark.line + 1
-
-
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 
 # -- raw entries --------------------------------------------------------------------------
@@ -136,22 +99,16 @@ class _Problems:
 
 def _parse_file(display: str, text: str, layer: int, problems: _Problems) -> _Parsed:
     try:
-        doc = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 0
-        problem = " ".join(str(exc.problem or exc).split())
-        context = exc.context_mark
-        if exc.context and context is not None and mark is not None and context.line != mark.line:
-            problem += f" ({exc.context} that starts at line {context.line + 1})"
-        problems.add(Source(display, line), f"could not parse YAML: {problem}")
+        loaded = yamlfile.load(text)
+    except yamlfile.YamlSyntaxError as exc:
+        problems.add(Source(display, exc.line), f"could not parse YAML: {exc.problem}")
         return _Parsed(None, [])
-    except yaml.YAMLError as exc:
-        problems.add(Source(display, 0), f"could not parse YAML: {exc}")
-        return _Parsed(None, [])
+    for line, message in loaded.duplicates:
+        problems.add(Source(display, line), message)
+    doc = loaded.data
     if doc is None:
         return _Parsed(None, [])
-    if not isinstance(doc, _Mapping):
+    if not isinstance(doc, LineDict):
         problems.add(
             Source(display, 1),
             f"expected a mapping with 'department' and/or 'agents', found {type(doc).__name__}",
@@ -160,7 +117,7 @@ def _parse_file(display: str, text: str, layer: int, problems: _Problems) -> _Pa
     for key in doc:
         if key not in _FILE_KEYS:
             problems.add(
-                Source(display, doc.key_lines.get(str(key), doc.line)),
+                Source(display, doc.line_of(key)),
                 f"unknown top-level key {key!r} (expected 'department' and 'agents')",
             )
     department = None
@@ -176,7 +133,7 @@ def _parse_file(display: str, text: str, layer: int, problems: _Problems) -> _Pa
         raw_agents = []
     if not isinstance(raw_agents, list):
         problems.add(
-            Source(display, doc.key_lines.get("agents", doc.line)),
+            Source(display, doc.line_of("agents")),
             "'agents' must be a list of agents (each item starting with '- id:')",
         )
         raw_agents = []
@@ -201,7 +158,7 @@ def _parse_file(display: str, text: str, layer: int, problems: _Problems) -> _Pa
 
 
 def _entry(kind: str, display: str, raw: Any, layer: int, problems: _Problems) -> _Entry | None:
-    if not isinstance(raw, _Mapping):
+    if not isinstance(raw, LineDict):
         line = getattr(raw, "line", 0)
         problems.add(
             Source(display, line),
@@ -214,7 +171,7 @@ def _entry(kind: str, display: str, raw: Any, layer: int, problems: _Problems) -
     if not isinstance(ident, str) or not ident:
         problems.add(source, f"{kind} without an 'id' (every {kind} needs a unique id)")
         return None
-    origin = {str(k): Source(display, raw.key_lines.get(str(k), raw.line)) for k in raw}
+    origin = {str(k): Source(display, raw.line_of(k)) for k in raw}
     return _Entry(kind, ident, dict(raw), source, layer, origin)
 
 
