@@ -31,7 +31,6 @@ from openlam.memory.engines import engine_for
 
 metadata = MetaData()
 
-
 crm_companies = Table(
     "crm_companies",
     metadata,

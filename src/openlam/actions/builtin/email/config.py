@@ -16,14 +16,10 @@ from openlam.actions.spec import ActionContext
 from openlam.errors import ActionError
 
 DEFAULT_TIMEOUT = 20.0
-
-
 DEFAULT_PORTS = {
     "smtp": {"ssl": 465, "starttls": 587, "none": 25},
     "imap": {"ssl": 993, "starttls": 143, "none": 143},
 }
-
-
 DEFAULT_SECURITY = {"smtp": "starttls", "imap": "ssl"}
 PASSWORD_SECRET = {"smtp": "SMTP_PASSWORD", "imap": "IMAP_PASSWORD"}
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
