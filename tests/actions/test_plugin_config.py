@@ -87,8 +87,11 @@ def test_unknown_keys_are_named_with_the_known_ones() -> None:
     with pytest.raises(PluginConfigError) as caught:
         WeatherConfig.parse({"weather": {"timout": 3, "units": {"temprature": "K"}}})
     message = str(caught.value)
-    assert "timout: unknown key (known: base_url, timeout, units)" in message
-    assert "units.temprature: unknown key (known: temperature)" in message
+    assert (
+        "timout: unknown field (did you mean 'timeout'?) (allowed: base_url, timeout, units)"
+        in message
+    )
+    assert "units.temprature: unknown field (did you mean 'temperature'?)" in message
     assert "under [weather] in openlam.toml; see the weather plugin's README" in message
 
 

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from openlam.config import CONFIG_FILE, Settings, load_settings
 from openlam.errors import ActionError, UserError
+from openlam.validation import explain
 
 _MAX_CACHED = 256
 
@@ -122,24 +123,4 @@ def _more(hint: str) -> str:
 
 def _problem(model: type[BaseModel], err: Any) -> tuple[str, str]:
     """(dotted key, what is wrong) for one pydantic error."""
-    loc = [str(p) for p in err["loc"]]
-    key = ".".join(loc) or "(table)"
-    if err["type"] == "extra_forbidden":
-        known = ", ".join(_fields_at(model, loc[:-1])) or "none"
-        return key, f"unknown key (known: {known})"
-    if err["type"] == "missing":
-        return key, "required, and missing"
-    given = err.get("input")
-    shown = f" (got {given!r})" if given is not None and not isinstance(given, dict) else ""
-    return key, f"{err['msg']}{shown}"
-
-
-def _fields_at(model: type[BaseModel], path: list[str]) -> list[str]:
-    """The keys a nested table at ``path`` of ``model`` accepts."""
-    for part in path:
-        field = model.model_fields.get(part)
-        annotation = field.annotation if field else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        model = annotation
-    return list(model.model_fields)
+    return ".".join(str(p) for p in err["loc"]) or "(table)", explain(model, err)

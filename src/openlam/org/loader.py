@@ -16,7 +16,6 @@ to agents: :meth:`Catalog.profile` adds ``SOURCE.*`` to every granted agent's ac
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from openlam.actions.grants import SourceAccess
 from openlam.errors import UserError
 from openlam.loop.perceive import AgentProfile
 from openlam.org.model import Agent, Department
+from openlam.validation import explain, suggest
 from openlam.yamlfile import LineDict
 
 WORKSPACE_DIR = "agents"
@@ -230,14 +230,7 @@ def _validate(entry: _Entry, model: type[BaseModel], problems: _Problems) -> Any
             loc = [str(p) for p in err["loc"]]
             name = loc[0] if loc else None
             path = ".".join(loc) or "(entry)"
-            message = err["msg"]
-            if err["type"] == "extra_forbidden":
-                allowed = ", ".join(model.model_fields)
-                message = (
-                    f"unknown field{_suggest(name or '', model.model_fields)} (allowed: {allowed})"
-                )
-            elif err["type"] == "missing":
-                message = "required field is missing"
+            message = explain(model, err)
             problems.add(entry.where(name), f"{entry.kind} {entry.id!r}, field {path!r}: {message}")
         return None
 
@@ -360,11 +353,6 @@ def _source_access(workspace: Path) -> tuple[list[SourceAccess], list[str]]:
     return source_access(load_settings(workspace))
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _check_structure(
     agents: dict[str, Agent],
     departments: set[str],
@@ -379,13 +367,13 @@ def _check_structure(
             problems.add(
                 entry.where("department"),
                 f"agent {agent.id!r}, field 'department': no department "
-                f"{agent.department!r}{_suggest(agent.department, departments)}",
+                f"{agent.department!r}{suggest(agent.department, departments)}",
             )
         if agent.manager is not None and agent.manager not in entries:
             why = (
                 " (it was removed with 'remove: true'; give its reports a new manager)"
                 if agent.manager in removed
-                else _suggest(agent.manager, agents)
+                else suggest(agent.manager, agents)
             )
             problems.add(
                 entry.where("manager"),
@@ -489,7 +477,7 @@ class Catalog:
         found = self.agents.get(agent_id)
         if found is None:
             raise UserError(
-                f"no agent {agent_id!r}{_suggest(agent_id, self.agents)}",
+                f"no agent {agent_id!r}{suggest(agent_id, self.agents)}",
                 "list the agents with `openlam agents list`",
             )
         return found
@@ -502,7 +490,7 @@ class Catalog:
                 return dept
         names = [d.id for d in self.departments.values()]
         raise UserError(
-            f"no department {key!r}{_suggest(wanted, names)}", f"departments: {', '.join(names)}"
+            f"no department {key!r}{suggest(wanted, names)}", f"departments: {', '.join(names)}"
         )
 
     def members(self, department_id: str) -> list[Agent]:
