@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from openlam.actions.builtin import crm
 from openlam.actions.registry import load_plugins
 from openlam.actions.spec import ActionContext
 from openlam.errors import ActionError
+from openlam.memory.engines import engine_for
 from tests.fakes.action_ctx import action_context
 
 REGISTRY = load_plugins()
@@ -49,7 +49,7 @@ def db(request: pytest.FixtureRequest, workspace: Path) -> Iterator[str]:
         pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable ({down})")
     url = request.getfixturevalue("pg_url")
     yield url
-    crm.engine_for(url).dispose()  # let the database be dropped
+    engine_for(url).dispose()  # let the database be dropped
 
 
 def ctx_for(workspace: Path, db: str, step: str = "s1", toml: str = "") -> ActionContext:

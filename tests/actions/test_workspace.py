@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import os
 import re
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from openlam.actions.builtin import browser, documents, email, files, search
+from openlam.actions.builtin import browser, documents, files, search
+from openlam.actions.builtin.email import actions as email_actions
 from openlam.actions.spec import ActionContext, ActionSpec
 from openlam.actions.workspace import resolve
 from openlam.errors import ActionError
@@ -103,7 +105,7 @@ async def test_reads_of_state_are_refused_policies_may_be_read(ctx: ActionContex
         await READ.call(ctx, {"path": ".openlam/openlam.db"})
     assert (await READ.call(ctx, {"path": "policies/org.yaml"}))["text"] == "scope: org\n"
     with pytest.raises(ActionError, match="actions may not read there"):  # an attachment
-        email._attach(ctx, email.EmailMessage(), [".openlam/openlam.db"])
+        email_actions._attach(ctx, EmailMessage(), [".openlam/openlam.db"])
     with pytest.raises(ActionError, match="actions may not read there"):
         await spec_of(search.documents).call(ctx, {"query": "x", "folder": ".openlam"})
 

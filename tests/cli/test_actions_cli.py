@@ -225,3 +225,13 @@ def test_actions_list_filters_and_show_suggests(cli):
     assert table.exit_code == 0 and "files.write" in table.output and "2 of" in table.output
     assert "unknown risk tier" in user_error(cli("actions", "list", "--risk", "scary"))
     assert "did you mean files.write" in user_error(cli("actions", "show", "files.wrte"))
+
+
+def test_actions_list_warns_of_a_plugin_table_with_its_fix(cli, workspace: Path):
+    (workspace / "openlam.toml").write_text("[web]\nmax_byte = 5\n", encoding="utf-8")
+    listed = cli("actions", "list", "--source", "web")
+    assert listed.exit_code == 0 and "web.fetch" in listed.output  # the plugin still loads
+    words = " ".join(listed.output.split())
+    assert "plugin web: [web] in openlam.toml is invalid: max_byte: unknown field" in words
+    assert "(did you mean 'max_bytes'?)" in words
+    assert f"fix: correct max_byte under [web] in {workspace / 'openlam.toml'}" in words

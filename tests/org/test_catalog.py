@@ -330,9 +330,7 @@ def test_duplicate_key_in_yaml_is_an_error(workspace: Path):
             model: b
     """,
     )
-    assert "agents/dup.yaml:4: could not parse YAML: found the key 'model' twice" in problem(
-        workspace
-    )
+    assert "agents/dup.yaml:4: duplicate key 'model' (also at line 3)" in problem(workspace)
 
 
 def test_unknown_manager_names_file_agent_and_field(workspace: Path):

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from openlam.actions.plugin_config import settings_of
 from openlam.actions.spec import ActionContext, FindEffect
-from openlam.config import Settings, load_settings
 from openlam.errors import ActionError
 from openlam.memory.engines import engine_for
 
@@ -42,8 +42,7 @@ action_effects = Table(
 
 
 def _url(ctx: ActionContext) -> str:
-    settings = ctx.settings if isinstance(ctx.settings, Settings) else load_settings(ctx.workspace)
-    return settings.app_database_url
+    return settings_of(ctx).app_database_url
 
 
 def lookup(ctx: ActionContext, action: str) -> Any:

@@ -4,7 +4,9 @@ Built-ins and third-party plugins arrive the same way: a module named by an entr
 point in the group ``openlam.plugins``. The module either defines ``@action``
 functions at top level or a ``register(registry)`` function for dynamic sources;
 ``register(registry, settings)`` also receives the workspace's settings (None when the
-caller gave none: the plugin then loads them itself).
+caller gave none: the plugin then loads them itself). A module's ``CONFIG`` (a
+:class:`~openlam.actions.plugin_config.PluginConfig`) is checked against the settings
+when it loads.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from importlib.metadata import entry_points
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from openlam.actions import plugin_config
 from openlam.actions.spec import ActionSpec
 from openlam.errors import UserError
 
@@ -89,6 +92,10 @@ class ActionRegistry:
         if module in self.modules:  # added before (a Workforce and its Agent both name it)
             return
         self.modules.append(module)
+        problem = plugin_config.check(module, settings)
+        if problem:  # its actions stay: they fail with the same words if they run
+            self.load_errors.append(f"plugin {source or module.__name__}: {problem}")
+            log.warning(self.load_errors[-1])
         register = getattr(module, "register", None)
         if callable(register):
             if _takes_settings(register):

@@ -53,10 +53,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
+from openlam import yamlfile
 from openlam.actions.spec import Risk
 from openlam.errors import UserError
+from openlam.yamlfile import LineDict, line_of
 
 RISK_ORDER = {Risk.read: 0, Risk.write: 1, Risk.external: 2, Risk.financial: 3, Risk.destructive: 4}
 LEVELS = {"default": 0, "org": 1, "department": 2, "agent": 3}
@@ -440,33 +440,7 @@ class PolicySet:
         return any(fnmatch.fnmatchcase(action, p) for p in self.trusted_outputs)
 
 
-# -- loading with line numbers ------------------------------------------------------
-
-
-class _Map(dict[Any, Any]):
-    line: int = 0
-    key_lines: dict[Any, int]
-
-
-class _Loader(yaml.SafeLoader):
-    duplicates: list[tuple[int, str]]
-
-
-def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
-    loader.flatten_mapping(node)
-    result = _Map()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)  # type: ignore[arg-type]
-        if key in result:
-            loader.duplicates.append((key_node.start_mark.line + 1, f"duplicate key {key!r}"))
-        result[key] = loader.construct_object(value_node, deep=True)  # type: ignore[arg-type]
-        result.key_lines[key] = key_node.start_mark.line + 1
-    return result
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)  # type: ignore[arg-type]
+# -- loading (line numbers come from openlam.yamlfile) ------------------------------
 
 _FILE_KEYS = {"version", "scope", "allow_external", "trusted_outputs", "guardrails", "rules"}
 _RULE_KEYS = {
@@ -491,12 +465,6 @@ class _Problems:
 
     def add(self, line: int, message: str) -> None:
         self.items.append(f"{self.path}:{line}: {message}")
-
-
-def _line(node: Any, key: Any = None, fallback: int = 1) -> int:
-    if isinstance(node, _Map):
-        return node.key_lines.get(key, node.line) if key is not None else node.line
-    return fallback
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:
@@ -526,14 +494,14 @@ def _window(value: Any, line: int, problems: _Problems) -> TimeWindow | None:
         problems.add(line, f"unknown time window key(s) {', '.join(map(str, sorted(unknown)))}")
     days = _strings(value.get("days", list(DAYS)))
     if days is None or any(d.lower()[:3] not in DAYS for d in days):
-        problems.add(_line(value, "days", line), f"days must be a list of {', '.join(DAYS)}")
+        problems.add(line_of(value, "days", line), f"days must be a list of {', '.join(DAYS)}")
         days = DAYS
     bounds = []
     for key, default in (("from", "00:00"), ("to", "24:00")):
         raw = str(value.get(key, default))
         m = re.fullmatch(r"(\d{1,2}):(\d{2})", raw)
         if not m or int(m.group(1)) > 24 or int(m.group(2)) > 59:
-            problems.add(_line(value, key, line), f"{key} must be HH:MM, got {raw!r}")
+            problems.add(line_of(value, key, line), f"{key} must be HH:MM, got {raw!r}")
             bounds.append(time(0, 0))
         elif int(m.group(1)) == 24:
             bounds.append(time.max)
@@ -543,7 +511,7 @@ def _window(value: Any, line: int, problems: _Problems) -> TimeWindow | None:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        problems.add(_line(value, "tz", line), f"unknown time zone {tz!r}")
+        problems.add(line_of(value, "tz", line), f"unknown time zone {tz!r}")
         tz = "UTC"
     return TimeWindow(tuple(d.lower()[:3] for d in days), bounds[0], bounds[1], tz)
 
@@ -556,13 +524,13 @@ def _arg_conditions(value: Any, line: int, problems: _Problems) -> tuple[ArgCond
         return ()
     out = []
     for name, preds in value.items():
-        at = _line(value, name, line)
+        at = line_of(value, name, line)
         if not isinstance(preds, Mapping) or not preds:
             problems.add(at, f"argument {name!r}: give predicates like {{above: 100}}")
             continue
         ops: list[tuple[str, Any]] = []
         for op, want in preds.items():
-            op_line = _line(preds, op, at)
+            op_line = line_of(preds, op, at)
             if op not in _ARG_OPS:
                 problems.add(op_line, f"unknown predicate {op!r}; use one of {', '.join(_ARG_OPS)}")
             elif op in ("above", "below", "at_least", "at_most", "count_above") and (
@@ -609,13 +577,13 @@ def _scope(value: Any, line: int, problems: _Problems) -> tuple[str, str | None,
 def _parse_rule(
     raw: Any, index: int, path: Path, scope: tuple[str, str | None, str | None], problems: _Problems
 ) -> Rule | None:
-    if not isinstance(raw, _Map):
-        problems.add(_line(raw), f"rule {index + 1} must be a mapping")
+    if not isinstance(raw, LineDict):
+        problems.add(line_of(raw), f"rule {index + 1} must be a mapping")
         return None
     line = raw.line
     for key in sorted(set(raw) - _RULE_KEYS, key=str):
         problems.add(
-            _line(raw, key), f"unknown rule key {key!r}; known: {', '.join(sorted(_RULE_KEYS))}"
+            line_of(raw, key), f"unknown rule key {key!r}; known: {', '.join(sorted(_RULE_KEYS))}"
         )
     rule_id = str(raw.get("id") or f"{path.stem}#{index + 1}")
     decision = raw.get("decision")
@@ -623,7 +591,7 @@ def _parse_rule(
         effect = Effect(str(decision))
     except ValueError:
         problems.add(
-            _line(raw, "decision"),
+            line_of(raw, "decision"),
             f"rule {rule_id}: decision must be allow, deny or require_approval, got {decision!r}",
         )
         effect = Effect.deny
@@ -634,7 +602,7 @@ def _parse_rule(
         level, agent = "agent", str(raw["agent"])
     actions = _strings(raw.get("action", []))
     if actions is None:
-        problems.add(_line(raw, "action"), f"rule {rule_id}: action must be a glob or a list")
+        problems.add(line_of(raw, "action"), f"rule {rule_id}: action must be a glob or a list")
         actions = ()
     risks_raw = _strings(raw.get("risk", []))
     risks: list[Risk] = []
@@ -642,55 +610,55 @@ def _parse_rule(
         risk = _risk_value(r)
         if risk is None:
             problems.add(
-                _line(raw, "risk"),
+                line_of(raw, "risk"),
                 f"rule {rule_id}: unknown risk tier {r!r}; use {', '.join(x.value for x in Risk)}",
             )
         else:
             risks.append(risk)
     if risks_raw is None:
-        problems.add(_line(raw, "risk"), f"rule {rule_id}: risk must be a tier or a list")
+        problems.add(line_of(raw, "risk"), f"rule {rule_id}: risk must be a tier or a list")
     when = raw.get("when", {})
     args: tuple[ArgCondition, ...] = ()
     provenance = None
     untrusted: tuple[str, ...] = ()
     within = outside = None
     if not isinstance(when, Mapping):
-        problems.add(_line(raw, "when"), f"rule {rule_id}: when must be a mapping")
+        problems.add(line_of(raw, "when"), f"rule {rule_id}: when must be a mapping")
     else:
-        wl = _line(raw, "when")
+        wl = line_of(raw, "when")
         for key in sorted(set(when) - _WHEN_KEYS, key=str):
             problems.add(
-                _line(when, key, wl),
+                line_of(when, key, wl),
                 f"unknown condition {key!r}; known: {', '.join(sorted(_WHEN_KEYS))}",
             )
         if "args" in when:
-            args = _arg_conditions(when["args"], _line(when, "args", wl), problems)
+            args = _arg_conditions(when["args"], line_of(when, "args", wl), problems)
         if "provenance" in when:
             provenance = str(when["provenance"])
             if provenance not in ("trusted", "untrusted"):
                 problems.add(
-                    _line(when, "provenance", wl), "provenance must be trusted or untrusted"
+                    line_of(when, "provenance", wl), "provenance must be trusted or untrusted"
                 )
         if "untrusted_args" in when:
             untrusted = _strings(when["untrusted_args"]) or ()
             if not untrusted:
                 problems.add(
-                    _line(when, "untrusted_args", wl), "untrusted_args needs argument names"
+                    line_of(when, "untrusted_args", wl), "untrusted_args needs argument names"
                 )
         if "within" in when:
-            within = _window(when["within"], _line(when, "within", wl), problems)
+            within = _window(when["within"], line_of(when, "within", wl), problems)
         if "outside" in when:
-            outside = _window(when["outside"], _line(when, "outside", wl), problems)
+            outside = _window(when["outside"], line_of(when, "outside", wl), problems)
     expires = DEFAULT_EXPIRY
     if "expires" in raw:
         parsed = parse_duration(raw["expires"])
         if parsed is None:
-            problems.add(_line(raw, "expires"), "expires must be a duration like 30m, 2h, 7d")
+            problems.add(line_of(raw, "expires"), "expires must be a duration like 30m, 2h, 7d")
         else:
             expires = parsed
     trust = raw.get("trust_tool_output", False)
     if not isinstance(trust, bool):
-        problems.add(_line(raw, "trust_tool_output"), "trust_tool_output must be true or false")
+        problems.add(line_of(raw, "trust_tool_output"), "trust_tool_output must be true or false")
         trust = False
     return Rule(
         rule_id,
@@ -713,28 +681,24 @@ def _parse_rule(
 
 
 def parse_policy(text: str, path: Path, into: PolicySet, problems: _Problems) -> None:
-    loader = _Loader(text)
-    loader.duplicates = []
     try:
-        data = loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problems.add(mark.line + 1 if mark else 1, f"not valid YAML: {exc.problem or exc}")
+        loaded = yamlfile.load(text)
+    except yamlfile.YamlSyntaxError as exc:
+        problems.add(exc.line, f"not valid YAML: {exc.problem}")
         return
-    finally:
-        loader.dispose()
-    for line, message in loader.duplicates:
+    for line, message in loaded.duplicates:
         problems.add(line, message)
+    data = loaded.data
     if data is None:
         return
-    if not isinstance(data, _Map):
+    if not isinstance(data, LineDict):
         problems.add(1, "a policy file is a mapping with a rules list")
         return
     for key in sorted(set(data) - _FILE_KEYS, key=str):
         problems.add(
-            _line(data, key), f"unknown key {key!r}; known: {', '.join(sorted(_FILE_KEYS))}"
+            line_of(data, key), f"unknown key {key!r}; known: {', '.join(sorted(_FILE_KEYS))}"
         )
-    scope = _scope(data.get("scope"), _line(data, "scope"), problems)
+    scope = _scope(data.get("scope"), line_of(data, "scope"), problems)
     level, department, agent = scope
     for pattern in _strings(data.get("allow_external", [])) or ():
         into.rules.append(
@@ -747,22 +711,22 @@ def parse_policy(text: str, path: Path, into: PolicySet, problems: _Problems) ->
                 (pattern,),
                 (Risk.external,),
                 reason=f"{pattern} is allow-listed for external use",
-                source=f"{path}:{_line(data, 'allow_external')}",
+                source=f"{path}:{line_of(data, 'allow_external')}",
             )
         )
     if _strings(data.get("allow_external", [])) is None:
-        problems.add(_line(data, "allow_external"), "allow_external must be a list of globs")
+        problems.add(line_of(data, "allow_external"), "allow_external must be a list of globs")
     trusted = _strings(data.get("trusted_outputs", []))
     if trusted is None:
-        problems.add(_line(data, "trusted_outputs"), "trusted_outputs must be a list of globs")
+        problems.add(line_of(data, "trusted_outputs"), "trusted_outputs must be a list of globs")
     else:
         into.trusted_outputs += trusted
     guard = data.get("guardrails", {})
     if not isinstance(guard, Mapping):
-        problems.add(_line(data, "guardrails"), "guardrails must be a mapping")
+        problems.add(line_of(data, "guardrails"), "guardrails must be a mapping")
     else:
         for key, value in guard.items():
-            at = _line(guard, key, _line(data, "guardrails"))
+            at = line_of(guard, key, line_of(data, "guardrails"))
             risk = _risk_value(value)
             if key not in ("tainted_origin", "tainted_args"):
                 problems.add(at, f"unknown guardrail {key!r}; known: tainted_origin, tainted_args")
@@ -774,7 +738,7 @@ def parse_policy(text: str, path: Path, into: PolicySet, problems: _Problems) ->
                 setattr(into, key, risk)
     rules = data.get("rules", [])
     if not isinstance(rules, list):
-        problems.add(_line(data, "rules"), "rules must be a list")
+        problems.add(line_of(data, "rules"), "rules must be a list")
         return
     seen = {r.id: r.source for r in into.rules}
     for index, raw in enumerate(rules):
@@ -782,7 +746,7 @@ def parse_policy(text: str, path: Path, into: PolicySet, problems: _Problems) ->
         if rule is None:
             continue
         if rule.id in seen:
-            problems.add(_line(raw), f"rule id {rule.id} is already used at {seen[rule.id]}")
+            problems.add(line_of(raw), f"rule id {rule.id} is already used at {seen[rule.id]}")
         seen[rule.id] = rule.source
         into.rules.append(rule)
 

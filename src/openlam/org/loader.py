@@ -16,7 +16,6 @@ to agents: :meth:`Catalog.profile` adds ``SOURCE.*`` to every granted agent's ac
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,57 +23,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from openlam import yamlfile
 from openlam.actions.grants import SourceAccess
 from openlam.errors import UserError
 from openlam.loop.perceive import AgentProfile
 from openlam.org.model import Agent, Department
+from openlam.validation import explain, suggest
+from openlam.yamlfile import LineDict
 
 WORKSPACE_DIR = "agents"
 ROUTER_ID = "chief_of_staff"
 DOCS_HINT = "see docs/agents.md for the catalog format"
 _FILE_KEYS = {"department", "agents"}
 _MAX_LISTED = 25
-
-
-# -- YAML with line numbers -----------------------------------------------------------
-
-_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Mapping(dict):
-    """A YAML mapping that remembers its line and each key's line (1-based)."""
-
-    line: int = 0
-    key_lines: dict[str, int]
-
-
-class _LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    pass
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Iterator[_Mapping]:
-    data = _Mapping()
-    data.line = node.start_mark.line + 1
-    data.key_lines = {}
-    yield data
-    loader.flatten_mapping(node)
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)  # type: ignore[arg-type]
-        if key in data:
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping",
-                node.start_mark,
-                f"found the key {key!r} twice",
-                key_node.start_mark,
-            )
-        data[key] = loader.construct_object(value_node, deep=True)  # type: ignore[arg-type]
-        data.key_lines[str(key)] = key_node.start_mark.line + 1
-
-
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 
 # -- raw entries --------------------------------------------------------------------------
@@ -136,22 +99,16 @@ class _Problems:
 
 def _parse_file(display: str, text: str, layer: int, problems: _Problems) -> _Parsed:
     try:
-        doc = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 0
-        problem = " ".join(str(exc.problem or exc).split())
-        context = exc.context_mark
-        if exc.context and context is not None and mark is not None and context.line != mark.line:
-            problem += f" ({exc.context} that starts at line {context.line + 1})"
-        problems.add(Source(display, line), f"could not parse YAML: {problem}")
+        loaded = yamlfile.load(text)
+    except yamlfile.YamlSyntaxError as exc:
+        problems.add(Source(display, exc.line), f"could not parse YAML: {exc.problem}")
         return _Parsed(None, [])
-    except yaml.YAMLError as exc:
-        problems.add(Source(display, 0), f"could not parse YAML: {exc}")
-        return _Parsed(None, [])
+    for line, message in loaded.duplicates:
+        problems.add(Source(display, line), message)
+    doc = loaded.data
     if doc is None:
         return _Parsed(None, [])
-    if not isinstance(doc, _Mapping):
+    if not isinstance(doc, LineDict):
         problems.add(
             Source(display, 1),
             f"expected a mapping with 'department' and/or 'agents', found {type(doc).__name__}",
@@ -160,7 +117,7 @@ def _parse_file(display: str, text: str, layer: int, problems: _Problems) -> _Pa
     for key in doc:
         if key not in _FILE_KEYS:
             problems.add(
-                Source(display, doc.key_lines.get(str(key), doc.line)),
+                Source(display, doc.line_of(key)),
                 f"unknown top-level key {key!r} (expected 'department' and 'agents')",
             )
     department = None
@@ -176,7 +133,7 @@ def _parse_file(display: str, text: str, layer: int, problems: _Problems) -> _Pa
         raw_agents = []
     if not isinstance(raw_agents, list):
         problems.add(
-            Source(display, doc.key_lines.get("agents", doc.line)),
+            Source(display, doc.line_of("agents")),
             "'agents' must be a list of agents (each item starting with '- id:')",
         )
         raw_agents = []
@@ -201,7 +158,7 @@ def _parse_file(display: str, text: str, layer: int, problems: _Problems) -> _Pa
 
 
 def _entry(kind: str, display: str, raw: Any, layer: int, problems: _Problems) -> _Entry | None:
-    if not isinstance(raw, _Mapping):
+    if not isinstance(raw, LineDict):
         line = getattr(raw, "line", 0)
         problems.add(
             Source(display, line),
@@ -214,7 +171,7 @@ def _entry(kind: str, display: str, raw: Any, layer: int, problems: _Problems) -
     if not isinstance(ident, str) or not ident:
         problems.add(source, f"{kind} without an 'id' (every {kind} needs a unique id)")
         return None
-    origin = {str(k): Source(display, raw.key_lines.get(str(k), raw.line)) for k in raw}
+    origin = {str(k): Source(display, raw.line_of(k)) for k in raw}
     return _Entry(kind, ident, dict(raw), source, layer, origin)
 
 
@@ -273,14 +230,7 @@ def _validate(entry: _Entry, model: type[BaseModel], problems: _Problems) -> Any
             loc = [str(p) for p in err["loc"]]
             name = loc[0] if loc else None
             path = ".".join(loc) or "(entry)"
-            message = err["msg"]
-            if err["type"] == "extra_forbidden":
-                allowed = ", ".join(model.model_fields)
-                message = (
-                    f"unknown field{_suggest(name or '', model.model_fields)} (allowed: {allowed})"
-                )
-            elif err["type"] == "missing":
-                message = "required field is missing"
+            message = explain(model, err)
             problems.add(entry.where(name), f"{entry.kind} {entry.id!r}, field {path!r}: {message}")
         return None
 
@@ -403,11 +353,6 @@ def _source_access(workspace: Path) -> tuple[list[SourceAccess], list[str]]:
     return source_access(load_settings(workspace))
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _check_structure(
     agents: dict[str, Agent],
     departments: set[str],
@@ -422,13 +367,13 @@ def _check_structure(
             problems.add(
                 entry.where("department"),
                 f"agent {agent.id!r}, field 'department': no department "
-                f"{agent.department!r}{_suggest(agent.department, departments)}",
+                f"{agent.department!r}{suggest(agent.department, departments)}",
             )
         if agent.manager is not None and agent.manager not in entries:
             why = (
                 " (it was removed with 'remove: true'; give its reports a new manager)"
                 if agent.manager in removed
-                else _suggest(agent.manager, agents)
+                else suggest(agent.manager, agents)
             )
             problems.add(
                 entry.where("manager"),
@@ -532,7 +477,7 @@ class Catalog:
         found = self.agents.get(agent_id)
         if found is None:
             raise UserError(
-                f"no agent {agent_id!r}{_suggest(agent_id, self.agents)}",
+                f"no agent {agent_id!r}{suggest(agent_id, self.agents)}",
                 "list the agents with `openlam agents list`",
             )
         return found
@@ -545,7 +490,7 @@ class Catalog:
                 return dept
         names = [d.id for d in self.departments.values()]
         raise UserError(
-            f"no department {key!r}{_suggest(wanted, names)}", f"departments: {', '.join(names)}"
+            f"no department {key!r}{suggest(wanted, names)}", f"departments: {', '.join(names)}"
         )
 
     def members(self, department_id: str) -> list[Agent]:

@@ -39,13 +39,15 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
+from pydantic import PositiveFloat, StrictBool
 from typing_extensions import TypedDict
 
 from openlam.actions import effects
 from openlam.actions.network import NetworkRules
+from openlam.actions.plugin_config import PluginConfig, settings_of
 from openlam.actions.proxy import PROXY_HEADER, GuardProxy
 from openlam.actions.spec import ActionContext, Risk, action
 from openlam.actions.workspace import relative, resolve
@@ -114,8 +116,26 @@ class Screenshot(TypedDict):
 # ----------------------------------------------------------------- configuration
 
 
+class BrowserSection(PluginConfig):
+    """The ``[browser]`` table of openlam.toml."""
+
+    section: ClassVar[str] = "browser"
+    hint: ClassVar[str] = "timeouts are seconds, args a list of Chromium switches"
+
+    executable_path: str = ""  # default: $OPENLAM_BROWSER_EXECUTABLE, else DEFAULT_EXECUTABLE
+    headless: StrictBool = True
+    timeout: PositiveFloat = 10.0
+    navigation_timeout: PositiveFloat = 30.0
+    args: list[str] = []
+
+
+CONFIG = BrowserSection
+
+
 @dataclass(frozen=True)
 class BrowserConfig:
+    """How one run's browser starts: ``[browser]``, the environment and the address rules."""
+
     executable_path: str = DEFAULT_EXECUTABLE
     headless: bool = True
     timeout: float = 10.0
@@ -125,29 +145,20 @@ class BrowserConfig:
 
     @classmethod
     def from_settings(cls, settings: Any) -> BrowserConfig:
-        raw = getattr(settings, "raw", None) or {}
-        section = raw.get("browser", {}) if isinstance(raw, dict) else {}
-        exe = os.environ.get(EXECUTABLE_ENV) or section.get("executable_path") or DEFAULT_EXECUTABLE
+        settings = settings_of(settings)
+        section = BrowserSection.of(settings)
+        exe = os.environ.get(EXECUTABLE_ENV) or section.executable_path or DEFAULT_EXECUTABLE
         return cls(
-            executable_path=str(exe),
-            headless=bool(section.get("headless", True)),
-            timeout=float(section.get("timeout", cls.timeout)),
-            navigation_timeout=float(section.get("navigation_timeout", cls.navigation_timeout)),
-            args=tuple(str(a) for a in section.get("args", ())),
+            executable_path=exe,
+            headless=section.headless,
+            timeout=section.timeout,
+            navigation_timeout=section.navigation_timeout,
+            args=tuple(section.args),
             network=NetworkRules.from_settings(settings),
         )
 
     def chromium_args(self) -> list[str]:
         return [*CHROMIUM_ARGS, *(["--headless"] if self.headless else []), *self.args]
-
-
-def _config(ctx: ActionContext) -> BrowserConfig:
-    settings = ctx.settings
-    if settings is None:
-        from openlam.config import load_settings
-
-        settings = load_settings(ctx.workspace)
-    return BrowserConfig.from_settings(settings)
 
 
 # ------------------------------------------------------------- sessions per run
@@ -273,7 +284,7 @@ async def _session(ctx: ActionContext) -> _Session:
         return session
     task = _starting.get(ctx.run_id)
     if task is None or task.get_loop() is not loop:
-        task = loop.create_task(_launch(ctx.run_id, _config(ctx)))
+        task = loop.create_task(_launch(ctx.run_id, BrowserConfig.from_settings(ctx)))
         _starting[ctx.run_id] = task
     try:
         session = await asyncio.shield(task)

@@ -21,13 +21,14 @@ import unicodedata
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from typing_extensions import TypedDict
 
+from openlam.actions.plugin_config import PluginConfig, settings_of
 from openlam.actions.spec import ActionContext, Risk, action
 from openlam.actions.workspace import relative, resolve
-from openlam.config import Settings, load_settings
+from openlam.config import Settings
 
 if TYPE_CHECKING:  # fpdf and markdown-it load only when a document is written (start-up, memory)
     from fpdf import FPDF
@@ -124,10 +125,6 @@ def _written_file(output: Any, ctx: ActionContext) -> tuple[Path | None, bytes, 
     if len(data) != output.get("bytes") or hashlib.sha256(data).hexdigest() != output.get("sha256"):
         return None, data, f"{output['path']} does not hold what was written"
     return target, data, None
-
-
-def _settings(ctx: ActionContext) -> Settings:
-    return ctx.settings if isinstance(ctx.settings, Settings) else load_settings(ctx.workspace)
 
 
 # --- Markdown --------------------------------------------------------------------------
@@ -344,6 +341,24 @@ def write_html(
 # --- PDF -------------------------------------------------------------------------------
 
 
+class DocumentsConfig(PluginConfig):
+    """The ``[documents]`` table of openlam.toml: font files for PDFs (.ttf or .otf,
+    relative to the workspace); the bold and italic styles default to the regular file."""
+
+    section: ClassVar[str] = "documents"
+    hint: ClassVar[str] = "each font is a path to a .ttf or .otf file"
+
+    pdf_font: str = ""
+    pdf_font_bold: str = ""
+    pdf_font_italic: str = ""
+    pdf_font_bold_italic: str = ""
+    pdf_font_mono: str = ""
+    pdf_fallback_fonts: list[str] = []
+
+
+CONFIG = DocumentsConfig
+
+
 @dataclass(frozen=True)
 class _Fonts:
     family: str  # what the result reports
@@ -358,22 +373,23 @@ class _Fonts:
 
 def _fonts(settings: Settings) -> _Fonts:
     """Configured fonts first, then DejaVu where the system has it, else the core fonts."""
-    conf = settings.raw.get("documents", {})
+    conf = DocumentsConfig.of(settings)
     fallbacks = tuple(
-        _font_file(p, "pdf_fallback_fonts", settings) for p in conf.get("pdf_fallback_fonts", [])
+        _font_file(p, "pdf_fallback_fonts", settings) for p in conf.pdf_fallback_fonts
     )
-    if conf.get("pdf_font"):
-        regular = _font_file(conf["pdf_font"], "pdf_font", settings)
+    if conf.pdf_font:
+        regular = _font_file(conf.pdf_font, "pdf_font", settings)
         styles = {"": regular}
         for style, key in (
             ("B", "pdf_font_bold"),
             ("I", "pdf_font_italic"),
             ("BI", "pdf_font_bold_italic"),
         ):
-            styles[style] = _font_file(conf[key], key, settings) if conf.get(key) else regular
+            value = getattr(conf, key)
+            styles[style] = _font_file(value, key, settings) if value else regular
         mono = (
-            _font_file(conf["pdf_font_mono"], "pdf_font_mono", settings)
-            if conf.get("pdf_font_mono")
+            _font_file(conf.pdf_font_mono, "pdf_font_mono", settings)
+            if conf.pdf_font_mono
             else None
         )
         return _Fonts(regular.stem, styles, mono, fallbacks)
@@ -601,7 +617,7 @@ def write_pdf(
     """
     _check_size(content)
     target = _target(ctx, path, (".pdf",))
-    fonts = _fonts(_settings(ctx))
+    fonts = _fonts(settings_of(ctx))
     replaced = 0
     if markdown:
         source = content

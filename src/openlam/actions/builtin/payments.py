@@ -27,12 +27,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from typing import Any, Literal, NotRequired
+from typing import Any, ClassVar, Literal, NotRequired
 from urllib.parse import urlencode
 
+from pydantic import PositiveFloat
 from typing_extensions import TypedDict
 
 from openlam.actions import httpkit
+from openlam.actions.plugin_config import PluginConfig
 from openlam.actions.spec import ActionContext, Risk, Verify, action
 from openlam.errors import ActionError
 
@@ -123,16 +125,30 @@ def idempotency_key(ctx: ActionContext, purpose: str) -> str:
     return "openlam-" + hashlib.sha256(key.encode()).hexdigest()
 
 
+class StripeConfig(PluginConfig):
+    base_url: str = DEFAULT_BASE_URL  # a Stripe-compatible server works too
+    api_version: str = ""  # sent as Stripe-Version when set
+    timeout: PositiveFloat = TIMEOUT
+
+
+class PaymentsConfig(PluginConfig):
+    """The ``[payments]`` table of openlam.toml."""
+
+    section: ClassVar[str] = "payments"
+    hint: ClassVar[str] = "see docs/actions/payments.md"
+
+    stripe: StripeConfig = StripeConfig()
+
+
+CONFIG = PaymentsConfig
+
+
 class Stripe:
     """A thin client over Stripe's v1 REST API for one action call."""
 
     def __init__(self, ctx: ActionContext) -> None:
-        raw = getattr(ctx.settings, "raw", None) or {}
-        payments = raw.get("payments", {})
-        section = payments.get("stripe", {}) if isinstance(payments, dict) else None
-        if not isinstance(section, dict):
-            raise ActionError("[payments.stripe] in openlam.toml must be a table")
-        self.base = str(section.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+        config = PaymentsConfig.of(ctx).stripe
+        self.base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         if not self.base.startswith(("http://", "https://")):
             raise ActionError(f"[payments.stripe] base_url {self.base!r} is not an http(s) URL")
         key = (ctx.secret(SECRET) or "").strip()
@@ -144,15 +160,10 @@ class Stripe:
             )
         self.key = key
         self.ctx = ctx
-        try:
-            self.timeout = float(section.get("timeout", TIMEOUT))
-        except (TypeError, ValueError):
-            self.timeout = 0.0
-        if self.timeout <= 0:
-            raise ActionError("[payments.stripe] timeout must be a positive number of seconds")
+        self.timeout = config.timeout
         self.headers = {"Authorization": f"Bearer {key}", "User-Agent": "OpenLAM payments"}
-        if section.get("api_version"):
-            self.headers["Stripe-Version"] = str(section["api_version"])
+        if config.api_version:
+            self.headers["Stripe-Version"] = config.api_version
 
     async def post(self, path: str, params: Mapping[str, Any], *, purpose: str) -> dict[str, Any]:
         body = urlencode(encode_form(params)).encode()

@@ -18,12 +18,14 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
+from pydantic import Field, PositiveFloat, PositiveInt
 from typing_extensions import TypedDict
 
 from openlam.actions import httpkit
 from openlam.actions.builtin.web import plain_text
+from openlam.actions.plugin_config import PluginConfig
 from openlam.actions.spec import ActionContext, Risk, action
 from openlam.actions.workspace import relative, resolve
 from openlam.config import CONFIG_FILE, STATE_DIR
@@ -97,12 +99,19 @@ class DocumentResults(TypedDict):
     updated_files: int
 
 
-def _section(ctx: ActionContext) -> dict[str, Any]:
-    raw = getattr(ctx.settings, "raw", None) or {}
-    section = raw.get("search", {})
-    if not isinstance(section, dict):
-        raise ActionError("[search] in openlam.toml must be a table")
-    return section
+class SearchConfig(PluginConfig):
+    """The ``[search]`` table of openlam.toml."""
+
+    section: ClassVar[str] = "search"
+    hint: ClassVar[str] = SEARXNG_HINT
+
+    searxng_url: str = ""
+    timeout: PositiveFloat = 15.0
+    safesearch: Annotated[int, Field(ge=0, le=2)] | None = None  # 0 off, 1 moderate, 2 strict
+    max_file_bytes: PositiveInt = MAX_FILE_BYTES
+
+
+CONFIG = SearchConfig
 
 
 # ------------------------------------------------------------------------ search.web
@@ -130,8 +139,8 @@ async def web_search(
         time_range: Only results from the last day, week, month or year.
         page: Result page, starting at 1.
     """
-    section = _section(ctx)
-    base = str(section.get("searxng_url") or "").strip().rstrip("/")
+    config = SearchConfig.of(ctx)
+    base = config.searxng_url.strip().rstrip("/")
     if not base:
         raise CapabilityGap(
             what="web search backend", why=f"no web search backend is configured; {SEARXNG_HINT}"
@@ -150,9 +159,9 @@ async def web_search(
     ):
         if value:
             params[key] = value
-    if "safesearch" in section:
-        params["safesearch"] = str(section["safesearch"])
-    deadline = float(section.get("timeout", 15.0))
+    if config.safesearch is not None:
+        params["safesearch"] = str(config.safesearch)
+    deadline = config.timeout
     what = f"SearXNG at {base}"
     reply = await httpkit.send(
         ctx.settings,
@@ -232,8 +241,7 @@ def documents(ctx: ActionContext, query: str, limit: int = 10, folder: str = "")
     if folder.strip() not in ("", ".", "./"):
         rel = relative(root, resolve(ctx, folder.strip(), for_write=False))
         prefix = rel + "/" if rel else ""
-    section = _section(ctx)
-    max_bytes = int(section.get("max_file_bytes", MAX_FILE_BYTES))
+    max_bytes = SearchConfig.of(ctx).max_file_bytes
     index = DocumentIndex(root / STATE_DIR / INDEX_FILE)
     updated = index.refresh(root, max_bytes=max_bytes)
     match = "all words"

@@ -26,11 +26,13 @@ verified.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+from pydantic import PositiveFloat
 from typing_extensions import TypedDict
 
 from openlam.actions import effects, httpkit
+from openlam.actions.plugin_config import PluginConfig
 from openlam.actions.spec import ActionContext, Risk, action
 from openlam.errors import ActionError
 
@@ -79,25 +81,22 @@ def _webhook(ctx: ActionContext, base: str, service: str, target: str) -> tuple[
     return name, url
 
 
-def _timeout(section: dict[str, Any], table: str) -> float:
-    try:
-        value = float(section.get("timeout", TIMEOUT))
-    except (TypeError, ValueError):
-        value = 0.0
-    if value <= 0:
-        raise ActionError(
-            f"timeout {section.get('timeout')!r} under {table} in openlam.toml "
-            "must be a positive number of seconds"
-        )
-    return value
+class MastodonConfig(PluginConfig):
+    base_url: str = ""  # your account's server, e.g. https://mastodon.social
+    timeout: PositiveFloat = TIMEOUT
 
 
-def _social_config(ctx: ActionContext) -> dict[str, Any]:
-    raw = getattr(ctx.settings, "raw", None) or {}
-    section = raw.get("social", {})
-    if not isinstance(section, dict):
-        raise ActionError("[social] in openlam.toml must be a table")
-    return section
+class SocialConfig(PluginConfig):
+    """The ``[social]`` table of openlam.toml: ``timeout`` for webhook posts."""
+
+    section: ClassVar[str] = "social"
+    hint: ClassVar[str] = "timeouts are positive numbers of seconds"
+
+    timeout: PositiveFloat = TIMEOUT
+    mastodon: MastodonConfig = MastodonConfig()
+
+
+CONFIG = SocialConfig
 
 
 async def _post(
@@ -109,7 +108,7 @@ async def _post(
     params: dict[str, str] | None = None,
 ) -> httpkit.Reply:
     what = f"the {service} webhook ({name})"
-    deadline = _timeout(_social_config(ctx), "[social]")
+    deadline = SocialConfig.of(ctx).timeout
     reply = await httpkit.send(
         ctx.settings,
         "POST",
@@ -142,13 +141,6 @@ def _error_detail(reply: httpkit.Reply) -> str:
                 if isinstance(data.get(key), str) and data[key]:
                     return data[key]
     return text[:300]
-
-
-def _mastodon_config(ctx: ActionContext) -> dict[str, Any]:
-    section = _social_config(ctx).get("mastodon", {})
-    if not isinstance(section, dict):
-        raise ActionError("[social.mastodon] in openlam.toml must be a table")
-    return section
 
 
 def _non_empty(text: str, field: str) -> str:
@@ -194,7 +186,7 @@ async def _verify_discord(args: dict[str, Any], output: Any, ctx: ActionContext)
             what=what,
             idempotent=True,
             max_bytes=MAX_REPLY_BYTES,
-            deadline=_timeout(_social_config(ctx), "[social]"),
+            deadline=SocialConfig.of(ctx).timeout,
             redact=(url,),
             configured=[url],
         )
@@ -295,8 +287,8 @@ async def mattermost_post(
 
 def _mastodon(ctx: ActionContext) -> tuple[str, str, float]:
     """(server base URL, access token, timeout) from [social.mastodon] and the secrets."""
-    section = _mastodon_config(ctx)
-    base = str(section.get("base_url") or "").strip().rstrip("/")
+    config = SocialConfig.of(ctx).mastodon
+    base = config.base_url.strip().rstrip("/")
     if not base.startswith(("http://", "https://")):
         raise ActionError(
             "no Mastodon server is configured: set base_url under "
@@ -311,7 +303,7 @@ def _mastodon(ctx: ActionContext) -> tuple[str, str, float]:
             "and set its token as the secret MASTODON_TOKEN "
             "(openlam secrets set MASTODON_TOKEN)"
         )
-    return base, token, _timeout(section, "[social.mastodon]")
+    return base, token, config.timeout
 
 
 async def _verify_status(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:

@@ -18,13 +18,15 @@ import re
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urldefrag, urljoin
 
+from pydantic import NonNegativeInt, PositiveFloat, PositiveInt, StrictBool
 from typing_extensions import TypedDict
 
 from openlam.actions import httpkit
 from openlam.actions.network import NetworkRules
+from openlam.actions.plugin_config import PluginConfig, settings_of
 from openlam.actions.spec import ActionContext, Risk, action
 from openlam.errors import ActionError
 
@@ -106,9 +108,30 @@ class WebPage(TypedDict):
     links: list[Link]
 
 
+class WebConfig(PluginConfig):
+    """The ``[web]`` table of openlam.toml."""
+
+    section: ClassVar[str] = "web"
+    hint: ClassVar[str] = (
+        "max_bytes and max_redirects are whole numbers, timeout seconds, ca_file a PEM file"
+    )
+
+    max_bytes: PositiveInt = 5_000_000
+    timeout: PositiveFloat = 20.0
+    max_redirects: NonNegativeInt = 5
+    user_agent: str = "OpenLAM/0.1 (web.fetch)"
+    ca_file: str = ""
+    # deprecated aliases of [network]'s keys, read by NetworkRules
+    allow_private: StrictBool = False
+    allow_networks: list[str] = []
+
+
+CONFIG = WebConfig
+
+
 @dataclass(frozen=True)
 class WebPolicy:
-    """The ``[web]`` table of openlam.toml, and the workspace's address rules."""
+    """How one fetch runs: ``[web]``, and the workspace's address rules."""
 
     network: NetworkRules = field(default_factory=NetworkRules)
     max_bytes: int = 5_000_000
@@ -119,31 +142,23 @@ class WebPolicy:
 
     @classmethod
     def from_settings(cls, settings: Any) -> WebPolicy:
-        raw = getattr(settings, "raw", None) or {}
-        section = raw.get("web", {})
-        if not isinstance(section, dict):
-            raise ActionError("[web] in openlam.toml must be a table")
-        values: dict[str, Any] = {"network": NetworkRules.from_settings(settings)}
-        try:
-            for key, kind in (("max_bytes", int), ("timeout", float), ("max_redirects", int)):
-                if key in section:
-                    values[key] = kind(section[key])
-                    if values[key] <= 0 and key != "max_redirects":
-                        raise ValueError(f"{key} must be positive")
-            if "user_agent" in section:
-                values["user_agent"] = str(section["user_agent"])
-            if section.get("ca_file"):
-                workspace = Path(getattr(settings, "workspace", None) or ".")
-                values["ca_file"] = (workspace / str(section["ca_file"])).resolve()
-                if not values["ca_file"].is_file():
-                    raise ValueError(f"ca_file {values['ca_file']} does not exist")
-        except (TypeError, ValueError) as exc:
-            raise ActionError(
-                f"[web] in openlam.toml is invalid: {exc}; max_bytes and "
-                "max_redirects are whole numbers, timeout seconds, ca_file a "
-                "PEM file"
-            ) from None
-        return cls(**values)
+        settings = settings_of(settings)
+        config = WebConfig.of(settings)
+        ca_file = None
+        if config.ca_file:
+            ca_file = (settings.workspace / config.ca_file).resolve()
+            if not ca_file.is_file():
+                raise ActionError(
+                    f"[web] in openlam.toml is invalid: ca_file {ca_file} does not exist"
+                )
+        return cls(
+            NetworkRules.from_settings(settings),
+            config.max_bytes,
+            config.timeout,
+            config.max_redirects,
+            config.user_agent,
+            ca_file,
+        )
 
     def tls(self) -> ssl.SSLContext | bool:
         """Certificate verification: the system's CAs, plus ``ca_file`` if set."""
@@ -175,7 +190,7 @@ async def fetch(
     """
     if not 1 <= max_chars <= 1_000_000:
         raise ActionError("max_chars must be between 1 and 1000000")
-    policy = WebPolicy.from_settings(ctx.settings)
+    policy = WebPolicy.from_settings(ctx)
     try:
         async with asyncio.timeout(policy.timeout):
             return await _fetch(url, policy, format, max_chars, include_links)
