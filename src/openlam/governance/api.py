@@ -6,26 +6,38 @@ requested (``--as``); a local caller acts as its OS user unless it has the admin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from openlam.config import policy_paths
 from openlam.governance.approvals import Approval, ApprovalStore, Roles, acting_principal
 from openlam.governance.audit import AuditLog, Verification, file_anchor, last_anchor
 from openlam.governance.gaps import GapStore, StoredGap
-from openlam.governance.policy import PolicySet, configured_paths, load_policies
+from openlam.governance.policy import PolicySet, load_policies
 
 
 def audit_log(settings: Any) -> AuditLog:
     """The workspace's audit log, redacting secrets, appending each head to the
     ``[audit] anchor_file`` when one is configured."""
-    from openlam.governance.gate import _redactor
-
     path = anchor_file(settings)
     return AuditLog(
         settings.app_database_url,
         redact=_redactor(settings),
         anchor=file_anchor(path) if path is not None else None,
     )
+
+
+def _redactor(settings: Any) -> Callable[[Any], Any] | None:
+    """Secret redaction for audit records, from the secrets module when it is installed."""
+    import importlib
+
+    try:
+        secrets = importlib.import_module("openlam.actions.secrets")
+    except ModuleNotFoundError:
+        return None
+    redactor = secrets.Redactor.for_settings(settings)
+    return redactor.value
 
 
 def anchor_file(settings: Any) -> Path | None:
@@ -174,7 +186,7 @@ def list_gaps(settings: Any, limit: int | None = None) -> list[StoredGap]:
 
 def check_policies(settings: Any, files: list[Path] | None = None) -> PolicySet:
     """Load and validate policy files (default: the configured ones); raises PolicyError."""
-    return load_policies(files if files else configured_paths(settings))
+    return load_policies(files if files else policy_paths(settings))
 
 
 def explain(settings: Any, run_id: str, step_id: str) -> dict[str, Any]:

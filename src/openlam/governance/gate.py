@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from openlam.actions.spec import Risk
+from openlam.config import policy_paths
 from openlam.governance.approvals import (
     ApprovalStore,
     Roles,
@@ -43,7 +44,6 @@ from openlam.governance.policy import (
     Effect,
     PolicySet,
     Query,
-    configured_paths,
     load_policies,
 )
 from openlam.governance.taint import GOVERNANCE_MARK, Taint, assess
@@ -484,7 +484,7 @@ def build_gate(
         url, roles=roles or Roles.from_settings(settings), audit=audit, clock=clock
     )
     return Governance(
-        policies=policies if policies is not None else load_policies(configured_paths(settings)),
+        policies=policies if policies is not None else load_policies(policy_paths(settings)),
         audit=audit,
         approvals=approvals,
         budgets=Budgets(url, budgets or BudgetConfig.from_settings(settings), clock=clock),
@@ -492,18 +492,6 @@ def build_gate(
         wait=wait or polling_wait(approvals, poll_interval),
         clock=clock,
     )
-
-
-def _redactor(settings: Any) -> Callable[[Any], Any] | None:
-    """Secret redaction for audit records, from the secrets module when it is installed."""
-    import importlib
-
-    try:
-        secrets = importlib.import_module("openlam.actions.secrets")
-    except ModuleNotFoundError:
-        return None
-    redactor = secrets.Redactor.for_settings(settings)
-    return redactor.value
 
 
 __all__ = ["Governance", "Taint", "build_gate"]
