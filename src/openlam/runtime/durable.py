@@ -19,6 +19,7 @@ from openlam.errors import ModelError, UserError
 from openlam.loop.overhead import start_clock
 from openlam.loop.runner import ActionCall, RunEnv, Runner, RunRequest
 from openlam.loop.state import Outcome, StepResult
+from openlam.models.offline import OfflinePlanner
 from openlam.runtime.journal import Journal
 from openlam.runtime.process import Runtime, current, end_of_run
 
@@ -61,6 +62,7 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
         resumed=bool(journal.done or journal.interrupted),
         stopped=stopped,
         explain_missing=rt.explain_missing,
+        offline=OfflinePlanner(),
     )
     try:
         outcome = await Runner(req, env).run()
