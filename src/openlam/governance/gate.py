@@ -32,6 +32,7 @@ from openlam.actions.spec import Risk
 from openlam.config import policy_paths
 from openlam.governance.approvals import (
     ApprovalStore,
+    DecisionListener,
     Roles,
     WaitForDecision,
     polling_wait,
@@ -472,16 +473,22 @@ def build_gate(
     budgets: BudgetConfig | None = None,
     clock: Callable[[], float] = time.time,
     poll_interval: float = 1.0,
+    on_decision: DecisionListener | None = None,
 ) -> Governance:
     """Governance for a workspace: policies from ``[governance] policies`` (or
     ``<workspace>/policies``), roles and budgets from openlam.toml, every store in the
-    project database. ``wait`` defaults to polling the store (non-durable runs)."""
+    project database. ``wait`` defaults to polling the store (non-durable runs);
+    ``on_decision`` is called after each decision made through its approvals."""
     from openlam.governance.api import audit_log
 
     url = settings.app_database_url
     audit = audit_log(settings)
     approvals = ApprovalStore(
-        url, roles=roles or Roles.from_settings(settings), audit=audit, clock=clock
+        url,
+        roles=roles or Roles.from_settings(settings),
+        audit=audit,
+        clock=clock,
+        on_decision=on_decision,
     )
     return Governance(
         policies=policies if policies is not None else load_policies(policy_paths(settings)),
