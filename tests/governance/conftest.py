@@ -23,6 +23,7 @@ from openlam.governance.gate import Governance, build_gate
 from openlam.governance.policy import PolicySet, load_policies
 from openlam.loop.runner import RunEnv, Runner, RunRequest, local_action_call
 from openlam.loop.state import Outcome
+from openlam.models.offline import OfflinePlanner
 
 INBOX = {
     "sender": "mallory@evil.example",
@@ -146,6 +147,7 @@ class Harness:
             call_action=local_action_call(self.registry),
             gate=gov,
             emit=gov.audit_events(),
+            offline=OfflinePlanner(),
         )
         with _profile_ignoring_unknown_keys():
             return await Runner(request, env).run()
