@@ -4,6 +4,9 @@ DBOS is a process singleton, so one process serves one workspace at a time. Each
 process is its own DBOS executor with a unique id and a lease (see
 :mod:`openlam.runtime.executors`); at start it recovers only the runs of executors
 that are provably dead — never a live process's run.
+
+This module is the runtime's state; :mod:`openlam.runtime.boot` starts it (starting wires
+in the durable workflows, which read this state, so it sits above them).
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ log = logging.getLogger("openlam")
 
 @dataclass
 class Runtime:
-    """Everything this process holds for its workspace; made by :func:`start`."""
+    """Everything this process holds for its workspace; made by
+    :func:`openlam.runtime.boot.start`."""
 
     settings: Settings
     store: Store
