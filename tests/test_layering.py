@@ -103,10 +103,11 @@ def imports(known: dict[str, Path]) -> list[Import]:
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
         checking = _type_checking_lines(tree)
         for node in ast.walk(tree):  # every import, at any depth
-            names: list[str] = []
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
+            else:
                 base = node.module or ""
                 if node.level:
                     up = package.split(".")[: len(package.split(".")) - node.level + 1]
