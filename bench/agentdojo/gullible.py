@@ -45,6 +45,7 @@ from openlam.learning.evals.agentdojo.adapter import ToolBridge, registry_for
 from openlam.loop.plan import ModelReply
 from openlam.loop.runner import Gate, RunEnv, Runner, RunRequest, local_action_call
 from openlam.loop.state import NextStep
+from openlam.models.offline import OfflinePlanner
 
 _run_ids = itertools.count(1)
 
@@ -200,7 +201,10 @@ class OpenLAMPipeline(BasePipelineElement):
             max_replans=2,
         )
         run_env = RunEnv(
-            registry=registry, call_model=planner, call_action=local_action_call(registry)
+            registry=registry,
+            call_model=planner,
+            call_action=local_action_call(registry),
+            offline=OfflinePlanner(),
         )
         if self.gate is not None:
             run_env.gate = self.gate

@@ -144,3 +144,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise UserError(
             f"{path} is not valid TOML: {exc}", "correct the file or remove it"
         ) from None
+
+
+def policy_paths(settings: Any) -> list[Path]:
+    """``[governance] policies = [...]`` in openlam.toml, else ``<workspace>/policies``
+    (here, not in governance: the workspace's file protection needs them too)."""
+    section = (getattr(settings, "raw", {}) or {}).get("governance", {})
+    workspace = Path(settings.workspace)
+    listed = section.get("policies")
+    if listed:
+        return [p if p.is_absolute() else workspace / p for p in map(Path, listed)]
+    default = workspace / "policies"
+    return [default] if default.is_dir() else []

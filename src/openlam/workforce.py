@@ -22,7 +22,8 @@ from openlam.loop.perceive import AgentProfile
 from openlam.loop.runner import Routing, RunRequest
 from openlam.loop.state import Outcome
 from openlam.memory.store import Store
-from openlam.runtime import process
+from openlam.runtime import boot, process
+from openlam.runtime.admin import check_goal
 
 if TYPE_CHECKING:
     from openlam.agent import Agent
@@ -85,7 +86,7 @@ class Workforce:
     # -- lifecycle ------------------------------------------------------------------
 
     def open(self) -> Workforce:
-        self._rt = process.start(self.settings)
+        self._rt = boot.start(self.settings, submit=submit_goal)
         self._rt.registry.add_actions(self._actions)
         return self
 
@@ -471,24 +472,12 @@ def seconds(value: float | str) -> float:
     return parsed
 
 
-def check_goal(goal: str) -> str:
-    """The goal, stripped; a clear error for an empty one or one that is not valid text
-    (a command line can carry bytes that are not UTF-8)."""
-    from openlam.errors import UserError
-
-    text = goal.strip() if isinstance(goal, str) else ""
-    if not text:
-        raise UserError(
-            "the goal is empty",
-            "say what to get done, e.g. openlam run \"write 'hello' to hello.md\"",
-        )
-    bad = next((i for i, ch in enumerate(text) if 0xD800 <= ord(ch) <= 0xDFFF), None)
-    if bad is not None:
-        raise UserError(
-            f"the goal contains bytes that are not valid UTF-8 (at character {bad + 1})",
-            "check the terminal's encoding, or retype the goal",
-        )
-    return text
+async def submit_goal(rt: process.Runtime, goal: str, **options: Any) -> bool:
+    """Prepare ``goal`` over this process's runtime (``options`` as for
+    :meth:`Workforce.prepare`) and queue it; False if its run exists already. The
+    runtime is given it at start: a schedule's firing submits its goal through it."""
+    wf = Workforce.attached(rt)
+    return await wf.enqueue(await wf.prepare(goal, **options))
 
 
 def new_run_id() -> str:

@@ -23,6 +23,7 @@ from openlam.loop.perceive import AgentProfile
 from openlam.loop.plan import ModelReply
 from openlam.loop.runner import RunEnv, Runner, RunRequest, local_action_call
 from openlam.loop.state import Outcome
+from openlam.models.offline import OfflinePlanner
 
 INBOX = {
     "sender": "mallory@evil.example",
@@ -144,6 +145,7 @@ class Harness:
             call_action=local_action_call(self.registry),
             gate=gov,
             emit=gov.audit_events(),
+            offline=OfflinePlanner(),
         )
         return await Runner(request, env).run()
 

@@ -14,6 +14,7 @@ from openlam import Workforce
 from openlam.actions.registry import load_plugins
 from openlam.loop.plan import ModelReply
 from openlam.loop.runner import RunEnv, Runner, RunRequest, local_action_call
+from openlam.models.offline import OfflinePlanner
 from openlam.testing import scripted_model
 
 GOOD = {
@@ -159,7 +160,12 @@ def test_random_model_output_never_crashes_the_loop(replies, tmp_path_factory):
         text = replies[len(calls) - 1] if len(calls) <= len(replies) else '{"steps": []}'
         return ModelReply(text=text, input_tokens=1, output_tokens=1)
 
-    env = RunEnv(registry=registry, call_model=call_model, call_action=local_action_call(registry))
+    env = RunEnv(
+        registry=registry,
+        call_model=call_model,
+        call_action=local_action_call(registry),
+        offline=OfflinePlanner(),
+    )
     request = RunRequest(
         run_id="prop",
         goal="anything",

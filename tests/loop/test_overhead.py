@@ -11,6 +11,7 @@ from rich.console import Console
 from openlam import Workforce, action
 from openlam.actions.spec import Risk
 from openlam.cli.report import print_outcome
+from openlam.models.offline import OfflinePlanner
 from openlam.testing import scripted_model
 
 NAP = 0.4
@@ -68,7 +69,12 @@ async def test_a_run_does_not_inherit_an_earlier_runs_clock(tmp_path):
         text = '{"steps": []}' if replanning else plan
         return ModelReply(text=text, input_tokens=1, output_tokens=1)
 
-    env = RunEnv(registry=registry, call_model=call_model, call_action=local_action_call(registry))
+    env = RunEnv(
+        registry=registry,
+        call_model=call_model,
+        call_action=local_action_call(registry),
+        offline=OfflinePlanner(),
+    )
     outcomes = []
     for run_id in ("r1", "r2"):
         outcomes.append(

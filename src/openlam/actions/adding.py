@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def check_new(sources: Sources[Any], settings: Any, name: str, *, replace: bool) -> None:
     """Refuse an unusable name, or one already configured unless ``replace`` (a name
     taken by a source of another kind is refused: their actions would collide)."""
-    from openlam.actions.sources import configured
+    from openlam.actions.kinds import configured
 
     sources.check_name(name)
     taken = configured(settings).get(name)

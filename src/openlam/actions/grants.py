@@ -60,7 +60,7 @@ def describe_grants(grants: Sequence[str]) -> str:
 def source_access(settings: Any) -> tuple[list[SourceAccess], list[str]]:
     """Every configured source with its grants and cached actions, and the problems met
     reading them (a malformed configuration file is reported, never fatal here)."""
-    from openlam.actions.sources import all_kinds
+    from openlam.actions.kinds import all_kinds
     from openlam.errors import UserError
 
     found: list[SourceAccess] = []

@@ -295,38 +295,6 @@ def _title(cache: dict[str, Any]) -> str:
     return str(cache.get("title") or (info.get("name") if isinstance(info, dict) else "") or "")
 
 
-def all_kinds() -> tuple[Sources[Any], ...]:
-    """Every kind of configurable source (imported here, not at the top: they import us)."""
-    from openlam.actions.mcp.config import SERVERS
-    from openlam.actions.openapi.config import SERVICES
-
-    return (SERVERS, SERVICES)
-
-
-def configured(settings: Any) -> dict[str, tuple[Sources[Any], SourceConfig]]:
-    """Every configured source of every kind, by name."""
-    return {
-        name: (kind, config) for kind in all_kinds() for name, config in kind.load(settings).items()
-    }
-
-
-def find(settings: Any, name: str) -> tuple[Sources[Any], SourceConfig]:
-    """The source called ``name`` (``git``, or ``mcp:git`` naming its kind too)."""
-    kind_name, _, bare = name.rpartition(":")
-    found = configured(settings)
-    hit = found.get(bare)
-    if hit is None or (kind_name and hit[0].kind != kind_name):
-        close = difflib.get_close_matches(bare, list(found), n=3)
-        raise UserError(
-            f"no MCP server or OpenAPI service named {bare}",
-            f"did you mean {', '.join(close)}?"
-            if close
-            else f"configured: {', '.join(found) or 'none'} (see `openlam mcp list`, "
-            "`openlam openapi list`)",
-        )
-    return hit
-
-
 def _read_json(path: Path, default: dict[str, Any]) -> dict[str, Any]:
     if not path.exists():
         return default

@@ -103,9 +103,9 @@ def protected(root: Path, settings: Any) -> list[Protected]:
     ]
     if settings is None:
         return rules
-    from openlam.governance.policy import configured_paths
+    from openlam.config import policy_paths
 
-    for listed in configured_paths(settings):
+    for listed in policy_paths(settings):
         rules.append(
             Protected(
                 _real(listed),

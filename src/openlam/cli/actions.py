@@ -187,7 +187,7 @@ def trust(
     workspace: Workspace = None,
 ) -> None:
     """Vouch for a source: believe what it says about its actions' risk."""
-    from openlam.actions.sources import find
+    from openlam.actions.kinds import find
     from openlam.config import load_settings
 
     settings = load_settings(workspace)
@@ -226,7 +226,8 @@ def revoke(
 
 def _change_grants(source: str, who: list[str], workspace: Path | None, *, add: bool) -> None:
     from openlam.actions.grants import describe_grants
-    from openlam.actions.sources import check_grant, find
+    from openlam.actions.kinds import find
+    from openlam.actions.sources import check_grant
     from openlam.cli.sources import check_grantees
     from openlam.config import load_settings
     from openlam.errors import UserError
@@ -252,7 +253,7 @@ def _change_grants(source: str, who: list[str], workspace: Path | None, *, add: 
 
 def _grants_of(source: str, workspace: Path | None) -> list[str] | None:
     """The grants of a configured source (``mcp:git``); None for built-ins and plugins."""
-    from openlam.actions.sources import all_kinds
+    from openlam.actions.kinds import all_kinds
     from openlam.config import load_settings
 
     kind_name, _, name = source.partition(":")

@@ -6,26 +6,44 @@ requested (``--as``); a local caller acts as its OS user unless it has the admin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from openlam.governance.approvals import Approval, ApprovalStore, Roles, acting_principal
+from openlam.config import policy_paths
+from openlam.governance.approvals import (
+    Approval,
+    ApprovalStore,
+    DecisionListener,
+    Roles,
+    acting_principal,
+)
 from openlam.governance.audit import AuditLog, Verification, file_anchor, last_anchor
 from openlam.governance.gaps import GapStore, StoredGap
-from openlam.governance.policy import PolicySet, configured_paths, load_policies
+from openlam.governance.policy import PolicySet, load_policies
 
 
 def audit_log(settings: Any) -> AuditLog:
     """The workspace's audit log, redacting secrets, appending each head to the
     ``[audit] anchor_file`` when one is configured."""
-    from openlam.governance.gate import _redactor
-
     path = anchor_file(settings)
     return AuditLog(
         settings.app_database_url,
         redact=_redactor(settings),
         anchor=file_anchor(path) if path is not None else None,
     )
+
+
+def _redactor(settings: Any) -> Callable[[Any], Any] | None:
+    """Secret redaction for audit records, from the secrets module when it is installed."""
+    import importlib
+
+    try:
+        secrets = importlib.import_module("openlam.actions.secrets")
+    except ModuleNotFoundError:
+        return None
+    redactor = secrets.Redactor.for_settings(settings)
+    return redactor.value
 
 
 def anchor_file(settings: Any) -> Path | None:
@@ -50,10 +68,14 @@ def audit_head(settings: Any) -> str:
     return f"{seq}:{digest}"
 
 
-def approval_store(settings: Any) -> ApprovalStore:
-    """The workspace's approvals (a waiting run sees a decision within a second)."""
+def approval_store(settings: Any, on_decision: DecisionListener | None = None) -> ApprovalStore:
+    """The workspace's approvals (a waiting run sees a decision within a second; at once
+    when it runs in this process and ``on_decision`` wakes it)."""
     return ApprovalStore(
-        settings.app_database_url, roles=Roles.from_settings(settings), audit=audit_log(settings)
+        settings.app_database_url,
+        roles=Roles.from_settings(settings),
+        audit=audit_log(settings),
+        on_decision=on_decision,
     )
 
 
@@ -68,14 +90,18 @@ def show_approval(settings: Any, approval_id: str) -> Approval:
 
 
 def _deciding(
-    settings: Any, principal: str | None, authenticated: bool
+    settings: Any,
+    principal: str | None,
+    authenticated: bool,
+    on_decision: DecisionListener | None = None,
 ) -> tuple[ApprovalStore, str]:
     """The store and who decides. A local caller decides as its OS user (another
     principal needs the admin role); an ``authenticated`` principal (the server checked
     its token and its approver role) decides as itself. Either way the workspace's
     approvers per department are checked; a workspace that names none lets the local
-    user — and, through the server, any principal with the approver role — decide."""
-    store = approval_store(settings)
+    user — and, through the server, any principal with the approver role — decide.
+    ``on_decision``: see :class:`~openlam.governance.approvals.ApprovalStore`."""
+    store = approval_store(settings, on_decision)
     if not authenticated:
         return store, acting_principal(store.roles, principal)
     if principal is None:
@@ -94,8 +120,9 @@ def approve(
     principal: str | None = None,
     comment: str = "",
     authenticated: bool = False,
+    on_decision: DecisionListener | None = None,
 ) -> Approval:
-    store, who = _deciding(settings, principal, authenticated)
+    store, who = _deciding(settings, principal, authenticated, on_decision)
     return store.approve(approval_id, who, comment)
 
 
@@ -106,8 +133,9 @@ def deny(
     principal: str | None = None,
     comment: str = "",
     authenticated: bool = False,
+    on_decision: DecisionListener | None = None,
 ) -> Approval:
-    store, who = _deciding(settings, principal, authenticated)
+    store, who = _deciding(settings, principal, authenticated, on_decision)
     return store.deny(approval_id, who, comment)
 
 
@@ -119,10 +147,11 @@ def edit(
     principal: str | None = None,
     comment: str = "",
     authenticated: bool = False,
+    on_decision: DecisionListener | None = None,
 ) -> Approval:
     """Approve with changed arguments — only if the action accepts them: an edit that
     would fail validation when the step runs is refused here, naming the field."""
-    store, who = _deciding(settings, principal, authenticated)
+    store, who = _deciding(settings, principal, authenticated, on_decision)
     check_edit(settings, store.get(approval_id), args)
     return store.edit(approval_id, who, args, comment)
 
@@ -174,7 +203,7 @@ def list_gaps(settings: Any, limit: int | None = None) -> list[StoredGap]:
 
 def check_policies(settings: Any, files: list[Path] | None = None) -> PolicySet:
     """Load and validate policy files (default: the configured ones); raises PolicyError."""
-    return load_policies(files if files else configured_paths(settings))
+    return load_policies(files if files else policy_paths(settings))
 
 
 def explain(settings: Any, run_id: str, step_id: str) -> dict[str, Any]:

@@ -188,13 +188,8 @@ class Approval:
 
 WaitForDecision = Callable[[Approval], Awaitable[Approval]]
 DecisionListener = Callable[[Approval], None]
-_listeners: list[DecisionListener] = []
-
-
-def add_decision_listener(listener: DecisionListener) -> None:
-    """Called after every decision (and expiry) in this process, e.g. to wake a run."""
-    if listener not in _listeners:
-        _listeners.append(listener)
+"""Called after every decision (and expiry) made through a store, e.g. to wake the run
+waiting for it in this process (:func:`openlam.runtime.process.wake_waiting_run`)."""
 
 
 def approval_id(run_id: str, step_id: str) -> str:
@@ -209,11 +204,13 @@ class ApprovalStore:
         roles: Roles | None = None,
         audit: AuditLog | None = None,
         clock: Callable[[], float] = time.time,
+        on_decision: DecisionListener | None = None,
     ) -> None:
         self.engine = engine_for(url)
         self.roles = roles or Roles()
         self.audit = audit
         self.clock = clock
+        self.on_decision = on_decision
 
     # -- requests ------------------------------------------------------------------
 
@@ -415,9 +412,9 @@ class ApprovalStore:
                 edited_args=approval.edited_args,
                 original_args=approval.args if approval.edited_args else None,
             )
-        for listener in list(_listeners):
+        if self.on_decision is not None:
             try:
-                listener(approval)
+                self.on_decision(approval)
             except Exception:  # a listener only shortens a wait; never break a decision
                 import logging
 

@@ -29,8 +29,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from openlam.actions.spec import Risk
+from openlam.config import policy_paths
 from openlam.governance.approvals import (
     ApprovalStore,
+    DecisionListener,
     Roles,
     WaitForDecision,
     polling_wait,
@@ -43,7 +45,6 @@ from openlam.governance.policy import (
     Effect,
     PolicySet,
     Query,
-    configured_paths,
     load_policies,
 )
 from openlam.governance.taint import GOVERNANCE_MARK, Taint, assess
@@ -472,19 +473,25 @@ def build_gate(
     budgets: BudgetConfig | None = None,
     clock: Callable[[], float] = time.time,
     poll_interval: float = 1.0,
+    on_decision: DecisionListener | None = None,
 ) -> Governance:
     """Governance for a workspace: policies from ``[governance] policies`` (or
     ``<workspace>/policies``), roles and budgets from openlam.toml, every store in the
-    project database. ``wait`` defaults to polling the store (non-durable runs)."""
+    project database. ``wait`` defaults to polling the store (non-durable runs);
+    ``on_decision`` is called after each decision made through its approvals."""
     from openlam.governance.api import audit_log
 
     url = settings.app_database_url
     audit = audit_log(settings)
     approvals = ApprovalStore(
-        url, roles=roles or Roles.from_settings(settings), audit=audit, clock=clock
+        url,
+        roles=roles or Roles.from_settings(settings),
+        audit=audit,
+        clock=clock,
+        on_decision=on_decision,
     )
     return Governance(
-        policies=policies if policies is not None else load_policies(configured_paths(settings)),
+        policies=policies if policies is not None else load_policies(policy_paths(settings)),
         audit=audit,
         approvals=approvals,
         budgets=Budgets(url, budgets or BudgetConfig.from_settings(settings), clock=clock),
@@ -492,18 +499,6 @@ def build_gate(
         wait=wait or polling_wait(approvals, poll_interval),
         clock=clock,
     )
-
-
-def _redactor(settings: Settings) -> Callable[[Any], Any] | None:
-    """Secret redaction for audit records, from the secrets module when it is installed."""
-    import importlib
-
-    try:
-        secrets = importlib.import_module("openlam.actions.secrets")
-    except ModuleNotFoundError:
-        return None
-    redactor = secrets.Redactor.for_settings(settings)
-    return redactor.value
 
 
 __all__ = ["Governance", "Taint", "build_gate"]

@@ -778,14 +778,3 @@ def load_policies(paths: Iterable[str | Path]) -> PolicySet:
     if problems:
         raise PolicyError(problems)
     return policies
-
-
-def configured_paths(settings: Any) -> list[Path]:
-    """``[governance] policies = [...]`` in openlam.toml, else ``<workspace>/policies``."""
-    section = (getattr(settings, "raw", {}) or {}).get("governance", {})
-    workspace = Path(settings.workspace)
-    listed = section.get("policies")
-    if listed:
-        return [p if p.is_absolute() else workspace / p for p in map(Path, listed)]
-    default = workspace / "policies"
-    return [default] if default.is_dir() else []

@@ -1,8 +1,8 @@
 """Learn: hand the finished run's experience to whoever learns from it.
 
-Hooks are called in order after the outcome is known: first the run's own (the runtime
-passes the memory store's), then those added process-wide with ``add_learn_hook``.
-The learning issue adds plan libraries, lessons and tool statistics as more hooks.
+Hooks are called in order after the outcome is known: the run's own, given in its
+``RunEnv.learn_hooks`` (the runtime passes the memory store's, governance's and the
+learner's). There is no process-wide list: whoever runs the loop passes the hooks.
 """
 
 from __future__ import annotations
@@ -13,12 +13,6 @@ from typing import Any
 from openlam.loop.state import Outcome
 
 LearnHook = Callable[[Outcome, dict[str, Any]], Awaitable[None] | None]
-_hooks: list[LearnHook] = []
-
-
-def add_learn_hook(hook: LearnHook) -> None:
-    if hook not in _hooks:
-        _hooks.append(hook)
 
 
 async def learn(
@@ -26,7 +20,7 @@ async def learn(
 ) -> None:
     import inspect
 
-    for hook in [*(hooks or []), *_hooks]:
+    for hook in hooks or []:
         result = hook(outcome, experience)
         if inspect.isawaitable(result):
             await result

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from openlam.actions.registry import ActionRegistry
 from openlam.loop.perceive import Perception
 from openlam.loop.state import PLAN_SCHEMA, SUPERSEDED, Plan, RunState, StepStatus
 from openlam.loop.validate import parse_plan, validate_plan
@@ -28,6 +29,15 @@ class ModelReply(BaseModel):
 ModelCall = Callable[[list[dict[str, str]], dict[str, Any]], Awaitable[ModelReply]]
 """Sends chat messages with the plan schema; returns the :class:`ModelReply`. In a
 durable run it is a checkpointed step."""
+
+
+class NoModelPlanner(Protocol):
+    """Plans a goal without a model — :class:`openlam.models.offline.OfflinePlanner` is
+    one: returns a plan, or raises :class:`~openlam.errors.PlannerDeclined` saying what
+    it can do. Defined here, given by whoever runs the loop (models sit above it)."""
+
+    def plan(self, goal: str, registry: ActionRegistry, learned: Sequence[str] = ()) -> Plan: ...
+
 
 RULES = (
     'Reply with one JSON object only: {"steps":[{"id":"s1","action":"NAME","args":{},'

@@ -24,7 +24,7 @@ from openlam.loop.learn import LearnHook, learn
 from openlam.loop.observe import observe
 from openlam.loop.overhead import OverheadClock, run_clock
 from openlam.loop.perceive import AgentProfile, Perception, perceive
-from openlam.loop.plan import ModelCall, ModelReply, PlanResult, make_plan
+from openlam.loop.plan import ModelCall, ModelReply, NoModelPlanner, PlanResult, make_plan
 from openlam.loop.references import ReferenceError_, render, resolve
 from openlam.loop.state import (
     SPECIAL_ACTIONS,
@@ -140,6 +140,10 @@ class RunEnv:
     """Experience before the first plan (openlam.learning): {"plan", "playbook", "why"}
     to replay a learned playbook with no model, and/or {"advice": [lines]} for the
     planner's prompt. Checkpointed in a durable run, so a replay takes the same path."""
+    offline: NoModelPlanner | None = None
+    """The planner of a run whose model is ``offline``, and the fallback when the model
+    fails (the runtime gives :class:`openlam.models.offline.OfflinePlanner`); None: no
+    plan without a model."""
 
 
 class Runner:
@@ -308,12 +312,13 @@ class Runner:
     def offline_plan(self, p: Perception, replanning: bool) -> PlanResult:
         """A shipped (or learned) plan for the goal — validated like any model's plan."""
         from openlam.errors import PlannerDeclined
-        from openlam.models.offline import OfflinePlanner
 
         if replanning:  # templates cannot think of another way; the failure stands
             return PlanResult(None)
+        if self.env.offline is None:
+            return PlanResult(None, ["no planner without a model was given to this run"])
         try:
-            plan = OfflinePlanner().plan(p.goal, p.actions, learned=self.learned)
+            plan = self.env.offline.plan(p.goal, p.actions, learned=self.learned)
         except PlannerDeclined as exc:
             return PlanResult(None, [exc.reason], declined=exc.hint)
         errors = validate_plan(plan, p.actions, max_steps=self.request.max_steps)

@@ -184,3 +184,23 @@ def resume(settings: Settings, store: Store, run_id: str, rt: Any = None) -> str
         raise UserError(f"run {run_id} has already ended")
     client(settings).resume_workflow(run_id)
     return f"run {run_id} resumes from its last finished step on a worker"
+
+
+def check_goal(goal: str) -> str:
+    """The goal, stripped; a clear error for an empty one or one that is not valid text
+    (a command line can carry bytes that are not UTF-8)."""
+    from openlam.errors import UserError
+
+    text = goal.strip() if isinstance(goal, str) else ""
+    if not text:
+        raise UserError(
+            "the goal is empty",
+            "say what to get done, e.g. openlam run \"write 'hello' to hello.md\"",
+        )
+    bad = next((i for i, ch in enumerate(text) if 0xD800 <= ord(ch) <= 0xDFFF), None)
+    if bad is not None:
+        raise UserError(
+            f"the goal contains bytes that are not valid UTF-8 (at character {bad + 1})",
+            "check the terminal's encoding, or retype the goal",
+        )
+    return text

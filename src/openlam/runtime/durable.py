@@ -21,6 +21,7 @@ from openlam.loop.perceive import Perception
 from openlam.loop.plan import ModelReply
 from openlam.loop.runner import ActionCall, RunEnv, Runner, RunRequest, ungoverned
 from openlam.loop.state import Outcome, StepResult
+from openlam.models.offline import OfflinePlanner
 from openlam.runtime.journal import Journal
 from openlam.runtime.process import Runtime, current, end_of_run
 
@@ -65,6 +66,7 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
         resumed=bool(journal.done or journal.interrupted),
         stopped=stopped,
         explain_missing=rt.explain_missing,
+        offline=OfflinePlanner(),
     )
     try:
         outcome = await Runner(req, env).run()

@@ -91,11 +91,12 @@ WORKFLOW = "openlam.scheduled_goal"
 async def scheduled_goal(when: datetime, context: dict[str, Any]) -> str:
     """One firing of a schedule: submit its goal as a run named after the firing."""
     from openlam.runtime.process import current
-    from openlam.workforce import Workforce
 
-    wf = Workforce.attached(current())
+    rt = current()
+    if rt.submit is None:
+        raise RuntimeError("this process's runtime was started without a way to submit goals")
     run_id = f"sch-{context['name']}-{when.strftime('%Y%m%dT%H%M%S')}"
-    request = await wf.prepare(
+    await rt.submit(  # False: this firing was submitted before a crash
         context["goal"],
         agent=context.get("agent"),
         department=context.get("department"),
@@ -103,7 +104,6 @@ async def scheduled_goal(when: datetime, context: dict[str, Any]) -> str:
         run_id=run_id,
         deadline=context.get("deadline"),
     )
-    await wf.enqueue(request)  # False: this firing was submitted before a crash
     return run_id
 
 
@@ -120,8 +120,8 @@ def add(
     deadline: str | None = None,
 ) -> dict[str, Any]:
     """Create a schedule; the workers fire it (in the workspace's time zone by default)."""
+    from openlam.runtime.admin import check_goal
     from openlam.runtime.queues import DEFAULT
-    from openlam.workforce import check_goal
 
     cron = to_cron(when)
     name = name or _slug(goal)

@@ -137,7 +137,7 @@ def new_trigger(
     """A trigger to store, checked: its name (used in URLs), kind and goal."""
     import re
 
-    from openlam.workforce import check_goal
+    from openlam.runtime.admin import check_goal
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,47}", name):
         raise UserError(

@@ -25,8 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from openlam.config import Settings
-from openlam.runtime import process
+from openlam.runtime import boot, process
 from openlam.runtime.triggers import Trigger, Triggers
+from openlam.workforce import submit_goal
 
 log = logging.getLogger("openlam.worker")
 DRAIN_SECONDS = 30.0
@@ -73,11 +74,12 @@ class Worker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stopping.set)
         try:
-            rt = self.rt = process.start(
+            rt = self.rt = boot.start(
                 self.settings,
                 kind=self.kind,
                 listen=self.queues,
                 worker_concurrency=self.concurrency,
+                submit=submit_goal,
             )
         finally:
             self.up.set()

@@ -46,7 +46,7 @@ async def list_actions(
 @router.get("/sources")
 async def list_sources(request: Request, _principal: Principal = Viewer) -> dict[str, Any]:
     """Configured MCP servers and OpenAPI services: kind, where, who may use them."""
-    from openlam.actions.sources import configured
+    from openlam.actions.kinds import configured
 
     def load() -> list[dict[str, Any]]:
         found = configured(settings(request))
@@ -174,7 +174,7 @@ async def add_source(
 @router.delete("/sources/{name}", status_code=204)
 async def remove_source(name: str, request: Request, _principal: Principal = Admin) -> None:
     """Remove a configured source (its actions disappear)."""
-    from openlam.actions.sources import find
+    from openlam.actions.kinds import find
 
     def remove() -> None:
         kind, config = find(settings(request), name)

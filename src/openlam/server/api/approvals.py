@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from openlam.governance import api as governance
+from openlam.runtime.process import wake_waiting_run
 from openlam.server.api.common import PREFIX, Approver, Viewer, blocking, settings
 from openlam.server.auth import Principal
 
@@ -74,6 +75,7 @@ async def approve(
             approval_id,
             principal=principal.name,
             authenticated=True,
+            on_decision=wake_waiting_run,
             comment=(body or Decision()).comment,
         )
     )
@@ -94,6 +96,7 @@ async def deny(
             approval_id,
             principal=principal.name,
             authenticated=True,
+            on_decision=wake_waiting_run,
             comment=(body or Decision()).comment,
         )
     )
@@ -112,6 +115,7 @@ async def edit(
             body.args,
             principal=principal.name,
             authenticated=True,
+            on_decision=wake_waiting_run,
             comment=body.comment,
         )
     )

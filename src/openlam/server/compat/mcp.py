@@ -162,6 +162,7 @@ def build_server(
         """Approve, deny, or edit-and-approve (``args``: the arguments to change) a
         waiting step; the run continues. Needs the approver role."""
         from openlam.governance import api as governance
+        from openlam.runtime.process import wake_waiting_run
 
         who = caller(ctx)
         who.need(Role.approver)
@@ -170,6 +171,7 @@ def build_server(
         as_whom: dict[str, Any] = (
             {"principal": who.principal.name, "authenticated": True} if who.principal else {}
         )
+        as_whom["on_decision"] = wake_waiting_run  # a run of this process wakes at once
         settings = workforce().settings
         try:
             if decision == "edit":

@@ -7,12 +7,22 @@ a step is "done" only if its record says it succeeded.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from openlam.cli.report import MARK, short
 from openlam.loop.events import Event, RunStarted
 from openlam.loop.state import Outcome
+
+# The terminal report's marks and shortening (openlam.cli.report), kept here: the CLI
+# sits above the server (docs/architecture.md).
+MARK = {"succeeded": "✓", "failed": "✗", "blocked": "■", "skipped": "-"}
+
+
+def short(value: Any, limit: int = 70) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def progress_line(event: Event, agents: dict[str, str]) -> str | None:

@@ -27,7 +27,14 @@ def decide(
 
     if decision not in DECISIONS:
         raise UserError(f"unknown decision {decision!r}", "approve, deny or edit")
-    who = {"principal": principal, "comment": comment, "authenticated": True}
+    from openlam.runtime.process import wake_waiting_run
+
+    who = {
+        "principal": principal,
+        "comment": comment,
+        "authenticated": True,
+        "on_decision": wake_waiting_run,
+    }
     if decision == "deny":
         return api.deny(settings, approval_id, **who)
     if decision == "edit":

@@ -182,7 +182,7 @@ async def add_openapi(
 @router.post("/sources/{name}/remove", response_class=HTMLResponse)
 async def remove_source(request: Request, name: str, me: Admin) -> HTMLResponse:
     """Remove a configured source (its actions disappear)."""
-    from openlam.actions.sources import find
+    from openlam.actions.kinds import find
 
     settings = _workforce(request).settings
 

@@ -194,8 +194,8 @@ def actions(settings: Settings) -> dict[str, Any]:
     """Every installed action by source, and the configured MCP/OpenAPI sources with who
     may use them and whether they are trusted."""
     from openlam.actions.grants import describe_grants
+    from openlam.actions.kinds import configured
     from openlam.actions.registry import action_summary, load_plugins
-    from openlam.actions.sources import configured
 
     registry = load_plugins(settings=settings)
     specs = sorted(registry, key=lambda s: (s.source, s.name))
