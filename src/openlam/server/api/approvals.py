@@ -60,17 +60,13 @@ async def show_approval(
     return _json(await blocking(governance.show_approval, settings(request), approval_id))
 
 
-@router.post("/approvals/{approval_id}/approve")
-async def approve(
-    approval_id: str,
-    request: Request,
-    body: Decision | None = None,
-    principal: Principal = Approver,
+async def _decide(
+    decide: Any, request: Request, approval_id: str, principal: Principal, body: Decision | None
 ) -> dict[str, Any]:
-    """Let the step run as requested; the waiting run continues."""
+    """Approve or deny as the authenticated principal; the waiting run wakes at once."""
     return _json(
         await blocking(
-            governance.approve,
+            decide,
             settings(request),
             approval_id,
             principal=principal.name,
@@ -79,6 +75,17 @@ async def approve(
             comment=(body or Decision()).comment,
         )
     )
+
+
+@router.post("/approvals/{approval_id}/approve")
+async def approve(
+    approval_id: str,
+    request: Request,
+    body: Decision | None = None,
+    principal: Principal = Approver,
+) -> dict[str, Any]:
+    """Let the step run as requested; the waiting run continues."""
+    return await _decide(governance.approve, request, approval_id, principal, body)
 
 
 @router.post("/approvals/{approval_id}/deny")
@@ -89,17 +96,7 @@ async def deny(
     principal: Principal = Approver,
 ) -> dict[str, Any]:
     """Refuse the step; the run replans around it or ends blocked."""
-    return _json(
-        await blocking(
-            governance.deny,
-            settings(request),
-            approval_id,
-            principal=principal.name,
-            authenticated=True,
-            on_decision=wake_waiting_run,
-            comment=(body or Decision()).comment,
-        )
-    )
+    return await _decide(governance.deny, request, approval_id, principal, body)
 
 
 @router.post("/approvals/{approval_id}/edit")

@@ -54,6 +54,33 @@ def _grants(text: str) -> list[str]:
     return [g for g in text.replace(",", " ").split() if g]
 
 
+def _form_page(
+    request: Request,
+    me: Principal,
+    page: str,
+    data: dict[str, Any],
+    form: dict[str, str] | None,
+    failed: str,
+    error: str,
+    **extra: Any,
+) -> HTMLResponse:
+    """A page of lists and the forms that change them: a refused form comes back (422)
+    with what was typed and the reason inside that form."""
+    return _page(
+        request,
+        f"{page}.html",
+        me,
+        page,
+        status_code=INVALID if error else 200,
+        can_manage=me.role >= Role.admin,
+        form=form or {},
+        failed=failed,
+        form_error=error,
+        **extra,
+        **data,
+    )
+
+
 # -- the Actions page: sources ----------------------------------------------------------
 
 
@@ -67,19 +94,7 @@ async def _actions_page(
     notice: str = "",
 ) -> HTMLResponse:
     data = await _off_loop(views.actions, _workforce(request).settings)
-    return _page(
-        request,
-        "actions.html",
-        me,
-        "actions",
-        status_code=INVALID if error else 200,
-        can_manage=me.role >= Role.admin,
-        form=form or {},
-        failed=failed,
-        form_error=error,
-        notice=notice,
-        **data,
-    )
+    return _form_page(request, me, "actions", data, form, failed, error, notice=notice)
 
 
 @router.get("/actions", response_class=HTMLResponse)
@@ -222,19 +237,8 @@ async def _schedules_page(
     secret: dict[str, str] | None = None,
 ) -> HTMLResponse:
     data = await _off_loop(_schedules_data, request)
-    return _page(
-        request,
-        "schedules.html",
-        me,
-        "schedules",
-        status_code=INVALID if error else 200,
-        can_manage=me.role >= Role.admin,
-        form=form or {},
-        failed=failed,
-        form_error=error,
-        notice=notice,
-        secret=secret,
-        **data,
+    return _form_page(
+        request, me, "schedules", data, form, failed, error, notice=notice, secret=secret
     )
 
 

@@ -237,9 +237,12 @@ def send(
     names = _attach(ctx, msg, attachments or [])
 
     envelope = [bare_address(a) for a in everyone]
-    refused = deliver(server, msg, bare_address(sender), envelope)
+
+    def log_sent(refused: dict[str, str]) -> None:
+        record_sent(ctx, message_id, [a for a in envelope if a not in refused], refused, subject)
+
+    refused = deliver(server, msg, bare_address(sender), envelope, on_accepted=log_sent)
     accepted = [a for a in envelope if a not in refused]
-    record_sent(ctx, message_id, accepted, refused, subject)
     return {
         "message_id": message_id,
         "recipients": accepted,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+from collections.abc import Callable
 from email.message import EmailMessage
 
 from openlam.actions.builtin.email.config import Server, connect_error
@@ -16,9 +17,17 @@ def _smtp_reply(code: int, text: bytes | str) -> str:
 
 
 def deliver(
-    server: Server, msg: EmailMessage, sender: str, recipients: list[str]
+    server: Server,
+    msg: EmailMessage,
+    sender: str,
+    recipients: list[str],
+    on_accepted: Callable[[dict[str, str]], None] | None = None,
 ) -> dict[str, str]:
-    """Hand the message to the SMTP server; returns the recipients it refused."""
+    """Hand the message to the SMTP server; returns the recipients it refused.
+
+    ``on_accepted(refused)`` runs the moment the server has accepted the message, before
+    the goodbye (QUIT) round trip: the sent log's record then follows the acceptance as
+    closely as it can, which narrows the window in which a crash sends it again."""
     helo = socket.gethostname() or "localhost"
     client: smtplib.SMTP | None = None
     try:
@@ -54,7 +63,10 @@ def deliver(
                 )
             client.login(server.username, server.password)
         refused = client.send_message(msg, from_addr=sender, to_addrs=recipients)
-        return {addr: _smtp_reply(code, text) for addr, (code, text) in refused.items()}
+        reasons = {addr: _smtp_reply(code, text) for addr, (code, text) in refused.items()}
+        if on_accepted is not None:
+            on_accepted(reasons)
+        return reasons
     except ActionError:
         raise
     except smtplib.SMTPAuthenticationError as exc:
