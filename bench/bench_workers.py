@@ -72,7 +72,9 @@ class Setup:
             conn.exec_driver_sql(f"CREATE DATABASE {self.name}")
         self.db = f"postgresql://127.0.0.1:5432/{self.name}"
         self.ws = Path(tempfile.mkdtemp(prefix="bench-workers-"))
-        (self.ws / "openlam.toml").write_text("", encoding="utf-8")
+        # Every run asks the 200 ms model: with learning on, the runs (one goal shape)
+        # would replay a playbook learned from the first and never wait for the model.
+        (self.ws / "openlam.toml").write_text("[learning]\nenabled = false\n", encoding="utf-8")
         self.env = {
             **os.environ,
             "OPENLAM_DATABASE_URL": self.db,

@@ -214,6 +214,39 @@ def test_a_department_concurrency_limit_holds_under_load(workspace: Path) -> Non
     assert page.most == 2  # never more than the department's limit, and it was used
 
 
+@pytest.mark.timeout(240)
+def test_a_worker_takes_no_more_than_its_concurrency_from_a_backlog(workspace: Path) -> None:
+    # The runs are queued before any worker runs (the submitter creates the queue with no
+    # per-worker limit): the worker's --concurrency must hold from its first poll.
+    allow_local_network(workspace)
+    page = Concurrency()
+    plan = {
+        "steps": [{"id": "s1", "action": "http.get", "args": {"url": f"{page.server.url}/work"}}]
+    }
+    with page.server, FakeOpenAI(lambda _body: plan) as server:
+        env = model_env(server.url)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("OPENLAM_OPENAI_BASE_URL", env["OPENLAM_OPENAI_BASE_URL"])
+            asyncio.run(
+                submit_all(
+                    workspace,
+                    None,
+                    [f"look up job {i}" for i in range(6)],
+                    "openai:fake",
+                    "operator",
+                )
+            )
+        worker = start_worker(workspace, env, "--concurrency", "2")
+        try:
+            assert wait_for(lambda: statuses(workspace).get("completed") == 6, timeout=180), (
+                statuses(workspace)
+            )
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.communicate(timeout=60)
+    assert page.most == 2  # two at a time, not the whole backlog at once
+
+
 @pytest.mark.timeout(180)
 def test_cancelling_a_parent_stops_its_delegated_child(workspace: Path, site) -> None:
     allow_local_network(workspace)

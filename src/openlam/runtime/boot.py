@@ -16,7 +16,7 @@ from openlam.actions.registry import ActionRegistry, load_plugins
 from openlam.config import Settings
 from openlam.memory.engines import configure_pool, engine_for, sqlite_engine
 from openlam.memory.store import Store
-from openlam.runtime import process
+from openlam.runtime import admin, process
 from openlam.runtime.eventlog import EventLog
 from openlam.runtime.executors import Executors, Heartbeat, Lease, new_executor_id
 from openlam.runtime.journal import JournalStore
@@ -86,10 +86,17 @@ def start(
     logging.getLogger("dbos").setLevel(logging.WARNING)
     DBOS(config=_dbos_config(settings, executor_id, WORKFLOW_VERSION))
     queues = configured(settings)
-    DBOS.listen_queues([] if kind == "run" else listen or [q.name for q in queues])
+    takes_work = kind != "run"
+    if takes_work:
+        # Before launch: DBOS starts a poller for every queue already in the database
+        # with the limits stored there, so a worker registered after launch took the
+        # whole backlog on its first poll under another process's (or no) limit.
+        _off_loop(_register_queues, admin.client(settings), queues, worker_concurrency, True)
+    DBOS.listen_queues(listen or [q.name for q in queues] if takes_work else [])
     executors.register(executor_id, kind)
     DBOS.launch()  # with a unique executor id, launch itself recovers nothing
-    _off_loop(_register_queues, queues, worker_concurrency)
+    if not takes_work:  # create what is missing; the workers' limits stay
+        _off_loop(_register_queues, DBOS, queues, None, False)
     rt.heartbeat = Heartbeat(executors, executor_id).start()
     rt.recovering = _off_loop(process.recover_dead, rt)
     return rt
@@ -104,9 +111,11 @@ def _off_loop(func: Callable[..., Any], *args: Any) -> Any:
         return pool.submit(func, *args).result()
 
 
-def _register_queues(queues: list[Any], worker_concurrency: int | None) -> None:
+def _register_queues(
+    dbos: Any, queues: list[Any], worker_concurrency: int | None, update: bool
+) -> None:
     for queue in queues:
-        queue.register(worker_concurrency)
+        queue.register_with(dbos, worker_concurrency, update=update)
 
 
 def _dbos_config(settings: Settings, executor_id: str, version: str) -> Any:

@@ -37,14 +37,13 @@ class QueueConfig:
     worker_concurrency: int | None = None
     rate: tuple[int, float] | None = None  # (runs, seconds)
 
-    def register(self, worker_concurrency: int | None = None) -> None:
-        """Create or update the queue in DBOS (after ``DBOS.launch()``)."""
-        from dbos import DBOS
-
-        self.register_with(DBOS, worker_concurrency)
-
-    def register_with(self, dbos: Any, worker_concurrency: int | None = None) -> None:
-        """... through ``dbos``: the launched DBOS class, or a ``DBOSClient``."""
+    def register_with(
+        self, dbos: Any, worker_concurrency: int | None = None, *, update: bool = True
+    ) -> None:
+        """Create the queue in DBOS through ``dbos`` (the launched DBOS class, or a
+        ``DBOSClient``); ``update`` also overwrites an existing queue's limits. DBOS keeps
+        a queue's limits in the system database, shared by every process: only a process
+        that takes work from it (a worker) should set them."""
         limiter: Any = {"limit": self.rate[0], "period": self.rate[1]} if self.rate else None
         dbos.register_queue(
             self.name,
@@ -52,7 +51,7 @@ class QueueConfig:
             worker_concurrency=worker_concurrency or self.worker_concurrency,
             limiter=limiter,
             polling_interval_sec=POLL_SECONDS,
-            on_conflict="always_update",
+            on_conflict="always_update" if update else "never_update",
         )
 
 
