@@ -170,32 +170,8 @@ async def runs(
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-async def run_page(request: Request, run_id: str, me: Viewer) -> HTMLResponse:
-    wf = _workforce(request)
-    try:
-        data = await _off_loop(views.run, wf.settings, wf.store, run_id)
-    except LookupError as exc:
-        return _page(
-            request,
-            "runs.html",
-            me,
-            "runs",
-            rows=[],
-            states=views.STATES,
-            status="",
-            top="",
-            error=str(exc.args[0]),
-            status_code=404,
-        )
-    return _page(
-        request,
-        "run.html",
-        me,
-        "runs",
-        tree_root=data.pop("tree"),
-        can_operate=me.role >= Role.operator,
-        **data,
-    )
+async def run_page(request: Request, run_id: str, me: Viewer) -> Response:
+    return await _run_again(request, run_id, me)
 
 
 @router.post("/runs/{run_id}/cancel")
@@ -241,7 +217,8 @@ async def answer(
 
 
 async def _run_again(request: Request, run_id: str, me: Principal, **flash: str) -> Response:
-    """The run page after a change made from it, saying what happened."""
+    """The run page (after a change made from it: saying what happened), or the runs
+    page with a 404 when there is no such run."""
     wf = _workforce(request)
     try:
         data = await _off_loop(views.run, wf.settings, wf.store, run_id)
