@@ -1,4 +1,9 @@
-"""The model layer: one ``request`` over every provider, through pydantic-ai."""
+"""The model layer: one ``request`` over every provider.
+
+OpenAI-compatible servers and Ollama are spoken to directly (:mod:`openlam.models.direct`);
+every other model — Anthropic, a pydantic-ai ``Model`` of the user's, the test models —
+through pydantic-ai.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,13 @@ from openlam.errors import ModelError
 from openlam.loop.overhead import working
 
 if TYPE_CHECKING:
-    from pydantic_ai.models import Model
+    from collections.abc import Awaitable, Callable
+
+    from pydantic_ai.models import Model as PydanticAIModel
+
+    from openlam.models.direct import DirectModel
+
+    Model = DirectModel | PydanticAIModel
 
 MAX_ATTEMPTS = 3  # per request, and only while its deadline allows
 _registered: dict[str, Model] = {}
@@ -50,6 +61,39 @@ async def request(
     Every failure is a :class:`ModelError` that names the model, its server and the
     setting to change.
     """
+    from openlam.models.direct import DirectModel
+
+    if isinstance(model, DirectModel):
+        direct = model
+
+        def attempt() -> Awaitable[ModelReply]:
+            return direct.chat(messages, schema)
+    else:
+        attempt = _through_pydantic_ai(model, messages, schema)
+    limit = timeout or timeout_of(model)
+    try:
+        async with asyncio.timeout(limit):
+            with working():  # the model's time, not the run's overhead
+                return await _with_retries(model, attempt)
+    except TimeoutError:
+        raise ModelError(
+            f"{_where(model)} did not answer within {limit:g} s; a slow model "
+            "needs a larger model_timeout ([openlam] model_timeout in "
+            "openlam.toml, or OPENLAM_MODEL_TIMEOUT)"
+        ) from None
+
+
+def timeout_of(model: Model) -> float:
+    """The seconds one request to ``model`` may take, retries included."""
+    value = (model.settings or {}).get("request_timeout")
+    return float(value) if value else DEFAULT_MODEL_TIMEOUT
+
+
+def _through_pydantic_ai(
+    model: PydanticAIModel, messages: list[dict[str, str]], schema: dict[str, Any] | None
+) -> Callable[[], Awaitable[ModelReply]]:
+    """One attempt of the request as pydantic-ai's direct ``model_request``."""
+    from pydantic_ai.direct import model_request
     from pydantic_ai.models import ModelRequestParameters
     from pydantic_ai.output import OutputObjectDefinition
 
@@ -60,32 +104,20 @@ async def request(
             allow_text_output=True,
             output_object=OutputObjectDefinition(json_schema=schema, name="plan", strict=False),
         )
-    limit = timeout or timeout_of(model)
-    try:
-        async with asyncio.timeout(limit):
-            with working():  # the model's time, not the run's overhead
-                response = await _with_retries(model, _to_messages(messages), params)
-    except TimeoutError:
-        raise ModelError(
-            f"{_where(model)} did not answer within {limit:g} s; a slow model "
-            "needs a larger model_timeout ([openlam] model_timeout in "
-            "openlam.toml, or OPENLAM_MODEL_TIMEOUT)"
-        ) from None
-    return _reply(response)
+    history = _to_messages(messages)
+
+    async def attempt() -> ModelReply:
+        return _reply(await model_request(model, history, model_request_parameters=params))
+
+    return attempt
 
 
-def timeout_of(model: Model) -> float:
-    """The seconds one request to ``model`` may take, retries included."""
-    value = (model.settings or {}).get("request_timeout")
-    return float(value) if value else DEFAULT_MODEL_TIMEOUT
-
-
-async def _with_retries(model: Model, history: list[Any], params: Any) -> Any:
-    from pydantic_ai.direct import model_request
-
+async def _with_retries(
+    model: Model, attempt_once: Callable[[], Awaitable[ModelReply]]
+) -> ModelReply:
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            return await model_request(model, history, model_request_parameters=params)
+            return await attempt_once()
         except ModelError:
             raise
         except Exception as exc:  # every provider has its own exception types
@@ -138,6 +170,10 @@ def _to_messages(messages: list[dict[str, str]]) -> list[Any]:
 
 
 def _transient(exc: Exception) -> bool:
+    from openlam.models.direct import Unreachable
+
+    if isinstance(exc, Unreachable):
+        return True
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
         return status == 429 or status >= 500

@@ -16,7 +16,7 @@ from openlam.errors import UserError
 from openlam.models import registered_model
 
 if TYPE_CHECKING:
-    from pydantic_ai.models import Model
+    from openlam.models import Model
 
 OFFLINE = "offline"
 PROVIDERS = ("ollama", "openai", "anthropic", "test")
@@ -62,7 +62,7 @@ def _check(spec: str, where: str) -> str:
 
 
 def build_model(spec: str, settings: Settings) -> Model:
-    """The pydantic-ai model for a spec; cached per process."""
+    """The model for a spec; cached per process."""
     return _build(
         spec,
         settings.ollama_url,
@@ -79,40 +79,27 @@ def _build(
     found = registered_model(spec)
     if found is not None:
         return found
-    from pydantic_ai.settings import ModelSettings
-
+    # `timeout` bounds a whole request, retries included (models.request); each HTTP
+    # attempt gets the same bound.
     provider, _, name = spec.partition(":")
     if provider == "ollama":
-        from openlam.models.ollama import OllamaChatModel
+        from openlam.models.direct import OllamaChatModel
 
         return OllamaChatModel(name, ollama_url, timeout=timeout)
-    # request_timeout bounds a whole request, retries included (models.request);
-    # each HTTP attempt gets the same bound.
-    bounded = ModelSettings(request_timeout=timeout)
     if provider == "openai":
-        from openai import AsyncOpenAI
-        from pydantic_ai.models.openai import OpenAIChatModel
-        from pydantic_ai.providers.openai import OpenAIProvider
+        from openlam.models.direct import OpenAICompatibleModel
 
         if not openai_base_url and not openai_key:
             raise UserError(
                 f"model {spec} needs an API key or a server",
                 "set OPENAI_API_KEY, or OPENLAM_OPENAI_BASE_URL for an OpenAI-compatible server",
             )
-        # Retries are ours (models.request): the SDK's own would multiply them.
-        client = AsyncOpenAI(
-            base_url=openai_base_url,
-            api_key=openai_key or "not-needed",
-            max_retries=0,
-            timeout=timeout,
-        )
-        return OpenAIChatModel(
-            name, provider=OpenAIProvider(openai_client=client), settings=bounded
-        )
+        return OpenAICompatibleModel(name, openai_base_url, openai_key, timeout=timeout)
     if provider == "anthropic":
         if not os.environ.get("ANTHROPIC_API_KEY"):
             raise UserError(f"model {spec} needs ANTHROPIC_API_KEY", "export ANTHROPIC_API_KEY=...")
         from pydantic_ai.models.anthropic import AnthropicModel
+        from pydantic_ai.settings import ModelSettings
 
         return AnthropicModel(
             name, settings=ModelSettings(request_timeout=timeout, timeout=timeout)

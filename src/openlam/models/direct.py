@@ -1,0 +1,195 @@
+"""Models reached over their own HTTP API: OpenAI-compatible chat completions and
+Ollama's native ``/api/chat``.
+
+A run asks its model for one thing — chat messages in, text (a plan) out, optionally
+constrained to a JSON schema — so these two wire protocols are spoken here with httpx
+rather than through pydantic-ai's OpenAI model and the OpenAI SDK under it. For that
+one request the SDK cost about a quarter of a run's CPU (its request transform and
+response models), and importing pydantic-ai with it ≈ 1.4 s and ≈ 90 MB before the
+first request (bench/README.md, "Cost per run"). Every other model — Anthropic, a
+user's own pydantic-ai ``Model``, the test models — still goes through pydantic-ai
+(:func:`openlam.models.request` tells them apart).
+
+Ollama's native endpoint rather than its OpenAI-compatible one: its ``format`` field
+takes a JSON schema that Ollama enforces with a grammar while decoding, which is what
+lets small local models emit valid plans.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from openlam.config import DEFAULT_MODEL_TIMEOUT
+from openlam.errors import ModelError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from openlam.models import ModelReply
+
+DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+
+
+class ServerAnswered(Exception):
+    """The model server answered with an error status (``status_code``, its message)."""
+
+    def __init__(self, status_code: int, body: str) -> None:
+        super().__init__(f"HTTP {status_code}: {body}")
+        self.status_code = status_code
+        self.body = body
+
+
+class Unreachable(Exception):
+    """The request did not get an answer (refused, reset, timed out): worth a retry."""
+
+
+class DirectModel:
+    """A chat model spoken to over HTTP; the attributes are those of a pydantic-ai
+    ``Model`` that :mod:`openlam.models` reads (``system``, ``model_name``,
+    ``base_url``, ``settings``, ``profile``).
+
+    ``timeout``: seconds for one request, retries included (:func:`openlam.models.request`).
+    """
+
+    system: ClassVar[str]
+    path: ClassVar[str]
+
+    def __init__(
+        self,
+        model_name: str,
+        base_url: str,
+        timeout: float = DEFAULT_MODEL_TIMEOUT,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        import httpx
+
+        self.model_name = model_name
+        self.base_url = base_url.rstrip("/")
+        self.settings: dict[str, Any] = {"request_timeout": timeout}
+        self.profile: dict[str, Any] = {"supports_json_schema_output": True}
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)),
+            headers=headers,
+        )
+
+    async def chat(
+        self, messages: list[dict[str, str]], schema: dict[str, Any] | None
+    ) -> ModelReply:
+        """One request: the reply's text and token counts."""
+        import httpx
+
+        try:
+            response = await self._client.post(self.path, json=self.body(messages, schema))
+        except httpx.TransportError as exc:
+            raise Unreachable(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            raise ServerAnswered(response.status_code, self.error_text(response))
+        try:
+            return self.reply(response.json())
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise ModelError(
+                f"the model {self.system}:{self.model_name} at {self.base_url} sent an "
+                f"unreadable reply: {response.text[:300]}"
+            ) from exc
+
+    def body(self, messages: list[dict[str, str]], schema: dict[str, Any] | None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def reply(self, data: dict[str, Any]) -> ModelReply:
+        raise NotImplementedError
+
+    def error_text(self, response: httpx.Response) -> str:
+        """The server's own error message, or the start of whatever it sent."""
+        try:
+            error = response.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            return response.text[:300]
+        if isinstance(error, dict):  # OpenAI's {"error": {"message": ...}}
+            error = error.get("message") or error
+        return str(error)[:300]
+
+
+class OpenAICompatibleModel(DirectModel):
+    """``POST {base_url}/chat/completions``: OpenAI and every server that speaks its API
+    (vLLM, llama.cpp, LM Studio, LiteLLM, OpenLAM's own compat endpoint …)."""
+
+    system = "openai"
+    path = "/chat/completions"
+
+    def __init__(
+        self,
+        model_name: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_MODEL_TIMEOUT,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        super().__init__(model_name, base_url or DEFAULT_OPENAI_URL, timeout, headers)
+
+    def body(self, messages: list[dict[str, str]], schema: dict[str, Any] | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model_name, "messages": messages}
+        if schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "plan", "schema": schema},
+            }
+        return body
+
+    def reply(self, data: dict[str, Any]) -> ModelReply:
+        from openlam.models import ModelReply
+
+        message = data["choices"][0]["message"]
+        text = message.get("content") or ""
+        calls = message.get("tool_calls") or []
+        if not text and calls:  # some servers answer a structured request with a call
+            text = _arguments_text(calls[0]["function"].get("arguments"))
+        usage = data.get("usage") or {}
+        return ModelReply(
+            text=text,
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+        )
+
+
+class OllamaChatModel(DirectModel):
+    """``POST {base_url}/api/chat`` of a local (or remote) Ollama."""
+
+    system = "ollama"
+    path = "/api/chat"
+
+    def __init__(
+        self,
+        model_name: str,
+        base_url: str = "http://127.0.0.1:11434",
+        timeout: float = DEFAULT_MODEL_TIMEOUT,
+    ) -> None:
+        super().__init__(model_name, base_url, timeout)
+
+    def body(self, messages: list[dict[str, str]], schema: dict[str, Any] | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model_name, "stream": False, "messages": messages}
+        if schema is not None:
+            body["format"] = schema
+        return body
+
+    def reply(self, data: dict[str, Any]) -> ModelReply:
+        from openlam.models import ModelReply
+
+        message = data["message"]
+        text = message.get("content") or ""
+        calls = message.get("tool_calls") or []
+        if not text and calls:
+            text = _arguments_text(calls[0]["function"].get("arguments"))
+        return ModelReply(
+            text=text,
+            input_tokens=int(data.get("prompt_eval_count") or 0),
+            output_tokens=int(data.get("eval_count") or 0),
+        )
+
+
+def _arguments_text(arguments: Any) -> str:
+    """A tool call's arguments as JSON text (OpenAI sends a string, Ollama an object)."""
+    if isinstance(arguments, str):
+        return arguments
+    return json.dumps(arguments or {})
