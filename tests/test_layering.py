@@ -32,8 +32,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Pure functions over a goal's text (stdlib only): a goal's literals and shape key.
     # The offline planner (models) and a memory migration use them besides learning.
     ("text", ("openlam.learning.literals", "openlam.learning.gist")),
-    # One SQLAlchemy engine per database URL: what every layer's tables are made on.
-    ("engines", ("openlam.memory.engines",)),
+    # One SQLAlchemy engine per database URL: what every layer's tables are made on; and
+    # the statements every run executes, compiled once for it.
+    ("engines", ("openlam.memory.engines", "openlam.memory.prepared")),
     ("actions", ("openlam.actions",)),
     ("loop", ("openlam.loop",)),
     ("models", ("openlam.models",)),

@@ -46,6 +46,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from openlam.governance.db import audit_head, audit_log, engine_for
+from openlam.memory.prepared import Prepared
 
 GENESIS = "0" * 64
 
@@ -119,6 +120,10 @@ class AuditLog:
         self._head: tuple[int, str] | None = None  # (seq, hash) this process last wrote
         self._deferred: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        # Compiled once: every governed step appends (memory/prepared.py says why).
+        self._insert = Prepared(self.engine, _INSERT)
+        self._new_head = Prepared(self.engine, _NEW_HEAD)
+        self._move_head = Prepared(self.engine, _MOVE_HEAD)
 
     def defer(
         self,
@@ -200,14 +205,14 @@ class AuditLog:
                         rec["hash"] = prev = record_hash(rec)
                         written.append(rec)
                     # one statement for the transaction's records (executemany)
-                    conn.execute(
-                        _INSERT,
+                    self._insert.execute_many(
+                        conn,
                         [{**rec, "key": e["key"]} for rec, e in zip(written, entries, strict=True)],
                     )
                     new = {"seq": written[-1]["seq"], "hash": written[-1]["hash"]}
                     if seq == 0:
-                        conn.execute(_NEW_HEAD, new)
-                    elif conn.execute(_MOVE_HEAD, {"old": seq, **new}).rowcount != 1:
+                        self._new_head.execute(conn, new)
+                    elif self._move_head.execute(conn, {"old": seq, **new}) != 1:
                         raise _Moved
                 if self.anchor is not None:
                     self.anchor(new["seq"], new["hash"])

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from openlam.errors import UserError
 from openlam.memory.engines import engine_for, schema_lock
+from openlam.memory.prepared import Prepared
 from openlam.memory.tables import cancellations, experiences, questions, runs, steps
 
 if TYPE_CHECKING:
@@ -28,13 +29,17 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _REVISION = re.compile(r'^(down_revision|revision)\s*=\s*["\']([^"\']+)["\']', re.M)
 STORED_OUTPUT_LIMIT = 64 * 1024  # characters of JSON kept per step output in runs/steps rows
 PREVIEW = 2000
-# Built once: asked before every plan and batch of steps of every run.
-_CANCEL_REASON = (
-    sa.select(cancellations.c.reason, cancellations.c.requested_by)
-    .where(cancellations.c.run_id.in_(sa.bindparam("tree", expanding=True)))
-    .order_by(cancellations.c.requested_at)
-    .limit(1)
-)
+
+
+def _cancel_reason(depth: int) -> sa.Select:
+    """Whether a run or one of the ``depth - 1`` runs above it was cancelled."""
+    tree = [sa.bindparam(f"run{i}") for i in range(depth)]
+    return (
+        sa.select(cancellations.c.reason, cancellations.c.requested_by)
+        .where(cancellations.c.run_id.in_(tree))
+        .order_by(cancellations.c.requested_at)
+        .limit(1)
+    )
 
 
 def capped(output: Any) -> Any:
@@ -54,6 +59,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self._upserts: dict[str, Any] = {}
+        self._cancel_checks: dict[int, Prepared] = {}  # by tree depth
         try:
             self.engine = engine_for(url)
             with self.engine.connect():
@@ -303,10 +309,15 @@ class Store:
     def cancel_reason(self, run_id: str) -> str | None:
         """Why this run must stop, if it or a run above it in its tree was cancelled."""
         parts = run_id.split(".")
-        tree = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        check = self._cancel_checks.get(len(parts))
+        if check is None:  # asked before every plan and batch of steps: compiled once
+            check = self._cancel_checks[len(parts)] = Prepared(
+                self.engine, _cancel_reason(len(parts))
+            )
+        tree = {f"run{i - 1}": ".".join(parts[:i]) for i in range(1, len(parts) + 1)}
         with self.engine.connect() as conn:
-            row = conn.execute(_CANCEL_REASON, {"tree": tree}).first()
-        return f"{row.reason} (by {row.requested_by})" if row else None
+            row = check.first(conn, tree)
+        return f"{row[0]} (by {row[1]})" if row else None
 
     def mark_cancelled(self, run_id: str, summary: str) -> None:
         with self.engine.begin() as conn:

@@ -8,12 +8,12 @@ through pydantic-ai.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from openlam.config import DEFAULT_MODEL_TIMEOUT
 from openlam.errors import ModelError
 from openlam.loop.overhead import working
+from openlam.models.reply import ModelReply
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -26,13 +26,6 @@ if TYPE_CHECKING:
 
 MAX_ATTEMPTS = 3  # per request, and only while its deadline allows
 _registered: dict[str, Model] = {}
-
-
-@dataclass
-class ModelReply:
-    text: str
-    input_tokens: int = 0
-    output_tokens: int = 0
 
 
 def register_model(name: str, model: Model) -> None:

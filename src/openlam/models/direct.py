@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from openlam.config import DEFAULT_MODEL_TIMEOUT
 from openlam.errors import ModelError
+from openlam.models.reply import ModelReply
 
 if TYPE_CHECKING:
     import httpx
 
-    from openlam.models import ModelReply
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 
@@ -138,7 +138,6 @@ class OpenAICompatibleModel(DirectModel):
         return body
 
     def reply(self, data: dict[str, Any]) -> ModelReply:
-        from openlam.models import ModelReply
 
         message = data["choices"][0]["message"]
         text = message.get("content") or ""
@@ -174,7 +173,6 @@ class OllamaChatModel(DirectModel):
         return body
 
     def reply(self, data: dict[str, Any]) -> ModelReply:
-        from openlam.models import ModelReply
 
         message = data["message"]
         text = message.get("content") or ""

@@ -32,6 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from openlam.memory.prepared import Prepared
 from openlam.memory.tables import checkpoints as table
 from openlam.runtime.executors import Executors
 from openlam.runtime.executors import exit_fenced as fenced
@@ -92,16 +93,21 @@ class JournalStore:
         insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(
             table
         )
-        self._upsert_done = insert.on_conflict_do_update(
-            index_elements=["run_id", "key"],
-            set_={
-                "state": insert.excluded.state,
-                "result": insert.excluded.result,
-                "executor": insert.excluded.executor,
-                "finished_at": insert.excluded.finished_at,
-            },
+        self._upsert_done = Prepared(
+            engine,
+            insert.on_conflict_do_update(
+                index_elements=["run_id", "key"],
+                set_={
+                    "state": insert.excluded.state,
+                    "result": insert.excluded.result,
+                    "executor": insert.excluded.executor,
+                    "finished_at": insert.excluded.finished_at,
+                },
+            ),
         )
-        self._insert_started = insert.on_conflict_do_nothing(index_elements=["run_id", "key"])
+        self._insert_started = Prepared(
+            engine, insert.on_conflict_do_nothing(index_elements=["run_id", "key"])
+        )
 
     def journal(self, run_id: str) -> Journal:
         journal = Journal(self, run_id)
@@ -129,8 +135,8 @@ class JournalStore:
                     )
                 )
             else:
-                conn.execute(
-                    self._insert_started,
+                self._insert_started.execute(
+                    conn,
                     {
                         "run_id": run_id,
                         "key": key,
@@ -147,8 +153,8 @@ class JournalStore:
         now = time.time()
         with self.engine.begin() as conn:
             self._fence(conn)
-            conn.execute(
-                self._upsert_done,
+            self._upsert_done.execute(
+                conn,
                 {
                     "run_id": run_id,
                     "key": key,
