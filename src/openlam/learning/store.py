@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from openlam.learning.gist import gist, gist_key
 from openlam.learning.playbooks import Playbook
 from openlam.memory.engines import engine_for
+from openlam.memory.prepared import Prepared
 from openlam.memory.tables import (
     learn_agent_record,
     learn_lessons,
@@ -59,6 +60,21 @@ _LOCK_STATS = _STATS_OF.with_for_update()
 _UPDATE_STATS = sa.update(learn_tool_stats).where(
     learn_tool_stats.c.action == sa.bindparam("the_action")
 )
+_THIS_RECORD = (
+    learn_agent_record.c.agent == sa.bindparam("agent"),
+    learn_agent_record.c.gist_key == sa.bindparam("key"),
+)
+_LOCK_RECORD = sa.select(learn_agent_record.c.runs).where(*_THIS_RECORD).with_for_update()
+_COUNT_RECORD = (
+    sa.update(learn_agent_record)
+    .where(*_THIS_RECORD)
+    .values(
+        successes=learn_agent_record.c.successes + sa.bindparam("ok"),
+        failures=learn_agent_record.c.failures + sa.bindparam("failed"),
+        runs=sa.bindparam("runs", type_=learn_agent_record.c.runs.type),
+        updated_at=sa.bindparam("now"),
+    )
+)
 
 
 def shape_key(shape: str) -> str:
@@ -71,9 +87,16 @@ class LearningStore:
 
         self.url = url
         self.engine = engine_for(url)
-        self._create_stats = (
-            postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        )(learn_tool_stats).on_conflict_do_nothing(index_elements=["action"])
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        self._create_stats = insert(learn_tool_stats).on_conflict_do_nothing(
+            index_elements=["action"]
+        )
+        # Every finished run counts towards its agent's record (memory/prepared.py: why).
+        self._create_record = Prepared(
+            self.engine,
+            insert(learn_agent_record).on_conflict_do_nothing(index_elements=["agent", "gist_key"]),
+        )
+        self._count_record = Prepared(self.engine, _COUNT_RECORD)
 
     # -- playbooks ------------------------------------------------------------------
 
@@ -352,37 +375,33 @@ class LearningStore:
 
     def record_run(self, agent: str, goal_shape: str, succeeded: bool, run_id: str) -> None:
         """Count a finished run of ``agent`` towards its record on goals of this gist."""
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        key, now, t = gist_key(goal_shape), time.time(), learn_agent_record
-        insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(
-            t
-        )
+        key, now = gist_key(goal_shape), time.time()
         with self.engine.begin() as conn:
-            conn.execute(
-                insert.values(  # as record_calls: the row first, then locked
-                    agent=agent,
-                    gist_key=key,
-                    gist=gist(goal_shape),
-                    successes=0,
-                    failures=0,
-                    runs=[],
-                    updated_at=now,
-                ).on_conflict_do_nothing(index_elements=["agent", "gist_key"])
+            self._create_record.execute(  # as record_calls: the row first, then locked
+                conn,
+                {
+                    "agent": agent,
+                    "gist_key": key,
+                    "gist": gist(goal_shape),
+                    "successes": 0,
+                    "failures": 0,
+                    "runs": [],
+                    "updated_at": now,
+                },
             )
-            where = (t.c.agent == agent, t.c.gist_key == key)
-            row = conn.execute(sa.select(t.c.runs).where(*where).with_for_update()).first()
+            row = conn.execute(_LOCK_RECORD, {"agent": agent, "key": key}).first()
             if row is None or run_id in row.runs:
                 return  # a resumed run is counted once
-            conn.execute(
-                sa.update(t)
-                .where(*where)
-                .values(
-                    successes=t.c.successes + int(succeeded),
-                    failures=t.c.failures + int(not succeeded),
-                    runs=[*row.runs, run_id][-KEPT_RUNS:],
-                    updated_at=now,
-                )
+            self._count_record.execute(
+                conn,
+                {
+                    "agent": agent,
+                    "key": key,
+                    "ok": int(succeeded),
+                    "failed": int(not succeeded),
+                    "runs": [*row.runs, run_id][-KEPT_RUNS:],
+                    "now": now,
+                },
             )
 
     def agent_records(self, goal_shape: str) -> dict[str, tuple[int, int]]:

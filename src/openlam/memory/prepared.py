@@ -34,6 +34,9 @@ class Prepared:
         self.sql = compiled.string
         self.defaults: dict[str, Any] = {**(compiled.params or {})}  # values it carries
         self.order = list(compiled.positiontup or [])  # qmark/format drivers: by position
+        # Every value the statement has no value of must be given (an INSERT's columns
+        # too): a forgotten one would go in as NULL rather than its column's default.
+        self.required = frozenset(name for name, bind in compiled.binds.items() if bind.required)
         self.processors: dict[str, Any] = {}
         for name, bind in compiled.binds.items():
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
@@ -66,6 +69,9 @@ class Prepared:
             cursor.close()
 
     def _bind(self, params: Mapping[str, Any]) -> Any:
+        if not self.required <= params.keys():
+            missing = ", ".join(sorted(self.required - params.keys()))
+            raise ValueError(f"no value given for {missing} in: {self.sql}")
         values = {**self.defaults, **params}
         for name, processor in self.processors.items():
             values[name] = processor(values.get(name))

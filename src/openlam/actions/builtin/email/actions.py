@@ -34,7 +34,7 @@ from openlam.actions.builtin.email.imap import (
     summaries_of,
     summary_of,
 )
-from openlam.actions.builtin.email.sentlog import find_logged, record_sent
+from openlam.actions.builtin.email.sentlog import find_logged, ready_to_record
 from openlam.actions.builtin.email.smtp import deliver
 from openlam.actions.spec import ActionContext, Risk, action
 from openlam.actions.workspace import relative, resolve
@@ -238,10 +238,12 @@ def send(
 
     envelope = [bare_address(a) for a in everyone]
 
-    def log_sent(refused: dict[str, str]) -> None:
-        record_sent(ctx, message_id, [a for a in envelope if a not in refused], refused, subject)
+    with ready_to_record(ctx) as record:
 
-    refused = deliver(server, msg, bare_address(sender), envelope, on_accepted=log_sent)
+        def log_sent(refused: dict[str, str]) -> None:
+            record(message_id, [a for a in envelope if a not in refused], refused, subject)
+
+        refused = deliver(server, msg, bare_address(sender), envelope, on_accepted=log_sent)
     accepted = [a for a in envelope if a not in refused]
     return {
         "message_id": message_id,
