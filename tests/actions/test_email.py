@@ -143,9 +143,9 @@ def authenticator(
 
 
 class SMTPPeer:
-    def __init__(self, mode: str, cert: tuple[Path, Path]) -> None:
+    def __init__(self, mode: str, cert: tuple[Path, Path], inbox: Inbox | None = None) -> None:
         self.mode = mode
-        self.inbox = Inbox()
+        self.inbox = inbox or Inbox()
         self.port = free_port()
         kwargs: dict[str, Any] = {"authenticator": authenticator, "auth_required": True}
         if mode == "ssl":  # the whole connection is TLS, which aiosmtpd cannot tell

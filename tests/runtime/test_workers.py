@@ -22,7 +22,14 @@ from openlam import Workforce
 from openlam.config import load_settings
 from openlam.governance.approvals import ApprovalStore, Roles
 from openlam.memory.store import Store
-from tests.actions.test_email import PASSWORD, USER, IMAPPeer, SMTPPeer
+from tests.actions.test_email import (
+    PASSWORD,
+    USER,
+    FilingInbox,
+    IMAPPeer,
+    SMTPPeer,
+    sent_mailbox_toml,
+)
 from tests.conftest import allow_policy, wait_for
 from tests.fakes.http import FakeHTTPServer
 from tests.fakes.model_servers import FakeOpenAI
@@ -79,16 +86,48 @@ async def submit_all(
     return [(await wf.submit(goal, agent=agent)).run_id for goal in goals]
 
 
+@pytest.fixture
+def imap_peer() -> Iterator[IMAPPeer]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FQDN", "imap.openlam.test")
+        peer = IMAPPeer()
+        peer.start()
+        yield peer
+        peer.stop()
+
+
+@pytest.fixture
+def filing_smtp_peer(imap_peer: IMAPPeer) -> Iterator[SMTPPeer]:
+    """An SMTP server that files what it accepts in the Sent mailbox of ``imap_peer``."""
+    peer = SMTPPeer("none", None, FilingInbox(imap_peer.port))  # type: ignore[arg-type]
+    peer.controller.start()
+    yield peer
+    peer.controller.stop()
+
+
 @pytest.mark.timeout(420)
 def test_chaos_three_workers_sixty_emails_exactly_once(
-    workspace: Path, smtp_peer: SMTPPeer, pg_url: str
+    workspace: Path, imap_peer: IMAPPeer, filing_smtp_peer: SMTPPeer, pg_url: str
 ) -> None:
+    """Exactly once as docs/actions.md promises it: the SMTP server files what it
+    accepts in the Sent mailbox before it answers (as Gmail does), and a recovered send
+    finds it there even when its process was killed between the server's acceptance and
+    the sent log's commit. (Without a sent_mailbox that instant can repeat a send.)"""
+    smtp_peer = filing_smtp_peer
     # two runs at a time per worker and a 1 s model: the queue lasts long enough for
     # several kills, each of which catches runs mid-flight
-    workspace_with_mail(workspace, smtp_peer, "[queues]\nworker_concurrency = 2\n")
+    mail = sent_mailbox_toml(smtp_peer.port, imap_peer.port).replace(
+        'security = "none"\n', f'security = "none"\nusername = "{USER}"\n', 1
+    )
+    allow_local_network(workspace, FAST_LEASE + mail + "[queues]\nworker_concurrency = 2\n")
     allow_policy(workspace, "scope: org\nallow_external: [email.send]\n")
     with FakeOpenAI(email_plans, latency=1.0) as server:
-        env = model_env(server.url, OPENLAM_DATABASE_URL=pg_url, SMTP_PASSWORD=PASSWORD)
+        env = model_env(
+            server.url,
+            OPENLAM_DATABASE_URL=pg_url,
+            SMTP_PASSWORD=PASSWORD,
+            IMAP_PASSWORD=PASSWORD,
+        )
         with pytest.MonkeyPatch.context() as mp:
             for key, value in env.items():
                 mp.setenv(key, value)
@@ -415,16 +454,6 @@ def test_a_webhook_trigger_starts_a_governed_run(workspace: Path, smtp_peer: SMT
             worker.send_signal(signal.SIGTERM)
             worker.communicate(timeout=60)
     assert smtp_peer.inbox.envelopes == []
-
-
-@pytest.fixture
-def imap_peer() -> Iterator[IMAPPeer]:
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("FQDN", "imap.openlam.test")
-        peer = IMAPPeer()
-        peer.start()
-        yield peer
-        peer.stop()
 
 
 def deliver(peer: IMAPPeer, subject: str, text: str) -> None:

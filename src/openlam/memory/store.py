@@ -58,7 +58,7 @@ def capped(output: Any) -> Any:
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
-        self._upserts: dict[str, Any] = {}
+        self._upserts: dict[str, Prepared] = {}
         self._cancel_checks: dict[int, Prepared] = {}  # by tree depth
         try:
             self.engine = engine_for(url)
@@ -191,14 +191,16 @@ class Store:
         self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], keys: list[str]
     ) -> None:
         statement = self._upserts.get(table.name)
-        if statement is None:  # built once: constructing it costs more than running it
+        if statement is None:  # every run writes these: compiled once (memory/prepared.py)
             insert = (
                 postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
             )(table)
             update = {c.name: insert.excluded[c.name] for c in table.columns if c.name not in keys}
-            statement = insert.on_conflict_do_update(index_elements=keys, set_=update)
+            statement = Prepared(
+                self.engine, insert.on_conflict_do_update(index_elements=keys, set_=update)
+            )
             self._upserts[table.name] = statement
-        conn.execute(statement, rows)
+        statement.execute_many(conn, rows)
 
     # -- reads ----------------------------------------------------------------------
 
