@@ -204,8 +204,14 @@ async def test_a_question_is_answered_over_the_api(server: Server) -> None:
         await asyncio.sleep(0.05)
     from openlam.runtime.eventlog import EventLog
 
-    logged = EventLog(server.app.state.workforce.store.engine).read(run_id)
-    question = next(data for _, data in logged if data["kind"] == "question")
+    log = EventLog(server.app.state.workforce.store.engine)
+    questions: list[dict] = []
+    for _ in range(200):  # the event log is written within moments, not with the step
+        questions = [data for _, data in log.read(run_id) if data["kind"] == "question"]
+        if questions:
+            break
+        await asyncio.sleep(0.05)
+    [question] = questions
     assert question["question"] == "Which city?" and question["step"] == "q"
     wrong = await server.client.post(
         f"/api/v1/runs/{run_id}/answer", headers=op, json={"step": "w", "text": "Lisbon"}
