@@ -18,6 +18,7 @@ lets small local models emit valid plans.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from openlam.config import DEFAULT_MODEL_TIMEOUT
@@ -44,7 +45,7 @@ class Unreachable(Exception):
     """The request did not get an answer (refused, reset, timed out): worth a retry."""
 
 
-class DirectModel:
+class DirectModel(ABC):
     """A chat model spoken to over HTTP; the attributes are those of a pydantic-ai
     ``Model`` that :mod:`openlam.models` reads (``system``, ``model_name``,
     ``base_url``, ``settings``, ``profile``).
@@ -94,11 +95,13 @@ class DirectModel:
                 f"unreadable reply: {response.text[:300]}"
             ) from exc
 
+    @abstractmethod
     def body(self, messages: list[dict[str, str]], schema: dict[str, Any] | None) -> dict[str, Any]:
-        raise NotImplementedError
+        """The request's JSON in this server's protocol."""
 
+    @abstractmethod
     def reply(self, data: dict[str, Any]) -> ModelReply:
-        raise NotImplementedError
+        """The reply's text and token counts from the server's JSON answer."""
 
     def error_text(self, response: httpx.Response) -> str:
         """The server's own error message, or the start of whatever it sent."""
@@ -139,14 +142,9 @@ class OpenAICompatibleModel(DirectModel):
 
     def reply(self, data: dict[str, Any]) -> ModelReply:
 
-        message = data["choices"][0]["message"]
-        text = message.get("content") or ""
-        calls = message.get("tool_calls") or []
-        if not text and calls:  # some servers answer a structured request with a call
-            text = _arguments_text(calls[0]["function"].get("arguments"))
         usage = data.get("usage") or {}
         return ModelReply(
-            text=text,
+            text=_text_of(data["choices"][0]["message"]),
             input_tokens=int(usage.get("prompt_tokens") or 0),
             output_tokens=int(usage.get("completion_tokens") or 0),
         )
@@ -174,20 +172,20 @@ class OllamaChatModel(DirectModel):
 
     def reply(self, data: dict[str, Any]) -> ModelReply:
 
-        message = data["message"]
-        text = message.get("content") or ""
-        calls = message.get("tool_calls") or []
-        if not text and calls:
-            text = _arguments_text(calls[0]["function"].get("arguments"))
         return ModelReply(
-            text=text,
+            text=_text_of(data["message"]),
             input_tokens=int(data.get("prompt_eval_count") or 0),
             output_tokens=int(data.get("eval_count") or 0),
         )
 
 
-def _arguments_text(arguments: Any) -> str:
-    """A tool call's arguments as JSON text (OpenAI sends a string, Ollama an object)."""
-    if isinstance(arguments, str):
-        return arguments
-    return json.dumps(arguments or {})
+def _text_of(message: dict[str, Any]) -> str:
+    """An assistant message's text; some servers answer a structured request with a tool
+    call instead, whose arguments are then the text (OpenAI sends them as a string,
+    Ollama as an object)."""
+    text = message.get("content") or ""
+    calls = message.get("tool_calls") or []
+    if text or not calls:
+        return text
+    arguments = calls[0]["function"].get("arguments")
+    return arguments if isinstance(arguments, str) else json.dumps(arguments or {})
