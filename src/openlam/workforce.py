@@ -114,6 +114,8 @@ class Workforce:
         return self.open()
 
     async def __aexit__(self, *_exc: object) -> None:
+        if self._rt is not None:  # runs still here (e.g. waiting for a person) resume elsewhere
+            await self._rt.stop_runs()
         await process.close_plugins()
         await asyncio.to_thread(self.close)
         # DBOS makes its own pool the loop's default executor and shuts it down on close;

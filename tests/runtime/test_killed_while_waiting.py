@@ -13,6 +13,7 @@ import pytest
 
 from openlam.config import load_settings
 from openlam.governance.approvals import ApprovalStore, Roles
+from openlam.memory.store import Store
 from tests.conftest import allow_policy, wait_for
 from tests.fakes.model_servers import FakeOpenAI
 from tests.procs import allow_local_network, model_env, openlam
@@ -138,3 +139,38 @@ def test_approvals_given_in_reverse_order_replay_to_the_right_steps(workspace: P
     assert steps["a"]["output"]["path"] == "a.txt"
     assert steps["b"]["output"]["path"] == "b.txt"
     assert site.hits("/slow") == 2  # only the step in flight ran again
+
+
+@pytest.mark.timeout(120)
+async def test_closing_a_workforce_stops_its_runs_and_leaves_them_resumable(
+    workspace: Path, caplog
+) -> None:
+    """A run still waiting for a person when its Workforce closes is stopped with it: no
+    task of it is left on the caller's loop (it would keep polling a stopped DBOS and
+    fail), nothing is logged as an error, and the run waits on for its approvals."""
+    import asyncio
+
+    from openlam import Workforce
+    from openlam.testing import ScriptedModel
+
+    allow_local_network(workspace, f'[governance.approvers]\n"*" = ["{ME}"]\n')
+    allow_policy(workspace, POLICY)
+    plan = {
+        "steps": [{"id": "a", "action": "files.write", "args": {"path": "a.txt", "content": "A"}}]
+    }
+    model = ScriptedModel([plan])
+    async with Workforce(workspace, model=model.model) as wf:
+        run = asyncio.create_task(wf.run("write a file", agent="operator"))
+        assert await asyncio.to_thread(
+            wait_for, lambda: len(approvals(workspace).list(status="pending")) == 1, 30
+        )
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and t is not run]
+    await asyncio.sleep(1.5)  # longer than a waiting run's poll: a live one would poll now
+    assert all(t.done() for t in others), others
+    assert run.done()
+    noise = [r for r in caplog.records if r.name.startswith("dbos") and r.levelno >= 30]
+    assert not noise, [r.getMessage() for r in noise]
+    pending = approvals(workspace).list(status="pending")
+    assert len(pending) == 1 and not (workspace / "a.txt").exists()
+    stored = Store(load_settings(workspace).app_database_url).get_run(pending[0].run_id)
+    assert stored is not None and stored["status"] not in ("failed", "completed"), stored

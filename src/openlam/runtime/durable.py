@@ -69,7 +69,8 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
         offline=OfflinePlanner(),
     )
     try:
-        outcome = await Runner(req, env).run()
+        with rt.running_here():
+            outcome = await Runner(req, env).run()
     finally:
         rt.deadlines.pop(req.run_id, None)
     await end_of_run(req.run_id)

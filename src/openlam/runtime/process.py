@@ -70,6 +70,36 @@ class Runtime:
     learner: Learner | None = None  # None when the workspace has [learning] enabled = false
     events: EventLog | None = None  # every event, kept for whoever follows a run
     submit: Callable[..., Awaitable[bool]] | None = None  # queue a goal (boot.start's submit)
+    run_tasks: set[asyncio.Task[Any]] = field(default_factory=set)  # runs executing here
+
+    @contextlib.contextmanager
+    def running_here(self) -> Iterator[None]:
+        """Around a run's workflow: its task is known, so closing can stop it."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.run_tasks.add(task)
+        try:
+            yield
+        finally:
+            self.run_tasks.discard(task)  # type: ignore[arg-type]
+
+    async def stop_runs(self, timeout: float = 10.0) -> None:
+        """Cancel the runs still executing in this process (before DBOS stops under them):
+        each stays PENDING with what it finished, and resumes in another process."""
+        current = asyncio.current_task()
+        running = [t for t in self.run_tasks if t is not current and not t.done()]
+        if not running:
+            return
+        dbos_log = logging.getLogger("dbos")
+        dbos_log.addFilter(_not_a_cancel_warning)  # these cancels are meant
+        try:
+            for task in running:
+                task.cancel()
+            _done, stuck = await asyncio.wait(running, timeout=timeout)
+        finally:
+            dbos_log.removeFilter(_not_a_cancel_warning)
+        if stuck:
+            log.warning("%d run(s) did not stop within %g s", len(stuck), timeout)
 
     def emit(self, event: Event) -> None:
         """A run's ``emit``: every listener gets the event as a dict, secrets masked (the
@@ -124,6 +154,10 @@ class Runtime:
         if not self.redact:  # a Redactor that knows no secret yet: nothing to mask
             return result
         return StepResult.model_validate(self.redact(result.model_dump(mode="json")))
+
+
+def _not_a_cancel_warning(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Asyncio task cancelled")
 
 
 # The one place this process's state is held. DBOS calls a workflow by name with only
