@@ -267,22 +267,11 @@ class SecretStore:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """Serialise writers (two `secrets set` at once must not lose one of them)."""
+        from filelock import FileLock
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.with_name(f".{self.path.name}.lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                import fcntl
-            except ImportError:  # not POSIX: no cross-process lock
-                yield
-                return
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        with FileLock(self.path.with_name(f".{self.path.name}.lock"), mode=0o600):
+            yield
 
 
 # ------------------------------------------------------------------------- the lookup

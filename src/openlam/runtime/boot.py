@@ -54,6 +54,7 @@ def start(
     from openlam.loop.act import action_caller
     from openlam.runtime import schedules  # registers its workflow before launch
     from openlam.runtime.durable import WORKFLOW_VERSION
+    from openlam.runtime.sqlite_dequeue import serialize_dequeues
 
     del schedules
 
@@ -84,6 +85,8 @@ def start(
     rt.learn_hooks.append(store.remember)
     _learning(rt)
     logging.getLogger("dbos").setLevel(logging.WARNING)
+    if settings.system_database_url.startswith("sqlite"):
+        serialize_dequeues()  # several workers on one SQLite file share a queue's limits
     DBOS(config=_dbos_config(settings, executor_id, WORKFLOW_VERSION))
     queues = configured(settings)
     takes_work = kind != "run"
