@@ -11,9 +11,10 @@ claim one step for every process on the machine — and a SQLite file serves onl
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 _LOCKED = "_openlam_one_dequeue_at_a_time"
 _SHARED_LIMITS = ("_concurrency", "_limiter", "_partition_concurrency", "_partition_limiter")
@@ -42,4 +43,6 @@ def serialize_dequeues() -> None:
 
 @functools.cache
 def _lock_for(database: str) -> FileLock:
+    from filelock import FileLock  # here: only workers of limited queues need it
+
     return FileLock(f"{database}.dequeue.lock")
