@@ -11,7 +11,8 @@ A fake OpenAI-compatible server (its own process) answers every plan request aft
 - takeover: a worker is SIGKILLed while its run waits for the model; the time until a
   live worker has taken the run over, and until the run is completed, default settings.
 
-    python bench/bench_workers.py [--runs 60] [--concurrency 4] [--latency 0.2] [--throughput-only]
+    python bench/bench_workers.py [--runs 60] [--concurrency 4] [--latency 0.2] [--rounds 1]
+        [--throughput-only]
 """
 
 from __future__ import annotations
@@ -162,7 +163,9 @@ def completed(setup: Setup, ids: list[str]) -> int:
     return rows[0][0]
 
 
-def throughput(model_url: str, workers: int, runs: int, concurrency: int) -> tuple[float, float]:
+def throughput(
+    model_url: str, workers: int, runs: int, concurrency: int
+) -> tuple[float, float, float]:
     """Runs per second from the first run started to the last one finished (DBOS's own
     timestamps): the runs are queued before the workers start, so neither submitting
     nor a worker's start-up competes with the runs for the two cores. Also the workers'
@@ -174,17 +177,31 @@ def throughput(model_url: str, workers: int, runs: int, concurrency: int) -> tup
         ids = asyncio.run(submit(setup, [f"write status note {i}" for i in range(runs)]))
         setup.start_workers(workers, concurrency)
         cpu0 = sum(_cpu_seconds(w.pid) for w in setup.workers)
+        busy0 = _machine_busy()
         while completed(setup, ids) < runs:
             time.sleep(0.05)
         cpu = sum(_cpu_seconds(w.pid) for w in setup.workers) - cpu0
+        busy = _busy_share(busy0, _machine_busy())
         ((first, last),) = setup.sql(
             "SELECT min(started_at_epoch_ms), max(updated_at) FROM dbos.workflow_status "
             "WHERE workflow_uuid = ANY(:ids)",
             ids=ids,
         )
-        return runs / ((last - first) / 1000), cpu / runs
+        return runs / ((last - first) / 1000), cpu / runs, busy
     finally:
         setup.close()
+
+
+def _machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine so far (every process: PostgreSQL and
+    the fake server too)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def _busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    return (after[0] - before[0]) / max(after[1] - before[1], 1)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -256,6 +273,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat the 1/2/4-worker figures (medians at the end)"
+    )
+    parser.add_argument(
         "--throughput-only",
         action="store_true",
         help="skip the pick-up latency and takeover measurements",
@@ -266,17 +286,30 @@ def main() -> None:
     server.start()
     url = q.get(timeout=30)
     try:
-        rates = {}
-        for n in (1, 2, 4):
-            rates[n], cpu = throughput(url, n, args.runs, args.concurrency)
+        scaling: dict[int, list[float]] = {2: [], 4: []}
+        for _round in range(args.rounds):
+            rates = {}
+            for n in (1, 2, 4):
+                rates[n], cpu, busy = throughput(url, n, args.runs, args.concurrency)
+                print(
+                    f"{n} worker(s) × {args.concurrency}: {args.runs} runs, "
+                    f"{rates[n]:.2f} runs/s, worker CPU {cpu * 1000:.0f} ms per run, "
+                    f"machine {busy:.0%} busy (all {os.cpu_count()} cores, every process)",
+                    flush=True,
+                )
+            for n in scaling:
+                scaling[n].append(rates[n] / rates[1])
             print(
-                f"{n} worker(s) × {args.concurrency}: {args.runs} runs, "
-                f"{rates[n]:.2f} runs/s, worker CPU {cpu * 1000:.0f} ms per run",
+                f"scaling 1 → 2 workers: {scaling[2][-1]:.2f}×, 1 → 4: {scaling[4][-1]:.2f}×",
                 flush=True,
             )
-        print(
-            f"scaling 1 → 2 workers: {rates[2] / rates[1]:.2f}×, 1 → 4: {rates[4] / rates[1]:.2f}×"
-        )
+        if args.rounds > 1:
+            print(
+                f"median of {args.rounds} rounds: 1 → 2 workers "
+                f"{statistics.median(scaling[2]):.2f}× "
+                f"(each: {', '.join(f'{x:.2f}' for x in scaling[2])}), 1 → 4 "
+                f"{statistics.median(scaling[4]):.2f}×"
+            )
         if args.throughput_only:
             return
         delays = pickup(url, 20)

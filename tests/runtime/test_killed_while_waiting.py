@@ -174,3 +174,11 @@ async def test_closing_a_workforce_stops_its_runs_and_leaves_them_resumable(
     assert len(pending) == 1 and not (workspace / "a.txt").exists()
     stored = Store(load_settings(workspace).app_database_url).get_run(pending[0].run_id)
     assert stored is not None and stored["status"] not in ("failed", "completed"), stored
+    # the next workforce on the workspace takes it over; approved, it finishes
+    async with Workforce(workspace, model=model.model) as again:
+        assert again.interrupted_runs() == [pending[0].run_id]
+        approvals(workspace).approve(pending[0].id, ME)
+        outcome = await asyncio.wait_for(again.wait(pending[0].run_id), 60)
+    assert outcome.status.value == "completed", outcome.summary
+    assert (workspace / "a.txt").read_text() == "A"
+    assert len(model.requests) == 1  # the plan was not asked for again

@@ -35,7 +35,11 @@ WORKFLOW_VERSION = "openlam-run-2"
 async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
     start_clock(str(request.get("run_id", "")))  # the run's overhead counts from here
     rt = current()
-    req = RunRequest.model_validate(request)
+    with rt.running_here():  # closing the process stops it (Runtime.stop_runs)
+        return await _run(rt, RunRequest.model_validate(request))
+
+
+async def _run(rt: Runtime, req: RunRequest) -> dict[str, Any]:
     journal = await asyncio.to_thread(rt.journals.journal, req.run_id)
     call_model = _model_call(rt, req, journal)
     if rt.gate is not None:  # budgets are checked before each model call
@@ -69,8 +73,7 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
         offline=OfflinePlanner(),
     )
     try:
-        with rt.running_here():
-            outcome = await Runner(req, env).run()
+        outcome = await Runner(req, env).run()
     finally:
         rt.deadlines.pop(req.run_id, None)
     await end_of_run(req.run_id)
