@@ -57,10 +57,8 @@ def list_actions(
     """Every action, with its risk tier and source."""
     import json
 
-    from rich.table import Table
-
     from openlam.actions.risk import reason_of
-    from openlam.cli.console import console, esc
+    from openlam.cli.console import Column, console, esc, print_table
     from openlam.errors import UserError
 
     for tier in risk or []:
@@ -82,16 +80,26 @@ def list_actions(
         sources = sorted({s.source for s in registry})
         out.print("No actions match." + (f" Sources: {esc(', '.join(sources))}" if sources else ""))
     else:
-        table = Table("action", "risk", "why", "source", "description")
-        for spec in specs:
-            table.add_row(
-                esc(spec.name),
-                _risk_text(spec.risk.value),
-                esc(reason_of(spec)),
-                esc(spec.source),
-                esc(_first_sentence(spec.description)),
-            )
-        out.print(table)
+        print_table(
+            out,
+            [
+                Column("action", key=True),
+                Column("risk", style=risk_style),
+                "why",
+                "source",
+                "description",
+            ],
+            (
+                (
+                    spec.name,
+                    spec.risk.value,
+                    reason_of(spec),
+                    spec.source,
+                    _first_sentence(spec.description),
+                )
+                for spec in specs
+            ),
+        )
         out.print(f"[dim]{len(specs)} of {len(registry)} actions[/]")
     _warn(registry.load_errors)
 
@@ -270,14 +278,18 @@ def _from(spec_source: str, wanted: str) -> bool:
 
 
 def _risk_text(tier: str) -> str:
-    color = {
+    return f"[{risk_style(tier)}]{tier}[/]"
+
+
+def risk_style(tier: str) -> str:
+    """The colour of a risk tier wherever the CLI lists actions."""
+    return {
         "read": "green",
         "write": "cyan",
         "external": "yellow",
         "financial": "magenta",
         "destructive": "red",
     }.get(tier, "white")
-    return f"[{color}]{tier}[/]"
 
 
 def _first_sentence(text: str, limit: int = 80) -> str:

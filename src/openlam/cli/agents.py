@@ -59,9 +59,7 @@ def list_agents(
     """Every agent: id, name, title, department and manager."""
     import json
 
-    from rich.table import Table
-
-    from openlam.cli.console import esc
+    from openlam.cli.console import Column, print_table
     from openlam.org.views import agent_json, ordered_departments
 
     catalog = _catalog(workspace)
@@ -70,22 +68,15 @@ def list_agents(
     if json_output:
         typer.echo(json.dumps([agent_json(catalog, a) for a in rows], indent=2))
         return
-    table = Table(box=None, header_style="bold")
-    table.add_column("id", no_wrap=True)
-    table.add_column("name")
-    table.add_column("title")
-    table.add_column("department")
-    table.add_column("manager", no_wrap=True)
-    for a in rows:
-        table.add_row(
-            a.id,
-            esc(a.name),
-            esc(a.title),
-            esc(catalog.departments[a.department].name),
-            a.manager or "—",
-        )
     console = _console()
-    console.print(table)
+    print_table(
+        console,
+        [Column("id", key=True), "name", "title", "department", "manager"],
+        (
+            (a.id, a.name, a.title, catalog.departments[a.department].name, a.manager or "—")
+            for a in rows
+        ),
+    )
     where = (
         f" in {catalog.departments[dept_ids[0]].name}"
         if department
@@ -209,9 +200,9 @@ def route_goal(
     import json
 
     from rich.markup import escape
-    from rich.table import Table
 
     from openlam.actions.registry import load_plugins
+    from openlam.cli.console import Column, print_table
     from openlam.config import load_settings
     from openlam.org.routing import route
     from openlam.org.select import agent_records
@@ -247,32 +238,30 @@ def route_goal(
     console = _console()
     console.print(f"[bold]{escape(chosen.agent.id)}[/] ({escape(chosen.department.name)})")
     console.print(escape(chosen.reason))
-    table = Table(box=None, header_style="bold")
-    table.add_column("score", justify="right")
-    table.add_column("agent", no_wrap=True)
-    for col in ("title", "department"):
-        table.add_column(col)
-    for col in ("dept", "role", "actions"):
-        table.add_column(col, justify="right")
-    for c in chosen.candidates[:top]:
-        table.add_row(
-            f"{c.score:.2f}",
-            c.agent.id,
-            c.agent.title,
-            c.department.name,
-            f"{c.department_score:.2f}",
-            f"{c.role_score:.2f}",
-            f"{c.action_cover:.2f}",
-        )
-    console.print(table)
+    print_table(
+        console,
+        [Column("score", justify="right"), Column("agent", key=True), "title", "department"]
+        + [Column(col, justify="right") for col in ("dept", "role", "actions")],
+        (
+            (
+                f"{c.score:.2f}",
+                c.agent.id,
+                c.agent.title,
+                c.department.name,
+                f"{c.department_score:.2f}",
+                f"{c.role_score:.2f}",
+                f"{c.action_cover:.2f}",
+            )
+            for c in chosen.candidates[:top]
+        ),
+    )
 
 
 def departments(workspace: Workspace = None, json_output: Json = False) -> None:
     """The departments: head, number of agents and what each one does."""
     import json
 
-    from rich.table import Table
-
+    from openlam.cli.console import Column, print_table
     from openlam.org.views import department_json, ordered_departments
 
     catalog = _catalog(workspace)
@@ -280,18 +269,19 @@ def departments(workspace: Workspace = None, json_output: Json = False) -> None:
     if json_output:
         typer.echo(json.dumps([department_json(catalog, d) for d in ids], indent=2))
         return
-    table = Table(box=None, header_style="bold")
-    table.add_column("id", no_wrap=True)
-    table.add_column("name")
-    table.add_column("head", no_wrap=True)
-    table.add_column("agents", justify="right")
-    table.add_column("description", ratio=1)
-    for d in ids:
-        dept = catalog.departments[d]
-        head = catalog.head(d)
-        table.add_row(
-            d, dept.name, head.id if head else "—", str(len(catalog.members(d))), dept.description
-        )
     console = _console()
-    console.print(table)
+    print_table(
+        console,
+        [Column("id", key=True), "name", "head", Column("agents", justify="right"), "description"],
+        (
+            (
+                d,
+                catalog.departments[d].name,
+                head.id if (head := catalog.head(d)) else "—",
+                len(catalog.members(d)),
+                catalog.departments[d].description,
+            )
+            for d in ids
+        ),
+    )
     console.print(f"\n{len(ids)} departments, {len(catalog)} agents.")

@@ -33,29 +33,29 @@ def _print(approval: Any) -> None:
     import datetime
     import json
 
-    from rich.console import Console
+    from openlam.cli.console import console, esc
 
     def when(ts: float | None) -> str:
         return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
-    console = Console(highlight=False)
-    console.print(f"[bold]{approval.id}[/]  {approval.status}")
-    console.print(
-        f"  run {approval.run_id}, step {approval.step_id}: {approval.action} "
-        f"(risk {approval.risk or '?'})"
+    a = approval
+    out = console()
+    out.print(f"[bold]{esc(a.id)}[/]  {esc(a.status)}")
+    out.print(
+        f"  run {esc(a.run_id)}, step {esc(a.step_id)}: {esc(a.action)} (risk {esc(a.risk or '?')})"
     )
-    console.print(f"  agent {approval.agent or '-'}, department {approval.department or '-'}")
-    console.print(f"  goal: {approval.goal}")
-    console.print(f"  why asked: {approval.reason} [rule {approval.rule_id}]")
-    console.print(f"  args: {json.dumps(approval.args, default=str)}")
-    console.print(f"  requested {when(approval.requested_at)}, expires {when(approval.expires_at)}")
-    if approval.decided_by:
-        console.print(
-            f"  decided {when(approval.decided_at)} by {approval.decided_by}"
-            + (f": {approval.comment}" if approval.comment else "")
+    out.print(f"  agent {esc(a.agent or '-')}, department {esc(a.department or '-')}")
+    out.print(f"  goal: {esc(a.goal)}")
+    out.print(f"  why asked: {esc(a.reason)} (rule {esc(a.rule_id)})")
+    out.print(f"  args: {esc(json.dumps(a.args, default=str))}")
+    out.print(f"  requested {when(a.requested_at)}, expires {when(a.expires_at)}")
+    if a.decided_by:
+        out.print(
+            f"  decided {when(a.decided_at)} by {esc(a.decided_by)}"
+            + (f": {esc(a.comment)}" if a.comment else "")
         )
-    if approval.edited_args is not None:
-        console.print(f"  edited args: {json.dumps(approval.edited_args, default=str)}")
+    if a.edited_args is not None:
+        out.print(f"  edited args: {esc(json.dumps(a.edited_args, default=str))}")
 
 
 @approvals_app.command("list")
@@ -68,24 +68,30 @@ def list_cmd(
     run: Annotated[str | None, typer.Option(help="Only this run.")] = None,
 ) -> None:
     """Approvals, oldest first (expired ones are marked expired as they are listed)."""
-    from rich.console import Console
-    from rich.table import Table
-
+    from openlam.cli.console import Column, console, print_table
     from openlam.governance.api import list_approvals
 
     rows = list_approvals(_settings(workspace), status=None if all_ else status, run_id=run)
-    console = Console(highlight=False)
+    out = console()
     if not rows:
-        console.print("No approvals" + ("" if all_ else f" with status {status}") + ".")
+        out.print("No approvals" + ("" if all_ else f" with status {status}") + ".", markup=False)
         return
-    table = Table(box=None)
-    for col in ("id", "status", "run", "step", "action", "department", "why"):
-        table.add_column(col)
-    for a in rows:
-        table.add_row(
-            a.id, a.status, a.run_id, a.step_id, a.action, a.department or "-", a.reason[:70]
-        )
-    console.print(table)
+    print_table(
+        out,
+        [
+            Column("id", key=True),
+            "status",
+            Column("run", key=True),
+            "step",
+            "action",
+            "department",
+            "why",
+        ],
+        (
+            (a.id, a.status, a.run_id, a.step_id, a.action, a.department or "-", a.reason[:70])
+            for a in rows
+        ),
+    )
 
 
 @approvals_app.command("show")

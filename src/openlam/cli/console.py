@@ -5,6 +5,9 @@ model text, error messages, file paths — is escaped with :func:`esc` before it
 into a rich markup string (rich reads ``[/]`` as markup and crashes, and drops
 ``[search]`` silently). Emoji codes are off too, so ``:thumbs_up:`` in a goal stays text.
 
+Tables go through :func:`print_table`: their cells are never read as markup, ids are
+never cut, and a terminal too narrow for the columns gets one short record per row.
+
 On a terminal rich wraps to the terminal's width. Off a terminal (pipes, logs, tests)
 nothing is hard-wrapped, whatever ``COLUMNS`` says: a message stays on one line, a table
 is as wide as its content, and a rule is :data:`RULE_WIDTH` characters.
@@ -12,19 +15,24 @@ is as wide as its content, and a rule is :data:`RULE_WIDTH` characters.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.align import AlignMethod
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.rule import Rule
 from rich.style import Style
-from rich.text import TextType
+from rich.table import Table
+from rich.text import Text, TextType
 
 # Off a terminal the console is this wide so that nothing wraps; only renderables that
 # fill the width (rules) are bounded, by RULE_WIDTH.
 UNWRAPPED_WIDTH = 10_000
 RULE_WIDTH = 72
+SQUEEZED = 8  # a column narrower than this (or its header) is too squeezed to read
 
 
 def esc(value: Any) -> str:
@@ -57,3 +65,61 @@ def console(*, stderr: bool = False) -> Console:
     if Console(stderr=stderr).is_terminal:
         return CliConsole(**common)
     return CliConsole(**common, soft_wrap=True, width=UNWRAPPED_WIDTH)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of :func:`print_table`. ``key``: an id people copy into the next command —
+    printed whole, never cut or wrapped. ``style``: the style of a value (a status's
+    colour), or None."""
+
+    name: str
+    key: bool = False
+    justify: JustifyMethod = "left"
+    style: Callable[[str], str | None] | None = None
+
+
+def print_table(
+    out: Console,
+    columns: Sequence[Column | str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    title: str | None = None,
+) -> None:
+    """Rows of values printed as text, whatever they hold (a goal may contain ``[/]``).
+
+    Where the columns would be squeezed to a few letters — a narrow terminal — each row is
+    printed as a record instead: its key values on one line, then ``name: value`` lines.
+    """
+    cols = [c if isinstance(c, Column) else Column(c) for c in columns]
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    if title:
+        out.print(Text(title, style="bold"))
+    widths = [max([cell_len(c.name), *(cell_len(r[i]) for r in cells)]) for i, c in enumerate(cols)]
+    needed = sum(
+        w if c.key else min(w, max(SQUEEZED, cell_len(c.name)))
+        for c, w in zip(cols, widths, strict=True)
+    )
+    if out.is_terminal and out.width < needed + 2 * (len(cols) - 1):
+        _print_records(out, cols, cells)
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for c, w in zip(cols, widths, strict=True):
+        table.add_column(c.name, justify=c.justify, no_wrap=c.key, min_width=w if c.key else None)
+    for row in cells:
+        table.add_row(*(_cell(c, v) for c, v in zip(cols, row, strict=True)))
+    out.print(table)
+
+
+def _print_records(out: Console, cols: list[Column], cells: list[list[str]]) -> None:
+    keys = [i for i, c in enumerate(cols) if c.key] or [0]
+    for row in cells:
+        head = Text("  ").join(_cell(cols[i], row[i]) for i in keys)
+        out.print(head, overflow="fold")
+        for i, c in enumerate(cols):
+            if i not in keys and row[i]:
+                out.print(Text.assemble(f"  {c.name}: ", _cell(c, row[i])), overflow="fold")
+
+
+def _cell(column: Column, value: str) -> Text:
+    return Text(value, style=(column.style(value) or "") if column.style else "")

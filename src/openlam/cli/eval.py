@@ -158,9 +158,7 @@ def _rate(value: float | None) -> str:
 def _show(found: dict[str, Any], json_output: bool) -> None:
     from dataclasses import asdict
 
-    from rich.table import Table
-
-    from openlam.cli.console import esc
+    from openlam.cli.console import Column, esc, print_table
 
     if json_output:
         typer.echo(
@@ -175,32 +173,33 @@ def _show(found: dict[str, Any], json_output: bool) -> None:
         )
         return
     c = _out()
-    table = Table(box=None)
-    for col in (
-        "task",
-        "split",
-        "goal done",
-        "deliverable",
-        "run",
-        "corrections",
-        "requests",
-        "tokens",
-        "wall s",
-    ):
-        table.add_column(col)
-    for s in found["scores"]:
-        table.add_row(
-            esc(s.task_id),
-            s.split,
-            "yes" if s.goal_done else "no",
-            "yes" if s.deliverable_correct else "no",
-            s.run_status,
-            str(s.corrections + s.questions),
-            str(s.model_requests),
-            str(s.input_tokens + s.output_tokens),
-            f"{s.wall_seconds:.2f}",
-        )
-    c.print(table)
+    numbers = [Column(col, justify="right") for col in ("corrections", "requests", "tokens")]
+    print_table(
+        c,
+        [
+            Column("task", key=True),
+            "split",
+            "goal done",
+            "deliverable",
+            "run",
+            *numbers,
+            Column("wall s", justify="right"),
+        ],
+        (
+            (
+                s.task_id,
+                s.split,
+                "yes" if s.goal_done else "no",
+                "yes" if s.deliverable_correct else "no",
+                s.run_status,
+                s.corrections + s.questions,
+                s.model_requests,
+                s.input_tokens + s.output_tokens,
+                f"{s.wall_seconds:.2f}",
+            )
+            for s in found["scores"]
+        ),
+    )
     m = found["summary"]
     agent = f" as {esc(found['agent'])}" if found.get("agent") else ""
     c.print(
@@ -226,9 +225,7 @@ def compare(
     json_output: Json = False,
 ) -> None:
     """Per-task table of two evaluations and the significance of their difference."""
-    from rich.table import Table
-
-    from openlam.cli.console import esc
+    from openlam.cli.console import Column, esc, print_table
     from openlam.learning.evals.compare import compare_evals
 
     store = _store(workspace)
@@ -237,12 +234,11 @@ def compare(
         typer.echo(json.dumps(result, indent=2))
         return
     c = _out()
-    table = Table(box=None)
-    for col in ("task", result["a"]["id"], result["b"]["id"]):
-        table.add_column(col)
-    for row in result["tasks"]:
-        table.add_row(esc(row["task"]), _mark(row["a"]), _mark(row["b"]))
-    c.print(table)
+    print_table(
+        c,
+        [Column("task", key=True), result["a"]["id"], result["b"]["id"]],
+        ((row["task"], _mark(row["a"]), _mark(row["b"])) for row in result["tasks"]),
+    )
     c.print(
         f"goal done: {esc(result['a']['id'])} {_rate(result['a']['rate'])} vs "
         f"{esc(result['b']['id'])} {_rate(result['b']['rate'])}; {esc(result['test'])} "

@@ -211,28 +211,34 @@ def _local_rates(ws: Path) -> dict[str, dict[str, Any]]:
 
 
 def _rates_table(c: Any, community: dict[str, Any], local: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    from openlam.cli.console import esc
+    from openlam.cli.console import Column, print_table
 
     actions = community.get("actions", {})
     if not actions:
         c.print("  no action was used often enough across the federation to tell its rate")
         return
-    table = Table(box=None)
-    for col in ("action", "community", "± (noise)", "calls (est.)", "here", "calls here"):
-        table.add_column(col)
-    for name, row in sorted(actions.items()):
-        mine = local.get(name)
-        table.add_row(
-            esc(name),
-            "?" if row["rate"] is None else f"{row['rate']:.0%}",
-            "" if row["plusminus"] is None else f"{row['plusminus']:.0%}",
-            str(row["calls"]),
-            f"{mine['rate']:.0%}" if mine else "-",
-            str(mine["calls"]) if mine else "0",
-        )
-    c.print(table)
+    print_table(
+        c,
+        [
+            Column("action", key=True),
+            "community",
+            "± (noise)",
+            "calls (est.)",
+            "here",
+            "calls here",
+        ],
+        (
+            (
+                name,
+                "?" if row["rate"] is None else f"{row['rate']:.0%}",
+                "" if row["plusminus"] is None else f"{row['plusminus']:.0%}",
+                row["calls"],
+                f"{mine['rate']:.0%}" if (mine := local.get(name)) else "-",
+                mine["calls"] if mine else 0,
+            )
+            for name, row in sorted(actions.items())
+        ),
+    )
 
 
 @federate_app.command("node")

@@ -26,9 +26,7 @@ def gaps(
     import dataclasses
     import json
 
-    from rich.console import Console
-    from rich.table import Table
-
+    from openlam.cli.console import console, print_table
     from openlam.config import load_settings
     from openlam.governance.api import list_gaps
 
@@ -36,14 +34,13 @@ def gaps(
     if json_output:
         typer.echo(json.dumps([dataclasses.asdict(g) for g in rows], indent=2))
         return
-    console = Console(highlight=False)
+    out = console()
     if not rows:
-        console.print("No capability gaps recorded.")
+        out.print("No capability gaps recorded.")
         return
-    table = Table(box=None)
-    for col in ("asked", "what", "why", "could come from", "last goal"):
-        table.add_column(col)
-    for g in rows:
-        table.add_row(str(g.count), g.what, g.why[:60], g.source, g.goal[:50])
-    console.print(table)
-    console.print("[dim]'could come from' is a keyword-based suggestion of where to look.[/]")
+    print_table(
+        out,
+        ["asked", "what", "why", "could come from", "last goal"],
+        ((g.count, g.what, g.why[:60], g.source, g.goal[:50]) for g in rows),
+    )
+    out.print("[dim]'could come from' is a keyword-based suggestion of where to look.[/]")

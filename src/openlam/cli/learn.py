@@ -115,9 +115,8 @@ def lessons(
 def tools(workspace: Workspace = None, json_output: Json = False) -> None:
     """Reliability per action and per source (builtin, each MCP server, OpenAPI service):
     calls, success rate, latency percentiles, commonest error."""
-    from rich.table import Table
-
-    from openlam.cli.console import esc
+    from openlam.cli.console import Column, print_table
+    from openlam.cli.report import short
 
     store = _store(workspace)
     rows, sources = store.tool_stats(), store.source_stats()
@@ -144,31 +143,35 @@ def tools(workspace: Workspace = None, json_output: Json = False) -> None:
         c.print("No actions have run yet.")
         return
     for title, first, items in (("By action", "action", rows), ("By source", "source", sources)):
-        table = Table(box=None, title=title, title_justify="left")
-        for col in (
-            first,
-            *(["source"] if first == "action" else ["actions"]),
-            "calls",
-            "success",
-            "p50 ms",
-            "p95 ms",
-            *(["community"] if community else []),
-            "commonest error",
-        ):
-            table.add_column(col, overflow="fold")
-        for r in items:
-            shared = r.get("community_rate")
-            table.add_row(
-                esc(r[first]),
-                esc(r["source"]) if first == "action" else str(r["actions"]),
-                str(r["calls"]),
-                f"{r['success_rate']:.0%}",
-                f"{r['p50_ms']:g}",
-                f"{r['p95_ms']:g}",
-                *([f"{shared:.0%}" if shared is not None else "-"] if community else []),
-                esc(next(iter(r["errors"]), ""))[:60],
-            )
-        c.print(table)
+        numbers = [Column(col, justify="right") for col in ("calls", "success", "p50 ms", "p95 ms")]
+        print_table(
+            c,
+            [
+                Column(first, key=True),
+                "source" if first == "action" else "actions",
+                *numbers,
+                *(["community"] if community else []),
+                "commonest error",
+            ],
+            (
+                (
+                    r[first],
+                    r["source"] if first == "action" else r["actions"],
+                    r["calls"],
+                    f"{r['success_rate']:.0%}",
+                    f"{r['p50_ms']:g}",
+                    f"{r['p95_ms']:g}",
+                    *([_percent(r.get("community_rate"))] if community else []),
+                    short(next(iter(r["errors"]), ""), 60),
+                )
+                for r in items
+            ),
+            title=title,
+        )
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.0%}"
 
 
 def _community(workspace: Path | None) -> dict:

@@ -138,26 +138,36 @@ def list_servers(workspace: Workspace = None) -> None:
     import datetime
 
     from openlam.actions import mcp
-    from openlam.cli.console import esc
+    from openlam.cli.console import Column
 
     def row(name: str, server: Any, cache: dict[str, Any] | None) -> list[str]:
-        known = [name, server.transport, esc(server.describe())]
+        known = [name, server.transport, server.describe()]
         if cache is None:
-            return [*known, "[yellow]not listed[/]", f"run `openlam mcp test {name}`"]
+            return [*known, "not listed", f"run `openlam mcp test {name}`"]
         when = datetime.datetime.fromtimestamp(cache.get("fetched_at", 0)).strftime(
             "%Y-%m-%d %H:%M"
         )
         if cache.get("server") != server.fingerprint():
-            when += " [yellow](config changed since)[/]"
+            when += " (config changed since)"
         return [*known, str(len(cache["tools"])), when]
 
     show(
         mcp.SERVERS,
         workspace,
-        ("name", "transport", "command / URL", "tools", "listed at"),
+        (
+            Column("name", key=True),
+            "transport",
+            "command / URL",
+            Column("tools", style=_warn_if_not),
+            "listed at",
+        ),
         row,
         "openlam mcp add NAME -- COMMAND ARGS… or openlam mcp add NAME --url URL",
     )
+
+
+def _warn_if_not(value: str) -> str | None:
+    return "yellow" if value.startswith("not ") else None
 
 
 @mcp_app.command("rm")
@@ -200,11 +210,11 @@ async def _refresh(settings: Any, server: Any) -> dict[str, Any]:
 def _print_tools(name: str, server: Any, cache: dict[str, Any]) -> None:
     from pathlib import Path
 
-    from rich.table import Table
-
     from openlam.actions import mcp
     from openlam.actions.risk import reason_of
-    from openlam.cli.console import console, esc
+    from openlam.cli.actions import risk_style
+    from openlam.cli.console import Column, console, esc, print_table
+    from openlam.cli.report import short
 
     out = console()
     info = cache.get("server_info") or {}
@@ -215,16 +225,19 @@ def _print_tools(name: str, server: Any, cache: dict[str, Any]) -> None:
         f"{esc(cache.get('protocol_version', '?'))}) answered in "
         f"{cache.get('_seconds', 0):.2f}s with {len(cache['tools'])} tools:"
     )
-    table = Table("action", "risk", "why", "description")
-    for spec in specs:
-        description = " ".join(spec.description.split())
-        table.add_row(
-            esc(spec.name),
-            spec.risk.value,
-            esc(reason_of(spec)),
-            esc(description[:90] + ("…" if len(description) > 90 else "")),
-        )
-    out.print(table)
+    print_table(
+        out,
+        [Column("action", key=True), Column("risk", style=risk_style), "why", "description"],
+        (
+            (
+                spec.name,
+                spec.risk.value,
+                reason_of(spec),
+                short(" ".join(spec.description.split()), 90),
+            )
+            for spec in specs
+        ),
+    )
     unusable = mcp.unusable_tools(cache)
     if unusable:
         out.print(

@@ -116,20 +116,23 @@ def refresh(
 def list_services(workspace: Workspace = None) -> None:
     """The configured services."""
     from openlam.actions import openapi
-    from openlam.cli.console import esc
+    from openlam.cli.console import Column
 
     def row(name: str, service: Any, compiled: dict[str, Any] | None) -> list[str]:
         if compiled is None:
-            api, count = "[yellow]not compiled[/]", f"run `openlam openapi refresh {name}`"
+            api, count = "not compiled", f"run `openlam openapi refresh {name}`"
         else:
-            api, count = esc(openapi.describe(compiled)), str(len(compiled["operations"]))
+            api, count = openapi.describe(compiled), str(len(compiled["operations"]))
         base = service.base_url or (compiled or {}).get("base_url") or "?"
-        return [name, api, esc(base), esc(service.auth or "none"), count]
+        return [name, api, base, service.auth or "none", count]
+
+    def warn(value: str) -> str | None:
+        return "yellow" if value == "not compiled" else None
 
     show(
         openapi.SERVICES,
         workspace,
-        ("name", "API", "base URL", "auth", "operations"),
+        (Column("name", key=True), Column("API", style=warn), "base URL", "auth", "operations"),
         row,
         "openlam openapi add NAME SPEC [--base-url URL] [--auth bearer:SECRET]",
     )
@@ -146,11 +149,10 @@ def remove(
 
 
 def _print_operations(service: Any, compiled: dict[str, Any]) -> None:
-    from rich.table import Table
-
     from openlam.actions import openapi
     from openlam.actions.risk import reason_of
-    from openlam.cli.console import console, esc
+    from openlam.cli.actions import risk_style
+    from openlam.cli.console import Column, console, esc, print_table
 
     out = console()
     specs = openapi.operation_specs(service, compiled)
@@ -159,9 +161,11 @@ def _print_operations(service: Any, compiled: dict[str, Any]) -> None:
         f"[green]OpenAPI service {esc(service.name)}[/]: "
         f"{esc(openapi.describe(compiled))} at {esc(base)}, {len(specs)} operations:"
     )
-    table = Table("action", "risk", "why", "method", "path")
-    for spec, op in zip(specs, compiled["operations"], strict=True):
-        table.add_row(
-            esc(spec.name), spec.risk.value, esc(reason_of(spec)), op["method"], esc(op["path"])
-        )
-    out.print(table)
+    print_table(
+        out,
+        [Column("action", key=True), Column("risk", style=risk_style), "why", "method", "path"],
+        (
+            (spec.name, spec.risk.value, reason_of(spec), op["method"], op["path"])
+            for spec, op in zip(specs, compiled["operations"], strict=True)
+        ),
+    )

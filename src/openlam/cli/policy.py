@@ -26,18 +26,18 @@ def check(
     workspace: Workspace = None,
 ) -> None:
     """Validate policy files; every problem is reported with its file and line."""
-    from rich.console import Console
-
+    from openlam.cli.console import console as make_console
+    from openlam.cli.console import esc
     from openlam.config import load_settings
     from openlam.governance.api import check_policies
     from openlam.governance.policy import PolicyError
 
-    console = Console(highlight=False)
+    console = make_console()
     try:
         policies = check_policies(load_settings(workspace), files)
     except PolicyError as exc:
         for problem in exc.problems:
-            console.print(f"[red]{problem}[/]")
+            console.print(f"[red]{esc(problem)}[/]")
         console.print(f"{len(exc.problems)} problem(s)")
         raise typer.Exit(1) from None
     if not policies.files:
@@ -48,7 +48,7 @@ def check(
         return
     console.print(
         f"[green]OK[/]: {len(policies.rules)} rule(s) in {len(policies.files)} "
-        f"file(s): {', '.join(policies.files)}"
+        f"file(s): {esc(', '.join(policies.files))}"
     )
 
 
@@ -62,8 +62,8 @@ def explain(
     """Show the rule that decided a step, why, and what happened next."""
     import json
 
-    from rich.console import Console
-
+    from openlam.cli.console import console as make_console
+    from openlam.cli.console import esc
     from openlam.config import load_settings
     from openlam.governance.api import explain as explain_step
 
@@ -72,20 +72,22 @@ def explain(
         typer.echo(json.dumps(info, indent=2, default=str))
         return
     body = info["recorded"]["body"]
-    console = Console(highlight=False)
+    console = make_console()
     console.print(
-        f"Step {step_id} of run {run_id}: [bold]{body.get('action')}[/] "
-        f"(risk {body.get('risk')}, plan version {body.get('plan_version')})"
+        f"Step {esc(step_id)} of run {esc(run_id)}: [bold]{esc(body.get('action'))}[/] "
+        f"(risk {esc(body.get('risk'))}, plan version {esc(body.get('plan_version'))})"
     )
     console.print(
-        f"Decision: [bold]{body.get('effect')}[/] by rule [bold]{body.get('rule_id')}[/]"
-        f" ({body.get('source') or 'built-in'})"
+        f"Decision: [bold]{esc(body.get('effect'))}[/] by rule [bold]{esc(body.get('rule_id'))}[/]"
+        f" ({esc(body.get('source') or 'built-in')})"
     )
-    console.print(f"Why: {body.get('reason')}")
+    console.print(f"Why: {esc(body.get('reason'))}")
     if body.get("guardrail"):
-        console.print(f"Guardrail: {body['guardrail']} — the deciding rule would have allowed it")
-    console.print(f"Provenance: {body.get('provenance_text')}")
-    console.print(f"Arguments: {json.dumps(body.get('args'), default=str)[:500]}")
+        console.print(
+            f"Guardrail: {esc(body['guardrail'])} — the deciding rule would have allowed it"
+        )
+    console.print(f"Provenance: {esc(body.get('provenance_text'))}")
+    console.print(f"Arguments: {esc(json.dumps(body.get('args'), default=str)[:500])}")
     rule = info["rule_now"]
     if rule is None:
         console.print("[dim]The rule is no longer in the current policy files.[/]")
@@ -94,6 +96,6 @@ def explain(
         detail = b.get("status") or b.get("approval") or ""
         by = f"by {rec['actor']}" if rec["actor"] else ""
         console.print(
-            f"  then {rec['kind']}: {detail} {by}"
-            + (f" — {b['comment']}" if b.get("comment") else "")
+            esc(f"  then {rec['kind']}: {detail} {by}")
+            + (f" — {esc(b['comment'])}" if b.get("comment") else "")
         )

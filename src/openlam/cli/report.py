@@ -45,7 +45,11 @@ def short(value: Any, limit: int = 70) -> str:
 
 def styled(status: str, text: str) -> str:
     """``text`` (already markup) in the colour of ``status``."""
-    return f"[{STYLE.get(status, 'white')}]{text}[/]"
+    return f"[{status_style(status)}]{text}[/]"
+
+
+def status_style(status: str) -> str:
+    return STYLE.get(status, "white")
 
 
 def _delegated(e: dict[str, Any]) -> bool:

@@ -31,30 +31,29 @@ def list_runs(
     """The most recent runs, newest first."""
     import datetime
 
-    from rich.table import Table
-
+    from openlam.cli.console import Column, print_table
     from openlam.cli.console import console as make_console
-    from openlam.cli.console import esc
-    from openlam.cli.report import short, styled
+    from openlam.cli.report import short, status_style
 
     rows = _store(workspace).list_runs(limit=limit, status=status)
     console = make_console()
     if not rows:
         console.print('No runs yet. Start one with: openlam run "your goal"')
         return
-    table = Table(box=None)
-    for col in ("run", "started", "status", "agent", "goal"):
-        table.add_column(col)
-    for r in rows:
-        when = datetime.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(
-            esc(r["id"]),
-            when,
-            styled(r["status"], esc(r["status"])),
-            esc(r["agent"]),
-            esc(short(r["goal"], 60)),
-        )
-    console.print(table)
+    print_table(
+        console,
+        [Column("run", key=True), "started", Column("status", style=status_style), "agent", "goal"],
+        (
+            (
+                r["id"],
+                datetime.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M:%S"),
+                r["status"],
+                r["agent"],
+                short(r["goal"], 60),
+            )
+            for r in rows
+        ),
+    )
 
 
 @runs_app.command("show")

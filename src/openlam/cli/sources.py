@@ -24,6 +24,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from openlam.actions.sources import Sources
+    from openlam.cli.console import Column
 
 
 def print_access(source: Any, what: str) -> None:
@@ -51,15 +52,13 @@ def print_access(source: Any, what: str) -> None:
 def show(
     sources: Sources[Any],
     workspace: Path | None,
-    columns: Sequence[str],
+    columns: Sequence[Column | str],
     row: Callable[[str, Any, dict[str, Any] | None], Sequence[str]],
     how_to_add: str,
 ) -> None:
     """``openlam KIND list``: a table row per configured source, made by ``row`` from its
-    name, configuration and cache (None when nothing is cached yet)."""
-    from rich.table import Table
-
-    from openlam.cli.console import console
+    name, configuration and cache (None when nothing is cached yet) — plain text."""
+    from openlam.cli.console import console, print_table
     from openlam.config import load_settings
 
     settings = load_settings(workspace)
@@ -68,10 +67,11 @@ def show(
     if not found:
         out.print(f"No {sources.what}s. Add one: {how_to_add}")
         return
-    table = Table(*columns)
-    for name, config in found.items():
-        table.add_row(*row(name, config, sources.read_cache(settings, name)))
-    out.print(table)
+    print_table(
+        out,
+        columns,
+        (row(name, config, sources.read_cache(settings, name)) for name, config in found.items()),
+    )
 
 
 def remove(sources: Sources[Any], name: str, workspace: Path | None) -> None:
