@@ -59,7 +59,7 @@ def list_agents(
     """Every agent: id, name, title, department and manager."""
     import json
 
-    from openlam.cli.console import Column, print_table
+    from openlam.cli.console import Column, esc, print_table
     from openlam.org.views import agent_json, ordered_departments
 
     catalog = _catalog(workspace)
@@ -78,7 +78,7 @@ def list_agents(
         ),
     )
     where = (
-        f" in {catalog.departments[dept_ids[0]].name}"
+        f" in {esc(catalog.departments[dept_ids[0]].name)}"
         if department
         else f" in {len(dept_ids)} departments"
     )

@@ -132,6 +132,8 @@ def show(
     json_output: Json = False,
 ) -> None:
     """One evaluation's per-task scores, or the list of evaluations."""
+    from openlam.cli.console import esc
+
     store = _store(workspace)
     if ident is not None:
         _show(store.get(ident), json_output)
@@ -145,9 +147,11 @@ def show(
         c.print("No evaluations yet: `openlam eval run openlam --model eval:oracle`")
     for r in rows:
         c.print(
-            f"{r['id']} {r['suite']} {r['model']} {r['split'] or 'all'}: "
-            f"{_rate(r['summary'].get('goal_done'))} goal done over "
-            f"{r['summary'].get('tasks', 0)} tasks ({r['status']})"
+            esc(
+                f"{r['id']} {r['suite']} {r['model']} {r['split'] or 'all'}: "
+                f"{_rate(r['summary'].get('goal_done'))} goal done over "
+                f"{r['summary'].get('tasks', 0)} tasks ({r['status']})"
+            )
         )
 
 

@@ -137,7 +137,7 @@ def promote(
                 c.print(
                     f"  {esc(name)} {role} {esc(sheets[role]['model'])}: goal done "
                     f"{s['goal_done']:.0%} ({s['goal_done_count']}/{s['tasks']}) "
-                    f"[{sheets[role]['eval_id']}]"
+                    + esc(f"[{sheets[role]['eval_id']}]")
                 )
         for reason in decision.reasons:
             c.print(f"  {esc(reason)}")
