@@ -596,3 +596,35 @@ def _up(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@pytest.mark.timeout(180)
+def test_a_submission_killed_before_its_run_was_queued_loses_nothing(workspace: Path) -> None:
+    """Submitting lists the run, then queues it; a process killed in between leaves a
+    listed run on no queue. Submitting it again (a webhook's retry) queues it rather
+    than calling it a duplicate, and a worker queues one nobody submits again."""
+    from openlam.runtime import admin
+
+    (workspace / "openlam.toml").write_text("[runtime]\nrequeue_seconds = 1\n")
+    settings = load_settings(workspace)
+    wf = Workforce(settings=settings, model="offline")
+    retried, forgotten = (
+        asyncio.run(wf.prepare(f"write '{name}' to {name}.md", agent="operator"))
+        for name in ("retried", "forgotten")
+    )
+    store = Store(settings.app_database_url)
+    for request in (retried, forgotten):  # what the killed submitter left
+        assert store.claim_queued(request, "openlam")
+    assert admin.submit(settings, store, retried)  # queued now, not refused as a duplicate
+    assert not admin.submit(settings, store, retried)  # and now it is one
+    worker = start_worker(workspace, {})
+    try:
+        assert wait_for(lambda: statuses(workspace).get("completed") == 2, timeout=120), statuses(
+            workspace
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=60)
+    assert (workspace / "retried.md").read_text() == "retried"
+    assert (workspace / "forgotten.md").read_text() == "forgotten"
+    assert f"queued 1 run(s) whose submitter stopped: {forgotten.run_id}" in out, out + err

@@ -151,6 +151,17 @@ class Store:
         with self.engine.begin() as conn:
             return conn.execute(insert.values(**row).returning(runs.c.id)).first() is not None
 
+    def queued_before(self, cutoff: float) -> list[str]:
+        """Ids of the runs listed as queued, last updated before ``cutoff`` (epoch)."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(runs.c.id).where(
+                        runs.c.status == "queued", runs.c.updated_at < cutoff
+                    )
+                ).scalars()
+            )
+
     def forget(self, run_id: str) -> None:
         """Remove a run that never started (its submission failed)."""
         with self.engine.begin() as conn:

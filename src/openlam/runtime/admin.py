@@ -47,32 +47,88 @@ def client(settings: Settings) -> DBOSClient:
 def submit(
     settings: Settings, store: Store, request: RunRequest, priority: int | None = None
 ) -> bool:
-    """Queue a prepared run for the workers; False if a run with its id exists already."""
-    from dbos import EnqueueOptions
+    """Queue a prepared run for the workers; False if a run with its id exists already.
 
-    from openlam.runtime.durable import WORKFLOW_VERSION
-    from openlam.runtime.queues import configured, queue_for
+    Two steps: the run is listed (status ``queued``, with its request) and then put on
+    its DBOS queue. A process killed between them leaves a listed run no worker will
+    ever see; submitting the same run again queues it, and so does a worker's sweep
+    (:func:`queue_unqueued`) — nothing submitted is lost."""
+    from openlam.runtime.queues import queue_for
 
     name = queue_for(settings, request.agent.id, request.agent.department)
     dbos = client(settings)
-    if not store.claim_queued(request, name):
+    if not store.claim_queued(request, name) and not _never_queued(store, dbos, request.run_id):
         return False
     try:
-        if dbos.retrieve_queue(name) is None:  # no worker has registered it yet
-            next(q for q in configured(settings) if q.name == name).register_with(dbos)
-        options: EnqueueOptions = {
-            "workflow_name": RUN_WORKFLOW,
-            "queue_name": name,
-            "workflow_id": request.run_id,
-            "app_version": WORKFLOW_VERSION,
-        }
-        if priority is not None:
-            options["priority"] = priority
-        dbos.enqueue(options, request.model_dump(mode="json"))
+        _enqueue(settings, dbos, request, name, priority)
     except BaseException:
         store.forget(request.run_id)  # not queued after all: no phantom "queued" run
         raise
     return True
+
+
+REQUEUE_AFTER = 30.0  # seconds a listed run may wait for its submitter to queue it
+
+
+def queue_unqueued(
+    settings: Settings, store: Store, older_than: float = REQUEUE_AFTER
+) -> list[str]:
+    """Queue the runs listed as queued more than ``older_than`` seconds ago that are on
+    no DBOS queue (their submitting process was killed in between), from the request
+    stored with them; returns their ids. Their priority, if any, is not kept."""
+    from openlam.loop.runner import RunRequest
+    from openlam.runtime.queues import queue_for
+
+    listed = store.queued_before(time.time() - older_than)
+    if not listed:
+        return []
+    dbos = client(settings)
+    queued = set()
+    for start in range(0, len(listed), 500):  # a long backlog: bounded statements
+        chunk = listed[start : start + 500]
+        found = dbos.list_workflows(workflow_ids=chunk, load_input=False, load_output=False)
+        queued.update(w.workflow_id for w in found)
+    done = []
+    for run_id in listed:
+        run = store.get_run(run_id)
+        if run_id in queued or run is None or run["status"] != "queued":
+            continue
+        request = RunRequest.model_validate(run["request"])
+        name = queue_for(settings, request.agent.id, request.agent.department)
+        _enqueue(settings, dbos, request, name, None)
+        done.append(run_id)
+    return done
+
+
+def _never_queued(store: Store, dbos: DBOSClient, run_id: str) -> bool:
+    run = store.get_run(run_id)
+    return (
+        run is not None
+        and run["status"] == "queued"
+        and not dbos.list_workflows(workflow_ids=[run_id], load_input=False, load_output=False)
+    )
+
+
+def _enqueue(
+    settings: Settings, dbos: DBOSClient, request: RunRequest, name: str, priority: int | None
+) -> None:
+    """Put the run on its queue (DBOS keys it by the run id: doing it twice is harmless)."""
+    from dbos import EnqueueOptions
+
+    from openlam.runtime.durable import WORKFLOW_VERSION
+    from openlam.runtime.queues import configured
+
+    if dbos.retrieve_queue(name) is None:  # no worker has registered it yet
+        next(q for q in configured(settings) if q.name == name).register_with(dbos)
+    options: EnqueueOptions = {
+        "workflow_name": RUN_WORKFLOW,
+        "queue_name": name,
+        "workflow_id": request.run_id,
+        "app_version": WORKFLOW_VERSION,
+    }
+    if priority is not None:
+        options["priority"] = priority
+    dbos.enqueue(options, request.model_dump(mode="json"))
 
 
 def cancel(

@@ -6,6 +6,8 @@ and besides running what it dequeues it:
 * sweeps every ``heartbeat_seconds`` for executors that are provably dead and hands
   their runs back to the queues, so a SIGKILLed worker's runs are taken over within
   about ``lease_seconds`` (at once when it ran on this machine);
+* queues, every ``[runtime] requeue_seconds`` (30), runs that were listed as submitted but never
+  reached their queue (the submitting process was killed between the two steps);
 * polls the IMAP and folder triggers, and serves ``GET /health`` and webhook triggers
   (``POST /hooks/NAME``) on ``--port`` (127.0.0.1 by default);
 * on SIGTERM or Ctrl-C drains: takes no new run, lets the steps in flight finish for up
@@ -92,7 +94,11 @@ class Worker:
             self.say(f"took over {len(rt.recovering)} run(s) of stopped processes")
         if self.port is not None:
             self.http = self.serve_http(loop)
-        tasks = [asyncio.create_task(self.sweep()), asyncio.create_task(self.poll_triggers())]
+        tasks = [
+            asyncio.create_task(self.sweep()),
+            asyncio.create_task(self.queue_unqueued()),
+            asyncio.create_task(self.poll_triggers()),
+        ]
         await self.stopping.wait()
         self.say("stopping: finishing the steps in flight")
         for task in tasks:
@@ -119,6 +125,26 @@ class Worker:
                 continue
             if taken:
                 self.say(f"took over {len(taken)} run(s) of a stopped process: " + ", ".join(taken))
+
+    async def queue_unqueued(self) -> None:
+        """Queue the runs whose submitting process died before it queued them."""
+        from openlam.runtime.admin import REQUEUE_AFTER, queue_unqueued
+
+        rt = self.rt
+        assert rt is not None
+        runtime = (self.settings.raw or {}).get("runtime", {})
+        every = float(runtime.get("requeue_seconds", REQUEUE_AFTER))
+        while True:
+            await asyncio.sleep(every)
+            try:
+                queued = await asyncio.to_thread(queue_unqueued, self.settings, rt.store, every)
+            except Exception as exc:  # the database is briefly away: next time
+                log.warning("looking for unqueued runs failed: %s", exc)
+                continue
+            if queued:
+                self.say(
+                    f"queued {len(queued)} run(s) whose submitter stopped: " + ", ".join(queued)
+                )
 
     async def poll_triggers(self) -> None:
         from openlam.runtime.triggers import folder_events, imap_events, start_run
