@@ -93,6 +93,29 @@ def test_replans_may_reference_finished_steps_but_not_reuse_their_ids():
     assert errors == ["step id s1 is already taken by a finished step; choose a new id"]
 
 
+PLAN = '{"steps": [{"id": "s1", "action": "files.read", "args": {"path": "notes.md"}}]}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        PLAN,
+        f"```json\n{PLAN}\n```",
+        f"Here is the plan: {PLAN} Let me know.",
+        # reasoning models think first, in braces and JSON-looking examples
+        '<think>Read it with {files.read}; a step looks like {"id": "x"}.</think>\n' + PLAN,
+        'A step is shaped like {"id": "…", "action": "…"}; mine:\n' + PLAN,
+        '[{"id": "s1", "action": "files.read", "args": {"path": "notes.md"}}]',
+    ],
+)
+def test_a_plan_is_read_from_whatever_surrounds_it(text):
+    plan, errors = parse_plan(text)
+    assert errors == [] and plan is not None
+    assert [(s.id, s.action, s.args) for s in plan.steps] == [
+        ("s1", "files.read", {"path": "notes.md"})
+    ]
+
+
 @pytest.mark.parametrize("text", ["", "no json here", "[1, 2", '{"steps": 5}'])
 def test_unparseable_plans_say_what_to_send(text):
     plan, errors = parse_plan(text)

@@ -216,6 +216,19 @@ def test_model_answer_as_bare_id_or_fenced_json(catalog: Catalog):
     assert parse_choice('{"agent": "ceo"}', ids) == (None, "")
 
 
+def test_a_reasoning_models_thoughts_are_not_read_as_its_choice(catalog: Catalog):
+    ids = ["accountant", "controller"]
+    thinking = (
+        "<think>The controller owns close {month-end}; maybe "
+        '{"agent": "controller"}? No — booking an invoice is the accountant\'s job.</think>\n'
+    )
+    assert parse_choice(thinking + '{"agent": "accountant", "reason": "books"}', ids) == (
+        "accountant",
+        "books",
+    )
+    assert parse_choice(thinking + "accountant", ids) == ("accountant", "")
+
+
 @pytest.mark.parametrize(
     "answer",
     [

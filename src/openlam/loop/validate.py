@@ -7,7 +7,6 @@ as feedback, and what stays infeasible becomes a capability gap.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from openlam.actions.registry import ActionRegistry
+from openlam.loop.json_text import json_in
 from openlam.loop.references import find_refs
 from openlam.loop.state import SPECIAL_ACTIONS, Plan
 
@@ -23,27 +23,18 @@ SPECIAL_ARGS = {
     "ask_human": ("question",),
     "request_capability": ("capability", "reason"),
 }
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
 STEP_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
 """Step ids become part of idempotency keys and of delegated children's run ids
 (``run-….s1.s2``), so they are short and plain."""
 
 
 def parse_plan(text: str) -> tuple[Plan | None, list[str]]:
-    """Read a plan from model text: tolerant of code fences and chatter around the JSON."""
-    candidates = [text.strip()]
-    candidates += [m.strip() for m in _FENCE.findall(text)]
-    start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
-        candidates.append(text[start : end + 1])
-    data: Any = None
-    for candidate in candidates:
-        try:
-            data = json.loads(candidate)
-            break
-        except ValueError:
-            continue
-    else:
+    """Read a plan from model text: tolerant of code fences, reasoning and chatter around
+    the JSON (:mod:`openlam.loop.json_text`)."""
+    data = json_in(text, lambda v: isinstance(v, list) or (isinstance(v, dict) and "steps" in v))
+    if data is None:  # the model's object, so that what is wrong with it can be said
+        data = json_in(text, lambda v: isinstance(v, dict))
+    if data is None:
         return None, ['the reply is not valid JSON; answer with one JSON object {"steps": [...]}']
     if isinstance(data, list):
         data = {"steps": data}

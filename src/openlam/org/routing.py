@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import functools
-import json
 import math
 import re
 import weakref
@@ -578,25 +577,20 @@ def shortlist_prompt(goal: str, shortlist: Sequence[Candidate]) -> str:
     return "\n".join(lines)
 
 
-_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
-
-
 def parse_choice(answer: str, ids: Iterable[str]) -> tuple[str | None, str]:
-    """(chosen id or None, the model's reason) from a model's answer."""
+    """(chosen id or None, the model's reason) from a model's answer (its reasoning, if
+    it shows any, is not read: it names agents it considered and rejected)."""
+    from openlam.loop.json_text import json_in, without_reasoning
+
     allowed = set(ids)
-    text = answer.strip()
-    match = _JSON_OBJECT.search(text)
-    if match:
-        try:
-            data = json.loads(match.group(0))
-        except json.JSONDecodeError:
-            data = None
-        if isinstance(data, dict):
-            pick = data.get("agent") or data.get("id")
-            why = data.get("reason")
-            if isinstance(pick, str) and pick.strip() in allowed:
-                return pick.strip(), " ".join(str(why or "").split())[:240]
-            return None, ""
+    data = json_in(answer, lambda v: isinstance(v, dict) and ("agent" in v or "id" in v))
+    if data is not None:
+        pick = data.get("agent") or data.get("id")
+        why = data.get("reason")
+        if isinstance(pick, str) and pick.strip() in allowed:
+            return pick.strip(), " ".join(str(why or "").split())[:240]
+        return None, ""
+    text = without_reasoning(answer)
     named = {w for w in re.findall(r"[a-z][a-z0-9_]*", text) if w in allowed}
     if len(named) == 1:
         return named.pop(), ""
