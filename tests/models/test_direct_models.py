@@ -123,6 +123,26 @@ async def test_an_unreadable_reply_is_a_model_error_with_what_came(workspace):
     assert "sent an unreadable reply: <html>hi" in str(failed.value)
 
 
+class _Parts(FakeHTTPServer):
+    """A server that gives the message's content as a list of parts."""
+
+    def __init__(self) -> None:
+        message = {
+            "role": "assistant",
+            "content": [{"type": "text", "text": '{"steps": '}, {"type": "text", "text": "[]}"}],
+        }
+        reply = {"choices": [{"message": message}], "usage": {"prompt_tokens": 7}}
+        super().__init__(lambda *_: json_response(reply))
+
+
+async def test_content_given_as_parts_is_their_text(workspace):
+    with _Parts() as server:
+        reply = await models.request(
+            _model(workspace, "openai:fake", openai_base_url=server.url), ASK
+        )
+    assert json.loads(reply.text) == {"steps": []} and reply.input_tokens == 7
+
+
 def test_a_run_on_an_openai_compatible_server_loads_neither_sdk_nor_pydantic_ai(tmp_path):
     """What a run loads is what it costs in start-up and memory (bench/README.md)."""
     script = textwrap.dedent(

@@ -182,8 +182,11 @@ class OllamaChatModel(DirectModel):
 def _text_of(message: dict[str, Any]) -> str:
     """An assistant message's text; some servers answer a structured request with a tool
     call instead, whose arguments are then the text (OpenAI sends them as a string,
-    Ollama as an object)."""
+    Ollama as an object). Content given as parts (``[{"type": "text", "text": …}]``, as
+    some OpenAI-compatible servers send it) is their text joined."""
     text = message.get("content") or ""
+    if isinstance(text, list):
+        text = "".join(p.get("text") or "" for p in text if isinstance(p, dict))
     calls = message.get("tool_calls") or []
     if text or not calls:
         return text
