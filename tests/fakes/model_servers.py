@@ -87,8 +87,11 @@ class FakeOllama(FakeModelServer):
             if isinstance(reply, dict) and "http_status" in reply:
                 return json_response({"error": reply.get("message", "boom")}, reply["http_status"])
             message: dict[str, Any] = {"role": "assistant", "content": ""}
+            done = "stop"
             if isinstance(reply, dict) and "tool_call" in reply:
                 message["tool_calls"] = [{"function": reply["tool_call"]}]
+            elif isinstance(reply, dict) and "cut_off" in reply:  # stopped at the limit
+                message["content"], done = reply["cut_off"], "length"
             else:
                 message["content"] = _text(reply)
             return json_response(
@@ -97,7 +100,7 @@ class FakeOllama(FakeModelServer):
                     "created_at": "2026-11-28T00:00:00Z",
                     "message": message,
                     "done": True,
-                    "done_reason": "stop",
+                    "done_reason": done,
                     "prompt_eval_count": self.tokens_in(body),
                     "eval_count": len(message["content"]) // 4,
                 }
@@ -140,6 +143,9 @@ class FakeOpenAI(FakeModelServer):
                     }
                 ]
                 finish, content = "tool_calls", ""
+            elif isinstance(reply, dict) and "cut_off" in reply:  # stopped at the limit
+                content = message["content"] = reply["cut_off"]
+                finish = "length"
             else:
                 content = message["content"] = _text(reply)
             n_in = self.tokens_in(body)

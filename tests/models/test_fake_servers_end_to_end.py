@@ -144,3 +144,28 @@ async def test_fake_anthropic_drives_a_goal_to_completed(settings, workspace, si
         if isinstance(server.chat_bodies[0]["system"], list)
         else "http.get" in server.chat_bodies[0]["system"]
     )
+
+
+PLAN = {"steps": [{"id": "s1", "action": "files.write", "args": {"path": "a.md", "content": "A"}}]}
+
+
+async def test_a_reply_cut_at_the_output_limit_is_named_as_such(settings, workspace: Path):
+    partial = json.dumps(PLAN)[:40]  # the server stopped mid-JSON (finish_reason "length")
+    with FakeOpenAI([{"cut_off": partial}, PLAN]) as server:
+        s = settings.with_overrides(openai_base_url=f"{server.url}/v1")
+        outcome = await run(s, "openai:fake", "write A to a.md")
+        feedback = server.chat_bodies[1]["messages"][-1]["content"]
+    assert outcome.status.value == "completed", outcome.summary
+    assert "stopped at the model server's output limit" in feedback
+    assert "not valid JSON" not in feedback  # the model did nothing wrong
+    assert (workspace / "a.md").read_text() == "A"
+
+
+async def test_replies_always_cut_off_end_the_run_saying_why(settings, workspace: Path):
+    partial = json.dumps(PLAN)[:40]
+    with FakeOllama([{"cut_off": partial}] * 5) as server:
+        s = settings.with_overrides(ollama_url=server.url, max_plan_repairs=1)
+        outcome = await run(s, "ollama:qwen3", "write A to a.md")
+    assert outcome.status.value == "failed"
+    assert "output limit" in outcome.summary and "raise the server's limit" in outcome.summary
+    assert server.chat_requests == 2 and not (workspace / "a.md").exists()

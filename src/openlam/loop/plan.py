@@ -24,6 +24,8 @@ class ModelReply(BaseModel):
     output_tokens: int = 0
     error: str | None = None  # the request failed, or a budget refused to send it
     requests: int = 1  # requests it took: 0 if refused, more if one was lost in a crash
+    cut_off: bool | None = None  # True: the server stopped the reply at its output limit
+    # (None, not False, otherwise: a journaled reply's stored form stays as it was)
 
 
 ModelCall = Callable[[list[dict[str, str]], dict[str, Any]], Awaitable[ModelReply]]
@@ -125,6 +127,12 @@ async def make_plan(
         if reply.error is not None:
             return PlanResult(None, [reply.error], model_failed=True)
         plan, errors = parse_plan(reply.text)
+        if plan is None and reply.cut_off:  # not the model's mistake: say what happened
+            errors = [
+                f"the reply stopped at the model server's output limit ({reply.output_tokens} "
+                "tokens) before its JSON ended; send a shorter plan (fewer steps, shorter "
+                "arguments), or raise the server's limit"
+            ]
         if plan is not None:
             errors = validate_plan(plan, p.actions, done=done, max_steps=max_steps)
             if not errors:

@@ -133,6 +133,7 @@ def _reply(response: Any) -> ModelReply:
         text=text,
         input_tokens=response.usage.input_tokens or 0,
         output_tokens=response.usage.output_tokens or 0,
+        cut_off=getattr(response, "finish_reason", None) == "length",
     )
 
 

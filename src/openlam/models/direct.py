@@ -143,10 +143,12 @@ class OpenAICompatibleModel(DirectModel):
     def reply(self, data: dict[str, Any]) -> ModelReply:
 
         usage = data.get("usage") or {}
+        choice = data["choices"][0]
         return ModelReply(
-            text=_text_of(data["choices"][0]["message"]),
+            text=_text_of(choice["message"]),
             input_tokens=int(usage.get("prompt_tokens") or 0),
             output_tokens=int(usage.get("completion_tokens") or 0),
+            cut_off=choice.get("finish_reason") == "length",
         )
 
 
@@ -176,6 +178,7 @@ class OllamaChatModel(DirectModel):
             text=_text_of(data["message"]),
             input_tokens=int(data.get("prompt_eval_count") or 0),
             output_tokens=int(data.get("eval_count") or 0),
+            cut_off=data.get("done_reason") == "length",
         )
 
 

@@ -112,7 +112,10 @@ async def _ask(
     except (ModelError, UserError) as exc:
         return ModelReply(error=rt.redact(str(exc)))
     return ModelReply(
-        text=reply.text, input_tokens=reply.input_tokens, output_tokens=reply.output_tokens
+        text=reply.text,
+        input_tokens=reply.input_tokens,
+        output_tokens=reply.output_tokens,
+        cut_off=reply.cut_off or None,
     )
 
 
