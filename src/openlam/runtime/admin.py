@@ -89,9 +89,9 @@ def queue_unqueued(
         found = dbos.list_workflows(workflow_ids=chunk, load_input=False, load_output=False)
         queued.update(w.workflow_id for w in found)
     done = []
-    for run_id in listed:
+    for run_id in (r for r in listed if r not in queued):  # read only the unqueued ones
         run = store.get_run(run_id)
-        if run_id in queued or run is None or run["status"] != "queued":
+        if run is None or run["status"] != "queued":  # started or cancelled meanwhile
             continue
         request = RunRequest.model_validate(run["request"])
         name = queue_for(settings, request.agent.id, request.agent.department)

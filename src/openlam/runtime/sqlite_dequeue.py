@@ -11,6 +11,7 @@ claim one step for every process on the machine — and a SQLite file serves onl
 from __future__ import annotations
 
 import functools
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,15 +25,24 @@ def serialize_dequeues() -> None:
     """Give DBOS's SQLite system database one dequeue at a time per database file, for
     queues with a shared budget (others cannot overrun: a claim re-checks each row).
     Idempotent; call it before DBOS launches its queue pollers."""
-    from dbos._sys_db_sqlite import SQLiteSystemDatabase
+    try:  # DBOS's own module (3.4): a release that moves it must not stop OpenLAM starting
+        from dbos._sys_db_sqlite import SQLiteSystemDatabase
 
-    claim = SQLiteSystemDatabase.start_queued_workflows
+        claim = SQLiteSystemDatabase.start_queued_workflows
+    except (ImportError, AttributeError):
+        logging.getLogger("openlam").warning(
+            "this DBOS release has no SQLiteSystemDatabase.start_queued_workflows: queue "
+            "limits may be exceeded by several worker processes on SQLite (use PostgreSQL)"
+        )
+        return
     if getattr(claim, _LOCKED, False):
         return
 
     @functools.wraps(claim)
     def one_at_a_time(self: Any, queue: Any, *args: Any, **kwargs: Any) -> Any:
-        if all(getattr(queue, limit, None) is None for limit in _SHARED_LIMITS):
+        # Unlocked only when the queue provably has no shared limit (an attribute a
+        # later DBOS renamed counts as a limit: locking is the safe side).
+        if all(hasattr(queue, a) and getattr(queue, a) is None for a in _SHARED_LIMITS):
             return claim(self, queue, *args, **kwargs)
         with _lock_for(str(self.engine.url.database)):
             return claim(self, queue, *args, **kwargs)
