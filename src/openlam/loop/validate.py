@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from openlam.actions.registry import ActionRegistry
-from openlam.loop.json_text import json_in
 from openlam.loop.references import find_refs
+from openlam.loop.reply_json import json_in
 from openlam.loop.state import SPECIAL_ACTIONS, Plan
 
 SPECIAL_ARGS = {
@@ -30,7 +30,7 @@ STEP_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
 
 def parse_plan(text: str) -> tuple[Plan | None, list[str]]:
     """Read a plan from model text: tolerant of code fences, reasoning and chatter around
-    the JSON (:mod:`openlam.loop.json_text`)."""
+    the JSON (:mod:`openlam.loop.reply_json`)."""
     data = json_in(text, lambda v: isinstance(v, list) or (isinstance(v, dict) and "steps" in v))
     if data is None:  # the model's object, so that what is wrong with it can be said
         data = json_in(text, lambda v: isinstance(v, dict))

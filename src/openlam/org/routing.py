@@ -580,7 +580,7 @@ def shortlist_prompt(goal: str, shortlist: Sequence[Candidate]) -> str:
 def parse_choice(answer: str, ids: Iterable[str]) -> tuple[str | None, str]:
     """(chosen id or None, the model's reason) from a model's answer (its reasoning, if
     it shows any, is not read: it names agents it considered and rejected)."""
-    from openlam.loop.json_text import json_in, without_reasoning
+    from openlam.loop.reply_json import json_in, without_reasoning
 
     allowed = set(ids)
     data = json_in(answer, lambda v: isinstance(v, dict) and ("agent" in v or "id" in v))
