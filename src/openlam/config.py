@@ -146,6 +146,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
         ) from None
 
 
+def whole_number(settings: Any, section: str, key: str, default: int, minimum: int = 0) -> int:
+    """``[section] key`` of openlam.toml: a whole number of at least ``minimum``."""
+    value = ((getattr(settings, "raw", {}) or {}).get(section) or {}).get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise UserError(
+            f"[{section}] {key} must be a whole number of at least {minimum} (got {value!r})",
+            f"e.g. {key} = {default} in openlam.toml",
+        )
+    return value
+
+
 def policy_paths(settings: Any) -> list[Path]:
     """``[governance] policies = [...]`` in openlam.toml, else ``<workspace>/policies``
     (here, not in governance: the workspace's file protection needs them too)."""

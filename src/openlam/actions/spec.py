@@ -172,9 +172,9 @@ class ActionSpec:
             kwargs["ctx"] = ctx
         if inspect.iscoroutinefunction(self.func):
             return await self.func(**kwargs)
-        import asyncio
+        from openlam.actions.threads import in_action_thread
 
-        return await asyncio.to_thread(self.func, **kwargs)
+        return await in_action_thread(self.func, **kwargs)
 
     def signature(self) -> str:
         """A compact one-line form for prompts: ``name(a: str, b?: int) -> {x, y}: what``

@@ -58,17 +58,10 @@ def schema_lock(conn: Any) -> None:
 def configure_pool(settings: Any) -> None:
     """``[database] pool_size`` and ``max_overflow`` in openlam.toml bound the connections
     this process opens to a server database (DBOS shares the same pool)."""
-    from openlam.errors import UserError
+    from openlam.config import whole_number
 
-    section = (getattr(settings, "raw", {}) or {}).get("database", {})
-    for key, default in (("pool_size", POOL_SIZE), ("max_overflow", MAX_OVERFLOW)):
-        value = section.get(key, default)
-        if not isinstance(value, int) or isinstance(value, bool) or value < (key == "pool_size"):
-            raise UserError(
-                f"[database] {key} must be a whole number (got {value!r})",
-                f"e.g. {key} = {default} in openlam.toml",
-            )
-        _pool[key] = value
+    _pool["pool_size"] = whole_number(settings, "database", "pool_size", POOL_SIZE, 1)
+    _pool["max_overflow"] = whole_number(settings, "database", "max_overflow", MAX_OVERFLOW)
 
 
 def _new_engine(url: str) -> Engine:

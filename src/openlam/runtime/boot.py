@@ -7,13 +7,17 @@ workflows read): starting wires those workflows in, so it sits above them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from openlam.actions import threads
 from openlam.actions.registry import ActionRegistry, load_plugins
-from openlam.config import Settings
+from openlam.actions.threads import ACTION_THREADS
+from openlam.config import Settings, whole_number
 from openlam.memory.engines import configure_pool, engine_for, sqlite_engine
 from openlam.memory.store import Store
 from openlam.runtime import admin, process
@@ -25,6 +29,8 @@ from openlam.runtime.queues import configured
 
 if TYPE_CHECKING:
     from openlam.loop.runner import SpecialHandler
+
+THREADS = 8  # the bookkeeping's calls are short; blocking actions have their own pool
 
 Submit = Callable[..., Awaitable[bool]]
 """``submit(rt, goal, **options)``: prepare a goal as the Python API does and queue it;
@@ -44,6 +50,41 @@ def start(
     its goal is finished), a worker takes the queues in ``listen`` (default: all).
     ``submit(rt, goal, **options)`` queues a goal the way the layer above does
     (:func:`openlam.workforce.submit_goal`): a schedule's firing goes through it."""
+    with _collector_paused():
+        return _start(settings, kind, listen, worker_concurrency, submit)
+
+
+_frozen = False
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Starting makes ~100k objects that live as long as the process (modules, classes,
+    schemas). The cyclic garbage collector would scan them over and over while they are
+    made (≈ 0.15 s of an offline ``openlam run``'s 0.75 s) and at every full collection
+    after, so it is paused while starting, and the first start moves everything that
+    exists then out of its sight (``gc.freeze``): later collections scan only what runs
+    make. Objects are still freed as usual when nothing refers to them."""
+    global _frozen
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+        if not _frozen:
+            gc.freeze()
+            _frozen = True
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def _start(
+    settings: Settings,
+    kind: str,
+    listen: list[str] | None,
+    worker_concurrency: int | None,
+    submit: Submit | None,
+) -> Runtime:
     running = process.current_or_none()
     if running is not None:
         if running.settings.workspace == settings.workspace:
@@ -60,6 +101,7 @@ def start(
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     configure_pool(settings)
+    threads.configure(whole_number(settings, "runtime", "action_threads", ACTION_THREADS, 1))
     store = Store(settings.app_database_url)
     registry = load_plugins(settings=settings)
     executor_id = new_executor_id(kind)
@@ -131,6 +173,9 @@ def _dbos_config(settings: Settings, executor_id: str, version: str) -> Any:
         # DBOS's listener thread sleeps this long between polls and shutdown
         # joins it: at DBOS's 1 s default every CLI command waited ~1 s at exit.
         "notification_listener_polling_interval_sec": 0.05,
+        # DBOS's pool is every asyncio.to_thread's here; unbounded, a burst of 300 runs
+        # started 220 threads and took 1.5 x the CPU (bench/README.md, "Cost per run").
+        "max_executor_threads": whole_number(settings, "runtime", "threads", THREADS, 1),
     }
     if settings.system_database_url.startswith("sqlite"):
         config["system_database_engine"] = sqlite_engine(settings.system_database_url)

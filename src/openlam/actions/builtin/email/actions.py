@@ -37,6 +37,7 @@ from openlam.actions.builtin.email.imap import (
 from openlam.actions.builtin.email.sentlog import find_logged, ready_to_record
 from openlam.actions.builtin.email.smtp import deliver
 from openlam.actions.spec import ActionContext, Risk, action
+from openlam.actions.threads import in_action_thread
 from openlam.actions.workspace import relative, resolve
 from openlam.errors import ActionError
 
@@ -130,7 +131,7 @@ def _earlier(ctx: ActionContext, message_id: str, attachments: list[str]) -> Sen
 
 async def _find_sent(args: dict[str, Any], ctx: ActionContext) -> Sent | None:
     message_id = _message_id(ctx, sender_of(ctx))
-    return await asyncio.to_thread(_earlier, ctx, message_id, args.get("attachments") or [])
+    return await in_action_thread(_earlier, ctx, message_id, args.get("attachments") or [])
 
 
 async def _verify_sent(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:
@@ -147,7 +148,7 @@ async def _verify_sent(args: dict[str, Any], output: Any, ctx: ActionContext) ->
     try:
         for wait in SENT_MAILBOX_WAIT:
             await asyncio.sleep(wait)
-            if await asyncio.to_thread(_filed, ctx, mailbox, message_id) is not None:
+            if await in_action_thread(_filed, ctx, mailbox, message_id) is not None:
                 return None
     except ActionError as exc:
         return f"cannot look for {message_id} in the mailbox {mailbox!r}: {exc}"
