@@ -22,6 +22,9 @@ Every measurement runs in a fresh process (so peak RSS is that workload's alone)
 * ``--concurrent`` tasks at once with ``--latency`` seconds per model reply: wall, peak RSS;
 * model requests and prompt tokens per task (tokens as the server counts them:
   characters ÷ 4 of everything the request carries);
+* OpenLAM opens a workspace an earlier process made (as every process but a workspace's
+  very first does); ``--fresh-workspace`` makes it create the databases (and import
+  alembic to migrate them) in the measured process;
 * import time of everything a run loads (the modules present after one task, imported
   in a fresh interpreter; median of 5).
 
@@ -240,11 +243,11 @@ def support_plugin() -> Any:
     return module
 
 
-async def openlam_side(url: str, tasks: int, concurrent: int) -> dict[str, Any]:
+async def openlam_side(url: str, tasks: int, concurrent: int, ws: str = "") -> dict[str, Any]:
     from openlam import Workforce
     from openlam.config import load_settings
 
-    ws = Path(tempfile.mkdtemp(prefix="bench-cost-"))
+    ws = ws or tempfile.mkdtemp(prefix="bench-cost-")  # fresh: its first open migrates it
     settings = load_settings(ws).with_overrides(openai_base_url=f"{url}/v1")
     async with Workforce(settings=settings, model="openai:fake") as wf:
         wf.runtime.registry.add_module(support_plugin(), source="bench")
@@ -292,14 +295,26 @@ async def _timed(url: str, task: Any, tasks: int, concurrent: int) -> dict[str, 
     return out
 
 
-def child(side: str, url: str, tasks: int, concurrent: int) -> None:
-    run = sdk_side if side == "sdk" else openlam_side
-    print(json.dumps(asyncio.run(run(url, tasks, concurrent))))
+def child(side: str, url: str, tasks: int, concurrent: int, ws: str) -> None:
+    if side == "sdk":
+        print(json.dumps(asyncio.run(sdk_side(url, tasks, concurrent))))
+    else:
+        print(json.dumps(asyncio.run(openlam_side(url, tasks, concurrent, ws))))
 
 
-def run_child(side: str, url: str, tasks: int, concurrent: int) -> dict[str, Any]:
+def prepared_workspace() -> str:
+    """A workspace an earlier process has opened (its databases made), as every process
+    but a workspace's very first finds it."""
+    ws = tempfile.mkdtemp(prefix="bench-cost-")
+    code = "import sys; from openlam import Workforce; Workforce(sys.argv[1]).open().close()"
+    subprocess.run([sys.executable, "-c", code, ws], check=True, capture_output=True)
+    return ws
+
+
+def run_child(side: str, url: str, tasks: int, concurrent: int, fresh: bool) -> dict[str, Any]:
+    ws = "" if side == "sdk" or fresh else prepared_workspace()
     done = subprocess.run(
-        [sys.executable, __file__, "--child", side, url, str(tasks), str(concurrent)],
+        [sys.executable, __file__, "--child", side, url, str(tasks), str(concurrent), ws],
         capture_output=True,
         text=True,
     )
@@ -335,7 +350,7 @@ def import_time(modules: list[str], runs: int = 5) -> float:
 
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
-        child(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        child(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
         return
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=50)
@@ -343,6 +358,11 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", choices=["sdk", "openlam"])
+    parser.add_argument(
+        "--fresh-workspace",
+        action="store_true",
+        help="OpenLAM opens a new, empty workspace (its first open creates the databases)",
+    )
     a = parser.parse_args()
 
     sides = [a.only] if a.only else ["sdk", "openlam"]
@@ -352,9 +372,9 @@ def main() -> None:
     try:
         for _ in range(a.rounds):  # alternate the sides, so load on the machine hits both
             for side in sides:
-                seq = run_child(side, fast_url, a.tasks, 0)
+                seq = run_child(side, fast_url, a.tasks, 0, a.fresh_workspace)
                 if a.concurrent:  # its own process: the peak RSS is that workload's
-                    conc = run_child(side, slow_url, 0, a.concurrent)
+                    conc = run_child(side, slow_url, 0, a.concurrent, a.fresh_workspace)
                     seq.update(
                         concurrent_wall_s=conc["concurrent_wall_s"], peak_rss_mb=conc["peak_rss_mb"]
                     )

@@ -98,3 +98,19 @@ async def test_starting_leaves_the_garbage_collector_as_it_found_it(workspace: P
             assert not gc.isenabled()  # the caller's choice stands
     finally:
         gc.enable()
+
+
+async def test_a_blocking_action_that_never_returns_fails_its_step_at_the_timeout(
+    workspace: Path,
+):
+    settings = load_settings(workspace).with_overrides(step_timeout=0.5, step_retries=0)
+    gate = Gate()
+    model = ScriptedModel([{"steps": [{"id": "s", "action": "local.hold", "args": {"n": 1}}]}])
+    try:
+        async with Workforce(settings=settings, model=model.model, actions=[gate.hold]) as wf:
+            outcome = await asyncio.wait_for(wf.run("hold forever"), 20)
+    finally:
+        gate.release.set()
+    assert outcome.status.value != "completed"
+    step = outcome.steps[0]
+    assert step.status.value == "failed" and step.error == "timed out after 0.5s"
