@@ -10,9 +10,12 @@ children's plans (all at once), nothing else — so 0.6 s at 200 ms.
 ``--rounds N`` runs the fan-out N times in the same process: the first includes what a
 process does once (importing the HTTP client, building the model client and the
 actions' schemas, reading the catalog); the others are what a long-running worker or
-server pays for each fan-out.
+server pays for each fan-out. Repeat rounds with ``--no-learn`` (runs with
+``learn=False``): with learning on, as users get it by default, a repeated goal is
+replayed from the playbooks the first round taught, with no model request at all (that
+is learning's own gain, measured in its own section).
 
-    python bench/bench_fanout.py [--children 100] [--latency 0.2] [--rounds 3]
+    python bench/bench_fanout.py [--children 100] [--latency 0.2] [--rounds 3 --no-learn]
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def serve(latency: float, children: list[str], q: mp.Queue) -> None:
             time.sleep(3600)
 
 
-async def measure(url: str, n: int, rounds: int) -> list[dict]:
+async def measure(url: str, n: int, rounds: int, learn: bool) -> list[dict]:
     from openlam import Workforce
     from openlam.config import load_settings
 
@@ -90,7 +93,7 @@ async def measure(url: str, n: int, rounds: int) -> list[dict]:
             for old in notes_dir.glob("*.md") if notes_dir.exists() else []:
                 old.unlink()
             cpu0, t0 = time.process_time(), time.perf_counter()
-            outcome = await wf.run("collect a status note from everyone", agent=PARENT)
+            outcome = await wf.run("collect a status note from everyone", agent=PARENT, learn=learn)
             wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             if outcome.status.value != "completed":
                 print(outcome.summary[:600], file=sys.stderr)
@@ -112,8 +115,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--children", type=int, default=100)
     parser.add_argument("--latency", type=float, default=0.2)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--no-learn", action="store_true", help="runs with learn=False")
     a = parser.parse_args()
+    if a.rounds > 1 and not a.no_learn:
+        print("note: with learning on, rounds after the first replay learned playbooks")
 
     import fnmatch
 
@@ -132,7 +138,7 @@ def main() -> None:
     server.start()
     url = q.get(timeout=30)
     try:
-        results = asyncio.run(measure(url, len(agents), a.rounds))
+        results = asyncio.run(measure(url, len(agents), a.rounds, not a.no_learn))
     finally:
         server.terminate()
     ideal = 3 * a.latency
@@ -144,6 +150,7 @@ def main() -> None:
             f"{result['wall_s'] / ideal:.1f}x); CPU {result['cpu_s']:.2f} s "
             f"({result['cpu_s'] / max(result['children'], 1) * 1000:.0f} ms per child); "
             f"{result['children']} children, {result['notes_written']} notes written, "
+            f"{result['model_requests']} model requests, "
             f"parent {result['status']}; peak RSS {result['peak_rss_mb']:.0f} MB"
         )
 
