@@ -114,3 +114,20 @@ async def test_a_blocking_action_that_never_returns_fails_its_step_at_the_timeou
     assert outcome.status.value != "completed"
     step = outcome.steps[0]
     assert step.status.value == "failed" and step.error == "timed out after 0.5s"
+
+
+async def test_resizing_the_actions_pool_keeps_calls_in_flight():
+    from openlam.actions import threads
+
+    release = threading.Event()
+    threads.configure(2)
+    try:
+        first = asyncio.ensure_future(threads.in_action_thread(release.wait, 10))
+        await asyncio.sleep(0.05)
+        threads.configure(3)  # another workspace's setting: a new pool from now on
+        assert await threads.in_action_thread(lambda: "new pool") == "new pool"
+        release.set()
+        assert await first is True  # the call on the old pool still ends with its result
+    finally:
+        release.set()
+        threads.configure(threads.ACTION_THREADS)

@@ -42,13 +42,11 @@ def configure(limit: int) -> None:
 async def in_action_thread(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """``func(*args, **kwargs)`` on the actions' pool, with the caller's context
     variables (as ``asyncio.to_thread`` does on the default pool)."""
-    call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_executor(), call)
-
-
-def _executor() -> ThreadPoolExecutor:
     global _pool
-    with _lock:
+    call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+    loop = asyncio.get_running_loop()
+    with _lock:  # submitted under the lock: configure() cannot shut this pool in between
         if _pool is None:
             _pool = ThreadPoolExecutor(_limit, thread_name_prefix="openlam-action")
-        return _pool
+        future = loop.run_in_executor(_pool, call)
+    return await future
