@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from openlam import Workforce
+from openlam.learning.store import LearningStore
 from openlam.memory.store import Store
 from openlam.testing import scripted_model
 
@@ -51,3 +52,9 @@ async def test_durable_run_on_postgresql(settings, workspace, pg_url):
     assert {"model:1", "step:s1", "step:s2"} <= set(keys)  # (and the playbook lookup)
     assert status == "SUCCESS"
     store.close()
+
+    # what learning counted at the end, in one transaction on PostgreSQL too
+    learned = LearningStore(pg_url)
+    stats = {t["action"]: (t["calls"], t["failures"]) for t in learned.tool_stats()}
+    assert stats == {"files.write": (1, 0), "files.read": (1, 0)}
+    assert sum(learned.agent_records("write and read back").get(outcome.agent, (0, 0))) == 1

@@ -17,7 +17,7 @@ import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -49,4 +49,4 @@ async def in_action_thread(func: Callable[..., T], /, *args: Any, **kwargs: Any)
         if _pool is None:
             _pool = ThreadPoolExecutor(_limit, thread_name_prefix="openlam-action")
         future = loop.run_in_executor(_pool, call)
-    return await future
+    return cast(T, await future)

@@ -179,14 +179,7 @@ class Learner:
 
     def learn_now(self, outcome: Outcome, experience: dict[str, Any]) -> None:
         decisions = self._people(outcome)
-        if outcome.status in RECORDED:  # routing prefers agents whose runs of a kind succeed
-            self.store.record_run(
-                outcome.agent,
-                shape(outcome.goal),
-                outcome.status is RunStatus.completed,
-                outcome.run_id,
-            )
-        self.store.record_calls(
+        self.store.record_finished(
             [
                 (
                     r.action,
@@ -198,7 +191,16 @@ class Learner:
                 for r in outcome.steps
                 if r.action in self.registry
                 and r.status in (StepStatus.succeeded, StepStatus.failed)
-            ]
+            ],
+            # routing prefers agents whose runs of a kind succeed
+            (
+                outcome.agent,
+                shape(outcome.goal),
+                outcome.status is RunStatus.completed,
+                outcome.run_id,
+            )
+            if outcome.status in RECORDED
+            else None,
         )
         used = experience.get("playbook")
         if used:

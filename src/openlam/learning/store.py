@@ -55,10 +55,18 @@ _STATS_OF = (
     .where(learn_tool_stats.c.action.in_(sa.bindparam("actions", expanding=True)))
     .order_by(learn_tool_stats.c.action)
 )
+_ALL_STATS = sa.select(learn_tool_stats).order_by(learn_tool_stats.c.action)  # every consult
 _APPROVALS_OF: Any = None  # see LearningStore.approvals_of
 _LOCK_STATS = _STATS_OF.with_for_update()
-_UPDATE_STATS = sa.update(learn_tool_stats).where(
-    learn_tool_stats.c.action == sa.bindparam("the_action")
+_UPDATE_STATS = (
+    sa.update(learn_tool_stats)
+    .where(learn_tool_stats.c.action == sa.bindparam("the_action"))
+    .values(
+        {
+            column: sa.bindparam(column, type_=learn_tool_stats.c[column].type)
+            for column in ("source", "calls", "failures", "latencies", "errors", "updated_at")
+        }
+    )
 )
 _THIS_RECORD = (
     learn_agent_record.c.agent == sa.bindparam("agent"),
@@ -88,10 +96,11 @@ class LearningStore:
         self.url = url
         self.engine = engine_for(url)
         insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        self._create_stats = insert(learn_tool_stats).on_conflict_do_nothing(
-            index_elements=["action"]
+        # Every finished run counts its calls and its agent's record (memory/prepared.py).
+        self._create_stats = Prepared(
+            self.engine, insert(learn_tool_stats).on_conflict_do_nothing(index_elements=["action"])
         )
-        # Every finished run counts towards its agent's record (memory/prepared.py: why).
+        self._update_stats = Prepared(self.engine, _UPDATE_STATS)
         self._create_record = Prepared(
             self.engine,
             insert(learn_agent_record).on_conflict_do_nothing(index_elements=["agent", "gist_key"]),
@@ -268,8 +277,27 @@ class LearningStore:
 
     # -- tool reliability -----------------------------------------------------------
 
+    def record_finished(
+        self,
+        calls: list[tuple[str, str, bool, float, str | None]],
+        run: tuple[str, str, bool, str] | None,
+    ) -> None:
+        """A finished run's calls (as :meth:`record_calls`) and, if given, its
+        ``(agent, goal_shape, succeeded, run_id)`` record (as :meth:`record_run`), in one
+        transaction: the stats rows are locked before the record's, in every run."""
+        with self.engine.begin() as conn:
+            self._record_calls(conn, calls)
+            if run is not None:
+                self._record_run(conn, *run)
+
     def record_calls(self, calls: list[tuple[str, str, bool, float, str | None]]) -> None:
         """(action, source, succeeded, duration_ms, error) of each step a run ran."""
+        with self.engine.begin() as conn:
+            self._record_calls(conn, calls)
+
+    def _record_calls(
+        self, conn: sa.Connection, calls: list[tuple[str, str, bool, float, str | None]]
+    ) -> None:
         now = time.time()
         by_action: dict[str, list[tuple[str, bool, float, str | None]]] = {}
         for action, source, ok, ms, error in calls:
@@ -277,51 +305,50 @@ class LearningStore:
         if not by_action:
             return
         names = sorted(by_action)  # one lock order for every run: no deadlock between two
-        with self.engine.begin() as conn:
-            # Runs finishing at once (a delegation tree, several workers) count the same
-            # actions: create their rows if absent first, so the read below is of rows
-            # that exist and are locked (on SQLite: the write lock is held from here).
-            conn.execute(
-                self._create_stats,
-                [
-                    {
-                        "action": a,
-                        "source": by_action[a][0][0],
-                        "calls": 0,
-                        "failures": 0,
-                        "latencies": [],
-                        "errors": {},
-                        "updated_at": now,
-                    }
-                    for a in names
-                ],
+        # Runs finishing at once (a delegation tree, several workers) count the same
+        # actions: create their rows if absent first, so the read below is of rows that
+        # exist and are locked (on SQLite: the write lock is held from here).
+        self._create_stats.execute_many(
+            conn,
+            [
+                {
+                    "action": a,
+                    "source": by_action[a][0][0],
+                    "calls": 0,
+                    "failures": 0,
+                    "latencies": [],
+                    "errors": {},
+                    "updated_at": now,
+                }
+                for a in names
+            ],
+        )
+        rows = {r.action: r for r in conn.execute(_LOCK_STATS, {"actions": names})}
+        updates = []
+        for action in names:
+            row = rows.get(action)
+            latencies = list(row.latencies) if row else []
+            errors = dict(row.errors) if row else {}
+            count, failures = (row.calls, row.failures) if row else (0, 0)
+            for _source, ok, ms, error in by_action[action]:
+                latencies.append(round(ms, 1))
+                if error:
+                    key = error[:160]
+                    errors[key] = errors.get(key, 0) + 1
+                    errors = dict(sorted(errors.items(), key=lambda kv: -kv[1])[:KEPT_ERRORS])
+                count, failures = count + 1, failures + (not ok)
+            updates.append(
+                {
+                    "the_action": action,
+                    "source": by_action[action][-1][0],
+                    "latencies": latencies[-LATENCY_WINDOW:],
+                    "errors": errors,
+                    "updated_at": now,
+                    "calls": count,
+                    "failures": failures,
+                }
             )
-            rows = {r.action: r for r in conn.execute(_LOCK_STATS, {"actions": names})}
-            updates = []
-            for action in names:
-                row = rows.get(action)
-                latencies = list(row.latencies) if row else []
-                errors = dict(row.errors) if row else {}
-                count, failures = (row.calls, row.failures) if row else (0, 0)
-                for _source, ok, ms, error in by_action[action]:
-                    latencies.append(round(ms, 1))
-                    if error:
-                        key = error[:160]
-                        errors[key] = errors.get(key, 0) + 1
-                        errors = dict(sorted(errors.items(), key=lambda kv: -kv[1])[:KEPT_ERRORS])
-                    count, failures = count + 1, failures + (not ok)
-                updates.append(
-                    {
-                        "the_action": action,
-                        "source": by_action[action][-1][0],
-                        "latencies": latencies[-LATENCY_WINDOW:],
-                        "errors": errors,
-                        "updated_at": now,
-                        "calls": count,
-                        "failures": failures,
-                    }
-                )
-            conn.execute(_UPDATE_STATS, updates)
+        self._update_stats.execute_many(conn, updates)
 
     def tool_stats(self, actions: list[str] | None = None) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -330,9 +357,7 @@ class LearningStore:
                 for r in (
                     conn.execute(_STATS_OF, {"actions": actions})
                     if actions is not None
-                    else conn.execute(
-                        sa.select(learn_tool_stats).order_by(learn_tool_stats.c.action)
-                    )
+                    else conn.execute(_ALL_STATS)
                 )
             ]
         for row in rows:
@@ -375,34 +400,39 @@ class LearningStore:
 
     def record_run(self, agent: str, goal_shape: str, succeeded: bool, run_id: str) -> None:
         """Count a finished run of ``agent`` towards its record on goals of this gist."""
-        key, now = gist_key(goal_shape), time.time()
         with self.engine.begin() as conn:
-            self._create_record.execute(  # as record_calls: the row first, then locked
-                conn,
-                {
-                    "agent": agent,
-                    "gist_key": key,
-                    "gist": gist(goal_shape),
-                    "successes": 0,
-                    "failures": 0,
-                    "runs": [],
-                    "updated_at": now,
-                },
-            )
-            row = conn.execute(_LOCK_RECORD, {"agent": agent, "key": key}).first()
-            if row is None or run_id in row.runs:
-                return  # a resumed run is counted once
-            self._count_record.execute(
-                conn,
-                {
-                    "agent": agent,
-                    "key": key,
-                    "ok": int(succeeded),
-                    "failed": int(not succeeded),
-                    "runs": [*row.runs, run_id][-KEPT_RUNS:],
-                    "now": now,
-                },
-            )
+            self._record_run(conn, agent, goal_shape, succeeded, run_id)
+
+    def _record_run(
+        self, conn: sa.Connection, agent: str, goal_shape: str, succeeded: bool, run_id: str
+    ) -> None:
+        key, now = gist_key(goal_shape), time.time()
+        self._create_record.execute(  # as record_calls: the row first, then locked
+            conn,
+            {
+                "agent": agent,
+                "gist_key": key,
+                "gist": gist(goal_shape),
+                "successes": 0,
+                "failures": 0,
+                "runs": [],
+                "updated_at": now,
+            },
+        )
+        row = conn.execute(_LOCK_RECORD, {"agent": agent, "key": key}).first()
+        if row is None or run_id in row.runs:
+            return  # a resumed run is counted once
+        self._count_record.execute(
+            conn,
+            {
+                "agent": agent,
+                "key": key,
+                "ok": int(succeeded),
+                "failed": int(not succeeded),
+                "runs": [*row.runs, run_id][-KEPT_RUNS:],
+                "now": now,
+            },
+        )
 
     def agent_records(self, goal_shape: str) -> dict[str, tuple[int, int]]:
         """agent → (successes, failures) of its runs on goals of this gist."""
