@@ -157,6 +157,25 @@ def whole_number(settings: Any, section: str, key: str, default: int, minimum: i
     return value
 
 
+def seconds(
+    settings: Any, section: str, key: str, default: float, *, zero_ok: bool = False
+) -> float:
+    """``[section] key`` of openlam.toml: a number of seconds above zero (or zero)."""
+    value = ((getattr(settings, "raw", {}) or {}).get(section) or {}).get(key, default)
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or value < 0
+        or (value == 0 and not zero_ok)
+    ):
+        least = "0 or more" if zero_ok else "above 0"
+        raise UserError(
+            f"[{section}] {key} must be a number of seconds {least} (got {value!r})",
+            f"e.g. {key} = {default:g} in openlam.toml",
+        )
+    return float(value)
+
+
 def policy_paths(settings: Any) -> list[Path]:
     """``[governance] policies = [...]`` in openlam.toml, else ``<workspace>/policies``
     (here, not in governance: the workspace's file protection needs them too)."""

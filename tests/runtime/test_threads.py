@@ -79,13 +79,21 @@ async def test_blocking_actions_do_not_hold_up_other_runs_and_threads_stay_bound
 
 
 @pytest.mark.parametrize("line", ["threads = 0", 'threads = "many"', "action_threads = -1"])
-def test_a_bad_thread_setting_is_named_with_its_fix(workspace: Path, line: str):
+async def test_a_bad_thread_setting_is_named_with_its_fix(workspace: Path, line: str):
     (workspace / "openlam.toml").write_text(f"[runtime]\n{line}\n")
     key = line.split(" ")[0]
-    with pytest.raises(UserError) as caught, Workforce(workspace):
-        pass
+    with pytest.raises(UserError) as caught:
+        async with Workforce(workspace):
+            pass
     assert f"[runtime] {key} must be a whole number of at least 1" in str(caught.value)
     assert f"{key} = " in caught.value.hint
+
+    # fixed, the same process starts the workspace afresh (nothing half-started was kept)
+    (workspace / "openlam.toml").write_text("[runtime]\nthreads = 4\naction_threads = 4\n")
+    async with Workforce(workspace) as wf:
+        outcome = await wf.run("write 'fixed' to fixed.md")
+    assert outcome.status.value == "completed", outcome.summary
+    assert (workspace / "fixed.md").read_text() == "fixed"
 
 
 async def test_starting_leaves_the_garbage_collector_as_it_found_it(workspace: Path):

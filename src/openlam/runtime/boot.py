@@ -101,7 +101,10 @@ def _start(
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     configure_pool(settings)
-    threads.configure(whole_number(settings, "runtime", "action_threads", ACTION_THREADS, 1))
+    # Settings are checked before anything starts: a bad one leaves no half-started runtime.
+    action_threads = whole_number(settings, "runtime", "action_threads", ACTION_THREADS, 1)
+    bookkeeping_threads = whole_number(settings, "runtime", "threads", THREADS, 1)
+    threads.configure(action_threads)
     store = Store(settings.app_database_url)
     registry = load_plugins(settings=settings)
     executor_id = new_executor_id(kind)
@@ -129,7 +132,7 @@ def _start(
     logging.getLogger("dbos").setLevel(logging.WARNING)
     if settings.system_database_url.startswith("sqlite"):
         serialize_dequeues()  # several workers on one SQLite file share a queue's limits
-    DBOS(config=_dbos_config(settings, executor_id, WORKFLOW_VERSION))
+    DBOS(config=_dbos_config(settings, executor_id, WORKFLOW_VERSION, bookkeeping_threads))
     queues = configured(settings)
     takes_work = kind != "run"
     if takes_work:
@@ -163,7 +166,7 @@ def _register_queues(
         queue.register_with(dbos, worker_concurrency, update=update)
 
 
-def _dbos_config(settings: Settings, executor_id: str, version: str) -> Any:
+def _dbos_config(settings: Settings, executor_id: str, version: str, pool_threads: int) -> Any:
     config: Any = {
         "name": "openlam",
         "system_database_url": settings.system_database_url,
@@ -174,8 +177,8 @@ def _dbos_config(settings: Settings, executor_id: str, version: str) -> Any:
         # joins it: at DBOS's 1 s default every CLI command waited ~1 s at exit.
         "notification_listener_polling_interval_sec": 0.05,
         # DBOS's pool is every asyncio.to_thread's here; unbounded, a burst of 300 runs
-        # started 220 threads and took 1.5 x the CPU (bench/README.md, "Cost per run").
-        "max_executor_threads": whole_number(settings, "runtime", "threads", THREADS, 1),
+        # started ≈ 270 threads and took ≈ 1.3 x the CPU (bench/README.md, "Cost per run").
+        "max_executor_threads": pool_threads,
     }
     if settings.system_database_url.startswith("sqlite"):
         config["system_database_engine"] = sqlite_engine(settings.system_database_url)

@@ -46,9 +46,10 @@ class Lease:
 
     @classmethod
     def from_settings(cls, settings: Any) -> Lease:
-        section = (getattr(settings, "raw", {}) or {}).get("runtime", {})
-        beat = float(section.get("heartbeat_seconds", cls.heartbeat_seconds))
-        lease = float(section.get("lease_seconds", max(cls.lease_seconds, 3 * beat)))
+        from openlam.config import seconds
+
+        beat = seconds(settings, "runtime", "heartbeat_seconds", cls.heartbeat_seconds)
+        lease = seconds(settings, "runtime", "lease_seconds", max(cls.lease_seconds, 3 * beat))
         return cls(heartbeat_seconds=beat, lease_seconds=max(lease, 2 * beat))
 
 

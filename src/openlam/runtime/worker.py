@@ -26,8 +26,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from openlam.config import Settings
+from openlam.config import Settings, seconds
 from openlam.runtime import boot, process
+from openlam.runtime.admin import REQUEUE_AFTER
 from openlam.runtime.triggers import Trigger, Triggers
 from openlam.workforce import submit_goal
 
@@ -67,6 +68,7 @@ class Worker:
         self.rt: process.Runtime | None = None
         self.http: ThreadingHTTPServer | None = None
         self.started = time.time()
+        self.requeue_every, self.drain_limit = REQUEUE_AFTER, DRAIN_SECONDS
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -76,6 +78,11 @@ class Worker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stopping.set)
         try:
+            # The worker's own settings, checked before it starts anything.
+            self.requeue_every = seconds(self.settings, "runtime", "requeue_seconds", REQUEUE_AFTER)
+            self.drain_limit = seconds(
+                self.settings, "runtime", "drain_seconds", DRAIN_SECONDS, zero_ok=True
+            )
             rt = self.rt = boot.start(
                 self.settings,
                 kind=self.kind,
@@ -128,12 +135,11 @@ class Worker:
 
     async def queue_unqueued(self) -> None:
         """Queue the runs whose submitting process died before it queued them."""
-        from openlam.runtime.admin import REQUEUE_AFTER, queue_unqueued
+        from openlam.runtime.admin import queue_unqueued
 
         rt = self.rt
         assert rt is not None
-        runtime = (self.settings.raw or {}).get("runtime", {})
-        every = float(runtime.get("requeue_seconds", REQUEUE_AFTER))
+        every = self.requeue_every
         while True:
             await asyncio.sleep(every)
             try:
@@ -178,9 +184,7 @@ class Worker:
         rt = self.rt
         assert rt is not None
         rt.draining = True
-        limit = float(
-            (self.settings.raw or {}).get("runtime", {}).get("drain_seconds", DRAIN_SECONDS)
-        )
+        limit = self.drain_limit
         deadline = time.monotonic() + limit
         while rt.inflight and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

@@ -1,0 +1,44 @@
+"""``[runtime]`` settings a person got wrong: the command says which one and how to fix
+it, before it starts anything — no "internal error", no half-started worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.procs import openlam
+
+ABOVE_0 = "must be a number of seconds above 0"
+BAD = [
+    ('heartbeat_seconds = "abc"', f"[runtime] heartbeat_seconds {ABOVE_0}"),
+    ("lease_seconds = 0", f"[runtime] lease_seconds {ABOVE_0}"),
+    ("threads = 1.5", "[runtime] threads must be a whole number of at least 1"),
+]
+WORKER_ONLY = [
+    ("drain_seconds = -1", "[runtime] drain_seconds must be a number of seconds 0 or more"),
+    ('requeue_seconds = "soon"', f"[runtime] requeue_seconds {ABOVE_0}"),
+]
+
+
+@pytest.mark.parametrize(("line", "said"), BAD)
+def test_run_names_a_bad_runtime_setting_and_its_fix(workspace: Path, line: str, said: str):
+    (workspace / "openlam.toml").write_text(f"[runtime]\n{line}\n")
+    proc = openlam(workspace, "run", "write 'x' to x.md")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert said in err and "fix: e.g. " in err
+    assert "internal error" not in err and "Traceback" not in err
+    assert not (workspace / "x.md").exists()
+
+
+@pytest.mark.parametrize(("line", "said"), BAD[:1] + WORKER_ONLY)
+def test_a_worker_refuses_a_bad_runtime_setting_before_it_starts(
+    workspace: Path, line: str, said: str
+):
+    (workspace / "openlam.toml").write_text(f"[runtime]\n{line}\n")
+    proc = openlam(workspace, "worker")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert said in err and "fix: e.g. " in err
+    assert "listening" not in out + err  # it never took work
