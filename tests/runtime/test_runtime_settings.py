@@ -42,3 +42,11 @@ def test_a_worker_refuses_a_bad_runtime_setting_before_it_starts(
     assert proc.returncode == 2, out + err
     assert said in err and "fix: e.g. " in err
     assert "listening" not in out + err  # it never took work
+
+
+def test_serve_names_a_bad_reply_limit_before_it_serves(workspace: Path):
+    (workspace / "openlam.toml").write_text('[server]\nreply_seconds = "long"\n')
+    proc = openlam(workspace, "serve", "--port", "0")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert f"[server] reply_seconds {ABOVE_0} (got 'long')" in err and "fix: e.g. " in err

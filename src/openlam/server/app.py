@@ -66,6 +66,7 @@ def create_app(
     :class:`openlam.Workforce` (``app.state.workforce``) and, with ``run_worker``, runs
     this process's own queue worker; without it, runs wait for separate workers."""
     from openlam.server import auth, problems
+    from openlam.server.compat.work import reply_limit
     from openlam.server.credentials import Credentials
     from openlam.server.events import ping_seconds
     from openlam.workforce import Workforce
@@ -105,6 +106,7 @@ def create_app(
     app.state.settings = settings
     app.state.run_worker = run_worker
     app.state.sse_ping = ping_seconds(settings)  # keep-alive comments of idle event streams
+    reply_limit(settings)  # a bad [server] reply_seconds is named now, not at a request
     credentials = Credentials(_store_engine(settings))
     app.state.credentials = credentials
     auth.configure(credentials, secure_cookies=bool(server_conf.get("secure_cookies")))

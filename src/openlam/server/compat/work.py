@@ -187,8 +187,9 @@ async def drive(
 
 
 def reply_limit(settings: Any) -> float:
-    server = (getattr(settings, "raw", None) or {}).get("server") or {}
-    return float(server.get("reply_seconds", REPLY_SECONDS))
+    from openlam.config import seconds
+
+    return seconds(settings, "server", "reply_seconds", REPLY_SECONDS)
 
 
 async def _final_reply(workforce: Any, run_id: str) -> Reply:
