@@ -96,6 +96,7 @@ def load_settings(
     if _refuse_missing if must_exist is None else must_exist:
         _check_exists(ws)
     raw = _read_toml(ws / CONFIG_FILE)
+    _check_tables(raw, ws / CONFIG_FILE)
     values: dict[str, Any] = {}
     section = raw.get("openlam", raw)
     for key in (*_ENV, *_NUMBERS):
@@ -133,6 +134,22 @@ def _check_exists(ws: Path) -> None:
         "with mkdir works too), or pass an existing one with --workspace or "
         "OPENLAM_WORKSPACE",
     )
+
+
+# The tables OpenLAM itself reads (plugins check their own with their config models).
+TABLES = (
+    "openlam", "runtime", "database", "governance", "audit", "server", "network", "web",
+    "learning", "queues",
+)  # fmt: skip
+
+
+def _check_tables(raw: dict[str, Any], path: Path) -> None:
+    for name in TABLES:
+        if name in raw and not isinstance(raw[name], dict):
+            raise UserError(
+                f"{name} in {path} must be a table, not {raw[name]!r}",
+                f"write [{name}] on a line of its own, then its settings as key = value",
+            )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

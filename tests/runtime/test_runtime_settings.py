@@ -1,5 +1,6 @@
-"""``[runtime]`` settings a person got wrong: the command says which one and how to fix
-it, before it starts anything — no "internal error", no half-started worker."""
+"""Settings a person got wrong (``[runtime]``, ``[server]``, ``[governance]``): the
+command says which one and how to fix it, before it starts anything — no "internal
+error", no half-started worker."""
 
 from __future__ import annotations
 
@@ -50,3 +51,29 @@ def test_serve_names_a_bad_reply_limit_before_it_serves(workspace: Path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2, out + err
     assert f"[server] reply_seconds {ABOVE_0} (got 'long')" in err and "fix: e.g. " in err
+
+
+def test_run_names_a_roles_setting_that_is_not_a_path(workspace: Path):
+    (workspace / "openlam.toml").write_text("[governance]\nroles = 5\n")
+    proc = openlam(workspace, "run", "write 'x' to x.md")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert "[governance] roles must be the path of a YAML file, got 5" in err
+    assert 'fix: e.g. roles = "roles.yaml"' in err and "internal error" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("runtime = 5\n", "runtime in "),
+        ('governance = "strict"\n', "governance in "),
+        ("[governance]\nbudgets = 5\n", "[governance.budgets] in openlam.toml must be tables"),
+        ("[governance.budgets]\nagent = 5\n", "[governance.budgets] in openlam.toml must be"),
+    ],
+)
+def test_run_names_a_setting_that_should_be_a_table(workspace: Path, text: str, said: str):
+    (workspace / "openlam.toml").write_text(text)
+    proc = openlam(workspace, "run", "write 'x' to x.md")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert said in err and "fix: " in err and "internal error" not in err

@@ -112,6 +112,11 @@ class Roles:
         admins: Any = section.get("admins")
         source = "[governance.approvers] in openlam.toml"
         if approvers is None and section.get("roles"):
+            if not isinstance(section["roles"], str):
+                raise UserError(
+                    f"[governance] roles must be the path of a YAML file, got {section['roles']!r}",
+                    'e.g. roles = "roles.yaml" in openlam.toml',
+                )
             path = Path(section["roles"])
             path = path if path.is_absolute() else Path(settings.workspace) / path
             try:

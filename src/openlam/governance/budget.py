@@ -93,6 +93,14 @@ class BudgetConfig:
         section = (getattr(settings, "raw", {}) or {}).get("governance", {})
         budgets = section.get("budgets", {})
         where = "[governance.budgets"
+        if not isinstance(budgets, dict) or not all(
+            isinstance(budgets.get(k, {}), dict) for k in ("agent", "department")
+        ):
+            raise UserError(
+                "[governance.budgets] in openlam.toml must be tables: run, day, agent.ID, "
+                f"department.NAME (got {budgets!r})",
+                "e.g. [governance.budgets.run] then model_requests = 50 (docs/governance.md)",
+            )
         config = cls(
             run=Limits.parse(budgets.get("run", {}), f"{where}.run]"),
             agent={
