@@ -77,3 +77,14 @@ def test_run_names_a_setting_that_should_be_a_table(workspace: Path, text: str, 
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2, out + err
     assert said in err and "fix: " in err and "internal error" not in err
+
+
+def test_schedule_add_names_an_unknown_time_zone(workspace: Path):
+    (workspace / "openlam.toml").write_text('[runtime]\ntimezone = "Mars/Olympus"\n')
+    proc = openlam(workspace, "schedule", "add", "every day at 9:00", "write 'x' to x.md")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert "unknown time zone 'Mars/Olympus' (from [runtime] timezone" in err
+    assert "fix: use an IANA name" in err and "internal error" not in err
+    listed = openlam(workspace, "schedule", "list")
+    assert "No schedules" in listed.communicate(timeout=60)[0]  # nothing half-made

@@ -144,6 +144,8 @@ def add(
         "deadline": deadline,
     }
     zone = timezone or local_timezone(settings)
+    if zone is not None:
+        _check_zone(zone, "--timezone" if timezone else "[runtime] timezone (or $TZ)")
     client(settings).create_schedule(
         schedule_name=name,
         workflow_name=WORKFLOW,
@@ -154,6 +156,18 @@ def add(
         queue_name=DEFAULT,
     )
     return {"name": name, "cron": cron, "timezone": zone, **context}
+
+
+def _check_zone(zone: str, where: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserError(
+            f"unknown time zone {zone!r} (from {where})",
+            "use an IANA name such as Europe/Lisbon or America/New_York",
+        ) from None
 
 
 def local_timezone(settings: Any) -> str | None:
