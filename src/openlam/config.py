@@ -163,9 +163,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
         ) from None
 
 
+def _value(settings: Any, section: str, key: str, default: Any) -> Any:
+    """``[section] key`` of openlam.toml as written (its tables are checked on load)."""
+    return ((getattr(settings, "raw", {}) or {}).get(section) or {}).get(key, default)
+
+
 def whole_number(settings: Any, section: str, key: str, default: int, minimum: int = 0) -> int:
     """``[section] key`` of openlam.toml: a whole number of at least ``minimum``."""
-    value = ((getattr(settings, "raw", {}) or {}).get(section) or {}).get(key, default)
+    value = _value(settings, section, key, default)
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise UserError(
             f"[{section}] {key} must be a whole number of at least {minimum} (got {value!r})",
@@ -178,7 +183,7 @@ def seconds(
     settings: Any, section: str, key: str, default: float, *, zero_ok: bool = False
 ) -> float:
     """``[section] key`` of openlam.toml: a number of seconds above zero (or zero)."""
-    value = ((getattr(settings, "raw", {}) or {}).get(section) or {}).get(key, default)
+    value = _value(settings, section, key, default)
     if (
         not isinstance(value, int | float)
         or isinstance(value, bool)

@@ -124,6 +124,9 @@ def add(
     from openlam.runtime.queues import DEFAULT
 
     cron = to_cron(when)
+    zone = timezone or local_timezone(settings)
+    if zone is not None:  # before asking the database anything
+        _check_zone(zone, "--timezone" if timezone else "[runtime] timezone (or $TZ)")
     name = name or _slug(goal)
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,47}", name):
         raise UserError(
@@ -143,9 +146,6 @@ def add(
         "when": when,
         "deadline": deadline,
     }
-    zone = timezone or local_timezone(settings)
-    if zone is not None:
-        _check_zone(zone, "--timezone" if timezone else "[runtime] timezone (or $TZ)")
     client(settings).create_schedule(
         schedule_name=name,
         workflow_name=WORKFLOW,
