@@ -144,7 +144,9 @@ async def test_content_given_as_parts_is_their_text(workspace):
 
 
 def test_a_run_on_an_openai_compatible_server_loads_neither_sdk_nor_pydantic_ai(tmp_path):
-    """What a run loads is what it costs in start-up and memory (bench/README.md)."""
+    """What a run loads is what it costs in start-up and memory (bench/README.md): not
+    the OpenAI SDK, not pydantic-ai, and not httpx's command-line client (rich, pygments, click),
+    which httpx imports on its own import when they are installed."""
     script = textwrap.dedent(
         """
         import asyncio, sys
@@ -163,7 +165,7 @@ def test_a_run_on_an_openai_compatible_server_loads_neither_sdk_nor_pydantic_ai(
                 async with Workforce(settings=s, model="openai:fake") as wf:
                     outcome = await wf.run("write hi to a.md")
             print(outcome.status.value, (ws / "a.md").read_text())
-            print(sorted({m.split(".")[0] for m in sys.modules} & {"openai", "pydantic_ai"}))
+            print(sorted({m.split(".")[0] for m in sys.modules} & {"openai", "pydantic_ai", "rich"}))
 
         asyncio.run(main())
         """
