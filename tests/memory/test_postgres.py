@@ -58,3 +58,37 @@ async def test_durable_run_on_postgresql(settings, workspace, pg_url):
     stats = {t["action"]: (t["calls"], t["failures"]) for t in learned.tool_stats()}
     assert stats == {"files.write": (1, 0), "files.read": (1, 0)}
     assert sum(learned.agent_records("write and read back").get(outcome.agent, (0, 0))) == 1
+
+
+async def test_a_slow_postgresql_round_trip_never_holds_up_the_event_loop(pg_url, tmp_path):
+    """A run's checkpoints and cancellation checks go through ``db_work``: on a server
+    database on a thread (a slow round trip must not stall every other run of the
+    process), on SQLite right on the loop (cheaper than the hand-off; bench/README.md)."""
+    import asyncio
+    import threading
+
+    from openlam.memory.engines import db_work, engine_for
+
+    def slow_query(engine: sa.Engine) -> int:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_sleep(0.3)"))
+        return threading.get_ident()
+
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    beat = asyncio.create_task(ticker())
+    try:
+        worked_on = await db_work(engine_for(pg_url), slow_query, engine_for(pg_url))
+    finally:
+        beat.cancel()
+    assert worked_on != threading.get_ident()
+    assert ticks >= 10  # the loop went on while the server took 0.3 s
+
+    lite = engine_for(f"sqlite:///{tmp_path / 'local.db'}")
+    assert await db_work(lite, threading.get_ident) == threading.get_ident()

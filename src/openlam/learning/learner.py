@@ -20,7 +20,6 @@ questions, and tool reliability.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from openlam.learning.playbooks import Playbook, generalise
 from openlam.learning.review import private
 from openlam.learning.store import DEMOTE_AFTER, LearningStore
 from openlam.loop.state import SPECIAL_ACTIONS, Outcome, RunStatus, StepStatus
+from openlam.memory.engines import db_work
 
 if TYPE_CHECKING:
     from openlam.actions.registry import ActionRegistry
@@ -74,7 +74,7 @@ class Learner:
     # -- before planning -------------------------------------------------------------
 
     async def consult(self, p: Perception) -> dict[str, Any]:
-        return (await asyncio.to_thread(self.consult_now, p)).to_dict()
+        return (await db_work(self.store.engine, self.consult_now, p)).to_dict()
 
     def consult_now(self, p: Perception) -> Consultation:
         found = literals(p.goal)
@@ -175,7 +175,7 @@ class Learner:
         request = experience.get("request") or {}
         if request.get("learn") is False:
             return
-        await asyncio.to_thread(self.learn_now, outcome, experience)
+        await db_work(self.store.engine, self.learn_now, outcome, experience)
 
     def learn_now(self, outcome: Outcome, experience: dict[str, Any]) -> None:
         decisions = self._people(outcome)

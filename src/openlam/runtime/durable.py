@@ -21,6 +21,7 @@ from openlam.loop.perceive import Perception
 from openlam.loop.plan import ModelReply
 from openlam.loop.runner import ActionCall, RunEnv, Runner, RunRequest, ungoverned
 from openlam.loop.state import Outcome, StepResult
+from openlam.memory.engines import db_work
 from openlam.models.offline import OfflinePlanner
 from openlam.runtime.journal import Journal
 from openlam.runtime.process import Runtime, current, end_of_run
@@ -40,7 +41,7 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _run(rt: Runtime, req: RunRequest) -> dict[str, Any]:
-    journal = await asyncio.to_thread(rt.journals.journal, req.run_id)
+    journal = await db_work(rt.store.engine, rt.journals.journal, req.run_id)
     call_model = _model_call(rt, req, journal)
     if rt.gate is not None:  # budgets are checked before each model call
         call_model = rt.gate.govern_model(req, call_model)
@@ -48,7 +49,7 @@ async def _run(rt: Runtime, req: RunRequest) -> dict[str, Any]:
         rt.deadlines[req.run_id] = req.deadline_at
 
     async def stopped() -> str | None:
-        return await asyncio.to_thread(rt.stop_reason, req.run_id)
+        return await db_work(rt.store.engine, rt.stop_reason, req.run_id)
 
     learner = rt.learner
 
@@ -91,11 +92,11 @@ def _model_call(rt: Runtime, req: RunRequest, journal: Journal):
             return ModelReply.model_validate(journal.done[key])
         lost = journal.interrupted.get(key, 0)  # sent before a crash, never answered
         async with rt.step_slot():
-            await asyncio.to_thread(journal.begin, key)
+            await db_work(journal.store.engine, journal.begin, key)
             reply = await _ask(rt, req.model, messages, schema)
             reply.requests = 1 + lost
             stored = reply.model_dump(mode="json", exclude_none=True)
-            await asyncio.to_thread(journal.finish, key, stored)
+            await db_work(journal.store.engine, journal.finish, key, stored)
         return reply
 
     return call
@@ -128,9 +129,9 @@ def _action_call(rt: Runtime, journal: Journal):
         resumed = journal.interrupted.get(key, 0)
         async with rt.step_slot():
             if spec is None or not spec.idempotent:  # a repeat could matter: mark in flight
-                await asyncio.to_thread(journal.begin, key)
+                await db_work(journal.store.engine, journal.begin, key)
             result = await rt.act(c, resumed)
-            await asyncio.to_thread(journal.finish, key, result.model_dump(mode="json"))
+            await db_work(journal.store.engine, journal.finish, key, result.model_dump(mode="json"))
         return result
 
     return call
