@@ -95,9 +95,12 @@ class Learner:
                 + ", ".join(f"{k}={_masked(v)} ({pb.params[k]})" for k, v in values.items())
             )
             return Consultation(plan={"steps": pb.instantiate(values)}, playbook=pb.id, why=why)
-        recent = self.store.playbooks(limit=RECALL_SCAN)
+        recent, lessons, reliability = self.store.consult_reads(
+            p.agent.id, lessons=50, playbooks=RECALL_SCAN
+        )
         return Consultation(
-            advice=self.advice(p, goal_shape, recent), learned=self.can_do(p, recent)
+            advice=self.advice(p, goal_shape, recent, lessons, reliability),
+            learned=self.can_do(p, recent),
         )
 
     def can_do(self, p: Perception, recent: list[Playbook]) -> list[str]:
@@ -111,14 +114,23 @@ class Learner:
                 shapes[shown] = max(shapes.get(shown, 0), pb.successes)
         return sorted(shapes, key=lambda k: -shapes[k])[:CAN_DO_SHOWN]
 
-    def advice(self, p: Perception, goal_shape: str, recent: list[Playbook]) -> list[str]:
+    def advice(
+        self,
+        p: Perception,
+        goal_shape: str,
+        recent: list[Playbook],
+        lessons: list[dict[str, Any]],
+        stats: list[dict[str, Any]],
+    ) -> list[str]:
+        """Lessons, unreliable actions and sources, and the closest playbooks, most
+        important first, within ``ADVICE_CHARS``; ``stats`` as
+        :meth:`LearningStore.consult_reads` gives them."""
         permitted = {s.name for s in p.actions}
         lines = [
             f"Lesson from a person about {ls['action']}: {ls['text']}"
-            for ls in self.store.lessons(p.agent.id, limit=50)
+            for ls in lessons
             if ls["action"] in permitted or ls["action"] in SPECIAL_ACTIONS
         ][:LESSONS_SHOWN]
-        stats = self.store.tool_stats()
         for t in stats:
             if t["action"] in permitted and _unreliable(t):
                 lines.append(

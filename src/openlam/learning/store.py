@@ -55,7 +55,10 @@ _STATS_OF = (
     .where(learn_tool_stats.c.action.in_(sa.bindparam("actions", expanding=True)))
     .order_by(learn_tool_stats.c.action)
 )
-_ALL_STATS = sa.select(learn_tool_stats).order_by(learn_tool_stats.c.action)  # every consult
+_ALL_STATS = sa.select(learn_tool_stats).order_by(learn_tool_stats.c.action)
+_RELIABILITY = sa.select(  # every consult: no latency windows to decode
+    *(learn_tool_stats.c[c] for c in ("action", "source", "calls", "failures", "errors"))
+).order_by(learn_tool_stats.c.action)
 _APPROVALS_OF: Any = None  # see LearningStore.approvals_of
 _LOCK_STATS = _STATS_OF.with_for_update()
 _UPDATE_STATS = (
@@ -244,17 +247,25 @@ class LearningStore:
                 )
 
     def lessons(self, agent: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        if agent is not None:  # every run's consultation: the statement built once
-            with self.engine.connect() as conn:
-                return [
-                    dict(r._mapping)
-                    for r in conn.execute(_AGENT_LESSONS, {"agent": agent, "limit": limit})
-                ]
-        query = sa.select(learn_lessons).order_by(learn_lessons.c.created_at.desc())
-        if agent is not None:
-            query = query.where(learn_lessons.c.agent == agent)
         with self.engine.connect() as conn:
+            if agent is not None:
+                return _lessons_of(conn, agent, limit)
+            query = sa.select(learn_lessons).order_by(learn_lessons.c.created_at.desc())
             return [dict(r._mapping) for r in conn.execute(query.limit(limit))]
+
+    def consult_reads(
+        self, agent: str, lessons: int, playbooks: int
+    ) -> tuple[list[Playbook], list[dict[str, Any]], list[dict[str, Any]]]:
+        """What a consultation reads before every plan, on one connection: the
+        ``playbooks`` most recently used, the agent's latest ``lessons``, and every
+        action's reliability (calls, failures, commonest errors; no latencies)."""
+        with self.engine.connect() as conn:
+            recent = [
+                _playbook(r._mapping) for r in conn.execute(_RECENT_PLAYBOOKS, {"limit": playbooks})
+            ]
+            taught = _lessons_of(conn, agent, lessons)
+            reliability = [_rated(dict(r._mapping)) for r in conn.execute(_RELIABILITY)]
+        return recent, taught, reliability
 
     def approvals_of(self, run_id: str) -> list[Any]:
         """The run's decided approvals (read only: expiring others' is not our job)."""
@@ -361,7 +372,7 @@ class LearningStore:
                 )
             ]
         for row in rows:
-            row["success_rate"] = 1 - row["failures"] / row["calls"] if row["calls"] else 1.0
+            _rated(row)
             row["p50_ms"], row["p95_ms"] = _percentiles(row["latencies"])
         return rows
 
@@ -385,12 +396,12 @@ class LearningStore:
             s["actions"] += 1
             s["calls"] += t["calls"]
             s["failures"] += t["failures"]
-            s["latencies"] = s["latencies"] + t["latencies"]
+            s["latencies"] = s["latencies"] + t.get("latencies", [])
             for error, n in t["errors"].items():
                 s["errors"][error] = s["errors"].get(error, 0) + n
         out = []
         for s in sorted(by.values(), key=lambda s: s["source"]):
-            s["success_rate"] = 1 - s["failures"] / s["calls"] if s["calls"] else 1.0
+            _rated(s)
             s["p50_ms"], s["p95_ms"] = _percentiles(s.pop("latencies"))
             s["errors"] = dict(sorted(s["errors"].items(), key=lambda kv: -kv[1])[:KEPT_ERRORS])
             out.append(s)
@@ -464,6 +475,17 @@ class LearningStore:
             "lessons": self.lessons(limit=10_000),
             "tools": [{k: v for k, v in t.items() if k != "latencies"} for t in self.tool_stats()],
         }
+
+
+def _lessons_of(conn: sa.Connection, agent: str, limit: int) -> list[dict[str, Any]]:
+    return [
+        dict(r._mapping) for r in conn.execute(_AGENT_LESSONS, {"agent": agent, "limit": limit})
+    ]
+
+
+def _rated(stats: dict[str, Any]) -> dict[str, Any]:
+    stats["success_rate"] = 1 - stats["failures"] / stats["calls"] if stats["calls"] else 1.0
+    return stats
 
 
 def _percentiles(values: list[float]) -> tuple[float, float]:
