@@ -165,7 +165,8 @@ def test_a_run_on_an_openai_compatible_server_loads_neither_sdk_nor_pydantic_ai(
                 async with Workforce(settings=s, model="openai:fake") as wf:
                     outcome = await wf.run("write hi to a.md")
             print(outcome.status.value, (ws / "a.md").read_text())
-            print(sorted({m.split(".")[0] for m in sys.modules} & {"openai", "pydantic_ai", "rich"}))
+            loaded = {m.split(".")[0] for m in sys.modules}
+            print(sorted(loaded & {"openai", "pydantic_ai", "rich"}))
 
         asyncio.run(main())
         """
