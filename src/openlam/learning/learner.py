@@ -191,6 +191,21 @@ class Learner:
 
     def learn_now(self, outcome: Outcome, experience: dict[str, Any]) -> None:
         decisions = self._people(outcome)
+        used = experience.get("playbook")
+        taught = None
+        if (
+            not used
+            and not request_tainted(experience)
+            and self._worth_a_playbook(outcome, decisions)
+        ):
+            steps = [
+                r.model_dump(mode="json", include={"id", "action", "args", "depends_on"})
+                for r in outcome.steps
+            ]
+            pb, _why = generalise(outcome.goal, steps, secret=self.redact)
+            if pb is not None:
+                pb.agent, pb.model = outcome.agent, outcome.model
+                taught = (pb, outcome.run_id)
         self.store.record_finished(
             [
                 (
@@ -213,8 +228,8 @@ class Learner:
             )
             if outcome.status in RECORDED
             else None,
+            taught,
         )
-        used = experience.get("playbook")
         if used:
             replay = [r for r in outcome.steps if r.plan_version == 1]
             bad = next((r for r in replay if r.status is not StepStatus.succeeded), None)
@@ -224,16 +239,6 @@ class Learner:
                 else self.redact(f"{bad.id} {bad.action} {bad.status.value}: {bad.error}")
             )
             self.store.replayed(used, outcome.run_id, failure)
-            return
-        if not request_tainted(experience) and self._worth_a_playbook(outcome, decisions):
-            steps = [
-                r.model_dump(mode="json", include={"id", "action", "args", "depends_on"})
-                for r in outcome.steps
-            ]
-            pb, _why = generalise(outcome.goal, steps, secret=self.redact)
-            if pb is not None:
-                pb.agent, pb.model = outcome.agent, outcome.model
-                self.store.learned(pb, outcome.run_id)
 
     def _worth_a_playbook(self, outcome: Outcome, decisions: list[str]) -> bool:
         if outcome.status is not RunStatus.completed or decisions or not outcome.steps:

@@ -59,6 +59,23 @@ _ALL_STATS = sa.select(learn_tool_stats).order_by(learn_tool_stats.c.action)
 _RELIABILITY = sa.select(  # every consult: no latency windows to decode
     *(learn_tool_stats.c[c] for c in ("action", "source", "calls", "failures", "errors"))
 ).order_by(learn_tool_stats.c.action)
+# A run that taught a playbook (built once: every successful new kind of run).
+_LOCK_PLAYBOOK = (
+    sa.select(learn_playbooks.c.runs)
+    .where(learn_playbooks.c.id == sa.bindparam("pb_id"))
+    .with_for_update()
+)
+_ADD_PLAYBOOK = sa.insert(learn_playbooks)
+_COUNT_SUCCESS = (
+    sa.update(learn_playbooks)
+    .where(learn_playbooks.c.id == sa.bindparam("pb_id"))
+    .values(
+        successes=learn_playbooks.c.successes + 1,
+        failing=0,
+        runs=sa.bindparam("kept_runs", type_=learn_playbooks.c.runs.type),
+        updated_at=sa.bindparam("now"),
+    )
+)
 _APPROVALS_OF: Any = None  # see LearningStore.approvals_of
 _LOCK_STATS = _STATS_OF.with_for_update()
 _UPDATE_STATS = (
@@ -141,46 +158,8 @@ class LearningStore:
 
     def learned(self, pb: Playbook, run_id: str) -> None:
         """A successful run taught ``pb``: add it, or count one more success."""
-        now = time.time()
         with self.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(learn_playbooks.c.runs)
-                .where(learn_playbooks.c.id == pb.id)
-                .with_for_update()
-            ).first()
-            if row is None:
-                conn.execute(
-                    sa.insert(learn_playbooks).values(
-                        id=pb.id,
-                        shape_key=shape_key(pb.shape),
-                        gist_key=gist_key(pb.shape),
-                        shape=pb.shape,
-                        pattern=pb.pattern,
-                        params=pb.params,
-                        steps=pb.steps,
-                        example=pb.example,
-                        agent=pb.agent,
-                        model=pb.model,
-                        runs=[run_id],
-                        successes=1,
-                        failures=0,
-                        failing=0,
-                        last_failure=None,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-            elif run_id not in row.runs:
-                conn.execute(
-                    sa.update(learn_playbooks)
-                    .where(learn_playbooks.c.id == pb.id)
-                    .values(
-                        successes=learn_playbooks.c.successes + 1,
-                        failing=0,
-                        runs=[*row.runs, run_id][-KEPT_RUNS:],
-                        updated_at=now,
-                    )
-                )
+            _learned(conn, pb, run_id)
 
     def replayed(self, ident: str, run_id: str, failure: str | None) -> None:
         """Count a replay of playbook ``ident``: a success resets its failures, a
@@ -292,14 +271,19 @@ class LearningStore:
         self,
         calls: list[tuple[str, str, bool, float, str | None]],
         run: tuple[str, str, bool, str] | None,
+        taught: tuple[Playbook, str] | None = None,
     ) -> None:
-        """A finished run's calls (as :meth:`record_calls`) and, if given, its
-        ``(agent, goal_shape, succeeded, run_id)`` record (as :meth:`record_run`), in one
-        transaction: the stats rows are locked before the record's, in every run."""
+        """A finished run's calls (as :meth:`record_calls`), if given its
+        ``(agent, goal_shape, succeeded, run_id)`` record (as :meth:`record_run`) and the
+        ``(playbook, run_id)`` it taught (as :meth:`learned`), in one transaction: the
+        stats rows are locked before the record's, and that before the playbook's, in
+        every run."""
         with self.engine.begin() as conn:
             self._record_calls(conn, calls)
             if run is not None:
                 self._record_run(conn, *run)
+            if taught is not None:
+                _learned(conn, *taught)
 
     def record_calls(self, calls: list[tuple[str, str, bool, float, str | None]]) -> None:
         """(action, source, succeeded, duration_ms, error) of each step a run ran."""
@@ -475,6 +459,39 @@ class LearningStore:
             "lessons": self.lessons(limit=10_000),
             "tools": [{k: v for k, v in t.items() if k != "latencies"} for t in self.tool_stats()],
         }
+
+
+def _learned(conn: sa.Connection, pb: Playbook, run_id: str) -> None:
+    now = time.time()
+    row = conn.execute(_LOCK_PLAYBOOK, {"pb_id": pb.id}).first()
+    if row is None:
+        conn.execute(
+            _ADD_PLAYBOOK,
+            {
+                "id": pb.id,
+                "shape_key": shape_key(pb.shape),
+                "gist_key": gist_key(pb.shape),
+                "shape": pb.shape,
+                "pattern": pb.pattern,
+                "params": pb.params,
+                "steps": pb.steps,
+                "example": pb.example,
+                "agent": pb.agent,
+                "model": pb.model,
+                "runs": [run_id],
+                "successes": 1,
+                "failures": 0,
+                "failing": 0,
+                "last_failure": None,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    elif run_id not in row.runs:
+        conn.execute(
+            _COUNT_SUCCESS,
+            {"pb_id": pb.id, "kept_runs": [*row.runs, run_id][-KEPT_RUNS:], "now": now},
+        )
 
 
 def _lessons_of(conn: sa.Connection, agent: str, limit: int) -> list[dict[str, Any]]:
