@@ -598,6 +598,51 @@ def _up(port: int) -> bool:
         return False
 
 
+def test_a_run_queued_again_after_its_submitter_was_killed_keeps_its_priority(
+    workspace: Path,
+) -> None:
+    """``openlam submit --priority 1`` killed between listing the run and queueing it:
+    the sweep that queues it later gives it the priority it was submitted with, not the
+    back of the queue."""
+    import sys
+    import textwrap
+
+    from openlam.runtime import admin
+
+    killed = textwrap.dedent(
+        """
+        import asyncio, os, sys
+        from openlam import Workforce
+        from openlam.config import load_settings
+        from openlam.memory.store import Store
+        from openlam.runtime import admin
+
+        settings = load_settings(sys.argv[1])
+        request = asyncio.run(Workforce(settings=settings, model="offline").prepare(
+            "write 'urgent' to urgent.md", agent="operator"))
+        print(request.run_id, flush=True)
+        admin._enqueue = lambda *a, **k: os._exit(9)  # killed right before queueing
+        admin.submit(settings, Store(settings.app_database_url), request, priority=1)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", killed, str(workspace)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 9, done.stderr[-2000:]
+    run_id = done.stdout.split()[0]
+    settings = load_settings(workspace)
+    store = Store(settings.app_database_url)
+    assert admin.queue_unqueued(settings, store, older_than=0) == [run_id]
+    (queued,) = admin.client(settings).list_workflows(
+        workflow_ids=[run_id], load_input=False, load_output=False
+    )
+    assert queued.queue_name and queued.priority == 1
+
+
 @pytest.mark.timeout(180)
 def test_a_submission_killed_before_its_run_was_queued_loses_nothing(workspace: Path) -> None:
     """Submitting lists the run, then queues it; a process killed in between leaves a

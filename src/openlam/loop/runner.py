@@ -88,6 +88,7 @@ class RunRequest(BaseModel):
     started_at: float = Field(default_factory=time.time)
     deadline_at: float | None = None  # epoch seconds; past it no step starts
     learn: bool = True  # False (--no-learn): no playbook replay, advice or learning
+    priority: int | None = None  # on its queue (1 = most urgent); kept for a re-queue
 
 
 SpecialHandler = Callable[["Runner", StepRecord, dict[str, Any]], Awaitable[StepResult]]

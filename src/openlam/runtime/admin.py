@@ -55,12 +55,14 @@ def submit(
     (:func:`queue_unqueued`) — nothing submitted is lost."""
     from openlam.runtime.queues import queue_for
 
+    if priority is not None:  # stored with the run: a re-queue after a kill keeps it
+        request = request.model_copy(update={"priority": priority})
     name = queue_for(settings, request.agent.id, request.agent.department)
     dbos = client(settings)
     if not store.claim_queued(request, name) and not _never_queued(store, dbos, request.run_id):
         return False
     try:
-        _enqueue(settings, dbos, request, name, priority)
+        _enqueue(settings, dbos, request, name)
     except BaseException:
         store.forget(request.run_id)  # not queued after all: no phantom "queued" run
         raise
@@ -75,7 +77,7 @@ def queue_unqueued(
 ) -> list[str]:
     """Queue the runs listed as queued more than ``older_than`` seconds ago that are on
     no DBOS queue (their submitting process was killed in between), from the request
-    stored with them; returns their ids. Their priority, if any, is not kept."""
+    stored with them (their priority too); returns their ids."""
     from openlam.loop.runner import RunRequest
     from openlam.runtime.queues import queue_for
 
@@ -95,7 +97,7 @@ def queue_unqueued(
             continue
         request = RunRequest.model_validate(run["request"])
         name = queue_for(settings, request.agent.id, request.agent.department)
-        _enqueue(settings, dbos, request, name, None)
+        _enqueue(settings, dbos, request, name)
         done.append(run_id)
     return done
 
@@ -109,9 +111,7 @@ def _never_queued(store: Store, dbos: DBOSClient, run_id: str) -> bool:
     )
 
 
-def _enqueue(
-    settings: Settings, dbos: DBOSClient, request: RunRequest, name: str, priority: int | None
-) -> None:
+def _enqueue(settings: Settings, dbos: DBOSClient, request: RunRequest, name: str) -> None:
     """Put the run on its queue (DBOS keys it by the run id: doing it twice is harmless)."""
     from dbos import EnqueueOptions
 
@@ -126,8 +126,8 @@ def _enqueue(
         "workflow_id": request.run_id,
         "app_version": WORKFLOW_VERSION,
     }
-    if priority is not None:
-        options["priority"] = priority
+    if request.priority is not None:
+        options["priority"] = request.priority
     dbos.enqueue(options, request.model_dump(mode="json"))
 
 
