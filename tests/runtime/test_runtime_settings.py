@@ -1,4 +1,5 @@
-"""Settings a person got wrong (``[runtime]``, ``[server]``, ``[governance]``): the
+"""Settings a person got wrong (``[runtime]``, ``[server]``, ``[governance]``,
+``[network]``): the
 command says which one and how to fix it, before it starts anything — no "internal
 error", no half-started worker."""
 
@@ -88,3 +89,21 @@ def test_schedule_add_names_an_unknown_time_zone(workspace: Path):
     assert "fix: use an IANA name" in err and "internal error" not in err
     listed = openlam(workspace, "schedule", "list")
     assert "No schedules" in listed.communicate(timeout=60)[0]  # nothing half-made
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        '[network]\nallow_networks = "10.0.0.0/8"\n',  # a string, not a list
+        '[network]\nallow_networks = ["not a network"]\n',
+        '[network]\nallow_private = "yes"\n',
+    ],
+)
+def test_run_names_a_bad_network_setting_before_any_step(workspace: Path, table: str):
+    (workspace / "openlam.toml").write_text(table)
+    proc = openlam(workspace, "run", "write 'x' to x.md")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert "[network] in openlam.toml is invalid" in err and "fix: " in err
+    assert "internal error" not in err and "Traceback" not in err
+    assert not (workspace / "x.md").exists()  # refused before the run, not at a step

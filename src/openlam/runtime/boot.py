@@ -104,6 +104,7 @@ def _start(
     # Settings are checked before anything starts: a bad one leaves no half-started runtime.
     action_threads = whole_number(settings, "runtime", "action_threads", ACTION_THREADS, 1)
     bookkeeping_threads = whole_number(settings, "runtime", "threads", THREADS, 1)
+    _check_network(settings)
     threads.configure(action_threads)
     store = Store(settings.app_database_url)
     registry = load_plugins(settings=settings)
@@ -236,6 +237,20 @@ def _learning(rt: Runtime) -> None:
     if enabled(rt.settings):
         rt.learner = Learner(rt.settings.app_database_url, rt.registry, rt.redact)
         rt.learn_hooks.append(rt.learner.learn)
+
+
+def _check_network(settings: Settings) -> None:
+    """``[network]`` is read at every outbound request: a mistake in it is named when the
+    runtime starts, not at the first step that connects somewhere."""
+    from openlam.actions.network import NetworkRules
+    from openlam.errors import ActionError, UserError
+
+    try:
+        NetworkRules.from_settings(settings)
+    except ActionError as exc:
+        raise UserError(
+            str(exc), 'edit openlam.toml, e.g. allow_networks = ["10.0.0.0/8"]'
+        ) from None
 
 
 def _govern(rt: Runtime) -> None:
