@@ -107,3 +107,24 @@ def test_run_names_a_bad_network_setting_before_any_step(workspace: Path, table:
     assert "[network] in openlam.toml is invalid" in err and "fix: " in err
     assert "internal error" not in err and "Traceback" not in err
     assert not (workspace / "x.md").exists()  # refused before the run, not at a step
+
+
+@pytest.mark.parametrize(
+    ("table", "said"),
+    [
+        ('[runtime]\nthreads = "x"\n', "[runtime] threads must be a whole number"),
+        ("[runtime]\ndrain_seconds = -1\n", "[runtime] drain_seconds must be a number"),
+        ('[network]\nallow_hosts = "intranet"\n', "[network] in openlam.toml is invalid"),
+    ],
+)
+def test_serve_names_a_bad_runtime_or_network_setting_before_it_serves(
+    workspace: Path, table: str, said: str
+):
+    """Its worker starts in the app's lifespan: a bad setting used to surface there as a
+    traceback and "Application startup failed"."""
+    (workspace / "openlam.toml").write_text(table)
+    proc = openlam(workspace, "serve", "--port", "0")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert said in err and "fix: " in err
+    assert "Traceback" not in out + err and "startup failed" not in out + err

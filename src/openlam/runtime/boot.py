@@ -99,12 +99,9 @@ def _start(
 
     del schedules
 
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    configure_pool(settings)
     # Settings are checked before anything starts: a bad one leaves no half-started runtime.
-    action_threads = whole_number(settings, "runtime", "action_threads", ACTION_THREADS, 1)
-    bookkeeping_threads = whole_number(settings, "runtime", "threads", THREADS, 1)
-    _check_network(settings)
+    action_threads, bookkeeping_threads = check_settings(settings)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
     threads.configure(action_threads)
     store = Store(settings.app_database_url)
     registry = load_plugins(settings=settings)
@@ -239,18 +236,25 @@ def _learning(rt: Runtime) -> None:
         rt.learn_hooks.append(rt.learner.learn)
 
 
-def _check_network(settings: Settings) -> None:
-    """``[network]`` is read at every outbound request: a mistake in it is named when the
-    runtime starts, not at the first step that connects somewhere."""
+def check_settings(settings: Settings) -> tuple[int, int]:
+    """The settings a runtime reads, checked (and the database pool sized): a command
+    calls this before it starts anything, so a bad setting is named with its fix, never
+    a traceback from a half-started process. Returns (action threads, bookkeeping
+    threads)."""
     from openlam.actions.network import NetworkRules
     from openlam.errors import ActionError, UserError
 
-    try:
+    configure_pool(settings)
+    action_threads = whole_number(settings, "runtime", "action_threads", ACTION_THREADS, 1)
+    bookkeeping_threads = whole_number(settings, "runtime", "threads", THREADS, 1)
+    Lease.from_settings(settings)
+    try:  # read at every outbound request: named now, not at the first step that connects
         NetworkRules.from_settings(settings)
     except ActionError as exc:
         raise UserError(
             str(exc), 'edit openlam.toml, e.g. allow_networks = ["10.0.0.0/8"]'
         ) from None
+    return action_threads, bookkeeping_threads
 
 
 def _govern(rt: Runtime) -> None:

@@ -37,6 +37,15 @@ DRAIN_SECONDS = 30.0
 CANCEL_SECONDS = 10.0  # cancelled runs have this long to unwind before the process stops
 
 
+def worker_settings(settings: Any) -> tuple[float, float]:
+    """A worker's own settings, checked: (seconds between sweeps for runs whose
+    submitter died, seconds a stop waits for runs in flight)."""
+    return (
+        seconds(settings, "runtime", "requeue_seconds", REQUEUE_AFTER),
+        seconds(settings, "runtime", "drain_seconds", DRAIN_SECONDS, zero_ok=True),
+    )
+
+
 class Worker:
     def __init__(
         self,
@@ -79,10 +88,7 @@ class Worker:
                 loop.add_signal_handler(sig, self.stopping.set)
         try:
             # The worker's own settings, checked before it starts anything.
-            self.requeue_every = seconds(self.settings, "runtime", "requeue_seconds", REQUEUE_AFTER)
-            self.drain_limit = seconds(
-                self.settings, "runtime", "drain_seconds", DRAIN_SECONDS, zero_ok=True
-            )
+            self.requeue_every, self.drain_limit = worker_settings(self.settings)
             rt = self.rt = boot.start(
                 self.settings,
                 kind=self.kind,

@@ -65,6 +65,8 @@ def create_app(
     """The server app for ``workspace``. Its lifespan opens the workspace's
     :class:`openlam.Workforce` (``app.state.workforce``) and, with ``run_worker``, runs
     this process's own queue worker; without it, runs wait for separate workers."""
+    from openlam.runtime.boot import check_settings
+    from openlam.runtime.worker import worker_settings
     from openlam.server import auth, problems
     from openlam.server.compat.work import reply_limit
     from openlam.server.credentials import Credentials
@@ -106,7 +108,11 @@ def create_app(
     app.state.settings = settings
     app.state.run_worker = run_worker
     app.state.sse_ping = ping_seconds(settings)  # keep-alive comments of idle event streams
-    reply_limit(settings)  # a bad [server] reply_seconds is named now, not at a request
+    # Bad settings are named now, with their fix, not at a request or in the lifespan.
+    reply_limit(settings)
+    check_settings(settings)
+    if run_worker:
+        worker_settings(settings)
     credentials = Credentials(_store_engine(settings))
     app.state.credentials = credentials
     auth.configure(credentials, secure_cookies=bool(server_conf.get("secure_cookies")))
