@@ -116,10 +116,9 @@ def word(i: int) -> str:
 def matching(n: int) -> None:
     from openlam.actions.registry import load_plugins
     from openlam.config import load_settings
-    from openlam.learning.gist import gist_key
     from openlam.learning.learner import Learner
     from openlam.learning.playbooks import generalise
-    from openlam.learning.store import LearningStore, shape_key
+    from openlam.learning.store import LearningStore, playbook_row
     from openlam.loop.perceive import AgentProfile, perceive
     from openlam.memory.store import Store
     from openlam.memory.tables import learn_playbooks
@@ -143,27 +142,8 @@ def matching(n: int) -> None:
                 ],
             )
             assert pb is not None
-            rows.append(
-                {
-                    "id": pb.id,
-                    "shape_key": shape_key(pb.shape),
-                    "gist_key": gist_key(pb.shape),
-                    "shape": pb.shape,
-                    "pattern": pb.pattern,
-                    "params": pb.params,
-                    "steps": pb.steps,
-                    "example": pb.example,
-                    "agent": "operator",
-                    "model": "bench",
-                    "runs": ["bench"],
-                    "successes": 1,
-                    "failures": 0,
-                    "failing": 0,
-                    "last_failure": None,
-                    "created_at": now,
-                    "updated_at": now + i,
-                }
-            )
+            pb.agent, pb.model = "operator", "bench"
+            rows.append({**playbook_row(pb, "bench", now), "updated_at": now + i})
         with store.engine.begin() as conn:
             conn.execute(learn_playbooks.insert(), rows)
         learner = Learner(url, load_plugins(settings=settings))

@@ -461,32 +461,34 @@ class LearningStore:
         }
 
 
+def playbook_row(pb: Playbook, run_id: str, now: float) -> dict[str, Any]:
+    """The learn_playbooks row of a playbook first taught by ``run_id``."""
+    return {
+        "id": pb.id,
+        "shape_key": shape_key(pb.shape),
+        "gist_key": gist_key(pb.shape),
+        "shape": pb.shape,
+        "pattern": pb.pattern,
+        "params": pb.params,
+        "steps": pb.steps,
+        "example": pb.example,
+        "agent": pb.agent,
+        "model": pb.model,
+        "runs": [run_id],
+        "successes": 1,
+        "failures": 0,
+        "failing": 0,
+        "last_failure": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def _learned(conn: sa.Connection, pb: Playbook, run_id: str) -> None:
     now = time.time()
     row = conn.execute(_LOCK_PLAYBOOK, {"pb_id": pb.id}).first()
     if row is None:
-        conn.execute(
-            _ADD_PLAYBOOK,
-            {
-                "id": pb.id,
-                "shape_key": shape_key(pb.shape),
-                "gist_key": gist_key(pb.shape),
-                "shape": pb.shape,
-                "pattern": pb.pattern,
-                "params": pb.params,
-                "steps": pb.steps,
-                "example": pb.example,
-                "agent": pb.agent,
-                "model": pb.model,
-                "runs": [run_id],
-                "successes": 1,
-                "failures": 0,
-                "failing": 0,
-                "last_failure": None,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
+        conn.execute(_ADD_PLAYBOOK, playbook_row(pb, run_id, now))
     elif run_id not in row.runs:
         conn.execute(
             _COUNT_SUCCESS,
