@@ -130,3 +130,43 @@ def test_a_process_declared_dead_does_not_go_on(workspace: Path, site) -> None:
     assert site.hits("/slow") == 2  # the step in flight when it stopped ran again, once
     runs = Store(load_settings(workspace).app_database_url).list_runs()
     assert sorted(r["status"] for r in runs) == ["completed", "completed"]
+
+
+def test_a_checkpoint_after_this_process_stopped_itself_is_refused_not_fenced(
+    workspace: Path,
+) -> None:
+    """A run its queue handed over while the process shut down writes a checkpoint after
+    the executor was marked stopped: the checkpoint is refused with an error in that run
+    (the next process recovers it), and the process goes on — exiting as if fenced would
+    kill whatever embeds OpenLAM (a server, a test session). Declared dead by another
+    process, it still exits (the test above)."""
+    script = f"""
+import sys
+from openlam.config import load_settings
+from openlam.memory.store import Store
+from openlam.runtime.executors import Executors, ExecutorStopped, new_executor_id
+from openlam.runtime.journal import JournalStore
+
+settings = load_settings({str(workspace)!r})
+engine = Store(settings.app_database_url).engine
+ex = Executors(engine)
+me = new_executor_id("test")
+ex.register(me, "test")
+journal = JournalStore(engine, me, settings.state_dir / "outputs", ex).journal("run-late")
+journal.begin("model:1")  # while it runs: recorded
+ex.stop(me)
+try:
+    journal.finish("model:1", {{"text": "late"}})
+except ExecutorStopped as exc:
+    print("refused:", exc)
+print("still here")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert "refused: run not checkpointed" in done.stdout and "still here" in done.stdout
+    ex = executors_of(workspace)
+    with ex.engine.connect() as conn:  # the late result was not recorded
+        states = conn.execute(sa.text("SELECT state FROM checkpoints")).scalars().all()
+    assert states == ["started"]

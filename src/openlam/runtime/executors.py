@@ -152,6 +152,12 @@ class Executors:
         a process declared dead cannot record another step)."""
         return self._renew.execute(conn, {"executor_id": executor_id}) == 1
 
+    def state_in(self, conn: sa.Connection, executor_id: str) -> str | None:
+        """This executor's state as ``conn``'s transaction sees it (None: no record)."""
+        return conn.execute(
+            sa.select(table.c.state).where(table.c.id == executor_id)
+        ).scalar_one_or_none()
+
     def stop(self, executor_id: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(
@@ -248,6 +254,12 @@ class Heartbeat:
             if not alive and not self._stop.is_set():
                 self.on_fenced()
                 return
+
+
+class ExecutorStopped(RuntimeError):
+    """This process stopped its runtime while a run was still going (one its queue
+    handed over as it shut down): the run's checkpoint is not recorded and the run is
+    left, unfinished, for the next process to recover."""
 
 
 def exit_fenced() -> None:

@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from openlam.memory.prepared import Prepared
 from openlam.memory.tables import checkpoints as table
-from openlam.runtime.executors import Executors
+from openlam.runtime.executors import STOPPED, Executors, ExecutorStopped
 from openlam.runtime.executors import exit_fenced as fenced
 
 STARTED, DONE = "started", "done"
@@ -168,8 +168,16 @@ class JournalStore:
             )
 
     def _fence(self, conn: sa.Connection) -> None:
-        if not self.executors.renew(conn, self.executor_id):
-            fenced()
+        if self.executors.renew(conn, self.executor_id):
+            return
+        if self.executors.state_in(conn, self.executor_id) == STOPPED:
+            # This process stopped itself (a run its queue handed over while it shut
+            # down): nothing to fence, and exiting would kill whatever embeds it.
+            raise ExecutorStopped(
+                f"run not checkpointed: executor {self.executor_id} has stopped; the "
+                "next process recovers it"
+            )
+        fenced()  # declared dead by another process: its runs belong to someone else
 
     # -- large results live in files ------------------------------------------------
 
