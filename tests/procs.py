@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 
@@ -32,3 +36,29 @@ def allow_local_network(workspace: Path, extra: str = "") -> None:
     from tests.conftest import LOCAL_NETWORK
 
     (workspace / "openlam.toml").write_text(extra + LOCAL_NETWORK, encoding="utf-8")
+
+
+def on_a_terminal(workspace: Path, columns: int, *args: str) -> tuple[int, str]:
+    """``openlam ARGS`` on a pseudo-terminal ``columns`` wide: its exit code and all it
+    wrote, as the terminal received it (styles and all; line ends as ``\\r\\n``)."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "openlam", *args, "--workspace", str(workspace)],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**os.environ, "COLUMNS": str(columns), "TERM": "xterm"},
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the command ended and closed its side
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return proc.wait(timeout=120), b"".join(chunks).decode()

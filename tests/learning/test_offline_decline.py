@@ -5,16 +5,10 @@ the real command, off a terminal (COLUMNS=40: one line, nothing lost) and on a
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
 import re
-import struct
-import subprocess
-import sys
-import termios
 from pathlib import Path
 
+from tests import procs
 from tests.fakes.model_servers import FakeOpenAI
 from tests.learning.test_learn_cli import cli
 from tests.procs import model_env, openlam
@@ -48,29 +42,9 @@ def teach(workspace: Path) -> None:
 
 
 def on_a_terminal(workspace: Path, columns: int, *args: str) -> tuple[int, str]:
-    """The command's output on a pseudo-terminal ``columns`` wide."""
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "openlam", *args, "--workspace", str(workspace)],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env={**os.environ, "COLUMNS": str(columns), "TERM": "xterm"},
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # the command ended and closed its side
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    text = ANSI.sub("", b"".join(chunks).decode()).replace("\r\n", "\n")
-    return proc.wait(timeout=120), text
+    """The command's output on a pseudo-terminal ``columns`` wide, styles taken out."""
+    code, raw = procs.on_a_terminal(workspace, columns, *args)
+    return code, ANSI.sub("", raw).replace("\r\n", "\n")
 
 
 def test_offline_a_goal_nothing_matches_lists_what_can_be_done(workspace: Path) -> None:

@@ -5,6 +5,13 @@ model text, error messages, file paths — is escaped with :func:`esc` before it
 into a rich markup string (rich reads ``[/]`` as markup and crashes, and drops
 ``[search]`` silently). Emoji codes are off too, so ``:thumbs_up:`` in a goal stays text.
 
+Characters a terminal acts on instead of showing — the escape sequences of a tool's
+output or a hostile goal (colours, cursor moves, clearing the screen, a window title, a
+write to the clipboard), carriage returns, bells, bidirectional overrides — are printed
+as visible escapes (``\x1b``) by every path: :func:`printable` is applied to each string
+the console renders, each table cell, error messages and log lines. Only a line break and
+a tab pass through.
+
 Tables go through :func:`print_table`: their cells are never read as markup, ids are
 never cut, and a terminal too narrow for the columns gets one short record per row.
 
@@ -15,6 +22,8 @@ is as wide as its content, and a rule is :data:`RULE_WIDTH` characters.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +44,28 @@ RULE_WIDTH = 72
 SQUEEZED = 8  # a column narrower than this (or its header) is too squeezed to read
 
 
+# C0 controls but tab and line feed, DEL, C1 controls (a lone \x9b starts a sequence on
+# some terminals), and the marks and overrides that reorder text as it is shown.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on shown as its escape."""
+    return _UNPRINTABLE.sub(_visible, text)
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines as :func:`printable` text (a warning may quote a tool's output)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def esc(value: Any) -> str:
     """``value`` as text that rich prints literally inside a markup string.
 
@@ -45,7 +76,11 @@ def esc(value: Any) -> str:
 
 
 class CliConsole(Console):
-    """A rich console whose rules stay a modest width off a terminal."""
+    """A rich console that prints every string as :func:`printable` text, and whose rules
+    stay a modest width off a terminal."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(printable(text), **options)
 
     def rule(
         self,
@@ -94,7 +129,7 @@ def print_table(
     cols = [c if isinstance(c, Column) else Column(c) for c in columns]
     cells = [["" if v is None else str(v) for v in row] for row in rows]
     if title:
-        out.print(Text(title, style="bold"))
+        out.print(Text(printable(title), style="bold"))
     widths = [max([cell_len(c.name), *(cell_len(r[i]) for r in cells)]) for i, c in enumerate(cols)]
     needed = sum(
         w if c.key else min(w, max(SQUEEZED, cell_len(c.name)))
@@ -122,4 +157,4 @@ def _print_records(out: Console, cols: list[Column], cells: list[list[str]]) -> 
 
 
 def _cell(column: Column, value: str) -> Text:
-    return Text(value, style=(column.style(value) or "") if column.style else "")
+    return Text(printable(value), style=(column.style(value) or "") if column.style else "")

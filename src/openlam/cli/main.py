@@ -98,7 +98,11 @@ def _install() -> None:
 def _configure_logging() -> None:
     import logging
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    from openlam.cli.console import PrintableFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     # DBOS warns for every task cancelled by Ctrl-C or a step timeout, quoting the whole
     # prompt or arguments; OpenLAM reports both itself.
     logging.getLogger("dbos").addFilter(
@@ -120,7 +124,7 @@ def _interrupted() -> None:
 def main() -> None:
     import os
 
-    from openlam.cli.console import console
+    from openlam.cli.console import console, printable
     from openlam.config import refuse_missing_workspaces
 
     _configure_logging()
@@ -137,7 +141,7 @@ def main() -> None:
             _interrupted()
         raise
     except UserError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
+        typer.secho(f"error: {printable(str(exc))}", fg="red", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         _interrupted()
@@ -146,8 +150,8 @@ def main() -> None:
         if os.environ.get("OPENLAM_DEBUG"):
             raise
         typer.secho(
-            f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in OpenLAM; "
-            "set OPENLAM_DEBUG=1 to see the traceback and please report it",
+            f"internal error: {type(exc).__name__}: {printable(str(exc))}\n  this is a bug in "
+            "OpenLAM; set OPENLAM_DEBUG=1 to see the traceback and please report it",
             fg="red",
             err=True,
         )
