@@ -103,6 +103,36 @@ def sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def opened(engine: Engine) -> Engine:
+    """``engine``, once a connection to its database has been made, or a UserError that
+    names the database and what to do (a damaged SQLite file: restore or move it aside)."""
+    try:
+        with engine.connect():
+            return engine
+    except Exception as exc:
+        raise open_failed(str(engine.url), exc) from None
+
+
+def open_failed(url: str, exc: Exception) -> Exception:
+    """The UserError for a database at ``url`` that could not be opened because of ``exc``."""
+    from openlam.errors import UserError
+
+    text = str(getattr(exc, "orig", None) or exc)
+    parsed = make_url(url)
+    path = parsed.database if parsed.drivername.startswith("sqlite") else None
+    if path and ("not a database" in text or "malformed" in text):
+        return UserError(
+            f"the database file {path} is damaged ({text})",
+            f"restore it from a backup; or, to start afresh, move it aside together with "
+            f"{Path(path).name}-wal and {Path(path).name}-shm if they are there (what it "
+            "held stays in the moved file)",
+        )
+    return UserError(
+        f"cannot open the database {parsed.render_as_string(hide_password=True)}: {text}",
+        "check OPENLAM_DATABASE_URL (or unset it to use SQLite)",
+    )
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from openlam.errors import UserError
-from openlam.memory.engines import engine_for, schema_lock
+from openlam.memory.engines import engine_for, open_failed, opened, schema_lock
 from openlam.memory.prepared import Prepared
 from openlam.memory.tables import cancellations, experiences, questions, runs, steps
 
@@ -61,14 +61,11 @@ class Store:
         self._upserts: dict[str, Prepared] = {}
         self._cancel_checks: dict[int, Prepared] = {}  # by tree depth
         try:
-            self.engine = engine_for(url)
-            with self.engine.connect():
-                pass
-        except Exception as exc:
-            raise UserError(
-                f"cannot open the database {_safe(url)}: {exc}",
-                "check OPENLAM_DATABASE_URL (or unset it to use SQLite)",
-            ) from None
+            self.engine = opened(engine_for(url))
+        except UserError:
+            raise
+        except Exception as exc:  # engine_for creates the tables on first use
+            raise open_failed(url, exc) from None
         self.migrate()
 
     def migrate(self) -> None:
@@ -390,10 +387,6 @@ class Store:
                 .values(answer=text, answered_by=by, answered_at=time.time())
             )
         return done.rowcount == 1
-
-
-def _safe(url: str) -> str:
-    return sa.make_url(url).render_as_string(hide_password=True) if "://" in url else url
 
 
 def head_revision() -> str | None:

@@ -18,7 +18,7 @@ from openlam.actions import threads
 from openlam.actions.registry import ActionRegistry, load_plugins
 from openlam.actions.threads import ACTION_THREADS
 from openlam.config import Settings, whole_number
-from openlam.memory.engines import configure_pool, engine_for, sqlite_engine
+from openlam.memory.engines import configure_pool, engine_for, opened, sqlite_engine
 from openlam.memory.store import Store
 from openlam.runtime import admin, process
 from openlam.runtime.eventlog import EventLog
@@ -179,7 +179,8 @@ def _dbos_config(settings: Settings, executor_id: str, version: str, pool_thread
         "max_executor_threads": pool_threads,
     }
     if settings.system_database_url.startswith("sqlite"):
-        config["system_database_engine"] = sqlite_engine(settings.system_database_url)
+        # opened here: DBOS would print a traceback for a damaged file, and no fix
+        config["system_database_engine"] = opened(sqlite_engine(settings.system_database_url))
     else:
         # One bounded pool per process for DBOS and OpenLAM together (20 processes on a
         # PostgreSQL with max_connections=100 must not run out); polling instead of a
