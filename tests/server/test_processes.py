@@ -151,3 +151,39 @@ async def test_the_server_on_postgresql(workspace: Path, pg_url: str) -> None:
         login = await client.post("/api/v1/session", json={"token": made})
         assert login.status_code == 201
         assert (await client.get("/api/v1/runs")).json()["runs"][0]["id"] == run_id
+
+
+@pytest.mark.timeout(180)
+def test_serve_on_a_port_in_use_says_so_before_it_starts_anything(workspace: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = openlam(workspace, "serve", "--port", str(port))
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert f"cannot listen on 127.0.0.1 port {port}: Address already in use" in err
+    assert "fix: choose another port with --port (0: any free one)" in err
+    assert "Application startup" not in out + err  # its worker never started taking goals
+    assert "Traceback" not in err
+
+
+@pytest.mark.timeout(180)
+def test_serve_on_port_0_shows_the_port_it_got(workspace: Path) -> None:
+    proc = openlam(workspace, "serve", "--port", "0")
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith(f"OpenLAM serving {workspace} at http://127.0.0.1:"), line
+        base = line.split(" at ", 1)[1].split("/ ", 1)[0]
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"{base}/api/v1/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, stop(proc)
+                time.sleep(0.2)
+        assert health.status_code == 200 and health.json()["worker"] is True
+    finally:
+        stop(proc)

@@ -3,7 +3,9 @@ queue worker."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -46,21 +48,42 @@ def serve(
     for said in provision_tokens(settings):
         console().print(f"OpenLAM: {esc(said)}")
     check_listen_address(settings, host)
+    # Bound before the app exists: a port in use is a clear error before the worker
+    # starts taking queued goals, and port 0's free port is known and shown.
+    sock = listening_socket(host, port)
     app = create_app(settings=settings, run_worker=not no_worker)
     shown = f"[{host}]" if ":" in host else host
-    where = f"http://{shown}:{port}/" if port else f"a free port of {shown} (see below)"
     console().print(
-        f"OpenLAM serving {esc(str(settings.workspace))} at {esc(where)} "
-        "(API docs: /api/docs)" + ("; queued goals run on separate workers" if no_worker else "")
+        f"OpenLAM serving {esc(str(settings.workspace))} at "
+        f"{esc(f'http://{shown}:{sock.getsockname()[1]}/')} (API docs: /api/docs)"
+        + ("; queued goals run on separate workers" if no_worker else "")
     )
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
+    config = uvicorn.Config(
+        app, log_level=log_level, proxy_headers=False, timeout_graceful_shutdown=10
     )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port``, or a UserError saying why it cannot be."""
+    from openlam.errors import UserError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        busy = exc.errno == errno.EADDRINUSE
+        raise UserError(
+            f"cannot listen on {host} port {port}: {exc.strerror or exc}",
+            "choose another port with --port (0: any free one), or stop what is using it "
+            "(another `openlam serve`?)"
+            if busy
+            else "check --host: it must be an address of this machine",
+        ) from None
+    return sock
 
 
 def is_loopback(host: str) -> bool:
