@@ -7,6 +7,7 @@ configuration. Everything has a default so a fresh install works with no setup.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -119,7 +120,22 @@ def load_settings(
                 ) from None
     if os.environ.get("OPENLAM_OPENAI_BASE_URL") is None and os.environ.get("OPENAI_BASE_URL"):
         values["openai_base_url"] = os.environ["OPENAI_BASE_URL"]
+    if "database_url" in values:
+        _check_database_url(values["database_url"], ws / CONFIG_FILE)
     return Settings(workspace=ws, raw=raw, **values)
+
+
+def _check_database_url(url: Any, path: Path) -> None:
+    """OpenLAM keeps its data in PostgreSQL or SQLite (and DBOS its own, alike)."""
+    scheme = url.split("://", 1)[0].split("+", 1)[0] if isinstance(url, str) else None
+    if isinstance(url, str) and "://" in url and scheme in ("postgresql", "postgres", "sqlite"):
+        return
+    shown = re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", url) if isinstance(url, str) else url
+    raise UserError(
+        f"the database URL must be a PostgreSQL or SQLite one, got {shown!r}",
+        "e.g. OPENLAM_DATABASE_URL=postgresql://USER@HOST:5432/DATABASE (or [openlam] "
+        f"database_url in {path}); unset it to keep the workspace's own SQLite files",
+    )
 
 
 def _check_exists(ws: Path) -> None:

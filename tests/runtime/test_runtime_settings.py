@@ -128,3 +128,19 @@ def test_serve_names_a_bad_runtime_or_network_setting_before_it_serves(
     assert proc.returncode == 2, out + err
     assert said in err and "fix: " in err
     assert "Traceback" not in out + err and "startup failed" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [("nonsense", "'nonsense'"), ("mysql://root:secret@127.0.0.1/test", "'mysql://root:***@")],
+)
+def test_a_database_url_of_another_kind_is_named_without_its_password(
+    workspace: Path, url: str, shown: str
+):
+    proc = openlam(workspace, "run", "write 'x' to x.md", env={"OPENLAM_DATABASE_URL": url})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert f"the database URL must be a PostgreSQL or SQLite one, got {shown}" in err
+    assert "fix: e.g. OPENLAM_DATABASE_URL=postgresql://" in err
+    assert "secret" not in out + err and "internal error" not in err
+    assert not (workspace / "x.md").exists()

@@ -118,7 +118,13 @@ def open_failed(url: str, exc: Exception) -> Exception:
     from openlam.errors import UserError
 
     text = str(getattr(exc, "orig", None) or exc)
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return UserError(
+            f"cannot open the database: {text}",
+            "give a PostgreSQL or SQLite URL (postgresql://USER@HOST:5432/DATABASE)",
+        )
     path = parsed.database if parsed.drivername.startswith("sqlite") else None
     if path and ("not a database" in text or "malformed" in text):
         return UserError(
