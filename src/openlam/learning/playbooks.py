@@ -24,7 +24,7 @@ from typing import Any
 
 from openlam.learning.literals import TYPES, Literal, literals, shape, type_ok
 
-REFERENCE = re.compile(r"\$\{[^}]*\}")
+REFERENCE = re.compile(r"\$\{[^{}]*\}")  # not [^}]*: "${${${…" would be quadratic
 EMAIL = re.compile(TYPES["email"])
 WHOLE_PARAM = "$param"  # a non-string argument that was a parameter: {"$param": "p1"}
 

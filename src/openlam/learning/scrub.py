@@ -42,8 +42,10 @@ PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
     (
         "email",
         re.compile(
-            r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
-            r"\b"
+            # from where a run of an address's characters starts (not each \b inside
+            # it: "a.a.a…" took quadratic time), which also finds "_x@a.com"'s x@a.com
+            r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+            r"\.[A-Za-z]{2,}\b"
         ),
         "<email>",
     ),

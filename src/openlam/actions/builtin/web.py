@@ -324,7 +324,7 @@ def read_html(body: bytes, charset: str | None, base: str, fmt: str) -> tuple[st
         ).convert_soup(main)
     else:
         content = plain_text(main)
-    content = re.sub(r"[ \t]+\n", "\n", content)
+    content = re.sub(r"(?<![ \t])[ \t]+\n", "\n", content)  # from a run's start: linear
     content = re.sub(r"\n{3,}", "\n\n", content).strip()
     if not title:
         heading = soup.find("h1")

@@ -216,7 +216,7 @@ def activity_row(row: Any) -> Activity:
 
 def email_key_of(email: str) -> str:
     address = parseaddr(email.strip())[1].strip()
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+    if not re.fullmatch(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+", address):  # linear: dots split
         raise ActionError(f"{email!r} is not an email address; give one like name@example.com")
     return address.lower()
 
