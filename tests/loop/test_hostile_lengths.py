@@ -19,6 +19,7 @@ from openlam.governance.policy import domains_in
 from openlam.learning.literals import literals, shape
 from openlam.learning.playbooks import REFERENCE
 from openlam.learning.scrub import Scrubber
+from openlam.loop.reply_json import json_in
 from tests.procs import openlam
 
 N = 200_000
@@ -62,6 +63,16 @@ def test_the_scans_still_find_what_they_found():
         "evil.example", "files.example", "other.example"
     ]  # fmt: skip
     assert "x@a.example" not in Scrubber().text("write to _x@a.example")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "reply",
+    ["<think>" * 150_000, "[" * 100_000, "```" * 300_000, '{"a": 1, ' * 100_000],
+    ids=["unclosed reasoning", "nested too deep", "fences", "unclosed objects"],
+)
+def test_a_model_reply_of_any_shape_is_read_or_refused(reply: str):
+    assert json_in(reply, lambda v: isinstance(v, dict) and "steps" in v) is None
 
 
 @pytest.mark.timeout(120)

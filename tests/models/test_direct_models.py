@@ -123,6 +123,22 @@ async def test_an_unreadable_reply_is_a_model_error_with_what_came(workspace):
     assert "sent an unreadable reply: <html>hi" in str(failed.value)
 
 
+class _Deep(FakeHTTPServer):
+    """A server whose reply nests deeper than Python's JSON decoder goes."""
+
+    def __init__(self) -> None:
+        body = b'{"choices": ' + b"[" * 100_000
+        super().__init__(lambda *_: (200, {"Content-Type": "application/json"}, body))
+
+
+async def test_a_reply_nested_too_deep_is_a_model_error_not_a_crash(workspace):
+    with _Deep() as server:
+        model = _model(workspace, "openai:fake", openai_base_url=server.url)
+        with pytest.raises(ModelError) as failed:
+            await models.request(model, ASK)
+    assert 'sent an unreadable reply: {"choices": [[[' in str(failed.value)
+
+
 class _Parts(FakeHTTPServer):
     """A server that gives the message's content as a list of parts."""
 

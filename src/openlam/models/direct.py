@@ -89,7 +89,7 @@ class DirectModel(ABC):
             raise ServerAnswered(response.status_code, self.error_text(response))
         try:
             return self.reply(response.json())
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
             raise ModelError(
                 f"the model {self.system}:{self.model_name} at {self.base_url} sent an "
                 f"unreadable reply: {response.text[:300]}"
