@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import httpx
 import pytest
 
+from openlam.actions import httpkit
 from openlam.actions.builtin.crm.records import email_key_of
 from openlam.actions.builtin.web import read_html
 from openlam.errors import ActionError
@@ -19,6 +21,7 @@ from openlam.governance.policy import domains_in
 from openlam.learning.literals import literals, shape
 from openlam.learning.playbooks import REFERENCE
 from openlam.learning.scrub import Scrubber
+from openlam.loop.references import ReferenceError_, follow
 from openlam.loop.reply_json import json_in
 from tests.procs import openlam
 
@@ -73,6 +76,15 @@ def test_the_scans_still_find_what_they_found():
 )
 def test_a_model_reply_of_any_shape_is_read_or_refused(reply: str):
     assert json_in(reply, lambda v: isinstance(v, dict) and "steps" in v) is None
+
+
+def test_tool_output_nested_too_deep_is_text_not_a_crash():
+    deep = "[" * 100_000
+    with pytest.raises(ReferenceError_, match="has no field 'id'"):
+        follow({"text": deep}, "s1", ".id")  # a reference into a tool's text
+    page = httpkit.Reply(200, httpx.Headers(), deep.encode(), "https://api.example/x")  # HTTP
+    with pytest.raises(ActionError, match="something that is not JSON"):
+        page.json("the service")
 
 
 @pytest.mark.timeout(120)

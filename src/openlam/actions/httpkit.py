@@ -81,7 +81,7 @@ class Reply:
     def json(self, what: str) -> Any:
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep too
             snippet = self.text()[:200].strip()
             raise ActionError(
                 f"{what} answered HTTP {self.status} with something that is not JSON: {snippet!r}"

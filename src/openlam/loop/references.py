@@ -96,7 +96,7 @@ def _json_text(value: Any, part: str) -> Any:
         return value
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a tool's text nested too deep stays text
         return value
     return parsed if isinstance(parsed, Mapping | list) else value
 

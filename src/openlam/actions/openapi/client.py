@@ -137,7 +137,7 @@ async def call_operation(
     if "json" in content_type or content_type == "":
         try:
             return json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested too deep is not JSON to us either
             if "json" in content_type:
                 raise ActionError(f"{what} answered with invalid JSON") from None
     return {
@@ -203,7 +203,7 @@ def _error_message(data: bytes, encoding: str | None) -> str:
     text = data.decode(encoding or "utf-8", errors="replace").strip()
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text[:300] or "(empty body)"
     found = _message_in(body)
     return (found or text)[:500]
