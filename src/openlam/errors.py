@@ -53,3 +53,31 @@ class PlannerDeclined(OpenLAMError):
         super().__init__(reason)
         self.reason = reason
         self.hint = hint
+
+
+def storage_trouble(exc: BaseException) -> Exception | None:
+    """A UserError for ``exc`` (or what caused it) when a database or file could not be
+    written — a full disk, a read-only file, a lock held too long — else None."""
+    while exc is not None:
+        text = str(getattr(exc, "orig", None) or exc)
+        said = text.lower()
+        if "disk is full" in said or "no space left" in said:
+            return UserError(
+                f"a disk is full: {text}",
+                "free some space on the disk that holds the workspace (or the database "
+                "server's); what runs did so far is kept, and an unfinished run resumes at "
+                "the next start or with `openlam runs resume ID`",
+            )
+        if "readonly database" in said or "read-only file system" in said:
+            return UserError(
+                f"the database cannot be written: {text}",
+                "check that this user may write the workspace's .openlam folder and its files",
+            )
+        if "database is locked" in said:
+            return UserError(
+                f"the database stayed busy: {text}",
+                "another process held it for over 30 s: try again, and look for a stuck "
+                "process with `openlam status`",
+            )
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import typer
 
@@ -103,11 +104,21 @@ def _configure_logging() -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(PrintableFormatter("%(levelname)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
-    # DBOS warns for every task cancelled by Ctrl-C or a step timeout, quoting the whole
-    # prompt or arguments; OpenLAM reports both itself.
-    logging.getLogger("dbos").addFilter(
-        lambda record: not record.getMessage().startswith("Asyncio task cancelled")
-    )
+    logging.getLogger("dbos").addFilter(_dbos_said)
+
+
+def _dbos_said(record: Any) -> bool:
+    """DBOS's log lines worth a CLI user's screen: not its warning for every task that
+    Ctrl-C or a step timeout cancelled (quoting the whole prompt or arguments), and its
+    errors without their tracebacks (OPENLAM_DEBUG=1 keeps them): what went wrong
+    reaches the user as OpenLAM's own error, with its fix."""
+    import os
+
+    if record.getMessage().startswith("Asyncio task cancelled"):
+        return False
+    if not os.environ.get("OPENLAM_DEBUG"):
+        record.exc_info = record.exc_text = None
+    return True
 
 
 def _interrupted() -> None:
@@ -126,6 +137,7 @@ def main() -> None:
 
     from openlam.cli.console import console, printable
     from openlam.config import refuse_missing_workspaces
+    from openlam.errors import storage_trouble
 
     _configure_logging()
     refuse_missing_workspaces()
@@ -149,6 +161,10 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("OPENLAM_DEBUG"):
             raise
+        trouble = storage_trouble(exc)
+        if trouble is not None:
+            typer.secho(f"error: {printable(str(trouble))}", fg="red", err=True)
+            sys.exit(2)
         typer.secho(
             f"internal error: {type(exc).__name__}: {printable(str(exc))}\n  this is a bug in "
             "OpenLAM; set OPENLAM_DEBUG=1 to see the traceback and please report it",
