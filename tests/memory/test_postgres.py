@@ -92,3 +92,31 @@ async def test_a_slow_postgresql_round_trip_never_holds_up_the_event_loop(pg_url
 
     lite = engine_for(f"sqlite:///{tmp_path / 'local.db'}")
     assert await db_work(lite, threading.get_ident) == threading.get_ident()
+
+
+async def test_text_holding_nul_is_stored_on_postgresql(settings, workspace, pg_url):
+    """PostgreSQL's text cannot hold NUL; a goal from a webhook or a tool's error may."""
+    import types
+
+    from openlam.actions.spec import Risk, action
+
+    plugin = types.ModuleType("binary_plugin")
+
+    @action("binary.fetch", risk=Risk.read)
+    def fetch() -> dict:
+        """Fetch what a binary service answers."""
+        raise ValueError("the service sent b\x00inary")
+
+    plugin.fetch = fetch
+    scripted_model("test:pg-nul", [{"steps": [{"id": "s1", "action": "binary.fetch"}]}])
+    async with Workforce(
+        settings=settings.with_overrides(database_url=pg_url), model="test:pg-nul"
+    ) as wf:
+        wf.runtime.registry.add_module(plugin, source="test")
+        outcome = await wf.run("fetch the report\x00 from the binary service")
+    assert outcome.status.value == "failed"  # reported as it happened, and stored
+    stored = Store(pg_url).get_run(outcome.run_id)
+    assert stored is not None and stored["status"] == "failed"
+    assert stored["goal"] == "fetch the report\ufffd from the binary service"
+    assert "the service sent b\ufffdinary" in stored["summary"]
+    assert "b\ufffdinary" in stored["steps"][0]["error"]

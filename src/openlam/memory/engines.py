@@ -88,7 +88,34 @@ def _new_engine(url: str) -> Engine:
         return sqlite_engine(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True, pool_timeout=60, **_pool)
+    engine = create_engine(parsed, pool_pre_ping=True, pool_timeout=60, **_pool)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "before_cursor_execute", _without_nul, retval=True)
+    return engine
+
+
+NUL, REPLACEMENT = "\x00", "\ufffd"
+
+
+def without_nul(value: Any) -> Any:
+    """``value`` (a statement's parameters) with each NUL in its text as U+FFFD.
+
+    PostgreSQL's text cannot hold NUL, and text from outside may carry one (a tool's error
+    quoting binary data, a webhook's payload in a goal): refused, it would leave the run
+    unsaved. SQLite stores it as it is. (JSON values are escaped already: ``\\u0000``.)"""
+    if isinstance(value, str):
+        return value.replace(NUL, REPLACEMENT) if NUL in value else value
+    if isinstance(value, dict):
+        return {k: without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(without_nul(v) for v in value)
+    return value
+
+
+def _without_nul(
+    _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+) -> tuple[str, Any]:
+    return statement, without_nul(parameters)
 
 
 def sqlite_engine(url: str) -> Engine:

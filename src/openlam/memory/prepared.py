@@ -24,6 +24,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from openlam.memory.engines import without_nul
+
 
 class Prepared:
     def __init__(self, engine: sa.Engine, statement: ClauseElement) -> None:
@@ -75,6 +77,8 @@ class Prepared:
         values = {**self.defaults, **params}
         for name, processor in self.processors.items():
             values[name] = processor(values.get(name))
+        if self.dialect.name == "postgresql":  # as the engine's own statements (engines.py)
+            values = without_nul(values)
         if self.order:
             return tuple(values.get(name) for name in self.order)
         return values
