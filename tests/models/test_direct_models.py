@@ -110,33 +110,27 @@ async def test_a_dropped_connection_is_retried(workspace):
     assert reply.text == "ok" and server.calls == 2
 
 
-class _Garbage(FakeHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(lambda *_: (200, {"Content-Type": "text/html"}, b"<html>hi"))
+def _answering(content_type: str, body: bytes) -> FakeHTTPServer:
+    return FakeHTTPServer(lambda *_: (200, {"Content-Type": content_type}, body))
 
 
-async def test_an_unreadable_reply_is_a_model_error_with_what_came(workspace):
-    with _Garbage() as server:
+@pytest.mark.parametrize(
+    ("content_type", "body", "shown"),
+    [
+        ("text/html", b"<html>hi", "<html>hi"),
+        # nested deeper than Python's JSON decoder goes: an error, not a RecursionError
+        ("application/json", b'{"choices": ' + b"[" * 100_000, '{"choices": [[['),
+    ],
+    ids=["not JSON", "nested too deep"],
+)
+async def test_an_unreadable_reply_is_a_model_error_with_what_came(
+    workspace, content_type: str, body: bytes, shown: str
+):
+    with _answering(content_type, body) as server:
         model = _model(workspace, "openai:fake", openai_base_url=server.url)
         with pytest.raises(ModelError) as failed:
             await models.request(model, ASK)
-    assert "sent an unreadable reply: <html>hi" in str(failed.value)
-
-
-class _Deep(FakeHTTPServer):
-    """A server whose reply nests deeper than Python's JSON decoder goes."""
-
-    def __init__(self) -> None:
-        body = b'{"choices": ' + b"[" * 100_000
-        super().__init__(lambda *_: (200, {"Content-Type": "application/json"}, body))
-
-
-async def test_a_reply_nested_too_deep_is_a_model_error_not_a_crash(workspace):
-    with _Deep() as server:
-        model = _model(workspace, "openai:fake", openai_base_url=server.url)
-        with pytest.raises(ModelError) as failed:
-            await models.request(model, ASK)
-    assert 'sent an unreadable reply: {"choices": [[[' in str(failed.value)
+    assert f"sent an unreadable reply: {shown}" in str(failed.value)
 
 
 class _Parts(FakeHTTPServer):
