@@ -24,7 +24,7 @@ from openlam.loop.state import Outcome, StepResult
 from openlam.memory.engines import db_work
 from openlam.models.offline import OfflinePlanner
 from openlam.runtime.journal import Journal
-from openlam.runtime.process import Runtime, current, end_of_run
+from openlam.runtime.process import RUN_WORKFLOW, Runtime, current, end_of_run
 
 # Bump only when the sequence of a run's work changes incompatibly: DBOS recovers a
 # pending run only under the version it started with, so an unpinned (code-hash)
@@ -32,7 +32,7 @@ from openlam.runtime.process import Runtime, current, end_of_run
 WORKFLOW_VERSION = "openlam-run-2"
 
 
-@DBOS.workflow(name="openlam.run")
+@DBOS.workflow(name=RUN_WORKFLOW)
 async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
     start_clock(str(request.get("run_id", "")))  # the run's overhead counts from here
     rt = current()

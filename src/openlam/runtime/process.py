@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from openlam.loop.state import StepResult
 
 Listener = Callable[[dict[str, Any]], None]
+RUN_WORKFLOW = "openlam.run"  # the DBOS workflow of a run (runtime/durable.py)
+
 log = logging.getLogger("openlam")
 
 
@@ -191,7 +193,24 @@ def attach(rt: Runtime) -> None:
 
 def recover_dead(rt: Runtime) -> list[str]:
     """Runs left PENDING by executors that are provably dead, handed back to the queue
-    so that a live process (this one, or any other) resumes them; returns their ids."""
+    so that a live process (this one, or any other) resumes them; returns their ids, and
+    those of runs handed back earlier that no process has taken yet (their sweeper died
+    before any process did: with no worker running, nothing else would ever resume them)."""
+    from dbos import DBOS
+    from dbos._utils import INTERNAL_QUEUE_NAME  # where DBOS hands recovered runs back
+
+    handed_back = _recover_pending(rt)
+    waiting = DBOS.list_workflows(
+        status="ENQUEUED",
+        queue_name=INTERNAL_QUEUE_NAME,
+        name=RUN_WORKFLOW,
+        load_input=False,
+        load_output=False,
+    )
+    return [*handed_back, *(w.workflow_id for w in waiting if w.workflow_id not in handed_back)]
+
+
+def _recover_pending(rt: Runtime) -> list[str]:
     from dbos import DBOS
 
     pending = DBOS.list_workflows(status="PENDING", load_input=False, load_output=False)
