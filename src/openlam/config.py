@@ -6,6 +6,7 @@ configuration. Everything has a default so a fresh install works with no setup.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -72,6 +73,8 @@ _NUMBERS = {
     "max_delegations": int,
     "max_delegation_depth": int,
 }
+# The least each may be: a run needs a step and some time for it; none can be negative.
+_LEAST = {"max_steps": 1, "step_timeout": 0.0, "model_timeout": 0.0}
 
 
 _refuse_missing = False  # the CLI's rule, set once per process by refuse_missing_workspaces()
@@ -111,18 +114,36 @@ def load_settings(
         if os.environ.get(env):
             values[key] = os.environ[env]
         if key in values:
-            try:
-                values[key] = kind(values[key])
-            except (TypeError, ValueError):
-                raise UserError(
-                    f"setting {key} must be a number, got {values[key]!r}",
-                    f"fix {env} or [openlam] {key} in {ws / CONFIG_FILE}",
-                ) from None
+            values[key] = _number(key, kind, values[key], env, ws / CONFIG_FILE)
     if os.environ.get("OPENLAM_OPENAI_BASE_URL") is None and os.environ.get("OPENAI_BASE_URL"):
         values["openai_base_url"] = os.environ["OPENAI_BASE_URL"]
     if "database_url" in values:
         _check_database_url(values["database_url"], ws / CONFIG_FILE)
     return Settings(workspace=ws, raw=raw, **values)
+
+
+def _number(key: str, kind: type, value: Any, env: str, path: Path) -> Any:
+    """``value`` of setting ``key`` as a whole number (``kind`` int) or a finite number of
+    seconds above 0 (float), at least its least; else a UserError saying which."""
+    least = _LEAST.get(key, 0)
+    try:
+        whole = kind is int and isinstance(value, float) and not value.is_integer()
+        number = None if isinstance(value, bool) or whole else kind(value)
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if kind is float:
+        ok = number is not None and math.isfinite(number) and number > least
+        want = "a number of seconds above 0"
+    else:
+        ok = number is not None and number >= least
+        want = f"a whole number of at least {least}"
+    if not ok:
+        default = getattr(Settings, key)
+        raise UserError(
+            f"setting {key} must be {want}, got {value!r}",
+            f"e.g. {env}={default:g}, or {key} = {default:g} under [openlam] in {path}",
+        )
+    return number
 
 
 def _check_database_url(url: Any, path: Path) -> None:

@@ -144,3 +144,31 @@ def test_a_database_url_of_another_kind_is_named_without_its_password(
     assert "fix: e.g. OPENLAM_DATABASE_URL=postgresql://" in err
     assert "secret" not in out + err and "internal error" not in err
     assert not (workspace / "x.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "toml", "said"),
+    [
+        ({"OPENLAM_MAX_STEPS": "0"}, "", "max_steps must be a whole number of at least 1, got '0'"),
+        ({"OPENLAM_STEP_RETRIES": "-1"}, "", "step_retries must be a whole number of at least 0"),
+        ({"OPENLAM_STEP_TIMEOUT": "nan"}, "", "step_timeout must be a number of seconds above 0"),
+        ({"OPENLAM_MODEL_TIMEOUT": "0"}, "", "model_timeout must be a number of seconds above 0"),
+        (
+            {},
+            "[openlam]\nmax_steps = 2.7\n",
+            "max_steps must be a whole number of at least 1, got 2.7",
+        ),
+    ],
+    ids=["no steps", "negative retries", "nan timeout", "zero model timeout", "fractional steps"],
+)
+def test_a_loop_setting_out_of_range_is_refused_before_the_run(
+    workspace: Path, env: dict[str, str], toml: str, said: str
+):
+    """Accepted, these failed every run in confusing ways ("the plan has 2 steps; at most
+    0 are allowed", every step timing out at once)."""
+    (workspace / "openlam.toml").write_text(toml)
+    proc = openlam(workspace, "run", "write 'x' to x.md", env=env)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert f"error: setting {said}" in err and "fix: e.g. OPENLAM_" in err
+    assert not (workspace / "x.md").exists()
