@@ -198,3 +198,20 @@ async def test_the_general_operator_may_not_use_a_source_not_granted_to_it(setti
         "installed (source shop) but not permitted for agent operator; grant it with "
         "`openlam actions grant shop operator`"
     ) in gap.why
+
+
+@pytest.mark.parametrize("priority", [0, 10**12, True])
+async def test_a_priority_out_of_range_is_refused_before_anything_is_queued(settings, priority):
+    async with Workforce(settings=settings) as wf:
+        with pytest.raises(UserError, match="priority must be a whole number from 1"):
+            await wf.submit("write 'x' to x.md", priority=priority)
+        assert wf.runtime.store.list_runs() == []  # nothing listed or queued
+
+
+def test_the_command_line_refuses_the_same_priorities(workspace):
+    from tests.procs import openlam
+
+    proc = openlam(workspace, "submit", "write 'x' to x.md", "--priority", str(10**12))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert "less than or equal to 1000000" in err and "internal error" not in err

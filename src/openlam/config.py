@@ -73,6 +73,8 @@ _NUMBERS = {
     "max_delegations": int,
     "max_delegation_depth": int,
 }
+MAX_PRIORITY = 1_000_000  # a run's priority on its queue: 1 (most urgent) to this
+
 # The least each may be: a run needs a step and some time for it; none can be negative.
 _LEAST = {"max_steps": 1, "step_timeout": 0.0, "model_timeout": 0.0}
 

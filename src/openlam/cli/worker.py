@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from openlam.config import MAX_PRIORITY
+
 Workspace = Annotated[Path | None, typer.Option(help="Workspace directory (default: cwd).")]
 
 
@@ -59,7 +61,9 @@ def submit(
     department: Annotated[str | None, typer.Option(help="Department to route to.")] = None,
     priority: Annotated[
         int | None,
-        typer.Option(min=1, help="1 is the most urgent; unset runs after prioritised ones."),
+        typer.Option(
+            min=1, max=MAX_PRIORITY, help="1 is the most urgent; unset runs after prioritised ones."
+        ),
     ] = None,
     deadline: Annotated[
         str | None,

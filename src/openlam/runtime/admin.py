@@ -13,7 +13,8 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from openlam.config import Settings
+from openlam.config import MAX_PRIORITY, Settings
+from openlam.errors import UserError
 from openlam.memory.store import Store
 
 if TYPE_CHECKING:
@@ -56,6 +57,12 @@ def submit(
     from openlam.runtime.queues import queue_for
 
     if priority is not None:  # stored with the run: a re-queue after a kill keeps it
+        if isinstance(priority, bool) or not 1 <= priority <= MAX_PRIORITY:
+            raise UserError(
+                f"priority must be a whole number from 1 (most urgent) to {MAX_PRIORITY}, "
+                f"got {priority!r}",
+                "e.g. priority=1 for the most urgent; leave it out to run after prioritised runs",
+            )
         request = request.model_copy(update={"priority": priority})
     name = queue_for(settings, request.agent.id, request.agent.department)
     dbos = client(settings)

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from openlam.config import MAX_PRIORITY
 from openlam.server.api.common import PREFIX, Operator, workforce
 from openlam.server.auth import Principal
 
@@ -29,7 +30,7 @@ class Goal(BaseModel):
     priority: int | None = Field(
         default=None,
         ge=1,
-        le=1_000_000,
+        le=MAX_PRIORITY,
         description="1 is the most urgent; unset runs after prioritised ones.",
     )
     deadline: str | None = Field(
