@@ -144,7 +144,7 @@ def _start(
     if not takes_work:  # create what is missing; the workers' limits stay
         _off_loop(_register_queues, DBOS, queues, None, False)
     rt.heartbeat = Heartbeat(executors, executor_id).start()
-    rt.recovering = _off_loop(process.recover_dead, rt)
+    rt.recovering = _off_loop(process.recover_at_start, rt)
     return rt
 
 

@@ -191,15 +191,15 @@ def attach(rt: Runtime) -> None:
     _current = rt
 
 
-def recover_dead(rt: Runtime) -> list[str]:
-    """Runs left PENDING by executors that are provably dead, handed back to the queue
-    so that a live process (this one, or any other) resumes them; returns their ids, and
-    those of runs handed back earlier that no process has taken yet (their sweeper died
-    before any process did: with no worker running, nothing else would ever resume them)."""
+def recover_at_start(rt: Runtime) -> list[str]:
+    """What a process takes on when it starts: the runs of dead executors
+    (:func:`recover_dead`), and runs handed back earlier that no process has taken yet —
+    their sweeper was killed before any process did, and with no worker running nothing
+    else would ever resume them. Their ids."""
     from dbos import DBOS
     from dbos._utils import INTERNAL_QUEUE_NAME  # where DBOS hands recovered runs back
 
-    handed_back = _recover_pending(rt)
+    handed_back = recover_dead(rt)
     waiting = DBOS.list_workflows(
         status="ENQUEUED",
         queue_name=INTERNAL_QUEUE_NAME,
@@ -210,7 +210,9 @@ def recover_dead(rt: Runtime) -> list[str]:
     return [*handed_back, *(w.workflow_id for w in waiting if w.workflow_id not in handed_back)]
 
 
-def _recover_pending(rt: Runtime) -> list[str]:
+def recover_dead(rt: Runtime) -> list[str]:
+    """Runs left PENDING by executors that are provably dead, handed back to the queue
+    so that a live process (this one, or any other) resumes them; returns their ids."""
     from dbos import DBOS
 
     pending = DBOS.list_workflows(status="PENDING", load_input=False, load_output=False)
