@@ -58,7 +58,9 @@ class PlannerDeclined(OpenLAMError):
 def storage_trouble(exc: BaseException) -> Exception | None:
     """A UserError for ``exc`` (or what caused it) when a database or file could not be
     written — a full disk, a read-only file, a lock held too long — else None."""
-    while exc is not None:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
         text = str(getattr(exc, "orig", None) or exc)
         said = text.lower()
         if "disk is full" in said or "no space left" in said:
