@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from openlam.learning.literals import TYPES
+
 PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
     (
         "private key",
@@ -41,12 +43,8 @@ PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
     ("url credentials", re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+@"), "<credentials>@"),
     (
         "email",
-        re.compile(
-            # from where a run of an address's characters starts (not each \b inside
-            # it: "a.a.a…" took quadratic time), which also finds "_x@a.com"'s x@a.com
-            r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
-            r"\.[A-Za-z]{2,}\b"
-        ),
+        # the goal literal's address (linear in the text's length), ending at a boundary
+        re.compile(TYPES["email"] + r"\b"),
         "<email>",
     ),
     ("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}(?: ?[A-Z0-9]{1,4})?\b"), "<iban>"),

@@ -144,7 +144,6 @@ def cancel(
     """Stop a run and its delegated children: a queued run never starts; a running one
     starts no further step and ends ``cancelled`` with what it did so far. Returns what
     happened, in words."""
-    from openlam.errors import UserError
 
     run = store.get_run(run_id)
     if run is None:
@@ -207,7 +206,6 @@ def resume(settings: Settings, store: Store, run_id: str, rt: Any = None) -> str
     step (no action is repeated). ``rt``: this process's runtime, if it has one (it
     then takes over a dead process's runs at once instead of at the next sweep).
     Returns what happened, in words; a UserError if the run cannot be resumed."""
-    from openlam.errors import UserError
     from openlam.runtime.executors import Executors
 
     run = store.get_run(run_id)
@@ -252,7 +250,6 @@ def resume(settings: Settings, store: Store, run_id: str, rt: Any = None) -> str
 def check_goal(goal: str) -> str:
     """The goal, stripped; a clear error for an empty one or one that is not valid text
     (a command line can carry bytes that are not UTF-8)."""
-    from openlam.errors import UserError
 
     text = goal.strip() if isinstance(goal, str) else ""
     if not text:
