@@ -98,6 +98,7 @@ BUILTINS: dict[str, tuple[bool, str, bool]] = {
     "email.read": (False, "idempotent", False),
     "email.search": (False, "idempotent", False),
     "email.send": (True, "checked", True),
+    "files.copy": (False, "idempotent", True),
     "files.read": (False, "idempotent", False),
     "files.write": (False, "idempotent", True),
     "http.get": (True, "idempotent", False),

@@ -72,7 +72,7 @@ async def test_bad_references_and_cycles_are_fed_back(settings):
     outcome, model = await run(settings, [bad, GOOD])
     feedback = model.requests[1][-1]["content"]
     assert "references ${z.output} but there is no step z" in feedback
-    assert "files.read returns {path, text, bytes}, not nope" in feedback
+    assert "files.read returns {path, text, bytes, note}, not nope" in feedback
     assert "dependency cycle" in feedback
     assert outcome.status.value == "completed"
 

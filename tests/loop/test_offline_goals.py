@@ -26,6 +26,10 @@ def test_the_documented_offline_goals_complete(workspace: Path, site) -> None:
     assert "Acme sells anvils" in (workspace / "notes.md").read_text()
     run(workspace, "copy notes.md to backup/notes.md")
     assert (workspace / "backup" / "notes.md").read_text() == (workspace / "notes.md").read_text()
+    picture = bytes(range(256)) * 20  # not text: a read and a write would mangle it
+    (workspace / "logo.png").write_bytes(picture)
+    run(workspace, "copy logo.png to backup/logo.png")
+    assert (workspace / "backup" / "logo.png").read_bytes() == picture
     run(workspace, "write 'Hello from OpenLAM' to hello.md")
     assert (workspace / "hello.md").read_text() == "Hello from OpenLAM"
     run(workspace, f"fetch {site.url}/data.json")

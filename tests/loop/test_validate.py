@@ -58,7 +58,8 @@ def test_references_to_missing_steps_and_fields():
     )
     assert "step b (files.write): references ${zz.output} but there is no step zz" in errors
     assert (
-        "step b (files.write): ${a.output.txt} — files.read returns {path, text, bytes}, not txt"
+        "step b (files.write): ${a.output.txt} — "
+        "files.read returns {path, text, bytes, note}, not txt"
     ) in errors
 
 

@@ -24,6 +24,11 @@ systems that ignore case.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import secrets
+import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +93,41 @@ def relative(where: ActionContext | Path, target: Path) -> str:
     root = (where.workspace if isinstance(where, ActionContext) else where).resolve()
     rel = target.relative_to(root).as_posix()
     return "" if rel == "." else rel
+
+
+def write_file(target: Path, chunks: Iterable[bytes], *, new_mode: int = 0o666) -> tuple[int, str]:
+    """Write ``chunks`` to ``target``; returns (bytes written, their SHA-256).
+
+    They go to a new hidden file beside it, renamed over it at the end: a reader never
+    sees half a file, and concurrent writers never share a temporary file. A new file gets
+    ``new_mode`` less the umask (what ``cp`` or an editor would make), a replaced one keeps
+    its own permissions."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name[:200]}.{secrets.token_hex(6)}.tmp")
+    digest, size = hashlib.sha256(), 0
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, new_mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        if target.is_file():
+            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return size, digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, read a block at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def protected(root: Path, settings: Any) -> list[Protected]:

@@ -68,12 +68,9 @@ TEMPLATES: tuple[PlanTemplate, ...] = (
         "copy-file",
         rf"^copy\s+(?:the\s+file\s+)?(?P<src>[\w./-]+)\s+to\s+{_PATH}{_END}",
         "copy notes.md to backup/notes.md",
-        {"id": "s1", "action": "files.read", "args": {"path": "{src}"}},
-        {
-            "id": "s2",
-            "action": "files.write",
-            "args": {"path": "{path}", "content": "${s1.output.text}"},
-        },
+        # byte for byte and verified by its hash: a read and a write would carry text
+        # only, and turn an image or a Latin-1 file into something else
+        {"id": "s1", "action": "files.copy", "args": {"source": "{src}", "destination": "{path}"}},
     ),
     _t(
         "fetch-page",

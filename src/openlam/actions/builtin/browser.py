@@ -50,7 +50,7 @@ from openlam.actions.network import NetworkRules
 from openlam.actions.plugin_config import PluginConfig, settings_of
 from openlam.actions.proxy import PROXY_HEADER, GuardProxy
 from openlam.actions.spec import ActionContext, Risk, action
-from openlam.actions.workspace import relative, resolve
+from openlam.actions.workspace import relative, resolve, write_file
 from openlam.errors import ActionError
 
 if TYPE_CHECKING:
@@ -664,12 +664,5 @@ async def screenshot(
         else:
             locator = await _one(page, selector, session.config.timeout * 1000)
             data = await locator.screenshot(type=kind)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{ctx.step_id}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(target)
-    return {
-        "path": relative(ctx, target),
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
+    size, digest = write_file(target, [data])
+    return {"path": relative(ctx, target), "bytes": size, "sha256": digest}

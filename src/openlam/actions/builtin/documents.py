@@ -27,7 +27,7 @@ from typing_extensions import TypedDict
 
 from openlam.actions.plugin_config import PluginConfig, settings_of
 from openlam.actions.spec import ActionContext, Risk, action
-from openlam.actions.workspace import relative, resolve
+from openlam.actions.workspace import relative, resolve, write_file
 from openlam.config import Settings
 
 if TYPE_CHECKING:  # fpdf and markdown-it load only when a document is written (start-up, memory)
@@ -94,15 +94,8 @@ def _target(ctx: ActionContext, path: str, suffixes: tuple[str, ...]) -> Path:
 
 
 def _write(ctx: ActionContext, target: Path, data: bytes) -> Written:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{ctx.step_id or 'step'}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(target)  # atomic: a reader never sees half a file
-    return {
-        "path": relative(ctx, target),
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
+    size, digest = write_file(target, [data])
+    return {"path": relative(ctx, target), "bytes": size, "sha256": digest}
 
 
 def _check_size(content: str) -> None:

@@ -1,4 +1,5 @@
-"""files: read and write text files inside the run's workspace, and nowhere else.
+"""files: read and write text files, and copy any file, inside the run's workspace and
+nowhere else.
 
 Paths go through :func:`openlam.actions.workspace.resolve`: nothing outside the
 workspace, no writes to the files the workforce acts under (openlam.toml, policies/,
@@ -7,18 +8,18 @@ agents/, .openlam/), no reads of .openlam/.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
-from typing import Any
+import stat
+from pathlib import Path
+from typing import Any, NotRequired
 
 from typing_extensions import TypedDict
 
 from openlam.actions.spec import ActionContext, Risk, action
-from openlam.actions.workspace import relative, resolve
+from openlam.actions.workspace import file_sha256, relative, resolve, write_file
 from openlam.errors import ActionError
 
 MAX_READ_BYTES = 2_000_000
+COPY_HINT = "to copy a file exactly, whatever it holds, use files.copy"
 
 
 class Written(TypedDict):
@@ -31,15 +32,15 @@ class ReadResult(TypedDict):
     path: str
     text: str
     bytes: int
+    note: NotRequired[str]
 
 
 def _verify_written(args: dict[str, Any], output: Any, ctx: ActionContext) -> str | None:
-    target = resolve(ctx, output.get("path", args["path"]), for_write=False)
+    target = resolve(ctx, output["path"], for_write=False)
     if not target.is_file():
-        return f"{args['path']} does not exist after writing"
-    digest = hashlib.sha256(target.read_bytes()).hexdigest()
-    if digest != output.get("sha256"):
-        return f"{args['path']} does not hold what was written"
+        return f"{output['path']} does not exist after writing"
+    if file_sha256(target) != output.get("sha256"):
+        return f"{output['path']} does not hold what was written"
     return None
 
 
@@ -52,19 +53,29 @@ def write(ctx: ActionContext, path: str, content: str) -> Written:
         content: The full text to write.
     """
     target = resolve(ctx, path, for_write=True)
-    data = content.encode("utf-8")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A unique temporary file, then an atomic rename: a reader never sees half a file,
-    # and concurrent runs writing the same path cannot trip over each other's temp files.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, target)
-    return {
-        "path": relative(ctx, target),
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
+    size, digest = write_file(target, [content.encode("utf-8")])
+    return {"path": relative(ctx, target), "bytes": size, "sha256": digest}
+
+
+@action("files.copy", risk=Risk.write, idempotent=True, verify=_verify_written)
+def copy(ctx: ActionContext, source: str, destination: str) -> Written:
+    """Copy a file in the workspace byte for byte (any file: text, images, archives).
+
+    Args:
+        source: The file to copy, relative to the workspace.
+        destination: Where the copy goes, relative to the workspace (created or replaced).
+    """
+    origin = _file(ctx, source)
+    target = resolve(ctx, destination, for_write=True)
+    if target == origin:
+        raise ActionError(f"{source!r} and {destination!r} are the same file")
+    with origin.open("rb") as handle:
+        size, digest = write_file(
+            target,
+            iter(lambda: handle.read(1 << 20), b""),
+            new_mode=stat.S_IMODE(origin.stat().st_mode),
+        )
+    return {"path": relative(ctx, target), "bytes": size, "sha256": digest}
 
 
 @action("files.read", risk=Risk.read, idempotent=True)
@@ -74,10 +85,27 @@ def read(ctx: ActionContext, path: str) -> ReadResult:
     Args:
         path: File path relative to the workspace.
     """
+    target = _file(ctx, path)
+    size = target.stat().st_size
+    if size > MAX_READ_BYTES:
+        raise ActionError(f"{path} is {size} bytes; files.read reads at most {MAX_READ_BYTES}")
+    data = target.read_bytes()
+    if b"\0" in data:
+        raise ActionError(f"{path} is not a text file (it holds NUL bytes); {COPY_HINT}")
+    try:
+        return {"path": path, "text": data.decode("utf-8"), "bytes": len(data)}
+    except UnicodeDecodeError:
+        return {
+            "path": path,
+            "text": data.decode("utf-8", errors="replace"),
+            "bytes": len(data),
+            "note": "some bytes are not UTF-8 and read as U+FFFD, so this text is not "
+            f"the file's exact content; {COPY_HINT}",
+        }
+
+
+def _file(ctx: ActionContext, path: str) -> Path:
     target = resolve(ctx, path, for_write=False)
     if not target.is_file():
         raise ActionError(f"no file {path!r} in the workspace")
-    data = target.read_bytes()
-    if len(data) > MAX_READ_BYTES:
-        raise ActionError(f"{path} is {len(data)} bytes; files.read reads at most {MAX_READ_BYTES}")
-    return {"path": path, "text": data.decode("utf-8", errors="replace"), "bytes": len(data)}
+    return target
