@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from openlam.errors import UserError
 
@@ -45,12 +46,12 @@ class Settings:
 
     @property
     def app_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.state_dir / 'openlam.db'}"
+        return self.database_url or sqlite_url(self.state_dir / "openlam.db")
 
     @property
     def system_database_url(self) -> str:
         """DBOS's own database: the same PostgreSQL, or a second SQLite file."""
-        return self.database_url or f"sqlite:///{self.state_dir / 'dbos.sqlite'}"
+        return self.database_url or sqlite_url(self.state_dir / "dbos.sqlite")
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -80,6 +81,13 @@ _LEAST = {"max_steps": 1, "step_timeout": 0.0, "model_timeout": 0.0}
 
 
 _refuse_missing = False  # the CLI's rule, set once per process by refuse_missing_workspaces()
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of the SQLite file at ``path``. The path is percent-quoted: a
+    folder named like ``q?x`` or ``100%25`` would otherwise be read as a query string or
+    an escape, and the database would land somewhere else (``/tmp/q``)."""
+    return "sqlite:///" + quote(str(path), safe="/")
 
 
 def refuse_missing_workspaces() -> None:

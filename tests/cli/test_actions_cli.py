@@ -219,10 +219,10 @@ def test_actions_list_filters_and_show_suggests(cli):
     reads = json.loads(cli("actions", "list", "--risk", "read", "--json").stdout)
     assert reads and all(r["risk"] == "read" for r in reads)
     files = json.loads(cli("actions", "list", "--source", "files", "--json").stdout)
-    assert {r["name"] for r in files} == {"files.read", "files.write"}
+    assert {r["name"] for r in files} == {"files.copy", "files.read", "files.write"}
 
     table = cli("actions", "list", "--source", "files")
-    assert table.exit_code == 0 and "files.write" in table.output and "2 of" in table.output
+    assert table.exit_code == 0 and "files.write" in table.output and "3 of" in table.output
     assert "unknown risk tier" in user_error(cli("actions", "list", "--risk", "scary"))
     assert "did you mean files.write" in user_error(cli("actions", "show", "files.wrte"))
 

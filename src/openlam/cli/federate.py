@@ -198,8 +198,9 @@ def _local_rates(ws: Path) -> dict[str, dict[str, Any]]:
     from openlam.config import load_settings
     from openlam.learning.store import LearningStore
 
-    url = load_settings(ws).app_database_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    settings = load_settings(ws)
+    url = settings.app_database_url
+    if not settings.database_url and not (settings.state_dir / "openlam.db").exists():
         return {}
     from openlam.memory.store import Store
 

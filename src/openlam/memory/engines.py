@@ -175,11 +175,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def release_engines(path_part: str) -> None:
-    """Dispose and forget the engines whose URL contains ``path_part`` — the databases of
-    a workspace that is going away (the evaluation harness makes one per task; kept, their
-    engines would hold the deleted files open for the life of the process)."""
+def release_engines(folder: Path) -> None:
+    """Dispose and forget the engines of the SQLite files under ``folder`` — the databases
+    of a workspace that is going away (the evaluation harness makes one per task; kept,
+    their engines would hold the deleted files open for the life of the process)."""
+
+    def inside(url: str) -> bool:
+        database = make_url(url).database if url.startswith("sqlite") else None
+        return bool(database) and Path(database).is_relative_to(folder)
+
     with _lock:
-        for url in [u for u in _engines if path_part in u]:
+        for url in [u for u in _engines if inside(u)]:
             _engines.pop(url).dispose()
-        _created.difference_update({k for k in _created if path_part in k[0]})
+        _created.difference_update({k for k in _created if inside(k[0])})

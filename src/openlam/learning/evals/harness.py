@@ -72,7 +72,7 @@ async def run_task(
         try:
             return await _score(suite, task, options, base, workspace)
         finally:  # a long suite must not keep every finished task's databases open
-            release_engines(str(workspace))
+            release_engines(workspace)
             gc.collect()  # DBOS's engine of a stopped runtime is only freed with its cycle
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
+from openlam.config import sqlite_url
 from openlam.learning.evals.suite import Check
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class World:
     def rows(self, query: str) -> list[dict[str, Any]]:
         from openlam.memory.engines import engine_for
 
-        url = f"sqlite:///{self.workspace / '.openlam' / 'openlam.db'}"
+        url = sqlite_url(self.workspace / ".openlam" / "openlam.db")
         try:
             with engine_for(url).connect() as conn:
                 return [dict(r._mapping) for r in conn.execute(sa.text(query))]
