@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import socket
 import struct
 import subprocess
 import sys
@@ -62,3 +63,15 @@ def on_a_terminal(workspace: Path, columns: int, *args: str) -> tuple[int, str]:
         chunks.append(chunk)
     os.close(leader)
     return proc.wait(timeout=120), b"".join(chunks).decode()
+
+
+def status_of_announced_body(port: int, path: str, length: int, headers: str = "") -> int:
+    """The status a server on ``port`` answers a POST whose Content-Length announces
+    ``length`` bytes, none of them sent: a server that waits for the body before it refuses
+    one too large answers nothing (socket.timeout after 15 s)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as conn:
+        conn.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"{headers}Content-Length: {length}\r\n\r\n".encode()
+        )
+        return int(conn.recv(4096).split(b" ", 2)[1])

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.procs import openlam
+from tests.procs import openlam, status_of_announced_body
 from tests.server.conftest import Server, sse_events
 
 GOAL = {"goal": "write 'from another process' to other.md", "model": "offline"}
@@ -187,3 +187,35 @@ def test_serve_on_port_0_shows_the_port_it_got(workspace: Path) -> None:
         assert health.status_code == 200 and health.json()["worker"] is True
     finally:
         stop(proc)
+
+
+@pytest.mark.timeout(180)
+def test_a_body_too_large_is_refused_before_it_is_read(workspace: Path) -> None:
+    """FastAPI parses a body before it checks who sent it: unbounded, anyone who reaches
+    the port could make the server hold any amount of memory."""
+    port = free_port()
+    proc = openlam(workspace, "serve", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, stop(proc)
+            time.sleep(0.2)
+        # announced: answered at once, before a byte of the 5 GB is sent
+        assert status_of_announced_body(port, "/api/v1/goals", 5_000_000_000) == 413
+        assert status_of_announced_body(port, "/hooks/orders", 5_000_000_000) == 413
+        # not announced (chunked): refused once it passes the limit
+        chunks = iter([b'{"goal": "', *[b"x" * 1_000_000] * 12, b'"}'])
+        refused = httpx.post(f"{base}/api/v1/goals", content=chunks, timeout=60)
+        assert refused.status_code == 413, refused.text
+        assert refused.json()["detail"].startswith("the request body is over 10485760 bytes")
+        queued = httpx.post(f"{base}/api/v1/goals", json=GOAL, timeout=60)
+        assert queued.status_code == 202, queued.text  # the loopback user, as ever
+    finally:
+        log = stop(proc)
+    assert "Traceback" not in log

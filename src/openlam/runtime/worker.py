@@ -29,7 +29,7 @@ from typing import Any
 from openlam.config import Settings, seconds
 from openlam.runtime import boot, process
 from openlam.runtime.admin import REQUEUE_AFTER
-from openlam.runtime.triggers import Trigger, Triggers
+from openlam.runtime.triggers import MAX_PAYLOAD, Trigger, Triggers
 from openlam.workforce import submit_goal
 
 log = logging.getLogger("openlam.worker")
@@ -244,8 +244,14 @@ class Worker:
                 if not self.path.startswith("/hooks/"):
                     self.reply(404, {"error": "webhooks are at POST /hooks/NAME"})
                     return
-                size = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(min(size, 1 << 20))
+                declared = self.headers.get("content-length") or "0"
+                if not declared.isdigit() or self.headers.get("transfer-encoding"):
+                    self.reply(411, {"error": "send the body with a Content-Length"})
+                    return
+                if int(declared) > MAX_PAYLOAD:  # refused unread, as webhook_event would
+                    self.reply(413, {"error": f"the payload is larger than {MAX_PAYLOAD} bytes"})
+                    return
+                body = self.rfile.read(int(declared))
                 code, answer = asyncio.run_coroutine_threadsafe(
                     fire_webhook(worker.rt, self.path[len("/hooks/") :], dict(self.headers), body),
                     loop,

@@ -68,6 +68,7 @@ def create_app(
     from openlam.runtime.boot import check_settings
     from openlam.runtime.worker import worker_settings
     from openlam.server import auth, problems
+    from openlam.server.body_limit import BodyLimit
     from openlam.server.compat.work import reply_limit
     from openlam.server.credentials import Credentials
     from openlam.server.events import ping_seconds
@@ -117,6 +118,7 @@ def create_app(
     app.state.credentials = credentials
     auth.configure(credentials, secure_cookies=bool(server_conf.get("secure_cookies")))
     problems.install(app)
+    app.add_middleware(BodyLimit)
     for router in _routers():
         app.include_router(router)
     return app
