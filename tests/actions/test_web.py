@@ -63,6 +63,10 @@ class Site:
         if path == "/bomb":  # small on the wire, large once decompressed
             payload = gzip.compress(b"<p>" + b"a" * 500_000 + b"</p>")
             return 200, {**html, "Content-Encoding": "gzip"}, payload
+        if path == "/sloppy":  # unclosed tags: html.parser nests each in the one before
+            return 200, html, b"<body><h1>Old page</h1>" + b"<p>para <a href=/x>link</a> " * 600
+        if path == "/deep":
+            return 200, html, b"<body>" + b"<div>" * 60_000 + b"deep text" + b"</div>" * 60_000
         if path == "/slow":
             self.release.wait(20)
             return 200, html, PAGE
@@ -133,6 +137,21 @@ async def test_text_format_and_truncation(site: Site, workspace: Path) -> None:
     assert page["content"] == "Acme anvils\nAcme sells drop-fo"
     assert page["truncated"] is True
     assert page["links"] == []
+
+
+@pytest.mark.timeout(60)
+async def test_deeply_nested_pages_are_read(site: Site, workspace: Path) -> None:
+    """A page is untrusted and sloppy HTML nests deep: the Markdown converter recursed
+    past Python's limit at ≈ 500 levels (600 unclosed <p>), and the plain-text walk took
+    time quadratic in the depth (60,000 nested <div>: minutes)."""
+    ctx = ctx_with(workspace, "allow_private = true")
+    sloppy = await fetch(ctx, url=site.url + "/sloppy")
+    assert sloppy["content"].startswith("Old page\npara link\npara link")
+    assert sloppy["content"].count("para link") == 600
+    assert len(sloppy["links"]) == 1
+    for fmt in ("markdown", "text"):
+        deep = await fetch(ctx, url=site.url + "/deep", format=fmt)
+        assert deep["content"] == "deep text"
 
 
 async def test_plain_text_is_returned_as_is(site: Site, workspace: Path) -> None:

@@ -28,11 +28,13 @@ from openlam.actions import httpkit
 from openlam.actions.network import NetworkRules
 from openlam.actions.plugin_config import PluginConfig, settings_of
 from openlam.actions.spec import ActionContext, Risk, action
+from openlam.actions.threads import in_action_thread
 from openlam.errors import ActionError
 
 if TYPE_CHECKING:  # bs4 and markdownify load on the first page read (start-up, memory)
     import httpx
     from bs4 import BeautifulSoup, Tag
+    from bs4.element import PageElement
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -56,6 +58,7 @@ DROPPED_TAGS = [
     "head",
 ]
 BOILERPLATE_TAGS = ["nav", "footer", "aside"]
+MAX_MARKDOWN_DEPTH = 150
 BLOCK_TAGS = [
     "p",
     "div",
@@ -227,7 +230,11 @@ async def _fetch(
     content_type = reply.headers.get("content-type", "").split(";")[0].strip().lower()
     title, links = "", []
     if content_type in HTML_TYPES or (not content_type and reply.body.lstrip()[:1] == b"<"):
-        title, content, links = read_html(reply.body, reply.encoding, final, fmt)
+        # seconds of CPU for a large page (5 MB: ≈ 10 s): off the event loop, so the
+        # process's other runs go on meanwhile
+        title, content, links = await in_action_thread(
+            read_html, reply.body, reply.encoding, final, fmt
+        )
     elif _is_text(content_type):
         content = reply.text()
     else:
@@ -318,7 +325,9 @@ def read_html(body: bytes, charset: str | None, base: str, fmt: str) -> tuple[st
             seen.add(href)
             links.append({"text": anchor.get_text(" ", strip=True)[:200], "url": href})
     main = _main_part(soup)
-    if fmt == "markdown":
+    # the Markdown converter recurses (a frame or two a level): a page nested deeper is
+    # read as plain text, which has no such limit
+    if fmt == "markdown" and not _deeper_than(main, MAX_MARKDOWN_DEPTH):
         content = MarkdownConverter(
             heading_style="ATX", bullets="-", strip=["img"], escape_underscores=False
         ).convert_soup(main)
@@ -333,23 +342,47 @@ def read_html(body: bytes, charset: str | None, base: str, fmt: str) -> tuple[st
 
 
 def plain_text(root: Tag) -> str:
-    from bs4 import Tag
-
     """Text with one line per block (paragraph, heading, list item, row), inline
-    elements kept within their line."""
-    for block in root.find_all(BLOCK_TAGS):
-        if isinstance(block, Tag):
-            block.insert_before("\n")
-            block.append("\n")
-    lines = (" ".join(line.split()) for line in root.get_text().splitlines())
+    elements kept within their line. The tree is walked with a list, not by recursion:
+    sloppy HTML nests deep (600 unclosed <p> are 600 levels), and a page is untrusted."""
+    from bs4 import CData, Tag
+    from bs4.element import NavigableString
+
+    parts: list[str] = []
+    pending: list[PageElement | None] = [root]  # None: the end of a block
+    while pending:
+        node = pending.pop()
+        if node is None:
+            parts.append("\n")
+        elif isinstance(node, Tag):
+            if node.name in BLOCK_TAGS:
+                parts.append("\n")
+                pending.append(None)
+            pending.extend(reversed(node.contents))
+        elif type(node) in (NavigableString, CData):
+            parts.append(str(node))
+    lines = (" ".join(line.split()) for line in "".join(parts).splitlines())
     return "\n".join(line for line in lines if line)
 
 
-def _main_part(soup: BeautifulSoup) -> Tag:
+def _deeper_than(root: Tag, limit: int) -> bool:
+    """Whether any element under ``root`` is nested more than ``limit`` levels deep."""
     from bs4 import Tag
 
+    pending = [(root, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in node.contents if isinstance(child, Tag))
+    return False
+
+
+def _main_part(soup: BeautifulSoup) -> Tag:
     """The page's main content: <main>, role=main or <article>; else the body without
     its navigation, footer and asides."""
+    from bs4 import Tag
+
     for found in (soup.find("main"), soup.find(role="main"), soup.find("article")):
         if isinstance(found, Tag):
             return found
