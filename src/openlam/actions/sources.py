@@ -214,17 +214,19 @@ class Sources(Generic[Config]):
 
     def save(self, settings: Any, name: str, entry: dict[str, Any]) -> None:
         path = self.config_path(settings)
-        data = _read_json(path, default={self.key: {}})
-        data.setdefault(self.key, {})[name] = entry
-        _write_json(path, data, self.indent)
+        with _one_writer(path):
+            data = _read_json(path, default={self.key: {}})
+            data.setdefault(self.key, {})[name] = entry
+            _write_json(path, data, self.indent)
 
     def remove(self, settings: Any, name: str) -> bool:
         """Forget a source and its cache; False if none had that name."""
         path = self.config_path(settings)
-        data = _read_json(path, default={self.key: {}})
-        found = data.get(self.key, {}).pop(name, None) is not None
-        if found:
-            _write_json(path, data, self.indent)
+        with _one_writer(path):
+            data = _read_json(path, default={self.key: {}})
+            found = data.get(self.key, {}).pop(name, None) is not None
+            if found:
+                _write_json(path, data, self.indent)
         self.cache_path(settings, name).unlink(missing_ok=True)
         return found
 
@@ -305,6 +307,15 @@ def _read_json(path: Path, default: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"{path} must hold a JSON object", "fix the file or remove it")
     return data
+
+
+def _one_writer(path: Path) -> Any:
+    """A lock held while ``path`` is read, changed and written: two `mcp add` at once
+    (two terminals, a script) must not each write the file without the other's server."""
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(path.with_name(f".{path.name}.lock"))
 
 
 def _write_json(path: Path, data: Any, indent: int, *, sort_keys: bool = True) -> None:
