@@ -75,6 +75,9 @@ class Site:
                 f"<p>{name.title()} sells widgets at low prices.</p></body></html>"
             )
             return 200, {"Content-Type": "text/html"}, page.encode()
+        if path.startswith("/big"):  # a step result over the journal's inline limit
+            rows = "".join(f"<p>Paragraph {i} of a long page.</p>" for i in range(10_000))
+            return 200, {"Content-Type": "text/html"}, f"<html><body>{rows}</body></html>".encode()
         if path.startswith("/hits/"):
             return 200, {"Content-Type": "text/plain"}, f"hit {path}".encode()
         return 404, {"Content-Type": "text/plain"}, b"not found"

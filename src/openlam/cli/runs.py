@@ -87,6 +87,8 @@ def show(
         print_outcome(console, Outcome.model_validate(run["outcome"]))
     else:
         console.print(f"Run {esc(run['id'])} is {esc(run['status'])}: {esc(run['goal'])}")
+        if run.get("summary"):
+            console.print(esc(run["summary"]))
         for s in run["steps"]:
             console.print(
                 f"  {esc(s['step_id'])} {esc(s['action'])} {esc(s['status'])} "

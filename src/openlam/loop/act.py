@@ -193,12 +193,16 @@ def action_caller(
         spec = lookup(c.action)
         if spec is None:
             return StepResult.failed(f"action {c.action} is not installed here")
+        current = settings()
         ctx = ActionContext(
             run_id=c.run_id,
             step_id=c.step_id,
             idempotency_key=c.idempotency_key,
-            workspace=Path(c.workspace),
-            settings=settings(),
+            # the workspace of the process that runs the step, not the path recorded when
+            # the run was submitted: a run resumed after its workspace was moved, or taken
+            # by a worker on another machine, must not write where that folder once was
+            workspace=current.workspace if current is not None else Path(c.workspace),
+            settings=current,
             extras={"root_id": c.root_id, "tainted": c.tainted},
         )
         if secret is not None:

@@ -29,6 +29,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _REVISION = re.compile(r'^(down_revision|revision)\s*=\s*["\']([^"\']+)["\']', re.M)
 STORED_OUTPUT_LIMIT = 64 * 1024  # characters of JSON kept per step output in runs/steps rows
 PREVIEW = 2000
+UNFINISHED = ("queued", "running", "interrupted")
 
 
 def _cancel_reason(depth: int) -> sa.Select:
@@ -330,11 +331,19 @@ class Store:
         return f"{row[0]} (by {row[1]})" if row else None
 
     def mark_cancelled(self, run_id: str, summary: str) -> None:
+        self._end(run_id, "cancelled", summary)
+
+    def mark_failed(self, run_id: str, summary: str) -> None:
+        """A run whose workflow stopped on an error the loop could not turn into an
+        outcome: it ends failed, saying why, rather than stay ``running`` for ever."""
+        self._end(run_id, "failed", summary)
+
+    def _end(self, run_id: str, status: str, summary: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(runs)
-                .where(runs.c.id == run_id)
-                .values(status="cancelled", summary=summary, updated_at=time.time())
+                .where(runs.c.id == run_id, runs.c.status.in_(UNFINISHED))
+                .values(status=status, summary=summary, updated_at=time.time())
             )
 
     def count_by_status(self) -> dict[str, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from typing import Any
 
 from dbos import DBOS
@@ -26,6 +27,8 @@ from openlam.models.offline import OfflinePlanner
 from openlam.runtime.journal import Journal
 from openlam.runtime.process import RUN_WORKFLOW, Runtime, current, end_of_run
 
+log = logging.getLogger(__name__)
+
 # Bump only when the sequence of a run's work changes incompatibly: DBOS recovers a
 # pending run only under the version it started with, so an unpinned (code-hash)
 # version would strand every interrupted run after an upgrade. (2: journaled steps.)
@@ -37,7 +40,20 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
     start_clock(str(request.get("run_id", "")))  # the run's overhead counts from here
     rt = current()
     with rt.running_here():  # closing the process stops it (Runtime.stop_runs)
-        return await _run(rt, RunRequest.model_validate(request))
+        try:
+            return await _run(rt, RunRequest.model_validate(request))
+        except Exception as exc:  # DBOS records the workflow as failed: so does the run
+            await _record_failure(rt, str(request.get("run_id", "")), exc)
+            raise
+
+
+async def _record_failure(rt: Runtime, run_id: str, exc: Exception) -> None:
+    why = " ".join(str(exc).split())  # one line: a UserError's fix follows its message
+    summary = f"Failed: the run stopped on an error: {why or type(exc).__name__}"
+    try:
+        await db_work(rt.store.engine, rt.store.mark_failed, run_id, summary)
+    except Exception as trouble:  # the database itself is the trouble: left for recovery
+        log.warning("could not record that run %s failed: %s", run_id, trouble)
 
 
 async def _run(rt: Runtime, req: RunRequest) -> dict[str, Any]:

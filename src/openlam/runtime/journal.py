@@ -16,8 +16,10 @@ not have happened — and the action's delivery guarantee decides what to do (se
 :func:`openlam.loop.act.resume_note`). A model request found ``started`` was sent and is counted.
 
 Results larger than :data:`INLINE_LIMIT` are kept in a file under
-``.openlam/outputs/`` and the row points to it, so a 6 MB tool result is not copied
-into every database row that mentions it.
+``.openlam/outputs/`` and the row points to it (by a path relative to that folder, so a
+moved workspace still resumes), so a 6 MB tool result is not copied into every database
+row that mentions it. On PostgreSQL they stay in the row: another machine may resume
+the run.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from openlam.errors import UserError
 from openlam.memory.prepared import Prepared
 from openlam.memory.tables import checkpoints as table
 from openlam.runtime.executors import STOPPED, Executors, ExecutorStopped
@@ -88,7 +91,10 @@ class JournalStore:
     ) -> None:
         self.engine = engine
         self.executor_id = executor_id
+        # On PostgreSQL every result stays in its row: a run may resume on another
+        # machine, which has its own workspace folder but the same database.
         self.outputs_dir = outputs_dir
+        self.in_rows_only = engine.dialect.name != "sqlite"
         self.executors = executors
         insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(
             table
@@ -183,18 +189,30 @@ class JournalStore:
 
     def _dump(self, run_id: str, key: str, result: Any) -> Any:
         text = json.dumps(result, ensure_ascii=False, default=str)
-        if len(text) <= INLINE_LIMIT:
+        if len(text) <= INLINE_LIMIT or self.in_rows_only:
             return result
         path = self.outputs_dir / _safe(run_id) / f"{_safe(key)}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-        return {FILE_REF: str(path), "bytes": len(text)}
+        # relative to the outputs folder: a workspace moved or restored elsewhere (a
+        # renamed folder, another volume) still resumes its runs
+        return {FILE_REF: path.relative_to(self.outputs_dir).as_posix(), "bytes": len(text)}
 
-    @staticmethod
-    def _load(result: Any) -> Any:
-        if isinstance(result, dict) and FILE_REF in result and len(result) == 2:
-            return json.loads(Path(result[FILE_REF]).read_text(encoding="utf-8"))
-        return result
+    def _load(self, result: Any) -> Any:
+        if not (isinstance(result, dict) and FILE_REF in result and len(result) == 2):
+            return result
+        stored = Path(result[FILE_REF])
+        if stored.is_absolute():  # recorded before 2026-12-06, where the workspace was then
+            stored = Path(*stored.parts[-2:])
+        path = self.outputs_dir / stored
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(
+                f"a finished step's result is missing: {path}",
+                "restore the workspace's .openlam/outputs/ from where it was copied or "
+                "backed up; without it the run cannot resume",
+            ) from None
 
 
 def _safe(name: str) -> str:
