@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import termios
+import time
 from pathlib import Path
 
 
@@ -75,3 +76,22 @@ def status_of_announced_body(port: int, path: str, length: int, headers: str = "
             f"{headers}Content-Length: {length}\r\n\r\n".encode()
         )
         return int(conn.recv(4096).split(b" ", 2)[1])
+
+
+def wait_until_up(url: str, proc: subprocess.Popen[str], timeout: float = 60.0) -> None:
+    """Wait until ``GET url`` answers 200; if ``proc`` exits first or the time runs out,
+    fail with what it printed."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError(f"{url} did not come up:\n{out or ''}{err or ''}")
+        time.sleep(0.2)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
+from tests.procs import wait_until_up
 from tests.server.test_processes import free_port, stop
 
 EXAMPLES = 6  # per operation and mode: the whole API in well under a minute
@@ -82,15 +82,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, stop(proc)
-        time.sleep(0.2)
+    wait_until_up(f"{base}/api/v1/health", proc)
     yield Live(base, admin, viewer)
     log = stop(proc)
     assert "Traceback" not in log, log

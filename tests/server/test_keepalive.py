@@ -15,7 +15,7 @@ import pytest
 
 from openlam.errors import UserError
 from openlam.server.events import PING_SECONDS, ping_seconds
-from tests.procs import openlam
+from tests.procs import openlam, wait_until_up
 from tests.server.test_processes import free_port, stop
 
 PING = 0.4
@@ -56,15 +56,7 @@ def test_an_idle_stream_gets_a_keepalive_comment_within_the_interval(workspace: 
     base = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {token}"}
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, stop(proc)
-            time.sleep(0.2)
+        wait_until_up(f"{base}/api/v1/health", proc)
         with httpx.Client(base_url=base, timeout=30) as client:
             queued = client.post(
                 "/api/v1/goals",

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.procs import openlam, status_of_announced_body
+from tests.procs import openlam, status_of_announced_body, wait_until_up
 from tests.server.conftest import Server, sse_events
 
 GOAL = {"goal": "write 'from another process' to other.md", "model": "offline"}
@@ -72,15 +72,7 @@ def test_openlam_serve_on_a_real_port_streams_events_as_they_happen(workspace: P
     proc = openlam(workspace, "serve", "--port", str(port))
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, stop(proc)
-            time.sleep(0.2)
+        wait_until_up(f"{base}/api/v1/health", proc)
         op, approver = (token(workspace, "ci", "operator"), token(workspace, "amy", "approver"))
         with httpx.Client(base_url=base, timeout=60) as client:
             assert client.get("/api/docs").status_code == 200
@@ -197,15 +189,7 @@ def test_a_body_too_large_is_refused_before_it_is_read(workspace: Path) -> None:
     proc = openlam(workspace, "serve", "--port", str(port))
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, stop(proc)
-            time.sleep(0.2)
+        wait_until_up(f"{base}/api/v1/health", proc)
         # announced: answered at once, before a byte of the 5 GB is sent
         assert status_of_announced_body(port, "/api/v1/goals", 5_000_000_000) == 413
         assert status_of_announced_body(port, "/hooks/orders", 5_000_000_000) == 413

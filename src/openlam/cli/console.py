@@ -23,7 +23,9 @@ is as wide as its content, and a rule is :data:`RULE_WIDTH` characters.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +84,13 @@ class CliConsole(Console):
     def render_str(self, text: str, **options: Any) -> Text:
         return super().render_str(printable(text), **options)
 
+    def on_broken_pipe(self) -> None:
+        """The reader went away (``openlam run … | head -1``): print nothing more, but go
+        on — rich's default raises SystemExit from inside the event loop, which stopped
+        the run half done and printed asyncio's traceback."""
+        quiet_closed_output(self.stderr)
+        self.quiet = True
+
     def rule(
         self,
         title: TextType = "",
@@ -92,6 +101,15 @@ class CliConsole(Console):
     ) -> None:
         line = Rule(title, characters=characters, style=style, align=align)
         self.print(line, width=None if self.is_terminal else min(self.width, RULE_WIDTH))
+
+
+def quiet_closed_output(stderr: bool = False) -> None:
+    """Point stdout (or stderr) at /dev/null: its reader has gone, and what is still
+    written (buffered text, the exit's flush) must not fail."""
+    stream = sys.stderr if stderr else sys.stdout
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stream.fileno())
+    os.close(devnull)
 
 
 def console(*, stderr: bool = False) -> Console:

@@ -135,7 +135,7 @@ def _interrupted() -> None:
 def main() -> None:
     import os
 
-    from openlam.cli.console import console, printable
+    from openlam.cli.console import console, printable, quiet_closed_output
     from openlam.config import refuse_missing_workspaces
     from openlam.errors import storage_trouble
 
@@ -158,6 +158,9 @@ def main() -> None:
     except KeyboardInterrupt:
         _interrupted()
         sys.exit(INTERRUPTED)
+    except BrokenPipeError:  # `openlam … | head`: the reader had what it wanted
+        quiet_closed_output()
+        sys.exit(0)
     except Exception as exc:
         if os.environ.get("OPENLAM_DEBUG"):
             raise
