@@ -212,3 +212,40 @@ async def test_a_plan_cannot_rewrite_the_policies_it_runs_under(workspace: Path)
     assert not (workspace / "policies" / "evil.yaml").exists()
     assert (workspace / ".openlam" / "openlam.db").read_bytes().startswith(b"SQLite format 3")
     assert os.listdir(workspace.parent) == [workspace.name]
+
+
+async def test_a_workspace_nested_inside_keeps_its_state_and_rules(ctx: ActionContext) -> None:
+    """A folder of this workspace that is a workspace itself (its own openlam.toml or
+    .openlam/): a run here may not read its databases and secrets nor rewrite its rules."""
+    inner = ctx.workspace / "clients" / "acme"
+    (inner / ".openlam").mkdir(parents=True)
+    (inner / ".openlam" / "secrets.enc").write_bytes(b"gAAAA-encrypted")
+    (inner / "policies").mkdir()
+    (inner / "policies" / "org.yaml").write_text("scope: org\n")
+    (inner / "openlam.toml").write_text("[openlam]\n")
+    before = snapshot(ctx.workspace)
+    with pytest.raises(ActionError, match=r"clients/acme/\.openlam/secrets\.enc: \.openlam/ holds"):
+        await READ.call(ctx, {"path": "clients/acme/.openlam/secrets.enc"})
+    for path in ("clients/acme/policies/org.yaml", "clients/acme/openlam.toml"):
+        with pytest.raises(ActionError, match="actions may not write there"):
+            await WRITE.call(ctx, {"path": path, "content": EVIL_POLICY})
+    assert snapshot(ctx.workspace) == before
+    assert (await READ.call(ctx, {"path": "clients/acme/policies/org.yaml"}))["text"]
+    await WRITE.call(ctx, {"path": "clients/acme/notes.md", "content": "fine"})
+
+
+async def test_the_secret_key_is_not_readable_even_inside_the_workspace(
+    ctx: ActionContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workspace that holds the user's configuration folder (openlam run in one's home
+    directory): the key that decrypts every workspace's secrets stays out of reach."""
+    monkeypatch.delenv("OPENLAM_SECRET_KEY_FILE", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(ctx.workspace / ".config"))
+    key = ctx.workspace / ".config" / "openlam" / "secret.key"
+    key.parent.mkdir(parents=True)
+    key.write_bytes(b"a-fernet-key\n")
+    with pytest.raises(ActionError, match="it is OpenLAM's secret key"):
+        await READ.call(ctx, {"path": ".config/openlam/secret.key"})
+    with pytest.raises(ActionError, match="actions may not write there"):
+        await WRITE.call(ctx, {"path": ".config/openlam/secret.key", "content": "mine"})
+    assert key.read_bytes() == b"a-fernet-key\n"

@@ -16,7 +16,9 @@ chokepoint for paths:
   definitions and their caches); a SQLite project database named by ``database_url``;
   and local files the configured MCP servers run or OpenAPI services are read from.
   Reads are refused in ``.openlam/`` and of the database (secrets, every run's data);
-  policies, agents and the configuration may be read.
+  policies, agents and the configuration may be read. A workspace nested inside (a
+  folder with its own openlam.toml or .openlam/) is protected alike, and OpenLAM's
+  secret key file is neither read nor written wherever it lies in the workspace.
 
 Names are compared case-insensitively, so ``Policies/x.yaml`` is refused too on file
 systems that ignore case.
@@ -76,7 +78,7 @@ def resolve(where: ActionContext | Path, path: str, *, for_write: bool) -> Path:
             f"{path!r} is a directory in the workspace; give a file name in it, "
             "e.g. reports/brief.md"
         )
-    for rule in protected(root, settings):
+    for rule in [*protected(root, settings), *_nested(root, target)]:
         if rule.covers(target) and (for_write or not rule.readable):
             shown = relative(root, target) or "."
             verb = "write" if for_write else "read"
@@ -132,8 +134,15 @@ def file_sha256(path: Path) -> str:
 
 def protected(root: Path, settings: Any) -> list[Protected]:
     """What actions may not touch in the workspace at ``root``."""
+    from openlam.actions.secrets import key_file_path
+
     state = "holds the workspace's state (databases, secrets, action sources)"
     rules = [
+        Protected(
+            _real(key_file_path()),
+            "it is OpenLAM's secret key (it decrypts every workspace's secrets)",
+            readable=False,
+        ),
         Protected(root / CONFIG_FILE, f"{CONFIG_FILE} is the workspace's configuration"),
         Protected(root / STATE_DIR, f"{STATE_DIR}/ {state}", readable=False),
         Protected(
@@ -156,6 +165,19 @@ def protected(root: Path, settings: Any) -> list[Protected]:
     if database is not None:
         rules.append(Protected(_real(database), "it is the project database", readable=False))
     rules += _source_files(root, settings)
+    return rules
+
+
+def _nested(root: Path, target: Path) -> list[Protected]:
+    """The rules of the workspaces nested inside ``root`` on the way to ``target`` (a
+    folder with its own openlam.toml or .openlam/): a run here may no more read another
+    workspace's state, or rewrite its rules, than its own."""
+    rules: list[Protected] = []
+    for folder in target.parents:
+        if folder == root or not folder.is_relative_to(root):
+            break
+        if (folder / STATE_DIR).is_dir() or (folder / CONFIG_FILE).is_file():
+            rules += protected(folder, None)
     return rules
 
 
