@@ -174,12 +174,13 @@ def _check_exists(ws: Path) -> None:
         return
     import shlex
 
-    problem = "is not a directory" if ws.exists() else "does not exist"
+    elsewhere = "pass an existing directory with --workspace or OPENLAM_WORKSPACE"
+    if ws.exists():  # a file: `openlam init` there would fail too
+        raise UserError(f"the workspace {ws} is not a directory", elsewhere)
     raise UserError(
-        f"the workspace {ws} {problem}",
+        f"the workspace {ws} does not exist",
         f"create it with `openlam init {shlex.quote(str(ws))}` (a directory made "
-        "with mkdir works too), or pass an existing one with --workspace or "
-        "OPENLAM_WORKSPACE",
+        f"with mkdir works too), or {elsewhere}",
     )
 
 

@@ -70,6 +70,7 @@ def test_the_cli_refuses_a_workspace_that_does_not_exist(tmp_path: Path):
     (tmp_path / "file").write_text("x")
     a_file = openlam(tmp_path, "runs", "list", "--workspace", str(tmp_path / "file"))
     assert a_file.returncode == 2 and "is not a directory" in a_file.stderr.decode()
+    assert "openlam init" not in a_file.stderr.decode()  # it would refuse a file too
     init_a_file = openlam(tmp_path, "init", str(tmp_path / "file"))
     assert init_a_file.returncode == 2 and "is a file" in init_a_file.stderr.decode()
     created = openlam(tmp_path, "init", str(missing))  # the fix the message names works
