@@ -143,3 +143,14 @@ def test_answering_as_someone_else_needs_the_admin_role(workspace: Path):
     err = done.stderr.decode()
     assert done.returncode == 2 and "deciding as mallory needs the admin role" in err, err
     assert "--as" not in err
+
+
+@pytest.mark.parametrize(
+    "command", [("audit", "export", "--out"), ("learn", "dump", "--output")], ids=str
+)
+def test_an_output_path_that_is_a_folder_is_named(workspace: Path, command: tuple[str, ...]):
+    done = openlam(workspace, *command, str(workspace), "--workspace", str(workspace))
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert f"error: {workspace}: Is a directory" in err
+    assert "fix: give the path of a file" in err and "internal error" not in err

@@ -168,6 +168,14 @@ def main() -> None:
         if trouble is not None:
             typer.secho(f"error: {printable(str(trouble))}", fg="red", err=True)
             sys.exit(2)
+        if isinstance(exc, OSError) and exc.filename is not None:  # `--out /tmp`, say
+            typer.secho(
+                f"error: {printable(str(exc.filename))}: {exc.strerror}\n  fix: give the "
+                "path of a file you may write (or read), not a folder",
+                fg="red",
+                err=True,
+            )
+            sys.exit(2)
         typer.secho(
             f"internal error: {type(exc).__name__}: {printable(str(exc))}\n  this is a bug in "
             "OpenLAM; set OPENLAM_DEBUG=1 to see the traceback and please report it",
