@@ -66,7 +66,7 @@ def on_a_terminal(workspace: Path, columns: int, *args: str) -> tuple[int, str]:
     return proc.wait(timeout=120), b"".join(chunks).decode()
 
 
-def status_of_announced_body(port: int, path: str, length: int, headers: str = "") -> int:
+def status_of_announced_body(port: int, path: str, length: int | str, headers: str = "") -> int:
     """The status a server on ``port`` answers a POST whose Content-Length announces
     ``length`` bytes, none of them sent: a server that waits for the body before it refuses
     one too large answers nothing (socket.timeout after 15 s)."""

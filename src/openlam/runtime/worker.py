@@ -244,8 +244,10 @@ class Worker:
                 if not self.path.startswith("/hooks/"):
                     self.reply(404, {"error": "webhooks are at POST /hooks/NAME"})
                     return
-                declared = self.headers.get("content-length") or "0"
-                if not declared.isdigit() or self.headers.get("transfer-encoding"):
+                declared = (self.headers.get("content-length") or "0").strip()
+                if not (declared.isascii() and declared.isdigit() and len(declared) <= 18) or (
+                    self.headers.get("transfer-encoding")
+                ):
                     self.reply(411, {"error": "send the body with a Content-Length"})
                     return
                 if int(declared) > MAX_PAYLOAD:  # refused unread, as webhook_event would

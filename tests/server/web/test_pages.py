@@ -157,6 +157,12 @@ def test_a_goal_is_queued_run_streamed_live_and_its_deliverable_downloaded(
     ) as stream:
         again = "".join(stream.iter_text())
     assert re.findall(r"^id: (\d+)$", again, re.M) == [str(ids[-1])]  # only what was missed
+    for hostile in ("\u00b2", "9" * 5000, "-1", "1e3"):  # not a count: from the start
+        with client.stream(
+            "GET", f"/runs/{run_id}/live", headers={"Last-Event-ID": hostile.encode("latin-1")}
+        ) as stream:
+            assert stream.status_code == 200
+            assert re.findall(r"^id: (\d+)$", "".join(stream.iter_text()), re.M)[0] == "1"
 
     listed = client.get("/runs?status=completed")
     assert run_id in listed.text and "older →" not in listed.text

@@ -126,7 +126,8 @@ async def live(
             fix="list runs on the Runs page",
         )
     given = (last_event_id or "").strip()
-    seen = int(given) if given.isdigit() else 0
+    # ASCII digits only ("²" is a digit to isdigit, not to int), and few of them
+    seen = int(given) if given.isascii() and given.isdigit() and len(given) <= 18 else 0
     return StreamingResponse(
         stream(workforce, stored["id"], root(request), seen, request.app.state.sse_ping),
         media_type="text/event-stream",
