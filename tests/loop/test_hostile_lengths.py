@@ -87,6 +87,14 @@ def test_tool_output_nested_too_deep_is_text_not_a_crash():
         page.json("the service")
 
 
+def test_a_list_index_of_thousands_of_digits_is_a_missing_field():
+    """int() refuses more than 4,300 digits: a model's reference must still come back as
+    feedback the model can act on, not as an error that ends the run."""
+    with pytest.raises(ReferenceError_, match="has no field '9999"):
+        follow({"items": [1, 2]}, "s1", ".items." + "9" * 5000)
+    assert follow({"items": [1, 2]}, "s1", ".items.1") == 2
+
+
 @pytest.mark.timeout(120)
 def test_a_goal_of_120_kb_runs_to_its_end(workspace: Path):
     word = "x" * 120_000
