@@ -24,6 +24,7 @@ from openlam.loop.runner import ActionCall, RunEnv, Runner, RunRequest, ungovern
 from openlam.loop.state import Outcome, StepResult
 from openlam.memory.engines import db_work
 from openlam.models.offline import OfflinePlanner
+from openlam.runtime.executors import ExecutorStopped
 from openlam.runtime.journal import Journal
 from openlam.runtime.process import RUN_WORKFLOW, Runtime, current, end_of_run
 
@@ -42,6 +43,8 @@ async def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
     with rt.running_here():  # closing the process stops it (Runtime.stop_runs)
         try:
             return await _run(rt, RunRequest.model_validate(request))
+        except ExecutorStopped:  # this process stopped under the run: the next resumes it
+            raise
         except Exception as exc:  # DBOS records the workflow as failed: so does the run
             await _record_failure(rt, str(request.get("run_id", "")), exc)
             raise
