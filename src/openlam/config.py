@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from openlam.errors import UserError
+from openlam.errors import UserError, not_utf8
 
 CONFIG_FILE = "openlam.toml"
 STATE_DIR = ".openlam"
@@ -205,6 +205,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return {}
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(
             f"{path} is not valid TOML: {exc}", "correct the file or remove it"

@@ -83,3 +83,14 @@ def storage_trouble(exc: BaseException) -> Exception | None:
             )
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return None
+
+
+def not_utf8(path: object, exc: UnicodeDecodeError) -> UserError:
+    """The error for a text file at ``path`` that is not UTF-8 (a policy or openlam.toml
+    saved as Latin-1 or Windows-1252 by an editor, say): where its first such byte is,
+    and the fix."""
+    line = exc.object[: exc.start].count(b"\n") + 1
+    return UserError(
+        f"{path} is not UTF-8 text: byte 0x{exc.object[exc.start]:02x} on line {line}",
+        "save the file as UTF-8 (your editor's encoding setting)",
+    )

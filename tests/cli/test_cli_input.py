@@ -154,3 +154,26 @@ def test_an_output_path_that_is_a_folder_is_named(workspace: Path, command: tupl
     assert done.returncode == 2, err
     assert f"error: {workspace}: Is a directory" in err
     assert "fix: give the path of a file" in err and "internal error" not in err
+
+
+@pytest.mark.parametrize(
+    ("file", "command"),
+    [
+        ("openlam.toml", ("runs", "list")),
+        ("policies/org.yaml", ("run", "write 'x' to x.md")),
+        ("specs/shop.yaml", ("openapi", "add", "shop", "specs/shop.yaml")),
+    ],
+)
+def test_a_hand_written_file_that_is_not_utf8_is_named(
+    workspace: Path, file: str, command: tuple[str, ...]
+):
+    """Saved as Latin-1 or Windows-1252 by an editor: was 'internal error … bug'."""
+    target = workspace / file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = "[openlam]\n# café\n" if file.endswith(".toml") else "# café\nrules: []\n"
+    target.write_bytes(text.encode("latin-1"))
+    done = openlam(workspace, *command, "--workspace", str(workspace))
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert f"{target} is not UTF-8 text: byte 0xe9 on line" in err
+    assert "internal error" not in err

@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 from sqlalchemy import insert, select, update
 
-from openlam.errors import UserError
+from openlam.errors import UserError, not_utf8
 from openlam.governance.audit import AuditLog
 from openlam.governance.db import approvals as table
 from openlam.governance.db import engine_for
@@ -121,6 +121,8 @@ class Roles:
             path = path if path.is_absolute() else Path(settings.workspace) / path
             try:
                 data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except UnicodeDecodeError as exc:
+                raise not_utf8(path, exc) from None
             except (OSError, yaml.YAMLError) as exc:
                 raise UserError(
                     f"cannot read roles file {path}: {exc}",

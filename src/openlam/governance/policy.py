@@ -55,7 +55,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from openlam import yamlfile
 from openlam.actions.spec import Risk
-from openlam.errors import UserError
+from openlam.errors import UserError, not_utf8
 from openlam.yamlfile import LineDict, line_of
 
 RISK_ORDER = {Risk.read: 0, Risk.write: 1, Risk.external: 2, Risk.financial: 3, Risk.destructive: 4}
@@ -775,6 +775,8 @@ def load_policies(paths: Iterable[str | Path]) -> PolicySet:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             collector.add(1, f"cannot read: {exc.strerror or exc}")
+        except UnicodeDecodeError as exc:
+            problems.append(f"{not_utf8(path, exc).args[0]} (save it as UTF-8)")
         else:
             parse_policy(text, path, policies, collector)
         problems += collector.items

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from openlam.errors import UserError
+from openlam.errors import UserError, not_utf8
 from openlam.memory.tables import server_secrets, server_tokens, server_users
 
 ROLES = ("viewer", "operator", "approver", "admin")
@@ -342,6 +342,8 @@ def read_tokens_file(path: str) -> list[tuple[str, str, str]]:
 
     try:
         text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from None
     except OSError as exc:
         raise UserError(
             f"cannot read the tokens file {path} ({TOKENS_FILE_ENV}): {exc.strerror or exc}",

@@ -21,7 +21,7 @@ from urllib.parse import urljoin
 from openlam.actions.openapi.config import COMPILED_FORMAT, ServiceConfig
 from openlam.actions.risk import TOOL_TYPE_KEY
 from openlam.actions.sources import check_overrides
-from openlam.errors import UserError
+from openlam.errors import UserError, not_utf8
 
 CONNECT_TIMEOUT = 5.0
 SPEC_FETCH_TIMEOUT = 30.0
@@ -58,7 +58,11 @@ def load_document(source: str, base_dir: Path | None = None) -> tuple[dict[str, 
             f"no spec file {path}",
             "give the path of an OpenAPI 3 JSON or YAML file, or an http(s) URL",
         )
-    return _parse_document(path.read_text(encoding="utf-8"), str(path)), None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from None
+    return _parse_document(text, str(path)), None
 
 
 def _parse_document(text: str, where: str) -> dict[str, Any]:
