@@ -250,13 +250,20 @@ def timeout(total: float = DEFAULT_TIMEOUT) -> httpx.Timeout:
     return httpx.Timeout(total, connect=min(CONNECT_TIMEOUT, total))
 
 
+def header_count(value: str | bytes | None) -> int | None:
+    """A count a peer sent in a header (Content-Length, Last-Event-ID), or None when it is
+    not one: ASCII digits only ("²" is a digit to ``isdigit``, not to ``int``), and at most
+    18 of them (``int`` refuses thousands)."""
+    text = value.decode("latin-1") if isinstance(value, bytes) else (value or "")
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 async def read_body(response: httpx.Response, *, max_bytes: int, what: str) -> bytes:
     """Read a streamed body, refusing one larger than ``max_bytes`` (after decompression)."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise ActionError(
-            f"{what} sent {int(declared)} bytes, more than the limit of {max_bytes} bytes"
-        )
+    declared = header_count(response.headers.get("content-length"))
+    if declared is not None and declared > max_bytes:
+        raise ActionError(f"{what} sent {declared} bytes, more than the limit of {max_bytes} bytes")
     body = bytearray()
     async for chunk in response.aiter_bytes():
         body.extend(chunk)

@@ -132,6 +132,15 @@ def _interrupted() -> None:
     typer.secho(f"interrupted; {_interrupted_hint}", fg="yellow", err=True)
 
 
+def _path_fix(exc: OSError) -> str:
+    """What to do about a file a command could not open, by why."""
+    if isinstance(exc, IsADirectoryError):
+        return "give the path of a file, not a folder"
+    if isinstance(exc, PermissionError):
+        return "choose a path you may write (or read), or change the file's permissions"
+    return "check the path (its folder must exist)"
+
+
 def main() -> None:
     import os
 
@@ -170,8 +179,7 @@ def main() -> None:
             sys.exit(2)
         if isinstance(exc, OSError) and exc.filename is not None:  # `--out /tmp`, say
             typer.secho(
-                f"error: {printable(str(exc.filename))}: {exc.strerror}\n  fix: give the "
-                "path of a file you may write (or read), not a folder",
+                f"error: {printable(str(exc.filename))}: {exc.strerror}\n  fix: {_path_fix(exc)}",
                 fg="red",
                 err=True,
             )

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from openlam.actions.httpkit import header_count
 from openlam.config import Settings, seconds
 from openlam.runtime import boot, process
 from openlam.runtime.admin import REQUEUE_AFTER
@@ -244,16 +245,14 @@ class Worker:
                 if not self.path.startswith("/hooks/"):
                     self.reply(404, {"error": "webhooks are at POST /hooks/NAME"})
                     return
-                declared = (self.headers.get("content-length") or "0").strip()
-                if not (declared.isascii() and declared.isdigit() and len(declared) <= 18) or (
-                    self.headers.get("transfer-encoding")
-                ):
+                declared = header_count(self.headers.get("content-length") or "0")
+                if declared is None or self.headers.get("transfer-encoding"):
                     self.reply(411, {"error": "send the body with a Content-Length"})
                     return
-                if int(declared) > MAX_PAYLOAD:  # refused unread, as webhook_event would
+                if declared > MAX_PAYLOAD:  # refused unread, as webhook_event would
                     self.reply(413, {"error": f"the payload is larger than {MAX_PAYLOAD} bytes"})
                     return
-                body = self.rfile.read(int(declared))
+                body = self.rfile.read(declared)
                 code, answer = asyncio.run_coroutine_threadsafe(
                     fire_webhook(worker.rt, self.path[len("/hooks/") :], dict(self.headers), body),
                     loop,

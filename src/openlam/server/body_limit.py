@@ -17,6 +17,8 @@ from http import HTTPStatus
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from openlam.actions.httpkit import header_count
+
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 
 
@@ -33,8 +35,8 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
+        declared = header_count(dict(scope["headers"]).get(b"content-length"))
+        if declared is not None and declared > self.limit:
             from openlam.server.problems import problem_response
 
             response = problem_response(413, HTTPStatus(413).phrase, self.detail)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
@@ -50,7 +49,7 @@ from openlam.actions.network import NetworkRules
 from openlam.actions.plugin_config import PluginConfig, settings_of
 from openlam.actions.proxy import PROXY_HEADER, GuardProxy
 from openlam.actions.spec import ActionContext, Risk, action
-from openlam.actions.workspace import relative, resolve, write_file
+from openlam.actions.workspace import file_sha256, relative, resolve, write_file
 from openlam.errors import ActionError
 
 if TYPE_CHECKING:
@@ -637,8 +636,8 @@ def _verify_screenshot(args: dict[str, Any], output: Any, ctx: ActionContext) ->
     target = resolve(ctx, output.get("path") or args["path"], for_write=False)
     if not target.is_file():
         return f"{args['path']} does not exist after the screenshot"
-    digest = hashlib.sha256(target.read_bytes()).hexdigest()
-    return None if digest == output.get("sha256") else f"{args['path']} changed after writing"
+    same = file_sha256(target) == output.get("sha256")
+    return None if same else f"{args['path']} changed after writing"
 
 
 @action("browser.screenshot", risk=Risk.write, idempotent=True, verify=_verify_screenshot)

@@ -35,8 +35,9 @@ async def webhook(name: str, request: Request) -> Any:
             "this server runs with --no-worker: send "
             "webhooks to an `openlam worker --port` instead",
         )
-    body = await request.body()  # at most 10 MiB (server.body_limit); at most
-    # MAX_PAYLOAD of it is taken (webhook_event: 413)
+    # at most 10 MiB reach here (server.body_limit); webhook_event refuses more than
+    # MAX_PAYLOAD with 413
+    body = await request.body()
     code, answer = await fire_webhook(worker.rt, name, dict(request.headers), body)
     if code >= 400:
         raise Problem(code, "Webhook refused", str(answer.get("error", "")))

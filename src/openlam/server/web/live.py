@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response, StreamingResponse
 
+from openlam.actions.httpkit import header_count
 from openlam.server.api.common import blocking
 from openlam.server.auth import Role
 from openlam.server.problems import Problem
@@ -125,9 +126,7 @@ async def live(
             f"no run {run_id!r} in this workspace",
             fix="list runs on the Runs page",
         )
-    given = (last_event_id or "").strip()
-    # ASCII digits only ("²" is a digit to isdigit, not to int), and few of them
-    seen = int(given) if given.isascii() and given.isdigit() and len(given) <= 18 else 0
+    seen = header_count(last_event_id) or 0
     return StreamingResponse(
         stream(workforce, stored["id"], root(request), seen, request.app.state.sse_ping),
         media_type="text/event-stream",
