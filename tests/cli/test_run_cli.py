@@ -200,6 +200,10 @@ def test_a_broken_local_ollama_still_serves_the_quickstart_goal(workspace: Path)
     assert ollama.chat_requests == 3  # retried quickly, then the offline plan served
 
 
+def _sigint_at_its_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_prints_one_line_and_no_traceback(workspace: Path):
     with FakeOpenAI([{"steps": []}], latency=3600) as server:  # the run waits for its model
         process = subprocess.Popen(
@@ -223,6 +227,9 @@ def test_ctrl_c_prints_one_line_and_no_traceback(workspace: Path):
             },
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            # Ctrl-C as a terminal delivers it: a suite started in the background (`cmd &`)
+            # runs with SIGINT ignored, which the child would inherit and rightly keep
+            preexec_fn=_sigint_at_its_default,
         )
         deadline = time.monotonic() + 60
         while not server.chat_requests:  # interrupt while the model is being asked
