@@ -595,3 +595,136 @@ def test_an_operation_taking_a_url_is_an_egress(settings, tmp_path, crm):
     assert getattr(hooks.get("hooks.add_hook"), "egress", None) is True
     acme = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
     assert getattr(acme.get("acme.create_contact"), "egress", None) is False
+
+
+# ---------------------------------------------------- hostile or very large specs
+# A spec is third-party content (`openlam openapi add URL`): its size, its YAML aliases,
+# its references and its nesting must not hang or crash the command — nor every later
+# start, which loads the compiled service.
+
+
+def _values(node: Any) -> int:
+    if isinstance(node, dict):
+        return 1 + sum(_values(v) for v in node.values())
+    if isinstance(node, list):
+        return 1 + sum(_values(v) for v in node)
+    return 1
+
+
+def _spec_posting(schemas: dict[str, Any], first: str = "S0") -> dict[str, Any]:
+    body = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{first}"}}}}
+    return {
+        "openapi": "3.1.0",
+        "servers": [{"url": "http://127.0.0.1:9"}],
+        "paths": {"/x": {"post": {"operationId": "put", "requestBody": body}}},
+        "components": {"schemas": schemas},
+    }
+
+
+def _chain(length: int, fan_out: int) -> dict[str, Any]:
+    """Schemas S0…S<length>, each with ``fan_out`` fields referring to the next."""
+    schemas: dict[str, Any] = {
+        f"S{i}": {
+            "type": "object",
+            "properties": {
+                f"f{j}": {"$ref": f"#/components/schemas/S{i + 1}"} for j in range(fan_out)
+            },
+        }
+        for i in range(length)
+    }
+    schemas[f"S{length}"] = {"type": "string"}
+    return schemas
+
+
+def test_references_that_fan_out_exponentially_are_shown_by_name_past_a_bound(settings, tmp_path):
+    # 40 schemas, each referring twice to the next: 2**40 values once inlined (the
+    # command ran for minutes, then ran out of memory)
+    registry = add_service(settings, write(tmp_path, _spec_posting(_chain(40, 2))), name="big")
+    put = registry.get("big.put")
+    assert put is not None
+    assert _values(put.input_schema) <= openapi.compile.MAX_SCHEMA_VALUES
+    assert "not expanded, too large" in json.dumps(put.input_schema)
+    # the shallow levels are there, and arguments are still checked against them
+    assert put.input_schema["properties"]["f0"]["properties"]["f1"]["type"] == "object"
+    assert put.arg_errors({"f0": {"f1": {}}}) == []
+    assert put.arg_errors({"f0": "not an object"}) != []
+
+
+def test_a_long_chain_of_distinct_schemas_compiles(settings, tmp_path):
+    # 300 schemas each referring to the next (big APIs' objects refer to each other):
+    # inlining followed Python's recursion to its limit, an internal error
+    registry = add_service(settings, write(tmp_path, _spec_posting(_chain(300, 1))), name="long")
+    put = registry.get("long.put")
+    assert put is not None
+    assert "nested too deep" in json.dumps(put.input_schema)
+
+
+def test_yaml_aliases_cost_the_documents_size_not_their_expansion(settings, tmp_path):
+    # "billion laughs": each anchor holds nine copies of the one before, 9**12 values
+    laughs = ['  l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'] + [
+        f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 12)
+    ]
+
+    def spec(example: str) -> str:
+        return "\n".join(
+            [
+                "openapi: 3.0.3",
+                "servers: [{url: 'http://127.0.0.1:9'}]",
+                "x-laughs:",
+                *laughs,
+                "paths:",
+                "  /x:",
+                "    get:",
+                "      operationId: find",
+                f"      parameters: [{{name: q, in: query, schema: {{type: string{example}}}}}]",
+                "",
+            ]
+        )
+
+    # where the document does not use them, they cost nothing
+    registry = add_service(settings, write(tmp_path, spec(""), "fine.yaml"), name="fine")
+    assert registry.get("fine.find") is not None
+    # where an operation's schema uses them, the error names it
+    with pytest.raises(UserError, match=r"GET /x: a schema expands to more than") as err:
+        add_service(settings, write(tmp_path, spec(", example: *l11"), "bomb.yaml"), name="bomb")
+    assert "YAML anchors" in (err.value.hint or "")
+    assert "bomb" not in openapi.load_services(settings)
+
+
+@pytest.mark.parametrize("kind", ["json", "yaml"])
+def test_a_spec_nested_too_deep_is_a_user_error(settings, tmp_path, kind):
+    depth = 100_000 if kind == "json" else 2_000
+    inner = "[" * depth + "]" * depth
+    text = (
+        '{"openapi": "3.1.0", "paths": {"/x": {"get": {"x-deep": ' + inner + "}}}}"
+        if kind == "json"
+        else "openapi: 3.1.0\npaths: {/x: {get: {x-deep: " + inner + "}}}\n"
+    )
+    spec = write(tmp_path, text, f"deep.{kind}")
+    with pytest.raises(UserError, match="nests values deeper than OpenLAM can read"):
+        add_service(settings, spec)
+
+
+def test_a_spec_larger_than_the_limit_is_refused_unread(settings, tmp_path, crm, monkeypatch):
+    monkeypatch.setattr(openapi.compile, "MAX_SPEC_BYTES", 1000)
+    spec = write(tmp_path, {"openapi": "3.1.0", "paths": {"/ping": MINIMAL_OP}, "x": "y" * 2000})
+    with pytest.raises(UserError, match="is larger than"):
+        add_service(settings, spec)
+    with pytest.raises(UserError, match=f"the spec {crm.url}/openapi.json is larger than"):
+        add_service(settings, f"{crm.url}/openapi.json")
+
+
+def test_argument_schemas_are_checked_at_first_use_not_at_every_start(settings, crm, monkeypatch):
+    from openlam.actions import spec as spec_module
+
+    checked: list[Any] = []
+    real = spec_module._checker_for
+    monkeypatch.setattr(spec_module, "_checker_for", lambda s: checked.append(s) or real(s))
+    registry = add_service(settings, f"{crm.url}/openapi.json", auth="bearer:CRM_TOKEN")
+    assert len(registry) > 3 and checked == []  # loading checked none
+    create = registry.get("acme.create_contact")
+    assert create is not None and create.arg_errors({}) != []
+    assert create.arg_errors({}) != [] and len(checked) == 1  # once, then kept
+    # a schema that is not JSON Schema checks nothing (the service validates)
+    lenient = spec_module.json_schema_validator({"type": 12})
+    lenient({"anything": True})

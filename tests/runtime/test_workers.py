@@ -589,6 +589,60 @@ def test_a_folder_trigger_starts_one_run_per_file(workspace: Path) -> None:
         worker.communicate(timeout=60)
 
 
+def test_a_folder_trigger_reads_what_the_files_actions_may_and_only_a_preview(
+    tmp_path: Path,
+) -> None:
+    """A dropped link may lead anywhere: out of the workspace, or into its .openlam/
+    (secrets, every run's data); its target must not become a run's context (and so the
+    model's prompt). A dropped file may be huge: only the preview a run is shown is read."""
+    import os
+    import sys
+    import textwrap
+
+    from openlam.runtime.triggers import Trigger, folder_events
+
+    workspace = tmp_path / "ws"
+    inbox = workspace / "inbox"
+    inbox.mkdir(parents=True)
+    (workspace / ".openlam").mkdir()
+    (workspace / ".openlam" / "secrets.db").write_text("the workspace's secrets")
+    outside = tmp_path / "private.txt"
+    outside.write_text("someone's private file")
+    (inbox / "a.txt").write_text("an ordinary drop")
+    (inbox / "state.txt").symlink_to(workspace / ".openlam" / "secrets.db")
+    (inbox / "outside.txt").symlink_to(outside)
+    (inbox / "big.bin").touch()
+    os.truncate(inbox / "big.bin", 8 << 30)  # sparse: 8 GiB that take no disk
+    past = time.time() - 10
+    for name in ("a.txt", "big.bin"):
+        os.utime(inbox / name, (past, past))
+    for link in ("state.txt", "outside.txt"):
+        os.utime(inbox / link, (past, past), follow_symlinks=True)
+
+    trigger = Trigger("drops", "folder", "triage it", config={"path": "inbox"})
+    script = textwrap.dedent(
+        """
+        import json, resource, sys
+        from pathlib import Path
+        from openlam.runtime.triggers import Trigger, folder_events
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+        trigger = Trigger("drops", "folder", "triage it", config={"path": "inbox"})
+        events = folder_events(trigger, Path(sys.argv[1]))
+        print(json.dumps([e.context for e in events]))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(workspace)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    contexts = json.loads(done.stdout)
+    text = json.dumps(contexts)
+    assert len(contexts) == 2  # a.txt and big.bin
+    assert "an ordinary drop" in text and "big.bin (8589934592 bytes)" in text
+    assert "secrets" not in text and "private" not in text
+    assert len(folder_events(trigger, workspace)) == 2  # the same in-process
+
+
 def _free_port() -> int:
     import socket
 

@@ -359,26 +359,24 @@ def _is_json_text(annotation: Any) -> bool:
 
 def json_schema_validator(
     schema: dict[str, Any], title: str = "arguments"
-) -> Callable[[dict[str, Any]], None] | None:
+) -> Callable[[dict[str, Any]], None]:
     """A validator for :attr:`ActionSpec.validator` checking arguments against a JSON
     schema (the draft named by its ``$schema``, else 2020-12).
 
     Violations are raised as pydantic's ``ValidationError`` so that plan validation and
-    the act phase report them like any other argument error. Returns None when the
-    schema itself is not valid JSON Schema (the action's owner validates then).
+    the act phase report them like any other argument error. A schema that is not valid
+    JSON Schema checks nothing (the action's owner validates then). The schema is checked
+    at the first validation, not before: an API of hundreds of operations, most never
+    called, took tens of seconds to check at every start.
     """
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-    from jsonschema.validators import validator_for
-
-    cls = validator_for(schema, default=Draft202012Validator)
-    try:
-        cls.check_schema(schema)
-    except SchemaError:
-        return None
-    checker = cls(schema)
+    checker: Any = None  # built at the first call; False when the schema is not JSON Schema
 
     def validate(args: dict[str, Any]) -> None:
+        nonlocal checker
+        if checker is None:
+            checker = _checker_for(schema)
+        if checker is False:
+            return
         errors = list(checker.iter_errors(args))
         if errors:
             from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -402,6 +400,20 @@ def json_schema_validator(
             raise ValidationError.from_exception_data(title, details)
 
     return validate
+
+
+def _checker_for(schema: dict[str, Any]) -> Any:
+    """A jsonschema validator for ``schema``, or False when it is not valid JSON Schema."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    cls = validator_for(schema, default=Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except SchemaError:
+        return False
+    return cls(schema)
 
 
 def _offending_keys(err: Any) -> list[str]:

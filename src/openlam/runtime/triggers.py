@@ -186,17 +186,30 @@ def webhook_event(trigger: Trigger, token: str, body: bytes, headers: dict[str, 
 
 
 def folder_events(trigger: Trigger, workspace: Path) -> list[Event]:
-    """Files in the trigger's folder (inside the workspace) not seen before."""
+    """Files in the trigger's folder (inside the workspace) not seen before.
+
+    A file is read as the files actions would read it: a link leading out of the
+    workspace, or to what actions may not read (its ``.openlam/``: secrets, every run's
+    data), is passed over; and only the part a run is shown is read, so a dropped video
+    costs no memory."""
+    from openlam.actions.workspace import resolve
+    from openlam.errors import ActionError
+
     folder = (workspace / trigger.config.get("path", "inbox")).resolve()
     if not folder.is_relative_to(workspace.resolve()) or not folder.is_dir():
         return []
     events = []
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        rel = path.relative_to(workspace.resolve())
+        try:
+            resolve(workspace, rel.as_posix(), for_write=False)
+        except ActionError:
+            continue
         stat = path.stat()
         if time.time() - stat.st_mtime < 1.0:
             continue  # still being written, probably: take it next time
-        rel = path.relative_to(workspace.resolve())
-        data = path.read_bytes()[:PREVIEW]
+        with path.open("rb") as handle:
+            data = handle.read(PREVIEW)
         content = (
             data.decode("utf-8", errors="replace") if b"\0" not in data else "(binary content)"
         )

@@ -6,6 +6,13 @@ request body is a JSON (or form) object, each of the body's properties as an arg
 its own — in the spec's order, so the planner sees the fields it must fill. A body
 property whose name a parameter already uses is ``body_NAME``; a body that is not an
 object with properties stays one argument, ``body``. Every local ``$ref`` is resolved.
+
+A spec is third-party content, so reading one is bounded: at most :data:`MAX_SPEC_BYTES`;
+YAML aliases and ``$ref``s are expanded once each and shared (a "billion laughs"
+document costs its own size, not its expansion); an operation's schema that would still
+expand to more than :data:`MAX_SCHEMA_VALUES` values (a large API whose objects refer to
+each other, like Stripe's) shows its deepest references by name only; a document nested
+deeper than Python can follow is refused with an error, not a crash.
 What the spec says about risk (``x-openlam-risk``, a ``x-…tool-type`` hint) is kept for
 :mod:`openlam.actions.risk`, which decides the tier when the actions are built.
 """
@@ -25,6 +32,11 @@ from openlam.errors import UserError, not_utf8
 
 CONNECT_TIMEOUT = 5.0
 SPEC_FETCH_TIMEOUT = 30.0
+MAX_SPEC_BYTES = 64 * 1024 * 1024  # the largest public specs are ≈ 10 MB
+MAX_SCHEMA_VALUES = 2_000  # per operation's input or output schema, once expanded
+# references nested deeper are shown by name (a cycle stops sooner); also keeps Python's
+# recursion, ≈ 15 frames a reference, far from its limit
+_MAX_REF_DEPTH = 24
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 FLATTENED_MEDIA = ("json", "application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -32,24 +44,8 @@ FLATTENED_MEDIA = ("json", "application/x-www-form-urlencoded", "multipart/form-
 def load_document(source: str, base_dir: Path | None = None) -> tuple[dict[str, Any], str | None]:
     """The spec at ``source`` (a file or an http(s) URL) and its URL, if it came from one."""
     if source.startswith(("http://", "https://")):
-        import httpx
-
-        try:
-            response = httpx.get(
-                source,
-                timeout=httpx.Timeout(SPEC_FETCH_TIMEOUT, connect=CONNECT_TIMEOUT),
-                follow_redirects=True,
-            )
-        except httpx.HTTPError as exc:
-            raise UserError(
-                f"cannot fetch the spec {source}: {exc or type(exc).__name__}",
-                "check the URL and that the service is running",
-            ) from None
-        if response.status_code >= 400:
-            raise UserError(
-                f"fetching the spec {source} answered HTTP {response.status_code}", "check the URL"
-            ) from None
-        return _parse_document(response.text, source), str(response.url)
+        text, url = _fetch(source)
+        return _parse_document(text, source), url
     path = Path(source).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
@@ -58,6 +54,8 @@ def load_document(source: str, base_dir: Path | None = None) -> tuple[dict[str, 
             f"no spec file {path}",
             "give the path of an OpenAPI 3 JSON or YAML file, or an http(s) URL",
         )
+    if path.stat().st_size > MAX_SPEC_BYTES:
+        raise _too_large(str(path))
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -65,9 +63,54 @@ def load_document(source: str, base_dir: Path | None = None) -> tuple[dict[str, 
     return _parse_document(text, str(path)), None
 
 
+def _fetch(url: str) -> tuple[str, str]:
+    """The text at ``url`` (at most MAX_SPEC_BYTES) and the URL it finally came from."""
+    import httpx
+
+    try:
+        with httpx.stream(
+            "GET",
+            url,
+            timeout=httpx.Timeout(SPEC_FETCH_TIMEOUT, connect=CONNECT_TIMEOUT),
+            follow_redirects=True,
+        ) as response:
+            if response.status_code >= 400:
+                raise UserError(
+                    f"fetching the spec {url} answered HTTP {response.status_code}",
+                    "check the URL",
+                )
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_SPEC_BYTES:
+                    raise _too_large(url)
+            return body.decode(response.encoding or "utf-8", errors="replace"), str(response.url)
+    except httpx.HTTPError as exc:
+        raise UserError(
+            f"cannot fetch the spec {url}: {exc or type(exc).__name__}",
+            "check the URL and that the service is running",
+        ) from None
+
+
+def _too_large(where: str) -> UserError:
+    return UserError(
+        f"the spec {where} is larger than {MAX_SPEC_BYTES // (1024 * 1024)} MiB",
+        "give the API's OpenAPI document itself (the largest public ones are about 10 MB)",
+    )
+
+
+def _too_deep(where: str) -> UserError:
+    return UserError(
+        f"{where} nests values deeper than OpenLAM can read",
+        "give the API's OpenAPI document itself; no real schema nests hundreds of levels",
+    )
+
+
 def _parse_document(text: str, where: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise _too_deep(where) from None
     except ValueError:
         import yaml
 
@@ -77,6 +120,8 @@ def _parse_document(text: str, where: str) -> dict[str, Any]:
             raise UserError(
                 f"{where} is neither JSON nor YAML: {exc}", "give an OpenAPI 3 document"
             ) from None
+        except RecursionError:
+            raise _too_deep(where) from None
     if not isinstance(data, dict):
         raise UserError(
             f"{where} is not an OpenAPI document (not a JSON/YAML object)",
@@ -93,6 +138,10 @@ class _Resolver:
         self.doc = doc
         self.nullable_style = str(doc.get("openapi", "")).startswith("3.0")
         self.memo: dict[str, Any] = {}  # each reference is expanded once, then shared
+        self.names: dict[int, str] = {}  # id of an expanded reference → the name it had
+        # each container is resolved once, then shared: YAML aliases make one object
+        # appear many times (a 9-way alias chain 12 deep is 9**12 values)
+        self.done: dict[int, Any] = {}
 
     def target(self, ref: str, where: str) -> Any:
         if not ref.startswith("#"):
@@ -115,23 +164,82 @@ class _Resolver:
         return node
 
     def resolve(self, node: Any, where: str, seen: tuple[str, ...] = ()) -> Any:
+        if not isinstance(node, list | dict):
+            return node
+        if id(node) not in self.done:
+            self.done[id(node)] = self._resolve(node, where, seen)
+        return self.done[id(node)]
+
+    def _resolve(self, node: list[Any] | dict[str, Any], where: str, seen: tuple[str, ...]) -> Any:
         if isinstance(node, list):
             return [self.resolve(v, where, seen) for v in node]
-        if not isinstance(node, dict):
-            return node
         ref = node.get("$ref")
         if isinstance(ref, str):
+            name = ref.rsplit("/", 1)[-1]
             if ref in seen:
-                return {"description": f"(recursive: {ref.rsplit('/', 1)[-1]})"}
+                return {"description": f"(recursive: {name})"}
+            if len(seen) >= _MAX_REF_DEPTH:  # a chain of distinct schemas, each inlined
+                return {"description": f"({name}: not expanded, nested too deep)"}
             if ref not in self.memo:
                 self.memo[ref] = self.resolve(self.target(ref, where), where, (*seen, ref))
+                self.names.setdefault(id(self.memo[ref]), name)
             resolved = self.memo[ref]
             siblings = {k: v for k, v in node.items() if k != "$ref"}
             if siblings and isinstance(resolved, dict):
-                resolved = {**resolved, **self.resolve(siblings, where, seen)}
+                # _resolve, not resolve: ``siblings`` is transient, its id() reused later
+                resolved = {**resolved, **self._resolve(siblings, where, seen)}
             return resolved
         out = {k: self.resolve(v, where, seen) for k, v in node.items()}
         return self.normalize(out)
+
+    def bounded(self, schema: Any) -> Any:
+        """``schema`` as its own tree of at most MAX_SCHEMA_VALUES values: whole when it
+        fits, else with the references nested deepest shown by name only."""
+
+        def fits(depth: int) -> bool:
+            return self._size(schema, depth, {}) <= MAX_SCHEMA_VALUES
+
+        if fits(_MAX_REF_DEPTH):  # the usual case
+            return self._copy(schema, _MAX_REF_DEPTH)
+        low, high = 0, _MAX_REF_DEPTH  # the deepest that fits, by bisection: size grows with depth
+        if fits(low):
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if fits(middle) else (low, middle)
+            return self._copy(schema, low)
+        raise UserError(
+            f"a schema expands to more than {MAX_SCHEMA_VALUES:,} values even with its "
+            "references shown by name only",
+            "give the API's OpenAPI document itself; check its YAML anchors (&name, *name)",
+        )
+
+    def _size(self, node: Any, depth: int, sizes: dict[tuple[int, int], int]) -> int:
+        """The number of values ``_copy(node, depth)`` makes, stopping early past the limit."""
+        if not isinstance(node, list | dict):
+            return 1
+        if depth == 0 and id(node) in self.names:
+            return 2
+        key = (id(node), depth)
+        if key not in sizes:
+            inner = depth - 1 if id(node) in self.names else depth
+            total = 1
+            for value in node.values() if isinstance(node, dict) else node:
+                total += self._size(value, inner, sizes)
+                if total > MAX_SCHEMA_VALUES:
+                    break
+            sizes[key] = total
+        return sizes[key]
+
+    def _copy(self, node: Any, depth: int) -> Any:
+        if not isinstance(node, list | dict):
+            return node
+        if id(node) in self.names:
+            if depth == 0:
+                return {"description": f"({self.names[id(node)]}: not expanded, too large)"}
+            depth -= 1
+        if isinstance(node, list):
+            return [self._copy(v, depth) for v in node]
+        return {k: self._copy(v, depth) for k, v in node.items()}
 
     def normalize(self, schema: dict[str, Any]) -> dict[str, Any]:
         """OpenAPI 3.0 schema dialect → JSON Schema: ``nullable``, boolean exclusive bounds."""
@@ -170,6 +278,22 @@ def compile_spec(doc: dict[str, Any], spec_url: str | None = None) -> dict[str, 
             "check that this is the API's full OpenAPI document",
         )
     resolver = _Resolver(doc)
+    try:
+        operations = _operations(paths, resolver)
+    except RecursionError:
+        raise _too_deep("the spec") from None
+    info = doc.get("info")
+    info = info if isinstance(info, dict) else {}
+    return {
+        "format": COMPILED_FORMAT,
+        "title": info.get("title"),
+        "version": info.get("version"),
+        "base_url": _server_url(doc, spec_url),
+        "operations": operations,
+    }
+
+
+def _operations(paths: dict[Any, Any], resolver: _Resolver) -> list[dict[str, Any]]:
     operations: list[dict[str, Any]] = []
     used: set[str] = set()
     for path, item in paths.items():
@@ -186,18 +310,16 @@ def compile_spec(doc: dict[str, Any], spec_url: str | None = None) -> dict[str, 
             where = f"{method.upper()} {path}"
             if not isinstance(op, dict):
                 raise UserError(f"{where} is not an object", "fix the spec")
-            operations.append(_operation(method, path, op, shared, where, used))
+            operation = _operation(method, path, op, shared, where, used)
+            for key in ("input_schema", "output_schema"):
+                try:
+                    operation[key] = resolver.bounded(operation[key])
+                except UserError as exc:
+                    raise UserError(f"{where}: {exc.args[0]}", exc.hint) from None
+            operations.append(operation)
     if not operations:
         raise UserError("the spec's paths hold no operations", "check the spec")
-    info = doc.get("info")
-    info = info if isinstance(info, dict) else {}
-    return {
-        "format": COMPILED_FORMAT,
-        "title": info.get("title"),
-        "version": info.get("version"),
-        "base_url": _server_url(doc, spec_url),
-        "operations": operations,
-    }
+    return operations
 
 
 def _operation(
