@@ -133,6 +133,25 @@ async def test_an_unreadable_reply_is_a_model_error_with_what_came(
     assert f"sent an unreadable reply: {shown}" in str(failed.value)
 
 
+async def test_a_reply_larger_than_the_limit_is_refused_not_retried(workspace, monkeypatch):
+    # a misbehaving server (or proxy) sending without end must not take the memory
+    from openlam.models import direct
+
+    monkeypatch.setattr(direct, "MAX_REPLY_BYTES", 64 * 1024)
+    calls: list[str] = []
+
+    def endless(method: str, path: str, headers: dict[str, str], raw: bytes) -> Response:
+        calls.append(path)
+        return 200, {"Content-Type": "application/json"}, b'{"choices": "' + b"x" * (1 << 20)
+
+    with FakeHTTPServer(endless) as server:
+        model = _model(workspace, "openai:fake", openai_base_url=server.url)
+        with pytest.raises(ModelError) as failed:
+            await models.request(model, ASK)
+    assert f"openai:fake at {server.url} sent a reply larger than 0.0625 MiB" in str(failed.value)
+    assert len(calls) == 1  # not retried: the same server would send the same
+
+
 class _Parts(FakeHTTPServer):
     """A server that gives the message's content as a list of parts."""
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from openlam.config import DEFAULT_MODEL_TIMEOUT
 from openlam.errors import ModelError
+from openlam.models import CHOOSE_ANOTHER
 from openlam.models.reply import ModelReply
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+MAX_REPLY_BYTES = 16 * 1024 * 1024  # a plan is kilobytes: more is a server misbehaving
 
 
 class ServerAnswered(Exception):
@@ -82,18 +84,35 @@ class DirectModel(ABC):
         import httpx
 
         try:
-            response = await self._client.post(self.path, json=self.body(messages, schema))
+            async with self._client.stream(
+                "POST", self.path, json=self.body(messages, schema)
+            ) as response:
+                status, raw = response.status_code, await self._read(response)
+                encoding = response.encoding or "utf-8"
         except httpx.TransportError as exc:
             raise Unreachable(f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code != 200:
-            raise ServerAnswered(response.status_code, self.error_text(response))
+        if status != 200:
+            raise ServerAnswered(status, error_text(raw.decode(encoding, errors="replace")))
         try:
-            return self.reply(response.json())
+            return self.reply(json.loads(raw))
         except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
             raise ModelError(
                 f"the model {self.system}:{self.model_name} at {self.base_url} sent an "
-                f"unreadable reply: {response.text[:300]}"
+                f"unreadable reply: {raw[:300].decode(encoding, errors='replace')}"
             ) from exc
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        """The reply's body, refused past MAX_REPLY_BYTES (memory is not the server's)."""
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_REPLY_BYTES:
+                raise ModelError(
+                    f"the model {self.system}:{self.model_name} at {self.base_url} sent a "
+                    f"reply larger than {MAX_REPLY_BYTES / 2**20:g} MiB (a plan is a few "
+                    "kilobytes); check the server, " + CHOOSE_ANOTHER
+                )
+        return bytes(body)
 
     @abstractmethod
     def body(self, messages: list[dict[str, str]], schema: dict[str, Any] | None) -> dict[str, Any]:
@@ -102,16 +121,6 @@ class DirectModel(ABC):
     @abstractmethod
     def reply(self, data: dict[str, Any]) -> ModelReply:
         """The reply's text and token counts from the server's JSON answer."""
-
-    def error_text(self, response: httpx.Response) -> str:
-        """The server's own error message, or the start of whatever it sent."""
-        try:
-            error = response.json()["error"]
-        except (ValueError, KeyError, TypeError):
-            return response.text[:300]
-        if isinstance(error, dict):  # OpenAI's {"error": {"message": ...}}
-            error = error.get("message") or error
-        return str(error)[:300]
 
 
 class OpenAICompatibleModel(DirectModel):
@@ -180,6 +189,17 @@ class OllamaChatModel(DirectModel):
             output_tokens=int(data.get("eval_count") or 0),
             cut_off=data.get("done_reason") == "length",
         )
+
+
+def error_text(text: str) -> str:
+    """The server's own error message, or the start of whatever it sent."""
+    try:
+        error = json.loads(text)["error"]
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError):
+        return text[:300]
+    if isinstance(error, dict):  # OpenAI's {"error": {"message": ...}}
+        error = error.get("message") or error
+    return str(error)[:300]
 
 
 def _text_of(message: dict[str, Any]) -> str:
