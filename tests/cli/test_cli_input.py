@@ -177,3 +177,18 @@ def test_a_hand_written_file_that_is_not_utf8_is_named(
     assert done.returncode == 2, err
     assert f"{target} is not UTF-8 text: byte 0xe9 on line" in err
     assert "internal error" not in err
+
+
+def test_files_a_plan_wrote_in_the_workspace_are_not_imported_as_code(workspace: Path):
+    """`python -m openlam` in a workspace: Python puts the current directory first on the
+    import path, and plans write files there. A plan's typer.py (or httpx.py…) must stay a
+    file, not become code the next start runs."""
+    marker = workspace / "ran.txt"
+    env = {"OPENLAM_MODEL": "offline"}
+    plan = f'write \'open({str(marker)!r}, "w").write("x")\' to typer.py'
+    done = openlam(workspace, "run", plan, "--workspace", str(workspace), env=env)
+    assert done.returncode == 0, done.stderr.decode()
+    assert (workspace / "typer.py").is_file()
+    done = openlam(workspace, "runs", "list", env=env)
+    assert done.returncode == 0, done.stderr.decode()
+    assert not marker.exists()
