@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class OpenLAMError(Exception):
     """Base class of every error OpenLAM raises on purpose."""
@@ -74,6 +76,12 @@ def storage_trouble(exc: BaseException) -> Exception | None:
             return UserError(
                 f"the database cannot be written: {text}",
                 "check that this user may write the workspace's .openlam folder and its files",
+            )
+        if getattr(exc, "errno", None) == errno.EIO or "disk i/o error" in said:
+            return UserError(
+                f"the disk or file system failed to read or write: {text}",
+                "check the disk, and the path if you gave one (files like those under /proc "
+                "cannot be written); what runs did so far is kept",
             )
         if "database is locked" in said:
             return UserError(

@@ -156,6 +156,28 @@ def test_an_output_path_that_is_a_folder_is_named(workspace: Path, command: tupl
     assert "fix: give the path of a file" in err and "internal error" not in err
 
 
+@pytest.mark.skipif(not Path("/proc/version").exists(), reason="needs Linux's /proc")
+def test_an_output_the_system_refuses_to_write_is_an_error_not_a_bug(workspace: Path):
+    # as root, /proc/version opens for writing and the write fails (EIO); as anyone
+    # else, the open is refused: either way one error naming the problem
+    ran = openlam(
+        workspace,
+        "run",
+        "write 'x' to x.md",
+        "--workspace",
+        str(workspace),
+        env={"OPENLAM_MODEL": "offline"},
+    )
+    assert ran.returncode == 0, ran.stderr.decode()  # audit records to export
+    done = openlam(
+        workspace, "audit", "export", "--out", "/proc/version", "--workspace", str(workspace)
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert "internal error" not in err
+    assert "failed to read or write" in err or "Permission denied" in err
+
+
 @pytest.mark.parametrize(
     ("file", "command"),
     [
