@@ -96,7 +96,7 @@ async def per_call_us(reg: ActionRegistry, name: str, via_execute: bool, calls: 
             spec = reg.get(name)
             assert spec is not None
             result = await execute(spec, ctx, args, timeout=30, retries=0)
-            assert result["status"] == "succeeded"
+            assert result.status == "succeeded", result
     else:
         for _ in range(calls):
             spec = reg.get(name)
@@ -132,6 +132,18 @@ async def main() -> None:
     print("|---|---|---|---|")
     for label, path, median, best in rows:
         print(f"| {label} | {path} | {median:.1f} | {best:.1f} |")
+    print(f"\nan agent's view (registry.subset, as each run perceives): {view_us(reg):.1f} µs")
+
+
+def view_us(reg: ActionRegistry, calls: int = 2000) -> float:
+    """One agent's view of the registry, over the catalog's agents in turn."""
+    from openlam.org.loader import load_catalog
+
+    agents = list(load_catalog())[:20]
+    start = time.perf_counter()
+    for i in range(calls):
+        reg.subset(agents[i % len(agents)].actions)
+    return (time.perf_counter() - start) / calls * 1e6
 
 
 if __name__ == "__main__":

@@ -142,3 +142,24 @@ def test_every_builtin_declares_egress_delivery_and_its_check() -> None:
 def test_actions_that_send_to_a_plan_chosen_host_are_egress(name: str) -> None:
     spec = load_plugins().get(name)
     assert spec is not None and spec.egress
+
+
+def test_an_agents_view_follows_the_actions_added_after_it_was_taken() -> None:
+    """Views are kept per set of patterns (every run asks for its agent's); an action
+    added later (``Workforce.add_actions`` in a running process) is in the next view,
+    and an excluded one stays out."""
+    from openlam.actions.registry import ActionRegistry
+
+    def spec(name: str) -> ActionSpec:
+        return ActionSpec(name, name, {"type": "object"}, {}, risk=Risk.read, func=lambda: None)
+
+    registry = ActionRegistry([spec("crm.lookup"), spec("crm.delete")])
+    patterns = ["crm.*", "!crm.delete"]
+    assert [s.name for s in registry.matching(patterns)] == ["crm.lookup"]
+    registry.add(spec("crm.update"))
+    registry.add(spec("mail.send"))
+    assert [s.name for s in registry.matching(patterns)] == ["crm.lookup", "crm.update"]
+    assert "crm.update" in registry.subset(patterns)
+    view = registry.matching(patterns)
+    view.clear()  # a caller changing its list changes no one else's
+    assert [s.name for s in registry.matching(patterns)] == ["crm.lookup", "crm.update"]
