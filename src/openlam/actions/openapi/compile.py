@@ -94,7 +94,7 @@ def _fetch(url: str) -> tuple[str, str]:
 
 def _too_large(where: str) -> UserError:
     return UserError(
-        f"the spec {where} is larger than {MAX_SPEC_BYTES // (1024 * 1024)} MiB",
+        f"the spec {where} is larger than {MAX_SPEC_BYTES / 2**20:g} MiB",
         "give the API's OpenAPI document itself (the largest public ones are about 10 MB)",
     )
 
