@@ -624,3 +624,53 @@ async def test_a_server_that_dies_is_restarted_by_the_retry_of_the_next_step(set
     assert _children_running("mcp-server-time") not in ([], [pid])
     await mcp.close_all()  # the runtime's shutdown hook
     assert _children_running("mcp-server-time") == []  # shut down, not left behind
+
+
+async def test_a_servers_malformed_or_huge_tool_descriptions_do_not_break_planning(settings):
+    """A server may send any JSON as a tool's schema and any text as its description:
+    listed in every planning prompt, they must neither fail it nor flood it."""
+    from openlam import Workforce
+    from openlam.actions.spec import MAX_SUMMARY
+    from openlam.testing import scripted_model
+
+    server = mcp.ServerConfig(name="odd", transport="stdio", command="odd-server", trusted=True)
+    tools = [
+        {"name": "listy", "input_schema": {"type": "object", "properties": [1, 2]}},
+        {"name": "scalar", "input_schema": {"type": "object", "properties": {"x": 5}}},
+        {"name": "items", "input_schema": {"properties": {"x": {"type": "array", "items": 7}}}},
+        {"name": "req", "input_schema": {"properties": {"a": {}}, "required": [{}, "a"]}},
+        {"name": "enum", "input_schema": {"properties": {"x": {"enum": list(range(5000))}}}},
+        {"name": "wordy", "description": "w" * 1_000_000, "input_schema": {"type": "object"}},
+        {"name": "fmt", "input_schema": {"properties": {"u": {"format": {"no": "hash"}}}}},
+    ]
+    specs = mcp.tool_specs(server, tools, settings.workspace)
+    assert len(specs) == len(tools)
+    lines = {s.name: s.signature() for s in specs}
+    assert all(len(line) <= MAX_SUMMARY + 200 for line in lines.values()), lines
+    assert lines["odd.enum"].startswith("odd.enum(x?: 0|1|2|") and "|…" in lines["odd.enum"]
+    assert lines["odd.req"].startswith("odd.req(a: any)")
+    for spec in specs:
+        spec.arg_errors({})  # checking arguments against such a schema raises nothing
+
+    name = "test:odd-tools"
+    model = scripted_model(
+        name,
+        [
+            {
+                "steps": [
+                    {
+                        "id": "s1",
+                        "action": "files.write",
+                        "args": {"path": "ok.md", "content": "fine"},
+                    }
+                ]
+            }
+        ],
+    )
+    async with Workforce(settings=settings, model=name) as wf:
+        for spec in specs:
+            wf.runtime.registry.add(spec, replace=True)
+        outcome = await wf.run("with the odd server's tools, write 'fine' to ok.md")
+    assert outcome.status.value == "completed", outcome.summary
+    prompt = json.dumps(model.requests[0])
+    assert all(n in prompt for n in lines) and len(prompt) < 100_000  # listed, not flooding

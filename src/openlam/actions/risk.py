@@ -126,10 +126,11 @@ def tool_tier(annotations: Mapping[str, Any] | None, *, trusted: bool) -> Tier:
 
 def takes_url(schema: Mapping[str, Any] | None) -> bool:
     """Whether an input schema has an argument naming a URL: the plan picks the host."""
-    for name, prop in ((schema or {}).get("properties") or {}).items():
+    props = schema.get("properties") if isinstance(schema, Mapping) else None
+    for name, prop in props.items() if isinstance(props, Mapping) else ():
         if not isinstance(prop, dict):
             continue
-        if URL_NAME.search(str(name)) or prop.get("format") in URL_FORMATS:
+        if URL_NAME.search(str(name)) or str(prop.get("format")) in URL_FORMATS:
             return True
         if prop.get("type") == "object" and takes_url(prop):
             return True

@@ -51,7 +51,8 @@ def type_text(schema: Any, depth: int = 0) -> str:
     if isinstance(props, Mapping) and props:
         if depth >= MAX_DEPTH:
             return "{…}"
-        required = set(schema.get("required") or [])
+        required = schema.get("required")
+        required = {r for r in required if isinstance(r, str)} if isinstance(required, list) else ()
         parts = [
             f"{n}{'' if n in required else '?'}: {type_text(p, depth + 1)}"
             for n, p in list(props.items())[:MAX_FIELDS]
@@ -81,7 +82,9 @@ def needs_detail(schema: Any) -> bool:
 def argument_details(input_schema: Mapping[str, Any]) -> str:
     """``name: type; …`` for the arguments whose short type hides something; '' if none.
     One sentence (no full stop inside), so it survives being cut to a first sentence."""
-    props = input_schema.get("properties") or {}
+    props = input_schema.get("properties") if isinstance(input_schema, Mapping) else None
+    if not isinstance(props, Mapping):  # a server may send any JSON as a schema
+        return ""
     parts = [f"{name}: {type_text(prop)}" for name, prop in props.items() if needs_detail(prop)]
     text = _SENTENCE_END.sub(r"\1", "; ".join(parts))
     return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1] + "…"

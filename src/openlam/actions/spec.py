@@ -186,25 +186,41 @@ class ActionSpec:
         return made[1]
 
     def _signature(self) -> str:
-        props = self.input_schema.get("properties", {})
-        required = set(self.input_schema.get("required", []))
+        # An MCP server or a spec may send any JSON as a schema: what is not the expected
+        # shape shows as ``any`` rather than failing every planning prompt that lists it.
+        props = _mapping(_mapping(self.input_schema).get("properties"))
+        required = _names(_mapping(self.input_schema).get("required"))
         params = ", ".join(
             f"{n}{'' if n in required else '?'}: {_type_name(p)}" for n, p in props.items()
         )
-        out = list(self.output_schema.get("properties") or ())
-        fields = ", ".join(out[:6]) + (", …" if len(out) > 6 else "")
+        out = list(_mapping(_mapping(self.output_schema).get("properties")))
+        fields = ", ".join(map(str, out[:6])) + (", …" if len(out) > 6 else "")
         returns = " -> {" + fields + "}" if out else ""
         return f"{self.name}({params}){returns}: {self.summary}"
 
     @property
     def summary(self) -> str:
-        """The description's first sentence."""
+        """The description's first sentence (at most MAX_SUMMARY characters)."""
         return _first_sentence(self.description)
+
+
+# Every planning prompt lists it: an MCP server's 1 MB description must not be. Room for an
+# OpenAPI operation's, which carries its arguments' details (schema_text: ≤ 600 + ≤ 540).
+MAX_SUMMARY = 1200
 
 
 @lru_cache(maxsize=4096)  # every run ranks every action by its summary
 def _first_sentence(text: str) -> str:
-    return re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    return first if len(first) <= MAX_SUMMARY else first[: MAX_SUMMARY - 1] + "…"
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _names(value: Any) -> set[str]:
+    return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
 
 
 # A field's default lives on the class too (ActionSpec.args_model is None), where it would
@@ -408,6 +424,8 @@ def _checker_for(schema: dict[str, Any]) -> Any:
     from jsonschema.exceptions import SchemaError
     from jsonschema.validators import validator_for
 
+    if not isinstance(schema, dict | bool):
+        return False
     cls = validator_for(schema, default=Draft202012Validator)
     try:
         cls.check_schema(schema)
@@ -423,22 +441,31 @@ def _offending_keys(err: Any) -> list[str]:
     return [k for k in err.instance if k not in allowed]
 
 
-def _type_name(prop: dict[str, Any]) -> str:
+def _type_name(prop: Any, depth: int = 0) -> str:
+    from openlam.actions.schema_text import MAX_DEPTH, MAX_ENUM
+
+    if not isinstance(prop, dict) or depth > MAX_DEPTH:
+        return "any"
     if "type" in prop:
         kind = prop["type"]
         if kind == "array" and "items" in prop:
-            return f"list[{_type_name(prop['items'])}]"
-        return {
-            "string": "str",
-            "integer": "int",
-            "number": "float",
-            "boolean": "bool",
-            "object": "dict",
-        }.get(kind, str(kind))
-    if "anyOf" in prop:
-        return " | ".join(_type_name(p) for p in prop["anyOf"])
-    if "enum" in prop:
-        return "|".join(map(str, prop["enum"]))
+            return f"list[{_type_name(prop['items'], depth + 1)}]"
+        return (
+            {
+                "string": "str",
+                "integer": "int",
+                "number": "float",
+                "boolean": "bool",
+                "object": "dict",
+            }.get(kind, str(kind))
+            if isinstance(kind, str)
+            else "any"
+        )
+    if isinstance(prop.get("anyOf"), list):
+        return " | ".join(_type_name(p, depth + 1) for p in prop["anyOf"][:MAX_ENUM])
+    if isinstance(prop.get("enum"), list):
+        values = prop["enum"]
+        return "|".join(map(str, values[:MAX_ENUM])) + ("|…" if len(values) > MAX_ENUM else "")
     return "any"
 
 
