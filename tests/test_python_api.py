@@ -160,6 +160,27 @@ def test_bad_agents_are_refused_with_the_fix():
         Agent(id="clerk", actions=[42])  # type: ignore[list-item]
 
 
+def test_bad_arguments_from_code_are_refused_naming_them(workspace, tmp_path):
+    """What a caller's code may pass that the command line never would: a goal that is
+    not text, a step limit of 0, -1 or 2.5 (-1 ran and failed as 'at most -1 steps are
+    allowed'), a workspace that is a file (a raw NotADirectoryError)."""
+    wf = Workforce(workspace, model="offline")
+    with pytest.raises(UserError, match=r"the goal must be text, not int \('123'\)"):
+        wf.run_sync(123)  # type: ignore[arg-type]
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(
+            UserError, match=f"max_steps must be a whole number of at least 1, not {bad!r}"
+        ):
+            wf.run_sync("write 'x' to x.md", max_steps=bad)  # type: ignore[arg-type]
+    assert wf.run_sync("write 'x' to x.md", max_steps=2).status.value == "completed"
+    wf.close()
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(UserError, match=r"notes\.txt is not a directory"):
+        Workforce(a_file, model="offline").run_sync("write 'x' to x.md")
+    assert a_file.read_text() == "x"
+
+
 OPERATION: dict[str, Any] = {
     "action": "get_order",
     "operation_id": "getOrder",

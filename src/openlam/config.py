@@ -107,8 +107,8 @@ def load_settings(
     directory). ``must_exist`` refuses a directory that does not exist; by default the
     process's rule applies (see :func:`refuse_missing_workspaces`)."""
     ws = Path(workspace or os.environ.get("OPENLAM_WORKSPACE") or Path.cwd()).resolve()
-    if _refuse_missing if must_exist is None else must_exist:
-        _check_exists(ws)
+    if (_refuse_missing if must_exist is None else must_exist) or ws.exists():
+        _check_exists(ws)  # a file is refused either way: nothing could be made in it
     raw = _read_toml(ws / CONFIG_FILE)
     _check_tables(raw, ws / CONFIG_FILE)
     values: dict[str, Any] = {}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openlam.config import Settings, load_settings
+from openlam.errors import UserError
 from openlam.loop.perceive import AgentProfile
 from openlam.loop.runner import Routing, RunRequest
 from openlam.loop.state import Outcome
@@ -157,6 +158,14 @@ class Workforce:
         ``cancelled``. ``learn=False``: the run neither replays nor teaches playbooks."""
         from openlam.models.resolve import choose_model
 
+        if max_steps is not None and (
+            isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
+        ):
+            raise UserError(
+                f"max_steps must be a whole number of at least 1, not {max_steps!r}",
+                "give the most steps the run may take, or leave it out for the workspace's "
+                "max_steps",
+            )
         s = self.settings
         now = time.time()
         return RunRequest(
@@ -349,8 +358,6 @@ class Workforce:
         in-flight step a second time."""
         from dbos import DBOS
 
-        from openlam.errors import UserError
-
         rt = self.runtime
         status = await DBOS.get_workflow_status_async(run_id)
         if status is None:
@@ -424,7 +431,6 @@ def _model_spec(model: Any) -> str | None:
         return model
     from pydantic_ai.models import Model
 
-    from openlam.errors import UserError
     from openlam.models import register_model
 
     if not isinstance(model, Model):
@@ -441,8 +447,6 @@ def _model_server(
     settings: Settings, spec: str | None, base_url: str | None, api_key: str | None
 ) -> Settings:
     """The settings with the model's server address and key set (by its provider)."""
-    from openlam.errors import UserError
-
     provider = (spec or "").partition(":")[0]
     if provider not in ("openai", "ollama"):
         raise UserError(
@@ -463,7 +467,6 @@ def _model_server(
 
 def seconds(value: float | str) -> float:
     """A duration: a number of seconds, or text like "90s", "10m", "2h", "1d"."""
-    from openlam.errors import UserError
     from openlam.governance.policy import parse_duration
 
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:

@@ -251,6 +251,11 @@ def check_goal(goal: str) -> str:
     """The goal, stripped; a clear error for an empty one or one that is not valid text
     (a command line can carry bytes that are not UTF-8)."""
 
+    if not isinstance(goal, str) and goal is not None:  # the Python API: any object
+        raise UserError(
+            f"the goal must be text, not {type(goal).__name__} ({str(goal)[:60]!r})",
+            "give the goal as a str, e.g. wf.run(\"write 'hello' to hello.md\")",
+        )
     text = goal.strip() if isinstance(goal, str) else ""
     if not text:
         raise UserError(
