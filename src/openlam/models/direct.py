@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from openlam.config import DEFAULT_MODEL_TIMEOUT
 from openlam.errors import ModelError
-from openlam.models import CHOOSE_ANOTHER
 from openlam.models.reply import ModelReply
 
 if TYPE_CHECKING:
@@ -110,7 +109,7 @@ class DirectModel(ABC):
                 raise ModelError(
                     f"the model {self.system}:{self.model_name} at {self.base_url} sent a "
                     f"reply larger than {MAX_REPLY_BYTES / 2**20:g} MiB (a plan is a few "
-                    "kilobytes); check the server, " + CHOOSE_ANOTHER
+                    "kilobytes); check the server, or a proxy between it and OpenLAM"
                 )
         return bytes(body)
 
