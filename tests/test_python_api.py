@@ -181,6 +181,30 @@ def test_bad_arguments_from_code_are_refused_naming_them(workspace, tmp_path):
     assert a_file.read_text() == "x"
 
 
+async def test_a_run_id_chosen_in_code_names_files_only_inside_the_state_folder(settings):
+    """A caller's run id ("../../escape", "orders/17") is the name of the run's board of
+    notes and of its journal's files: it must stay one name inside .openlam/."""
+    workspace = settings.workspace
+    plan = {
+        "steps": [
+            {"id": "n", "action": "notes.post", "args": {"text": "found it"}},
+            {"id": "w", "action": "files.write", "args": {"path": "w.md", "content": "x" * 70_000}},
+        ]
+    }
+    async with Workforce(settings=settings, model=ScriptedModel([plan] * 3).model) as wf:
+        for run_id in ("../../escape", "orders/17", ".."):
+            outcome = await wf.run("post a note and write w.md", run_id=run_id, learn=False)
+            assert outcome.status.value == "completed", outcome.summary
+    state = workspace / ".openlam"
+    written = {p for p in workspace.parent.rglob("*") if p.is_file()}
+    assert {p for p in written if state not in p.parents} == {workspace / "w.md"}
+    assert sorted(p.name for p in (state / "notes").iterdir()) == [
+        "_..jsonl",  # ".." + ".jsonl", its dot made "_"
+        "_._.._escape.jsonl",
+        "orders_17.jsonl",
+    ]
+
+
 OPERATION: dict[str, Any] = {
     "action": "get_order",
     "operation_id": "getOrder",

@@ -123,6 +123,14 @@ def write_file(target: Path, chunks: Iterable[bytes], *, new_mode: int = 0o666) 
     return size, digest.hexdigest()
 
 
+def file_name(text: str) -> str:
+    """``text`` (a run id, a key) as one file name: letters, digits, ``_`` and ``-`` kept,
+    every other character (``/``, ``\\``, spaces…) ``_``, and no leading dot (``..`` is
+    not a name)."""
+    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
+    return "_" + name[1:] if name.startswith(".") else name or "_"
+
+
 def file_sha256(path: Path) -> str:
     """The SHA-256 of the file at ``path``, read a block at a time."""
     digest = hashlib.sha256()

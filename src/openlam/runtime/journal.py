@@ -34,6 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from openlam.actions.workspace import file_name
 from openlam.errors import UserError
 from openlam.memory.prepared import Prepared
 from openlam.memory.tables import checkpoints as table
@@ -191,7 +192,7 @@ class JournalStore:
         text = json.dumps(result, ensure_ascii=False, default=str)
         if len(text) <= INLINE_LIMIT or self.in_rows_only:
             return result
-        path = self.outputs_dir / _safe(run_id) / f"{_safe(key)}.json"
+        path = self.outputs_dir / file_name(run_id) / f"{file_name(key)}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         # relative to the outputs folder: a workspace moved or restored elsewhere (a
@@ -213,7 +214,3 @@ class JournalStore:
                 "restore the workspace's .openlam/outputs/ from where it was copied or "
                 "backed up; without it the run cannot resume",
             ) from None
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)

@@ -14,6 +14,7 @@ from typing import NotRequired
 from typing_extensions import TypedDict
 
 from openlam.actions.spec import ActionContext, Risk, action
+from openlam.actions.workspace import file_name
 
 MAX_NOTE = 4000
 
@@ -37,7 +38,8 @@ class Board(TypedDict):
 
 
 def board_path(workspace: Path, root_id: str) -> Path:
-    return workspace / ".openlam" / "notes" / f"{root_id}.jsonl"
+    # a run id is the caller's choice (Workforce.run(run_id=...)): "../x" stays a name
+    return workspace / ".openlam" / "notes" / f"{file_name(root_id)}.jsonl"
 
 
 def read_board(workspace: Path, root_id: str) -> list[Note]:
