@@ -158,6 +158,8 @@ def test_bad_agents_are_refused_with_the_fix():
         Agent(id="Order Clerk")
     with pytest.raises(UserError, match="is not an action"):
         Agent(id="clerk", actions=[42])  # type: ignore[list-item]
+    with pytest.raises(UserError, match="agent clerk: max_steps must be a whole number"):
+        Agent(id="clerk", max_steps=-3)
 
 
 def test_bad_arguments_from_code_are_refused_naming_them(workspace, tmp_path):

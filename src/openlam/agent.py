@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from openlam.errors import UserError
+from openlam.runtime.admin import check_max_steps
 
 if TYPE_CHECKING:
     from openlam.loop.perceive import AgentProfile
@@ -53,6 +54,7 @@ class Agent:
                 f"agent id {self.id!r} is not usable",
                 "use lower-case letters, digits and _, starting with a letter (e.g. order_clerk)",
             )
+        check_max_steps(self.max_steps, f"agent {self.id}: max_steps")
         if isinstance(self.actions, str | ModuleType) or callable(self.actions):
             object.__setattr__(self, "actions", (self.actions,))
         else:

@@ -24,7 +24,7 @@ from openlam.loop.runner import Routing, RunRequest
 from openlam.loop.state import Outcome
 from openlam.memory.store import Store
 from openlam.runtime import boot, process
-from openlam.runtime.admin import check_goal
+from openlam.runtime.admin import check_goal, check_max_steps
 
 if TYPE_CHECKING:
     from openlam.agent import Agent
@@ -158,14 +158,7 @@ class Workforce:
         ``cancelled``. ``learn=False``: the run neither replays nor teaches playbooks."""
         from openlam.models.resolve import choose_model
 
-        if max_steps is not None and (
-            isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
-        ):
-            raise UserError(
-                f"max_steps must be a whole number of at least 1, not {max_steps!r}",
-                "give the most steps the run may take, or leave it out for the workspace's "
-                "max_steps",
-            )
+        check_max_steps(max_steps)
         s = self.settings
         now = time.time()
         return RunRequest(

@@ -247,6 +247,15 @@ def resume(settings: Settings, store: Store, run_id: str, rt: Any = None) -> str
     return f"run {run_id} resumes from its last finished step on a worker"
 
 
+def check_max_steps(value: object, whose: str = "max_steps") -> None:
+    """Refuse a step budget given in code that is not a whole number of at least 1."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise UserError(
+            f"{whose} must be a whole number of at least 1, not {value!r}",
+            "give the most steps a run may take, or leave it out for the workspace's max_steps",
+        )
+
+
 def check_goal(goal: str) -> str:
     """The goal, stripped; a clear error for an empty one or one that is not valid text
     (a command line can carry bytes that are not UTF-8)."""
