@@ -74,3 +74,17 @@ def test_a_plugins_bad_return_type_is_reported_when_it_is_registered() -> None:
         ActionRegistry().add_module(module, source="third_party")
     with pytest.raises(UserError, match="its return type has no JSON schema"):
         ActionRegistry().add_actions([decorated])
+
+
+def test_a_function_without_a_name_is_refused_as_an_action() -> None:
+    """A lambda became 'local.<lambda>' — a name no plan can call, shared by every lambda
+    (the second was renamed, the third collided at the workforce's start)."""
+    import functools
+
+    def named(x: int) -> int:
+        return x
+
+    for nameless in (lambda x: x, functools.partial(named, 1)):
+        with pytest.raises(UserError, match="has no name to be called by"):
+            ActionRegistry().add_actions([nameless])
+    assert ActionRegistry().add_actions([named]) == ["local.named"]

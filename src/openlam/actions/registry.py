@@ -139,7 +139,13 @@ class ActionRegistry:
                 item if isinstance(item, ActionSpec) else getattr(item, "__openlam_action__", None)
             )
             if spec is None and callable(item):
-                name = f"local.{getattr(item, '__name__', '')}"
+                if not str(getattr(item, "__name__", "")).isidentifier():  # a lambda, a partial
+                    raise UserError(
+                        f"{item!r} has no name to be called by",
+                        "define it with def (its name names the action, local.NAME), or "
+                        "decorate it with @action('NAME', …)",
+                    )
+                name = f"local.{item.__name__}"
                 known = self._specs.get(name)
                 if known is not None and known.func is item:
                     names.append(name)
