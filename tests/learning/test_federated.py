@@ -233,6 +233,39 @@ def test_clipping_bounds_what_one_member_weighs(tmp_path: Path) -> None:
     assert membership.rounds(wss[0])[0]["clip"] == 50.0
 
 
+def test_a_member_sending_what_is_not_numbers_is_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One broken or hostile member (NaN, inf in its vector) made the mean NaN for every
+    member, and each one's round failed reading it back."""
+    from openlam.learning.federated import flower
+    from openlam.learning.federated.vectors import LocalStats
+
+    rng = random.Random(5)
+    wss = []
+    for i in range(3):
+        ws = tmp_path / f"m{i}"
+        ws.mkdir()
+        _member(ws, i, rng)
+        wss.append(ws)
+    honest = flower.local_vector
+
+    def vector_of(store: LearningStore, vocab: Vocabulary) -> LocalStats:
+        stats = honest(store, vocab)
+        if "/m0/" in str(store.engine.url):  # the broken member
+            bad = [math.nan, math.inf] * vocab.size
+            return LocalStats(bad[: vocab.size], stats.left_out_actions, stats.playbooks)
+        return stats
+
+    monkeypatch.setattr(flower, "local_vector", vector_of)
+    simulate(wss)
+    for ws in wss:
+        got = membership.community(ws)
+        assert got is not None and got["members"] == 2  # the other two
+        rates = [row["rate"] for row in got["actions"].values()]
+        assert rates and all(math.isfinite(r) for r in rates)
+
+
 def test_a_vocabulary_too_large_is_refused() -> None:
     config = {"actions": [f"a{i}" for i in range(20_000)], "sources": [], "salt": "x"}
     with pytest.raises(ValueError, match="vocabulary too large"):

@@ -69,6 +69,7 @@ STATS = "stats"
 NOT_A_MEMBER = 4001
 BUDGET_SPENT = 4002
 BAD_ROUND = 4003
+log = logging.getLogger(__name__)
 
 
 # -- the member's side --------------------------------------------------------------
@@ -92,6 +93,10 @@ def _number(record: Any, key: str) -> float:
 def _vector(msg: Message) -> list[float]:
     """The one vector a message carries."""
     return [float(x) for x in msg.content.array_records[ARRAYS][STATS].numpy().tolist()]
+
+
+def _finite(values: Iterable[float]) -> bool:
+    return all(math.isfinite(v) for v in values)
 
 
 def _refuse(msg: Message, code: int, reason: str) -> Message:
@@ -193,9 +198,10 @@ def receive(msg: Message, context: Context) -> Message:
     aggregate = _vector(msg)
     if len(aggregate) != vocab.size:
         return _refuse(msg, BAD_ROUND, "aggregate does not match the vocabulary")
-    priors = community_priors(
-        aggregate, vocab, int(_number(config, "members")), _number(config, "noise-var")
-    )
+    members, noise_var = _number(config, "members"), _number(config, "noise-var")
+    if not (_finite([*aggregate, members, noise_var]) and members >= 1 and noise_var >= 0):
+        return _refuse(msg, BAD_ROUND, "the aggregate holds values that are not finite numbers")
+    priors = community_priors(aggregate, vocab, int(members), noise_var)
     membership.save_community(
         ws,
         {
@@ -211,6 +217,17 @@ def receive(msg: Message, context: Context) -> Message:
 # -- the server's side --------------------------------------------------------------
 
 
+def _well_formed(reply: Message) -> bool:
+    try:
+        noise_var = _number(reply.content.metric_records["metrics"], "noise-var")
+        ok = _finite([*_vector(reply), noise_var]) and noise_var >= 0
+    except (KeyError, ValueError, TypeError):
+        ok = False
+    if not ok:
+        log.warning("left out a member's reply that does not hold finite numbers")
+    return ok
+
+
 class CommunityFedAvg(FedAvg):
     """FedAvg that also tells the members, with the aggregate, how many vectors it
     averaged and their mean noise variance (so they can say how sure a rate is)."""
@@ -223,7 +240,9 @@ class CommunityFedAvg(FedAvg):
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        replies = list(replies)
+        # A member's reply that is not finite numbers (NaN, inf: a broken or hostile
+        # client that skipped the clipping) would make every member's aggregate NaN.
+        replies = [r for r in replies if r.has_error() or _well_formed(r)]
         valid = [r for r in replies if not r.has_error()]
         self.members = len(valid)
         variances = [_number(r.content.metric_records["metrics"], "noise-var") for r in valid]
