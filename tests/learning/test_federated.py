@@ -122,16 +122,21 @@ def _member(ws: Path, i: int, rng: random.Random, **settings: float) -> None:
     )
 
 
-@pytest.fixture
-def members(tmp_path: Path) -> list[Path]:
-    rng = random.Random(7)
+def _members(tmp_path: Path, count: int, seed: int, prefix: str = "m") -> list[Path]:
+    """``count`` member workspaces, ``prefix0``…, their histories drawn from ``seed``."""
+    rng = random.Random(seed)
     out = []
-    for i in range(5):
-        ws = tmp_path / f"org{i}"
+    for i in range(count):
+        ws = tmp_path / f"{prefix}{i}"
         ws.mkdir()
         _member(ws, i, rng)
         out.append(ws)
     return out
+
+
+@pytest.fixture
+def members(tmp_path: Path) -> list[Path]:
+    return _members(tmp_path, 5, seed=7, prefix="org")
 
 
 def test_five_members_get_the_pooled_rates_and_the_server_sees_only_noise(
@@ -214,13 +219,7 @@ def test_noise_is_calibrated_to_the_stated_epsilon() -> None:
 
 
 def test_clipping_bounds_what_one_member_weighs(tmp_path: Path) -> None:
-    rng = random.Random(4)
-    wss = []
-    for i in range(2):
-        ws = tmp_path / f"m{i}"
-        ws.mkdir()
-        _member(ws, i, rng)
-        wss.append(ws)
+    wss = _members(tmp_path, 2, seed=4)
     membership.save(wss[0], membership.Membership(server="local", epsilon=EPSILON, clip=50.0))
     grid = simulate(wss)
     vocab = Vocabulary.from_config(membership.rounds(wss[0])[0]["vocabulary"])
@@ -241,13 +240,7 @@ def test_a_member_sending_what_is_not_numbers_is_left_out(
     from openlam.learning.federated import flower
     from openlam.learning.federated.vectors import LocalStats
 
-    rng = random.Random(5)
-    wss = []
-    for i in range(3):
-        ws = tmp_path / f"m{i}"
-        ws.mkdir()
-        _member(ws, i, rng)
-        wss.append(ws)
+    wss = _members(tmp_path, 3, seed=5)
     honest = flower.local_vector
 
     def vector_of(store: LearningStore, vocab: Vocabulary) -> LocalStats:
