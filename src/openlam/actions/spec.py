@@ -442,7 +442,8 @@ def _offending_keys(err: Any) -> list[str]:
 
 
 def _type_name(prop: Any, depth: int = 0) -> str:
-    from openlam.actions.schema_text import MAX_DEPTH, MAX_ENUM
+    """An argument's short type for :meth:`ActionSpec.signature` (``str``, ``list[int]``)."""
+    from openlam.actions.schema_text import MAX_DEPTH, MAX_ENUM, SCALARS
 
     if not isinstance(prop, dict) or depth > MAX_DEPTH:
         return "any"
@@ -450,17 +451,7 @@ def _type_name(prop: Any, depth: int = 0) -> str:
         kind = prop["type"]
         if kind == "array" and "items" in prop:
             return f"list[{_type_name(prop['items'], depth + 1)}]"
-        return (
-            {
-                "string": "str",
-                "integer": "int",
-                "number": "float",
-                "boolean": "bool",
-                "object": "dict",
-            }.get(kind, str(kind))
-            if isinstance(kind, str)
-            else "any"
-        )
+        return SCALARS.get(kind, kind) if isinstance(kind, str) else "any"
     if isinstance(prop.get("anyOf"), list):
         return " | ".join(_type_name(p, depth + 1) for p in prop["anyOf"][:MAX_ENUM])
     if isinstance(prop.get("enum"), list):
