@@ -13,6 +13,14 @@ from typing import Any
 from pydantic import BaseModel
 
 
+def whole_number(text: str, max_digits: int = 18) -> int | None:
+    """``text`` as a whole number written in ASCII digits, else None: ``str.isdigit``
+    alone admits "²", which ``int`` refuses, and ``int`` refuses thousands of digits (a
+    list index in a model's reference, a header, a line of a file may hold either)."""
+    ok = text.isascii() and text.isdigit() and len(text) <= max_digits
+    return int(text) if ok else None
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices``, else nothing."""
     close = difflib.get_close_matches(word, list(choices), n=1)

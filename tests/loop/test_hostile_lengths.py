@@ -93,6 +93,9 @@ def test_a_list_index_of_thousands_of_digits_is_a_missing_field():
     with pytest.raises(ReferenceError_, match="has no field '9999"):
         follow({"items": [1, 2]}, "s1", ".items." + "9" * 5000)
     assert follow({"items": [1, 2]}, "s1", ".items.1") == 2
+    # "²" is a digit to str.isdigit, not to int(): a missing field too, not a ValueError
+    with pytest.raises(ReferenceError_, match="has no field '²'"):
+        follow({"items": [1, 2]}, "s1", ".items.²")
 
 
 @pytest.mark.timeout(120)

@@ -252,11 +252,11 @@ def timeout(total: float = DEFAULT_TIMEOUT) -> httpx.Timeout:
 
 def header_count(value: str | bytes | None) -> int | None:
     """A count a peer sent in a header (Content-Length, Last-Event-ID), or None when it is
-    not one: ASCII digits only ("²" is a digit to ``isdigit``, not to ``int``), and at most
-    18 of them (``int`` refuses thousands)."""
+    not one (see :func:`openlam.validation.whole_number`)."""
+    from openlam.validation import whole_number
+
     text = value.decode("latin-1") if isinstance(value, bytes) else (value or "")
-    text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+    return whole_number(text.strip())
 
 
 async def read_body(response: httpx.Response, *, max_bytes: int, what: str) -> bytes:

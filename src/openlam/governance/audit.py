@@ -47,6 +47,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from openlam.governance.db import audit_head, audit_log, engine_for
 from openlam.memory.prepared import Prepared
+from openlam.validation import whole_number
 
 GENESIS = "0" * 64
 
@@ -361,7 +362,7 @@ def parse_anchor(text: str) -> tuple[int | None, str]:
     if (
         len(digest) != 64
         or any(c not in "0123456789abcdef" for c in digest)
-        or (seq and not seq.isdigit())
+        or (seq and whole_number(seq) is None)
     ):
         raise UserError(
             f"not an audit anchor: {text!r}",
@@ -388,7 +389,9 @@ def last_anchor(path: str | Path) -> str | None:
         lines = Path(path).read_text(encoding="utf-8").split()
     except FileNotFoundError:
         return None
-    found = [(int(s), line) for line in lines if (s := line.partition(":")[0]).isdigit()]
+    found = [
+        (seq, line) for line in lines if (seq := whole_number(line.partition(":")[0])) is not None
+    ]
     return max(found)[1] if found else None
 
 

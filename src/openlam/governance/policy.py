@@ -56,6 +56,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from openlam import yamlfile
 from openlam.actions.spec import Risk
 from openlam.errors import UserError, not_utf8
+from openlam.validation import whole_number
 from openlam.yamlfile import LineDict, line_of
 
 RISK_ORDER = {Risk.read: 0, Risk.write: 1, Risk.external: 2, Risk.financial: 3, Risk.destructive: 4}
@@ -172,8 +173,12 @@ def _dig(args: Mapping[str, Any], path: str) -> tuple[bool, Any]:
     for part in path.split("."):
         if isinstance(current, Mapping) and part in current:
             current = current[part]
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
-            current = current[int(part)]
+        elif (
+            isinstance(current, list)
+            and (at := whole_number(part)) is not None
+            and at < len(current)
+        ):
+            current = current[at]
         else:
             return False, None
     return True, current

@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from openlam.validation import whole_number
+
 REF = re.compile(r"\$\{([A-Za-z0-9_-]+)\.output((?:\.[A-Za-z0-9_-]+)*)\}")
 
 
@@ -77,17 +79,15 @@ def follow(current: Any, step: str, path: str) -> Any:
         current = _json_text(current, part)
         if isinstance(current, Mapping) and part in current:
             current = current[part]
-        elif isinstance(current, list) and _index(part) < len(current):
-            current = current[_index(part)]
+        elif (
+            isinstance(current, list)
+            and (at := whole_number(part)) is not None
+            and at < len(current)
+        ):
+            current = current[at]
         else:
             raise ReferenceError_(f"output of step {step} has no field {part!r}")
     return current
-
-
-def _index(part: str) -> int:
-    """``part`` as a list index; past any list when it is not one. A model may write
-    ``${s1.output.items.999…}`` with thousands of digits, which int() refuses."""
-    return int(part) if part.isdigit() and len(part) < 10 else 1 << 62
 
 
 def _json_text(value: Any, part: str) -> Any:

@@ -29,6 +29,7 @@ from openlam.actions.openapi.config import COMPILED_FORMAT, ServiceConfig
 from openlam.actions.risk import TOOL_TYPE_KEY
 from openlam.actions.sources import check_overrides
 from openlam.errors import UserError, not_utf8
+from openlam.validation import whole_number
 
 CONNECT_TIMEOUT = 5.0
 SPEC_FETCH_TIMEOUT = 30.0
@@ -154,8 +155,10 @@ class _Resolver:
             part = raw.replace("~1", "/").replace("~0", "~")
             if isinstance(node, dict) and part in node:
                 node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
+            elif (
+                isinstance(node, list) and (at := whole_number(part)) is not None and at < len(node)
+            ):
+                node = node[at]
             else:
                 raise UserError(
                     f"{where}: $ref {ref!r} points to nothing in the spec",

@@ -19,6 +19,7 @@ from typing_extensions import TypedDict
 from openlam.actions.builtin.email.config import connect_error, server_of
 from openlam.actions.spec import ActionContext
 from openlam.errors import ActionError
+from openlam.validation import whole_number
 
 
 class MessageSummary(TypedDict):
@@ -152,7 +153,7 @@ def search_uids(client: imaplib.IMAP4, criteria: list[str]) -> list[int]:
         status, data = client.uid("SEARCH", *args)
     if status != "OK":
         raise ActionError(f"the IMAP server refused the search: {imap_text(data)}")
-    return sorted({int(x) for x in imap_text(data).split() if x.isdigit()})
+    return sorted({uid for x in imap_text(data).split() if (uid := whole_number(x)) is not None})
 
 
 _FETCH_META = re.compile(rb"UID (\d+)|FLAGS \(([^)]*)\)|RFC822\.SIZE (\d+)")
