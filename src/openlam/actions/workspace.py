@@ -124,9 +124,9 @@ def write_file(target: Path, chunks: Iterable[bytes], *, new_mode: int = 0o666) 
 
 
 def file_name(text: str) -> str:
-    """``text`` (a run id, a key) as one file name: letters, digits, ``_`` and ``-`` kept,
-    every other character (``/``, ``\\``, spaces…) ``_``, and no leading dot (``..`` is
-    not a name)."""
+    """``text`` (a run id, a key) as one file name: letters, digits, ``.``, ``_`` and ``-``
+    kept, every other character (``/``, ``\\``, spaces…) ``_``, and no leading dot (``..``
+    is not a name)."""
     name = "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
     return "_" + name[1:] if name.startswith(".") else name or "_"
 

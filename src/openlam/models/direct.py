@@ -102,16 +102,17 @@ class DirectModel(ABC):
 
     async def _read(self, response: httpx.Response) -> bytes:
         """The reply's body, refused past MAX_REPLY_BYTES (memory is not the server's)."""
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > MAX_REPLY_BYTES:
-                raise ModelError(
-                    f"the model {self.system}:{self.model_name} at {self.base_url} sent a "
-                    f"reply larger than {MAX_REPLY_BYTES / 2**20:g} MiB (a plan is a few "
-                    "kilobytes); check the server, or a proxy between it and OpenLAM"
-                )
-        return bytes(body)
+        from openlam.actions.httpkit import read_body
+        from openlam.errors import ActionError
+
+        try:
+            return await read_body(response, max_bytes=MAX_REPLY_BYTES, what="the model")
+        except ActionError:
+            raise ModelError(
+                f"the model {self.system}:{self.model_name} at {self.base_url} sent a "
+                f"reply larger than {MAX_REPLY_BYTES / 2**20:g} MiB (a plan is a few "
+                "kilobytes); check the server, or a proxy between it and OpenLAM"
+            ) from None
 
     @abstractmethod
     def body(self, messages: list[dict[str, str]], schema: dict[str, Any] | None) -> dict[str, Any]:

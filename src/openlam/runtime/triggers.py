@@ -192,17 +192,22 @@ def folder_events(trigger: Trigger, workspace: Path) -> list[Event]:
     workspace, or to what actions may not read (its ``.openlam/``: secrets, every run's
     data), is passed over; and only the part a run is shown is read, so a dropped video
     costs no memory."""
+    from openlam.actions.spec import ActionContext
     from openlam.actions.workspace import resolve
+    from openlam.config import load_settings
     from openlam.errors import ActionError
 
-    folder = (workspace / trigger.config.get("path", "inbox")).resolve()
-    if not folder.is_relative_to(workspace.resolve()) or not folder.is_dir():
+    root = workspace.resolve()
+    folder = (root / trigger.config.get("path", "inbox")).resolve()
+    if not folder.is_relative_to(root) or not folder.is_dir():
         return []
+    # one reading of the workspace's settings a poll, not one a file
+    ctx = ActionContext(f"trigger:{trigger.name}", "poll", "", root, load_settings(root))
     events = []
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
-        rel = path.relative_to(workspace.resolve())
+        rel = path.relative_to(root)
         try:
-            resolve(workspace, rel.as_posix(), for_write=False)
+            resolve(ctx, rel.as_posix(), for_write=False)
         except ActionError:
             continue
         stat = path.stat()
